@@ -1,0 +1,394 @@
+"""Stage 1 — the action-plan catalogues, term mapping and branch list, as data.
+
+The JSON files live in the repository's templates/ folder (HQ edits them) and
+their JSON Schemas in schemas/.  Every file is checked against its schema when
+loaded; a broken file raises KpisheetError with one D0xx finding naming the
+file, the path inside it and what is wrong — never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .findings import KpisheetError, finding
+from .fiscal import fiscal_months
+
+CATALOGUE_FILES = {5: "catalogue_term5.json", 6: "catalogue_term6.json"}
+MAPPING_FILE = "mapping_term5_term6.json"
+BRANCHES_FILE = "branches.json"
+HQ_CODE = "00"
+
+
+# ---------------------------------------------------------------- locating data
+def data_dir(kind: str) -> Path:
+    """templates/ or schemas/: the repository copy (editable install) or the packaged one."""
+    repo = Path(__file__).resolve().parent.parent / kind
+    if repo.is_dir():
+        return repo
+    return Path(str(resources.files(f"kpisheet.{kind}")))
+
+
+def _load_json(name: str, schema_name: str) -> dict[str, Any]:
+    path = data_dir("templates") / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KpisheetError([finding("D001", data_file=str(path), reason=str(exc))]) from None
+    schema = json.loads((data_dir("schemas") / schema_name).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise KpisheetError([finding("D002", data_file=str(path), schema=schema_name,
+                                     json_path=_json_path(e.absolute_path), reason=e.message)
+                             for e in errors])
+    return data
+
+
+def _json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _inconsistent(name: str, json_path: str, reason: str) -> KpisheetError:
+    path = data_dir("templates") / name
+    return KpisheetError([finding("D003", data_file=str(path), json_path=json_path, reason=reason)])
+
+
+# ---------------------------------------------------------------- model
+@dataclass(frozen=True)
+class Part:
+    label: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class Target:
+    rule: str  # fixed | branch | baseline | generic_conditional | fixed_text
+    value: float | None = None
+    text: str | None = None
+
+    def describe_ja(self, kpi: "Kpi") -> str:
+        """How a person reads the rule: 「64.8%以上」「対前年度以上」「支部で設定」."""
+        cmp = "以上" if kpi.direction == ">=" else "以下"
+        if self.rule == "fixed" and self.value is not None:
+            return f"{kpi.format_value(self.value)}{cmp}"
+        if self.rule == "baseline":
+            return f"対前年度{cmp}"
+        if self.rule == "generic_conditional":
+            return (f"{kpi.format_value(self.value or 0)}以上（{kpi.format_value(self.value or 0)}以上の支部は"
+                    f"対前年度以上）")
+        if self.rule == "fixed_text":
+            return self.text or ""
+        return "支部で設定"
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: str
+    pillar: int
+    section: str | None
+    number: str
+    label: str
+    note: str | None = None
+
+    @property
+    def name_id(self) -> str:
+        return self.id.replace("-", "_")
+
+    @property
+    def heading(self) -> str:
+        """'II) ② サービス水準の向上' — numbering as the documents print it."""
+        sec = self.section.split(" ", 1)[0] + " " if self.section else ""
+        return f"{sec}{self.number} {self.label}"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    label: str
+    short_label: str
+    measure_id: str
+    kind: str  # ratio | count | qualitative
+    display: str  # percent | yen | count | text
+    unit: str
+    decimals: int
+    direction: str  # >= | <=
+    target: Target
+    national_target: Target | None
+    cumulative: bool
+    scope: str  # branch | national
+    excellent_threshold: float
+    numerator: Part | None = None
+    denominator: Part | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    reference: dict[str, Any] | None = None
+    note: str | None = None
+
+    @property
+    def name_id(self) -> str:
+        """'K6_2_01' — the KPI id as it appears in defined names."""
+        return self.id.replace("-", "_")
+
+    @property
+    def is_percent(self) -> bool:
+        return self.display == "percent"
+
+    @property
+    def unit_label(self) -> str:
+        """Unit for headings: （％）（円）（事業所）."""
+        return {"%": "％"}.get(self.unit, self.unit)
+
+    def months(self, fiscal_year: int) -> list[date]:
+        """Months of the FY in which the KPI is reported (respecting validity dates)."""
+        return [m for m in fiscal_months(fiscal_year) if self.applies_in(m)]
+
+    def applies_in(self, month: date) -> bool:
+        if self.valid_until and month > self.valid_until:
+            return False
+        if self.valid_from and month < self.valid_from.replace(day=1):
+            return False
+        return True
+
+    def applies_to(self, fiscal_year: int) -> bool:
+        return bool(self.months(fiscal_year))
+
+    def effective_national_target(self) -> Target:
+        return self.national_target or self.target
+
+    def rate(self, numerator: float, denominator: float) -> float | None:
+        """Display value of a ratio: percent points or yen per case."""
+        if not denominator:
+            return None
+        r = numerator / denominator
+        return r * 100 if self.is_percent else r
+
+    def format_value(self, value: float | None) -> str:
+        """How the value is printed for people: '96.5%', '8,364円', '1,170事業所'."""
+        if value is None:
+            return "—"
+        if self.display == "percent":
+            return f"{value:.{self.decimals}f}%"
+        if self.display == "yen":
+            return f"{value:,.{self.decimals}f}円"
+        return f"{value:,.{self.decimals}f}{self.unit}"
+
+
+@dataclass(frozen=True)
+class Pillar:
+    no: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    term: int
+    title: str
+    first_fy: int
+    last_fy: int
+    pillars: tuple[Pillar, ...]
+    measures: tuple[Measure, ...]
+    kpis: tuple[Kpi, ...]
+    digest: str  # sha256 of the canonical JSON
+    source_file: str
+
+    def kpi(self, kpi_id: str) -> Kpi:
+        for k in self.kpis:
+            if k.id == kpi_id:
+                return k
+        raise KeyError(kpi_id)
+
+    def measure(self, measure_id: str) -> Measure:
+        for m in self.measures:
+            if m.id == measure_id:
+                return m
+        raise KeyError(measure_id)
+
+    def has_kpi(self, kpi_id: str) -> bool:
+        return any(k.id == kpi_id for k in self.kpis)
+
+    def kpis_for(self, fiscal_year: int, branch_code: str) -> list[Kpi]:
+        """KPIs a workbook for this branch and FY asks for (national-only ones go to 本部)."""
+        scope = "national" if branch_code == HQ_CODE else "branch"
+        return [k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year)]
+
+    def kpis_of_measure(self, measure_id: str) -> list[Kpi]:
+        return [k for k in self.kpis if k.measure_id == measure_id]
+
+    def pillar(self, no: int) -> Pillar:
+        return next(p for p in self.pillars if p.no == no)
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:12]
+
+
+def _part(d: dict[str, Any] | None) -> Part | None:
+    return Part(d["label"], d["unit"]) if d else None
+
+
+def _target(d: dict[str, Any] | None) -> Target | None:
+    if d is None:
+        return None
+    return Target(d["rule"], float(d["value"]) if "value" in d else None, d.get("text"))
+
+
+def _date(s: str | None) -> date | None:
+    return date.fromisoformat(s) if s else None
+
+
+def _kpi(d: dict[str, Any]) -> Kpi:
+    return Kpi(id=d["id"], label=d["label"], short_label=d["short_label"], measure_id=d["measure"],
+               kind=d["kind"], display=d["display"], unit=d["unit"], decimals=d["decimals"],
+               direction=d["direction"], target=_target(d["target"]),  # type: ignore[arg-type]
+               national_target=_target(d.get("national_target")), cumulative=d["cumulative"],
+               scope=d["scope"], excellent_threshold=float(d["excellent_threshold"]),
+               numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
+               valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
+               reference=d.get("reference"), note=d.get("note"))
+
+
+def _digest(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _check_catalogue(name: str, data: dict[str, Any]) -> None:
+    measure_ids = [m["id"] for m in data["measures"]]
+    kpi_ids = [k["id"] for k in data["kpis"]]
+    pillars = {p["no"] for p in data["pillars"]}
+    for what, ids in (("measures", measure_ids), ("kpis", kpi_ids)):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise _inconsistent(name, f"$.{what}", f"duplicate id {', '.join(dup)}")
+    for i, m in enumerate(data["measures"]):
+        if m["pillar"] not in pillars:
+            raise _inconsistent(name, f"$.measures[{i}].pillar", f"unknown pillar {m['pillar']}")
+    for i, k in enumerate(data["kpis"]):
+        if k["measure"] not in measure_ids:
+            raise _inconsistent(name, f"$.kpis[{i}].measure", f"unknown measure {k['measure']}")
+        if not k["id"].startswith(f"K{data['term']}-"):
+            raise _inconsistent(name, f"$.kpis[{i}].id", f"id must start with K{data['term']}-")
+
+
+@lru_cache(maxsize=None)
+def load_catalogue(term: int) -> Catalogue:
+    if term not in CATALOGUE_FILES:
+        raise KpisheetError([finding("D004", fiscal_year=term, known=_known_years())])
+    name = CATALOGUE_FILES[term]
+    data = _load_json(name, "catalogue.schema.json")
+    _check_catalogue(name, data)
+    return Catalogue(term=data["term"], title=data["title"], first_fy=data["fiscal_years"][0],
+                     last_fy=data["fiscal_years"][1],
+                     pillars=tuple(Pillar(p["no"], p["label"]) for p in data["pillars"]),
+                     measures=tuple(Measure(m["id"], m["pillar"], m["section"], m["number"], m["label"],
+                                            m.get("note")) for m in data["measures"]),
+                     kpis=tuple(_kpi(k) for k in data["kpis"]), digest=_digest(data), source_file=name)
+
+
+def _known_years() -> str:
+    return "FY2021〜FY2026"
+
+
+def term_for_fy(fiscal_year: int) -> int:
+    for term in sorted(CATALOGUE_FILES):
+        cat = load_catalogue(term)
+        if cat.first_fy <= fiscal_year <= cat.last_fy:
+            return term
+    raise KpisheetError([finding("D004", fiscal_year=fiscal_year, known=_known_years())])
+
+
+def catalogue_for_fy(fiscal_year: int) -> Catalogue:
+    return load_catalogue(term_for_fy(fiscal_year))
+
+
+# ---------------------------------------------------------------- term mapping
+@dataclass(frozen=True)
+class MeasureLink:
+    from_id: str | None
+    to_ids: tuple[str, ...]
+    relation: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class KpiLink:
+    from_id: str | None
+    to_id: str | None
+    relation: str
+    baseline_valid: bool
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TermMapping:
+    from_term: int
+    to_term: int
+    measures: tuple[MeasureLink, ...]
+    kpis: tuple[KpiLink, ...]
+
+    def successor(self, old_kpi_id: str) -> KpiLink | None:
+        return next((k for k in self.kpis if k.from_id == old_kpi_id), None)
+
+    def predecessor(self, new_kpi_id: str) -> KpiLink | None:
+        return next((k for k in self.kpis if k.to_id == new_kpi_id), None)
+
+
+@lru_cache(maxsize=None)
+def load_mapping() -> TermMapping:
+    data = _load_json(MAPPING_FILE, "mapping.schema.json")
+    old, new = load_catalogue(data["from_term"]), load_catalogue(data["to_term"])
+    for i, m in enumerate(data["measures"]):
+        if m["from"] is not None and m["from"] not in {x.id for x in old.measures}:
+            raise _inconsistent(MAPPING_FILE, f"$.measures[{i}].from", f"unknown measure {m['from']}")
+        for t in m["to"]:
+            if t not in {x.id for x in new.measures}:
+                raise _inconsistent(MAPPING_FILE, f"$.measures[{i}].to", f"unknown measure {t}")
+    for i, k in enumerate(data["kpis"]):
+        if k["from"] is not None and not old.has_kpi(k["from"]):
+            raise _inconsistent(MAPPING_FILE, f"$.kpis[{i}].from", f"unknown KPI {k['from']}")
+        if k["to"] is not None and not new.has_kpi(k["to"]):
+            raise _inconsistent(MAPPING_FILE, f"$.kpis[{i}].to", f"unknown KPI {k['to']}")
+    return TermMapping(data["from_term"], data["to_term"],
+                       tuple(MeasureLink(m["from"], tuple(m["to"]), m["relation"], m.get("note"))
+                             for m in data["measures"]),
+                       tuple(KpiLink(k["from"], k["to"], k["relation"], k["baseline_valid"], k.get("note"))
+                             for k in data["kpis"]))
+
+
+# ---------------------------------------------------------------- branches
+@dataclass(frozen=True)
+class Branch:
+    code: str
+    name: str  # 群馬
+    display_name: str  # 群馬支部 / 本部
+
+
+@lru_cache(maxsize=None)
+def load_branches() -> tuple[Branch, ...]:
+    """HQ (00) first, then the 47 branches in JIS order."""
+    data = _load_json(BRANCHES_FILE, "branches.schema.json")
+    offices = [data["headquarters"], *data["branches"]]
+    return tuple(Branch(o["code"], o["name"], o["display_name"]) for o in offices)
+
+
+def branch(code: str) -> Branch:
+    for b in load_branches():
+        if b.code == code:
+            return b
+    raise KeyError(code)
+
+
+def prefecture_branches() -> list[Branch]:
+    return [b for b in load_branches() if b.code != HQ_CODE]

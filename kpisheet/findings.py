@@ -1,0 +1,344 @@
+"""Findings: every problem kpisheet reports is a value, never a raised string.
+
+One bilingual catalogue (CODES) holds each stable code with its severity and
+its Japanese and English message templates.  Each message says what is wrong
+and how to fix it; `where` (file, sheet, cell) is prefixed by one formatter,
+so every message has the same shape.
+
+Code ranges:
+  D0xx  catalogue / data files of kpisheet itself (templates/*.json)
+  G1xx  --baseline / --targets input files of `kpisheet generate`
+  E1xx  a returned file that cannot be read as a workbook (pre-flight)
+  E2xx  identity: whose workbook it is, for which FY, which template
+  E3xx / W3xx  finding and normalising the inputs, schema errors
+  E4xx / W4xx  domain rules on the values
+  W5xx  consistency of self-ratings with KPI results (needs ratings)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Detail:
+    severity: Severity
+    title: str  # short English title
+    ja: str  # Japanese template: what is wrong and how to fix it
+    en: str  # English template
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+CODES: dict[str, Detail] = {
+    # --- D: kpisheet's own data files -------------------------------------------------
+    "D001": Detail(E, "Data file unreadable",
+                   "データファイル {data_file} を読み込めません（{reason}）。JSONの書式を確認してください。",
+                   "Data file {data_file} cannot be read ({reason}). Check its JSON syntax."),
+    "D002": Detail(E, "Data file violates its schema",
+                   "データファイル {data_file} の {json_path} が不正です：{reason}。スキーマ {schema} に合わせて修正してください。",
+                   "Data file {data_file} at {json_path}: {reason}. Fix it to match schema {schema}."),
+    "D003": Detail(E, "Data file inconsistent",
+                   "データファイル {data_file} の {json_path} が不正です：{reason}。",
+                   "Data file {data_file} at {json_path}: {reason}."),
+    "D004": Detail(E, "No catalogue for fiscal year",
+                   "{fiscal_year}年度に対応するKPIカタログがありません（対応年度：{known}）。",
+                   "No KPI catalogue covers FY{fiscal_year} (covered: {known})."),
+    # --- G: baseline / target files given to `generate` ------------------------------
+    "G101": Detail(E, "Input file unreadable",
+                   "ファイルを読み込めません（{reason}）。CSV（UTF-8）またはxlsxで、列「branch, kpi_id, value」を用意してください。",
+                   "The file cannot be read ({reason}). Provide CSV (UTF-8) or xlsx with columns branch, kpi_id, value."),
+    "G102": Detail(E, "Missing columns",
+                   "見出し行に列 {missing} がありません。1行目を「branch, kpi_id, value」にしてください。",
+                   "The header row lacks column(s) {missing}. Make the first row 'branch, kpi_id, value'."),
+    "G103": Detail(E, "Unknown branch code",
+                   "支部コード「{value}」は不明です。00（本部）または01〜47の2桁で記入してください。",
+                   "Branch code '{value}' is unknown. Use 00 (HQ) or 01-47, two digits."),
+    "G104": Detail(E, "Unknown KPI id",
+                   "KPI ID「{value}」は{fiscal_year}年度のカタログ（前期を含む）にありません。`kpisheet catalogue --fy {fiscal_year}` でIDを確認してください。",
+                   "KPI id '{value}' is not in the FY{fiscal_year} catalogue or the previous term's. List ids with `kpisheet catalogue --fy {fiscal_year}`."),
+    "G105": Detail(E, "Value is not a number",
+                   "値「{value}」を数値として読めません。数値（割合は96.5のように％の数値）を記入してください。",
+                   "Value '{value}' is not a number. Enter a number (percentages as points, e.g. 96.5)."),
+    "G106": Detail(E, "Duplicate row",
+                   "支部 {branch} の {subject} が{first_line}行目と重複しています。1行にまとめてください。",
+                   "Branch {branch} KPI {subject} repeats line {first_line}. Keep one row."),
+    "G107": Detail(W, "Baseline not carried over",
+                   "{subject} の値は第6期の {to} の前年度値として使えません（{relation}：{note}）。この行は使われません。",
+                   "The value for {subject} is not a valid baseline for term-6 KPI {to} ({relation}: {note}); the row is ignored."),
+    "G108": Detail(E, "Value out of range",
+                   "値 {value} が範囲外です（{low}〜{high}）。",
+                   "Value {value} is outside {low}..{high}."),
+    # --- E1: the file itself --------------------------------------------------------
+    "E101": Detail(E, "Empty file",
+                   "ファイルが空（0バイト）です。保存し直して再送してください。",
+                   "The file is empty (0 bytes). Save it again and resend."),
+    "E102": Detail(E, "Excel lock file",
+                   "これはExcelが編集中に作る一時ファイル（~$…）で、ブックではありません。ブックを閉じてから本体のファイルを送ってください。",
+                   "This is a lock file Excel creates while a workbook is open (~$...), not a workbook. Close the workbook and send the real file."),
+    "E103": Detail(E, "Not an xlsx workbook",
+                   "xlsx形式のブックとして開けません（{reason}）。配布したブックをExcelで開き「Excelブック(*.xlsx)」で保存してください。",
+                   "The file is not an .xlsx workbook ({reason}). Open the distributed workbook in Excel and save it as 'Excel Workbook (*.xlsx)'."),
+    "E104": Detail(E, "Legacy .xls file",
+                   "古い形式（.xls）のファイルです。Excelで「Excelブック(*.xlsx)」形式で保存し直して送ってください。",
+                   "This is a legacy .xls file. Save it as 'Excel Workbook (*.xlsx)' and resend."),
+    "E105": Detail(E, "Password-protected file",
+                   "ファイルにパスワード（暗号化）が設定されているため読めません。「ファイル＞情報＞ブックの保護」でパスワードを解除して送ってください。",
+                   "The file is encrypted with a password. Remove it (File > Info > Protect Workbook) and resend."),
+    "E106": Detail(E, "Macro-enabled workbook",
+                   "マクロ付きブック（.xlsm またはマクロを含むファイル）は受け付けません。「Excelブック(*.xlsx)」で保存し直して送ってください。",
+                   "Macro-enabled workbooks (.xlsm or files containing macros) are not accepted. Save as 'Excel Workbook (*.xlsx)' and resend."),
+    "E107": Detail(E, "Oversized or suspicious archive",
+                   "ファイルの内部サイズが大きすぎます（{reason}）。不正なファイルの可能性があるため読み込みません。配布したブックに入力し直してください。",
+                   "The workbook's contents are too large ({reason}); it may be malicious and is not read. Re-enter the data in the distributed workbook."),
+    "E108": Detail(E, "Unsafe XML",
+                   "ファイル内のXMLに危険な構造（エンティティ定義）があるため読み込みません。配布したブックに入力し直してください。",
+                   "The workbook's XML contains entity declarations (unsafe) and is not read. Re-enter the data in the distributed workbook."),
+    "E109": Detail(E, "Not a spreadsheet",
+                   "Excelのブックではありません（{reason}）。配布したxlsxファイルを送ってください。",
+                   "This is not an Excel workbook ({reason}). Send the distributed .xlsx file."),
+    "E110": Detail(E, "Corrupt workbook",
+                   "ブックが壊れていて読み込めません（{reason}）。Excelで開けるか確認し、保存し直して送ってください。",
+                   "The workbook is corrupt and cannot be read ({reason}). Check it opens in Excel, save it again and resend."),
+    "E111": Detail(E, "File too large",
+                   "ファイルが大きすぎます（{size}、上限 {limit}）。不要なシートや画像を削除してください。",
+                   "The file is too large ({size}, limit {limit}). Remove extra sheets or images."),
+    # --- E2: identity ---------------------------------------------------------------
+    "E201": Detail(E, "Not a kpisheet workbook",
+                   "kpisheetが配布した入力ブックではありません（管理情報シートがありません）。本部から配布されたブックに入力してください。",
+                   "This is not a kpisheet input workbook (no metadata sheet). Enter the data in the workbook HQ distributed."),
+    "E202": Detail(E, "Unknown template version",
+                   "ブックの様式バージョン「{value}」はこのkpisheetでは読めません（対応：{expected}）。最新の様式を本部から受け取ってください。",
+                   "Template version '{value}' is not supported (supported: {expected}). Ask HQ for the current template."),
+    "E203": Detail(E, "Catalogue changed",
+                   "このブックは現在とは異なるKPI一覧（{value}）で作成されています（現在：{expected}）。本部から配布された最新の様式に入力し直してください。",
+                   "The workbook was generated from a different KPI catalogue ({value}; current {expected}). Re-enter the data in the current template."),
+    "E204": Detail(E, "Fiscal year differs",
+                   "ブックの年度（{value}年度）が処理対象の{expected}年度と異なります。{expected}年度の様式で提出してください。",
+                   "The workbook is for FY{value}, but FY{expected} is being processed. Submit the FY{expected} workbook."),
+    "E205": Detail(E, "Fiscal year differs from file or folder name",
+                   "ブックの年度（{value}年度）がファイル名またはフォルダ名の年度（{expected}年度）と一致しません。正しいファイルか確認してください。",
+                   "The workbook is for FY{value}, but its file or folder name says FY{expected}. Check it is the right file."),
+    "E206": Detail(E, "Branch differs from file name",
+                   "ブックの支部（{value}）がファイル名の支部コード（{expected}）と一致しません。自支部のブックか、ファイル名が正しいか確認してください。",
+                   "The workbook belongs to branch {value}, but its file name says {expected}. Check it is your branch's workbook and the file name is right."),
+    "E207": Detail(E, "Two files for one branch",
+                   "同じ支部（{branch}）のブックが複数あります：{others}。提出するファイルを1つにしてください。",
+                   "Several workbooks for the same branch ({branch}): {others}. Keep only one."),
+    "E208": Detail(E, "Metadata damaged",
+                   "管理情報シートの「{field}」が読めません（{value}）。本部から配布されたブックに入力し直してください。",
+                   "Metadata field '{field}' is unreadable ({value}). Re-enter the data in the distributed workbook."),
+    # --- E3/W3: finding and reading inputs -------------------------------------------
+    "E301": Detail(E, "Input cell removed",
+                   "入力欄「{label}」が見つかりません（行や列、シートが削除された可能性があります）。配布したブックの該当欄を元に戻して入力してください。",
+                   "Input '{label}' is missing (a row, column or sheet may have been deleted). Restore it from the distributed workbook."),
+    "W302": Detail(W, "Input found by its id, not its name",
+                   "入力欄「{label}」の名前定義が壊れていたため、シート上のIDから位置を特定しました。値は読み込みましたが、行や列の挿入・削除は避けてください。",
+                   "Input '{label}' was located by its id on the sheet because its defined name was broken. The value was read; please avoid inserting or deleting rows and columns."),
+    "E303": Detail(E, "Sheet missing",
+                   "シート「{value}」が見つかりません。シートを削除しないでください。配布したブックに入力し直してください。",
+                   "Sheet '{value}' is missing. Do not delete sheets; re-enter the data in the distributed workbook."),
+    "E304": Detail(E, "Not a number",
+                   "「{label}」に数値として読めない値「{value}」が入っています。数字だけを入力してください（例：{example}）。",
+                   "'{label}' holds '{value}', which is not a number. Enter digits only (e.g. {example})."),
+    "W305": Detail(W, "Value normalised",
+                   "「{label}」の値「{value}」を {normalised} として読み取りました。次回からは数字だけを入力してください。",
+                   "'{label}': '{value}' was read as {normalised}. Next time enter digits only."),
+    "W306": Detail(W, "Ambiguous percentage",
+                   "「{label}」の値 {value} は％の入力として解釈があいまいです。{normalised}％として読み取りました。正しければそのまま、違う場合は「96.5%」のように％を付けて入力し直してください。",
+                   "'{label}': {value} is ambiguous as a percentage; read as {normalised}%. If wrong, re-enter it with a % sign, e.g. 96.5%."),
+    "W307": Detail(W, "Formula without cached value",
+                   "「{label}」に数式が入っていますが計算結果が保存されていないため、空欄として扱いました。数式ではなく値を入力してください。",
+                   "'{label}' holds a formula with no saved result; it is treated as empty. Enter a value, not a formula."),
+    "W308": Detail(W, "Formula value used",
+                   "「{label}」は数式（{value}）です。保存されていた計算結果 {normalised} を使いました。数式ではなく値の入力をお願いします。",
+                   "'{label}' is a formula ({value}); its saved result {normalised} was used. Please enter values, not formulas."),
+    "E309": Detail(E, "Schema violation",
+                   "「{label}」の値が不正です：{reason}。",
+                   "'{label}' is invalid: {reason}."),
+    "E310": Detail(E, "Date where a number belongs",
+                   "「{label}」に日付「{value}」が入っています（自動的に日付に変換された可能性があります）。数値を入力し、セルの書式を変えないでください。",
+                   "'{label}' holds a date ('{value}'), probably converted automatically. Enter a number and keep the cell format."),
+    # --- E4/W4: domain rules --------------------------------------------------------
+    "E401": Detail(E, "Numerator exceeds denominator",
+                   "{month}の「{label}」（{value}）が分母「{denominator_label}」（{expected}）を超えています。分子と分母を確認してください。",
+                   "{month}: '{label}' ({value}) exceeds the denominator '{denominator_label}' ({expected}). Check numerator and denominator."),
+    "E402": Detail(E, "Percentage out of range",
+                   "「{label}」の値 {value}％ が0〜100％の範囲外です。割合を％で入力してください（例：96.5%）。",
+                   "'{label}' is {value}%, outside 0-100%. Enter the rate as a percentage (e.g. 96.5%)."),
+    "E403": Detail(E, "Negative value",
+                   "「{label}」に負の値 {value} が入っています。0以上の数値を入力してください。",
+                   "'{label}' is negative ({value}). Enter 0 or more."),
+    "E404": Detail(E, "Year-to-date value falls",
+                   "「{label}」が{previous_month}の {expected} から{month}の {value} に減っています。累計（年度初めからの合計）を入力してください。",
+                   "'{label}' falls from {expected} in {previous_month} to {value} in {month}. Enter year-to-date totals."),
+    "W404": Detail(W, "Value falls from previous month",
+                   "「{label}」が{previous_month}の {expected} から{month}の {value} に減っています。誤りでないか確認してください。",
+                   "'{label}' falls from {expected} in {previous_month} to {value} in {month}. Check it is right."),
+    "E405": Detail(E, "Value for a future month",
+                   "{month}の「{label}」に値 {value} がありますが、集計対象は{expected}までです。未来の月の値は削除してください。",
+                   "'{label}' has a value ({value}) for {month}, after the reporting month {expected}. Delete values for future months."),
+    "E406": Detail(E, "Target missing",
+                   "{subject}「{label}」の年間目標が未入力です。支部の事業計画の目標値を入力してください。",
+                   "{subject} '{label}': the annual target is empty. Enter the target from the branch business plan."),
+    "E407": Detail(E, "Invalid rating",
+                   "評価「{value}」は使えません。◎ ○ △ × — のいずれかをリストから選んでください。",
+                   "Rating '{value}' is not allowed. Choose one of ◎ ○ △ × — from the list."),
+    "E408": Detail(E, "Rating without text",
+                   "{subject} の{n}行目に評価「{value}」がありますが事業内容が空欄です。事業内容を記入するか、評価を消してください。",
+                   "{subject} row {n} is rated '{value}' but has no description. Describe the activity or clear the rating."),
+    "E409": Detail(E, "Text too long",
+                   "「{label}」の文章が{value}文字あり、上限の{expected}文字を超えています。要点を{expected}文字以内にまとめてください。",
+                   "'{label}' has {value} characters, more than the limit of {expected}. Shorten it."),
+    "E410": Detail(E, "Numerator without denominator",
+                   "{month}の「{label}」に分子 {value} がありますが分母「{denominator_label}」が{reason}です。分母を入力してください。",
+                   "{month}: '{label}' has numerator {value} but the denominator '{denominator_label}' is {reason}. Enter the denominator."),
+    "W411": Detail(W, "Outlier against previous month",
+                   "{month}の「{label}」（{value}）が前月（{expected}）から大きく変化しています。入力誤りがないか確認してください。",
+                   "{month}: '{label}' ({value}) differs sharply from the previous month ({expected}). Check for a typing error."),
+    "W412": Detail(W, "Outlier against other branches",
+                   "{month}の「{label}」（{value}）が他支部の中央値（{expected}）から大きく離れています。入力誤りがないか確認してください。",
+                   "{month}: '{label}' ({value}) is far from the other branches' median ({expected}). Check for a typing error."),
+    "W413": Detail(W, "Month not reported",
+                   "{month}の「{label}」が未入力です。{month}までの累計を入力してください。",
+                   "'{label}' is empty for {month}. Enter the year-to-date figure through {month}."),
+    "W414": Detail(W, "Percentage entered as a fraction?",
+                   "「{label}」の値 {value}％ は非常に小さく、96.5％を0.965と入力した可能性があります。正しいか確認してください。",
+                   "'{label}' is {value}%, very small; 96.5% may have been typed as 0.965. Check it."),
+    # --- W5: consistency with ratings -------------------------------------------------
+    "W501": Detail(W, "Self-rating above KPI result",
+                   "{subject} を「{value}」と自己評価していますが、KPI {kpi_id} の結果（{expected}）は目標を下回っています（判定：{reason}）。評価を見直してください。",
+                   "{subject} is self-rated '{value}' but KPI {kpi_id} ({expected}) is below target (mark {reason}). Review the rating."),
+    "W502": Detail(W, "Low rating without remark",
+                   "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
+                   "{subject} row {n} is rated '{value}' with no remark. Explain why in the remarks."),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, at one place, with a stable code and messages in ja and en."""
+
+    code: str
+    severity: str
+    message_ja: str
+    message_en: str
+    file: str | None = None
+    branch: str | None = None
+    sheet: str | None = None
+    cell: str | None = None
+    name: str | None = None  # workbook defined name of the input, if any
+    subject: str | None = None  # KPI id or measure id
+    line: int | None = None  # line in a CSV / data file, if any
+    value: str | None = None  # offending value as text
+    context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == Severity.ERROR.value
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("context")
+        return d
+
+    def where_ja(self) -> str:
+        return _where(self, ja=True)
+
+    def where_en(self) -> str:
+        return _where(self, ja=False)
+
+
+def _where(f: Finding, ja: bool) -> str:
+    parts: list[str] = []
+    if f.file:
+        parts.append(Path(f.file).name)
+    if f.sheet and f.cell:
+        parts.append(f"'{f.sheet}'!{f.cell}")
+    elif f.sheet:
+        parts.append(f"'{f.sheet}'")
+    elif f.cell:
+        parts.append(f.cell)
+    if f.line is not None:
+        parts.append(f"{f.line}行目" if ja else f"line {f.line}")
+    return " › ".join(parts)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def finding(code: str, *, file: str | Path | None = None, branch: str | None = None,
+            sheet: str | None = None, cell: str | None = None, name: str | None = None,
+            subject: str | None = None, line: int | None = None, value: Any = None,
+            severity: Severity | None = None, **context: Any) -> Finding:
+    """Build a Finding from the catalogue.  Unknown codes are a programming error."""
+    detail = CODES[code]
+    ctx = _Blank({k: ("—" if v is None else v) for k, v in context.items()})
+    ctx.update(value="—" if value is None else value, subject=subject or "—",
+               branch=branch or "—")
+    body_ja = detail.ja.format_map(ctx)
+    body_en = detail.en.format_map(ctx)
+    sev = (severity or detail.severity).value
+    f = Finding(code=code, severity=sev, message_ja=body_ja, message_en=body_en,
+                file=str(file) if file is not None else None, branch=branch, sheet=sheet,
+                cell=cell, name=name, subject=subject, line=line,
+                value=None if value is None else str(value), context=dict(context))
+    where_ja, where_en = f.where_ja(), f.where_en()
+    if where_ja:
+        object.__setattr__(f, "message_ja", f"【{where_ja}】{body_ja}")
+        object.__setattr__(f, "message_en", f"[{where_en}] {body_en}")
+    return f
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.is_error for f in findings)
+
+
+def flatten(findings: Iterable[Finding], keys: list[str]) -> list[list[Any]]:
+    """[[f.cell, f.code], ...] — what tests compare (after frictionless Report.flatten)."""
+    return [[getattr(f, k) for k in keys] for f in findings]
+
+
+class KpisheetError(Exception):
+    """A problem that stops a command; carries findings for the user."""
+
+    def __init__(self, findings: list[Finding]):
+        self.findings = findings
+        super().__init__("\n".join(f.message_en for f in findings))
+
+
+def format_text(findings: Iterable[Finding], *, lang: str = "ja") -> str:
+    """Human output: findings grouped by file, errors first, one line each."""
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_file.setdefault(f.file or "", []).append(f)
+    lines: list[str] = []
+    for file, group in by_file.items():
+        n_err = sum(1 for f in group if f.is_error)
+        n_warn = len(group) - n_err
+        head = Path(file).name if file else ("(全体)" if lang == "ja" else "(general)")
+        lines.append(f"■ {head}  エラー {n_err}件 / 警告 {n_warn}件" if lang == "ja"
+                     else f"■ {head}  {n_err} error(s) / {n_warn} warning(s)")
+        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", _cell_order(f.cell), f.code)):
+            mark = ("エラー" if f.is_error else "警告") if lang == "ja" else f.severity
+            msg = f.message_ja if lang == "ja" else f.message_en
+            lines.append(f"  {f.code} {mark}: {msg}")
+    return "\n".join(lines)
+
+
+def _cell_order(cell: str | None) -> tuple[int, str]:
+    if not cell:
+        return (0, "")
+    letters = "".join(c for c in cell if c.isalpha())
+    digits = "".join(c for c in cell if c.isdigit())
+    return (int(digits or 0), letters)

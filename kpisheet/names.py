@@ -1,0 +1,95 @@
+"""The defined-name scheme of input cells — the contract between template and reader.
+
+Every input cell of a generated workbook carries one workbook-level defined name:
+
+    in_<KPI>_target              annual target            in_K6_2_01_target
+    in_<KPI>_baseline            previous-year value      in_K6_2_01_baseline
+    in_<KPI>_num_<YYYYMM>        ratio numerator (YTD)    in_K6_2_01_num_202410
+    in_<KPI>_den_<YYYYMM>        ratio denominator (YTD)  in_K6_2_01_den_202410
+    in_<KPI>_val_<YYYYMM>        count (YTD or level)     in_K6_2_07_val_202410
+    in_<KPI>_text / _rating      qualitative KPI          in_K5_2_10_text
+    in_M_<measure>_<n>_text|rating|note   n-th 事業内容 row of a measure
+    in_M_<measure>_issue         課題 of a measure
+
+<KPI> is the KPI id with "-" replaced by "_"; <measure> likewise.  Every name
+contains "_", so none can be mistaken for a cell reference (EXCEL-NOTES §3).
+
+The same key is also written as text in a hidden key column of the input row
+("K6-2-01|num"), with the month in a hidden key row ("202410"), so an input
+whose name was broken can still be found by its id on the sheet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+KPI_FIELDS = ("target", "baseline", "text", "rating")
+MONTH_FIELDS = ("num", "den", "val")
+MEASURE_FIELDS = ("text", "rating", "note")
+
+
+@dataclass(frozen=True)
+class InputKey:
+    """What an input cell holds, independent of where it is."""
+
+    kind: str  # "kpi" | "measure"
+    subject: str  # KPI id (K6-2-01) or measure id (6-1-II-2)
+    field: str  # target|baseline|num|den|val|text|rating|note|issue
+    month: date | None = None
+    n: int | None = None  # row number within a measure (1-based)
+
+    @property
+    def name(self) -> str:
+        sid = self.subject.replace("-", "_")
+        if self.kind == "kpi":
+            if self.month is not None:
+                return f"in_{sid}_{self.field}_{self.month.year:04d}{self.month.month:02d}"
+            return f"in_{sid}_{self.field}"
+        if self.field == "issue":
+            return f"in_M_{sid}_issue"
+        return f"in_M_{sid}_{self.n}_{self.field}"
+
+    @property
+    def sheet_key(self) -> str:
+        """Text in the hidden key column of the row: 'K6-2-01|num', '6-1-II-2|3', '6-1-II-2|issue'."""
+        if self.kind == "kpi":
+            return f"{self.subject}|{self.field}"
+        if self.field == "issue":
+            return f"{self.subject}|issue"
+        return f"{self.subject}|{self.n}"
+
+
+def kpi_key(kpi_id: str, field: str, month: date | None = None) -> InputKey:
+    return InputKey("kpi", kpi_id, field, month)
+
+
+def measure_key(measure_id: str, field: str, n: int | None = None) -> InputKey:
+    return InputKey("measure", measure_id, field, None, n)
+
+
+_KPI_RE = re.compile(r"^in_(K\d+_\d_\d{2})_(target|baseline|text|rating)$")
+_KPI_MONTH_RE = re.compile(r"^in_(K\d+_\d_\d{2})_(num|den|val)_(\d{4})(\d{2})$")
+_MEASURE_RE = re.compile(r"^in_M_(.+)_(\d+)_(text|rating|note)$")
+_ISSUE_RE = re.compile(r"^in_M_(.+)_issue$")
+
+
+def _kpi_id(s: str) -> str:
+    return s.replace("_", "-")
+
+
+def parse_name(name: str) -> InputKey | None:
+    """Inverse of InputKey.name; None for names that are not kpisheet inputs."""
+    if m := _KPI_MONTH_RE.match(name):
+        month = int(m.group(4))
+        if not 1 <= month <= 12:
+            return None
+        return InputKey("kpi", _kpi_id(m.group(1)), m.group(2), date(int(m.group(3)), month, 1))
+    if m := _KPI_RE.match(name):
+        return InputKey("kpi", _kpi_id(m.group(1)), m.group(2))
+    if m := _MEASURE_RE.match(name):
+        return InputKey("measure", m.group(1).replace("_", "-"), m.group(3), None, int(m.group(2)))
+    if m := _ISSUE_RE.match(name):
+        return InputKey("measure", m.group(1).replace("_", "-"), "issue")
+    return None
