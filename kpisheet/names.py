@@ -93,3 +93,29 @@ def parse_name(name: str) -> InputKey | None:
     if m := _ISSUE_RE.match(name):
         return InputKey("measure", m.group(1).replace("_", "-"), "issue")
     return None
+
+
+# Where inputs sit when found by id on the sheet (fallback for broken names):
+# the hidden key column holds InputKey.sheet_key for the row, and the hidden key
+# row holds a column key over each input column.
+SHEET_KPI = "KPI入力"
+SHEET_MEASURES = "取組状況"
+SHEET_GUIDE = "入力の手引き"
+SHEET_META = "_meta"
+SHEET_LISTS = "_lists"
+KEY_COLUMN = 1  # column A (hidden) of KPI入力 and 取組状況
+KEY_ROW = 1  # row 1 (hidden) of KPI入力 and 取組状況
+VALUE_COLUMN_KEY = "value"  # column key of target / baseline / text / rating of a KPI
+
+
+def column_key(key: InputKey) -> str:
+    """Text in the hidden key row over the input's column: '202410', 'value', 'text', 'rating', 'note'."""
+    if key.kind == "kpi":
+        return f"{key.month.year:04d}{key.month.month:02d}" if key.month else VALUE_COLUMN_KEY
+    return "text" if key.field == "issue" else key.field
+
+
+RATINGS = ("◎", "○", "△", "×", "—")
+RATING_NAME = "kpisheet_ratings"  # defined name of the rating list on _lists
+TEXT_LIMITS = {"text": 1000, "note": 1000, "issue": 2000}  # characters a cell should hold
+ROWS_PER_MEASURE = 5  # 事業内容 rows per measure on 取組状況 (recorded in _meta)
