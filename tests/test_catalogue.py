@@ -1,0 +1,195 @@
+"""Stage 1: the catalogues, the term mapping and the branch list as data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kpisheet import catalogue as cat
+from kpisheet.cli import cli
+from kpisheet.findings import KpisheetError
+
+# The term-6 KPI list of DOMAIN.md / seed 002 (id -> target as the document states it).
+TERM6 = {
+    "K6-1-01": ("fixed", 100.0), "K6-1-02": ("baseline", None), "K6-1-03": ("baseline", None),
+    "K6-1-04": ("baseline", None), "K6-1-05": ("baseline", None), "K6-1-06": ("baseline", None),
+    "K6-2-01": ("branch", 64.8), "K6-2-02": ("branch", 9.2), "K6-2-03": ("branch", 32.9),
+    "K6-2-04": ("branch", 27.1), "K6-2-05": ("branch", 20.7), "K6-2-06": ("baseline", None),
+    "K6-2-07": ("branch", 110000), "K6-2-08": ("generic_conditional", 80.0), "K6-2-09": ("fixed", 25.0),
+    "K6-2-10": ("fixed", 142000000), "K6-2-11": ("branch", 50.0), "K6-2-12": ("baseline", None),
+    "K6-3-01": ("fixed", 15.0),
+}
+
+# Term-5 KPIs the branch plans (seeds 000, 001, 003) use, by a distinctive part of their label.
+TERM5_LABELS = ["サービススタンダード", "郵送化率", "支払基金と合算", "再審査レセプト1件当たり", "柔道整復",
+                "保険証回収率", "資格喪失後受診に係る", "確認書の提出率", "生活習慣病予防健診", "事業者健診データ",
+                "被扶養者の特定健診", "被保険者の特定保健指導", "被扶養者の特定保健指導", "受診勧奨後3か月以内",
+                "健康宣言事業所数", "ジェネリック", "健康保険委員が委嘱", "意見発信", "一者応札"]
+
+
+def test_term6_kpis_are_exactly_the_domain_list():
+    c = cat.load_catalogue(6)
+    assert [k.id for k in c.kpis] == list(TERM6)
+    for kpi in c.kpis:
+        rule, value = TERM6[kpi.id]
+        assert kpi.target.rule == rule, kpi.id
+        national = kpi.effective_national_target()
+        if value is not None:
+            assert national.value == value, kpi.id
+
+
+def test_term6_special_kpis():
+    c = cat.load_catalogue(6)
+    assert c.kpi("K6-3-01").direction == "<="
+    assert c.kpi("K6-1-03").decimals == 3
+    assert c.kpi("K6-1-04").display == "yen"
+    assert c.kpi("K6-2-10").scope == "national"
+    assert [k.id for k in c.kpis_for(2024, "00")] == ["K6-2-10"]
+    assert "K6-2-10" not in [k.id for k in c.kpis_for(2024, "11")]
+    months = c.kpi("K6-1-06").months(2024)
+    assert months[0].isoformat() == "2024-04-01" and months[-1].isoformat() == "2024-12-01"
+    assert not c.kpi("K6-1-06").applies_to(2025)
+    assert all(k.excellent_threshold == 0.10 for k in c.kpis)
+    assert {k.id for k in c.kpis if k.cumulative} == {"K6-2-01", "K6-2-02", "K6-2-03", "K6-2-04", "K6-2-05", "K6-2-10"}
+
+
+def test_term5_holds_every_kpi_the_branch_plans_use():
+    c = cat.load_catalogue(5)
+    labels = [k.label for k in c.kpis]
+    for part in TERM5_LABELS:
+        assert any(part in label for label in labels), part
+    qualitative = [k for k in c.kpis if k.kind == "qualitative"]
+    assert [k.id for k in qualitative] == ["K5-2-10"]
+    assert c.kpi("K5-1-05").direction == "<=" and c.kpi("K5-3-01").target.value == 20.0
+
+
+def test_every_kpi_belongs_to_a_measure_of_its_term():
+    for term in (5, 6):
+        c = cat.load_catalogue(term)
+        ids = {m.id for m in c.measures}
+        assert all(k.measure_id in ids for k in c.kpis)
+
+
+def test_fiscal_years_pick_the_right_term():
+    assert [cat.term_for_fy(fy) for fy in range(2021, 2027)] == [5, 5, 5, 6, 6, 6]
+    with pytest.raises(KpisheetError) as exc:
+        cat.term_for_fy(2030)
+    assert exc.value.findings[0].code == "D004"
+
+
+def test_mapping_covers_every_measure_and_kpi_of_both_terms():
+    m = cat.load_mapping()
+    old, new = cat.load_catalogue(5), cat.load_catalogue(6)
+    assert {link.from_id for link in m.measures} - {None} == {x.id for x in old.measures}
+    assert set().union(*(link.to_ids for link in m.measures)) == {x.id for x in new.measures}
+    assert {link.from_id for link in m.kpis} - {None} == {k.id for k in old.kpis}
+    assert {link.to_id for link in m.kpis} - {None} == {k.id for k in new.kpis}
+    assert {link.relation for link in m.measures} >= {"継続", "名称変更", "統合", "分離", "廃止", "新設"}
+
+
+@pytest.mark.parametrize("old,new,relation,valid", [
+    ("K5-1-03", "K6-1-03", "定義変更", False),  # 支払基金と合算 -> 協会のみ
+    ("K5-2-06", "K6-2-06", "定義変更", False),  # 3 months -> 10 months
+    ("K5-1-07", "K6-1-05", "定義変更", False),  # 返納金 scope widened
+    ("K5-2-01", "K6-2-01", "継続", True),
+    ("K5-3-01", "K6-3-01", "継続", True),
+    ("K5-2-09", "K6-2-11", "継続", True),
+])
+def test_kpi_successors_and_baseline_validity(old, new, relation, valid):
+    link = cat.load_mapping().successor(old)
+    assert (link.to_id, link.relation, link.baseline_valid) == (new, relation, valid)
+
+
+def test_abolished_and_new():
+    m = cat.load_mapping()
+    assert m.successor("K5-1-05").relation == "廃止" and m.successor("K5-1-05").to_id is None
+    assert {k.to_id for k in m.kpis if k.relation == "新設"} == {"K6-2-09", "K6-2-10", "K6-2-12"}
+    limit = next(x for x in m.measures if x.from_id == "5-1-3")
+    assert limit.relation == "廃止" and limit.to_ids == ()
+
+
+def test_branches_are_hq_and_47_prefectures():
+    offices = cat.load_branches()
+    assert [b.code for b in offices] == [f"{i:02d}" for i in range(48)]
+    assert cat.branch("10").display_name == "群馬支部" and cat.branch("00").display_name == "本部"
+    assert cat.branch("47").name == "沖縄"
+
+
+@pytest.fixture
+def broken_templates(tmp_path, monkeypatch):
+    """A copy of templates/ that a test may break; the loader reads it instead."""
+    tdir = tmp_path / "templates"
+    shutil.copytree(cat.data_dir("templates"), tdir)
+    schemas = cat.data_dir("schemas")
+    monkeypatch.setattr(cat, "data_dir", lambda kind: tdir if kind == "templates" else schemas)
+    for f in (cat.load_catalogue, cat.load_mapping, cat.load_branches):
+        f.cache_clear()
+    yield tdir
+    for f in (cat.load_catalogue, cat.load_mapping, cat.load_branches):
+        f.cache_clear()
+
+
+def test_schema_violation_is_one_finding_with_file_and_path(broken_templates):
+    path = broken_templates / "catalogue_term6.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["kpis"][3]["direction"] = "=>"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(KpisheetError) as exc:
+        cat.load_catalogue(6)
+    (f,) = exc.value.findings
+    assert f.code == "D002"
+    assert "catalogue_term6.json" in f.message_en and "$.kpis[3].direction" in f.message_en
+    assert "$.kpis[3].direction" in f.message_ja
+
+
+def test_syntax_error_is_a_finding(broken_templates):
+    (broken_templates / "mapping_term5_term6.json").write_text("{ not json", encoding="utf-8")
+    with pytest.raises(KpisheetError) as exc:
+        cat.load_mapping()
+    assert exc.value.findings[0].code == "D001"
+
+
+def test_unknown_measure_reference_is_a_finding(broken_templates):
+    path = broken_templates / "catalogue_term5.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["kpis"][0]["measure"] = "5-9-9"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(KpisheetError) as exc:
+        cat.load_catalogue(5)
+    f = exc.value.findings[0]
+    assert f.code == "D003" and "$.kpis[0].measure" in f.message_en and "5-9-9" in f.message_en
+
+
+def test_broken_catalogue_reaches_the_cli_as_a_message_not_a_traceback(broken_templates):
+    (broken_templates / "catalogue_term6.json").write_text("[]", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["catalogue", "--fy", "2024"])
+    assert result.exit_code == 1
+    assert "D002" in result.output and "catalogue_term6.json" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_catalogue_cli_text_json_and_mapping():
+    runner = CliRunner()
+    text = runner.invoke(cli, ["catalogue", "--fy", "2024"])
+    assert text.exit_code == 0
+    assert "令和6年度" in text.output and "K6-2-01  生活習慣病予防健診実施率" in text.output
+    assert "K6-1-06" in text.output and "2024-12-01まで" in text.output
+    data = json.loads(runner.invoke(cli, ["catalogue", "--fy", "2023", "--json"]).output)
+    assert data["term"] == 5 and len(data["kpis"]) == 19
+    assert data["digest"] == cat.load_catalogue(5).digest
+    mapping = runner.invoke(cli, ["catalogue", "--mapping"])
+    assert mapping.exit_code == 0 and "[定義変更] K5-1-03" in mapping.output
+    assert runner.invoke(cli, ["catalogue"]).exit_code == 2
+
+
+def test_data_files_are_valid_against_their_schemas():
+    # load everything once without caches, as a fresh process would
+    for f in (cat.load_catalogue, cat.load_mapping, cat.load_branches):
+        f.cache_clear()
+    assert cat.load_catalogue(5).term == 5 and cat.load_catalogue(6).term == 6
+    assert cat.load_mapping().to_term == 6
+    assert len(cat.load_branches()) == 48
