@@ -348,6 +348,11 @@ def lo_fill(
     * ``{"op": "insert_rows", "sheet": "入力", "before_row": 3, "count": 2}`` (1-based)
     * ``{"op": "delete_rows", "sheet": "入力", "row": 3, "count": 1}`` (1-based)
 
+    Not simulated: data validation. ``.uno:EnterString`` stores a value that the
+    Calc UI would reject with a "stop" alert (measured: "150" into a 0..1
+    decimal cell, "x" into a ◎○△× list cell), much like pasting in Excel. Hidden
+    sheets are not refused either.
+
     ``locale`` is Calc's locale setting (Tools > Options > Language Settings),
     which decides how typed text is parsed; branch PCs run ``ja-JP``.
 

@@ -38,6 +38,7 @@ INPUTS = {
     "in_test_fullwidth": ("C5", "plain"),  # full-width digits
     "in_test_float": ("C6", "plain"),  # setValue
     "in_test_clear": ("C7", "plain"),  # pre-filled, cleared with None
+    "in_test_valid": ("C8", "pct"),  # decimal 0..1 validation with a stop alert
 }
 
 
@@ -61,6 +62,9 @@ def build_workbook(path: Path) -> Path:
         else:
             ws.write_blank(ref, None, fmts[key])
         wb.define_name(name, f"='{SHEET}'!${ref[0]}${ref[1:]}")
+    ws.data_validation("C8", {"validate": "decimal", "criteria": "between", "minimum": 0,
+                              "maximum": 1, "error_type": "stop",
+                              "error_message": "0%〜100%の範囲で入力してください"})
     ws.write_string("A9", "計算値（ロック）")
     ws.write_number("C9", 7)  # default format: locked
     wb.define_name("in_test_locked", f"='{SHEET}'!$C$9")
@@ -146,6 +150,7 @@ def test_lo_fill_types_like_a_person(template: Path, tmp_path: Path) -> None:
             "in_test_fullwidth": "１，１７０",
             "in_test_float": 0.5,
             "in_test_clear": None,
+            "in_test_valid": "150",
         },
     )
     wb = load(out)
@@ -162,12 +167,16 @@ def test_lo_fill_types_like_a_person(template: Path, tmp_path: Path) -> None:
     assert values["in_test_fullwidth"] == 1170
     assert values["in_test_float"] == 0.5
     assert values["in_test_clear"] is None
+    # Measured: .uno:EnterString does NOT apply data validation (no stop alert
+    # headless), so lo_fill can store values the Calc UI would reject.
+    assert values["in_test_valid"] == 150
 
     ws = wb[SHEET]
     assert ws["C2"].number_format == "0.0%"
     assert ws.protection.sheet is True
     assert ws["C9"].protection.locked is True and ws["C2"].protection.locked is False
     assert ws["C9"].value == 7
+    assert [str(dv.sqref) for dv in ws.data_validations.dataValidation] == ["C8"]
     assert wb["_meta"].sheet_state in ("hidden", "veryHidden")
     assert wb[PASSWORD_SHEET].protection.sheet is True
 
@@ -185,7 +194,7 @@ def test_lo_fill_refuses_locked_cell(template: Path, tmp_path: Path) -> None:
 @requires_soffice
 def test_lo_fill_rename_sheet(template: Path, tmp_path: Path) -> None:
     out = tmp_path / "renamed.xlsx"
-    new = "入力_東京"
+    new = "入力 (東京)"  # space and parentheses: quoted in references
     lo_fill(
         template,
         out,
