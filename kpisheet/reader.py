@@ -9,9 +9,9 @@ something else (rows inserted by a tool that does not update names, a sort),
 the input is found by its keys instead and W302 says so.  An input found by
 neither is E301; a missing sheet is one E303.
 
-Values come from openpyxl with data_only=True (cached results, never
-evaluated; defusedxml guards the XML) after the pre-flight checks; which
-cells hold formulas is learnt from a light pass over the sheet XML.
+Values, number formats and formula text come from one light pass over the
+sheet XML (kpisheet.workbook_xml, defusedxml; formulas' cached results are
+used, never evaluated) after the pre-flight checks.
 read_workbook never raises for bad input: problems are findings.
 """
 
@@ -20,16 +20,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-import warnings
-import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-import openpyxl
-from defusedxml import ElementTree as SafeET
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.workbook.defined_name import DefinedName
 
 from . import names as nm
 from .catalogue import Catalogue, Kpi, load_catalogue
@@ -40,6 +36,7 @@ from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureR
 from .names import InputKey
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
 from .preflight import preflight
+from .workbook_xml import Book
 
 META_FORMAT = "kpisheet-template"
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
@@ -47,9 +44,6 @@ META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogu
              "rows_per_measure")
 FATAL_CODES = {"E201"}  # besides every E1xx: the file cannot be read as a kpisheet workbook
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
-_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 # ------------------------------------------------------------------ public API
@@ -64,10 +58,8 @@ def read_workbook(path: Path | str) -> Submission:
         return sub
     sub.sha256 = sha256_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            book = openpyxl.load_workbook(path, data_only=True, keep_links=False)
-    except Exception as exc:  # openpyxl raises many types for broken parts; all mean "corrupt"
+        book = Book(path)
+    except Exception as exc:  # broken parts raise many types; all mean "corrupt"
         code = "E108" if "Entit" in type(exc.__cause__ or exc).__name__ or "entit" in str(exc).lower() else "E110"
         sub.findings.append(finding(code, file=path, reason=_short(exc)))
         return sub
@@ -202,19 +194,33 @@ def _index_keys(ws: Any) -> _KeyIndex:
     return idx
 
 
-def _destination(book: Any, dn: Any) -> tuple[str, int, int] | None:
-    """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet)."""
-    try:
-        dests = list(dn.destinations)
-    except Exception:
+_SIMPLE_REF_RE = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!:]+))!\$?([A-Za-z]{1,3})\$?(\d+)$")
+
+
+def _destination(book: Book, value: str) -> tuple[str, int, int] | None:
+    """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet).
+
+    The common shapes ('KPI入力'!$C$5, KPI入力!$C$5 as LibreOffice writes it) are parsed
+    directly; anything else goes through openpyxl's DefinedName.destinations.
+    """
+    value = value.strip()
+    if "#REF" in value:
         return None
-    if len(dests) != 1 or "#REF" in (dn.value or ""):
-        return None
-    sheet, ref = dests[0]
+    if m := _SIMPLE_REF_RE.match(value):
+        sheet = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
+        ref = f"{m.group(3)}{m.group(4)}"
+    else:
+        try:
+            dests = list(DefinedName(name="x", value=value).destinations)
+        except Exception:
+            return None
+        if len(dests) != 1:
+            return None
+        sheet, ref = dests[0]
     if sheet not in book.sheetnames:
         return None
     try:
-        min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", ""))
+        min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", "").upper())
     except (ValueError, TypeError):
         return None
     if (min_col, min_row) != (max_col, max_row) or min_row is None:
@@ -228,7 +234,6 @@ class _Reader:
         self.path, self.book, self.sub = path, book, sub
         self.cat: Catalogue | None = None
         self.named: dict[InputKey, tuple[str, tuple[str, int, int] | None]] = {}
-        self.formulas: dict[str, dict[str, str]] = {}  # sheet → {A1: formula text}
         self.keys: dict[str, _KeyIndex] = {}
 
     def add(self, code: str, **kw: Any) -> None:
@@ -249,14 +254,14 @@ class _Reader:
             if sheet is None:
                 self.add("E303", value=role)
             else:
-                self.keys[sheet] = _index_keys(self.book[sheet])
-        self.formulas = _formula_cells(self.path, [s for s in (kpi_sheet, measure_sheet) if s])
+                self.keys[sheet] = _index_keys(self.book.sheet(sheet))
         rows_per_measure = _int(meta.get("rows_per_measure")) or nm.ROWS_PER_MEASURE
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, rows_per_measure)
 
     def _meta(self) -> dict[str, Any] | None:
-        props = _custom_props(self.book)
+        props = {k.removeprefix("kpisheet_"): v for k, v in self.book.custom_properties().items()
+                 if k.startswith("kpisheet_")}
         for ws in self._meta_candidates():
             meta = _key_values(ws)
             if meta.get("format") == META_FORMAT or (ws.title == nm.SHEET_META and meta):
@@ -265,10 +270,12 @@ class _Reader:
 
     def _meta_candidates(self) -> Iterable[Any]:
         if nm.SHEET_META in self.book.sheetnames:
-            yield self.book[nm.SHEET_META]
-        for ws in self.book.worksheets:  # renamed: found by its content
-            if ws.title != nm.SHEET_META and ws.max_row <= 60 and ws.max_column <= 4:
-                yield ws
+            yield self.book.sheet(nm.SHEET_META)
+        for title in self.book.sheetnames:  # renamed: found by its content
+            if title not in (nm.SHEET_META, nm.SHEET_KPI, nm.SHEET_MEASURES, nm.SHEET_GUIDE):
+                ws = self.book.sheet(title)
+                if ws.max_row <= 60 and ws.max_column <= 4:
+                    yield ws
 
     def _identity(self, meta: dict[str, Any]) -> bool:
         sub = self.sub
@@ -296,13 +303,13 @@ class _Reader:
         return True
 
     def _saved(self) -> None:
-        props = self.book.properties
-        modified = props.modified
-        self.sub.saved_at = modified.isoformat(timespec="seconds") if isinstance(modified, datetime) else None
-        app = _app_name(self.path)
-        if props.created and modified and props.created == modified and (app or "").startswith("Microsoft Excel"):
+        core = self.book.core_properties()
+        created, modified = core.get("created"), core.get("modified")
+        self.sub.saved_at = modified or None
+        app = self.book.application()
+        if created and created == modified and (app or "").startswith("Microsoft Excel"):
             app = "kpisheet"  # XlsxWriter writes 'Microsoft Excel'; never re-saved since generation
-        self.sub.saved_by = app or props.lastModifiedBy
+        self.sub.saved_by = app or core.get("lastModifiedBy") or None
 
     def _sheet_for_role(self, title: str, kind: str) -> str | None:
         """The sheet playing a role: by its usual title, else where its names point, else by its keys."""
@@ -315,10 +322,10 @@ class _Reader:
                 votes[dest[0]] = votes.get(dest[0], 0) + 1
         if votes:
             return max(votes, key=lambda s: votes[s])
-        for ws in self.book.worksheets:
-            idx = _index_keys(ws)
+        for title in self.book.sheetnames:
+            idx = _index_keys(self.book.sheet(title))
             if any(k.startswith("K") == (kind == "kpi") for k in idx.rows):
-                return ws.title
+                return title
         return None
 
     # --- locating one input
@@ -346,7 +353,7 @@ class _Reader:
         idx = self.keys.get(dest[0])
         if idx is None or idx.key_col is None or idx.key_row is None:
             return True  # no keys to contradict the name
-        ws = self.book[dest[0]]
+        ws = self.book.sheet(dest[0])
         row_key = _key_text(ws.cell(dest[1], idx.key_col).value)
         col_key = _key_text(ws.cell(idx.key_row, dest[2]).value)
         return row_key == key.sheet_key and col_key == nm.column_key(key)
@@ -364,9 +371,8 @@ class _Reader:
         where = {"sheet": loc.sheet, "cell": loc.cell, "name": key.name, "subject": key.subject}
         if loc.by_key:
             self.add("W302", label=label, **where)
-        cell = self.book[loc.sheet].cell(loc.row, loc.col)
-        raw, fmt = cell.value, cell.number_format
-        formula = self.formulas.get(loc.sheet, {}).get(loc.cell)
+        cell = self.book.sheet(loc.sheet).cell(loc.row, loc.col)
+        raw, fmt, formula = cell.value, cell.number_format, cell.formula
         if formula is not None:
             if raw is None:
                 self.add("W307", label=label, **where)
@@ -475,72 +481,8 @@ def _branch_code(v: Any) -> str | None:
 def _key_values(ws: Any) -> dict[str, Any]:
     """Key/value rows of a _meta-like sheet: first non-empty cell is the key, the next its value."""
     out: dict[str, Any] = {}
-    for row in ws.iter_rows(max_row=min(ws.max_row, 60), max_col=4, values_only=True):
-        cells = [c for c in row if c is not None]
+    for r in range(1, min(ws.max_row, 60) + 1):
+        cells = [ws.cell(r, c).value for c in range(1, 5) if ws.cell(r, c).value is not None]
         if len(cells) >= 2 and isinstance(cells[0], str) and cells[0].strip() in META_KEYS:
             out[cells[0].strip()] = cells[1]
-    return out
-
-
-def _custom_props(book: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        for prop in book.custom_doc_props.props:
-            if prop.name and prop.name.startswith("kpisheet_"):
-                out[prop.name.removeprefix("kpisheet_")] = prop.value
-    except AttributeError:
-        pass
-    return out
-
-
-def _zip_xml(z: zipfile.ZipFile, name: str) -> Any:
-    with z.open(name) as f:
-        return SafeET.parse(f).getroot()
-
-
-def _app_name(path: Path) -> str | None:
-    try:
-        with zipfile.ZipFile(path) as z:
-            if "docProps/app.xml" not in z.namelist():
-                return None
-            root = _zip_xml(z, "docProps/app.xml")
-    except Exception:
-        return None
-    app = next((e.text for e in root.iter() if e.tag.endswith("}Application")), None)
-    version = next((e.text for e in root.iter() if e.tag.endswith("}AppVersion")), None)
-    return " ".join(x for x in (app, version) if x) or None
-
-
-def _sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet title → zip part name, from xl/workbook.xml and its relationships."""
-    wb = _zip_xml(z, "xl/workbook.xml")
-    rels = _zip_xml(z, "xl/_rels/workbook.xml.rels")
-    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{_PKG_REL_NS}Relationship")}
-    parts = {}
-    for s in wb.iter(f"{_NS}sheet"):
-        target = targets.get(s.get(f"{_REL_NS}id"), "")
-        parts[s.get("name")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return parts
-
-
-def _formula_cells(path: Path, sheets: list[str]) -> dict[str, dict[str, str]]:
-    """For each sheet: {A1 of every formula cell: its formula text}.  Never evaluated."""
-    out: dict[str, dict[str, str]] = {}
-    try:
-        with zipfile.ZipFile(path) as z:
-            parts = _sheet_parts(z)
-            for sheet in sheets:
-                part = parts.get(sheet)
-                if part is None or part not in z.namelist():
-                    continue
-                cells: dict[str, str] = {}
-                with z.open(part) as f:
-                    for _, el in SafeET.iterparse(f, events=("end",)):
-                        if el.tag == f"{_NS}c":
-                            if (f_el := el.find(f"{_NS}f")) is not None:
-                                cells[el.get("r", "")] = "=" + (f_el.text or "…")
-                            el.clear()
-                out[sheet] = cells
-    except Exception:
-        return out
     return out

@@ -1,0 +1,232 @@
+"""A light, read-only view of an .xlsx: the parts the reader needs, parsed with defusedxml.
+
+Why not openpyxl.load_workbook: it builds an object for every cell, style and
+defined name (a template has ~1,000 names) and needs a second load to see
+formulas; this reads values, number formats, formula text, defined names,
+sheet states and document properties in one pass at about a fifth of the cost
+(benchmarks/bench_read_validate.py).  Nothing is evaluated; DTDs and entities
+are refused by defusedxml; sizes were bounded by the pre-flight.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+from openpyxl.utils.cell import column_index_from_string
+from openpyxl.utils.datetime import from_excel
+
+NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_REF_RE = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any  # float | str | bool | datetime | None
+    number_format: str = "General"
+    formula: str | None = None  # "=SUM(C5:C6)" when the cell holds a formula
+
+
+EMPTY_CELL = Cell(None)
+
+
+class Sheet:
+    def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell]) -> None:
+        self.title, self.state, self.cells = title, state, cells
+        self.max_row = max((r for r, _ in cells), default=0)
+        self.max_column = max((c for _, c in cells), default=0)
+
+    def cell(self, row: int, col: int) -> Cell:
+        return self.cells.get((row, col), EMPTY_CELL)
+
+
+class Book:
+    """Sheets (lazily parsed), workbook-level defined names, properties of one .xlsx."""
+
+    def __init__(self, path: Path) -> None:
+        self.zip = zipfile.ZipFile(path)
+        self._names = set(self.zip.namelist())
+        wb = self._xml("xl/workbook.xml")
+        rels = self._rels("xl/_rels/workbook.xml.rels")
+        self.sheetnames: list[str] = []
+        self._parts: dict[str, str] = {}
+        self._states: dict[str, str] = {}
+        for s in wb.iter(f"{NS}sheet"):
+            title = s.get("name", "")
+            self.sheetnames.append(title)
+            self._parts[title] = rels.get(s.get(f"{REL_NS}id", ""), "")
+            self._states[title] = s.get("state", "visible")
+        self.defined_names: dict[str, str] = {
+            d.get("name", ""): (d.text or "") for d in wb.iter(f"{NS}definedName")
+            if d.get("localSheetId") is None}
+        self._strings: list[str] | None = None
+        self._formats: list[str] | None = None
+        self._sheets: dict[str, Sheet] = {}
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def __enter__(self) -> "Book":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- parts
+    def _xml(self, name: str) -> Any:
+        with self.zip.open(name) as f:
+            return SafeET.parse(f).getroot()
+
+    def _rels(self, name: str) -> dict[str, str]:
+        if name not in self._names:
+            return {}
+        out = {}
+        for r in self._xml(name).iter(f"{PKG_REL_NS}Relationship"):
+            target = r.get("Target", "")
+            out[r.get("Id", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        return out
+
+    def strings(self) -> list[str]:
+        if self._strings is None:
+            self._strings = []
+            part = "xl/sharedStrings.xml"
+            if part in self._names:
+                for si in self._xml(part).iter(f"{NS}si"):
+                    self._strings.append(_text_of(si))
+        return self._strings
+
+    def formats(self) -> list[str]:
+        """Number format code of each cellXfs index (the `s` attribute of a cell)."""
+        if self._formats is None:
+            self._formats = []
+            if "xl/styles.xml" in self._names:
+                root = self._xml("xl/styles.xml")
+                custom = {int(n.get("numFmtId", "0")): n.get("formatCode", "General")
+                          for n in root.iter(f"{NS}numFmt")}
+                xfs = root.find(f"{NS}cellXfs")
+                for xf in (xfs if xfs is not None else []):
+                    fid = int(xf.get("numFmtId", "0"))
+                    self._formats.append(custom.get(fid) or BUILTIN_FORMATS.get(fid, "General"))
+        return self._formats
+
+    def sheet(self, title: str) -> Sheet:
+        if title not in self._sheets:
+            part = self._parts.get(title, "")
+            cells = self._cells(part) if part in self._names else {}
+            self._sheets[title] = Sheet(title, self._states.get(title, "visible"), cells)
+        return self._sheets[title]
+
+    def state(self, title: str) -> str:
+        return self._states.get(title, "visible")
+
+    def _cells(self, part: str) -> dict[tuple[int, int], Cell]:
+        strings, formats = self.strings(), self.formats()
+        cells: dict[tuple[int, int], Cell] = {}
+        row_no, col_no = 0, 0
+        with self.zip.open(part) as f:
+            for event, el in SafeET.iterparse(f, events=("start", "end")):
+                tag = el.tag
+                if event == "start":
+                    if tag == f"{NS}row":
+                        row_no = int(el.get("r") or row_no + 1)
+                        col_no = 0
+                    continue
+                if tag != f"{NS}c":
+                    if tag == f"{NS}row":
+                        el.clear()
+                    continue
+                ref = el.get("r")
+                if ref and (m := _REF_RE.match(ref)):
+                    col_no, row_no = column_index_from_string(m.group(1)), int(m.group(2))
+                else:
+                    col_no += 1
+                style = int(el.get("s", "0"))
+                fmt = formats[style] if style < len(formats) else "General"
+                f_el = el.find(f"{NS}f")
+                formula = "=" + (f_el.text or "…") if f_el is not None else None
+                value = _value(el, strings, fmt)
+                if value is not None or formula is not None or style:
+                    cells[(row_no, col_no)] = Cell(value, fmt, formula)
+                el.clear()
+        return cells
+
+    # --- document properties
+    def custom_properties(self) -> dict[str, str]:
+        part = "docProps/custom.xml"
+        if part not in self._names:
+            return {}
+        out = {}
+        for prop in self._xml(part):
+            name = prop.get("name")
+            if name is not None and len(prop):
+                out[name] = prop[0].text or ""
+        return out
+
+    def core_properties(self) -> dict[str, str]:
+        part = "docProps/core.xml"
+        if part not in self._names:
+            return {}
+        return {el.tag.rsplit("}", 1)[-1]: (el.text or "") for el in self._xml(part)}
+
+    def application(self) -> str | None:
+        part = "docProps/app.xml"
+        if part not in self._names:
+            return None
+        root = self._xml(part)
+        app = next((e.text for e in root if e.tag.endswith("}Application")), None)
+        version = next((e.text for e in root if e.tag.endswith("}AppVersion")), None)
+        return " ".join(x for x in (app, version) if x) or None
+
+
+def _text_of(el: Any) -> str:
+    """Text of a <si>/<is>: plain <t> plus rich-text runs, without phonetic (furigana) runs."""
+    parts = []
+    for child in el:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name == "t":
+            parts.append(child.text or "")
+        elif name == "r":
+            t = child.find(f"{NS}t")
+            parts.append(t.text or "" if t is not None else "")
+    return "".join(parts)
+
+
+def _value(el: Any, strings: list[str], fmt: str) -> Any:
+    kind = el.get("t", "n")
+    if kind == "inlineStr":
+        is_el = el.find(f"{NS}is")
+        return _text_of(is_el) if is_el is not None else None
+    v_el = el.find(f"{NS}v")
+    text = v_el.text if v_el is not None else None
+    if text is None:
+        return None
+    if kind == "s":
+        i = int(text)
+        return strings[i] if 0 <= i < len(strings) else None
+    if kind in ("str", "e"):
+        return text
+    if kind == "b":
+        return text.strip() in ("1", "true")
+    if kind == "d":
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if is_date_format(fmt):
+        try:
+            return from_excel(number)
+        except (ValueError, OverflowError):
+            return number
+    return number
