@@ -77,6 +77,9 @@ CODES: dict[str, Detail] = {
     "G108": Detail(E, "Value out of range",
                    "値 {value} が範囲外です（{low}〜{high}）。",
                    "Value {value} is outside {low}..{high}."),
+    "G109": Detail(E, "No HQ workbook in this fiscal year",
+                   "{fiscal_year}年度には本部（00）が入力する全国のみのKPIがないため、本部のブックは作成しません。--branch から 00 を外してください。",
+                   "FY{fiscal_year} has no national-only KPIs, so there is no HQ (00) workbook. Drop 00 from --branch."),
     # --- E1: the file itself --------------------------------------------------------
     "E101": Detail(E, "Empty file",
                    "ファイルが空（0バイト）です。保存し直して再送してください。",
