@@ -1,0 +1,654 @@
+"""Stage 7 — the national workbook (xlsxwriter): 9 Japanese sheets for HQ planners.
+
+概要 · 提出状況 · 全国KPI · 支部別KPI · 評価一覧 · 取組状況 · 月次推移 · 第5期→第6期対応表 · 検証結果
+
+Every branch text is written with write_string on a workbook opened with
+strings_to_formulas/strings_to_urls False, so "=1+1", "+81", "@x" and URLs stay
+text.  The same Consolidation gives the same cells; only 概要 carries the
+run's time, which is also the document's `created` property (pass `created`
+for byte-identical output).  Percent KPIs are stored as real fractions with a
+percent number format, so they sort, filter and chart as numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from . import __version__
+from .catalogue import Kpi, load_branches
+from .consolidation import Consolidation, MonthValue
+from .fileio import atomic_path
+from .fiscal import fiscal_months, month_key, month_label, wareki_fiscal_year, wareki_month
+from .ratings import MARK_LABELS_JA, MARKS
+
+FONT = "游ゴシック"
+SHEETS = ("概要", "提出状況", "全国KPI", "支部別KPI", "評価一覧", "取組状況", "月次推移", "第5期→第6期対応表",
+          "検証結果")
+MARK_COLOURS = {"◎": "#C6EFCE", "○": "#DDEBF7", "△": "#FFC7CE", "×": "#F4B084", "—": "#EDEDED"}
+HEAD_BG = "#1F4E78"
+
+
+def workbook_options() -> dict[str, Any]:
+    """Options every kpisheet xlsxwriter workbook uses (branch text stays text)."""
+    return {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+            "default_format_properties": {"font_name": FONT, "font_size": 10}}
+
+
+class Styles:
+    """Formats of one workbook, created once and cached by key."""
+
+    def __init__(self, wb: Workbook):
+        self.wb = wb
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        base = {"font_name": FONT, "font_size": 10, "valign": "top"}
+        self.base = base
+        self.title = wb.add_format({**base, "bold": True, "font_size": 14})
+        self.subtitle = wb.add_format({**base, "bold": True, "font_size": 11, "font_color": HEAD_BG})
+        self.head = wb.add_format({**base, "bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_BG,
+                                   "border": 1, "text_wrap": True, "valign": "vcenter", "align": "center"})
+        self.text = wb.add_format({**base, "border": 1})
+        self.wrap = wb.add_format({**base, "border": 1, "text_wrap": True})
+        self.label = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2", "border": 1})
+        self.note = wb.add_format({**base, "font_color": "#595959"})
+        self.int = wb.add_format({**base, "border": 1, "num_format": "#,##0"})
+        self.pct = wb.add_format({**base, "border": 1, "num_format": "0.0%"})
+
+    def fmt(self, num_format: str | None = None, mark: str | None = None, **extra: Any) -> Any:
+        key = (num_format, mark, tuple(sorted(extra.items())))
+        if key not in self._cache:
+            props = {**self.base, "border": 1, **extra}
+            if num_format:
+                props["num_format"] = num_format
+            if mark in MARK_COLOURS:
+                props["bg_color"] = MARK_COLOURS[mark]
+            self._cache[key] = self.wb.add_format(props)
+        return self._cache[key]
+
+    def mark(self, mark: str) -> Any:
+        return self.fmt(None, mark, align="center", bold=True)
+
+
+def num_format(kpi: Kpi) -> str:
+    if kpi.display == "percent":
+        return "0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%"
+    if kpi.display == "yen":
+        return '#,##0"円"'
+    return "#,##0"
+
+
+def stored(kpi: Kpi, value: float | None) -> float | None:
+    """A display value as the number stored in the cell (percent points → fraction)."""
+    if value is None:
+        return None
+    return value / 100 if kpi.display == "percent" else value
+
+
+def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
+    """Write one cell: text always as a string (never a formula or link), numbers as numbers."""
+    if value is None or value == "":
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_string(row, col, "はい" if value else "いいえ", fmt)
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt)
+    else:
+        ws.write_string(row, col, str(value), fmt)
+
+
+def header(ws: Worksheet, row: int, st: Styles, columns: list[tuple[str, float]], first_col: int = 0) -> None:
+    for i, (title, width) in enumerate(columns):
+        ws.write_string(row, first_col + i, title, st.head)
+        ws.set_column(first_col + i, first_col + i, width)
+    ws.set_row(row, 30)
+
+
+def print_setup(ws: Worksheet, repeat_row: int | None, title: str) -> None:
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    if repeat_row is not None:
+        ws.repeat_rows(0, repeat_row)
+    ws.set_header(f"&L&\"{FONT}\"&9{title}")
+    ws.set_footer(f"&C&\"{FONT}\"&9&P / &N ページ")
+
+
+def branch_names() -> dict[str, str]:
+    return {b.code: b.display_name for b in load_branches()}
+
+
+def _title(cons: Consolidation, what: str) -> str:
+    return f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画KPI {what}（{wareki_month(cons.month)}分）"
+
+
+# ---------------------------------------------------------------- 概要
+def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
+    ws = wb.add_worksheet("概要")
+    ws.set_column(0, 0, 14)
+    ws.set_column(1, 1, 40)
+    ws.set_column(2, 7, 13)
+    ws.set_column(8, 8, 60)
+    ws.write_string(0, 0, _title(cons, "全国集計表"), st.title)
+    summary = cons.summary()
+    b = summary["branches"]
+    facts = [("年度", f"{wareki_fiscal_year(cons.fiscal_year)}（FY{cons.fiscal_year}）"),
+             ("集計月", f"{wareki_month(cons.month)}（{cons.month_key}）までの累計"),
+             ("提出状況", f"提出済 {b['submitted']} ／ エラーあり {b['with_errors']} ／ 未提出 {b['missing']}"),
+             ("検証結果", f"エラー {summary['findings']['errors']}件 ／ 警告 {summary['findings']['warnings']}件"
+                       "（「検証結果」シート）"),
+             ("作成日時", created.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
+             ("作成ツール", f"kpisheet {__version__}（KPI一覧 第{cons.catalogue.term}期 "
+                        f"{cons.catalogue.short_digest}）")]
+    for i, (k, v) in enumerate(facts, start=2):
+        ws.write_string(i, 0, k, st.label)
+        ws.merge_range(i, 1, i, 4, v, st.text)
+    row = 2 + len(facts) + 1
+    ws.write_string(row, 0, "全国KPI", st.subtitle)
+    legend = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS)
+    ws.write_string(row, 1, legend, st.note)
+    row += 1
+    header(ws, row, st, [("KPI ID", 11), ("KPI", 44), ("全国値", 13), ("年間目標", 13), ("判定目標", 13),
+                         ("結果", 7), ("集計支部数", 9), ("基準月", 9), ("判定の根拠", 62)])
+    head_row = row
+    for kpi in cons.kpis:
+        n = cons.national[kpi.id]
+        row += 1
+        nf = num_format(kpi)
+        put(ws, row, 0, kpi.id, st.text)
+        put(ws, row, 1, kpi.label, st.wrap)
+        put(ws, row, 2, stored(kpi, n.value), st.fmt(nf))
+        put(ws, row, 3, stored(kpi, n.annual_target) if n.annual_target is not None else n.target_basis,
+            st.fmt(nf))
+        put(ws, row, 4, stored(kpi, n.rating.effective_target), st.fmt(nf))
+        put(ws, row, 5, n.rating.mark, st.mark(n.rating.mark))
+        put(ws, row, 6, len(n.covered), st.int)
+        put(ws, row, 7, month_label_of(n.judged_month), st.text)
+        put(ws, row, 8, n.rating.basis_ja, st.wrap)
+    row += 2
+    ws.write_string(row, 0, "入力ファイル（sha256）", st.subtitle)
+    row += 1
+    header(ws, row, st, [("No", 14), ("ファイル", 40)], 0)
+    ws.merge_range(row, 2, row, 8, "sha256", st.head)
+    for i, (file, digest) in enumerate(cons.inputs, 1):
+        row += 1
+        put(ws, row, 0, i, st.int)
+        put(ws, row, 1, Path(file).name, st.text)
+        ws.merge_range(row, 2, row, 8, "", st.text)
+        put(ws, row, 2, digest, st.text)
+    ws.freeze_panes(head_row + 1, 2)
+    print_setup(ws, None, "概要")
+
+
+def month_label_of(key: str | None) -> str:
+    if not key:
+        return "—"
+    y, m = key.split("-")
+    return f"{int(m)}月"
+
+
+# ---------------------------------------------------------------- 提出状況
+def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("提出状況")
+    ws.write_string(0, 0, _title(cons, "提出状況"), st.title)
+    cols = [("支部コード", 8), ("支部", 12), ("状況", 10), ("ファイル", 36), ("sha256", 20), ("ブックの保存日時", 19),
+            ("保存したアプリ", 16), ("エラー", 7), ("警告", 7), ("入力率", 8), ("集計から除外した値", 60)]
+    header(ws, 2, st, cols)
+    status_fmt = {"提出済": st.mark("○"), "エラーあり": st.mark("△"), "未提出": st.mark("—")}
+    row = 2
+    for s in cons.statuses:
+        row += 1
+        put(ws, row, 0, s.code, st.text)
+        put(ws, row, 1, s.name, st.text)
+        put(ws, row, 2, s.status, status_fmt[s.status])
+        put(ws, row, 3, "\n".join(Path(f).name for f in s.files), st.wrap)
+        put(ws, row, 4, "\n".join(h[:16] for h in s.sha256), st.wrap)
+        put(ws, row, 5, s.saved_at, st.text)
+        put(ws, row, 6, s.saved_by, st.text)
+        put(ws, row, 7, s.errors if s.files else None, st.int)
+        put(ws, row, 8, s.warnings if s.files else None, st.int)
+        put(ws, row, 9, s.completeness, st.pct)
+        put(ws, row, 10, "\n".join(s.left_out), st.wrap)
+    ws.autofilter(2, 0, row, len(cols) - 1)
+    if cons.unattributed:
+        row += 2
+        ws.write_string(row, 0, "支部を特定できなかったファイル（内容は「検証結果」シート）", st.subtitle)
+        for file, n in cons.unattributed:
+            row += 1
+            put(ws, row, 3, Path(file).name, st.text)
+            put(ws, row, 7, n, st.int)
+    ws.freeze_panes(3, 2)
+    print_setup(ws, 2, "提出状況")
+
+
+# ---------------------------------------------------------------- 全国KPI
+def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("全国KPI")
+    names = branch_names()
+    ws.write_string(0, 0, _title(cons, "全国KPI"), st.title)
+    ws.write_string(1, 0, "全国値は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。", st.note)
+    cols = [("KPI ID", 10), ("具体的な施策", 26), ("KPI", 40), ("分子（合計）", 16), ("分母（合計）", 16),
+            ("全国値", 12), ("年間目標", 12), ("判定目標", 12), ("結果", 6), ("判定の根拠", 50), ("基準月", 7),
+            ("集計支部数", 8), ("集計した支部", 40), ("集計から外れた支部（理由）", 50)]
+    header(ws, 3, st, cols)
+    row = 3
+    for kpi in cons.kpis:
+        n = cons.national[kpi.id]
+        nf = num_format(kpi)
+        row += 1
+        put(ws, row, 0, kpi.id, st.text)
+        put(ws, row, 1, cons.catalogue.measure(kpi.measure_id).heading, st.wrap)
+        put(ws, row, 2, kpi.label, st.wrap)
+        put(ws, row, 3, n.numerator, st.int)
+        put(ws, row, 4, n.denominator, st.int)
+        put(ws, row, 5, stored(kpi, n.value), st.fmt(nf))
+        put(ws, row, 6, stored(kpi, n.annual_target) if n.annual_target is not None else n.target_basis,
+            st.fmt(nf))
+        put(ws, row, 7, stored(kpi, n.rating.effective_target), st.fmt(nf))
+        put(ws, row, 8, n.rating.mark, st.mark(n.rating.mark))
+        put(ws, row, 9, n.rating.basis_ja, st.wrap)
+        put(ws, row, 10, month_label_of(n.judged_month), st.text)
+        put(ws, row, 11, len(n.covered), st.int)
+        put(ws, row, 12, "、".join(names[c].removesuffix("支部") for c in n.covered), st.wrap)
+        put(ws, row, 13, "、".join(f"{names[c].removesuffix('支部')}（{r}）" for c, r in n.left_out), st.wrap)
+    ws.autofilter(3, 0, row, len(cols) - 1)
+    ws.freeze_panes(4, 3)
+    print_setup(ws, 3, "全国KPI")
+
+
+# ---------------------------------------------------------------- 支部別KPI
+def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("支部別KPI")
+    ws.write_string(0, 0, _title(cons, "支部別KPI（値・結果・順位）"), st.title)
+    kpis = [k for k in cons.kpis if k.kind != "qualitative" and k.scope == "branch"]
+    qual = [k for k in cons.kpis if k.kind == "qualitative"]
+    ws.set_column(0, 0, 7)
+    ws.set_column(1, 1, 11)
+    ws.write_string(2, 0, "コード", st.head)
+    ws.write_string(2, 1, "支部", st.head)
+    ws.merge_range(3, 0, 3, 1, "", st.head)
+    col = 2
+    for kpi in kpis:
+        ws.merge_range(2, col, 2, col + 2, f"{kpi.id} {kpi.short_label}（{kpi.unit_label}）", st.head)
+        for i, sub in enumerate(("値", "結果", "順位")):
+            ws.write_string(3, col + i, sub, st.head)
+        ws.set_column(col, col, 11)
+        ws.set_column(col + 1, col + 2, 5)
+        col += 3
+    for kpi in qual:
+        ws.merge_range(2, col, 3, col, f"{kpi.id} {kpi.short_label}（自己評価）", st.head)
+        ws.set_column(col, col, 12)
+        col += 1
+    ws.set_row(2, 42)
+    row = 4
+    put(ws, row, 0, "全国", st.label)
+    put(ws, row, 1, "全国", st.label)
+    for i, kpi in enumerate(kpis):
+        n = cons.national[kpi.id]
+        put(ws, row, 2 + 3 * i, stored(kpi, n.value), st.fmt(num_format(kpi), n.rating.mark, bold=True))
+        put(ws, row, 3 + 3 * i, n.rating.mark, st.mark(n.rating.mark))
+        put(ws, row, 4 + 3 * i, None, st.text)
+    for j, _kpi in enumerate(qual):
+        put(ws, row, 2 + 3 * len(kpis) + j, "—", st.mark("—"))
+    names = branch_names()
+    for s in cons.statuses:
+        if s.code == "00":
+            continue
+        row += 1
+        put(ws, row, 0, s.code, st.text)
+        put(ws, row, 1, names[s.code].removesuffix("支部"), st.text)
+        for i, kpi in enumerate(kpis):
+            bk = cons.branch_kpis.get((s.code, kpi.id))
+            mark = bk.rating.mark if bk else "—"
+            put(ws, row, 2 + 3 * i, stored(kpi, bk.value) if bk else None, st.fmt(num_format(kpi), mark))
+            put(ws, row, 3 + 3 * i, mark, st.mark(mark))
+            put(ws, row, 4 + 3 * i, bk.rank if bk else None, st.fmt("0", None, align="center"))
+        for j, kpi in enumerate(qual):
+            bk = cons.branch_kpis.get((s.code, kpi.id))
+            mark = bk.rating.mark if bk else "—"
+            put(ws, row, 2 + 3 * len(kpis) + j, mark, st.mark(mark))
+    ws.autofilter(3, 0, row, col - 1)
+    ws.freeze_panes(5, 2)
+    ws.write_string(row + 2, 0, "※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。順位は値の良い順（≦の指標は小さい順）。"
+                    "累計の指標の年度途中の判定は年間目標を経過月数で按分した目標によります。", st.note)
+    print_setup(ws, 3, "支部別KPI")
+
+
+# ---------------------------------------------------------------- 評価一覧
+def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
+    if kpi.kind == "qualitative":
+        return kpi.target.text or ""
+    if annual is None:
+        return basis
+    return f"{kpi.format_value(annual)}{'以上' if kpi.direction == '>=' else '以下'}"
+
+
+def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("評価一覧")
+    ws.write_string(0, 0, _title(cons, "評価一覧"), st.title)
+    ws.write_string(1, 0, "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS)
+                    + "　KPIの結果は自動判定、KPIのない事業内容は支部の自己評価です。", st.note)
+    cols = [("支部コード", 7), ("支部", 10), ("具体的な施策", 28), ("事業内容（KPI）", 54), ("KPI目標", 14),
+            ("KPI結果", 14), ("結果", 6), ("判定の根拠・備考", 54)]
+    header(ws, 3, st, cols)
+    row = 3
+    names = branch_names()
+    ratings_by: dict[tuple[str, str], list[Any]] = {}
+    for r in cons.measure_ratings:
+        ratings_by.setdefault((r.branch_code, r.measure_id), []).append(r)
+    for s in cons.statuses:
+        if not any(k[0] == s.code for k in cons.branch_kpis):
+            continue
+        for measure in cons.catalogue.measures:
+            rows = ratings_by.get((s.code, measure.id), [])
+            kpis = [k for k in cons.catalogue.kpis_of_measure(measure.id) if (s.code, k.id) in cons.branch_kpis]
+            for r in rows:
+                row += 1
+                _ratings_row(ws, st, row, s.code, names[s.code], measure.heading,
+                             f"{_circled(r.n)} {r.text}".strip(), "—", "—", r.rating or "—", r.note)
+            for kpi in kpis:
+                bk = cons.branch_kpis[(s.code, kpi.id)]
+                result = bk.text if kpi.kind == "qualitative" else kpi.format_value(bk.value)
+                if bk.rating.mark == "—" and kpi.kind != "qualitative":
+                    result = f"—（{bk.rating.reason_ja}）"
+                row += 1
+                _ratings_row(ws, st, row, s.code, names[s.code], measure.heading, f"【KPI】{kpi.label}",
+                             target_text(kpi, bk.annual_target, bk.target_basis), result or "—",
+                             bk.rating.mark, bk.rating.basis_ja)
+    ws.autofilter(3, 0, max(row, 4), len(cols) - 1)
+    ws.freeze_panes(4, 2)
+    print_setup(ws, 3, "評価一覧")
+
+
+def _circled(n: int) -> str:
+    return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
+
+
+def _ratings_row(ws: Worksheet, st: Styles, row: int, code: str, name: str, measure: str, content: str,
+                 target: str, result: str, mark: str, note: str) -> None:
+    for col, (v, f) in enumerate([(code, st.text), (name, st.text), (measure, st.wrap), (content, st.wrap),
+                                  (target, st.wrap), (result, st.wrap), (mark, st.mark(mark)), (note, st.wrap)]):
+        put(ws, row, col, v, f)
+
+
+# ---------------------------------------------------------------- 取組状況
+def sheet_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("取組状況")
+    names = branch_names()
+    ws.write_string(0, 0, _title(cons, "取組状況"), st.title)
+    ws.write_string(1, 0, "左：支部が記入した事業内容・自己評価・備考　中：施策別・支部別の結果の件数　右：課題", st.note)
+    header(ws, 3, st, [("支部コード", 7), ("支部", 10), ("具体的な施策", 26), ("No", 4), ("事業内容", 50),
+                       ("結果", 6), ("備考", 36)])
+    row = 3
+    order = {m.id: i for i, m in enumerate(cons.catalogue.measures)}
+    rows = sorted(cons.measure_ratings, key=lambda r: (r.branch_code, order[r.measure_id], r.n))
+    for r in rows:
+        row += 1
+        heading = cons.catalogue.measure(r.measure_id).heading
+        for col, (v, f) in enumerate([(r.branch_code, st.text), (names[r.branch_code], st.text),
+                                      (heading, st.wrap), (r.n, st.int), (r.text, st.wrap),
+                                      (r.rating or "—", st.mark(r.rating or "—")), (r.note, st.wrap)]):
+            put(ws, row, col, v, f)
+    ws.autofilter(3, 0, max(row, 4), 6)
+    # counts per measure and branch
+    c0 = 8
+    header(ws, 3, st, [("具体的な施策", 26), ("支部", 10), *((m, 5) for m in MARKS), ("計", 5)], c0)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for r in cons.measure_ratings:
+        counts.setdefault((r.measure_id, r.branch_code), {m: 0 for m in MARKS})[r.rating or "—"] += 1
+    crow = 3
+    for (mid, code), c in sorted(counts.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        crow += 1
+        put(ws, crow, c0, cons.catalogue.measure(mid).heading, st.wrap)
+        put(ws, crow, c0 + 1, names[code], st.text)
+        for i, m in enumerate(MARKS):
+            put(ws, crow, c0 + 2 + i, c[m] or None, st.fmt("0", m if c[m] else None, align="center"))
+        put(ws, crow, c0 + 2 + len(MARKS), sum(c.values()), st.int)
+    # 課題
+    k0 = c0 + 3 + len(MARKS) + 1
+    header(ws, 3, st, [("支部", 10), ("具体的な施策", 26), ("課題", 60)], k0)
+    krow = 3
+    for code, mid, text in sorted(cons.issues, key=lambda t: (t[0], order[t[1]])):
+        krow += 1
+        put(ws, krow, k0, names[code], st.text)
+        put(ws, krow, k0 + 1, cons.catalogue.measure(mid).heading, st.wrap)
+        put(ws, krow, k0 + 2, text, st.wrap)
+    ws.freeze_panes(4, 0)
+    print_setup(ws, 3, "取組状況")
+
+
+# ---------------------------------------------------------------- 月次推移
+def sheet_trend(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("月次推移")
+    ws.write_string(0, 0, _title(cons, "月次推移（年度初めからの累計）"), st.title)
+    ws.write_string(1, 0, "上：全国（実績と判定目標）　下：支部別　右：グラフ（全国の推移／支部別の値と目標）", st.note)
+    months = fiscal_months(cons.fiscal_year)
+    kpis = [k for k in cons.kpis if k.kind != "qualitative"]
+    cols = [("KPI ID", 9), ("KPI", 26), ("区分", 12), *((month_label(m), 10) for m in months),
+            ("判定目標（基準月）", 12)]
+    header(ws, 3, st, cols)
+    m0 = 3  # first month column
+    row = 3
+    national_rows: dict[str, int] = {}
+    for kpi in kpis:
+        nf = st.fmt(num_format(kpi))
+        row += 1
+        national_rows[kpi.id] = row
+        _trend_row(ws, st, row, kpi, "全国 実績", [cons.national_months.get((kpi.id, month_key(m)))
+                                                 for m in months], nf, m0, value=True)
+        row += 1
+        _trend_row(ws, st, row, kpi, "全国 判定目標", [cons.national_months.get((kpi.id, month_key(m)))
+                                                   for m in months], nf, m0, value=False)
+    row += 2
+    ws.write_string(row, 0, "支部別", st.subtitle)
+    row += 1
+    header(ws, row, st, cols)
+    branch_head = row
+    branch_rows: dict[str, tuple[int, int]] = {}
+    names = branch_names()
+    for kpi in kpis:
+        codes = [s.code for s in cons.statuses if (s.code, kpi.id) in cons.branch_kpis]
+        if not codes:
+            continue
+        first = row + 1
+        nf = st.fmt(num_format(kpi))
+        for code in codes:
+            row += 1
+            bk = cons.branch_kpis[(code, kpi.id)]
+            _trend_row(ws, st, row, kpi, names[code].removesuffix("支部"),
+                       [cons.month_values.get((code, kpi.id, month_key(m))) for m in months], nf, m0, value=True)
+            put(ws, row, m0 + 12, stored(kpi, bk.rating.effective_target), nf)
+        branch_rows[kpi.id] = (first, row)
+    ws.autofilter(branch_head, 0, max(row, branch_head + 1), len(cols) - 1)
+    ws.freeze_panes(4, 3)
+    _trend_charts(wb, ws, cons, kpis, national_rows, branch_rows, m0, len(cols) + 1)
+    print_setup(ws, 3, "月次推移")
+
+
+def _trend_row(ws: Worksheet, st: Styles, row: int, kpi: Kpi, label: str, values: list[MonthValue | None],
+               nf: Any, m0: int, *, value: bool) -> None:
+    put(ws, row, 0, kpi.id, st.text)
+    put(ws, row, 1, kpi.short_label, st.text)
+    put(ws, row, 2, label, st.text)
+    for i, mv in enumerate(values):
+        v = None if mv is None else (mv.value if value else mv.rating.effective_target)
+        put(ws, row, m0 + i, stored(kpi, v), nf)
+    if value:
+        put(ws, row, m0 + 12, None, nf)
+
+
+def _trend_charts(wb: Workbook, ws: Worksheet, cons: Consolidation, kpis: list[Kpi], national_rows: dict[str, int],
+                  branch_rows: dict[str, tuple[int, int]], m0: int, chart_col: int) -> None:
+    sheet = "月次推移"
+    for i, kpi in enumerate(kpis):
+        top = 3 + i * 18
+        r = national_rows[kpi.id]
+        line = wb.add_chart({"type": "line"})
+        line.add_series({"name": "全国 実績", "categories": [sheet, 3, m0, 3, m0 + 11],
+                         "values": [sheet, r, m0, r, m0 + 11], "marker": {"type": "circle", "size": 5},
+                         "line": {"color": HEAD_BG, "width": 2.25}})
+        line.add_series({"name": "判定目標", "categories": [sheet, 3, m0, 3, m0 + 11],
+                         "values": [sheet, r + 1, m0, r + 1, m0 + 11],
+                         "line": {"color": "#C00000", "dash_type": "dash", "width": 1.5}})
+        _chart_style(line, f"{kpi.id} {kpi.short_label}（全国・月次）", kpi)
+        ws.insert_chart(top, chart_col, line, {"x_scale": 1.0, "y_scale": 1.1})
+        if kpi.id not in branch_rows:
+            continue
+        first, last = branch_rows[kpi.id]
+        judged = cons.national[kpi.id].judged_month or cons.month_key
+        col = m0 + [month_key(m) for m in fiscal_months(cons.fiscal_year)].index(judged)
+        bars = wb.add_chart({"type": "column"})
+        bars.add_series({"name": f"{month_label_of(judged)}の値", "categories": [sheet, first, 2, last, 2],
+                         "values": [sheet, first, col, last, col], "fill": {"color": "#5B9BD5"}, "gap": 40})
+        target = wb.add_chart({"type": "line"})
+        target.add_series({"name": "判定目標", "categories": [sheet, first, 2, last, 2],
+                           "values": [sheet, first, m0 + 12, last, m0 + 12],
+                           "line": {"none": True}, "marker": {"type": "dash", "size": 7,
+                                                              "fill": {"color": "#C00000"},
+                                                              "border": {"color": "#C00000"}}})
+        bars.combine(target)
+        _chart_style(bars, f"{kpi.id} {kpi.short_label}（支部別・{month_label_of(judged)}時点）", kpi)
+        bars.set_x_axis({"num_font": {"name": FONT, "size": 7, "rotation": -90}})
+        ws.insert_chart(top, chart_col + 8, bars, {"x_scale": 1.6, "y_scale": 1.1})
+
+
+def _chart_style(chart: Any, title: str, kpi: Kpi) -> None:
+    chart.set_title({"name": title, "name_font": {"name": FONT, "size": 10, "bold": True}})
+    chart.set_legend({"position": "bottom", "font": {"name": FONT, "size": 8}})
+    chart.set_y_axis({"num_format": num_format(kpi), "num_font": {"name": FONT, "size": 8},
+                      "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
+    chart.set_x_axis({"num_font": {"name": FONT, "size": 8}})
+
+
+# ---------------------------------------------------------------- 第5期→第6期対応表
+def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("第5期→第6期対応表")
+    ws.write_string(0, 0, "第5期→第6期 KPI・施策の対応表", st.title)
+    ws.write_string(1, 0, "「前年度値を目標に使えるか」が「いいえ」のKPIは定義が変わったため、前年度の値を対前年度目標に使いません。",
+                    st.note)
+    cols = [("第5期KPI", 9), ("第5期KPI名", 34), ("第6期KPI", 9), ("第6期KPI名", 34), ("関係", 9),
+            ("前年度値を目標に使えるか", 11), ("備考", 40), ("全国 前年度値", 13), ("全国 今年度目標", 13),
+            ("全国 結果", 13), ("結果", 6)]
+    header(ws, 3, st, cols)
+    row = 3
+    cat = cons.catalogue
+    for t in cons.term_kpis:
+        row += 1
+        for col, v in enumerate([t.from_id, t.from_label, t.to_id, t.to_label, t.relation,
+                                 t.baseline_valid, t.note]):
+            put(ws, row, col, v, st.wrap)
+        this_id = t.to_id if cat.term == 6 else t.from_id
+        n = cons.national.get(this_id or "")
+        kpi = cat.kpi(this_id) if n and this_id else None
+        if kpi and n:
+            nf = st.fmt(num_format(kpi))
+            put(ws, row, 7, stored(kpi, n.baseline), nf)
+            put(ws, row, 8, stored(kpi, n.annual_target), nf)
+            put(ws, row, 9, stored(kpi, n.value), nf)
+            put(ws, row, 10, n.rating.mark, st.mark(n.rating.mark))
+        else:
+            for col in range(7, 11):
+                put(ws, row, col, None, st.text)
+    ws.autofilter(3, 0, row, len(cols) - 1)
+    row += 2
+    ws.write_string(row, 0, "施策の対応", st.subtitle)
+    row += 1
+    for col, title in enumerate(["第5期施策ID", "第5期の施策", "第6期施策ID", "第6期の施策", "関係"]):
+        ws.write_string(row, col, title, st.head)
+    ws.merge_range(row, 5, row, 6, "備考", st.head)
+    for t in cons.term_measures:
+        row += 1
+        for col, v in enumerate([t.from_id, t.from_label, "／".join(t.to_ids), t.to_labels, t.relation]):
+            put(ws, row, col, v, st.wrap)
+        ws.merge_range(row, 5, row, 6, "", st.wrap)
+        put(ws, row, 5, t.note, st.wrap)
+    rows = [b for b in cons.branch_kpis.values() if b.baseline is not None]
+    if rows:
+        row += 2
+        ws.write_string(row, 0, "支部別の前年度値と今年度の目標・結果", st.subtitle)
+        row += 1
+        for col, title in enumerate(["支部コード", "支部", "KPI", "KPI名", "前年度値", "前年度値の出典", "今年度目標",
+                                     "今年度結果", "結果"]):
+            ws.write_string(row, col, title, st.head)
+        names = branch_names()
+        order = {k.id: i for i, k in enumerate(cat.kpis)}
+        for b in sorted(rows, key=lambda b: (b.branch_code, order[b.kpi_id])):
+            kpi = cat.kpi(b.kpi_id)
+            nf = st.fmt(num_format(kpi))
+            row += 1
+            for col, (v, f) in enumerate([(b.branch_code, st.text), (names[b.branch_code], st.text),
+                                          (kpi.id, st.text), (kpi.short_label, st.wrap),
+                                          (stored(kpi, b.baseline), nf), (b.baseline_source, st.text),
+                                          (stored(kpi, b.annual_target), nf), (stored(kpi, b.value), nf),
+                                          (b.rating.mark, st.mark(b.rating.mark))]):
+                put(ws, row, col, v, f)
+    ws.freeze_panes(4, 0)
+    print_setup(ws, 3, "第5期→第6期対応表")
+
+
+# ---------------------------------------------------------------- 検証結果
+FINDING_COLUMNS = [("支部コード", 7), ("支部", 10), ("ファイル", 28), ("シート", 10), ("セル", 7), ("コード", 7),
+                   ("重要度", 7), ("内容", 80), ("対象", 14), ("値", 14)]
+
+
+def sheet_findings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("検証結果")
+    ws.write_string(0, 0, _title(cons, "検証結果"), st.title)
+    ws.write_string(1, 0, "エラーの値は集計から除外しています。警告の値は集計に含めています。", st.note)
+    header(ws, 3, st, FINDING_COLUMNS)
+    names = branch_names()
+    row = 3
+    sev = {"error": ("エラー", st.mark("△")), "warning": ("警告", st.fmt(None, None, bg_color="#FFF2CC"))}
+    for f in cons.findings:
+        row += 1
+        label, fmt = sev[f.severity]
+        for col, (v, fm) in enumerate([(f.branch, st.text), (names.get(f.branch or "", ""), st.text),
+                                       (Path(f.file).name if f.file else "", st.wrap), (f.sheet, st.text),
+                                       (f.cell, st.text), (f.code, st.text), (label, fmt),
+                                       (_body(f.message_ja), st.wrap), (f.subject, st.wrap), (f.value, st.wrap)]):
+            put(ws, row, col, v, fm)
+    ws.autofilter(3, 0, max(row, 4), len(FINDING_COLUMNS) - 1)
+    ws.freeze_panes(4, 0)
+    print_setup(ws, 3, "検証結果")
+
+
+def _body(message: str) -> str:
+    """The message without its 【where】 prefix (file/sheet/cell have their own columns)."""
+    return message.split("】", 1)[1] if message.startswith("【") and "】" in message else message
+
+
+# ---------------------------------------------------------------- writing
+def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
+    wb = xlsxwriter.Workbook(str(path), workbook_options())
+    wb.set_properties({"title": _title(cons, "全国集計表"), "author": "kpisheet", "company": "全国健康保険協会",
+                       "created": created, "comments": f"kpisheet {__version__}"})
+    wb.set_custom_property("kpisheet_report", f"national/FY{cons.fiscal_year}/{cons.month_key}")
+    st = Styles(wb)
+    sheet_overview(wb, st, cons, created)
+    sheet_status(wb, st, cons)
+    sheet_national(wb, st, cons)
+    sheet_branch_matrix(wb, st, cons)
+    sheet_ratings(wb, st, cons)
+    sheet_measures(wb, st, cons)
+    sheet_trend(wb, st, cons)
+    sheet_terms(wb, st, cons)
+    sheet_findings(wb, st, cons)
+    wb.close()
+
+
+def write_national(cons: Consolidation, path: Path, *, force: bool, created: datetime | None = None) -> Path:
+    """Write the national workbook atomically; an existing file is replaced only with force."""
+    created = created or datetime.now(timezone.utc).replace(microsecond=0)
+    with atomic_path(Path(path), force=force) as tmp:
+        build_national(cons, tmp, created)
+    return Path(path)
+
+
+__all__ = ["SHEETS", "write_national", "build_national", "workbook_options", "put", "num_format", "stored",
+           "xl_rowcol_to_cell", "xl_col_to_name"]
