@@ -1,0 +1,920 @@
+"""Stage 2 — the branch input workbooks HQ mails out (`kpisheet generate`).
+
+One .xlsx per branch and fiscal year, written by XlsxWriter (EXCEL-NOTES §1):
+
+    入力の手引き   how to fill the workbook (Japanese, printable)
+    KPI入力        one block per KPI: target, previous-year value, 4月…3月 inputs
+    取組状況       per 具体的施策: 事業内容 rows with rating and remarks, and a 課題 cell
+    _lists         (hidden) the rating list behind the defined name kpisheet_ratings
+    _meta          (very hidden) format, version, catalogue digest, branch, FY
+
+Every input cell carries its workbook-level defined name (kpisheet.names) and,
+as a fallback, its row key in the hidden column A and its column key in the
+hidden row 1.  Only input cells are unlocked; all visible sheets are protected
+and the workbook structure is locked (zip patch, EXCEL-NOTES §1).
+
+Values HQ already knows are prefilled — fixed targets from the catalogue,
+previous-year values from --baseline, targets from --targets or derived from
+the baseline ("対前年度以上").  Prefilled cells stay unlocked inputs with their
+names (a branch may have to correct a baseline HQ got wrong) but are shaded
+differently and labelled 本部記入済み.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import sys
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+from . import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
+from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, branch as branch_by_code
+from .catalogue import catalogue_for_fy, prefecture_branches
+from .fileio import atomic_path
+from .findings import Finding, KpisheetError, finding, has_errors
+from .fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_year
+from .inputs import ValueTable, read_value_table
+from .names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
+                    SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, InputKey, column_key, kpi_key,
+                    measure_key)
+
+# Whom a branch returns the workbook to, and by when (shown on every sheet).
+CONTACT_JA = "全国健康保険協会 本部 企画部（事業計画KPI担当）"
+DEADLINE_JA = "毎月10日まで（前月末までの実績を入力して返送。日程は本部からの通知を優先）"
+RATING_MEANINGS = {"◎": "計画を大幅に上回る", "○": "計画どおり", "△": "計画を下回る", "×": "未実施",
+                   "—": "評価できない（実績がまだない等）"}
+
+FONT = "游ゴシック"
+INPUT_FILL = "#FFF2CC"  # 入力欄
+PREFILL_FILL = "#DDEBF7"  # 本部記入済み（修正可）
+CALC_FILL = "#D9D9D9"  # 自動計算・対象外
+HEAD_FILL = "#1F3864"  # 見出し（白文字）
+BLOCK_FILL = "#D9E1F2"  # KPI・施策の見出し
+PILLAR_FILL = "#8EA9DB"
+
+# KPI入力: A key | B ID | C 項目 | D 年間値 (column key "value") | E..P 4月…3月
+KPI_VALUE_COL = 3
+KPI_FIRST_MONTH_COL = 4
+KPI_HEAD_ROWS = (6, 7)
+KPI_FIRST_ROW = 8
+# 取組状況: A key | B 番号 | C 具体的施策 | D No. | E 事業内容 | F 評価 | G 備考
+MEASURE_COLS = {"text": 4, "rating": 5, "note": 6}
+MEASURE_HEAD_ROW = 6
+MEASURE_FIRST_ROW = 7
+
+LINT_TITLE_MAX, LINT_MESSAGE_MAX, LINT_SHEET_NAME_MAX = 32, 255, 31
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    paths: list[Path]
+    findings: list[Finding] = field(default_factory=list)
+
+
+class TemplateLintError(Exception):
+    """The workbook about to be written breaks one of Excel's limits (a kpisheet bug)."""
+
+
+# ================================================================ public API
+def workbook_filename(branch: Branch, fiscal_year: int) -> str:
+    """'10_群馬支部_FY2024_KPI入力.xlsx', '00_本部_FY2024_KPI入力.xlsx'."""
+    return f"{branch.code}_{branch.display_name}_FY{fiscal_year}_KPI入力.xlsx"
+
+
+def workbook_branches(catalogue: Catalogue, fiscal_year: int) -> list[Branch]:
+    """The 47 branches, plus 本部 (00) first when the FY has national-only KPIs."""
+    hq = [branch_by_code(HQ_CODE)] if catalogue.kpis_for(fiscal_year, HQ_CODE) else []
+    return hq + prefecture_branches()
+
+
+def expected_keys(catalogue: Catalogue, fiscal_year: int, branch_code: str) -> list[InputKey]:
+    """Every input a workbook for this branch and FY has, in sheet order."""
+    keys: list[InputKey] = []
+    for kpi in catalogue.kpis_for(fiscal_year, branch_code):
+        keys += _kpi_keys(kpi, fiscal_year)
+    for measure in catalogue.measures:
+        keys += [measure_key(measure.id, f, n) for n in range(1, ROWS_PER_MEASURE + 1) for f in ("text", "rating", "note")]
+        keys.append(measure_key(measure.id, "issue"))
+    return keys
+
+
+def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str, *,
+                   baselines: ValueTable | Mapping[tuple[str, str], float] | None = None,
+                   targets: ValueTable | Mapping[tuple[str, str], float] | None = None,
+                   password: str | None = None, generated_at: datetime | None = None) -> bytes:
+    """The workbook for one branch and FY, as the bytes of an .xlsx file."""
+    if isinstance(branch, str):
+        branch = branch_by_code(branch)
+    generated_at = generated_at or _now()
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                   "strings_to_numbers": False,
+                                   "default_format_properties": {"font_name": FONT, "font_size": 10}})
+    book = _Book(wb, catalogue, fiscal_year, branch, _Values(baselines), _Values(targets), password,
+                 generated_at)
+    book.write()
+    _lint(book)
+    wb.close()
+    return lock_structure(buf.getvalue(), password)
+
+
+def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path, *,
+             baseline_path: Path | None = None, targets_path: Path | None = None,
+             password: str | None = None, generated_at: datetime | None = None,
+             progress: Callable[[Path], None] | None = None) -> GenerateResult:
+    """Write the workbooks of `fiscal_year` into `outdir`; one atomic file per branch.
+
+    Malformed inputs (unknown branch code, bad rows in --baseline/--targets)
+    raise KpisheetError with every finding, before anything is written.
+    Warnings (G107) come back in the result.
+    """
+    catalogue = catalogue_for_fy(fiscal_year)
+    findings: list[Finding] = []
+    branches = _select_branches(catalogue, fiscal_year, branch_codes, findings)
+    baselines = read_value_table(baseline_path, fiscal_year, kind="baseline") if baseline_path else None
+    targets = read_value_table(targets_path, fiscal_year, kind="targets") if targets_path else None
+    for table in (baselines, targets):
+        if table is not None:
+            findings += table.findings
+    if has_errors(findings):
+        raise KpisheetError(findings)
+    generated_at = generated_at or _now()
+    paths: list[Path] = []
+    for b in branches:
+        data = build_template(catalogue, fiscal_year, b, baselines=baselines, targets=targets,
+                              password=password, generated_at=generated_at)
+        final = Path(outdir) / workbook_filename(b, fiscal_year)
+        with atomic_path(final) as tmp:
+            tmp.write_bytes(data)
+        paths.append(final)
+        if progress:
+            progress(final)
+    return GenerateResult(paths, findings)
+
+
+def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
+                 password: str | None, outdir: Path) -> None:
+    """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
+    import click
+
+    catalogue = catalogue_for_fy(fiscal_year)
+    total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
+    show_bar = sys.stderr.isatty()
+    with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr,
+                           hidden=not show_bar) as bar:
+        result = generate(fiscal_year, branches or None, outdir, baseline_path=baseline, targets_path=targets,
+                          password=password, progress=lambda _path: bar.update(1))
+    if result.findings:
+        from .findings import format_text
+        click.echo(format_text(result.findings), err=True)
+    for path in result.paths:
+        click.echo(str(path))
+    term = catalogue.term
+    click.echo(f"{len(result.paths)}件のブックを作成しました（{wareki_fiscal_year(fiscal_year)}・第{term}期）"
+               f" / wrote {len(result.paths)} workbook(s) for FY{fiscal_year} (term {term})", err=True)
+
+
+# ================================================================ structure lock
+def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
+    """Add <workbookProtection lockStructure="1"/> after <workbookPr/> (EXCEL-NOTES §1)."""
+    attrs = b' lockStructure="1"'
+    if password:
+        attrs = f' workbookPassword="{_password_hash(password)}"'.encode() + attrs
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                data, n = re.subn(rb"(<workbookPr\b[^>]*/>)", rb"\1<workbookProtection" + attrs + rb"/>", data,
+                                  count=1)
+                if n != 1:
+                    raise TemplateLintError("xl/workbook.xml has no <workbookPr/> to put the structure lock after")
+            zout.writestr(info, data)
+    return out.getvalue()
+
+
+def _password_hash(password: str) -> str:
+    """Excel's legacy 16-bit password hash (the one sheet protection uses too)."""
+    h = 0
+    for i, ch in enumerate(password, start=1):
+        v = ord(ch) << i
+        h ^= (v & 0x7FFF) | (v >> 15)
+    h ^= len(password) ^ 0xCE4B
+    return f"{h:X}"
+
+
+# ================================================================ helpers
+def _now() -> datetime:
+    return datetime.now().astimezone().replace(microsecond=0)
+
+
+def _select_branches(catalogue: Catalogue, fiscal_year: int, codes: Iterable[str] | None,
+                     findings: list[Finding]) -> list[Branch]:
+    if not codes:
+        return workbook_branches(catalogue, fiscal_year)
+    out: list[Branch] = []
+    for raw in codes:
+        code = raw.strip().zfill(2) if raw.strip().isdigit() else raw.strip()
+        try:
+            b = branch_by_code(code)
+        except KeyError:
+            findings.append(finding("G103", value=raw))
+            continue
+        if b.code == HQ_CODE and not catalogue.kpis_for(fiscal_year, HQ_CODE):
+            findings.append(finding("G109", value=raw, fiscal_year=fiscal_year))
+            continue
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def _kpi_keys(kpi: Kpi, fiscal_year: int) -> list[InputKey]:
+    if kpi.kind == "qualitative":
+        return [kpi_key(kpi.id, "text"), kpi_key(kpi.id, "rating")]
+    keys = [kpi_key(kpi.id, "target"), kpi_key(kpi.id, "baseline")]
+    fields = ("num", "den") if kpi.kind == "ratio" else ("val",)
+    for f in fields:
+        keys += [kpi_key(kpi.id, f, m) for m in kpi.months(fiscal_year)]
+    return keys
+
+
+class _Values:
+    """Baselines or targets from a ValueTable or a plain mapping."""
+
+    def __init__(self, source: ValueTable | Mapping[tuple[str, str], float] | None):
+        if isinstance(source, ValueTable):
+            self.values, self.origins = source.values, source.origins
+        else:
+            self.values, self.origins = dict(source or {}), {}
+
+    def get(self, code: str, kpi_id: str) -> float | None:
+        return self.values.get((code, kpi_id))
+
+    def origin(self, code: str, kpi_id: str) -> str | None:
+        return self.origins.get((code, kpi_id))
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
+
+
+def _lines(text: str, width: float) -> int:
+    """How many lines `text` wraps to in a column `width` characters wide (rough, for row heights)."""
+    return sum(max(1, math.ceil(_display_width(part) / max(width - 1, 1))) for part in text.split("\n"))
+
+
+def _row_height(lines: int, per_line: float = 14.5) -> float:
+    return round(lines * per_line + 4, 1)
+
+
+def _wareki_date(d: date) -> str:
+    return f"{wareki_year(d.year)}年{d.month}月{d.day}日"
+
+
+# ================================================================ the workbook
+@dataclass
+class _Prefill:
+    value: float | None
+    note: str
+    prefilled: bool
+
+
+class _Book:
+    """Writes one workbook; records every name and validation for the lint."""
+
+    def __init__(self, wb: xlsxwriter.Workbook, catalogue: Catalogue, fiscal_year: int, branch: Branch,
+                 baselines: _Values, targets: _Values, password: str | None, generated_at: datetime):
+        self.wb, self.catalogue, self.fy, self.branch = wb, catalogue, fiscal_year, branch
+        self.baselines, self.targets, self.password, self.generated_at = baselines, targets, password, generated_at
+        self.kpis = catalogue.kpis_for(fiscal_year, branch.code)
+        self.names: dict[str, str] = {}
+        self.validations: list[dict[str, Any]] = []
+        self.row_keys: dict[tuple[str, int], str] = {}
+        self.formats: dict[tuple[Any, ...], Any] = {}
+        self.sheets = {n: wb.add_worksheet(n) for n in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES, SHEET_LISTS,
+                                                         SHEET_META)}
+        self.title = f"{wareki_fiscal_year(fiscal_year)} 事業計画KPI 入力シート（{branch.display_name}）"
+
+    # ------------------------------------------------------------ formats
+    def fmt(self, *keys: str, **extra: Any) -> Any:
+        """A cached format built from named style parts plus overrides."""
+        cache_key = (keys, tuple(sorted(extra.items())))
+        if cache_key not in self.formats:
+            props: dict[str, Any] = {}
+            for k in keys:
+                props.update(_STYLE_PARTS[k])
+            props.update(extra)
+            self.formats[cache_key] = self.wb.add_format(props)
+        return self.formats[cache_key]
+
+    # ------------------------------------------------------------ writing
+    def write(self) -> None:
+        self.sheets[SHEET_GUIDE].activate()
+        self._kpi_sheet()
+        self._measure_sheet()
+        self._guide_sheet()
+        self._lists_sheet()
+        self._meta_sheet()
+        self._properties()
+
+    def _properties(self) -> None:
+        self.wb.set_properties({
+            "title": self.title, "subject": f"{TEMPLATE_FORMAT} v{TEMPLATE_VERSION}",
+            "author": "全国健康保険協会 本部", "company": "全国健康保険協会",
+            "comments": f"kpisheet {__version__} で作成", "created": self.generated_at,
+        })
+        for name, value in (("kpisheet_format", TEMPLATE_FORMAT),
+                            ("kpisheet_template_version", str(TEMPLATE_VERSION)),
+                            ("kpisheet_branch_code", self.branch.code),
+                            ("kpisheet_fiscal_year", str(self.fy)),
+                            ("kpisheet_catalogue_digest", self.catalogue.digest)):
+            self.wb.set_custom_property(name, value, "text")
+
+    def _input(self, sheet: str, row: int, col: int, key: InputKey, value: Any, cell_format: Any,
+               *, merge_to: int | None = None) -> None:
+        ws = self.sheets[sheet]
+        self._row_key(sheet, row, key.sheet_key)
+        if merge_to is not None:
+            ws.merge_range(row, col, row, merge_to, "", cell_format)
+        if value is None:
+            ws.write_blank(row, col, None, cell_format)
+        elif isinstance(value, str):
+            ws.write_string(row, col, value, cell_format)
+        else:
+            ws.write_number(row, col, value, cell_format)
+        if key.name in self.names:
+            raise TemplateLintError(f"defined name {key.name} used twice")
+        self.names[key.name] = f"='{sheet}'!{xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True)}"
+        self.wb.define_name(key.name, self.names[key.name])
+
+    def _row_key(self, sheet: str, row: int, text: str) -> None:
+        known = self.row_keys.get((sheet, row))
+        if known is None:
+            self.row_keys[(sheet, row)] = text
+            self.sheets[sheet].write_string(row, KEY_COLUMN - 1, text)
+        elif known != text:
+            raise TemplateLintError(f"row {row + 1} of {sheet} has two keys: {known}, {text}")
+
+    def _validate(self, sheet: str, first: tuple[int, int], last: tuple[int, int], options: dict[str, Any]) -> None:
+        self.validations.append(options)
+        self.sheets[sheet].data_validation(first[0], first[1], last[0], last[1],
+                                           {"ignore_blank": True, "show_input": True, "show_error": True,
+                                            "error_type": "stop", **options})
+
+    def _page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int) -> None:
+        ws.set_paper(9)
+        ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+        ws.center_horizontally()
+        ws.set_footer(f"&L&8{self.branch.display_name}　{wareki_fiscal_year(self.fy)}&C&P / &N ページ&R&8&A")
+        if repeat:
+            ws.repeat_rows(*repeat)
+        ws.print_area(1, 1, last_row, last_col)
+        ws.hide_gridlines(1)
+        ws.protect(self.password or "", {"format_columns": True, "format_rows": True,
+                                         "select_locked_cells": True, "select_unlocked_cells": True})
+
+    def _title_rows(self, ws: Any, last_col: int) -> None:
+        ws.write_string(1, 1, self.title, self.fmt("title"))
+        ws.set_row(1, 24)
+        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{DEADLINE_JA}　　"
+                              f"返送先：{CONTACT_JA}", self.fmt("small"))
+
+    def _legend(self, ws: Any, row: int, label_col: int, swatches: list[tuple[int, int, str, str]]) -> None:
+        """Colour swatches that explain themselves: 入力欄 / 本部記入済み / 自動計算 / 見出し."""
+        ws.write_string(row, label_col, "凡例（セルの色）", self.fmt("small", bold=True, align="right"))
+        for first, last, style, text in swatches:
+            cell_format = self.fmt(style, "border", align="center", locked=True, font_size=9)
+            if first == last:
+                ws.write_string(row, first, text, cell_format)
+            else:
+                ws.merge_range(row, first, row, last, text, cell_format)
+
+    # ------------------------------------------------------------ KPI入力
+    def _kpi_sheet(self) -> None:
+        ws = self.sheets[SHEET_KPI]
+        months = fiscal_months(self.fy)
+        last_col = KPI_FIRST_MONTH_COL + len(months) - 1
+        ws.set_column(0, 0, 14, None, {"hidden": True})
+        ws.set_column(1, 1, 8.5)
+        ws.set_column(2, 2, 34)
+        ws.set_column(3, 3, 12)
+        ws.set_column(KPI_FIRST_MONTH_COL, last_col, 10.5)
+        ws.set_row(KEY_ROW - 1, None, None, {"hidden": True})
+        ws.write_string(KEY_ROW - 1, KEY_COLUMN - 1, "key")
+        ws.write_string(KEY_ROW - 1, KPI_VALUE_COL, "value")
+        for i, m in enumerate(months):
+            ws.write_string(KEY_ROW - 1, KPI_FIRST_MONTH_COL + i, month_compact(m))
+        self._title_rows(ws, last_col)
+        self._legend(ws, 3, 2, [(3, 4, "input_plain", "入力欄（入力してください）"),
+                                (5, 6, "prefill_plain", "本部記入済み（修正可）"),
+                                (7, 8, "calc_plain", "自動計算・対象外"), (9, 10, "head", "見出し")])
+        ws.merge_range(4, 1, 4, last_col, "※割合（％）は「96.5%」のように％を付けて、人数・件数・金額は数字だけ（単位は付けない）で"
+                              "入力してください。月別の欄には4月から各月末までの累計を入力します。詳しくは「入力の手引き」シートを"
+                              "ご覧ください。", self.fmt("note"))
+        ws.set_row(4, 26)
+        head = self.fmt("head")
+        h0, h1 = KPI_HEAD_ROWS
+        ws.merge_range(h0, 1, h1, 1, "KPI ID", head)
+        ws.merge_range(h0, 2, h1, 2, "項目（単位）", head)
+        ws.merge_range(h0, 3, h1, 3, "年間目標\n前年度実績", head)
+        ws.merge_range(h0, KPI_FIRST_MONTH_COL, h0, last_col, "月別実績（4月から各月末までの累計）", head)
+        for i, m in enumerate(months):
+            ws.write_string(h1, KPI_FIRST_MONTH_COL + i, month_label(m), head)
+        ws.set_row(h0, 18)
+        ws.set_row(h1, 18)
+        row = KPI_FIRST_ROW
+        pillar = None
+        if not self.kpis:
+            ws.write_string(row, 2, "この年度に入力するKPIはありません。", self.fmt("note"))
+            row += 1
+        for kpi in self.kpis:
+            measure = self.catalogue.measure(kpi.measure_id)
+            if measure.pillar != pillar:
+                pillar = measure.pillar
+                row = self._pillar_band(ws, row, last_col, pillar)
+            row = self._kpi_block(ws, row, kpi, months, last_col)
+        row = self._kpi_footnotes(ws, row + 1, last_col)
+        ws.freeze_panes(KPI_FIRST_ROW, KPI_VALUE_COL)
+        self._page_setup(ws, last_col, KPI_HEAD_ROWS, row)
+
+    def _pillar_band(self, ws: Any, row: int, last_col: int, pillar: int) -> int:
+        p = self.catalogue.pillar(pillar)
+        ws.write_string(row, 1, f"{p.no}. {p.label}", self.fmt("pillar"))
+        for c in range(2, last_col + 1):
+            ws.write_blank(row, c, None, self.fmt("pillar"))
+        ws.set_row(row, 18)
+        return row + 1
+
+    def _kpi_block(self, ws: Any, row: int, kpi: Kpi, months: list[date], last_col: int) -> int:
+        band = self.fmt("block")
+        ws.write_string(row, 1, kpi.id, band)
+        ws.write_string(row, 2, kpi.label, band)
+        for c in range(3, last_col + 1):
+            ws.write_blank(row, c, None, band)
+        ws.set_row(row, 18)
+        row += 1
+        info = self._kpi_info(kpi)
+        ws.merge_range(row, 2, row, last_col, info, self.fmt("info"))
+        ws.write_blank(row, 1, None, self.fmt("info"))
+        ws.set_row(row, _row_height(_lines(info, 34 + 12 + 10.5 * 12), 13))
+        row += 1
+        if kpi.kind == "qualitative":
+            return self._qualitative_rows(ws, row, kpi, last_col) + 1
+        row = self._annual_rows(ws, row, kpi)
+        valid = set(kpi.months(self.fy))
+        if kpi.kind == "ratio":
+            assert kpi.numerator and kpi.denominator
+            num_row, den_row = row, row + 1
+            self._month_row(ws, num_row, kpi, "num", "分子", f"{kpi.numerator.label}（{kpi.numerator.unit}）",
+                            months, valid)
+            self._month_row(ws, den_row, kpi, "den", "分母", f"{kpi.denominator.label}（{kpi.denominator.unit}）",
+                            months, valid)
+            self._rate_row(ws, row + 2, kpi, num_row, den_row, months, valid)
+            row += 3
+        else:
+            self._month_row(ws, row, kpi, "val", "実績", f"{kpi.short_label}（{kpi.unit_label}）", months, valid)
+            row += 1
+        ws.set_row(row, 6)
+        return row + 1
+
+    def _kpi_info(self, kpi: Kpi) -> str:
+        national = kpi.national_target if kpi.target.rule == "branch" else None
+        target = kpi.target.describe_ja(kpi)
+        if national is not None:
+            target += f"（全国目標：{national.describe_ja(kpi)}）"
+        direction = "高いほど良い（目標以上で達成）" if kpi.direction == ">=" else "低いほど良い（目標以下で達成）"
+        if kpi.kind == "ratio":
+            period = "分子・分母とも4月から各月末までの累計を入力（率は自動計算）"
+        elif kpi.kind == "count" and kpi.cumulative:
+            period = "4月から各月末までの累計を入力"
+        elif kpi.kind == "count":
+            period = "各月末時点の数を入力"
+        else:
+            period = "実施内容を文章で記入し、自己評価を選択"
+        parts = [f"目標：{target}", f"評価の向き：{direction}", period]
+        text = "　／　".join(parts)
+        if kpi.valid_until:
+            last = kpi.months(self.fy)[-1] if kpi.months(self.fy) else None
+            if last:
+                text += f"\n※{last.year}年{last.month}月分まで入力（それ以降の月は対象外）"
+        if kpi.note:
+            text += f"\n※{kpi.note}"
+        return text
+
+    def _annual_rows(self, ws: Any, row: int, kpi: Kpi) -> int:
+        target, baseline = self._prefill(kpi)
+        unit = f"（{kpi.unit_label}）"
+        for offset, (fieldname, label, pre) in enumerate((("target", f"年間目標{unit}", target),
+                                                          ("baseline", f"前年度実績{unit}", baseline))):
+            r = row + offset
+            ws.write_string(r, 1, "目標" if fieldname == "target" else "前年度", self.fmt("label", "center"))
+            ws.write_string(r, 2, label, self.fmt("label"))
+            cell_value = None if pre.value is None else (pre.value / 100 if kpi.is_percent else pre.value)
+            self._input(SHEET_KPI, r, KPI_VALUE_COL, kpi_key(kpi.id, fieldname), cell_value,
+                        self._number_format(kpi, prefilled=pre.prefilled, annual=True))
+            self._validate(SHEET_KPI, (r, KPI_VALUE_COL), (r, KPI_VALUE_COL), self._number_validation(kpi, True))
+            ws.write_string(r, KPI_VALUE_COL + 1, pre.note, self.fmt("hint"))
+        return row + 2
+
+    def _prefill(self, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
+        code = self.branch.code
+        base = self.baselines.get(code, kpi.id)
+        previous = wareki_fiscal_year(self.fy - 1)
+        if base is not None:
+            origin = self.baselines.origin(code, kpi.id)
+            via = f"、{origin}（第{self.catalogue.term - 1}期）の値を引継ぎ" if origin and origin != kpi.id else ""
+            baseline = _Prefill(base, f"← 本部記入済み（{previous}実績{via}）。誤りがあれば修正してください", True)
+        else:
+            baseline = _Prefill(None, f"← {previous}の実績を入力してください{self._baseline_caveat(kpi)}", False)
+        given = self.targets.get(code, kpi.id)
+        rule = kpi.target
+        if given is not None:
+            target = _Prefill(given, "← 本部記入済み（本部から提示された目標値）", True)
+        elif rule.rule == "fixed" and rule.value is not None:
+            target = _Prefill(rule.value, "← 本部記入済み（全国共通の目標）", True)
+        elif rule.rule == "baseline" and base is not None:
+            target = _Prefill(base, "← 本部記入済み（対前年度以上のため前年度実績と同じ値）", True)
+        elif rule.rule == "generic_conditional" and rule.value is not None and base is not None:
+            target = _Prefill(max(rule.value, base), f"← 本部記入済み（{rule.describe_ja(kpi)}）", True)
+        elif rule.rule == "baseline":
+            target = _Prefill(None, "← 前年度実績と同じ値を入力してください（対前年度以上）", False)
+        elif rule.rule == "generic_conditional":
+            target = _Prefill(None, f"← {rule.describe_ja(kpi)}。該当する値を入力してください", False)
+        else:
+            target = _Prefill(None, f"← 支部の事業計画の目標値を入力してください（例：{self._example(kpi)}）", False)
+        return target, baseline
+
+    def _baseline_caveat(self, kpi: Kpi) -> str:
+        if self.catalogue.term != 6 or self.fy != self.catalogue.first_fy:
+            return ""
+        from .catalogue import load_mapping
+        link = load_mapping().predecessor(kpi.id)
+        if link is None or link.relation == "新設":
+            return "（今期の新しいKPI。分かる範囲で）"
+        if not link.baseline_valid:
+            return f"（前期の{link.from_id}とは定義が異なるため、新しい定義で）"
+        return ""
+
+    @staticmethod
+    def _example(kpi: Kpi) -> str:
+        if kpi.is_percent:
+            return f"{96.5:.{max(kpi.decimals, 1)}f}%" if kpi.decimals <= 2 else "0.310%"
+        return "8364" if kpi.display == "yen" else "1170"
+
+    def _number_format(self, kpi: Kpi, *, prefilled: bool, annual: bool) -> Any:
+        style = "prefill" if prefilled else "input"
+        if annual and kpi.is_percent:
+            return self.fmt(style, "number", num_format="0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%")
+        return self.fmt(style, "number", num_format="#,##0")
+
+    def _number_validation(self, kpi: Kpi, annual: bool) -> dict[str, Any]:
+        if annual and kpi.is_percent:
+            example = self._example(kpi)
+            return {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
+                    "input_title": "割合（％）を入力",
+                    "input_message": f"「{example}」のように％を付けて入力してください（0%〜100%）。",
+                    "error_title": "割合を入力してください",
+                    "error_message": f"0%〜100%の割合を「{example}」のように％を付けて入力してください。"
+                                     "％を付けずに数字だけを入力すると、このエラーになることがあります。"}
+        unit = "円" if kpi.display == "yen" else (kpi.unit_label if annual else "単位")
+        return {"validate": "decimal", "criteria": ">=", "value": 0,
+                "input_title": "数値を入力",
+                "input_message": f"数字だけを入力してください（{unit}や文字は付けない。例：{self._example_plain(kpi)}）。",
+                "error_title": "数字を入力してください",
+                "error_message": "0以上の数値を、数字だけで入力してください（「円」「人」「事業所」などの単位や文字は付けません）。"}
+
+    @staticmethod
+    def _example_plain(kpi: Kpi) -> str:
+        return "8364" if kpi.display == "yen" else "1170"
+
+    def _month_row(self, ws: Any, row: int, kpi: Kpi, fieldname: str, role: str, label: str,
+                   months: list[date], valid: set[date]) -> None:
+        ws.write_string(row, 1, role, self.fmt("label", "center"))
+        ws.write_string(row, 2, label, self.fmt("label"))
+        if _lines(label, 34) > 1:
+            ws.set_row(row, _row_height(_lines(label, 34)))
+        ws.write_blank(row, KPI_VALUE_COL, None, self.fmt("calc_plain", "border"))
+        cell_format = self.fmt("input", "number", num_format="#,##0")
+        cols = []
+        for i, m in enumerate(months):
+            col = KPI_FIRST_MONTH_COL + i
+            if m in valid:
+                self._input(SHEET_KPI, row, col, kpi_key(kpi.id, fieldname, m), None, cell_format)
+                cols.append(col)
+            else:
+                ws.write_string(row, col, "対象外", self.fmt("calc_plain", "border", align="center"))
+        if cols:
+            options = self._number_validation(kpi, annual=False)
+            options["input_message"] = f"4月から{'当月末' if kpi.kind == 'ratio' or kpi.cumulative else '各月末時点'}" \
+                                       f"までの{'累計' if kpi.kind == 'ratio' or kpi.cumulative else '数'}を、数字だけで入力してください" \
+                                       f"（単位は付けない）。"
+            self._validate(SHEET_KPI, (row, cols[0]), (row, cols[-1]), options)
+
+    def _rate_row(self, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: int, months: list[date],
+                  valid: set[date]) -> None:
+        ws.write_string(row, 1, "計算", self.fmt("calc_plain", "border", align="center"))
+        ws.write_string(row, 2, f"{kpi.short_label}（{kpi.unit_label}）", self.fmt("calc_plain", "border",
+                                                                                text_wrap=True))
+        ws.write_blank(row, KPI_VALUE_COL, None, self.fmt("calc_plain", "border"))
+        num_format = ("0." + "0" * kpi.decimals + "%") if kpi.is_percent else "#,##0"
+        calc = self.fmt("calc", num_format=num_format)
+        for i, m in enumerate(months):
+            col = KPI_FIRST_MONTH_COL + i
+            if m not in valid:
+                ws.write_string(row, col, "対象外", self.fmt("calc_plain", "border", align="center"))
+                continue
+            n = xl_rowcol_to_cell(num_row, col)
+            d = xl_rowcol_to_cell(den_row, col)
+            ws.write_formula(row, col, f'=IF(OR({n}="",{d}=""),"",IFERROR({n}/{d},""))', calc, "")
+
+    def _qualitative_rows(self, ws: Any, row: int, kpi: Kpi, last_col: int) -> int:
+        ws.write_string(row, 1, "実施内容", self.fmt("label", "center"))
+        ws.write_string(row, 2, "実施内容・結果（文章で記入）", self.fmt("label"))
+        limit = TEXT_LIMITS["text"]
+        self._input(SHEET_KPI, row, KPI_VALUE_COL, kpi_key(kpi.id, "text"), None, self.fmt("input", "text"),
+                    merge_to=last_col)
+        self._validate(SHEET_KPI, (row, KPI_VALUE_COL), (row, last_col), _text_validation(limit))
+        ws.set_row(row, 72)
+        row += 1
+        ws.write_string(row, 1, "自己評価", self.fmt("label", "center"))
+        ws.write_string(row, 2, "自己評価（◎ ○ △ × —）", self.fmt("label"))
+        self._input(SHEET_KPI, row, KPI_VALUE_COL, kpi_key(kpi.id, "rating"), None, self.fmt("input", "rating"))
+        self._validate(SHEET_KPI, (row, KPI_VALUE_COL), (row, KPI_VALUE_COL), _rating_validation())
+        ws.write_string(row, KPI_VALUE_COL + 1, "← リストから選択：" + "　".join(f"{r} {t}" for r, t in RATING_MEANINGS.items()),
+                        self.fmt("hint"))
+        row += 1
+        ws.set_row(row, 6)
+        return row
+
+    def _kpi_footnotes(self, ws: Any, row: int, last_col: int) -> int:
+        notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（誤りがあれば修正してください）。"
+                 "灰色のセルは自動計算または対象外のため入力不要です。",
+                 "※割合の月別の値は入力不要です（分子・分母から自動計算されます）。",
+                 "※行・列の挿入や削除、シート名の変更はしないでください。貼り付けは「値の貼り付け」を使ってください。"]
+        for text in notes:
+            ws.merge_range(row, 1, row, last_col, text, self.fmt("note"))
+            row += 1
+        return row - 1
+
+    # ------------------------------------------------------------ 取組状況
+    def _measure_sheet(self) -> None:
+        ws = self.sheets[SHEET_MEASURES]
+        last_col = MEASURE_COLS["note"]
+        ws.set_column(0, 0, 14, None, {"hidden": True})
+        ws.set_column(1, 1, 6)
+        ws.set_column(2, 2, 30)
+        ws.set_column(3, 3, 5)
+        ws.set_column(4, 4, 56)
+        ws.set_column(5, 5, 7)
+        ws.set_column(6, 6, 40)
+        ws.set_row(KEY_ROW - 1, None, None, {"hidden": True})
+        ws.write_string(KEY_ROW - 1, KEY_COLUMN - 1, "key")
+        for fieldname, col in MEASURE_COLS.items():
+            ws.write_string(KEY_ROW - 1, col, fieldname)
+        self._title_rows(ws, last_col)
+        self._legend(ws, 3, 2, [(4, 4, "input_plain", "入力欄（黄色のセルに入力してください）"),
+                                (6, 6, "head", "見出し")])
+        ws.merge_range(4, 1, 4, last_col,
+                       "※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
+                       f"評価の理由を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。施策全体の課題は「課題」欄に記入します。",
+                       self.fmt("note"))
+        ws.set_row(4, 28)
+        head = self.fmt("head")
+        for col, text in ((1, "番号"), (2, "具体的施策"), (3, "No."), (4, "事業内容（取組・KPIの実施状況）"),
+                          (5, "評価"), (6, "備考（評価の理由・計画を下回った理由など）")):
+            ws.write_string(MEASURE_HEAD_ROW, col, text, head)
+        ws.set_row(MEASURE_HEAD_ROW, 20)
+        row = MEASURE_FIRST_ROW
+        pillar = section = None
+        for measure in self.catalogue.measures:
+            if measure.pillar != pillar:
+                pillar, section = measure.pillar, None
+                row = self._pillar_band(ws, row, last_col, pillar)
+            if measure.section and measure.section != section:
+                section = measure.section
+                ws.write_string(row, 1, section, self.fmt("block"))
+                for c in range(2, last_col + 1):
+                    ws.write_blank(row, c, None, self.fmt("block"))
+                row += 1
+            elif not measure.section:
+                section = None
+            row = self._measure_block(ws, row, measure)
+        ws.freeze_panes(MEASURE_FIRST_ROW, 0)
+        self._page_setup(ws, last_col, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1)
+
+    def _measure_block(self, ws: Any, row: int, measure: Measure) -> int:
+        first = row
+        related = self.catalogue.kpis_of_measure(measure.id)
+        label = measure.label
+        if related:
+            label += "\n関連KPI：" + "、".join(k.short_label for k in related)
+        ws.merge_range(first, 1, first + ROWS_PER_MEASURE, 1, measure.number, self.fmt("label", "top", align="center"))
+        ws.merge_range(first, 2, first + ROWS_PER_MEASURE, 2, label, self.fmt("label", "top"))
+        text_fmt, rating_fmt = self.fmt("input", "text"), self.fmt("input", "rating")
+        for n in range(1, ROWS_PER_MEASURE + 1):
+            ws.write_number(row, 3, n, self.fmt("label", "center"))
+            for fieldname, col in MEASURE_COLS.items():
+                key = measure_key(measure.id, fieldname, n)
+                self._input(SHEET_MEASURES, row, col, key, None, rating_fmt if fieldname == "rating" else text_fmt)
+            row += 1
+        self._validate(SHEET_MEASURES, (first, MEASURE_COLS["text"]), (row - 1, MEASURE_COLS["text"]),
+                       _text_validation(TEXT_LIMITS["text"]))
+        self._validate(SHEET_MEASURES, (first, MEASURE_COLS["rating"]), (row - 1, MEASURE_COLS["rating"]),
+                       _rating_validation())
+        self._validate(SHEET_MEASURES, (first, MEASURE_COLS["note"]), (row - 1, MEASURE_COLS["note"]),
+                       _text_validation(TEXT_LIMITS["note"]))
+        ws.write_string(row, 3, "課題", self.fmt("label", "center", bold=True))
+        self._input(SHEET_MEASURES, row, MEASURE_COLS["text"], measure_key(measure.id, "issue"), None,
+                    self.fmt("input", "text"), merge_to=MEASURE_COLS["note"])
+        self._validate(SHEET_MEASURES, (row, MEASURE_COLS["text"]), (row, MEASURE_COLS["note"]),
+                       _text_validation(TEXT_LIMITS["issue"]))
+        ws.set_row(row, 30)
+        return row + 1
+
+    # ------------------------------------------------------------ 入力の手引き
+    def _guide_sheet(self) -> None:
+        ws = self.sheets[SHEET_GUIDE]
+        ws.set_column(0, 0, 2)
+        ws.set_column(1, 1, 24)
+        ws.set_column(2, 2, 100)
+        ws.write_string(1, 1, f"{self.title}　入力の手引き", self.fmt("title"))
+        ws.set_row(1, 24)
+        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}", self.fmt("small"))
+        row = 4
+        for heading, items in self._guide_sections():
+            ws.merge_range(row, 1, row, 2, heading, self.fmt("head", align="left"))
+            ws.set_row(row, 18)
+            row += 1
+            for label, text in items:
+                ws.write_string(row, 1, label, self.fmt("label", "top", bold=True))
+                ws.write_string(row, 2, text, self.fmt("label", "top"))
+                ws.set_row(row, _row_height(_lines(text, 100)))
+                row += 1
+            if heading.startswith("3"):
+                row = self._guide_example(ws, row + 1)
+            row += 1
+        self._page_setup(ws, 2, None, row)
+
+    def _guide_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        fy = wareki_fiscal_year(self.fy)
+        national = any(k.scope == "national" for k in self.kpis)
+        who = ("本部が入力する全国のみの指標（例：ホームページアクセス数）を入力します。" if national else
+               f"{self.branch.display_name}の{fy}のKPIと取組状況を入力します。")
+        ratings = "　".join(f"{r}：{t}" for r, t in RATING_MEANINGS.items())
+        return [
+            ("1. このブックについて", [
+                ("対象", f"{fy}（第{self.catalogue.term}期 {self.catalogue.title}）　{self.branch.display_name}（支部コード {self.branch.code}）"),
+                ("目的", f"{who}本部はこのブックを集計して全国の状況をまとめます。"),
+                ("シート", "「KPI入力」：KPIごとの年間目標・前年度実績と、4月〜3月の月別実績（累計）。\n"
+                          "「取組状況」：具体的施策ごとの事業内容・評価・備考と、施策ごとの課題。"),
+            ]),
+            ("2. 入力するもの", [
+                ("年間目標", "支部の事業計画の目標値を入力します。全国共通の目標や、前年度実績から決まる目標（対前年度以上）は"
+                            "本部で記入済み（青色）です。誤りがあれば修正してください。"),
+                ("前年度実績", "前年度の年度末の実績です。本部で記入済みの場合は確認のみで結構です。"),
+                ("月別実績", "毎月、4月から前月末までの累計を入力します（例：10月分には4月〜10月の合計）。"
+                            "割合のKPIは分子と分母をそれぞれ入力すると、率が自動計算されます（灰色の行）。"),
+                ("取組状況", f"具体的施策ごとに、事業内容を1行に1件（最大{ROWS_PER_MEASURE}件）記入し、評価を選び、"
+                            "評価の理由（特に△・×の理由）を備考に記入します。施策全体の課題は「課題」欄へ。"),
+                ("評価", f"リストから選択します。{ratings}"),
+            ]),
+            ("3. 入力のしかた", [
+                ("割合（％）", "「96.5%」のように、必ず％を付けて入力します。セルは％表示になっています。"
+                             "％を付けずに「96.5」とだけ入力すると、エラーになるか、9650％として扱われることがあります。"
+                             "査定率のように小数第3位まである割合は「0.310%」のように入力します。"),
+                ("人数・件数・金額", "数字だけを入力します（「1170」または「1,170」）。「人」「件」「事業所」「円」などの単位や、"
+                                 "「約」「見込み」などの文字は付けません。全角数字でも入力できますが、半角を推奨します。"),
+                ("文章", "事業内容・備考・課題・実施内容は文章で記入します。セル内で改行するときは Alt＋Enter を押します。"),
+                ("分からない値", "空欄のままにしてください。「－」や「不明」などは入力しないでください。"),
+            ]),
+            ("4. さわらないでください", [
+                ("灰色のセル", "自動計算や対象外の欄です。入力は不要です（保護されていて入力できません）。"),
+                ("行・列・シート", "行や列の挿入・削除、セルの結合、シート名の変更、シートの追加・削除はしないでください。"
+                                "本部の集計はセルの位置と名前で値を読み取ります。"),
+                ("貼り付け", "他のファイルから貼り付けるときは「値の貼り付け」を使ってください（書式や入力規則が壊れるため）。"),
+                ("非表示のシート", "管理用の非表示シートがあります。表示したり変更したりしないでください。"),
+                ("ファイル", "ファイル名を変えずに、Excelブック（*.xlsx）形式のまま保存してください。"
+                            "パスワードの設定やマクロ付きブック（*.xlsm）での保存はしないでください。"),
+            ]),
+            ("5. 提出", [
+                ("提出期限", DEADLINE_JA),
+                ("返送先", f"{CONTACT_JA}　（メールに添付して返送してください。）"),
+                ("お問い合わせ", f"入力方法が分からないときや、記入済みの値に誤りがあるときは {CONTACT_JA} までご連絡ください。"),
+            ]),
+        ]
+
+    def _guide_example(self, ws: Any, row: int) -> int:
+        ws.merge_range(row, 1, row, 2, "入力例（生活習慣病予防健診実施率、10月分を入力する場合）", self.fmt("block"))
+        row += 1
+        example = (("年間目標（％）", "「61.0%」と入力（％を付ける）", "input_plain"),
+                   ("受診者数（人）", "10月の欄に、4月〜10月の累計「158432」または「158,432」と入力（「人」は付けない）",
+                    "input_plain"),
+                   ("対象者数（人）", "10月の欄に「259725」と入力", "input_plain"),
+                   ("実施率（％）", "自動計算で「61.0%」と表示されます（入力不要）", "calc_plain"),
+                   ("評価（取組状況）", "リストから「○」を選択し、備考に理由を記入", "input_plain"))
+        for label, text, style in example:
+            ws.write_string(row, 1, label, self.fmt(style, "border", locked=True))
+            ws.write_string(row, 2, text, self.fmt("label"))
+            row += 1
+        return row
+
+    # ------------------------------------------------------------ _lists, _meta
+    def _lists_sheet(self) -> None:
+        ws = self.sheets[SHEET_LISTS]
+        for i, r in enumerate(RATINGS):
+            ws.write_string(i, 0, r)
+            ws.write_string(i, 1, RATING_MEANINGS[r])
+        self.wb.define_name(RATING_NAME, f"='{SHEET_LISTS}'!$A$1:$A${len(RATINGS)}")
+        ws.protect(self.password or "")
+        ws.hide()
+
+    def _meta_sheet(self) -> None:
+        ws = self.sheets[SHEET_META]
+        for i, (key, value) in enumerate(self.meta().items()):
+            ws.write_string(i, 0, key)
+            ws.write_string(i, 1, value)
+        ws.set_column(0, 1, 30)
+        ws.protect(self.password or "")
+        ws.very_hidden()
+
+    def meta(self) -> dict[str, str]:
+        return {"format": TEMPLATE_FORMAT, "template_version": str(TEMPLATE_VERSION),
+                "kpisheet_version": __version__, "term": str(self.catalogue.term),
+                "catalogue_file": self.catalogue.source_file, "catalogue_digest": self.catalogue.digest,
+                "fiscal_year": str(self.fy), "branch_code": self.branch.code,
+                "branch_name": self.branch.display_name, "generated_at": self.generated_at.isoformat(),
+                "rows_per_measure": str(ROWS_PER_MEASURE)}
+
+
+def _text_validation(limit: int) -> dict[str, Any]:
+    return {"validate": "length", "criteria": "<=", "value": limit,
+            "input_title": "文章で記入",
+            "input_message": f"{limit}文字以内で記入してください。セル内の改行は Alt＋Enter です。",
+            "error_title": "文字数が多すぎます",
+            "error_message": f"{limit}文字以内にまとめてください。"}
+
+
+def _rating_validation() -> dict[str, Any]:
+    return {"validate": "list", "source": f"={RATING_NAME}",
+            "input_title": "評価を選択",
+            "input_message": "リストから選択：" + "／".join(f"{r} {t}" for r, t in RATING_MEANINGS.items()),
+            "error_title": "リストから選んでください",
+            "error_message": "評価は ◎ ○ △ × — のいずれかをリストから選んでください。"}
+
+
+_STYLE_PARTS: dict[str, dict[str, Any]] = {
+    "title": {"bold": True, "font_size": 14},
+    "small": {"font_size": 9},
+    "note": {"font_size": 9, "text_wrap": True, "valign": "top", "font_color": "#404040"},
+    "hint": {"font_size": 9, "font_color": "#1F4E79"},
+    "info": {"font_size": 9, "text_wrap": True, "valign": "top", "bg_color": "#F2F2F2", "font_color": "#262626"},
+    "head": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_FILL, "border": 1, "border_color": "#808080",
+             "align": "center", "valign": "vcenter", "text_wrap": True},
+    "pillar": {"bold": True, "font_color": "#FFFFFF", "bg_color": "#2F5597", "valign": "vcenter"},
+    "block": {"bold": True, "bg_color": BLOCK_FILL, "valign": "vcenter", "top": 1, "top_color": "#808080"},
+    "label": {"text_wrap": True, "valign": "vcenter", "border": 1, "border_color": "#A6A6A6"},
+    "center": {"align": "center"},
+    "top": {"valign": "top"},
+    "border": {"border": 1, "border_color": "#A6A6A6"},
+    "number": {"align": "right", "shrink": True},
+    "input": {"locked": False, "bg_color": INPUT_FILL, "border": 1, "border_color": "#A6A6A6", "valign": "vcenter"},
+    "prefill": {"locked": False, "bg_color": PREFILL_FILL, "border": 1, "border_color": "#A6A6A6",
+                "valign": "vcenter"},
+    "input_plain": {"bg_color": INPUT_FILL},
+    "prefill_plain": {"bg_color": PREFILL_FILL},
+    "calc_plain": {"bg_color": CALC_FILL},
+    "calc": {"bg_color": CALC_FILL, "border": 1, "border_color": "#A6A6A6", "align": "right", "shrink": True},
+    "text": {"text_wrap": True, "valign": "top"},
+    "rating": {"align": "center", "font_size": 12},
+}
+
+
+def _lint(book: _Book) -> None:
+    """Excel's limits that XlsxWriter does not fully enforce (EXCEL-NOTES §3)."""
+    problems: list[str] = []
+    for name in book.names:
+        if "_" not in name:
+            problems.append(f"defined name {name} has no '_' (could read as a cell reference)")
+    if len({n.lower() for n in book.names} | {RATING_NAME.lower()}) != len(book.names) + 1:
+        problems.append("defined names are not unique (ignoring case)")
+    for v in book.validations:
+        for key, limit in (("input_title", LINT_TITLE_MAX), ("error_title", LINT_TITLE_MAX),
+                           ("input_message", LINT_MESSAGE_MAX), ("error_message", LINT_MESSAGE_MAX)):
+            if len(v.get(key, "")) > limit:
+                problems.append(f"validation {key} longer than {limit}: {v[key]!r}")
+    for sheet in book.sheets:
+        if len(sheet.encode("utf-16-le")) // 2 > LINT_SHEET_NAME_MAX:
+            problems.append(f"sheet name {sheet} longer than {LINT_SHEET_NAME_MAX}")
+    if problems:
+        raise TemplateLintError("; ".join(problems))
