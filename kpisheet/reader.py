@@ -27,6 +27,7 @@ from typing import Any, Iterable
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.workbook.defined_name import DefinedName
 
+from . import TEMPLATE_FORMAT
 from . import names as nm
 from .catalogue import Catalogue, Kpi, load_catalogue
 from .fileio import sha256_file
@@ -38,7 +39,7 @@ from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_r
 from .preflight import preflight
 from .workbook_xml import Book
 
-META_FORMAT = "kpisheet-template"
+META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
              "rows_per_measure")
@@ -91,6 +92,8 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
 
     from .findings import format_text
 
+    if not Path(path).exists():
+        raise click.UsageError(f"no such file: {path}")
     sub = read_workbook(path)
     if sub.findings:
         click.echo(format_text(sub.findings), err=True)

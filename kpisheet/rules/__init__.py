@@ -1,0 +1,31 @@
+"""Domain rules on a Submission: small modules, each yielding Findings (after frictionless checks).
+
+check_submission runs every per-workbook rule; outliers_across_branches compares
+several branches' workbooks of one run.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..catalogue import Catalogue
+from ..findings import Finding
+from ..model import Submission
+from . import measures, months, numbers, targets
+from .outliers import outliers_across_branches
+
+__all__ = ["check_submission", "outliers_across_branches"]
+
+
+def check_submission(sub: Submission, cat: Catalogue, *, as_of: date | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    for kpi_id, entry in sub.kpis.items():
+        if not cat.has_kpi(kpi_id):
+            continue
+        kpi = cat.kpi(kpi_id)
+        out.extend(numbers.check(sub, kpi, entry))
+        out.extend(months.check(sub, kpi, entry, as_of))
+        out.extend(targets.check(sub, kpi, entry))
+    for entry in sub.measures.values():
+        out.extend(measures.check(sub, entry))
+    return out

@@ -1,0 +1,238 @@
+"""Stage 4 — validate returned workbooks: identity, schema, domain rules, cross-file checks.
+
+validate(paths) reads every file (kpisheet.reader), then for each submission
+checks who and what it is for (E2xx), validates the record against
+schemas/submission.schema.json and maps each schema error back to the cell it
+came from, and runs the domain rules (kpisheet.rules).  Across files it finds
+two workbooks for one branch (E207) and values far from the other branches
+(W412).  Findings are returned as data; the CLI only prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+
+from . import TEMPLATE_VERSION, rules
+from .catalogue import Catalogue, catalogue_for_fy, data_dir, load_catalogue
+from .findings import Finding, KpisheetError, finding, format_text, has_errors
+from .fiscal import parse_month
+from .model import Submission
+from .preflight import iter_workbook_files
+from .reader import is_readable, read_workbook
+
+SUPPORTED_TEMPLATE_VERSIONS = (TEMPLATE_VERSION,)
+_BRANCH_IN_NAME = re.compile(r"^(\d{2})(?=[_\-\s.　]|$)")
+_FY_PATTERNS = (re.compile(r"(?<!\d)(?:FY|fy)?(20\d{2})(?:年度)(?!\d)"),
+                re.compile(r"(?<![A-Za-z\d])FY(20\d{2})(?!\d)", re.IGNORECASE),
+                re.compile(r"令和(元|\d{1,2})年度"),
+                re.compile(r"(?<![A-Za-z])R(\d{1,2})年度"))
+
+
+@dataclass
+class ValidationResult:
+    """Readable submissions (in input order) and every finding of the run."""
+
+    submissions: list[Submission] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        errors = sum(1 for f in self.findings if f.is_error)
+        return {"files": self.files, "submissions": len(self.submissions),
+                "errors": errors, "warnings": len(self.findings) - errors,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+# ------------------------------------------------------------------ public API
+def validate(paths: Iterable[Path | str], *, fiscal_year: int | None = None,
+             as_of: str | date | None = None) -> ValidationResult:
+    """Read and validate files and folders of returned workbooks."""
+    month = _as_month(as_of)
+    result = ValidationResult()
+    for path in iter_workbook_files(Path(p) for p in paths):
+        result.files.append(str(path))
+        sub = read_workbook(path)
+        result.findings.extend(sub.findings)
+        if not is_readable(sub):
+            continue
+        try:
+            cat = load_catalogue(sub.term)  # type: ignore[arg-type]
+        except KpisheetError as exc:
+            result.findings.extend(exc.findings)
+            continue
+        result.findings.extend(validate_submission(sub, cat, fiscal_year=fiscal_year, as_of=month))
+        result.submissions.append(sub)
+    result.findings.extend(cross_file_findings(result.submissions, as_of=month))
+    return result
+
+
+def validate_submission(sub: Submission, catalogue: Catalogue, *, fiscal_year: int | None = None,
+                        as_of: date | None = None, expected_branch: str | None = None) -> list[Finding]:
+    """Identity, schema and domain findings of one submission (reader findings not repeated)."""
+    out = identity_findings(sub, catalogue, fiscal_year=fiscal_year, expected_branch=expected_branch)
+    out.extend(schema_findings(sub))
+    out.extend(rules.check_submission(sub, catalogue, as_of=as_of))
+    return out
+
+
+# ------------------------------------------------------------------ identity
+def names_from_path(path: Path) -> tuple[str | None, int | None]:
+    """(branch code, FY) that the file name — or its folder's name — says, if any."""
+    branch = m.group(1) if (m := _BRANCH_IN_NAME.match(path.name)) else None
+    fy = _fy_in(path.stem) or _fy_in(path.parent.name)
+    return branch, fy
+
+
+def _fy_in(text: str) -> int | None:
+    for i, pattern in enumerate(_FY_PATTERNS):
+        if m := pattern.search(text):
+            n = m.group(1)
+            if i >= 2:
+                return 2018 + (1 if n == "元" else int(n))
+            return int(n)
+    return None
+
+
+def identity_findings(sub: Submission, catalogue: Catalogue, *, fiscal_year: int | None,
+                      expected_branch: str | None = None) -> list[Finding]:
+    where = {"file": sub.path, "branch": sub.branch_code, "sheet": "_meta"}
+    out: list[Finding] = []
+    if sub.template_version not in SUPPORTED_TEMPLATE_VERSIONS:
+        out.append(finding("E202", value=sub.template_version,
+                           expected=", ".join(map(str, SUPPORTED_TEMPLATE_VERSIONS)), **where))
+    if sub.catalogue_digest and not catalogue.digest.startswith(sub.catalogue_digest[:12]):
+        out.append(finding("E203", value=sub.catalogue_digest[:12], expected=catalogue.short_digest, **where))
+    if fiscal_year is not None and sub.fiscal_year != fiscal_year:
+        out.append(finding("E204", value=sub.fiscal_year, expected=fiscal_year, **where))
+    name_branch, name_fy = names_from_path(Path(sub.path))
+    if name_fy is not None and sub.fiscal_year != name_fy:
+        out.append(finding("E205", value=sub.fiscal_year, expected=name_fy, **where))
+    expected = expected_branch or name_branch
+    if expected is not None and sub.branch_code != expected:
+        out.append(finding("E206", value=f"{sub.branch_code} {sub.branch_name or ''}".strip(),
+                           expected=expected, **where))
+    return out
+
+
+def cross_file_findings(subs: list[Submission], *, as_of: date | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    by_branch: dict[tuple[str | None, int | None], list[Submission]] = {}
+    for sub in subs:
+        by_branch.setdefault((sub.branch_code, sub.fiscal_year), []).append(sub)
+    for (code, _), group in by_branch.items():
+        if len(group) > 1:
+            for sub in group:
+                others = ", ".join(Path(o.path).name for o in group if o is not sub)
+                out.append(finding("E207", file=sub.path, branch=code, sheet="_meta", others=others))
+    out.extend(rules.outliers_across_branches(subs))
+    return out
+
+
+# ------------------------------------------------------------------ schema
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((data_dir("schemas") / "submission.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+SCHEMA_CODES = {"enum": "E407", "maxLength": "E409"}
+
+
+def schema_findings(sub: Submission) -> list[Finding]:
+    """Each jsonschema error of the record as a finding at the cell the offending value came from."""
+    record = sub.to_dict()
+    out: list[Finding] = []
+    for error in sorted(_validator().iter_errors(record), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        node = _input_node(record, path)
+        source = (node or {}).get("source") or {}
+        value = (node or {}).get("value")
+        label = _label_for(record, path)
+        code = SCHEMA_CODES.get(str(error.validator), "E309")
+        context: dict[str, Any] = {"label": label, "reason": error.message[:200]}
+        if code == "E409":
+            context.update(expected=error.validator_value)
+            value = len(value) if isinstance(value, str) else value
+        out.append(finding(code, file=sub.path, branch=sub.branch_code, sheet=source.get("sheet"),
+                           cell=source.get("cell"), name=source.get("name"), subject=_subject(record, path),
+                           value=value if code != "E309" else _short(value), **context))
+    return out
+
+
+def _input_node(record: dict[str, Any], path: list[Any]) -> dict[str, Any] | None:
+    """The innermost {value, raw, source} object on the path of a schema error."""
+    node: Any = record
+    found = None
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and "source" in node and "value" in node:
+            found = node
+    return found
+
+
+def _subject(record: dict[str, Any], path: list[Any]) -> str | None:
+    if len(path) >= 2 and path[0] in ("kpis", "measures"):
+        item = record[path[0]][path[1]]
+        return item.get("kpi_id") or item.get("measure_id")
+    return None
+
+
+def _label_for(record: dict[str, Any], path: list[Any]) -> str:
+    subject = _subject(record, path) or ""
+    tail = ".".join(str(p) for p in path[2:] if not isinstance(p, int) and p != "value")
+    return f"{subject} {tail}".strip() or ".".join(map(str, path)) or "record"
+
+
+def _short(value: Any) -> str | None:
+    return None if value is None else str(value)[:40]
+
+
+# ------------------------------------------------------------------ CLI
+def _as_month(as_of: str | date | None) -> date | None:
+    if as_of is None or isinstance(as_of, date):
+        return as_of.replace(day=1) if isinstance(as_of, date) else None
+    return parse_month(as_of)
+
+
+def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: str | None = None,
+                 as_json: bool = False) -> None:
+    """`kpisheet validate`: findings grouped by file (or --json); exit 1 when there are errors."""
+    import click
+
+    try:
+        month = _as_month(as_of)
+    except ValueError:
+        raise click.UsageError(f"--as-of must be YYYY-MM (e.g. 2024-10), not {as_of!r}") from None
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    if fiscal_year is not None:
+        try:
+            catalogue_for_fy(fiscal_year)
+        except KpisheetError as exc:
+            raise click.UsageError(exc.findings[0].message_en) from None
+    result = validate(paths, fiscal_year=fiscal_year, as_of=month)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if result.findings:
+            click.echo(format_text(result.findings))
+        n_err = sum(1 for f in result.findings if f.is_error)
+        click.echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
+    sys.exit(1 if result.has_errors else 0)
