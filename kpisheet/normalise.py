@@ -52,7 +52,7 @@ def is_percent_format(number_format: str | None) -> bool:
 
 def clean_number(value: float) -> float:
     """Round away float noise from unit conversions (0.965*100 → 96.5, not 96.49999999999999)."""
-    return float(round(value, 9)) + 0.0
+    return float(f"{value:.12g}") + 0.0  # 12 significant digits: float noise gone, small values kept
 
 
 def _fmt(v: float) -> str:

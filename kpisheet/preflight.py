@@ -51,6 +51,8 @@ def preflight(path: Path) -> list[Finding]:
         code = "E105" if ENCRYPTED_MARKER in path.read_bytes() else "E104"
         return [finding(code, file=path)]
     if not zipfile.is_zipfile(path):
+        if head.startswith(b"PK\x03\x04"):  # a zip that was cut short (mail, copy)
+            return [finding("E110", file=path, reason="ファイルが途中で切れています / truncated archive")]
         return [finding("E109", file=path, reason=_guess_kind(head, path))]
     return _check_zip(path)
 
