@@ -503,6 +503,8 @@ class _Book:
         else:
             period = "実施内容を文章で記入し、自己評価を選択"
         parts = [f"目標：{target}", f"評価の向き：{direction}", period]
+        if kpi.kind == "qualitative":
+            parts = [f"目標：{target}", period]
         text = "　／　".join(parts)
         if kpi.valid_until:
             last = kpi.months(self.fy)[-1] if kpi.months(self.fy) else None

@@ -1,0 +1,304 @@
+"""The generated branch workbooks, opened the way the reader and HQ open them (openpyxl)."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import openpyxl
+import pytest
+
+from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION
+from kpisheet.catalogue import catalogue_for_fy
+from kpisheet.inputs import read_value_table
+from kpisheet.names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
+                            SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key, parse_name)
+from kpisheet.template import (TemplateLintError, _lint, build_template, expected_keys, generate,
+                               workbook_branches, workbook_filename)
+from tests.lo import convert, lo_fill, pdf_pages, requires_soffice
+
+AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone.utc)
+BASELINE_CSV = """branch,kpi_id,value
+10,K5-2-01,58.2%
+10,K5-1-02,96.5
+10,K5-1-03,0.423%
+10,K5-2-08,82.9%
+10,K5-1-04,"8,364"
+10,K6-2-07,"1,170"
+00,K6-2-10,"130,000,000"
+"""
+
+
+def _open(path: Path) -> openpyxl.Workbook:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return openpyxl.load_workbook(path)
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("gen")
+    baseline = out / "baseline.csv"
+    baseline.write_text(BASELINE_CSV, encoding="utf-8")
+    r24 = generate(2024, ["10", "00"], out / "fy2024", baseline_path=baseline, generated_at=AT)
+    r23 = generate(2023, ["11"], out / "fy2023", generated_at=AT)
+    assert [f.code for f in r24.findings] == ["G107"]  # K5-1-03: 査定率 changed definition
+    return {"10": r24.paths[0], "00": r24.paths[1], "11": r23.paths[0]}
+
+
+def _cell(wb: openpyxl.Workbook, name: str):
+    (sheet, ref), = wb.defined_names[name].destinations
+    return wb[sheet], wb[sheet][ref.replace("$", "")]
+
+
+def _input_names(wb: openpyxl.Workbook) -> list[str]:
+    return [n for n in wb.defined_names if n != RATING_NAME]
+
+
+def test_file_names_and_branch_set() -> None:
+    cat24, cat23 = catalogue_for_fy(2024), catalogue_for_fy(2023)
+    codes24 = [b.code for b in workbook_branches(cat24, 2024)]
+    assert codes24[0] == "00" and len(codes24) == 48 and codes24[1:] == [f"{i:02d}" for i in range(1, 48)]
+    assert "00" not in [b.code for b in workbook_branches(cat23, 2023)]  # term 5 has no national-only KPI
+    assert workbook_filename(workbook_branches(cat24, 2024)[10], 2024) == "10_群馬支部_FY2024_KPI入力.xlsx"
+    assert workbook_filename(workbook_branches(cat24, 2024)[0], 2024) == "00_本部_FY2024_KPI入力.xlsx"
+
+
+@pytest.mark.parametrize("code,fy", [("10", 2024), ("00", 2024), ("11", 2023)])
+def test_every_name_is_one_unlocked_cell_matching_the_sheet_keys(books: dict[str, Path], code: str, fy: int) -> None:
+    wb = _open(books[code])
+    expected = {k.name: k for k in expected_keys(catalogue_for_fy(fy), fy, code)}
+    assert sorted(_input_names(wb)) == sorted(expected)
+    seen: set[tuple[str, str]] = set()
+    for name in _input_names(wb):
+        assert "_" in name
+        key = parse_name(name)
+        assert key == expected[name]
+        ws, cell = _cell(wb, name)
+        assert ws.title == (SHEET_KPI if key.kind == "kpi" else SHEET_MEASURES)
+        assert cell.protection.locked is False, name
+        assert ws.cell(cell.row, KEY_COLUMN).value == key.sheet_key, name
+        assert ws.cell(KEY_ROW, cell.column).value == column_key(key), name
+        assert (ws.title, cell.coordinate) not in seen
+        seen.add((ws.title, cell.coordinate))
+    # the (row key, column key) pair identifies one cell: no row key appears twice on a sheet
+    for title in (SHEET_KPI, SHEET_MEASURES):
+        keys = [c.value for c in wb[title]["A"][KEY_ROW:] if c.value]
+        assert len(keys) == len(set(keys)), title
+
+
+def test_only_input_cells_are_unlocked(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    named = {(_cell(wb, n)[0].title, _cell(wb, n)[1].coordinate) for n in _input_names(wb)}
+    merged_extra = set()
+    for title in (SHEET_KPI, SHEET_MEASURES):
+        for rng in wb[title].merged_cells.ranges:
+            if (title, rng.start_cell.coordinate) in named:
+                merged_extra |= {(title, c.coordinate) for row in wb[title].iter_rows(
+                    min_row=rng.min_row, max_row=rng.max_row, min_col=rng.min_col, max_col=rng.max_col) for c in row}
+    for title in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES):
+        for row in wb[title].iter_rows():
+            for c in row:
+                if c.has_style and c.protection.locked is False:
+                    assert (title, c.coordinate) in named | merged_extra, (title, c.coordinate)
+
+
+def test_number_formats_and_validations_fit_the_kind_of_input(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    ws = wb[SHEET_KPI]
+    dvs = ws.data_validations.dataValidation
+
+    def validation(name: str):
+        _, cell = _cell(wb, name)
+        found = [dv for dv in dvs if cell.coordinate in dv.sqref]
+        assert len(found) == 1, name
+        return found[0]
+
+    assert _cell(wb, "in_K6_2_01_target")[1].number_format == "0.0%"
+    assert _cell(wb, "in_K6_1_03_target")[1].number_format == "0.000%"  # 査定率: three decimals
+    assert _cell(wb, "in_K6_1_05_baseline")[1].number_format == "0.00%"
+    assert _cell(wb, "in_K6_1_04_target")[1].number_format == "#,##0"  # 円
+    assert _cell(wb, "in_K6_2_07_val_202410")[1].number_format == "#,##0"
+    assert _cell(wb, "in_K6_2_01_num_202410")[1].number_format == "#,##0"
+    pct = validation("in_K6_2_01_target")
+    assert (pct.type, pct.formula1, pct.formula2) == ("decimal", "0", "1")
+    assert pct.operator in (None, "between")  # "between" is the default and is left out of the XML
+    assert "96.5%" in pct.error and pct.errorStyle in (None, "stop")
+    assert "96.5%" in pct.prompt
+    num = validation("in_K6_2_01_den_202503")
+    assert (num.type, num.operator, num.formula1) == ("decimal", "greaterThanOrEqual", "0")
+    assert validation("in_K6_1_04_target").type == "decimal"
+    for dv in dvs:
+        assert len(dv.promptTitle or "") <= 32 and len(dv.prompt or "") <= 255 and len(dv.error or "") <= 255
+    mdvs = wb[SHEET_MEASURES].data_validations.dataValidation
+    rating_cell = _cell(wb, "in_M_6_1_II_2_3_rating")[1].coordinate
+    rating = [dv for dv in mdvs if rating_cell in dv.sqref]
+    assert len(rating) == 1 and rating[0].type == "list" and rating[0].formula1 == RATING_NAME
+    issue_cell = _cell(wb, "in_M_6_1_II_2_issue")[1].coordinate
+    issue = [dv for dv in mdvs if issue_cell in dv.sqref]
+    assert issue[0].type == "textLength" and issue[0].formula1 == str(TEXT_LIMITS["issue"])
+    assert wb.defined_names[RATING_NAME].attr_text == f"'{SHEET_LISTS}'!$A$1:$A${len(RATINGS)}"
+    assert [c.value for c in wb[SHEET_LISTS]["A"]] == list(RATINGS)
+
+
+def test_rate_row_is_a_guarded_formula(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    ws, num = _cell(wb, "in_K6_2_01_num_202410")
+    _, den = _cell(wb, "in_K6_2_01_den_202410")
+    rate = ws.cell(den.row + 1, den.column)
+    assert rate.value == f'=IF(OR({num.coordinate}="",{den.coordinate}=""),"",IFERROR({num.coordinate}/{den.coordinate},""))'
+    assert rate.protection.locked is not False and rate.number_format == "0.0%"
+
+
+def test_protection_sheet_states_and_order(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    assert wb.sheetnames == [SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES, SHEET_LISTS, SHEET_META]
+    assert [wb[s].sheet_state for s in wb.sheetnames] == ["visible", "visible", "visible", "hidden", "veryHidden"]
+    for title in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES):
+        ws = wb[title]
+        assert ws.protection.sheet is True and not ws.protection.password
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+        assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # 1 is the default
+        assert "&P" in ws.oddFooter.center.text
+    assert wb.security.lockStructure is True
+    assert wb[SHEET_KPI].freeze_panes == "D9" and wb[SHEET_KPI].print_title_rows == "$7:$8"
+    assert wb[SHEET_KPI].column_dimensions["A"].hidden and wb[SHEET_KPI].row_dimensions[1].hidden
+    assert wb[SHEET_KPI]["B2"].value == "令和6年度 事業計画KPI 入力シート（群馬支部）"
+    assert wb[SHEET_KPI]["B3"].value.startswith("作成日：令和6年4月1日　　提出期限：")
+    assert wb[SHEET_KPI]["B2"].font.name == "游ゴシック"
+
+
+def test_password_protects_sheets_and_structure(tmp_path: Path) -> None:
+    data = build_template(catalogue_for_fy(2024), 2024, "13", password="kpi", generated_at=AT)
+    path = tmp_path / "13.xlsx"
+    path.write_bytes(data)
+    wb = _open(path)
+    assert wb[SHEET_KPI].protection.password and wb[SHEET_MEASURES].protection.password
+    assert wb.security.lockStructure is True and wb.security.workbookPassword
+
+
+def test_metadata_and_document_properties(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    meta = {r[0].value: r[1].value for r in wb[SHEET_META].iter_rows()}
+    cat = catalogue_for_fy(2024)
+    assert list(meta) == ["format", "template_version", "kpisheet_version", "term", "catalogue_file",
+                          "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
+                          "rows_per_measure"]
+    assert meta["format"] == TEMPLATE_FORMAT and meta["template_version"] == str(TEMPLATE_VERSION)
+    assert (meta["term"], meta["catalogue_digest"], meta["fiscal_year"]) == ("6", cat.digest, "2024")
+    assert (meta["branch_code"], meta["branch_name"]) == ("10", "群馬支部")
+    assert meta["generated_at"] == "2024-04-01T09:00:00+00:00"
+    assert meta["rows_per_measure"] == str(ROWS_PER_MEASURE)
+    props = {p.name: p.value for p in wb.custom_doc_props.props}
+    assert props == {"kpisheet_format": TEMPLATE_FORMAT, "kpisheet_template_version": str(TEMPLATE_VERSION),
+                     "kpisheet_branch_code": "10", "kpisheet_fiscal_year": "2024",
+                     "kpisheet_catalogue_digest": cat.digest}
+
+
+def test_term5_year_gets_term5_kpis_and_the_qualitative_inputs(books: dict[str, Path]) -> None:
+    wb = _open(books["11"])
+    names = _input_names(wb)
+    assert not [n for n in names if n.startswith("in_K6")]
+    assert "in_K5_2_10_text" in names and "in_K5_2_10_rating" in names
+    assert "in_K5_2_10_target" not in names and "in_K5_2_10_num_202310" not in names
+    assert "in_K5_2_01_num_202304" in names and "in_M_5_2_1_i_5_note" in names
+    _, rating = _cell(wb, "in_K5_2_10_rating")
+    dv = [d for d in wb[SHEET_KPI].data_validations.dataValidation if rating.coordinate in d.sqref]
+    assert dv[0].type == "list" and dv[0].formula1 == RATING_NAME
+    assert wb[SHEET_KPI]["B2"].value == "令和5年度 事業計画KPI 入力シート（埼玉支部）"
+
+
+def test_k6_1_06_has_no_inputs_after_paper_cards_ended(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    months = sorted(n[-6:] for n in _input_names(wb) if n.startswith("in_K6_1_06_num_"))
+    assert months == ["202404", "202405", "202406", "202407", "202408", "202409", "202410", "202411", "202412"]
+    ws, dec = _cell(wb, "in_K6_1_06_num_202412")
+    after = ws.cell(dec.row, dec.column + 1)
+    assert ws.cell(KEY_ROW, after.column).value == "202501"
+    assert after.protection.locked is not False and after.value == "対象外"
+    assert "in_K6_2_01_num_202503" in _input_names(wb)
+
+
+def test_national_only_kpi_is_only_in_the_hq_workbook(books: dict[str, Path]) -> None:
+    hq, gunma = _open(books["00"]), _open(books["10"])
+    assert {n.split("_")[1:4] == ["K6", "2", "10"] for n in _input_names(hq) if n.startswith("in_K")} == {True}
+    assert not [n for n in _input_names(gunma) if n.startswith("in_K6_2_10")]
+    assert _cell(hq, "in_K6_2_10_target")[1].value == 142000000
+    assert _cell(hq, "in_K6_2_10_baseline")[1].value == 130000000
+
+
+def test_prefilled_values_follow_the_catalogue_and_the_mapping(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+
+    def value(name: str):
+        return _cell(wb, name)[1].value
+
+    assert value("in_K6_1_01_target") == 1.0  # fixed 100%
+    assert value("in_K6_2_09_target") == 0.25 and value("in_K6_3_01_target") == 0.15
+    assert value("in_K6_2_01_baseline") == pytest.approx(0.582)  # K5-2-01 carried (継続)
+    assert value("in_K6_2_01_target") is None  # set by the branch
+    assert value("in_K6_1_02_baseline") == pytest.approx(0.965) and value("in_K6_1_02_target") == pytest.approx(0.965)
+    assert value("in_K6_1_03_baseline") is None and value("in_K6_1_03_target") is None  # 定義変更: not carried
+    assert value("in_K6_2_08_target") == pytest.approx(0.829)  # ≥80% already: 対前年度以上
+    assert value("in_K6_1_04_baseline") == 8364 and value("in_K6_2_07_baseline") == 1170
+    # prefilled cells stay unlocked inputs, shaded differently from empty inputs
+    _, pre = _cell(wb, "in_K6_2_01_baseline")
+    _, empty = _cell(wb, "in_K6_2_01_target")
+    assert pre.protection.locked is False and empty.protection.locked is False
+    assert pre.fill.fgColor.rgb != empty.fill.fgColor.rgb
+
+
+def test_generic_target_is_80_percent_below_80(tmp_path: Path) -> None:
+    data = build_template(catalogue_for_fy(2024), 2024, "10", baselines={("10", "K6-2-08"): 78.0},
+                          targets={("10", "K6-2-01"): 61.0}, generated_at=AT)
+    path = tmp_path / "b.xlsx"
+    path.write_bytes(data)
+    wb = _open(path)
+    assert _cell(wb, "in_K6_2_08_target")[1].value == pytest.approx(0.80)
+    assert _cell(wb, "in_K6_2_01_target")[1].value == pytest.approx(0.61)
+
+
+def test_same_generated_at_gives_the_same_bytes() -> None:
+    cat = catalogue_for_fy(2024)
+    a = build_template(cat, 2024, "10", generated_at=AT)
+    b = build_template(cat, 2024, "10", generated_at=AT)
+    c = build_template(cat, 2024, "10", generated_at=datetime(2024, 4, 2, tzinfo=timezone.utc))
+    assert a == b and a != c
+
+
+def test_lint_rejects_what_excel_would_repair() -> None:
+    ok = SimpleNamespace(names={"in_K6_2_01_target": "x"}, validations=[{"input_title": "t"}], sheets={"KPI入力": 0})
+    _lint(ok)  # type: ignore[arg-type]
+    for bad in (SimpleNamespace(names={"KPI1": "x"}, validations=[], sheets={}),
+                SimpleNamespace(names={}, validations=[{"input_message": "あ" * 256}], sheets={}),
+                SimpleNamespace(names={}, validations=[{"error_title": "x" * 33}], sheets={}),
+                SimpleNamespace(names={}, validations=[], sheets={"あ" * 32: 0})):
+        with pytest.raises(TemplateLintError):
+            _lint(bad)  # type: ignore[arg-type]
+
+
+@requires_soffice
+def test_libreoffice_converts_it_to_a4_landscape_pages(books: dict[str, Path], tmp_path: Path) -> None:
+    pdf = convert(books["10"], "pdf", tmp_path)
+    pages = pdf_pages(pdf)
+    assert len(pages) >= 3  # 手引き, KPI入力 and 取組状況 all print
+    for width, height in pages:
+        assert width == pytest.approx(841.9, abs=2) and height == pytest.approx(595.3, abs=2)
+
+
+@requires_soffice
+def test_a_branch_can_type_into_the_inputs_in_libreoffice(books: dict[str, Path], tmp_path: Path) -> None:
+    filled = tmp_path / "filled.xlsx"
+    lo_fill(books["10"], filled, {"in_K6_2_01_target": "61.0%", "in_K6_2_01_num_202410": "158,432",
+                                  "in_K6_2_01_den_202410": "259725", "in_K6_1_01_target": "99.5%",
+                                  "in_M_6_1_II_2_1_text": "郵送化の勧奨", "in_M_6_1_II_2_1_rating": "○"})
+    wb = openpyxl.load_workbook(filled, data_only=True)
+    assert _cell(wb, "in_K6_2_01_target")[1].value == pytest.approx(0.61)
+    assert _cell(wb, "in_K6_1_01_target")[1].value == pytest.approx(0.995)  # prefilled but correctable
+    assert _cell(wb, "in_K6_2_01_num_202410")[1].value == 158432
+    assert _cell(wb, "in_M_6_1_II_2_1_rating")[1].value == "○"
+    ws, den = _cell(wb, "in_K6_2_01_den_202410")
+    assert ws.cell(den.row + 1, den.column).value == pytest.approx(158432 / 259725)  # LO recalculated the rate
