@@ -76,8 +76,11 @@ def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None,
     """Write one input workbook per branch for a fiscal year."""
     from .template import generate_cli
 
-    generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
-                 password=password, outdir=outdir)
+    try:
+        generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
+                     password=password, outdir=outdir)
+    except KpisheetError as exc:
+        _fail(exc)
 
 
 # ---------------------------------------------------------------- read / validate (issue: reader)
