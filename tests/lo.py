@@ -353,6 +353,11 @@ def lo_fill(
     decimal cell, "x" into a ◎○△× list cell), much like pasting in Excel. Hidden
     sheets are not refused either.
 
+    Strings are typed after all floats/clears, and the file is stored right
+    after the last one: headless soffice 7.4 aborts (SIGABRT from a scheduler
+    timer) a few hundred ms after the last dispatcher call, so nothing else may
+    happen in between. A crash before saving is retried once.
+
     ``locale`` is Calc's locale setting (Tools > Options > Language Settings),
     which decides how typed text is parsed; branch PCs run ``ja-JP``.
 
@@ -371,8 +376,12 @@ def lo_fill(
     job_dir = Path(tempfile.mkdtemp(prefix="kpisheet-lo-fill-"))
     try:
         result_path = job_dir / "result.json"
+        # Work on a private copy: soffice leaves a .~lock.<name># file next to
+        # what it opens (stale after a crash, and then the next load fails).
+        work_src = job_dir / ("src" + src.suffix)
+        shutil.copyfile(src, work_src)
         job = {
-            "src": str(src),
+            "src": str(work_src),
             "dst": str(dst),
             "result": str(result_path),
             "locale": locale,
@@ -386,23 +395,30 @@ def lo_fill(
         # The UNO script must not pick up the venv's site-packages or PYTHONPATH.
         for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
             env.pop(var, None)
-        try:
-            proc = subprocess.run(
-                [SYSTEM_PYTHON, str(UNO_FILL_SCRIPT), str(job_path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise LibreOfficeError(
-                f"lo_fill timed out after {timeout}s: stdout={exc.stdout!r} stderr={exc.stderr!r}"
-            ) from exc
-        result: dict[str, Any] = {}
-        if result_path.exists():
-            result = json.loads(result_path.read_text(encoding="utf-8"))
+        # One retry if soffice itself crashed before saving (headless 7.4 can
+        # abort from a scheduler timer; see lo_uno_fill.py).
+        for attempt in (1, 2):
+            result_path.unlink(missing_ok=True)
+            try:
+                proc = subprocess.run(
+                    [SYSTEM_PYTHON, str(UNO_FILL_SCRIPT), str(job_path)],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise LibreOfficeError(
+                    f"lo_fill timed out after {timeout}s: stdout={exc.stdout!r} stderr={exc.stderr!r}"
+                ) from exc
+            result: dict[str, Any] = {}
+            if result_path.exists():
+                result = json.loads(result_path.read_text(encoding="utf-8"))
+            crashed = "Binary URP bridge" in str(result.get("error", ""))
+            if proc.returncode == 0 or not crashed or attempt == 2:
+                break
         if proc.returncode == 2 and result.get("refused"):
             raise LockedCellError(result.get("error", "refused"), list(result["refused"]))
         if proc.returncode != 0 or not result.get("ok"):

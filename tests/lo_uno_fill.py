@@ -98,6 +98,13 @@ def _seed_profile(profile: Path, locale: str | None) -> None:
         '<item oor:path="/org.openoffice.Office.Common/Misc"><prop oor:name="FirstRun" '
         'oor:op="fuse"><value>false</value></prop></item>',
     ]
+    items += [
+        # Calc's AutoInput (AutoComplete) runs on timers while typing.
+        '<item oor:path="/org.openoffice.Office.Calc/Input"><prop oor:name="AutoInput" '
+        'oor:op="fuse"><value>false</value></prop></item>',
+        '<item oor:path="/org.openoffice.Office.Linguistic/SpellChecking"><prop '
+        'oor:name="IsSpellAuto" oor:op="fuse"><value>false</value></prop></item>',
+    ]
     if locale:
         items.append(
             '<item oor:path="/org.openoffice.Setup/L10N"><prop oor:name="ooSetupSystemLocale" '
@@ -321,10 +328,16 @@ def run(job: dict) -> dict:
                 [entry.split(" ", 1)[0] for entry in locked],
             )
 
+        # Values and clears first (plain API calls), strings last: every
+        # dispatcher call arms a LibreOffice timer (about 0.3 s after the last
+        # dispatch) that crashes headless soffice 7.4 (SIGABRT in
+        # vcl::Window::GetCursor from the scheduler; measured). So the document
+        # is stored right after the last string is typed, and nothing else is
+        # asked of soffice before that.
+        ordered = sorted(typed.items(), key=lambda item: item[1]["kind"] == "string")
         controller = doc.CurrentController
         frame = controller.Frame
-        cells_out: dict[str, dict] = {}
-        for name, spec in typed.items():
+        for name, spec in ordered:
             sheet, cell = targets[name]
             kind = spec["kind"]
             if kind == "string":
@@ -332,8 +345,7 @@ def run(job: dict) -> dict:
                 office.dispatcher.executeDispatch(
                     frame, ".uno:GoToCell", "", 0, (_prop("ToPoint", cell.AbsoluteName),)
                 )
-                sel = controller.getSelection()
-                here = getattr(sel, "AbsoluteName", None)
+                here = getattr(controller.getSelection(), "AbsoluteName", None)
                 if here != cell.AbsoluteName:
                     raise RuntimeError(
                         f"GoToCell for {name!r} landed on {here!r}, not {cell.AbsoluteName!r}"
@@ -347,17 +359,32 @@ def run(job: dict) -> dict:
                 cell.clearContents(_CLEAR_FLAGS)
             else:
                 raise RuntimeError(f"bad typed spec for {name!r}: {spec!r}")
-        # Re-resolve after typing (names do not move, but be honest about what is stored).
-        for name in typed:
-            _sheet, cell = _single_cell(doc, name)
-            cells_out[name] = _describe(cell)
         timings["typed"] = round(time.monotonic() - t0, 3)
 
         dst = Path(job["dst"]).resolve()
         dst.parent.mkdir(parents=True, exist_ok=True)
         doc.storeToURL(dst.as_uri(), (_prop("FilterName", CALC_XLSX_FILTER), _prop("Overwrite", True)))
         timings["saved"] = round(time.monotonic() - t0, 3)
-        return {"ok": True, "cells": cells_out, "timings": timings}
+
+        # Best effort, for diagnostics only: the file is already written, and
+        # soffice may die from the timer above at any moment now.
+        cells_out: dict[str, dict] = {}
+        result: dict = {"ok": True, "cells": cells_out, "timings": timings}
+        try:
+            for name, (_sheet, cell) in targets.items():
+                cells_out[name] = _describe(cell)
+        except Exception as exc:  # noqa: BLE001
+            result["readback_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return result
+    except Refused:
+        raise
+    except Exception as exc:
+        time.sleep(0.2)
+        alive = office.proc.poll() is None
+        raise RuntimeError(
+            f"{type(exc).__name__}: {exc} (soffice {'running' if alive else 'exited with ' + str(office.proc.returncode)}; "
+            f"soffice output: {office.output().strip()!r})"
+        ) from exc
     finally:
         if doc is not None:
             try:
