@@ -193,21 +193,14 @@ class Consolidation:
 
 
 # ---------------------------------------------------------------- reading the inbox
-def inbox_files(inbox: Path) -> list[Path]:
-    """Every file of the inbox (sorted), lock files and non-workbooks included: they become findings."""
-    if inbox.is_file():
-        return [inbox]
-    return sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
 def consolidate(inbox: Path, *, fiscal_year: int, month: str | date,
                 baseline_path: Path | None = None) -> Consolidation:
     """Read, validate and consolidate every workbook of `inbox` for the reporting month."""
     from .validation import validate
 
     as_of = _as_date(month)
-    files = inbox_files(Path(inbox))
-    result = validate(files, fiscal_year=fiscal_year, as_of=as_of)
+    result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
+    files = [Path(f) for f in result.files]
     baselines, base_findings = read_baselines(baseline_path, fiscal_year)
     return build_consolidation(list(result.submissions), [*result.findings, *base_findings],
                                fiscal_year=fiscal_year, month=as_of, baselines=baselines,

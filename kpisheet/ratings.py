@@ -79,14 +79,18 @@ def resolve_target(kpi: Kpi, *, branch_target: float | None, baseline: float | N
             return None, "目標未設定"
         return branch_target, f"目標 {kpi.format_value(branch_target)}{cmp}（支部設定）"
     if rule.rule == "baseline":
-        if baseline is None:
-            return None, "前年度値なし"
-        return baseline, f"対前年度{cmp}（前年度 {kpi.format_value(baseline)}）"
+        if baseline is not None:
+            return baseline, f"対前年度{cmp}（前年度 {kpi.format_value(baseline)}）"
+        if branch_target is not None:  # the workbook asks the branch to type last year's value as target
+            return branch_target, f"対前年度{cmp}（支部が入力した目標 {kpi.format_value(branch_target)}）"
+        return None, "前年度値なし"
     if rule.rule == "generic_conditional":
         floor = rule.value or 0.0
-        if baseline is not None and baseline >= floor:
-            return baseline, (f"対前年度以上（前年度 {kpi.format_value(baseline)} が"
-                              f"{kpi.format_value(floor)}以上のため）")
+        known = baseline if baseline is not None else branch_target
+        if known is not None and known >= floor:
+            what = "前年度" if baseline is not None else "支部が入力した目標"
+            return known, (f"対前年度以上（{what} {kpi.format_value(known)} が"
+                           f"{kpi.format_value(floor)}以上のため）")
         return floor, f"目標 {kpi.format_value(floor)}以上"
     return None, rule.text or "定性的目標"  # fixed_text: self-rated
 

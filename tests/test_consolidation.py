@@ -1,0 +1,217 @@
+"""Consolidation: seed 003 replayed, national sums by hand, coverage, exclusion by errors, W501/W502."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from kpisheet.catalogue import load_catalogue
+from kpisheet.consolidation import consolidate, kpi_values_frame, write_outputs
+
+from kpisheet.sample import sample_values
+
+from .consolidate_helpers import den, field, filled, mfield, num, val
+
+MAR24 = date(2024, 3, 1)
+OCT24 = date(2024, 10, 1)
+
+# ---------------------------------------------------------------- seed 003
+# 埼玉支部 令和5年度 事業計画実施状況 (FY2023, year end): KPI target, result and the mark the
+# report printed.  Numerators / denominators are chosen to give the printed rates.
+# (kpi id, target cell or None, baseline cell or None, numerator or count, denominator, target text,
+#  result text, mark)
+SEED_003 = [
+    ("K5-1-01", None, None, 1000, 1000, "100.0%以上", "100.0%", "○"),       # サービススタンダード 100%
+    ("K5-1-02", 0.965, None, 965, 1000, "96.5%以上", "96.5%", "○"),         # 郵送化率
+    ("K5-1-03", None, 0.0031, 423, 100_000, "0.310%以上", "0.423%", "◎"),   # 査定率 (支払基金と合算)
+    ("K5-1-04", None, 8364, 1_012_300, 100, "8,364円以上", "10,123円", "◎"),  # 再審査1件当たり査定額
+    ("K5-1-05", None, 0.0094, 83, 10_000, "0.94%以下", "0.83%", "◎"),       # 柔整 (≤, 対前年度以下)
+    ("K5-1-06", None, 0.8538, 8015, 10_000, "85.38%以上", "80.15%", "△"),   # 保険証回収率
+    ("K5-1-07", None, 0.6024, 6662, 10_000, "60.24%以上", "66.62%", "◎"),   # 返納金債権回収率
+    ("K5-1-08", 0.94, None, 858, 1000, "94.0%以上", "85.8%", "△"),          # 被扶養者確認書提出率
+    ("K5-2-01", 0.538, None, 426, 1000, "53.8%以上", "42.6%", "△"),         # 生活習慣病予防健診
+    ("K5-2-02", 0.18, None, 44, 1000, "18.0%以上", "4.4%", "△"),            # 事業者健診データ
+    ("K5-2-03", 0.293, None, 139, 1000, "29.3%以上", "13.9%", "△"),         # 被扶養者特定健診
+    ("K5-2-04", 0.369, None, 61, 1000, "36.9%以上", "6.1%", "△"),           # 被保険者特定保健指導
+    ("K5-2-05", 0.151, None, 143, 1000, "15.1%以上", "14.3%", "△"),         # 被扶養者特定保健指導
+    ("K5-2-06", 0.131, None, None, None, "13.1%以上", "—（未報告）", "—"),  # 受診勧奨後3か月: no result
+    ("K5-2-07", 1170, None, 893, None, "1,170事業所以上", "893事業所", "△"),  # 健康宣言事業所数
+    ("K5-2-08", 0.819, None, 829, 1000, "81.9%以上", "82.9%", "○"),         # ジェネリック
+    ("K5-2-09", 0.44, None, 441, 1000, "44.0%以上", "44.1%", "○"),          # 健康保険委員
+    ("K5-3-01", None, None, 67, 1000, "20.0%以下", "6.7%", "◎"),            # 一者応札 ≤20%
+]
+OPINION = "病床機能報告定量基準分析結果に対して意見発信"  # K5-2-10, self-rated ○
+
+
+def seed_003_values() -> dict:
+    values: dict = {}
+    for kpi_id, target, baseline, n, d, *_ in SEED_003:
+        if target is not None:
+            values[field(kpi_id, "target")] = target
+        if baseline is not None:  # 対前年度: the workbook's target is last year's value too
+            values[field(kpi_id, "baseline")] = baseline
+            values[field(kpi_id, "target")] = baseline
+        if n is None:
+            continue
+        if d is None:
+            values[val(kpi_id, MAR24)] = n
+        else:
+            values[num(kpi_id, MAR24)], values[den(kpi_id, MAR24)] = n, d
+    values[field("K5-2-10", "text")] = OPINION
+    values[field("K5-2-10", "rating")] = "○"
+    values[mfield("5-1-1", "text", 1)] = "評議会において丁寧な説明をしたうえで、保険料率に関する議論を行う"
+    values[mfield("5-1-1", "rating", 1)] = "○"
+    values[mfield("5-1-3", "text", 2)] = "限度額適用認定証の使用率の低い医療機関に対して利用促進の働きかけを行う"
+    values[mfield("5-1-3", "rating", 2)] = "×"
+    values[mfield("5-1-3", "note", 2)] = "オンライン資格確認の普及により実施を見送った"
+    values[mfield("5-2-1-i", "text", 1)] = "健診・保健指導カルテ等から勧奨対象者を選定し受診を促進する"
+    values[mfield("5-2-1-i", "rating", 1)] = "○"
+    return values
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seed003")
+    filled(root, root / "inbox", 2023, "11", seed_003_values())
+    cons = consolidate(root / "inbox", fiscal_year=2023, month=MAR24)
+    outputs = write_outputs(cons, root / "out", force=False)
+    return cons, outputs
+
+
+def test_seed_003_marks_in_the_consolidation(seed_run):
+    cons, _ = seed_run
+    got = {kpi_id: cons.branch_kpis[("11", kpi_id)].rating.mark for kpi_id, *_ in SEED_003}
+    assert got == {row[0]: row[-1] for row in SEED_003}
+    assert cons.branch_kpis[("11", "K5-2-06")].rating.reason_code == "not_reported"
+    assert cons.branch_kpis[("11", "K5-2-10")].rating.mark == "○"
+
+
+def test_seed_003_rows_of_the_rated_table(seed_run):
+    """評価一覧 has seed 003's columns and, per KPI, its target, result and mark."""
+    _, outputs = seed_run
+    ws = openpyxl.load_workbook(outputs[0])["評価一覧"]
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    assert rows[0][2:7] == ("具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
+    cat = load_catalogue(5)
+    by_content = {r[3]: r for r in rows[1:]}
+    for kpi_id, *_rest, target_text, result_text, mark in SEED_003:
+        row = by_content[f"【KPI】{cat.kpi(kpi_id).label}"]
+        assert row[:2] == ("11", "埼玉支部")
+        assert row[4:7] == (target_text, result_text, mark), kpi_id
+    opinion = by_content[f"【KPI】{cat.kpi('K5-2-10').label}"]
+    assert opinion[4:7] == ("効果的な意見発信の実施", OPINION, "○")
+    cross = [r for r in rows[1:] if r[3] and "限度額適用認定証の使用率" in r[3]][0]
+    assert (cross[2], cross[6], cross[7]) == ("③ 限度額適用認定証の利用促進", "×",
+                                              "オンライン資格確認の普及により実施を見送った")
+
+
+def test_seed_003_w501_for_a_good_self_rating_on_a_missed_kpi(seed_run):
+    """5-2-1-i is self-rated ○ while 生活習慣病予防健診 (its KPI) came out △."""
+    cons, _ = seed_run
+    w501 = [f for f in cons.findings if f.code == "W501"]
+    assert [(f.branch, f.context["kpi_id"]) for f in w501] == [("11", "K5-2-01")]
+    assert w501[0].sheet == "取組状況" and w501[0].cell
+
+
+# ---------------------------------------------------------------- national sums by hand
+CODES = ["10", "11", "13"]
+
+
+@pytest.fixture(scope="module")
+def national_inputs():
+    cat = load_catalogue(6)
+    values = {c: sample_values(cat, 2024, c, OCT24) for c in CODES}
+    # 東京: October's numerator exceeds its denominator (E401) -> left out of K6-2-01 only
+    values["13"][num("K6-2-01", OCT24)] = values["13"][den("K6-2-01", OCT24)] + 1
+    return values
+
+
+@pytest.fixture(scope="module")
+def national_run(tmp_path_factory, national_inputs):
+    root = tmp_path_factory.mktemp("national")
+    for code in CODES:
+        filled(root, root / "inbox", 2024, code, national_inputs[code], tuple(CODES))
+    return consolidate(root / "inbox", fiscal_year=2024, month=OCT24)
+
+
+def test_national_rate_is_sum_of_numerators_over_sum_of_denominators(national_run, national_inputs):
+    n = national_run.national["K6-2-01"]
+    nums = [national_inputs[c][num("K6-2-01", OCT24)] for c in ("10", "11")]
+    dens = [national_inputs[c][den("K6-2-01", OCT24)] for c in ("10", "11")]
+    assert (n.numerator, n.denominator) == (sum(nums), sum(dens))
+    assert n.value == pytest.approx(100 * sum(nums) / sum(dens))
+    mean_of_rates = 100 * (nums[0] / dens[0] + nums[1] / dens[1]) / 2
+    assert n.value != pytest.approx(mean_of_rates, abs=1e-6)
+    assert n.covered == ("10", "11")
+    assert ("13", "エラーにより除外") in n.left_out
+    assert ("01", "未提出または読込不可") in n.left_out
+
+
+def test_national_ratio_by_hand_for_every_month(national_run, national_inputs):
+    for m in range(4, 10):
+        month = date(2024, m, 1)
+        n = sum(national_inputs[c][num("K6-2-03", month)] for c in CODES)
+        d = sum(national_inputs[c][den("K6-2-03", month)] for c in CODES)
+        assert national_run.national_months[("K6-2-03", f"2024-{m:02d}")].value == pytest.approx(100 * n / d)
+
+
+def test_national_count_is_the_sum(national_run, national_inputs):
+    n = national_run.national["K6-2-07"]
+    assert n.value == sum(national_inputs[c][val("K6-2-07", OCT24)] for c in CODES)
+    assert n.covered == ("10", "11", "13")
+
+
+def test_national_mark_uses_the_national_target_pro_rated(national_run):
+    n = national_run.national["K6-2-01"]  # national target 64.8 %, cumulative: 7/12 by October
+    assert n.rating.effective_target == pytest.approx(64.8 * 7 / 12)
+    expected = "◎" if n.value >= 64.8 * 7 / 12 * 1.1 else "○" if n.value >= 64.8 * 7 / 12 else "△"
+    assert n.rating.mark == expected
+
+
+def test_national_without_baseline_is_dash_with_reason(national_run):
+    n = national_run.national["K6-1-02"]  # 対前年度以上, no --baseline given
+    assert (n.rating.mark, n.rating.reason_code) == ("—", "no_baseline")
+
+
+def test_error_value_is_excluded_but_the_branch_still_counts_elsewhere(national_run, national_inputs):
+    bk = national_run.branch_kpis[("13", "K6-2-01")]
+    assert (bk.rating.mark, bk.rating.reason_code) == ("—", "excluded_error")
+    assert national_run.branch_kpis[("13", "K6-2-07")].value == national_inputs["13"][val("K6-2-07", OCT24)]
+    e401 = [f for f in national_run.findings if f.code == "E401" and f.branch == "13"]
+    assert e401 and e401[0].name == num("K6-2-01", OCT24)
+    status = {s.code: s for s in national_run.statuses}
+    assert status["13"].status == "エラーあり"
+    assert any("K6-2-01" in t for t in status["13"].left_out)
+    assert status["12"].status == "未提出"
+    assert status["10"].status == "提出済"
+
+
+def test_ranks_best_first(national_run, national_inputs):
+    by_value = sorted(CODES, key=lambda c: -national_inputs[c][val("K6-2-07", OCT24)])
+    ranks = {c: national_run.branch_kpis[(c, "K6-2-07")].rank for c in CODES}
+    assert ranks == {c: i for i, c in enumerate(by_value, 1)}
+
+
+def test_kpi_values_frame_one_row_per_branch_kpi_month(national_run):
+    frame = kpi_values_frame(national_run)
+    row = frame[(frame.branch_code == "11") & (frame.kpi_id == "K6-2-01") & (frame.month == "2024-10")]
+    assert len(row) == 1
+    n, d = row.iloc[0]["numerator"], row.iloc[0]["denominator"]
+    assert row.iloc[0]["value"] == pytest.approx(100 * n / d)
+    national = frame[(frame.branch_code == "ALL") & (frame.kpi_id == "K6-2-01") & (frame.month == "2024-10")]
+    assert national.iloc[0]["value"] == pytest.approx(national_run.national["K6-2-01"].value)
+    assert set(frame.month) == {f"2024-{m:02d}" for m in range(4, 11)}
+
+
+def test_baseline_file_gives_the_target(tmp_path, national_run):
+    from kpisheet.consolidation import build_consolidation
+
+    cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
+                               baselines={("10", "K6-1-02"): 90.0, ("00", "K6-1-02"): 94.0})
+    bk = cons.branch_kpis[("10", "K6-1-02")]
+    assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "前年度値ファイル", 90.0)
+    assert bk.rating.mark in ("○", "◎")
+    assert cons.national["K6-1-02"].annual_target == 94.0
