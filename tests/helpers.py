@@ -11,6 +11,7 @@ one function per case, so each test shows what it feeds the reader.
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -149,11 +150,21 @@ def edit(src: Path, dst: Path, fn: Any) -> Path:
 
 
 def cell_of(path: Path, name: str) -> tuple[str, str]:
-    """(sheet, A1) a defined name points at."""
-    wb = openpyxl.load_workbook(path, read_only=True)
-    (sheet, ref), = wb.defined_names[name].destinations
-    wb.close()
-    return sheet, ref.replace("$", "")
+    """(sheet, A1) a defined name points at (names read once per file version)."""
+    return _name_cells(str(path), Path(path).stat().st_mtime_ns)[name]
+
+
+@lru_cache(maxsize=32)
+def _name_cells(path: str, _mtime: int) -> dict[str, tuple[str, str]]:
+    from kpisheet.workbook_xml import Book
+    from kpisheet.reader import _destination
+    from openpyxl.utils import get_column_letter
+    out = {}
+    with Book(Path(path)) as book:
+        for name, value in book.defined_names.items():
+            if dest := _destination(book, value):
+                out[name] = (dest[0], f"{get_column_letter(dest[2])}{dest[1]}")
+    return out
 
 
 def rewrite_zip(src: Path, dst: Path, change: dict[str, bytes | None], add: dict[str, bytes] | None = None) -> Path:

@@ -1,0 +1,257 @@
+"""read_workbook: generate → fill → read returns what was filled, however the workbook was treated."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from kpisheet import names as nm
+from kpisheet.catalogue import catalogue_for_fy
+from kpisheet.model import InputValue, Submission
+from kpisheet.reader import is_readable, read_workbook
+from kpisheet.sample import sample_values
+from tests import helpers as h
+
+FY = h.FY
+CAT = catalogue_for_fy(FY)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return h.make_template(tmp_path_factory.mktemp("tpl"), FY, "10")
+
+
+def filled_values() -> dict[str, Any]:
+    """Every input kind: percent / yen / count targets and baselines, monthly num/den/val, texts, ratings."""
+    values = sample_values(CAT, FY, "10", date(2025, 3, 1))
+    values["in_K6_1_02_baseline"] = 0.957  # percent baseline stored as a fraction
+    values["in_K6_1_04_baseline"] = 8364.0  # yen
+    values["in_K6_2_12_baseline"] = 2100.0  # count
+    values["in_M_6_1_I_1_note"] = "備考：=SUM(A1) はただの文字"
+    values["in_M_6_1_I_issue"] = "課題の文章"
+    return values
+
+
+def expected(name: str, value: Any) -> Any:
+    key = nm.parse_name(name)
+    assert key is not None
+    if key.kind == "kpi" and key.field in ("target", "baseline") and CAT.kpi(key.subject).is_percent:
+        return pytest.approx(value * 100)
+    return value
+
+
+def lookup(sub: Submission, name: str) -> InputValue:
+    key = nm.parse_name(name)
+    assert key is not None
+    if key.kind == "kpi":
+        entry = sub.kpis[key.subject]
+        if key.month is not None:
+            m = entry.months[f"{key.month:%Y-%m}"]
+            return {"num": m.numerator, "den": m.denominator, "val": m.value}[key.field]
+        return getattr(entry, key.field)
+    entry = sub.measures[key.subject]
+    if key.field == "issue":
+        return entry.issue
+    return getattr(entry.rows[key.n - 1], key.field)
+
+
+def assert_reads_back(sub: Submission, values: dict[str, Any], path: Path) -> None:
+    for name, value in values.items():
+        iv = lookup(sub, name)
+        assert iv.value == expected(name, value), name
+        assert iv.source is not None and (iv.source.sheet, iv.source.cell) == h.cell_of(path, name), name
+
+
+def codes(sub: Submission) -> list[str]:
+    return sorted({f.code for f in sub.findings})
+
+
+# ------------------------------------------------------------------ round trips
+def test_never_opened_template_reads_clean(template: Path) -> None:
+    sub = read_workbook(template)
+    assert sub.findings == []
+    assert (sub.fiscal_year, sub.branch_code, sub.term, sub.template_version) == (FY, "10", 6, 1)
+    assert sub.catalogue_digest and CAT.digest.startswith(sub.catalogue_digest[:12])
+    assert sub.saved_by and sub.saved_at
+    assert set(sub.kpis) == {k.id for k in CAT.kpis_for(FY, "10")}
+    assert len(sub.measures) == len(CAT.measures)
+
+
+def test_round_trip_every_input_kind(tmp_path: Path, template: Path) -> None:
+    values = filled_values()
+    path = h.fill(template, tmp_path / template.name, values)
+    sub = read_workbook(path)
+    assert sub.findings == []
+    assert_reads_back(sub, values, path)
+    assert sub.kpis["K6-1-02"].baseline.raw == 0.957
+
+
+def test_sheet_renamed_with_names_following(tmp_path: Path, template: Path) -> None:
+    """What Excel and LibreOffice do: names follow the rename (LibreOffice also drops the quotes)."""
+    values = {"in_K6_2_01_num_202404": 100.0, "in_M_6_1_I_1_text": "実施"}
+
+    def rename(wb: openpyxl.Workbook) -> None:
+        wb[nm.SHEET_KPI].title = "KPI入力(群馬)"
+        wb[nm.SHEET_MEASURES].title = "取組"
+        for dn in wb.defined_names.values():
+            dn.value = dn.value.replace(f"'{nm.SHEET_KPI}'", "KPI入力(群馬)").replace(f"'{nm.SHEET_MEASURES}'", "取組")
+
+    path = h.edit(h.fill(template, tmp_path / "f.xlsx", values), tmp_path / "10_renamed.xlsx", rename)
+    sub = read_workbook(path)
+    assert sub.findings == []
+    assert sub.kpis["K6-2-01"].months["2024-04"].numerator.source.sheet == "KPI入力(群馬)"
+    assert lookup(sub, "in_M_6_1_I_1_text").value == "実施"
+
+
+def test_rows_inserted_by_a_tool_that_keeps_names_found_by_keys(tmp_path: Path, template: Path) -> None:
+    """openpyxl does not move defined names: the sheet keys find the inputs, with W302."""
+    values = {"in_K6_2_01_num_202404": 100.0, "in_K6_2_01_den_202404": 400.0, "in_K6_2_01_target": 0.5}
+    path = h.edit(h.fill(template, tmp_path / "f.xlsx", values), tmp_path / "10_inserted.xlsx",
+                  lambda wb: wb[nm.SHEET_KPI].insert_rows(15, 3))
+    sub = read_workbook(path)
+    num = lookup(sub, "in_K6_2_01_num_202404")
+    assert num.value == 100.0 and lookup(sub, "in_K6_2_01_den_202404").value == 400.0
+    assert lookup(sub, "in_K6_2_01_target").value == pytest.approx(50.0)
+    sheet, cell = h.cell_of(template, "in_K6_2_01_num_202404")
+    moved = f"{re.sub(r'[0-9]', '', cell)}{int(re.sub(r'[A-Z]', '', cell)) + 3}"
+    assert num.source.cell == moved
+    w302 = [f for f in sub.findings if f.name == "in_K6_2_01_num_202404"]
+    assert [(f.code, f.cell) for f in w302] == [("W302", moved)]
+    assert "E301" not in codes(sub)
+
+
+def test_deleted_name_found_by_keys(tmp_path: Path, template: Path) -> None:
+    def drop(wb: openpyxl.Workbook) -> None:
+        del wb.defined_names["in_K6_2_07_val_202406"]
+
+    path = h.edit(h.fill(template, tmp_path / "f.xlsx", {"in_K6_2_07_val_202406": 1170.0}),
+                  tmp_path / "10_noname.xlsx", drop)
+    sub = read_workbook(path)
+    _, cell = h.cell_of(template, "in_K6_2_07_val_202406")
+    assert [(f.code, f.cell) for f in sub.findings] == [("W302", cell)]
+    assert lookup(sub, "in_K6_2_07_val_202406").value == 1170.0
+
+
+def test_removed_input_is_e301(tmp_path: Path, template: Path) -> None:
+    """Name broken (#REF!) and its key row gone: the input is reported as removed."""
+    def remove(wb: openpyxl.Workbook) -> None:
+        ws = wb[nm.SHEET_KPI]
+        _, cell = h.cell_of(template, "in_K6_2_07_target")
+        row = int(re.sub(r"[A-Z]", "", cell))
+        ws.cell(row, 1).value = None
+        wb.defined_names["in_K6_2_07_target"].value = "#REF!"
+
+    sub = read_workbook(h.edit(template, tmp_path / "10_removed.xlsx", remove))
+    e301 = [f for f in sub.findings if f.code == "E301"]
+    assert [(f.name, f.sheet) for f in e301] == [("in_K6_2_07_target", nm.SHEET_KPI)]
+    assert is_readable(sub)
+
+
+def test_missing_sheet_is_one_e303(tmp_path: Path, template: Path) -> None:
+    def drop(wb: openpyxl.Workbook) -> None:
+        del wb[nm.SHEET_MEASURES]
+        for name in [n for n in wb.defined_names if n.startswith("in_M_")]:
+            wb.defined_names[name].value = "#REF!"
+
+    sub = read_workbook(h.edit(template, tmp_path / "10_nosheet.xlsx", drop))
+    assert [(f.code, f.value) for f in sub.findings] == [("E303", nm.SHEET_MEASURES)]
+
+
+def test_typed_text_dates_and_full_width(tmp_path: Path, template: Path) -> None:
+    values = {"in_K6_2_01_num_202404": "abc", "in_K6_2_01_den_202404": "９６，５００",
+              "in_K6_2_07_val_202404": "1,170事業所", "in_K6_1_04_baseline": "8,364円",
+              "in_K6_2_11_target": "96.5%", "in_K6_2_01_num_202405": datetime(2024, 5, 1)}
+    path = h.fill(template, tmp_path / "10_typed.xlsx", values)
+    sub = read_workbook(path)
+    got = {(f.code, f.cell) for f in sub.findings}
+    cell = lambda n: h.cell_of(template, n)[1]  # noqa: E731
+    assert got == {("E304", cell("in_K6_2_01_num_202404")), ("W305", cell("in_K6_2_01_den_202404")),
+                   ("W305", cell("in_K6_2_07_val_202404")), ("W305", cell("in_K6_1_04_baseline")),
+                   ("W305", cell("in_K6_2_11_target")), ("E310", cell("in_K6_2_01_num_202405"))}
+    assert lookup(sub, "in_K6_2_01_num_202404").value is None
+    assert lookup(sub, "in_K6_2_01_num_202404").raw == "abc"
+    assert lookup(sub, "in_K6_2_01_den_202404").value == 96500.0
+    assert lookup(sub, "in_K6_2_07_val_202404").value == 1170.0
+    assert lookup(sub, "in_K6_1_04_baseline").value == 8364.0
+    assert lookup(sub, "in_K6_2_11_target").value == 96.5
+
+
+def test_points_typed_into_percent_cell_is_ambiguous(tmp_path: Path, template: Path) -> None:
+    path = h.fill(template, tmp_path / "10_pts.xlsx", {"in_K6_2_11_target": 96.5})
+    sub = read_workbook(path)
+    assert [(f.code, f.cell) for f in sub.findings] == [("W306", h.cell_of(template, "in_K6_2_11_target")[1])]
+    assert lookup(sub, "in_K6_2_11_target").value == 96.5
+
+
+def _set_cached(src: Path, dst: Path, cell: str, cached: str) -> Path:
+    """Give an openpyxl-written formula a cached result, as a spreadsheet program would."""
+    with zipfile.ZipFile(src) as z:
+        part = next(n for n in z.namelist() if n.startswith("xl/worksheets/") and
+                    f'<c r="{cell}"' in z.read(n).decode() and "<f>" in z.read(n).decode())
+        xml = z.read(part).decode()
+    xml = re.sub(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v\s*/>', rf"\1<f>\2</f><v>{cached}</v>", xml)
+    return h.rewrite_zip(src, dst, {part: xml.encode()})
+
+
+def test_formulas_cached_and_not(tmp_path: Path, template: Path) -> None:
+    values = {"in_K6_2_07_val_202404": "=1000+170", "in_K6_2_07_val_202405": "=1000+200"}
+    path = tmp_path / "f.xlsx"
+    wb = openpyxl.load_workbook(template)
+    for name, formula in values.items():
+        sheet, ref = h.cell_of(template, name)
+        wb[sheet][ref] = formula  # a real formula this time (not text)
+    wb.save(path)
+    cell_a, cell_b = (h.cell_of(template, n)[1] for n in values)
+    path = _set_cached(path, tmp_path / "10_formula.xlsx", cell_a, "1170")
+    sub = read_workbook(path)
+    assert sorted((f.code, f.cell) for f in sub.findings) == sorted([("W308", cell_a), ("W307", cell_b)])
+    assert lookup(sub, "in_K6_2_07_val_202404").value == 1170.0
+    assert lookup(sub, "in_K6_2_07_val_202405").value is None
+
+
+def test_meta_hidden_or_renamed(tmp_path: Path, template: Path) -> None:
+    def unhide_and_rename(wb: openpyxl.Workbook) -> None:
+        wb[nm.SHEET_META].sheet_state = "hidden"
+        wb[nm.SHEET_META].title = "管理"
+
+    sub = read_workbook(h.edit(template, tmp_path / "10_meta.xlsx", unhide_and_rename))
+    assert sub.findings == [] and sub.branch_code == "10" and sub.fiscal_year == FY
+
+
+def test_no_meta_not_a_kpisheet_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "10_plain.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "ただの表"
+    wb.save(path)
+    sub = read_workbook(path)
+    assert [f.code for f in sub.findings] == ["E201"] and not is_readable(sub)
+
+
+def test_meta_damaged(tmp_path: Path, template: Path) -> None:
+    def damage(wb: openpyxl.Workbook) -> None:
+        ws = wb[nm.SHEET_META]
+        for row in ws.iter_rows():
+            if row[0].value == "fiscal_year":
+                row[1].value = "令和六年"
+        wb.custom_doc_props = openpyxl.packaging.custom.CustomPropertyList()
+
+    sub = read_workbook(h.edit(template, tmp_path / "10_badmeta.xlsx", damage))
+    assert [(f.code, f.context.get("field")) for f in sub.findings] == [("E208", "fiscal_year")]
+    assert not is_readable(sub)
+
+
+def test_standin_contract_workbook_reads_too(tmp_path: Path) -> None:
+    """The contract of kpisheet/names.py alone (no generator) is enough to read a workbook."""
+    tpl = h.make_template(tmp_path, FY, "13", standin=True)
+    values = {"in_K6_2_01_num_202404": 10.0, "in_M_6_1_I_2_rating": "◎"}
+    path = h.fill(tpl, tmp_path / "13_filled.xlsx", values)
+    sub = read_workbook(path)
+    assert sub.findings == []
+    assert_reads_back(sub, values, path)
