@@ -298,6 +298,7 @@ class _Book:
         self.kpis = catalogue.kpis_for(fiscal_year, branch.code)
         self.names: dict[str, str] = {}
         self.validations: list[dict[str, Any]] = []
+        self.dv_groups: dict[tuple[str, str], tuple[dict[str, Any], tuple[int, int], tuple[int, int], list[str]]] = {}
         self.row_keys: dict[tuple[str, int], str] = {}
         self.formats: dict[tuple[Any, ...], Any] = {}
         self.sheets = {n: wb.add_worksheet(n) for n in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES, SHEET_LISTS,
@@ -324,6 +325,7 @@ class _Book:
         self._guide_sheet()
         self._lists_sheet()
         self._meta_sheet()
+        self._write_validations()
         self._properties()
 
     def _properties(self) -> None:
@@ -365,10 +367,18 @@ class _Book:
             raise TemplateLintError(f"row {row + 1} of {sheet} has two keys: {known}, {text}")
 
     def _validate(self, sheet: str, first: tuple[int, int], last: tuple[int, int], options: dict[str, Any]) -> None:
-        self.validations.append(options)
-        self.sheets[sheet].data_validation(first[0], first[1], last[0], last[1],
-                                           {"ignore_blank": True, "show_input": True, "show_error": True,
-                                            "error_type": "stop", **options})
+        """Collect a validation; identical ones are written once over all their ranges (smaller, faster files)."""
+        ref = xl_rowcol_to_cell(*first) if first == last else \
+            f"{xl_rowcol_to_cell(*first)}:{xl_rowcol_to_cell(*last)}"
+        group = self.dv_groups.setdefault((sheet, repr(sorted(options.items()))), (options, first, last, []))
+        group[3].append(ref)
+
+    def _write_validations(self) -> None:
+        for (sheet, _), (options, first, last, refs) in self.dv_groups.items():
+            self.validations.append(options)
+            self.sheets[sheet].data_validation(first[0], first[1], last[0], last[1],
+                                               {"ignore_blank": True, "show_input": True, "show_error": True,
+                                                "error_type": "stop", **options, "multi_range": " ".join(refs)})
 
     def _page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int) -> None:
         ws.set_paper(9)
