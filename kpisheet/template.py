@@ -764,7 +764,10 @@ class _Book:
         ws.set_row(1, 24)
         ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}", self.fmt("small"))
         row = 4
+        breaks: list[int] = []
         for heading, items in self._guide_sections():
+            if heading.startswith("3"):
+                breaks.append(row)  # 入力のしかた and its 入力例 start a printed page together
             ws.merge_range(row, 1, row, 2, heading, self.fmt("head", align="left"))
             ws.set_row(row, 18)
             row += 1
@@ -776,6 +779,7 @@ class _Book:
             if heading.startswith("3"):
                 row = self._guide_example(ws, row + 1)
             row += 1
+        ws.set_h_pagebreaks(breaks)
         self._page_setup(ws, 2, None, row)
 
     def _guide_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
