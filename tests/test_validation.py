@@ -1,0 +1,195 @@
+"""validate(): one bad workbook per identity / domain rule, each asserting the exact code and cell."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from kpisheet import names as nm
+from kpisheet.catalogue import catalogue_for_fy
+from kpisheet.findings import flatten
+from kpisheet.model import InputValue
+from kpisheet.reader import read_workbook
+from kpisheet.rules import outliers_across_branches
+from kpisheet.sample import sample_values
+from kpisheet.validation import names_from_path, schema_findings, validate, validate_submission
+from tests import helpers as h
+
+FY, AS_OF = h.FY, "2024-09"
+CAT = catalogue_for_fy(FY)
+
+
+def clean_values() -> dict[str, Any]:
+    """A plausible, error-free workbook through September (targets and baselines set)."""
+    values = sample_values(CAT, FY, "10", date(2024, 9, 1))
+    for kpi in CAT.kpis_for(FY, "10"):
+        if kpi.target.rule in ("baseline", "generic_conditional") and kpi.kind != "qualitative":
+            values[nm.kpi_key(kpi.id, "baseline").name] = 0.9 if kpi.is_percent else 1000.0
+    return values
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return h.make_template(tmp_path_factory.mktemp("tpl"), FY, "10")
+
+
+@pytest.fixture(scope="module")
+def clean(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return h.fill(template, tmp_path_factory.mktemp("clean") / template.name, clean_values())
+
+
+def at(template: Path, name: str) -> str:
+    return h.cell_of(template, name)[1]
+
+
+def run(path: Path, **kw: Any) -> list[list[Any]]:
+    kw.setdefault("as_of", AS_OF)
+    return flatten(validate([path], **kw).findings, ["code", "cell"])
+
+
+def test_clean_workbook_has_no_findings(clean: Path) -> None:
+    assert run(clean, fiscal_year=FY) == []
+
+
+# ------------------------------------------------------------------ domain rules, one workbook each
+CASES = {
+    # name: (changes to the clean values, expected [(code, defined name)])
+    "E401 numerator > denominator": ({"in_K6_1_02_num_202406": 10**8},
+                                     [("E401", "in_K6_1_02_num_202406"), ("W411", "in_K6_1_02_num_202406"),
+                                      ("W411", "in_K6_1_02_num_202407")]),
+    "E402 percent target over 100": ({"in_K6_2_01_target": "150%"},
+                                     [("E402", "in_K6_2_01_target"), ("W305", "in_K6_2_01_target")]),
+    "W306 points in a percent cell": ({"in_K6_2_01_target": 53.8}, [("W306", "in_K6_2_01_target")]),
+    "E403 negative count": ({"in_K6_2_07_val_202404": -3.0},
+                            [("E403", "in_K6_2_07_val_202404"), ("W411", "in_K6_2_07_val_202405")]),
+    "E404 cumulative numerator falls": ({"in_K6_2_01_num_202406": 1.0}, [("E404", "in_K6_2_01_num_202406")]),
+    "W404 level count falls": ({"in_K6_2_07_val_202407": 1.0},
+                               [("W404", "in_K6_2_07_val_202407"), ("W411", "in_K6_2_07_val_202407"),
+                                ("W411", "in_K6_2_07_val_202408")]),
+    "E405 value after --as-of": ({"in_K6_2_07_val_202410": 1500.0}, [("E405", "in_K6_2_07_val_202410")]),
+    "E406 branch target missing": ({"in_K6_2_11_target": None}, [("E406", "in_K6_2_11_target")]),
+    "E406 no baseline and no target": ({"in_K6_2_12_baseline": None}, [("E406", "in_K6_2_12_target")]),
+    "E407 rating outside the list": ({"in_M_6_1_I_1_rating": "A"}, [("E407", "in_M_6_1_I_1_rating")]),
+    "E408 rated without text": ({"in_M_6_1_I_5_rating": "○"}, [("E408", "in_M_6_1_I_5_rating")]),
+    "E409 text too long": ({"in_M_6_1_I_1_text": "あ" * 1001}, [("E409", "in_M_6_1_I_1_text")]),
+    "E409 issue too long": ({"in_M_6_1_I_issue": "い" * 2001}, [("E409", "in_M_6_1_I_issue")]),
+    "E410 numerator without denominator": ({"in_K6_1_02_den_202405": None},
+                                           [("E410", "in_K6_1_02_num_202405")]),
+    "W411 level rate jumps": ({"in_K6_2_08_num_202407": 1000.0},
+                              [("W411", "in_K6_2_08_num_202407"), ("W411", "in_K6_2_08_num_202408")]),
+    "W413 month not reported": ({"in_K6_2_07_val_202409": None}, [("W413", "in_K6_2_07_val_202409")]),
+    "W414 percent typed as a fraction": ({"in_K6_2_11_target": 0.009}, [("W414", "in_K6_2_11_target")]),
+    "E304 text in a number cell": ({"in_K6_2_07_val_202405": "多数"}, [("E304", "in_K6_2_07_val_202405")]),
+    "W305 typed with units": ({"in_K6_2_07_val_202405": "<same>事業所"}, [("W305", "in_K6_2_07_val_202405")]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_domain_rule(case: str, template: Path, tmp_path: Path) -> None:
+    changes, want = CASES[case]
+    values = {**clean_values(), **changes}
+    for name, value in changes.items():
+        if isinstance(value, str) and value.startswith("<same>"):  # the clean value, typed with a unit
+            values[name] = f"{clean_values()[name]:,.0f}" + value.removeprefix("<same>")
+    if case.startswith("W411"):  # keep the counts plausible: only the level rate jumps
+        values["in_K6_2_08_num_202407"] = values["in_K6_2_08_den_202407"] * 0.5
+    path = h.fill(template, tmp_path / template.name, values)
+    got = sorted(map(tuple, run(path)))
+    assert got == sorted((code, at(template, name)) for code, name in want)
+
+
+# ------------------------------------------------------------------ identity
+def _meta(src: Path, dst: Path, **fields: Any) -> Path:
+    def change(wb: openpyxl.Workbook) -> None:
+        for row in wb[nm.SHEET_META].iter_rows():
+            if row[0].value in fields:
+                row[1].value = fields[row[0].value]
+    return h.edit(src, dst, change)
+
+
+def test_e202_unknown_template_version(clean: Path, tmp_path: Path) -> None:
+    assert run(_meta(clean, tmp_path / clean.name, template_version="9")) == [["E202", None]]
+
+
+def test_e203_catalogue_changed(clean: Path, tmp_path: Path) -> None:
+    assert run(_meta(clean, tmp_path / clean.name, catalogue_digest="0123456789abcdef")) == [["E203", None]]
+
+
+def test_e204_fiscal_year_differs_from_fy_option(clean: Path) -> None:
+    result = validate([clean], fiscal_year=2025, as_of="2025-09")
+    assert [(f.code, f.sheet, f.value) for f in result.findings if f.code.startswith("E2")] == \
+        [("E204", "_meta", "2024")]
+
+
+def test_e205_fiscal_year_differs_from_file_name(clean: Path, tmp_path: Path) -> None:
+    path = tmp_path / clean.name.replace("FY2024", "FY2025")
+    shutil.copy(clean, path)
+    assert run(path) == [["E205", None]]
+    folder = tmp_path / "令和7年度"
+    folder.mkdir()
+    shutil.copy(clean, folder / "10_群馬.xlsx")
+    assert run(folder / "10_群馬.xlsx") == [["E205", None]]
+
+
+def test_e206_branch_differs_from_file_name(clean: Path, tmp_path: Path) -> None:
+    path = tmp_path / clean.name.replace("10_群馬", "11_埼玉")
+    shutil.copy(clean, path)
+    result = validate([path], as_of=AS_OF)
+    assert [(f.code, f.value, f.context["expected"]) for f in result.findings] == [("E206", "10 群馬支部", "11")]
+
+
+def test_e207_two_files_for_one_branch(clean: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(clean, inbox / clean.name)
+    shutil.copy(clean, inbox / "10_群馬支部_再提出.xlsx")
+    result = validate([inbox], as_of=AS_OF)
+    assert sorted((Path(f.file).name, f.code) for f in result.findings) == \
+        sorted([("10_群馬支部_再提出.xlsx", "E207"), (clean.name, "E207")])
+
+
+def test_names_from_path() -> None:
+    assert names_from_path(Path("in/10_群馬支部_FY2024_KPI入力.xlsx")) == ("10", 2024)
+    assert names_from_path(Path("令和6年度/07_福島.xlsx")) == ("07", 2024)
+    assert names_from_path(Path("x/群馬_R7年度.xlsx")) == (None, 2025)
+    assert names_from_path(Path("x/KPI_20241015.xlsx")) == (None, None)
+
+
+# ------------------------------------------------------------------ schema errors at their cells
+def test_schema_error_is_reported_at_its_cell(clean: Path) -> None:
+    sub = read_workbook(clean)
+    month = sub.kpis["K6-2-01"].months["2024-04"]
+    src = month.numerator.source
+    month.numerator = InputValue("many", src, "many")  # what a buggy reader could produce
+    found = schema_findings(sub)
+    assert [(f.code, f.sheet, f.cell, f.name) for f in found] == [("E309", src.sheet, src.cell, src.name)]
+    assert "many" in found[0].message_en
+
+
+def test_validate_submission_is_the_per_file_part(clean: Path) -> None:
+    sub = read_workbook(clean)
+    assert validate_submission(sub, CAT, fiscal_year=FY, as_of=date(2024, 9, 1)) == []
+    assert [f.code for f in validate_submission(sub, CAT, fiscal_year=FY, expected_branch="11")] == ["E206"]
+
+
+# ------------------------------------------------------------------ across branches
+def test_w412_far_from_other_branches(clean: Path) -> None:
+    base = read_workbook(clean)
+    subs = []
+    for i, code in enumerate(["11", "12", "13", "14", "15", "16", "17", "18", "19"]):
+        sub = copy.deepcopy(base)
+        sub.branch_code, sub.path = code, f"{code}.xlsx"
+        m = sub.kpis["K6-2-11"].months["2024-06"]
+        den = m.denominator.value
+        rate = 0.05 if code == "19" else 0.50 + 0.01 * i
+        m.numerator = InputValue(den * rate, m.numerator.source, den * rate)
+        subs.append(sub)
+    found = outliers_across_branches(subs)
+    assert [(f.code, f.file, f.cell) for f in found] == \
+        [("W412", "19.xlsx", base.kpis["K6-2-11"].months["2024-06"].numerator.source.cell)]
