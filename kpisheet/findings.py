@@ -170,6 +170,9 @@ CODES: dict[str, Detail] = {
     "E310": Detail(E, "Date where a number belongs",
                    "「{label}」に日付「{value}」が入っています（自動的に日付に変換された可能性があります）。数値を入力し、セルの書式を変えないでください。",
                    "'{label}' holds a date ('{value}'), probably converted automatically. Enter a number and keep the cell format."),
+    "W311": Detail(W, "Rating mark normalised",
+                   "「{label}」の評価「{value}」を「{normalised}」として読み取りました。次回からはセルのリスト（◎ ○ △ × —）から選んでください。",
+                   "'{label}': rating '{value}' was read as '{normalised}'. Next time choose from the cell's list (◎ ○ △ × —)."),
     # --- E4/W4: domain rules --------------------------------------------------------
     "E401": Detail(E, "Numerator exceeds denominator",
                    "{month}の「{label}」（{value}）が分母「{denominator_label}」（{expected}）を超えています。分子と分母を確認してください。",

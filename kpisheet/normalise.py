@@ -154,7 +154,7 @@ def normalise_text(raw: Any) -> Normalised:
 
 
 def normalise_rating(raw: Any) -> Normalised:
-    """A rating mark: '〇' → '○', 'x' → '×', '-' → '—' (W305); anything else kept for E407."""
+    """A rating mark: '〇' → '○', 'x' → '×', '-' → '—' (W311); anything else kept for E407."""
     if raw is None:
         return Normalised(None)
     text = str(raw)
@@ -163,5 +163,5 @@ def normalise_rating(raw: Any) -> Normalised:
         return Normalised(None)
     s = {"○": "○", "◎": "◎", "△": "△", "×": "×", "—": "—"}.get(s) or RATING_ALIASES.get(s, s)
     if s != text:
-        return Normalised(s, (Note("W305", text, {"normalised": s}),))
+        return Normalised(s, (Note("W311", text, {"normalised": s}),))
     return Normalised(s)

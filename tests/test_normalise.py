@@ -46,8 +46,8 @@ def test_percent_format_detection() -> None:
 
 
 @pytest.mark.parametrize("raw, value, codes", [
-    ("○", "○", []), ("〇", "○", ["W305"]), ("◯", "○", ["W305"]), (" ◎ ", "◎", ["W305"]),
-    ("x", "×", ["W305"]), ("-", "—", ["W305"]), ("—", "—", []), ("A", "A", []), (None, None, []),
+    ("○", "○", []), ("〇", "○", ["W311"]), ("◯", "○", ["W311"]), (" ◎ ", "◎", ["W311"]),
+    ("x", "×", ["W311"]), ("-", "—", ["W311"]), ("—", "—", []), ("A", "A", []), (None, None, []),
 ])
 def test_ratings(raw, value, codes) -> None:
     got = normalise_rating(raw)
