@@ -168,11 +168,13 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
 
     catalogue = catalogue_for_fy(fiscal_year)
     total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
-    show_bar = sys.stderr.isatty()
-    with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr,
-                           hidden=not show_bar) as bar:
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
+            result = generate(fiscal_year, branches or None, outdir, baseline_path=baseline, targets_path=targets,
+                              password=password, progress=lambda _path: bar.update(1))
+    else:
         result = generate(fiscal_year, branches or None, outdir, baseline_path=baseline, targets_path=targets,
-                          password=password, progress=lambda _path: bar.update(1))
+                          password=password)
     if result.findings:
         from .findings import format_text
         click.echo(format_text(result.findings), err=True)
