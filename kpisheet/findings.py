@@ -63,8 +63,8 @@ CODES: dict[str, Detail] = {
                    "支部コード「{value}」は不明です。00（本部）または01〜47の2桁で記入してください。",
                    "Branch code '{value}' is unknown. Use 00 (HQ) or 01-47, two digits."),
     "G104": Detail(E, "Unknown KPI id",
-                   "KPI ID「{value}」は{fiscal_year}年度のカタログ（前期を含む）にありません。`kpisheet catalogue --fy {fiscal_year}` でIDを確認してください。",
-                   "KPI id '{value}' is not in the FY{fiscal_year} catalogue or the previous term's. List ids with `kpisheet catalogue --fy {fiscal_year}`."),
+                   "KPI ID「{value}」は{fiscal_year}年度のKPI一覧にありません（前年度値のファイルに限り前期のIDも使えます）。`kpisheet catalogue --fy {fiscal_year}` でIDを確認してください。",
+                   "KPI id '{value}' is not in the FY{fiscal_year} catalogue (baseline files may also use the previous term's ids). List ids with `kpisheet catalogue --fy {fiscal_year}`."),
     "G105": Detail(E, "Value is not a number",
                    "値「{value}」を数値として読めません。数値（割合は96.5のように％の数値）を記入してください。",
                    "Value '{value}' is not a number. Enter a number (percentages as points, e.g. 96.5)."),
@@ -72,8 +72,8 @@ CODES: dict[str, Detail] = {
                    "支部 {branch} の {subject} が{first_line}行目と重複しています。1行にまとめてください。",
                    "Branch {branch} KPI {subject} repeats line {first_line}. Keep one row."),
     "G107": Detail(W, "Baseline not carried over",
-                   "{subject} の値は第6期の {to} の前年度値として使えません（{relation}：{note}）。この行は使われません。",
-                   "The value for {subject} is not a valid baseline for term-6 KPI {to} ({relation}: {note}); the row is ignored."),
+                   "{subject} の値（この行以降の同じKPIの行を含む）は第6期の {to} の前年度値として使えません（{relation}：{note}）。これらの行は使われません。",
+                   "Values for {subject} (this row and later rows of the same KPI) are not a valid baseline for term-6 KPI {to} ({relation}: {note}); they are ignored."),
     "G108": Detail(E, "Value out of range",
                    "値 {value} が範囲外です（{low}〜{high}）。",
                    "Value {value} is outside {low}..{high}."),
@@ -335,7 +335,7 @@ def format_text(findings: Iterable[Finding], *, lang: str = "ja") -> str:
         head = Path(file).name if file else ("(全体)" if lang == "ja" else "(general)")
         lines.append(f"■ {head}  エラー {n_err}件 / 警告 {n_warn}件" if lang == "ja"
                      else f"■ {head}  {n_err} error(s) / {n_warn} warning(s)")
-        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", _cell_order(f.cell), f.code)):
+        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", f.line or 0, _cell_order(f.cell), f.code)):
             mark = ("エラー" if f.is_error else "警告") if lang == "ja" else f.severity
             msg = f.message_ja if lang == "ja" else f.message_en
             lines.append(f"  {f.code} {mark}: {msg}")

@@ -198,6 +198,7 @@ class _RowReader:
         self.origins: dict[Key, str] = {}
         self.first_line: dict[Key, int] = {}
         self.findings: list[Finding] = []
+        self.not_carried: dict[str, int] = {}  # term-5 id -> rows not carried over (G107 once per id)
 
     def add(self, line: int, branch_cell: _Cell, kpi_cell: _Cell, value_cell: _Cell) -> None:
         code = self._branch(line, branch_cell)
@@ -232,10 +233,14 @@ class _RowReader:
             link = self.mapping.successor(given) if self.mapping else None
             if link is not None and link.to_id and link.baseline_valid:
                 return given, self.catalogue.kpi(link.to_id)
-            self.findings.append(finding(
-                "G107", file=self.path, line=line, branch=code, subject=given,
-                value=None, to=(link.to_id if link else None) or "—",
-                relation=link.relation if link else "—", note=(link.note if link else None) or "—"))
+            # one warning per KPI id, not one per branch row (47 rows say the same thing)
+            if given not in self.not_carried:
+                self.not_carried[given] = 0
+                self.findings.append(finding(
+                    "G107", file=self.path, line=line, subject=given, value=None,
+                    to=(link.to_id if link else None) or "—",
+                    relation=link.relation if link else "—", note=(link.note if link else None) or "—"))
+            self.not_carried[given] += 1
             return None
         self.findings.append(finding("G104", file=self.path, line=line, branch=code, value=_shown(cell.value),
                                      fiscal_year=self.fiscal_year))
