@@ -125,13 +125,13 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
             target = (kpi.format_value(bk.annual_target) if bk and bk.annual_target is not None
                       else (bk.target_basis if bk else "—"))
             value = kpi.format_value(bk.value) if bk else "—"
-            if bk and bk.rating.reason_code:
+            if bk and bk.value is None and bk.rating.reason_code:
                 value = f"—（{bk.rating.reason_ja}）"
             national = kpi.format_value(n.value) if n else "—"
         row += 1
         cells += [(row, 1, kpi.id, "text"), (row, 2, kpi.label, "text"), (row, 3, target, "text"),
                   (row, 4, value, "text"), (row, 5, mark, ("mark", mark)),
-                  (row, 6, bk.rank if bk and bk.rank else "", "text"), (row, 7, national, "text"),
+                  (row, 6, bk.rank if bk and bk.rank else "", "centre"), (row, 7, national, "text"),
                   (row, 8, nmark, ("mark", nmark))]
     return cells, head_row + 1
 
@@ -188,7 +188,7 @@ def _openpyxl_style(c: Any, style: Any) -> None:
         return
     c.border = BOX
     c.alignment = Alignment(wrap_text=True, vertical="top",
-                            horizontal="center" if key in ("head", "mark") else None)
+                            horizontal="center" if key in ("head", "mark", "centre") else None)
     fills = {"head": "1F4E78", "error": "FFC7CE", "warning": "FFEB9C"}
     colour = MARK_COLOURS.get(mark or "", "")[1:] if key == "mark" else fills.get(key)
     if colour:
@@ -350,6 +350,7 @@ class _SummaryStyles:
                          f'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1">{align}</xf>')
 
         self.title, self.plain, self.bold = xf(f_title, align=""), xf(f_text, align=""), xf(f_bold, align="")
+        self.centre = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top"/>')
         self.text = xf(f_text, border=box)
         self.head = xf(f_head, head_fill, box, '<alignment horizontal="center" vertical="center" wrapText="1"/>')
         self.error, self.warning = xf(f_text, self.error_fill, box), xf(f_text, self.warning_fill, box)
@@ -362,9 +363,15 @@ class _SheetXml:
 
     def __init__(self) -> None:
         self.rows: dict[int, list[str]] = {}
+        self.heights: dict[int, int] = {}
 
-    def put(self, row: int, col: int, value: Any, style: int) -> None:
+    def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{get_column_letter(col)}{row}"
+        if width and isinstance(value, str):
+            from .report import display_width
+
+            lines = min(10, max(1, -(-display_width(value) // int(max(width - 1, 1)))))
+            self.heights[row] = max(self.heights.get(row, 1), lines)
         if value is None or value == "":
             cell = f'<c r="{ref}" s="{style}"/>'
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -374,11 +381,15 @@ class _SheetXml:
                     f"</t></is></c>")
         self.rows.setdefault(row, []).append(cell)
 
+    def _height(self, row: int) -> str:
+        lines = self.heights.get(row, 1)
+        return f' ht="{13.5 * lines}" customHeight="1"' if lines > 1 else ""
+
     def render(self, widths: list[float], freeze_row: int | None) -> str:
         cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
         pane = (f'<pane ySplit="{freeze_row - 1}" topLeftCell="A{freeze_row}" activePane="bottomLeft" '
                 f'state="frozen"/>' if freeze_row else "")
-        rows = "".join(f'<row r="{r}">{"".join(cells)}</row>' for r, cells in sorted(self.rows.items()))
+        rows = "".join(f'<row r="{r}"{self._height(r)}>{"".join(cells)}</row>' for r, cells in sorted(self.rows.items()))
         return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
                 f'xmlns:r="{REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
@@ -515,7 +526,7 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     sx = _SheetXml()
     for row, col, value, style in cells:
         sid = ss.marks.get(style[1], ss.text) if isinstance(style, tuple) else getattr(ss, style)
-        sx.put(row, col, value, sid)
+        sx.put(row, col, value, sid, WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
     changed["xl/worksheets/kpisheet_feedback.xml"] = sx.render(WIDTHS, freeze)
     next_id = 1 + max(int(_attr(t, "sheetId") or 0) for t in sheet_tags)
     wb_xml = re.sub(r'localSheetId="(\d+)"', lambda m: f'localSheetId="{int(m.group(1)) + 1}"', wb_xml)

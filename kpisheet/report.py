@@ -90,8 +90,43 @@ def stored(kpi: Kpi, value: float | None) -> float | None:
     return value / 100 if kpi.display == "percent" else value
 
 
+# column widths and wrapped-text line counts per worksheet, to set row heights
+# (xlsxwriter cannot autofit, and LibreOffice does not grow rows of xlsx files)
+_WIDTHS: dict[tuple[int, int], float] = {}
+_LINES: dict[int, dict[int, int]] = {}
+LINE_HEIGHT = 13.5
+
+
+def display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def set_width(ws: Worksheet, first: int, last: int, width: float) -> None:
+    ws.set_column(first, last, width)
+    for c in range(first, last + 1):
+        _WIDTHS[(id(ws), c)] = width
+
+
+def _track_lines(ws: Worksheet, row: int, col: int, text: str) -> None:
+    width = max(_WIDTHS.get((id(ws), col), 8.43) - 1, 1)
+    lines = sum(max(1, -(-display_width(line) // int(width))) for line in text.split("\n"))
+    rows = _LINES.setdefault(id(ws), {})
+    rows[row] = max(rows.get(row, 1), min(lines, 15))
+
+
+def fit_rows(ws: Worksheet) -> None:
+    """Give rows with wrapped text the height of their longest cell."""
+    for row, lines in sorted(_LINES.pop(id(ws), {}).items()):
+        if lines > 1:
+            ws.set_row(row, LINE_HEIGHT * lines)
+
+
 def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
     """Write one cell: text always as a string (never a formula or link), numbers as numbers."""
+    if isinstance(value, str) and value and fmt is not None and getattr(fmt, "text_wrap", 0):
+        _track_lines(ws, row, col, value)
     if value is None or value == "":
         ws.write_blank(row, col, None, fmt)
     elif isinstance(value, bool):
@@ -105,11 +140,12 @@ def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
 def header(ws: Worksheet, row: int, st: Styles, columns: list[tuple[str, float]], first_col: int = 0) -> None:
     for i, (title, width) in enumerate(columns):
         ws.write_string(row, first_col + i, title, st.head)
-        ws.set_column(first_col + i, first_col + i, width)
+        set_width(ws, first_col + i, first_col + i, width)
     ws.set_row(row, 30)
 
 
 def print_setup(ws: Worksheet, repeat_row: int | None, title: str) -> None:
+    fit_rows(ws)
     ws.set_landscape()
     ws.set_paper(9)
     ws.fit_to_pages(1, 0)
@@ -131,10 +167,10 @@ def _title(cons: Consolidation, what: str) -> str:
 # ---------------------------------------------------------------- 概要
 def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
     ws = wb.add_worksheet("概要")
-    ws.set_column(0, 0, 14)
-    ws.set_column(1, 1, 40)
-    ws.set_column(2, 7, 13)
-    ws.set_column(8, 8, 60)
+    set_width(ws, 0, 0, 14)
+    set_width(ws, 1, 1, 40)
+    set_width(ws, 2, 7, 13)
+    set_width(ws, 8, 8, 60)
     ws.write_string(0, 0, _title(cons, "全国集計表"), st.title)
     summary = cons.summary()
     b = summary["branches"]
@@ -355,7 +391,7 @@ def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
             for kpi in kpis:
                 bk = cons.branch_kpis[(s.code, kpi.id)]
                 result = bk.text if kpi.kind == "qualitative" else kpi.format_value(bk.value)
-                if bk.rating.mark == "—" and kpi.kind != "qualitative":
+                if bk.value is None and kpi.kind != "qualitative":
                     result = f"—（{bk.rating.reason_ja}）"
                 row += 1
                 _ratings_row(ws, st, row, s.code, names[s.code], measure.heading, f"【KPI】{kpi.label}",
