@@ -1,0 +1,110 @@
+"""Branch feedback: the branch's own workbook, patched with highlights, comments and a 確認事項 sheet."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date
+
+import openpyxl
+import pytest
+
+from kpisheet.catalogue import load_catalogue
+from kpisheet.consolidation import consolidate
+from kpisheet.feedback import feedback_path, write_feedback
+from kpisheet.sample import sample_values
+
+from .consolidate_helpers import den, filled, mfield, num
+from .lo import convert, requires_soffice
+
+OCT24 = date(2024, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("feedback")
+    values = sample_values(load_catalogue(6), 2024, "11", OCT24)
+    values[num("K6-2-01", OCT24)] = values[den("K6-2-01", OCT24)] + 5  # E401 at the numerator
+    values[mfield("6-1-I", "text", 1)] = "=1+1"
+    values[mfield("6-1-I", "rating", 1)] = "×"  # W502: no remark
+    values.pop(mfield("6-1-I", "note", 1), None)
+    src = filled(root, root / "inbox", 2024, "11", values)
+    cons = consolidate(root / "inbox", fiscal_year=2024, month=OCT24)
+    before = src.read_bytes()
+    path = write_feedback(cons, cons.submissions[0], root / "out", force=False)
+    return cons, src, before, path
+
+
+def test_file_name_and_input_untouched(run):
+    cons, src, before, path = run
+    assert path.name == "11_埼玉支部_FY2024_2024-10_確認事項.xlsx"
+    assert path.parent.name == "feedback"
+    assert src.read_bytes() == before
+
+
+def test_first_sheet_lists_findings_and_marks(run):
+    cons, _, _, path = run
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames[0] == "確認事項" and wb.active.title == "確認事項"
+    rows = list(wb["確認事項"].values)
+    listed = {(r[2], r[3], r[4]) for r in rows if r[4] in ("E401", "W502")}
+    e401 = next(f for f in cons.findings if f.code == "E401")
+    w502 = next(f for f in cons.findings if f.code == "W502")
+    assert (e401.sheet, e401.cell, "E401") in listed and (w502.sheet, w502.cell, "W502") in listed
+    kpi_row = next(r for r in rows if r[0] == "K6-2-11")
+    bk, n = cons.branch_kpis[("11", "K6-2-11")], cons.national["K6-2-11"]
+    assert kpi_row[4] == bk.rating.mark and kpi_row[7] == n.rating.mark
+
+
+def test_finding_cells_highlighted_with_a_comment(run):
+    cons, _, _, path = run
+    e401 = next(f for f in cons.findings if f.code == "E401")
+    cell = openpyxl.load_workbook(path)[e401.sheet][e401.cell]
+    assert cell.fill.fgColor.rgb.endswith("FFC7CE")
+    assert "E401" in cell.comment.text and "分母" in cell.comment.text
+    assert cell.protection.locked is False  # still an input cell
+
+
+def test_branch_content_is_kept(run):
+    _, src, _, path = run
+    a, b = openpyxl.load_workbook(src), openpyxl.load_workbook(path)
+    assert b.sheetnames[1:] == a.sheetnames
+    assert set(a.defined_names) == set(b.defined_names)
+    for name in a.sheetnames:
+        assert a[name].sheet_state == b[name].sheet_state
+        assert a[name].protection.sheet == b[name].protection.sheet
+        assert len(a[name].data_validations.dataValidation) == len(b[name].data_validations.dataValidation)
+    text_cell = b["取組状況"][a.defined_names[mfield("6-1-I", "text", 1)].attr_text.split("!")[1].replace("$", "")]
+    assert (text_cell.value, text_cell.data_type) == ("=1+1", "s")
+    with zipfile.ZipFile(src) as za, zipfile.ZipFile(path) as zb:
+        unchanged = [n for n in za.namelist() if n.startswith(("xl/theme", "docProps"))]
+        assert all(za.read(n) == zb.read(n) for n in unchanged)
+
+
+def test_no_feedback_for_a_branch_that_sent_nothing(run, tmp_path):
+    cons, *_ = run
+    from kpisheet.consolidation import write_outputs
+
+    outputs = write_outputs(cons, tmp_path, force=False)
+    assert [p.name for p in outputs if p.parent.name == "feedback"] == [
+        feedback_path(cons, cons.submissions[0], tmp_path).name]
+
+
+def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch):
+    cons, *_ = run
+    from kpisheet import feedback
+
+    def refuse(*args, **kwargs):
+        raise feedback._PatchError("test")
+
+    monkeypatch.setattr(feedback, "patch_workbook", refuse)
+    path = write_feedback(cons, cons.submissions[0], tmp_path, force=False)
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames[0] == "確認事項"
+    e401 = next(f for f in cons.findings if f.code == "E401")
+    assert "E401" in wb[e401.sheet][e401.cell].comment.text
+
+
+@requires_soffice
+def test_opens_in_libreoffice(run, tmp_path):
+    *_, path = run
+    assert convert(path, "pdf", tmp_path).stat().st_size > 10_000
