@@ -1,0 +1,118 @@
+"""`kpisheet consolidate`: exit codes, messages, --json equals the library's summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kpisheet.catalogue import load_catalogue
+from kpisheet.cli import cli
+from kpisheet.consolidation import consolidate, output_names
+from kpisheet.sample import sample_values
+
+from .consolidate_helpers import filled
+
+OCT24 = date(2024, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    filled(root, root / "inbox", 2024, "10", sample_values(load_catalogue(6), 2024, "10", OCT24))
+    (root / "inbox" / "~$10_群馬支部_FY2024_KPI入力.xlsx").write_bytes(b"lock")
+    return root / "inbox"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, ["consolidate", *args])
+
+
+def test_writes_outputs_and_exits_0(inbox, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    names = output_names(2024, OCT24)
+    assert (out / names["national"]).is_file() and (out / names["csv"]).is_file()
+    assert (out / "feedback" / "10_群馬支部_FY2024_2024-10_確認事項.xlsx").is_file()
+    assert "提出済" in result.output and "未提出" in result.output
+
+
+def test_json_equals_the_library_summary(inbox, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
+    assert printed == json.loads(json.dumps(cons.summary(printed["outputs"]), ensure_ascii=False))
+    assert printed["outputs"][0].endswith("national_FY2024_2024-10.xlsx")
+
+
+def test_lock_file_is_a_finding_not_a_failure(inbox, tmp_path):
+    out = tmp_path / "out"
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["findings"]["errors"] >= 1
+
+
+def test_existing_output_without_force_exits_1_naming_the_file(inbox, tmp_path):
+    out = tmp_path / "out"
+    assert invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out)).exit_code == 0
+    national = out / "national_FY2024_2024-10.xlsx"
+    before = national.read_bytes()
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out))
+    assert result.exit_code == 1
+    assert str(national) in result.output and "--force" in result.output
+    assert "Traceback" not in result.output
+    assert national.read_bytes() == before
+    assert invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--force").exit_code == 0
+
+
+def test_nothing_readable_exits_1(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "notes.txt").write_text("hello")
+    result = invoke(str(tmp_path / "inbox"), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "読み込めるブックがありません" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_output_exits_1(inbox, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(blocker / "out"))
+    assert result.exit_code == 1
+    assert "出力を書き込めません" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--fy", "2024", "--month", "2024-13", "-o", "o"],
+    ["--fy", "2024", "-o", "o"],
+    ["--fy", "twenty", "--month", "2024-10", "-o", "o"],
+])
+def test_usage_problems_exit_2(inbox, args):
+    assert invoke(str(inbox), *args).exit_code == 2
+
+
+def test_missing_inbox_is_a_usage_problem(tmp_path):
+    result = invoke(str(tmp_path / "nope"), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "o"))
+    assert result.exit_code == 2
+
+
+def test_csv_is_utf8_with_bom_and_injection_safe(inbox, tmp_path):
+    out = tmp_path / "out"
+    invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out))
+    data = (out / "kpi_values_FY2024_2024-10.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    header = data[3:].split(b"\r\n", 1)[0].decode()
+    assert header.startswith("branch_code,branch_name,kpi_id")
+
+
+def test_csv_cells_cannot_become_formulas():
+    from kpisheet.csvout import safe_cell
+
+    assert [safe_cell(v) for v in ["=1+1", "+81", "-x", "@a", "\tx", "ok", -5.0, 12.5, None]] == [
+        "'=1+1", "'+81", "'-x", "'@a", "'\tx", "ok", -5, 12.5, ""]
