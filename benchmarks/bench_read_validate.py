@@ -1,0 +1,128 @@
+"""Read + validate 47 filled branch workbooks, and compare cell-value readers.
+
+    python benchmarks/bench_read_validate.py [--keep DIR]
+
+Builds 47 templates (kpisheet.template.generate), fills each with plausible values
+through September (kpisheet.sample), then times:
+  * the cell-value readers alone on every file: openpyxl (normal, data_only),
+    openpyxl read_only, python-calamine + names from xl/workbook.xml (defusedxml),
+    and kpisheet.workbook_xml (values + number formats + formulas in one pass);
+  * kpisheet.validation.validate on the folder (read + identity + schema + rules).
+Prints medians; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+from defusedxml import ElementTree as SafeET
+
+from kpisheet import names as nm
+from kpisheet.catalogue import catalogue_for_fy, prefecture_branches
+from kpisheet.sample import fill_by_names, sample_values
+from kpisheet.template import generate
+from kpisheet.validation import validate
+from kpisheet.workbook_xml import Book
+
+FY = 2024
+
+
+def build(folder: Path) -> list[Path]:
+    cat = catalogue_for_fy(FY)
+    codes = [b.code for b in prefecture_branches()]
+    result = generate(FY, codes, folder / "templates")
+    inbox = folder / "inbox"
+    inbox.mkdir(exist_ok=True)
+    out = []
+    for tpl, code in zip(sorted(result.paths), sorted(codes)):
+        values = sample_values(cat, FY, code, date(2024, 9, 1))
+        for kpi in cat.kpis_for(FY, code):
+            if kpi.target.rule in ("baseline", "generic_conditional") and kpi.kind != "qualitative":
+                values[nm.kpi_key(kpi.id, "baseline").name] = 0.9 if kpi.is_percent else 1000.0
+        fill_by_names(Path(tpl), inbox / Path(tpl).name, values)
+        out.append(inbox / Path(tpl).name)
+    return out
+
+
+def read_openpyxl(path: Path, read_only: bool) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(path, data_only=True, read_only=read_only)
+    n = sum(1 for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+    _ = list(wb.defined_names.items())
+    wb.close()
+    return n
+
+
+def read_calamine(path: Path) -> int:
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    n = sum(1 for s in wb.sheet_names for row in wb.get_sheet_by_name(s).to_python() for v in row if v != "")
+    with zipfile.ZipFile(path) as z, z.open("xl/workbook.xml") as f:
+        names = [d.get("name") for d in SafeET.parse(f).getroot().iter() if d.tag.endswith("definedName")]
+    return n + 0 * len(names)
+
+
+def read_light(path: Path) -> int:
+    with Book(path) as book:
+        return sum(1 for s in book.sheetnames for c in book.sheet(s).cells.values() if c.value is not None)
+
+
+def timed(fn, paths: list[Path], repeat: int = 3) -> float:  # noqa: ANN001
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for p in paths:
+            fn(p)
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keep", type=Path, help="build the 47 workbooks here and keep them")
+    args = ap.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="kpisheet-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    paths = build(folder)
+    print(f"built {len(paths)} filled workbooks in {time.perf_counter() - t0:.1f} s ({folder})")
+    readers = {"openpyxl data_only (normal)": lambda p: read_openpyxl(p, False),
+               "openpyxl data_only read_only": lambda p: read_openpyxl(p, True),
+               "kpisheet.workbook_xml (values+formats+formulas)": read_light}
+    try:
+        import python_calamine  # noqa: F401
+        readers["python-calamine + names via defusedxml"] = read_calamine
+    except ImportError:
+        print("python-calamine not installed: pip install -e '.[bench]'")
+    print("cell values of all sheets, 47 files (median of 3):")
+    for label, fn in readers.items():
+        print(f"  {label:50s} {timed(fn, paths):6.2f} s")
+    import kpisheet.validation as validation
+
+    for mode, threshold in (("one process", 10**9), ("worker processes", validation.PARALLEL_MIN_FILES)):
+        validation.PARALLEL_MIN_FILES = threshold
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            result = validate([folder / "inbox"], fiscal_year=FY, as_of="2024-09")
+            runs.append(time.perf_counter() - t0)
+        errors = sum(1 for f in result.findings if f.is_error)
+        print(f"kpisheet validate, 47 files, {mode}: {statistics.median(runs):.2f} s median of 3 "
+              f"({len(result.submissions)} read, {errors} errors, {len(result.findings) - errors} warnings)")
+    print(f"load average now: {os.getloadavg()[0]:.2f} (other jobs on the machine distort these figures)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
