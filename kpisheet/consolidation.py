@@ -642,10 +642,8 @@ FRAME_COLUMNS = ["branch_code", "branch_name", "kpi_id", "kpi_label", "month", "
                  "value", "annual_target", "target", "mark", "status", "basis"]
 
 
-def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
-    """One row per branch × KPI × month (national rows have branch_code 'ALL')."""
-    import pandas as pd
-
+def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
+    """Rows of FRAME_COLUMNS: one per branch × KPI × month (national rows have branch_code 'ALL')."""
     names = {b.code: b.display_name for b in load_branches()}
     names[NATIONAL_CODE] = "全国"
     rows = []
@@ -657,7 +655,14 @@ def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
     order = {c: i for i, c in enumerate([b.code for b in load_branches()] + [NATIONAL_CODE])}
     kpi_order = {k.id: i for i, k in enumerate(cons.catalogue.kpis)}
     rows.sort(key=lambda r: (order.get(r[0], 99), kpi_order[r[2]], r[4]))
-    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    return rows
+
+
+def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
+    """The analysts' table as a pandas DataFrame (same rows as the CSV)."""
+    import pandas as pd
+
+    return pd.DataFrame(kpi_value_rows(cons), columns=FRAME_COLUMNS)
 
 
 # ---------------------------------------------------------------- outputs and CLI

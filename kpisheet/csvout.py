@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .consolidation import Consolidation, kpi_values_frame
+from .consolidation import FRAME_COLUMNS, Consolidation, kpi_value_rows
 from .fileio import atomic_path
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -30,11 +30,10 @@ def safe_cell(value: Any) -> Any:
 
 
 def write_kpi_values_csv(cons: Consolidation, path: Path, *, force: bool) -> Path:
-    frame = kpi_values_frame(cons)
     with atomic_path(Path(path), force=force) as tmp:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f, lineterminator="\r\n")
-            w.writerow(list(frame.columns))
-            for row in frame.itertuples(index=False):
+            w.writerow(FRAME_COLUMNS)
+            for row in kpi_value_rows(cons):
                 w.writerow([safe_cell(v) for v in row])
     return Path(path)

@@ -368,10 +368,9 @@ class _SheetXml:
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{get_column_letter(col)}{row}"
         if width and isinstance(value, str):
-            from .report import display_width
+            from .report import text_lines
 
-            lines = min(10, max(1, -(-display_width(value) // int(max(width - 1, 1)))))
-            self.heights[row] = max(self.heights.get(row, 1), lines)
+            self.heights[row] = max(self.heights.get(row, 1), min(10, text_lines(value, width)))
         if value is None or value == "":
             cell = f'<c r="{ref}" s="{style}"/>'
         elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -13,6 +13,7 @@ percent number format, so they sort, filter and chart as numbers.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,15 @@ LINE_HEIGHT = 13.5
 
 
 def display_width(text: str) -> int:
-    import unicodedata
+    """Width in half-width characters: CJK (3 UTF-8 bytes) counts 2, ASCII 1."""
+    return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
 
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+@lru_cache(maxsize=65536)
+def text_lines(text: str, width: float) -> int:
+    """Lines a wrapped text takes in a column of `width` characters (at most 15)."""
+    chars = int(max(width - 1, 1))
+    return min(15, sum(max(1, -(-display_width(line) // chars)) for line in text.split("\n")))
 
 
 def set_width(ws: Worksheet, first: int, last: int, width: float) -> None:
@@ -110,10 +117,10 @@ def set_width(ws: Worksheet, first: int, last: int, width: float) -> None:
 
 
 def _track_lines(ws: Worksheet, row: int, col: int, text: str) -> None:
-    width = max(_WIDTHS.get((id(ws), col), 8.43) - 1, 1)
-    lines = sum(max(1, -(-display_width(line) // int(width))) for line in text.split("\n"))
-    rows = _LINES.setdefault(id(ws), {})
-    rows[row] = max(rows.get(row, 1), min(lines, 15))
+    lines = text_lines(text, _WIDTHS.get((id(ws), col), 8.43))
+    if lines > 1:
+        rows = _LINES.setdefault(id(ws), {})
+        rows[row] = max(rows.get(row, 1), lines)
 
 
 def fit_rows(ws: Worksheet) -> None:
