@@ -31,7 +31,7 @@ from . import TEMPLATE_FORMAT
 from . import names as nm
 from .catalogue import Catalogue, Kpi, load_catalogue
 from .fileio import sha256_file
-from .findings import Finding, KpisheetError, finding
+from .findings import KpisheetError, finding
 from .fiscal import month_key, month_label
 from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from .names import InputKey
