@@ -219,6 +219,9 @@ CODES: dict[str, Detail] = {
     "W414": Detail(W, "Percentage entered as a fraction?",
                    "「{label}」の値 {value}％ は非常に小さく、96.5％を0.965と入力した可能性があります。正しいか確認してください。",
                    "'{label}' is {value}%, very small; 96.5% may have been typed as 0.965. Check it."),
+    "W415": Detail(W, "No previous-year value",
+                   "{subject}「{label}」は目標が「対前年度以上」ですが、前年度実績が未入力のため評価できません（結果は「—」になります）。前年度の実績が分かる場合は前年度実績欄に入力してください。",
+                   "{subject} '{label}' is judged against last year's value, which is empty, so it cannot be rated (mark —). Enter last year's result if you know it."),
     # --- W5: consistency with ratings -------------------------------------------------
     "W501": Detail(W, "Self-rating above KPI result",
                    "{subject} を「{value}」と自己評価していますが、KPI {kpi_id} の結果（{expected}）は目標を下回っています（判定：{reason}）。評価を見直してください。",

@@ -74,7 +74,9 @@ CASES = {
                                 ("W411", "in_K6_2_07_val_202408")]),
     "E405 value after --as-of": ({"in_K6_2_07_val_202410": 1500.0}, [("E405", "in_K6_2_07_val_202410")]),
     "E406 branch target missing": ({"in_K6_2_11_target": None}, [("E406", "in_K6_2_11_target")]),
-    "E406 no baseline and no target": ({"in_K6_2_12_baseline": None}, [("E406", "in_K6_2_12_target")]),
+    "W415 no baseline and no target": ({"in_K6_1_02_baseline": None}, [("W415", "in_K6_1_02_baseline")]),
+    # a KPI new in term 6 has no comparable FY2023 value: no warning in the term's first year
+    "no W415 for a new KPI": ({"in_K6_2_12_baseline": None}, []),
     "E407 rating outside the list": ({"in_M_6_1_I_1_rating": "A"}, [("E407", "in_M_6_1_I_1_rating")]),
     "E408 rated without text": ({"in_M_6_1_I_5_rating": "○"}, [("E408", "in_M_6_1_I_5_rating")]),
     "E409 text too long": ({"in_M_6_1_I_1_text": "あ" * 1001}, [("E409", "in_M_6_1_I_1_text")]),

@@ -1,18 +1,20 @@
 """E406: the annual target is missing where the branch must set one.
 
 rule "branch": the branch types its own target, so an empty target is an error.
-rule "baseline" / "generic_conditional" ("対前年度以上"): the target follows from
-the previous year's value.  When HQ prefilled neither, the template asks the
-branch to enter them; if both the target and the baseline are still empty,
-nobody can judge the KPI, so that is an error at the target cell too.  An empty
-target with a baseline present is fine (the target is the baseline).
+rule "baseline" ("対前年度以上"): the target follows from the previous year's
+value.  With neither a target nor a baseline the KPI cannot be judged (its mark
+is — 前年度値なし), but that is often nobody's mistake — a KPI whose definition
+changed or that is new this term has no comparable last-year value — so it is a
+warning (W415) at the baseline cell, asking for the value if the branch has it.
+rule "generic_conditional" (K6-2-08): without a baseline the target is 80%, so
+nothing is missing.  An empty target with a baseline present is fine.
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from ..catalogue import Kpi
+from ..catalogue import Kpi, catalogue_for_fy, load_mapping
 from ..findings import Finding
 from ..model import KpiEntry, Submission
 from .base import at
@@ -25,5 +27,24 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
         return
     rule = kpi.target.rule
     baseline_empty = entry.baseline.value is None and entry.baseline.raw is None
-    if rule == "branch" or (rule in ("baseline", "generic_conditional") and baseline_empty):
+    if rule == "branch":
         yield at(sub, entry.target, "E406", kpi.id, label=kpi.short_label)
+    elif rule == "baseline" and baseline_empty and entry.baseline.source is not None \
+            and not _no_comparable_last_year(sub, kpi):
+        yield at(sub, entry.baseline, "W415", kpi.id, label=kpi.short_label)
+
+
+def _no_comparable_last_year(sub: Submission, kpi: Kpi) -> bool:
+    """First FY of a term, and the KPI is new or redefined: nobody has a comparable value,
+    so asking every branch for one would be noise (the mark says — 前年度値なし)."""
+    if sub.fiscal_year is None or catalogue_for_fy(sub.fiscal_year).first_fy != sub.fiscal_year:
+        return False
+    mapping = load_mapping()
+    if mapping.to_term != kpi_term(kpi):
+        return False
+    link = mapping.predecessor(kpi.id)
+    return link is None or not link.baseline_valid
+
+
+def kpi_term(kpi: Kpi) -> int:
+    return int(kpi.id[1:].split("-", 1)[0])
