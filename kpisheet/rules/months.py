@@ -15,6 +15,7 @@ from .base import at, month_text, num
 
 JUMP_POINTS = 15.0  # W411: a level rate moving more than this many points in one month
 JUMP_RELATIVE = 0.5  # W411: ... or a level count / yen rate moving more than 50%
+JUMP_MIN_DENOMINATOR = 30.0  # W411: below this a rate moves by chance (1 of 3 bids -> 1 of 6)
 
 
 def _filled(m: KpiMonth) -> list[InputValue]:
@@ -62,7 +63,7 @@ def _level(kpi: Kpi, m: KpiMonth) -> float | None:
     if kpi.kind == "count":
         return m.value.value if isinstance(m.value.value, float) else None
     n, d = m.numerator.value, m.denominator.value
-    if isinstance(n, float) and isinstance(d, float) and d > 0:
+    if isinstance(n, float) and isinstance(d, float) and d >= JUMP_MIN_DENOMINATOR:
         return kpi.rate(n, d)
     return None
 
