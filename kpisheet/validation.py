@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+import fastjsonschema
 import jsonschema
 
 from . import TEMPLATE_VERSION, rules
@@ -210,10 +211,25 @@ def schema_record(sub: Submission) -> dict[str, Any]:
 SCHEMA_CODES = {"enum": "E407", "maxLength": "E409"}
 
 
+@lru_cache(maxsize=1)
+def _fast_check() -> Any:
+    """The same schema compiled to Python by fastjsonschema: ~15x faster than jsonschema for the
+    common case of a valid record.  It only says valid / not valid; jsonschema remains the
+    authority that lists every error with its path (and so its cell)."""
+    schema = dict(_validator().schema)
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # refs are inlined; no 2020-12-only keywords
+    return fastjsonschema.compile(schema)
+
+
 def schema_findings(sub: Submission) -> list[Finding]:
     """Each jsonschema error of the record as a finding at the cell the offending value came from."""
     record = schema_record(sub)
     out: list[Finding] = []
+    try:
+        _fast_check()(record)
+        return out
+    except fastjsonschema.JsonSchemaException:
+        pass  # invalid: let jsonschema enumerate every error with its path
     for error in sorted(_validator().iter_errors(record), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         node = _input_node(record, path)
