@@ -133,7 +133,7 @@ def sample_values(cat: Catalogue, fiscal_year: int, code: str, through: date, *,
                 values[kpi_key(kpi.id, "num", month).name] = num
                 values[kpi_key(kpi.id, "den", month).name] = den
             if fill_targets and kpi.target.rule == "branch":
-                target = round(rate * rng.uniform(0.97, 1.06), kpi.decimals)
+                target = round(rate * rng.uniform(0.94, 1.01), kpi.decimals)  # most branches meet their plan
                 values[kpi_key(kpi.id, "target").name] = target / 100 if kpi.is_percent else target
         elif kpi.kind == "count":
             base = _COUNT_PROFILE.get(kpi.id.split("-", 1)[1], 1000) * (_scale(code) if code != "00" else 1)

@@ -1,0 +1,145 @@
+"""Rebuild examples/: an FY2023 baseline file and an FY2024 inbox returned through 2024-10.
+
+    python examples/make_examples.py
+
+Reproducible: fixed seed and fixed generation time, so running it twice gives the
+same workbook contents.  The inbox imitates a real month at HQ:
+
+* 45 of 47 branches returned a workbook (島根 32 and 沖縄 47 have not), plus 本部 00
+  with the national-only KPI (ホームページアクセス数);
+* 新潟 (15) is late: its figures stop at September;
+* a few branches made the mistakes branch staff make (listed in MISTAKES below), so the
+  run shows findings; an Excel lock file (~$...) lies in the folder too.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import shutil
+import sys
+import tempfile
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from kpisheet.catalogue import HQ_CODE, catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
+from kpisheet.names import kpi_key, measure_key
+from kpisheet.sample import POPULATION, branch_rate, fill_by_names, sample_values
+from kpisheet.consolidation import consolidate
+from kpisheet.template import generate
+
+HERE = Path(__file__).resolve().parent
+FY = 2024
+THROUGH = date(2024, 10, 1)
+SEED = 2024
+GENERATED_AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+INBOX = HERE / f"inbox_FY{FY}"
+BASELINE = HERE / f"baseline_FY{FY - 1}.csv"
+
+NOT_SUBMITTED = {"32", "47"}
+LATE = {"15": date(2024, 9, 1)}
+
+
+def _mistakes() -> dict[str, dict[str, Any]]:
+    """Branch code -> defined name -> what the branch typed instead."""
+    return {
+        # 東京: full-width digits and a percent sign typed as text; a remark that looks like a formula
+        "13": {kpi_key("K6-2-01", "target").name: "６２．０％",
+               measure_key("6-2-IV", "note", 1).name: '=HYPERLINK("http://example.com","詳細")'},
+        # 神奈川: unit typed into a count cell
+        "14": {kpi_key("K6-2-07", "val", date(2024, 10, 1)).name: "1,170事業所"},
+        # 愛知: cumulative 健診 numerator falls in September
+        "23": {kpi_key("K6-2-01", "num", date(2024, 9, 1)).name: 1000.0},
+        # 大阪: numerator larger than the denominator
+        "27": {kpi_key("K6-1-02", "num", date(2024, 8, 1)).name: 999_999.0},
+        # 兵庫: forgot the branch's own target
+        "28": {kpi_key("K6-2-03", "target").name: None},
+        # 福岡: a rating that is not on the list, and a rating without a description
+        "40": {measure_key("6-1-II-2", "rating", 1).name: "良",
+               measure_key("6-2-I-1", "text", 1).name: None,
+               measure_key("6-2-I-1", "rating", 1).name: "○"},
+        # 北海道: typed November already
+        "01": {kpi_key("K6-2-07", "val", date(2024, 11, 1)).name: 4_000.0},
+    }
+
+
+def write_baseline(path: Path) -> None:
+    """FY2023 year-end values under term-5 KPI ids, as HQ exports them."""
+    old, new, mapping = load_catalogue(5), load_catalogue(6), load_mapping()
+    rows = []
+    offices = [b.code for b in prefecture_branches()]
+    for kpi in old.kpis:
+        if kpi.kind == "qualitative":
+            continue
+        link = mapping.successor(kpi.id)
+        successor = new.kpi(link.to_id) if link and link.to_id else None
+        values = {}
+        for code in offices:
+            rng = random.Random(f"{SEED}-{code}-{kpi.id}-baseline")
+            if kpi.kind == "count":
+                values[code] = round(750 * POPULATION[int(code) - 1] * rng.uniform(0.9, 1.0))
+            else:
+                level = branch_rate(successor, code, SEED) if successor else rng.uniform(0.5, 1.5)
+                value = level * rng.uniform(0.95, 1.01)
+                values[code] = round(min(value, 100.0) if kpi.display == "percent" else value, kpi.decimals)
+        total = sum(POPULATION)
+        national = (sum(values.values()) if kpi.kind == "count"
+                    else sum(v * POPULATION[int(c) - 1] for c, v in values.items()) / total)
+        values[HQ_CODE] = round(national, kpi.decimals)
+        rows += [(code, kpi.id, values[code]) for code in [HQ_CODE, *offices]]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["branch", "kpi_id", "value"])
+        w.writerows(rows)
+
+
+def _rate_like_a_careful_branch(filled: dict[Path, tuple[Path, dict[str, Any]]]) -> None:
+    """Random self-ratings would contradict the KPI results everywhere (W501 on every row);
+    a careful branch rates a measure △ when its KPI is behind plan and says why.  Only
+    福岡 (40) keeps one contradiction, so the run still shows W501."""
+    run = consolidate(INBOX, fiscal_year=FY, month=f"{THROUGH:%Y-%m}", baseline_path=BASELINE)
+    fixes: dict[Path, dict[str, Any]] = {}
+    kept = False
+    for f in run.findings:
+        if f.code != "W501" or not f.name:
+            continue
+        if f.branch == "40" and not kept:
+            kept = True
+            continue
+        patch = fixes.setdefault(Path(f.file), {})
+        patch[f.name] = "△"
+        patch[f.name.removesuffix("_rating") + "_note"] = "KPIの実績が計画を下回っているため、下期に受診勧奨・働きかけを強化する"
+    for path, patch in fixes.items():
+        template, values = filled[path]
+        fill_by_names(template, path, {**values, **patch})
+
+
+def main() -> int:
+    write_baseline(BASELINE)
+    cat = catalogue_for_fy(FY)
+    if INBOX.exists():
+        shutil.rmtree(INBOX)
+    INBOX.mkdir()
+    mistakes = _mistakes()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = generate(FY, [], Path(tmp), baseline_path=BASELINE, generated_at=GENERATED_AT)
+        filled: dict[Path, tuple[Path, dict[str, Any]]] = {}
+        for template in result.paths:
+            code = template.name[:2]
+            if code in NOT_SUBMITTED:
+                continue
+            values = sample_values(cat, FY, code, LATE.get(code, THROUGH), seed=SEED)
+            values.update(mistakes.get(code, {}))
+            fill_by_names(template, INBOX / template.name, values)
+            filled[INBOX / template.name] = (template, values)
+        _rate_like_a_careful_branch(filled)
+    # Excel leaves a lock file next to a workbook that is open
+    (INBOX / "~$11_埼玉支部_FY2024_KPI入力.xlsx").write_bytes(b"\x0bkyokai-user" + b"\x00" * 150)
+    print(f"wrote {BASELINE.relative_to(HERE.parent)} and {len(list(INBOX.iterdir()))} files in "
+          f"{INBOX.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
