@@ -91,6 +91,13 @@ def stored(kpi: Kpi, value: float | None) -> float | None:
     return value / 100 if kpi.display == "percent" else value
 
 
+def annual_target_cell(kpi: Kpi, national: Any) -> float | str | None:
+    """The national annual target as stored in a cell, or its basis text when there is none."""
+    if national.annual_target is None:
+        return national.target_basis
+    return stored(kpi, national.annual_target)
+
+
 # column widths and wrapped-text line counts per worksheet, to set row heights
 # (xlsxwriter cannot autofit, and LibreOffice does not grow rows of xlsx files)
 _WIDTHS: dict[tuple[int, int], float] = {}
@@ -207,8 +214,7 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datet
         put(ws, row, 0, kpi.id, st.text)
         put(ws, row, 1, kpi.label, st.wrap)
         put(ws, row, 2, stored(kpi, n.value), st.fmt(nf))
-        put(ws, row, 3, stored(kpi, n.annual_target) if n.annual_target is not None else n.target_basis,
-            st.fmt(nf))
+        put(ws, row, 3, annual_target_cell(kpi, n), st.fmt(nf))
         put(ws, row, 4, stored(kpi, n.rating.effective_target), st.fmt(nf))
         put(ws, row, 5, n.rating.mark, st.mark(n.rating.mark))
         put(ws, row, 6, len(n.covered), st.int)
@@ -291,8 +297,7 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         put(ws, row, 3, n.numerator, st.int)
         put(ws, row, 4, n.denominator, st.int)
         put(ws, row, 5, stored(kpi, n.value), st.fmt(nf))
-        put(ws, row, 6, stored(kpi, n.annual_target) if n.annual_target is not None else n.target_basis,
-            st.fmt(nf))
+        put(ws, row, 6, annual_target_cell(kpi, n), st.fmt(nf))
         put(ws, row, 7, stored(kpi, n.rating.effective_target), st.fmt(nf))
         put(ws, row, 8, n.rating.mark, st.mark(n.rating.mark))
         put(ws, row, 9, n.rating.basis_ja, st.wrap)
