@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property, lru_cache
 
 KPI_FIELDS = ("target", "baseline", "text", "rating")
 MONTH_FIELDS = ("num", "den", "val")
@@ -40,7 +41,7 @@ class InputKey:
     month: date | None = None
     n: int | None = None  # row number within a measure (1-based)
 
-    @property
+    @cached_property  # keys are shared (kpi_key, parse_name cache them): each text is made once
     def name(self) -> str:
         sid = self.subject.replace("-", "_")
         if self.kind == "kpi":
@@ -51,7 +52,7 @@ class InputKey:
             return f"in_M_{sid}_issue"
         return f"in_M_{sid}_{self.n}_{self.field}"
 
-    @property
+    @cached_property
     def sheet_key(self) -> str:
         """Text in the hidden key column of the row: 'K6-2-01|num', '6-1-II-2|3', '6-1-II-2|issue'."""
         if self.kind == "kpi":
@@ -61,10 +62,12 @@ class InputKey:
         return f"{self.subject}|{self.n}"
 
 
+@lru_cache(maxsize=65536)
 def kpi_key(kpi_id: str, field: str, month: date | None = None) -> InputKey:
     return InputKey("kpi", kpi_id, field, month)
 
 
+@lru_cache(maxsize=65536)
 def measure_key(measure_id: str, field: str, n: int | None = None) -> InputKey:
     return InputKey("measure", measure_id, field, None, n)
 
@@ -79,6 +82,7 @@ def _kpi_id(s: str) -> str:
     return s.replace("_", "-")
 
 
+@lru_cache(maxsize=65536)  # the same ~1,000 names recur in every branch's workbook
 def parse_name(name: str) -> InputKey | None:
     """Inverse of InputKey.name; None for names that are not kpisheet inputs."""
     if m := _KPI_MONTH_RE.match(name):
@@ -108,6 +112,7 @@ KEY_ROW = 1  # row 1 (hidden) of KPI入力 and 取組状況
 VALUE_COLUMN_KEY = "value"  # column key of target / baseline / text / rating of a KPI
 
 
+@lru_cache(maxsize=65536)
 def column_key(key: InputKey) -> str:
     """Text in the hidden key row over the input's column: '202410', 'value', 'text', 'rating', 'note'."""
     if key.kind == "kpi":

@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 import re
 import sys
+from functools import lru_cache, partial
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.workbook.defined_name import DefinedName
 
 from . import TEMPLATE_FORMAT
@@ -159,6 +160,8 @@ class _KeyIndex:
     key_row: int | None = None
     rows: dict[str, int] = field(default_factory=dict)
     cols: dict[str, int] = field(default_factory=dict)
+    row_keys: dict[int, str] = field(default_factory=dict)  # row → key text in the key column
+    col_keys: dict[int, str] = field(default_factory=dict)  # column → key text in the key row
 
     def find(self, key: InputKey) -> tuple[int, int] | None:
         row, col = self.rows.get(key.sheet_key), self.cols.get(nm.column_key(key))
@@ -177,22 +180,24 @@ def _index_keys(ws: Any) -> _KeyIndex:
     idx = _KeyIndex()
     max_row, max_col = ws.max_row, min(ws.max_column, 60)
     for col in range(1, min(max_col, 5) + 1):  # a column inserted before A moves the keys right
-        rows = {}
+        rows, row_keys = {}, {}
         for r in range(1, max_row + 1):
             t = _key_text(ws.cell(r, col).value)
             if t and _SHEET_KEY_RE.match(t):
                 rows.setdefault(t, r)
+                row_keys[r] = t
         if rows:
-            idx.key_col, idx.rows = col, rows
+            idx.key_col, idx.rows, idx.row_keys = col, rows, row_keys
             break
     for r in range(1, min(max_row, 5) + 1):  # likewise rows inserted above row 1
-        cols = {}
+        cols, col_keys = {}, {}
         for c in range(1, max_col + 1):
             t = _key_text(ws.cell(r, c).value)
             if t and (re.fullmatch(r"\d{6}", t) or t in (nm.VALUE_COLUMN_KEY, "text", "rating", "note")):
                 cols.setdefault(t, c)
+                col_keys[c] = t
         if cols:
-            idx.key_row, idx.cols = r, cols
+            idx.key_row, idx.cols, idx.col_keys = r, cols, col_keys
             break
     return idx
 
@@ -201,7 +206,14 @@ _SIMPLE_REF_RE = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!:]+))!\$?([A-Za-z]{1,3
 
 
 def _destination(book: Book, value: str) -> tuple[str, int, int] | None:
-    """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet).
+    """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet)."""
+    dest = _parse_reference(value)
+    return dest if dest is not None and dest[0] in book.sheetnames else None
+
+
+@lru_cache(maxsize=16384)  # the same references recur in every branch's workbook
+def _parse_reference(value: str) -> tuple[str, int, int] | None:
+    """(sheet, row, col) of a single-cell reference; None for #REF!, ranges and anything else.
 
     The common shapes ('KPI入力'!$C$5, KPI入力!$C$5 as LibreOffice writes it) are parsed
     directly; anything else goes through openpyxl's DefinedName.destinations.
@@ -211,17 +223,14 @@ def _destination(book: Book, value: str) -> tuple[str, int, int] | None:
         return None
     if m := _SIMPLE_REF_RE.match(value):
         sheet = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
-        ref = f"{m.group(3)}{m.group(4)}"
-    else:
-        try:
-            dests = list(DefinedName(name="x", value=value).destinations)
-        except Exception:
-            return None
-        if len(dests) != 1:
-            return None
-        sheet, ref = dests[0]
-    if sheet not in book.sheetnames:
+        return sheet, int(m.group(4)), column_index_from_string(m.group(3).upper())
+    try:
+        dests = list(DefinedName(name="x", value=value).destinations)
+    except Exception:
         return None
+    if len(dests) != 1:
+        return None
+    sheet, ref = dests[0]
     try:
         min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", "").upper())
     except (ValueError, TypeError):
@@ -356,35 +365,40 @@ class _Reader:
         idx = self.keys.get(dest[0])
         if idx is None or idx.key_col is None or idx.key_row is None:
             return True  # no keys to contradict the name
-        ws = self.book.sheet(dest[0])
-        row_key = _key_text(ws.cell(dest[1], idx.key_col).value)
-        col_key = _key_text(ws.cell(idx.key_row, dest[2]).value)
-        return row_key == key.sheet_key and col_key == nm.column_key(key)
+        return idx.row_keys.get(dest[1]) == key.sheet_key and idx.col_keys.get(dest[2]) == nm.column_key(key)
 
-    def value(self, key: InputKey, sheet: str | None, unit: str, label: str, *,
+    def value(self, key: InputKey, sheet: str | None, unit: str, label: Callable[[], str], *,
               required: bool = True) -> InputValue:
-        """Locate, read and normalise one input; findings go to the submission."""
+        """Locate, read and normalise one input; findings go to the submission.
+
+        `label` names the input for people ('K6-2-01 … 10月 分子'); it is made only for a finding.
+        """
         if sheet is None:
             return EMPTY
         loc = self.locate(key, sheet)
         if loc is None:
             if required or key in self._names():
-                self.add("E301", sheet=sheet, name=key.name, subject=key.subject, label=label)
+                self.add("E301", sheet=sheet, name=key.name, subject=key.subject, label=label())
             return EMPTY
-        where = {"sheet": loc.sheet, "cell": loc.cell, "name": key.name, "subject": key.subject}
         if loc.by_key:
-            self.add("W302", label=label, **where)
-        cell = self.book.sheet(loc.sheet).cell(loc.row, loc.col)
-        raw, fmt, formula = cell.value, cell.number_format, cell.formula
+            self.add("W302", label=label(), **self._where(loc, key))
+        raw, fmt, formula = self.book.sheet(loc.sheet).cell(loc.row, loc.col)
+        source = Source(loc.sheet, loc.cell, loc.name)
         if formula is not None:
             if raw is None:
-                self.add("W307", label=label, **where)
-                return InputValue(None, Source(loc.sheet, loc.cell, loc.name), raw)
-            self.add("W308", label=label, value=formula[:60], normalised=raw, **where)
+                self.add("W307", label=label(), **self._where(loc, key))
+                return InputValue(None, source, raw)
+            self.add("W308", label=label(), value=formula[:60], normalised=raw, **self._where(loc, key))
+        if raw is None:
+            return InputValue(None, source, None)
         norm = _normalise(key, raw, fmt, unit)
         for note in norm.notes:
-            self.add(note.code, label=label, value=note.value, **note.context, **where)
-        return InputValue(norm.value, Source(loc.sheet, loc.cell, loc.name), raw)
+            self.add(note.code, label=label(), value=note.value, **note.context, **self._where(loc, key))
+        return InputValue(norm.value, source, raw)
+
+    @staticmethod
+    def _where(loc: _Located, key: InputKey) -> dict[str, Any]:
+        return {"sheet": loc.sheet, "cell": loc.cell, "name": key.name, "subject": key.subject}
 
     # --- KPIs and measures
     def _read_kpis(self, sheet: str | None) -> None:
@@ -394,19 +408,20 @@ class _Reader:
             entry = KpiEntry(kpi.id)
             unit = PERCENT if kpi.is_percent else PLAIN
             if kpi.kind == "qualitative":
-                entry.text = self.value(nm.kpi_key(kpi.id, "text"), sheet, PLAIN, input_label(kpi, "text"))
-                entry.rating = self.value(nm.kpi_key(kpi.id, "rating"), sheet, PLAIN, input_label(kpi, "rating"))
+                entry.text = self.value(nm.kpi_key(kpi.id, "text"), sheet, PLAIN, partial(input_label, kpi, "text"))
+                entry.rating = self.value(nm.kpi_key(kpi.id, "rating"), sheet, PLAIN,
+                                          partial(input_label, kpi, "rating"))
             else:
-                entry.target = self.value(nm.kpi_key(kpi.id, "target"), sheet, unit, input_label(kpi, "target"),
-                                          required=kpi.target.rule == "branch")
+                entry.target = self.value(nm.kpi_key(kpi.id, "target"), sheet, unit,
+                                          partial(input_label, kpi, "target"), required=kpi.target.rule == "branch")
                 entry.baseline = self.value(nm.kpi_key(kpi.id, "baseline"), sheet, unit,
-                                            input_label(kpi, "baseline"),
+                                            partial(input_label, kpi, "baseline"),
                                             required=kpi.target.rule in ("baseline", "generic_conditional"))
                 for month in kpi.months(fy):  # type: ignore[arg-type]
                     km = KpiMonth(month_key(month))
                     fields = ("num", "den") if kpi.kind == "ratio" else ("val",)
                     got = {f: self.value(nm.kpi_key(kpi.id, f, month), sheet, PLAIN,
-                                         input_label(kpi, f, month)) for f in fields}
+                                         partial(input_label, kpi, f, month)) for f in fields}
                     km.numerator, km.denominator = got.get("num", EMPTY), got.get("den", EMPTY)
                     km.value = got.get("val", EMPTY)
                     entry.months[km.month] = km
@@ -420,10 +435,10 @@ class _Reader:
                 row = MeasureRow(n)
                 for f in nm.MEASURE_FIELDS:
                     key = nm.measure_key(measure.id, f, n)
-                    setattr(row, f, self.value(key, sheet, PLAIN, measure_label(measure.id, f, n)))
+                    setattr(row, f, self.value(key, sheet, PLAIN, partial(measure_label, measure.id, f, n)))
                 entry.rows.append(row)
             entry.issue = self.value(nm.measure_key(measure.id, "issue"), sheet, PLAIN,
-                                     measure_label(measure.id, "issue"))
+                                     partial(measure_label, measure.id, "issue"))
             self.sub.measures[measure.id] = entry
 
 
