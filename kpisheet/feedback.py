@@ -22,14 +22,11 @@ from __future__ import annotations
 import html
 import io
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
-
-import openpyxl
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
 
 from .catalogue import branch
 from .consolidation import Consolidation
@@ -40,13 +37,6 @@ from .model import Submission
 from .report import FONT, MARK_COLOURS, _body
 
 SHEET = "確認事項"
-ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
-WARNING_FILL = PatternFill("solid", fgColor="FFEB9C")
-HEAD_FILL = PatternFill("solid", fgColor="1F4E78")
-THIN = Side(style="thin", color="808080")
-BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-# parts openpyxl does not carry over when it loads and saves a workbook
-_DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", "xl/slicer", "xl/vbaProject")
 
 
 def feedback_path(cons: Consolidation, sub: Submission, outdir: Path) -> Path:
@@ -137,16 +127,15 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
 
 
 # ================================================================ fallback: openpyxl
-SHEET = "確認事項"
-ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
-WARNING_FILL = PatternFill("solid", fgColor="FFEB9C")
-THIN = Side(style="thin", color="808080")
-BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+# (imported only here: the patch path below needs no openpyxl, and the CLI's start-up should not pay for it)
+ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FFC7CE", "FFEB9C", "1F4E78", "808080"
 # parts openpyxl does not carry over when it loads and saves a workbook
 _DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", "xl/slicer", "xl/vbaProject")
 
 
 def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], out: Path) -> None:
+    import openpyxl
+
     notes: list[str] = []
     try:
         with zipfile.ZipFile(sub.path) as z:
@@ -169,7 +158,7 @@ def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Find
             c.data_type = "s"  # branch text stays text ("=1+1" is not a formula)
         _openpyxl_style(c, style)
     for col, width in enumerate(WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(col)].width = width
+        ws.column_dimensions[column_letter(col)].width = width
     ws.freeze_panes = f"A{freeze}"
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", 9
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
@@ -181,27 +170,33 @@ def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Find
 
 
 def _openpyxl_style(c: Any, style: Any) -> None:
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
     key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
     c.font = Font(name=FONT, size=14 if key == "title" else 10, bold=key in ("title", "bold", "head", "mark"),
                   color="FFFFFF" if key == "head" else None)
     if key in ("title", "plain", "bold"):
         return
-    c.border = BOX
+    thin = Side(style="thin", color=BOX_RGB)
+    c.border = Border(left=thin, right=thin, top=thin, bottom=thin)
     c.alignment = Alignment(wrap_text=True, vertical="top",
                             horizontal="center" if key in ("head", "mark", "centre") else None)
-    fills = {"head": "1F4E78", "error": "FFC7CE", "warning": "FFEB9C"}
+    fills = {"head": HEAD_RGB, "error": ERROR_RGB, "warning": WARNING_RGB}
     colour = MARK_COLOURS.get(mark or "", "")[1:] if key == "mark" else fills.get(key)
     if colour:
         c.fill = PatternFill("solid", fgColor=colour)
 
 
 def _annotate(wb: Any, findings: list[Finding]) -> None:
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
     for (sheet, ref), items in _by_cell(findings, wb.sheetnames).items():
         try:
             cell = wb[sheet][ref]
         except (ValueError, KeyError):
             continue
-        cell.fill = ERROR_FILL if any(f.is_error for f in items) else WARNING_FILL
+        cell.fill = PatternFill("solid", fgColor=ERROR_RGB if any(f.is_error for f in items) else WARNING_RGB)
         text = _comment_text(items)
         comment = Comment(text, "kpisheet")
         comment.width, comment.height = 360, min(60 + 18 * (len(text) // 24 + len(items)), 400)
@@ -242,6 +237,15 @@ _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 class _PatchError(Exception):
     """The workbook's XML is not shaped as expected; use the openpyxl path instead."""
+
+
+def column_letter(col: int) -> str:
+    """1 -> 'A', 27 -> 'AA'."""
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 def _esc(text: str) -> str:
@@ -366,7 +370,7 @@ class _SheetXml:
         self.heights: dict[int, int] = {}
 
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
-        ref = f"{get_column_letter(col)}{row}"
+        ref = f"{column_letter(col)}{row}"
         if width and isinstance(value, str):
             from .report import text_lines
 
@@ -476,7 +480,7 @@ def _patch_sheet(xml: str, flagged: dict[str, list[Finding]], st: _Styles, ss: _
 def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
     """The feedback workbook as bytes: the branch's file patched with highlights, comments and 確認事項."""
     zin = zipfile.ZipFile(io.BytesIO(data))
-    parts = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    parts = _LazyParts(zin)
     text = {n: parts[n].decode("utf-8") for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels",
                                                   "[Content_Types].xml", "xl/styles.xml")}
     wb_xml = text["xl/workbook.xml"]
@@ -497,8 +501,8 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     content_types = text["[Content_Types].xml"]
     by_cell = _by_cell(findings, list(sheet_parts))
     for block, (sheet, part) in enumerate(sheet_parts.items(), start=1):
-        xml = parts[part].decode("utf-8")
-        xml = re.sub(r'\stabSelected="(1|true)"', "", xml)
+        original = parts[part].decode("utf-8")
+        xml = re.sub(r'\stabSelected="(1|true)"', "", original)
         flagged = {ref: items for (s, ref), items in by_cell.items() if s == sheet}
         legacy = None
         if flagged and "<legacyDrawing " not in xml and "<legacyDrawing>" not in xml:
@@ -517,7 +521,7 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
             if 'Extension="vml"' not in content_types:
                 content_types = content_types.replace("</Types>", f'<Default Extension="vml" ContentType="{CT_VML}"/>'
                                                       "</Types>")
-        if flagged or xml != parts[part].decode("utf-8"):
+        if flagged or xml != original:
             changed[part] = _patch_sheet(xml, flagged, st, ss, legacy)
     # the 確認事項 sheet, first
     sheet_name = SHEET if SHEET not in sheet_parts else f"{SHEET}（kpisheet）"
@@ -538,13 +542,87 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     changed["[Content_Types].xml"] = content_types.replace(
         "</Types>", f'<Override PartName="/xl/worksheets/kpisheet_feedback.xml" ContentType="{CT_WS}"/></Types>')
     changed["xl/styles.xml"] = st.render()
+    return _rezip(data, zin, changed)
+
+
+class _LazyParts:
+    """Members of the branch's zip, inflated only when asked for (most are copied as they are)."""
+
+    def __init__(self, zin: zipfile.ZipFile):
+        self.zin = zin
+        self._read: dict[str, bytes] = {}
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self._read:
+            self._read[name] = self.zin.read(name)
+        return self._read[name]
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self[name]
+        except KeyError:
+            return None
+
+
+# ---------------------------------------------------------------- writing the zip
+# Unchanged members are copied as their compressed bytes (no inflate + deflate:
+# that was half the time of a feedback file); changed and new members are
+# deflated.  The zip is written here rather than through zipfile because
+# zipfile can only add members by compressing them.  Dates: a replaced member
+# keeps the original's, a new one gets 1980-01-01, so the same inputs give the
+# same bytes.
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _dos_time(dt: tuple[int, ...]) -> tuple[int, int]:
+    return (dt[3] << 11 | dt[4] << 5 | dt[5] // 2), ((dt[0] - 1980) << 9 | dt[1] << 5 | dt[2])
+
+
+def _deflate(raw: bytes) -> bytes:
+    # level 1: a third of level 6's time for ~20% larger files (~55 KB instead of ~45 KB per branch)
+    z = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return z.compress(raw) + z.flush()
+
+
+def _rezip(data: bytes, zin: zipfile.ZipFile, changed: dict[str, str]) -> bytes:
+    members: list[tuple[str, tuple[int, ...], int, int, int, bytes]] = []  # name, time, method, crc, size, bytes
+    for info in zin.infolist():
+        if info.filename in changed:
+            raw = changed.pop(info.filename).encode("utf-8")
+            members.append((info.filename, info.date_time, 8, zlib.crc32(raw), len(raw), _deflate(raw)))
+            continue
+        if info.flag_bits & 0x1 or info.compress_type not in (0, 8):
+            raise _PatchError(f"{info.filename}: encrypted or unusual compression")
+        head = data[info.header_offset: info.header_offset + _LOCAL.size]
+        if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+            raise _PatchError(f"{info.filename}: no local header")
+        name_len, extra_len = struct.unpack("<2H", head[26:30])
+        start = info.header_offset + _LOCAL.size + name_len + extra_len
+        members.append((info.filename, info.date_time, info.compress_type, info.CRC, info.file_size,
+                        data[start: start + info.compress_size]))
+    for name, xml in changed.items():
+        raw = xml.encode("utf-8")
+        members.append((name, _NEW_MEMBER_TIME, 8, zlib.crc32(raw), len(raw), _deflate(raw)))
+    if len(members) >= 0xFFFF or any(m[4] >= 0xFFFFFFFF for m in members) or len(data) >= 0x7FFFFFFF:
+        raise _PatchError("zip64 workbook")
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            if info.filename in changed:
-                zout.writestr(info.filename, changed.pop(info.filename).encode("utf-8"))
-            else:
-                zout.writestr(info, parts[info.filename])
-        for name, xml in changed.items():
-            zout.writestr(name, xml.encode("utf-8"))
+    central = []
+    for name, dt, method, crc, size, body in members:
+        offset = out.tell()
+        encoded = name.encode("utf-8")
+        flags = 0 if encoded.isascii() else 0x800
+        dos_time, dos_date = _dos_time(dt)
+        out.write(_LOCAL.pack(b"PK\x03\x04", 20, flags, method, dos_time, dos_date, crc, len(body), size,
+                              len(encoded), 0))
+        out.write(encoded)
+        out.write(body)
+        central.append(_CENTRAL.pack(b"PK\x01\x02", 20, 20, flags, method, dos_time, dos_date, crc, len(body),
+                                     size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+    start = out.tell()
+    directory = b"".join(central)
+    out.write(directory)
+    out.write(_END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), start, 0))
     return out.getvalue()
