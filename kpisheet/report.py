@@ -12,10 +12,12 @@ percent number format, so they sort, filter and chart as numbers.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
@@ -138,17 +140,25 @@ def fit_rows(ws: Worksheet) -> None:
 
 
 def put(ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
-    """Write one cell: text always as a string (never a formula or link), numbers as numbers."""
-    if isinstance(value, str) and value and fmt is not None and getattr(fmt, "text_wrap", 0):
-        _track_lines(ws, row, col, value)
+    """Write one cell: text always as a string (never a formula or link), numbers as numbers.
+
+    Called for every one of the ~95,000 cells, so the common cases come first.
+    """
     if value is None or value == "":
         ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, str):
+        if fmt is not None and fmt.text_wrap:
+            _track_lines(ws, row, col, value)
+        ws.write_string(row, col, value, fmt)
     elif isinstance(value, bool):
         ws.write_string(row, col, "はい" if value else "いいえ", fmt)
     elif isinstance(value, (int, float)):
         ws.write_number(row, col, value, fmt)
     else:
-        ws.write_string(row, col, str(value), fmt)
+        text = str(value)
+        if text and fmt is not None and fmt.text_wrap:
+            _track_lines(ws, row, col, text)
+        ws.write_string(row, col, text, fmt)
 
 
 def header(ws: Worksheet, row: int, st: Styles, columns: list[tuple[str, float]], first_col: int = 0) -> None:
@@ -390,12 +400,14 @@ def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ratings_by: dict[tuple[str, str], list[Any]] = {}
     for r in cons.measure_ratings:
         ratings_by.setdefault((r.branch_code, r.measure_id), []).append(r)
+    with_kpis = {code for code, _kpi in cons.branch_kpis}
+    of_measure = {m.id: cons.catalogue.kpis_of_measure(m.id) for m in cons.catalogue.measures}
     for s in cons.statuses:
-        if not any(k[0] == s.code for k in cons.branch_kpis):
+        if s.code not in with_kpis:
             continue
         for measure in cons.catalogue.measures:
             rows = ratings_by.get((s.code, measure.id), [])
-            kpis = [k for k in cons.catalogue.kpis_of_measure(measure.id) if (s.code, k.id) in cons.branch_kpis]
+            kpis = [k for k in of_measure[measure.id] if (s.code, k.id) in cons.branch_kpis]
             for r in rows:
                 row += 1
                 _ratings_row(ws, st, row, s.code, names[s.code], measure.heading,
@@ -435,10 +447,11 @@ def sheet_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
                        ("結果", 6), ("備考", 36)])
     row = 3
     order = {m.id: i for i, m in enumerate(cons.catalogue.measures)}
+    headings = {m.id: m.heading for m in cons.catalogue.measures}
     rows = sorted(cons.measure_ratings, key=lambda r: (r.branch_code, order[r.measure_id], r.n))
     for r in rows:
         row += 1
-        heading = cons.catalogue.measure(r.measure_id).heading
+        heading = headings[r.measure_id]
         for col, (v, f) in enumerate([(r.branch_code, st.text), (names[r.branch_code], st.text),
                                       (heading, st.wrap), (r.n, st.int), (r.text, st.wrap),
                                       (r.rating or "—", st.mark(r.rating or "—")), (r.note, st.wrap)]):
@@ -453,7 +466,7 @@ def sheet_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     crow = 3
     for (mid, code), c in sorted(counts.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         crow += 1
-        put(ws, crow, c0, cons.catalogue.measure(mid).heading, st.wrap)
+        put(ws, crow, c0, headings[mid], st.wrap)
         put(ws, crow, c0 + 1, names[code], st.text)
         for i, m in enumerate(MARKS):
             put(ws, crow, c0 + 2 + i, c[m] or None, st.fmt("0", m if c[m] else None, align="center"))
@@ -465,7 +478,7 @@ def sheet_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     for code, mid, text in sorted(cons.issues, key=lambda t: (t[0], order[t[1]])):
         krow += 1
         put(ws, krow, k0, names[code], st.text)
-        put(ws, krow, k0 + 1, cons.catalogue.measure(mid).heading, st.wrap)
+        put(ws, krow, k0 + 1, headings[mid], st.wrap)
         put(ws, krow, k0 + 2, text, st.wrap)
     ws.freeze_panes(4, 0)
     print_setup(ws, 3, "取組状況")
@@ -672,7 +685,31 @@ def _body(message: str) -> str:
 
 
 # ---------------------------------------------------------------- writing
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while writing.
+
+    Writing allocates a tuple or two per cell (~95,000 cells) and nothing
+    cyclic worth collecting, but each allocation burst triggers collections
+    that walk every live object - including all submissions and the whole
+    Consolidation.  Pausing them saves about a fifth of the national
+    workbook's time; collection resumes (and catches up) afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
+    with gc_paused():
+        _build_national(cons, path, created)
+
+
+def _build_national(cons: Consolidation, path: Path, created: datetime) -> None:
     wb = xlsxwriter.Workbook(str(path), workbook_options())
     wb.set_properties({"title": _title(cons, "全国集計表"), "author": "kpisheet", "company": "全国健康保険協会",
                        "created": created, "comments": f"kpisheet {__version__}"})
