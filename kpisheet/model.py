@@ -66,11 +66,11 @@ class KpiEntry:
     text: InputValue = EMPTY  # qualitative KPIs
     rating: InputValue = EMPTY  # qualitative KPIs
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kpi_id": self.kpi_id, "target": self.target.to_dict(),
-                "baseline": self.baseline.to_dict(),
-                "months": [m.to_dict() for m in self.months.values()],
-                "text": self.text.to_dict(), "rating": self.rating.to_dict()}
+    def to_dict(self, *, months: bool = True) -> dict[str, Any]:
+        out = {"kpi_id": self.kpi_id, "target": self.target.to_dict(), "baseline": self.baseline.to_dict(),
+               "months": [m.to_dict() for m in self.months.values()] if months else [],
+               "text": self.text.to_dict(), "rating": self.rating.to_dict()}
+        return out
 
 
 @dataclass
@@ -91,8 +91,8 @@ class MeasureEntry:
     rows: list[MeasureRow] = field(default_factory=list)
     issue: InputValue = EMPTY
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"measure_id": self.measure_id, "rows": [r.to_dict() for r in self.rows],
+    def to_dict(self, *, rows: bool = True) -> dict[str, Any]:
+        return {"measure_id": self.measure_id, "rows": [r.to_dict() for r in self.rows] if rows else [],
                 "issue": self.issue.to_dict()}
 
 
@@ -113,12 +113,12 @@ class Submission:
     measures: dict[str, MeasureEntry] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)  # found while reading
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, kpis: bool = True, measures: bool = True) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "template_version": self.template_version,
                 "catalogue_digest": self.catalogue_digest, "term": self.term,
                 "fiscal_year": self.fiscal_year, "branch_code": self.branch_code,
                 "branch_name": self.branch_name, "generated_at": self.generated_at,
                 "saved_at": self.saved_at, "saved_by": self.saved_by,
-                "kpis": [k.to_dict() for k in self.kpis.values()],
-                "measures": [m.to_dict() for m in self.measures.values()],
+                "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
+                "measures": [m.to_dict() for m in self.measures.values()] if measures else [],
                 "findings": [f.to_dict() for f in self.findings]}

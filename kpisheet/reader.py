@@ -23,7 +23,7 @@ import sys
 from functools import lru_cache, partial
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.workbook.defined_name import DefinedName
@@ -139,8 +139,7 @@ def _short(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ locating cells
-@dataclass
-class _Located:
+class _Located(NamedTuple):
     sheet: str
     row: int
     col: int
@@ -238,6 +237,10 @@ def _parse_reference(value: str) -> tuple[str, int, int] | None:
     if (min_col, min_row) != (max_col, max_row) or min_row is None:
         return None
     return sheet, min_row, min_col
+
+
+_NOT_NAMED: tuple[None, None] = (None, None)
+_NO_KEYS = _KeyIndex()
 
 
 # ------------------------------------------------------------------ the reader
@@ -350,8 +353,8 @@ class _Reader:
         return self.named
 
     def locate(self, key: InputKey, sheet: str) -> _Located | None:
-        name, dest = self._names().get(key, (None, None))
-        idx = self.keys.get(sheet, _KeyIndex())
+        name, dest = self._names().get(key, _NOT_NAMED)
+        idx = self.keys.get(sheet, _NO_KEYS)
         if dest is not None and self._keys_agree(dest, key):
             return _Located(dest[0], dest[1], dest[2], name)
         found = idx.find(key)

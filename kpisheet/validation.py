@@ -29,7 +29,7 @@ from . import TEMPLATE_VERSION, rules
 from .catalogue import Catalogue, catalogue_for_fy, data_dir, load_catalogue
 from .findings import Finding, KpisheetError, finding, format_text, has_errors
 from .fiscal import parse_month
-from .model import Submission
+from .model import InputValue, Submission
 from .preflight import iter_workbook_files
 from .reader import is_readable, read_workbook
 
@@ -189,8 +189,8 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def _is_blank(node: dict[str, Any]) -> bool:
-    return node.get("value") is None and node.get("raw") is None
+def _blank(*inputs: InputValue) -> bool:
+    return all(iv.value is None and iv.raw is None for iv in inputs)
 
 
 def schema_record(sub: Submission) -> dict[str, Any]:
@@ -199,12 +199,14 @@ def schema_record(sub: Submission) -> dict[str, Any]:
     Those carry nothing typed by a branch, only the coordinates the reader itself wrote,
     and they are ~80% of a record; leaving them out keeps jsonschema at ~10 ms per file.
     """
-    record = sub.to_dict()
-    for kpi in record["kpis"]:
-        kpi["months"] = [m for m in kpi["months"]
-                         if not all(_is_blank(m[f]) for f in ("numerator", "denominator", "value"))]
-    for measure in record["measures"]:
-        measure["rows"] = [r for r in measure["rows"] if not all(_is_blank(r[f]) for f in ("text", "rating", "note"))]
+    record = sub.to_dict(kpis=False, measures=False)
+    record["kpis"] = [{**k.to_dict(months=False),
+                       "months": [m.to_dict() for m in k.months.values()
+                                  if not _blank(m.numerator, m.denominator, m.value)]}
+                      for k in sub.kpis.values()]
+    record["measures"] = [{**m.to_dict(rows=False),
+                           "rows": [r.to_dict() for r in m.rows if not _blank(r.text, r.rating, r.note)]}
+                          for m in sub.measures.values()]
     return record
 
 
