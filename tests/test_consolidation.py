@@ -216,3 +216,37 @@ def test_baseline_file_gives_the_target(tmp_path, national_run):
     assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "前年度値ファイル", 90.0)
     assert bk.rating.mark in ("○", "◎")
     assert cons.national["K6-1-02"].annual_target == 94.0
+
+
+# ---------------------------------------------------------------- writing in two processes
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
+    """The national workbook written in a forked child equals the one written in-process."""
+    from datetime import datetime, timezone
+
+    created = datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc)
+    serial = write_outputs(national_run, tmp_path / "serial", force=False, parallel=False, created=created)
+    parallel = write_outputs(national_run, tmp_path / "parallel", force=False, parallel=True, created=created)
+    assert [p.relative_to(tmp_path / "serial") for p in serial] == \
+           [p.relative_to(tmp_path / "parallel") for p in parallel]
+    assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == 2 + len(CODES)
+    a, b = _tree(tmp_path / "serial"), _tree(tmp_path / "parallel")
+    assert a == b and len(a) == len(serial)  # no temporary files left either
+
+
+def test_parallel_write_reports_the_national_workbook_failure(tmp_path, national_run, monkeypatch):
+    from kpisheet import report
+
+    def refuse(cons, path, *, force, created=None):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(report, "write_national", refuse)
+    with pytest.raises(PermissionError) as info:
+        write_outputs(national_run, tmp_path, force=False, parallel=True)
+    assert info.value.filename == str(tmp_path / "national_FY2024_2024-10.xlsx")
+    # raised once the other part had finished: the CSV and feedback files are complete
+    assert (tmp_path / "kpi_values_FY2024_2024-10.csv").is_file()
+    assert len(list((tmp_path / "feedback").glob("*.xlsx"))) == len(CODES)
