@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .findings import KpisheetError, finding
+from .schema_check import iter_errors
 from .fiscal import fiscal_months
 
 CATALOGUE_FILES = {5: "catalogue_term5.json", 6: "catalogue_term6.json"}
@@ -43,9 +42,7 @@ def _load_json(name: str, schema_name: str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KpisheetError([finding("D001", data_file=str(path), reason=str(exc))]) from None
-    schema = json.loads((data_dir("schemas") / schema_name).read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(iter_errors(schema_name, data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise KpisheetError([finding("D002", data_file=str(path), schema=schema_name,
                                      json_path=_json_path(e.absolute_path), reason=e.message)

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
-from openpyxl.workbook.defined_name import DefinedName
 
 from . import TEMPLATE_FORMAT
 from . import names as nm
@@ -39,6 +37,7 @@ from .names import InputKey
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
 from .preflight import preflight
 from .workbook_xml import Book
+from .xlsx_cells import cell_coordinates, column_index, column_letter
 
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
@@ -148,7 +147,7 @@ class _Located(NamedTuple):
 
     @property
     def cell(self) -> str:
-        return f"{get_column_letter(self.col)}{self.row}"
+        return f"{column_letter(self.col)}{self.row}"
 
 
 @dataclass
@@ -222,7 +221,9 @@ def _parse_reference(value: str) -> tuple[str, int, int] | None:
         return None
     if m := _SIMPLE_REF_RE.match(value):
         sheet = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
-        return sheet, int(m.group(4)), column_index_from_string(m.group(3).upper())
+        return sheet, int(m.group(4)), column_index(m.group(3).upper())
+    from openpyxl.workbook.defined_name import DefinedName  # rare shapes only: openpyxl is slow to import
+
     try:
         dests = list(DefinedName(name="x", value=value).destinations)
     except Exception:
@@ -230,13 +231,11 @@ def _parse_reference(value: str) -> tuple[str, int, int] | None:
     if len(dests) != 1:
         return None
     sheet, ref = dests[0]
-    try:
-        min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", "").upper())
-    except (ValueError, TypeError):
-        return None
-    if (min_col, min_row) != (max_col, max_row) or min_row is None:
-        return None
-    return sheet, min_row, min_col
+    first, _, last = ref.partition(":")
+    if last and cell_coordinates(last) != cell_coordinates(first):
+        return None  # a range of several cells is not an input
+    coordinates = cell_coordinates(first)
+    return None if coordinates is None else (sheet, coordinates[0], coordinates[1])
 
 
 _NOT_NAMED: tuple[None, None] = (None, None)

@@ -18,19 +18,16 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-import fastjsonschema
-import jsonschema
-
 from . import TEMPLATE_VERSION, rules
-from .catalogue import Catalogue, catalogue_for_fy, data_dir, load_catalogue
+from .catalogue import Catalogue, catalogue_for_fy, load_catalogue
 from .findings import Finding, KpisheetError, finding, format_text, has_errors
 from .fiscal import parse_month
 from .model import InputValue, Submission
 from .preflight import iter_workbook_files
+from .schema_check import iter_errors
 from .reader import is_readable, read_workbook
 
 SUPPORTED_TEMPLATE_VERSIONS = (TEMPLATE_VERSION,)
@@ -170,25 +167,6 @@ def cross_file_findings(subs: list[Submission], *, as_of: date | None = None) ->
 
 
 # ------------------------------------------------------------------ schema
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads((data_dir("schemas") / "submission.schema.json").read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(_inline_refs(schema, schema["$defs"]))
-
-
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
-    """The schema with local "#/$defs/x" references replaced by their targets (the schema has no
-    cycles); jsonschema then spends no time resolving references — a third of its cost here."""
-    if isinstance(node, dict):
-        ref = node.get("$ref", "")
-        if ref.startswith("#/$defs/") and len(node) == 1:
-            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline_refs(v, defs) for v in node]
-    return node
-
-
 def _blank(*inputs: InputValue) -> bool:
     return all(iv.value is None and iv.raw is None for iv in inputs)
 
@@ -210,29 +188,16 @@ def schema_record(sub: Submission) -> dict[str, Any]:
     return record
 
 
+SUBMISSION_SCHEMA = "submission.schema.json"
 SCHEMA_CODES = {"enum": "E407", "maxLength": "E409"}
-
-
-@lru_cache(maxsize=1)
-def _fast_check() -> Any:
-    """The same schema compiled to Python by fastjsonschema: ~15x faster than jsonschema for the
-    common case of a valid record.  It only says valid / not valid; jsonschema remains the
-    authority that lists every error with its path (and so its cell)."""
-    schema = dict(_validator().schema)
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"  # refs are inlined; no 2020-12-only keywords
-    return fastjsonschema.compile(schema)
 
 
 def schema_findings(sub: Submission) -> list[Finding]:
     """Each jsonschema error of the record as a finding at the cell the offending value came from."""
     record = schema_record(sub)
     out: list[Finding] = []
-    try:
-        _fast_check()(record)
-        return out
-    except fastjsonschema.JsonSchemaException:
-        pass  # invalid: let jsonschema enumerate every error with its path
-    for error in sorted(_validator().iter_errors(record), key=lambda e: list(map(str, e.absolute_path))):
+    errors = iter_errors(SUBMISSION_SCHEMA, record)
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         node = _input_node(record, path)
         source = (node or {}).get("source") or {}

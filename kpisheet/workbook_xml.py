@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from defusedxml import ElementTree as SafeET
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
-from openpyxl.utils.cell import column_index_from_string
-from openpyxl.utils.datetime import from_excel
+from .xlsx_cells import BUILTIN_FORMATS, column_index, from_excel, is_date_format
 
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -197,7 +195,7 @@ class _SheetParser:
         if local == "c":
             ref = attrs.get("r")
             if ref and (m := _REF_RE.match(ref)):
-                self.col, self.row = column_index_from_string(m.group(1)), int(m.group(2))
+                self.col, self.row = column_index(m.group(1)), int(m.group(2))
             else:
                 self.col += 1
             self.kind, self.style = attrs.get("t", "n"), int(attrs.get("s", "0"))
@@ -368,7 +366,7 @@ def _entity(m: re.Match[str]) -> str:
 def _column(letters: str) -> int:
     col = _COLUMNS.get(letters)
     if col is None:
-        col = _COLUMNS[letters] = column_index_from_string(letters)
+        col = _COLUMNS[letters] = column_index(letters)
     return col
 
 
@@ -408,19 +406,9 @@ def _convert(kind: str, text: str | None, strings: list[str], fmt: str) -> Any:
         number = float(text)
     except ValueError:
         return text
-    if _is_date_format(fmt):
+    if is_date_format(fmt):
         try:
             return from_excel(number)
         except (ValueError, OverflowError):
             return number
     return number
-
-
-_DATE_FORMATS: dict[str, bool] = {}
-
-
-def _is_date_format(fmt: str) -> bool:
-    known = _DATE_FORMATS.get(fmt)
-    if known is None:
-        known = _DATE_FORMATS[fmt] = is_date_format(fmt)
-    return known
