@@ -315,8 +315,10 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
                          baselines=baselines)
+    # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
+    months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
     for code, sub in usable.items():
-        _branch_values(cons, sub, exclusions[id(sub)])
+        _branch_values(cons, sub, exclusions[id(sub)], months)
     _rank(cons)
     _national(cons, usable)
     for code, sub in usable.items():
@@ -365,10 +367,10 @@ def _baseline(cons: Consolidation, entry: KpiEntry | None, code: str, kpi: Kpi,
     return (v, "前年度値ファイル") if v is not None else (None, "")
 
 
-def _month_value(kpi: Kpi, entry: KpiEntry | None, month: date, ex: _Exclusions,
+def _month_value(kpi: Kpi, entry: KpiEntry | None, key: str, ex: _Exclusions,
                  whole_kpi_excluded: bool) -> tuple[float | None, float | None, float | None, str]:
-    """(numerator, denominator, value, status) of one month of one branch."""
-    km = entry.months.get(month_key(month)) if entry else None
+    """(numerator, denominator, value, status) of one month ('2024-10') of one branch."""
+    km = entry.months.get(key) if entry else None
     if km is None:
         return None, None, None, "excluded" if whole_kpi_excluded else "missing"
     cells = [km.numerator, km.denominator] if kpi.kind == "ratio" else [km.value]
@@ -397,7 +399,8 @@ def _rating_of(kpi: Kpi, value: float | None, status: str, month: date, fiscal_y
                     baseline=baseline, rule=rule)
 
 
-def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions) -> None:
+def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
+                   months: dict[str, list[tuple[date, str]]]) -> None:
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
         entry = sub.kpis.get(kpi.id)
@@ -406,16 +409,15 @@ def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions) -> Non
         target = None if ex.hits(target_iv) else _number(target_iv)
         baseline, source = _baseline(cons, entry, code, kpi, ex)
         annual, basis = resolve_target(kpi, branch_target=target, baseline=baseline)
-        judged = _judged_month(kpi, cons.fiscal_year, cons.month)
+        kpi_months = months[kpi.id]
+        judged = kpi_months[-1][0] if kpi_months else None
         last: tuple[float | None, float | None, float | None, str] = (None, None, None, "missing")
         last_rating = no_result("not_applicable")
-        for m in kpi.months(cons.fiscal_year):
-            if m > cons.month:
-                break
-            num, den, val, status = _month_value(kpi, entry, m, ex, whole)
+        for m, key in kpi_months:
+            num, den, val, status = _month_value(kpi, entry, key, ex, whole)
             rating = _rating_of(kpi, val, status, m, cons.fiscal_year, target, baseline)
-            cons.month_values[(code, kpi.id, month_key(m))] = MonthValue(
-                code, kpi.id, month_key(m), num, den, val, status, annual, rating)
+            cons.month_values[(code, kpi.id, key)] = MonthValue(
+                code, kpi.id, key, num, den, val, status, annual, rating)
             last, last_rating = (num, den, val, status), rating
         text = None
         if kpi.kind == "qualitative":

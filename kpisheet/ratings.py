@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .catalogue import Kpi, Target
 from .fiscal import months_elapsed
@@ -95,9 +96,12 @@ def resolve_target(kpi: Kpi, *, branch_target: float | None, baseline: float | N
     return None, rule.text or "定性的目標"  # fixed_text: self-rated
 
 
+_months_elapsed = lru_cache(maxsize=256)(months_elapsed)  # called per branch x KPI x month
+
+
 def _period(kpi: Kpi, fiscal_year: int, month: date) -> tuple[float, str, str]:
     """Share of the annual target due by `month`, with the basis text (ja, en)."""
-    elapsed = months_elapsed(fiscal_year, month)
+    elapsed = _months_elapsed(fiscal_year, month)
     if elapsed >= 12:
         return 1.0, "年度末（3月）の最終判定", "final judgement (March)"
     if not kpi.cumulative:
