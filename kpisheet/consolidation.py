@@ -768,7 +768,11 @@ class _ForkedCall:
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
         import multiprocessing
+        import sys
 
+        for stream in (sys.stdout, sys.stderr):  # the child flushes its copies on exit: no duplicates
+            if stream is not None:
+                stream.flush()
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_call_and_send, args=(send, fn, args, kwargs), daemon=True)
