@@ -352,22 +352,19 @@ class _Reader:
         return self.named
 
     def locate(self, key: InputKey, sheet: str) -> _Located | None:
-        name, dest = self._names().get(key, _NOT_NAMED)
+        name, dest = (self.named or self._names()).get(key, _NOT_NAMED)
+        if dest is not None:  # the usual case, inline: the name's cell, if its keys agree
+            at = self.keys.get(dest[0])
+            if (at is None or at.key_col is None or at.key_row is None
+                    or (at.row_keys.get(dest[1]) == key.sheet_key and at.col_keys.get(dest[2]) == nm.column_key(key))):
+                return _Located(dest[0], dest[1], dest[2], name)
         idx = self.keys.get(sheet, _NO_KEYS)
-        if dest is not None and self._keys_agree(dest, key):
-            return _Located(dest[0], dest[1], dest[2], name)
         found = idx.find(key)
         if found is not None:
             return _Located(sheet, found[0], found[1], name, by_key=True)
         if dest is not None:  # the keys are gone; trust the name
             return _Located(dest[0], dest[1], dest[2], name)
         return None
-
-    def _keys_agree(self, dest: tuple[str, int, int], key: InputKey) -> bool:
-        idx = self.keys.get(dest[0])
-        if idx is None or idx.key_col is None or idx.key_row is None:
-            return True  # no keys to contradict the name
-        return idx.row_keys.get(dest[1]) == key.sheet_key and idx.col_keys.get(dest[2]) == nm.column_key(key)
 
     def value(self, key: InputKey, sheet: str | None, unit: str, label: Callable[[], str], *,
               required: bool = True) -> InputValue:
