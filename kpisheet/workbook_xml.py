@@ -267,10 +267,12 @@ _P = r"(?:[A-Za-z_][\w.-]*:)?"  # optional namespace prefix
 _SHEET_DATA_RE = re.compile(rf"<{_P}sheetData(?=[\s/>])[^>]*>")
 _SHEET_DATA_END_RE = re.compile(rf"</{_P}sheetData\s*>")
 _CELL_RE = re.compile(
-    # what Excel, LibreOffice, openpyxl and xlsxwriter write for a value, a shared or inline string
-    # or an empty styled cell, without formula or entity: taken apart by the groups alone
-    r'<c r="(?P<col>[A-Z]{1,3})(?P<row>\d+)"(?: s="(?P<s>\d+)")?(?: t="(?P<t>[a-zA-Z]+)")?\s*'
-    r'(?:/>|>(?:<v>(?P<v>[^<&]*)</v>|<is><t(?: xml:space="preserve")?>(?P<is>[^<&]*)</t></is>)?</c>)'
+    # what Excel, LibreOffice, openpyxl and xlsxwriter write for a value, a shared or inline string,
+    # a formula with or without its cached value, or an empty styled cell, with no entity inside:
+    # taken apart by the groups alone
+    r'<c r="(?P<col>[A-Z]{1,3})(?P<row>\d+)"(?: s="(?P<s>\d+)")?(?: t="(?P<t>[a-zA-Z]+)")?\s*(?:/>|>'
+    r'(?:(?:<f>(?P<f>[^<&]*)</f>)?(?:<v>(?P<v>[^<&]*)</v>|(?P<v0><v\s*/>))?'
+    r'|<is><t(?: xml:space="preserve")?>(?P<is>[^<&]*)</t></is>)</c>)'
     # anything else: attributes and content, read by the general scan below
     rf"|<{_P}c(?=[\s/>])(?P<attrs>[^>]*?)(?:/>|>(?P<inner>.*?)</{_P}c>)", re.S)
 _ATTR_RE = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -296,7 +298,7 @@ def scan_cells(text: str, strings: list[str], formats: list[str]) -> dict[tuple[
     n_formats = len(formats)
     try:
         for c in _CELL_RE.finditer(body):
-            letters, digits, s, kind, v, inline, attr_text, inner = c.groups()
+            letters, digits, s, kind, f, v, v0, inline, attr_text, inner = c.groups()
             if letters is None:  # an unusual shape: attributes and content read one by one
                 attrs = {k: a + b for k, a, b in _ATTR_RE.findall(attr_text)}  # one of a, b is ""
                 ref = _REF_RE.match(attrs.get("r", ""))
@@ -306,13 +308,17 @@ def scan_cells(text: str, strings: list[str], formats: list[str]) -> dict[tuple[
                 if cell is not None:
                     cells[(int(ref.group(2)), _column(ref.group(1)))] = cell
                 continue
-            if v is None and inline is None and kind != "inlineStr":
+            if v is None and v0 is None and inline is None and f is None and kind != "inlineStr":
                 continue  # holds nothing
             style = int(s) if s else 0
             fmt = formats[style] if style < n_formats else "General"
-            value = (inline or "") if kind == "inlineStr" else _convert(kind or "n", v, strings, fmt)
-            if value is not None:
-                cells[(int(digits), _COLUMNS.get(letters) or _column(letters))] = Cell(value, fmt)
+            if kind == "inlineStr":
+                value = inline or ""
+            else:
+                value = _convert(kind or "n", "" if v0 is not None else v, strings, fmt)
+            formula = None if f is None else "=" + (f or "…")
+            if value is not None or formula is not None:
+                cells[(int(digits), _COLUMNS.get(letters) or _column(letters))] = Cell(value, fmt, formula)
     except (_NotPlain, ValueError):
         return None
     return cells

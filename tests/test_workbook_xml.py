@@ -60,9 +60,12 @@ def cell_xml(draw: st.DrawFn, ref: str, p: str) -> str:
     body = ""
     if kind in ("n", "formula", "formula_nocache", "shared_formula"):
         attrs.append(("t", "n")) if kind == "n" else None
-        formula = {"formula": f"<{p}f>SUM(A1:A2)&amp;\"x\"</{p}f>", "formula_nocache": f"<{p}f>A1*2</{p}f>",
+        formula = {"formula": draw(st.sampled_from([f"<{p}f>SUM(A1:A2)&amp;\"x\"</{p}f>",
+                                                    f'<{p}f>IF(A1="","",A1/B1)</{p}f>', f"<{p}f></{p}f>"])),
+                   "formula_nocache": f"<{p}f>A1*2</{p}f>",
                    "shared_formula": f'<{p}f t="shared" si="0"/>'}.get(kind, "")
-        value = "" if kind == "formula_nocache" else f"<{p}v>{number}</{p}v>"
+        empty_v = draw(st.sampled_from(["", f"<{p}v/>", f"<{p}v />", f"<{p}v></{p}v>"]))
+        value = empty_v if kind == "formula_nocache" else f"<{p}v>{number}</{p}v>"
         body = formula + value
     elif kind == "n_implicit":
         body = f"<{p}v>{number}</{p}v>"
@@ -79,7 +82,8 @@ def cell_xml(draw: st.DrawFn, ref: str, p: str) -> str:
                     f"<{p}rPh sb=\"0\" eb=\"1\"><{p}t>ふりがな</{p}t></{p}rPh></{p}is>")
     elif kind == "str":
         attrs.append(("t", "str"))
-        body = f"<{p}f>A1&amp;\"円\"</{p}f><{p}v>{text}</{p}v>"
+        formula = draw(st.sampled_from([f"<{p}f>A1&amp;\"円\"</{p}f>", f"<{p}f>TEXT(A1,\"0\")</{p}f>"]))
+        body = formula + draw(st.sampled_from([f"<{p}v>{text}</{p}v>", f"<{p}v/>", f"<{p}v></{p}v>"]))
     elif kind == "b":
         attrs.append(("t", "b"))
         body = f"<{p}v>{draw(st.sampled_from(['0', '1']))}</{p}v>"
