@@ -34,7 +34,7 @@ from .fileio import atomic_path
 from .findings import Finding
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
-from .report import FONT, MARK_COLOURS, _body
+from .report import FONT, MARK_COLOURS, _body, text_lines
 
 SHEET = "確認事項"
 
@@ -372,8 +372,6 @@ class _SheetXml:
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{column_letter(col)}{row}"
         if width and isinstance(value, str):
-            from .report import text_lines
-
             self.heights[row] = max(self.heights.get(row, 1), min(10, text_lines(value, width)))
         if value is None or value == "":
             cell = f'<c r="{ref}" s="{style}"/>'
