@@ -16,15 +16,14 @@ branch sent still counts.
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
+from .fileio import gc_paused
 from .findings import Finding, finding
 from .fiscal import fiscal_months, month_key, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
@@ -192,25 +191,6 @@ class Consolidation:
             "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
             "outputs": [str(p) for p in outputs],
         }
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while writing the outputs.
-
-    Writing allocates a tuple or two per cell (~95,000 cells in the national
-    workbook) and nothing cyclic worth collecting, but every allocation burst
-    triggers collections that walk every live object - all submissions with
-    every input value - again and again: about a fifth of the national
-    workbook's time.  Collection resumes (and catches up) afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------- reading the inbox

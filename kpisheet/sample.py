@@ -39,7 +39,7 @@ import random  # noqa: E402
 from datetime import date  # noqa: E402
 
 from .catalogue import Catalogue, Kpi  # noqa: E402
-from .names import ROWS_PER_MEASURE, kpi_key, measure_key  # noqa: E402
+from .names import kpi_key, measure_key  # noqa: E402
 
 # Population in millions (2020 census, rounded), by JIS prefecture code 01..47.
 POPULATION = [5.22, 1.24, 1.21, 2.30, 0.96, 1.07, 1.83, 2.87, 1.93, 1.94, 7.34, 6.28, 14.05, 9.24, 2.20,

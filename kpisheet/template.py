@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
 from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, branch as branch_by_code
@@ -44,7 +44,7 @@ from .findings import Finding, KpisheetError, finding, has_errors
 from .fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_year
 from .inputs import ValueTable, read_value_table
 from .names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
-                    SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, InputKey, column_key, kpi_key,
+                    SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, InputKey, kpi_key,
                     measure_key)
 
 # Whom a branch returns the workbook to, and by when (shown on every sheet).

@@ -26,6 +26,7 @@ from .catalogue import Catalogue, catalogue_for_fy, load_catalogue
 from .findings import Finding, KpisheetError, finding, format_text, has_errors
 from .fiscal import parse_month
 from .model import InputValue, Submission
+from .fileio import gc_paused
 from .preflight import iter_workbook_files
 from .schema_check import iter_errors
 from .reader import is_readable, read_workbook
@@ -68,11 +69,12 @@ def validate(paths: Iterable[Path | str], *, fiscal_year: int | None = None,
     month = _as_month(as_of)
     files = list(iter_workbook_files(Path(p) for p in paths))
     result = ValidationResult(files=[str(p) for p in files])
-    for sub, found in _map_files(files, fiscal_year, month):
-        result.findings.extend(found)
-        if sub is not None:
-            result.submissions.append(sub)
-    result.findings.extend(cross_file_findings(result.submissions, as_of=month))
+    with gc_paused():
+        for sub, found in _map_files(files, fiscal_year, month):
+            result.findings.extend(found)
+            if sub is not None:
+                result.submissions.append(sub)
+        result.findings.extend(cross_file_findings(result.submissions, as_of=month))
     return result
 
 
