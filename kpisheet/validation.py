@@ -28,7 +28,7 @@ from .fiscal import parse_month
 from .model import InputValue, Submission
 from .fileio import gc_paused
 from .preflight import iter_workbook_files
-from .schema_check import iter_errors
+from .schema_check import is_valid, iter_errors
 from .reader import is_readable, read_workbook
 
 SUPPORTED_TEMPLATE_VERSIONS = (TEMPLATE_VERSION,)
@@ -86,9 +86,19 @@ def _map_files(files: list[Path], fiscal_year: int | None,
     workers = min(os.cpu_count() or 1, 4)
     if len(files) < PARALLEL_MIN_FILES or workers < 2 or "fork" not in mp.get_all_start_methods():
         return [_check_file(p, fiscal_year, month) for p in files]
+    _warm_caches(fiscal_year)  # once here, not once in every worker
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
         return list(pool.map(_check_file, files, [fiscal_year] * len(files), [month] * len(files),
                              chunksize=max(1, len(files) // (workers * 4))))
+
+
+def _warm_caches(fiscal_year: int | None) -> None:
+    """Load the catalogue and compile the submission schema (~90 ms) before forking workers."""
+    try:
+        catalogue_for_fy(fiscal_year) if fiscal_year is not None else load_catalogue(6)
+    except KpisheetError:
+        return  # reported per file, where it matters
+    is_valid(SUBMISSION_SCHEMA, {})
 
 
 def _check_file(path: Path, fiscal_year: int | None,
