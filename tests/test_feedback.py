@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import zipfile
 from datetime import date
 
@@ -108,3 +109,45 @@ def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch
 def test_opens_in_libreoffice(run, tmp_path):
     *_, path = run
     assert convert(path, "pdf", tmp_path).stat().st_size > 10_000
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek back on: it writes sizes after each member (flag bit 3)."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # noqa: ANN001
+        return self.buf.write(b)
+
+
+def test_branch_zip_written_by_a_streaming_writer_is_patched_intact(run, tmp_path):
+    """Members are copied as compressed bytes: a source with data descriptors and stored members too."""
+    cons, src, _, _ = run
+    stream = _Unseekable()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(stream, "w") as zout:
+        for i, info in enumerate(zin.infolist()):
+            copy = zipfile.ZipInfo(info.filename, info.date_time)
+            copy.compress_type = zipfile.ZIP_STORED if i % 3 == 0 else zipfile.ZIP_DEFLATED
+            with zout.open(copy, "w") as member:
+                member.write(zin.read(info))
+    streamed = tmp_path / "inbox" / src.name
+    streamed.parent.mkdir()
+    streamed.write_bytes(stream.buf.getvalue())
+    with zipfile.ZipFile(streamed) as z:
+        assert all(i.flag_bits & 0x08 for i in z.infolist())  # really sizes-after-data
+    cons = consolidate(streamed.parent, fiscal_year=2024, month=OCT24)
+    path = write_feedback(cons, cons.submissions[0], tmp_path / "out", force=False)
+    with zipfile.ZipFile(streamed) as za, zipfile.ZipFile(path) as zb:
+        assert zb.testzip() is None
+        for name in za.namelist():
+            if name.startswith(("xl/theme", "docProps", "xl/worksheets/sheet")) and name in zb.namelist():
+                if not name.startswith("xl/worksheets/"):
+                    assert za.read(name) == zb.read(name), name
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames[0] == "確認事項"
+    e401 = next(f for f in cons.findings if f.code == "E401")
+    assert "E401" in wb[e401.sheet][e401.cell].comment.text
