@@ -200,12 +200,13 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date,
     from .validation import validate
 
     as_of = _as_date(month)
-    result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
-    files = [Path(f) for f in result.files]
-    baselines, base_findings = read_baselines(baseline_path, fiscal_year)
-    return build_consolidation(list(result.submissions), [*result.findings, *base_findings],
-                               fiscal_year=fiscal_year, month=as_of, baselines=baselines,
-                               input_files=files)
+    with gc_paused():  # what is read stays alive until the outputs are written: nothing to collect
+        result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
+        files = [Path(f) for f in result.files]
+        baselines, base_findings = read_baselines(baseline_path, fiscal_year)
+        return build_consolidation(list(result.submissions), [*result.findings, *base_findings],
+                                   fiscal_year=fiscal_year, month=as_of, baselines=baselines,
+                                   input_files=files)
 
 
 def read_baselines(path: Path | None, fiscal_year: int) -> tuple[dict[tuple[str, str], float], list[Finding]]:
@@ -795,12 +796,7 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     (nothing readable, output not writable, existing output without --force);
     click's usage errors exit 2.  Findings in branch files do not fail the run.
     """
-    import sys
-
     import click
-
-    from .fileio import OutputExistsError
-    from .findings import KpisheetError, format_text
 
     try:
         as_of = _as_date(month)
@@ -809,6 +805,20 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
                                  param_hint="--month") from None
     if not Path(inbox).exists():
         raise click.BadParameter(f"{inbox} がありません / does not exist", param_hint="INBOX")
+    with gc_paused():  # one pause from reading to the last output (see gc_paused)
+        _consolidate_and_write(inbox, fiscal_year=fiscal_year, as_of=as_of, baseline=baseline, outdir=outdir,
+                               force=force, as_json=as_json)
+
+
+def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None, outdir: Path,
+                           force: bool, as_json: bool) -> None:
+    import sys
+
+    import click
+
+    from .fileio import OutputExistsError
+    from .findings import KpisheetError, format_text
+
     tty = sys.stderr.isatty()
     try:
         if tty:
