@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .fileio import gc_paused
 from .findings import Finding, finding
 from .fiscal import fiscal_months, month_key, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
+from .runtime import fork_cpus, gc_paused
 from .ratings import MARKS, MISSED, NO_RESULT, Rating, no_result, rate_kpi, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -706,7 +706,7 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
                 raise OutputExistsError(p)
     step = progress or (lambda _label: None)
     if parallel is None:
-        parallel = _can_fork() and bool(feedback_subs)
+        parallel = fork_cpus() >= 2 and bool(feedback_subs)
     with gc_paused():
         if parallel:
             outdir.mkdir(parents=True, exist_ok=True)
@@ -733,14 +733,6 @@ def _write_rest(cons: Consolidation, outdir: Path, csv_path: Path, feedback_subs
         written.append(write_feedback(cons, sub, outdir, force=force))
         step(sub.branch_code or "")
     return written
-
-
-def _can_fork() -> bool:
-    import multiprocessing
-    import os
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cpus >= 2 and "fork" in multiprocessing.get_all_start_methods()
 
 
 class _ForkedCall:

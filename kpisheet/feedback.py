@@ -35,6 +35,7 @@ from .findings import Finding
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
 from .report import FONT, MARK_COLOURS, _body, text_lines
+from .xlsx_cells import column_letter
 
 SHEET = "確認事項"
 
@@ -237,15 +238,6 @@ _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 class _PatchError(Exception):
     """The workbook's XML is not shaped as expected; use the openpyxl path instead."""
-
-
-def column_letter(col: int) -> str:
-    """1 -> 'A', 27 -> 'AA'."""
-    letters = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _esc(text: str) -> str:

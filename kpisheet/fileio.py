@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import tempfile
@@ -53,23 +52,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 16), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while reading the inbox or writing the outputs.
-
-    Reading makes ~1,000 input values per workbook, writing a tuple or two per
-    cell (~95,000 cells in the national workbook), and nothing cyclic worth
-    collecting; but every allocation burst triggers collections that walk every
-    live object - all submissions with every input value - again and again:
-    about a tenth of reading's and a fifth of the national workbook's time.
-    Collection resumes (and catches up) afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

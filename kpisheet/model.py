@@ -67,10 +67,9 @@ class KpiEntry:
     rating: InputValue = EMPTY  # qualitative KPIs
 
     def to_dict(self, *, months: bool = True) -> dict[str, Any]:
-        out = {"kpi_id": self.kpi_id, "target": self.target.to_dict(), "baseline": self.baseline.to_dict(),
-               "months": [m.to_dict() for m in self.months.values()] if months else [],
-               "text": self.text.to_dict(), "rating": self.rating.to_dict()}
-        return out
+        return {"kpi_id": self.kpi_id, "target": self.target.to_dict(), "baseline": self.baseline.to_dict(),
+                "months": [m.to_dict() for m in self.months.values()] if months else [],
+                "text": self.text.to_dict(), "rating": self.rating.to_dict()}
 
 
 @dataclass

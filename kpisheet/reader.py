@@ -10,7 +10,7 @@ the input is found by its keys instead and W302 says so.  An input found by
 neither is E301; a missing sheet is one E303.
 
 Values, number formats and formula text come from one light pass over the
-sheet XML (kpisheet.workbook_xml, defusedxml; formulas' cached results are
+sheet XML (kpisheet.workbook_xml, DTDs refused; formulas' cached results are
 used, never evaluated) after the pre-flight checks.
 read_workbook never raises for bad input: problems are findings.
 """
@@ -352,7 +352,7 @@ class _Reader:
         return self.named
 
     def locate(self, key: InputKey, sheet: str) -> _Located | None:
-        name, dest = (self.named or self._names()).get(key, _NOT_NAMED)
+        name, dest = self._names().get(key, _NOT_NAMED)
         if dest is not None:  # the usual case, inline: the name's cell, if its keys agree
             at = self.keys.get(dest[0])
             if (at is None or at.key_col is None or at.key_row is None

@@ -25,8 +25,8 @@ from xlsxwriter.worksheet import Worksheet
 from . import __version__
 from .catalogue import Kpi, load_branches
 from .consolidation import Consolidation, MonthValue
-from .fileio import gc_paused
 from .fileio import atomic_path
+from .runtime import gc_paused
 from .fiscal import fiscal_months, month_key, month_label, wareki_fiscal_year, wareki_month
 from .ratings import MARK_LABELS_JA, MARKS
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -26,8 +25,8 @@ from .catalogue import Catalogue, catalogue_for_fy, load_catalogue
 from .findings import Finding, KpisheetError, finding, format_text, has_errors
 from .fiscal import parse_month
 from .model import InputValue, Submission
-from .fileio import gc_paused
 from .preflight import iter_workbook_files
+from .runtime import fork_cpus, gc_paused
 from .schema_check import is_valid, iter_errors
 from .reader import is_readable, read_workbook
 
@@ -83,8 +82,8 @@ PARALLEL_MIN_FILES = 8
 
 def _map_files(files: list[Path], fiscal_year: int | None,
                month: date | None) -> Iterable[tuple[Submission | None, list[Finding]]]:
-    workers = min(os.cpu_count() or 1, 4)
-    if len(files) < PARALLEL_MIN_FILES or workers < 2 or "fork" not in mp.get_all_start_methods():
+    workers = min(fork_cpus(), 4)
+    if len(files) < PARALLEL_MIN_FILES or workers < 2:
         return [_check_file(p, fiscal_year, month) for p in files]
     _warm_caches(fiscal_year)  # once here, not once in every worker
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:

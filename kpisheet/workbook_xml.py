@@ -1,11 +1,11 @@
-"""A light, read-only view of an .xlsx: the parts the reader needs, parsed with defusedxml.
+"""A light, read-only view of an .xlsx: the parts the reader needs, parsed safely and fast.
 
 Why not openpyxl.load_workbook: it builds an object for every cell, style and
 defined name (a template has ~1,000 names) and needs a second load to see
 formulas; this reads values, number formats, formula text, defined names,
 sheet states and document properties in one pass at about a fifth of the cost
 (benchmarks/bench_read_validate.py).  Nothing is evaluated; DTDs and entities
-are refused by defusedxml; sizes were bounded by the pre-flight.
+are refused (see "fast paths" below); sizes were bounded by the pre-flight.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from defusedxml import ElementTree as SafeET
+
 from .xlsx_cells import BUILTIN_FORMATS, column_index, from_excel, is_date_format
 
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -282,7 +283,6 @@ _T_RE = re.compile(rf"<{_P}t(?=[\s/>])[^>]*?(?:/>|>(.*?)</{_P}t>)", re.S)
 _RPH_RE = re.compile(rf"<{_P}rPh(?=[\s/>]).*?</{_P}rPh>", re.S)
 _ENTITY_RE = re.compile(r"&(?:#(\d+)|#x([0-9A-Fa-f]+)|(amp|lt|gt|quot|apos));")
 _PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_COLUMNS: dict[str, int] = {}
 
 
 class _NotPlain(Exception):
@@ -306,7 +306,7 @@ def scan_cells(text: str, strings: list[str], formats: list[str]) -> dict[tuple[
                     return None  # cells without references are placed by counting: expat does that
                 cell = _scan_cell(attrs.get("t", "n"), int(attrs.get("s", "0")), inner or "", strings, formats)
                 if cell is not None:
-                    cells[(int(ref.group(2)), _column(ref.group(1)))] = cell
+                    cells[(int(ref.group(2)), column_index(ref.group(1)))] = cell
                 continue
             if v is None and v0 is None and inline is None and f is None and kind != "inlineStr":
                 continue  # holds nothing
@@ -318,7 +318,7 @@ def scan_cells(text: str, strings: list[str], formats: list[str]) -> dict[tuple[
                 value = _convert(kind or "n", "" if v0 is not None else v, strings, fmt)
             formula = None if f is None else "=" + (f or "…")
             if value is not None or formula is not None:
-                cells[(int(digits), _COLUMNS.get(letters) or _column(letters))] = Cell(value, fmt, formula)
+                cells[(int(digits), column_index(letters))] = Cell(value, fmt, formula)
     except (_NotPlain, ValueError):
         return None
     return cells
@@ -367,13 +367,6 @@ def _entity(m: re.Match[str]) -> str:
     if m.group(3):
         return _PREDEFINED[m.group(3)]
     return chr(int(m.group(1)) if m.group(1) else int(m.group(2), 16))
-
-
-def _column(letters: str) -> int:
-    col = _COLUMNS.get(letters)
-    if col is None:
-        col = _COLUMNS[letters] = column_index(letters)
-    return col
 
 
 def _refuse(*_: Any) -> None:
