@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .findings import Finding, finding
+from .findings import Finding, excludes_whole_file, finding
 from .fiscal import fiscal_months, month_key, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
 from .runtime import fork_cpus, gc_paused
@@ -34,8 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 NATIONAL_CODE = "ALL"  # branch_code of national rows in kpi_values_frame / CSV
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
-# finding codes that make a whole file unusable (nothing of it is consolidated)
-_FATAL_PREFIXES = ("E1", "E2")
 
 
 # ---------------------------------------------------------------- result records
@@ -255,7 +253,7 @@ def _exclusions(findings: Iterable[Finding]) -> _Exclusions:
     for f in findings:
         if not f.is_error:
             continue
-        if f.code.startswith(_FATAL_PREFIXES) or not (f.name or f.cell or f.subject):
+        if excludes_whole_file(f):
             ex.whole_file.append(f.code)
         elif f.name or f.cell:
             if f.name:

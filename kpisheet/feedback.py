@@ -34,7 +34,7 @@ from .fileio import atomic_path
 from .findings import Finding
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
-from .report import FONT, MARK_COLOURS, _body, text_lines
+from .report import FONT, MARK_COLOURS, text_lines
 from .xlsx_cells import column_letter
 
 SHEET = "確認事項"
@@ -93,7 +93,7 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
     head_row = row
     for i, f in enumerate(findings, 1):
         row += 1
-        cells += [(row, 1, i, "text"), (row, 2, _body(f.message_ja), "text"), (row, 3, f.sheet or "", "text"),
+        cells += [(row, 1, i, "text"), (row, 2, f.text_ja, "text"), (row, 3, f.sheet or "", "text"),
                   (row, 4, f.cell or "", "text"), (row, 5, f.code, "text"),
                   (row, 6, "エラー" if f.is_error else "警告", "error" if f.is_error else "warning")]
     if not findings:
@@ -213,7 +213,7 @@ def _by_cell(findings: list[Finding], sheets: list[str]) -> dict[tuple[str, str]
 
 
 def _comment_text(items: list[Finding]) -> str:
-    text = "\n".join(f"【{f.code} {'エラー' if f.is_error else '警告'}】{_body(f.message_ja)}" for f in items)
+    text = "\n".join(f"【{f.code} {'エラー' if f.is_error else '警告'}】{f.text_ja}" for f in items)
     return text[:2000]
 
 

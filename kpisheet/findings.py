@@ -248,6 +248,8 @@ class Finding:
     subject: str | None = None  # KPI id or measure id
     line: int | None = None  # line in a CSV / data file, if any
     value: str | None = None  # offending value as text
+    text_ja: str = ""  # what is wrong and how to fix it, without the place (message_ja = 【place】 + text_ja)
+    text_en: str = ""
     context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -301,7 +303,8 @@ def finding(code: str, *, file: str | Path | None = None, branch: str | None = N
     f = Finding(code=code, severity=sev, message_ja=body_ja, message_en=body_en,
                 file=str(file) if file is not None else None, branch=branch, sheet=sheet,
                 cell=cell, name=name, subject=subject, line=line,
-                value=None if value is None else str(value), context=dict(context))
+                value=None if value is None else str(value), text_ja=body_ja, text_en=body_en,
+                context=dict(context))
     where_ja, where_en = f.where_ja(), f.where_en()
     if where_ja:
         object.__setattr__(f, "message_ja", f"【{where_ja}】{body_ja}")
@@ -311,6 +314,26 @@ def finding(code: str, *, file: str | Path | None = None, branch: str | None = N
 
 def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.is_error for f in findings)
+
+
+# The one definition of which findings are fatal, and for what.
+UNREADABLE_CODES = frozenset({"E201"})  # besides every E1xx
+
+
+def makes_unreadable(f: Finding) -> bool:
+    """The file cannot be read as a kpisheet workbook at all (pre-flight, corrupt, not ours)."""
+    return f.code.startswith("E1") or f.code in UNREADABLE_CODES
+
+
+def excludes_whole_file(f: Finding) -> bool:
+    """An error that keeps every value of its file out of the national figures.
+
+    Unreadable files, identity problems (E2xx: wrong FY, wrong branch, wrong template) and
+    errors that name no cell, defined name or subject.
+    """
+    if not f.is_error:
+        return False
+    return f.code.startswith(("E1", "E2")) or not (f.name or f.cell or f.subject)
 
 
 def flatten(findings: Iterable[Finding], keys: list[str]) -> list[list[Any]]:

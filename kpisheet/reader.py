@@ -30,7 +30,7 @@ from . import TEMPLATE_FORMAT
 from . import names as nm
 from .catalogue import Catalogue, Kpi, load_catalogue
 from .fileio import sha256_file
-from .findings import KpisheetError, finding
+from .findings import KpisheetError, finding, makes_unreadable
 from .fiscal import month_key, month_label
 from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from .names import InputKey
@@ -43,7 +43,6 @@ META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
              "rows_per_measure")
-FATAL_CODES = {"E201"}  # besides every E1xx: the file cannot be read as a kpisheet workbook
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
 
 
@@ -79,7 +78,7 @@ def read_workbook(path: Path | str) -> Submission:
 
 def is_readable(sub: Submission) -> bool:
     """False when the file could not be read as a kpisheet workbook (pre-flight or identity failed)."""
-    if any(f.code.startswith("E1") or f.code in FATAL_CODES for f in sub.findings):
+    if any(makes_unreadable(f) for f in sub.findings):
         return False
     return sub.fiscal_year is not None and sub.branch_code is not None and sub.term is not None
 

@@ -671,16 +671,11 @@ def sheet_findings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         for col, (v, fm) in enumerate([(f.branch, st.text), (names.get(f.branch or "", ""), st.text),
                                        (Path(f.file).name if f.file else "", st.wrap), (f.sheet, st.text),
                                        (f.cell, st.text), (f.code, st.text), (label, fmt),
-                                       (_body(f.message_ja), st.wrap), (f.subject, st.wrap), (f.value, st.wrap)]):
+                                       (f.text_ja, st.wrap), (f.subject, st.wrap), (f.value, st.wrap)]):
             put(ws, row, col, v, fm)
     ws.autofilter(3, 0, max(row, 4), len(FINDING_COLUMNS) - 1)
     ws.freeze_panes(4, 0)
     print_setup(ws, 3, "検証結果")
-
-
-def _body(message: str) -> str:
-    """The message without its 【where】 prefix (file/sheet/cell have their own columns)."""
-    return message.split("】", 1)[1] if message.startswith("【") and "】" in message else message
 
 
 # ---------------------------------------------------------------- writing

@@ -37,6 +37,23 @@ class Cell(NamedTuple):  # a tuple: thousands are made per sheet, a frozen datac
 EMPTY_CELL = Cell(None)
 
 
+class DefinedNameEntry(NamedTuple):
+    """One <definedName> of workbook.xml, as written (duplicates and sheet-local names kept)."""
+
+    name: str
+    value: str
+    local_sheet_id: int | None  # None: a workbook-level name
+    hidden: bool
+
+
+class SheetEntry(NamedTuple):
+    """One <sheet> of workbook.xml, in tab order (duplicated titles kept)."""
+
+    title: str
+    state: str  # visible | hidden | veryHidden
+    part: str  # zip member of the worksheet, "" when the relationship is missing
+
+
 class Sheet:
     def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell]) -> None:
         self.title, self.state, self.cells = title, state, cells
@@ -56,16 +73,25 @@ class Book:
         wb = self._xml("xl/workbook.xml")
         rels = self._rels("xl/_rels/workbook.xml.rels")
         self.sheetnames: list[str] = []
+        self.sheet_entries: list[SheetEntry] = []
         self._parts: dict[str, str] = {}
         self._states: dict[str, str] = {}
         for s in wb.iter(f"{NS}sheet"):
             title = s.get("name", "")
-            self.sheetnames.append(title)
-            self._parts[title] = rels.get(s.get(f"{REL_NS}id", ""), "")
-            self._states[title] = s.get("state", "visible")
-        self.defined_names: dict[str, str] = {
-            d.get("name", ""): (d.text or "") for d in wb.iter(f"{NS}definedName")
-            if d.get("localSheetId") is None}
+            entry = SheetEntry(title, s.get("state", "visible"), rels.get(s.get(f"{REL_NS}id", ""), ""))
+            self.sheet_entries.append(entry)
+            if title not in self._parts:  # a duplicated title: the first one is the sheet Excel shows
+                self.sheetnames.append(title)
+                self._parts[title], self._states[title] = entry.part, entry.state
+        self.defined_name_entries: list[DefinedNameEntry] = [
+            DefinedNameEntry(d.get("name", ""), d.text or "",
+                             int(d.get("localSheetId")) if (d.get("localSheetId") or "").isdigit() else None,
+                             d.get("hidden") in ("1", "true"))
+            for d in wb.iter(f"{NS}definedName")]
+        self.defined_names: dict[str, str] = {}  # workbook-level names; the first of duplicates
+        for d in self.defined_name_entries:
+            if d.local_sheet_id is None:
+                self.defined_names.setdefault(d.name, d.value)
         self._strings: list[str] | None = None
         self._formats: list[str] | None = None
         self._sheets: dict[str, Sheet] = {}
