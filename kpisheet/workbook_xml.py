@@ -37,6 +37,15 @@ class Cell(NamedTuple):  # a tuple: thousands are made per sheet, a frozen datac
 EMPTY_CELL = Cell(None)
 
 
+class BookError(Exception):
+    """Why a workbook cannot be read: a finding code (E107 budget, E108 unsafe XML, E110 corrupt,
+    E112 Strict OOXML) and a short reason for its message."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"{code}: {reason}")
+        self.code, self.reason = code, reason
+
+
 class DefinedNameEntry(NamedTuple):
     """One <definedName> of workbook.xml, as written (duplicates and sheet-local names kept)."""
 
