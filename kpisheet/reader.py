@@ -83,27 +83,6 @@ def is_readable(sub: Submission) -> bool:
     return sub.fiscal_year is not None and sub.branch_code is not None and sub.term is not None
 
 
-def read_cli(path: Path, *, as_json: bool = False) -> None:
-    """`kpisheet read FILE`: print the record; exit 0 when read (warnings on stderr), 1 when not."""
-    import json
-
-    import click
-
-    from .findings import format_text
-
-    if not Path(path).exists():
-        raise click.UsageError(f"no such file: {path}")
-    sub = read_workbook(path)
-    if sub.findings:
-        click.echo(format_text(sub.findings), err=True)
-    if not is_readable(sub):
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(sub.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(submission_text(sub))
-
-
 def submission_text(sub: Submission) -> str:
     """A short human summary of a Submission (what `kpisheet read` prints without --json)."""
     lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {sub.fiscal_year}年度 "

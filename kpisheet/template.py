@@ -161,30 +161,6 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     return GenerateResult(paths, findings)
 
 
-def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-                 password: str | None, outdir: Path) -> None:
-    """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
-    import click
-
-    catalogue = catalogue_for_fy(fiscal_year)
-    total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
-    if sys.stderr.isatty():
-        with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
-            result = generate(fiscal_year, branches or None, outdir, baseline_path=baseline, targets_path=targets,
-                              password=password, progress=lambda _path: bar.update(1))
-    else:
-        result = generate(fiscal_year, branches or None, outdir, baseline_path=baseline, targets_path=targets,
-                          password=password)
-    if result.findings:
-        from .findings import format_text
-        click.echo(format_text(result.findings), err=True)
-    for path in result.paths:
-        click.echo(str(path))
-    term = catalogue.term
-    click.echo(f"{len(result.paths)}件のブックを作成しました（{wareki_fiscal_year(fiscal_year)}・第{term}期）"
-               f" / wrote {len(result.paths)} workbook(s) for FY{fiscal_year} (term {term})", err=True)
-
-
 # ================================================================ structure lock
 def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
     """Add <workbookProtection lockStructure="1"/> after <workbookPr/> (EXCEL-NOTES §1)."""

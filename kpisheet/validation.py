@@ -261,31 +261,3 @@ def _as_month(as_of: str | date | None) -> date | None:
     if as_of is None or isinstance(as_of, date):
         return as_of.replace(day=1) if isinstance(as_of, date) else None
     return parse_month(as_of)
-
-
-def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: str | None = None,
-                 as_json: bool = False) -> None:
-    """`kpisheet validate`: findings grouped by file (or --json); exit 1 when there are errors."""
-    import click
-
-    try:
-        month = _as_month(as_of)
-    except ValueError:
-        raise click.UsageError(f"--as-of must be YYYY-MM (e.g. 2024-10), not {as_of!r}") from None
-    missing = [str(p) for p in paths if not Path(p).exists()]
-    if missing:
-        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
-    if fiscal_year is not None:
-        try:
-            catalogue_for_fy(fiscal_year)
-        except KpisheetError as exc:
-            raise click.UsageError(exc.findings[0].message_en) from None
-    result = validate(paths, fiscal_year=fiscal_year, as_of=month)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        if result.findings:
-            click.echo(format_text(result.findings))
-        n_err = sum(1 for f in result.findings if f.is_error)
-        click.echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
-    sys.exit(1 if result.has_errors else 0)

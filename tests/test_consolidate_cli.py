@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from kpisheet.catalogue import load_catalogue
 from kpisheet.cli import cli
-from kpisheet.consolidation import consolidate, output_names
+from kpisheet.consolidation import consolidate
+from kpisheet.outputs import output_names
 from kpisheet.sample import sample_values
 
 from .consolidate_helpers import filled
