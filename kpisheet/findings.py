@@ -358,7 +358,7 @@ def excludes_whole_file(f: Finding) -> bool:
 
 
 def flatten(findings: Iterable[Finding], keys: list[str]) -> list[list[Any]]:
-    """[[f.cell, f.code], ...] — what tests compare (after frictionless Report.flatten)."""
+    """[[f.cell, f.code], ...]: findings as plain rows, the shape tests compare."""
     return [[getattr(f, k) for k in keys] for f in findings]
 
 

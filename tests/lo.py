@@ -3,8 +3,7 @@
 Import as ``from tests.lo import ...`` (or ``from lo import ...`` when ``tests/`` is
 on ``sys.path``). Nothing here imports kpisheet.
 
-Facts these helpers rely on (LibreOffice 7.4, Debian 12; see
-/work/shared/EXCEL-NOTES.md):
+Facts these helpers rely on (LibreOffice 7.4, Debian 12; measured here):
 
 * ``soffice --convert-to`` exits 0 even when the source could not be loaded, so
   :func:`convert` checks that the output file exists.
