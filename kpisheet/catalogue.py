@@ -13,13 +13,12 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from .findings import KpisheetError, finding
-from .schema_check import iter_errors
 from .fiscal import fiscal_months
+from .resources import data_dir
+from .schema_check import iter_errors
 
 CATALOGUE_FILES = {5: "catalogue_term5.json", 6: "catalogue_term6.json"}
 MAPPING_FILE = "mapping_term5_term6.json"
@@ -27,15 +26,7 @@ BRANCHES_FILE = "branches.json"
 HQ_CODE = "00"
 
 
-# ---------------------------------------------------------------- locating data
-def data_dir(kind: str) -> Path:
-    """templates/ or schemas/: the repository copy (editable install) or the packaged one."""
-    repo = Path(__file__).resolve().parent.parent / kind
-    if repo.is_dir():
-        return repo
-    return Path(str(resources.files(f"kpisheet.{kind}")))
-
-
+# ---------------------------------------------------------------- loading data
 def _load_json(name: str, schema_name: str) -> dict[str, Any]:
     path = data_dir("templates") / name
     try:
