@@ -1,24 +1,32 @@
-"""Command-line interface: thin click commands over the stage functions.
+"""Command-line interface: every click command, every exit code.
 
-Each command parses options, calls one library function and prints its
-result.  KpisheetError becomes a message on stderr and exit 1; click's usage
-errors exit 2.  No traceback reaches a user: anything unexpected is reported
-as one line with exit 1 (set KPISHEET_DEBUG=1 to see the traceback).
+Each command checks its arguments (usage errors exit 2 before anything is
+read), calls the stage functions, prints their results and chooses the exit
+code.  KpisheetError becomes a message on stderr and exit 1.  No traceback
+reaches a user: anything unexpected is reported as one line with exit 1 (set
+KPISHEET_DEBUG=1 to see the traceback).
+
+SIGINT and SIGTERM end a run cleanly: forked workers and children are ended,
+temporary and staging files removed, and the command exits 130 or 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import stat
 import sys
-from pathlib import Path
+import threading
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
 from . import __version__
-from .findings import KpisheetError, format_text
+from .findings import Finding, KpisheetError, format_text
 
 
 def _fail(exc: KpisheetError) -> None:
@@ -26,10 +34,104 @@ def _fail(exc: KpisheetError) -> None:
     sys.exit(1)
 
 
-def _echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+# ---------------------------------------------------------------- signals
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived in the main process (a BaseException: no `except Exception` eats it)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
 
 
+_main_pid: int | None = None
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    if os.getpid() != _main_pid:  # a forked worker or child: die as the default action would
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
+        signal.signal(other, signal.SIG_IGN)
+    _end_children()
+    raise Interrupted(signum)
+
+
+def _end_children() -> None:
+    """Terminate this process's multiprocessing children (validation workers, the output child)."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    children = mp.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(5)
+        if child.is_alive():  # pragma: no cover - a child that ignores SIGTERM
+            child.kill()
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Run a command body with SIGINT/SIGTERM turned into a clean exit 130/143."""
+    global _main_pid
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        yield
+        return
+    _main_pid = os.getpid()
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except Interrupted as exc:
+        _end_children()
+        click.echo(f"kpisheet: 中断しました（{exc}）。書きかけの出力は残していません。\n"
+                   f"Interrupted ({exc}); no partial output was left.", err=True)
+        sys.exit(128 + exc.signum)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# ---------------------------------------------------------------- argument checks
+def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
+    """A fiscal year some catalogue covers, else a usage error (exit 2)."""
+    from .catalogue import catalogue_for_fy
+
+    try:
+        catalogue_for_fy(fiscal_year)
+    except KpisheetError as exc:
+        f = exc.findings[0]
+        raise click.BadParameter(f"{f.text_ja} / {f.text_en}", param_hint=param) from None
+
+
+def _month(text: str, fiscal_year: int | None, param: str) -> date:
+    """The month `text` names; with `fiscal_year`, it must lie in that fiscal year (April-March)."""
+    from .fiscal import fiscal_months, fiscal_year_of, month_key, parse_month, wareki_fiscal_year
+
+    try:
+        month = parse_month(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} は年月ではありません（例：2024-10）/ not a month (YYYY-MM)",
+                                 param_hint=param) from None
+    if fiscal_year is not None and fiscal_year_of(month) != fiscal_year:
+        months = fiscal_months(fiscal_year)
+        span = f"{month_key(months[0])}〜{month_key(months[-1])}"
+        raise click.BadParameter(
+            f"{text} は{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}：{span}）の月ではありません / "
+            f"{text} is not a month of FY{fiscal_year} ({span})", param_hint=param)
+    return month
+
+
+def _check_outdir(inbox: Path, outdir: Path) -> None:
+    """The output folder may not be the inbox or inside it (nor may the inbox be the feedback folder)."""
+    i, o = inbox.resolve(), outdir.resolve()
+    if o == i or i in o.parents or i == o / "feedback" or o / "feedback" in i.parents:
+        raise click.BadParameter(
+            f"出力フォルダ {outdir} が受信箱 {inbox} と重なっています。受信箱の外を指定してください。/ "
+            f"the output folder must be outside the inbox", param_hint="-o/--output")
+
+
+# ---------------------------------------------------------------- commands
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kpisheet")
 def cli() -> None:
@@ -40,7 +142,6 @@ def cli() -> None:
     """
 
 
-# ---------------------------------------------------------------- catalogue
 @cli.command()
 @click.option("--fy", "fiscal_year", type=int, default=None, help="Fiscal year (2021-2026); its term's catalogue is shown.")
 @click.option("--mapping", is_flag=True, help="Show the term-5 -> term-6 mapping of measures and KPIs.")
@@ -57,6 +158,7 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
             return
         if fiscal_year is None:
             raise click.UsageError("give --fy YEAR (e.g. --fy 2024) or --mapping")
+        _check_fy(fiscal_year)
         c = cat.catalogue_for_fy(fiscal_year)
         click.echo(json.dumps(catalogue_dict(c, fiscal_year), ensure_ascii=False, indent=2) if as_json
                    else catalogue_text(c, fiscal_year))
@@ -64,7 +166,6 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
         _fail(exc)
 
 
-# ---------------------------------------------------------------- generate (issue: templates)
 @cli.command()
 @click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024 (令和6年度).")
 @click.option("--branch", "branches", multiple=True, help="Branch code (01-47, 00 = 本部); repeatable. Default: all.")
@@ -72,23 +173,26 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
 @click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Annual targets: CSV or xlsx rows (branch, kpi_id, value).")
 @click.option("--password", default=None, help="Sheet-protection password (default: protection without password).")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--force", is_flag=True, help="Replace workbooks that already exist in the output folder.")
 def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-             password: str | None, outdir: Path) -> None:
+             password: str | None, outdir: Path, force: bool) -> None:
     """Write one input workbook per branch for a fiscal year."""
-    try:
-        generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
-                     password=password, outdir=outdir)
-    except KpisheetError as exc:
-        _fail(exc)
+    _check_fy(fiscal_year)
+    with _interruptible():
+        try:
+            generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
+                         password=password, outdir=outdir, force=force)
+        except KpisheetError as exc:
+            _fail(exc)
 
 
-# ---------------------------------------------------------------- read / validate (issue: reader)
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the submission record as JSON (schemas/submission.schema.json).")
 def read(file: Path, as_json: bool) -> None:
     """Read one returned workbook and print its submission record."""
-    read_cli(file, as_json=as_json)
+    with _interruptible():
+        read_cli(file, as_json=as_json)
 
 
 @cli.command()
@@ -98,41 +202,48 @@ def read(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
 def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None, as_json: bool) -> None:
     """Validate returned workbooks (files or folders); exit 1 when there are errors."""
-    validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
+    with _interruptible():
+        validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
 
 
-# ---------------------------------------------------------------- consolidate (issue: consolidation)
 @cli.command()
 @click.argument("inbox", type=click.Path(path_type=Path))
 @click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
 @click.option("--month", required=True, help="Reporting month YYYY-MM, e.g. 2024-10.")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values (branch, kpi_id, value).")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--force", is_flag=True, help="Replace existing outputs.")
+@click.option("--force", is_flag=True, help="Replace existing outputs (and remove stale ones of the same month).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def consolidate(inbox: Path, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
                 force: bool, as_json: bool) -> None:
     """Consolidate a month's returned workbooks into the national workbook."""
-    consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, outdir=outdir,
-                    force=force, as_json=as_json)
+    with _interruptible():
+        consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, outdir=outdir,
+                        force=force, as_json=as_json)
+
 
 # ---------------------------------------------------------------- command bodies
 def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-                 password: str | None, outdir: Path) -> None:
+                 password: str | None, outdir: Path, force: bool = False) -> None:
     """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
     from .catalogue import catalogue_for_fy
+    from .fileio import OutputExistsError
     from .fiscal import wareki_fiscal_year
     from .template import generate as generate_books, workbook_branches
 
     catalogue = catalogue_for_fy(fiscal_year)
     total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
-    if sys.stderr.isatty():
-        with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
-            result = generate_books(fiscal_year, branches or None, outdir, baseline_path=baseline,
-                                    targets_path=targets, password=password, progress=lambda _path: bar.update(1))
-    else:
-        result = generate_books(fiscal_year, branches or None, outdir, baseline_path=baseline,
-                                targets_path=targets, password=password)
+    options: dict[str, Any] = {"baseline_path": baseline, "targets_path": targets, "password": password,
+                               "force": force}
+    try:
+        if sys.stderr.isatty():
+            with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
+                result = generate_books(fiscal_year, branches or None, outdir, **options,
+                                        progress=lambda _path: bar.update(1))
+        else:
+            result = generate_books(fiscal_year, branches or None, outdir, **options)
+    except OutputExistsError as exc:
+        _exists_exit(exc, "ブック（支部が記入して返送したものかもしれません）")
     if result.findings:
         click.echo(format_text(result.findings), err=True)
     for path in result.paths:
@@ -142,12 +253,29 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
                f" / wrote {len(result.paths)} workbook(s) for FY{fiscal_year} (term {term})", err=True)
 
 
+def _exists_exit(exc: Any, what: str = "出力") -> None:
+    names = "\n".join(f"  {p}" for p in exc.paths)
+    click.echo(f"kpisheet: 次の{what}は既にあります。何も書き込んでいません。置き換えるには --force を付けてください。\n"
+               f"These files exist; nothing was written. Use --force to replace them.\n{names}", err=True)
+    sys.exit(1)
+
+
 def read_cli(path: Path, *, as_json: bool = False) -> None:
     """`kpisheet read FILE`: print the record; exit 0 when read (warnings on stderr), 1 when not."""
     from .reader import is_readable, read_workbook, submission_text
 
-    if not Path(path).exists():
-        raise click.UsageError(f"no such file: {path}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise click.UsageError(f"no such file: {path}") from None
+    except OSError as exc:
+        click.echo(f"kpisheet: {path} を開けません（{exc.strerror}）/ cannot open {path} ({exc.strerror})", err=True)
+        sys.exit(1)
+    if not stat.S_ISREG(mode):
+        click.echo(f"kpisheet: {path} は通常のファイルではありません（フォルダ・パイプ・デバイスなど）。"
+                   f"ブック（.xlsx）を指定してください。\n"
+                   f"{path} is not a regular file (a folder, pipe or device); give a workbook (.xlsx).", err=True)
+        sys.exit(1)
     sub = read_workbook(path)
     if sub.findings:
         click.echo(format_text(sub.findings), err=True)
@@ -162,23 +290,17 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
 def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: str | None = None,
                  as_json: bool = False) -> None:
     """`kpisheet validate`: findings grouped by file (or --json); exit 1 when there are errors."""
-    from .catalogue import catalogue_for_fy
-    from .fiscal import parse_month
+    from .runtime import gc_paused
     from .validation import validate as validate_files
 
-    try:
-        month = parse_month(as_of) if as_of is not None else None
-    except ValueError:
-        raise click.UsageError(f"--as-of must be YYYY-MM (e.g. 2024-10), not {as_of!r}") from None
+    if fiscal_year is not None:
+        _check_fy(fiscal_year)
+    month = _month(as_of, fiscal_year, "--as-of") if as_of is not None else None
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
-    if fiscal_year is not None:
-        try:
-            catalogue_for_fy(fiscal_year)
-        except KpisheetError as exc:
-            raise click.UsageError(exc.findings[0].message_en) from None
-    result = validate_files(paths, fiscal_year=fiscal_year, as_of=month)
+    with gc_paused():  # the one pause of the command (see runtime.gc_paused)
+        result = validate_files(paths, fiscal_year=fiscal_year, as_of=month)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -191,76 +313,132 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
                     force: bool, as_json: bool) -> None:
-    """Body of `kpisheet consolidate`: run, write, print.
+    """Body of `kpisheet consolidate`: check the arguments, run, write, print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
-    (nothing readable, output not writable, existing output without --force);
-    click's usage errors exit 2.  Findings in branch files do not fail the run.
+    (nothing readable, no workbook of --fy, another run writing, existing
+    output without --force, a full disk); 2 for usage errors, before anything
+    is read.  Findings in branch files do not fail the run.
     """
-    from .fiscal import parse_month
     from .runtime import gc_paused
 
-    try:
-        as_of = parse_month(month)
-    except ValueError:
-        raise click.BadParameter(f"{month!r} は年月ではありません（例：2024-10）/ not a month (YYYY-MM)",
-                                 param_hint="--month") from None
+    _check_fy(fiscal_year)
+    as_of = _month(month, fiscal_year, "--month")
     if not Path(inbox).exists():
         raise click.BadParameter(f"{inbox} がありません / does not exist", param_hint="INBOX")
-    with gc_paused():  # one pause from reading to the last output (see gc_paused)
-        _consolidate_and_write(inbox, fiscal_year=fiscal_year, as_of=as_of, baseline=baseline, outdir=outdir,
-                               force=force, as_json=as_json)
+    _check_outdir(Path(inbox), Path(outdir))
+    with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
+        _consolidate_and_write(Path(inbox), fiscal_year=fiscal_year, as_of=as_of, baseline=baseline,
+                               outdir=Path(outdir), force=force, as_json=as_json)
 
 
 def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None, outdir: Path,
                            force: bool, as_json: bool) -> None:
     from .consolidation import consolidate as consolidate_inbox
-    from .fileio import OutputExistsError
-    from .outputs import write_outputs
+    from .outputs import run_summary
 
     tty = sys.stderr.isatty()
     try:
         if tty:
             click.echo("読込・検証中… / reading and validating…", err=True)
-        cons = consolidate_inbox(Path(inbox), fiscal_year=fiscal_year, month=as_of, baseline_path=baseline)
+        cons = consolidate_inbox(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline)
     except KpisheetError as exc:
-        click.echo(format_text(exc.findings), err=True)
-        sys.exit(1)
-    if not any(s.branch_code for s in cons.submissions):
+        _fail(exc)
+    _echo_baseline_findings(cons.findings, baseline)
+    readable = [s for s in cons.submissions if s.branch_code]
+    if not readable:
         if cons.findings:
             click.echo(format_text(cons.findings), err=True)
         click.echo(f"kpisheet: {inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
                    f"No readable workbook in {inbox}; the national workbook was not written.", err=True)
         sys.exit(1)
+    if not any(s.fiscal_year == fiscal_year for s in readable):
+        _wrong_year_exit(inbox, fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
+    result = _write(cons, outdir, force=force, tty=tty)
+    if result.findings:
+        click.echo(format_text(result.findings), err=True)
+    summary = run_summary(cons, result)
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
+
+
+def _echo_baseline_findings(findings: list[Finding], baseline: Path | None) -> None:
+    """Findings about the --baseline file go to stderr (they never change a branch's status)."""
+    if baseline is None:
+        return
+    mine = [f for f in findings if f.file and Path(f.file) == Path(baseline)]
+    if mine:
+        click.echo(f"前年度値ファイル {baseline} について / about the --baseline file:\n{format_text(mine)}", err=True)
+
+
+def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
+    from .fiscal import wareki_fiscal_year
+
+    found = "、".join(f"{wareki_fiscal_year(y)}（FY{y}）" for y in years)
+    hint_ja = f"--fy {years[0]} を指定してください。" if len(years) == 1 else "--fy を確かめてください。"
+    hint_en = f"give --fy {years[0]}" if len(years) == 1 else "check --fy"
+    click.echo(f"kpisheet: 受信箱のブックは{found}です。{hint_ja}"
+               f"{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}）のブックはありません。何も書き込んでいません。\n"
+               f"The workbooks in {inbox} are for FY{', FY'.join(map(str, years))}, none for FY{fiscal_year}; "
+               f"{hint_en}. Nothing was written.", err=True)
+    sys.exit(1)
+
+
+def _write(cons: Any, outdir: Path, *, force: bool, tty: bool) -> Any:
+    """write_outputs with a progress bar on a terminal; every failure is a message and exit 1."""
+    from .fileio import OutputExistsError, is_disk_full
+    from .outputs import OutputLockedError, write_outputs
+
     try:
-        n_steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
         if tty:
+            n_steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
             with click.progressbar(length=n_steps, label="出力中 / writing", file=sys.stderr) as bar:
-                outputs = write_outputs(cons, Path(outdir), force=force, progress=lambda _l: bar.update(1))
-        else:
-            outputs = write_outputs(cons, Path(outdir), force=force)
+                return write_outputs(cons, outdir, force=force, progress=lambda _l: bar.update(1))
+        return write_outputs(cons, outdir, force=force)
     except OutputExistsError as exc:
-        click.echo(f"kpisheet: {exc.path} は既にあります。置き換えるには --force を付けてください。\n"
-                   f"{exc.path} exists; use --force to replace it.", err=True)
+        _exists_exit(exc)
+    except OutputLockedError:
+        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。終わってから再実行してください。"
+                   f"何も書き込んでいません。\n"
+                   f"Another kpisheet run is writing into {outdir}; run again when it has finished. "
+                   f"Nothing was written.", err=True)
         sys.exit(1)
     except OSError as exc:
-        click.echo(f"kpisheet: 出力を書き込めません：{exc.filename or outdir}（{exc.strerror or exc}）\n"
-                   f"Cannot write the output: {exc.filename or outdir} ({exc.strerror or exc})", err=True)
+        where = exc.filename or outdir
+        if is_disk_full(exc):
+            click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
+                       f"空きを作ってから再実行してください。\n"
+                       f"The disk is full ({where}); no output was written. Free some space and run again.",
+                       err=True)
+        else:
+            click.echo(f"kpisheet: 出力を書き込めません：{where}（{exc.strerror or exc}）\n"
+                       f"Cannot write the output: {where} ({exc.strerror or exc})", err=True)
         sys.exit(1)
-    summary = cons.summary(outputs)
-    if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-    else:
-        click.echo(summary_text(summary))
+
+
+def _names(codes: list[str], summary_names: dict[str, str] | None) -> str:
+    from .catalogue import load_branches
+
+    names = {b.code: b.display_name for b in load_branches()}
+    names.update(summary_names or {})
+    return ", ".join(f"{c} {names.get(c, '')}".strip() for c in codes)
 
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The human summary of a run (stdout of `kpisheet consolidate`)."""
     b, f = summary["branches"], summary["findings"]
+    names = b.get("names") if isinstance(b.get("names"), dict) else None
+    parts = []
+    for label, count, codes_key in (("提出済", "submitted", None), ("エラーあり", "with_errors", "error_codes"),
+                                    ("提出あり・読込不可", "unreadable", "unreadable_codes"),
+                                    ("未提出", "missing", "missing_codes")):
+        codes = list(b.get(codes_key) or []) if codes_key else []
+        part = f"{label} {b.get(count, 0)}"
+        parts.append(part + (f"（{_names(codes, names)}）" if codes else ""))
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） {summary['month']} 全国集計",
-             f"  提出済 {b['submitted']} / エラーあり {b['with_errors']} / 未提出 {b['missing']}"
-             + (f"（{', '.join(b['missing_codes'])}）" if b["missing_codes"] else ""),
+             "  " + " / ".join(parts),
              f"  エラー {f['errors']}件 / 警告 {f['warnings']}件（詳細は全国集計表の「検証結果」シート）"]
+    if summary.get("output_findings"):
+        lines.append(f"  確認事項を書けなかった支部ブック: {len(summary['output_findings'])}件（E110、上記参照）")
     outs = summary["outputs"]
     if outs:
         lines.append(f"  全国集計表: {outs[0]}")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 
 class OutputExistsError(Exception):
-    """The output exists and --force was not given."""
+    """One or more outputs exist and --force was not given."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        super().__init__(f"{path} exists; use --force to replace it")
+    def __init__(self, *paths: Path):
+        self.paths = tuple(Path(p) for p in paths)
+        self.path = self.paths[0]
+        super().__init__(f"{', '.join(map(str, self.paths))} exists; use --force to replace it")
 
 
 @contextlib.contextmanager
@@ -40,10 +42,9 @@ def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
         raise
 
 
-def write_atomic(final: Path, writer: Callable[[Path], None], *, force: bool = True) -> Path:
-    with atomic_path(final, force=force) as tmp:
-        writer(tmp)
-    return Path(final)
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError saying the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
 def sha256_file(path: Path) -> str:

@@ -1,19 +1,75 @@
-"""Writing a run's outputs: the national workbook, the analysts' CSV and the branch feedback files."""
+"""Writing a run's outputs: the national workbook, the analysts' CSV and the branch feedback files.
+
+One run at a time per output folder.  `write_outputs` holds an exclusive lock
+(`fcntl.flock` on OUTDIR/.kpisheet.lock) while it checks and writes; a second
+run waits up to `LOCK_WAIT` seconds, then gives up with OutputLockedError.
+Where fcntl does not exist (Windows) there is no lock: there, never start two
+consolidations into one folder at the same time.
+
+All or nothing.  Every output is first written into a staging folder inside
+OUTDIR (`.kpisheet-staging-*`) and renamed into place only when all of them
+were written, with SIGINT/SIGTERM held back during the renames; so a failed or
+interrupted run leaves the folder as it was, and a finished one never leaves a
+national workbook and a CSV of two different runs.  The staging folder is
+removed on every way out.
+
+One branch's feedback file that cannot be written (anything but a full disk)
+becomes an E110 finding on that branch's file; the run goes on.
+
+With force, outputs of the same fiscal year and month that this run did not
+write - e.g. the feedback file of a branch whose workbook has left the inbox -
+are removed.  Only names this module or `feedback.feedback_path` would write
+for that month are ever removed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .consolidation import Consolidation
 from .csvout import write_kpi_values_csv
 from .feedback import feedback_path, write_feedback
-from .fileio import OutputExistsError
+from .fileio import OutputExistsError, is_disk_full
+from .findings import Finding, finding
 from .fiscal import month_key
 from .model import Submission
 from .report import write_national
 from .runtime import fork_cpus
+
+LOCK_NAME = ".kpisheet.lock"
+STAGING_PREFIX = ".kpisheet-staging-"
+LOCK_WAIT = 5.0  # seconds a second run waits for the first one
+FEEDBACK_DIR = "feedback"
+
+
+class OutputLockedError(Exception):
+    """Another run is writing into the same output folder."""
+
+    def __init__(self, outdir: Path):
+        self.outdir = Path(outdir)
+        super().__init__(f"another kpisheet run is writing into {outdir}")
+
+
+class OutputCollisionError(RuntimeError):
+    """Two outputs of one run would get the same file name (a kpisheet bug, never hidden)."""
+
+
+@dataclass
+class OutputResult:
+    """The files a run wrote (national workbook, CSV, feedback files) and findings about writing them."""
+
+    paths: list[Path]
+    findings: list[Finding] = field(default_factory=list)
 
 
 def output_names(fiscal_year: int, month: date) -> dict[str, str]:
@@ -21,63 +77,163 @@ def output_names(fiscal_year: int, month: date) -> dict[str, str]:
     return {"national": f"national_{tag}.xlsx", "csv": f"kpi_values_{tag}.csv", "tag": tag}
 
 
+def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
+    """The run summary with the outputs and their findings (what `consolidate --json` prints)."""
+    summary = cons.summary(result.paths)
+    summary["output_findings"] = [f.to_dict() for f in result.findings]
+    return summary
+
+
+def feedback_submissions(cons: Consolidation) -> list[Submission]:
+    """The submissions that get a feedback workbook."""
+    return [s for s in cons.submissions if s.branch_code and Path(s.path).is_file()]
+
+
+def planned_paths(cons: Consolidation, outdir: Path) -> list[Path]:
+    """Every file `write_outputs` would write into `outdir`; raise OutputCollisionError on a clash."""
+    names = output_names(cons.fiscal_year, cons.month)
+    planned = [Path(outdir) / names["national"], Path(outdir) / names["csv"],
+               *(feedback_path(cons, s, Path(outdir)) for s in feedback_submissions(cons))]
+    seen: set[Path] = set()
+    for p in planned:
+        if p in seen:
+            raise OutputCollisionError(f"two outputs of one run would both be written to {p}")
+        seen.add(p)
+    return planned
+
+
 def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
                   progress: Callable[[str], None] | None = None, parallel: bool | None = None,
-                  created: datetime | None = None) -> list[Path]:
-    """Write the national workbook, the CSV and every branch's feedback workbook; return their paths.
+                  created: datetime | None = None, lock_wait: float = LOCK_WAIT) -> OutputResult:
+    """Write the national workbook, the CSV and every branch's feedback workbook (see the module docstring).
 
     `created` is the national workbook's creation time (default: now); with it fixed, the same
-    Consolidation gives the same bytes in every output.
-
-    Existing outputs are checked before anything is written, so a refused run writes nothing.
-    With two or more CPUs (and fork), the national workbook - the largest output - is written in a
-    forked child process while this process writes the CSV and the feedback files; `parallel`
-    forces either way.  Each file is written atomically either way.  In parallel, a failure of one
-    part is raised once the other has finished (so the CSV and feedback files can exist although
-    the national workbook could not be written).
+    Consolidation gives the same bytes in every output.  Without `force`, existing outputs raise
+    OutputExistsError (naming all of them) before anything is written.  With two or more CPUs (and
+    fork) the national workbook is written in a forked child while this process writes the rest;
+    `parallel` forces either way.
     """
     outdir = Path(outdir)
-    names = output_names(cons.fiscal_year, cons.month)
-    national, csv_path = outdir / names["national"], outdir / names["csv"]
-    feedback_subs = [s for s in cons.submissions if s.branch_code and Path(s.path).is_file()]
-    planned = [national, csv_path, *(feedback_path(cons, s, outdir) for s in feedback_subs)]
-    if not force:
-        for p in planned:
-            if p.exists():
-                raise OutputExistsError(p)
-    step = progress or (lambda _label: None)
-    if parallel is None:
-        parallel = fork_cpus() >= 2 and bool(feedback_subs)
-    if parallel:
-        outdir.mkdir(parents=True, exist_ok=True)
-        job = _ForkedCall(write_national, cons, national, force=force, created=created)
+    planned = planned_paths(cons, outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with output_lock(outdir, lock_wait):
+        existing = [p for p in planned if p.exists()]
+        if existing and not force:
+            raise OutputExistsError(*existing)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
         try:
-            rest = _write_rest(cons, outdir, csv_path, feedback_subs, force, step,
-                               write_kpi_values_csv, write_feedback)
+            staged, findings = _write_staged(cons, staging, progress or (lambda _label: None), parallel, created)
+            pairs = [(p, outdir / p.relative_to(staging)) for p in staged]
+            with signals_deferred():
+                written = _commit(pairs)
+                if force:
+                    for stale in stale_outputs(cons, outdir, written):
+                        stale.unlink(missing_ok=True)
         finally:
-            national_written = job.result()  # waits, also when the rest failed
+            shutil.rmtree(staging, ignore_errors=True)
+    return OutputResult(written, findings)
+
+
+def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None], parallel: bool | None,
+                  created: datetime | None) -> tuple[list[Path], list[Finding]]:
+    names = output_names(cons.fiscal_year, cons.month)
+    national, csv_path = staging / names["national"], staging / names["csv"]
+    subs = feedback_submissions(cons)
+    findings: list[Finding] = []
+    if parallel is None:
+        parallel = fork_cpus() >= 2 and bool(subs)
+    if not parallel:
+        write_national(cons, national, force=True, created=created)
         step("national")
-        return [national_written, *rest]
-    written = [write_national(cons, national, force=force, created=created)]
+        return [national, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
+    job = _ForkedCall(write_national, cons, national, force=True, created=created)
+    try:
+        rest = _write_rest(cons, staging, csv_path, subs, step, findings)
+        job.result()
+    finally:
+        job.stop()  # already ended unless the rest failed or the run was interrupted
     step("national")
-    return written + _write_rest(cons, outdir, csv_path, feedback_subs, force, step,
-                                 write_kpi_values_csv, write_feedback)
+    return [national, *rest], findings
 
 
-def _write_rest(cons: Consolidation, outdir: Path, csv_path: Path, feedback_subs: list[Submission],
-                force: bool, step: Callable[[str], None], write_csv: Callable[..., Path],
-                write_feedback: Callable[..., Path]) -> list[Path]:
-    written = [write_csv(cons, csv_path, force=force)]
+def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[Submission],
+                step: Callable[[str], None], findings: list[Finding]) -> list[Path]:
+    written = [write_kpi_values_csv(cons, csv_path, force=True)]
     step("csv")
-    for sub in feedback_subs:
-        written.append(write_feedback(cons, sub, outdir, force=force))
+    for sub in subs:
+        try:
+            written.append(write_feedback(cons, sub, staging, force=True))
+        except Exception as exc:  # noqa: BLE001 - one branch's feedback never stops the run
+            if is_disk_full(exc):
+                raise
+            findings.append(finding("E110", file=sub.path, branch=sub.branch_code,
+                                    reason=f"{type(exc).__name__}: {exc}"[:300]))
         step(sub.branch_code or "")
     return written
 
 
+def _commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    for staged, final in pairs:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    return [final for _, final in pairs]
+
+
+def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> list[Path]:
+    """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
+    names = output_names(cons.fiscal_year, cons.month)
+    pattern = re.compile(rf"\d{{2}}_.+_{re.escape(names['tag'])}_確認事項.*\.xlsx")
+    candidates = [Path(outdir) / names["national"], Path(outdir) / names["csv"]]
+    folder = Path(outdir) / FEEDBACK_DIR
+    if folder.is_dir():
+        candidates += sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+    keep = set(written)
+    return [p for p in candidates if p not in keep and p.is_file()]
+
+
+# ---------------------------------------------------------------- one run per folder
+@contextlib.contextmanager
+def output_lock(outdir: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold OUTDIR/.kpisheet.lock exclusively; raise OutputLockedError after `wait` seconds."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock (see the module docstring)
+        yield
+        return
+    fd = os.open(Path(outdir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputLockedError(outdir) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block has finished (no-op where signals cannot be masked)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# ---------------------------------------------------------------- the forked national workbook
 class _ForkedCall:
     """fn(*args, **kwargs) in a forked child (which shares the parent's memory: nothing is pickled
-    but the result or the exception, sent back through a pipe)."""
+    but the result or the exception, sent back through a pipe).  The child dies of SIGINT/SIGTERM
+    at once; `stop()` ends it when the parent gives up."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
         import multiprocessing
@@ -97,9 +253,7 @@ class _ForkedCall:
             ok, payload = self._recv.recv()
         except EOFError:
             ok, payload = False, None
-        finally:
-            self._recv.close()
-            self._proc.join()
+        self._proc.join()
         if not ok:
             if isinstance(payload, BaseException):
                 raise payload
@@ -107,8 +261,20 @@ class _ForkedCall:
                                f"{self._proc.exitcode}")
         return payload
 
+    def stop(self) -> None:
+        """End the child if it still runs, and wait for it."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(5)
+            if self._proc.is_alive():  # pragma: no cover - a child that ignores SIGTERM
+                self._proc.kill()
+        self._proc.join()
+        self._recv.close()
+
 
 def _call_and_send(send: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):  # die with the parent, not run on as an orphan
+        signal.signal(signum, signal.SIG_DFL)
     try:
         result = (True, fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent

@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import sys
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
 from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, branch as branch_by_code
 from .catalogue import catalogue_for_fy, prefecture_branches
-from .fileio import atomic_path
+from .fileio import OutputExistsError, atomic_path
 from .findings import Finding, KpisheetError, finding, has_errors
 from .fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_year
 from .inputs import ValueTable, read_value_table
@@ -130,12 +129,14 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
 def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path, *,
              baseline_path: Path | None = None, targets_path: Path | None = None,
              password: str | None = None, generated_at: datetime | None = None,
-             progress: Callable[[Path], None] | None = None) -> GenerateResult:
+             progress: Callable[[Path], None] | None = None, force: bool = False) -> GenerateResult:
     """Write the workbooks of `fiscal_year` into `outdir`; one atomic file per branch.
 
     Malformed inputs (unknown branch code, bad rows in --baseline/--targets)
     raise KpisheetError with every finding, before anything is written.
-    Warnings (G107) come back in the result.
+    Without `force`, workbooks that already exist in `outdir` (perhaps filled in
+    and returned by a branch) raise OutputExistsError naming all of them, before
+    anything is written.  Warnings (G107) come back in the result.
     """
     catalogue = catalogue_for_fy(fiscal_year)
     findings: list[Finding] = []
@@ -147,18 +148,19 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
             findings += table.findings
     if has_errors(findings):
         raise KpisheetError(findings)
+    finals = [Path(outdir) / workbook_filename(b, fiscal_year) for b in branches]
+    existing = [p for p in finals if p.exists()]
+    if existing and not force:
+        raise OutputExistsError(*existing)
     generated_at = generated_at or _now()
-    paths: list[Path] = []
-    for b in branches:
+    for b, final in zip(branches, finals):
         data = build_template(catalogue, fiscal_year, b, baselines=baselines, targets=targets,
                               password=password, generated_at=generated_at)
-        final = Path(outdir) / workbook_filename(b, fiscal_year)
-        with atomic_path(final) as tmp:
+        with atomic_path(final, force=force) as tmp:
             tmp.write_bytes(data)
-        paths.append(final)
         if progress:
             progress(final)
-    return GenerateResult(paths, findings)
+    return GenerateResult(finals, findings)
 
 
 # ================================================================ structure lock

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kpisheet.catalogue import load_catalogue
 from kpisheet.cli import cli
 from kpisheet.consolidation import consolidate
-from kpisheet.outputs import output_names
+from kpisheet.outputs import OutputResult, output_names, run_summary
 from kpisheet.sample import sample_values
 
 from .consolidate_helpers import filled
@@ -48,7 +48,8 @@ def test_json_equals_the_library_summary(inbox, tmp_path):
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
-    assert printed == json.loads(json.dumps(cons.summary(printed["outputs"]), ensure_ascii=False))
+    library = run_summary(cons, OutputResult([Path(p) for p in printed["outputs"]]))
+    assert printed == json.loads(json.dumps(library, ensure_ascii=False))
     assert printed["outputs"][0].endswith("national_FY2024_2024-10.xlsx")
 
 

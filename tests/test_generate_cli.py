@@ -59,7 +59,7 @@ def test_unknown_branch_hq_without_national_kpis_and_unknown_year(tmp_path: Path
     result = _run("--fy", "2023", "--branch", "00", "-o", str(tmp_path))
     assert result.exit_code == 1 and "G109" in result.stderr
     result = _run("--fy", "2030", "-o", str(tmp_path))
-    assert result.exit_code == 1 and "D004" in result.stderr
+    assert result.exit_code == 2 and "2030年度に対応するKPIカタログがありません" in result.stderr
     assert list(tmp_path.iterdir()) == []
     assert _run("--fy", "2024").exit_code == 2  # -o is required: a usage error
 
