@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import unicodedata
+from collections import Counter
 from functools import lru_cache, partial
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,44 +38,61 @@ from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureR
 from .names import InputKey
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
 from .preflight import preflight
-from .workbook_xml import Book
+from .workbook_xml import Book, BookError, DefinedNameEntry, SheetEntry
 from .xlsx_cells import cell_coordinates, column_index, column_letter
 
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
              "rows_per_measure")
+_META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
 
 
 # ------------------------------------------------------------------ public API
 def read_workbook(path: Path | str) -> Submission:
-    """The submission record of one returned workbook; problems are in .findings, never raised."""
+    """The submission record of one returned workbook; problems are in .findings, never raised.
+
+    Whatever the file holds, the answer is a Submission: a workbook that cannot be
+    read gets one E1xx finding (BookError carries its code), a shape no rule
+    foresaw gets E110 with the exception's type and message.
+    """
     path = Path(path)
     sub = Submission(path=str(path), sha256="", template_version=None, catalogue_digest=None,
                      term=None, fiscal_year=None, branch_code=None, branch_name=None)
+    try:
+        _read_into(path, sub)
+    except BookError as exc:
+        _drop_values(sub)
+        sub.findings.append(finding(exc.code, file=path, reason=exc.reason))
+    except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
+        sub.findings.extend(exc.findings)
+    except Exception as exc:  # includes RecursionError and MemoryError: one finding, never a traceback
+        if os.environ.get("KPISHEET_DEBUG"):
+            raise
+        _drop_values(sub)
+        sub.findings.append(finding("E110", file=path, reason=f"{type(exc).__name__}: {_short(exc)}"))
+    return sub
+
+
+def _read_into(path: Path, sub: Submission) -> None:
+    """Pre-flight, open and read `path` into `sub`; may raise (read_workbook turns it into findings)."""
     problems = preflight(path)
     if problems:
         sub.findings.extend(problems)
-        return sub
+        return
     sub.sha256 = sha256_file(path)
-    try:
-        book = Book(path)
-    except Exception as exc:  # broken parts raise many types; all mean "corrupt"
-        code = "E108" if "Entit" in type(exc.__cause__ or exc).__name__ or "entit" in str(exc).lower() else "E110"
-        sub.findings.append(finding(code, file=path, reason=_short(exc)))
-        return sub
+    book = Book(path)
     try:
         _Reader(path, book, sub).read()
-    except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
-        sub.findings.extend(exc.findings)
-    except Exception as exc:  # a workbook shape no rule foresaw: one finding, never a traceback
-        if os.environ.get("KPISHEET_DEBUG"):
-            raise
-        sub.findings.append(finding("E110", file=path, reason=f"{type(exc).__name__}: {_short(exc)}"))
     finally:
         book.close()
-    return sub
+
+
+def _drop_values(sub: Submission) -> None:
+    """A read that failed half way: keep no value of it."""
+    sub.kpis.clear()
+    sub.measures.clear()
 
 
 def is_readable(sub: Submission) -> bool:
@@ -152,30 +171,40 @@ def _key_text(v: Any) -> str | None:
     return str(v).strip()
 
 
+_KEY_SEARCH = 5  # a column inserted before A (a row above 1) moves the keys right (down): look this far
+_KEY_ROW_WIDTH = 60  # columns searched for column keys
+
+
 def _index_keys(ws: Any) -> _KeyIndex:
+    """The hidden keys of a sheet, from the cells that exist (never a loop up to a row number)."""
+    by_col: dict[int, list[tuple[int, str]]] = {}
+    by_row: dict[int, list[tuple[int, str]]] = {}
+    for (r, c), cell in ws.cells.items():
+        if c > _KEY_ROW_WIDTH or (c > _KEY_SEARCH and r > _KEY_SEARCH):
+            continue
+        t = _key_text(cell.value)
+        if not t:
+            continue
+        if c <= _KEY_SEARCH and _SHEET_KEY_RE.match(t):
+            by_col.setdefault(c, []).append((r, t))
+        if r <= _KEY_SEARCH and (_MONTH_KEY_RE.fullmatch(t) or t in _COLUMN_KEYS):
+            by_row.setdefault(r, []).append((c, t))
     idx = _KeyIndex()
-    max_row, max_col = ws.max_row, min(ws.max_column, 60)
-    for col in range(1, min(max_col, 5) + 1):  # a column inserted before A moves the keys right
-        rows, row_keys = {}, {}
-        for r in range(1, max_row + 1):
-            t = _key_text(ws.cell(r, col).value)
-            if t and _SHEET_KEY_RE.match(t):
-                rows.setdefault(t, r)
-                row_keys[r] = t
-        if rows:
-            idx.key_col, idx.rows, idx.row_keys = col, rows, row_keys
-            break
-    for r in range(1, min(max_row, 5) + 1):  # likewise rows inserted above row 1
-        cols, col_keys = {}, {}
-        for c in range(1, max_col + 1):
-            t = _key_text(ws.cell(r, c).value)
-            if t and (re.fullmatch(r"\d{6}", t) or t in (nm.VALUE_COLUMN_KEY, "text", "rating", "note")):
-                cols.setdefault(t, c)
-                col_keys[c] = t
-        if cols:
-            idx.key_row, idx.cols, idx.col_keys = r, cols, col_keys
-            break
+    if by_col:
+        idx.key_col = min(by_col)
+        for r, t in sorted(by_col[idx.key_col]):
+            idx.rows.setdefault(t, r)
+            idx.row_keys[r] = t
+    if by_row:
+        idx.key_row = min(by_row)
+        for c, t in sorted(by_row[idx.key_row]):
+            idx.cols.setdefault(t, c)
+            idx.col_keys[c] = t
     return idx
+
+
+_MONTH_KEY_RE = re.compile(r"\d{6}")
+_COLUMN_KEYS = frozenset((nm.VALUE_COLUMN_KEY, "text", "rating", "note"))
 
 
 _SIMPLE_REF_RE = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!:]+))!\$?([A-Za-z]{1,3})\$?(\d+)$")
@@ -216,8 +245,45 @@ def _parse_reference(value: str) -> tuple[str, int, int] | None:
     return None if coordinates is None else (sheet, coordinates[0], coordinates[1])
 
 
-_NOT_NAMED: tuple[None, None] = (None, None)
 _NO_KEYS = _KeyIndex()
+
+
+class _Name(NamedTuple):
+    """One input's defined name as the workbook holds it."""
+
+    text: str  # as written
+    count: int  # how many <definedName> carry it (workbook-level and sheet-local, any letter case)
+    dest: tuple[str, int, int] | None  # (sheet, row, col) of the workbook-level one; None when broken
+    local: bool  # only a sheet-local name carries it
+
+
+class _Refused(NamedTuple):
+    """An input whose value is not used: the finding code (E312, E313) and its context."""
+
+    code: str
+    context: dict[str, Any]
+
+
+def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
+    """True when the hidden keys at (row, col) say it holds `key` — or say nothing and know no other cell."""
+    row_key, col_key = idx.row_keys.get(row), idx.col_keys.get(col)
+    if row_key == key.sheet_key and col_key == nm.column_key(key):
+        return True
+    if idx.find(key) is not None:  # the keys know the input's cell, and it is not this one
+        return False
+    return (row_key is None or row_key == key.sheet_key) and (col_key is None or col_key == nm.column_key(key))
+
+
+def _reference(sheet: str, row: int, col: int) -> str:
+    """'KPI入力'!$C$5 — a cell as a defined name writes it."""
+    quoted = sheet.replace("'", "''")
+    return f"'{quoted}'!${column_letter(col)}${row}"
+
+
+def _fold(title: str) -> str:
+    """A sheet title as people read it: NFKC, case folded, without spaces or invisible characters."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
 
 
 # ------------------------------------------------------------------ the reader
@@ -225,7 +291,7 @@ class _Reader:
     def __init__(self, path: Path, book: Any, sub: Submission) -> None:
         self.path, self.book, self.sub = path, book, sub
         self.cat: Catalogue | None = None
-        self.named: dict[InputKey, tuple[str, tuple[str, int, int] | None]] = {}
+        self.named: dict[InputKey, _Name] | None = None
         self.keys: dict[str, _KeyIndex] = {}
 
     def add(self, code: str, **kw: Any) -> None:
@@ -240,13 +306,8 @@ class _Reader:
         if not self._identity(meta):
             return
         self._saved()
-        kpi_sheet = self._sheet_for_role(nm.SHEET_KPI, "kpi")
-        measure_sheet = self._sheet_for_role(nm.SHEET_MEASURES, "measure")
-        for role, sheet in ((nm.SHEET_KPI, kpi_sheet), (nm.SHEET_MEASURES, measure_sheet)):
-            if sheet is None:
-                self.add("E303", value=role)
-            else:
-                self.keys[sheet] = _index_keys(self.book.sheet(sheet))
+        kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
+        measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
         rows_per_measure = _int(meta.get("rows_per_measure")) or nm.ROWS_PER_MEASURE
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, rows_per_measure)
@@ -266,7 +327,7 @@ class _Reader:
         for title in self.book.sheetnames:  # renamed: found by its content
             if title not in (nm.SHEET_META, nm.SHEET_KPI, nm.SHEET_MEASURES, nm.SHEET_GUIDE):
                 ws = self.book.sheet(title)
-                if ws.max_row <= 60 and ws.max_column <= 4:
+                if all(r <= _META_ROWS and c <= _META_COLUMNS for r, c in ws.cells):
                     yield ws
 
     def _identity(self, meta: dict[str, Any]) -> bool:
@@ -303,46 +364,103 @@ class _Reader:
             app = "kpisheet"  # XlsxWriter writes 'Microsoft Excel'; never re-saved since generation
         self.sub.saved_by = app or core.get("lastModifiedBy") or None
 
-    def _sheet_for_role(self, title: str, kind: str) -> str | None:
-        """The sheet playing a role: by its usual title, else where its names point, else by its keys."""
-        if title in self.book.sheetnames:
-            return title
+    # --- the input sheets
+    def _input_sheet(self, role: str, kind: str) -> str | None:
+        """The visible sheet playing an input role, its keys indexed.
+
+        None, with one finding, when there is no such sheet (E303), when two sheets
+        claim its name (E315) or when it is hidden (E314): its values are not used.
+        """
+        title = self._sheet_for_role(role, kind)
+        if title is None:
+            self.add("E303", value=role)
+            return None
+        claims = {_fold(role), _fold(title)}
+        claimants = [e.title for e in self.book.sheet_entries if _fold(e.title) in claims]
+        if len(claimants) > 1:
+            self.add("E315", sheet=title, value="、".join(f"「{t}」" for t in claimants))
+            return None
+        if self.book.state(title) != "visible":
+            self.add("E314", sheet=title, value=title)
+            return None
+        self.keys[title] = _index_keys(self.book.sheet(title))
+        return title
+
+    def _sheet_for_role(self, role: str, kind: str) -> str | None:
+        """The sheet playing a role: by its title (however written), else by where its names point or
+        by its keys — a visible sheet if one qualifies; a hidden one only so that it is reported."""
+        titles = self.book.sheetnames
+        if role in titles:
+            return role
+        same = [t for t in titles if _fold(t) == _fold(role)]
+        if same:
+            return same[0]
+        visible = [t for t in titles if self.book.state(t) == "visible"]
+        hidden = [t for t in titles if t not in visible]
+        return self._claimed(visible, kind) or self._claimed(hidden, kind)
+
+    def _claimed(self, titles: list[str], kind: str) -> str | None:
+        """Of `titles`, the sheet most input names of `kind` point to, else the first holding such keys."""
         votes: dict[str, int] = {}
-        for dn_name, dn in self.book.defined_names.items():
-            key = nm.parse_name(dn_name)
-            if key is not None and key.kind == kind and (dest := _destination(self.book, dn)):
-                votes[dest[0]] = votes.get(dest[0], 0) + 1
+        for key, named in self._names().items():
+            if key.kind == kind and named.dest is not None and named.dest[0] in titles:
+                votes[named.dest[0]] = votes.get(named.dest[0], 0) + 1
         if votes:
-            return max(votes, key=lambda s: votes[s])
-        for title in self.book.sheetnames:
+            return max(votes, key=lambda t: votes[t])
+        for title in titles:
             idx = _index_keys(self.book.sheet(title))
             if any(k.startswith("K") == (kind == "kpi") for k in idx.rows):
                 return title
         return None
 
     # --- locating one input
-    def _names(self) -> dict[InputKey, tuple[str, tuple[str, int, int] | None]]:
-        if not self.named:
-            for dn_name, dn in self.book.defined_names.items():
-                key = nm.parse_name(dn_name)
-                if key is not None:
-                    self.named[key] = (dn_name, _destination(self.book, dn))
+    def _names(self) -> dict[InputKey, _Name]:
+        """Every input name of the workbook, with how often it is defined (any scope, any letter case)."""
+        if self.named is None:
+            entries = self.book.defined_name_entries
+            counts = Counter(e.name.casefold() for e in entries)
+            self.named = {}
+            for e in entries:
+                key = nm.parse_name(e.name)
+                if key is None:
+                    continue
+                known = self.named.get(key)
+                if known is None or (known.local and e.local_sheet_id is None):  # a workbook name first
+                    self.named[key] = _Name(e.name, counts[e.name.casefold()],
+                                            _destination(self.book, e.value), e.local_sheet_id is not None)
         return self.named
 
-    def locate(self, key: InputKey, sheet: str) -> _Located | None:
-        name, dest = self._names().get(key, _NOT_NAMED)
-        if dest is not None:  # the usual case, inline: the name's cell, if its keys agree
-            at = self.keys.get(dest[0])
-            if (at is None or at.key_col is None or at.key_row is None
-                    or (at.row_keys.get(dest[1]) == key.sheet_key and at.col_keys.get(dest[2]) == nm.column_key(key))):
-                return _Located(dest[0], dest[1], dest[2], name)
+    def locate(self, key: InputKey, sheet: str) -> _Located | _Refused | None:
+        """Where the input's value is, on the visible input sheet `sheet`.
+
+        Its defined name decides, when the hidden keys agree (or are gone).  A missing or
+        broken name is salvaged by the keys (W302); a duplicated name (E313) or one pointing
+        anywhere else (E312) is refused: the value is not used, we do not guess.
+        """
+        named = self._names().get(key)
         idx = self.keys.get(sheet, _NO_KEYS)
-        found = idx.find(key)
-        if found is not None:
-            return _Located(sheet, found[0], found[1], name, by_key=True)
-        if dest is not None:  # the keys are gone; trust the name
-            return _Located(dest[0], dest[1], dest[2], name)
-        return None
+        if named is not None and named.count > 1:
+            return self._refused("E313", key, sheet, idx, named.dest, value=named.count)
+        dest = named.dest if named is not None else None
+        if dest is None:
+            found = idx.find(key)
+            return None if found is None else _Located(sheet, found[0], found[1], None if named is None
+                                                       else named.text, by_key=True)
+        if dest[0] == sheet and _keys_agree(idx, key, dest[1], dest[2]):
+            return _Located(dest[0], dest[1], dest[2], named.text)  # type: ignore[union-attr]
+        return self._refused("E312", key, sheet, idx, dest, value=_reference(*dest))
+
+    @staticmethod
+    def _refused(code: str, key: InputKey, sheet: str, idx: _KeyIndex,
+                 dest: tuple[str, int, int] | None, **context: Any) -> _Refused:
+        """A refusal placed at the input's own cell (the keys say where) so its exclusion finds it."""
+        own = idx.find(key)
+        if own is None and code == "E313" and dest is not None and dest[0] == sheet:
+            own = (dest[1], dest[2])
+        cell = None if own is None else f"{column_letter(own[1])}{own[0]}"
+        expected = "—" if own is None else _reference(sheet, own[0], own[1])
+        return _Refused(code, {"sheet": sheet, "cell": cell, "name": key.name, "subject": key.subject,
+                               "expected": expected, **context})
 
     def value(self, key: InputKey, sheet: str | None, unit: str, label: Callable[[], str], *,
               required: bool = True) -> InputValue:
@@ -353,6 +471,9 @@ class _Reader:
         if sheet is None:
             return EMPTY
         loc = self.locate(key, sheet)
+        if isinstance(loc, _Refused):
+            self.add(loc.code, label=label(), **loc.context)
+            return EMPTY
         if loc is None:
             if required or key in self._names():
                 self.add("E301", sheet=sheet, name=key.name, subject=key.subject, label=label())
@@ -475,9 +596,13 @@ def _branch_code(v: Any) -> str | None:
 
 def _key_values(ws: Any) -> dict[str, Any]:
     """Key/value rows of a _meta-like sheet: first non-empty cell is the key, the next its value."""
+    rows: dict[int, list[tuple[int, Any]]] = {}
+    for (r, c), cell in ws.cells.items():
+        if r <= _META_ROWS and c <= _META_COLUMNS and cell.value is not None:
+            rows.setdefault(r, []).append((c, cell.value))
     out: dict[str, Any] = {}
-    for r in range(1, min(ws.max_row, 60) + 1):
-        cells = [ws.cell(r, c).value for c in range(1, 5) if ws.cell(r, c).value is not None]
+    for r in sorted(rows):
+        cells = [v for _, v in sorted(rows[r], key=lambda cv: cv[0])]
         if len(cells) >= 2 and isinstance(cells[0], str) and cells[0].strip() in META_KEYS:
             out[cells[0].strip()] = cells[1]
     return out
