@@ -1,0 +1,225 @@
+"""Speed and memory of the current tree against a git ref, side by side in one run.
+
+    .venv/bin/python benchmarks/compare.py [--ref 6b3d100] [--runs 5] [--inbox DIR] [--keep DIR] [--only NAME]
+
+This machine's speed drifts by up to 2x within minutes, so figures measured at
+different times cannot be compared.  This script checks the ref out into a
+temporary git worktree (`git worktree add --detach`), builds one inbox, and runs
+each benchmark command for both trees interleaved — ref, current, current, ref,
+ref, current, ... (ABBA order cancels a steady drift) — after one unmeasured
+warm-up run of each (byte-compiling the worktree, filling the page cache).
+
+Both trees run with this interpreter (the venv's: the dependencies are the same)
+as `python -P -m kpisheet ...` with PYTHONPATH set to the tree's root; -P and a
+neutral working folder make sure the PYTHONPATH copy is the one imported, which
+the script checks before measuring.  Benchmarks (all through the CLI):
+
+* validate     — `kpisheet validate` of the 47-file inbox (benchlib.build_inbox,
+                 filled through 2024-09, built once with the current tree);
+* consolidate  — `kpisheet consolidate` of the same inbox end to end, into a new
+                 output folder each run, `--force`;
+* generate     — `kpisheet generate --fy 2024` of all 48 workbooks into a new folder;
+* examples     — the README's monthly command on the shipped examples/inbox_FY2024
+                 (copied once, so both trees read the same files).
+
+Peak memory is that of the whole process tree (the CLI forks workers): the
+polled sum of VmRSS over the tree ("tree", an upper bound: copy-on-write pages
+shared with forked children count once per process) and the exact ru_maxrss of
+the largest single process ("largest", from os.wait4); see benchlib.py.  Both
+are the maximum over the measured runs.  The worktree is removed at the end
+(`git worktree remove --force`), also after an error or Ctrl-C.
+
+Prints a markdown table that can be pasted into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import benchlib
+from benchlib import REPO, Run, child_env, fresh_dir, kpisheet_cmd, mb, measure
+
+Args = Callable[[Path, Path, Path], list[str]]  # (inbox, examples folder, output folder) -> CLI args
+
+
+def _validate(inbox: Path, _ex: Path, _out: Path) -> list[str]:
+    return ["validate", str(inbox), "--fy", str(benchlib.FY), "--as-of", f"{benchlib.MONTH:%Y-%m}"]
+
+
+def _consolidate(inbox: Path, _ex: Path, out: Path) -> list[str]:
+    return ["consolidate", str(inbox), "--fy", str(benchlib.FY), "--month", f"{benchlib.MONTH:%Y-%m}",
+            "-o", str(out), "--force"]
+
+
+def _generate(_inbox: Path, _ex: Path, out: Path) -> list[str]:
+    return ["generate", "--fy", str(benchlib.FY), "-o", str(out)]
+
+
+def _examples(_inbox: Path, ex: Path, out: Path) -> list[str]:
+    return ["consolidate", str(ex / "inbox_FY2024"), "--fy", "2024", "--month", "2024-10",
+            "--baseline", str(ex / "baseline_FY2023.csv"), "-o", str(out), "--force"]
+
+
+BENCHMARKS: dict[str, tuple[str, Args]] = {
+    "validate": ("validate 47 workbooks", _validate),
+    "consolidate": ("consolidate 47 workbooks (CLI, end to end)", _consolidate),
+    "generate": ("generate 48 workbooks", _generate),
+    "examples": ("consolidate examples/inbox_FY2024 (README command)", _examples),
+}
+
+
+# ------------------------------------------------------------------ git
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def current_label() -> str:
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--", "kpisheet", "templates", "schemas")
+    return f"{head}+uncommitted" if dirty else head
+
+
+def add_worktree(ref: str, root: Path) -> Path:
+    path = root / f"ref-{git('rev-parse', '--short', ref)}"
+    git("worktree", "add", "--detach", str(path), ref)
+    return path
+
+
+def remove_worktree(path: Path) -> None:
+    try:
+        git("worktree", "remove", "--force", str(path))
+    except subprocess.CalledProcessError as exc:
+        print(f"could not remove the worktree {path}: {exc.stderr.strip()}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ running
+def check_import(tree: Path, cwd: Path) -> None:
+    """Exit if `import kpisheet` with PYTHONPATH=tree does not load that tree's package."""
+    cmd = [sys.executable, "-P", "-c", "import kpisheet; print(kpisheet.__file__)"]
+    done = subprocess.run(cmd, env=child_env(tree), cwd=cwd, capture_output=True, text=True)
+    loaded = Path(done.stdout.strip() or "?").resolve()
+    if not loaded.is_relative_to(tree.resolve()):
+        sys.exit(f"PYTHONPATH={tree} imports kpisheet from {loaded} ({done.stderr.strip()[-300:]})")
+
+
+def run_interleaved(sides: dict[str, Path], args: Args, inbox: Path, ex: Path, root: Path,
+                    runs: int) -> dict[str, list[Run]]:
+    """One warm-up per side, then `runs` measured runs per side in ABBA order."""
+    results: dict[str, list[Run]] = {side: [] for side in sides}
+    order = list(sides)
+    for i in range(runs + 1):
+        for side in order if i % 2 == 0 else reversed(order):
+            tree = sides[side]
+            run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(tree), root)
+            if i > 0:
+                results[side].append(run)
+    return results
+
+
+def summary(runs: list[Run]) -> str:
+    walls = [r.wall for r in runs]
+    return f"{statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f})"
+
+
+def memory(runs: list[Run]) -> str:
+    return f"{mb(max(r.tree_kb for r in runs))} / {mb(max(r.largest_kb for r in runs))}"
+
+
+def ratio(ref: list[Run], cur: list[Run]) -> str:
+    medians = statistics.median(r.wall for r in cur) / statistics.median(r.wall for r in ref)
+    paired = statistics.median(c.wall / r.wall for r, c in zip(ref, cur))
+    return f"{medians:.2f} ({paired:.2f})"
+
+
+def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
+    notes = []
+    for side, runs in results.items():
+        codes = sorted({r.returncode for r in runs})
+        if codes != [0]:
+            failing = next(r for r in runs if r.returncode != 0)
+            tail = " ".join(failing.stderr.strip().splitlines()[-2:])[:300]
+            notes.append(f"{name}, {side}: exit {codes} — {tail}")
+    return notes
+
+
+def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> list[str]:
+    ref, cur = labels["ref"], labels["current"]
+    lines = [f"| benchmark | {ref} median (min–max) | {cur} median (min–max) | {cur} / {ref} "
+             f"(medians; paired runs) | peak memory {ref} tree / largest | peak memory {cur} tree / largest |",
+             "|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        lines.append(f"| {BENCHMARKS[name][0]} | {summary(res['ref'])} | {summary(res['current'])} | "
+                     f"{ratio(res['ref'], res['current'])} | {memory(res['ref'])} | {memory(res['current'])} |")
+    return lines
+
+
+# ------------------------------------------------------------------ main
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.strip().splitlines()[1:]))
+    ap.add_argument("--ref", default="6b3d100", help="git ref to compare against (default: 6b3d100)")
+    ap.add_argument("--runs", type=int, default=5, help="measured runs per side and benchmark (default 5)")
+    ap.add_argument("--inbox", type=Path, help="reuse a 47-file inbox built before (DIR/inbox of --keep)")
+    ap.add_argument("--keep", type=Path, help="work in this folder and keep the inbox and outputs")
+    ap.add_argument("--only", action="append", choices=list(BENCHMARKS),
+                    help="run only this benchmark (repeatable)")
+    return ap.parse_args()
+
+
+def prepare(root: Path, inbox: Path | None, worktree: Path) -> tuple[Path, Path]:
+    """The 47-file inbox (built once, with the current tree, else the ref) and a copy of examples/."""
+    if inbox is None:
+        try:
+            inbox = benchlib.build_inbox_with(root, REPO)
+        except RuntimeError as exc:
+            print(f"{exc}\n… building it with the ref instead", file=sys.stderr)
+            inbox = benchlib.build_inbox_with(root, worktree)
+    ex = root / "examples"
+    if not ex.exists():
+        shutil.copytree(REPO / "examples" / "inbox_FY2024", ex / "inbox_FY2024")
+        shutil.copy2(REPO / "examples" / "baseline_FY2023.csv", ex)
+    return inbox, ex
+
+
+def main() -> None:
+    args = parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="kpisheet-compare-"))
+    root.mkdir(parents=True, exist_ok=True)
+    labels = {"ref": git("rev-parse", "--short", args.ref), "current": current_label()}
+    worktree = add_worktree(args.ref, root)
+    try:
+        sides = {"ref": worktree, "current": REPO}
+        for tree in sides.values():
+            check_import(tree, root)
+        inbox, ex = prepare(root, args.inbox, worktree)
+        print(f"machine: {benchlib.machine()}")
+        print(f"ref {labels['ref']} ({worktree}) vs current {labels['current']} ({REPO}); inbox {inbox}; "
+              f"{args.runs} runs per side, interleaved\n")
+        results, notes = {}, []
+        for name in args.only or list(BENCHMARKS):
+            results[name] = run_interleaved(sides, BENCHMARKS[name][1], inbox, ex, root, args.runs)
+            notes += exit_notes(name, results[name])
+            print(f"  {name}: ref {summary(results[name]['ref'])}, "
+                  f"current {summary(results[name]['current'])}", flush=True)
+        print("\n" + "\n".join(table(labels, results)))
+        print("\nmemory: tree = peak summed RSS of the process tree (polled 10 ms, upper bound); "
+              "largest = ru_maxrss of the largest single process (exact)")
+        for note in notes:
+            print(f"note: {note}")
+    finally:
+        remove_worktree(worktree)
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
