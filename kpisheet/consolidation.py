@@ -16,24 +16,26 @@ branch sent still counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .findings import Finding, excludes_whole_file, finding
+from .findings import Finding, excludes_whole_file, finding, makes_unreadable
 from .fiscal import fiscal_months, month_key, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
-from .runtime import fork_cpus, gc_paused
 from .ratings import MARKS, MISSED, NO_RESULT, Rating, no_result, rate_kpi, resolve_target
+from .reader import is_readable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 NATIONAL_CODE = "ALL"  # branch_code of national rows in kpi_values_frame / CSV
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
+STATUS_UNREADABLE = "提出あり・読込不可"  # files came, none could be read: never 未提出
+STATUSES = (STATUS_OK, STATUS_ERRORS, STATUS_UNREADABLE, STATUS_MISSING)
 
 
 # ---------------------------------------------------------------- result records
@@ -172,15 +174,23 @@ class Consolidation:
 
     def summary(self, outputs: Iterable[Path] = ()) -> dict[str, Any]:
         """The run summary (what `kpisheet consolidate --json` prints)."""
-        counts = {STATUS_OK: 0, STATUS_ERRORS: 0, STATUS_MISSING: 0}
+        counts = {status: 0 for status in STATUSES}
         for s in self.statuses:
             counts[s.status] += 1
+
+        def codes(status: str) -> list[str]:
+            return [s.code for s in self.statuses if s.status == status]
+
+        def names(status: str) -> list[str]:
+            return [f"{s.code} {s.name}" for s in self.statuses if s.status == status]
+
         return {
             "fiscal_year": self.fiscal_year, "fiscal_year_ja": wareki_fiscal_year(self.fiscal_year),
             "month": self.month_key, "kpisheet_version": __version__,
             "branches": {"submitted": counts[STATUS_OK], "with_errors": counts[STATUS_ERRORS],
-                         "missing": counts[STATUS_MISSING],
-                         "missing_codes": [s.code for s in self.statuses if s.status == STATUS_MISSING]},
+                         "unreadable": counts[STATUS_UNREADABLE], "missing": counts[STATUS_MISSING],
+                         "missing_codes": codes(STATUS_MISSING), "unreadable_codes": codes(STATUS_UNREADABLE),
+                         "missing_names": names(STATUS_MISSING), "unreadable_names": names(STATUS_UNREADABLE)},
             "findings": {"errors": sum(1 for f in self.findings if f.is_error),
                          "warnings": sum(1 for f in self.findings if not f.is_error)},
             "national": [{"kpi_id": n.kpi_id, "value": n.value, "target": n.rating.effective_target,
@@ -198,13 +208,12 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date,
     from .validation import validate
 
     as_of = _as_date(month)
-    with gc_paused():  # what is read stays alive until the outputs are written: nothing to collect
-        result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
-        files = [Path(f) for f in result.files]
-        baselines, base_findings = read_baselines(baseline_path, fiscal_year)
-        return build_consolidation(list(result.submissions), [*result.findings, *base_findings],
-                                   fiscal_year=fiscal_year, month=as_of, baselines=baselines,
-                                   input_files=files)
+    result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
+    files = [Path(f) for f in result.files]
+    baselines, base_findings = read_baselines(baseline_path, fiscal_year)
+    return build_consolidation(result.every_submission, [*result.findings, *base_findings],
+                               fiscal_year=fiscal_year, month=as_of, baselines=baselines,
+                               input_files=files)
 
 
 def read_baselines(path: Path | None, fiscal_year: int) -> tuple[dict[tuple[str, str], float], list[Finding]]:
@@ -285,7 +294,14 @@ def _text(iv: InputValue) -> str:
 def build_consolidation(submissions: list[Submission], findings: list[Finding], *, fiscal_year: int,
                         month: date, baselines: dict[tuple[str, str], float] | None = None,
                         input_files: Iterable[Path] = ()) -> Consolidation:
-    """Pure: consolidate already-read submissions and their findings."""
+    """Pure: consolidate already-read submissions and their findings.
+
+    `submissions` may include stubs of files that could not be read (see
+    validation.ValidationResult.unreadable): their values are never used, but they
+    tell which branch sent something (status 提出あり・読込不可).  An exception while
+    consolidating one branch's submission becomes E110 on its file: that branch's
+    values are left out, the others go on.
+    """
     cat = catalogue_for_fy(fiscal_year)
     baselines = dict(baselines or {})
     findings = list(findings)
@@ -296,19 +312,39 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
                          baselines=baselines)
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
-    for code, sub in usable.items():
-        _branch_values(cons, sub, exclusions[id(sub)], months)
+    for code, sub in list(usable.items()):
+        found = _branch_guarded(cons, sub, exclusions[id(sub)], months)
+        findings.extend(found)
+        if any(f.is_error for f in found):
+            del usable[code]
     _rank(cons)
     _national(cons, usable)
-    for code, sub in usable.items():
-        _measures(cons, sub, exclusions[id(sub)])
-    findings.extend(_consistency(cons, usable))
     cons.findings = _sorted_findings(findings)
     cons.statuses = _statuses(cons, submissions, usable)
     cons.term_kpis, cons.term_measures = _term_rows()
     cons.inputs = _inputs(submissions, input_files)
     cons.unattributed = _unattributed(submissions, findings)
     return cons
+
+
+def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
+                    months: dict[str, list[tuple[date, str]]]) -> list[Finding]:
+    """One branch's values, measures and consistency findings; E110 and nothing of it if that raises."""
+    code = sub.branch_code or ""
+    n_ratings, n_issues = len(cons.measure_ratings), len(cons.issues)
+    try:
+        _branch_values(cons, sub, ex, months)
+        _measures(cons, sub, ex)
+        return _consistency(cons, {code: sub})
+    except Exception as exc:  # a submission no rule foresaw: this branch only
+        from .validation import error_finding
+
+        for key in [k for k in cons.month_values if k[0] == code]:
+            del cons.month_values[key]
+        for key in [k for k in cons.branch_kpis if k[0] == code]:
+            del cons.branch_kpis[key]
+        del cons.measure_ratings[n_ratings:], cons.issues[n_issues:]
+        return [replace(error_finding(sub.path, exc), branch=code)]
 
 
 def _usable_submissions(submissions: list[Submission], findings: list[Finding]
@@ -322,7 +358,7 @@ def _usable_submissions(submissions: list[Submission], findings: list[Finding]
     for sub in submissions:
         ex = _exclusions([*sub.findings, *by_file.get(sub.path, [])])
         exclusions[id(sub)] = ex
-        if ex.whole_file or not sub.branch_code:
+        if ex.whole_file or not sub.branch_code or not is_readable(sub):
             continue
         if sub.branch_code in usable:  # two files for one branch: neither is trusted
             usable[sub.branch_code] = None  # type: ignore[assignment]
@@ -541,23 +577,39 @@ def _expected_codes(cat: Catalogue, fiscal_year: int) -> list[str]:
 
 def _statuses(cons: Consolidation, submissions: list[Submission],
               usable: dict[str, Submission]) -> list[BranchStatus]:
+    """Each expected branch's status, from its own files' findings only.
+
+    Findings about other inputs (a --baseline file's row for the branch) never change it.
+    """
     out: list[BranchStatus] = []
+    names = {b.code: b.display_name for b in load_branches()}
+    by_file: dict[str | None, list[Finding]] = {}
+    for f in cons.findings:
+        by_file.setdefault(f.file, []).append(f)
     for code in _expected_codes(cons.catalogue, cons.fiscal_year):
         subs = [s for s in submissions if s.branch_code == code]
         files = {s.path for s in subs}
-        mine = [f for f in cons.findings if f.branch == code or (f.file and f.file in files)]
-        name = next(b.display_name for b in load_branches() if b.code == code)
+        mine = [f for p in sorted(files) for f in by_file.get(p, [])]
+        mine += [f for f in by_file.get(None, []) if f.branch == code]
         errors = sum(1 for f in mine if f.is_error)
         if not subs and not mine:
-            out.append(BranchStatus(code, name, STATUS_MISSING, (), (), None, None, 0, 0, None, ()))
+            out.append(BranchStatus(code, names[code], STATUS_MISSING, (), (), None, None, 0, 0, None, ()))
             continue
         sub = usable.get(code)
+        unreadable = bool(subs) and all(_unreadable(s, by_file.get(s.path, [])) for s in subs)
+        status = STATUS_UNREADABLE if sub is None and unreadable else (
+            STATUS_ERRORS if errors or sub is None else STATUS_OK)
         out.append(BranchStatus(
-            code, name, STATUS_ERRORS if errors or sub is None else STATUS_OK,
+            code, names[code], status,
             tuple(sorted(files or {f.file for f in mine if f.file})), tuple(s.sha256 for s in subs),
             sub.saved_at if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
             _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine)))
     return out
+
+
+def _unreadable(sub: Submission, findings: list[Finding]) -> bool:
+    """The file could not be read (or checked) at all: a stub, or an E1xx/E201 finding on it."""
+    return not is_readable(sub) or any(makes_unreadable(f) for f in findings)
 
 
 def _completeness(cons: Consolidation, code: str) -> float | None:
@@ -584,6 +636,8 @@ def _completeness(cons: Consolidation, code: str) -> float | None:
 def _left_out_list(cons: Consolidation, code: str, sub: Submission | None, mine: list[Finding]) -> tuple[str, ...]:
     if sub is None:
         codes = sorted({f.code for f in mine if f.is_error})
+        if any(makes_unreadable(f) for f in mine) and not any(f.code == "E207" for f in mine):
+            return (f"ブックを読み込めないため全体を除外（{', '.join(codes)}）",)
         return (f"ブック全体を除外（{', '.join(codes) or '同一支部の複数ファイル'}）",)
     out = []
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):

@@ -24,9 +24,9 @@ from xlsxwriter.worksheet import Worksheet
 
 from . import __version__
 from .catalogue import Kpi, load_branches
-from .consolidation import Consolidation, MonthValue
+from .consolidation import (STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, Consolidation,
+                            MonthValue)
 from .fileio import atomic_path
-from .runtime import gc_paused
 from .fiscal import fiscal_months, month_key, month_label, wareki_fiscal_year, wareki_month
 from .ratings import MARK_LABELS_JA, MARKS
 
@@ -199,7 +199,8 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datet
     b = summary["branches"]
     facts = [("年度", f"{wareki_fiscal_year(cons.fiscal_year)}（FY{cons.fiscal_year}）"),
              ("集計月", f"{wareki_month(cons.month)}（{cons.month_key}）までの累計"),
-             ("提出状況", f"提出済 {b['submitted']} ／ エラーあり {b['with_errors']} ／ 未提出 {b['missing']}"),
+             ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
+                      f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
              ("検証結果", f"エラー {summary['findings']['errors']}件 ／ 警告 {summary['findings']['warnings']}件"
                        "（「検証結果」シート）"),
              ("作成日時", created.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
@@ -255,10 +256,11 @@ def month_label_of(key: str | None) -> str:
 def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("提出状況")
     ws.write_string(0, 0, _title(cons, "提出状況"), st.title)
-    cols = [("支部コード", 8), ("支部", 12), ("状況", 10), ("ファイル", 36), ("sha256", 20), ("ブックの保存日時", 19),
+    cols = [("支部コード", 8), ("支部", 12), ("状況", 17), ("ファイル", 36), ("sha256", 20), ("ブックの保存日時", 19),
             ("保存したアプリ", 16), ("エラー", 7), ("警告", 7), ("入力率", 8), ("集計から除外した値", 60)]
     header(ws, 2, st, cols)
-    status_fmt = {"提出済": st.mark("○"), "エラーあり": st.mark("△"), "未提出": st.mark("—")}
+    status_fmt = {STATUS_OK: st.mark("○"), STATUS_ERRORS: st.mark("△"), STATUS_UNREADABLE: st.mark("×"),
+                  STATUS_MISSING: st.mark("—")}
     row = 2
     for s in cons.statuses:
         row += 1
@@ -680,11 +682,6 @@ def sheet_findings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
 
 # ---------------------------------------------------------------- writing
 def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
-    with gc_paused():
-        _build_national(cons, path, created)
-
-
-def _build_national(cons: Consolidation, path: Path, created: datetime) -> None:
     wb = xlsxwriter.Workbook(str(path), workbook_options())
     wb.set_properties({"title": _title(cons, "全国集計表"), "author": "kpisheet", "company": "全国健康保険協会",
                        "created": created, "comments": f"kpisheet {__version__}"})

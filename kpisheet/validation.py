@@ -1,32 +1,36 @@
 """Stage 4 — validate returned workbooks: identity, schema, domain rules, cross-file checks.
 
-validate(paths) reads every file (kpisheet.reader), then for each submission
-checks who and what it is for (E2xx), validates the record against
-schemas/submission.schema.json and maps each schema error back to the cell it
-came from, and runs the domain rules (kpisheet.rules).  Across files it finds
-two workbooks for one branch (E207) and values far from the other branches
-(W412).  Findings are returned as data; the CLI only prints them.
+validate(paths) lists the inbox (kpisheet.inbox), reads every file
+(kpisheet.reader), then for each submission checks who and what it is for
+(E2xx), validates the record against schemas/submission.schema.json and maps
+each schema error back to the cell it came from, and runs the domain rules
+(kpisheet.rules).  Across files it finds two workbooks for one branch (E207)
+and values far from the other branches (W412).  Findings are returned as data;
+the CLI only prints them.
+
+Every file fails alone: an exception while reading or checking one file (in
+a worker process or here) becomes an E110 finding on that file and the run
+goes on with the others.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
+import os
 import re
-import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import TEMPLATE_VERSION, rules
-from .catalogue import Catalogue, catalogue_for_fy, load_catalogue
-from .findings import Finding, KpisheetError, finding, format_text, has_errors
+from .catalogue import Catalogue, catalogue_for_fy, load_branches, load_catalogue
+from .findings import Finding, KpisheetError, finding, has_errors
 from .fiscal import parse_month
+from .inbox import LOCK_PREFIXES, list_inbox
 from .model import InputValue, Submission
-from .preflight import iter_workbook_files
-from .runtime import fork_cpus, gc_paused
+from .runtime import fork_cpus
 from .schema_check import is_valid, iter_errors
 from .reader import is_readable, read_workbook
 
@@ -40,15 +44,31 @@ _FY_PATTERNS = (re.compile(r"(?<!\d)(?:FY|fy)?(20\d{2})(?:年度)(?!\d)"),
 
 @dataclass
 class ValidationResult:
-    """Readable submissions (in input order) and every finding of the run."""
+    """The files read, their submissions and every finding of the run.
+
+    `submissions` holds only the readable, checked submissions (in input order).
+    `unreadable` holds one stub per file that could not be read or checked (E1xx,
+    E201, or E110 for an exception): no values, `term`/`fiscal_year` None (so
+    `reader.is_readable` is False), `branch_code` from the file's content if that
+    much was read, else from its file name (never for lock files), and the file's
+    findings (with that branch).  The stubs let a run say which branch sent a
+    file it could not read and tell that branch why.
+    """
 
     submissions: list[Submission] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    unreadable: list[Submission] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
         return has_errors(self.findings)
+
+    @property
+    def every_submission(self) -> list[Submission]:
+        """Readable submissions and unreadable stubs together, in input order."""
+        order = {f: i for i, f in enumerate(self.files)}
+        return sorted([*self.submissions, *self.unreadable], key=lambda s: order.get(s.path, len(order)))
 
     def to_dict(self) -> dict[str, Any]:
         errors = sum(1 for f in self.findings if f.is_error)
@@ -60,59 +80,153 @@ class ValidationResult:
 # ------------------------------------------------------------------ public API
 def validate(paths: Iterable[Path | str], *, fiscal_year: int | None = None,
              as_of: str | date | None = None) -> ValidationResult:
-    """Read and validate files and folders of returned workbooks.
+    """Read and validate files and folders of returned workbooks (see ValidationResult).
 
-    Files are independent, so with many files and several CPUs they are read and
-    checked in worker processes (fork); results come back in input order.
+    Folders are listed by kpisheet.inbox.list_inbox; its W101/W102 findings about
+    files not read come first.  Files are independent, so with many files and
+    several CPUs they are read and checked in worker processes (fork); results
+    come back in input order.
     """
     month = _as_month(as_of)
-    files = list(iter_workbook_files(Path(p) for p in paths))
-    result = ValidationResult(files=[str(p) for p in files])
-    with gc_paused():
-        for sub, found in _map_files(files, fiscal_year, month):
-            result.findings.extend(found)
-            if sub is not None:
-                result.submissions.append(sub)
-        result.findings.extend(cross_file_findings(result.submissions, as_of=month))
+    files, listed = list_inbox(paths)
+    result = ValidationResult(files=[str(p) for p in files], findings=list(listed))
+    for sub, found in _map_files(files, fiscal_year, month):
+        result.findings.extend(found)
+        (result.submissions if is_readable(sub) else result.unreadable).append(sub)
+    cross = cross_file_findings(result.submissions, as_of=month)
+    result.findings.extend(cross)
+    failed = {f.file: f for f in cross if f.code == "E110"}
+    if failed:  # checking one of them across files raised: it joins the unreadable ones
+        result.unreadable.extend(unreadable_stub(s.path, s, [*s.findings, failed[s.path]])
+                                 for s in result.submissions if s.path in failed)
+        result.submissions = [s for s in result.submissions if s.path not in failed]
     return result
 
 
 PARALLEL_MIN_FILES = 8
+MAX_WORKERS = 4
+CheckedFile = tuple[Submission, list[Finding]]
 
 
-def _map_files(files: list[Path], fiscal_year: int | None,
-               month: date | None) -> Iterable[tuple[Submission | None, list[Finding]]]:
-    workers = min(fork_cpus(), 4)
+def _map_files(files: list[Path], fiscal_year: int | None, month: date | None) -> list[CheckedFile]:
+    workers = min(fork_cpus(), MAX_WORKERS)
     if len(files) < PARALLEL_MIN_FILES or workers < 2:
         return [_check_file(p, fiscal_year, month) for p in files]
     _warm_caches(fiscal_year)  # once here, not once in every worker
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(_check_file, files, [fiscal_year] * len(files), [month] * len(files),
-                             chunksize=max(1, len(files) // (workers * 4))))
+    return _map_forked(files, fiscal_year, month, workers)
+
+
+def _map_forked(files: list[Path], fiscal_year: int | None, month: date | None,
+                workers: int) -> list[CheckedFile]:
+    """_check_file of every file in forked workers; what a dead pool left undone is done here.
+
+    On KeyboardInterrupt or SystemExit (SIGTERM) the workers are terminated before re-raising,
+    so no worker outlives the run.
+    """
+    out: list[CheckedFile] = []
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+    try:
+        n = len(files)
+        results = pool.map(_check_file, files, [fiscal_year] * n, [month] * n,
+                           chunksize=max(1, n // (workers * 4)))
+        try:
+            for checked in results:
+                out.append(checked)
+        except Exception:  # a worker died (killed, out of memory) or a result could not come back
+            out.extend(_check_file(p, fiscal_year, month) for p in files[len(out):])
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+    return out
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _warm_caches(fiscal_year: int | None) -> None:
     """Load the catalogue and compile the submission schema (~90 ms) before forking workers."""
     try:
         catalogue_for_fy(fiscal_year) if fiscal_year is not None else load_catalogue(6)
-    except KpisheetError:
-        return  # reported per file, where it matters
-    is_valid(SUBMISSION_SCHEMA, {})
+        is_valid(SUBMISSION_SCHEMA, {})
+    except Exception:  # reported per file, where it matters
+        return
 
 
-def _check_file(path: Path, fiscal_year: int | None,
-                month: date | None) -> tuple[Submission | None, list[Finding]]:
-    """Reader findings plus identity, schema and domain findings of one file."""
-    sub = read_workbook(path)
+def _check_file(path: Path, fiscal_year: int | None, month: date | None) -> CheckedFile:
+    """Reader findings plus identity, schema and domain findings of one file; never raises.
+
+    Returns the submission (a stub, see ValidationResult, when the file could not be read
+    or checked) and every finding about the file.
+    """
+    sub: Submission | None = None
+    try:
+        sub = read_workbook(path)
+        return _checked(sub, fiscal_year, month)
+    except Exception as exc:  # whatever went wrong, it went wrong for this file only
+        if os.environ.get("KPISHEET_DEBUG"):
+            raise
+        stub = unreadable_stub(path, sub, [*(sub.findings if sub else []), error_finding(path, exc)])
+        return stub, list(stub.findings)
+
+
+def _checked(sub: Submission, fiscal_year: int | None, month: date | None) -> CheckedFile:
     found = list(sub.findings)
     if not is_readable(sub):
-        return None, found
+        stub = unreadable_stub(sub.path, sub, found)
+        return stub, list(stub.findings)
     try:
         cat = load_catalogue(sub.term)  # type: ignore[arg-type]
     except KpisheetError as exc:
-        return None, found + exc.findings
+        stub = unreadable_stub(sub.path, sub, found + exc.findings)
+        return stub, list(stub.findings)
     found.extend(validate_submission(sub, cat, fiscal_year=fiscal_year, as_of=month))
     return sub, found
+
+
+def error_finding(path: Path | str, exc: BaseException) -> Finding:
+    """E110 on `path` for an exception raised while reading or checking it."""
+    text = " ".join(str(exc).split())
+    reason = f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+    return finding("E110", file=path, reason=reason)
+
+
+def branch_of_file(path: Path | str) -> str | None:
+    """The branch code a file's name starts with, if it is a known one; never for lock files."""
+    p = Path(path)
+    if p.name.startswith(LOCK_PREFIXES):
+        return None
+    code = names_from_path(p)[0]
+    return code if code in {b.code for b in load_branches()} else None
+
+
+def unreadable_stub(path: Path | str, read: Submission | None, findings: list[Finding]) -> Submission:
+    """A Submission without values for a file that could not be read or checked.
+
+    Its branch is the one its content named, if read that far, else its file name's;
+    its findings carry that branch.  `reader.is_readable` is False for it (no term).
+    """
+    branches = {b.code: b for b in load_branches()}
+    code = read.branch_code if read is not None and read.branch_code in branches else branch_of_file(path)
+    return Submission(path=str(path), sha256=(read.sha256 if read is not None else "") or _digest(path),
+                      template_version=None, catalogue_digest=None, term=None, fiscal_year=None,
+                      branch_code=code, branch_name=branches[code].display_name if code else None,
+                      findings=[f if f.branch or not code else replace(f, branch=code) for f in findings])
+
+
+def _digest(path: Path | str) -> str:
+    from .fileio import sha256_file
+
+    try:
+        return sha256_file(Path(path)) if Path(path).is_file() else ""
+    except OSError:
+        return ""
 
 
 def validate_submission(sub: Submission, catalogue: Catalogue, *, fiscal_year: int | None = None,
@@ -164,6 +278,10 @@ def identity_findings(sub: Submission, catalogue: Catalogue, *, fiscal_year: int
 
 
 def cross_file_findings(subs: list[Submission], *, as_of: date | None = None) -> list[Finding]:
+    """E207 for two files of one branch, W412 for values far from the other branches.
+
+    Never raises: a submission the outlier check fails on gets E110 and is left out of it.
+    """
     out: list[Finding] = []
     by_branch: dict[tuple[str | None, int | None], list[Submission]] = {}
     for sub in subs:
@@ -173,8 +291,27 @@ def cross_file_findings(subs: list[Submission], *, as_of: date | None = None) ->
             for sub in group:
                 others = ", ".join(Path(o.path).name for o in group if o is not sub)
                 out.append(finding("E207", file=sub.path, branch=code, sheet="_meta", others=others))
-    out.extend(rules.outliers_across_branches(subs))
+    out.extend(_outliers_guarded(subs))
     return out
+
+
+def _outliers_guarded(subs: list[Submission]) -> list[Finding]:
+    try:
+        return rules.outliers_across_branches(subs)
+    except Exception:  # find the submissions it fails on, by adding one at a time
+        if os.environ.get("KPISHEET_DEBUG"):
+            raise
+    kept: list[Submission] = []
+    found: list[Finding] = []
+    failed: list[Finding] = []
+    for sub in subs:
+        try:
+            found = rules.outliers_across_branches([*kept, sub])
+        except Exception as exc:
+            failed.append(replace(error_finding(sub.path, exc), branch=sub.branch_code))
+            continue
+        kept.append(sub)
+    return [*found, *failed]  # found: the outliers among the submissions kept
 
 
 # ------------------------------------------------------------------ schema

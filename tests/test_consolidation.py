@@ -1,4 +1,4 @@
-"""Consolidation: seed 003 replayed, national sums by hand, coverage, exclusion by errors, W501/W502."""
+"""Consolidation: a replayed monthly run, national sums by hand, coverage, exclusion by errors, W501/W502."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import openpyxl
 import pytest
 
 from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate, kpi_values_frame, write_outputs
+from kpisheet.consolidation import consolidate, kpi_values_frame
+from kpisheet.outputs import write_outputs
 
 from kpisheet.sample import sample_values
 
@@ -77,7 +78,7 @@ def seed_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("seed003")
     filled(root, root / "inbox", 2023, "11", seed_003_values())
     cons = consolidate(root / "inbox", fiscal_year=2023, month=MAR24)
-    outputs = write_outputs(cons, root / "out", force=False)
+    outputs = write_outputs(cons, root / "out", force=False).paths
     return cons, outputs
 
 
@@ -220,7 +221,8 @@ def test_baseline_file_gives_the_target(tmp_path, national_run):
 
 # ---------------------------------------------------------------- writing in two processes
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".kpisheet.lock"}  # the run's lock stays, empty
 
 
 def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
@@ -228,8 +230,9 @@ def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
     from datetime import datetime, timezone
 
     created = datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc)
-    serial = write_outputs(national_run, tmp_path / "serial", force=False, parallel=False, created=created)
-    parallel = write_outputs(national_run, tmp_path / "parallel", force=False, parallel=True, created=created)
+    serial = write_outputs(national_run, tmp_path / "serial", force=False, parallel=False, created=created).paths
+    parallel = write_outputs(national_run, tmp_path / "parallel", force=False, parallel=True,
+                             created=created).paths
     assert [p.relative_to(tmp_path / "serial") for p in serial] == \
            [p.relative_to(tmp_path / "parallel") for p in parallel]
     assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == 2 + len(CODES)
@@ -238,15 +241,14 @@ def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
 
 
 def test_parallel_write_reports_the_national_workbook_failure(tmp_path, national_run, monkeypatch):
-    from kpisheet import report
+    from kpisheet import outputs
 
     def refuse(cons, path, *, force, created=None):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(report, "write_national", refuse)
+    monkeypatch.setattr(outputs, "write_national", refuse)
     with pytest.raises(PermissionError) as info:
         write_outputs(national_run, tmp_path, force=False, parallel=True)
-    assert info.value.filename == str(tmp_path / "national_FY2024_2024-10.xlsx")
-    # raised once the other part had finished: the CSV and feedback files are complete
-    assert (tmp_path / "kpi_values_FY2024_2024-10.csv").is_file()
-    assert len(list((tmp_path / "feedback").glob("*.xlsx"))) == len(CODES)
+    assert Path(info.value.filename).name == "national_FY2024_2024-10.xlsx"
+    # no partial output: neither the CSV nor any feedback file is left behind
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".kpisheet.lock"] == []
