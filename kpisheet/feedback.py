@@ -4,69 +4,149 @@ A copy of the branch's own workbook with every finding's cell highlighted and a
 comment saying what to fix, plus a first sheet 確認事項 that lists the findings
 (sheet, cell, message) and the branch's own marks beside the national figures.
 
-How the copy is made.  The branch's file is never modified.  Its bytes are
-copied and patched as a zip (see "patching the original bytes" below): only
-styles.xml, the flagged sheets, workbook.xml, the rels and the content types
-change, and comment parts plus the 確認事項 sheet are added.  Everything else
-the branch's Excel or LibreOffice wrote (images, charts, extensions, data
-validations, protection, defined names) stays byte for byte, and it takes a few
-milliseconds per file.  openpyxl load-and-save was measured first: about 0.3 s
-per file (15 s for 47 branches) and it drops images, charts and x14 extension
-lists a branch's Excel may add.  It remains only as a fallback for a workbook
-whose XML is not shaped as expected; then the 確認事項 sheet says what the copy
-lacks.
+How the copy is made, each way tried only when the one before fails:
+
+1. Patch the branch's zip.  The parts that change (workbook.xml, its rels,
+   [Content_Types].xml, styles.xml, the flagged sheets and their rels) are
+   parsed into element trees by a hardened expat parser (no DOCTYPE, no
+   entities), edited by namespace and element name, serialised with every
+   namespace declaration where the branch's file had it (so the prefixes
+   `mc:Ignorable` names stay declared) and parsed back from the finished zip.
+   Comment parts and the 確認事項 sheet are added; every other member is
+   copied unchanged (inflated and deflated again by `zipfile`).  Images,
+   charts and x14 extensions a branch's Excel may add survive.
+2. openpyxl load, annotate and save (it drops images and charts; the
+   確認事項 sheet says so).
+3. A workbook with only the 確認事項 sheet, saying in one line why the
+   branch's own file could not be copied.  A file the reader could not read
+   at all goes straight to this way.
+
+Nothing about the branch's file makes `write_feedback` raise; only an OSError
+writing the output does.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import io
 import re
-import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+from xml.parsers import expat
 
 from .catalogue import branch
-from .consolidation import Consolidation
 from .fileio import atomic_path
-from .findings import Finding
+from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
 from .report import FONT, MARK_COLOURS, text_lines
-from .xlsx_cells import column_letter
+from .xlsx_cells import cell_coordinates, column_letter
+
+if TYPE_CHECKING:
+    from .consolidation import Consolidation
 
 SHEET = "確認事項"
+# What patching or openpyxl may inflate from one branch file (declared sizes: zipfile never
+# returns more than a member declares).
+PART_BUDGET, FILE_BUDGET = 50_000_000, 200_000_000
+
+
+# ================================================================ names
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Text safe in any XML part and in openpyxl (lone surrogates from undecodable file names, controls)."""
+    return _BAD_XML_CHARS.sub("", _SURROGATES.sub("\ufffd", text))
+
+
+def _safe_name(text: str, limit: int = 40) -> str:
+    """A piece of a file name any file system accepts (no separators, controls, Windows-reserved characters)."""
+    text = _UNSAFE_IN_NAME.sub("_", _clean(text)).strip(" .")
+    return text[:limit].strip(" .") or "_"
+
+
+def _branch_name(sub: Submission) -> str:
+    try:
+        return branch(sub.branch_code or "").display_name
+    except KeyError:
+        return _safe_name(sub.branch_name or "不明", 20)
 
 
 def feedback_path(cons: Consolidation, sub: Submission, outdir: Path) -> Path:
-    code = sub.branch_code or "xx"
-    try:
-        name = branch(code).display_name
-    except KeyError:
-        name = sub.branch_name or "不明"
-    return Path(outdir) / "feedback" / f"{code}_{name}_FY{cons.fiscal_year}_{cons.month_key}_確認事項.xlsx"
+    """`<code>_<支部名>_FY<fy>_<month>_確認事項.xlsx`; with the file's stem when one branch sent several files.
+
+    Files of no known branch always carry their stem; two stems that clean to the same text get -1, -2, ...
+    """
+    head = f"{sub.branch_code or 'xx'}_{_branch_name(sub)}_FY{cons.fiscal_year}_{cons.month_key}"
+    group = [s for s in cons.submissions if s.branch_code == sub.branch_code]
+    if not any(s is sub for s in group):
+        group.append(sub)
+    if sub.branch_code is not None and len(group) == 1:
+        return Path(outdir) / "feedback" / f"{head}_確認事項.xlsx"
+    stems = [_safe_name(Path(s.path).stem) for s in group]
+    mine = next(i for i, s in enumerate(group) if s is sub)
+    stem = stems[mine]
+    if stems.count(stem) > 1:
+        stem += f"-{stems[:mine + 1].count(stem)}"
+    return Path(outdir) / "feedback" / f"{head}_{stem}_確認事項.xlsx"
 
 
 def branch_findings(cons: Consolidation, sub: Submission) -> list[Finding]:
     return [f for f in cons.findings if f.file == sub.path or (f.file is None and f.branch == sub.branch_code)]
 
 
+# ================================================================ writing, with its fallbacks
 def write_feedback(cons: Consolidation, sub: Submission, outdir: Path, *, force: bool) -> Path:
-    """Write one branch's feedback workbook atomically; return its path."""
+    """Write one branch's feedback workbook atomically; return its path.
+
+    Whatever the branch's file holds, a workbook is written (see the module docstring);
+    only an OSError writing it (disk full, permission) propagates.
+    """
     final = feedback_path(cons, sub, outdir)
-    findings = branch_findings(cons, sub)
-    try:
-        data = patch_workbook(Path(sub.path).read_bytes(), cons, sub, findings)
-    except (_PatchError, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        data = None
+    data = feedback_bytes(cons, sub, branch_findings(cons, sub))
     with atomic_path(final, force=force) as tmp:
-        if data is not None:
-            tmp.write_bytes(data)
-        else:
-            _openpyxl_feedback(cons, sub, findings, tmp)
+        tmp.write_bytes(data)
     return final
+
+
+NOTE_UNREADABLE = "※ 提出ファイルを読み込めなかったため、確認事項のみを記載しています（理由は下の指摘事項のとおりです）。"
+
+
+def feedback_bytes(cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
+    """The feedback workbook: patched copy, else openpyxl copy, else the 確認事項 sheet alone."""
+    if any(makes_unreadable(f) for f in findings):
+        return _scratch_feedback(cons, sub, findings, [NOTE_UNREADABLE])
+    data: bytes | None = None
+    try:
+        data = Path(sub.path).read_bytes()
+        return patch_workbook(data, cons, sub, findings)
+    except Exception as exc:  # noqa: BLE001 - anything in the branch's file: try the next way
+        why = exc
+    if data is not None:
+        try:
+            return _openpyxl_feedback(cons, sub, findings, data)
+        except Exception:  # noqa: BLE001 - the first reason is the one worth telling
+            pass
+    return _scratch_feedback(cons, sub, findings, [
+        f"※ 提出ファイルを確認用の写しに複製できなかったため、確認事項のみを記載しています（{_why_ja(why)}）。"])
+
+
+def _why_ja(exc: Exception) -> str:
+    kinds: list[tuple[type[BaseException], str]] = [
+        (_PatchError, "ブックの構成が想定外です"), (zipfile.BadZipFile, "zipファイルとして壊れています"),
+        (zlib.error, "圧縮データが壊れています"), (NotImplementedError, "未対応の圧縮形式の部分があります"),
+        (RuntimeError, "暗号化などで読めない部分があります"), (expat.ExpatError, "XMLが壊れています"),
+        (OSError, "ファイルを読めません")]
+    label = next((text for kind, text in kinds if isinstance(exc, kind)), "読み込めない部分があります")
+    detail = _clean(str(exc)).replace("\n", " ")[:60]
+    return f"{label}：{detail}" if detail else label
 
 
 # ================================================================ the 確認事項 sheet, as data
@@ -75,11 +155,17 @@ WIDTHS = [8, 64, 14, 14, 8, 8, 14, 10]
 
 
 def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
-                  notes: list[str] = ()) -> tuple[list[Cell], int]:
+                  notes: list[str] | tuple[str, ...] = ()) -> tuple[list[Cell], int]:
     """Cells of the 確認事項 sheet and the row its findings table starts on (frozen under)."""
-    name = feedback_path(cons, sub, Path(".")).name.split("_")[1]
+    cells = _summary_cells(cons, sub, findings, notes)
+    head_row = next(row for row, col, value, style in cells if style == "head")
+    return [(r, c, _clean(v) if isinstance(v, str) else v, s) for r, c, v, s in cells], head_row + 1
+
+
+def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
+                   notes: list[str] | tuple[str, ...]) -> list[Cell]:
     cells: list[Cell] = [(1, 1, f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画KPI 確認事項"
-                                f"（{name}・{wareki_month(cons.month)}分）", "title")]
+                                f"（{_branch_name(sub)}・{wareki_month(cons.month)}分）", "title")]
     n_err = sum(1 for f in findings if f.is_error)
     lines = [f"提出ファイル：{Path(sub.path).name}",
              f"エラー {n_err}件 ／ 警告 {len(findings) - n_err}件。エラーの値は全国集計から除外しています。"
@@ -90,7 +176,6 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
     cells.append((row, 1, "1. 指摘事項", "bold"))
     row += 1
     cells += [(row, c, t, "head") for c, t in enumerate(["No", "内容（直し方）", "シート", "セル", "コード", "重要度"], 1)]
-    head_row = row
     for i, f in enumerate(findings, 1):
         row += 1
         cells += [(row, 1, i, "text"), (row, 2, f.text_ja, "text"), (row, 3, f.sheet or "", "text"),
@@ -124,32 +209,43 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
                   (row, 4, value, "text"), (row, 5, mark, ("mark", mark)),
                   (row, 6, bk.rank if bk and bk.rank else "", "centre"), (row, 7, national, "text"),
                   (row, 8, nmark, ("mark", nmark))]
-    return cells, head_row + 1
+    return cells
 
 
-# ================================================================ fallback: openpyxl
-# (imported only here: the patch path below needs no openpyxl, and the CLI's start-up should not pay for it)
+# ================================================================ openpyxl: the second and third ways
+# (imported only here: the patch path needs no openpyxl, and the CLI's start-up should not pay for it)
 ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FFC7CE", "FFEB9C", "1F4E78", "808080"
 # parts openpyxl does not carry over when it loads and saves a workbook
 _DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", "xl/slicer", "xl/vbaProject")
 
 
-def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], out: Path) -> None:
+def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], data: bytes) -> bytes:
+    """The branch's workbook loaded, annotated and saved by openpyxl (images and charts are lost)."""
     import openpyxl
 
-    notes: list[str] = []
-    try:
-        with zipfile.ZipFile(sub.path) as z:
-            names = z.namelist()
-        wb = openpyxl.load_workbook(sub.path, keep_vba=False, keep_links=False, rich_text=True)
-        dropped = sorted({p for p in _DROPPED_PARTS for n in names if n.startswith(p)})
-        if dropped:
-            notes.append("※ 元のブックにある図・グラフ等はこの確認用の写しには含まれていません（" + "、".join(dropped) + "）。")
-        _annotate(wb, findings)
-    except Exception:  # noqa: BLE001 - any unreadable file: the feedback lists the findings only
-        wb = openpyxl.Workbook()
-        wb.remove(wb.active)
-        notes.append("※ 提出ファイルを開けなかったため、確認事項のみを記載しています。")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        _check_budget(z.infolist())
+        names = z.namelist()
+    wb = openpyxl.load_workbook(io.BytesIO(data), keep_vba=False, keep_links=False, rich_text=True)
+    notes = []
+    dropped = sorted({p for p in _DROPPED_PARTS for n in names if n.startswith(p)})
+    if dropped:
+        notes.append("※ 元のブックにある図・グラフ等はこの確認用の写しには含まれていません（" + "、".join(dropped) + "）。")
+    _annotate(wb, findings)
+    return _save_with_summary(wb, cons, sub, findings, notes)
+
+
+def _scratch_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], notes: list[str]) -> bytes:
+    """A workbook with only the 確認事項 sheet."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    return _save_with_summary(wb, cons, sub, findings, notes)
+
+
+def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: list[Finding],
+                       notes: list[str]) -> bytes:
     ws = wb.create_sheet(SHEET, 0)
     cells, freeze = summary_cells(cons, sub, findings, notes)
     for row, col, value, style in cells:
@@ -167,7 +263,9 @@ def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Find
     wb.active = 0
     for other in wb.worksheets[1:]:
         other.sheet_view.tabSelected = False
+    out = io.BytesIO()
     wb.save(out)
+    return out.getvalue()
 
 
 def _openpyxl_style(c: Any, style: Any) -> None:
@@ -195,8 +293,8 @@ def _annotate(wb: Any, findings: list[Finding]) -> None:
     for (sheet, ref), items in _by_cell(findings, wb.sheetnames).items():
         try:
             cell = wb[sheet][ref]
-        except (ValueError, KeyError):
-            continue
+        except (ValueError, KeyError, AttributeError):
+            continue  # a chart sheet has no cells
         cell.fill = PatternFill("solid", fgColor=ERROR_RGB if any(f.is_error for f in items) else WARNING_RGB)
         text = _comment_text(items)
         comment = Comment(text, "kpisheet")
@@ -205,114 +303,389 @@ def _annotate(wb: Any, findings: list[Finding]) -> None:
 
 
 def _by_cell(findings: list[Finding], sheets: list[str]) -> dict[tuple[str, str], list[Finding]]:
+    """Findings by (sheet, cell) for cells of sheets the workbook has."""
     out: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
-        if f.sheet and f.cell and f.sheet in sheets and re.fullmatch(r"[A-Z]{1,3}[1-9][0-9]{0,6}", f.cell):
-            out.setdefault((f.sheet, f.cell), []).append(f)
+        if f.sheet and f.cell and f.sheet in sheets and f.cell == f.cell.upper() and "$" not in f.cell:
+            rc = cell_coordinates(f.cell)
+            if rc and rc[0] <= 1_048_576 and rc[1] <= 16_384:
+                out.setdefault((f.sheet, f.cell), []).append(f)
     return out
 
 
 def _comment_text(items: list[Finding]) -> str:
     text = "\n".join(f"【{f.code} {'エラー' if f.is_error else '警告'}】{f.text_ja}" for f in items)
-    return text[:2000]
+    return _clean(text[:2000])
 
 
-# ================================================================ patching the original bytes
-# The fast, lossless path: the branch's own file is copied byte for byte and only
-# these parts change: styles.xml (fills/fonts/borders/xfs appended), the sheets
-# with findings (the s= style of flagged cells; a legacyDrawing for comments),
-# new comments/VML parts, workbook.xml (+ the 確認事項 sheet first, localSheetId
-# shifted by one), its rels and [Content_Types].xml.  Images, charts, pivot
-# tables and anything else the branch added stay untouched.  Anything
-# unexpected raises _PatchError and write_feedback falls back to openpyxl.
-
+# ================================================================ XML parts as trees
+# The branch's parts are parsed by expat with namespaces; each element keeps the
+# namespace declarations written on it (ElementTree alone would forget them and
+# invent ns0: prefixes), and the serialiser writes them back in the same places.
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+MC_NS = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
 REL_WS = REL_NS + "/worksheet"
+REL_STYLES = REL_NS + "/styles"
 REL_COMMENTS = REL_NS + "/comments"
 REL_VML = REL_NS + "/vmlDrawing"
+REL_OFFICE = REL_NS + "/officeDocument"
 CT_WS = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
 CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
-_BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+
+def _q(ns: str, name: str) -> str:
+    return f"{{{ns}}}{name}"
 
 
 class _PatchError(Exception):
-    """The workbook's XML is not shaped as expected; use the openpyxl path instead."""
+    """The workbook is not shaped as patching expects; the next way is tried."""
+
+
+class _Xml:
+    """One XML part: its root element and the namespace declarations (prefix, uri) written on each element."""
+
+    def __init__(self, root: ET.Element, decls: dict[ET.Element, list[tuple[str, str]]]):
+        self.root, self.decls = root, decls
+
+    @classmethod
+    def new(cls, ns: str, tag: str) -> _Xml:
+        root = ET.Element(_q(ns, tag))
+        return cls(root, {root: [("", ns)]})
+
+
+def _refuse(*_: Any) -> None:
+    raise _PatchError("DOCTYPE or entity declaration in an XML part")
+
+
+def parse_part(data: bytes) -> _Xml:
+    """Parse one part: namespaces resolved, declarations remembered, DOCTYPE and entities refused."""
+    p = expat.ParserCreate(namespace_separator=" ")
+    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    p.StartDoctypeDeclHandler = p.EntityDeclHandler = p.UnparsedEntityDeclHandler = _refuse
+    p.ExternalEntityRefHandler = _refuse
+    tb = ET.TreeBuilder(insert_comments=True, insert_pis=True)
+    decls: dict[ET.Element, list[tuple[str, str]]] = {}
+    pending: list[tuple[str, str]] = []
+    names: dict[str, str] = {}
+
+    def clark(name: str) -> str:
+        if name not in names:
+            uri, _, local = name.rpartition(" ")
+            names[name] = f"{{{uri}}}{local}" if uri else local
+        return names[name]
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if attrs:
+            attrs = {clark(k): v for k, v in attrs.items()}
+        element = tb.start(clark(name), attrs)
+        if pending:
+            decls[element] = pending.copy()
+            pending.clear()
+
+    p.StartNamespaceDeclHandler = lambda prefix, uri: pending.append((prefix or "", uri or ""))
+    p.StartElementHandler = start
+    p.EndElementHandler = lambda name: tb.end(clark(name))
+    p.CharacterDataHandler = tb.data
+    p.CommentHandler = tb.comment
+    p.ProcessingInstructionHandler = tb.pi
+    p.buffer_text = True
+    p.Parse(data, True)
+    return _Xml(tb.close(), decls)
 
 
 def _esc(text: str) -> str:
-    return html.escape(_BAD_XML_CHARS.sub("", text), quote=True)
+    return html.escape(_clean(text), quote=True)
 
 
-def _attr(tag: str, name: str) -> str | None:
-    m = re.search(rf'\s{name}="([^"]*)"', tag)
-    return html.unescape(m.group(1)) if m else None
+def _esc_text(text: str) -> str:
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    return text
 
 
-def _set_attr(tag: str, name: str, value: str) -> str:
-    if re.search(rf'\s{name}="[^"]*"', tag):
-        return re.sub(rf'(\s{name}=)"[^"]*"', rf'\g<1>"{value}"', tag, count=1)
-    end = "/>" if tag.endswith("/>") else ">"
-    return tag[: -len(end)].rstrip() + f' {name}="{value}"' + end
+def _esc_attr(text: str) -> str:
+    text = _esc_text(text)
+    if '"' in text or "\n" in text or "\t" in text:
+        text = text.replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+    return text
+
+
+class _Scope:
+    """Prefixes bound at one element, and the names they give (cached)."""
+
+    def __init__(self, uris: dict[str, str]):
+        self.uris = uris  # prefix ('' = default) -> uri
+        self.names: dict[tuple[str, bool], str | None] = {}
+
+    def with_decls(self, decls: list[tuple[str, str]]) -> _Scope:
+        return _Scope({**self.uris, **dict(decls)})
+
+    def name(self, clark: str, attribute: bool) -> str | None:
+        """The qualified name of `clark` here, or None when no prefix in scope binds its namespace."""
+        key = (clark, attribute)
+        if key not in self.names:
+            self.names[key] = self._name(clark, attribute)
+        return self.names[key]
+
+    def _name(self, clark: str, attribute: bool) -> str | None:
+        if clark[0] != "{":
+            return clark if attribute or not self.uris.get("") else None
+        uri, local = clark[1:].split("}", 1)
+        if uri == XML_NS:
+            return f"xml:{local}"
+        if not attribute and self.uris.get("") == uri:
+            return local
+        prefix = next((p for p, u in reversed(self.uris.items()) if u == uri and p), None)
+        return f"{prefix}:{local}" if prefix else None
+
+    def fresh(self, clark: str) -> tuple[str, str]:
+        """A declaration that binds the namespace of `clark` (an unused prefix)."""
+        if clark[0] != "{":
+            return "", ""
+        uri = clark[1:].split("}", 1)[0]
+        base = {REL_NS: "r", MAIN_NS: "x", MC_NS: "mc"}.get(uri, "ns")
+        prefix, n = base, 0
+        while prefix in self.uris:
+            n += 1
+            prefix = f"{base}{n}"
+        return prefix, uri
+
+
+def serialise(part: _Xml) -> bytes:
+    out: list[str] = []
+    _write(part.root, _Scope({"xml": XML_NS}), part.decls, out)
+    return _DECLARATION + "".join(out).encode("utf-8")
+
+
+def _write(e: ET.Element, scope: _Scope, all_decls: dict[ET.Element, list[tuple[str, str]]],
+           out: list[str]) -> None:
+    tag = e.tag
+    if not isinstance(tag, str):  # comment or processing instruction
+        out.append(f"<!--{e.text or ''}-->" if tag is ET.Comment else f"<?{e.text or ''}?>")
+        if e.tail:
+            out.append(_esc_text(e.tail))
+        return
+    decls = list(all_decls.get(e, ()))
+    if decls:
+        scope = scope.with_decls(decls)
+    for clark, attribute in ((tag, False), *((k, True) for k in e.attrib)):
+        if scope.name(clark, attribute) is None:
+            decls.append(scope.fresh(clark))
+            scope = scope.with_decls(decls[-1:])
+    name = scope.name(tag, False)
+    out.append(f"<{name}")
+    for prefix, uri in decls:
+        out.append(f' xmlns:{prefix}="{_esc_attr(uri)}"' if prefix else f' xmlns="{_esc_attr(uri)}"')
+    for k, v in e.attrib.items():
+        out.append(f' {scope.name(k, True)}="{_esc_attr(v)}"')
+    if len(e) or e.text:
+        out.append(">")
+        if e.text:
+            out.append(_esc_text(e.text))
+        for child in e:
+            _write(child, scope, all_decls, out)
+        out.append(f"</{name}>")
+    else:
+        out.append("/>")
+    if e.tail:
+        out.append(_esc_text(e.tail))
+
+
+def _check_part(data: bytes) -> None:
+    """Parse a finished part back; its root's mc:Ignorable prefixes must be declared."""
+    part = parse_part(data)
+    ignorable = part.root.get(_q(MC_NS, "Ignorable"))
+    if ignorable:
+        declared = {p for p, _ in part.decls.get(part.root, ())}
+        missing = set(ignorable.split()) - declared
+        if missing:
+            raise _PatchError(f"mc:Ignorable names undeclared prefixes {sorted(missing)}")
+
+
+def _fragment(xml: str) -> ET.Element:
+    """One element of the main namespace from our own constant XML text."""
+    return ET.fromstring(f'<w xmlns="{MAIN_NS}">{xml}</w>')[0]
+
+
+# ================================================================ patching the branch's zip
+class _Package:
+    """The branch's zip: parts parsed on demand, parts replaced or added, written back by zipfile."""
+
+    def __init__(self, data: bytes):
+        self.zin = zipfile.ZipFile(io.BytesIO(data))
+        self.infos = self.zin.infolist()
+        names = [i.filename for i in self.infos]
+        if len({n.lower() for n in names}) != len(names):
+            raise _PatchError("two members with one name")
+        _check_budget(self.infos)
+        self.names = {n.lower() for n in names}
+        self.trees: dict[str, _Xml] = {}
+        self.added: dict[str, bytes] = {}
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self.names or name in self.trees or name in self.added
+
+    def raw(self, name: str) -> bytes:
+        return self.zin.read(name)
+
+    def xml(self, name: str) -> _Xml:
+        """The part as a tree to edit (written back serialised); a new empty one is made by `put`."""
+        if name not in self.trees:
+            self.trees[name] = parse_part(self.raw(name))
+        return self.trees[name]
+
+    def put(self, name: str, part: _Xml) -> None:
+        self.trees[name] = part
+
+    def add(self, name: str, data: str) -> None:
+        self.added[name] = data.encode("utf-8")
+
+    def unique(self, stem: str, suffix: str) -> str:
+        name, n = f"{stem}{suffix}", 1
+        while self.has(name):
+            n += 1
+            name = f"{stem}{n}{suffix}"
+        return name
+
+    def write(self) -> bytes:
+        """The new zip; every changed or added part is parsed back from it before it is returned."""
+        changed = {name: serialise(part) for name, part in self.trees.items()}
+        changed.update(self.added)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            for info in self.infos:
+                body = changed.pop(info.filename, None)
+                z.writestr(_member(info.filename, info.date_time), self.raw(info.filename) if body is None else body,
+                           zipfile.ZIP_DEFLATED, 1)
+                if body is not None:
+                    changed[info.filename] = body  # still to check
+            for name in sorted(set(changed) - {i.filename for i in self.infos}):
+                z.writestr(_member(name, _NEW_MEMBER_TIME), changed[name], zipfile.ZIP_DEFLATED, 1)
+        with zipfile.ZipFile(io.BytesIO(out.getvalue())) as z:
+            for name in changed:
+                if not name.endswith(".vml"):
+                    _check_part(z.read(name))
+                else:
+                    parse_part(z.read(name))
+        return out.getvalue()
+
+
+_NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _member(name: str, date_time: tuple[int, ...]) -> zipfile.ZipInfo:
+    """Entry for one member: the original's date (new ones 1980-01-01), so the same inputs give the same bytes."""
+    try:
+        return zipfile.ZipInfo(name, tuple(date_time))  # type: ignore[arg-type]
+    except ValueError:
+        return zipfile.ZipInfo(name, _NEW_MEMBER_TIME)
+
+
+def _check_budget(infos: list[zipfile.ZipInfo]) -> None:
+    if any(i.file_size > PART_BUDGET for i in infos) or sum(i.file_size for i in infos) > FILE_BUDGET:
+        raise _PatchError("members larger than the budget for one file")
+
+
+def _part_path(target: str, base: str) -> str:
+    """The zip member a relationship target names, relative to the folder `base` of its source part."""
+    path = target[1:] if target.startswith("/") else f"{base}/{target}" if base else target
+    parts: list[str] = []
+    for piece in path.split("/"):
+        if piece == "..":
+            if not parts:
+                raise _PatchError(f"relationship target outside the package: {target}")
+            parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def _rels_path(part: str) -> str:
+    """`xl/workbook.xml` -> `xl/_rels/workbook.xml.rels`; the package's own rels for ''."""
+    folder, _, name = part.rpartition("/")
+    return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
+
+
+def _relationships(pkg: _Package, part: str) -> tuple[str, _Xml]:
+    """The rels part of `part` (an empty one if it has none), by its zip name."""
+    name = _rels_path(part)
+    if name not in pkg.trees:
+        pkg.put(name, pkg.xml(name) if pkg.has(name) else _Xml.new(PKG_REL_NS, "Relationships"))
+    return name, pkg.trees[name]
+
+
+def _targets(pkg: _Package, part: str) -> dict[str, tuple[str, str]]:
+    """Relationship id -> (type, zip member) of `part`'s internal relationships."""
+    name = _rels_path(part)
+    if not pkg.has(name):
+        return {}
+    base = part.rpartition("/")[0]
+    out = {}
+    for rel in pkg.xml(name).root.iter(_q(PKG_REL_NS, "Relationship")):
+        if rel.get("TargetMode") != "External" and rel.get("Id") and rel.get("Target") is not None:
+            out[rel.get("Id", "")] = (rel.get("Type", ""), _part_path(rel.get("Target", ""), base))
+    return out
+
+
+def _add_relationship(rels: _Xml, rel_type: str, target: str, hint: str) -> str:
+    taken = {r.get("Id") for r in rels.root}
+    rid, n = hint, 1
+    while rid in taken:
+        n += 1
+        rid = f"{hint}{n}"
+    ET.SubElement(rels.root, _q(PKG_REL_NS, "Relationship"), {"Id": rid, "Type": rel_type, "Target": target})
+    return rid
+
+
+def _add_content_type(pkg: _Package, part: str, content_type: str) -> None:
+    ET.SubElement(pkg.xml("[Content_Types].xml").root, _q(CT_NS, "Override"),
+                  {"PartName": "/" + part, "ContentType": content_type})
 
 
 class _Styles:
-    """Appends fills, fonts, borders and cell formats to styles.xml."""
+    """styles.xml as a tree: fonts, fills, borders and cell formats appended, counts kept right."""
 
-    def __init__(self, xml: str):
-        self.xml = xml
-        self.xfs = self._items("cellXfs", "xf")
-        self.new_xfs: list[str] = []
-        self.added: dict[str, list[str]] = {"fonts": [], "fills": [], "borders": []}
-        self.base = {"fonts": len(self._items("fonts", "font")), "fills": len(self._items("fills", "fill")),
-                     "borders": len(self._items("borders", "border"))}
+    BLOCKS = {"fonts": "font", "fills": "fill", "borders": "border", "cellXfs": "xf"}
+
+    def __init__(self, part: _Xml):
+        self.blocks = {}
+        for block in self.BLOCKS:
+            found = part.root.find(_q(MAIN_NS, block))
+            if found is None:
+                raise _PatchError(f"styles.xml has no <{block}>")
+            self.blocks[block] = found
+        self.xfs = self._items("cellXfs")
         self._clones: dict[tuple[int, int], int] = {}
 
-    def _block(self, name: str) -> re.Match[str]:
-        m = re.search(rf"<{name}\b[^>]*>(.*?)</{name}>", self.xml, re.S)
-        if not m:
-            raise _PatchError(f"styles.xml has no <{name}>")
-        return m
+    def _items(self, block: str) -> list[ET.Element]:
+        return self.blocks[block].findall(_q(MAIN_NS, self.BLOCKS[block]))
 
-    def _items(self, block: str, item: str) -> list[str]:
-        body = self._block(block).group(1)
-        return re.findall(rf"<{item}\b(?:[^>]*/>|[^>]*>.*?</{item}>)", body, re.S)
+    def _append(self, block: str, element: ET.Element) -> int:
+        index = len(self._items(block))
+        self.blocks[block].append(element)
+        self.blocks[block].set("count", str(index + 1))
+        return index
 
-    def add(self, kind: str, xml: str) -> int:
-        self.added[kind].append(xml)
-        return self.base[kind] + len(self.added[kind]) - 1
-
-    def xf(self, xml: str) -> int:
-        self.new_xfs.append(xml)
-        return len(self.xfs) + len(self.new_xfs) - 1
+    def add(self, block: str, xml: str) -> int:
+        return self._append(block, _fragment(xml))
 
     def with_fill(self, s: int, fill_id: int) -> int:
         """A copy of cell format s with another fill (kept number format, font, protection)."""
         key = (s, fill_id)
         if key not in self._clones:
-            if s >= len(self.xfs):
+            if not 0 <= s < len(self.xfs):
                 raise _PatchError(f"style index {s} out of range")
-            src = self.xfs[s]
-            head = re.match(r"<xf\b[^>]*>", src)
-            assert head is not None
-            tag = _set_attr(_set_attr(head.group(0), "fillId", str(fill_id)), "applyFill", "1")
-            self._clones[key] = self.xf(tag + src[head.end():])
+            clone = copy.deepcopy(self.xfs[s])
+            clone.set("fillId", str(fill_id))
+            clone.set("applyFill", "1")
+            self._clones[key] = self._append("cellXfs", clone)
         return self._clones[key]
-
-    def render(self) -> str:
-        xml = self.xml
-        for block, item in (("fonts", "fonts"), ("fills", "fills"), ("borders", "borders")):
-            xml = self._append(xml, block, self.added[item], self.base[item])
-        return self._append(xml, "cellXfs", self.new_xfs, len(self.xfs))
-
-    @staticmethod
-    def _append(xml: str, block: str, items: list[str], before: int) -> str:
-        if not items:
-            return xml
-        m = re.search(rf"(<{block}\b[^>]*>)(.*?)(</{block}>)", xml, re.S)
-        assert m is not None
-        open_tag = _set_attr(m.group(1), "count", str(before + len(items)))
-        return xml[: m.start()] + open_tag + m.group(2) + "".join(items) + m.group(3) + xml[m.end():]
 
 
 def _font(size: int = 10, bold: bool = False, colour: str | None = None) -> str:
@@ -337,13 +710,13 @@ class _SummaryStyles:
         f_text, f_bold = st.add("fonts", _font()), st.add("fonts", _font(bold=True))
         f_head, f_title = st.add("fonts", _font(bold=True, colour="FFFFFF")), st.add("fonts", _font(14, True))
         box = st.add("borders", _BOX)
-        self.error_fill, self.warning_fill = st.add("fills", _fill("FFC7CE")), st.add("fills", _fill("FFEB9C"))
-        head_fill = st.add("fills", _fill("1F4E78"))
+        self.error_fill, self.warning_fill = st.add("fills", _fill(ERROR_RGB)), st.add("fills", _fill(WARNING_RGB))
+        head_fill = st.add("fills", _fill(HEAD_RGB))
         top = '<alignment vertical="top" wrapText="1"/>'
 
         def xf(font: int, fill: int = 0, border: int = 0, align: str = top) -> int:
-            return st.xf(f'<xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="{border}" xfId="0" '
-                         f'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1">{align}</xf>')
+            return st.add("cellXfs", f'<xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="{border}" xfId="0" '
+                                     f'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1">{align}</xf>')
 
         self.title, self.plain, self.bold = xf(f_title, align=""), xf(f_text, align=""), xf(f_bold, align="")
         self.centre = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top"/>')
@@ -352,6 +725,163 @@ class _SummaryStyles:
         self.error, self.warning = xf(f_text, self.error_fill, box), xf(f_text, self.warning_fill, box)
         centre = '<alignment horizontal="center" vertical="top"/>'
         self.marks = {m: xf(f_bold, st.add("fills", _fill(c[1:])), box, centre) for m, c in MARK_COLOURS.items()}
+
+
+# the children of <worksheet> that must follow <legacyDrawing>, in the order the schema gives
+_AFTER_LEGACY = {"legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems",
+                 "tableParts", "extLst"}
+
+
+def _kind(child: ET.Element) -> str:
+    """Local name of a <worksheet> child; for mc:AlternateContent, of the element it wraps."""
+    if not isinstance(child.tag, str):
+        return ""
+    if child.tag == _q(MC_NS, "AlternateContent"):
+        wrapped = next((e for branch_ in child for e in branch_ if isinstance(e.tag, str)), None)
+        return _kind(wrapped) if wrapped is not None else ""
+    return child.tag.rpartition("}")[2]
+
+
+def _insert_legacy_drawing(root: ET.Element, rid: str) -> None:
+    """<legacyDrawing r:id> as a direct child of <worksheet>, where the schema puts it."""
+    element = ET.Element(_q(MAIN_NS, "legacyDrawing"), {_q(REL_NS, "id"): rid})
+    for i, child in enumerate(root):
+        if _kind(child) in _AFTER_LEGACY:
+            root.insert(i, element)
+            return
+    root.append(element)
+
+
+def _cells(root: ET.Element, wanted: set[str]) -> dict[str, ET.Element]:
+    """The <c> elements of <sheetData> at the wanted references (cells without r= placed by counting)."""
+    found: dict[str, ET.Element] = {}
+    data = root.find(_q(MAIN_NS, "sheetData"))
+    if data is None:
+        return found
+    row_no = 0
+    for row in data.iterfind(_q(MAIN_NS, "row")):
+        r = row.get("r")
+        row_no = int(r) if r and r.isdigit() else row_no + 1
+        col = 0
+        for c in row.iterfind(_q(MAIN_NS, "c")):
+            ref = c.get("r")
+            rc = cell_coordinates(ref) if ref else None
+            col = rc[1] if rc else col + 1
+            if not ref:
+                ref = f"{column_letter(col)}{row_no}" if col <= 18_278 else ""
+            if ref in wanted:
+                found[ref] = c
+    return found
+
+
+def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Finding]], st: _Styles,
+                 ss: _SummaryStyles, block: int) -> str | None:
+    """Unselect the sheet's tab, highlight flagged cells and comment them; a note if comments could not go in."""
+    if not flagged and b"tabSelected" not in pkg.raw(part):
+        return None
+    root = pkg.xml(part).root
+    for view in root.iter(_q(MAIN_NS, "sheetView")):
+        view.attrib.pop("tabSelected", None)
+    if not flagged or root.tag != _q(MAIN_NS, "worksheet"):
+        return None
+    for ref, c in _cells(root, set(flagged)).items():
+        fill = ss.error_fill if any(f.is_error for f in flagged[ref]) else ss.warning_fill
+        s = c.get("s") or "0"
+        c.set("s", str(st.with_fill(int(s) if s.isdigit() else 0, fill)))
+    if root.find(_q(MAIN_NS, "legacyDrawing")) is not None:
+        return f"※ シート「{name}」には元からコメントがあるため、指摘はセルの色とこの一覧でお知らせします。"
+    comments = [(ref, _comment_text(items)) for ref, items in flagged.items()]
+    stem = part.rpartition("/")[2].removesuffix(".xml")
+    comments_part = pkg.unique(f"xl/kpisheet_comments_{stem}", ".xml")
+    vml_part = pkg.unique(f"xl/drawings/kpisheet_vml_{stem}", ".vml")
+    pkg.add(comments_part, _comments_xml(comments))
+    pkg.add(vml_part, _vml_xml(comments, block))
+    _, rels = _relationships(pkg, part)
+    _add_relationship(rels, REL_COMMENTS, "/" + comments_part, "rIdKpisheetComments")
+    _insert_legacy_drawing(root, _add_relationship(rels, REL_VML, "/" + vml_part, "rIdKpisheetVml"))
+    _add_content_type(pkg, comments_part, CT_COMMENTS)
+    types = pkg.xml("[Content_Types].xml").root
+    if not any(d.get("Extension", "").lower() == "vml" for d in types.iter(_q(CT_NS, "Default"))):
+        ET.SubElement(types, _q(CT_NS, "Default"), {"Extension": "vml", "ContentType": CT_VML})
+    return None
+
+
+def _workbook_part(pkg: _Package) -> str:
+    for rel_type, target in _targets(pkg, "").values():
+        if rel_type == REL_OFFICE:
+            return target
+    raise _PatchError("no officeDocument relationship")
+
+
+def _sheet_parts(pkg: _Package, wb_part: str) -> tuple[ET.Element, list[tuple[str, str]]]:
+    """<sheets> of the workbook and (name, zip member) of each sheet, in tab order."""
+    sheets = pkg.xml(wb_part).root.find(_q(MAIN_NS, "sheets"))
+    if sheets is None:
+        raise _PatchError("workbook.xml without <sheets>")
+    targets = _targets(pkg, wb_part)
+    out = []
+    for sheet in sheets.iterfind(_q(MAIN_NS, "sheet")):
+        rid = sheet.get(_q(REL_NS, "id"))
+        if rid not in targets or not pkg.has(targets[rid][1]):
+            raise _PatchError(f"sheet {sheet.get('name')!r} has no part")
+        out.append((sheet.get("name") or "", targets[rid][1]))
+    if not out:
+        raise _PatchError("workbook without sheets")
+    return sheets, out
+
+
+def _add_summary_sheet(pkg: _Package, wb_part: str, sheets: ET.Element, names: list[str], xml: str) -> None:
+    """The 確認事項 sheet first in the workbook, selected; sheet-local names shifted by one."""
+    part = pkg.unique("xl/worksheets/kpisheet_feedback", ".xml")
+    pkg.add(part, xml)
+    _add_content_type(pkg, part, CT_WS)
+    _, rels = _relationships(pkg, wb_part)
+    rid = _add_relationship(rels, REL_WS, "/" + part, "rIdKpisheetFeedback")
+    taken = {n.casefold() for n in names}
+    title, n = SHEET, 1
+    while title.casefold() in taken:
+        n += 1
+        title = f"{SHEET}{n}"
+    ids = [int(s.get("sheetId") or 0) for s in sheets.iterfind(_q(MAIN_NS, "sheet"))]
+    sheets.insert(0, ET.Element(_q(MAIN_NS, "sheet"), {"name": title, "sheetId": str(max(ids) + 1),
+                                                        _q(REL_NS, "id"): rid}))
+    root = pkg.xml(wb_part).root
+    for dn in root.iter(_q(MAIN_NS, "definedName")):
+        local = dn.get("localSheetId")
+        if local is not None:
+            dn.set("localSheetId", str(int(local) + 1))
+    for view in root.iter(_q(MAIN_NS, "workbookView")):
+        view.attrib.pop("activeTab", None)
+        view.attrib.pop("firstSheet", None)
+
+
+def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
+    """The feedback workbook as bytes: the branch's file patched with highlights, comments and 確認事項.
+
+    Raises for anything it cannot patch (zip, XML or package shape); the caller falls back.
+    """
+    pkg = _Package(data)
+    wb_part = _workbook_part(pkg)
+    sheets, parts = _sheet_parts(pkg, wb_part)
+    styles = next((t for rel_type, t in _targets(pkg, wb_part).values() if rel_type == REL_STYLES), None)
+    if styles is None or not pkg.has(styles):
+        raise _PatchError("workbook without styles")
+    st = _Styles(pkg.xml(styles))
+    ss = _SummaryStyles(st)
+    by_cell = _by_cell(findings, [name for name, _ in parts])
+    notes = []
+    for block, (name, part) in enumerate(parts, start=1):
+        flagged = {ref: items for (sheet, ref), items in by_cell.items() if sheet == name}
+        note = _patch_sheet(pkg, part, name, flagged, st, ss, block)
+        if note:
+            notes.append(note)
+    cells, freeze = summary_cells(cons, sub, findings, notes)
+    sx = _SheetXml()
+    for row, col, value, style in cells:
+        sid = ss.marks.get(style[1], ss.text) if isinstance(style, tuple) else getattr(ss, style)
+        sx.put(row, col, value, sid, WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
+    _add_summary_sheet(pkg, wb_part, sheets, [name for name, _ in parts], sx.render(WIDTHS, freeze))
+    return pkg.write()
 
 
 class _SheetXml:
@@ -384,8 +914,7 @@ class _SheetXml:
                 f'state="frozen"/>' if freeze_row else "")
         rows = "".join(f'<row r="{r}"{self._height(r)}>{"".join(cells)}</row>' for r, cells in sorted(self.rows.items()))
         return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                f'xmlns:r="{REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+                f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
                 f'<sheetViews><sheetView tabSelected="1" workbookViewId="0">{pane}</sheetView></sheetViews>'
                 f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{rows}</sheetData>'
                 '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
@@ -396,15 +925,16 @@ def _comments_xml(items: list[tuple[str, str]]) -> str:
     body = "".join(f'<comment ref="{ref}" authorId="0"><text><r><rPr><sz val="9"/><rFont val="{FONT}"/></rPr>'
                    f'<t xml:space="preserve">{_esc(text)}</t></r></text></comment>' for ref, text in items)
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f'<comments xmlns="{MAIN_NS}">'
             f"<authors><author>kpisheet</author></authors><commentList>{body}</commentList></comments>")
 
 
 def _vml_xml(items: list[tuple[str, str]], block: int) -> str:
     shapes = []
     for k, (ref, text) in enumerate(items, 1):
-        col = sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(reversed(re.sub(r"\d", "", ref)))) - 1
-        row = int(re.sub(r"\D", "", ref)) - 1
+        rc = cell_coordinates(ref)
+        assert rc is not None  # _by_cell keeps only plain references
+        row, col = rc[0] - 1, rc[1] - 1
         lines = min(22, 3 + len(text) // 22)
         shapes.append(
             f'<v:shape id="_x0000_s{block * 1024 + k}" type="#_x0000_t202" style="position:absolute;'
@@ -421,198 +951,3 @@ def _vml_xml(items: list[tuple[str, str]], block: int) -> str:
             '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
             '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>'
             + "".join(shapes) + "</xml>")
-
-
-def _rels_add(xml: str | None, rels: list[tuple[str, str, str]]) -> str:
-    xml = xml or ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                  '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                  "</Relationships>")
-    items = "".join(f'<Relationship Id="{i}" Type="{t}" Target="{target}"/>' for i, t, target in rels)
-    if "</Relationships>" not in xml:
-        raise _PatchError("rels without </Relationships>")
-    return xml.replace("</Relationships>", items + "</Relationships>", 1)
-
-
-def _part_path(target: str, base: str = "xl/") -> str:
-    if target.startswith("/"):
-        return target[1:]
-    parts: list[str] = []
-    for piece in (base + target).split("/"):
-        if piece == "..":
-            parts.pop()
-        elif piece and piece != ".":
-            parts.append(piece)
-    return "/".join(parts)
-
-
-_BEFORE_LEGACY = ("<legacyDrawingHF", "<picture", "<oleObjects", "<controls", "<webPublishItems", "<tableParts",
-                  "<extLst", "</worksheet>")
-
-
-def _patch_sheet(xml: str, flagged: dict[str, list[Finding]], st: _Styles, ss: _SummaryStyles,
-                 legacy_rid: str | None) -> str:
-    for ref, items in flagged.items():
-        m = re.search(rf'<c r="{ref}"(?=[\s/>])[^>]*?/?>', xml)
-        if not m:
-            continue  # an empty, unstyled cell has no element; the comment still marks it
-        tag = m.group(0)
-        s = int(_attr(tag, "s") or 0)
-        fill = ss.error_fill if any(f.is_error for f in items) else ss.warning_fill
-        xml = xml[: m.start()] + _set_attr(tag, "s", str(st.with_fill(s, fill))) + xml[m.end():]
-    if legacy_rid:
-        pos = min((i for i in (xml.find(t) for t in _BEFORE_LEGACY) if i >= 0), default=-1)
-        if pos < 0:
-            raise _PatchError("worksheet without </worksheet>")
-        xml = xml[:pos] + f'<legacyDrawing xmlns:r="{REL_NS}" r:id="{legacy_rid}"/>' + xml[pos:]
-    return xml
-
-
-def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
-    """The feedback workbook as bytes: the branch's file patched with highlights, comments and 確認事項."""
-    zin = zipfile.ZipFile(io.BytesIO(data))
-    parts = _LazyParts(zin)
-    text = {n: parts[n].decode("utf-8") for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels",
-                                                  "[Content_Types].xml", "xl/styles.xml")}
-    wb_xml = text["xl/workbook.xml"]
-    sheets_open = re.search(r"<sheets>", wb_xml)
-    sheet_tags = re.findall(r"<sheet\b[^>]*/>", wb_xml)
-    if not sheets_open or not sheet_tags:
-        raise _PatchError("workbook.xml without <sheets>")
-    prefix_m = re.search(r"\s(\w+):id=\"", sheet_tags[0])
-    if not prefix_m:
-        raise _PatchError("sheet without r:id")
-    prefix = prefix_m.group(1)
-    targets = {m.group(2): m.group(1) for m in re.finditer(
-        r'<Relationship\b(?=[^>]*\bTarget="([^"]*)")(?=[^>]*\bId="([^"]*)")[^>]*/>', text["xl/_rels/workbook.xml.rels"])}
-    sheet_parts = {_attr(t, "name") or "": _part_path(targets[_attr(t, f"{prefix}:id") or ""]) for t in sheet_tags}
-    st = _Styles(text["xl/styles.xml"])
-    ss = _SummaryStyles(st)
-    changed: dict[str, str] = {}
-    content_types = text["[Content_Types].xml"]
-    by_cell = _by_cell(findings, list(sheet_parts))
-    for block, (sheet, part) in enumerate(sheet_parts.items(), start=1):
-        original = parts[part].decode("utf-8")
-        xml = re.sub(r'\stabSelected="(1|true)"', "", original)
-        flagged = {ref: items for (s, ref), items in by_cell.items() if s == sheet}
-        legacy = None
-        if flagged and "<legacyDrawing " not in xml and "<legacyDrawing>" not in xml:
-            legacy = "rIdKpisheetVml"
-            name = part.rsplit("/", 1)[1].removesuffix(".xml")
-            comments = [(ref, _comment_text(items)) for ref, items in flagged.items()]
-            changed[f"xl/kpisheet_comments_{name}.xml"] = _comments_xml(comments)
-            changed[f"xl/drawings/kpisheet_vml_{name}.vml"] = _vml_xml(comments, block)
-            rels_path = part.rsplit("/", 1)[0] + f"/_rels/{name}.xml.rels"
-            old = parts.get(rels_path)
-            changed[rels_path] = _rels_add(old.decode("utf-8") if old else None, [
-                ("rIdKpisheetComments", REL_COMMENTS, f"/xl/kpisheet_comments_{name}.xml"),
-                (legacy, REL_VML, f"/xl/drawings/kpisheet_vml_{name}.vml")])
-            content_types = content_types.replace("</Types>", f'<Override PartName="/xl/kpisheet_comments_{name}.xml" '
-                                                  f'ContentType="{CT_COMMENTS}"/></Types>')
-            if 'Extension="vml"' not in content_types:
-                content_types = content_types.replace("</Types>", f'<Default Extension="vml" ContentType="{CT_VML}"/>'
-                                                      "</Types>")
-        if flagged or xml != original:
-            changed[part] = _patch_sheet(xml, flagged, st, ss, legacy)
-    # the 確認事項 sheet, first
-    sheet_name = SHEET if SHEET not in sheet_parts else f"{SHEET}（kpisheet）"
-    cells, freeze = summary_cells(cons, sub, findings)
-    sx = _SheetXml()
-    for row, col, value, style in cells:
-        sid = ss.marks.get(style[1], ss.text) if isinstance(style, tuple) else getattr(ss, style)
-        sx.put(row, col, value, sid, WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
-    changed["xl/worksheets/kpisheet_feedback.xml"] = sx.render(WIDTHS, freeze)
-    next_id = 1 + max(int(_attr(t, "sheetId") or 0) for t in sheet_tags)
-    wb_xml = re.sub(r'localSheetId="(\d+)"', lambda m: f'localSheetId="{int(m.group(1)) + 1}"', wb_xml)
-    wb_xml = re.sub(r'\s(activeTab|firstSheet)="\d+"', "", wb_xml)
-    wb_xml = wb_xml.replace("<sheets>", f'<sheets><sheet name="{_esc(sheet_name)}" sheetId="{next_id}" '
-                            f'{prefix}:id="rIdKpisheetFeedback"/>', 1)
-    changed["xl/workbook.xml"] = wb_xml
-    changed["xl/_rels/workbook.xml.rels"] = _rels_add(text["xl/_rels/workbook.xml.rels"], [
-        ("rIdKpisheetFeedback", REL_WS, "/xl/worksheets/kpisheet_feedback.xml")])
-    changed["[Content_Types].xml"] = content_types.replace(
-        "</Types>", f'<Override PartName="/xl/worksheets/kpisheet_feedback.xml" ContentType="{CT_WS}"/></Types>')
-    changed["xl/styles.xml"] = st.render()
-    return _rezip(data, zin, changed)
-
-
-class _LazyParts:
-    """Members of the branch's zip, inflated only when asked for (most are copied as they are)."""
-
-    def __init__(self, zin: zipfile.ZipFile):
-        self.zin = zin
-        self._read: dict[str, bytes] = {}
-
-    def __getitem__(self, name: str) -> bytes:
-        if name not in self._read:
-            self._read[name] = self.zin.read(name)
-        return self._read[name]
-
-    def get(self, name: str) -> bytes | None:
-        try:
-            return self[name]
-        except KeyError:
-            return None
-
-
-# ---------------------------------------------------------------- writing the zip
-# Unchanged members are copied as their compressed bytes (no inflate + deflate:
-# that was half the time of a feedback file); changed and new members are
-# deflated.  The zip is written here rather than through zipfile because
-# zipfile can only add members by compressing them.  Dates: a replaced member
-# keeps the original's, a new one gets 1980-01-01, so the same inputs give the
-# same bytes.
-_LOCAL = struct.Struct("<4s5H3L2H")
-_CENTRAL = struct.Struct("<4s6H3L5H2L")
-_END = struct.Struct("<4s4H2LH")
-_NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def _dos_time(dt: tuple[int, ...]) -> tuple[int, int]:
-    return (dt[3] << 11 | dt[4] << 5 | dt[5] // 2), ((dt[0] - 1980) << 9 | dt[1] << 5 | dt[2])
-
-
-def _deflate(raw: bytes) -> bytes:
-    # level 1: a third of level 6's time for ~20% larger files (~55 KB instead of ~45 KB per branch)
-    z = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return z.compress(raw) + z.flush()
-
-
-def _rezip(data: bytes, zin: zipfile.ZipFile, changed: dict[str, str]) -> bytes:
-    members: list[tuple[str, tuple[int, ...], int, int, int, bytes]] = []  # name, time, method, crc, size, bytes
-    for info in zin.infolist():
-        if info.filename in changed:
-            raw = changed.pop(info.filename).encode("utf-8")
-            members.append((info.filename, info.date_time, 8, zlib.crc32(raw), len(raw), _deflate(raw)))
-            continue
-        if info.flag_bits & 0x1 or info.compress_type not in (0, 8):
-            raise _PatchError(f"{info.filename}: encrypted or unusual compression")
-        head = data[info.header_offset: info.header_offset + _LOCAL.size]
-        if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
-            raise _PatchError(f"{info.filename}: no local header")
-        name_len, extra_len = struct.unpack("<2H", head[26:30])
-        start = info.header_offset + _LOCAL.size + name_len + extra_len
-        members.append((info.filename, info.date_time, info.compress_type, info.CRC, info.file_size,
-                        data[start: start + info.compress_size]))
-    for name, xml in changed.items():
-        raw = xml.encode("utf-8")
-        members.append((name, _NEW_MEMBER_TIME, 8, zlib.crc32(raw), len(raw), _deflate(raw)))
-    if len(members) >= 0xFFFF or any(m[4] >= 0xFFFFFFFF for m in members) or len(data) >= 0x7FFFFFFF:
-        raise _PatchError("zip64 workbook")
-    out = io.BytesIO()
-    central = []
-    for name, dt, method, crc, size, body in members:
-        offset = out.tell()
-        encoded = name.encode("utf-8")
-        flags = 0 if encoded.isascii() else 0x800
-        dos_time, dos_date = _dos_time(dt)
-        out.write(_LOCAL.pack(b"PK\x03\x04", 20, flags, method, dos_time, dos_date, crc, len(body), size,
-                              len(encoded), 0))
-        out.write(encoded)
-        out.write(body)
-        central.append(_CENTRAL.pack(b"PK\x01\x02", 20, 20, flags, method, dos_time, dos_date, crc, len(body),
-                                     size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
-    start = out.tell()
-    directory = b"".join(central)
-    out.write(directory)
-    out.write(_END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), start, 0))
-    return out.getvalue()
