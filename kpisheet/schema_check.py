@@ -138,7 +138,8 @@ def _compiled(name: str) -> Callable[[Any], Any]:
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> Any:
+def validator(name: str) -> Any:
+    """The jsonschema Draft7Validator of a schema: the authority on what is wrong."""
     import jsonschema  # only for invalid data: ~45 ms to import
 
     formats = jsonschema.FormatChecker(formats=())
@@ -158,4 +159,4 @@ def iter_errors(name: str, data: Any) -> Iterator[Any]:
     """Every jsonschema ValidationError of `data`; none (without importing jsonschema) when valid."""
     if is_valid(name, data):
         return iter(())
-    return _validator(name).iter_errors(data)
+    return validator(name).iter_errors(data)
