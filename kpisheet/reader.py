@@ -471,9 +471,10 @@ class _Reader:
         if sheet is None:
             return EMPTY
         loc = self.locate(key, sheet)
-        if isinstance(loc, _Refused):
+        if isinstance(loc, _Refused):  # no value, but its place: the consolidation reports it excluded
             self.add(loc.code, label=label(), **loc.context)
-            return EMPTY
+            cell = loc.context["cell"]
+            return EMPTY if cell is None else InputValue(None, Source(sheet, cell, key.name), None)
         if loc is None:
             if required or key in self._names():
                 self.add("E301", sheet=sheet, name=key.name, subject=key.subject, label=label())
