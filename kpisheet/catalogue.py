@@ -91,12 +91,8 @@ class Measure:
     note: str | None = None
 
     @property
-    def name_id(self) -> str:
-        return self.id.replace("-", "_")
-
-    @property
     def heading(self) -> str:
-        """'II) ② サービス水準の向上' — numbering as the documents print it."""
+        """'II) ② サービス水準の向上' — numbered as the printed plan numbers it (docs/domain-notes.md)."""
         sec = self.section.split(" ", 1)[0] + " " if self.section else ""
         return f"{sec}{self.number} {self.label}"
 
@@ -123,11 +119,6 @@ class Kpi:
     valid_until: date | None = None
     reference: dict[str, Any] | None = None
     note: str | None = None
-
-    @property
-    def name_id(self) -> str:
-        """'K6_2_01' — the KPI id as it appears in defined names."""
-        return self.id.replace("-", "_")
 
     @property
     def is_percent(self) -> bool:

@@ -13,10 +13,6 @@ def fiscal_months(fiscal_year: int) -> list[date]:
     return [date(fiscal_year + (1 if m < 4 else 0), m, 1) for m in FISCAL_MONTH_ORDER]
 
 
-def fiscal_year_of(day: date) -> int:
-    return day.year if day.month >= 4 else day.year - 1
-
-
 def month_key(day: date) -> str:
     """'2024-10' — how months are written in JSON and on the command line."""
     return f"{day.year:04d}-{day.month:02d}"

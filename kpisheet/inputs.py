@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from .catalogue import CATALOGUE_FILES, Catalogue, Kpi, catalogue_for_fy, load_branches, load_catalogue, load_mapping
 from .findings import Finding, finding
@@ -295,8 +295,3 @@ def _kpi_id(value: Any) -> str | None:
 def _shown(value: Any) -> str:
     return "" if value is None else str(value)
 
-
-def iter_values(table: ValueTable) -> Iterator[tuple[str, str, float]]:
-    """(branch code, KPI id, value) in a stable order — for printing and tests."""
-    for (code, kpi_id), value in sorted(table.values.items()):
-        yield code, kpi_id, value

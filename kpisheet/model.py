@@ -14,7 +14,6 @@ from typing import Any
 
 from .findings import Finding
 
-Number = float
 Value = float | str | None
 
 

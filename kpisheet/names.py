@@ -12,7 +12,8 @@ Every input cell of a generated workbook carries one workbook-level defined name
     in_M_<measure>_issue         課題 of a measure
 
 <KPI> is the KPI id with "-" replaced by "_"; <measure> likewise.  Every name
-contains "_", so none can be mistaken for a cell reference (EXCEL-NOTES §3).
+contains "_", so none can be mistaken for a cell reference (see
+docs/excel-behaviour.md, "Names, sheets and limits Excel enforces").
 
 The same key is also written as text in a hidden key column of the input row
 ("K6-2-01|num"), with the month in a hidden key row ("202410"), so an input
@@ -25,9 +26,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
-KPI_FIELDS = ("target", "baseline", "text", "rating")
-MONTH_FIELDS = ("num", "den", "val")
+from .fiscal import month_label
+
+if TYPE_CHECKING:
+    from .catalogue import Kpi
+
 MEASURE_FIELDS = ("text", "rating", "note")
 
 
@@ -118,6 +123,28 @@ def column_key(key: InputKey) -> str:
     if key.kind == "kpi":
         return f"{key.month.year:04d}{key.month.month:02d}" if key.month else VALUE_COLUMN_KEY
     return "text" if key.field == "issue" else key.field
+
+
+# How an input is named to people in findings and feedback (label of its field).
+FIELD_LABELS = {"target": "目標", "baseline": "前年度実績", "text": "実施内容", "rating": "評価",
+                "note": "備考", "issue": "課題", "num": "分子", "den": "分母", "val": "実績"}
+
+
+def input_label(kpi: Kpi, field_name: str, month: date | None = None) -> str:
+    """'K6-2-01 生活習慣病予防健診実施率 10月 分子（受診者数）' — how a KPI input is named to people."""
+    part = FIELD_LABELS[field_name]
+    if field_name == "num" and kpi.numerator:
+        part = f"分子（{kpi.numerator.label}）"
+    elif field_name == "den" and kpi.denominator:
+        part = f"分母（{kpi.denominator.label}）"
+    when = f" {month_label(month)}" if month is not None else ""
+    return f"{kpi.id} {kpi.short_label}{when} {part}"
+
+
+def measure_label(measure_id: str, field_name: str, n: int | None = None) -> str:
+    """'施策 6-1-II-2 3行目 評価' — how a measure input is named to people."""
+    row = f" {n}行目" if n else ""
+    return f"施策 {measure_id}{row} {FIELD_LABELS[field_name]}"
 
 
 RATINGS = ("◎", "○", "△", "×", "—")

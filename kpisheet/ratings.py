@@ -1,6 +1,6 @@
 """Stage 5 — ratings: the mark (◎ ○ △ —) of a KPI result against its target.
 
-The rule (DOMAIN.md, checked against seed 003): ○ when the target is met;
+The rule (docs/domain-notes.md, "Ratings"): ○ when the target is met;
 ◎ when it is beaten by the KPI's excellent_threshold relative to the target
 (≥ KPIs: result ≥ target × (1 + t); ≤ KPIs: result ≤ target × (1 − t));
 △ when missed; — when there is no result, with the reason.  × is only ever a

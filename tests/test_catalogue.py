@@ -13,7 +13,7 @@ from kpisheet import catalogue as cat
 from kpisheet.cli import cli
 from kpisheet.findings import KpisheetError
 
-# The term-6 KPI list of DOMAIN.md / seed 002 (id -> target as the document states it).
+# The term-6 KPI list of the plan's KPI overview (id -> target as the plan states it; docs/domain-notes.md).
 TERM6 = {
     "K6-1-01": ("fixed", 100.0), "K6-1-02": ("baseline", None), "K6-1-03": ("baseline", None),
     "K6-1-04": ("baseline", None), "K6-1-05": ("baseline", None), "K6-1-06": ("baseline", None),
@@ -24,7 +24,7 @@ TERM6 = {
     "K6-3-01": ("fixed", 15.0),
 }
 
-# Term-5 KPIs the branch plans (seeds 000, 001, 003) use, by a distinctive part of their label.
+# Term-5 KPIs the branches' term-5 plans report on, by a distinctive part of their label.
 TERM5_LABELS = ["サービススタンダード", "郵送化率", "支払基金と合算", "再審査レセプト1件当たり", "柔道整復",
                 "保険証回収率", "資格喪失後受診に係る", "確認書の提出率", "生活習慣病予防健診", "事業者健診データ",
                 "被扶養者の特定健診", "被保険者の特定保健指導", "被扶養者の特定保健指導", "受診勧奨後3か月以内",

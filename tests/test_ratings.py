@@ -1,4 +1,4 @@
-"""The rating rule (DOMAIN.md, seed 003): ○ met, ◎ beaten by the KPI's threshold, △ missed, — with a reason."""
+"""The rating rule (docs/domain-notes.md): ○ met, ◎ beaten by the KPI's threshold, △ missed, — with a reason."""
 
 from dataclasses import replace
 from datetime import date

@@ -10,7 +10,7 @@ from ..catalogue import Kpi
 from ..findings import Finding
 from ..fiscal import parse_month
 from ..model import InputValue, KpiEntry, KpiMonth, Submission
-from ..reader import input_label
+from ..names import input_label
 from .base import at, month_text, num
 
 JUMP_POINTS = 15.0  # W411: a level rate moving more than this many points in one month

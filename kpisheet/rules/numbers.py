@@ -7,9 +7,9 @@ from typing import Iterator
 
 from ..catalogue import Kpi
 from ..findings import Finding
-from ..model import KpiEntry, Submission
-from ..reader import input_label
 from ..fiscal import parse_month
+from ..model import KpiEntry, Submission
+from ..names import input_label
 from .base import at, month_text, num
 
 

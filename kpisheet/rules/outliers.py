@@ -14,7 +14,7 @@ from ..catalogue import load_catalogue
 from ..findings import Finding
 from ..fiscal import parse_month
 from ..model import Submission
-from ..reader import input_label
+from ..names import input_label
 from .base import at, month_text
 
 MIN_BRANCHES = 8

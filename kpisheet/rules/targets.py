@@ -40,11 +40,11 @@ def _no_comparable_last_year(sub: Submission, kpi: Kpi) -> bool:
     if sub.fiscal_year is None or catalogue_for_fy(sub.fiscal_year).first_fy != sub.fiscal_year:
         return False
     mapping = load_mapping()
-    if mapping.to_term != kpi_term(kpi):
+    if mapping.to_term != _kpi_term(kpi):
         return False
     link = mapping.predecessor(kpi.id)
     return link is None or not link.baseline_valid
 
 
-def kpi_term(kpi: Kpi) -> int:
+def _kpi_term(kpi: Kpi) -> int:
     return int(kpi.id[1:].split("-", 1)[0])
