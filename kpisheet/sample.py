@@ -1,15 +1,32 @@
-"""Fill a generated template the way a test or the examples script needs: by defined names.
+"""Example data: plausible filled branch workbooks, for the examples, the benchmarks and the tests.
 
-This writes with openpyxl into a copy of kpisheet's OWN template (never into a
-branch's file); it exists for tests and for examples/, not for production data.
+This is kpisheet's public example generator.  `examples/make_examples.py`
+uses it to build the shipped example inbox (the workbooks branches and HQ
+returned, one of them late, a few with typing mistakes), the scripts in benchmarks/ use it to make their
+input, and the tests use it for a realistic clean workbook:
+
+    values = sample_values(catalogue_for_fy(2024), 2024, "10", date(2024, 9, 1))
+    fill_by_names(template, out, values)
+
+`sample_values` gives every input of one branch's workbook through a month,
+keyed by defined name, with magnitudes scaled from real figures (see
+docs/domain-notes.md, "Example data"); the same seed always gives the same
+values.  `fill_by_names` writes them with openpyxl into a copy of a template
+kpisheet generated itself — never into a branch's file.  Nothing in the
+monthly run imports this module.
 """
 
 from __future__ import annotations
 
+import random
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+
+from .catalogue import Catalogue, Kpi
+from .names import kpi_key, measure_key
 
 
 def fill_by_names(template: Path, out: Path, values: dict[str, Any]) -> None:
@@ -31,16 +48,6 @@ def fill_by_names(template: Path, out: Path, values: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- realistic values
-# Used by examples/make_examples.py and by tests that need a plausible filled workbook.
-# Magnitudes follow the seeds: 群馬 FY2021 had 259,725 生活習慣病予防健診 対象者 for a
-# prefecture of about 1.94 million people; national FY2022 year-end values from seed 002.
-
-import random  # noqa: E402
-from datetime import date  # noqa: E402
-
-from .catalogue import Catalogue, Kpi  # noqa: E402
-from .names import kpi_key, measure_key  # noqa: E402
-
 # Population in millions (2020 census, rounded), by JIS prefecture code 01..47.
 POPULATION = [5.22, 1.24, 1.21, 2.30, 0.96, 1.07, 1.83, 2.87, 1.93, 1.94, 7.34, 6.28, 14.05, 9.24, 2.20,
               1.03, 1.13, 0.77, 0.81, 2.05, 1.98, 3.63, 7.54, 1.77, 1.41, 2.58, 8.84, 5.47, 1.32, 0.92,
