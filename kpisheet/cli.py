@@ -106,15 +106,14 @@ def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
 
 def _month(text: str, fiscal_year: int | None, param: str) -> date:
     """The month `text` names; with `fiscal_year`, it must lie in that fiscal year (April-March)."""
-    from .fiscal import fiscal_months, fiscal_year_of, month_key, parse_month, wareki_fiscal_year
+    from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
 
     try:
         month = parse_month(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} は年月ではありません（例：2024-10）/ not a month (YYYY-MM)",
                                  param_hint=param) from None
-    if fiscal_year is not None and fiscal_year_of(month) != fiscal_year:
-        months = fiscal_months(fiscal_year)
+    if fiscal_year is not None and month not in (months := fiscal_months(fiscal_year)):
         span = f"{month_key(months[0])}〜{month_key(months[-1])}"
         raise click.BadParameter(
             f"{text} は{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}：{span}）の月ではありません / "
@@ -254,7 +253,10 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
 
 
 def _exists_exit(exc: Any, what: str = "出力") -> None:
-    names = "\n".join(f"  {p}" for p in exc.paths)
+    shown = [f"  {p}" for p in exc.paths[:5]]
+    if len(exc.paths) > 5:
+        shown.append(f"  ほか{len(exc.paths) - 5}件 / and {len(exc.paths) - 5} more")
+    names = "\n".join(shown)
     click.echo(f"kpisheet: 次の{what}は既にあります。何も書き込んでいません。置き換えるには --force を付けてください。\n"
                f"These files exist; nothing was written. Use --force to replace them.\n{names}", err=True)
     sys.exit(1)

@@ -33,6 +33,7 @@ def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=".kpisheet-", suffix=final.suffix + ".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would keep colleagues from opening the output
     try:
         yield tmp
         os.replace(tmp, final)
@@ -45,6 +46,12 @@ def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
 def is_disk_full(exc: BaseException) -> bool:
     """True for an OSError saying the disk (or the user's quota) is full."""
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: Path) -> str:

@@ -104,7 +104,7 @@ def planned_paths(cons: Consolidation, outdir: Path) -> list[Path]:
 
 def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
                   progress: Callable[[str], None] | None = None, parallel: bool | None = None,
-                  created: datetime | None = None, lock_wait: float = LOCK_WAIT) -> OutputResult:
+                  created: datetime | None = None, lock_wait: float | None = None) -> OutputResult:
     """Write the national workbook, the CSV and every branch's feedback workbook (see the module docstring).
 
     `created` is the national workbook's creation time (default: now); with it fixed, the same
@@ -116,7 +116,7 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
     outdir = Path(outdir)
     planned = planned_paths(cons, outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    with output_lock(outdir, lock_wait):
+    with output_lock(outdir, LOCK_WAIT if lock_wait is None else lock_wait):
         existing = [p for p in planned if p.exists()]
         if existing and not force:
             raise OutputExistsError(*existing)
@@ -193,7 +193,7 @@ def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> lis
 
 # ---------------------------------------------------------------- one run per folder
 @contextlib.contextmanager
-def output_lock(outdir: Path, wait: float = LOCK_WAIT) -> Iterator[None]:
+def output_lock(outdir: Path, wait: float) -> Iterator[None]:
     """Hold OUTDIR/.kpisheet.lock exclusively; raise OutputLockedError after `wait` seconds."""
     try:
         import fcntl
