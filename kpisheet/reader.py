@@ -1,18 +1,30 @@
 """Stage 3 — read a returned workbook into a Submission, whatever the branch did to it.
 
-Inputs are located by their workbook-level defined names (kpisheet.names),
-resolved through DefinedName.destinations (LibreOffice drops the quotes, so
-parsed references are compared, never strings).  Each name's cell is
-cross-checked against the hidden sheet keys (key column A, key row 1): when
-the name is missing, `#REF!`, or points at a cell whose keys say it holds
-something else (rows inserted by a tool that does not update names, a sort),
-the input is found by its keys instead and W302 says so.  An input found by
-neither is E301; a missing sheet is one E303.
+What is read is what is shown.  Values come only from the two input sheets
+(KPI入力, 取組状況) as the branch sees them: the sheet with that title (or, if
+renamed, the visible sheet its names or keys point to).  An input sheet that is
+hidden is E314; two sheets claiming its name (same title, or equal once
+NFKC-normalised, case-folded and without spaces: "KPI入力 ", "ＫＰＩ入力") are
+E315; either way none of its values is used.
 
-Values, number formats and formula text come from one light pass over the
-sheet XML (kpisheet.workbook_xml, DTDs refused; formulas' cached results are
-used, never evaluated) after the pre-flight checks.
-read_workbook never raises for bad input: problems are findings.
+Each input is located by its defined name (kpisheet.names; references are
+parsed, never compared as strings: LibreOffice drops the quotes) and the cell
+is cross-checked against the hidden keys of the sheet (key column A, key row 1):
+- name and keys agree (or the keys are gone): the value is read;
+- the name is defined twice (any scope, any letter case): E313, value not used;
+- the name points at another sheet, or at a cell whose keys say it holds
+  another input (rows inserted by a tool that does not move names, a sort):
+  E312, value not used — names and keys disagree and we do not guess;
+- the name is missing or broken (#REF!, not a single cell): the input is found
+  by its keys on the visible input sheet, with W302; found by neither: E301.
+A refused input keeps its place (sheet, cell, name) with no value, so the
+consolidation reports it excluded.
+
+Values, number formats and formula text come from kpisheet.workbook_xml
+(formulas' cached results are used, never evaluated) after the pre-flight
+checks.  Nothing loops up to a row number: keys and _meta are read from the
+cells that exist.  read_workbook never raises: a workbook that cannot be read
+is one E1xx finding, anything unforeseen is E110 with the exception's text.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogu
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
              "rows_per_measure")
 _META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
+_MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
 
 
@@ -309,6 +322,8 @@ class _Reader:
         kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
         rows_per_measure = _int(meta.get("rows_per_measure")) or nm.ROWS_PER_MEASURE
+        if not 1 <= rows_per_measure <= _MAX_ROWS_PER_MEASURE:  # a damaged _meta must not set a loop's length
+            rows_per_measure = nm.ROWS_PER_MEASURE
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, rows_per_measure)
 

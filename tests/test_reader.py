@@ -264,3 +264,75 @@ def test_standin_contract_workbook_reads_too(tmp_path: Path) -> None:
     sub = read_workbook(path)
     assert sub.findings == []
     assert_reads_back(sub, values, path)
+
+
+# ------------------------------------------------------------------ never raises, never loops to a row number
+def test_cells_at_the_last_row_read_as_usual(tmp_path: Path, template: Path) -> None:
+    """Keys and _meta are read from the cells that exist: a cell at row 1,048,576 changes nothing."""
+    def far(wb: openpyxl.Workbook) -> None:
+        for title in (nm.SHEET_KPI, nm.SHEET_MEASURES, nm.SHEET_META):
+            wb[title].cell(1_048_576, 1).value = "遠く"
+            wb[title].cell(3, 16_384).value = "遠く"
+
+    values = {"in_K6_2_07_val_202404": 1170.0}
+    path = h.edit(h.fill(template, tmp_path / "f.xlsx", values), tmp_path / "10_far.xlsx", far)
+    sub = read_workbook(path)
+    assert sub.findings == [] and is_readable(sub)
+    assert lookup(sub, "in_K6_2_07_val_202404").value == 1170.0
+
+
+def test_absurd_rows_per_measure_in_meta_is_ignored(tmp_path: Path, template: Path) -> None:
+    def damage(wb: openpyxl.Workbook) -> None:
+        for row in wb[nm.SHEET_META].iter_rows():
+            if row[0].value == "rows_per_measure":
+                row[1].value = "1000000000"
+
+    sub = read_workbook(h.edit(template, tmp_path / "10_rows.xlsx", damage))
+    assert sub.findings == []
+    assert {len(m.rows) for m in sub.measures.values()} == {nm.ROWS_PER_MEASURE}
+
+
+def test_unexpected_exception_is_e110_and_debug_reraises(tmp_path: Path, template: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpisheet import reader
+
+    def boom(self: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(reader._Reader, "read", boom)
+    monkeypatch.delenv("KPISHEET_DEBUG", raising=False)
+    sub = read_workbook(template)
+    assert [(f.code, f.context["reason"]) for f in sub.findings] == \
+        [("E110", "RecursionError: maximum recursion depth exceeded")]
+    assert not is_readable(sub) and not sub.kpis
+    monkeypatch.setenv("KPISHEET_DEBUG", "1")
+    with pytest.raises(RecursionError):
+        read_workbook(template)
+
+
+def test_book_error_keeps_its_code_even_in_debug_mode(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpisheet import reader
+    from kpisheet.workbook_xml import BookError
+
+    def refuse(path: Path) -> None:
+        raise BookError("E107", "xl/worksheets/sheet2.xml: 50 MB を超えます / over 50 MB")
+
+    monkeypatch.setattr(reader, "Book", refuse)
+    monkeypatch.setenv("KPISHEET_DEBUG", "1")
+    sub = read_workbook(template)
+    assert [(f.code, f.context["reason"]) for f in sub.findings] == \
+        [("E107", "xl/worksheets/sheet2.xml: 50 MB を超えます / over 50 MB")]
+
+
+def test_preflight_failure_is_a_finding(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even the pre-flight runs inside the protection."""
+    from kpisheet import reader
+
+    def crash(path: Path) -> list:
+        raise NotImplementedError("That compression method is not supported")
+
+    monkeypatch.setattr(reader, "preflight", crash)
+    monkeypatch.delenv("KPISHEET_DEBUG", raising=False)
+    sub = read_workbook(template)
+    assert [(f.code, f.context["reason"]) for f in sub.findings] == \
+        [("E110", "NotImplementedError: That compression method is not supported")]
