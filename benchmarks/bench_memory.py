@@ -1,6 +1,6 @@
 """Peak memory and time of `kpisheet consolidate` when one of 47 files is hostile.
 
-    .venv/bin/python benchmarks/bench_memory.py [--runs 1] [--inbox DIR] [--keep DIR] [--only CASE]
+    .venv/bin/python benchmarks/bench_memory.py [--runs 1] [--ref 6b3d100] [--inbox DIR] [--keep DIR] [--only CASE]
 
 Builds the 47-file inbox of bench_read_validate.py (benchlib.build_inbox), then
 runs the CLI (`python -P -m kpisheet consolidate ... --force`, the current tree
@@ -24,7 +24,9 @@ process; see benchlib.py) and the exit code, and which finding codes
 `kpisheet validate --json` gives the hostile file alone (a decompressed-bytes
 budget answers E107).  Reading limits of kpisheet.workbook_xml are printed when
 the package has them (MAX_* constants); nothing here depends on them.
-Goal: under 500 MB for every inbox.
+With --ref the same inboxes are also consolidated by that git ref's code (a
+temporary worktree, as in compare.py), one run of each in turn.  Goal: under
+500 MB for every inbox.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import benchlib
-from benchlib import REPO, Run, child_env, fresh_dir, kpisheet_cmd, mb, measure
+from benchlib import (REPO, Run, add_worktree, check_import, child_env, current_label, fresh_dir, git, kpisheet_cmd,
+                      mb, measure, remove_worktree)
 
 CHUNK = 1 << 20
 VICTIM = "13"  # 東京
@@ -74,8 +77,9 @@ def copy_except(zin: zipfile.ZipFile, zout: zipfile.ZipFile, skip: set[str]) -> 
 
 
 def write_streamed(zout: zipfile.ZipFile, name: str, pieces: Iterator[bytes]) -> int:
-    total = 0
-    with zout.open(zipfile.ZipInfo(name, (2024, 10, 1, 0, 0, 0)), "w") as w:
+    total, info = 0, zipfile.ZipInfo(name, (2024, 10, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zout.open(info, "w") as w:
         for piece in pieces:
             w.write(piece)
             total += len(piece)
@@ -245,20 +249,20 @@ def hostile_inbox(base: Path, root: Path, case: str, build: Callable[[Path, Path
     return inbox, victim, how
 
 
-def consolidate(inbox: Path, root: Path, runs: int) -> list[Run]:
-    env = child_env(REPO)
+def consolidate(inbox: Path, root: Path, tree: Path) -> Run:
     args = ("consolidate", str(inbox), "--fy", str(benchlib.FY), "--month", f"{benchlib.MONTH:%Y-%m}",
-            "--force")
-    return [measure(kpisheet_cmd(*args, "-o", str(fresh_dir(root, "out-"))), env, root) for _ in range(runs)]
+            "--force", "-o", str(fresh_dir(root, "out-")))
+    return measure(kpisheet_cmd(*args), child_env(tree), root)
 
 
-def codes_of(victim: Path, root: Path) -> tuple[str, Run]:
+def codes_of(victim: Path, root: Path, tree: Path) -> str:
+    """Finding codes `kpisheet validate --json` gives the one file (or how the command failed)."""
     run = measure(kpisheet_cmd("validate", str(victim), "--fy", str(benchlib.FY), "--json"),
-                  child_env(REPO), root, keep_output=True)
+                  child_env(tree), root, keep_output=True)
     codes = sorted(set(re.findall(r'"code":\s*"([A-Z]\d{3})"', run.stdout)))
     if not codes and run.returncode not in (0, 1):
-        return f"exit {run.returncode}: {' '.join(run.stderr.strip().splitlines()[-1:])[:120]}", run
-    return ", ".join(codes) or "none", run
+        return f"exit {run.returncode}: {' '.join(run.stderr.strip().splitlines()[-1:])[:120]}"
+    return ", ".join(codes) or "none"
 
 
 def limits() -> str:
@@ -275,7 +279,8 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.strip().splitlines()[1:]))
-    ap.add_argument("--runs", type=int, default=1, help="consolidations per inbox (default 1)")
+    ap.add_argument("--runs", type=int, default=1, help="consolidations per inbox and tree (default 1)")
+    ap.add_argument("--ref", help="also run the code of this git ref (e.g. 6b3d100), from a temporary worktree")
     ap.add_argument("--inbox", type=Path, help="reuse a 47-file inbox built before (DIR/inbox of --keep)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep the inboxes")
     ap.add_argument("--only", action="append", choices=["plain", *CASES], help="run only this inbox (repeatable)")
@@ -292,36 +297,74 @@ CASES: dict[str, Callable[[argparse.Namespace], Callable[[Path, Path], str]]] = 
 }
 
 
+Row = tuple[str, str, dict[str, list[Run]], dict[str, str]]
+
+
+def measure_case(case: str, base: Path, root: Path, sides: dict[str, Path], args: argparse.Namespace) -> Row:
+    """Build the case's inbox, then per side: the hostile file's codes and `runs` consolidations (interleaved)."""
+    if case == "plain":
+        inbox, what, codes = base, "47 files as built", {side: "—" for side in sides}
+    else:
+        inbox, victim, what = hostile_inbox(base, root, case, CASES[case](args))
+        codes = {side: codes_of(victim, root, tree) for side, tree in sides.items()}
+    runs: dict[str, list[Run]] = {side: [] for side in sides}
+    for _ in range(args.runs):
+        for side, tree in sides.items():
+            runs[side].append(consolidate(inbox, root, tree))
+    if case != "plain" and args.keep is None:
+        shutil.rmtree(inbox)
+    return case, what, runs, codes
+
+
+def report(rows: list[Row], labels: dict[str, str]) -> None:
+    sides = list(labels)
+    head = " | ".join(f"{labels[s]}: wall | {labels[s]}: peak tree / largest | {labels[s]}: exit, "
+                      f"findings on the file" for s in sides)
+    print(f"\n| inbox (one file of 47 replaced) | {head} |\n|---|" + "---|---|---|" * len(sides))
+    for case, what, runs, codes in rows:
+        cells = []
+        for side in sides:
+            rs = runs[side]
+            exits = "/".join(str(c) for c in sorted({r.returncode for r in rs}))
+            cells.append(f"{statistics.median(r.wall for r in rs):.1f} s | {mb(max(r.tree_kb for r in rs))} / "
+                         f"{mb(max(r.largest_kb for r in rs))} | {exits}; {codes[side]}")
+        print(f"| {case}: {what} | {' | '.join(cells)} |")
+    print("\ngoal: every inbox under 500 MB (tree); tree = polled summed RSS of the process tree (upper bound), "
+          "largest = exact ru_maxrss of one process; findings from `kpisheet validate --json` on the file alone")
+    for case, _, runs, _ in rows:
+        for side, rs in runs.items():
+            failed = next((r for r in rs if r.returncode != 0), None)
+            if failed:
+                tail = " ".join(failed.stderr.strip().splitlines()[-2:])[:300]
+                print(f"note: {case}, {labels[side]}: exit {failed.returncode} — {tail}")
+
+
 def main() -> None:
     args = parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="kpisheet-memory-"))
     root.mkdir(parents=True, exist_ok=True)
+    sides, labels = {"current": REPO}, {"current": current_label()}
     try:
+        if args.ref:
+            sides = {"ref": add_worktree(args.ref, root), **sides}
+            labels = {"ref": git("rev-parse", "--short", args.ref), **labels}
+        for tree in sides.values():
+            check_import(tree, root)
         base = args.inbox or benchlib.build_inbox_with(root, REPO)
         print(f"machine: {benchlib.machine()}")
-        print(f"tree: {REPO}; reading limits: {limits()}\n")
+        print(f"trees: {', '.join(f'{labels[s]} ({t})' for s, t in sides.items())}")
+        print(f"reading limits of the current tree: {limits()}\n")
         rows = []
         for case in args.only or ["plain", *CASES]:
-            if case == "plain":
-                inbox, what, codes = base, "47 files as built", "—"
-            else:
-                inbox, victim, what = hostile_inbox(base, root, case, CASES[case](args))
-                codes, _ = codes_of(victim, root)
-            runs = consolidate(inbox, root, args.runs)
-            rows.append((case, what, runs, codes))
-            print(f"  {case}: {what}; {statistics.median(r.wall for r in runs):.1f} s, "
-                  f"{mb(max(r.tree_kb for r in runs))}; codes of the file: {codes}", flush=True)
-            if case != "plain" and args.keep is None:
-                shutil.rmtree(inbox)
-        print("\n| inbox (one file of 47 replaced) | wall (median) | peak memory tree / largest process "
-              "| exit | findings on the hostile file |\n|---|---|---|---|---|")
-        for case, what, runs, codes in rows:
-            exits = "/".join(str(c) for c in sorted({r.returncode for r in runs}))
-            print(f"| {case}: {what} | {statistics.median(r.wall for r in runs):.1f} s | "
-                  f"{mb(max(r.tree_kb for r in runs))} / {mb(max(r.largest_kb for r in runs))} | {exits} | {codes} |")
-        print("\ngoal: every inbox under 500 MB (tree); tree = polled summed RSS (upper bound), "
-              "largest = exact ru_maxrss of one process")
+            rows.append(measure_case(case, base, root, sides, args))
+            _, what, runs, codes = rows[-1]
+            print(f"  {case}: {what}; " + "; ".join(
+                f"{labels[s]} {statistics.median(r.wall for r in runs[s]):.1f} s "
+                f"{mb(max(r.tree_kb for r in runs[s]))} [{codes[s]}]" for s in sides), flush=True)
+        report(rows, labels)
     finally:
+        if "ref" in sides:
+            remove_worktree(sides["ref"])
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 

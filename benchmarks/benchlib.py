@@ -172,6 +172,40 @@ def mb(kb: int) -> str:
     return f"{kb / 1024:.0f} MB"
 
 
+# ------------------------------------------------------------------ git
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def current_label() -> str:
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--", "kpisheet", "templates", "schemas")
+    return f"{head}+uncommitted" if dirty else head
+
+
+def add_worktree(ref: str, root: Path) -> Path:
+    path = root / f"ref-{git('rev-parse', '--short', ref)}"
+    git("worktree", "add", "--detach", str(path), ref)
+    return path
+
+
+def remove_worktree(path: Path) -> None:
+    try:
+        git("worktree", "remove", "--force", str(path))
+    except subprocess.CalledProcessError as exc:
+        print(f"could not remove the worktree {path}: {exc.stderr.strip()}", file=sys.stderr)
+
+
+def check_import(tree: Path, cwd: Path) -> None:
+    """Exit if `import kpisheet` with PYTHONPATH=tree does not load that tree's package."""
+    cmd = [sys.executable, "-P", "-c", "import kpisheet; print(kpisheet.__file__)"]
+    done = subprocess.run(cmd, env=child_env(tree), cwd=cwd, capture_output=True, text=True)
+    loaded = Path(done.stdout.strip() or "?").resolve()
+    if not loaded.is_relative_to(tree.resolve()):
+        sys.exit(f"PYTHONPATH={tree} imports kpisheet from {loaded} ({done.stderr.strip()[-300:]})")
+
+
 # ------------------------------------------------------------------ the machine
 def machine() -> str:
     """One line: CPU model and count, memory, Python, date — for the header of a report."""

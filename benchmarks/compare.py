@@ -37,14 +37,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import benchlib
-from benchlib import REPO, Run, child_env, fresh_dir, kpisheet_cmd, mb, measure
+from benchlib import (REPO, Run, add_worktree, check_import, child_env, current_label, fresh_dir, git, kpisheet_cmd,
+                      mb, measure, remove_worktree)
 
 Args = Callable[[Path, Path, Path], list[str]]  # (inbox, examples folder, output folder) -> CLI args
 
@@ -75,41 +75,7 @@ BENCHMARKS: dict[str, tuple[str, Args]] = {
 }
 
 
-# ------------------------------------------------------------------ git
-def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def current_label() -> str:
-    head = git("rev-parse", "--short", "HEAD")
-    dirty = git("status", "--porcelain", "--", "kpisheet", "templates", "schemas")
-    return f"{head}+uncommitted" if dirty else head
-
-
-def add_worktree(ref: str, root: Path) -> Path:
-    path = root / f"ref-{git('rev-parse', '--short', ref)}"
-    git("worktree", "add", "--detach", str(path), ref)
-    return path
-
-
-def remove_worktree(path: Path) -> None:
-    try:
-        git("worktree", "remove", "--force", str(path))
-    except subprocess.CalledProcessError as exc:
-        print(f"could not remove the worktree {path}: {exc.stderr.strip()}", file=sys.stderr)
-
-
 # ------------------------------------------------------------------ running
-def check_import(tree: Path, cwd: Path) -> None:
-    """Exit if `import kpisheet` with PYTHONPATH=tree does not load that tree's package."""
-    cmd = [sys.executable, "-P", "-c", "import kpisheet; print(kpisheet.__file__)"]
-    done = subprocess.run(cmd, env=child_env(tree), cwd=cwd, capture_output=True, text=True)
-    loaded = Path(done.stdout.strip() or "?").resolve()
-    if not loaded.is_relative_to(tree.resolve()):
-        sys.exit(f"PYTHONPATH={tree} imports kpisheet from {loaded} ({done.stderr.strip()[-300:]})")
-
-
 def run_interleaved(sides: dict[str, Path], args: Args, inbox: Path, ex: Path, root: Path,
                     runs: int) -> dict[str, list[Run]]:
     """One warm-up per side, then `runs` measured runs per side in ABBA order."""
