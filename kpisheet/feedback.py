@@ -34,7 +34,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
@@ -319,9 +319,12 @@ def _comment_text(items: list[Finding]) -> str:
 
 
 # ================================================================ XML parts as trees
-# The branch's parts are parsed by expat with namespaces; each element keeps the
-# namespace declarations written on it (ElementTree alone would forget them and
-# invent ns0: prefixes), and the serialiser writes them back in the same places.
+# A part is parsed by expat as written: element and attribute names keep their
+# prefixes and every xmlns attribute stays on the element that declared it, so
+# serialising gives back the branch's own declarations (the prefixes
+# `mc:Ignorable` names included) where it wrote them.  Every lookup and every
+# new element goes through the namespace bindings in scope (`Scope`), never a
+# prefix assumed; the finished part is parsed back by a namespace-aware parser.
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -337,180 +340,181 @@ CT_WS = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+x
 CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
 CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-
-
-def _q(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
+Scope = dict[str, str]  # prefix ('' = the default namespace) -> namespace URI
+ROOT_SCOPE: Scope = {"xml": XML_NS}
 
 
 class _PatchError(Exception):
     """The workbook is not shaped as patching expects; the next way is tried."""
 
 
-class _Xml:
-    """One XML part: its root element and the namespace declarations (prefix, uri) written on each element."""
-
-    def __init__(self, root: ET.Element, decls: dict[ET.Element, list[tuple[str, str]]]):
-        self.root, self.decls = root, decls
-
-    @classmethod
-    def new(cls, ns: str, tag: str) -> _Xml:
-        root = ET.Element(_q(ns, tag))
-        return cls(root, {root: [("", ns)]})
-
-
 def _refuse(*_: Any) -> None:
     raise _PatchError("DOCTYPE or entity declaration in an XML part")
 
 
-def parse_part(data: bytes) -> _Xml:
-    """Parse one part: namespaces resolved, declarations remembered, DOCTYPE and entities refused."""
-    p = expat.ParserCreate(namespace_separator=" ")
+def _hardened(namespaces: bool) -> Any:
+    p = expat.ParserCreate(namespace_separator=" ") if namespaces else expat.ParserCreate()
     p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     p.StartDoctypeDeclHandler = p.EntityDeclHandler = p.UnparsedEntityDeclHandler = _refuse
     p.ExternalEntityRefHandler = _refuse
+    return p
+
+
+def parse_part(data: bytes) -> ET.Element:
+    """One part as an element tree with its names as written; DOCTYPE and entities refused."""
+    p = _hardened(namespaces=False)
     tb = ET.TreeBuilder(insert_comments=True, insert_pis=True)
-    decls: dict[ET.Element, list[tuple[str, str]]] = {}
-    pending: list[tuple[str, str]] = []
-    names: dict[str, str] = {}
-
-    def clark(name: str) -> str:
-        if name not in names:
-            uri, _, local = name.rpartition(" ")
-            names[name] = f"{{{uri}}}{local}" if uri else local
-        return names[name]
-
-    def start(name: str, attrs: dict[str, str]) -> None:
-        if attrs:
-            attrs = {clark(k): v for k, v in attrs.items()}
-        element = tb.start(clark(name), attrs)
-        if pending:
-            decls[element] = pending.copy()
-            pending.clear()
-
-    p.StartNamespaceDeclHandler = lambda prefix, uri: pending.append((prefix or "", uri or ""))
-    p.StartElementHandler = start
-    p.EndElementHandler = lambda name: tb.end(clark(name))
-    p.CharacterDataHandler = tb.data
-    p.CommentHandler = tb.comment
-    p.ProcessingInstructionHandler = tb.pi
+    p.StartElementHandler, p.EndElementHandler, p.CharacterDataHandler = tb.start, tb.end, tb.data
+    p.CommentHandler, p.ProcessingInstructionHandler = tb.comment, tb.pi
     p.buffer_text = True
     p.Parse(data, True)
-    return _Xml(tb.close(), decls)
+    return tb.close()
+
+
+_TEXT_SPECIALS, _ATTR_SPECIALS = re.compile("[&<>\r]"), re.compile('[&<>"\r\n\t]')
+
+
+def _esc_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _esc_attr(text: str) -> str:
+    return _esc_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+
+
+def serialise(root: ET.Element) -> bytes:
+    """The part as UTF-8 bytes, names and xmlns attributes exactly as in the tree."""
+    out: list[str] = []
+    w, text_special, attr_special = out.append, _TEXT_SPECIALS.search, _ATTR_SPECIALS.search
+
+    def walk(e: ET.Element) -> None:
+        tag = e.tag
+        if not isinstance(tag, str):  # comment or processing instruction
+            w(f"<!--{e.text or ''}-->" if tag is ET.Comment else f"<?{e.text or ''}?>")
+        else:
+            w("<" + tag)
+            for k, v in e.items():
+                w(f' {k}="{_esc_attr(v) if attr_special(v) else v}"')
+            text = e.text
+            if text or len(e):
+                w(">")
+                if text:
+                    w(_esc_text(text) if text_special(text) else text)
+                for child in e:
+                    walk(child)
+                w(f"</{tag}>")
+            else:
+                w("/>")
+        tail = e.tail
+        if tail:
+            w(_esc_text(tail) if text_special(tail) else tail)
+
+    walk(root)
+    return _DECLARATION + "".join(out).encode("utf-8")
+
+
+def check_part(data: bytes) -> None:
+    """A finished part must parse with namespaces (every prefix bound) and declare what mc:Ignorable names."""
+    p = _hardened(namespaces=True)
+    declared: set[str] = set()
+    ignorable: list[str] = []
+
+    def root(name: str, attrs: dict[str, str]) -> None:
+        ignorable.extend(attrs.get(f"{MC_NS} Ignorable", "").split())
+        p.StartNamespaceDeclHandler = p.StartElementHandler = None
+
+    p.StartNamespaceDeclHandler = lambda prefix, uri: declared.add(prefix or "")
+    p.StartElementHandler = root
+    p.Parse(data, True)
+    missing = set(ignorable) - declared
+    if missing:
+        raise _PatchError(f"mc:Ignorable names undeclared prefixes {sorted(missing)}")
+
+
+def _scope(element: ET.Element, outer: Scope) -> Scope:
+    """The bindings in scope inside `element`: `outer` plus its own xmlns attributes."""
+    inner = None
+    for k, v in element.items():
+        if k.startswith("xmlns") and (len(k) == 5 or k[5] == ":"):
+            inner = inner or dict(outer)
+            inner[k[6:]] = v
+    return inner or outer
+
+
+def _namespace(qname: str, scope: Scope, attribute: bool = False) -> tuple[str, str]:
+    """(namespace URI, local name) of a name as written."""
+    prefix, _, local = qname.rpartition(":")
+    if not prefix:
+        return ("" if attribute else scope.get("", "")), local
+    if prefix not in scope:
+        raise _PatchError(f"unbound prefix {prefix!r}")
+    return scope[prefix], local
+
+
+def children(parent: ET.Element, scope: Scope) -> Iterator[tuple[ET.Element, str, str, Scope]]:
+    """(element, namespace, local name, scope inside it) of each child element."""
+    for child in parent:
+        if isinstance(child.tag, str):
+            inner = _scope(child, scope)
+            yield (child, *_namespace(child.tag, inner), inner)
+
+
+def find(parent: ET.Element, scope: Scope, ns: str, local: str) -> tuple[ET.Element, Scope] | None:
+    return next(((e, s) for e, n, name, s in children(parent, scope) if (n, name) == (ns, local)), None)
+
+
+def get_ns(element: ET.Element, scope: Scope, ns: str, local: str) -> str | None:
+    """The value of a namespaced attribute, whatever prefix it was written with."""
+    for k, v in element.items():
+        if ":" in k and not k.startswith("xmlns:") and _namespace(k, scope, True) == (ns, local):
+            return v
+    return None
+
+
+def qname(scope: Scope, ns: str, local: str, attribute: bool = False) -> tuple[str, dict[str, str]]:
+    """A name for (ns, local) here, and the xmlns attribute to add when no prefix in scope binds `ns`."""
+    if not attribute and scope.get("", "") == ns:
+        return local, {}
+    prefix = next((p for p, uri in scope.items() if uri == ns and p), None)
+    if prefix:
+        return f"{prefix}:{local}", {}
+    base = {REL_NS: "r", MAIN_NS: "x", MC_NS: "mc"}.get(ns, "ns")
+    prefix, n = base, 0
+    while prefix in scope:
+        n += 1
+        prefix = f"{base}{n}"
+    return f"{prefix}:{local}", {f"xmlns:{prefix}": ns}
+
+
+def new_element(scope: Scope, ns: str, local: str, attrs: dict[str | tuple[str, str], str]) -> ET.Element:
+    """An element (ns, local) valid where `scope` holds; attribute keys are names or (ns, local)."""
+    tag, decls = qname(scope, ns, local)
+    here = {**scope, **{k[6:]: v for k, v in decls.items()}}
+    out: dict[str, str] = {}
+    for key, value in attrs.items():
+        if isinstance(key, tuple):
+            name, more = qname(here, *key, attribute=True)
+            decls.update(more)
+            here.update({k[6:]: v for k, v in more.items()})
+            out[name] = value
+        else:
+            out[key] = value
+    return ET.Element(tag, {**decls, **out})
+
+
+def _fragment(xml: str, scope: Scope) -> ET.Element:
+    """One element of the main namespace from our own constant XML text, named for `scope`."""
+    element = ET.fromstring(xml)
+    tag, decls = qname(scope, MAIN_NS, "x")
+    prefix = tag[:-1]  # "" or "p:"
+    for e in element.iter():
+        e.tag = prefix + e.tag
+    element.attrib.update(decls)
+    return element
 
 
 def _esc(text: str) -> str:
     return html.escape(_clean(text), quote=True)
-
-
-def _esc_text(text: str) -> str:
-    if "&" in text or "<" in text or ">" in text or "\r" in text:
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    return text
-
-
-def _esc_attr(text: str) -> str:
-    text = _esc_text(text)
-    if '"' in text or "\n" in text or "\t" in text:
-        text = text.replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
-    return text
-
-
-class _Scope:
-    """Prefixes bound at one element, and the names they give (cached)."""
-
-    def __init__(self, uris: dict[str, str]):
-        self.uris = uris  # prefix ('' = default) -> uri
-        self.names: dict[tuple[str, bool], str | None] = {}
-
-    def with_decls(self, decls: list[tuple[str, str]]) -> _Scope:
-        return _Scope({**self.uris, **dict(decls)})
-
-    def name(self, clark: str, attribute: bool) -> str | None:
-        """The qualified name of `clark` here, or None when no prefix in scope binds its namespace."""
-        key = (clark, attribute)
-        if key not in self.names:
-            self.names[key] = self._name(clark, attribute)
-        return self.names[key]
-
-    def _name(self, clark: str, attribute: bool) -> str | None:
-        if clark[0] != "{":
-            return clark if attribute or not self.uris.get("") else None
-        uri, local = clark[1:].split("}", 1)
-        if uri == XML_NS:
-            return f"xml:{local}"
-        if not attribute and self.uris.get("") == uri:
-            return local
-        prefix = next((p for p, u in reversed(self.uris.items()) if u == uri and p), None)
-        return f"{prefix}:{local}" if prefix else None
-
-    def fresh(self, clark: str) -> tuple[str, str]:
-        """A declaration that binds the namespace of `clark` (an unused prefix)."""
-        if clark[0] != "{":
-            return "", ""
-        uri = clark[1:].split("}", 1)[0]
-        base = {REL_NS: "r", MAIN_NS: "x", MC_NS: "mc"}.get(uri, "ns")
-        prefix, n = base, 0
-        while prefix in self.uris:
-            n += 1
-            prefix = f"{base}{n}"
-        return prefix, uri
-
-
-def serialise(part: _Xml) -> bytes:
-    out: list[str] = []
-    _write(part.root, _Scope({"xml": XML_NS}), part.decls, out)
-    return _DECLARATION + "".join(out).encode("utf-8")
-
-
-def _write(e: ET.Element, scope: _Scope, all_decls: dict[ET.Element, list[tuple[str, str]]],
-           out: list[str]) -> None:
-    tag = e.tag
-    if not isinstance(tag, str):  # comment or processing instruction
-        out.append(f"<!--{e.text or ''}-->" if tag is ET.Comment else f"<?{e.text or ''}?>")
-        if e.tail:
-            out.append(_esc_text(e.tail))
-        return
-    decls = list(all_decls.get(e, ()))
-    if decls:
-        scope = scope.with_decls(decls)
-    for clark, attribute in ((tag, False), *((k, True) for k in e.attrib)):
-        if scope.name(clark, attribute) is None:
-            decls.append(scope.fresh(clark))
-            scope = scope.with_decls(decls[-1:])
-    name = scope.name(tag, False)
-    out.append(f"<{name}")
-    for prefix, uri in decls:
-        out.append(f' xmlns:{prefix}="{_esc_attr(uri)}"' if prefix else f' xmlns="{_esc_attr(uri)}"')
-    for k, v in e.attrib.items():
-        out.append(f' {scope.name(k, True)}="{_esc_attr(v)}"')
-    if len(e) or e.text:
-        out.append(">")
-        if e.text:
-            out.append(_esc_text(e.text))
-        for child in e:
-            _write(child, scope, all_decls, out)
-        out.append(f"</{name}>")
-    else:
-        out.append("/>")
-    if e.tail:
-        out.append(_esc_text(e.tail))
-
-
-def _check_part(data: bytes) -> None:
-    """Parse a finished part back; its root's mc:Ignorable prefixes must be declared."""
-    part = parse_part(data)
-    ignorable = part.root.get(_q(MC_NS, "Ignorable"))
-    if ignorable:
-        declared = {p for p, _ in part.decls.get(part.root, ())}
-        missing = set(ignorable.split()) - declared
-        if missing:
-            raise _PatchError(f"mc:Ignorable names undeclared prefixes {sorted(missing)}")
-
-
-def _fragment(xml: str) -> ET.Element:
-    """One element of the main namespace from our own constant XML text."""
-    return ET.fromstring(f'<w xmlns="{MAIN_NS}">{xml}</w>')[0]
 
 
 # ================================================================ patching the branch's zip
@@ -525,7 +529,7 @@ class _Package:
             raise _PatchError("two members with one name")
         _check_budget(self.infos)
         self.names = {n.lower() for n in names}
-        self.trees: dict[str, _Xml] = {}
+        self.trees: dict[str, ET.Element] = {}
         self.added: dict[str, bytes] = {}
 
     def has(self, name: str) -> bool:
@@ -534,14 +538,15 @@ class _Package:
     def raw(self, name: str) -> bytes:
         return self.zin.read(name)
 
-    def xml(self, name: str) -> _Xml:
-        """The part as a tree to edit (written back serialised); a new empty one is made by `put`."""
+    def xml(self, name: str) -> tuple[ET.Element, Scope]:
+        """The part's root element to edit (written back serialised) and the bindings inside it."""
         if name not in self.trees:
             self.trees[name] = parse_part(self.raw(name))
-        return self.trees[name]
+        root = self.trees[name]
+        return root, _scope(root, ROOT_SCOPE)
 
-    def put(self, name: str, part: _Xml) -> None:
-        self.trees[name] = part
+    def put(self, name: str, root: ET.Element) -> None:
+        self.trees[name] = root
 
     def add(self, name: str, data: str) -> None:
         self.added[name] = data.encode("utf-8")
@@ -555,24 +560,19 @@ class _Package:
 
     def write(self) -> bytes:
         """The new zip; every changed or added part is parsed back from it before it is returned."""
-        changed = {name: serialise(part) for name, part in self.trees.items()}
+        changed = {name: serialise(root) for name, root in self.trees.items()}
         changed.update(self.added)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as z:
             for info in self.infos:
-                body = changed.pop(info.filename, None)
+                body = changed.get(info.filename)
                 z.writestr(_member(info.filename, info.date_time), self.raw(info.filename) if body is None else body,
                            zipfile.ZIP_DEFLATED, 1)
-                if body is not None:
-                    changed[info.filename] = body  # still to check
             for name in sorted(set(changed) - {i.filename for i in self.infos}):
                 z.writestr(_member(name, _NEW_MEMBER_TIME), changed[name], zipfile.ZIP_DEFLATED, 1)
         with zipfile.ZipFile(io.BytesIO(out.getvalue())) as z:
             for name in changed:
-                if not name.endswith(".vml"):
-                    _check_part(z.read(name))
-                else:
-                    parse_part(z.read(name))
+                check_part(z.read(name))
         return out.getvalue()
 
 
@@ -612,12 +612,12 @@ def _rels_path(part: str) -> str:
     return f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
 
 
-def _relationships(pkg: _Package, part: str) -> tuple[str, _Xml]:
-    """The rels part of `part` (an empty one if it has none), by its zip name."""
+def _relationships(pkg: _Package, part: str) -> tuple[ET.Element, Scope]:
+    """The rels part of `part`, to add to (a new one if it has none)."""
     name = _rels_path(part)
-    if name not in pkg.trees:
-        pkg.put(name, pkg.xml(name) if pkg.has(name) else _Xml.new(PKG_REL_NS, "Relationships"))
-    return name, pkg.trees[name]
+    if name not in pkg.trees and not pkg.has(name):
+        pkg.put(name, ET.Element("Relationships", {"xmlns": PKG_REL_NS}))
+    return pkg.xml(name)
 
 
 def _targets(pkg: _Package, part: str) -> dict[str, tuple[str, str]]:
@@ -627,25 +627,27 @@ def _targets(pkg: _Package, part: str) -> dict[str, tuple[str, str]]:
         return {}
     base = part.rpartition("/")[0]
     out = {}
-    for rel in pkg.xml(name).root.iter(_q(PKG_REL_NS, "Relationship")):
-        if rel.get("TargetMode") != "External" and rel.get("Id") and rel.get("Target") is not None:
-            out[rel.get("Id", "")] = (rel.get("Type", ""), _part_path(rel.get("Target", ""), base))
+    for rel, ns, local, _ in children(*pkg.xml(name)):
+        target, rid = rel.get("Target"), rel.get("Id")
+        if (ns, local) == (PKG_REL_NS, "Relationship") and rel.get("TargetMode") != "External" and rid and target:
+            out[rid] = (rel.get("Type", ""), _part_path(target, base))
     return out
 
 
-def _add_relationship(rels: _Xml, rel_type: str, target: str, hint: str) -> str:
-    taken = {r.get("Id") for r in rels.root}
+def _add_relationship(rels: tuple[ET.Element, Scope], rel_type: str, target: str, hint: str) -> str:
+    root, scope = rels
+    taken = {r.get("Id") for r in root}
     rid, n = hint, 1
     while rid in taken:
         n += 1
         rid = f"{hint}{n}"
-    ET.SubElement(rels.root, _q(PKG_REL_NS, "Relationship"), {"Id": rid, "Type": rel_type, "Target": target})
+    root.append(new_element(scope, PKG_REL_NS, "Relationship", {"Id": rid, "Type": rel_type, "Target": target}))
     return rid
 
 
 def _add_content_type(pkg: _Package, part: str, content_type: str) -> None:
-    ET.SubElement(pkg.xml("[Content_Types].xml").root, _q(CT_NS, "Override"),
-                  {"PartName": "/" + part, "ContentType": content_type})
+    root, scope = pkg.xml("[Content_Types].xml")
+    root.append(new_element(scope, CT_NS, "Override", {"PartName": "/" + part, "ContentType": content_type}))
 
 
 class _Styles:
@@ -653,27 +655,31 @@ class _Styles:
 
     BLOCKS = {"fonts": "font", "fills": "fill", "borders": "border", "cellXfs": "xf"}
 
-    def __init__(self, part: _Xml):
-        self.blocks = {}
+    def __init__(self, part: tuple[ET.Element, Scope]):
+        root, scope = part
+        self.blocks: dict[str, tuple[ET.Element, Scope]] = {}
         for block in self.BLOCKS:
-            found = part.root.find(_q(MAIN_NS, block))
+            found = find(root, scope, MAIN_NS, block)
             if found is None:
                 raise _PatchError(f"styles.xml has no <{block}>")
             self.blocks[block] = found
         self.xfs = self._items("cellXfs")
+        self.counts = {block: len(self._items(block)) for block in self.BLOCKS}
         self._clones: dict[tuple[int, int], int] = {}
 
     def _items(self, block: str) -> list[ET.Element]:
-        return self.blocks[block].findall(_q(MAIN_NS, self.BLOCKS[block]))
+        return [e for e, ns, local, _ in children(*self.blocks[block]) if (ns, local) == (MAIN_NS, self.BLOCKS[block])]
 
     def _append(self, block: str, element: ET.Element) -> int:
-        index = len(self._items(block))
-        self.blocks[block].append(element)
-        self.blocks[block].set("count", str(index + 1))
+        index = self.counts[block]
+        self.counts[block] += 1
+        parent = self.blocks[block][0]
+        parent.append(element)
+        parent.set("count", str(index + 1))
         return index
 
     def add(self, block: str, xml: str) -> int:
-        return self._append(block, _fragment(xml))
+        return self._append(block, _fragment(xml, self.blocks[block][1]))
 
     def with_fill(self, s: int, fill_id: int) -> int:
         """A copy of cell format s with another fill (kept number format, font, protection)."""
@@ -732,46 +738,60 @@ _AFTER_LEGACY = {"legacyDrawingHF", "drawingHF", "picture", "oleObjects", "contr
                  "tableParts", "extLst"}
 
 
-def _kind(child: ET.Element) -> str:
-    """Local name of a <worksheet> child; for mc:AlternateContent, of the element it wraps."""
-    if not isinstance(child.tag, str):
+def _kind(element: ET.Element, ns: str, local: str, scope: Scope) -> str:
+    """Local name of a <worksheet> child in the main namespace; for mc:AlternateContent, of what it wraps."""
+    if (ns, local) == (MC_NS, "AlternateContent"):
+        for choice, _, _, inner in children(element, scope):
+            for wrapped in children(choice, inner):
+                return _kind(*wrapped)
         return ""
-    if child.tag == _q(MC_NS, "AlternateContent"):
-        wrapped = next((e for branch_ in child for e in branch_ if isinstance(e.tag, str)), None)
-        return _kind(wrapped) if wrapped is not None else ""
-    return child.tag.rpartition("}")[2]
+    return local if ns == MAIN_NS else ""
 
 
-def _insert_legacy_drawing(root: ET.Element, rid: str) -> None:
+def _insert_legacy_drawing(root: ET.Element, scope: Scope, rid: str) -> None:
     """<legacyDrawing r:id> as a direct child of <worksheet>, where the schema puts it."""
-    element = ET.Element(_q(MAIN_NS, "legacyDrawing"), {_q(REL_NS, "id"): rid})
-    for i, child in enumerate(root):
-        if _kind(child) in _AFTER_LEGACY:
-            root.insert(i, element)
-            return
-    root.append(element)
+    element = new_element(scope, MAIN_NS, "legacyDrawing", {(REL_NS, "id"): rid})
+    position = len(root)
+    for child, ns, local, inner in children(root, scope):
+        if _kind(child, ns, local, inner) in _AFTER_LEGACY:
+            position = list(root).index(child)
+            break
+    root.insert(position, element)
 
 
-def _cells(root: ET.Element, wanted: set[str]) -> dict[str, ET.Element]:
+def _cells(root: ET.Element, scope: Scope, wanted: set[str]) -> dict[str, ET.Element]:
     """The <c> elements of <sheetData> at the wanted references (cells without r= placed by counting)."""
     found: dict[str, ET.Element] = {}
-    data = root.find(_q(MAIN_NS, "sheetData"))
+    data = find(root, scope, MAIN_NS, "sheetData")
     if data is None:
         return found
     row_no = 0
-    for row in data.iterfind(_q(MAIN_NS, "row")):
+    for row, ns, local, inner in children(*data):
+        if (ns, local) != (MAIN_NS, "row"):
+            continue
         r = row.get("r")
         row_no = int(r) if r and r.isdigit() else row_no + 1
-        col = 0
-        for c in row.iterfind(_q(MAIN_NS, "c")):
+        col, c_tag = 0, qname(inner, MAIN_NS, "c")[0]
+        for c in row:
+            if c.tag != c_tag or any(k.startswith("xmlns") for k in c.keys()):
+                if not isinstance(c.tag, str) or _namespace(c.tag, _scope(c, inner)) != (MAIN_NS, "c"):
+                    continue
             ref = c.get("r")
             rc = cell_coordinates(ref) if ref else None
             col = rc[1] if rc else col + 1
-            if not ref:
-                ref = f"{column_letter(col)}{row_no}" if col <= 18_278 else ""
+            if not ref and col <= 18_278:
+                ref = f"{column_letter(col)}{row_no}"
             if ref in wanted:
                 found[ref] = c
     return found
+
+
+def _unselect(root: ET.Element, scope: Scope) -> None:
+    """No tabSelected on the sheet's views: the 確認事項 sheet is the one selected."""
+    views = find(root, scope, MAIN_NS, "sheetViews")
+    for view, ns, local, _ in children(*views) if views else ():
+        if (ns, local) == (MAIN_NS, "sheetView"):
+            view.attrib.pop("tabSelected", None)
 
 
 def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Finding]], st: _Styles,
@@ -779,16 +799,15 @@ def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Fi
     """Unselect the sheet's tab, highlight flagged cells and comment them; a note if comments could not go in."""
     if not flagged and b"tabSelected" not in pkg.raw(part):
         return None
-    root = pkg.xml(part).root
-    for view in root.iter(_q(MAIN_NS, "sheetView")):
-        view.attrib.pop("tabSelected", None)
-    if not flagged or root.tag != _q(MAIN_NS, "worksheet"):
+    root, scope = pkg.xml(part)
+    _unselect(root, scope)
+    if not flagged or _namespace(root.tag, scope) != (MAIN_NS, "worksheet"):
         return None
-    for ref, c in _cells(root, set(flagged)).items():
+    for ref, c in _cells(root, scope, set(flagged)).items():
         fill = ss.error_fill if any(f.is_error for f in flagged[ref]) else ss.warning_fill
         s = c.get("s") or "0"
         c.set("s", str(st.with_fill(int(s) if s.isdigit() else 0, fill)))
-    if root.find(_q(MAIN_NS, "legacyDrawing")) is not None:
+    if find(root, scope, MAIN_NS, "legacyDrawing") is not None:
         return f"※ シート「{name}」には元からコメントがあるため、指摘はセルの色とこの一覧でお知らせします。"
     comments = [(ref, _comment_text(items)) for ref, items in flagged.items()]
     stem = part.rpartition("/")[2].removesuffix(".xml")
@@ -796,13 +815,14 @@ def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Fi
     vml_part = pkg.unique(f"xl/drawings/kpisheet_vml_{stem}", ".vml")
     pkg.add(comments_part, _comments_xml(comments))
     pkg.add(vml_part, _vml_xml(comments, block))
-    _, rels = _relationships(pkg, part)
+    rels = _relationships(pkg, part)
     _add_relationship(rels, REL_COMMENTS, "/" + comments_part, "rIdKpisheetComments")
-    _insert_legacy_drawing(root, _add_relationship(rels, REL_VML, "/" + vml_part, "rIdKpisheetVml"))
+    _insert_legacy_drawing(root, scope, _add_relationship(rels, REL_VML, "/" + vml_part, "rIdKpisheetVml"))
     _add_content_type(pkg, comments_part, CT_COMMENTS)
-    types = pkg.xml("[Content_Types].xml").root
-    if not any(d.get("Extension", "").lower() == "vml" for d in types.iter(_q(CT_NS, "Default"))):
-        ET.SubElement(types, _q(CT_NS, "Default"), {"Extension": "vml", "ContentType": CT_VML})
+    types, types_scope = pkg.xml("[Content_Types].xml")
+    if not any(e.get("Extension", "").lower() == "vml" for e, ns, local, _ in children(types, types_scope)
+               if (ns, local) == (CT_NS, "Default")):
+        types.append(new_element(types_scope, CT_NS, "Default", {"Extension": "vml", "ContentType": CT_VML}))
     return None
 
 
@@ -813,46 +833,52 @@ def _workbook_part(pkg: _Package) -> str:
     raise _PatchError("no officeDocument relationship")
 
 
-def _sheet_parts(pkg: _Package, wb_part: str) -> tuple[ET.Element, list[tuple[str, str]]]:
-    """<sheets> of the workbook and (name, zip member) of each sheet, in tab order."""
-    sheets = pkg.xml(wb_part).root.find(_q(MAIN_NS, "sheets"))
+def _sheet_parts(pkg: _Package, wb_part: str) -> tuple[tuple[ET.Element, Scope], list[tuple[str, str, int]]]:
+    """<sheets> of the workbook and (name, zip member, sheetId) of each sheet, in tab order."""
+    root, scope = pkg.xml(wb_part)
+    sheets = find(root, scope, MAIN_NS, "sheets")
     if sheets is None:
         raise _PatchError("workbook.xml without <sheets>")
     targets = _targets(pkg, wb_part)
     out = []
-    for sheet in sheets.iterfind(_q(MAIN_NS, "sheet")):
-        rid = sheet.get(_q(REL_NS, "id"))
+    for sheet, ns, local, inner in children(*sheets):
+        if (ns, local) != (MAIN_NS, "sheet"):
+            continue
+        rid = get_ns(sheet, inner, REL_NS, "id")
         if rid not in targets or not pkg.has(targets[rid][1]):
             raise _PatchError(f"sheet {sheet.get('name')!r} has no part")
-        out.append((sheet.get("name") or "", targets[rid][1]))
+        out.append((sheet.get("name") or "", targets[rid][1], int(sheet.get("sheetId") or 0)))
     if not out:
         raise _PatchError("workbook without sheets")
     return sheets, out
 
 
-def _add_summary_sheet(pkg: _Package, wb_part: str, sheets: ET.Element, names: list[str], xml: str) -> None:
+def _add_summary_sheet(pkg: _Package, wb_part: str, sheets: tuple[ET.Element, Scope],
+                       existing: list[tuple[str, str, int]], xml: str) -> None:
     """The 確認事項 sheet first in the workbook, selected; sheet-local names shifted by one."""
     part = pkg.unique("xl/worksheets/kpisheet_feedback", ".xml")
     pkg.add(part, xml)
     _add_content_type(pkg, part, CT_WS)
-    _, rels = _relationships(pkg, wb_part)
-    rid = _add_relationship(rels, REL_WS, "/" + part, "rIdKpisheetFeedback")
-    taken = {n.casefold() for n in names}
+    rid = _add_relationship(_relationships(pkg, wb_part), REL_WS, "/" + part, "rIdKpisheetFeedback")
+    taken = {name.casefold() for name, _, _ in existing}
     title, n = SHEET, 1
     while title.casefold() in taken:
         n += 1
         title = f"{SHEET}{n}"
-    ids = [int(s.get("sheetId") or 0) for s in sheets.iterfind(_q(MAIN_NS, "sheet"))]
-    sheets.insert(0, ET.Element(_q(MAIN_NS, "sheet"), {"name": title, "sheetId": str(max(ids) + 1),
-                                                        _q(REL_NS, "id"): rid}))
-    root = pkg.xml(wb_part).root
-    for dn in root.iter(_q(MAIN_NS, "definedName")):
-        local = dn.get("localSheetId")
-        if local is not None:
-            dn.set("localSheetId", str(int(local) + 1))
-    for view in root.iter(_q(MAIN_NS, "workbookView")):
-        view.attrib.pop("activeTab", None)
-        view.attrib.pop("firstSheet", None)
+    next_id = max(sheet_id for _, _, sheet_id in existing) + 1
+    sheets[0].insert(0, new_element(sheets[1], MAIN_NS, "sheet",
+                                    {"name": title, "sheetId": str(next_id), (REL_NS, "id"): rid}))
+    root, scope = pkg.xml(wb_part)
+    for child, ns, local, inner in children(root, scope):
+        if (ns, local) == (MAIN_NS, "definedNames"):
+            for dn in child:
+                local_id = dn.get("localSheetId") if isinstance(dn.tag, str) else None
+                if local_id is not None:
+                    dn.set("localSheetId", str(int(local_id) + 1))
+        elif (ns, local) == (MAIN_NS, "bookViews"):
+            for view in child:
+                view.attrib.pop("activeTab", None)
+                view.attrib.pop("firstSheet", None)
 
 
 def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
@@ -868,9 +894,9 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
         raise _PatchError("workbook without styles")
     st = _Styles(pkg.xml(styles))
     ss = _SummaryStyles(st)
-    by_cell = _by_cell(findings, [name for name, _ in parts])
+    by_cell = _by_cell(findings, [name for name, _, _ in parts])
     notes = []
-    for block, (name, part) in enumerate(parts, start=1):
+    for block, (name, part, _) in enumerate(parts, start=1):
         flagged = {ref: items for (sheet, ref), items in by_cell.items() if sheet == name}
         note = _patch_sheet(pkg, part, name, flagged, st, ss, block)
         if note:
@@ -880,7 +906,7 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     for row, col, value, style in cells:
         sid = ss.marks.get(style[1], ss.text) if isinstance(style, tuple) else getattr(ss, style)
         sx.put(row, col, value, sid, WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
-    _add_summary_sheet(pkg, wb_part, sheets, [name for name, _ in parts], sx.render(WIDTHS, freeze))
+    _add_summary_sheet(pkg, wb_part, sheets, parts, sx.render(WIDTHS, freeze))
     return pkg.write()
 
 
