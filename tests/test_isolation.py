@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 import os
 from datetime import date
@@ -49,6 +50,24 @@ def inbox_of(tmp_path: Path, good: dict[str, Path], codes: list[str]) -> Path:
     for code in codes:
         copy(good[code], inbox / good[code].name)
     return inbox
+
+
+# ---------------------------------------------------------------- an exception in the reader
+def test_a_reader_that_raises_is_e110_attributed_by_file_name(tmp_path, good, monkeypatch):
+    import zlib
+
+    def read(path):
+        if Path(path).name == SAITAMA:
+            raise zlib.error("Error -3 while decompressing data: invalid stored block lengths")
+        return read_workbook(path)
+
+    monkeypatch.setattr(validation, "read_workbook", read)
+    result = validate([inbox_of(tmp_path, good, CODES)], fiscal_year=FY, as_of=SEP)
+    assert [(Path(f.file).name, f.branch, f.context["reason"]) for f in result.findings if f.is_error] == [
+        (SAITAMA, "11", "error: Error -3 while decompressing data: invalid stored block lengths")]
+    assert [s.branch_code for s in result.submissions] == ["10", "13"]
+    assert [(s.branch_code, s.sha256) for s in result.unreadable] == [
+        ("11", hashlib.sha256(good["11"].read_bytes()).hexdigest())]
 
 
 # ---------------------------------------------------------------- an exception in a rule
