@@ -12,6 +12,10 @@ A value is left out when an error finding points at its cell (or defined
 name), when an error concerns its whole KPI, or when its file could not be
 used at all (unreadable, wrong FY, wrong template...).  Everything else a
 branch sent still counts.
+
+A branch's status comes from the findings on its own files only: 提出済,
+エラーあり, 提出あり・読込不可 (files came, none could be read: the stubs
+validation makes for them, attributed by file name) or 未提出.
 """
 
 from __future__ import annotations

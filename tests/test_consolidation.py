@@ -19,12 +19,12 @@ from .consolidate_helpers import den, field, filled, mfield, num, val
 MAR24 = date(2024, 3, 1)
 OCT24 = date(2024, 10, 1)
 
-# ---------------------------------------------------------------- seed 003
+# ---------------------------------------------------------------- a printed year-end report replayed
 # 埼玉支部 令和5年度 事業計画実施状況 (FY2023, year end): KPI target, result and the mark the
 # report printed.  Numerators / denominators are chosen to give the printed rates.
 # (kpi id, target cell or None, baseline cell or None, numerator or count, denominator, target text,
 #  result text, mark)
-SEED_003 = [
+SAITAMA_FY2023 = [
     ("K5-1-01", None, None, 1000, 1000, "100.0%以上", "100.0%", "○"),       # サービススタンダード 100%
     ("K5-1-02", 0.965, None, 965, 1000, "96.5%以上", "96.5%", "○"),         # 郵送化率
     ("K5-1-03", None, 0.0031, 423, 100_000, "0.310%以上", "0.423%", "◎"),   # 査定率 (支払基金と合算)
@@ -47,9 +47,9 @@ SEED_003 = [
 OPINION = "病床機能報告定量基準分析結果に対して意見発信"  # K5-2-10, self-rated ○
 
 
-def seed_003_values() -> dict:
+def saitama_fy2023_values() -> dict:
     values: dict = {}
-    for kpi_id, target, baseline, n, d, *_ in SEED_003:
+    for kpi_id, target, baseline, n, d, *_ in SAITAMA_FY2023:
         if target is not None:
             values[field(kpi_id, "target")] = target
         if baseline is not None:  # 対前年度: the workbook's target is last year's value too
@@ -74,31 +74,31 @@ def seed_003_values() -> dict:
 
 
 @pytest.fixture(scope="module")
-def seed_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seed003")
-    filled(root, root / "inbox", 2023, "11", seed_003_values())
+def saitama_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saitama_fy2023")
+    filled(root, root / "inbox", 2023, "11", saitama_fy2023_values())
     cons = consolidate(root / "inbox", fiscal_year=2023, month=MAR24)
     outputs = write_outputs(cons, root / "out", force=False).paths
     return cons, outputs
 
 
-def test_seed_003_marks_in_the_consolidation(seed_run):
-    cons, _ = seed_run
-    got = {kpi_id: cons.branch_kpis[("11", kpi_id)].rating.mark for kpi_id, *_ in SEED_003}
-    assert got == {row[0]: row[-1] for row in SEED_003}
+def test_saitama_fy2023_marks_in_the_consolidation(saitama_run):
+    cons, _ = saitama_run
+    got = {kpi_id: cons.branch_kpis[("11", kpi_id)].rating.mark for kpi_id, *_ in SAITAMA_FY2023}
+    assert got == {row[0]: row[-1] for row in SAITAMA_FY2023}
     assert cons.branch_kpis[("11", "K5-2-06")].rating.reason_code == "not_reported"
     assert cons.branch_kpis[("11", "K5-2-10")].rating.mark == "○"
 
 
-def test_seed_003_rows_of_the_rated_table(seed_run):
-    """評価一覧 has seed 003's columns and, per KPI, its target, result and mark."""
-    _, outputs = seed_run
+def test_saitama_fy2023_rows_of_the_rated_table(saitama_run):
+    """評価一覧 has the printed report's columns and, per KPI, its target, result and mark."""
+    _, outputs = saitama_run
     ws = openpyxl.load_workbook(outputs[0])["評価一覧"]
     rows = list(ws.iter_rows(min_row=4, values_only=True))
     assert rows[0][2:7] == ("具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
     cat = load_catalogue(5)
     by_content = {r[3]: r for r in rows[1:]}
-    for kpi_id, *_rest, target_text, result_text, mark in SEED_003:
+    for kpi_id, *_rest, target_text, result_text, mark in SAITAMA_FY2023:
         row = by_content[f"【KPI】{cat.kpi(kpi_id).label}"]
         assert row[:2] == ("11", "埼玉支部")
         assert row[4:7] == (target_text, result_text, mark), kpi_id
@@ -109,9 +109,9 @@ def test_seed_003_rows_of_the_rated_table(seed_run):
                                               "オンライン資格確認の普及により実施を見送った")
 
 
-def test_seed_003_w501_for_a_good_self_rating_on_a_missed_kpi(seed_run):
+def test_saitama_fy2023_w501_for_a_good_self_rating_on_a_missed_kpi(saitama_run):
     """5-2-1-i is self-rated ○ while 生活習慣病予防健診 (its KPI) came out △."""
-    cons, _ = seed_run
+    cons, _ = saitama_run
     w501 = [f for f in cons.findings if f.code == "W501"]
     assert [(f.branch, f.context["kpi_id"]) for f in w501] == [("11", "K5-2-01")]
     assert w501[0].sheet == "取組状況" and w501[0].cell
