@@ -44,17 +44,67 @@ class Interrupted(BaseException):
 
 
 _main_pid: int | None = None
+_received: list[int] = []  # signals that arrived during the current command
+_forking: list[bool] = []  # [True] while os.fork runs its Python callbacks
+_prctl: Any = None  # libc's prctl on Linux, loaded before any fork
+_fork_hooks: list[bool] = []  # [True] once the fork callbacks are registered
 
 
 def _on_signal(signum: int, _frame: Any) -> None:
-    if os.getpid() != _main_pid:  # a forked worker or child: die as the default action would
+    if os.getpid() != _main_pid:  # a forked child before _after_fork_in_child ran: die by default
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+        return
+    _received.append(signum)
+    if _forking:  # an exception inside fork's callbacks would be printed and lost: raise after the fork
         return
     for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
         signal.signal(other, signal.SIG_IGN)
     _end_children()
     raise Interrupted(signum)
+
+
+def _before_fork() -> None:
+    _forking.append(True)
+
+
+def _after_fork_in_parent() -> None:
+    _forking.clear()
+    if _received and _main_pid == os.getpid():
+        # Delivered again a moment later from another thread: raised here, inside fork's callbacks,
+        # the exception would only be printed.
+        threading.Timer(0.05, os.kill, (os.getpid(), _received[-1])).start()
+
+
+def _after_fork_in_child() -> None:
+    """Children of a command (validation workers, the output child) die of SIGINT/SIGTERM and with it.
+
+    The parent also ends its children on the way out; dying with the parent
+    (Linux: PR_SET_PDEATHSIG) covers a child forked at the very moment the
+    signal came, before the parent knew of it.
+    """
+    _forking.clear()
+    if _main_pid is None:
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != _main_pid:  # the parent died before prctl
+            os._exit(128 + signal.SIGTERM)
+
+
+def _prepare_children() -> None:
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if not _fork_hooks and hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
+        _fork_hooks.append(True)
 
 
 def _end_children() -> None:
@@ -79,17 +129,29 @@ def _interruptible() -> Iterator[None]:
         yield
         return
     _main_pid = os.getpid()
+    _received.clear()
+    _prepare_children()
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
-    except Interrupted as exc:
-        _end_children()
-        click.echo(f"kpisheet: 中断しました（{exc}）。書きかけの出力は残していません。\n"
-                   f"Interrupted ({exc}); no partial output was left.", err=True)
-        sys.exit(128 + exc.signum)
+    except (Interrupted, Exception) as exc:
+        if not _received:  # an ordinary failure
+            raise
+        _interrupted_exit(exc.signum if isinstance(exc, Interrupted) else _received[0])
     finally:
+        _main_pid = None
         for s, handler in old.items():
             signal.signal(s, handler)
+    if _received:  # the exception was lost somewhere (e.g. in a callback) and the run went on
+        _interrupted_exit(_received[0])
+
+
+def _interrupted_exit(signum: int) -> None:
+    _end_children()
+    name = signal.Signals(signum).name
+    click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
+               f"Interrupted ({name}); no partial output was left.", err=True)
+    sys.exit(128 + signum)
 
 
 # ---------------------------------------------------------------- argument checks
