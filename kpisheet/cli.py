@@ -479,25 +479,24 @@ def _write(cons: Any, outdir: Path, *, force: bool, tty: bool) -> Any:
         sys.exit(1)
 
 
-def _names(codes: list[str], summary_names: dict[str, str] | None) -> str:
+def _named(codes: list[str], names: list[str] | None) -> str:
+    """'32 島根支部, 47 沖縄支部': the summary's names when it has them, else looked up."""
+    if names:
+        return ", ".join(names)
     from .catalogue import load_branches
 
-    names = {b.code: b.display_name for b in load_branches()}
-    names.update(summary_names or {})
-    return ", ".join(f"{c} {names.get(c, '')}".strip() for c in codes)
+    known = {b.code: b.display_name for b in load_branches()}
+    return ", ".join(f"{c} {known.get(c, '')}".strip() for c in codes)
 
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The human summary of a run (stdout of `kpisheet consolidate`)."""
     b, f = summary["branches"], summary["findings"]
-    names = b.get("names") if isinstance(b.get("names"), dict) else None
-    parts = []
-    for label, count, codes_key in (("提出済", "submitted", None), ("エラーあり", "with_errors", "error_codes"),
-                                    ("提出あり・読込不可", "unreadable", "unreadable_codes"),
-                                    ("未提出", "missing", "missing_codes")):
-        codes = list(b.get(codes_key) or []) if codes_key else []
-        part = f"{label} {b.get(count, 0)}"
-        parts.append(part + (f"（{_names(codes, names)}）" if codes else ""))
+    parts = [f"提出済 {b.get('submitted', 0)}", f"エラーあり {b.get('with_errors', 0)}"]
+    for label, key in (("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
+        codes = list(b.get(f"{key}_codes") or [])
+        listed = f"（{_named(codes, b.get(f'{key}_names'))}）" if codes else ""
+        parts.append(f"{label} {b.get(key, 0)}{listed}")
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） {summary['month']} 全国集計",
              "  " + " / ".join(parts),
              f"  エラー {f['errors']}件 / 警告 {f['warnings']}件（詳細は全国集計表の「検証結果」シート）"]

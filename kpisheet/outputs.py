@@ -182,7 +182,8 @@ def _commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
 def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> list[Path]:
     """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
     names = output_names(cons.fiscal_year, cons.month)
-    pattern = re.compile(rf"\d{{2}}_.+_{re.escape(names['tag'])}_確認事項.*\.xlsx")
+    # feedback.feedback_path: <code>_<name>_<tag>[_<file stem>]_確認事項.xlsx, code 'xx' when unknown
+    pattern = re.compile(rf"(?:\d{{2}}|xx)_.+_{re.escape(names['tag'])}(?:_.+)?_確認事項\.xlsx")
     candidates = [Path(outdir) / names["national"], Path(outdir) / names["csv"]]
     folder = Path(outdir) / FEEDBACK_DIR
     if folder.is_dir():

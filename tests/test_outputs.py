@@ -332,8 +332,35 @@ def test_summary_text_names_the_branches_of_each_status():
     line = summary_text(summary).splitlines()[1]
     assert line == ("  提出済 44 / エラーあり 1 / 提出あり・読込不可 1（13 東京支部） / "
                     "未提出 2（32 島根支部, 47 沖縄支部）")
+    summary["branches"]["missing_names"] = ["32 島根支部", "47 沖縄支部"]  # as Consolidation.summary gives them
+    assert "未提出 2（32 島根支部, 47 沖縄支部）" in summary_text(summary)
     del summary["branches"]["unreadable"], summary["branches"]["unreadable_codes"]
-    assert "提出あり・読込不可 0" in summary_text(summary)  # before the key exists
+    assert "提出あり・読込不可 0" in summary_text(summary)  # a summary without the key
+
+
+def test_consolidate_prints_the_missing_branches_by_name(inbox, tmp_path):
+    result = run(*consolidate_args(inbox, tmp_path / "out"))
+    assert result.exit_code == 0
+    assert "未提出 46（00 本部, 01 北海道支部, 02 青森支部," in result.stdout and "47 沖縄支部）" in result.stdout
+
+
+# ---------------------------------------------------------------- two files of one branch
+def test_a_copy_beside_the_original_gets_its_own_feedback_file(inbox, tmp_path):
+    box, out = tmp_path / "inbox", tmp_path / "out"
+    shutil.copytree(inbox, box)
+    original = next(box.glob("10_*"))
+    shutil.copy(original, box / f"{original.stem}(2).xlsx")
+    result = run(*consolidate_args(box, out))
+    assert result.exit_code == 0, result.output
+    feedback = sorted(p.name for p in (out / "feedback").iterdir())
+    assert len(feedback) == 3 and len([n for n in feedback if n.startswith("10_")]) == 2
+    assert "既にあります" not in result.stderr
+
+    box.joinpath(f"{original.stem}(2).xlsx").unlink()  # the copy is withdrawn: its feedback is stale
+    result = run(*consolidate_args(box, out, "--force"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == [
+        "10_群馬支部_FY2024_2024-10_確認事項.xlsx", "11_埼玉支部_FY2024_2024-10_確認事項.xlsx"]
 
 
 # ---------------------------------------------------------------- the shipped inbox with one corrupt file
@@ -356,3 +383,13 @@ def test_shipped_inbox_with_one_corrupted_file_still_writes_everything_else(tmp_
     assert others <= written
     assert result.paths[0] == out / NAMES["national"]
     assert any(f.file and Path(f.file).name == victim.name and f.is_error for f in cons.findings)
+
+
+# ---------------------------------------------------------------- --baseline findings
+def test_findings_about_the_baseline_file_are_printed_and_the_run_goes_on(inbox, tmp_path):
+    baseline = tmp_path / "baseline.csv"
+    baseline.write_text("branch,kpi_id,value\n10,K6-2-01,abc\n", encoding="utf-8")
+    result = run(*consolidate_args(inbox, tmp_path / "out", "--baseline", str(baseline)))
+    assert result.exit_code == 0, result.output
+    assert f"前年度値ファイル {baseline} について" in result.stderr and "G105" in result.stderr
+    assert "提出済 2 / エラーあり 0" in result.stdout  # the branches' status is their own
