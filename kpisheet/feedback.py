@@ -28,6 +28,7 @@ writing the output does.
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import io
 import re
@@ -248,12 +249,18 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
                        notes: list[str]) -> bytes:
     ws = wb.create_sheet(SHEET, 0)
     cells, freeze = summary_cells(cons, sub, findings, notes)
+    styled: dict[Any, Any] = {}  # style key -> first cell given it
     for row, col, value, style in cells:
         c = ws.cell(row=row, column=col)
         c.value = value
         if isinstance(value, str):
             c.data_type = "s"  # branch text stays text ("=1+1" is not a formula)
-        _openpyxl_style(c, style)
+        key = style if isinstance(style, str) else tuple(style)
+        if key in styled:
+            c._style = copy.copy(styled[key]._style)  # openpyxl's own way to share a format, far faster
+        else:
+            _openpyxl_style(c, style)
+            styled[key] = c
     for col, width in enumerate(WIDTHS, 1):
         ws.column_dimensions[column_letter(col)].width = width
     ws.freeze_panes = f"A{freeze}"
@@ -269,21 +276,31 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
 
 
 def _openpyxl_style(c: Any, style: Any) -> None:
+    font, border, alignment, fill = _openpyxl_style_objects(style if isinstance(style, str) else tuple(style))
+    c.font = font
+    if border is not None:
+        c.border, c.alignment = border, alignment
+    if fill is not None:
+        c.fill = fill
+
+
+@functools.lru_cache(maxsize=None)
+def _openpyxl_style_objects(style: Any) -> tuple[Any, Any, Any, Any]:
+    """(font, border, alignment, fill) of a style key, made once (openpyxl is slow to build them per cell)."""
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
-    c.font = Font(name=FONT, size=14 if key == "title" else 10, bold=key in ("title", "bold", "head", "mark"),
-                  color="FFFFFF" if key == "head" else None)
+    font = Font(name=FONT, size=14 if key == "title" else 10, bold=key in ("title", "bold", "head", "mark"),
+                color="FFFFFF" if key == "head" else None)
     if key in ("title", "plain", "bold"):
-        return
+        return font, None, None, None
     thin = Side(style="thin", color=BOX_RGB)
-    c.border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    c.alignment = Alignment(wrap_text=True, vertical="top",
-                            horizontal="center" if key in ("head", "mark", "centre") else None)
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    alignment = Alignment(wrap_text=True, vertical="top",
+                          horizontal="center" if key in ("head", "mark", "centre") else None)
     fills = {"head": HEAD_RGB, "error": ERROR_RGB, "warning": WARNING_RGB}
     colour = MARK_COLOURS.get(mark or "", "")[1:] if key == "mark" else fills.get(key)
-    if colour:
-        c.fill = PatternFill("solid", fgColor=colour)
+    return font, border, alignment, PatternFill("solid", fgColor=colour) if colour else None
 
 
 def _annotate(wb: Any, findings: list[Finding]) -> None:
@@ -559,15 +576,18 @@ class _Package:
         return name
 
     def write(self) -> bytes:
-        """The new zip; every changed or added part is parsed back from it before it is returned."""
+        """The new zip; every changed or added part is parsed back from it, every copied XML part checked."""
         changed = {name: serialise(root) for name, root in self.trees.items()}
         changed.update(self.added)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as z:
             for info in self.infos:
                 body = changed.get(info.filename)
-                z.writestr(_member(info.filename, info.date_time), self.raw(info.filename) if body is None else body,
-                           zipfile.ZIP_DEFLATED, 1)
+                if body is None:
+                    body = self.raw(info.filename)
+                    if info.filename.endswith((".xml", ".rels")):
+                        check_part(body)  # a broken part the branch sent would break the copy too
+                z.writestr(_member(info.filename, info.date_time), body, zipfile.ZIP_DEFLATED, 1)
             for name in sorted(set(changed) - {i.filename for i in self.infos}):
                 z.writestr(_member(name, _NEW_MEMBER_TIME), changed[name], zipfile.ZIP_DEFLATED, 1)
         with zipfile.ZipFile(io.BytesIO(out.getvalue())) as z:
