@@ -13,7 +13,6 @@ import io
 import random
 import zipfile
 from datetime import date
-from pathlib import Path
 
 import openpyxl
 import pytest
