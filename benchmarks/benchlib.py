@@ -105,6 +105,7 @@ class Run:
     tree_kb: int  # peak of the summed VmRSS of the process tree (polled)
     largest_kb: int  # ru_maxrss of the largest single process (exact)
     processes: int  # most processes seen alive at once
+    cpu: float = 0.0  # user + system seconds of the process and the descendants it waited for
     stdout: str = ""
     stderr: str = ""
 
@@ -164,7 +165,7 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path, *, keep_output: bool
         out.seek(0)
         err.seek(0)
         return Run(wall, proc.returncode, max(state.peak_kb, usage.ru_maxrss), usage.ru_maxrss,
-                   state.processes, out.read().decode(errors="replace"),
+                   state.processes, usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace"),
                    err.read().decode(errors="replace"))
 
 
@@ -174,17 +175,20 @@ def mb(kb: int) -> str:
 
 # ------------------------------------------------------------------ git
 def git(*args: str) -> str:
+    """Run git in the repository; its stdout, stripped."""
     return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
                           text=True).stdout.strip()
 
 
 def current_label() -> str:
+    """HEAD's short hash, with "+uncommitted" when the package or its data differ from it."""
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "kpisheet", "templates", "schemas")
     return f"{head}+uncommitted" if dirty else head
 
 
 def add_worktree(ref: str, root: Path) -> Path:
+    """Check `ref` out, detached, into a new worktree under `root`."""
     path = root / f"ref-{git('rev-parse', '--short', ref)}"
     git("worktree", "add", "--detach", str(path), ref)
     return path

@@ -22,6 +22,8 @@ the script checks before measuring.  Benchmarks (all through the CLI):
 * examples     — the README's monthly command on the shipped examples/inbox_FY2024
                  (copied once, so both trees read the same files).
 
+CPU time (user + system of the command and the workers it waited for, from
+os.wait4) is shown too: on a busy machine it drifts less than wall time.
 Peak memory is that of the whole process tree (the CLI forks workers): the
 polled sum of VmRSS over the tree ("tree", an upper bound: copy-on-write pages
 shared with forked children count once per process) and the exact ru_maxrss of
@@ -95,6 +97,10 @@ def summary(runs: list[Run]) -> str:
     return f"{statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f})"
 
 
+def cpu(runs: list[Run]) -> str:
+    return f"{statistics.median(r.cpu for r in runs):.2f} s"
+
+
 def memory(runs: list[Run]) -> str:
     return f"{mb(max(r.tree_kb for r in runs))} / {mb(max(r.largest_kb for r in runs))}"
 
@@ -119,11 +125,12 @@ def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
 def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> list[str]:
     ref, cur = labels["ref"], labels["current"]
     lines = [f"| benchmark | {ref} median (min–max) | {cur} median (min–max) | {cur} / {ref} "
-             f"(medians; paired runs) | peak memory {ref} tree / largest | peak memory {cur} tree / largest |",
-             "|---|---|---|---|---|---|"]
+             f"(medians; paired runs) | CPU {ref} / {cur} (medians) | peak memory {ref} tree / largest "
+             f"| peak memory {cur} tree / largest |",
+             "|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         lines.append(f"| {BENCHMARKS[name][0]} | {summary(res['ref'])} | {summary(res['current'])} | "
-                     f"{ratio(res['ref'], res['current'])} | {memory(res['ref'])} | {memory(res['current'])} |")
+                     f"{ratio(res['ref'], res['current'])} | {cpu(res['ref'])} / {cpu(res['current'])} | {memory(res['ref'])} | {memory(res['current'])} |")
     return lines
 
 
