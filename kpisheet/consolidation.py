@@ -568,10 +568,8 @@ def _consistency(cons: Consolidation, usable: dict[str, Submission]) -> list[Fin
 
 
 def _sorted_findings(findings: list[Finding]) -> list[Finding]:
-    from .findings import _cell_order
-
     return sorted(findings, key=lambda f: (f.branch or "99", f.file or "", not f.is_error, f.sheet or "",
-                                           _cell_order(f.cell), f.code))
+                                           cell_order(f.cell), f.code))
 
 
 def _expected_codes(cat: Catalogue, fiscal_year: int) -> list[str]:

@@ -382,14 +382,15 @@ def format_text(findings: Iterable[Finding], *, lang: str = "ja") -> str:
         head = Path(file).name if file else ("(全体)" if lang == "ja" else "(general)")
         lines.append(f"■ {head}  エラー {n_err}件 / 警告 {n_warn}件" if lang == "ja"
                      else f"■ {head}  {n_err} error(s) / {n_warn} warning(s)")
-        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", f.line or 0, _cell_order(f.cell), f.code)):
+        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", f.line or 0, cell_order(f.cell), f.code)):
             mark = ("エラー" if f.is_error else "警告") if lang == "ja" else f.severity
             msg = f.message_ja if lang == "ja" else f.message_en
             lines.append(f"  {f.code} {mark}: {msg}")
     return "\n".join(lines)
 
 
-def _cell_order(cell: str | None) -> tuple[int, str]:
+def cell_order(cell: str | None) -> tuple[int, str]:
+    """Sort key of a cell reference: row first, then column letters (A2 before B2 before A10)."""
     if not cell:
         return (0, "")
     letters = "".join(c for c in cell if c.isalpha())
