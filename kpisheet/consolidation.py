@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .findings import Finding, excludes_whole_file, finding, makes_unreadable
+from .findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable
 from .fiscal import fiscal_months, month_key, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
 from .ratings import MARKS, MISSED, NO_RESULT, Rating, no_result, rate_kpi, resolve_target
