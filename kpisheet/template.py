@@ -1,6 +1,6 @@
 """Stage 2 — the branch input workbooks HQ mails out (`kpisheet generate`).
 
-One .xlsx per branch and fiscal year, written by XlsxWriter (EXCEL-NOTES §1):
+One .xlsx per branch and fiscal year, written by XlsxWriter (docs/excel-behaviour.md, "Writing workbooks"):
 
     入力の手引き   how to fill the workbook (Japanese, printable)
     KPI入力        one block per KPI: target, previous-year value, 4月…3月 inputs
@@ -11,7 +11,7 @@ One .xlsx per branch and fiscal year, written by XlsxWriter (EXCEL-NOTES §1):
 Every input cell carries its workbook-level defined name (kpisheet.names) and,
 as a fallback, its row key in the hidden column A and its column key in the
 hidden row 1.  Only input cells are unlocked; all visible sheets are protected
-and the workbook structure is locked (zip patch, EXCEL-NOTES §1).
+and the workbook structure is locked (zip patch; docs/excel-behaviour.md).
 
 Values HQ already knows are prefilled — fixed targets from the catalogue,
 previous-year values from --baseline, targets from --targets or derived from
@@ -165,7 +165,7 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
 
 # ================================================================ structure lock
 def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
-    """Add <workbookProtection lockStructure="1"/> after <workbookPr/> (EXCEL-NOTES §1)."""
+    """Add <workbookProtection lockStructure="1"/> after <workbookPr/> (XlsxWriter cannot lock the structure itself)."""
     attrs = b' lockStructure="1"'
     if password:
         attrs = f' workbookPassword="{_password_hash(password)}"'.encode() + attrs
@@ -897,7 +897,7 @@ _STYLE_PARTS: dict[str, dict[str, Any]] = {
 
 
 def _lint(book: _Book) -> None:
-    """Excel's limits that XlsxWriter does not fully enforce (EXCEL-NOTES §3)."""
+    """Excel's limits that XlsxWriter does not fully enforce (docs/excel-behaviour.md, "Names, sheets and limits")."""
     problems: list[str] = []
     for name in book.names:
         if "_" not in name:
