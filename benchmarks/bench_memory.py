@@ -318,7 +318,7 @@ def measure_case(case: str, base: Path, root: Path, sides: dict[str, Path], args
 
 def report(rows: list[Row], labels: dict[str, str]) -> None:
     sides = list(labels)
-    head = " | ".join(f"{labels[s]}: wall | {labels[s]}: peak tree / largest | {labels[s]}: exit, "
+    head = " | ".join(f"{labels[s]}: wall | {labels[s]}: peak Pss (tree / largest) | {labels[s]}: exit, "
                       f"findings on the file" for s in sides)
     print(f"\n| inbox (one file of 47 replaced) | {head} |\n|---|" + "---|---|---|" * len(sides))
     for case, what, runs, codes in rows:
@@ -326,8 +326,9 @@ def report(rows: list[Row], labels: dict[str, str]) -> None:
         for side in sides:
             rs = runs[side]
             exits = "/".join(str(c) for c in sorted({r.returncode for r in rs}))
-            cells.append(f"{statistics.median(r.wall for r in rs):.1f} s | {mb(max(r.tree_kb for r in rs))} / "
-                         f"{mb(max(r.largest_kb for r in rs))} | {exits}; {codes[side]}")
+            cells.append(f"{statistics.median(r.wall for r in rs):.1f} s | {mb(max(r.pss_kb for r in rs))} "
+                         f"({mb(max(r.tree_kb for r in rs))} / "
+                         f"{mb(max(r.largest_kb for r in rs))}) | {exits}; {codes[side]}")
         print(f"| {case}: {what} | {' | '.join(cells)} |")
     print("\ngoal: every inbox under 500 MB (tree); tree = polled summed RSS of the process tree (upper bound), "
           "largest = exact ru_maxrss of one process; findings from `kpisheet validate --json` on the file alone")

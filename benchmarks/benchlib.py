@@ -20,8 +20,13 @@ processes (validation workers, the national workbook written in a child):
   descendants it waited for.  It misses nothing short, but does not add up
   processes that were alive at the same time.
 
-The truth lies between the two; a budget such as "under 500 MB" is met when the
-tree figure is under it.
+* **pss** — the peak over time of the sum of the proportional set size (Pss,
+  /proc/<pid>/smaps_rollup) of the process and its descendants, polled with
+  the tree figure: a page shared by n processes counts 1/n in each, so the sum
+  is what the run really occupies.  This is the headline figure; a budget such
+  as "under 150 MB" is met when it is under it.
+
+The tree and largest figures bracket it.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class Run:
     tree_kb: int  # peak of the summed VmRSS of the process tree (polled)
     largest_kb: int  # ru_maxrss of the largest single process (exact)
     processes: int  # most processes seen alive at once
+    pss_kb: int = 0  # peak of the summed Pss of the process tree (polled)
     cpu: float = 0.0  # user + system seconds of the process and the descendants it waited for
     stdout: str = ""
     stderr: str = ""
@@ -114,6 +120,7 @@ class Run:
 class _Poll:
     root: int
     peak_kb: int = 0
+    pss_kb: int = 0
     processes: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -140,10 +147,22 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def _poll(state: _Poll) -> None:
     while not state.stop.is_set():
         pids = _tree(state.root)
         state.peak_kb = max(state.peak_kb, sum(_rss_kb(p) for p in pids))
+        state.pss_kb = max(state.pss_kb, sum(_pss_kb(p) for p in pids))
         state.processes = max(state.processes, len(pids))
         state.stop.wait(POLL_SECONDS)
 
@@ -165,7 +184,7 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path, *, keep_output: bool
         out.seek(0)
         err.seek(0)
         return Run(wall, proc.returncode, max(state.peak_kb, usage.ru_maxrss), usage.ru_maxrss,
-                   state.processes, usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace"),
+                   state.processes, state.pss_kb, usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace"),
                    err.read().decode(errors="replace"))
 
 

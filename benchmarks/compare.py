@@ -102,7 +102,8 @@ def cpu(runs: list[Run]) -> str:
 
 
 def memory(runs: list[Run]) -> str:
-    return f"{mb(max(r.tree_kb for r in runs))} / {mb(max(r.largest_kb for r in runs))}"
+    return (f"{mb(max(r.pss_kb for r in runs))} ({mb(max(r.tree_kb for r in runs))} / "
+            f"{mb(max(r.largest_kb for r in runs))})")
 
 
 def ratio(ref: list[Run], cur: list[Run]) -> str:
@@ -125,8 +126,8 @@ def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
 def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> list[str]:
     ref, cur = labels["ref"], labels["current"]
     lines = [f"| benchmark | {ref} median (min–max) | {cur} median (min–max) | {cur} / {ref} "
-             f"(medians; paired runs) | CPU {ref} / {cur} (medians) | peak memory {ref} tree / largest "
-             f"| peak memory {cur} tree / largest |",
+             f"(medians; paired runs) | CPU {ref} / {cur} (medians) | peak memory {ref}: Pss (tree / largest) "
+             f"| peak memory {cur}: Pss (tree / largest) |",
              "|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         lines.append(f"| {BENCHMARKS[name][0]} | {summary(res['ref'])} | {summary(res['current'])} | "
