@@ -98,7 +98,7 @@ def test_file_saved_by_openpyxl(run, tmp_path):
 def _r_on_each_sheet(xml: bytes) -> bytes:
     """workbook.xml as openpyxl with lxml writes it: xmlns:r on every <sheet>, not on the root."""
     text = xml.decode()
-    text = re.sub(r'\sxmlns:r="[^"]*"', "", text, count=1)
+    text = re.sub(r'\sxmlns:r="[^"]*"', "", text)
     text = re.sub(r"<sheet\b", f'<sheet xmlns:r="{REL}"', text)
     return text.encode()
 
