@@ -14,6 +14,8 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 
 MAX_COLUMN = 18278  # ZZZ, as openpyxl allows (Excel itself stops at XFD = 16384)
+EXCEL_MAX_ROW = 1_048_576  # the grid of a worksheet: A1:XFD1048576
+EXCEL_MAX_COLUMN = 16_384  # XFD
 
 BUILTIN_FORMATS = {
     0: "General", 1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00",
@@ -34,6 +36,7 @@ BUILTIN_FORMATS = {
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _COLUMN_RE = re.compile(r"^[A-Za-z]{1,3}$")
 _CELL_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
+_SHEET_REF_RE = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
 # quoted literals, and [..] sections other than elapsed [h] [m] [s], say nothing about dates
 _STRIP_RE = re.compile(r'".*?"|\[(?!hh?\]|mm?\]|ss?\])[^\]]*\]')
 _DATE_PART_RE = re.compile(r"(?<![_\\])[dmhysDMHYS]")
@@ -74,6 +77,20 @@ def cell_coordinates(ref: str) -> tuple[int, int] | None:
         return int(m.group(2)), column_index(m.group(1))
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=1 << 16)  # the same addresses recur in every sheet of every branch's workbook
+def sheet_cell(ref: str) -> tuple[int, int] | None:
+    """(row, column) of the `r` of a worksheet cell ('C5'); None unless it lies in A1:XFD1048576.
+
+    Stricter than cell_coordinates: no '$', upper case, Excel's grid (a cell reference
+    in sheet XML is always written that way).
+    """
+    m = _SHEET_REF_RE.fullmatch(ref)
+    if m is None:
+        return None
+    row, col = int(m.group(2)), column_index(m.group(1))
+    return (row, col) if row <= EXCEL_MAX_ROW and col <= EXCEL_MAX_COLUMN else None
 
 
 @lru_cache(maxsize=1024)
