@@ -3,13 +3,19 @@
 A branch may send anything: an Excel lock file, an old .xls, an encrypted
 workbook, an .xlsm, a CSV renamed .xlsx, a zip bomb or XML with entity tricks.
 Each gets one clear E1xx finding here, using only the zip directory and the
-first bytes of each part (EXCEL-NOTES §4), so the parser (openpyxl with
-defusedxml) only ever sees a plausible, bounded .xlsx.
+first bytes of each part, so the reader only ever opens a plausible .xlsx.
+The reader itself refuses DTDs in every part it parses and counts the bytes it
+actually inflates (kpisheet.workbook_xml); the checks here are the cheap first
+line: declared sizes, compression methods, DTDs at the head of any XML part.
+preflight() never raises and never blocks on a FIFO or device.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,20 +39,36 @@ def _mb(n: int) -> str:
 
 
 def preflight(path: Path) -> list[Finding]:
-    """Findings (E101–E111) that stop `path` from being parsed; [] when it looks like a safe .xlsx."""
+    """Findings (E101–E111) that stop `path` from being parsed; [] when it looks like a safe .xlsx.
+
+    Never raises: anything unforeseen becomes E110 with its reason.
+    """
     path = Path(path)
-    if path.name.startswith(LOCK_PREFIXES):
+    try:
+        return _preflight(path)
+    except Exception as exc:  # any input at all: one finding, never a traceback
+        return [finding("E110", file=path, reason=f"{type(exc).__name__}: {str(exc)[:200]}")]
+
+
+def _preflight(path: Path) -> list[Finding]:
+    if path.name.startswith(LOCK_PREFIXES):  # by its name alone: never opened
         return [finding("E102", file=path)]
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
+        st = os.stat(path)
     except OSError as exc:
         return [finding("E110", file=path, reason=exc.strerror or type(exc).__name__)]
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block the first read; a folder cannot be read
+        return [finding("E110", file=path, reason="通常のファイルではありません / not a regular file")]
+    size = st.st_size
     if size == 0:
         return [finding("E101", file=path)]
     if size > MAX_FILE_BYTES:
         return [finding("E111", file=path, size=_mb(size), limit=_mb(MAX_FILE_BYTES))]
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        return [finding("E110", file=path, reason=exc.strerror or type(exc).__name__)]
     if head == OLE_MAGIC:
         code = "E105" if ENCRYPTED_MARKER in path.read_bytes() else "E104"
         return [finding(code, file=path)]
@@ -74,6 +96,8 @@ def _check_zip(path: Path) -> list[Finding]:
             names = {i.filename for i in infos}
             if problem := _size_problem(infos):
                 return [finding("E107", file=path, reason=problem)]
+            if problem := _member_problem(infos):  # before any member is opened
+                return [finding("E110", file=path, reason=problem)]
             if "xl/workbook.xml" not in names:
                 kind = "OpenDocument (.ods)" if "content.xml" in names else "xl/workbook.xml がありません / no xl/workbook.xml"
                 return [finding("E109", file=path, reason=kind)]
@@ -81,8 +105,9 @@ def _check_zip(path: Path) -> list[Finding]:
                 return [finding("E106", file=path)]
             if bad := _xml_with_entities(z, infos):
                 return [finding("E108", file=path, reason=bad)]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        return [finding("E110", file=path, reason=str(exc) or type(exc).__name__)]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
+            RuntimeError, NotImplementedError) as exc:
+        return [finding("E110", file=path, reason=f"{type(exc).__name__}: {str(exc)[:200]}")]
     if path.suffix.lower() != ".xlsx":
         return [finding("E103", file=path, reason=f"拡張子 {path.suffix or '(なし)'} / extension")]
     return []
@@ -97,6 +122,17 @@ def _size_problem(infos: list[zipfile.ZipInfo]) -> str | None:
     for i in infos:
         if i.file_size > RATIO_FLOOR_BYTES and i.file_size > MAX_PART_RATIO * max(i.compress_size, 1):
             return f"{i.filename}: 圧縮率 / ratio {i.file_size // max(i.compress_size, 1)}:1"
+    return None
+
+
+def _member_problem(infos: list[zipfile.ZipInfo]) -> str | None:
+    """A member that cannot be read safely: encrypted, or compressed other than stored/deflated
+    (zipfile inflates bzip2 and LZMA without a bound; Excel never writes them)."""
+    for i in infos:
+        if i.flag_bits & 0x1:
+            return f"{i.filename}: 暗号化されたパート / encrypted part"
+        if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return f"{i.filename}: 未対応の圧縮方式 / unsupported compression method {i.compress_type}"
     return None
 
 
