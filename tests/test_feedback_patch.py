@@ -1,15 +1,20 @@
 """Feedback patching through a parser: branch files written by different programs, odd parts and odd names.
 
 Each feedback file is opened with openpyxl, every XML part is parsed with namespaces
-(every prefix bound), and where LibreOffice is installed it must load the file.
+(every prefix bound), and where LibreOffice is installed it must load the file (all
+files of this module in one soffice call, when the module's tests are done).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import struct
+import subprocess
+import sys
+import tempfile
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -22,7 +27,7 @@ import xlsxwriter
 
 from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate
-from kpisheet.feedback import feedback_path, write_feedback
+from kpisheet.feedback import _PatchError, feedback_path, patch_workbook, write_feedback
 from kpisheet.findings import finding
 from kpisheet.model import Submission
 from kpisheet.sample import sample_values
@@ -60,8 +65,45 @@ def pointed(cons, path: Path, findings=None):
     return dataclasses.replace(cons, submissions=[sub2], findings=moved), sub2
 
 
-def assert_valid(path: Path, tmp_path: Path) -> openpyxl.Workbook:
-    """openpyxl opens it, every XML part is namespace-well-formed, LibreOffice loads it (where installed)."""
+# Feedback files LibreOffice must load; converted together when the module's tests are done
+# (one soffice start instead of one per test).
+_FOR_LIBREOFFICE: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def libreoffice_loads_every_feedback_file(tmp_path_factory):
+    """At the end of the module: LibreOffice (where installed) loads every file assert_valid saw."""
+    _FOR_LIBREOFFICE.clear()
+    yield
+    paths, soffice = list(_FOR_LIBREOFFICE), soffice_path()
+    _FOR_LIBREOFFICE.clear()
+    if paths and soffice:
+        failed = convert_all(soffice, paths, tmp_path_factory.mktemp("lo"))
+        assert not failed, f"LibreOffice could not load: {failed}"
+
+
+def convert_all(soffice: str, paths: list[Path], work: Path) -> list[str]:
+    """Convert every file to xlsx in one soffice call; the sources of outputs that did not appear."""
+    inputs, outdir = work / "in", work / "out"
+    inputs.mkdir()
+    staged = []
+    for i, path in enumerate(paths):  # feedback files of different tests share names
+        staged.append(inputs / f"{i:03d}.xlsx")
+        shutil.copyfile(path, staged[-1])
+    profile = Path(tempfile.mkdtemp(prefix="kpisheet-lo-batch-"))
+    try:
+        subprocess.run([soffice, "--headless", "--norestore", f"-env:UserInstallation={profile.as_uri()}",
+                        "--convert-to", "xlsx", "--outdir", str(outdir), *map(str, staged)],
+                       capture_output=True, timeout=600, check=False, stdin=subprocess.DEVNULL,
+                       env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"})
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return [str(path) for path, src in zip(paths, staged)
+            if not (outdir / src.name).is_file() or (outdir / src.name).stat().st_size == 0]
+
+
+def assert_valid(path: Path) -> openpyxl.Workbook:
+    """openpyxl opens it and every XML part is namespace-well-formed; LibreOffice loads it at the module's end."""
     with zipfile.ZipFile(path) as z:
         assert z.testzip() is None
         for name in z.namelist():
@@ -70,8 +112,7 @@ def assert_valid(path: Path, tmp_path: Path) -> openpyxl.Workbook:
                 p.Parse(z.read(name), True)  # raises on an unbound prefix
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames[0] == "確認事項"
-    if soffice_path():
-        assert convert(path, "xlsx", tmp_path / "lo").stat().st_size > 0
+    _FOR_LIBREOFFICE.append(path)
     return wb
 
 
@@ -86,13 +127,58 @@ def assert_commented(wb: openpyxl.Workbook, f) -> None:
 
 
 # ------------------------------------------------------------------ branch files from different writers
-def test_file_saved_by_openpyxl(run, tmp_path):
-    cons, src, e401 = run
-    wb = openpyxl.load_workbook(src)
-    saved = tmp_path / "openpyxl.xlsx"
-    wb.save(saved)
-    cons2, sub = pointed(cons, saved)
-    assert_commented(assert_valid(feedback_of(cons2, sub, tmp_path), tmp_path), e401)
+_RESAVE = "import sys, openpyxl; openpyxl.load_workbook(sys.argv[1]).save(sys.argv[2])"
+
+
+@pytest.fixture(scope="module")
+def saved_by_openpyxl(run, tmp_path_factory):
+    """The branch file loaded and saved by openpyxl with lxml and, in a child process, without it."""
+    _, src, _ = run
+    folder = tmp_path_factory.mktemp("openpyxl")
+    saved = {}
+    for lxml in (True, False):
+        saved[lxml] = folder / f"openpyxl_lxml_{lxml}.xlsx"
+        env = {**os.environ, "OPENPYXL_LXML": str(lxml)}  # openpyxl reads it when imported
+        subprocess.run([sys.executable, "-c", _RESAVE, str(src), str(saved[lxml])], env=env, check=True)
+    return saved
+
+
+def _workbook_root_and_first_sheet(path: Path) -> tuple[str, str]:
+    """The start tags of workbook.xml's root and of its first <sheet>, as written."""
+    with zipfile.ZipFile(path) as z:
+        text = z.read("xl/workbook.xml").decode()
+    root = re.search(r"<workbook\b[^>]*>", text)
+    sheet = re.search(r"<sheet\b[^>]*>", text)
+    assert root and sheet
+    return root.group(), sheet.group()
+
+
+def test_openpyxl_with_and_without_lxml_declare_the_relationship_prefix_differently(saved_by_openpyxl):
+    with_root, with_sheet = _workbook_root_and_first_sheet(saved_by_openpyxl[True])
+    without_root, without_sheet = _workbook_root_and_first_sheet(saved_by_openpyxl[False])
+    assert "xmlns:r=" in with_sheet and "xmlns:r=" not in with_root
+    assert "xmlns:r=" in without_root and "xmlns:r=" not in without_sheet
+
+
+@pytest.mark.parametrize("lxml", [True, False], ids=["with_lxml", "without_lxml"])
+def test_file_saved_by_openpyxl(run, saved_by_openpyxl, tmp_path, lxml):
+    cons, _, e401 = run
+    cons2, sub = pointed(cons, saved_by_openpyxl[lxml])
+    out = feedback_of(cons2, sub, tmp_path)
+    assert_commented(assert_valid(out), e401)
+    assert_patched(out)
+
+
+def assert_patched(path: Path) -> None:
+    """The branch's own file was patched (not the openpyxl copy, not 確認事項 alone)."""
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    assert "xl/worksheets/kpisheet_feedback.xml" in names, names
+
+
+def assert_not_patched(data: bytes, cons, sub, findings) -> None:
+    with pytest.raises(_PatchError):
+        patch_workbook(data, cons, sub, findings)
 
 
 def _r_on_each_sheet(xml: bytes) -> bytes:
@@ -111,20 +197,12 @@ def test_relationship_prefix_declared_on_each_sheet(run, tmp_path):
     odd = rewrite_zip(src, tmp_path / "r_per_sheet.xlsx", {"xl/workbook.xml": wb_xml})
     cons2, sub = pointed(cons, odd)
     out = feedback_of(cons2, sub, tmp_path)
-    assert_commented(assert_valid(out, tmp_path), e401)
+    assert_commented(assert_valid(out), e401)
+    assert_patched(out)
     with zipfile.ZipFile(out) as z:
         root = ET.fromstring(z.read("xl/workbook.xml"))
     first = root.find(f"{{{MAIN}}}sheets")[0]
     assert first.get("name") == "確認事項" and first.get(f"{{{REL}}}id")
-
-
-def test_file_saved_by_openpyxl_with_lxml(run, tmp_path):
-    pytest.importorskip("lxml")
-    cons, src, e401 = run
-    saved = tmp_path / "openpyxl_lxml.xlsx"
-    openpyxl.load_workbook(src).save(saved)
-    cons2, sub = pointed(cons, saved)
-    assert_commented(assert_valid(feedback_of(cons2, sub, tmp_path), tmp_path), e401)
 
 
 @pytest.mark.soffice
@@ -134,7 +212,9 @@ def test_file_resaved_by_libreoffice(run, tmp_path):
     cons, src, e401 = run
     resaved = convert(src, "xlsx", tmp_path / "resaved")
     cons2, sub = pointed(cons, resaved)
-    assert_commented(assert_valid(feedback_of(cons2, sub, tmp_path), tmp_path), e401)
+    out = feedback_of(cons2, sub, tmp_path)
+    assert_commented(assert_valid(out), e401)
+    assert_patched(out)
 
 
 def _data_bar_workbook(path: Path) -> Path:
@@ -155,7 +235,8 @@ def test_legacy_drawing_lands_before_extlst_not_inside_a_data_bar_rule(run, tmp_
     flagged = finding("E401", file=str(src), branch="11", sheet="バー", cell="A2", subject="K6-2-01")
     cons2, sub = pointed(cons, src, [flagged])
     out = feedback_of(cons2, sub, tmp_path)
-    wb = assert_valid(out, tmp_path)
+    wb = assert_valid(out)
+    assert_patched(out)
     assert flagged.text_ja in wb["バー"]["A2"].comment.text
     with zipfile.ZipFile(out) as z:
         part = next(n for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
@@ -189,12 +270,58 @@ def test_prefixes_named_by_mc_ignorable_stay_declared(run, tmp_path):
     odd = rewrite_zip(src, tmp_path / "ignorable.xlsx", changed)
     cons2, sub = pointed(cons, odd)
     out = feedback_of(cons2, sub, tmp_path)
-    assert_commented(assert_valid(out, tmp_path), e401)
+    assert_commented(assert_valid(out), e401)
+    assert_patched(out)
     with zipfile.ZipFile(out) as z:
         for name in changed:
             head = z.read(name)[:2000]
             assert b'mc:Ignorable="x14ac xr"' in head, name
             assert f'xmlns:x14ac="{X14AC}"'.encode() in head and f'xmlns:xr="{XR}"'.encode() in head, name
+
+
+def _with_doctype(xml: bytes) -> bytes:
+    """The part with an internal DTD declaring an entity, after its XML declaration if it has one."""
+    text = xml.decode()
+    m = re.match(r"<\?xml[^>]*\?>\s*", text)
+    head = m.group() if m else ""
+    return (head + '<!DOCTYPE x [<!ENTITY boom "BOOM">]>' + text[len(head):]).encode()
+
+
+def _with_unbound_prefix(xml: bytes) -> bytes:
+    """An element with a prefix nothing declares, just before the root's end tag."""
+    text = xml.decode().rstrip()
+    end = text.rindex("</")
+    return (text[:end] + "<q:odd/>" + text[end:]).encode()
+
+
+def _ignoring_undeclared(xml: bytes) -> bytes:
+    """mc:Ignorable on the root naming a prefix nothing declares."""
+    text = xml.decode()
+    m = re.search(r"<[A-Za-z][^\s/>]*", text)
+    assert m
+    return (text[: m.end()] + f' xmlns:mc="{MC}" mc:Ignorable="zz"' + text[m.end():]).encode()
+
+
+@pytest.mark.parametrize("member,spoil,whole_copy", [
+    ("xl/workbook.xml", _with_doctype, None),  # a part patching edits: openpyxl decides what comes next
+    ("docProps/app.xml", _with_doctype, True),  # a part patching copies: openpyxl does not need it
+    ("docProps/app.xml", _with_unbound_prefix, True),
+    ("docProps/app.xml", _ignoring_undeclared, True),
+], ids=["doctype_in_an_edited_part", "doctype_in_a_copied_part", "unbound_prefix_in_a_copied_part",
+        "ignorable_names_an_undeclared_prefix_in_a_copied_part"])
+def test_a_part_patching_must_not_pass_on_falls_back(run, tmp_path, member, spoil, whole_copy):
+    cons, src, e401 = run
+    with zipfile.ZipFile(src) as z:
+        odd = rewrite_zip(src, tmp_path / "odd.xlsx", {member: spoil(z.read(member))})
+    cons2, sub = pointed(cons, odd)
+    assert_not_patched(odd.read_bytes(), cons2, sub, cons2.findings)
+    out = feedback_of(cons2, sub, tmp_path)
+    wb = assert_valid(out)
+    with zipfile.ZipFile(out) as z:
+        assert "xl/worksheets/kpisheet_feedback.xml" not in z.namelist()
+        assert all(b"BOOM" not in z.read(name) for name in z.namelist())
+    if whole_copy:
+        assert_commented(wb, e401)
 
 
 def _spoil_member(src: Path, dst: Path, member: str, *, method: int | None = None, encrypt: bool = False) -> Path:
@@ -232,7 +359,7 @@ def test_unreadable_member_falls_back_to_a_valid_workbook(run, tmp_path, member,
     with zipfile.ZipFile(odd) as z, pytest.raises((NotImplementedError, RuntimeError)):
         z.read(member)
     cons2, sub = pointed(cons, odd)
-    wb = assert_valid(feedback_of(cons2, sub, tmp_path), tmp_path)
+    wb = assert_valid(feedback_of(cons2, sub, tmp_path))
     if whole_copy:
         assert len(wb.sheetnames) > 1
         assert_commented(wb, e401)
@@ -262,7 +389,7 @@ def test_any_file_name_keeps_messages_whole(run, tmp_path, name):
     assert e401.text_ja and not e401.text_ja.startswith("【") and e401.message_ja.endswith(e401.text_ja)
     out = write_feedback(cons2, sub, tmp_path / "out", force=False)
     assert out.name == "11_埼玉支部_FY2024_2024-10_確認事項.xlsx"
-    wb = assert_valid(out, tmp_path)
+    wb = assert_valid(out)
     rows = _summary_text(wb)
     assert rows[1][0] == f"提出ファイル：{name}"
     listed = next(r for r in rows if r[4] == "E401")
@@ -300,7 +427,7 @@ def test_a_file_that_could_not_be_read_gets_a_feedback_of_its_findings(run, tmp_
     out = write_feedback(cons2, sub, tmp_path / "out", force=False)
     assert out.name == (f"11_埼玉支部_FY2024_2024-10_確認事項.xlsx" if code
                         else "xx_不明_FY2024_2024-10_11_埼玉支部_FY2024_KPI入力_確認事項.xlsx")
-    wb = assert_valid(out, tmp_path)
+    wb = assert_valid(out)
     assert wb.sheetnames == ["確認事項"]
     text = "\n".join(str(v) for row in wb["確認事項"].values for v in row if v)
     assert "ブックが壊れていて読み込めません" in text and "読み込めなかった" in text
@@ -310,7 +437,7 @@ def test_a_file_that_could_not_be_read_gets_a_feedback_of_its_findings(run, tmp_
 def test_a_file_gone_from_the_inbox_still_gets_feedback(run, tmp_path):
     cons, _, _ = run
     cons2, sub = pointed(cons, tmp_path / "gone.xlsx")
-    wb = assert_valid(feedback_of(cons2, sub, tmp_path), tmp_path)
+    wb = assert_valid(feedback_of(cons2, sub, tmp_path))
     assert wb.sheetnames == ["確認事項"]
 
 
