@@ -46,6 +46,11 @@ MAX_SHARED_STRINGS = 200_000  # entries of sharedStrings.xml (~60 bytes each plu
 MAX_TEXT_CHARS = 10_000_000  # characters of text kept per file (strings, formulas, names): ≤ 40 MB
 MAX_ENTRIES = 100_000  # sheets, defined names, relationships, styles and properties per file
 CHUNK_BYTES = 64 * 1024  # read from a zip member and fed to the parser at a time
+# One tag, comment or processing instruction (text is passed on as it comes): expat
+# rescans an unfinished token each time a chunk arrives, so a 50 MB comment would
+# cost minutes and a 50 MB attribute ~4x its size in memory.  Excel's longest
+# attribute values (a formula, an sqref list) are a few KB.
+MAX_TOKEN_BYTES = 2**20
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STRICT_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"  # Strict Open XML: refused (E112)
@@ -220,6 +225,8 @@ class Book:
                     total += len(chunk)
                     self._budget.inflated(part, total, len(chunk))
                     parser.Parse(chunk, False)
+                    if total - max(parser.CurrentByteIndex, 0) > MAX_TOKEN_BYTES:
+                        raise _token_too_long(part)
             parser.Parse(b"", True)
         except BookError:
             raise
@@ -293,6 +300,11 @@ class Book:
             return None
         items = self._parse(part, _ItemsHandler(self._budget, part, _APP)).items
         return " ".join(x for x in (items.get("Application"), items.get("AppVersion")) if x) or None
+
+
+def _token_too_long(part: str) -> BookError:
+    return BookError("E107", f"{part}: 1 つのタグ・コメントが {_mb(MAX_TOKEN_BYTES)} 超 / one tag or comment of more "
+                             f"than {_mb(MAX_TOKEN_BYTES)}")
 
 
 def _check_member(info: zipfile.ZipInfo) -> None:
@@ -695,4 +707,4 @@ def _convert(kind: str, text: str | None, strings: list[str], fmt: str) -> Any:
 
 __all__ = ["Book", "BookError", "Cell", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
            "MAX_PART_BYTES", "MAX_FILE_BYTES_UNPACKED", "MAX_CELLS", "MAX_SHARED_STRINGS", "MAX_TEXT_CHARS",
-           "MAX_ENTRIES"]
+           "MAX_ENTRIES", "MAX_TOKEN_BYTES"]

@@ -172,3 +172,12 @@ def test_limits_sit_far_above_a_filled_template(tmp_path: Path) -> None:
     b = book._budget
     assert b.cells * 20 < wx.MAX_CELLS and b.entries * 20 < wx.MAX_ENTRIES and b.chars * 20 < wx.MAX_TEXT_CHARS
     assert b.unpacked * 20 < wx.MAX_FILE_BYTES_UNPACKED and b.strings * 20 <= wx.MAX_SHARED_STRINGS
+
+
+@pytest.mark.parametrize("token", ["<!--{}-->", '<sheetPr codeName="{}"/>', "<?pi {}?>"])
+def test_one_huge_tag_or_comment_stops_early(tmp_path: Path, token: str) -> None:
+    """expat keeps an unfinished token and rescans it per chunk: 40 MB would cost minutes and GBs."""
+    xml = worksheet(cell_rows(1)).replace("<sheetData>", token.format("x" * (40 * 2**20)) + "<sheetData>", 1)
+    err, book = raises_e107(package(tmp_path, xml))
+    assert "one tag or comment" in err.reason and SHEET in err.reason
+    assert book._budget.unpacked <= wx.MAX_TOKEN_BYTES + 4 * wx.CHUNK_BYTES
