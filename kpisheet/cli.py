@@ -163,6 +163,8 @@ def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
         catalogue_for_fy(fiscal_year)
     except KpisheetError as exc:
         f = exc.findings[0]
+        if f.code != "D004":  # a broken catalogue file is not the user's argument
+            _fail(exc)
         raise click.BadParameter(f"{f.text_ja} / {f.text_en}", param_hint=param) from None
 
 
