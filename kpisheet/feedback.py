@@ -484,17 +484,24 @@ class _Package:
         self.names = {n.lower() for n in names}
         self.trees: dict[str, Any] = {}
         self.added: dict[str, bytes] = {}
+        self.kept: dict[str, bytes] = {}  # parts read to look at, not to edit: copied without a second inflate
 
     def has(self, name: str) -> bool:
         return name.lower() in self.names or name in self.trees or name in self.added
 
     def raw(self, name: str) -> bytes:
-        return self.zin.read(name)
+        """A member's bytes; the first few megabytes of what is read are kept for the copy (read once)."""
+        if name in self.kept:
+            return self.kept[name]
+        data = self.zin.read(name)
+        if sum(map(len, self.kept.values())) + len(data) <= _KEEP_BYTES:
+            self.kept[name] = data
+        return data
 
     def xml(self, name: str) -> Any:
         """The part's root element, to edit in place (written back serialised)."""
         if name not in self.trees:
-            self.trees[name] = parse_part(self.raw(name))
+            self.trees[name] = parse_part(self.kept.pop(name, None) or self.zin.read(name))
         return self.trees[name]
 
     def put(self, name: str, root: Any) -> None:
@@ -522,7 +529,7 @@ class _Package:
             for info in self.infos:
                 body = changed.get(info.filename)
                 if body is None:
-                    body = self.raw(info.filename)
+                    body = self.kept.pop(info.filename, None) or self.zin.read(info.filename)
                     if info.filename.endswith((".xml", ".rels")):
                         check_part(body)
                 z.writestr(_member(info.filename, info.date_time), body, zipfile.ZIP_DEFLATED, 1)
@@ -532,6 +539,7 @@ class _Package:
 
 
 _NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+_KEEP_BYTES = 8_000_000
 
 
 def _member(name: str, date_time: tuple[int, ...]) -> zipfile.ZipInfo:

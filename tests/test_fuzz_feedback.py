@@ -3,7 +3,8 @@
 The consolidation is built once from a clean inbox; each corrupted copy is then given to
 write_feedback as that branch's submission (with the clean file's findings), so every
 way of writing feedback - patch, openpyxl, 確認事項 alone - is reached.  Each output must
-be a workbook openpyxl opens, 確認事項 first.
+be a workbook openpyxl opens, 確認事項 first (or, when the branch's file held values openpyxl
+refuses in well-formed XML, a patched copy of it with 確認事項 first).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date
 
 import openpyxl
 import pytest
+from lxml import etree
 
 from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate
@@ -26,6 +28,7 @@ from .consolidate_helpers import den, filled, num
 
 OCT24 = date(2024, 10, 1)
 CASES = 200
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +41,12 @@ def clean(tmp_path_factory):
 
 
 def corrupt(data: bytes, rng: random.Random) -> bytes:
-    """Every other case corrupts the zip's bytes; the rest one XML part's text (re-zipped intact)."""
-    if rng.random() < 0.5:
+    """The zip's bytes (40%), one XML part's bytes (30%) or, keeping it well-formed, a few attribute
+    values of one XML part (30%); a changed part is re-zipped intact."""
+    draw = rng.random()
+    if draw < 0.4:
         return _spoil(data, rng)
+    spoil = _spoil if draw < 0.7 else _odd_values
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
         infos = zin.infolist()
         victim = rng.choice([i for i in infos if i.filename.endswith((".xml", ".rels"))])
@@ -48,8 +54,22 @@ def corrupt(data: bytes, rng: random.Random) -> bytes:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
             for info in infos:
                 body = zin.read(info)
-                zout.writestr(info, _spoil(body, rng) if info is victim else body)
+                zout.writestr(info, spoil(body, rng) if info is victim else body)
     return out.getvalue()
+
+
+ODD_VALUES = ["", "0", "-1", "1e9", "99999", "A0", "XFE1048577", "A1048577", "$A$1", "rId999", "x:y",
+              "/xl/../../x.xml", "\u3000", "確認事項", "&<>\"'"]
+
+
+def _odd_values(part: bytes, rng: random.Random) -> bytes:
+    """The part with one to six attribute values replaced by odd ones: hostile, but still XML."""
+    root = etree.fromstring(part)
+    elements = [e for e in root.iter() if isinstance(e.tag, str) and e.attrib]
+    for _ in range(rng.randint(1, 6) if elements else 0):
+        element = rng.choice(elements)
+        element.set(rng.choice(sorted(element.attrib)), rng.choice(ODD_VALUES))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
 def _spoil(data: bytes, rng: random.Random) -> bytes:
@@ -73,7 +93,7 @@ def _spoil(data: bytes, rng: random.Random) -> bytes:
 def test_no_corruption_makes_feedback_raise(clean, tmp_path):
     cons, data = clean
     sub = cons.submissions[0]
-    outcomes = {"patched": 0, "fallback": 0}
+    outcomes = {"patched": 0, "openpyxl copy": 0, "確認事項 alone": 0, "as broken as the branch's file": 0}
     for seed in range(CASES):
         bad = tmp_path / f"11_埼玉支部_FY2024_KPI入力_{seed}.xlsx"
         bad.write_bytes(corrupt(data, random.Random(seed)))
@@ -81,9 +101,26 @@ def test_no_corruption_makes_feedback_raise(clean, tmp_path):
         sub2 = dataclasses.replace(sub, path=str(bad))
         cons2 = dataclasses.replace(cons, submissions=[sub2], findings=moved)
         out = write_feedback(cons2, sub2, tmp_path / "out", force=True)
-        wb = openpyxl.load_workbook(out, read_only=True)
-        assert wb.sheetnames[0] == "確認事項", seed
-        outcomes["patched" if len(wb.sheetnames) > 1 else "fallback"] += 1
-        wb.close()
+        outcomes[_outcome(out, bad, seed)] += 1
         bad.unlink()
-    assert outcomes["patched"] and outcomes["fallback"]  # both ways were exercised
+    assert outcomes["patched"] and outcomes["openpyxl copy"] and outcomes["確認事項 alone"], outcomes
+
+
+def _outcome(out, bad, seed) -> str:
+    """Which way wrote the feedback file; it opens with 確認事項 first unless the branch's own file
+    held values openpyxl refuses (in well-formed XML), which a patched copy carries over."""
+    with zipfile.ZipFile(out) as z:
+        patched = "xl/worksheets/kpisheet_feedback.xml" in z.namelist()
+        first = etree.fromstring(z.read("xl/workbook.xml")).find(f"{{{MAIN}}}sheets")[0].get("name")
+    assert first == "確認事項", seed
+    try:
+        wb = openpyxl.load_workbook(out, read_only=True)
+    except Exception:  # noqa: BLE001 - then the branch's file must be as unreadable to openpyxl
+        assert patched, seed
+        with pytest.raises(Exception):
+            openpyxl.load_workbook(bad, read_only=True).close()
+        return "as broken as the branch's file"
+    sheets = wb.sheetnames
+    wb.close()
+    assert sheets[0] == "確認事項", seed
+    return "patched" if patched else "openpyxl copy" if len(sheets) > 1 else "確認事項 alone"
