@@ -205,7 +205,9 @@ def _set_cached(src: Path, dst: Path, cell: str, cached: str) -> Path:
         part = next(n for n in z.namelist() if n.startswith("xl/worksheets/") and
                     f'<c r="{cell}"' in z.read(n).decode() and "<f>" in z.read(n).decode())
         xml = z.read(part).decode()
-    xml = re.sub(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v\s*/>', rf"\1<f>\2</f><v>{cached}</v>", xml)
+    # an empty <v/> or <v></v>: openpyxl writes one or the other with and without lxml
+    xml, n = re.subn(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v(?:\s*/>|>\s*</v>)', rf"\1<f>\2</f><v>{cached}</v>", xml)
+    assert n == 1, "the cached value was not set"
     return h.rewrite_zip(src, dst, {part: xml.encode()})
 
 

@@ -183,7 +183,7 @@ def test_very_hidden_second_sheet_named_like_the_input_sheet(template: Path, fil
     step = h.edit(filled, tmp_path / "step.xlsx", lambda wb: add_sheet(wb, "偽物", "veryHidden", {cell: NOT_SHOWN}))
 
     def twin_first(xml: str) -> str:
-        twin = re.search(r'<sheet name="偽物"[^>]*/>', xml).group(0)  # type: ignore[union-attr]
+        twin = re.search(r'<sheet\b[^>]*\bname="偽物"[^>]*/>', xml).group(0)  # type: ignore[union-attr]
         xml = xml.replace(twin, "").replace("<sheets>", "<sheets>" + twin.replace("偽物", title), 1)
         return xml
 
