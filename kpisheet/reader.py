@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import unicodedata
 from collections import Counter
 from functools import lru_cache, partial
@@ -50,7 +49,7 @@ from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureR
 from .names import InputKey
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
 from .preflight import preflight
-from .workbook_xml import Book, BookError, DefinedNameEntry, SheetEntry
+from .workbook_xml import Book, BookError
 from .xlsx_cells import cell_coordinates, column_index, column_letter
 
 META_FORMAT = TEMPLATE_FORMAT
