@@ -430,7 +430,21 @@ class _WorkbookHandler(_Handler):
         self.names: list[DefinedNameEntry] = []
         self.name_attrs: dict[str, str] = {}
 
+    def start(self, name: str, attrs: dict[str, str]) -> None:  # ~1,000 names per template: inline
+        state = self.table.get(self.stack[-1], _NOWHERE).get(name, "")
+        self.stack.append(state)
+        if state == "name":
+            self.name_attrs, self.buf = attrs, []
+        elif state:
+            self.open(state, name, attrs)
+
+    def end(self, name: str) -> None:
+        if self.stack.pop() == "name":
+            self.close("name", name)
+
     def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "strict":
+            raise _strict(self.part)
         if state == "wb":
             self.seen_root = True
         elif state == "sheet":
