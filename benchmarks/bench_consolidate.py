@@ -27,7 +27,8 @@ from datetime import date
 from pathlib import Path
 
 from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.consolidation import build_consolidation, read_baselines, write_outputs
+from kpisheet.consolidation import build_consolidation, read_baselines
+from kpisheet.outputs import write_outputs
 from kpisheet.csvout import write_kpi_values_csv
 from kpisheet.feedback import write_feedback
 from kpisheet.report import write_national

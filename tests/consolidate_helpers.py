@@ -17,7 +17,7 @@ from kpisheet.template import generate
 
 @lru_cache(maxsize=None)
 def _templates(fy: int, codes: tuple[str, ...], root: str) -> dict[str, Path]:
-    res = generate(fy, list(codes), Path(root) / f"tpl_{fy}")
+    res = generate(fy, list(codes), Path(root) / f"tpl_{fy}", force=True)
     return {p.name[:2]: p for p in res.paths}
 
 

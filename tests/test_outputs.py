@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from datetime import date
 from pathlib import Path

@@ -12,7 +12,6 @@ import pytest
 
 from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION
 from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.inputs import read_value_table
 from kpisheet.names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
                             SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key, parse_name)
 from kpisheet.template import (TemplateLintError, _lint, build_template, expected_keys, generate,
