@@ -461,9 +461,7 @@ def new_element(parent: Any, ns: str, local: str, attrs: dict[str, str]) -> Any:
 
 def _fragment(xml: str) -> Any:
     """One element of the main namespace from our own constant XML text (takes the prefix in scope once inserted)."""
-    head, _, rest = xml.partition(">")
-    closing = "/" if head.endswith("/") else ""
-    return etree.fromstring(f'{head.rstrip("/")} xmlns="{MAIN_NS}"{closing}>{rest}', _PARSER)
+    return etree.fromstring(f'<x xmlns="{MAIN_NS}">{xml}</x>', _PARSER)[0]
 
 
 def _esc(text: str) -> str:
