@@ -46,15 +46,16 @@ from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
 from .report import FONT, MARK_COLOURS, text_lines
+from .workbook_xml import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
 from .xlsx_cells import cell_coordinates, column_letter
 
 if TYPE_CHECKING:
     from .consolidation import Consolidation
 
 SHEET = "確認事項"
-# What patching or openpyxl may inflate from one branch file (declared sizes: zipfile never
-# returns more than a member declares).
-PART_BUDGET, FILE_BUDGET = 50_000_000, 200_000_000
+# What patching or openpyxl may inflate from one branch file: the reader's limits (declared
+# sizes: zipfile never returns more than a member declares).
+PART_BUDGET, FILE_BUDGET = MAX_PART_BYTES, MAX_FILE_BYTES_UNPACKED
 
 
 # ================================================================ names
