@@ -41,12 +41,12 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from . import TEMPLATE_FORMAT
 from . import names as nm
-from .catalogue import Catalogue, Kpi, load_catalogue
+from .catalogue import Catalogue, load_catalogue
 from .fileio import sha256_file
 from .findings import KpisheetError, finding, makes_unreadable
-from .fiscal import month_key, month_label
+from .fiscal import month_key
 from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
-from .names import InputKey
+from .names import InputKey, input_label, measure_label
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
 from .preflight import preflight
 from .workbook_xml import Book, BookError
@@ -561,27 +561,6 @@ def _normalise(key: InputKey, raw: Any, fmt: str, unit: str) -> Normalised:
     if key.field in ("text", "note", "issue"):
         return normalise_text(raw)
     return normalise_number(raw, fmt, unit if key.field in ("target", "baseline") else PLAIN)
-
-
-# ------------------------------------------------------------------ labels for messages
-FIELD_LABELS = {"target": "目標", "baseline": "前年度実績", "text": "実施内容", "rating": "評価",
-                "note": "備考", "issue": "課題", "num": "分子", "den": "分母", "val": "実績"}
-
-
-def input_label(kpi: Kpi, field_name: str, month: Any = None) -> str:
-    """'K6-2-01 生活習慣病予防健診実施率 10月 分子（受診者数）' — how an input is named to people."""
-    part = FIELD_LABELS[field_name]
-    if field_name == "num" and kpi.numerator:
-        part = f"分子（{kpi.numerator.label}）"
-    elif field_name == "den" and kpi.denominator:
-        part = f"分母（{kpi.denominator.label}）"
-    when = f" {month_label(month)}" if month is not None else ""
-    return f"{kpi.id} {kpi.short_label}{when} {part}"
-
-
-def measure_label(measure_id: str, field_name: str, n: int | None = None) -> str:
-    row = f" {n}行目" if n else ""
-    return f"施策 {measure_id}{row} {FIELD_LABELS[field_name]}"
 
 
 # ------------------------------------------------------------------ small parsers

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from kpisheet.catalogue import data_dir
+from kpisheet.resources import data_dir
 from kpisheet.cli import cli
 from kpisheet.reader import read_workbook
 from kpisheet.validation import validate
