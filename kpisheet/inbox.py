@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Iterable
 
 from .findings import Finding, finding
+from .preflight import LOCK_PREFIXES
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"})
-LOCK_PREFIXES = ("~$", ".~lock.")
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 STAGING_PREFIX = ".kpisheet"
 FEEDBACK_FOLDER = "feedback"

@@ -17,7 +17,6 @@ import stat
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .findings import Finding, finding
 
@@ -30,13 +29,9 @@ MAX_PART_RATIO = 200  # declared size / compressed size of one part
 RATIO_FLOOR_BYTES = 2 * 2**20  # parts smaller than this may compress as well as they like
 XML_SCAN_BYTES = 4096  # a DOCTYPE must come before the root element
 LOCK_PREFIXES = ("~$", ".~lock.")
-SKIPPED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
-WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
-
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
-
 
 def preflight(path: Path) -> list[Finding]:
     """Findings (E101–E111) that stop `path` from being parsed; [] when it looks like a safe .xlsx.
@@ -48,7 +43,6 @@ def preflight(path: Path) -> list[Finding]:
         return _preflight(path)
     except Exception as exc:  # any input at all: one finding, never a traceback
         return [finding("E110", file=path, reason=f"{type(exc).__name__}: {str(exc)[:200]}")]
-
 
 def _preflight(path: Path) -> list[Finding]:
     if path.name.startswith(LOCK_PREFIXES):  # by its name alone: never opened
@@ -78,7 +72,6 @@ def _preflight(path: Path) -> list[Finding]:
         return [finding("E109", file=path, reason=_guess_kind(head, path))]
     return _check_zip(path)
 
-
 def _guess_kind(head: bytes, path: Path) -> str:
     if head.lstrip().lower().startswith((b"<html", b"<!doc", b"<?xml")):
         return "HTML/XML"
@@ -87,7 +80,6 @@ def _guess_kind(head: bytes, path: Path) -> str:
     if path.suffix.lower() == ".csv" or b"," in head:
         return "CSV/text"
     return "zip形式ではありません / not a zip archive"
-
 
 def _check_zip(path: Path) -> list[Finding]:
     try:
@@ -112,7 +104,6 @@ def _check_zip(path: Path) -> list[Finding]:
         return [finding("E103", file=path, reason=f"拡張子 {path.suffix or '(なし)'} / extension")]
     return []
 
-
 def _size_problem(infos: list[zipfile.ZipInfo]) -> str | None:
     if len(infos) > MAX_PARTS:
         return f"{len(infos)} parts > {MAX_PARTS}"
@@ -124,7 +115,6 @@ def _size_problem(infos: list[zipfile.ZipInfo]) -> str | None:
             return f"{i.filename}: 圧縮率 / ratio {i.file_size // max(i.compress_size, 1)}:1"
     return None
 
-
 def _member_problem(infos: list[zipfile.ZipInfo]) -> str | None:
     """A member that cannot be read safely: encrypted, or compressed other than stored/deflated
     (zipfile inflates bzip2 and LZMA without a bound; Excel never writes them)."""
@@ -135,7 +125,6 @@ def _member_problem(infos: list[zipfile.ZipInfo]) -> str | None:
             return f"{i.filename}: 未対応の圧縮方式 / unsupported compression method {i.compress_type}"
     return None
 
-
 def _has_macros(z: zipfile.ZipFile, names: set[str]) -> bool:
     if any(n.lower().endswith("vbaproject.bin") for n in names):
         return True
@@ -143,7 +132,6 @@ def _has_macros(z: zipfile.ZipFile, names: set[str]) -> bool:
         with z.open("[Content_Types].xml") as f:
             return b"macroenabled" in f.read(64 * 1024).lower()
     return False
-
 
 def _xml_with_entities(z: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str | None:
     """Name of the first XML part that declares a DOCTYPE or ENTITY (billion laughs, XXE)."""
@@ -156,35 +144,5 @@ def _xml_with_entities(z: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> str 
             return info.filename
     return None
 
-
 def _utf16_doctype(head: bytes) -> bool:
     return "<!DOCTYPE".encode("utf-16-le") in head or "<!ENTITY".encode("utf-16-le") in head
-
-
-def _skipped(path: Path) -> bool:
-    name = path.name
-    if name.lower() in SKIPPED_NAMES:
-        return True
-    return name.startswith(".") and not name.startswith(".~lock.")
-
-
-def iter_workbook_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files to check: given files as they are, folders expanded (sorted, recursive).
-
-    Hidden files, Thumbs.db and desktop.ini are skipped; lock files (~$…,
-    .~lock.…#) are kept so the caller can report them (E102).  In folders only
-    spreadsheet-like extensions are taken, so a README beside the workbooks is
-    ignored; a file given by name is always checked.
-    """
-    for p in paths:
-        p = Path(p)
-        if not p.is_dir():
-            yield p
-            continue
-        for child in sorted(p.rglob("*")):
-            rel = child.relative_to(p)
-            if any(part.startswith(".") and not part.startswith(".~lock.") for part in rel.parts[:-1]):
-                continue
-            if child.is_file() and not _skipped(child) and (
-                    child.suffix.lower() in WORKBOOK_EXTENSIONS or child.name.startswith(LOCK_PREFIXES)):
-                yield child

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import kpisheet.preflight as preflight_module
-from kpisheet.preflight import iter_workbook_files, preflight
+from kpisheet.inbox import list_inbox
+from kpisheet.preflight import preflight
 from kpisheet.workbook_xml import Book, BookError
 from kpisheet.reader import read_workbook
 from kpisheet.validation import validate
@@ -91,8 +92,9 @@ def test_folder_scan_skips_hidden_keeps_lock_files(tmp_path: Path, template: Pat
     good = inbox / template.name
     good.write_bytes(template.read_bytes())
     h.empty_file(inbox)
-    names = [p.name for p in iter_workbook_files([inbox])]
-    assert names == sorted([good.name, "10_群馬_empty.xlsx", "~$10_群馬.xlsx"])
+    files, listed = list_inbox([inbox])
+    assert [p.name for p in files] == sorted([good.name, "10_群馬_empty.xlsx", "~$10_群馬.xlsx"])
+    assert [(Path(f.file).name, f.code) for f in listed] == [("README.txt", "W101")]
     result = validate([inbox])
     by_file = {Path(f.file).name: f.code for f in result.findings if f.code.startswith("E1")}
     assert by_file == {"~$10_群馬.xlsx": "E102", "10_群馬_empty.xlsx": "E101"}
