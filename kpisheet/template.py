@@ -58,7 +58,6 @@ PREFILL_FILL = "#DDEBF7"  # 本部記入済み（修正可）
 CALC_FILL = "#D9D9D9"  # 自動計算・対象外
 HEAD_FILL = "#1F3864"  # 見出し（白文字）
 BLOCK_FILL = "#D9E1F2"  # KPI・施策の見出し
-PILLAR_FILL = "#8EA9DB"
 
 # KPI入力: A key | B ID | C 項目 | D 年間値 (column key "value") | E..P 4月…3月
 KPI_VALUE_COL = 3
