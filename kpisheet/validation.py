@@ -15,11 +15,10 @@ goes on with the others.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,7 +29,7 @@ from .findings import Finding, KpisheetError, finding, has_errors
 from .fiscal import parse_month
 from .inbox import LOCK_PREFIXES, list_inbox
 from .model import InputValue, Submission
-from .runtime import fork_cpus
+from .runtime import FAILED, fork_cpus, fork_map
 from .schema_check import is_valid, iter_errors
 from .reader import is_readable, read_workbook
 
@@ -118,36 +117,11 @@ def _map_files(files: list[Path], fiscal_year: int | None, month: date | None) -
 
 def _map_forked(files: list[Path], fiscal_year: int | None, month: date | None,
                 workers: int) -> list[CheckedFile]:
-    """_check_file of every file in forked workers; what a dead pool left undone is done here.
-
-    On KeyboardInterrupt or SystemExit (SIGTERM) the workers are terminated before re-raising,
-    so no worker outlives the run.
-    """
-    out: list[CheckedFile] = []
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
-    try:
-        n = len(files)
-        results = pool.map(_check_file, files, [fiscal_year] * n, [month] * n,
-                           chunksize=max(1, n // (workers * 4)))
-        try:
-            for checked in results:
-                out.append(checked)
-        except Exception:  # a worker died (killed, out of memory) or a result could not come back
-            out.extend(_check_file(p, fiscal_year, month) for p in files[len(out):])
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    pool.shutdown(wait=True)
-    return out
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in processes:
-        proc.terminate()
-    for proc in processes:
-        proc.join(timeout=5)
-    pool.shutdown(wait=False, cancel_futures=True)
+    """_check_file of every file in forked workers (runtime.fork_map); what a worker that died
+    left undone is checked here.  An interrupt kills the workers before it propagates."""
+    checked = fork_map(partial(_check_file, fiscal_year=fiscal_year, month=month), files, workers)
+    return [_check_file(path, fiscal_year, month) if result is FAILED else result
+            for path, result in zip(files, checked)]
 
 
 def _warm_caches(fiscal_year: int | None) -> None:
