@@ -17,6 +17,7 @@ def final(kpi, result, target=None, baseline=None, fy=2023):
                     fiscal_year=fy)
 
 
+# 埼玉支部 FY2023 year-end status report, as docs/domain-notes.md "Ratings" summarises it
 @pytest.mark.parametrize("kpi_id, target, baseline, result, mark", [
     ("K5-1-03", None, 0.310, 0.423, "◎"),    # 査定率, 対前年度以上
     ("K5-1-04", None, 8364, 10123, "◎"),     # 再審査 円
@@ -31,7 +32,7 @@ def final(kpi, result, target=None, baseline=None, fy=2023):
     ("K5-2-01", 53.8, None, 42.6, "△"),
     ("K5-2-07", 1170, None, 893, "△"),       # count
 ])
-def test_seed_003_marks(kpi_id, target, baseline, result, mark):
+def test_marks_of_the_saitama_fy2023_status_report(kpi_id, target, baseline, result, mark):
     assert final(T5.kpi(kpi_id), result, target, baseline).mark == mark
 
 
