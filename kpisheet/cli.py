@@ -60,8 +60,7 @@ def _on_signal(signum: int, _frame: Any) -> None:
         return
     for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
         signal.signal(other, signal.SIG_IGN)
-    _end_children()
-    raise Interrupted(signum)
+    raise Interrupted(signum)  # runtime's fork helpers kill and reap their children as it propagates
 
 
 def _before_fork() -> None:
@@ -107,20 +106,6 @@ def _prepare_children() -> None:
         _fork_hooks.append(True)
 
 
-def _end_children() -> None:
-    """Terminate this process's multiprocessing children (validation workers, the output child)."""
-    mp = sys.modules.get("multiprocessing")
-    if mp is None:
-        return
-    children = mp.active_children()
-    for child in children:
-        child.terminate()
-    for child in children:
-        child.join(5)
-        if child.is_alive():  # pragma: no cover - a child that ignores SIGTERM
-            child.kill()
-
-
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
     """Run a command body with SIGINT/SIGTERM turned into a clean exit 130/143."""
@@ -147,7 +132,6 @@ def _interruptible() -> Iterator[None]:
 
 
 def _interrupted_exit(signum: int) -> None:
-    _end_children()
     name = signal.Signals(signum).name
     click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
                f"Interrupted ({name}); no partial output was left.", err=True)

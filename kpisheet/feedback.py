@@ -101,6 +101,11 @@ def feedback_path(cons: Consolidation, sub: Submission, outdir: Path) -> Path:
     return Path(outdir) / "feedback" / f"{head}_{stem}_確認事項.xlsx"
 
 
+def feedback_name_pattern(fiscal_year: int, month_key: str) -> re.Pattern[str]:
+    """Every name feedback_path can give a feedback file of this fiscal year and month."""
+    return re.compile(rf"(?:\d{{2}}|xx)_.+_FY{fiscal_year}_{re.escape(month_key)}(?:_.+)?_確認事項\.xlsx")
+
+
 def branch_findings(cons: Consolidation, sub: Submission) -> list[Finding]:
     return [f for f in cons.findings if f.file == sub.path or (f.file is None and f.branch == sub.branch_code)]
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -38,13 +37,13 @@ from typing import Any, Callable, Iterator
 
 from .consolidation import Consolidation
 from .csvout import write_kpi_values_csv
-from .feedback import feedback_path, write_feedback
+from .feedback import feedback_name_pattern, feedback_path, write_feedback
 from .fileio import OutputExistsError, is_disk_full
 from .findings import Finding, finding
 from .fiscal import month_key
 from .model import Submission
 from .report import write_national
-from .runtime import fork_cpus
+from .runtime import ForkedCall, fork_cpus
 
 LOCK_NAME = ".kpisheet.lock"
 STAGING_PREFIX = ".kpisheet-staging-"
@@ -146,7 +145,7 @@ def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None
         write_national(cons, national, force=True, created=created)
         step("national")
         return [national, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
-    job = _ForkedCall(write_national, cons, national, force=True, created=created)
+    job = ForkedCall(write_national, cons, national, force=True, created=created)
     try:
         rest = _write_rest(cons, staging, csv_path, subs, step, findings)
         job.result()
@@ -182,8 +181,7 @@ def _commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
 def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> list[Path]:
     """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
     names = output_names(cons.fiscal_year, cons.month)
-    # feedback.feedback_path: <code>_<name>_<tag>[_<file stem>]_確認事項.xlsx, code 'xx' when unknown
-    pattern = re.compile(rf"(?:\d{{2}}|xx)_.+_{re.escape(names['tag'])}(?:_.+)?_確認事項\.xlsx")
+    pattern = feedback_name_pattern(cons.fiscal_year, cons.month_key)
     candidates = [Path(outdir) / names["national"], Path(outdir) / names["csv"]]
     folder = Path(outdir) / FEEDBACK_DIR
     if folder.is_dir():
@@ -228,60 +226,3 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-# ---------------------------------------------------------------- the forked national workbook
-class _ForkedCall:
-    """fn(*args, **kwargs) in a forked child (which shares the parent's memory: nothing is pickled
-    but the result or the exception, sent back through a pipe).  The child dies of SIGINT/SIGTERM
-    at once; `stop()` ends it when the parent gives up."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
-        import multiprocessing
-        import sys
-
-        for stream in (sys.stdout, sys.stderr):  # the child flushes its copies on exit: no duplicates
-            if stream is not None:
-                stream.flush()
-        ctx = multiprocessing.get_context("fork")
-        self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_call_and_send, args=(send, fn, args, kwargs), daemon=True)
-        self._proc.start()
-        send.close()
-
-    def result(self) -> Any:
-        try:
-            ok, payload = self._recv.recv()
-        except EOFError:
-            ok, payload = False, None
-        self._proc.join()
-        if not ok:
-            if isinstance(payload, BaseException):
-                raise payload
-            raise RuntimeError(f"the process writing the national workbook ended with exit code "
-                               f"{self._proc.exitcode}")
-        return payload
-
-    def stop(self) -> None:
-        """End the child if it still runs, and wait for it."""
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(5)
-            if self._proc.is_alive():  # pragma: no cover - a child that ignores SIGTERM
-                self._proc.kill()
-        self._proc.join()
-        self._recv.close()
-
-
-def _call_and_send(send: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):  # die with the parent, not run on as an orphan
-        signal.signal(signum, signal.SIG_DFL)
-    try:
-        result = (True, fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-        result = (False, exc)
-    try:
-        send.send(result)
-    except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-        send.send((False, RuntimeError(f"{type(result[1]).__name__}: {result[1]}")))
-    send.close()
