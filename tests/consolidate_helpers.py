@@ -70,3 +70,13 @@ def copy(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     return dst
+
+
+def one_branch_with_e401(root: Path, month: date) -> tuple[Any, Path]:
+    """(consolidation, file) of branch 11 alone, filled through `month`, with an E401 at K6-2-01's numerator."""
+    from kpisheet.consolidation import consolidate
+
+    values = sample_values(catalogue_for_fy(2024), 2024, "11", month)
+    values[num("K6-2-01", month)] = values[den("K6-2-01", month)] + 5
+    src = filled(root, root / "inbox", 2024, "11", values)
+    return consolidate(root / "inbox", fiscal_year=2024, month=month), src

@@ -25,14 +25,12 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate
 from kpisheet.feedback import _PatchError, feedback_path, patch_workbook, write_feedback
 from kpisheet.findings import finding
 from kpisheet.model import Submission
-from kpisheet.sample import sample_values
 
-from .consolidate_helpers import den, filled, num
+from .consolidate_helpers import one_branch_with_e401
 from .helpers import rewrite_zip
 from .lo import convert, soffice_path
 
@@ -47,11 +45,7 @@ XR = "http://schemas.microsoft.com/office/spreadsheetml/2014/revision"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A consolidation of one filled branch file with an E401 at a numerator cell."""
-    root = tmp_path_factory.mktemp("fbpatch")
-    values = sample_values(load_catalogue(6), 2024, "11", OCT24)
-    values[num("K6-2-01", OCT24)] = values[den("K6-2-01", OCT24)] + 5
-    src = filled(root, root / "inbox", 2024, "11", values)
-    cons = consolidate(root / "inbox", fiscal_year=2024, month=OCT24)
+    cons, src = one_branch_with_e401(tmp_path_factory.mktemp("fbpatch"), OCT24)
     e401 = next(f for f in cons.findings if f.code == "E401")
     return cons, src, e401
 
@@ -425,7 +419,7 @@ def test_a_file_that_could_not_be_read_gets_a_feedback_of_its_findings(run, tmp_
                      fiscal_year=None, branch_code=code, branch_name=None, findings=[broken])
     cons2 = dataclasses.replace(cons, submissions=[sub], findings=[broken])
     out = write_feedback(cons2, sub, tmp_path / "out", force=False)
-    assert out.name == (f"11_埼玉支部_FY2024_2024-10_確認事項.xlsx" if code
+    assert out.name == ("11_埼玉支部_FY2024_2024-10_確認事項.xlsx" if code
                         else "xx_不明_FY2024_2024-10_11_埼玉支部_FY2024_KPI入力_確認事項.xlsx")
     wb = assert_valid(out)
     assert wb.sheetnames == ["確認事項"]

@@ -19,12 +19,9 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate
 from kpisheet.feedback import write_feedback
-from kpisheet.sample import sample_values
 
-from .consolidate_helpers import den, filled, num
+from .consolidate_helpers import one_branch_with_e401
 
 OCT24 = date(2024, 10, 1)
 CASES = 200
@@ -33,11 +30,8 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzzfb")
-    values = sample_values(load_catalogue(6), 2024, "11", OCT24)
-    values[num("K6-2-01", OCT24)] = values[den("K6-2-01", OCT24)] + 5
-    src = filled(root, root / "inbox", 2024, "11", values)
-    return consolidate(root / "inbox", fiscal_year=2024, month=OCT24), src.read_bytes()
+    cons, src = one_branch_with_e401(tmp_path_factory.mktemp("fuzzfb"), OCT24)
+    return cons, src.read_bytes()
 
 
 def corrupt(data: bytes, rng: random.Random) -> bytes:
