@@ -54,10 +54,20 @@ def _inconsistent(name: str, json_path: str, reason: str) -> KpisheetError:
 
 
 # ---------------------------------------------------------------- model
+FLOW, STOCK = "flow", "stock"
+
+
 @dataclass(frozen=True)
 class Part:
+    """A numerator, denominator or counted value: a year-to-date flow or a stock at the month's end."""
+
     label: str
     unit: str
+    nature: str = FLOW  # flow | stock
+
+    @property
+    def is_flow(self) -> bool:
+        return self.nature == FLOW
 
 
 @dataclass(frozen=True)
@@ -108,13 +118,15 @@ class Kpi:
     unit: str
     decimals: int
     direction: str  # >= | <=
-    target: Target
-    national_target: Target | None
-    cumulative: bool
+    target: Target  # how a branch's annual target is set when neither branch nor HQ gives one
+    term_goal: Target  # the goal for the end of the plan term (第6期末目標), shown as reference
     scope: str  # branch | national
     excellent_threshold: float
     numerator: Part | None = None
     denominator: Part | None = None
+    value_part: Part | None = None  # count KPIs: what is counted
+    lag_months: int = 0  # months the data usually trail the run month
+    lag_note: str | None = None
     valid_from: date | None = None
     valid_until: date | None = None
     reference: dict[str, Any] | None = None
@@ -143,8 +155,23 @@ class Kpi:
     def applies_to(self, fiscal_year: int) -> bool:
         return bool(self.months(fiscal_year))
 
-    def effective_national_target(self) -> Target:
-        return self.national_target or self.target
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return tuple(p for p in (self.numerator, self.denominator, self.value_part) if p is not None)
+
+    @property
+    def grows_in_year(self) -> bool:
+        """The result climbs through the year by design (受診者数 ÷ 対象者数, アクセス数):
+        a flow over a stock, or a counted flow.  Only these have an in-year pace (進捗)."""
+        if self.kind == "ratio":
+            return bool(self.numerator and self.numerator.is_flow and self.denominator
+                        and not self.denominator.is_flow)
+        return self.kind == "count" and bool(self.value_part and self.value_part.is_flow)
+
+    @property
+    def is_level(self) -> bool:
+        """A level at the month's end (事業所数, 使用割合): never called 累計."""
+        return self.kind != "qualitative" and not any(p.is_flow for p in self.parts)
 
     def rate(self, numerator: float, denominator: float) -> float | None:
         """Display value of a ratio: percent points or yen per case."""
@@ -214,7 +241,7 @@ class Catalogue:
 
 
 def _part(d: dict[str, Any] | None) -> Part | None:
-    return Part(d["label"], d["unit"]) if d else None
+    return Part(d["label"], d["unit"], d["nature"]) if d else None
 
 
 def _target(d: dict[str, Any] | None) -> Target | None:
@@ -231,15 +258,30 @@ def _kpi(d: dict[str, Any]) -> Kpi:
     return Kpi(id=d["id"], label=d["label"], short_label=d["short_label"], measure_id=d["measure"],
                kind=d["kind"], display=d["display"], unit=d["unit"], decimals=d["decimals"],
                direction=d["direction"], target=_target(d["target"]),  # type: ignore[arg-type]
-               national_target=_target(d.get("national_target")), cumulative=d["cumulative"],
+               term_goal=_target(d["term_goal"]),  # type: ignore[arg-type]
                scope=d["scope"], excellent_threshold=float(d["excellent_threshold"]),
                numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
+               value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),
+               lag_note=d["data_lag"].get("note"),
                valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
                reference=d.get("reference"), note=d.get("note"))
 
 
+# What decides the cells of a workbook: a distributed workbook stays valid when only labels,
+# notes, targets, thresholds or lags change (those are read from the catalogue at run time).
+LAYOUT_KEYS = {"catalogue": ("term", "fiscal_years"), "measure": ("id", "pillar"),
+               "kpi": ("id", "measure", "kind", "scope", "valid_from", "valid_until")}
+
+
 def _digest(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """sha256 of the layout-defining fields only (LAYOUT_KEYS), so a fixed label or note does not
+    make every distributed workbook E203; any change to which cells exist does."""
+    layout = {"catalogue": {k: data.get(k) for k in LAYOUT_KEYS["catalogue"]},
+              "measures": [{k: m.get(k) for k in LAYOUT_KEYS["measure"]} for m in data["measures"]],
+              "kpis": [{**{k: x.get(k) for k in LAYOUT_KEYS["kpi"]},
+                        "parts": [p for p in ("numerator", "denominator", "value") if p in x]}
+                       for x in data["kpis"]]}
+    canonical = json.dumps(layout, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

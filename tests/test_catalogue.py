@@ -12,7 +12,8 @@ from kpisheet import catalogue as cat
 from kpisheet.cli import cli
 from kpisheet.findings import KpisheetError
 
-# The term-6 KPI list of the plan's KPI overview (id -> target as the plan states it; docs/domain-notes.md).
+# The term-6 KPI list of the plan's KPI overview (seed 002 lines 204-220): id -> (rule of a branch's
+# annual target, the term goal as printed or None for 対前年度以上).
 TERM6 = {
     "K6-1-01": ("fixed", 100.0), "K6-1-02": ("baseline", None), "K6-1-03": ("baseline", None),
     "K6-1-04": ("baseline", None), "K6-1-05": ("baseline", None), "K6-1-06": ("baseline", None),
@@ -36,9 +37,10 @@ def test_term6_kpis_are_exactly_the_domain_list():
     for kpi in c.kpis:
         rule, value = TERM6[kpi.id]
         assert kpi.target.rule == rule, kpi.id
-        national = kpi.effective_national_target()
         if value is not None:
-            assert national.value == value, kpi.id
+            assert kpi.term_goal.value == value, kpi.id
+        else:
+            assert kpi.term_goal.rule == "baseline", kpi.id
 
 
 def test_term6_special_kpis():
@@ -53,7 +55,44 @@ def test_term6_special_kpis():
     assert months[0].isoformat() == "2024-04-01" and months[-1].isoformat() == "2024-12-01"
     assert not c.kpi("K6-1-06").applies_to(2025)
     assert all(k.excellent_threshold == 0.10 for k in c.kpis)
-    assert {k.id for k in c.kpis if k.cumulative} == {"K6-2-01", "K6-2-02", "K6-2-03", "K6-2-04", "K6-2-05", "K6-2-10"}
+    assert {k.id for k in c.kpis if k.grows_in_year} == {"K6-2-01", "K6-2-02", "K6-2-03", "K6-2-04", "K6-2-05", "K6-2-10"}
+
+
+@pytest.mark.parametrize("term", [5, 6])
+def test_every_kpi_declares_flow_or_stock_for_its_parts_and_its_lag(term):
+    for kpi in cat.load_catalogue(term).kpis:
+        expected = {"ratio": 2, "count": 1, "qualitative": 0}[kpi.kind]
+        assert len(kpi.parts) == expected, kpi.id
+        assert all(p.nature in ("flow", "stock") for p in kpi.parts), kpi.id
+        assert 0 <= kpi.lag_months <= 11, kpi.id
+
+
+def test_populations_are_stocks_and_levels_are_never_flows():
+    c = cat.load_catalogue(6)
+    for kpi_id in ("K6-2-01", "K6-2-02", "K6-2-03", "K6-2-04", "K6-2-05"):  # 対象者数: the year's population
+        assert c.kpi(kpi_id).numerator.is_flow and not c.kpi(kpi_id).denominator.is_flow, kpi_id
+    assert not c.kpi("K6-2-11").denominator.is_flow  # 全被保険者数
+    assert not c.kpi("K6-2-09").denominator.is_flow  # 全体の成分数
+    for kpi_id in ("K6-2-07", "K6-2-12", "K6-2-08", "K6-2-11"):  # 事業所数, shares at the month's end
+        assert c.kpi(kpi_id).is_level, kpi_id
+    assert not c.kpi("K6-1-02").is_level  # 郵送化率: flow over flow
+
+
+def test_lags_follow_the_data_months_of_seed_003():
+    c5 = cat.load_catalogue(5)
+    # seed 003:94-96 and :202: at the March run, data reach 1月, 2月, 12月, and 11月診療
+    lags = {"K5-2-01": 2, "K5-2-02": 1, "K5-2-03": 3, "K5-2-04": 3, "K5-2-05": 3, "K5-2-08": 4, "K5-1-05": 1}
+    assert {k: c5.kpi(k).lag_months for k in lags} == lags
+    assert "seed 003:94" in c5.kpi("K5-2-01").lag_note
+
+
+def test_fixes_rest_on_seed_lines():
+    c5, c6 = cat.load_catalogue(5), cat.load_catalogue(6)
+    generic = c5.kpi("K5-2-08")  # seed 001 「年度末時点で対前年度以上」, seed 003:202 「前年度（81.9%）以上」
+    assert generic.target.rule == "baseline" and "seed 003:202" in generic.note
+    assert c5.kpi("K5-2-10").label.startswith("効率的・効果的な医療提供体制の構築に向けて、")  # seed 003:235
+    bids = c6.measure(c6.kpi("K6-3-01").measure_id)  # seed 002:220 「II) 内部統制等 ⑤」
+    assert (bids.id, bids.heading) == ("6-3-II-6", "II) ⑤ 費用対効果を踏まえたコスト削減等")
 
 
 def test_term5_holds_every_kpi_the_branch_plans_use():
@@ -91,9 +130,9 @@ def test_mapping_covers_every_measure_and_kpi_of_both_terms():
 
 
 @pytest.mark.parametrize("old,new,relation,valid", [
-    ("K5-1-03", "K6-1-03", "定義変更", False),  # 支払基金と合算 -> 協会のみ
-    ("K5-2-06", "K6-2-06", "定義変更", False),  # 3 months -> 10 months
-    ("K5-1-07", "K6-1-05", "定義変更", False),  # 返納金 scope widened
+    ("K5-1-03", "K6-1-03", "新設", False),  # seed 002:204 【新設】: 支払基金と合算 -> 協会のみ
+    ("K5-2-06", "K6-2-06", "新設", False),  # seed 002:212 【新設】: 3 months -> 10 months
+    ("K5-1-07", "K6-1-05", "新設", False),  # seed 002:205 【新設】: 返納金 scope widened
     ("K5-2-01", "K6-2-01", "継続", True),
     ("K5-3-01", "K6-3-01", "継続", True),
     ("K5-2-09", "K6-2-11", "継続", True),
@@ -106,7 +145,13 @@ def test_kpi_successors_and_baseline_validity(old, new, relation, valid):
 def test_abolished_and_new():
     m = cat.load_mapping()
     assert m.successor("K5-1-05").relation == "廃止" and m.successor("K5-1-05").to_id is None
-    assert {k.to_id for k in m.kpis if k.relation == "新設"} == {"K6-2-09", "K6-2-10", "K6-2-12"}
+    # where seed 002 prints 【新設】 (lines 204, 205, 212, 214, 215); the predecessor, if any, in the note
+    assert {k.to_id for k in m.kpis if k.relation == "新設"} == {"K6-1-03", "K6-1-05", "K6-2-06", "K6-2-09", "K6-2-10"}
+    assert all(k.from_id in k.note for k in m.kpis if k.relation == "新設" and k.from_id)
+    hired = m.predecessor("K6-2-12")  # seed 002:215: a 令和4年度 reference, no 【新設】: last year's count is valid
+    assert (hired.relation, hired.baseline_valid) == ("追加", True)
+    head_office = next(x for x in m.measures if x.from_id == "5-3-I-4")  # seed 002:81-82: not abolished
+    assert head_office.relation == "統合" and set(head_office.to_ids) == {"6-2-I-1", "6-2-I-2", "6-2-I-3", "6-3-I-2"}
     limit = next(x for x in m.measures if x.from_id == "5-1-3")
     assert limit.relation == "廃止" and limit.to_ids == ()
 
@@ -192,3 +237,32 @@ def test_data_files_are_valid_against_their_schemas():
     assert cat.load_catalogue(5).term == 5 and cat.load_catalogue(6).term == 6
     assert cat.load_mapping().to_term == 6
     assert len(cat.load_branches()) == 48
+
+
+def _edit_term6(tdir, change) -> str:
+    path = tdir / "catalogue_term6.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    cat.load_catalogue.cache_clear()
+    return cat.load_catalogue(6).digest
+
+
+def test_digest_covers_the_layout_not_the_wording(broken_templates):
+    """A fixed label, note, target rule or lag keeps distributed workbooks valid (no E203);
+    a change to which cells exist does not."""
+    before = cat.load_catalogue(6).digest
+
+    def wording(data):
+        k = data["kpis"][0]
+        k["label"] += "（修正）"
+        k["note"] = "注記を修正"
+        k["data_lag"]["months"] = 2
+        k["excellent_threshold"] = 0.2
+
+    assert _edit_term6(broken_templates, wording) == before
+
+    def layout(data):
+        data["kpis"][0]["valid_until"] = "2025-03-31"
+
+    assert _edit_term6(broken_templates, layout) != before
