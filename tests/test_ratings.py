@@ -1,4 +1,5 @@
-"""The rating rule (docs/domain-notes.md): ○ met, ◎ beaten by the KPI's threshold, △ missed, — with a reason."""
+"""The rating rule (README "Ratings"): the latest result vs the annual target, no pro-rating;
+○ met, ◎ beaten by the KPI's threshold, △ missed, — with a reason; decided at the shown precision."""
 
 from dataclasses import replace
 from datetime import date
@@ -6,15 +7,16 @@ from datetime import date
 import pytest
 
 from kpisheet.catalogue import Target, load_catalogue
-from kpisheet.ratings import NO_RESULT_REASONS, mark_for, rate_kpi, resolve_target
+from kpisheet.ratings import (NO_RESULT_REASONS, annual_target, as_of_ja, mark_for, progress, rate_kpi, shown,
+                              with_month)
 
 T5, T6 = load_catalogue(5), load_catalogue(6)
 MARCH_2024, OCT_2024 = date(2024, 3, 1), date(2024, 10, 1)
 
 
-def final(kpi, result, target=None, baseline=None, fy=2023):
-    return rate_kpi(kpi, result=result, target=target, baseline=baseline, month=date(fy + 1, 3, 1),
-                    fiscal_year=fy)
+def final(kpi, result, target=None, baseline=None, data_month=MARCH_2024):
+    return rate_kpi(kpi, result=result, target=annual_target(kpi, typed=target, baseline=baseline),
+                    data_month=data_month)
 
 
 # 埼玉支部 FY2023 year-end status report, as docs/domain-notes.md "Ratings" summarises it
@@ -39,16 +41,19 @@ def test_marks_of_the_saitama_fy2023_status_report(kpi_id, target, baseline, res
 def test_threshold_edges_greater_is_better():
     kpi = T5.kpi("K5-2-01")
     assert final(kpi, 55.0, target=50.0).mark == "◎"      # exactly +10 %
-    assert final(kpi, 54.99, target=50.0).mark == "○"
-    assert final(kpi, 49.99, target=50.0).mark == "△"
+    assert final(kpi, 54.9, target=50.0).mark == "○"
+    assert final(kpi, 54.96, target=50.0).mark == "◎"     # shown 55.0%: decided as shown
+    assert final(kpi, 49.9, target=50.0).mark == "△"
+    assert final(kpi, 49.96, target=50.0).mark == "○"     # shown 50.0%
 
 
 def test_threshold_edges_less_is_better():
     kpi = T5.kpi("K5-3-01")  # ≤ 20 %
     assert final(kpi, 18.0).mark == "◎"                   # exactly 10 % under
-    assert final(kpi, 18.01).mark == "○"
+    assert final(kpi, 18.1).mark == "○"
     assert final(kpi, 20.0).mark == "○"
-    assert final(kpi, 20.01).mark == "△"
+    assert final(kpi, 20.04).mark == "○"                   # shown 20.0%
+    assert final(kpi, 20.1).mark == "△"
 
 
 def test_threshold_is_per_kpi():
@@ -62,68 +67,90 @@ def test_float_noise_does_not_miss_the_target():
     assert final(kpi, 965 / 1000 * 100, target=96.5).mark == "○"
 
 
-def test_cumulative_kpi_is_pro_rated_before_march():
-    kpi = T6.kpi("K6-2-01")  # cumulative, branch target
-    r = rate_kpi(kpi, result=33.0, target=56.4, month=OCT_2024, fiscal_year=2024)
-    assert r.effective_target == pytest.approx(56.4 * 7 / 12)
-    assert r.mark == "○"  # 33.0 vs 32.9 due by October: met, not beaten by 10 %
-    assert rate_kpi(kpi, result=36.2, target=56.4, month=OCT_2024, fiscal_year=2024).mark == "◎"
-    assert rate_kpi(kpi, result=32.0, target=56.4, month=OCT_2024, fiscal_year=2024).mark == "△"
-    assert "7/12" in r.basis_ja and "累計" in r.basis_ja
+def test_no_pro_rating_in_the_mark_mid_year():
+    """seed 003: 14.3% vs 15.1% is △ with data through December, not ◎ against 15.1 x 9/12."""
+    kpi = T5.kpi("K5-2-05")
+    r = final(kpi, 14.3, target=15.1, data_month=date(2023, 12, 1))
+    assert (r.mark, r.effective_target) == ("△", 15.1)
+    assert "R5.12現在の実績 14.3%" in r.basis_ja and "按分" not in r.basis_ja
 
 
-def test_level_kpi_is_judged_against_the_annual_target_during_the_year():
-    kpi = T6.kpi("K6-2-11")  # level (not cumulative)
-    r = rate_kpi(kpi, result=49.0, target=50.0, month=OCT_2024, fiscal_year=2024)
-    assert (r.mark, r.effective_target) == ("△", 50.0)
-    assert "水準" in r.basis_ja
+def test_progress_is_a_separate_figure_for_growing_kpis_only():
+    kpi = T6.kpi("K6-2-01")  # 受診者数 (flow) ÷ 対象者数 (stock)
+    assert progress(kpi, 33.0, 56.4, 2024, OCT_2024) == pytest.approx(33.0 / (56.4 * 7 / 12))
+    assert progress(T6.kpi("K6-2-11"), 49.0, 50.0, 2024, OCT_2024) is None  # a share at the month's end
+    assert progress(T6.kpi("K6-1-02"), 96.0, 95.0, 2024, OCT_2024) is None  # flow over flow
+    assert progress(T6.kpi("K6-3-01"), 10.0, 15.0, 2024, OCT_2024) is None  # lower is better
 
 
-def test_march_is_final():
-    kpi = T6.kpi("K6-2-01")
-    r = rate_kpi(kpi, result=56.4, target=56.4, month=date(2025, 3, 1), fiscal_year=2024)
-    assert (r.mark, r.effective_target) == ("○", 56.4)
-    assert "最終" in r.basis_ja
+def test_a_result_names_its_data_month():
+    kpi = T5.kpi("K5-2-01")
+    assert with_month(kpi, 42.6, date(2024, 1, 1)) == "42.6%（R6.1現在）"
+    assert as_of_ja(date(2019, 4, 1)) == "H31.4現在" and as_of_ja(date(2019, 5, 1)) == "R1.5現在"
+
+
+def test_shown_value_never_contradicts_its_mark():
+    kpi = T6.kpi("K6-1-01")  # 100.0% fixed, one decimal
+    assert kpi.format_value(99.965) == "100.0%"
+    assert final(kpi, 99.965, data_month=OCT_2024).mark == "○"
+    assert final(kpi, 99.94, data_month=OCT_2024).mark == "△"  # shown 99.9%
+    assert shown(T6.kpi("K6-1-03"), 0.3405) == 0.341  # 査定率: three decimals, half up
+
+
+@pytest.mark.parametrize("typed, prefilled, hq, baseline, value, source", [
+    (57.0, None, 60.0, None, 57.0, "workbook_branch"),      # the branch's own plan value wins
+    (56.4, 56.4, None, None, 56.4, "workbook_hq"),          # HQ prefilled it and the branch kept it
+    (58.0, 56.4, None, None, 58.0, "workbook_changed"),     # changed: used (with W416 in validation)
+    (None, None, 60.0, None, 60.0, "targets_file"),         # HQ's --targets
+    (None, None, None, None, None, None),                   # 支部で設定 and nobody set it
+])
+def test_annual_target_order_for_a_branch_set_kpi(typed, prefilled, hq, baseline, value, source):
+    t = annual_target(T6.kpi("K6-2-01"), typed=typed, prefilled=prefilled, hq_target=hq, baseline=baseline)
+    assert (t.value, t.source) == (value, source)
+
+
+def test_annual_target_by_rule():
+    assert annual_target(T6.kpi("K6-1-02"), baseline=95.7).source == "previous_year"
+    assert annual_target(T6.kpi("K6-1-02")).reason_code == "no_baseline"
+    fixed = annual_target(T6.kpi("K6-2-09"))
+    assert (fixed.value, fixed.source) == (25.0, "catalogue")
+    assert annual_target(T5.kpi("K5-2-08"), baseline=81.9).value == 81.9  # ジェネリック 対前年度以上
+    changed = annual_target(T6.kpi("K6-1-02"), typed=97.0, prefilled=95.7, baseline=95.7)
+    assert (changed.value, changed.source) == (97.0, "workbook_changed") and "95.7%" in changed.basis_ja
 
 
 def test_generic_conditional_target():
     kpi = T6.kpi("K6-2-08")
-    assert resolve_target(kpi, branch_target=None, baseline=75.0)[0] == 80.0
-    assert resolve_target(kpi, branch_target=None, baseline=None)[0] == 80.0
-    assert resolve_target(kpi, branch_target=None, baseline=84.2)[0] == 84.2
-    r = rate_kpi(kpi, result=83.0, target=None, baseline=84.2, month=OCT_2024, fiscal_year=2024)
+    assert annual_target(kpi, baseline=75.0).value == 80.0
+    assert annual_target(kpi).value == 80.0
+    assert annual_target(kpi, baseline=84.2).value == 84.2
+    r = final(kpi, 83.0, baseline=84.2, data_month=OCT_2024)
     assert r.mark == "△" and "前年度" in r.basis_ja  # above 80 % but below its own last year
-    assert rate_kpi(kpi, result=81.0, target=None, baseline=75.0, month=OCT_2024, fiscal_year=2024).mark == "○"
-
-
-def test_national_rule_override():
-    kpi = T6.kpi("K6-2-01")
-    r = rate_kpi(kpi, result=64.8, target=None, month=date(2025, 3, 1), fiscal_year=2024,
-                 rule=kpi.effective_national_target())
-    assert (r.mark, r.effective_target) == ("○", 64.8)
+    assert final(kpi, 81.0, baseline=75.0, data_month=OCT_2024).mark == "○"
 
 
 @pytest.mark.parametrize("kwargs, reason", [
-    ({"result": None, "target": 50.0}, "not_reported"),
-    ({"result": 50.0, "target": None}, "no_target"),
-    ({"result": 50.0, "target": 50.0, "excluded": True}, "excluded_error"),
+    ({"result": None, "typed": 50.0}, "not_reported"),
+    ({"result": 50.0, "typed": None}, "no_target"),
+    ({"result": 50.0, "typed": 50.0, "excluded": True}, "excluded_error"),
 ])
 def test_no_result_reasons_branch_target(kwargs, reason):
-    r = rate_kpi(T6.kpi("K6-2-01"), month=OCT_2024, fiscal_year=2024, **kwargs)
+    typed = kwargs.pop("typed")
+    r = rate_kpi(T6.kpi("K6-2-01"), target=annual_target(T6.kpi("K6-2-01"), typed=typed), data_month=OCT_2024,
+                 **kwargs)
     assert (r.mark, r.reason_code) == ("—", reason)
     assert r.basis_ja.startswith(NO_RESULT_REASONS[reason][0])
 
 
 def test_no_baseline_reason():
-    r = rate_kpi(T6.kpi("K6-1-02"), result=96.0, target=None, baseline=None, month=OCT_2024, fiscal_year=2024)
-    assert (r.mark, r.reason_code, r.basis_ja) == ("—", "no_baseline", "前年度値なし")
+    r = final(T6.kpi("K6-1-02"), 96.0, data_month=OCT_2024)
+    assert (r.mark, r.reason_code, r.basis_ja) == ("—", "no_baseline", "前年度実績なし")
 
 
 def test_qualitative_is_self_rated_and_never_computed():
     kpi = T5.kpi("K5-2-10")
-    assert rate_kpi(kpi, result=None, target=None, month=MARCH_2024, fiscal_year=2023,
-                    self_rating="○").mark == "○"
-    assert rate_kpi(kpi, result=None, target=None, month=MARCH_2024, fiscal_year=2023).reason_code == "not_reported"
+    assert rate_kpi(kpi, result=None, target=None, self_rating="○").mark == "○"
+    assert rate_kpi(kpi, result=None, target=None).reason_code == "not_reported"
 
 
 def test_cross_is_never_computed():
