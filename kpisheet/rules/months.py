@@ -1,5 +1,11 @@
-"""E404/W404 year-to-date values falling, E405 values after --as-of, W411 a month far from
-the previous month, W413 months up to --as-of not reported."""
+"""E404 a year-to-date flow falling, E405 values after --as-of, W411 a level far from the
+previous month, W413 months not reported (beyond the KPI's usual data lag, or a gap).
+
+Flows (受診者数, 申請件数) are year-to-date totals and cannot fall; stocks (対象者数,
+全被保険者数, 事業所数) are counts at a date and may move either way.  Data of some KPIs
+arrive months late (Kpi.lag_months: health checks 1-3 months, claims by 診療月), so a blank
+month within the lag is not a finding — unless a later month is filled (a gap).
+"""
 
 from __future__ import annotations
 
@@ -28,35 +34,64 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry, as_of: date | None) -> Ite
     yield from _jumps(sub, kpi, months)
     if as_of is None:
         return
+    yield from _future(sub, kpi, months, as_of)
+    yield from _not_reported(sub, kpi, months, as_of)
+
+
+def _future(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date) -> Iterator[Finding]:
     for m in months:
         month = parse_month(m.month)
-        if month > as_of:
-            for iv in _filled(m):
-                field = "num" if iv is m.numerator else "den" if iv is m.denominator else "val"
-                yield at(sub, iv, "E405", kpi.id, label=input_label(kpi, field, month), value=num(iv.value),
-                         month=month_text(m.month), expected=month_text(f"{as_of:%Y-%m}"))
-        elif not _filled(m) and not any(iv.raw is not None for iv in (m.numerator, m.denominator, m.value)):
-            field = "val" if kpi.kind == "count" else "num"
-            iv = m.value if kpi.kind == "count" else m.numerator
-            yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month))
+        if month <= as_of:
+            continue
+        for iv in _filled(m):
+            field = "num" if iv is m.numerator else "den" if iv is m.denominator else "val"
+            yield at(sub, iv, "E405", kpi.id, label=input_label(kpi, field, month), value=num(iv.value),
+                     month=month_text(m.month), expected=month_text(f"{as_of:%Y-%m}"))
+
+
+def _blank(m: KpiMonth) -> bool:
+    return not _filled(m) and not any(iv.raw is not None for iv in (m.numerator, m.denominator, m.value))
+
+
+def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date) -> Iterator[Finding]:
+    """W413 for a blank month older than the KPI's data lag, or followed by a filled month."""
+    due = _months_before(as_of, kpi.lag_months)
+    dated = [(parse_month(m.month), m) for m in months if parse_month(m.month) <= as_of]
+    last_filled = max((d for d, m in dated if not _blank(m)), default=None)
+    for month, m in dated:
+        if not _blank(m) or (month > due and (last_filled is None or month > last_filled)):
+            continue
+        field = "val" if kpi.kind == "count" else "num"
+        iv = m.value if kpi.kind == "count" else m.numerator
+        flow = (kpi.value_part if kpi.kind == "count" else kpi.numerator)
+        what_ja, what_en = ((f"4月から{month.month}月までの累計", f"the year-to-date total through {m.month}")
+                            if flow is not None and flow.is_flow else
+                            (f"{month.month}月末時点の値", f"the value at the end of {m.month}"))
+        yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month),
+                 expected=what_ja, expected_en=what_en)
+
+
+def _months_before(day: date, n: int) -> date:
+    index = day.year * 12 + day.month - 1 - n
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def _falling(sub: Submission, kpi: Kpi, months: list[KpiMonth]) -> Iterator[Finding]:
-    """Cumulative KPIs: YTD numerators / counts must not fall (E404); level counts: W404."""
-    if kpi.kind == "ratio" and not kpi.cumulative:
-        return
-    field = "num" if kpi.kind == "ratio" else "val"
-    code = "E404" if kpi.cumulative else "W404"
-    prev: tuple[str, float] | None = None
-    for m in months:
-        iv = m.numerator if field == "num" else m.value
-        if not isinstance(iv.value, float):
+    """E404: a flow part (a year-to-date total) smaller than the month before.  Stocks may fall."""
+    parts = (("num", kpi.numerator), ("den", kpi.denominator)) if kpi.kind == "ratio" else (("val", kpi.value_part),)
+    for field, part in parts:
+        if part is None or not part.is_flow:
             continue
-        if prev is not None and iv.value < prev[1]:
-            yield at(sub, iv, code, kpi.id, label=input_label(kpi, field, parse_month(m.month)),
-                     value=num(iv.value), expected=num(prev[1]), month=month_text(m.month),
-                     previous_month=month_text(prev[0]))
-        prev = (m.month, iv.value)
+        prev: tuple[str, float] | None = None
+        for m in months:
+            iv = {"num": m.numerator, "den": m.denominator, "val": m.value}[field]
+            if not isinstance(iv.value, float):
+                continue
+            if prev is not None and iv.value < prev[1]:
+                yield at(sub, iv, "E404", kpi.id, label=input_label(kpi, field, parse_month(m.month)),
+                         value=num(iv.value), expected=num(prev[1]), month=month_text(m.month),
+                         previous_month=month_text(prev[0]))
+            prev = (m.month, iv.value)
 
 
 def _level(kpi: Kpi, m: KpiMonth) -> float | None:
@@ -69,8 +104,8 @@ def _level(kpi: Kpi, m: KpiMonth) -> float | None:
 
 
 def _jumps(sub: Submission, kpi: Kpi, months: list[KpiMonth]) -> Iterator[Finding]:
-    """W411 for level KPIs (cumulative ones grow by design): a sharp change month on month."""
-    if kpi.cumulative or kpi.kind == "qualitative":
+    """W411 for KPIs that do not grow by design: a sharp change month on month."""
+    if kpi.grows_in_year or kpi.kind == "qualitative":
         return
     prev: tuple[str, float] | None = None
     for m in months:
