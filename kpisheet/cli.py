@@ -257,16 +257,17 @@ def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None
 @click.argument("inbox", type=click.Path(path_type=Path))
 @click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
 @click.option("--month", required=True, help="Reporting month YYYY-MM, e.g. 2024-10.")
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values (branch, kpi_id, value).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values (branch, kpi_id, value); branch ALL = national.")
+@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="HQ's annual targets (branch, kpi_id, value), used where a workbook's target is empty; branch ALL = national.")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Replace existing outputs (and remove stale ones of the same month).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def consolidate(inbox: Path, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
-                force: bool, as_json: bool) -> None:
+def consolidate(inbox: Path, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
+                outdir: Path, force: bool, as_json: bool) -> None:
     """Consolidate a month's returned workbooks into the national workbook."""
     with _interruptible():
-        consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, outdir=outdir,
-                        force=force, as_json=as_json)
+        consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
+                        outdir=outdir, force=force, as_json=as_json)
 
 
 # ---------------------------------------------------------------- command bodies
@@ -362,7 +363,7 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
-                    force: bool, as_json: bool) -> None:
+                    force: bool, as_json: bool, targets: Path | None = None) -> None:
     """Body of `kpisheet consolidate`: check the arguments, run, write, print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
@@ -379,11 +380,11 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     _check_outdir(Path(inbox), Path(outdir))
     with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
         _consolidate_and_write(Path(inbox), fiscal_year=fiscal_year, as_of=as_of, baseline=baseline,
-                               outdir=Path(outdir), force=force, as_json=as_json)
+                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json)
 
 
-def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None, outdir: Path,
-                           force: bool, as_json: bool) -> None:
+def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
+                           targets: Path | None, outdir: Path, force: bool, as_json: bool) -> None:
     from .consolidation import consolidate as consolidate_inbox
     from .outputs import run_summary
 
@@ -391,10 +392,12 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
     try:
         if tty:
             click.echo("読込・検証中… / reading and validating…", err=True)
-        cons = consolidate_inbox(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline)
+        cons = consolidate_inbox(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline,
+                                 targets_path=targets)
     except KpisheetError as exc:
         _fail(exc)
-    _echo_baseline_findings(cons.findings, baseline)
+    _echo_baseline_findings(cons.findings, baseline, "前年度値ファイル", "--baseline")
+    _echo_baseline_findings(cons.findings, targets, "目標値ファイル", "--targets")
     readable = [s for s in cons.submissions if s.branch_code]
     if not readable:
         if cons.findings:
@@ -411,13 +414,13 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
 
 
-def _echo_baseline_findings(findings: list[Finding], baseline: Path | None) -> None:
-    """Findings about the --baseline file go to stderr (they never change a branch's status)."""
-    if baseline is None:
+def _echo_baseline_findings(findings: list[Finding], path: Path | None, what_ja: str, option: str) -> None:
+    """Findings about a --baseline / --targets file go to stderr (they never change a branch's status)."""
+    if path is None:
         return
-    mine = [f for f in findings if f.file and Path(f.file) == Path(baseline)]
+    mine = [f for f in findings if f.file and Path(f.file) == Path(path)]
     if mine:
-        click.echo(f"前年度値ファイル {baseline} について / about the --baseline file:\n{format_text(mine)}", err=True)
+        click.echo(f"{what_ja} {path} について / about the {option} file:\n{format_text(mine)}", err=True)
 
 
 def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:

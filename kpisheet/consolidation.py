@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from .findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable
-from .fiscal import fiscal_months, month_key, wareki_fiscal_year
+from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
-from .ratings import MARKS, MISSED, NO_RESULT, Rating, no_result, rate_kpi, resolve_target
+from .ratings import (EXCELLENT, MARKS, MET, MISSED, NO_RESULT, AnnualTarget, Rating, annual_target, no_result,
+                      progress, rate_kpi)
 from .reader import is_readable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,18 +66,21 @@ class BranchKpi:
     branch_code: str
     kpi_id: str
     judged_month: str | None  # reporting month, or the KPI's last month if it ended earlier
-    branch_target: float | None
+    branch_target: float | None  # what the workbook's target cell holds
     baseline: float | None
     baseline_source: str  # 'ブック' | '前年度値ファイル' | ''
     annual_target: float | None
     target_basis: str
     numerator: float | None
     denominator: float | None
-    value: float | None
+    value: float | None  # the latest result the data reach (at data_month)
     status: str
     rating: Rating
     text: str | None = None  # qualitative KPI result text
     rank: int | None = None
+    data_month: str | None = None  # the month the result's data reach ('2024-01'); None: no data
+    target_source: str | None = None  # ratings.TARGET_SOURCES key
+    progress: float | None = None  # 進捗 of a KPI that grows in the year (1.0 = on pace); not the mark
 
 
 @dataclass
@@ -85,13 +89,16 @@ class NationalKpi:
     judged_month: str | None
     numerator: float | None
     denominator: float | None
-    value: float | None
+    value: float | None  # Σ numerators ÷ Σ denominators (or Σ counts) at data_month
     baseline: float | None
     annual_target: float | None
     target_basis: str
     rating: Rating
     covered: tuple[str, ...]
     left_out: tuple[tuple[str, str], ...]  # (branch code, reason)
+    data_month: str | None = None  # the month the national figure is taken at
+    progress: float | None = None
+    branches_met: tuple[int, int] | None = None  # K6-2-08: (branches that met their condition, reporting)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ class Consolidation:
     term_kpis: list[TermKpiRow]
     term_measures: list[TermMeasureRow]
     baselines: dict[tuple[str, str], float] = field(default_factory=dict)
+    targets: dict[tuple[str, str], float] = field(default_factory=dict)  # HQ's --targets (branch or 'ALL', KPI)
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (file, sha256) of every input
     unattributed: list[tuple[str, int]] = field(default_factory=list)  # files no branch could be found for
 
@@ -206,8 +214,8 @@ class Consolidation:
 
 
 # ---------------------------------------------------------------- reading the inbox
-def consolidate(inbox: Path, *, fiscal_year: int, month: str | date,
-                baseline_path: Path | None = None) -> Consolidation:
+def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_path: Path | None = None,
+                targets_path: Path | None = None) -> Consolidation:
     """Read, validate and consolidate every workbook of `inbox` for the reporting month."""
     from .validation import validate
 
@@ -215,18 +223,20 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date,
     result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
     files = [Path(f) for f in result.files]
     baselines, base_findings = read_baselines(baseline_path, fiscal_year)
-    return build_consolidation(result.every_submission, [*result.findings, *base_findings],
-                               fiscal_year=fiscal_year, month=as_of, baselines=baselines,
+    targets, target_findings = read_baselines(targets_path, fiscal_year, kind="targets")
+    return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
+                               fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
                                input_files=files)
 
 
-def read_baselines(path: Path | None, fiscal_year: int) -> tuple[dict[tuple[str, str], float], list[Finding]]:
-    """The --baseline file as {(branch code, KPI id): value} (term-6 ids where the mapping allows)."""
+def read_baselines(path: Path | None, fiscal_year: int, *, kind: str = "baseline"
+                   ) -> tuple[dict[tuple[str, str], float], list[Finding]]:
+    """A --baseline (or --targets) file as {(branch code, KPI id): value}; branch 'ALL' is the nation."""
     if path is None:
         return {}, []
     from .inputs import read_value_table
 
-    table = read_value_table(Path(path), fiscal_year, kind="baseline")
+    table = read_value_table(Path(path), fiscal_year, kind=kind)  # type: ignore[arg-type]
     values = getattr(table, "values", table)
     findings = list(getattr(table, "findings", []))
     out: dict[tuple[str, str], float] = {}
@@ -297,6 +307,7 @@ def _text(iv: InputValue) -> str:
 # ---------------------------------------------------------------- building
 def build_consolidation(submissions: list[Submission], findings: list[Finding], *, fiscal_year: int,
                         month: date, baselines: dict[tuple[str, str], float] | None = None,
+                        targets: dict[tuple[str, str], float] | None = None,
                         input_files: Iterable[Path] = ()) -> Consolidation:
     """Pure: consolidate already-read submissions and their findings.
 
@@ -313,7 +324,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     cons = Consolidation(fiscal_year=fiscal_year, month=month, catalogue=cat, submissions=submissions,
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
-                         baselines=baselines)
+                         baselines=baselines, targets=dict(targets or {}))
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
     for code, sub in list(usable.items()):
@@ -408,16 +419,6 @@ def _month_value(kpi: Kpi, entry: KpiEntry | None, key: str, ex: _Exclusions,
     return (None, None, val, "ok") if val is not None else (None, None, None, "missing")
 
 
-def _rating_of(kpi: Kpi, value: float | None, status: str, month: date, fiscal_year: int,
-               target: float | None, baseline: float | None, rule: Target | None = None) -> Rating:
-    if status == "excluded":
-        return no_result("excluded_error")
-    if status == "zero_denominator":
-        return no_result("not_reported", "分母が0", "denominator is 0")
-    return rate_kpi(kpi, result=value, target=target, month=month, fiscal_year=fiscal_year,
-                    baseline=baseline, rule=rule)
-
-
 def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
                    months: dict[str, list[tuple[date, str]]]) -> None:
     code = sub.branch_code or ""
@@ -425,30 +426,60 @@ def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
         entry = sub.kpis.get(kpi.id)
         whole = kpi.id in ex.subjects
         target_iv = entry.target if entry else InputValue(None)
-        target = None if ex.hits(target_iv) else _number(target_iv)
+        typed = None if ex.hits(target_iv) else _number(target_iv)
         baseline, source = _baseline(cons, entry, code, kpi, ex)
-        annual, basis = resolve_target(kpi, branch_target=target, baseline=baseline)
+        annual = annual_target(kpi, typed=typed, prefilled=getattr(sub, 'prefilled_targets', {}).get(kpi.id),
+                               hq_target=cons.targets.get((code, kpi.id)), baseline=baseline)
         kpi_months = months[kpi.id]
         judged = kpi_months[-1][0] if kpi_months else None
-        last: tuple[float | None, float | None, float | None, str] = (None, None, None, "missing")
-        last_rating = no_result("not_applicable")
+        latest: tuple[date, tuple[float | None, float | None, float | None, str]] | None = None
         for m, key in kpi_months:
             num, den, val, status = _month_value(kpi, entry, key, ex, whole)
-            rating = _rating_of(kpi, val, status, m, cons.fiscal_year, target, baseline)
             cons.month_values[(code, kpi.id, key)] = MonthValue(
-                code, kpi.id, key, num, den, val, status, annual, rating)
-            last, last_rating = (num, den, val, status), rating
-        text = None
-        if kpi.kind == "qualitative":
-            text = _text(entry.text) if entry else ""
-            self_rating = _text(entry.rating) if entry else ""
-            excluded = whole or (entry is not None and (ex.hits(entry.rating) or ex.hits(entry.text)))
-            last_rating = rate_kpi(kpi, result=None, target=None, month=cons.month,
-                                   fiscal_year=cons.fiscal_year, excluded=excluded, self_rating=self_rating)
-            last = (None, None, None, "excluded" if excluded else ("ok" if self_rating else "missing"))
-        cons.branch_kpis[(code, kpi.id)] = BranchKpi(
-            code, kpi.id, month_key(judged) if judged else None, target, baseline, source, annual, basis,
-            last[0], last[1], last[2], last[3], last_rating, text)
+                code, kpi.id, key, num, den, val, status, annual.value,
+                _rating_of(kpi, val, status, annual, m))
+            if status != "missing":
+                latest = (m, (num, den, val, status))
+        bk = _branch_kpi(cons, kpi, entry, ex, whole, code, annual, judged, latest)
+        bk.branch_target, bk.baseline, bk.baseline_source = typed, baseline, source
+        cons.branch_kpis[(code, kpi.id)] = bk
+
+
+def _branch_kpi(cons: Consolidation, kpi: Kpi, entry: KpiEntry | None, ex: _Exclusions, whole: bool,
+                code: str, annual: AnnualTarget, judged: date | None,
+                latest: tuple[date, tuple[float | None, float | None, float | None, str]] | None) -> BranchKpi:
+    """The branch's KPI as the marks sheets show it: its latest result, at the month its data reach."""
+    judged_key = month_key(judged) if judged else None
+    if kpi.kind == "qualitative":
+        text = _text(entry.text) if entry else ""
+        self_rating = _text(entry.rating) if entry else ""
+        excluded = whole or (entry is not None and (ex.hits(entry.rating) or ex.hits(entry.text)))
+        rating = rate_kpi(kpi, result=None, target=annual, excluded=excluded, self_rating=self_rating)
+        status = "excluded" if excluded else ("ok" if self_rating else "missing")
+        return BranchKpi(code, kpi.id, judged_key, None, None, "", None, annual.basis_ja, None, None, None,
+                         status, rating, text, target_source=None)
+    if judged is None:
+        return BranchKpi(code, kpi.id, None, None, None, "", annual.value, annual.basis_ja, None, None, None,
+                         "missing", no_result("not_applicable", target=annual), target_source=annual.source)
+    if latest is None:
+        status = "excluded" if whole else "missing"
+        return BranchKpi(code, kpi.id, judged_key, None, None, "", annual.value, annual.basis_ja, None, None,
+                         None, status, _rating_of(kpi, None, status, annual, judged), target_source=annual.source)
+    data_month, (num, den, val, status) = latest
+    rating = _rating_of(kpi, val, status, annual, data_month)
+    pace = progress(kpi, val, annual.value, cons.fiscal_year, data_month) if status == "ok" else None
+    return BranchKpi(code, kpi.id, judged_key, None, None, "", annual.value, annual.basis_ja, num, den, val,
+                     status, rating, None, data_month=month_key(data_month), target_source=annual.source,
+                     progress=pace)
+
+
+def _rating_of(kpi: Kpi, value: float | None, status: str, target: AnnualTarget | None,
+               data_month: date) -> Rating:
+    if status == "excluded":
+        return no_result("excluded_error", target=target)
+    if status == "zero_denominator":
+        return no_result("not_reported", "分母が0", "denominator is 0", target=target)
+    return rate_kpi(kpi, result=value, target=target, data_month=data_month)
 
 
 def _rank(cons: Consolidation) -> None:
@@ -462,43 +493,98 @@ def _rank(cons: Consolidation) -> None:
             b.rank = 1 + sum(1 for o in rows if sign * (o.value or 0.0) < sign * (b.value or 0.0) - 1e-12)
 
 
+# ---------------------------------------------------------------- national figures
+# The national figure of a KPI is taken at the latest month that at least this share of the
+# branches reporting the KPI this year have reached: one late branch does not hold the nation
+# back, one early branch does not make a national figure of itself (README, decisions).
+NATIONAL_MONTH_SHARE = 0.5
+
+
 def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
     for kpi in cons.kpis:
         codes = [HQ_CODE] if kpi.scope == "national" else [c for c in usable if c != HQ_CODE]
-        national_baseline = cons.baselines.get((HQ_CODE, kpi.id))
-        rule = kpi.effective_national_target()
-        if rule.rule == "branch":  # no national target given: compare with last year's national value
-            rule = Target("baseline")
-        annual, basis = resolve_target(kpi, branch_target=None, baseline=national_baseline, rule=rule)
-        last: MonthValue | None = None
+        national_baseline = cons.baselines.get((NATIONAL_CODE, kpi.id), cons.baselines.get((HQ_CODE, kpi.id)))
+        annual = _national_target(cons, kpi, national_baseline)
         for m in kpi.months(cons.fiscal_year):
             if m > cons.month:
                 break
-            last = _national_month(cons, kpi, m, codes, annual, national_baseline, rule)
-            cons.national_months[(kpi.id, month_key(m))] = last
+            cons.national_months[(kpi.id, month_key(m))] = _national_month(cons, kpi, m, codes, annual)
         judged = _judged_month(kpi, cons.fiscal_year, cons.month)
+        data_month = _national_data_month(cons, kpi, codes)
+        last = cons.national_months.get((kpi.id, data_month)) if data_month else None
         expected = ([HQ_CODE] if kpi.scope == "national"
                     else [b.code for b in load_branches() if b.code != HQ_CODE])
-        covered = tuple(c for c in expected
-                        if last is not None and cons.month_values.get((c, kpi.id, last.month)) is not None
-                        and cons.month_values[(c, kpi.id, last.month)].status == "ok")
-        left_out = tuple((c, _left_out_reason(cons, c, kpi.id, last.month if last else None))
+        covered = tuple(c for c in expected if data_month is not None
+                        and (mv := cons.month_values.get((c, kpi.id, data_month))) is not None and mv.status == "ok")
+        left_out = tuple((c, _left_out_reason(cons, c, kpi.id, data_month or (month_key(judged) if judged else None)))
                          for c in expected if c not in covered)
-        if kpi.kind == "qualitative":
-            rating = Rating(NO_RESULT, "定性的KPI：支部ごとの自己評価（全国値なし）",
-                            "qualitative KPI: self-rated per branch", None, None)
-        elif last is None:
-            rating = no_result("not_applicable")
-        else:
-            rating = last.rating
+        rating, met = _national_rating(cons, kpi, last, annual, judged, codes)
+        pace = progress(kpi, last.value, annual.value, cons.fiscal_year, parse_month(data_month)) \
+            if last is not None and data_month else None
         cons.national[kpi.id] = NationalKpi(
             kpi.id, month_key(judged) if judged else None, last.numerator if last else None,
-            last.denominator if last else None, last.value if last else None, national_baseline, annual,
-            basis, rating, covered, left_out)
+            last.denominator if last else None, last.value if last else None, national_baseline, annual.value,
+            annual.basis_ja, rating, covered, left_out, data_month, pace, met)
 
 
-def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: float | None,
-                    national_baseline: float | None, rule: Target) -> MonthValue:
+def _national_target(cons: Consolidation, kpi: Kpi, national_baseline: float | None) -> AnnualTarget:
+    """The nation's annual target: HQ's --targets row 'ALL'; else the term goal's rule (a fixed
+    term goal is the default, a 対前年度 goal uses the national previous-year value)."""
+    rule = kpi.term_goal
+    if rule.rule == "branch":  # no national goal printed: compare with last year's national value
+        rule = Target("baseline")
+    given = cons.targets.get((NATIONAL_CODE, kpi.id))
+    annual = annual_target(kpi, hq_target=given, baseline=national_baseline, rule=rule)
+    if given is None and rule.rule == "fixed" and annual.value is not None:
+        goal = f"第{cons.catalogue.term}期末目標"
+        annual = replace(annual, source="term_goal", basis_ja=annual.basis_ja.replace("全国共通の目標", f"{goal}（年度目標の指定なし）"),
+                         basis_en=f"{annual.basis_en}; the term goal, no annual national target given")
+    return annual
+
+
+def _national_data_month(cons: Consolidation, kpi: Kpi, codes: list[str]) -> str | None:
+    months = [month_key(m) for m in kpi.months(cons.fiscal_year) if m <= cons.month]
+    counts = {key: sum(1 for c in codes if (mv := cons.month_values.get((c, kpi.id, key))) is not None
+                       and mv.status == "ok") for key in months}
+    reporting = sum(1 for c in codes if any((mv := cons.month_values.get((c, kpi.id, key))) is not None
+                                            and mv.status == "ok" for key in months))
+    if reporting == 0:
+        return None
+    reached = [key for key in months if counts[key] >= NATIONAL_MONTH_SHARE * reporting]
+    return reached[-1] if reached else None
+
+
+def _national_rating(cons: Consolidation, kpi: Kpi, last: MonthValue | None, annual: AnnualTarget,
+                     judged: date | None, codes: list[str]) -> tuple[Rating, tuple[int, int] | None]:
+    if kpi.kind == "qualitative":
+        return Rating(NO_RESULT, "定性的KPI：支部ごとの自己評価（全国値なし）",
+                      "qualitative KPI: self-rated per branch", None, None), None
+    if kpi.term_goal.rule == "generic_conditional":
+        return _branches_meeting(cons, kpi, codes)
+    if judged is None:
+        return no_result("not_applicable"), None
+    if last is None:
+        return no_result("not_reported", target=annual), None
+    return last.rating, None
+
+
+def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[Rating, tuple[int, int] | None]:
+    """K6-2-08 nationally (seed 002:214 「全支部において…」, reference 44支部): how many branches
+    met their own condition, out of those reporting, rated against all of them."""
+    marks = [bk.rating.mark for c in codes if (bk := cons.branch_kpis.get((c, kpi.id))) is not None
+             and bk.value is not None and bk.rating.mark in (EXCELLENT, MET, MISSED)]
+    if not marks:
+        return no_result("not_reported"), None
+    met = sum(1 for m in marks if m in (EXCELLENT, MET))
+    mark = MET if met == len(marks) else MISSED
+    basis = (f"全支部で条件（80%以上、80%以上の支部は対前年度以上）を満たすこと。"
+             f"報告のあった{len(marks)}支部のうち{met}支部が達成")
+    return Rating(mark, basis, f"{met} of {len(marks)} reporting branches met their condition; "
+                               f"target: all branches", None, None, "generic_condition"), \
+        (met, len(marks))
+
+
+def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget) -> MonthValue:
     rows = [cons.month_values.get((c, kpi.id, month_key(m))) for c in codes]
     ok = [r for r in rows if r is not None and r.status == "ok"]
     num = den = val = None
@@ -508,8 +594,8 @@ def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], an
         val, status = kpi.rate(num, den), "ok"
     elif ok and kpi.kind == "count":
         val, status = sum(r.value or 0.0 for r in ok), "ok"
-    rating = _rating_of(kpi, val, status, m, cons.fiscal_year, None, national_baseline, rule)
-    return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual, rating)
+    rating = _rating_of(kpi, val, status, annual, m)
+    return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual.value, rating)
 
 
 def _left_out_reason(cons: Consolidation, code: str, kpi_id: str, month: str | None) -> str:
@@ -539,31 +625,25 @@ def _measures(cons: Consolidation, sub: Submission, ex: _Exclusions) -> None:
 
 
 def _consistency(cons: Consolidation, usable: dict[str, Submission]) -> list[Finding]:
-    """W501 (◎/○ self-rating while the measure's KPI is below target) and W502 (△/× without remark)."""
+    """W502: a △ or × self-rating without a remark.
+
+    A ○ activity under a △ KPI is normal (seed 003 does it in six groups: the activity was
+    carried out as planned, the KPI still fell short), so it is not a finding.
+    """
     out: list[Finding] = []
     for code, sub in usable.items():
         for measure in cons.catalogue.measures:
             entry = sub.measures.get(measure.id)
             if entry is None:
                 continue
-            missed = [cons.branch_kpis[(code, k.id)] for k in cons.catalogue.kpis_of_measure(measure.id)
-                      if (code, k.id) in cons.branch_kpis and k.kind != "qualitative"
-                      and cons.branch_kpis[(code, k.id)].rating.mark == MISSED]
             for row in entry.rows:
                 mark = _text(row.rating)
-                src = row.rating.source
-                where = {"file": sub.path, "branch": code, "sheet": src.sheet if src else None,
-                         "cell": src.cell if src else None, "name": src.name if src else None}
-                if mark in ("◎", "○") and missed:
-                    bk = missed[0]
-                    kpi = cons.catalogue.kpi(bk.kpi_id)
-                    out.append(finding("W501", subject=measure.heading, value=mark, kpi_id=bk.kpi_id,
-                                       expected=kpi.format_value(bk.value), reason=bk.rating.mark, **where))
-                if mark in ("△", "×") and not _text(row.note):
-                    nsrc = row.note.source or src
-                    where.update(sheet=nsrc.sheet if nsrc else None, cell=nsrc.cell if nsrc else None,
-                                 name=nsrc.name if nsrc else None)
-                    out.append(finding("W502", subject=measure.heading, value=mark, n=row.n, **where))
+                if mark not in ("△", "×") or _text(row.note):
+                    continue
+                src = row.note.source or row.rating.source
+                out.append(finding("W502", subject=measure.heading, value=mark, n=row.n, file=sub.path,
+                                   branch=code, sheet=src.sheet if src else None, cell=src.cell if src else None,
+                                   name=src.name if src else None))
     return out
 
 

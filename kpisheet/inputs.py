@@ -3,6 +3,8 @@
 A value table is CSV (UTF-8 with or without BOM, or Shift_JIS/cp932 as Excel
 writes it on Japanese Windows) or xlsx, with a header row naming the columns
 ``branch, kpi_id, value`` (also 支部コード, KPI ID, 値); other columns are ignored.
+A row whose branch is ``ALL`` (or 全国) holds the national value: the nation's annual target
+in a targets file, last year's national value in a baseline file.
 
     branch,kpi_id,value
     10,K5-2-01,58.2%      # a term-5 id: carried to K6-2-01 (mapping: baseline_valid)
@@ -272,8 +274,8 @@ class _RowReader:
 
 
 def _branch_lookup() -> dict[str, str]:
-    """'10', '10.0', '群馬', '群馬支部' → '10'."""
-    out: dict[str, str] = {}
+    """'10', '10.0', '群馬', '群馬支部' → '10'; 'ALL' / '全国' → 'ALL' (the national figure)."""
+    out: dict[str, str] = {"ALL": "ALL", "all": "ALL", "全国": "ALL"}
     for b in load_branches():
         for alias in (b.code, str(int(b.code)), f"{int(b.code)}.0", b.name, b.display_name):
             out[alias] = b.code

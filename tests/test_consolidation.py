@@ -1,4 +1,4 @@
-"""Consolidation: a replayed monthly run, national sums by hand, coverage, exclusion by errors, W501/W502."""
+"""Consolidation: a replayed year-end run, national sums by hand, coverage, exclusion by errors, targets."""
 
 from __future__ import annotations
 
@@ -109,12 +109,12 @@ def test_saitama_fy2023_rows_of_the_rated_table(saitama_run):
                                               "オンライン資格確認の普及により実施を見送った")
 
 
-def test_saitama_fy2023_w501_for_a_good_self_rating_on_a_missed_kpi(saitama_run):
-    """5-2-1-i is self-rated ○ while 生活習慣病予防健診 (its KPI) came out △."""
+def test_saitama_fy2023_good_activity_under_a_missed_kpi_is_not_a_finding(saitama_run):
+    """5-2-1-i's activity is self-rated ○ while its KPI 生活習慣病予防健診 is △ — seed 003:66-70
+    does exactly this (six groups do): the activity was done as planned, the KPI fell short."""
     cons, _ = saitama_run
-    w501 = [f for f in cons.findings if f.code == "W501"]
-    assert [(f.branch, f.context["kpi_id"]) for f in w501] == [("11", "K5-2-01")]
-    assert w501[0].sheet == "取組状況" and w501[0].cell
+    assert cons.branch_kpis[("11", "K5-2-01")].rating.mark == "△"
+    assert not [f for f in cons.findings if f.branch == "11" and f.sheet == "取組状況" and f.code != "W502"]
 
 
 # ---------------------------------------------------------------- national sums by hand
@@ -165,11 +165,35 @@ def test_national_count_is_the_sum(national_run, national_inputs):
     assert n.covered == ("10", "11", "13")
 
 
-def test_national_mark_uses_the_national_target_pro_rated(national_run):
-    n = national_run.national["K6-2-01"]  # national target 64.8 %, cumulative: 7/12 by October
-    assert n.rating.effective_target == pytest.approx(64.8 * 7 / 12)
-    expected = "◎" if n.value >= 64.8 * 7 / 12 * 1.1 else "○" if n.value >= 64.8 * 7 / 12 else "△"
-    assert n.rating.mark == expected
+def test_national_mark_uses_the_term_goal_when_no_annual_target_is_given(national_run):
+    n = national_run.national["K6-2-01"]  # term goal 64.8 %, no --targets row ALL: never pro-rated
+    assert n.rating.effective_target == pytest.approx(64.8) and n.rating.target_source == "term_goal"
+    expected = "◎" if n.value >= 64.8 * 1.1 else "○" if n.value >= 64.8 else "△"
+    assert n.rating.mark == expected and "第6期末目標" in n.target_basis
+    assert n.data_month == "2024-10"
+    assert n.progress == pytest.approx(n.value / (64.8 * 7 / 12))
+
+
+def test_targets_file_sets_branch_and_national_targets(national_run):
+    from kpisheet.consolidation import build_consolidation
+
+    cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
+                               targets={("10", "K6-1-05"): 55.0, ("ALL", "K6-2-01"): 58.0})
+    bk = cons.branch_kpis[("10", "K6-1-05")]  # new definition: no baseline; HQ's --targets gives the target
+    assert (bk.annual_target, bk.target_source) == (55.0, "targets_file")
+    assert "本部の目標値ファイル" in bk.target_basis
+    n = cons.national["K6-2-01"]
+    assert (n.annual_target, n.rating.target_source) == (58.0, "targets_file")
+
+
+def test_generic_nationally_counts_the_branches_that_met_their_condition(national_run):
+    """K6-2-08 「全支部において…80%以上」 (seed 002:214): met / reporting, rated against all of them."""
+    n = national_run.national["K6-2-08"]
+    marks = [national_run.branch_kpis[(c, "K6-2-08")].rating.mark for c in CODES]
+    met = sum(1 for m in marks if m in ("◎", "○"))
+    assert n.branches_met == (met, len(CODES))
+    assert n.rating.mark == ("○" if met == len(CODES) else "△")
+    assert n.value is not None  # the pooled rate stays beside it as information
 
 
 def test_national_without_baseline_is_dash_with_reason(national_run):
