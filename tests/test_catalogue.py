@@ -226,7 +226,7 @@ def test_catalogue_cli_text_json_and_mapping():
     assert data["term"] == 5 and len(data["kpis"]) == 19
     assert data["digest"] == cat.load_catalogue(5).digest
     mapping = runner.invoke(cli, ["catalogue", "--mapping"])
-    assert mapping.exit_code == 0 and "[定義変更] K5-1-03" in mapping.output
+    assert mapping.exit_code == 0 and "[新設] K5-1-03" in mapping.output
     assert runner.invoke(cli, ["catalogue"]).exit_code == 2
 
 

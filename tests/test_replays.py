@@ -57,7 +57,7 @@ def _ytd_series(kpi, n_final, d_final, months: list[date]) -> dict[date, tuple[f
         parts = [kpi.numerator, kpi.denominator] if kpi.kind == "ratio" else [kpi.value_part]
         finals = [n_final, d_final] if kpi.kind == "ratio" else [n_final]
         values = [round(f * share) if p.is_flow and i < k else f for p, f in zip(parts, finals)]
-        if kpi.kind == "ratio" and values[0] > values[1]:
+        if kpi.is_percent and values[0] > values[1]:
             values[0] = values[1]
         out[m] = (values[0], values[1] if kpi.kind == "ratio" else None)
     return out
@@ -183,7 +183,7 @@ def test_gunma_december_target_sources(gunma_december):
 
 def test_gunma_december_changed_target_is_used_with_a_warning(gunma_december):
     w416 = [f for f in gunma_december.findings if f.code == "W416"]
-    assert [(f.subject, f.context["expected"], f.context["value"]) for f in w416] == [
+    assert [(f.subject, f.context["expected"], f.value) for f in w416] == [
         ("K6-1-02", "95.7%", "96.0%")]
     assert gunma_december.branch_kpis[("10", "K6-1-02")].annual_target == pytest.approx(96.0)
 

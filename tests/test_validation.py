@@ -60,9 +60,10 @@ def test_clean_workbook_has_no_findings(clean: Path) -> None:
 # ------------------------------------------------------------------ domain rules, one workbook each
 CASES = {
     # name: (changes to the clean values, expected [(code, defined name)])
+    # the numerator is a year-to-date flow, so July's true figure below June's typo also falls (E404)
     "E401 numerator > denominator": ({"in_K6_1_02_num_202406": 10**8},
                                      [("E401", "in_K6_1_02_num_202406"), ("W411", "in_K6_1_02_num_202406"),
-                                      ("W411", "in_K6_1_02_num_202407")]),
+                                      ("W411", "in_K6_1_02_num_202407"), ("E404", "in_K6_1_02_num_202407")]),
     "E402 percent target over 100": ({"in_K6_2_01_target": "150%"},
                                      [("E402", "in_K6_2_01_target"), ("W305", "in_K6_2_01_target")]),
     "W306 points in a percent cell": ({"in_K6_2_01_target": 53.8}, [("W306", "in_K6_2_01_target")]),
@@ -75,8 +76,11 @@ CASES = {
     "E405 value after --as-of": ({"in_K6_2_07_val_202410": 1500.0}, [("E405", "in_K6_2_07_val_202410")]),
     "E406 branch target missing": ({"in_K6_2_11_target": None}, [("E406", "in_K6_2_11_target")]),
     "W415 no baseline and no target": ({"in_K6_1_02_baseline": None}, [("W415", "in_K6_1_02_baseline")]),
-    # a KPI new in term 6 has no comparable FY2023 value: no warning in the term's first year
-    "no W415 for a new KPI": ({"in_K6_2_12_baseline": None}, []),
+    # a KPI new in term 6 (【新設】) has no comparable FY2023 value: no warning in the term's first year
+    "no W415 for a new KPI": ({"in_K6_2_06_baseline": None}, []),
+    # 委嘱事業所数 is new to the plan but last year's count exists (seed 002:215): ask for it
+    "W415 for a KPI whose last year's value exists": ({"in_K6_2_12_baseline": None},
+                                                      [("W415", "in_K6_2_12_baseline")]),
     "E407 rating outside the list": ({"in_M_6_1_I_1_rating": "A"}, [("E407", "in_M_6_1_I_1_rating")]),
     "E408 rated without text": ({"in_M_6_1_I_5_rating": "○"}, [("E408", "in_M_6_1_I_5_rating")]),
     "E409 text too long": ({"in_M_6_1_I_1_text": "あ" * 1001}, [("E409", "in_M_6_1_I_1_text")]),

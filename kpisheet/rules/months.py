@@ -64,7 +64,8 @@ def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date
         field = "val" if kpi.kind == "count" else "num"
         iv = m.value if kpi.kind == "count" else m.numerator
         flow = (kpi.value_part if kpi.kind == "count" else kpi.numerator)
-        what_ja, what_en = ((f"4月から{month.month}月までの累計", f"the year-to-date total through {m.month}")
+        since = "4月の値" if month.month == 4 else f"4月から{month.month}月までの累計"
+        what_ja, what_en = ((since, f"the year-to-date total through {m.month}")
                             if flow is not None and flow.is_flow else
                             (f"{month.month}月末時点の値", f"the value at the end of {m.month}"))
         yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month),
