@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from .catalogue import Catalogue, Kpi, TermMapping, load_catalogue
+from .catalogue import Catalogue, Kpi, Part, TermMapping, load_catalogue
 from .fiscal import wareki_fiscal_year
 
 KIND_JA = {"ratio": "割合", "count": "件数", "qualitative": "定性"}
@@ -26,6 +26,8 @@ def _jsonable(obj: Any) -> Any:
 def kpi_dict(kpi: Kpi, fiscal_year: int | None = None) -> dict[str, Any]:
     d = _jsonable(asdict(kpi))
     d["target_ja"] = kpi.target.describe_ja(kpi)
+    d["term_goal_ja"] = kpi.term_goal.describe_ja(kpi)
+    d["grows_in_year"], d["is_level"] = kpi.grows_in_year, kpi.is_level
     if fiscal_year is not None:
         d["months"] = [f"{m.year:04d}-{m.month:02d}" for m in kpi.months(fiscal_year)]
     return d
@@ -49,19 +51,34 @@ def catalogue_text(cat: Catalogue, fiscal_year: int) -> str:
             if cat.measure(kpi.measure_id).pillar != pillar.no or not kpi.applies_to(fiscal_year):
                 continue
             m = cat.measure(kpi.measure_id)
-            period = "累計" if kpi.cumulative else "水準"
             extra = []
+            if kpi.lag_months:
+                extra.append(f"データは約{kpi.lag_months}か月遅れ")
             if kpi.valid_until:
                 extra.append(f"{kpi.valid_until.isoformat()}まで")
             if kpi.scope == "national":
                 extra.append(SCOPE_JA["national"])
             suffix = f"  ※{'、'.join(extra)}" if extra else ""
             lines.append(f"  {kpi.id}  {kpi.label}")
-            lines.append(f"           目標：{kpi.target.describe_ja(kpi)}  単位：{kpi.unit_label or '—'}  "
-                         f"{KIND_JA[kpi.kind]}・{period}  ◎基準：{kpi.excellent_threshold:.0%}  施策：{m.heading}{suffix}")
+            year, goal = kpi.target.describe_ja(kpi), kpi.term_goal.describe_ja(kpi)
+            goal = "" if goal == year else f"（第{cat.term}期末目標：{goal}）"
+            lines.append(f"           目標：{year}{goal}  "
+                         f"単位：{kpi.unit_label or '—'}  {KIND_JA[kpi.kind]}{_natures_ja(kpi)}  "
+                         f"◎基準：{kpi.excellent_threshold:.0%}  施策：{m.heading}{suffix}")
         lines.append("")
     lines.append(f"KPI {sum(1 for k in cat.kpis if k.applies_to(fiscal_year))}件 / 具体的施策 {len(cat.measures)}件")
     return "\n".join(lines)
+
+
+def _nature_ja(part: Part) -> str:
+    return "累計" if part.is_flow else "時点"
+
+
+def _natures_ja(kpi: Kpi) -> str:
+    """'・累計÷時点' for a ratio, '・時点' for a count, '' for a qualitative KPI: what each monthly cell holds."""
+    if kpi.kind == "ratio" and kpi.numerator and kpi.denominator:
+        return f"・{_nature_ja(kpi.numerator)}÷{_nature_ja(kpi.denominator)}"
+    return f"・{_nature_ja(kpi.value_part)}" if kpi.value_part else ""
 
 
 def mapping_dict(mapping: TermMapping) -> dict[str, Any]:

@@ -107,6 +107,8 @@ class Submission:
     generated_at: str | None = None
     saved_at: str | None = None  # the workbook's own last-saved time (docProps/core.xml)
     saved_by: str | None = None  # application that last saved it (Excel, LibreOffice, kpisheet)
+    # what HQ wrote into each KPI's target cell when it generated the workbook (_meta), display units
+    prefilled_targets: dict[str, float] = field(default_factory=dict)
     kpis: dict[str, KpiEntry] = field(default_factory=dict)
     measures: dict[str, MeasureEntry] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)  # found while reading
@@ -117,6 +119,7 @@ class Submission:
                 "fiscal_year": self.fiscal_year, "branch_code": self.branch_code,
                 "branch_name": self.branch_name, "generated_at": self.generated_at,
                 "saved_at": self.saved_at, "saved_by": self.saved_by,
+                "prefilled_targets": dict(self.prefilled_targets),
                 "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
                 "measures": [m.to_dict() for m in self.measures.values()] if measures else [],
                 "findings": [f.to_dict() for f in self.findings]}

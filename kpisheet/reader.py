@@ -23,12 +23,19 @@ consolidation reports it excluded.
 Values, number formats and formula text come from kpisheet.workbook_xml
 (formulas' cached results are used, never evaluated) after the pre-flight
 checks.  Nothing loops up to a row number: keys and _meta are read from the
-cells that exist.  read_workbook never raises: a workbook that cannot be read
-is one E1xx finding, anything unforeseen is E110 with the exception's text.
+cells that exist; the 事業内容 rows per measure are as many as _meta says (older
+workbooks have 5, current ones 10) or, without it, as many as the names and keys
+show.  _meta's prefilled_targets (what HQ wrote into the target cells, JSON) is
+read defensively: only this workbook's KPI ids with finite non-negative numbers
+are kept, anything else is left out without a finding.  read_workbook never
+raises: a workbook that cannot be read is one E1xx finding, anything unforeseen
+is E110 with the exception's text.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import unicodedata
@@ -55,9 +62,10 @@ from .xlsx_cells import cell_coordinates, column_index, column_letter
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
-             "rows_per_measure")
+             "rows_per_measure", "prefilled_targets")
 _META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
 _MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
+_MAX_PREFILLED_TEXT = 20_000  # characters of _meta's prefilled_targets read at most (a template writes ~1,000)
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
 
 
@@ -318,13 +326,45 @@ class _Reader:
         if not self._identity(meta):
             return
         self._saved()
+        self.sub.prefilled_targets = self._prefilled_targets(meta.get("prefilled_targets"))
         kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
-        rows_per_measure = _int(meta.get("rows_per_measure")) or nm.ROWS_PER_MEASURE
-        if not 1 <= rows_per_measure <= _MAX_ROWS_PER_MEASURE:  # a damaged _meta must not set a loop's length
-            rows_per_measure = nm.ROWS_PER_MEASURE
         self._read_kpis(kpi_sheet)
-        self._read_measures(measure_sheet, rows_per_measure)
+        self._read_measures(measure_sheet, self._rows_per_measure(meta, measure_sheet))
+
+    def _prefilled_targets(self, text: Any) -> dict[str, float]:
+        """{kpi id: target HQ prefilled} from _meta; anything unreadable is left out, never raised.
+
+        Only KPIs of this workbook with a target cell, and finite non-negative numbers, are kept.
+        """
+        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
+            return {}
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        assert self.cat is not None
+        ids = {k.id for k in self.cat.kpis_for(self.sub.fiscal_year, self.sub.branch_code)  # type: ignore[arg-type]
+               if k.kind != "qualitative"}
+        out = {kpi_id: _target_number(v) for kpi_id, v in data.items() if kpi_id in ids}
+        return {kpi_id: v for kpi_id, v in out.items() if v is not None}
+
+    def _rows_per_measure(self, meta: dict[str, Any], sheet: str | None) -> int:
+        """事業内容 rows per measure: as _meta says; if it does not (or says something absurd, which must
+        not set a loop's length), as many as the workbook's names and keys show — older workbooks have fewer."""
+        declared = _int(meta.get("rows_per_measure"))
+        if declared is not None and 1 <= declared <= _MAX_ROWS_PER_MEASURE:
+            return declared
+        assert self.cat is not None
+        measures = {m.id for m in self.cat.measures}
+        found = [k.n for k in self._names() if k.kind == "measure" and k.n and k.subject in measures]
+        for text in self.keys.get(sheet or "", _NO_KEYS).rows:
+            subject, _, n = text.rpartition("|")
+            if subject in measures and n.isdigit():
+                found.append(int(n))
+        return max((n for n in found if n <= _MAX_ROWS_PER_MEASURE), default=nm.ROWS_PER_MEASURE)
 
     def _meta(self) -> dict[str, Any] | None:
         props = {k.removeprefix("kpisheet_"): v for k, v in self.book.custom_properties().items()
@@ -572,6 +612,17 @@ def _int(v: Any) -> int | None:
         return int(f) if f.is_integer() else None
     except ValueError:
         return None
+
+
+def _target_number(v: Any) -> float | None:
+    """A finite, non-negative JSON number as float; None for anything else (text, bool, 1e999, 10**400)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) and f >= 0 else None
 
 
 def _str(v: Any) -> str | None:

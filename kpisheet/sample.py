@@ -96,21 +96,26 @@ def _scale(code: str) -> float:
 
 
 def _ratio_month_values(kpi: Kpi, code: str, k: int, rng: random.Random, rate: float) -> tuple[float, float]:
-    """Year-to-date numerator and denominator after k months."""
+    """Numerator and denominator after k months: flows year-to-date (they only grow), stocks at the
+    month's end (a population stays; a level moves a little either way)."""
     suffix = kpi.id.split("-", 1)[1]
     per_million, _ = _RATIO_PROFILE.get(suffix, (10_000, (50.0, 60.0)))
     size = _scale(code)
+    factor = 1 / 100 if kpi.display == "percent" else 1.0
     if suffix == "2-09":
         den = 40.0
         return float(round(den * rate / 100)), den
-    if kpi.cumulative or suffix == "2-11":  # annual population, constant through the year
+    assert kpi.numerator and kpi.denominator
+    if kpi.grows_in_year:  # a flow over the year's population: the population stays, the flow climbs
         den = round(per_million * size)
-        progress = k / 12 * (1 + rng.uniform(-0.04, 0.04)) if kpi.cumulative else 1.0
+        progress = k / 12 * (1 + rng.uniform(-0.04, 0.04))
         return float(min(den, round(den * rate / 100 * progress))), float(den)
-    den = round(per_million * size * k / 12 * (1 + rng.uniform(-0.03, 0.03)))
-    den = max(den, 1)
-    factor = 1 / 100 if kpi.display == "percent" else 1.0
-    num = round(den * rate * factor * (1 + rng.uniform(-0.01, 0.01)))
+    if not kpi.denominator.is_flow:  # a level (two stocks): about constant, a little either way
+        den = round(per_million * size * (1 + rng.uniform(-0.01, 0.01)))
+        num = round(den * rate * factor * (1 + rng.uniform(-0.005, 0.005)))
+    else:  # two flows: both grow month by month
+        den = max(1, round(per_million * size * k / 12 * (1 + rng.uniform(-0.03, 0.03))))
+        num = round(den * rate * factor * (1 + rng.uniform(-0.01, 0.01)))
     if kpi.display == "percent":
         num = min(num, den)
     return float(num), float(den)
@@ -144,11 +149,12 @@ def sample_values(cat: Catalogue, fiscal_year: int, code: str, through: date, *,
                 values[kpi_key(kpi.id, "target").name] = target / 100 if kpi.is_percent else target
         elif kpi.kind == "count":
             base = _COUNT_PROFILE.get(kpi.id.split("-", 1)[1], 1000) * (_scale(code) if code != "00" else 1)
+            flow = bool(kpi.value_part and kpi.value_part.is_flow)
             for k, month in enumerate(months, 1):
-                if kpi.cumulative:
+                if flow:  # year-to-date: grows month by month
                     v = round(base * k / 12 * (1 + rng.uniform(-0.02, 0.02)))
-                else:
-                    v = round(base * (0.95 + 0.01 * k))
+                else:  # a count at the month's end: drifts up a little, now and then down
+                    v = round(base * (0.97 + 0.004 * k) * (1 + rng.uniform(-0.004, 0.004)))
                 values[kpi_key(kpi.id, "val", month).name] = float(v)
             if fill_targets and kpi.target.rule == "branch":
                 values[kpi_key(kpi.id, "target").name] = float(round(base * 1.08, -1))

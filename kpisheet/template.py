@@ -16,13 +16,21 @@ and the workbook structure is locked (zip patch; docs/excel-behaviour.md).
 Values HQ already knows are prefilled — fixed targets from the catalogue,
 previous-year values from --baseline, targets from --targets or derived from
 the baseline ("対前年度以上").  Prefilled cells stay unlocked inputs with their
-names (a branch may have to correct a baseline HQ got wrong) but are shaded
-differently and labelled 本部記入済み.
+names (a branch may correct a baseline HQ got wrong, or set its own target: the
+value in the cell is the one rated) but are shaded differently and labelled
+本部記入済み.  What HQ prefilled as targets is recorded in _meta
+(prefilled_targets), so the reader can tell a kept value from a changed one.
+
+Every text a branch reads says what a monthly cell holds: a flow part
+(受診者数, 申請件数) is 「4月から各月末までの累計」; a stock part is the year's
+population (対象者数, same value every month) or the number at the month's end
+(事業所数, 全被保険者数).  Level KPIs are never called 累計.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import unicodedata
@@ -36,7 +44,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
-from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, branch as branch_by_code
+from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, Part, branch as branch_by_code
 from .catalogue import catalogue_for_fy, prefecture_branches
 from .fileio import OutputExistsError, atomic_path
 from .findings import Finding, KpisheetError, finding, has_errors
@@ -49,6 +57,16 @@ from .names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE,
 # Whom a branch returns the workbook to, and by when (shown on every sheet).
 CONTACT_JA = "全国健康保険協会 本部 企画部（事業計画KPI担当）"
 DEADLINE_JA = "毎月10日まで（前月末までの実績を入力して返送。日程は本部からの通知を優先）"
+# What a monthly cell holds, as a short tag after the row label (also in the heading and the guide).
+TAG_FLOW, TAG_POPULATION, TAG_LEVEL = "累計", "年度の数", "月末時点"
+FLOW_JA = "4月から各月末までの累計"
+MONTHLY_TAGS = ((TAG_FLOW, f"{FLOW_JA}（例：10月の欄には4月〜10月の合計）"),
+                (TAG_LEVEL, "その月末時点の数（4月から足し上げない）"),
+                (TAG_POPULATION, "年度の対象者数など（4月から足し上げない。各月とも同じ値で可）"))
+MONTHLY_JA = "項目名の末尾が" + "、".join(f"「{tag}」の行は{text}" for tag, text in MONTHLY_TAGS) + "を入力します。"
+KPI_SHEET_NOTE = ("※割合（％）は「96.5%」のように％を付けて、人数・件数・金額は数字だけ（単位は付けない）で入力してください。"
+                  f"月別の欄は、{MONTHLY_JA}詳しくは「入力の手引き」シートをご覧ください。")
+OVERWRITE_JA = "支部の事業計画で別の目標を定めた場合は上書きしてください（上書きした値で評価します）"
 RATING_MEANINGS = {"◎": "計画を大幅に上回る", "○": "計画どおり", "△": "計画を下回る", "×": "未実施",
                    "—": "評価できない（実績がまだない等）"}
 
@@ -246,6 +264,9 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
 
 
+SMALL_FONT_WIDTH = 1.15  # a 9pt line holds this many times the characters a 10pt column width counts
+
+
 def _lines(text: str, width: float) -> int:
     """How many lines `text` wraps to in a column `width` characters wide (rough, for row heights)."""
     return sum(max(1, math.ceil(_display_width(part) / max(width - 1, 1))) for part in text.split("\n"))
@@ -257,6 +278,85 @@ def _row_height(lines: int, per_line: float = 14.5) -> float:
 
 def _wareki_date(d: date) -> str:
     return f"{wareki_year(d.year)}年{d.month}月{d.day}日"
+
+
+# ================================================================ flows and stocks, as a branch reads them
+def part_tag(kpi: Kpi, part: Part) -> str:
+    """累計 | 年度の数 | 月末時点: what a monthly cell of `part` holds (the tag after its row label)."""
+    if part.is_flow:
+        return TAG_FLOW
+    return TAG_POPULATION if kpi.grows_in_year else TAG_LEVEL
+
+
+def part_entry_ja(kpi: Kpi, part: Part) -> str:
+    """「4月から各月末までの累計」「年度の対象者数（各月とも同じ値で可）」「各月末時点の数（…）」."""
+    tag = part_tag(kpi, part)
+    if tag == TAG_FLOW:
+        return FLOW_JA
+    if tag == TAG_POPULATION:
+        return f"年度の{part.label}（各月とも同じ値で可）"
+    return "各月末時点の数（4月から足し上げない）"
+
+
+def entry_ja(kpi: Kpi) -> str:
+    """What to enter month by month, for the KPI's explanation line."""
+    if kpi.kind == "qualitative":
+        return "実施内容を文章で記入し、自己評価を選択"
+    if kpi.kind == "count":
+        assert kpi.value_part
+        return f"{part_entry_ja(kpi, kpi.value_part)}を入力"
+    assert kpi.numerator and kpi.denominator
+    num, den = part_entry_ja(kpi, kpi.numerator), part_entry_ja(kpi, kpi.denominator)
+    if num == den:
+        return f"分子・分母とも{num}を入力（率は自動計算）"
+    return (f"分子（{kpi.numerator.label}）は{num}、分母（{kpi.denominator.label}）は{den}を入力"
+            "（率は自動計算）")
+
+
+def part_prompt(kpi: Kpi, part: Part) -> tuple[str, str]:
+    """(title, message) of the input prompt over a part's monthly cells."""
+    later = "データが届いていない月は空欄のままで構いません。" if kpi.lag_months else ""
+    tag = part_tag(kpi, part)
+    if tag == TAG_FLOW:
+        return "累計を入力", (f"{part.label}：4月から当月末までの累計を、数字だけで入力してください"
+                            f"（単位は付けない）。{later}")
+    if tag == TAG_POPULATION:
+        return "年度の数を入力", (f"{part.label}：年度の{part.label}を、数字だけで入力してください"
+                              f"（4月から足し上げない。各月とも同じ値で可。単位は付けない）。{later}")
+    return "月末時点の数を入力", (f"{part.label}：当月末時点の数を、数字だけで入力してください"
+                             f"（4月から足し上げない。単位は付けない）。{later}")
+
+
+# The data a lagging KPI waits for, by a word of the catalogue's lag note (else just データ).
+_LAG_SUBJECTS = (("診療月", "レセプトのデータ（診療月ベース）"), ("保健指導", "特定保健指導のデータ"),
+                 ("健診", "健診データ"))
+
+
+def lag_ja(kpi: Kpi) -> str | None:
+    """「※健診データは通常2か月程度遅れて届きます。…」 for a KPI whose data trail the month; else None."""
+    if not kpi.lag_months:
+        return None
+    subject = next((ja for word, ja in _LAG_SUBJECTS if word in (kpi.lag_note or "")), "この指標のデータ")
+    return (f"※{subject}は通常{kpi.lag_months}か月程度遅れて届きます。届いた月まで入力し、"
+            "以降の月は空欄のままで構いません。")
+
+
+def branch_note(note: str) -> str:
+    """A catalogue note as a branch reads it: bracketed source references (「（seed 002:214。…）」) left out."""
+    out: list[str] = []
+    depth = start = kept = 0
+    for i, ch in enumerate(note):
+        if ch == "（":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "）" and depth:
+            depth -= 1
+            if depth == 0 and "seed " in note[start:i]:
+                out.append(note[kept:start])
+                kept = i + 1
+    out.append(note[kept:])
+    return "".join(out).strip()
 
 
 # ================================================================ the workbook
@@ -408,16 +508,15 @@ class _Book:
         self._legend(ws, 3, 2, [(3, 4, "input_plain", "入力欄（入力してください）"),
                                 (5, 6, "prefill_plain", "本部記入済み（修正可）"),
                                 (7, 8, "calc_plain", "自動計算・対象外"), (9, 10, "head", "見出し")])
-        ws.merge_range(4, 1, 4, last_col, "※割合（％）は「96.5%」のように％を付けて、人数・件数・金額は数字だけ（単位は付けない）で"
-                              "入力してください。月別の欄には4月から各月末までの累計を入力します。詳しくは「入力の手引き」シートを"
-                              "ご覧ください。", self.fmt("note"))
-        ws.set_row(4, 26)
+        ws.merge_range(4, 1, 4, last_col, KPI_SHEET_NOTE, self.fmt("note"))
+        ws.set_row(4, _row_height(_lines(KPI_SHEET_NOTE, (8.5 + 34 + 12 + 10.5 * len(months)) * SMALL_FONT_WIDTH), 12))
         head = self.fmt("head")
         h0, h1 = KPI_HEAD_ROWS
         ws.merge_range(h0, 1, h1, 1, "KPI ID", head)
-        ws.merge_range(h0, 2, h1, 2, "項目（単位）", head)
+        ws.merge_range(h0, 2, h1, 2, "項目（単位・入力する値）", head)
         ws.merge_range(h0, 3, h1, 3, "年間目標\n前年度実績", head)
-        ws.merge_range(h0, KPI_FIRST_MONTH_COL, h0, last_col, "月別実績（4月から各月末までの累計）", head)
+        ws.merge_range(h0, KPI_FIRST_MONTH_COL, h0, last_col,
+                       f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
         for i, m in enumerate(months):
             ws.write_string(h1, KPI_FIRST_MONTH_COL + i, month_label(m), head)
         ws.set_row(h0, 18)
@@ -456,7 +555,7 @@ class _Book:
         info = self._kpi_info(kpi)
         ws.merge_range(row, 2, row, last_col, info, self.fmt("info"))
         ws.write_blank(row, 1, None, self.fmt("info"))
-        ws.set_row(row, _row_height(_lines(info, 34 + 12 + 10.5 * 12), 13))
+        ws.set_row(row, _row_height(_lines(info, (34 + 12 + 10.5 * 12) * SMALL_FONT_WIDTH), 13))
         row += 1
         if kpi.kind == "qualitative":
             return self._qualitative_rows(ws, row, kpi, last_col) + 1
@@ -465,43 +564,43 @@ class _Book:
         if kpi.kind == "ratio":
             assert kpi.numerator and kpi.denominator
             num_row, den_row = row, row + 1
-            self._month_row(ws, num_row, kpi, "num", "分子", f"{kpi.numerator.label}（{kpi.numerator.unit}）",
-                            months, valid)
-            self._month_row(ws, den_row, kpi, "den", "分母", f"{kpi.denominator.label}（{kpi.denominator.unit}）",
-                            months, valid)
+            self._month_row(ws, num_row, kpi, "num", "分子", kpi.numerator, months, valid)
+            self._month_row(ws, den_row, kpi, "den", "分母", kpi.denominator, months, valid)
             self._rate_row(ws, row + 2, kpi, num_row, den_row, months, valid)
             row += 3
         else:
-            self._month_row(ws, row, kpi, "val", "実績", f"{kpi.short_label}（{kpi.unit_label}）", months, valid)
+            assert kpi.value_part
+            self._month_row(ws, row, kpi, "val", "実績", kpi.value_part, months, valid)
             row += 1
         ws.set_row(row, 6)
         return row + 1
 
     def _kpi_info(self, kpi: Kpi) -> str:
-        national = kpi.national_target if kpi.target.rule == "branch" else None
-        target = kpi.target.describe_ja(kpi)
-        if national is not None:
-            target += f"（全国目標：{national.describe_ja(kpi)}）"
+        """The grey explanation line of a KPI block: target (with the term goal), direction, what to enter."""
         direction = "高いほど良い（目標以上で達成）" if kpi.direction == ">=" else "低いほど良い（目標以下で達成）"
-        if kpi.kind == "ratio":
-            period = "分子・分母とも4月から各月末までの累計を入力（率は自動計算）"
-        elif kpi.kind == "count" and kpi.cumulative:
-            period = "4月から各月末までの累計を入力"
-        elif kpi.kind == "count":
-            period = "各月末時点の数を入力"
-        else:
-            period = "実施内容を文章で記入し、自己評価を選択"
-        parts = [f"目標：{target}", f"評価の向き：{direction}", period]
+        parts = [f"目標：{self._target_ja(kpi)}", f"評価の向き：{direction}", entry_ja(kpi)]
         if kpi.kind == "qualitative":
-            parts = [f"目標：{target}", period]
+            parts = [f"目標：{self._target_ja(kpi)}", entry_ja(kpi)]
         text = "　／　".join(parts)
+        if (lag := lag_ja(kpi)) is not None:
+            text += f"\n{lag}"
         if kpi.valid_until:
             last = kpi.months(self.fy)[-1] if kpi.months(self.fy) else None
             if last:
                 text += f"\n※{last.year}年{last.month}月分まで入力（それ以降の月は対象外）"
         if kpi.note:
-            text += f"\n※{kpi.note}"
+            text += f"\n※{branch_note(kpi.note)}"
         return text
+
+    def _target_ja(self, kpi: Kpi) -> str:
+        """「支部で設定（第6期末目標 64.8%以上）」: the year's target rule, with the term goal as reference."""
+        year = kpi.target.describe_ja(kpi)
+        if kpi.kind == "qualitative" or kpi.term_goal.rule == "branch":
+            return year
+        goal = kpi.term_goal.describe_ja(kpi)
+        nation = "全国の" if kpi.kind == "count" and kpi.term_goal.rule == "fixed" else ""
+        term = f"{nation}第{self.catalogue.term}期末目標"
+        return f"{year}（{term}と同じ）" if goal == year else f"{year}（{term} {goal}）"
 
     def _annual_rows(self, ws: Any, row: int, kpi: Kpi) -> int:
         target, baseline = self._prefill(kpi)
@@ -531,19 +630,22 @@ class _Book:
         given = self.targets.get(code, kpi.id)
         rule = kpi.target
         if given is not None:
-            target = _Prefill(given, "← 本部記入済み（本部から提示された目標値）", True)
+            target = _Prefill(given, f"← 本部記入済み（本部から提示された目標値）。{OVERWRITE_JA}", True)
         elif rule.rule == "fixed" and rule.value is not None:
-            target = _Prefill(rule.value, "← 本部記入済み（全国共通の目標）", True)
+            target = _Prefill(rule.value, f"← 本部記入済み（全国共通の目標）。{OVERWRITE_JA}", True)
         elif rule.rule == "baseline" and base is not None:
-            target = _Prefill(base, "← 本部記入済み（対前年度以上のため前年度実績と同じ値）", True)
+            target = _Prefill(base, f"← 本部記入済み（対前年度以上：前年度実績と同じ値）。{OVERWRITE_JA}", True)
         elif rule.rule == "generic_conditional" and rule.value is not None and base is not None:
-            target = _Prefill(max(rule.value, base), f"← 本部記入済み（{rule.describe_ja(kpi)}）", True)
+            floor = kpi.format_value(rule.value)
+            why = f"前年度{floor}以上のため対前年度以上" if base >= rule.value else f"前年度{floor}未満のため{floor}"
+            target = _Prefill(max(rule.value, base), f"← 本部記入済み（{why}）。{OVERWRITE_JA}", True)
         elif rule.rule == "baseline":
-            target = _Prefill(None, "← 前年度実績と同じ値を入力してください（対前年度以上）", False)
+            target = _Prefill(None, "← 前年度実績と同じ値を入力してください（対前年度以上。支部の事業計画で別の目標を"
+                                    "定めた場合はその値）", False)
         elif rule.rule == "generic_conditional":
             target = _Prefill(None, f"← {rule.describe_ja(kpi)}。該当する値を入力してください", False)
         else:
-            target = _Prefill(None, f"← 支部の事業計画の目標値を入力してください（例：{self._example(kpi)}）", False)
+            target = _Prefill(None, f"← 支部の事業計画の年間目標を入力してください（例：{self._example(kpi)}）", False)
         return target, baseline
 
     def _baseline_caveat(self, kpi: Kpi) -> str:
@@ -589,8 +691,9 @@ class _Book:
     def _example_plain(kpi: Kpi) -> str:
         return "8364" if kpi.display == "yen" else "1170"
 
-    def _month_row(self, ws: Any, row: int, kpi: Kpi, fieldname: str, role: str, label: str,
+    def _month_row(self, ws: Any, row: int, kpi: Kpi, fieldname: str, role: str, part: Part,
                    months: list[date], valid: set[date]) -> None:
+        label = f"{part.label}（{part.unit}・{part_tag(kpi, part)}）"
         ws.write_string(row, 1, role, self.fmt("label", "center"))
         ws.write_string(row, 2, label, self.fmt("label"))
         if _lines(label, 34) > 1:
@@ -607,9 +710,7 @@ class _Book:
                 ws.write_string(row, col, "対象外", self.fmt("calc_plain", "border", align="center"))
         if cols:
             options = self._number_validation(kpi, annual=False)
-            options["input_message"] = f"4月から{'当月末' if kpi.kind == 'ratio' or kpi.cumulative else '各月末時点'}" \
-                                       f"までの{'累計' if kpi.kind == 'ratio' or kpi.cumulative else '数'}を、数字だけで入力してください" \
-                                       f"（単位は付けない）。"
+            options["input_title"], options["input_message"] = part_prompt(kpi, part)
             self._validate(SHEET_KPI, (row, cols[0]), (row, cols[-1]), options)
 
     def _rate_row(self, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: int, months: list[date],
@@ -649,9 +750,10 @@ class _Book:
         return row
 
     def _kpi_footnotes(self, ws: Any, row: int, last_col: int) -> int:
-        notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（誤りがあれば修正してください）。"
-                 "灰色のセルは自動計算または対象外のため入力不要です。",
+        notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（誤りがあれば修正してください。"
+                 "目標を上書きした場合は、上書きした値で評価します）。灰色のセルは自動計算または対象外のため入力不要です。",
                  "※割合の月別の値は入力不要です（分子・分母から自動計算されます）。",
+                 "※データが遅れて届くKPI（健診・ジェネリックなど）は、届いた月まで入力し、以降の月は空欄のままで構いません。",
                  "※行・列の挿入や削除、シート名の変更はしないでください。貼り付けは「値の貼り付け」を使ってください。"]
         for text in notes:
             ws.merge_range(row, 1, row, last_col, text, self.fmt("note"))
@@ -771,14 +873,19 @@ class _Book:
             ("1. このブックについて", [
                 ("対象", f"{fy}（第{self.catalogue.term}期 {self.catalogue.title}）　{self.branch.display_name}（支部コード {self.branch.code}）"),
                 ("目的", f"{who}本部はこのブックを集計して全国の状況をまとめます。"),
-                ("シート", "「KPI入力」：KPIごとの年間目標・前年度実績と、4月〜3月の月別実績（累計）。\n"
+                ("シート", "「KPI入力」：KPIごとの年間目標・前年度実績と、4月〜3月の月別実績。\n"
                           "「取組状況」：具体的施策ごとの事業内容・評価・備考と、施策ごとの課題。"),
             ]),
             ("2. 入力するもの", [
-                ("年間目標", "支部の事業計画の目標値を入力します。全国共通の目標や、前年度実績から決まる目標（対前年度以上）は"
-                            "本部で記入済み（青色）です。誤りがあれば修正してください。"),
+                ("年間目標", "支部の事業計画の年間目標を入力します。全国共通の目標や、前年度実績から決まる目標（対前年度以上）は"
+                            "本部で記入済み（青色）です。誤りがあるとき、または支部の事業計画で別の目標を定めたときは"
+                            "上書きしてください（上書きした値で評価します）。各KPIの説明にある"
+                            f"第{self.catalogue.term}期末目標は参考です（年間目標とは別です）。"),
                 ("前年度実績", "前年度の年度末の実績です。本部で記入済みの場合は確認のみで結構です。"),
-                ("月別実績", "毎月、4月から前月末までの累計を入力します（例：10月分には4月〜10月の合計）。"
+                ("月別実績", "毎月、前月末までの実績を入力します。何を入力するかは、各行の項目名の末尾に書いてあります。\n"
+                            + "".join(f"・「{tag}」：{text}\n" for tag, text in MONTHLY_TAGS) +
+                            "データが遅れて届くKPI（健診・ジェネリックなど）は、届いた月まで入力し、以降の月は空欄のままで"
+                            "構いません（各KPIの説明に書いてあります）。"
                             "割合のKPIは分子と分母をそれぞれ入力すると、率が自動計算されます（灰色の行）。"),
                 ("取組状況", f"具体的施策ごとに、事業内容を1行に1件（最大{ROWS_PER_MEASURE}件）記入し、評価を選び、"
                             "評価の理由（特に△・×の理由）を備考に記入します。施策全体の課題は「課題」欄へ。"),
@@ -810,13 +917,16 @@ class _Book:
         ]
 
     def _guide_example(self, ws: Any, row: int) -> int:
-        ws.merge_range(row, 1, row, 2, "入力例（生活習慣病予防健診実施率、10月分を入力する場合）", self.fmt("block"))
+        ws.merge_range(row, 1, row, 2, "入力例（10月分を入力する場合：生活習慣病予防健診実施率と健康宣言事業所数）", self.fmt("block"))
         row += 1
         example = (("年間目標（％）", "「61.0%」と入力（％を付ける）", "input_plain"),
                    ("受診者数（人）", "10月の欄に、4月〜10月の累計「158432」または「158,432」と入力（「人」は付けない）",
                     "input_plain"),
-                   ("対象者数（人）", "10月の欄に「259725」と入力", "input_plain"),
+                   ("対象者数（人）", "10月の欄に、年度の対象者数「259725」と入力（4月から足し上げない。各月とも同じ値で可）",
+                    "input_plain"),
                    ("実施率（％）", "自動計算で「61.0%」と表示されます（入力不要）", "calc_plain"),
+                   ("健康宣言事業所数", "（月末時点の数のKPI）10月の欄に、10月末時点の事業所数「1170」と入力（4月から足し上げない）",
+                    "input_plain"),
                    ("評価（取組状況）", "リストから「○」を選択し、備考に理由を記入", "input_plain"))
         for label, text, style in example:
             ws.write_string(row, 1, label, self.fmt(style, "border", locked=True))
@@ -849,7 +959,19 @@ class _Book:
                 "catalogue_file": self.catalogue.source_file, "catalogue_digest": self.catalogue.digest,
                 "fiscal_year": str(self.fy), "branch_code": self.branch.code,
                 "branch_name": self.branch.display_name, "generated_at": self.generated_at.isoformat(),
-                "rows_per_measure": str(ROWS_PER_MEASURE)}
+                "rows_per_measure": str(ROWS_PER_MEASURE),
+                "prefilled_targets": json.dumps(self.prefilled_targets(), ensure_ascii=True, separators=(",", ":"))}
+
+    def prefilled_targets(self) -> dict[str, float | int]:
+        """{KPI id: target HQ wrote into its target cell}, display units (the reader's Submission.prefilled_targets)."""
+        out: dict[str, float | int] = {}
+        for kpi in self.kpis:
+            if kpi.kind == "qualitative":
+                continue
+            target, _ = self._prefill(kpi)
+            if target.prefilled and target.value is not None:
+                out[kpi.id] = int(target.value) if float(target.value).is_integer() else target.value
+        return out
 
 
 def _text_validation(limit: int) -> dict[str, Any]:

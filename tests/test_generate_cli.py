@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli
 from kpisheet.findings import CODES
+from kpisheet.reader import read_workbook
 
 
 def _run(*args: str):
@@ -69,3 +71,27 @@ def test_branch_codes_may_be_written_without_the_leading_zero(tmp_path: Path) ->
     assert result.exit_code == 0
     assert [p.name for p in tmp_path.iterdir()] == ["01_北海道支部_FY2024_KPI入力.xlsx"]
     assert "G109" in CODES
+
+
+def test_what_hq_prefilled_reaches_the_reader(tmp_path: Path) -> None:
+    """--baseline and --targets prefill target cells; the reader knows what HQ sent, whatever the branch types."""
+    baseline, targets = tmp_path / "baseline.csv", tmp_path / "targets.csv"
+    baseline.write_text("branch,kpi_id,value\n11,K6-1-02,95.7%\n11,K6-2-08,78.4%\n11,K6-1-04,\"8,012\"\n"
+                        "11,K6-2-01,56.0%\n", encoding="utf-8")
+    targets.write_text("branch,kpi_id,value\n11,K6-2-01,58.5%\n11,K6-2-07,\"1,650\"\n", encoding="utf-8")
+    result = _run("--fy", "2024", "--branch", "11", "--baseline", str(baseline), "--targets", str(targets),
+                  "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "out" / "11_埼玉支部_FY2024_KPI入力.xlsx"
+    sent = {"K6-1-01": 100.0, "K6-1-02": 95.7, "K6-1-04": 8012.0, "K6-2-01": 58.5, "K6-2-07": 1650.0,
+            "K6-2-08": 80.0, "K6-2-09": 25.0, "K6-3-01": 15.0}  # K6-2-08: below 80% last year -> 80%
+    sub = read_workbook(path)
+    assert sub.findings == [] and sub.prefilled_targets == pytest.approx(sent)
+    assert {k: sub.kpis[k].target.value for k in sent} == pytest.approx(sent)  # the cells hold the same
+    wb = openpyxl.load_workbook(path)
+    (sheet, ref), = wb.defined_names["in_K6_1_02_target"].destinations
+    wb[sheet][ref.replace("$", "")].value = 0.97  # the branch sets its own target
+    wb.save(path)
+    changed = read_workbook(path)
+    assert changed.kpis["K6-1-02"].target.value == pytest.approx(97.0)
+    assert changed.prefilled_targets["K6-1-02"] == pytest.approx(95.7)

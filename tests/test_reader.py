@@ -294,6 +294,62 @@ def test_absurd_rows_per_measure_in_meta_is_ignored(tmp_path: Path, template: Pa
     assert {len(m.rows) for m in sub.measures.values()} == {nm.ROWS_PER_MEASURE}
 
 
+# ------------------------------------------------------------------ 取組状況 rows
+def test_the_tenth_activity_row_reads_back(tmp_path: Path, template: Path) -> None:
+    measure = CAT.measures[-1].id
+    values = {nm.measure_key(measure, "text", 10).name: "十件目の取組", nm.measure_key(measure, "rating", 10).name: "△",
+              nm.measure_key(measure, "note", 10).name: "下期に実施"}
+    path = h.fill(template, tmp_path / "10_row10.xlsx", values)
+    sub = read_workbook(path)
+    assert sub.findings == []
+    assert {len(m.rows) for m in sub.measures.values()} == {10}
+    assert_reads_back(sub, values, path)
+
+
+def test_an_older_workbook_with_five_rows_per_measure_reads_clean(tmp_path: Path) -> None:
+    """Workbooks sent before the tenth row keep being read: as many rows as _meta says — or, when
+    _meta no longer says, as many as its names and keys show (never E301 for rows it never had)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nm, "ROWS_PER_MEASURE", 5)
+        said = h.build_contract_workbook(tmp_path / "13_five.xlsx", FY, "13")
+        unsaid = h.build_contract_workbook(tmp_path / "13_five_unsaid.xlsx", FY, "13", meta={"rows_per_measure": None})
+    for path in (said, unsaid):
+        sub = read_workbook(path)
+        assert sub.findings == [], path.name
+        assert {len(m.rows) for m in sub.measures.values()} == {5}, path.name
+        assert sub.prefilled_targets == {}  # written before _meta recorded them
+
+
+# ------------------------------------------------------------------ what HQ prefilled (_meta prefilled_targets)
+def _with_prefilled(template: Path, dst: Path, text: str | None) -> Path:
+    def put(wb: openpyxl.Workbook) -> None:
+        for row in wb[nm.SHEET_META].iter_rows():
+            if row[0].value == "prefilled_targets":
+                row[1].value = text
+                if text is None:
+                    row[0].value = None
+
+    return h.edit(template, dst, put)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"K6-1-01":100,"K6-2-01":61.5}', {"K6-1-01": 100.0, "K6-2-01": 61.5}),
+    (None, {}),  # an older workbook: no such row
+    ("{not json", {}),
+    ("[1, 2, 3]", {}),
+    ('{"K6-1-01":"100","K6-2-01":true,"K6-2-07":-5,"K6-2-08":1e999,"K6-2-09":NaN,"K6-2-11":1' + "0" * 400
+     + ',"K9-9-99":1,"K5-2-01":50,"K6-3-01":{"v":15},"K6-1-02":95.7}', {"K6-1-02": 95.7}),
+    ('{"K6-1-01":' + "[" * 5000 + "]" * 5000 + "}", {}),  # nested past the recursion limit
+    ("{" + '"K6-1-01":1,' * 2000 + '"K6-2-01":2}', {}),  # longer than any template writes: not parsed
+])
+def test_prefilled_targets_are_read_defensively(tmp_path: Path, template: Path, text: str | None,
+                                                expected: dict[str, float]) -> None:
+    sub = read_workbook(_with_prefilled(template, tmp_path / "10_prefilled.xlsx", text))
+    assert sub.findings == [] and is_readable(sub)
+    assert sub.prefilled_targets == expected
+    assert sub.to_dict(kpis=False, measures=False)["prefilled_targets"] == expected
+
+
 def test_unexpected_exception_is_e110_and_debug_reraises(tmp_path: Path, template: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from kpisheet import reader

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +16,8 @@ from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION
 from kpisheet.catalogue import catalogue_for_fy
 from kpisheet.names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
                             SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key, parse_name)
-from kpisheet.template import (TemplateLintError, _lint, build_template, expected_keys, generate,
-                               workbook_branches, workbook_filename)
+from kpisheet.template import (KPI_FIRST_MONTH_COL, KPI_HEAD_ROWS, MEASURE_COLS, TemplateLintError, _lint,
+                               build_template, expected_keys, generate, workbook_branches, workbook_filename)
 from tests.lo import convert, lo_fill, pdf_pages, requires_soffice
 
 AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone.utc)
@@ -185,12 +187,18 @@ def test_metadata_and_document_properties(books: dict[str, Path]) -> None:
     cat = catalogue_for_fy(2024)
     assert list(meta) == ["format", "template_version", "kpisheet_version", "term", "catalogue_file",
                           "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
-                          "rows_per_measure"]
+                          "rows_per_measure", "prefilled_targets"]
     assert meta["format"] == TEMPLATE_FORMAT and meta["template_version"] == str(TEMPLATE_VERSION)
     assert (meta["term"], meta["catalogue_digest"], meta["fiscal_year"]) == ("6", cat.digest, "2024")
     assert (meta["branch_code"], meta["branch_name"]) == ("10", "群馬支部")
     assert meta["generated_at"] == "2024-04-01T09:00:00+00:00"
-    assert meta["rows_per_measure"] == str(ROWS_PER_MEASURE)
+    assert meta["rows_per_measure"] == str(ROWS_PER_MEASURE) == "10"
+    # every target cell HQ prefilled, in display units: fixed targets, 対前年度以上 from the baseline,
+    # K6-2-08 at 80% or more already; not K6-2-01 / K6-2-07 (set by the branch) nor K6-1-03 (not carried)
+    assert json.loads(meta["prefilled_targets"]) == {"K6-1-01": 100, "K6-1-02": 96.5, "K6-1-04": 8364,
+                                                     "K6-2-08": 82.9, "K6-2-09": 25, "K6-3-01": 15}
+    hq = {r[0].value: r[1].value for r in _open(books["00"])[SHEET_META].iter_rows()}
+    assert json.loads(hq["prefilled_targets"]) == {"K6-2-10": 142000000}
     props = {p.name: p.value for p in wb.custom_doc_props.props}
     assert props == {"kpisheet_format": TEMPLATE_FORMAT, "kpisheet_template_version": str(TEMPLATE_VERSION),
                      "kpisheet_branch_code": "10", "kpisheet_fiscal_year": "2024",
@@ -248,6 +256,113 @@ def test_prefilled_values_follow_the_catalogue_and_the_mapping(books: dict[str, 
     _, empty = _cell(wb, "in_K6_2_01_target")
     assert pre.protection.locked is False and empty.protection.locked is False
     assert pre.fill.fgColor.rgb != empty.fill.fgColor.rgb
+
+
+def _info_row(ws, kpi_id: str) -> int:
+    """The grey explanation row under a KPI's band (the band holds the id in column B)."""
+    return next(c.row for c in ws["B"] if c.value == kpi_id) + 1
+
+
+def _block_rows(ws, kpi_id: str) -> range:
+    """The rows of a KPI's block: band, explanation, target, baseline and month rows."""
+    band = _info_row(ws, kpi_id) - 1
+    end = band + 1
+    while end <= ws.max_row and (ws.cell(end, KEY_COLUMN).value or "").startswith(f"{kpi_id}|") or end == band + 1:
+        end += 1
+    return range(band, end)
+
+
+def _prompt(wb: openpyxl.Workbook, name: str) -> str:
+    ws, cell = _cell(wb, name)
+    found = [dv for dv in ws.data_validations.dataValidation if cell.coordinate in dv.sqref]
+    assert len(found) == 1, name
+    return found[0].prompt or ""
+
+
+def _parts(kpi) -> list[tuple[str, object]]:
+    return [("num", kpi.numerator), ("den", kpi.denominator)] if kpi.kind == "ratio" else [("val", kpi.value_part)]
+
+
+@pytest.mark.parametrize("code,fy", [("10", 2024), ("11", 2023), ("00", 2024)])
+def test_flows_are_called_cumulative_and_stocks_never(books: dict[str, Path], code: str, fy: int) -> None:
+    """Only a flow part (受診者数, 申請件数) is 累計: its prompt and its row label say so; a stock part
+    (対象者数, 全被保険者数, 事業所数) never; and no text of a level KPI's block says 累計."""
+    wb = _open(books[code])
+    ws = wb[SHEET_KPI]
+    seen = {True: 0, False: 0}
+    for kpi in catalogue_for_fy(fy).kpis_for(fy, code):
+        if kpi.kind == "qualitative":
+            continue
+        first = kpi.months(fy)[0]
+        for fieldname, part in _parts(kpi):
+            name = f"in_{kpi.id.replace('-', '_')}_{fieldname}_{first:%Y%m}"
+            prompt, label = _prompt(wb, name), ws.cell(_cell(wb, name)[1].row, 3).value
+            assert ("累計" in prompt) is part.is_flow, (name, prompt)
+            assert ("累計" in label) is part.is_flow and label.startswith(part.label), (name, label)
+            seen[part.is_flow] += 1
+        if kpi.is_level:
+            texts = [str(c.value) for r in _block_rows(ws, kpi.id) for c in ws[r] if c.value is not None]
+            texts += [_prompt(wb, f"in_{kpi.id.replace('-', '_')}_{f}_{first:%Y%m}") for f, _ in _parts(kpi)]
+            assert not [t for t in texts if "累計" in t], kpi.id
+    assert seen[True] and (seen[False] or code == "00")
+
+
+def test_a_population_is_entered_as_the_year_s_number(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    ws = wb[SHEET_KPI]
+    den = _prompt(wb, "in_K6_2_01_den_202404")
+    assert "年度の対象者数" in den and "各月とも同じ値で可" in den and "足し上げない" in den
+    assert "月末時点" in _prompt(wb, "in_K6_2_07_val_202404")
+    info = ws.cell(_info_row(ws, "K6-2-01"), 3).value
+    assert "分子（受診者数）は4月から各月末までの累計、分母（対象者数）は年度の対象者数（各月とも同じ値で可）" in info
+    assert "分子・分母とも4月から各月末までの累計" in ws.cell(_info_row(ws, "K6-1-01"), 3).value
+    heading = ws.cell(KPI_HEAD_ROWS[0] + 1, KPI_FIRST_MONTH_COL + 1).value
+    assert heading.startswith("月別実績") and "各月末までの累計" not in heading
+    assert all(f"「{tag}」" in heading for tag in ("累計", "月末時点", "年度の数"))
+
+
+def test_explanation_shows_the_term_goal_the_data_lag_and_no_source_references(books: dict[str, Path]) -> None:
+    ws = _open(books["10"])[SHEET_KPI]
+    info = {k: ws.cell(_info_row(ws, k), 3).value for k in ("K6-1-01", "K6-2-01", "K6-2-07", "K6-2-08")}
+    assert info["K6-2-01"].startswith("目標：支部で設定（第6期末目標 64.8%以上）")
+    assert "目標：支部で設定（全国の第6期末目標 110,000事業所以上）" in info["K6-2-07"]
+    assert info["K6-1-01"].startswith("目標：100.0%以上（第6期末目標と同じ）")
+    assert "※健診データは通常2か月程度遅れて届きます。届いた月まで入力し、以降の月は空欄のままで構いません。" \
+        in info["K6-2-01"]
+    assert "4か月程度遅れて" in info["K6-2-08"] and "遅れて" not in info["K6-1-01"] + info["K6-2-07"]
+    assert "データが届いていない月は空欄のままで構いません" in _prompt(_open(books["10"]), "in_K6_2_01_num_202404")
+    assert not [c.coordinate for row in ws.iter_rows() for c in row if "seed" in str(c.value or "")]
+
+
+def test_a_prefilled_target_says_it_may_be_overwritten(books: dict[str, Path]) -> None:
+    ws, target = _cell(_open(books["10"]), "in_K6_1_02_target")
+    hint = ws.cell(target.row, target.column + 1).value
+    assert hint.startswith("← 本部記入済み（対前年度以上：前年度実績と同じ値）")
+    assert "上書きしてください（上書きした値で評価します）" in hint
+    _, generic = _cell(_open(books["10"]), "in_K6_2_08_target")
+    assert "前年度80.0%以上のため対前年度以上" in ws.cell(generic.row, generic.column + 1).value
+
+
+def test_guide_explains_the_three_kinds_of_monthly_value(books: dict[str, Path]) -> None:
+    texts = "\n".join(str(c.value) for row in _open(books["10"])[SHEET_GUIDE].iter_rows() for c in row if c.value)
+    assert "・「累計」：4月から各月末までの累計（例：10月の欄には4月〜10月の合計）" in texts
+    assert "・「月末時点」：その月末時点の数（4月から足し上げない）" in texts
+    assert "・「年度の数」：年度の対象者数など（4月から足し上げない。各月とも同じ値で可）" in texts
+    assert "4月から前月末までの累計を入力します" not in texts
+    assert "上書きした値で評価します" in texts and "第6期末目標は参考です" in texts
+
+
+def test_ten_activity_rows_per_measure(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    ws = wb[SHEET_MEASURES]
+    for measure in catalogue_for_fy(2024).measures:
+        mid = measure.id.replace("-", "_")
+        rows = [_cell(wb, f"in_M_{mid}_{n}_text")[1].row for n in range(1, ROWS_PER_MEASURE + 1)]
+        assert rows == list(range(rows[0], rows[0] + 10)), measure.id
+        assert [ws.cell(r, MEASURE_COLS["text"]).value for r in rows] == list(range(1, 11))  # the No. column
+        assert _cell(wb, f"in_M_{mid}_issue")[1].row == rows[-1] + 1
+        assert f"in_M_{mid}_11_text" not in wb.defined_names
+    assert "1施策10行まで" in ws["B5"].value
 
 
 def test_generic_target_is_80_percent_below_80(tmp_path: Path) -> None:
