@@ -83,13 +83,28 @@ def test_lags_follow_the_data_months_of_seed_003():
     # seed 003:94-96 and :202: at the March run, data reach 1月, 2月, 12月, and 11月診療
     lags = {"K5-2-01": 2, "K5-2-02": 1, "K5-2-03": 3, "K5-2-04": 3, "K5-2-05": 3, "K5-2-08": 4, "K5-1-05": 1}
     assert {k: c5.kpi(k).lag_months for k in lags} == lags
-    assert "seed 003:94" in c5.kpi("K5-2-01").lag_note
+    assert "1月分まで" in c5.kpi("K5-2-01").lag_note
+    assert "seed 003:94" in _raw_kpi(5, "K5-2-01")["data_lag"]["evidence"]
+
+
+def _raw_kpi(term: int, kpi_id: str) -> dict:
+    data = json.loads((cat.data_dir("templates") / cat.CATALOGUE_FILES[term]).read_text(encoding="utf-8"))
+    return next(k for k in data["kpis"] if k["id"] == kpi_id)
+
+
+def test_what_users_see_names_no_source_line():
+    """Notes are shown to branches and HQ; the seed line a fact rests on is kept apart in `evidence`."""
+    for term in (5, 6):
+        for kpi in cat.load_catalogue(term).kpis:
+            assert "seed" not in (kpi.note or "") + (kpi.lag_note or ""), kpi.id
+    for link in cat.load_mapping().kpis:
+        assert "seed" not in (link.note or ""), link.to_id
 
 
 def test_fixes_rest_on_seed_lines():
     c5, c6 = cat.load_catalogue(5), cat.load_catalogue(6)
     generic = c5.kpi("K5-2-08")  # seed 001 「年度末時点で対前年度以上」, seed 003:202 「前年度（81.9%）以上」
-    assert generic.target.rule == "baseline" and "seed 003:202" in generic.note
+    assert generic.target.rule == "baseline" and "seed 003:202" in _raw_kpi(5, "K5-2-08")["evidence"]
     assert c5.kpi("K5-2-10").label.startswith("効率的・効果的な医療提供体制の構築に向けて、")  # seed 003:235
     bids = c6.measure(c6.kpi("K6-3-01").measure_id)  # seed 002:220 「II) 内部統制等 ⑤」
     assert (bids.id, bids.heading) == ("6-3-II-6", "II) ⑤ 費用対効果を踏まえたコスト削減等")

@@ -41,7 +41,7 @@ def test_term5_baselines_are_carried_only_where_the_mapping_allows(tmp_path: Pat
     assert table.origin("10", "K6-2-11") == "K5-2-09"
     assert flatten(table.findings, ["line", "code", "subject", "severity"]) == [
         [3, "G107", "K5-1-03", "warning"], [5, "G107", "K5-1-05", "warning"]]
-    assert "K6-1-03" in table.findings[0].message_ja and "定義変更" in table.findings[0].message_ja
+    assert "K6-1-03" in table.findings[0].message_ja and "新設" in table.findings[0].message_ja  # KPI一覧 prints 【新設】
 
 
 def test_targets_must_use_the_fiscal_years_own_ids(tmp_path: Path) -> None:
