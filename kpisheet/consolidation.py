@@ -531,6 +531,9 @@ def _national_target(cons: Consolidation, kpi: Kpi, national_baseline: float | N
     """The nation's annual target: HQ's --targets row 'ALL'; else the term goal's rule (a fixed
     term goal is the default, a 対前年度 goal uses the national previous-year value)."""
     rule = kpi.term_goal
+    if rule.rule == "generic_conditional":  # K6-2-08: a condition on every branch, not a national rate
+        return AnnualTarget(None, "generic_condition", "全支部において80%以上（80%以上の支部は対前年度以上）",
+                            "every branch meets its own condition")
     if rule.rule == "branch":  # no national goal printed: compare with last year's national value
         rule = Target("baseline")
     given = cons.targets.get((NATIONAL_CODE, kpi.id))
