@@ -2,7 +2,10 @@
 
 A copy of the branch's own workbook with every finding's cell highlighted and a
 comment saying what to fix, plus a first sheet 確認事項 that lists the findings
-(sheet, cell, message) and the branch's own marks beside the national figures.
+(sheet, cell, message) and the branch's own KPI rows beside the national figures:
+annual target, result with the month its data reach (「42.6%（R6.1現在）」), mark,
+進捗 as a separate reference figure (KPIs that grow through the year only), where
+the target came from, and the term goal as reference.
 
 How the copy is made, each way tried only when the one before fails:
 
@@ -45,12 +48,15 @@ from .fileio import atomic_path
 from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
-from .report import FONT, MARK_COLOURS, text_lines
+from .ratings import as_of_ja
+from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, kpi_result_text, result_ja, source_ja, target_text,
+                     term_goal_ja, text_lines)
 from .workbook_xml import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
 from .xlsx_cells import cell_coordinates, column_letter
 
 if TYPE_CHECKING:
-    from .consolidation import Consolidation
+    from .catalogue import Kpi
+    from .consolidation import BranchKpi, Consolidation, NationalKpi
 
 SHEET = "確認事項"
 # What patching or openpyxl may inflate from one branch file: the reader's limits (declared
@@ -158,8 +164,11 @@ def _why_ja(exc: Exception) -> str:
 
 
 # ================================================================ the 確認事項 sheet, as data
-Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | ("mark", "◎") ...)
-WIDTHS = [8, 64, 14, 14, 8, 8, 14, 10]
+Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | "percent" | ("mark", "◎") ...)
+# shared by the findings table (No … 重要度) and the KPI table (KPI ID … 全国の結果) below it
+WIDTHS = [8, 52, 16, 22, 8, 10, 6, 20, 17, 24, 10]
+KPI_COLUMNS = ["KPI ID", "KPI", "年間目標", "自支部の実績", "結果", "進捗（参考）", "順位", "目標の設定", "期末目標（参考）",
+               "全国値", "全国の結果"]
 
 
 def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
@@ -194,35 +203,53 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
         cells.append((row, 1, "指摘事項はありません。", "plain"))
     row += 2
     cells.append((row, 1, "2. 自支部の結果と全国", "bold"))
+    for line in (f"{RULE_JA}実績の（{as_of_ja(cons.month)}）などは、データが届いている月です。", PROGRESS_JA):
+        row += 1
+        cells.append((row, 1, line, "plain"))
     row += 1
-    cells += [(row, c, t, "head") for c, t in
-              enumerate(["KPI ID", "KPI", "目標", "自支部の値", "結果", "順位", "全国値", "全国の結果"], 1)]
+    goal = f"第{cons.catalogue.term}期末目標（参考）"
+    cells += [(row, c, goal if t.startswith("期末") else t, "head") for c, t in enumerate(KPI_COLUMNS, 1)]
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
-        bk = cons.branch_kpis.get((code, kpi.id))
-        n = cons.national.get(kpi.id)
-        mark = bk.rating.mark if bk else "—"
-        nmark = n.rating.mark if n else "—"
-        if kpi.kind == "qualitative":
-            target, value, national = kpi.target.text or "", (bk.text if bk else "") or "—", "—"
-        else:
-            target = (kpi.format_value(bk.annual_target) if bk and bk.annual_target is not None
-                      else (bk.target_basis if bk else "—"))
-            value = kpi.format_value(bk.value) if bk else "—"
-            if bk and bk.value is None and bk.rating.reason_code:
-                value = f"—（{bk.rating.reason_ja}）"
-            national = kpi.format_value(n.value) if n else "—"
         row += 1
-        cells += [(row, 1, kpi.id, "text"), (row, 2, kpi.label, "text"), (row, 3, target, "text"),
-                  (row, 4, value, "text"), (row, 5, mark, ("mark", mark)),
-                  (row, 6, bk.rank if bk and bk.rank else "", "centre"), (row, 7, national, "text"),
-                  (row, 8, nmark, ("mark", nmark))]
+        cells += [(row, c, value, style) for c, (value, style) in
+                  enumerate(_kpi_cells(cons, kpi, cons.branch_kpis.get((code, kpi.id)), cons.national.get(kpi.id)), 1)]
     return cells
+
+
+def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalKpi | None) -> list[tuple[Any, Any]]:
+    """(value, style) of one KPI row of the 確認事項 sheet: the branch's result beside the nation's."""
+    mark = bk.rating.mark if bk else "—"
+    nmark = n.rating.mark if n else "—"
+    if kpi.kind == "qualitative":
+        target, source, goal, national = kpi.target.text or "", "", "", "—"
+    else:
+        target = target_text(kpi, bk.annual_target, bk.target_basis) if bk else "—"
+        source = source_ja(bk.target_source, cons.catalogue.term) if bk else ""
+        goal, national = term_goal_ja(kpi), _national_text(kpi, n)
+    return [(kpi.id, "text"), (kpi.label, "text"), (target, "text"), (kpi_result_text(kpi, bk) if bk else "—", "text"),
+            (mark, ("mark", mark)), (bk.progress if bk else None, "percent"),
+            (bk.rank if bk and bk.rank else "", "centre"), (source, "text"), (goal, "text"), (national, "text"),
+            (nmark, ("mark", nmark))]
+
+
+def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
+    """「35.7%（R6.10現在）」, or 「39/44支部」 with the pooled rate as reference (K6-2-08)."""
+    if n is None:
+        return "—"
+    if n.branches_met is not None:
+        met, reporting = n.branches_met
+        pooled = f"\n参考：全国の{kpi.short_label} {result_ja(kpi, n.value, n.data_month)}" if n.value is not None else ""
+        return f"{met}/{reporting}支部{pooled}"
+    if n.value is None:
+        return f"—（{n.rating.reason_ja}）" if n.rating.reason_ja else "—"
+    return result_ja(kpi, n.value, n.data_month)
 
 
 # ================================================================ openpyxl: the second and third ways
 # (imported only here: the patch path needs no openpyxl, and the CLI's start-up should not pay for it)
 ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FFC7CE", "FFEB9C", "1F4E78", "808080"
+PERCENT_FORMAT = "0%"  # 進捗（参考）; built-in number format 9
 # parts openpyxl does not carry over when it loads and saves a workbook
 _DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", "xl/slicer", "xl/vbaProject")
 
@@ -285,6 +312,8 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
 def _openpyxl_style(c: Any, style: Any) -> None:
     font, border, alignment, fill = _openpyxl_style_objects(style if isinstance(style, str) else tuple(style))
     c.font = font
+    if style == "percent":
+        c.number_format = PERCENT_FORMAT
     if border is not None:
         c.border, c.alignment = border, alignment
     if fill is not None:
@@ -684,15 +713,18 @@ class _SummaryStyles:
         head_fill = st.add("fills", _fill(HEAD_RGB))
         top = '<alignment vertical="top" wrapText="1"/>'
 
-        def xf(font: int, fill: int = 0, border: int = 0, align: str = top) -> int:
-            return st.add("cellXfs", f'<xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="{border}" xfId="0" '
-                                     f'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1">{align}</xf>')
+        def xf(font: int, fill: int = 0, border: int = 0, align: str = top, num_fmt: int = 0) -> int:
+            number = ' applyNumberFormat="1"' if num_fmt else ""
+            return st.add("cellXfs", f'<xf numFmtId="{num_fmt}" fontId="{font}" fillId="{fill}" borderId="{border}" '
+                                     f'xfId="0" applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"{number}>'
+                                     f'{align}</xf>')
 
         self.title, self.plain, self.bold = xf(f_title, align=""), xf(f_text, align=""), xf(f_bold, align="")
         self.centre = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top"/>')
         self.text = xf(f_text, border=box)
         self.head = xf(f_head, head_fill, box, '<alignment horizontal="center" vertical="center" wrapText="1"/>')
         self.error, self.warning = xf(f_text, self.error_fill, box), xf(f_text, self.warning_fill, box)
+        self.percent = xf(f_text, border=box, num_fmt=9)  # built-in 9 is PERCENT_FORMAT, 0%
         centre = '<alignment horizontal="center" vertical="top"/>'
         self.marks = {m: xf(f_bold, st.add("fills", _fill(c[1:])), box, centre) for m, c in MARK_COLOURS.items()}
 

@@ -8,6 +8,14 @@ text.  The same Consolidation gives the same cells; only 概要 carries the
 run's time, which is also the document's `created` property (pass `created`
 for byte-identical output).  Percent KPIs are stored as real fractions with a
 percent number format, so they sort, filter and chart as numbers.
+
+Every result names the month its data reach: as text 「42.6%（R6.1現在）」 (評価一覧's
+KPI結果, as seed 003 writes it), beside numbers as a 「データ時点」/「時点」 column ('R6.1').
+Marks are the latest result against the annual target (RULE_JA); 進捗 is a separate
+「進捗（参考）」 percent, only for KPIs that grow through the year.  Wherever a target is
+shown, where it came from (目標の設定) and the term goal (第6期末目標（参考）) are shown too.
+K6-2-08's national figure is the branches that met their own condition (「39/44支部」),
+the pooled rate only beside it as 参考.
 """
 
 from __future__ import annotations
@@ -24,17 +32,22 @@ from xlsxwriter.worksheet import Worksheet
 
 from . import __version__
 from .catalogue import Kpi, load_branches
-from .consolidation import (STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, Consolidation,
-                            MonthValue)
+from .consolidation import (STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, BranchKpi, Consolidation,
+                            MonthValue, NationalKpi)
 from .fileio import atomic_path
-from .fiscal import fiscal_months, month_key, month_label, wareki_fiscal_year, wareki_month
-from .ratings import MARK_LABELS_JA, MARKS
+from .fiscal import fiscal_months, month_key, month_label, parse_month, wareki_fiscal_year, wareki_month
+from .ratings import MARK_LABELS_JA, MARKS, TARGET_SOURCES, as_of_ja, with_month
 
 FONT = "游ゴシック"
 SHEETS = ("概要", "提出状況", "全国KPI", "支部別KPI", "評価一覧", "取組状況", "月次推移", "第5期→第6期対応表",
           "検証結果")
 MARK_COLOURS = {"◎": "#C6EFCE", "○": "#DDEBF7", "△": "#FFC7CE", "×": "#F4B084", "—": "#EDEDED"}
 HEAD_BG = "#1F4E78"
+# how a mark is decided, said wherever marks are shown (issue 9: nothing is pro-rated)
+RULE_JA = "評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。進捗は参考値です。"
+PROGRESS_JA = ("進捗（参考）＝実績÷（年間目標×データの月数÷12）。100%で年間目標のペース。"
+               "年度の中で積み上がる指標（受診率・実施率・アクセス数）だけに示します。")
+PROGRESS_FORMAT = "0%"
 
 
 def workbook_options() -> dict[str, Any]:
@@ -92,11 +105,58 @@ def stored(kpi: Kpi, value: float | None) -> float | None:
     return value / 100 if kpi.display == "percent" else value
 
 
-def annual_target_cell(kpi: Kpi, national: Any) -> float | str | None:
+def annual_target_cell(kpi: Kpi, national: NationalKpi) -> float | str | None:
     """The national annual target as stored in a cell, or its basis text when there is none."""
+    if national.branches_met is not None:
+        return "全支部"
     if national.annual_target is None:
         return national.target_basis
     return stored(kpi, national.annual_target)
+
+
+# ---------------------------------------------------------------- data months, targets, 進捗
+def data_month_ja(key: str | None) -> str:
+    """'R6.1' — the month a result's data reach, for a 「データ時点」 column ('' when no data)."""
+    return as_of_ja(parse_month(key)).removesuffix("現在") if key else ""
+
+
+def result_ja(kpi: Kpi, value: float | None, key: str | None) -> str:
+    """「42.6%（R6.1現在）」: a result as text always names the month of its data."""
+    return with_month(kpi, value, parse_month(key) if key else None)
+
+
+def term_goal_head(cons: Consolidation) -> str:
+    return f"第{cons.catalogue.term}期末目標（参考）"
+
+
+def term_goal_ja(kpi: Kpi) -> str:
+    """「64.8%以上」「対前年度以上」: the plan term's goal, shown beside a target as reference."""
+    return kpi.term_goal.describe_ja(kpi)
+
+
+def source_ja(key: str | None, term: int) -> str:
+    """Where a target came from: 「支部が入力した目標」「第6期末目標（年度目標の指定なし）」 …"""
+    if not key or key not in TARGET_SOURCES:
+        return ""
+    name = TARGET_SOURCES[key][0]
+    return f"第{term}{name}" if key == "term_goal" else name
+
+
+def national_value(kpi: Kpi, national: NationalKpi) -> float | str | None:
+    """The national figure as stored in a cell: a number, or 「39/44支部」 where the nation is
+    judged by the branches that met their own condition (K6-2-08)."""
+    if national.branches_met is not None:
+        met, reporting = national.branches_met
+        return f"{met}/{reporting}支部"
+    return stored(kpi, national.value)
+
+
+def pooled_note(kpi: Kpi, national: NationalKpi) -> str:
+    """「参考：全国のジェネリック使用割合 81.2%（R6.10現在）」 beside a 39/44支部 figure; '' otherwise."""
+    if national.branches_met is None or national.value is None:
+        return ""
+    return (f"参考：全国の{kpi.short_label} {result_ja(kpi, national.value, national.data_month)}"
+            f"（{len(national.covered)}支部の分子・分母の合計から算出）")
 
 
 # column widths and wrapped-text line counts per worksheet, to set row heights
@@ -188,17 +248,20 @@ def _title(cons: Consolidation, what: str) -> str:
 
 
 # ---------------------------------------------------------------- 概要
+OVERVIEW_COLUMNS = [("KPI ID", 9), ("KPI", 40), ("全国値", 12), ("データ時点", 8), ("年間目標", 12), ("結果", 6),
+                    ("進捗（参考）", 10), ("期末目標（参考）", 17), ("集計支部数", 8), ("判定の根拠", 62)]
+
+
 def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
     ws = wb.add_worksheet("概要")
-    set_width(ws, 0, 0, 14)
-    set_width(ws, 1, 1, 40)
-    set_width(ws, 2, 7, 13)
-    set_width(ws, 8, 8, 60)
+    last = len(OVERVIEW_COLUMNS) - 1
     ws.write_string(0, 0, _title(cons, "全国集計表"), st.title)
     summary = cons.summary()
     b = summary["branches"]
     facts = [("年度", f"{wareki_fiscal_year(cons.fiscal_year)}（FY{cons.fiscal_year}）"),
-             ("集計月", f"{wareki_month(cons.month)}（{cons.month_key}）までの累計"),
+             ("集計月", f"{wareki_month(cons.month)}（{cons.month_key}）。各KPIの結果は、データが届いている最新月の"
+                     f"実績です（データ時点「{data_month_ja(cons.month_key)}」は{wareki_month(cons.month)}分までのデータ）"),
+             ("評価の方法", RULE_JA),
              ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
                       f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
              ("検証結果", f"エラー {summary['findings']['errors']}件 ／ 警告 {summary['findings']['warnings']}件"
@@ -206,40 +269,40 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datet
              ("作成日時", created.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
              ("作成ツール", f"kpisheet {__version__}（KPI一覧 第{cons.catalogue.term}期 "
                         f"{cons.catalogue.short_digest}）")]
+    columns = [(f"第{cons.catalogue.term}{t}" if t.startswith("期末") else t, w) for t, w in OVERVIEW_COLUMNS]
     for i, (k, v) in enumerate(facts, start=2):
         ws.write_string(i, 0, k, st.label)
-        ws.merge_range(i, 1, i, 4, v, st.text)
+        ws.merge_range(i, 1, i, 9, v, st.text)
     row = 2 + len(facts) + 1
     ws.write_string(row, 0, "全国KPI", st.subtitle)
     legend = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS)
     ws.write_string(row, 1, legend, st.note)
     row += 1
-    header(ws, row, st, [("KPI ID", 11), ("KPI", 44), ("全国値", 13), ("年間目標", 13), ("判定目標", 13),
-                         ("結果", 7), ("集計支部数", 9), ("基準月", 9), ("判定の根拠", 62)])
+    header(ws, row, st, columns)
     head_row = row
     for kpi in cons.kpis:
         n = cons.national[kpi.id]
         row += 1
         nf = num_format(kpi)
-        put(ws, row, 0, kpi.id, st.text)
-        put(ws, row, 1, kpi.label, st.wrap)
-        put(ws, row, 2, stored(kpi, n.value), st.fmt(nf))
-        put(ws, row, 3, annual_target_cell(kpi, n), st.fmt(nf))
-        put(ws, row, 4, stored(kpi, n.rating.effective_target), st.fmt(nf))
-        put(ws, row, 5, n.rating.mark, st.mark(n.rating.mark))
-        put(ws, row, 6, len(n.covered), st.int)
-        put(ws, row, 7, month_label_of(n.judged_month), st.text)
-        put(ws, row, 8, n.rating.basis_ja, st.wrap)
+        basis = "\n".join(t for t in (n.rating.basis_ja, pooled_note(kpi, n)) if t)
+        for col, (value, fmt) in enumerate([
+                (kpi.id, st.text), (kpi.label, st.wrap), (national_value(kpi, n), st.fmt(nf, align="right")),
+                (data_month_ja(n.data_month), st.fmt(None, align="center")), (annual_target_cell(kpi, n), st.fmt(nf)),
+                (n.rating.mark, st.mark(n.rating.mark)), (n.progress, st.fmt(PROGRESS_FORMAT)),
+                (term_goal_ja(kpi), st.wrap), (len(n.covered), st.int), (basis, st.wrap)]):
+            put(ws, row, col, value, fmt)
+    row += 1
+    ws.write_string(row, 0, PROGRESS_JA, st.note)
     row += 2
     ws.write_string(row, 0, "入力ファイル（sha256）", st.subtitle)
     row += 1
-    header(ws, row, st, [("No", 14), ("ファイル", 40)], 0)
-    ws.merge_range(row, 2, row, 8, "sha256", st.head)
+    header(ws, row, st, [("No", 9), ("ファイル", 40)], 0)
+    ws.merge_range(row, 2, row, last, "sha256", st.head)
     for i, (file, digest) in enumerate(cons.inputs, 1):
         row += 1
         put(ws, row, 0, i, st.int)
         put(ws, row, 1, Path(file).name, st.text)
-        ws.merge_range(row, 2, row, 8, "", st.text)
+        ws.merge_range(row, 2, row, last, "", st.text)
         put(ws, row, 2, digest, st.text)
     ws.freeze_panes(head_row + 1, 2)
     print_setup(ws, None, "概要")
@@ -292,41 +355,52 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("全国KPI")
     names = branch_names()
     ws.write_string(0, 0, _title(cons, "全国KPI"), st.title)
-    ws.write_string(1, 0, "全国値は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。", st.note)
-    cols = [("KPI ID", 10), ("具体的な施策", 26), ("KPI", 40), ("分子（合計）", 16), ("分母（合計）", 16),
-            ("全国値", 12), ("年間目標", 12), ("判定目標", 12), ("結果", 6), ("判定の根拠", 50), ("基準月", 7),
-            ("集計支部数", 8), ("集計した支部", 40), ("集計から外れた支部（理由）", 50)]
+    ws.write_string(1, 0, "全国値は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。"
+                    "全国値のデータ時点は、報告のあった支部の半数以上にデータが届いている最新月です。", st.note)
+    ws.write_string(2, 0, f"{RULE_JA}{PROGRESS_JA}", st.note)
+    cols = [("KPI ID", 10), ("具体的な施策", 24), ("KPI", 36), ("分子（合計）", 16), ("分母（合計）", 16),
+            ("全国値", 12), ("データ時点", 8), ("年間目標", 12), ("目標の設定", 18), (term_goal_head(cons), 17),
+            ("結果", 6), ("進捗（参考）", 10), ("判定の根拠", 50), ("集計支部数", 8), ("集計した支部", 40),
+            ("集計から外れた支部（理由）", 50)]
     header(ws, 3, st, cols)
     row = 3
     for kpi in cons.kpis:
         n = cons.national[kpi.id]
         nf = num_format(kpi)
         row += 1
-        put(ws, row, 0, kpi.id, st.text)
-        put(ws, row, 1, cons.catalogue.measure(kpi.measure_id).heading, st.wrap)
-        put(ws, row, 2, kpi.label, st.wrap)
-        put(ws, row, 3, n.numerator, st.int)
-        put(ws, row, 4, n.denominator, st.int)
-        put(ws, row, 5, stored(kpi, n.value), st.fmt(nf))
-        put(ws, row, 6, annual_target_cell(kpi, n), st.fmt(nf))
-        put(ws, row, 7, stored(kpi, n.rating.effective_target), st.fmt(nf))
-        put(ws, row, 8, n.rating.mark, st.mark(n.rating.mark))
-        put(ws, row, 9, n.rating.basis_ja, st.wrap)
-        put(ws, row, 10, month_label_of(n.judged_month), st.text)
-        put(ws, row, 11, len(n.covered), st.int)
-        put(ws, row, 12, "、".join(names[c].removesuffix("支部") for c in n.covered), st.wrap)
-        put(ws, row, 13, "、".join(f"{names[c].removesuffix('支部')}（{r}）" for c, r in n.left_out), st.wrap)
+        basis = "\n".join(t for t in (n.rating.basis_ja, pooled_note(kpi, n)) if t)
+        for col, (value, fmt) in enumerate([
+                (kpi.id, st.text), (cons.catalogue.measure(kpi.measure_id).heading, st.wrap), (kpi.label, st.wrap),
+                (n.numerator, st.int), (n.denominator, st.int), (national_value(kpi, n), st.fmt(nf, align="right")),
+                (data_month_ja(n.data_month), st.fmt(None, align="center")), (annual_target_cell(kpi, n), st.fmt(nf)),
+                (_national_source(cons, kpi, n), st.wrap), (term_goal_ja(kpi), st.wrap),
+                (n.rating.mark, st.mark(n.rating.mark)), (n.progress, st.fmt(PROGRESS_FORMAT)), (basis, st.wrap),
+                (len(n.covered), st.int), ("、".join(names[c].removesuffix("支部") for c in n.covered), st.wrap),
+                ("、".join(f"{names[c].removesuffix('支部')}（{r}）" for c, r in n.left_out), st.wrap)]):
+            put(ws, row, col, value, fmt)
     ws.autofilter(3, 0, row, len(cols) - 1)
     ws.freeze_panes(4, 3)
     print_setup(ws, 3, "全国KPI")
 
 
+def _national_source(cons: Consolidation, kpi: Kpi, national: NationalKpi) -> str:
+    if national.branches_met is not None:
+        return f"全支部が各支部の条件（{kpi.target.describe_ja(kpi)}）を満たすこと"
+    return source_ja(national.rating.target_source, cons.catalogue.term)
+
+
 # ---------------------------------------------------------------- 支部別KPI
+MATRIX_COLUMNS = (("値", 11), ("時点", 6), ("結果", 5), ("順位", 5))  # per KPI; 時点 = data month of the value
+MATRIX_NOTE = ("※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。時点はその値のデータが届いている月（R6.1＝令和6年1月）。"
+               "順位は値の良い順（≦の指標は小さい順）。")
+
+
 def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("支部別KPI")
-    ws.write_string(0, 0, _title(cons, "支部別KPI（値・結果・順位）"), st.title)
+    ws.write_string(0, 0, _title(cons, "支部別KPI（値・時点・結果・順位）"), st.title)
     kpis = [k for k in cons.kpis if k.kind != "qualitative" and k.scope == "branch"]
     qual = [k for k in cons.kpis if k.kind == "qualitative"]
+    step = len(MATRIX_COLUMNS)
     ws.set_column(0, 0, 7)
     ws.set_column(1, 1, 11)
     ws.write_string(2, 0, "コード", st.head)
@@ -334,12 +408,11 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws.merge_range(3, 0, 3, 1, "", st.head)
     col = 2
     for kpi in kpis:
-        ws.merge_range(2, col, 2, col + 2, f"{kpi.id} {kpi.short_label}（{kpi.unit_label}）", st.head)
-        for i, sub in enumerate(("値", "結果", "順位")):
+        ws.merge_range(2, col, 2, col + step - 1, f"{kpi.id} {kpi.short_label}（{kpi.unit_label}）", st.head)
+        for i, (sub, width) in enumerate(MATRIX_COLUMNS):
             ws.write_string(3, col + i, sub, st.head)
-        ws.set_column(col, col, 11)
-        ws.set_column(col + 1, col + 2, 5)
-        col += 3
+            ws.set_column(col + i, col + i, width)
+        col += step
     for kpi in qual:
         ws.merge_range(2, col, 3, col, f"{kpi.id} {kpi.short_label}（自己評価）", st.head)
         ws.set_column(col, col, 12)
@@ -348,13 +421,16 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     row = 4
     put(ws, row, 0, "全国", st.label)
     put(ws, row, 1, "全国", st.label)
+    centre = st.fmt(None, align="center")
     for i, kpi in enumerate(kpis):
         n = cons.national[kpi.id]
-        put(ws, row, 2 + 3 * i, stored(kpi, n.value), st.fmt(num_format(kpi), n.rating.mark, bold=True))
-        put(ws, row, 3 + 3 * i, n.rating.mark, st.mark(n.rating.mark))
-        put(ws, row, 4 + 3 * i, None, st.text)
+        c = 2 + step * i
+        put(ws, row, c, national_value(kpi, n), st.fmt(num_format(kpi), n.rating.mark, bold=True, align="right"))
+        put(ws, row, c + 1, data_month_ja(n.data_month), centre)
+        put(ws, row, c + 2, n.rating.mark, st.mark(n.rating.mark))
+        put(ws, row, c + 3, None, st.text)
     for j, _kpi in enumerate(qual):
-        put(ws, row, 2 + 3 * len(kpis) + j, "—", st.mark("—"))
+        put(ws, row, 2 + step * len(kpis) + j, "—", st.mark("—"))
     names = branch_names()
     for s in cons.statuses:
         if s.code == "00":
@@ -365,17 +441,21 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         for i, kpi in enumerate(kpis):
             bk = cons.branch_kpis.get((s.code, kpi.id))
             mark = bk.rating.mark if bk else "—"
-            put(ws, row, 2 + 3 * i, stored(kpi, bk.value) if bk else None, st.fmt(num_format(kpi), mark))
-            put(ws, row, 3 + 3 * i, mark, st.mark(mark))
-            put(ws, row, 4 + 3 * i, bk.rank if bk else None, st.fmt("0", None, align="center"))
+            c = 2 + step * i
+            put(ws, row, c, stored(kpi, bk.value) if bk else None, st.fmt(num_format(kpi), mark))
+            put(ws, row, c + 1, data_month_ja(bk.data_month) if bk and bk.value is not None else "", centre)
+            put(ws, row, c + 2, mark, st.mark(mark))
+            put(ws, row, c + 3, bk.rank if bk else None, st.fmt("0", None, align="center"))
         for j, kpi in enumerate(qual):
             bk = cons.branch_kpis.get((s.code, kpi.id))
             mark = bk.rating.mark if bk else "—"
-            put(ws, row, 2 + 3 * len(kpis) + j, mark, st.mark(mark))
+            put(ws, row, 2 + step * len(kpis) + j, mark, st.mark(mark))
     ws.autofilter(3, 0, row, col - 1)
     ws.freeze_panes(5, 2)
-    ws.write_string(row + 2, 0, "※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。順位は値の良い順（≦の指標は小さい順）。"
-                    "累計の指標の年度途中の判定は年間目標を経過月数で按分した目標によります。", st.note)
+    ws.write_string(row + 2, 0, MATRIX_NOTE + RULE_JA, st.note)
+    if any(cons.national[k.id].branches_met is not None for k in kpis):
+        ws.write_string(row + 3, 0, "※ 全国の「n/m支部」は、報告のあったm支部のうち各支部の条件を満たした支部の数です"
+                        "（全支部が満たすと○）。", st.note)
     print_setup(ws, 3, "支部別KPI")
 
 
@@ -388,13 +468,20 @@ def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
     return f"{kpi.format_value(annual)}{'以上' if kpi.direction == '>=' else '以下'}"
 
 
+# 具体的な施策 … 結果 are seed 003's table; what follows is kpisheet's explanation of a KPI row
+RATINGS_COLUMNS = [("支部コード", 7), ("支部", 10), ("具体的な施策", 26), ("事業内容（KPI）", 48), ("KPI目標", 14),
+                   ("KPI結果", 21), ("結果", 6), ("判定の根拠・備考", 50), ("進捗（参考）", 10), ("目標の設定", 20),
+                   ("期末目標（参考）", 17)]
+
+
 def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("評価一覧")
     ws.write_string(0, 0, _title(cons, "評価一覧"), st.title)
     ws.write_string(1, 0, "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS)
-                    + "　KPIの結果は自動判定、KPIのない事業内容は支部の自己評価です。", st.note)
-    cols = [("支部コード", 7), ("支部", 10), ("具体的な施策", 28), ("事業内容（KPI）", 54), ("KPI目標", 14),
-            ("KPI結果", 14), ("結果", 6), ("判定の根拠・備考", 54)]
+                    + "　KPIの結果は自動判定、KPIのない事業内容は支部の自己評価です。KPI結果の"
+                    f"（{as_of_ja(cons.month)}）などは、データが届いている月です。", st.note)
+    ws.write_string(2, 0, RULE_JA + PROGRESS_JA, st.note)
+    cols = [(term_goal_head(cons) if t.startswith("期末") else t, w) for t, w in RATINGS_COLUMNS]
     header(ws, 3, st, cols)
     row = 3
     names = branch_names()
@@ -411,30 +498,44 @@ def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
             kpis = [k for k in of_measure[measure.id] if (s.code, k.id) in cons.branch_kpis]
             for r in rows:
                 row += 1
-                _ratings_row(ws, st, row, s.code, names[s.code], measure.heading,
-                             f"{_circled(r.n)} {r.text}".strip(), "—", "—", r.rating or "—", r.note)
+                _ratings_row(ws, st, row, [s.code, names[s.code], measure.heading, f"{_circled(r.n)} {r.text}".strip(),
+                                           "—", "—", r.rating or "—", r.note])
             for kpi in kpis:
-                bk = cons.branch_kpis[(s.code, kpi.id)]
-                result = bk.text if kpi.kind == "qualitative" else kpi.format_value(bk.value)
-                if bk.value is None and kpi.kind != "qualitative":
-                    result = f"—（{bk.rating.reason_ja}）"
                 row += 1
-                _ratings_row(ws, st, row, s.code, names[s.code], measure.heading, f"【KPI】{kpi.label}",
-                             target_text(kpi, bk.annual_target, bk.target_basis), result or "—",
-                             bk.rating.mark, bk.rating.basis_ja)
+                _ratings_row(ws, st, row, [s.code, names[s.code], measure.heading, f"【KPI】{kpi.label}",
+                                           *_kpi_rating_cells(cons, kpi, cons.branch_kpis[(s.code, kpi.id)])])
     ws.autofilter(3, 0, max(row, 4), len(cols) - 1)
     ws.freeze_panes(4, 2)
     print_setup(ws, 3, "評価一覧")
+
+
+def kpi_result_text(kpi: Kpi, bk: BranchKpi) -> str:
+    """KPI結果 as seed 003 writes it: 「42.6%（R6.1現在）」; 「—（未報告）」 without a result."""
+    if kpi.kind == "qualitative":
+        return bk.text or "—"
+    if bk.value is None:
+        return f"—（{bk.rating.reason_ja}）" if bk.rating.reason_ja else "—"
+    return result_ja(kpi, bk.value, bk.data_month)
+
+
+def _kpi_rating_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi) -> list[Any]:
+    """KPI目標 … 期末目標 of one branch's KPI row."""
+    qualitative = kpi.kind == "qualitative"
+    return [target_text(kpi, bk.annual_target, bk.target_basis), kpi_result_text(kpi, bk), bk.rating.mark,
+            bk.rating.basis_ja, bk.progress, "" if qualitative else source_ja(bk.target_source, cons.catalogue.term),
+            "" if qualitative else term_goal_ja(kpi)]
 
 
 def _circled(n: int) -> str:
     return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
 
 
-def _ratings_row(ws: Worksheet, st: Styles, row: int, code: str, name: str, measure: str, content: str,
-                 target: str, result: str, mark: str, note: str) -> None:
-    for col, (v, f) in enumerate([(code, st.text), (name, st.text), (measure, st.wrap), (content, st.wrap),
-                                  (target, st.wrap), (result, st.wrap), (mark, st.mark(mark)), (note, st.wrap)]):
+def _ratings_row(ws: Worksheet, st: Styles, row: int, values: list[Any]) -> None:
+    """One row of 評価一覧: code, branch, measure, content, target, result, mark, basis/note[, 進捗, source, goal]."""
+    values = values + [None] * (len(RATINGS_COLUMNS) - len(values))
+    fmts = [st.text, st.text, st.wrap, st.wrap, st.wrap, st.wrap, st.mark(values[6]), st.wrap,
+            st.fmt(PROGRESS_FORMAT), st.wrap, st.wrap]
+    for col, (v, f) in enumerate(zip(values, fmts)):
         put(ws, row, col, v, f)
 
 
@@ -488,12 +589,14 @@ def sheet_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
 # ---------------------------------------------------------------- 月次推移
 def sheet_trend(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("月次推移")
-    ws.write_string(0, 0, _title(cons, "月次推移（年度初めからの累計）"), st.title)
-    ws.write_string(1, 0, "上：全国（実績と判定目標）　下：支部別　右：グラフ（全国の推移／支部別の値と目標）", st.note)
+    ws.write_string(0, 0, _title(cons, "月次推移"), st.title)
+    ws.write_string(1, 0, "上：全国（実績と年間目標）　下：支部別　右：グラフ（全国の推移／支部別の値と目標）。"
+                    "各月の値はその月末までのデータによる実績です（受診者数などは4月からの累計、"
+                    "事業所数などはその月末の数）。" + RULE_JA, st.note)
     months = fiscal_months(cons.fiscal_year)
     kpis = [k for k in cons.kpis if k.kind != "qualitative"]
     cols = [("KPI ID", 9), ("KPI", 26), ("区分", 12), *((month_label(m), 10) for m in months),
-            ("判定目標（基準月）", 12)]
+            ("年間目標", 12)]
     header(ws, 3, st, cols)
     m0 = 3  # first month column
     row = 3
@@ -505,7 +608,7 @@ def sheet_trend(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         _trend_row(ws, st, row, kpi, "全国 実績", [cons.national_months.get((kpi.id, month_key(m)))
                                                  for m in months], nf, m0, value=True)
         row += 1
-        _trend_row(ws, st, row, kpi, "全国 判定目標", [cons.national_months.get((kpi.id, month_key(m)))
+        _trend_row(ws, st, row, kpi, "全国 年間目標", [cons.national_months.get((kpi.id, month_key(m)))
                                                    for m in months], nf, m0, value=False)
     row += 2
     ws.write_string(row, 0, "支部別", st.subtitle)
@@ -525,7 +628,7 @@ def sheet_trend(wb: Workbook, st: Styles, cons: Consolidation) -> None:
             bk = cons.branch_kpis[(code, kpi.id)]
             _trend_row(ws, st, row, kpi, names[code].removesuffix("支部"),
                        [cons.month_values.get((code, kpi.id, month_key(m))) for m in months], nf, m0, value=True)
-            put(ws, row, m0 + 12, stored(kpi, bk.rating.effective_target), nf)
+            put(ws, row, m0 + 12, stored(kpi, bk.annual_target), nf)
         branch_rows[kpi.id] = (first, row)
     ws.autofilter(branch_head, 0, max(row, branch_head + 1), len(cols) - 1)
     ws.freeze_panes(4, 3)
@@ -539,7 +642,7 @@ def _trend_row(ws: Worksheet, st: Styles, row: int, kpi: Kpi, label: str, values
     put(ws, row, 1, kpi.short_label, st.text)
     put(ws, row, 2, label, st.text)
     for i, mv in enumerate(values):
-        v = None if mv is None else (mv.value if value else mv.rating.effective_target)
+        v = None if mv is None else (mv.value if value else mv.annual_target)
         put(ws, row, m0 + i, stored(kpi, v), nf)
     if value:
         put(ws, row, m0 + 12, None, nf)
@@ -555,7 +658,7 @@ def _trend_charts(wb: Workbook, ws: Worksheet, cons: Consolidation, kpis: list[K
         line.add_series({"name": "全国 実績", "categories": [sheet, 3, m0, 3, m0 + 11],
                          "values": [sheet, r, m0, r, m0 + 11], "marker": {"type": "circle", "size": 5},
                          "line": {"color": HEAD_BG, "width": 2.25}})
-        line.add_series({"name": "判定目標", "categories": [sheet, 3, m0, 3, m0 + 11],
+        line.add_series({"name": "年間目標", "categories": [sheet, 3, m0, 3, m0 + 11],
                          "values": [sheet, r + 1, m0, r + 1, m0 + 11],
                          "line": {"color": "#C00000", "dash_type": "dash", "width": 1.5}})
         _chart_style(line, f"{kpi.id} {kpi.short_label}（全国・月次）", kpi)
@@ -563,19 +666,20 @@ def _trend_charts(wb: Workbook, ws: Worksheet, cons: Consolidation, kpis: list[K
         if kpi.id not in branch_rows:
             continue
         first, last = branch_rows[kpi.id]
-        judged = cons.national[kpi.id].judged_month or cons.month_key
-        col = m0 + [month_key(m) for m in fiscal_months(cons.fiscal_year)].index(judged)
+        n = cons.national[kpi.id]
+        shown = n.data_month or n.judged_month or cons.month_key  # the month the national figure is taken at
+        col = m0 + [month_key(m) for m in fiscal_months(cons.fiscal_year)].index(shown)
         bars = wb.add_chart({"type": "column"})
-        bars.add_series({"name": f"{month_label_of(judged)}の値", "categories": [sheet, first, 2, last, 2],
+        bars.add_series({"name": f"{month_label_of(shown)}の値", "categories": [sheet, first, 2, last, 2],
                          "values": [sheet, first, col, last, col], "fill": {"color": "#5B9BD5"}, "gap": 40})
         target = wb.add_chart({"type": "line"})
-        target.add_series({"name": "判定目標", "categories": [sheet, first, 2, last, 2],
+        target.add_series({"name": "年間目標", "categories": [sheet, first, 2, last, 2],
                            "values": [sheet, first, m0 + 12, last, m0 + 12],
                            "line": {"none": True}, "marker": {"type": "dash", "size": 7,
                                                               "fill": {"color": "#C00000"},
                                                               "border": {"color": "#C00000"}}})
         bars.combine(target)
-        _chart_style(bars, f"{kpi.id} {kpi.short_label}（支部別・{month_label_of(judged)}時点）", kpi)
+        _chart_style(bars, f"{kpi.id} {kpi.short_label}（支部別・{data_month_ja(shown)}時点）", kpi)
         bars.set_x_axis({"num_font": {"name": FONT, "size": 7, "rotation": -90}})
         ws.insert_chart(top, chart_col + 8, bars, {"x_scale": 1.6, "y_scale": 1.1})
 
@@ -596,7 +700,7 @@ def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
                     st.note)
     cols = [("第5期KPI", 9), ("第5期KPI名", 34), ("第6期KPI", 9), ("第6期KPI名", 34), ("関係", 9),
             ("前年度値を目標に使えるか", 11), ("備考", 40), ("全国 前年度値", 13), ("全国 今年度目標", 13),
-            ("全国 結果", 13), ("結果", 6)]
+            (term_goal_head(cons), 14), ("全国 結果", 13), ("データ時点", 7), ("結果", 6)]
     header(ws, 3, st, cols)
     row = 3
     cat = cons.catalogue
@@ -610,12 +714,14 @@ def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         kpi = cat.kpi(this_id) if n and this_id else None
         if kpi and n:
             nf = st.fmt(num_format(kpi))
-            put(ws, row, 7, stored(kpi, n.baseline), nf)
-            put(ws, row, 8, stored(kpi, n.annual_target), nf)
-            put(ws, row, 9, stored(kpi, n.value), nf)
-            put(ws, row, 10, n.rating.mark, st.mark(n.rating.mark))
+            for col, (v, f) in enumerate([
+                    (stored(kpi, n.baseline), nf), (annual_target_cell(kpi, n), nf), (term_goal_ja(kpi), st.wrap),
+                    (national_value(kpi, n), st.fmt(num_format(kpi), align="right")),
+                    (data_month_ja(n.data_month), st.fmt(None, align="center")),
+                    (n.rating.mark, st.mark(n.rating.mark))], start=7):
+                put(ws, row, col, v, f)
         else:
-            for col in range(7, 11):
+            for col in range(7, len(cols)):
                 put(ws, row, col, None, st.text)
     ws.autofilter(3, 0, row, len(cols) - 1)
     row += 2
@@ -636,7 +742,7 @@ def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         ws.write_string(row, 0, "支部別の前年度値と今年度の目標・結果", st.subtitle)
         row += 1
         for col, title in enumerate(["支部コード", "支部", "KPI", "KPI名", "前年度値", "前年度値の出典", "今年度目標",
-                                     "今年度結果", "結果"]):
+                                     "目標の設定", "今年度結果", "データ時点", "結果"]):
             ws.write_string(row, col, title, st.head)
         names = branch_names()
         order = {k.id: i for i, k in enumerate(cat.kpis)}
@@ -647,7 +753,10 @@ def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
             for col, (v, f) in enumerate([(b.branch_code, st.text), (names[b.branch_code], st.text),
                                           (kpi.id, st.text), (kpi.short_label, st.wrap),
                                           (stored(kpi, b.baseline), nf), (b.baseline_source, st.text),
-                                          (stored(kpi, b.annual_target), nf), (stored(kpi, b.value), nf),
+                                          (stored(kpi, b.annual_target), nf),
+                                          (source_ja(b.target_source, cat.term), st.wrap), (stored(kpi, b.value), nf),
+                                          (data_month_ja(b.data_month) if b.value is not None else "",
+                                           st.fmt(None, align="center")),
                                           (b.rating.mark, st.mark(b.rating.mark))]):
                 put(ws, row, col, v, f)
     ws.freeze_panes(4, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
 from pathlib import Path
@@ -111,6 +112,26 @@ def test_csv_is_utf8_with_bom_and_injection_safe(inbox, tmp_path):
     assert data.startswith(b"\xef\xbb\xbf")
     header = data[3:].split(b"\r\n", 1)[0].decode()
     assert header.startswith("branch_code,branch_name,kpi_id")
+    assert header.endswith(",data_month,progress,target_source")
+
+
+def test_csv_rows_carry_the_data_month_progress_and_target_source(inbox, tmp_path):
+    out = tmp_path / "out"
+    invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out))
+    with open(out / "kpi_values_FY2024_2024-10.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
+    mine = [r for r in rows if r["branch_code"] == "10" and r["kpi_id"] == "K6-2-02"]
+    bk = cons.branch_kpis[("10", "K6-2-02")]
+    assert {r["data_month"] for r in mine} == {bk.data_month}
+    shown = next(r for r in mine if r["month"] == r["data_month"])
+    assert float(shown["value"]) == pytest.approx(bk.value)
+    assert float(shown["progress"]) == pytest.approx(bk.progress)
+    assert shown["target_source"] == bk.target_source and shown["mark"] == bk.rating.mark
+    level = [r for r in rows if r["branch_code"] == "10" and r["kpi_id"] == "K6-2-07"]
+    assert level and all(r["progress"] == "" for r in level)  # a level KPI has no in-year pace
+    national = [r for r in rows if r["branch_code"] == "ALL" and r["kpi_id"] == "K6-2-02"]
+    assert {r["data_month"] for r in national} == {cons.national["K6-2-02"].data_month}
 
 
 def test_csv_cells_cannot_become_formulas():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import date
 
@@ -12,6 +13,7 @@ import pytest
 from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate
 from kpisheet.feedback import feedback_path, write_feedback
+from kpisheet.ratings import TARGET_SOURCES
 from kpisheet.sample import sample_values
 
 from .consolidate_helpers import den, filled, mfield, num
@@ -53,7 +55,62 @@ def test_first_sheet_lists_findings_and_marks(run):
     assert (e401.sheet, e401.cell, "E401") in listed and (w502.sheet, w502.cell, "W502") in listed
     kpi_row = next(r for r in rows if r[0] == "K6-2-11")
     bk, n = cons.branch_kpis[("11", "K6-2-11")], cons.national["K6-2-11"]
-    assert kpi_row[4] == bk.rating.mark and kpi_row[7] == n.rating.mark
+    assert kpi_row[4] == bk.rating.mark and kpi_row[10] == n.rating.mark
+
+
+def _kpi_rows(wb) -> tuple[list, dict[str, dict]]:
+    rows = list(wb["確認事項"].values)
+    at = next(i for i, r in enumerate(rows) if r[0] == "KPI ID")
+    head = list(rows[at])
+    return head, {r[0]: dict(zip(head, r)) for r in rows[at + 1:] if r[0]}
+
+
+def test_kpi_rows_name_the_data_month_target_source_and_term_goal(run):
+    cons, *_, path = run
+    head, rows = _kpi_rows(openpyxl.load_workbook(path))
+    assert head == ["KPI ID", "KPI", "年間目標", "自支部の実績", "結果", "進捗（参考）", "順位", "目標の設定",
+                    "第6期末目標（参考）", "全国値", "全国の結果"]
+    row, bk = rows["K6-2-02"], cons.branch_kpis[("11", "K6-2-02")]
+    assert re.fullmatch(r"\d+\.\d%（R6\.10現在）", row["自支部の実績"])
+    assert row["年間目標"] == f"{bk.annual_target:.1f}%以上"
+    assert row["目標の設定"] == TARGET_SOURCES[bk.target_source][0]
+    assert row["第6期末目標（参考）"] == "9.2%以上"
+    assert row["全国値"].endswith("（R6.10現在）")
+    excluded = rows["K6-2-01"]  # the E401 month is its latest: left out, said why
+    assert excluded["自支部の実績"].startswith("—（") and excluded["結果"] == "—"
+
+
+def test_progress_is_a_percent_beside_the_mark_only_for_growing_kpis(run):
+    cons, *_, path = run
+    wb = openpyxl.load_workbook(path)
+    _, rows = _kpi_rows(wb)
+    for kpi_id, row in rows.items():
+        kpi, bk = cons.catalogue.kpi(kpi_id), cons.branch_kpis[("11", kpi_id)]
+        if kpi.grows_in_year and bk.progress is not None:
+            assert row["進捗（参考）"] == pytest.approx(bk.progress), kpi_id
+            assert row["結果"] == bk.rating.mark
+        else:
+            assert row["進捗（参考）"] is None, kpi_id
+    assert rows["K6-2-02"]["進捗（参考）"] is not None and rows["K6-1-01"]["進捗（参考）"] is None
+    ws = wb["確認事項"]
+    percent = [c for r in ws.iter_rows() for c in r if isinstance(c.value, float)]
+    assert percent and all(c.number_format == "0%" for c in percent)
+
+
+def test_generic_national_figure_is_branches_meeting_their_condition(run):
+    cons, *_, path = run
+    _, rows = _kpi_rows(openpyxl.load_workbook(path))
+    n = cons.national["K6-2-08"]
+    met, reporting = n.branches_met
+    assert rows["K6-2-08"]["全国値"].startswith(f"{met}/{reporting}支部\n参考：全国のジェネリック使用割合 ")
+    assert rows["K6-2-08"]["全国の結果"] == n.rating.mark
+
+
+def test_feedback_says_marks_are_not_pro_rated(run):
+    *_, path = run
+    texts = [v for r in openpyxl.load_workbook(path)["確認事項"].values for v in r if isinstance(v, str)]
+    assert any(t.startswith("評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。") for t in texts)
+    assert not [t for t in texts if "按分" in t and "按分しません" not in t]
 
 
 def test_finding_cells_highlighted_with_a_comment(run):
@@ -107,6 +164,12 @@ def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch
     assert wb.sheetnames[0] == "確認事項"
     e401 = next(f for f in cons.findings if f.code == "E401")
     assert "E401" in wb[e401.sheet][e401.cell].comment.text
+    _, rows = _kpi_rows(wb)
+    progress = wb["確認事項"].cell(row=next(i for i, r in enumerate(wb["確認事項"].values, 1) if r[0] == "K6-2-02"),
+                                  column=6)
+    assert progress.value == pytest.approx(cons.branch_kpis[("11", "K6-2-02")].progress)
+    assert progress.number_format == "0%"
+    assert rows["K6-2-02"]["自支部の実績"].endswith("（R6.10現在）")
 
 
 @requires_soffice
