@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable
+from .findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable, sets_aside
 from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
 from .ratings import (EXCELLENT, MARKS, MET, MISSED, NO_RESULT, AnnualTarget, Rating, annual_target, no_result,
@@ -147,6 +147,39 @@ class TermMeasureRow:
     note: str
 
 
+@dataclass(frozen=True)
+class Revision:
+    """A value a branch changed after the ledger had recorded it (kpisheet.ledger finds them)."""
+
+    branch_code: str
+    kpi_id: str
+    month: str  # the month whose figure changed ('2024-08')
+    old_numerator: float | None
+    old_denominator: float | None
+    old_value: float | None
+    new_numerator: float | None
+    new_denominator: float | None
+    new_value: float | None
+    new_status: str  # the MonthValue status now (ok, excluded, missing, zero_denominator)
+    file: str  # name of the file that brought the new value
+    old_file: str  # name of the file the old value came from
+    after_close: bool  # the month was already closed (締め後): applied, the closed report stays as published
+    reporting_month: str  # the run that found it ('2024-10')
+
+
+@dataclass(frozen=True)
+class YearOnYear:
+    """A shown result beside the same month of the previous fiscal year (前年同月比)."""
+
+    month: str | None  # this year's month of the result ('2024-08')
+    previous_month: str | None  # the same month a year earlier ('2023-08')
+    value: float | None
+    previous: float | None
+    change: float | None  # value - previous, in the KPI's display unit (points, yen, count)
+    reason_ja: str = ""  # why there is no comparison ('' when there is one)
+    reason_en: str = ""
+
+
 @dataclass
 class Consolidation:
     fiscal_year: int
@@ -167,6 +200,11 @@ class Consolidation:
     targets: dict[tuple[str, str], float] = field(default_factory=dict)  # HQ's --targets (branch or 'ALL', KPI)
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (file, sha256) of every input
     unattributed: list[tuple[str, int]] = field(default_factory=list)  # files no branch could be found for
+    # From the submission ledger (kpisheet.ledger.attach); empty without one:
+    revisions: list[Revision] = field(default_factory=list)  # the month's revisions (修正履歴)
+    # last year's value of the same month: (branch code or 'ALL', this year's KPI id, this year's month)
+    previous_year: dict[tuple[str, str, str], float] | None = None  # None: no ledger was used
+    no_comparison: dict[str, tuple[str, str]] = field(default_factory=dict)  # KPI id -> (ja, en) why not
 
     @property
     def month_key(self) -> str:
@@ -183,6 +221,26 @@ class Consolidation:
     @property
     def branch_codes(self) -> list[str]:
         return [s.code for s in self.statuses]
+
+    def year_on_year(self, code: str, kpi_id: str) -> YearOnYear:
+        """The shown result of a branch (or the nation, 'ALL') beside the same month last year."""
+        shown = self.national.get(kpi_id) if code == NATIONAL_CODE else self.branch_kpis.get((code, kpi_id))
+        month = getattr(shown, "data_month", None)
+        value = getattr(shown, "value", None)
+        earlier = _year_before(month)
+        if self.previous_year is None:
+            return YearOnYear(month, earlier, value, None, None, "台帳なし", "no ledger")
+        if kpi_id in self.no_comparison:
+            return YearOnYear(month, earlier, value, None, None, *self.no_comparison[kpi_id])
+        if month is None or value is None:
+            return YearOnYear(month, earlier, value, None, None, "今年度の値なし", "no result this year")
+        previous = self.previous_year.get((code, kpi_id, month))
+        if previous is None:
+            return YearOnYear(month, earlier, value, None, None, "前年同月の値なし", "no value a year earlier")
+        return YearOnYear(month, earlier, value, previous, value - previous)
+
+    def revisions_of(self, code: str) -> list[Revision]:
+        return [r for r in self.revisions if r.branch_code == code]
 
     def summary(self, outputs: Iterable[Path] = ()) -> dict[str, Any]:
         """The run summary (what `kpisheet consolidate --json` prints)."""
@@ -205,10 +263,16 @@ class Consolidation:
                          "missing_names": names(STATUS_MISSING), "unreadable_names": names(STATUS_UNREADABLE)},
             "findings": {"errors": sum(1 for f in self.findings if f.is_error),
                          "warnings": sum(1 for f in self.findings if not f.is_error)},
-            "national": [{"kpi_id": n.kpi_id, "value": n.value, "target": n.rating.effective_target,
-                          "mark": n.rating.mark, "covered": len(n.covered)}
+            "national": [{"kpi_id": n.kpi_id, "value": n.value, "data_month": n.data_month,
+                          "target": n.rating.effective_target, "target_source": n.rating.target_source,
+                          "mark": n.rating.mark, "progress": n.progress, "covered": len(n.covered),
+                          "branches_met": list(n.branches_met) if n.branches_met else None}
                          for n in self.national.values()],
             "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
+            "set_aside": [{"file": f.file, "branch": f.branch, "code": f.code,
+                           "used": f.context.get("used")} for f in self.findings if sets_aside(f)],
+            "revisions": len(self.revisions),
+            "revisions_after_close": sum(1 for r in self.revisions if r.after_close),
             "outputs": [str(p) for p in outputs],
         }
 
@@ -244,6 +308,11 @@ def read_baselines(path: Path | None, fiscal_year: int, *, kind: str = "baseline
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[(str(key[0]), str(key[1]))] = float(value)
     return out, findings
+
+
+def _year_before(month: str | None) -> str | None:
+    """'2024-08' -> '2023-08'."""
+    return f"{int(month[:4]) - 1:04d}{month[4:]}" if month else None
 
 
 def _as_date(month: str | date) -> date:
@@ -319,7 +388,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     """
     cat = catalogue_for_fy(fiscal_year)
     baselines = dict(baselines or {})
-    findings = list(findings)
+    findings = _without_set_aside_findings(list(findings))
     usable, exclusions = _usable_submissions(submissions, findings)
     cons = Consolidation(fiscal_year=fiscal_year, month=month, catalogue=cat, submissions=submissions,
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
@@ -362,9 +431,19 @@ def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
         return [replace(error_finding(sub.path, exc), branch=code)]
 
 
+def _without_set_aside_findings(findings: list[Finding]) -> list[Finding]:
+    """A file set aside for its branch's newer (or identical) one keeps only the finding saying so:
+    what else is wrong in it no longer concerns the month."""
+    aside = {f.file for f in findings if sets_aside(f)}
+    return [f for f in findings if f.file not in aside or sets_aside(f)]
+
+
 def _usable_submissions(submissions: list[Submission], findings: list[Finding]
                         ) -> tuple[dict[str, Submission], dict[int, _Exclusions]]:
-    """Submissions whose values can be used, one per branch code, with what their errors exclude."""
+    """Submissions whose values can be used, one per branch code, with what their errors exclude.
+
+    A file set aside for a newer one of its branch (W207, W208) is never used.
+    """
     by_file: dict[str, list[Finding]] = {}
     for f in findings:
         by_file.setdefault(f.file or "", []).append(f)
@@ -374,6 +453,8 @@ def _usable_submissions(submissions: list[Submission], findings: list[Finding]
         ex = _exclusions([*sub.findings, *by_file.get(sub.path, [])])
         exclusions[id(sub)] = ex
         if ex.whole_file or not sub.branch_code or not is_readable(sub):
+            continue
+        if any(sets_aside(f) for f in by_file.get(sub.path, [])):
             continue
         if sub.branch_code in usable:  # two files for one branch: neither is trusted
             usable[sub.branch_code] = None  # type: ignore[assignment]
@@ -538,9 +619,11 @@ def _national_target(cons: Consolidation, kpi: Kpi, national_baseline: float | N
         rule = Target("baseline")
     given = cons.targets.get((NATIONAL_CODE, kpi.id))
     annual = annual_target(kpi, hq_target=given, baseline=national_baseline, rule=rule)
+    if annual.reason_code == "no_baseline":
+        annual = replace(annual, basis_ja="前年度実績なし（前年度値ファイルに全国（branch ALL）の行がありません）")
     if given is None and rule.rule == "fixed" and annual.value is not None:
         goal = f"第{cons.catalogue.term}期末目標"
-        annual = replace(annual, source="term_goal", basis_ja=annual.basis_ja.replace("全国共通の目標", f"{goal}（年度目標の指定なし）"),
+        annual = replace(annual, source="term_goal", basis_ja=annual.basis_ja.replace("全国共通の目標", f"{goal}。年度目標の指定なし"),
                          basis_en=f"{annual.basis_en}; the term goal, no annual national target given")
     return annual
 
@@ -800,7 +883,9 @@ def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
 
 
 def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
-    """The analysts' table as a pandas DataFrame (same rows as the CSV)."""
+    """The analysts' table as a pandas DataFrame: the CSV's rows and columns."""
     import pandas as pd
 
-    return pd.DataFrame(kpi_value_rows(cons), columns=FRAME_COLUMNS)
+    from .csvout import CSV_COLUMNS, csv_rows
+
+    return pd.DataFrame(csv_rows(cons), columns=CSV_COLUMNS)
