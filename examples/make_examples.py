@@ -8,6 +8,9 @@ same workbook contents.  The inbox imitates a real month at HQ:
 * 45 of 47 branches returned a workbook (島根 32 and 沖縄 47 have not), plus 本部 00
   with the national-only KPI (ホームページアクセス数);
 * 新潟 (15) is late: its figures stop at September;
+* data arrive with each KPI's usual lag (catalogue data_lag): health checks through
+  August or September, ジェネリック and バイオシミラー through June (診療月), the rest
+  through October — so every result names its own data month;
 * a few branches made the mistakes branch staff make (listed in MISTAKES below), so the
   run shows findings; an Excel lock file (~$...) lies in the folder too.
 """
@@ -23,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from kpisheet.catalogue import HQ_CODE, catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
+from kpisheet.catalogue import catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
 from kpisheet.names import kpi_key, measure_key
 from kpisheet.sample import POPULATION, branch_rate, fill_by_names, sample_values
 from kpisheet.consolidation import consolidate
@@ -49,8 +52,8 @@ def _mistakes() -> dict[str, dict[str, Any]]:
                measure_key("6-2-IV", "note", 1).name: '=HYPERLINK("http://example.com","詳細")'},
         # 神奈川: unit typed into a count cell
         "14": {kpi_key("K6-2-07", "val", date(2024, 10, 1)).name: "1,170事業所"},
-        # 愛知: cumulative 健診 numerator falls in September
-        "23": {kpi_key("K6-2-01", "num", date(2024, 9, 1)).name: 1000.0},
+        # 愛知: the year-to-date 健診 numerator falls in August (its data reach August)
+        "23": {kpi_key("K6-2-01", "num", date(2024, 8, 1)).name: 1000.0},
         # 大阪: numerator larger than the denominator
         "27": {kpi_key("K6-1-02", "num", date(2024, 8, 1)).name: 999_999.0},
         # 兵庫: forgot the branch's own target
@@ -86,33 +89,59 @@ def write_baseline(path: Path) -> None:
         total = sum(POPULATION)
         national = (sum(values.values()) if kpi.kind == "count"
                     else sum(v * POPULATION[int(c) - 1] for c, v in values.items()) / total)
-        values[HQ_CODE] = round(national, kpi.decimals)
-        rows += [(code, kpi.id, values[code]) for code in [HQ_CODE, *offices]]
+        values["ALL"] = round(national, kpi.decimals)  # the national previous-year value
+        rows += [(code, kpi.id, values[code]) for code in ["ALL", *offices]]
+    rows += _hired_offices(offices)
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["branch", "kpi_id", "value"])
         w.writerows(rows)
 
 
+def _as_the_data_arrive(cat: Any, values: dict[str, Any], through: date) -> dict[str, Any]:
+    """Blank the months a KPI's data have not reached yet (its catalogue data_lag)."""
+    out = dict(values)
+    for kpi in cat.kpis:
+        for month in kpi.months(FY):
+            index = through.year * 12 + through.month - 1 - kpi.lag_months
+            if month <= through and (month.year * 12 + month.month - 1) > index:
+                for part in ("num", "den", "val"):
+                    out.pop(kpi_key(kpi.id, part, month).name, None)
+    return out
+
+
+def _hired_offices(offices: list[str]) -> list[tuple[str, str, float]]:
+    """委嘱事業所数 (K6-2-12) has no term-5 KPI, but HQ knows last year's count (the KPI list's
+    令和4年度 reference is 270,116事業所), so the baseline file gives it under its term-6 id."""
+    total = sum(POPULATION)
+    counts = {c: round(270_116 * 1.02 * POPULATION[int(c) - 1] / total
+                       * random.Random(f"{SEED}-{c}-K6-2-12").uniform(0.9, 1.1)) for c in offices}
+    return [("ALL", "K6-2-12", sum(counts.values()))] + [(c, "K6-2-12", counts[c]) for c in offices]
+
+
 def _rate_like_a_careful_branch(filled: dict[Path, tuple[Path, dict[str, Any]]]) -> None:
-    """Random self-ratings would contradict the KPI results everywhere (W501 on every row);
-    a careful branch rates a measure △ when its KPI is behind plan and says why.  Only
-    福岡 (40) keeps one contradiction, so the run still shows W501."""
+    """A careful branch rates the first activity of a measure △ when the measure's KPI is behind
+    plan, and says why; 福岡 (40) forgets the remark once, so the run shows W502."""
     run = consolidate(INBOX, fiscal_year=FY, month=f"{THROUGH:%Y-%m}", baseline_path=BASELINE)
-    fixes: dict[Path, dict[str, Any]] = {}
-    kept = False
-    for f in run.findings:
-        if f.code != "W501" or not f.name:
+    by_branch = {s.branch_code: Path(s.path) for s in run.submissions if s.branch_code}
+    forgot = False
+    for (code, kpi_id), bk in sorted(run.branch_kpis.items()):
+        if bk.rating.mark != "△" or code not in by_branch:
             continue
-        if f.branch == "40" and not kept:
-            kept = True
-            continue
-        patch = fixes.setdefault(Path(f.file), {})
-        patch[f.name] = "△"
-        patch[f.name.removesuffix("_rating") + "_note"] = "KPIの実績が計画を下回っているため、下期に受診勧奨・働きかけを強化する"
-    for path, patch in fixes.items():
+        path = by_branch[code]
         template, values = filled[path]
-        fill_by_names(template, path, {**values, **patch})
+        measure_id = run.catalogue.kpi(kpi_id).measure_id
+        rating = measure_key(measure_id, "rating", 1).name
+        if values.get(measure_key(measure_id, "text", 1).name) is None:
+            continue
+        values[rating] = "△"
+        if code == "40" and not forgot:
+            forgot = True
+            values.pop(measure_key(measure_id, "note", 1).name, None)
+        else:
+            values[measure_key(measure_id, "note", 1).name] = "KPIの実績が計画を下回っているため、下期に受診勧奨・働きかけを強化する"
+    for path, (template, values) in filled.items():
+        fill_by_names(template, path, values)
 
 
 def main() -> int:
@@ -130,6 +159,7 @@ def main() -> int:
             if code in NOT_SUBMITTED:
                 continue
             values = sample_values(cat, FY, code, LATE.get(code, THROUGH), seed=SEED)
+            values = _as_the_data_arrive(cat, values, LATE.get(code, THROUGH))
             values.update(mistakes.get(code, {}))
             fill_by_names(template, INBOX / template.name, values)
             filled[INBOX / template.name] = (template, values)
