@@ -13,6 +13,7 @@ Code ranges:
   E3xx / W3xx  finding and normalising the inputs, schema errors
   E4xx / W4xx  domain rules on the values
   W5xx  consistency of self-ratings with KPI results (needs ratings)
+  L1xx  the submission ledger (kpisheet.ledger)
 """
 
 from __future__ import annotations
@@ -142,9 +143,15 @@ CODES: dict[str, Detail] = {
     "E206": Detail(E, "Branch differs from file name",
                    "ブックの支部（{value}）がファイル名の支部コード（{expected}）と一致しません。自支部のブックか、ファイル名が正しいか確認してください。",
                    "The workbook belongs to branch {value}, but its file name says {expected}. Check it is your branch's workbook and the file name is right."),
-    "E207": Detail(E, "Two files for one branch",
-                   "同じ支部（{branch}）のブックが複数あります：{others}。提出するファイルを1つにしてください。",
-                   "Several workbooks for the same branch ({branch}): {others}. Keep only one."),
+    "E207": Detail(E, "Two files for one branch, neither newer",
+                   "同じ支部（{branch}）の内容の異なるブックが複数あり、保存日時もファイルの日時も同じため、どれが新しいか判断できません：{others}。受信箱に残すファイルを1つにしてください。",
+                   "Several different workbooks for the same branch ({branch}) with the same saved and file times, so none is the newer: {others}. Keep only one in the inbox."),
+    "W207": Detail(W, "Resubmission: older file set aside",
+                   "同じ支部（{branch}）のより新しいブック「{used}」（保存 {expected}）を集計に使い、このブック（保存 {value}）は使いませんでした。このブックを使う場合は、新しい方を受信箱から外してください。",
+                   "The newer workbook of the same branch ({branch}), '{used}' (saved {expected}), was used; this one (saved {value}) was set aside. To use this one, take the newer one out of the inbox."),
+    "W208": Detail(W, "Identical copy counted once",
+                   "このブックは「{used}」と内容が同じ（同一のファイル）のため、1件として扱いました。",
+                   "This workbook is identical to '{used}' and was counted once."),
     "E208": Detail(E, "Metadata damaged",
                    "管理情報シートの「{field}」が読めません（{value}）。本部から配布されたブックに入力し直してください。",
                    "Metadata field '{field}' is unreadable ({value}). Re-enter the data in the distributed workbook."),
@@ -246,10 +253,41 @@ CODES: dict[str, Detail] = {
     "W417": Detail(W, "Target easier than last year's value",
                    "{subject}「{label}」は目標が「対前年度{reason}」ですが、入力された年間目標 {value} は前年度実績 {expected} より低い水準です。目標 {value} で評価します。前年度実績{reason}の値でよいか確認してください。",
                    "{subject} '{label}' must be no worse than last year's value ({expected}), but the typed target {value} is easier. {value} is used; check it."),
+    "W418": Detail(W, "Previous-year value missing for a conditional target",
+                   "{subject}「{label}」は、前年度実績が80%以上なら「対前年度以上」、80%未満なら「80%以上」が目標ですが、前年度実績が未入力のため80%で評価しています。前年度実績を前年度実績欄に入力してください。",
+                   "{subject} '{label}': the target is last year's value where that was 80% or more, else 80%; last year's value is empty, so 80% is used. Enter last year's value."),
     # --- W5: consistency with ratings -------------------------------------------------
     "W502": Detail(W, "Low rating without remark",
                    "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
                    "{subject} row {n} is rated '{value}' with no remark. Explain why in the remarks."),
+    # --- L1: the submission ledger ------------------------------------------------------
+    "L101": Detail(E, "Ledger unreadable",
+                   "台帳 {path} を開けません（{reason}）。壊れているか台帳ではないファイルです。バックアップから戻すか、--ledger で別の台帳を指定してください。何も記録していません。",
+                   "The ledger {path} cannot be opened ({reason}): it is damaged or not a ledger. Restore it from a backup or give another one with --ledger. Nothing was recorded."),
+    "L102": Detail(E, "Ledger of a newer kpisheet",
+                   "台帳 {path} は新しい版のkpisheetが作成したものです（台帳の版 {value}、この版で扱えるのは {expected} まで）。kpisheetを更新してください。何も記録していません。",
+                   "The ledger {path} was written by a newer kpisheet (schema version {value}; this one knows up to {expected}). Update kpisheet. Nothing was recorded."),
+    "L103": Detail(E, "Ledger busy",
+                   "台帳 {path} は別のkpisheetが使用中です。終わってから再実行してください。何も記録していません。",
+                   "The ledger {path} is in use by another kpisheet run. Run again when it has finished. Nothing was recorded."),
+    "L104": Detail(E, "Month closed",
+                   "{fiscal_year}年度の {month} は締め済みです（{closed_at} 締め、{value} まで確定）。締めた月の集計は作り直せません。再集計が必要なら `kpisheet reopen --fy {fiscal_year} --month {value} --reason 理由` で締めを解除してください。台帳からの再作成は `--from-ledger` です。",
+                   "FY{fiscal_year} {month} is closed (closed {closed_at}; final through {value}). A closed month is not consolidated again: reopen it with `kpisheet reopen --fy {fiscal_year} --month {value} --reason TEXT`, or rebuild it with --from-ledger."),
+    "L105": Detail(E, "Month not in the ledger",
+                   "台帳 {path} に {fiscal_year}年度 {month} の集計の記録がありません。先に `kpisheet consolidate` でこの月を集計してください。",
+                   "The ledger {path} holds no consolidation of FY{fiscal_year} {month}. Consolidate that month first."),
+    "L106": Detail(E, "Ledger missing",
+                   "台帳 {path} がありません。集計（`kpisheet consolidate`）で作成されます。--ledger または環境変数 KPISHEET_LEDGER で台帳を指定してください。",
+                   "There is no ledger at {path}. Consolidating creates it; give the ledger with --ledger or the environment variable KPISHEET_LEDGER."),
+    "L107": Detail(E, "Not a kpi_values CSV",
+                   "{path} はkpisheetが書いたKPI値のCSV（kpi_values_…csv）として読めません（{reason}）。列 branch_code, kpi_id, month, numerator, denominator, value, status が必要です。何も取り込んでいません。",
+                   "{path} cannot be read as a kpi_values CSV written by kpisheet ({reason}). It needs the columns branch_code, kpi_id, month, numerator, denominator, value, status. Nothing was imported."),
+    "L108": Detail(E, "Month not closed",
+                   "{fiscal_year}年度の {month} は締められていません。締めを解除する必要はありません。",
+                   "FY{fiscal_year} {month} is not closed; there is nothing to reopen."),
+    "L109": Detail(W, "Rebuilt month differs from the record",
+                   "台帳から再作成した {month} の {value} は、記録された出力と内容が異なります（{reason}）。集計時とkpisheetの版またはKPI一覧が異なる可能性があります。",
+                   "The {value} rebuilt from the ledger for {month} differs from the recorded output ({reason}); kpisheet or the KPI catalogue may have changed since."),
 }
 
 
@@ -355,6 +393,14 @@ def excludes_whole_file(f: Finding) -> bool:
     if not f.is_error:
         return False
     return f.code.startswith(("E1", "E2")) or not (f.name or f.cell or f.subject)
+
+
+SET_ASIDE_CODES = frozenset({"W207", "W208"})  # a resubmitted branch's other files
+
+
+def sets_aside(f: Finding) -> bool:
+    """The file is not used because its branch sent a newer (W207) or the same (W208) file beside it."""
+    return f.code in SET_ASIDE_CODES
 
 
 def flatten(findings: Iterable[Finding], keys: list[str]) -> list[list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -96,6 +97,9 @@ CASES = {
     # ...but a blank month before a filled one is a gap
     "W413 for a gap within the lag": ({"in_K6_2_03_num_202408": None, "in_K6_2_03_den_202408": None},
                                       [("W413", "in_K6_2_03_num_202408")]),
+    # K6-2-08 without last year's value is judged against 80%: wrong for a branch already above it
+    "W418 generic target without last year": ({"in_K6_2_08_baseline": None, "in_K6_2_08_target": None},
+                                              [("W418", "in_K6_2_08_baseline")]),
     "W416 HQ's prefilled target changed": ({"in_K6_1_01_target": 0.99}, [("W416", "in_K6_1_01_target")]),
     "W417 対前年度以上 target below last year": ({"in_K6_1_02_target": 0.85}, [("W417", "in_K6_1_02_target")]),
     "W414 percent typed as a fraction": ({"in_K6_2_11_target": 0.009}, [("W414", "in_K6_2_11_target")]),
@@ -158,11 +162,53 @@ def test_e206_branch_differs_from_file_name(clean: Path, tmp_path: Path) -> None
     assert [(f.code, f.value, f.context["expected"]) for f in result.findings] == [("E206", "10 群馬支部", "11")]
 
 
-def test_e207_two_files_for_one_branch(clean: Path, tmp_path: Path) -> None:
+def _saved(src: Path, dst: Path, when: str, mtime: int) -> Path:
+    """A copy of `src` whose workbook says it was saved at `when` and whose file time is `mtime`."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(src) as z:
+        core = z.read("docProps/core.xml").decode()
+    core = re.sub(r"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rf"\g<1>{when}\g<2>", core)
+    h.rewrite_zip(src, dst, {"docProps/core.xml": core.encode()})
+    os.utime(dst, ns=(mtime, mtime))
+    return dst
+
+
+def test_w208_an_identical_copy_counts_once(clean: Path, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(clean, inbox / clean.name)
     shutil.copy(clean, inbox / "10_群馬支部_再提出.xlsx")
+    result = validate([inbox], as_of=AS_OF)
+    assert [(Path(f.file).name, f.code, f.context["used"]) for f in result.findings] == \
+        [("10_群馬支部_再提出.xlsx", "W208", clean.name)]
+
+
+def test_w207_the_newer_saved_workbook_is_used_whatever_the_file_times(clean: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    newer = _saved(clean, inbox / "10_群馬支部_修正版.xlsx", "2024-10-05T01:00:00Z", 1_700_000_000 * 10**9)
+    _saved(clean, inbox / clean.name, "2024-10-01T01:00:00Z", 1_800_000_000 * 10**9)  # copied later
+    found = validate([inbox], as_of=AS_OF).findings
+    assert [(Path(f.file).name, f.code, f.context["used"]) for f in found] == [(clean.name, "W207", newer.name)]
+    assert "10_群馬支部_修正版.xlsx" in found[0].message_ja and not found[0].is_error
+
+
+def test_w207_the_file_time_decides_between_equal_saved_times(clean: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _saved(clean, inbox / "10_群馬支部_修正版.xlsx", "2024-10-05T01:00:00Z", 1_700_000_000 * 10**9)
+    _saved(clean, inbox / clean.name, "2024-10-05T01:00:00.000Z", 1_700_000_500 * 10**9)
+    found = validate([inbox], as_of=AS_OF).findings
+    assert [(Path(f.file).name, f.code) for f in found] == [("10_群馬支部_修正版.xlsx", "W207")]
+
+
+def test_e207_when_no_file_is_the_newer(clean: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _saved(clean, inbox / "10_群馬支部_再提出.xlsx", "2024-10-05T01:00:00Z", 1_700_000_000 * 10**9)
+    _saved(clean, inbox / clean.name, "2024-10-05T01:00:00+00:00", 1_700_000_000 * 10**9)
     result = validate([inbox], as_of=AS_OF)
     assert sorted((Path(f.file).name, f.code) for f in result.findings) == \
         sorted([("10_群馬支部_再提出.xlsx", "E207"), (clean.name, "E207")])

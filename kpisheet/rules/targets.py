@@ -6,8 +6,8 @@ value.  With neither a target nor a baseline the KPI cannot be judged (its mark
 is — 前年度値なし), but that is often nobody's mistake — a KPI whose definition
 changed or that is new this term has no comparable last-year value — so it is a
 warning (W415) at the baseline cell, asking for the value if the branch has it.
-rule "generic_conditional" (K6-2-08): without a baseline the target is 80%, so
-nothing is missing.  An empty target with a baseline present is fine.
+rule "generic_conditional" (K6-2-08): without a baseline the target is 80%, which is
+wrong for a branch already at 80% or more, so an empty baseline is W418 (not silent).  An empty target with a baseline present is fine.
 
 A typed target is what the mark uses (README, "Ratings"), so two warnings say when it
 departs from what HQ expected: W416 when the branch changed the value HQ prefilled
@@ -43,6 +43,9 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
     elif rule == "baseline" and baseline_empty and entry.baseline.source is not None \
             and not _no_comparable_last_year(sub, kpi):
         yield at(sub, entry.baseline, "W415", kpi.id, label=kpi.short_label)
+    elif rule == "generic_conditional" and baseline_empty and entry.baseline.source is not None \
+            and not _no_comparable_last_year(sub, kpi):
+        yield at(sub, entry.baseline, "W418", kpi.id, label=kpi.short_label)
 
 
 def _typed(sub: Submission, kpi: Kpi, entry: KpiEntry, typed: float) -> Iterator[Finding]:
