@@ -200,6 +200,8 @@ class Consolidation:
     targets: dict[tuple[str, str], float] = field(default_factory=dict)  # HQ's --targets (branch or 'ALL', KPI)
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (file, sha256) of every input
     unattributed: list[tuple[str, int]] = field(default_factory=list)  # files no branch could be found for
+    used: dict[str, str] = field(default_factory=dict)  # branch code -> path of the file whose values count
+    given_findings: list[Finding] = field(default_factory=list)  # the findings build_consolidation was given
     # From the submission ledger (kpisheet.ledger.attach); empty without one:
     revisions: list[Revision] = field(default_factory=list)  # the month's revisions (修正履歴)
     # last year's value of the same month: (branch code or 'ALL', this year's KPI id, this year's month)
@@ -393,7 +395,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     cons = Consolidation(fiscal_year=fiscal_year, month=month, catalogue=cat, submissions=submissions,
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
-                         baselines=baselines, targets=dict(targets or {}))
+                         baselines=baselines, targets=dict(targets or {}), given_findings=list(findings))
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
     for code, sub in list(usable.items()):
@@ -401,6 +403,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
         findings.extend(found)
         if any(f.is_error for f in found):
             del usable[code]
+    cons.used = {code: sub.path for code, sub in usable.items()}
     _rank(cons)
     _national(cons, usable)
     cons.findings = _sorted_findings(findings)

@@ -4,8 +4,9 @@ validate(paths) lists the inbox (kpisheet.inbox), reads every file
 (kpisheet.reader), then for each submission checks who and what it is for
 (E2xx), validates the record against schemas/submission.schema.json and maps
 each schema error back to the cell it came from, and runs the domain rules
-(kpisheet.rules).  Across files it finds two workbooks for one branch (E207)
-and values far from the other branches (W412).  Findings are returned as data;
+(kpisheet.rules).  Across files it decides which of a branch's several
+workbooks is used (the newest; W207 / W208 on the others, E207 when none is
+newer) and finds values far from the other branches (W412).  Findings are returned as data;
 the CLI only prints them.
 
 Every file fails alone: an exception while reading or checking one file (in
@@ -252,21 +253,106 @@ def identity_findings(sub: Submission, catalogue: Catalogue, *, fiscal_year: int
 
 
 def cross_file_findings(subs: list[Submission], *, as_of: date | None = None) -> list[Finding]:
-    """E207 for two files of one branch, W412 for values far from the other branches.
+    """Resubmissions (W207, W208, E207 when none is newer) and W412 for values far from the other branches.
 
-    Never raises: a submission the outlier check fails on gets E110 and is left out of it.
+    The outlier check looks at the files that are used (see `resubmissions`).  Never raises: a
+    submission the outlier check fails on gets E110 and is left out of it.
     """
-    out: list[Finding] = []
+    chosen = resubmissions(subs)
+    out = chosen.findings
+    left_out = {id(s) for s in chosen.not_used}
+    out.extend(_outliers_guarded([s for s in subs if id(s) not in left_out]))
+    return out
+
+
+@dataclass
+class Resubmissions:
+    """Which file of each branch (and fiscal year) is used when a branch sent several.
+
+    Identical files (same sha256) count once: the one that came first is kept, the others get W208.
+    Of different files the newest is used — by the workbook's own saved time (docProps), then
+    the file's modification time — and the others get W207 naming it.  When the newest cannot be
+    told (the same times), every file of the branch gets E207 and none is used.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    not_used: list[Submission] = field(default_factory=list)
+
+
+def resubmissions(subs: list[Submission]) -> Resubmissions:
+    out = Resubmissions()
     by_branch: dict[tuple[str | None, int | None], list[Submission]] = {}
     for sub in subs:
         by_branch.setdefault((sub.branch_code, sub.fiscal_year), []).append(sub)
     for (code, _), group in by_branch.items():
-        if len(group) > 1:
-            for sub in group:
-                others = ", ".join(Path(o.path).name for o in group if o is not sub)
-                out.append(finding("E207", file=sub.path, branch=code, sheet="_meta", others=others))
-    out.extend(_outliers_guarded(subs))
+        if len(group) > 1 and code:
+            _choose_newest(code, group, out)
     return out
+
+
+def _choose_newest(code: str, group: list[Submission], out: Resubmissions) -> None:
+    where = {"branch": code, "sheet": "_meta"}
+    distinct: dict[str, Submission] = {}
+    # of identical copies the one that came first is kept (then the shorter name): later copies are the extras
+    for sub in sorted(group, key=lambda s: (_mtime_ns(s.path), len(Path(s.path).name), Path(s.path).name)):
+        kept = distinct.setdefault(sub.sha256 or sub.path, sub)
+        if kept is not sub:
+            out.findings.append(finding("W208", file=sub.path, used=Path(kept.path).name, **where))
+            out.not_used.append(sub)
+    if len(distinct) < 2:
+        return
+    key = _newness(list(distinct.values()))
+    ranked = sorted(distinct.values(), key=key, reverse=True)
+    if key(ranked[0]) == key(ranked[1]):
+        for sub in ranked:
+            others = ", ".join(Path(o.path).name for o in ranked if o is not sub)
+            out.findings.append(finding("E207", file=sub.path, others=others, **where))
+        out.not_used.extend(ranked)
+        return
+    used = ranked[0]
+    for sub in ranked[1:]:
+        out.findings.append(finding("W207", file=sub.path, used=Path(used.path).name, value=_saved_text(sub),
+                                    expected=_saved_text(used), **where))
+        out.not_used.append(sub)
+
+
+def _newness(group: list[Submission]) -> Any:
+    """Sort key: (saved time, file time) when every file has a saved time, else the file time alone."""
+    saved = {id(s): _saved_time(s) for s in group}
+    use_saved = all(saved.values())
+
+    def key(sub: Submission) -> tuple[Any, ...]:
+        mtime = _mtime_ns(sub.path)
+        return (saved[id(sub)], mtime) if use_saved else (mtime,)
+    return key
+
+
+def _saved_time(sub: Submission) -> Any:
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat((sub.saved_at or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _saved_text(sub: Submission) -> str:
+    """The saved time as people read it (local time), else the file's time, said so."""
+    from datetime import datetime
+
+    t = _saved_time(sub)
+    if t is not None:
+        return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    mtime = _mtime_ns(sub.path)
+    return datetime.fromtimestamp(mtime / 1e9).strftime("%Y-%m-%d %H:%M:%S（ファイルの日時）") if mtime else "不明"
 
 
 def _outliers_guarded(subs: list[Submission]) -> list[Finding]:
