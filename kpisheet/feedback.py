@@ -5,7 +5,9 @@ comment saying what to fix, plus a first sheet 確認事項 that lists the findi
 (sheet, cell, message) and the branch's own KPI rows beside the national figures:
 annual target, result with the month its data reach (「42.6%（R6.1現在）」), mark,
 進捗 as a separate reference figure (KPIs that grow through the year only), where
-the target came from, and the term goal as reference.
+the target came from, and the term goal as reference.  With a ledger it also lists
+the branch's own revisions of values it reported before (締め後 where the month was
+closed) and each result beside the same month of the previous fiscal year.
 
 How the copy is made, each way tried only when the one before fails:
 
@@ -49,8 +51,8 @@ from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
 from .ratings import as_of_ja
-from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, kpi_result_text, result_ja, source_ja, target_text,
-                     term_goal_ja, text_lines)
+from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, change_ja, data_month_ja, kpi_result_text, result_ja,
+                     source_ja, target_text, term_goal_ja, text_lines, year_on_year_note)
 from .workbook_xml import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
 from .xlsx_cells import cell_coordinates, column_letter
 
@@ -201,8 +203,10 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
     if not findings:
         row += 1
         cells.append((row, 1, "指摘事項はありません。", "plain"))
+    row = _revision_cells(cons, sub, cells, row + 2)
+    row = _year_on_year_cells(cons, sub, cells, row + 2)
     row += 2
-    cells.append((row, 1, "2. 自支部の結果と全国", "bold"))
+    cells.append((row, 1, "4. 自支部の結果と全国", "bold"))
     for line in (f"{RULE_JA}実績の（{as_of_ja(cons.month)}）などは、データが届いている月です。", PROGRESS_JA):
         row += 1
         cells.append((row, 1, line, "plain"))
@@ -215,6 +219,53 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
         cells += [(row, c, value, style) for c, (value, style) in
                   enumerate(_kpi_cells(cons, kpi, cons.branch_kpis.get((code, kpi.id)), cons.national.get(kpi.id)), 1)]
     return cells
+
+
+def _revision_cells(cons: Consolidation, sub: Submission, cells: list[Cell], row: int) -> int:
+    """2. the branch's own revisions of values it reported before (from the ledger); the last row used."""
+    cells.append((row, 1, "2. 前月までに報告した値の修正", "bold"))
+    revisions = cons.revisions_of(sub.branch_code or "")
+    row += 1
+    if not revisions:
+        cells.append((row, 1, "修正はありません。" if cons.previous_year is not None
+                       else "台帳を使わずに集計したため、修正は確認していません。", "plain"))
+        return row
+    cells.append((row, 1, "締め後＝すでに締めた月の値の修正です。この集計には修正後の値を使い、締めた月の集計表はそのまま残します。",
+                  "plain"))
+    row += 1
+    cells += [(row, c, t, "head") for c, t in enumerate(["対象月", "KPI（修正したファイル）", "修正前", "修正後", "締め",
+                                                          "差"], 1)]
+    for r in revisions:
+        kpi = cons.catalogue.kpi(r.kpi_id)
+        row += 1
+        new = kpi.format_value(r.new_value) if r.new_value is not None else "（空欄または除外）"
+        change = change_ja(kpi, r.new_value - r.old_value) if None not in (r.new_value, r.old_value) else ""
+        cells += [(row, 1, data_month_ja(r.month), "text"), (row, 2, f"{kpi.id} {kpi.label}\n（{r.file}）", "text"),
+                  (row, 3, kpi.format_value(r.old_value), "text"), (row, 4, new, "text"),
+                  (row, 5, "締め後" if r.after_close else "", "text"), (row, 6, change, "text")]
+    return row
+
+
+def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell], row: int) -> int:
+    """3. each KPI's result beside the same month of the previous fiscal year; the last row used."""
+    cells.append((row, 1, "3. 前年同月との比較", "bold"))
+    row += 1
+    if cons.previous_year is None:
+        cells.append((row, 1, "台帳を使わずに集計したため、前年同月の値はありません。", "plain"))
+        return row
+    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "自支部の実績", "前年同月", "前年差", "注記"], 1)]
+    code = sub.branch_code or ""
+    for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
+        bk = cons.branch_kpis.get((code, kpi.id))
+        if kpi.kind == "qualitative" or bk is None:
+            continue
+        yoy = cons.year_on_year(code, kpi.id)
+        row += 1
+        previous = result_ja(kpi, yoy.previous, yoy.previous_month) if yoy.previous is not None else "—"
+        cells += [(row, 1, kpi.id, "text"), (row, 2, kpi.label, "text"), (row, 3, kpi_result_text(kpi, bk), "text"),
+                  (row, 4, previous, "text"), (row, 5, change_ja(kpi, yoy.change), "text"),
+                  (row, 6, year_on_year_note(yoy), "text")]
+    return row
 
 
 def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalKpi | None) -> list[tuple[Any, Any]]:

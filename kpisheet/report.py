@@ -1,6 +1,6 @@
 """Stage 7 — the national workbook (xlsxwriter): 9 Japanese sheets for HQ planners.
 
-概要 · 提出状況 · 全国KPI · 支部別KPI · 評価一覧 · 取組状況 · 月次推移 · 第5期→第6期対応表 · 検証結果
+概要 · 提出状況 · 全国KPI · 支部別KPI · 評価一覧 · 取組状況 · 月次推移 · 第5期→第6期対応表 · 検証結果 · 修正履歴
 
 Every branch text is written with write_string on a workbook opened with
 strings_to_formulas/strings_to_urls False, so "=1+1", "+81", "@x" and URLs stay
@@ -16,6 +16,11 @@ Marks are the latest result against the annual target (RULE_JA); 進捗 is a sep
 shown, where it came from (目標の設定) and the term goal (第6期末目標（参考）) are shown too.
 K6-2-08's national figure is the branches that met their own condition (「39/44支部」),
 the pooled rate only beside it as 参考.
+
+From the submission ledger (kpisheet.ledger): 全国KPI and 支部別KPI show each result beside the
+same month of the previous fiscal year (前年同月, 前年差; no comparison where the term change
+altered the KPI, with the reason), and 修正履歴 lists the month's revisions, 締め後 where the month
+had been closed.
 """
 
 from __future__ import annotations
@@ -32,15 +37,15 @@ from xlsxwriter.worksheet import Worksheet
 
 from . import __version__
 from .catalogue import Kpi, load_branches
-from .consolidation import (STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, BranchKpi, Consolidation,
-                            MonthValue, NationalKpi)
+from .consolidation import (NATIONAL_CODE, STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, BranchKpi,
+                            Consolidation, MonthValue, NationalKpi, YearOnYear)
 from .fileio import atomic_path
 from .fiscal import fiscal_months, month_key, month_label, parse_month, wareki_fiscal_year, wareki_month
 from .ratings import MARK_LABELS_JA, MARKS, TARGET_SOURCES, as_of_ja, with_month
 
 FONT = "游ゴシック"
 SHEETS = ("概要", "提出状況", "全国KPI", "支部別KPI", "評価一覧", "取組状況", "月次推移", "第5期→第6期対応表",
-          "検証結果")
+          "検証結果", "修正履歴")
 MARK_COLOURS = {"◎": "#C6EFCE", "○": "#DDEBF7", "△": "#FFC7CE", "×": "#F4B084", "—": "#EDEDED"}
 HEAD_BG = "#1F4E78"
 # how a mark is decided, said wherever marks are shown (issue 9: nothing is pro-rated)
@@ -157,6 +162,44 @@ def pooled_note(kpi: Kpi, national: NationalKpi) -> str:
         return ""
     return (f"参考：全国の{kpi.short_label} {result_ja(kpi, national.value, national.data_month)}"
             f"（{len(national.covered)}支部の分子・分母の合計から算出）")
+
+
+# ---------------------------------------------------------------- 前年同月比
+def change_format(kpi: Kpi) -> str:
+    """Number format of a difference from last year: points for percent KPIs, yen, counts."""
+    if kpi.display == "percent":
+        d = "0." + "0" * kpi.decimals if kpi.decimals else "0"
+        return f'+{d}"pt";-{d}"pt";{d}"pt"'
+    if kpi.display == "yen":
+        return '+#,##0"円";-#,##0"円";0"円"'
+    return "+#,##0;-#,##0;0"
+
+
+def change_ja(kpi: Kpi, change: float | None) -> str:
+    """「+1.4ポイント」「-120円」「+35」: a difference from last year as text."""
+    if change is None:
+        return ""
+    digits = kpi.decimals if kpi.display == "percent" else 0
+    text = f"{abs(change):,.{digits}f}"
+    sign = "+" if change > 0 and text.strip("0.,") else "-" if change < 0 and text.strip("0.,") else "±"
+    unit = "ポイント" if kpi.display == "percent" else "円" if kpi.display == "yen" else ""
+    return f"{sign}{text}{unit}"
+
+
+def year_on_year_note(yoy: YearOnYear) -> str:
+    """「R5.8と比較」, or why there is no comparison."""
+    if yoy.previous is not None:
+        return f"{data_month_ja(yoy.previous_month)}と比較"
+    return yoy.reason_ja
+
+
+def no_comparison_note(cons: Consolidation) -> str:
+    """The KPIs without 前年同月比 and why, for a sheet's foot ('' when every KPI compares)."""
+    if cons.previous_year is None:
+        return "※ 前年同月：台帳を使わずに集計したため表示していません。"
+    items = [f"{k}（{ja}）" for k, (ja, _en) in cons.no_comparison.items() if cons.catalogue.kpi(k).kind != "qualitative"]
+    head = "※ 前年同月はデータ時点と同じ月の前年度の値（台帳の記録）。前年差は今年度の値－前年同月の値（％の指標はポイント）。"
+    return head + (f"比較しないKPI：{'、'.join(items)}" if items else "")
 
 
 # column widths and wrapped-text line counts per worksheet, to set row heights
@@ -360,8 +403,8 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws.write_string(2, 0, f"{RULE_JA}{PROGRESS_JA}", st.note)
     cols = [("KPI ID", 10), ("具体的な施策", 24), ("KPI", 36), ("分子（合計）", 16), ("分母（合計）", 16),
             ("全国値", 12), ("データ時点", 8), ("年間目標", 12), ("目標の設定", 18), (term_goal_head(cons), 17),
-            ("結果", 6), ("進捗（参考）", 10), ("判定の根拠", 50), ("集計支部数", 8), ("集計した支部", 40),
-            ("集計から外れた支部（理由）", 50)]
+            ("結果", 6), ("進捗（参考）", 10), ("前年同月", 12), ("前年差", 10), ("前年同月比の注記", 24),
+            ("判定の根拠", 50), ("集計支部数", 8), ("集計した支部", 40), ("集計から外れた支部（理由）", 50)]
     header(ws, 3, st, cols)
     row = 3
     for kpi in cons.kpis:
@@ -369,16 +412,19 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         nf = num_format(kpi)
         row += 1
         basis = "\n".join(t for t in (n.rating.basis_ja, pooled_note(kpi, n)) if t)
+        yoy = cons.year_on_year(NATIONAL_CODE, kpi.id)
         for col, (value, fmt) in enumerate([
                 (kpi.id, st.text), (cons.catalogue.measure(kpi.measure_id).heading, st.wrap), (kpi.label, st.wrap),
                 (n.numerator, st.int), (n.denominator, st.int), (national_value(kpi, n), st.fmt(nf, align="right")),
                 (data_month_ja(n.data_month), st.fmt(None, align="center")), (annual_target_cell(kpi, n), st.fmt(nf)),
                 (_national_source(cons, kpi, n), st.wrap), (term_goal_ja(kpi), st.wrap),
-                (n.rating.mark, st.mark(n.rating.mark)), (n.progress, st.fmt(PROGRESS_FORMAT)), (basis, st.wrap),
-                (len(n.covered), st.int), ("、".join(names[c].removesuffix("支部") for c in n.covered), st.wrap),
+                (n.rating.mark, st.mark(n.rating.mark)), (n.progress, st.fmt(PROGRESS_FORMAT)),
+                (stored(kpi, yoy.previous), st.fmt(nf)), (yoy.change, st.fmt(change_format(kpi))),
+                (year_on_year_note(yoy), st.wrap), (basis, st.wrap), (len(n.covered), st.int), ("、".join(names[c].removesuffix("支部") for c in n.covered), st.wrap),
                 ("、".join(f"{names[c].removesuffix('支部')}（{r}）" for c, r in n.left_out), st.wrap)]):
             put(ws, row, col, value, fmt)
     ws.autofilter(3, 0, row, len(cols) - 1)
+    ws.write_string(row + 2, 0, no_comparison_note(cons), st.note)
     ws.freeze_panes(4, 3)
     print_setup(ws, 3, "全国KPI")
 
@@ -390,7 +436,8 @@ def _national_source(cons: Consolidation, kpi: Kpi, national: NationalKpi) -> st
 
 
 # ---------------------------------------------------------------- 支部別KPI
-MATRIX_COLUMNS = (("値", 11), ("時点", 6), ("結果", 5), ("順位", 5))  # per KPI; 時点 = data month of the value
+MATRIX_COLUMNS = (("値", 11), ("時点", 6), ("結果", 5), ("順位", 5), ("前年同月", 10), ("前年差", 9))
+# per KPI; 時点 = data month of the value; 前年同月 = that month a year earlier (ledger)
 MATRIX_NOTE = ("※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。時点はその値のデータが届いている月（R6.1＝令和6年1月）。"
                "順位は値の良い順（≦の指標は小さい順）。")
 
@@ -429,6 +476,7 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         put(ws, row, c + 1, data_month_ja(n.data_month), centre)
         put(ws, row, c + 2, n.rating.mark, st.mark(n.rating.mark))
         put(ws, row, c + 3, None, st.text)
+        _matrix_year_on_year(ws, st, row, c + 4, kpi, cons.year_on_year(NATIONAL_CODE, kpi.id))
     for j, _kpi in enumerate(qual):
         put(ws, row, 2 + step * len(kpis) + j, "—", st.mark("—"))
     names = branch_names()
@@ -446,6 +494,7 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
             put(ws, row, c + 1, data_month_ja(bk.data_month) if bk and bk.value is not None else "", centre)
             put(ws, row, c + 2, mark, st.mark(mark))
             put(ws, row, c + 3, bk.rank if bk else None, st.fmt("0", None, align="center"))
+            _matrix_year_on_year(ws, st, row, c + 4, kpi, cons.year_on_year(s.code, kpi.id))
         for j, kpi in enumerate(qual):
             bk = cons.branch_kpis.get((s.code, kpi.id))
             mark = bk.rating.mark if bk else "—"
@@ -453,10 +502,16 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws.autofilter(3, 0, row, col - 1)
     ws.freeze_panes(5, 2)
     ws.write_string(row + 2, 0, MATRIX_NOTE + RULE_JA, st.note)
+    ws.write_string(row + 3, 0, no_comparison_note(cons), st.note)
     if any(cons.national[k.id].branches_met is not None for k in kpis):
-        ws.write_string(row + 3, 0, "※ 全国の「n/m支部」は、報告のあったm支部のうち各支部の条件を満たした支部の数です"
+        ws.write_string(row + 4, 0, "※ 全国の「n/m支部」は、報告のあったm支部のうち各支部の条件を満たした支部の数です"
                         "（全支部が満たすと○）。", st.note)
     print_setup(ws, 3, "支部別KPI")
+
+
+def _matrix_year_on_year(ws: Worksheet, st: Styles, row: int, col: int, kpi: Kpi, yoy: YearOnYear) -> None:
+    put(ws, row, col, stored(kpi, yoy.previous), st.fmt(num_format(kpi)))
+    put(ws, row, col + 1, yoy.change, st.fmt(change_format(kpi)))
 
 
 # ---------------------------------------------------------------- 評価一覧
@@ -789,6 +844,56 @@ def sheet_findings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     print_setup(ws, 3, "検証結果")
 
 
+# ---------------------------------------------------------------- 修正履歴
+REVISION_COLUMNS = [("支部コード", 7), ("支部", 10), ("KPI ID", 9), ("KPI", 32), ("対象月", 8), ("修正前", 12),
+                    ("修正後", 12), ("差", 10), ("修正前（分子／分母）", 22), ("修正後（分子／分母）", 22),
+                    ("締め", 8), ("修正したファイル", 36), ("修正前のファイル", 36), ("見つけた集計", 10)]
+REVISIONS_NOTE = ("前回までに台帳に記録した値を、支部が後のファイルで変えたものです（同じ内容で再集計しても増えません）。"
+                  "「締め後」は締めた月までの値の修正：この集計には修正後の値を使い、締めた月の集計表は締めたときのまま"
+                  "残しています（`kpisheet consolidate --from-ledger` で再作成できます）。")
+
+
+def sheet_revisions(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet("修正履歴")
+    ws.write_string(0, 0, _title(cons, "修正履歴"), st.title)
+    ws.write_string(1, 0, REVISIONS_NOTE, st.note)
+    header(ws, 3, st, REVISION_COLUMNS)
+    names = branch_names()
+    row = 3
+    for r in cons.revisions:
+        kpi = cons.catalogue.kpi(r.kpi_id)
+        nf = num_format(kpi)
+        row += 1
+        after = "締め後" if r.after_close else ""
+        change = r.new_value - r.old_value if r.new_value is not None and r.old_value is not None else None
+        for col, (value, fmt) in enumerate([
+                (r.branch_code, st.text), (names.get(r.branch_code, r.branch_code), st.text), (kpi.id, st.text),
+                (kpi.label, st.wrap), (data_month_ja(r.month), st.fmt(None, align="center")),
+                (stored(kpi, r.old_value), st.fmt(nf)), (_revised_value(kpi, r.new_value, r.new_status), st.fmt(nf)),
+                (change, st.fmt(change_format(kpi))), (_parts(r.old_numerator, r.old_denominator), st.text),
+                (_parts(r.new_numerator, r.new_denominator), st.text), (after, st.mark("△") if after else st.text),
+                (r.file, st.wrap), (r.old_file, st.wrap), (data_month_ja(r.reporting_month), st.text)]):
+            put(ws, row, col, value, fmt)
+    if not cons.revisions:
+        ws.write_string(row + 1, 0, "この月の修正はありません。" if cons.previous_year is not None else
+                        "台帳を使わずに集計したため、修正は記録していません。", st.note)
+    ws.autofilter(3, 0, max(row, 4), len(REVISION_COLUMNS) - 1)
+    ws.freeze_panes(4, 2)
+    print_setup(ws, 3, "修正履歴")
+
+
+def _revised_value(kpi: Kpi, value: float | None, status: str) -> float | str | None:
+    if value is not None:
+        return stored(kpi, value)
+    return {"excluded": "（エラーにより除外）", "missing": "（空欄）", "zero_denominator": "（分母が0）"}.get(status, "")
+
+
+def _parts(numerator: float | None, denominator: float | None) -> str:
+    def n(x: float | None) -> str:
+        return "—" if x is None else f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+    return "" if numerator is None and denominator is None else f"{n(numerator)}／{n(denominator)}"
+
+
 # ---------------------------------------------------------------- writing
 def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
     wb = xlsxwriter.Workbook(str(path), workbook_options())
@@ -805,6 +910,7 @@ def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
     sheet_trend(wb, st, cons)
     sheet_terms(wb, st, cons)
     sheet_findings(wb, st, cons)
+    sheet_revisions(wb, st, cons)
     wb.close()
 
 
