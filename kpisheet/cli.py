@@ -253,21 +253,177 @@ def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None
         validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
 
 
+LEDGER_HELP = ("The submission ledger (SQLite); default: $KPISHEET_LEDGER, else kpisheet.sqlite in the "
+               "working folder.")
+
+
 @cli.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@click.argument("inbox", type=click.Path(path_type=Path), required=False)
 @click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
 @click.option("--month", required=True, help="Reporting month YYYY-MM, e.g. 2024-10.")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values (branch, kpi_id, value); branch ALL = national.")
 @click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="HQ's annual targets (branch, kpi_id, value), used where a workbook's target is empty; branch ALL = national.")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Replace existing outputs (and remove stale ones of the same month).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--no-ledger", "no_ledger", is_flag=True, help="Neither read nor write a ledger (no history, no 前年同月比).")
+@click.option("--from-ledger", "from_ledger", is_flag=True, help="Rebuild the month's national workbook and CSV from the ledger alone (no INBOX).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def consolidate(inbox: Path, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
-                outdir: Path, force: bool, as_json: bool) -> None:
-    """Consolidate a month's returned workbooks into the national workbook."""
+def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
+                outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
+                as_json: bool) -> None:
+    """Consolidate a month's returned workbooks into the national workbook (and record it in the ledger)."""
     with _interruptible():
+        if from_ledger:
+            rebuild_cli(fiscal_year=fiscal_year, month=month, outdir=outdir, force=force, ledger=ledger,
+                        as_json=as_json, extra=(inbox, baseline, targets, no_ledger))
+            return
+        if inbox is None:
+            raise click.UsageError("give INBOX (or --from-ledger)")
         consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
-                        outdir=outdir, force=force, as_json=as_json)
+                        outdir=outdir, force=force, as_json=as_json,
+                        ledger=None if no_ledger else ledger_path_of(ledger))
+
+
+@cli.command(name="close")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
+@click.option("--month", required=True, help="Reporting month YYYY-MM to close, e.g. 2024-09.")
+def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
+    """Close a consolidated month: its report is final; later revisions to it are marked 締め後."""
+    from . import ledger as led
+
+    _check_fy(fiscal_year)
+    key = _month_key(month, fiscal_year)
+    path = ledger_path_of(ledger)
+    try:
+        with led.opened(path) as book:
+            new, at = led.close_month(book, fiscal_year, key)
+    except KpisheetError as exc:
+        _fail(exc)
+    when = at[:16].replace("T", " ")
+    click.echo(f"{fiscal_year}年度 {key} を締めました（{when}）。台帳: {path}" if new else
+               f"{fiscal_year}年度 {key} は締め済みです（{when}）。台帳: {path}")
+
+
+@cli.command(name="reopen")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
+@click.option("--month", required=True, help="Closed month YYYY-MM to reopen.")
+@click.option("--reason", required=True, help="Why the month is reopened (kept in the ledger's period_log).")
+def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: str) -> None:
+    """Reopen a closed month so that it can be consolidated again; the reason is logged."""
+    from . import ledger as led
+
+    _check_fy(fiscal_year)
+    key = _month_key(month, fiscal_year)
+    if not reason.strip():
+        raise click.BadParameter("理由を書いてください / give a reason", param_hint="--reason")
+    path = ledger_path_of(ledger)
+    try:
+        with led.opened(path) as book:
+            at = led.reopen_month(book, fiscal_year, key, reason.strip())
+    except KpisheetError as exc:
+        _fail(exc)
+    click.echo(f"{fiscal_year}年度 {key} の締めを解除しました（{at[:16].replace('T', ' ')}、理由：{reason.strip()}）。"
+               f"台帳: {path}")
+
+
+@cli.command(name="history")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--branch", default=None, help="Branch code (01-47, 00 = 本部, ALL = national).")
+@click.option("--kpi", "kpi_id", default=None, help="KPI id, e.g. K6-2-01.")
+@click.option("--fy", "fiscal_year", type=int, default=None, help="Fiscal year.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None, fiscal_year: int | None,
+            as_json: bool, as_csv: bool) -> None:
+    """Print the figures the ledger recorded, each change a row (修正 marks a revision)."""
+    from . import ledger as led
+
+    if as_json and as_csv:
+        raise click.UsageError("--json or --csv, not both")
+    try:
+        with led.opened(ledger_path_of(ledger)) as book:
+            rows = led.history(book, branch=branch, kpi=kpi_id, fiscal_year=fiscal_year)
+    except KpisheetError as exc:
+        _fail(exc)
+    click.echo(history_text(rows, "json" if as_json else "csv" if as_csv else "table"), nl=False)
+
+
+@cli.group(name="ledger")
+def ledger_group() -> None:
+    """The submission ledger: import earlier years' figures."""
+
+
+@ledger_group.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+def ledger_import(file: Path, ledger: Path | None) -> None:
+    """Record the figures of a kpi_values CSV kpisheet wrote (e.g. last year's) in the ledger."""
+    from . import ledger as led
+
+    path = ledger_path_of(ledger)
+    try:
+        with led.opened(path, create=True) as book:
+            result = led.import_values(book, file)
+    except KpisheetError as exc:
+        _fail(exc)
+    if result.already:
+        click.echo(f"{file} は取込済みです。何も追加していません。台帳: {path}")
+    else:
+        click.echo(f"{file}: {result.fiscal_year}年度の {result.rows}行を読み、{result.added}件を記録しました。台帳: {path}")
+
+
+def ledger_path_of(option: Path | None) -> Path:
+    from .ledger import ledger_path
+
+    return ledger_path(option)
+
+
+def _month_key(text: str, fiscal_year: int) -> str:
+    from .fiscal import month_key
+
+    return month_key(_month(text, fiscal_year, "--month"))
+
+
+def history_text(rows: list[dict[str, Any]], form: str) -> str:
+    """The history rows as a table (columns aligned for a terminal), JSON or CSV."""
+    from .ledger import HISTORY_COLUMNS
+
+    if form == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    if form == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(HISTORY_COLUMNS)
+        writer.writerows([[_plain(r[c]) for c in HISTORY_COLUMNS] for r in rows])
+        return buf.getvalue()
+    table = [HISTORY_COLUMNS, *[[_shown(r[c]) for c in HISTORY_COLUMNS] for r in rows]]
+    widths = [max(_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
+    lines = ["  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths)).rstrip() for row in table]
+    return "\n".join(lines) + f"\n{len(rows)}行 / rows\n"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return int(v)
+    return "" if v is None else v
+
+
+def _shown(v: Any) -> Any:
+    """A figure as the table shows it: whole numbers as such, rates to 3 decimals."""
+    v = _plain(v)
+    return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and abs(v) >= 10000 else v
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 # ---------------------------------------------------------------- command bodies
@@ -363,13 +519,15 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
-                    force: bool, as_json: bool, targets: Path | None = None) -> None:
-    """Body of `kpisheet consolidate`: check the arguments, run, write, print.
+                    force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None) -> None:
+    """Body of `kpisheet consolidate`: check the arguments, run, write, record, print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
     (nothing readable, no workbook of --fy, another run writing, existing
-    output without --force, a full disk); 2 for usage errors, before anything
-    is read.  Findings in branch files do not fail the run.
+    output without --force, a full disk, a closed month, a ledger that cannot
+    be used); 2 for usage errors, before anything is read.  Findings in branch
+    files do not fail the run.  With `ledger`, the run is recorded there in one
+    transaction that commits only after every output was written.
     """
     from .runtime import gc_paused
 
@@ -378,13 +536,30 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     if not Path(inbox).exists():
         raise click.BadParameter(f"{inbox} がありません / does not exist", param_hint="INBOX")
     _check_outdir(Path(inbox), Path(outdir))
+    if ledger is not None:
+        _check_ledger_open(ledger, fiscal_year, as_of)
     with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
         _consolidate_and_write(Path(inbox), fiscal_year=fiscal_year, as_of=as_of, baseline=baseline,
-                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json)
+                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json, ledger=ledger)
+
+
+def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
+    """Before anything is read: the ledger can be used and the month is not closed (exit 1 otherwise)."""
+    from . import ledger as led
+    from .fiscal import month_key
+
+    if not path.exists():
+        return  # created when the run is recorded
+    try:
+        with led.opened(path) as book:
+            led.check_open(book, fiscal_year, month_key(as_of))
+    except KpisheetError as exc:
+        _fail(exc)
 
 
 def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
-                           targets: Path | None, outdir: Path, force: bool, as_json: bool) -> None:
+                           targets: Path | None, outdir: Path, force: bool, as_json: bool,
+                           ledger: Path | None = None) -> None:
     from .consolidation import consolidate as consolidate_inbox
     from .outputs import run_summary
 
@@ -407,11 +582,80 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
         sys.exit(1)
     if not any(s.fiscal_year == fiscal_year for s in readable):
         _wrong_year_exit(inbox, fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
-    result = _write(cons, outdir, force=force, tty=tty)
+    options = {"inbox": str(inbox), "output": str(outdir), "force": force,
+               "baseline": _file_option(baseline), "targets": _file_option(targets)}
+    result, record = _write_and_record(cons, outdir, force=force, tty=tty, ledger=ledger, options=options)
     if result.findings:
         click.echo(format_text(result.findings), err=True)
     summary = run_summary(cons, result)
+    if record is not None:
+        summary["ledger"] = record.to_dict()
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
+
+
+def _file_option(path: Path | None) -> dict[str, str] | None:
+    from .fileio import sha256_file
+
+    return None if path is None else {"path": str(path), "sha256": sha256_file(path)}
+
+
+def _write_and_record(cons: Any, outdir: Path, *, force: bool, tty: bool, ledger: Path | None,
+                      options: dict[str, Any]) -> tuple[Any, Any]:
+    """Write the outputs; with a ledger, inside its one transaction: what the ledger knows goes into
+    the outputs, and the run is committed only when every output was written."""
+    if ledger is None:
+        return _write(cons, outdir, force=force, tty=tty), None
+    from . import ledger as led
+
+    existed = ledger.exists()
+    try:
+        with led.opened(ledger, create=True) as book, book.transaction():
+            led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
+            plan = led.attach(book, cons)
+            result = _write(cons, outdir, force=force, tty=tty)
+            return result, led.record_run(book, cons, plan, result.paths, options)
+    except BaseException as exc:
+        if not existed:  # a ledger this failed run created holds nothing: leave no file
+            led.remove_ledger(ledger)
+        if isinstance(exc, KpisheetError):
+            _fail(exc)
+        raise
+
+
+def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledger: Path | None, as_json: bool,
+                extra: tuple[Any, ...] = ()) -> None:
+    """`kpisheet consolidate --from-ledger`: the month's national workbook and CSV from the ledger alone."""
+    from . import ledger as led
+    from .outputs import OutputLockedError
+
+    if any(x for x in extra):
+        raise click.UsageError("--from-ledger takes no INBOX, --baseline, --targets or --no-ledger: "
+                               "the ledger holds what the month was built from")
+    _check_fy(fiscal_year)
+    key = _month_key(month, fiscal_year)
+    path = ledger_path_of(ledger)
+    try:
+        with led.opened(path) as book:
+            cons, run_id = led.rebuild(book, fiscal_year, key)
+            recorded = led.recorded_outputs(book, run_id)
+        paths, findings = led.write_rebuilt(cons, Path(outdir), force=force, recorded=recorded)
+    except KpisheetError as exc:
+        _fail(exc)
+    except OutputLockedError:
+        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。何も書き込んでいません。\n"
+                   f"Another kpisheet run is writing into {outdir}. Nothing was written.", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        from .fileio import OutputExistsError
+
+        if isinstance(exc, OutputExistsError):
+            _exists_exit(exc)
+        raise
+    if findings:
+        click.echo(format_text(findings), err=True)
+    summary = {**cons.summary(paths), "rebuilt_from": {"ledger": str(path), "run_id": run_id}}
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else
+               summary_text(summary) + f"\n  台帳 {path} の記録（run {run_id}）から再作成しました。")
 
 
 def _echo_baseline_findings(findings: list[Finding], path: Path | None, what_ja: str, option: str) -> None:
@@ -491,13 +735,31 @@ def summary_text(summary: dict[str, Any]) -> str:
              f"  エラー {f['errors']}件 / 警告 {f['warnings']}件（詳細は全国集計表の「検証結果」シート）"]
     if summary.get("output_findings"):
         lines.append(f"  確認事項を書けなかった支部ブック: {len(summary['output_findings'])}件（E110、上記参照）")
+    for aside in summary.get("set_aside") or []:
+        what = "同一内容のため1件として扱いました" if aside.get("code") == "W208" else "より新しいブックを使いました"
+        lines.append(f"  再提出 {aside.get('branch') or ''}: 「{Path(aside.get('used') or '').name}」を使用、"
+                     f"「{Path(aside['file']).name}」は使っていません（{what}）")
     outs = summary["outputs"]
     if outs:
         lines.append(f"  全国集計表: {outs[0]}")
         lines.extend(f"  {p}" for p in outs[1:2])
         if len(outs) > 2:
             lines.append(f"  支部あて確認事項: {len(outs) - 2}件（{Path(outs[2]).parent}）")
+    if summary.get("ledger"):
+        lines.append(ledger_line(summary["ledger"], summary.get("revisions", 0),
+                                 summary.get("revisions_after_close", 0)))
     return "\n".join(lines)
+
+
+def ledger_line(led: dict[str, Any], revisions: int, after_close: int) -> str:
+    """'  台帳: out/kpisheet.sqlite（新しいファイル 46件、修正 1件（うち締め後 1件）、前年同月比あり）'"""
+    if not led.get("recorded"):
+        what = "前回と同じ入力のため記録なし"
+    else:
+        what = f"新しいファイル {led.get('new_files', 0)}件・記録済み {led.get('known_files', 0)}件"
+    fixed = f"修正 {revisions}件" + (f"（うち締め後 {after_close}件）" if after_close else "")
+    previous = "前年同月比あり" if led.get("previous_year") else "前年同月の記録なし"
+    return f"  台帳: {led.get('path')}（{what}、{fixed}、{previous}）"
 
 
 def main() -> None:

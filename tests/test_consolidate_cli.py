@@ -48,6 +48,8 @@ def test_json_equals_the_library_summary(inbox, tmp_path):
     result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
+    ledger = printed.pop("ledger")  # what the run left in the ledger (kpisheet.ledger.RunRecord.to_dict)
+    assert ledger["recorded"] and ledger["new_files"] == 2  # the workbook and the lock file
     cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
     library = run_summary(cons, OutputResult([Path(p) for p in printed["outputs"]]))
     assert printed == json.loads(json.dumps(library, ensure_ascii=False))
