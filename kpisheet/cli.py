@@ -301,9 +301,9 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
             new, at = led.close_month(book, fiscal_year, key)
     except KpisheetError as exc:
         _fail(exc)
-    when = at[:16].replace("T", " ")
-    click.echo(f"{fiscal_year}年度 {key} を締めました（{when}）。台帳: {path}" if new else
-               f"{fiscal_year}年度 {key} は締め済みです（{when}）。台帳: {path}")
+    when, year = at[:16].replace("T", " "), _year_ja(fiscal_year)
+    click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
+               f"{year} {key} は締め済みです（{when}）。台帳: {path}")
 
 
 @cli.command(name="reopen")
@@ -325,7 +325,7 @@ def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: st
             at = led.reopen_month(book, fiscal_year, key, reason.strip())
     except KpisheetError as exc:
         _fail(exc)
-    click.echo(f"{fiscal_year}年度 {key} の締めを解除しました（{at[:16].replace('T', ' ')}、理由：{reason.strip()}）。"
+    click.echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{at[:16].replace('T', ' ')}、理由：{reason.strip()}）。"
                f"台帳: {path}")
 
 
@@ -372,13 +372,21 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
     if result.already:
         click.echo(f"{file} は取込済みです。何も追加していません。台帳: {path}")
     else:
-        click.echo(f"{file}: {result.fiscal_year}年度の {result.rows}行を読み、{result.added}件を記録しました。台帳: {path}")
+        year = _year_ja(result.fiscal_year) if result.fiscal_year else ""
+        click.echo(f"{file}: {year}の {result.rows:,}行を読み、{result.added:,}件の値を記録しました"
+                   f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
 def ledger_path_of(option: Path | None) -> Path:
     from .ledger import ledger_path
 
     return ledger_path(option)
+
+
+def _year_ja(fiscal_year: int) -> str:
+    from .fiscal import wareki_fiscal_year
+
+    return f"{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}）"
 
 
 def _month_key(text: str, fiscal_year: int) -> str:

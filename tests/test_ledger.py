@@ -294,7 +294,8 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
         ("11", "埼玉支部", "K5-1-03", "2023-10", 3, 1000, 0.3, "ok"),      # K6-1-03 新設: not comparable
         ("11", "埼玉支部", "K5-1-02", "2023-11", 950, 1000, 95.0, "ok")])  # a month not reached yet
     first = run("ledger", "import", src, "--ledger", ledger)
-    assert first.exit_code == 0 and "4行" in first.output and "4件" in first.output, first.output
+    assert first.exit_code == 0 and "令和5年度（FY2023）の 4行" in first.output and "4件の値" in first.output, \
+        first.output
     again = run("ledger", "import", src, "--ledger", ledger)
     assert again.exit_code == 0 and "取込済み" in again.output
     result = run("consolidate", story["oct_box"], "--fy", FY, "--month", "2024-10", "-o", tmp_path / "out",
