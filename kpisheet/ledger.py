@@ -40,7 +40,7 @@ import zlib
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from . import __version__
 from .catalogue import Catalogue, Kpi, catalogue_for_fy, load_branches, load_mapping
@@ -215,7 +215,7 @@ class Ledger:
         with self.guarded():
             self.conn.execute("COMMIT")
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self.guarded():
             return self.conn.execute(sql, tuple(params)).fetchall()
 
@@ -233,7 +233,6 @@ def open_ledger(path: Path, *, create: bool) -> Ledger:
     except sqlite3.Error as exc:
         raise _error("L101", path, reason=str(exc)) from None
     ledger = Ledger(conn, path)
-    conn.row_factory = sqlite3.Row
     try:
         with ledger.guarded():
             _migrate(ledger)
@@ -287,8 +286,9 @@ def _iv(iv: InputValue) -> Any:
     return iv.value if s is None else [iv.value, s.sheet, s.cell, s.name]
 
 
-def _blank(*ivs: InputValue) -> bool:
-    return all(iv.value is None and iv.raw is None for iv in ivs)
+def _blank(a: InputValue, b: InputValue, c: InputValue) -> bool:
+    return (a.value is None and a.raw is None and b.value is None and b.raw is None
+            and c.value is None and c.raw is None)
 
 
 def encode_submission(sub: Submission) -> dict[str, Any]:
@@ -296,8 +296,12 @@ def encode_submission(sub: Submission) -> dict[str, Any]:
     the findings of reading; a wholly blank month or 取組 row is left out (it reads the same as none)."""
     kpis = []
     for kpi_id, e in sub.kpis.items():
-        months = [[key, _iv(m.numerator), _iv(m.denominator), _iv(m.value)] for key, m in e.months.items()
-                  if not _blank(m.numerator, m.denominator, m.value)]
+        months = []
+        for key, m in e.months.items():
+            n, d, v = m.numerator, m.denominator, m.value
+            if n.value is None and d.value is None and v.value is None and _blank(n, d, v):
+                continue
+            months.append([key, _iv(n), _iv(d), _iv(v)])
         kpis.append([kpi_id, _iv(e.target), _iv(e.baseline), _iv(e.text), _iv(e.rating), months])
     measures = [[mid, _iv(m.issue), [[r.n, _iv(r.text), _iv(r.rating), _iv(r.note)] for r in m.rows
                                      if not _blank(r.text, r.rating, r.note)]]
@@ -335,8 +339,12 @@ def _moved(f: Finding, old: str | None, new: str) -> Finding:
     return replace(f, file=new) if f.file is not None and f.file == old else f
 
 
+_FINDING_FIELDS = tuple(x.name for x in fields(Finding))
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
-    return {**f.to_dict(), "context": f.context}
+    """Finding.to_dict with its context (the message's parts), without dataclasses.asdict's deep copy."""
+    return {name: getattr(f, name) for name in _FINDING_FIELDS}
 
 
 def finding_from_dict(d: dict[str, Any]) -> Finding:
@@ -348,8 +356,7 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
 Key = tuple[str, str, str]  # (branch code or 'ALL', KPI id, month)
 
 
-@dataclass(frozen=True)
-class Held:
+class Held(NamedTuple):
     """The figure the ledger holds for one key."""
 
     id: int
@@ -394,20 +401,36 @@ class RunPlan:
     held: dict[Key, Held]
     new_revisions: list[tuple[Revision, int]]  # (revision, id of the row it replaces)
     closed_through: str | None
+    last_year_mark: int = 0  # the newest row of the previous fiscal year: last year's figures as used
 
 
 def held(ledger: Ledger, fiscal_year: int, as_of: str | None = None) -> dict[Key, Held]:
-    """The current figure of every key of a fiscal year, as the runs up to month `as_of` left it."""
+    """The current figure of every key of a fiscal year, as the runs up to month `as_of` left it
+    (and of the months up to it: later ones do not concern such a run)."""
     sql = ("SELECT id, branch_code, kpi_id, month, numerator, denominator, value, status, file_id "
            "FROM kpi_values WHERE fiscal_year = ?")
     params: list[Any] = [fiscal_year]
     if as_of is not None:
-        sql += " AND run_month <= ?"
-        params.append(as_of)
-    out: dict[Key, Held] = {}
-    for r in ledger.query(sql + " ORDER BY run_month, id", params):
-        out[(r[1], r[2], r[3])] = Held(r[0], r[4], r[5], r[6], r[7], r[8])
-    return out
+        sql += " AND run_month <= ? AND month <= ?"
+        params += [as_of, as_of]
+    with ledger.guarded():
+        rows = ledger.conn.execute(sql + " ORDER BY run_month, id", params).fetchall()
+    return {(r[1], r[2], r[3]): Held._make((r[0], *r[4:])) for r in rows}  # later rows win
+
+
+def last_year(ledger: Ledger, fiscal_year: int, through: str, up_to_run: int | None = None) -> dict[Key, float]:
+    """The value of every key of a fiscal year up to month `through` whose status is ok, as the ledger
+    holds it now (or held it when run `up_to_run` was recorded: rows are only ever added)."""
+    sql = ("SELECT branch_code, kpi_id, month, value, status FROM kpi_values "
+           "WHERE fiscal_year = ? AND month <= ?")
+    params: list[Any] = [fiscal_year, through]
+    if up_to_run is not None:
+        sql += " AND run_id <= ?"
+        params.append(up_to_run)
+    with ledger.guarded():
+        rows = ledger.conn.execute(sql + " ORDER BY run_month, id", params).fetchall()
+    current = {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+    return {k: v for k, (v, status) in current.items() if status == "ok" and v is not None}
 
 
 def closed_through(ledger: Ledger, fiscal_year: int) -> tuple[str, str] | None:
@@ -484,17 +507,16 @@ def comparable_ids(cat: Catalogue, kpis: list[Kpi], fiscal_year: int
     return forward, reasons
 
 
-def previous_year_values(held: dict[Key, Held], forward: dict[str, str], through: str
-                         ) -> dict[Key, float]:
+def previous_year_values(values: dict[Key, float], forward: dict[str, str], through: str) -> dict[Key, float]:
     """{(branch, this year's KPI, this year's month): last year's value} for months up to `through`."""
     out: dict[Key, float] = {}
-    for (code, old_id, month), h in held.items():
+    for (code, old_id, month), value in values.items():
         new_id = forward.get(old_id)
-        if new_id is None or h.status != "ok" or h.value is None:
+        if new_id is None:
             continue
         this_month = _month_shift(month, 1)
         if this_month <= through:
-            out[(code, new_id, this_month)] = h.value
+            out[(code, new_id, this_month)] = value
     return out
 
 
@@ -517,8 +539,10 @@ def attach(ledger: Ledger, cons: Consolidation) -> RunPlan:
                                bool(closed and mv.month <= closed[0]), month), h.id))
     cons.revisions = _revision_order([*revisions_of_month(ledger, fy, month), *(r for r, _ in found)])
     forward, cons.no_comparison = comparable_ids(cons.catalogue, cons.kpis, fy)
-    cons.previous_year = previous_year_values(held(ledger, fy - 1), forward, month) if forward else {}
-    return RunPlan(now, found, closed[0] if closed else None)
+    cons.previous_year = previous_year_values(last_year(ledger, fy - 1, _month_shift(month, -1)), forward, month) \
+        if forward else {}
+    (mark,), = ledger.query("SELECT coalesce(max(id), 0) FROM kpi_values WHERE fiscal_year = ?", [fy - 1])
+    return RunPlan(now, found, closed[0] if closed else None, int(mark))
 
 
 def file_names(ledger: Ledger, ids: Iterable[int | None]) -> dict[int, str]:
@@ -559,12 +583,12 @@ def _role(cons: Consolidation, sub: Submission, aside: dict[str, str]) -> str:
     return {"W207": "set_aside", "W208": "identical"}.get(aside.get(sub.path, ""), "not_used")
 
 
-def _fingerprint(cons: Consolidation, roles: list[tuple[str, str]]) -> str:
+def _fingerprint(cons: Consolidation, roles: list[tuple[str, str]], plan: RunPlan) -> str:
     """Everything a run's outputs depend on: the same fingerprint again records nothing."""
     data = {"fy": cons.fiscal_year, "month": cons.month_key, "version": __version__,
             "digest": cons.catalogue.digest, "files": sorted(roles),
             "baselines": sorted(cons.baselines.items()), "targets": sorted(cons.targets.items()),
-            "previous_year": sorted((cons.previous_year or {}).items())}
+            "last_year": plan.last_year_mark}
     return hashlib.sha256(json.dumps(data, default=str).encode()).hexdigest()
 
 
@@ -574,7 +598,7 @@ def record_run(ledger: Ledger, cons: Consolidation, plan: RunPlan, outputs: Iter
     snapshot.  Nothing when the month's last run had the same fingerprint."""
     aside = {f.file or "": f.code for f in cons.findings if sets_aside(f)}
     roles = [(sub.sha256 or sub.path, _role(cons, sub, aside)) for sub in cons.submissions]
-    fingerprint = _fingerprint(cons, roles)
+    fingerprint = _fingerprint(cons, roles, plan)
     record = RunRecord(str(ledger.path), None, previous_year=bool(cons.previous_year))
     last = ledger.query("SELECT fingerprint FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
                         "ORDER BY id DESC LIMIT 1", [cons.fiscal_year, cons.month_key])
@@ -617,29 +641,46 @@ def _record_files(ledger: Ledger, cons: Consolidation, run_id: int, roles: list[
     """A files row for every new file (its record kept when it was read), run_files for all.
     Returns each submission's file id (None for a file without content, e.g. a folder)."""
     ids: list[int | None] = []
-    for sub, role in zip(cons.submissions, roles):
+    known = _known_files(ledger, [s.sha256 for s in cons.submissions if s.sha256])
+    for sub in cons.submissions:
+        row = known.get(sub.sha256) if sub.sha256 else None
         if not sub.sha256:
             ids.append(None)
-            continue
-        row = ledger.conn.execute("SELECT id, record IS NULL FROM files WHERE sha256 = ?", (sub.sha256,)).fetchone()
-        blob = _pack(encode_submission(sub)) if is_readable(sub) and (row is None or row[1]) else None
-        if row is None:
-            size, received = _file_facts(sub.path)
-            cur = ledger.conn.execute(
-                "INSERT INTO files (sha256, name, size, branch_code, fiscal_year, saved_at, saved_by, received_at, "
-                "first_run_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sub.sha256, Path(sub.path).name, size, sub.branch_code, sub.fiscal_year, sub.saved_at,
-                 sub.saved_by, received, run_id, blob))
-            ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
+        elif row is None:
+            ids.append(_insert_file(ledger, sub, run_id))
+            known[sub.sha256] = (ids[-1], not is_readable(sub))  # an identical copy later in the run
             record.new_files += 1
         else:
-            if row[1] and blob is not None:  # first seen unreadable, read now
-                ledger.conn.execute("UPDATE files SET record = ? WHERE id = ?", (blob, row[0]))
-            ids.append(int(row[0]))
+            if row[1] and is_readable(sub):  # first seen unreadable, read now
+                ledger.conn.execute("UPDATE files SET record = ? WHERE id = ?", (_pack(encode_submission(sub)), row[0]))
+            ids.append(row[0])
             record.known_files += 1
-        ledger.conn.execute("INSERT OR REPLACE INTO run_files (run_id, file_id, path, role) VALUES (?, ?, ?, ?)",
-                            (run_id, ids[-1], sub.path, role))
+    ledger.conn.executemany("INSERT OR REPLACE INTO run_files (run_id, file_id, path, role) VALUES (?, ?, ?, ?)",
+                            [(run_id, fid, sub.path, role) for sub, fid, role in zip(cons.submissions, ids, roles)
+                             if fid is not None])
     return ids
+
+
+def _insert_file(ledger: Ledger, sub: Submission, run_id: int) -> int:
+    size, received = _file_facts(sub.path)
+    blob = _pack(encode_submission(sub)) if is_readable(sub) else None
+    cur = ledger.conn.execute(
+        "INSERT INTO files (sha256, name, size, branch_code, fiscal_year, saved_at, saved_by, received_at, "
+        "first_run_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (sub.sha256, Path(sub.path).name, size, sub.branch_code, sub.fiscal_year, sub.saved_at, sub.saved_by,
+         received, run_id, blob))
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def _known_files(ledger: Ledger, digests: list[str]) -> dict[str, tuple[int, bool]]:
+    """{sha256: (file id, its record is missing)} of the files the ledger has already seen."""
+    out: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update((r[0], (r[1], bool(r[2]))) for r in ledger.conn.execute(
+            f"SELECT sha256, id, record IS NULL FROM files WHERE sha256 IN ({marks})", chunk))
+    return out
 
 
 def _record_values(ledger: Ledger, cons: Consolidation, plan: RunPlan, run_id: int,
@@ -687,8 +728,6 @@ def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
                   "baselines": [[*k, v] for k, v in cons.baselines.items()],
                   "targets": [[*k, v] for k, v in cons.targets.items()],
                   "inputs": [list(x) for x in cons.inputs],
-                  "previous_year": None if cons.previous_year is None
-                  else [[*k, v] for k, v in cons.previous_year.items()],
                   "no_comparison": {k: list(v) for k, v in cons.no_comparison.items()}})
 
 
@@ -750,8 +789,9 @@ def rebuild(ledger: Ledger, fiscal_year: int, month: str) -> tuple[Consolidation
                                month=parse_month(month), baselines={(b, k): v for b, k, v in snap["baselines"]},
                                targets={(b, k): v for b, k, v in snap["targets"]})
     cons.inputs = [(f, h) for f, h in snap["inputs"]]
-    prev = snap["previous_year"]
-    cons.previous_year = None if prev is None else {(b, k, m): v for b, k, m, v in prev}
+    forward, _ = comparable_ids(cons.catalogue, cons.kpis, fiscal_year)
+    cons.previous_year = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),
+                                              forward, month) if forward else {}
     cons.no_comparison = {k: (v[0], v[1]) for k, v in snap["no_comparison"].items()}
     cons.revisions = _revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id))
     return cons, run_id
