@@ -99,12 +99,27 @@ class Measure:
     number: str
     label: str
     note: str | None = None
+    scope: str = "branch"  # branch | hq (本部 alone carries it out: only 本部's workbook asks for it)
 
     @property
     def heading(self) -> str:
         """'II) ② サービス水準の向上' — numbered as the printed plan numbers it (docs/domain-notes.md)."""
         sec = self.section.split(" ", 1)[0] + " " if self.section else ""
         return f"{sec}{self.number} {self.label}"
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """Where a real value of a KPI lies, in display units (percentage points, yen).
+
+    A value outside is most likely a slip — a percent typed without %, a digit too many —
+    and is warned about (workbook data validation, 入力チェック, W419), never refused."""
+
+    low: float
+    high: float
+
+    def holds(self, value: float) -> bool:
+        return self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ class Kpi:
     valid_until: date | None = None
     reference: dict[str, Any] | None = None
     note: str | None = None
+    plausible: Plausible | None = None  # not part of the layout digest
 
     @property
     def is_percent(self) -> bool:
@@ -229,6 +245,10 @@ class Catalogue:
         scope = "national" if branch_code == HQ_CODE else "branch"
         return [k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year)]
 
+    def measures_for(self, branch_code: str) -> list[Measure]:
+        """Measures a workbook for this branch asks about: every one for 本部, none scoped "hq" for a branch."""
+        return [m for m in self.measures if branch_code == HQ_CODE or m.scope != "hq"]
+
     def kpis_of_measure(self, measure_id: str) -> list[Kpi]:
         return [k for k in self.kpis if k.measure_id == measure_id]
 
@@ -264,7 +284,9 @@ def _kpi(d: dict[str, Any]) -> Kpi:
                value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),
                lag_note=d["data_lag"].get("note"),
                valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
-               reference=d.get("reference"), note=d.get("note"))
+               reference=d.get("reference"), note=d.get("note"),
+               plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))
+               if "plausible" in d else None)
 
 
 # What decides the cells of a workbook: a distributed workbook stays valid when only labels,
@@ -301,6 +323,8 @@ def _check_catalogue(name: str, data: dict[str, Any]) -> None:
             raise _inconsistent(name, f"$.kpis[{i}].measure", f"unknown measure {k['measure']}")
         if not k["id"].startswith(f"K{data['term']}-"):
             raise _inconsistent(name, f"$.kpis[{i}].id", f"id must start with K{data['term']}-")
+        if "plausible" in k and not k["plausible"]["low"] < k["plausible"]["high"]:
+            raise _inconsistent(name, f"$.kpis[{i}].plausible", "low must be below high")
 
 
 @lru_cache(maxsize=None)
@@ -314,7 +338,7 @@ def load_catalogue(term: int) -> Catalogue:
                      last_fy=data["fiscal_years"][1],
                      pillars=tuple(Pillar(p["no"], p["label"]) for p in data["pillars"]),
                      measures=tuple(Measure(m["id"], m["pillar"], m["section"], m["number"], m["label"],
-                                            m.get("note")) for m in data["measures"]),
+                                            m.get("note"), m.get("scope", "branch")) for m in data["measures"]),
                      kpis=tuple(_kpi(k) for k in data["kpis"]), digest=_digest(data), source_file=name)
 
 
