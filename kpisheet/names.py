@@ -10,6 +10,12 @@ Every input cell of a generated workbook carries one workbook-level defined name
     in_<KPI>_text / _rating      qualitative KPI          in_K5_2_10_text
     in_M_<measure>_<n>_text|rating|note   n-th 事業内容 row of a measure
     in_M_<measure>_issue         課題 of a measure
+    in_info_preparer / _contact  記入者 and 連絡先 (top of KPI入力)
+
+Besides the inputs, one workbook-level name holds a result: `check_count`, the
+number of cells the workbook's own 入力チェック (self-check) finds a problem in
+(kpisheet.template).  It is no input: parse_name does not know it and the reader
+never reads it.
 
 <KPI> is the KPI id with "-" replaced by "_"; <measure> likewise.  Every name
 contains "_", so none can be mistaken for a cell reference (see
@@ -40,8 +46,8 @@ MEASURE_FIELDS = ("text", "rating", "note")
 class InputKey:
     """What an input cell holds, independent of where it is."""
 
-    kind: str  # "kpi" | "measure"
-    subject: str  # KPI id (K6-2-01) or measure id (6-1-II-2)
+    kind: str  # "kpi" | "measure" | "info"
+    subject: str  # KPI id (K6-2-01), measure id (6-1-II-2) or info field (preparer, contact)
     field: str  # target|baseline|num|den|val|text|rating|note|issue
     month: date | None = None
     n: int | None = None  # row number within a measure (1-based)
@@ -49,6 +55,8 @@ class InputKey:
     @cached_property  # keys are shared (kpi_key, parse_name cache them): each text is made once
     def name(self) -> str:
         sid = self.subject.replace("-", "_")
+        if self.kind == "info":
+            return f"in_info_{sid}"
         if self.kind == "kpi":
             if self.month is not None:
                 return f"in_{sid}_{self.field}_{self.month.year:04d}{self.month.month:02d}"
@@ -59,7 +67,9 @@ class InputKey:
 
     @cached_property
     def sheet_key(self) -> str:
-        """Text in the hidden key column of the row: 'K6-2-01|num', '6-1-II-2|3', '6-1-II-2|issue'."""
+        """Text in the hidden key column of the row: 'K6-2-01|num', '6-1-II-2|3', '6-1-II-2|issue', 'info|preparer'."""
+        if self.kind == "info":
+            return f"info|{self.subject}"
         if self.kind == "kpi":
             return f"{self.subject}|{self.field}"
         if self.field == "issue":
@@ -77,10 +87,22 @@ def measure_key(measure_id: str, field: str, n: int | None = None) -> InputKey:
     return InputKey("measure", measure_id, field, None, n)
 
 
+INFO_FIELDS = ("preparer", "contact")  # 記入者, 連絡先
+INFO_LABELS = {"preparer": "記入者", "contact": "連絡先"}
+CHECK_COUNT_NAME = "check_count"  # workbook-level name of the 入力チェック's count of open problems
+
+
+@lru_cache(maxsize=8)
+def info_key(field: str) -> InputKey:
+    """記入者 / 連絡先: free text (field "text", so it is read as text), named in_info_preparer / in_info_contact."""
+    return InputKey("info", field, "text")
+
+
 _KPI_RE = re.compile(r"^in_(K\d+_\d_\d{2})_(target|baseline|text|rating)$")
 _KPI_MONTH_RE = re.compile(r"^in_(K\d+_\d_\d{2})_(num|den|val)_(\d{4})(\d{2})$")
 _MEASURE_RE = re.compile(r"^in_M_(.+)_(\d+)_(text|rating|note)$")
 _ISSUE_RE = re.compile(r"^in_M_(.+)_issue$")
+_INFO_RE = re.compile(r"^in_info_(preparer|contact)$")
 
 
 def _kpi_id(s: str) -> str:
@@ -101,6 +123,8 @@ def parse_name(name: str) -> InputKey | None:
         return InputKey("measure", m.group(1).replace("_", "-"), m.group(3), None, int(m.group(2)))
     if m := _ISSUE_RE.match(name):
         return InputKey("measure", m.group(1).replace("_", "-"), "issue")
+    if m := _INFO_RE.match(name):
+        return info_key(m.group(1))
     return None
 
 
@@ -122,6 +146,8 @@ def column_key(key: InputKey) -> str:
     """Text in the hidden key row over the input's column: '202410', 'value', 'text', 'rating', 'note'."""
     if key.kind == "kpi":
         return f"{key.month.year:04d}{key.month.month:02d}" if key.month else VALUE_COLUMN_KEY
+    if key.kind == "info":
+        return "info"
     return "text" if key.field == "issue" else key.field
 
 
@@ -141,10 +167,26 @@ def input_label(kpi: Kpi, field_name: str, month: date | None = None) -> str:
     return f"{kpi.id} {kpi.short_label}{when} {part}"
 
 
+def rate_label(kpi: Kpi, month: date | None = None) -> str:
+    """'K6-1-02 郵送化率 8月（分子÷分母）' — the rate a ratio KPI's row 計算 shows, named to people."""
+    when = f" {month_label(month)}" if month is not None else ""
+    return f"{kpi.id} {kpi.short_label}{when}（分子÷分母）"
+
+
+def measure_heading(measure_id: str) -> str:
+    """'II) ② サービス水準の向上' — a measure as 取組状況 prints it (its id for an unknown measure)."""
+    from .catalogue import load_catalogue  # names is imported by catalogue's users; load lazily
+
+    try:
+        return load_catalogue(int(measure_id.split("-", 1)[0])).measure(measure_id).heading
+    except Exception:  # noqa: BLE001 - an unknown term or measure: a label must never fail a finding
+        return measure_id
+
+
 def measure_label(measure_id: str, field_name: str, n: int | None = None) -> str:
-    """'施策 6-1-II-2 3行目 評価' — how a measure input is named to people."""
-    row = f" {n}行目" if n else ""
-    return f"施策 {measure_id}{row} {FIELD_LABELS[field_name]}"
+    """'II) ② サービス水準の向上 の3行目の評価' — how a measure input is named to people (as 取組状況 shows it)."""
+    row = f" の{n}行目の" if n else " の"
+    return f"{measure_heading(measure_id)}{row}{FIELD_LABELS[field_name]}"
 
 
 RATINGS = ("◎", "○", "△", "×", "—")

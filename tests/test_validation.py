@@ -31,8 +31,16 @@ def clean_values() -> dict[str, Any]:
     values = sample_values(CAT, FY, "10", date(2024, 9, 1))
     for kpi in CAT.kpis_for(FY, "10"):
         if kpi.target.rule in ("baseline", "generic_conditional") and kpi.kind != "qualitative":
-            values[nm.kpi_key(kpi.id, "baseline").name] = 0.9 if kpi.is_percent else 1000.0
+            values[nm.kpi_key(kpi.id, "baseline").name] = _typical(kpi)
     return values
+
+
+def _typical(kpi: Any) -> float:
+    """A last-year value inside the KPI's plausible range (as a percent cell stores it)."""
+    if kpi.plausible is not None:
+        middle = (kpi.plausible.low + kpi.plausible.high) / 2
+        return middle / 100 if kpi.is_percent else middle
+    return 0.9 if kpi.is_percent else 1000.0
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +109,15 @@ CASES = {
     "W418 generic target without last year": ({"in_K6_2_08_baseline": None, "in_K6_2_08_target": None},
                                               [("W418", "in_K6_2_08_baseline")]),
     "W416 HQ's prefilled target changed": ({"in_K6_1_01_target": 0.99}, [("W416", "in_K6_1_01_target")]),
-    "W417 対前年度以上 target below last year": ({"in_K6_1_02_target": 0.85}, [("W417", "in_K6_1_02_target")]),
-    "W414 percent typed as a fraction": ({"in_K6_2_11_target": 0.009}, [("W414", "in_K6_2_11_target")]),
+    "W417 対前年度以上 target below last year": ({"in_K6_1_02_target": 0.6}, [("W417", "in_K6_1_02_target")]),
+    # a KPI without a plausible range in the catalogue (バイオシミラー: 0% is possible) keeps W414
+    "W414 percent typed as a fraction": ({"in_K6_2_09_baseline": 0.009}, [("W414", "in_K6_2_09_baseline")]),
+    # the plausible range catches both 100x slips of percent entry (W419, not W414)
+    "W419 percent 100 times too small": ({"in_K6_2_11_target": 0.009}, [("W419", "in_K6_2_11_target")]),
+    "W419 査定率 typed 0.310 without %": ({"in_K6_1_03_target": 0.31}, [("W419", "in_K6_1_03_target")]),
+    # a month's rate above the top of the range (a KPI growing in the year: only the top counts)
+    "W419 a month's rate above the range": ({"in_K6_2_01_num_202409": "<den>0.95"},
+                                           [("W419", "in_K6_2_01_num_202409")]),
     "E304 text in a number cell": ({"in_K6_2_07_val_202405": "多数"}, [("E304", "in_K6_2_07_val_202405")]),
     "W305 typed with units": ({"in_K6_2_07_val_202405": "<same>事業所"}, [("W305", "in_K6_2_07_val_202405")]),
 }
@@ -115,6 +130,8 @@ def test_domain_rule(case: str, template: Path, tmp_path: Path) -> None:
     for name, value in changes.items():
         if isinstance(value, str) and value.startswith("<same>"):  # the clean value, typed with a unit
             values[name] = f"{clean_values()[name]:,.0f}" + value.removeprefix("<same>")
+        if isinstance(value, str) and value.startswith("<den>"):  # a share of the month's denominator
+            values[name] = round(values[name.replace("_num_", "_den_")] * float(value.removeprefix("<den>")))
     if case.startswith("W411"):  # keep the counts plausible: only the level rate jumps
         values["in_K6_2_08_num_202407"] = values["in_K6_2_08_den_202407"] * 0.5
     path = h.fill(template, tmp_path / template.name, values)

@@ -1,5 +1,6 @@
 """E404 a year-to-date flow falling, E405 values after --as-of, W411 a level far from the
-previous month, W413 months not reported (beyond the KPI's usual data lag, or a gap).
+previous month, W413 months not reported (a gap — a blank month before a filled one — always;
+given the run month, also a blank month older than the KPI's usual data lag).
 
 Flows (受診者数, 申請件数) are year-to-date totals and cannot fall; stocks (対象者数,
 全被保険者数, 事業所数) are counts at a date and may move either way.  Data of some KPIs
@@ -16,7 +17,7 @@ from ..catalogue import Kpi
 from ..findings import Finding
 from ..fiscal import parse_month
 from ..model import InputValue, KpiEntry, KpiMonth, Submission
-from ..names import input_label
+from ..names import input_label, rate_label
 from .base import at, month_text, num
 
 JUMP_POINTS = 15.0  # W411: a level rate moving more than this many points in one month
@@ -32,9 +33,8 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry, as_of: date | None) -> Ite
     months = list(entry.months.values())
     yield from _falling(sub, kpi, months)
     yield from _jumps(sub, kpi, months)
-    if as_of is None:
-        return
-    yield from _future(sub, kpi, months, as_of)
+    if as_of is not None:
+        yield from _future(sub, kpi, months, as_of)
     yield from _not_reported(sub, kpi, months, as_of)
 
 
@@ -53,13 +53,16 @@ def _blank(m: KpiMonth) -> bool:
     return not _filled(m) and not any(iv.raw is not None for iv in (m.numerator, m.denominator, m.value))
 
 
-def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date) -> Iterator[Finding]:
-    """W413 for a blank month older than the KPI's data lag, or followed by a filled month."""
-    due = _months_before(as_of, kpi.lag_months)
-    dated = [(parse_month(m.month), m) for m in months if parse_month(m.month) <= as_of]
+def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date | None) -> Iterator[Finding]:
+    """W413 for a blank month followed by a filled month (a gap: the workbook's 入力チェック sees it
+    too) and, given the run month `as_of`, for a blank month older than the KPI's data lag."""
+    due = _months_before(as_of, kpi.lag_months) if as_of is not None else None
+    dated = [(parse_month(m.month), m) for m in months if as_of is None or parse_month(m.month) <= as_of]
     last_filled = max((d for d, m in dated if not _blank(m)), default=None)
     for month, m in dated:
-        if not _blank(m) or (month > due and (last_filled is None or month > last_filled)):
+        gap = last_filled is not None and month < last_filled
+        overdue = due is not None and month <= due
+        if not _blank(m) or not (gap or overdue):
             continue
         field = "val" if kpi.kind == "count" else "num"
         iv = m.value if kpi.kind == "count" else m.numerator
@@ -114,11 +117,11 @@ def _jumps(sub: Submission, kpi: Kpi, months: list[KpiMonth]) -> Iterator[Findin
         if level is None:
             continue
         if prev is not None and _sharp(kpi, prev[1], level):
-            iv = m.value if kpi.kind == "count" else m.numerator
-            field = "val" if kpi.kind == "count" else "num"
-            yield at(sub, iv, "W411", kpi.id, label=input_label(kpi, field, parse_month(m.month)),
-                     value=kpi.format_value(level), expected=kpi.format_value(prev[1]),
-                     month=month_text(m.month))
+            month = parse_month(m.month)
+            iv, label = ((m.value, input_label(kpi, "val", month)) if kpi.kind == "count"
+                         else (m.numerator, rate_label(kpi, month)))  # the rate, placed at its numerator
+            yield at(sub, iv, "W411", kpi.id, label=label, value=kpi.format_value(level),
+                     expected=kpi.format_value(prev[1]), month=month_text(m.month))
         prev = (m.month, level)
 
 

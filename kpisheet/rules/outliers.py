@@ -14,7 +14,7 @@ from ..catalogue import load_catalogue
 from ..findings import Finding
 from ..fiscal import parse_month
 from ..model import Submission
-from ..names import input_label
+from ..names import rate_label
 from .base import at, month_text
 
 MIN_BRANCHES = 8
@@ -48,6 +48,6 @@ def _outliers(subs: list[Submission]) -> Iterator[Finding]:
         for sub, v in rows:
             if abs(v - median) > MAD_FACTOR * mad and abs(v - median) > MIN_RELATIVE * max(abs(median), 1e-9):
                 iv = sub.kpis[kpi_id].months[month].numerator
-                yield at(sub, iv, "W412", kpi_id, label=input_label(kpi, "num", parse_month(month)),
+                yield at(sub, iv, "W412", kpi_id, label=rate_label(kpi, parse_month(month)),
                          value=kpi.format_value(v), expected=kpi.format_value(median),
                          month=month_text(month))

@@ -66,9 +66,14 @@ def _typed(sub: Submission, kpi: Kpi, entry: KpiEntry, typed: float) -> Iterator
 
 
 def _no_comparable_last_year(sub: Submission, kpi: Kpi) -> bool:
+    return sub.fiscal_year is not None and no_comparable_last_year(sub.fiscal_year, kpi)
+
+
+def no_comparable_last_year(fiscal_year: int, kpi: Kpi) -> bool:
     """First FY of a term, and the KPI is new or redefined: nobody has a comparable value,
-    so asking every branch for one would be noise (the mark says — 前年度値なし)."""
-    if sub.fiscal_year is None or catalogue_for_fy(sub.fiscal_year).first_fy != sub.fiscal_year:
+    so asking every branch for one would be noise (the mark says — 前年度値なし).  The workbook's
+    入力チェック asks for last year's value on the same condition."""
+    if catalogue_for_fy(fiscal_year).first_fy != fiscal_year:
         return False
     mapping = load_mapping()
     if mapping.to_term != _kpi_term(kpi):
