@@ -109,6 +109,8 @@ class Submission:
     saved_by: str | None = None  # application that last saved it (Excel, LibreOffice, kpisheet)
     # what HQ wrote into each KPI's target cell when it generated the workbook (_meta), display units
     prefilled_targets: dict[str, float] = field(default_factory=dict)
+    preparer: str | None = None  # 記入者, as typed at the top of KPI入力 (workbooks before it: None)
+    contact: str | None = None  # 連絡先
     kpis: dict[str, KpiEntry] = field(default_factory=dict)
     measures: dict[str, MeasureEntry] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)  # found while reading
@@ -120,6 +122,7 @@ class Submission:
                 "branch_name": self.branch_name, "generated_at": self.generated_at,
                 "saved_at": self.saved_at, "saved_by": self.saved_by,
                 "prefilled_targets": dict(self.prefilled_targets),
+                "preparer": self.preparer, "contact": self.contact,
                 "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
                 "measures": [m.to_dict() for m in self.measures.values()] if measures else [],
                 "findings": [f.to_dict() for f in self.findings]}

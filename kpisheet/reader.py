@@ -126,7 +126,8 @@ def submission_text(sub: Submission) -> str:
     """A short human summary of a Submission (what `kpisheet read` prints without --json)."""
     lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {sub.fiscal_year}年度 "
              f"第{sub.term}期 様式v{sub.template_version}",
-             f"  保存: {sub.saved_at or '—'} / {sub.saved_by or '—'}"]
+             f"  保存: {sub.saved_at or '—'} / {sub.saved_by or '—'}",
+             f"  記入者: {sub.preparer or '—'} / 連絡先: {sub.contact or '—'}"]
     for entry in sub.kpis.values():
         months = [m for m in entry.months.values()
                   if any(v.value is not None for v in (m.numerator, m.denominator, m.value))]
@@ -331,6 +332,7 @@ class _Reader:
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, self._rows_per_measure(meta, measure_sheet))
+        self._read_info(kpi_sheet)
 
     def _prefilled_targets(self, text: Any) -> dict[str, float]:
         """{kpi id: target HQ prefilled} from _meta; anything unreadable is left out, never raised.
@@ -582,7 +584,7 @@ class _Reader:
 
     def _read_measures(self, sheet: str | None, rows_per_measure: int) -> None:
         assert self.cat is not None
-        for measure in self.cat.measures:
+        for measure in self.cat.measures_for(self.sub.branch_code):  # type: ignore[arg-type]
             entry = MeasureEntry(measure.id)
             for n in range(1, rows_per_measure + 1):
                 row = MeasureRow(n)
@@ -593,6 +595,12 @@ class _Reader:
             entry.issue = self.value(nm.measure_key(measure.id, "issue"), sheet, PLAIN,
                                      partial(measure_label, measure.id, "issue"))
             self.sub.measures[measure.id] = entry
+
+    def _read_info(self, sheet: str | None) -> None:
+        """記入者 and 連絡先 (optional: workbooks made before them have neither)."""
+        for f in nm.INFO_FIELDS:
+            value = self.value(nm.info_key(f), sheet, PLAIN, partial(str, nm.INFO_LABELS[f]), required=False).value
+            setattr(self.sub, f, value if isinstance(value, str) else None)
 
 
 def _normalise(key: InputKey, raw: Any, fmt: str, unit: str) -> Normalised:

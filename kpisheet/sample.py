@@ -161,7 +161,7 @@ def sample_values(cat: Catalogue, fiscal_year: int, code: str, through: date, *,
         else:  # qualitative
             values[kpi_key(kpi.id, "text").name] = "地域医療構想調整会議において医療データを活用した意見発信を実施"
             values[kpi_key(kpi.id, "rating").name] = "○"
-    for measure in cat.measures:
+    for measure in cat.measures_for(code):
         for n in range(1, 1 + rng.choice([1, 2, 2, 3])):
             mark = rng.choices(["○", "◎", "△"], weights=[8, 1, 1])[0]
             values[measure_key(measure.id, "text", n).name] = rng.choice(TEXT_POOL)
