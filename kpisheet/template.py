@@ -50,9 +50,11 @@ from .fileio import OutputExistsError, atomic_path
 from .findings import Finding, KpisheetError, finding, has_errors
 from .fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_year
 from .inputs import ValueTable, read_value_table
-from .names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
-                    SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, InputKey, kpi_key,
-                    measure_key)
+from .names import (CHECK_COUNT_NAME, INFO_LABELS, KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE,
+                    SHEET_GUIDE, SHEET_KPI, SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, InputKey, info_key,
+                    kpi_key, measure_key)
+from . import selfcheck as sc
+from .rules.targets import no_comparable_last_year
 
 # Whom a branch returns the workbook to, and by when (shown on every sheet).
 CONTACT_JA = "全国健康保険協会 本部 企画部（事業計画KPI担当）"
@@ -67,8 +69,13 @@ MONTHLY_JA = "項目名の末尾が" + "、".join(f"「{tag}」の行は{text}" 
 KPI_SHEET_NOTE = ("※割合（％）は「96.5%」のように％を付けて、人数・件数・金額は数字だけ（単位は付けない）で入力してください。"
                   f"月別の欄は、{MONTHLY_JA}詳しくは「入力の手引き」シートをご覧ください。")
 OVERWRITE_JA = "支部の事業計画で別の目標を定めた場合は上書きしてください（上書きした値で評価します）"
-RATING_MEANINGS = {"◎": "計画を大幅に上回る", "○": "計画どおり", "△": "計画を下回る", "×": "未実施",
+RATING_MEANINGS = {"◎": "計画を大幅に上回る", "○": "計画通り", "△": "計画を下回る", "×": "未実施",
                    "—": "評価できない（実績がまだない等）"}
+# The 入力チェック (kpisheet.selfcheck), as the top of each sheet explains it.
+CHECK_SEND_JA = "0件になったら送付してください"
+CHECK_HOW_JA = ("入力チェック：入力した値をブックが自動で確認します。問題のあるセルは赤くなり、同じ行の右端の「確認」欄に"
+                f"理由が出ます。{CHECK_SEND_JA}。")
+CHECK_RIGHT_JA = "値が正しいのに表示が消えないとき（実績が本当に通常の範囲外など）は、そのまま送付してください。"
 
 FONT = "游ゴシック"
 INPUT_FILL = "#FFF2CC"  # 入力欄
@@ -76,16 +83,38 @@ PREFILL_FILL = "#DDEBF7"  # 本部記入済み（修正可）
 CALC_FILL = "#D9D9D9"  # 自動計算・対象外
 HEAD_FILL = "#1F3864"  # 見出し（白文字）
 BLOCK_FILL = "#D9E1F2"  # KPI・施策の見出し
+PROBLEM_FILL, PROBLEM_FONT = "#FF9B9B", "#9C0006"  # 入力チェック: a cell with a problem (red)
+OK_FILL = "#C6EFCE"  # 入力チェック: nothing found (green)
 
-# KPI入力: A key | B ID | C 項目 | D 年間値 (column key "value") | E..P 4月…3月
+# KPI入力: A key | B ID | C 項目 | D 年間値 (column key "value") | E..P 4月…3月 | Q 確認
+# and, hidden beyond the print area, each input's 入力チェック helper (its column + CHECK_OFFSET)
+# and each month's last number so far (its column + CARRY_OFFSET, for the year-to-date check).
 KPI_VALUE_COL = 3
 KPI_FIRST_MONTH_COL = 4
-KPI_HEAD_ROWS = (6, 7)
-KPI_FIRST_ROW = 8
-# 取組状況: A key | B 番号 | C 具体的施策 | D No. | E 事業内容 | F 評価 | G 備考
+KPI_CHECK_COL = KPI_FIRST_MONTH_COL + 12  # Q: what the row's problems are, in words
+KPI_INFO_ROWS = (3, 4)  # 記入者, 連絡先 (with the 入力チェック's count beside them)
+KPI_HEAD_ROWS = (7, 8)
+KPI_FIRST_ROW = 9
+CHECK_OFFSET = 15  # D..P -> S..AE
+CARRY_OFFSET = 28  # E..P -> AG..AR
+# 取組状況: A key | B 番号 | C 具体的施策 | D No. | E 事業内容 | F 評価 | G 備考 | H 確認 | (hidden) M..O helpers
 MEASURE_COLS = {"text": 4, "rating": 5, "note": 6}
+MEASURE_CHECK_COL = 7
+MEASURE_CHECK_OFFSET = 8  # E..G -> M..O
 MEASURE_HEAD_ROW = 6
 MEASURE_FIRST_ROW = 7
+MEASURE_COUNT_CELL = (5, MEASURE_COLS["text"] + MEASURE_CHECK_OFFSET)  # hidden: this sheet's 入力チェック count
+# column widths of the printed columns B.. (characters of the default font)
+KPI_WIDTHS = (8.5, 32, 12) + (10.5,) * 12 + (28,)
+KPI_PRINT_WIDTH = sum(KPI_WIDTHS)
+MEASURE_WIDTHS = (6, 30, 5, 56, 7, 40, 30)
+QUALITATIVE_TEXT_HEIGHT = 110
+DEFAULT_ROW_HEIGHT = 14.0  # a row left to its font (LibreOffice prints ~12.3 pt, Excel ~13.5 pt at 10 pt)
+INPUT_ROW_HEIGHT = 15.0  # the rows of a KPI block (set, so that Excel and LibreOffice agree on the pages)
+# A4 landscape (points) less the margins set in _page_setup, and what one column-width unit prints as
+PAGE_WIDTH, PAGE_HEIGHT = 842 - 0.8 * 72, 595 - 1.1 * 72
+POINTS_PER_WIDTH_UNIT, POINTS_PER_COLUMN = 7 * 0.75, 5 * 0.75
+PAGE_FILL = 0.97  # plan pages this full (measured: LibreOffice prints the rows about 5% shorter than planned)
 
 LINT_TITLE_MAX, LINT_MESSAGE_MAX, LINT_SHEET_NAME_MAX = 32, 255, 31
 
@@ -114,10 +143,10 @@ def workbook_branches(catalogue: Catalogue, fiscal_year: int) -> list[Branch]:
 
 def expected_keys(catalogue: Catalogue, fiscal_year: int, branch_code: str) -> list[InputKey]:
     """Every input a workbook for this branch and FY has, in sheet order."""
-    keys: list[InputKey] = []
+    keys: list[InputKey] = [info_key("preparer"), info_key("contact")]
     for kpi in catalogue.kpis_for(fiscal_year, branch_code):
         keys += _kpi_keys(kpi, fiscal_year)
-    for measure in catalogue.measures:
+    for measure in catalogue.measures_for(branch_code):
         keys += [measure_key(measure.id, f, n) for n in range(1, ROWS_PER_MEASURE + 1) for f in ("text", "rating", "note")]
         keys.append(measure_key(measure.id, "issue"))
     return keys
@@ -380,6 +409,11 @@ class _Book:
         self.dv_groups: dict[tuple[str, str], tuple[dict[str, Any], tuple[int, int], tuple[int, int], list[str]]] = {}
         self.row_keys: dict[tuple[str, int], str] = {}
         self.formats: dict[tuple[Any, ...], Any] = {}
+        self.heights: dict[tuple[str, int], float] = {}  # (sheet, row) -> height set, for the page breaks
+        self.blocks: dict[str, list[tuple[int, int]]] = {SHEET_KPI: [], SHEET_MEASURES: []}  # rows kept on one page
+        self.manual_breaks: dict[str, list[int]] = {}
+        self.row_helpers: dict[tuple[str, int], list[tuple[str, str]]] = {}  # 入力チェック helpers of each row
+        self.check_names: list[str] = []
         self.sheets = {n: wb.add_worksheet(n) for n in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES, SHEET_LISTS,
                                                          SHEET_META)}
         self.title = f"{wareki_fiscal_year(fiscal_year)} 事業計画KPI 入力シート（{branch.display_name}）"
@@ -395,6 +429,10 @@ class _Book:
             props.update(extra)
             self.formats[cache_key] = self.wb.add_format(props)
         return self.formats[cache_key]
+
+    def cond(self, name: str) -> Any:
+        """A format for a conditional-formatting rule (fill and font only)."""
+        return self.fmt(f"{name}_cond")
 
     # ------------------------------------------------------------ writing
     def write(self) -> None:
@@ -459,7 +497,15 @@ class _Book:
                                                {"ignore_blank": True, "show_input": True, "show_error": True,
                                                 "error_type": "stop", **options, "multi_range": " ".join(refs)})
 
-    def _page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int) -> None:
+    def _page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int,
+                    widths: Iterable[float]) -> None:
+        """A4 landscape, one page wide, headings repeated, page numbers; a page break before every KPI or measure
+        block that would not fit on the page, so no block is split over two pages."""
+        breaks = self.manual_breaks.get(ws.name) or _page_breaks(
+            self.blocks.get(ws.name, []), lambda r: self.heights.get((ws.name, r), DEFAULT_ROW_HEIGHT),
+            repeat, _page_rows_height(widths))
+        if breaks:
+            ws.set_h_pagebreaks(breaks)
         ws.set_paper(9)
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
@@ -473,11 +519,17 @@ class _Book:
         ws.protect(self.password or "", {"format_columns": True, "format_rows": True,
                                          "select_locked_cells": True, "select_unlocked_cells": True})
 
-    def _title_rows(self, ws: Any, last_col: int) -> None:
+    def _title_rows(self, ws: Any) -> None:
         ws.write_string(1, 1, self.title, self.fmt("title"))
-        ws.set_row(1, 24)
-        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{DEADLINE_JA}　　"
-                              f"返送先：{CONTACT_JA}", self.fmt("small"))
+        self._height(ws, 1, 24)
+        send = "保存先：月次集計の受信フォルダ" if self.branch.code == HQ_CODE else f"返送先：{CONTACT_JA}"
+        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{DEADLINE_JA}　　{send}",
+                        self.fmt("small"))
+
+    def _height(self, ws: Any, row: int, height: float) -> None:
+        """Set a row's height and remember it (page breaks are planned from the heights)."""
+        ws.set_row(row, height)
+        self.heights[(ws.name, row)] = height
 
     def _legend(self, ws: Any, row: int, label_col: int, swatches: list[tuple[int, int, str, str]]) -> None:
         """Colour swatches that explain themselves: 入力欄 / 本部記入済み / 自動計算 / 見出し."""
@@ -494,22 +546,47 @@ class _Book:
         ws = self.sheets[SHEET_KPI]
         months = fiscal_months(self.fy)
         last_col = KPI_FIRST_MONTH_COL + len(months) - 1
+        self._kpi_columns(ws, months)
+        self._title_rows(ws)
+        self._info_rows(ws)
+        self._legend(ws, 5, 2, [(3, 4, "input_plain", "入力欄（入力してください）"),
+                                (5, 6, "prefill_plain", "本部記入済み（修正可）"),
+                                (7, 8, "calc_plain", "自動計算・対象外"), (9, 10, "problem_plain", "要確認（入力チェック）"),
+                                (11, 12, "head", "見出し")])
+        ws.merge_range(6, 1, 6, KPI_CHECK_COL, KPI_SHEET_NOTE, self.fmt("note"))
+        self._height(ws, 6, _row_height(_lines(KPI_SHEET_NOTE, KPI_PRINT_WIDTH * SMALL_FONT_WIDTH), 12))
+        self._kpi_heads(ws, months, last_col)
+        row, pillar = KPI_FIRST_ROW, None
+        if not self.kpis:
+            ws.write_string(row, 2, "この年度に入力するKPIはありません。", self.fmt("note"))
+            row += 1
+        for kpi in self.kpis:
+            measure = self.catalogue.measure(kpi.measure_id)
+            first = row
+            if measure.pillar != pillar:
+                pillar = measure.pillar
+                row = self._pillar_band(ws, row, KPI_CHECK_COL, pillar)
+            row = self._kpi_block(ws, row, kpi, months)
+            self.blocks[SHEET_KPI].append((first, row - 1))
+        last_input = max(row - 1, KPI_FIRST_ROW)
+        row = self._kpi_footnotes(ws, row + 1, KPI_CHECK_COL)
+        self._kpi_check_area(ws, last_input)
+        ws.freeze_panes(KPI_FIRST_ROW, KPI_VALUE_COL)
+        self._page_setup(ws, KPI_CHECK_COL, KPI_HEAD_ROWS, row, KPI_WIDTHS)
+
+    def _kpi_columns(self, ws: Any, months: list[date]) -> None:
         ws.set_column(0, 0, 14, None, {"hidden": True})
-        ws.set_column(1, 1, 8.5)
-        ws.set_column(2, 2, 34)
-        ws.set_column(3, 3, 12)
-        ws.set_column(KPI_FIRST_MONTH_COL, last_col, 10.5)
+        for col, width in enumerate(KPI_WIDTHS, 1):
+            ws.set_column(col, col, width)
+        ws.set_column(KPI_CHECK_COL + 1, KPI_CHECK_COL + CARRY_OFFSET, 8, None, {"hidden": True})
         ws.set_row(KEY_ROW - 1, None, None, {"hidden": True})
         ws.write_string(KEY_ROW - 1, KEY_COLUMN - 1, "key")
+        ws.write_string(KEY_ROW - 1, KPI_VALUE_COL - 1, "info")
         ws.write_string(KEY_ROW - 1, KPI_VALUE_COL, "value")
         for i, m in enumerate(months):
             ws.write_string(KEY_ROW - 1, KPI_FIRST_MONTH_COL + i, month_compact(m))
-        self._title_rows(ws, last_col)
-        self._legend(ws, 3, 2, [(3, 4, "input_plain", "入力欄（入力してください）"),
-                                (5, 6, "prefill_plain", "本部記入済み（修正可）"),
-                                (7, 8, "calc_plain", "自動計算・対象外"), (9, 10, "head", "見出し")])
-        ws.merge_range(4, 1, 4, last_col, KPI_SHEET_NOTE, self.fmt("note"))
-        ws.set_row(4, _row_height(_lines(KPI_SHEET_NOTE, (8.5 + 34 + 12 + 10.5 * len(months)) * SMALL_FONT_WIDTH), 12))
+
+    def _kpi_heads(self, ws: Any, months: list[date], last_col: int) -> None:
         head = self.fmt("head")
         h0, h1 = KPI_HEAD_ROWS
         ws.merge_range(h0, 1, h1, 1, "KPI ID", head)
@@ -519,60 +596,73 @@ class _Book:
                        f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
         for i, m in enumerate(months):
             ws.write_string(h1, KPI_FIRST_MONTH_COL + i, month_label(m), head)
-        ws.set_row(h0, 18)
-        ws.set_row(h1, 18)
-        row = KPI_FIRST_ROW
-        pillar = None
-        if not self.kpis:
-            ws.write_string(row, 2, "この年度に入力するKPIはありません。", self.fmt("note"))
-            row += 1
-        for kpi in self.kpis:
-            measure = self.catalogue.measure(kpi.measure_id)
-            if measure.pillar != pillar:
-                pillar = measure.pillar
-                row = self._pillar_band(ws, row, last_col, pillar)
-            row = self._kpi_block(ws, row, kpi, months, last_col)
-        row = self._kpi_footnotes(ws, row + 1, last_col)
-        ws.freeze_panes(KPI_FIRST_ROW, KPI_VALUE_COL)
-        self._page_setup(ws, last_col, KPI_HEAD_ROWS, row)
+        ws.merge_range(h0, KPI_CHECK_COL, h1, KPI_CHECK_COL, "確認\n（入力チェック）", head)
+        self._height(ws, h0, 18)
+        self._height(ws, h1, 18)
+
+    def _info_rows(self, ws: Any) -> None:
+        """記入者 and 連絡先 (inputs, read back), and beside them the 入力チェック's count of problems."""
+        for row, field in zip(KPI_INFO_ROWS, ("preparer", "contact")):
+            ws.write_string(row, 1, INFO_LABELS[field], self.fmt("label", "center", bold=True))
+            self._input(SHEET_KPI, row, 2, info_key(field), None, self.fmt("input", "text"))
+            self._validate(SHEET_KPI, (row, 2), (row, 2), _info_validation(field))
+            self._height(ws, row, 18)
+        top, bottom = KPI_INFO_ROWS
+        ws.write_string(top, 3, "入力チェック", self.fmt("head", font_size=9))
+        kpi_count = xl_rowcol_to_cell(top, KPI_CHECK_COL + 1)
+        measure_count = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
+        ws.write_formula(bottom, 3, f"={kpi_count}+{measure_count}", self.fmt("count"), "")
+        total = xl_rowcol_to_cell(bottom, 3)
+        self.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)}")
+        self.check_names.append(CHECK_COUNT_NAME)
+        ws.merge_range(top, 4, top, KPI_CHECK_COL, CHECK_HOW_JA, self.fmt("note", valign="vcenter"))
+        ws.merge_range(bottom, 4, bottom, KPI_CHECK_COL, "", self.fmt("summary"))
+        ws.write_formula(bottom, 4, _summary_formula(total, [("KPI入力", kpi_count), ("取組状況", measure_count)]),
+                         self.fmt("summary"), "")
+        self._traffic_light(ws, (bottom, 3), (bottom, KPI_CHECK_COL), total)
+
+    def _traffic_light(self, ws: Any, first: tuple[int, int], last: tuple[int, int], count: str) -> None:
+        """Red while the 入力チェック counts a problem, green at 0."""
+        for criteria, fmt in ((f"={count}>0", self.cond("problem")), (f"={count}=0", self.cond("ok"))):
+            ws.conditional_format(*first, *last, {"type": "formula", "criteria": criteria, "format": fmt})
 
     def _pillar_band(self, ws: Any, row: int, last_col: int, pillar: int) -> int:
         p = self.catalogue.pillar(pillar)
         ws.write_string(row, 1, f"{p.no}. {p.label}", self.fmt("pillar"))
         for c in range(2, last_col + 1):
             ws.write_blank(row, c, None, self.fmt("pillar"))
-        ws.set_row(row, 18)
+        self._height(ws, row, 18)
         return row + 1
 
-    def _kpi_block(self, ws: Any, row: int, kpi: Kpi, months: list[date], last_col: int) -> int:
+    def _kpi_block(self, ws: Any, row: int, kpi: Kpi, months: list[date]) -> int:
         band = self.fmt("block")
         ws.write_string(row, 1, kpi.id, band)
         ws.write_string(row, 2, kpi.label, band)
-        for c in range(3, last_col + 1):
+        for c in range(3, KPI_CHECK_COL + 1):
             ws.write_blank(row, c, None, band)
-        ws.set_row(row, 18)
+        self._height(ws, row, 18)
         row += 1
         info = self._kpi_info(kpi)
-        ws.merge_range(row, 2, row, last_col, info, self.fmt("info"))
+        ws.merge_range(row, 2, row, KPI_CHECK_COL, info, self.fmt("info"))
         ws.write_blank(row, 1, None, self.fmt("info"))
-        ws.set_row(row, _row_height(_lines(info, (34 + 12 + 10.5 * 12) * SMALL_FONT_WIDTH), 13))
+        self._height(ws, row, _row_height(_lines(info, (KPI_PRINT_WIDTH - 8.5) * SMALL_FONT_WIDTH), 13))
         row += 1
         if kpi.kind == "qualitative":
-            return self._qualitative_rows(ws, row, kpi, last_col) + 1
+            return self._qualitative_rows(ws, row, kpi) + 1
         row = self._annual_rows(ws, row, kpi)
-        valid = set(kpi.months(self.fy))
+        valid = [m for m in months if kpi.applies_in(m)]
         if kpi.kind == "ratio":
             assert kpi.numerator and kpi.denominator
-            num_row, den_row = row, row + 1
-            self._month_row(ws, num_row, kpi, "num", "分子", kpi.numerator, months, valid)
-            self._month_row(ws, den_row, kpi, "den", "分母", kpi.denominator, months, valid)
-            self._rate_row(ws, row + 2, kpi, num_row, den_row, months, valid)
+            rows = {"num": row, "den": row + 1}
+            self._month_row(ws, row, kpi, "num", "分子", kpi.numerator, months, valid, rows)
+            self._month_row(ws, row + 1, kpi, "den", "分母", kpi.denominator, months, valid, rows)
+            self._rate_row(ws, row + 2, kpi, row, row + 1, months, set(valid))
             row += 3
         else:
             assert kpi.value_part
-            self._month_row(ws, row, kpi, "val", "実績", kpi.value_part, months, valid)
+            self._month_row(ws, row, kpi, "val", "実績", kpi.value_part, months, valid, {"val": row})
             row += 1
-        ws.set_row(row, 6)
+        self._height(ws, row, 6)
         return row + 1
 
     def _kpi_info(self, kpi: Kpi) -> str:
@@ -605,45 +695,63 @@ class _Book:
     def _annual_rows(self, ws: Any, row: int, kpi: Kpi) -> int:
         target, baseline = self._prefill(kpi)
         unit = f"（{kpi.unit_label}）"
+        target_cell = xl_rowcol_to_cell(row, KPI_VALUE_COL)
         for offset, (fieldname, label, pre) in enumerate((("target", f"年間目標{unit}", target),
                                                           ("baseline", f"前年度実績{unit}", baseline))):
             r = row + offset
             ws.write_string(r, 1, "目標" if fieldname == "target" else "前年度", self.fmt("label", "center"))
+            self._height(ws, r, INPUT_ROW_HEIGHT)
             ws.write_string(r, 2, label, self.fmt("label"))
             cell_value = None if pre.value is None else (pre.value / 100 if kpi.is_percent else pre.value)
             self._input(SHEET_KPI, r, KPI_VALUE_COL, kpi_key(kpi.id, fieldname), cell_value,
                         self._number_format(kpi, prefilled=pre.prefilled, annual=True))
             self._validate(SHEET_KPI, (r, KPI_VALUE_COL), (r, KPI_VALUE_COL), self._number_validation(kpi, True))
             ws.write_string(r, KPI_VALUE_COL + 1, pre.note, self.fmt("hint"))
+            cells = sc.AnnualCells(xl_rowcol_to_cell(r, KPI_VALUE_COL), target_cell)
+            reasons = sc.annual_reasons(kpi, fieldname, cells, asks_baseline=self._asks_baseline(kpi))
+            self._check(ws, r, KPI_VALUE_COL, "", reasons)
         return row + 2
+
+    def _asks_baseline(self, kpi: Kpi) -> bool:
+        """W415 / W418: the target follows from last year's value, and a comparable one exists."""
+        return kpi.target.rule in ("baseline", "generic_conditional") and not no_comparable_last_year(self.fy, kpi)
+
+    def _check(self, ws: Any, row: int, col: int, label: str, reasons: list[sc.Reason]) -> None:
+        """The input's 入力チェック helper (hidden, beyond the print area), listed for its row's 確認 cell."""
+        helper = (row, col + CHECK_OFFSET) if ws.name == SHEET_KPI else (row, col + MEASURE_CHECK_OFFSET)
+        ws.write_formula(*helper, sc.reasons_formula(reasons), None, "")
+        self.row_helpers.setdefault((ws.name, row), []).append((label, xl_rowcol_to_cell(*helper)))
 
     def _prefill(self, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
         code = self.branch.code
         base = self.baselines.get(code, kpi.id)
         previous = wareki_fiscal_year(self.fy - 1)
+        rule = kpi.target.rule
         if base is not None:
             origin = self.baselines.origin(code, kpi.id)
             via = f"、{origin}（第{self.catalogue.term - 1}期）の値を引継ぎ" if origin and origin != kpi.id else ""
             baseline = _Prefill(base, f"← 本部記入済み（{previous}実績{via}）。誤りがあれば修正してください", True)
         else:
-            baseline = _Prefill(None, f"← {previous}の実績を入力してください{self._baseline_caveat(kpi)}", False)
+            uses = "（目標にも使います）" if rule in ("baseline", "generic_conditional") else ""
+            baseline = _Prefill(None, f"← {previous}の実績を入力してください{uses}{self._baseline_caveat(kpi)}", False)
         given = self.targets.get(code, kpi.id)
-        rule = kpi.target
         if given is not None:
             target = _Prefill(given, f"← 本部記入済み（本部から提示された目標値）。{OVERWRITE_JA}", True)
-        elif rule.rule == "fixed" and rule.value is not None:
-            target = _Prefill(rule.value, f"← 本部記入済み（全国共通の目標）。{OVERWRITE_JA}", True)
-        elif rule.rule == "baseline" and base is not None:
+        elif rule == "fixed" and kpi.target.value is not None:
+            target = _Prefill(kpi.target.value, f"← 本部記入済み（全国共通の目標）。{OVERWRITE_JA}", True)
+        elif rule == "baseline" and base is not None:
             target = _Prefill(base, f"← 本部記入済み（対前年度以上：前年度実績と同じ値）。{OVERWRITE_JA}", True)
-        elif rule.rule == "generic_conditional" and rule.value is not None and base is not None:
-            floor = kpi.format_value(rule.value)
-            why = f"前年度{floor}以上のため対前年度以上" if base >= rule.value else f"前年度{floor}未満のため{floor}"
-            target = _Prefill(max(rule.value, base), f"← 本部記入済み（{why}）。{OVERWRITE_JA}", True)
-        elif rule.rule == "baseline":
-            target = _Prefill(None, "← 前年度実績と同じ値を入力してください（対前年度以上。支部の事業計画で別の目標を"
-                                    "定めた場合はその値）", False)
-        elif rule.rule == "generic_conditional":
-            target = _Prefill(None, f"← {rule.describe_ja(kpi)}。該当する値を入力してください", False)
+        elif rule == "generic_conditional" and kpi.target.value is not None and base is not None:
+            floor = kpi.format_value(kpi.target.value)
+            why = f"前年度{floor}以上のため対前年度以上" if base >= kpi.target.value else f"前年度{floor}未満のため{floor}"
+            target = _Prefill(max(kpi.target.value, base), f"← 本部記入済み（{why}）。{OVERWRITE_JA}", True)
+        elif rule == "baseline":
+            target = _Prefill(None, "← 空欄のままで構いません（下の前年度実績を目標として評価します）。"
+                                    "支部の事業計画で別の目標を定めた場合は入力してください", False)
+        elif rule == "generic_conditional":
+            floor = kpi.format_value(kpi.target.value or 0)
+            target = _Prefill(None, f"← 空欄のままで構いません（前年度実績が{floor}以上ならその値、未満なら{floor}を"
+                                    "目標として評価します）", False)
         else:
             target = _Prefill(None, f"← 支部の事業計画の年間目標を入力してください（例：{self._example(kpi)}）", False)
         return target, baseline
@@ -661,9 +769,16 @@ class _Book:
 
     @staticmethod
     def _example(kpi: Kpi) -> str:
-        if kpi.is_percent:
-            return f"{96.5:.{max(kpi.decimals, 1)}f}%" if kpi.decimals <= 2 else "0.310%"
-        return "8364" if kpi.display == "yen" else "1170"
+        """A value as the branch would type it: the fixed target, else one in the plausible range (96.5%)."""
+        if not kpi.is_percent:
+            return "8364" if kpi.display == "yen" else "1170"
+        if kpi.target.rule == "fixed" and kpi.target.value is not None:
+            return kpi.format_value(kpi.target.value)
+        if kpi.decimals > 2:
+            return "0.310%"
+        if kpi.plausible is not None and not kpi.plausible.holds(96.5):
+            return kpi.format_value(float(f"{(kpi.plausible.low + kpi.plausible.high) / 2:.2g}"))
+        return f"{96.5:.{max(kpi.decimals, 1)}f}%"
 
     def _number_format(self, kpi: Kpi, *, prefilled: bool, annual: bool) -> Any:
         style = "prefill" if prefilled else "input"
@@ -672,6 +787,8 @@ class _Book:
         return self.fmt(style, "number", num_format="#,##0")
 
     def _number_validation(self, kpi: Kpi, annual: bool) -> dict[str, Any]:
+        if annual and kpi.plausible is not None:
+            return self._plausible_validation(kpi)
         if annual and kpi.is_percent:
             example = self._example(kpi)
             return {"validate": "decimal", "criteria": "between", "minimum": 0, "maximum": 1,
@@ -687,17 +804,32 @@ class _Book:
                 "error_title": "数字を入力してください",
                 "error_message": "0以上の数値を、数字だけで入力してください（「円」「人」「事業所」などの単位や文字は付けません）。"}
 
+    def _plausible_validation(self, kpi: Kpi) -> dict[str, Any]:
+        """The KPI's plausible range (catalogue) as a warning: Excel asks before it keeps a value outside it,
+        so a 100x slip of percent entry (0.310 → 31.0%) is caught while typing; a real outlier can still go in."""
+        assert kpi.plausible is not None
+        scale = 100 if kpi.is_percent else 1
+        low, high = kpi.format_value(kpi.plausible.low), kpi.format_value(kpi.plausible.high)
+        how = (f"「{self._example(kpi)}」のように％を付けて入力してください" if kpi.is_percent
+               else f"数字だけを入力してください（円は付けない。例：{self._example_plain(kpi)}）")
+        return {"validate": "decimal", "criteria": "between", "minimum": kpi.plausible.low / scale,
+                "maximum": kpi.plausible.high / scale, "error_type": "warning",
+                "input_title": "割合（％）を入力" if kpi.is_percent else "金額を入力",
+                "input_message": f"{how}。通常は{low}〜{high}です。",
+                "error_title": "通常の範囲外の値です",
+                "error_message": f"このKPIの値は通常{low}〜{high}です。％の付け方や桁を確認してください"
+                                 "（例：「0.310」と入力すると31.0%になります）。正しい値であれば「はい」で続けてください。"}
+
     @staticmethod
     def _example_plain(kpi: Kpi) -> str:
         return "8364" if kpi.display == "yen" else "1170"
 
     def _month_row(self, ws: Any, row: int, kpi: Kpi, fieldname: str, role: str, part: Part,
-                   months: list[date], valid: set[date]) -> None:
+                   months: list[date], valid: list[date], rows: dict[str, int]) -> None:
         label = f"{part.label}（{part.unit}・{part_tag(kpi, part)}）"
         ws.write_string(row, 1, role, self.fmt("label", "center"))
         ws.write_string(row, 2, label, self.fmt("label"))
-        if _lines(label, 34) > 1:
-            ws.set_row(row, _row_height(_lines(label, 34)))
+        self._height(ws, row, max(INPUT_ROW_HEIGHT, _row_height(_lines(label, KPI_WIDTHS[1])) - 4))
         ws.write_blank(row, KPI_VALUE_COL, None, self.fmt("calc_plain", "border"))
         cell_format = self.fmt("input", "number", num_format="#,##0")
         cols = []
@@ -708,14 +840,33 @@ class _Book:
                 cols.append(col)
             else:
                 ws.write_string(row, col, "対象外", self.fmt("calc_plain", "border", align="center"))
+        for k, (m, col) in enumerate(zip(valid, cols)):
+            self._month_check(ws, kpi, fieldname, row, col, cols[k + 1:], rows, m, first=k == 0)
         if cols:
             options = self._number_validation(kpi, annual=False)
             options["input_title"], options["input_message"] = part_prompt(kpi, part)
             self._validate(SHEET_KPI, (row, cols[0]), (row, cols[-1]), options)
 
+    def _month_check(self, ws: Any, kpi: Kpi, fieldname: str, row: int, col: int, later: list[int],
+                     rows: dict[str, int], month: date, *, first: bool) -> None:
+        """One monthly cell's 入力チェック: its carry (last number so far) and its helper."""
+        cell = xl_rowcol_to_cell(row, col)
+        carry = (row, col + CARRY_OFFSET)
+        previous = None if first else xl_rowcol_to_cell(row, col - 1 + CARRY_OFFSET)
+        ws.write_formula(*carry, sc.carry_formula(cell, previous), None, "")
+        parts = [rows[f] for f in ("num", "den", "val") if f in rows]
+        later_ranges = tuple(f"{xl_rowcol_to_cell(r, later[0])}:{xl_rowcol_to_cell(r, later[-1])}"
+                             for r in parts) if later else ()
+        cells = sc.MonthCells(cell, previous,
+                              numerator=xl_rowcol_to_cell(rows["num"], col) if "num" in rows else None,
+                              denominator=xl_rowcol_to_cell(rows["den"], col) if "den" in rows else None,
+                              later=later_ranges)
+        self._check(ws, row, col, month_label(month), sc.month_reasons(kpi, fieldname, cells))
+
     def _rate_row(self, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: int, months: list[date],
                   valid: set[date]) -> None:
         ws.write_string(row, 1, "計算", self.fmt("calc_plain", "border", align="center"))
+        self._height(ws, row, INPUT_ROW_HEIGHT)
         ws.write_string(row, 2, f"{kpi.short_label}（{kpi.unit_label}）", self.fmt("calc_plain", "border",
                                                                                 text_wrap=True))
         ws.write_blank(row, KPI_VALUE_COL, None, self.fmt("calc_plain", "border"))
@@ -730,14 +881,15 @@ class _Book:
             d = xl_rowcol_to_cell(den_row, col)
             ws.write_formula(row, col, f'=IF(OR({n}="",{d}=""),"",IFERROR({n}/{d},""))', calc, "")
 
-    def _qualitative_rows(self, ws: Any, row: int, kpi: Kpi, last_col: int) -> int:
+    def _qualitative_rows(self, ws: Any, row: int, kpi: Kpi) -> int:
         ws.write_string(row, 1, "実施内容", self.fmt("label", "center"))
         ws.write_string(row, 2, "実施内容・結果（文章で記入）", self.fmt("label"))
         limit = TEXT_LIMITS["text"]
+        last_col = KPI_FIRST_MONTH_COL + 11
         self._input(SHEET_KPI, row, KPI_VALUE_COL, kpi_key(kpi.id, "text"), None, self.fmt("input", "text"),
                     merge_to=last_col)
         self._validate(SHEET_KPI, (row, KPI_VALUE_COL), (row, last_col), _text_validation(limit))
-        ws.set_row(row, 72)
+        self._height(ws, row, QUALITATIVE_TEXT_HEIGHT)
         row += 1
         ws.write_string(row, 1, "自己評価", self.fmt("label", "center"))
         ws.write_string(row, 2, "自己評価（◎ ○ △ × —）", self.fmt("label"))
@@ -746,51 +898,68 @@ class _Book:
         ws.write_string(row, KPI_VALUE_COL + 1, "← リストから選択：" + "　".join(f"{r} {t}" for r, t in RATING_MEANINGS.items()),
                         self.fmt("hint"))
         row += 1
-        ws.set_row(row, 6)
+        self._height(ws, row, 6)
         return row
 
     def _kpi_footnotes(self, ws: Any, row: int, last_col: int) -> int:
         notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（誤りがあれば修正してください。"
                  "目標を上書きした場合は、上書きした値で評価します）。灰色のセルは自動計算または対象外のため入力不要です。",
+                 f"※赤いセルは入力チェックで問題が見つかったセルです。理由は同じ行の「確認」欄にあります。{CHECK_SEND_JA}。"
+                 f"{CHECK_RIGHT_JA}",
                  "※割合の月別の値は入力不要です（分子・分母から自動計算されます）。",
                  "※データが遅れて届くKPI（健診・ジェネリックなど）は、届いた月まで入力し、以降の月は空欄のままで構いません。",
                  "※行・列の挿入や削除、シート名の変更はしないでください。貼り付けは「値の貼り付け」を使ってください。"]
         for text in notes:
             ws.merge_range(row, 1, row, last_col, text, self.fmt("note"))
+            self._height(ws, row, _row_height(_lines(text, KPI_PRINT_WIDTH * SMALL_FONT_WIDTH), 12))
             row += 1
         return row - 1
+
+    def _kpi_check_area(self, ws: Any, last_row: int) -> None:
+        """確認 cells (the row's problems in words), the red rule over the inputs and the sheet's count."""
+        self._row_summaries(ws, KPI_CHECK_COL)
+        first_helper = xl_rowcol_to_cell(KPI_FIRST_ROW, KPI_VALUE_COL + CHECK_OFFSET)
+        ws.conditional_format(KPI_FIRST_ROW, KPI_VALUE_COL, last_row, KPI_FIRST_MONTH_COL + 11,
+                              {"type": "formula", "criteria": f"=LEN({first_helper})>0", "format": self.cond("problem")})
+        helpers = xl_range_abs(KPI_FIRST_ROW, KPI_VALUE_COL + CHECK_OFFSET, last_row,
+                               KPI_FIRST_MONTH_COL + 11 + CHECK_OFFSET)
+        ws.write_formula(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, sc.count_formula([helpers]), None, "")
+
+    def _row_summaries(self, ws: Any, check_col: int) -> None:
+        for (sheet, row), helpers in self.row_helpers.items():
+            if sheet == ws.name:
+                ws.write_formula(row, check_col, sc.row_summary_formula(helpers), self.fmt("check"), "")
 
     # ------------------------------------------------------------ 取組状況
     def _measure_sheet(self) -> None:
         ws = self.sheets[SHEET_MEASURES]
-        last_col = MEASURE_COLS["note"]
+        last_col = MEASURE_CHECK_COL
         ws.set_column(0, 0, 14, None, {"hidden": True})
-        ws.set_column(1, 1, 6)
-        ws.set_column(2, 2, 30)
-        ws.set_column(3, 3, 5)
-        ws.set_column(4, 4, 56)
-        ws.set_column(5, 5, 7)
-        ws.set_column(6, 6, 40)
+        for col, width in enumerate(MEASURE_WIDTHS, 1):
+            ws.set_column(col, col, width)
+        ws.set_column(last_col + 1, last_col + MEASURE_CHECK_OFFSET, 8, None, {"hidden": True})
         ws.set_row(KEY_ROW - 1, None, None, {"hidden": True})
         ws.write_string(KEY_ROW - 1, KEY_COLUMN - 1, "key")
         for fieldname, col in MEASURE_COLS.items():
             ws.write_string(KEY_ROW - 1, col, fieldname)
-        self._title_rows(ws, last_col)
+        self._title_rows(ws)
         self._legend(ws, 3, 2, [(4, 4, "input_plain", "入力欄（黄色のセルに入力してください）"),
-                                (6, 6, "head", "見出し")])
-        ws.merge_range(4, 1, 4, last_col,
-                       "※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
-                       f"評価の理由を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。施策全体の課題は「課題」欄に記入します。",
-                       self.fmt("note"))
-        ws.set_row(4, 28)
+                                (5, 6, "problem_plain", "要確認（入力チェック）"), (7, 7, "head", "見出し")])
+        note = ("※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
+                f"評価の理由（特に△・×の理由）を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。"
+                "施策全体の課題は「課題」欄に記入します。")
+        ws.merge_range(4, 1, 4, last_col, note, self.fmt("note"))
+        self._height(ws, 4, _row_height(_lines(note, sum(MEASURE_WIDTHS) * SMALL_FONT_WIDTH), 12))
+        self._measure_summary(ws, last_col)
         head = self.fmt("head")
         for col, text in ((1, "番号"), (2, "具体的施策"), (3, "No."), (4, "事業内容（取組・KPIの実施状況）"),
-                          (5, "評価"), (6, "備考（評価の理由・計画を下回った理由など）")):
+                          (5, "評価"), (6, "備考（評価の理由・計画を下回った理由など）"), (7, "確認（入力チェック）")):
             ws.write_string(MEASURE_HEAD_ROW, col, text, head)
-        ws.set_row(MEASURE_HEAD_ROW, 20)
+        self._height(ws, MEASURE_HEAD_ROW, 20)
         row = MEASURE_FIRST_ROW
         pillar = section = None
-        for measure in self.catalogue.measures:
+        for measure in self.catalogue.measures_for(self.branch.code):
+            first = row
             if measure.pillar != pillar:
                 pillar, section = measure.pillar, None
                 row = self._pillar_band(ws, row, last_col, pillar)
@@ -799,12 +968,25 @@ class _Book:
                 ws.write_string(row, 1, section, self.fmt("block"))
                 for c in range(2, last_col + 1):
                     ws.write_blank(row, c, None, self.fmt("block"))
+                self._height(ws, row, 15)
                 row += 1
             elif not measure.section:
                 section = None
             row = self._measure_block(ws, row, measure)
+            self.blocks[SHEET_MEASURES].append((first, row - 1))
+        self._measure_check_area(ws, max(row - 1, MEASURE_FIRST_ROW))
         ws.freeze_panes(MEASURE_FIRST_ROW, 0)
-        self._page_setup(ws, last_col, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1)
+        self._page_setup(ws, last_col, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1, MEASURE_WIDTHS)
+
+    def _measure_summary(self, ws: Any, last_col: int) -> None:
+        """The 入力チェック's count for the whole workbook (this sheet's part in a hidden cell)."""
+        ws.merge_range(5, 1, 5, last_col, "", self.fmt("summary"))
+        this = xl_rowcol_to_cell(*MEASURE_COUNT_CELL)
+        kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
+        ws.write_formula(5, 1, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", this)]),
+                         self.fmt("summary"), "")
+        self._height(ws, 5, 20)
+        self._traffic_light(ws, (5, 1), (5, last_col), CHECK_COUNT_NAME)
 
     def _measure_block(self, ws: Any, row: int, measure: Measure) -> int:
         first = row
@@ -820,6 +1002,9 @@ class _Book:
             for fieldname, col in MEASURE_COLS.items():
                 key = measure_key(measure.id, fieldname, n)
                 self._input(SHEET_MEASURES, row, col, key, None, rating_fmt if fieldname == "rating" else text_fmt)
+            cell = {f: xl_rowcol_to_cell(row, c) for f, c in MEASURE_COLS.items()}
+            self._check(ws, row, MEASURE_COLS["rating"], "", sc.rating_reasons(cell["text"], cell["rating"]))
+            self._check(ws, row, MEASURE_COLS["note"], "", sc.note_reasons(cell["rating"], cell["note"]))
             row += 1
         self._validate(SHEET_MEASURES, (first, MEASURE_COLS["text"]), (row - 1, MEASURE_COLS["text"]),
                        _text_validation(TEXT_LIMITS["text"]))
@@ -828,12 +1013,24 @@ class _Book:
         self._validate(SHEET_MEASURES, (first, MEASURE_COLS["note"]), (row - 1, MEASURE_COLS["note"]),
                        _text_validation(TEXT_LIMITS["note"]))
         ws.write_string(row, 3, "課題", self.fmt("label", "center", bold=True))
+        # one cell, no merge: its row grows with the text (Excel and LibreOffice fit a wrapped row's height)
         self._input(SHEET_MEASURES, row, MEASURE_COLS["text"], measure_key(measure.id, "issue"), None,
-                    self.fmt("input", "text"), merge_to=MEASURE_COLS["note"])
-        self._validate(SHEET_MEASURES, (row, MEASURE_COLS["text"]), (row, MEASURE_COLS["note"]),
+                    self.fmt("input", "text"))
+        for col in (MEASURE_COLS["rating"], MEASURE_COLS["note"], MEASURE_CHECK_COL):
+            ws.write_blank(row, col, None, self.fmt("calc_plain", "border"))
+        self._validate(SHEET_MEASURES, (row, MEASURE_COLS["text"]), (row, MEASURE_COLS["text"]),
                        _text_validation(TEXT_LIMITS["issue"]))
-        ws.set_row(row, 30)
         return row + 1
+
+    def _measure_check_area(self, ws: Any, last_row: int) -> None:
+        self._row_summaries(ws, MEASURE_CHECK_COL)
+        first = MEASURE_COLS["text"]
+        first_helper = xl_rowcol_to_cell(MEASURE_FIRST_ROW, first + MEASURE_CHECK_OFFSET)
+        ws.conditional_format(MEASURE_FIRST_ROW, first, last_row, MEASURE_COLS["note"],
+                              {"type": "formula", "criteria": f"=LEN({first_helper})>0", "format": self.cond("problem")})
+        helpers = xl_range_abs(MEASURE_FIRST_ROW, MEASURE_COLS["rating"] + MEASURE_CHECK_OFFSET, last_row,
+                               MEASURE_COLS["note"] + MEASURE_CHECK_OFFSET)
+        ws.write_formula(*MEASURE_COUNT_CELL, sc.count_formula([helpers]), None, "")
 
     # ------------------------------------------------------------ 入力の手引き
     def _guide_sheet(self) -> None:
@@ -842,26 +1039,33 @@ class _Book:
         ws.set_column(1, 1, 24)
         ws.set_column(2, 2, 100)
         ws.write_string(1, 1, f"{self.title}　入力の手引き", self.fmt("title"))
-        ws.set_row(1, 24)
+        self._height(ws, 1, 24)
         ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}", self.fmt("small"))
-        row = 4
+        ws.write_string(3, 1, "入力チェック", self.fmt("head"))
+        kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
+        measures = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
+        ws.write_formula(3, 2, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", measures)]),
+                         self.fmt("summary", "border"), "")
+        self._height(ws, 3, 22)
+        self._traffic_light(ws, (3, 2), (3, 2), CHECK_COUNT_NAME)
+        row = 5
         breaks: list[int] = []
         for heading, items in self._guide_sections():
             if heading.startswith("3"):
                 breaks.append(row)  # 入力のしかた and its 入力例 start a printed page together
             ws.merge_range(row, 1, row, 2, heading, self.fmt("head", align="left"))
-            ws.set_row(row, 18)
+            self._height(ws, row, 18)
             row += 1
             for label, text in items:
                 ws.write_string(row, 1, label, self.fmt("label", "top", bold=True))
                 ws.write_string(row, 2, text, self.fmt("label", "top"))
-                ws.set_row(row, _row_height(_lines(text, 100)))
+                self._height(ws, row, _row_height(_lines(text, 100)))
                 row += 1
             if heading.startswith("3"):
                 row = self._guide_example(ws, row + 1)
             row += 1
-        ws.set_h_pagebreaks(breaks)
-        self._page_setup(ws, 2, None, row)
+        self.manual_breaks[SHEET_GUIDE] = breaks
+        self._page_setup(ws, 2, None, row, (24, 100))
 
     def _guide_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         fy = wareki_fiscal_year(self.fy)
@@ -871,7 +1075,7 @@ class _Book:
         ratings = "　".join(f"{r}：{t}" for r, t in RATING_MEANINGS.items())
         return [
             ("1. このブックについて", [
-                ("対象", f"{fy}（第{self.catalogue.term}期 {self.catalogue.title}）　{self.branch.display_name}（支部コード {self.branch.code}）"),
+                ("対象", f"{fy}（{self._plan_title()}）　{self.branch.display_name}（支部コード {self.branch.code}）"),
                 ("目的", f"{who}本部はこのブックを集計して全国の状況をまとめます。"),
                 ("シート", "「KPI入力」：KPIごとの年間目標・前年度実績と、4月〜3月の月別実績。\n"
                           "「取組状況」：具体的施策ごとの事業内容・評価・備考と、施策ごとの課題。"),
@@ -880,7 +1084,9 @@ class _Book:
                 ("年間目標", "支部の事業計画の年間目標を入力します。全国共通の目標や、前年度実績から決まる目標（対前年度以上）は"
                             "本部で記入済み（青色）です。誤りがあるとき、または支部の事業計画で別の目標を定めたときは"
                             "上書きしてください（上書きした値で評価します）。各KPIの説明にある"
-                            f"第{self.catalogue.term}期末目標は参考です（年間目標とは別です）。"),
+                            f"第{self.catalogue.term}期末目標は参考です（年間目標とは別です）。"
+                            "目標が「対前年度以上」で前年度実績が記入済みでないKPIは、前年度実績だけを入力してください"
+                            "（年間目標は空欄のままで、前年度実績を目標として評価します）。"),
                 ("前年度実績", "前年度の年度末の実績です。本部で記入済みの場合は確認のみで結構です。"),
                 ("月別実績", "毎月、前月末までの実績を入力します。何を入力するかは、各行の項目名の末尾に書いてあります。\n"
                             + "".join(f"・「{tag}」：{text}\n" for tag, text in MONTHLY_TAGS) +
@@ -890,15 +1096,23 @@ class _Book:
                 ("取組状況", f"具体的施策ごとに、事業内容を1行に1件（最大{ROWS_PER_MEASURE}件）記入し、評価を選び、"
                             "評価の理由（特に△・×の理由）を備考に記入します。施策全体の課題は「課題」欄へ。"),
                 ("評価", f"リストから選択します。{ratings}"),
+                ("記入者・連絡先", "「KPI入力」シートの上部に、入力した方の所属・氏名と連絡先（内線・メール）を入力してください。"
+                                 "内容の確認のため本部から連絡することがあります。"),
             ]),
             ("3. 入力のしかた", [
                 ("割合（％）", "「96.5%」のように、必ず％を付けて入力します。セルは％表示になっています。"
-                             "％を付けずに「96.5」とだけ入力すると、エラーになるか、9650％として扱われることがあります。"
-                             "査定率のように小数第3位まである割合は「0.310%」のように入力します。"),
+                             "％を付けずに「96.5」とだけ入力すると9650％に、「0.310」とだけ入力すると31.0％になることが"
+                             "あります。査定率のように小数第3位まである割合は「0.310%」のように入力します。"
+                             "KPIごとに通常ありえる範囲を外れると、確認のメッセージが出て、セルが赤くなります。"),
                 ("人数・件数・金額", "数字だけを入力します（「1170」または「1,170」）。「人」「件」「事業所」「円」などの単位や、"
                                  "「約」「見込み」などの文字は付けません。全角数字でも入力できますが、半角を推奨します。"),
                 ("文章", "事業内容・備考・課題・実施内容は文章で記入します。セル内で改行するときは Alt＋Enter を押します。"),
                 ("分からない値", "空欄のままにしてください。「－」や「不明」などは入力しないでください。"),
+                ("入力チェック", "入力した値はブックが自動で確認します（分子が分母を超えている、累計が前の月より小さい、"
+                               "通常ありえる範囲の外、途中の月が空欄、評価があるのに事業内容が空欄、△・×なのに備考が空欄 など）。"
+                               "問題のあるセルは赤くなり、同じ行の右端の「確認」欄に理由が出ます。このシートの上と各シートの上に"
+                               f"件数が出ます。{CHECK_SEND_JA}。{CHECK_RIGHT_JA}"
+                               "本部の集計でも同じ確認を行い、結果を「確認事項」としてお返しします。"),
             ]),
             ("4. さわらないでください", [
                 ("灰色のセル", "自動計算や対象外の欄です。入力は不要です（保護されていて入力できません）。"),
@@ -909,12 +1123,21 @@ class _Book:
                 ("ファイル", "ファイル名を変えずに、Excelブック（*.xlsx）形式のまま保存してください。"
                             "パスワードの設定やマクロ付きブック（*.xlsm）での保存はしないでください。"),
             ]),
-            ("5. 提出", [
-                ("提出期限", DEADLINE_JA),
-                ("返送先", f"{CONTACT_JA}　（メールに添付して返送してください。）"),
-                ("お問い合わせ", f"入力方法が分からないときや、記入済みの値に誤りがあるときは {CONTACT_JA} までご連絡ください。"),
-            ]),
+            ("5. 提出", self._submission_items()),
         ]
+
+    def _plan_title(self) -> str:
+        """「第6期保険者機能強化アクションプラン」: the catalogue's title, with its term only once."""
+        term = f"第{self.catalogue.term}期"
+        return self.catalogue.title if self.catalogue.title.startswith(term) else f"{term} {self.catalogue.title}"
+
+    def _submission_items(self) -> list[tuple[str, str]]:
+        if self.branch.code == HQ_CODE:  # 本部 fills its own workbook: nothing to send to itself
+            return [("提出期限", DEADLINE_JA),
+                    ("保存先", f"入力したブックは、月次集計の受信フォルダに保存してください（{CONTACT_JA}）。")]
+        return [("提出期限", DEADLINE_JA),
+                ("返送先", f"{CONTACT_JA}　（{CHECK_SEND_JA}。メールに添付して返送してください。）"),
+                ("お問い合わせ", f"入力方法が分からないときや、記入済みの値に誤りがあるときは {CONTACT_JA} までご連絡ください。")]
 
     def _guide_example(self, ws: Any, row: int) -> int:
         ws.merge_range(row, 1, row, 2, "入力例（10月分を入力する場合：生活習慣病予防健診実施率と健康宣言事業所数）", self.fmt("block"))
@@ -974,6 +1197,51 @@ class _Book:
         return out
 
 
+def xl_range_abs(first_row: int, first_col: int, last_row: int, last_col: int) -> str:
+    return (f"{xl_rowcol_to_cell(first_row, first_col, row_abs=True, col_abs=True)}:"
+            f"{xl_rowcol_to_cell(last_row, last_col, row_abs=True, col_abs=True)}")
+
+
+def _summary_formula(total: str, parts: list[tuple[str, str]]) -> str:
+    """What the top of a sheet says about the 入力チェック, with the count of each input sheet."""
+    detail = "&\"・\"&".join(f'"{sheet} "&{cell}&"件"' for sheet, cell in parts)
+    return (f'=IF({total}=0,"入力チェック：問題は見つかりません（0件）。このまま送付できます。",'
+            f'"入力チェック：要確認 "&{total}&" 件（"&{detail}&"）。赤いセルを直してください。{CHECK_SEND_JA}。")')
+
+
+def _info_validation(field: str) -> dict[str, Any]:
+    what = "入力した方の所属・氏名（例：企画総務グループ 山田）" if field == "preparer" else "連絡先の内線・電話・メールアドレス"
+    return {"validate": "length", "criteria": "<=", "value": 100, "input_title": f"{INFO_LABELS[field]}を入力",
+            "input_message": f"{what}を入力してください。", "error_title": "文字数が多すぎます",
+            "error_message": "100文字以内で入力してください。"}
+
+
+def _page_rows_height(widths: Iterable[float]) -> float:
+    """How many points of rows one printed page holds when the columns are fitted to the page width."""
+    printed = sum(w * POINTS_PER_WIDTH_UNIT + POINTS_PER_COLUMN for w in widths)
+    scale = min(1.0, PAGE_WIDTH / printed)
+    return PAGE_HEIGHT / scale * PAGE_FILL
+
+
+def _page_breaks(blocks: list[tuple[int, int]], height: Callable[[int], float], repeat: tuple[int, int] | None,
+                 page: float) -> list[int]:
+    """Rows to break the page before, so that no block (first row, last row) is split between pages.
+
+    The first page also holds everything above the first block; every page holds the repeated headings."""
+    if not blocks:
+        return []
+    heading = sum(height(r) for r in range(repeat[0], repeat[1] + 1)) if repeat else 0.0
+    used = sum(height(r) for r in range(1, blocks[0][0])) - heading
+    breaks: list[int] = []
+    for first, last in blocks:
+        size = sum(height(r) for r in range(first, last + 1))
+        if used + size > page - heading and used > 0:
+            breaks.append(first)
+            used = 0.0
+        used += size
+    return breaks
+
+
 def _text_validation(limit: int) -> dict[str, Any]:
     return {"validate": "length", "criteria": "<=", "value": limit,
             "input_title": "文章で記入",
@@ -1014,6 +1282,14 @@ _STYLE_PARTS: dict[str, dict[str, Any]] = {
     "calc": {"bg_color": CALC_FILL, "border": 1, "border_color": "#A6A6A6", "align": "right", "shrink": True},
     "text": {"text_wrap": True, "valign": "top"},
     "rating": {"align": "center", "font_size": 12},
+    "problem_plain": {"bg_color": PROBLEM_FILL, "font_color": PROBLEM_FONT},
+    "problem_cond": {"bg_color": PROBLEM_FILL, "font_color": PROBLEM_FONT},
+    "ok_cond": {"bg_color": OK_FILL, "font_color": "#006100"},
+    "check": {"font_size": 9, "font_color": PROBLEM_FONT, "shrink": True, "valign": "vcenter", "border": 1,
+              "border_color": "#A6A6A6"},
+    "count": {"bold": True, "font_size": 14, "align": "center", "valign": "vcenter", "num_format": '0"件"',
+              "border": 1, "border_color": "#808080"},
+    "summary": {"bold": True, "valign": "vcenter", "text_wrap": True, "border": 1, "border_color": "#808080"},
 }
 
 

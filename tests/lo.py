@@ -34,11 +34,13 @@ __all__ = [
     "SYSTEM_PYTHON",
     "UNO_FILL_SCRIPT",
     "convert",
+    "convert_many",
     "lo_fill",
     "lo_values_csv",
     "pdf_pages",
     "render_png",
     "requires_soffice",
+    "sheet_csvs",
     "skip_without_soffice",
     "soffice_path",
     "uno_available",
@@ -209,6 +211,48 @@ def convert(src: Path, fmt: str, outdir: Path, timeout: float = 120) -> Path:
         f"soffice produced no {expected.name} (exit code {proc.returncode}) for {src}:\n"
         f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}"
     )
+
+
+def convert_many(srcs: list[Path], fmt: str, outdir: Path, timeout: float = 300) -> None:
+    """Convert several files with ONE soffice run (start-up is most of a conversion's 2-5 s).
+
+    Same as :func:`convert` for each file, except that outputs are only checked to exist
+    for single-file formats (a multi-sheet CSV writes ``<stem>-<Sheet>.csv`` per sheet).
+    Raises :class:`LibreOfficeError` if soffice fails or an expected output is missing.
+    """
+    soffice = _need_soffice()
+    paths = [Path(s).resolve() for s in srcs]
+    outdir = Path(outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise LibreOfficeError(f"no such file: {missing[0]}")
+    if len({p.stem for p in paths}) != len(paths):
+        raise LibreOfficeError("convert_many needs distinct file stems (outputs are named by stem)")
+    profile = Path(tempfile.mkdtemp(prefix="kpisheet-lo-convert-"))
+    cmd = [soffice, "--headless", "--norestore", f"-env:UserInstallation={profile.as_uri()}",
+           "--convert-to", fmt, "--outdir", str(outdir), *map(str, paths)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL, env=_lo_env())
+    except subprocess.TimeoutExpired as exc:
+        raise LibreOfficeError(f"soffice timed out after {timeout}s converting {len(paths)} files") from exc
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    for p in paths:
+        produced = list(outdir.glob(f"{glob_escape(p.stem)}*"))
+        if not produced:
+            raise LibreOfficeError(f"soffice produced nothing for {p.name} (exit {proc.returncode}):\n"
+                                   f"stdout: {proc.stdout.strip()}\nstderr: {proc.stderr.strip()}")
+
+
+def sheet_csvs(outdir: Path, stem: str) -> dict[str, list[list[str]]]:
+    """{sheet name: rows} of the per-sheet CSV files LibreOffice wrote for ``stem`` (see :data:`CSV_FILTER`)."""
+    out: dict[str, list[list[str]]] = {}
+    for path in Path(outdir).glob(f"{glob_escape(stem)}-*.csv"):
+        with path.open(encoding="utf-8", newline="") as fh:
+            out[path.stem[len(stem) + 1:]] = list(csv.reader(fh))
+    return out
 
 
 def pdf_pages(pdf: Path) -> list[tuple[float, float]]:

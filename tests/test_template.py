@@ -14,8 +14,9 @@ import pytest
 
 from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION
 from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.names import (KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI,
-                            SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key, parse_name)
+from kpisheet.names import (CHECK_COUNT_NAME, KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE,
+                            SHEET_GUIDE, SHEET_KPI, SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key,
+                            parse_name)
 from kpisheet.template import (KPI_FIRST_MONTH_COL, KPI_HEAD_ROWS, MEASURE_COLS, TemplateLintError, _lint,
                                build_template, expected_keys, generate, workbook_branches, workbook_filename)
 from tests.lo import convert, lo_fill, pdf_pages, requires_soffice
@@ -55,7 +56,7 @@ def _cell(wb: openpyxl.Workbook, name: str):
 
 
 def _input_names(wb: openpyxl.Workbook) -> list[str]:
-    return [n for n in wb.defined_names if n != RATING_NAME]
+    return [n for n in wb.defined_names if n not in (RATING_NAME, CHECK_COUNT_NAME)]
 
 
 def test_file_names_and_branch_set() -> None:
@@ -78,7 +79,7 @@ def test_every_name_is_one_unlocked_cell_matching_the_sheet_keys(books: dict[str
         key = parse_name(name)
         assert key == expected[name]
         ws, cell = _cell(wb, name)
-        assert ws.title == (SHEET_KPI if key.kind == "kpi" else SHEET_MEASURES)
+        assert ws.title == (SHEET_MEASURES if key.kind == "measure" else SHEET_KPI)
         assert cell.protection.locked is False, name
         assert ws.cell(cell.row, KEY_COLUMN).value == key.sheet_key, name
         assert ws.cell(KEY_ROW, cell.column).value == column_key(key), name
@@ -123,11 +124,16 @@ def test_number_formats_and_validations_fit_the_kind_of_input(books: dict[str, P
     assert _cell(wb, "in_K6_1_04_target")[1].number_format == "#,##0"  # 円
     assert _cell(wb, "in_K6_2_07_val_202410")[1].number_format == "#,##0"
     assert _cell(wb, "in_K6_2_01_num_202410")[1].number_format == "#,##0"
+    # a percent with a plausible range (catalogue): a warning outside it, with how to type a percent
     pct = validation("in_K6_2_01_target")
-    assert (pct.type, pct.formula1, pct.formula2) == ("decimal", "0", "1")
+    assert (pct.type, pct.formula1, pct.formula2) == ("decimal", "0.2", "0.9")
     assert pct.operator in (None, "between")  # "between" is the default and is left out of the XML
-    assert "96.5%" in pct.error and pct.errorStyle in (None, "stop")
-    assert "96.5%" in pct.prompt
+    assert pct.errorStyle == "warning" and "20.0%〜90.0%" in pct.error and "％" in pct.prompt
+    rate = validation("in_K6_1_03_target")  # 査定率: 0.1%-1%, so 0.310 typed without % (31.0%) is questioned
+    assert (rate.formula1, rate.formula2) == ("0.001", "0.01") and "0.310%" in rate.prompt
+    # without a range (バイオシミラー: 0% is possible) the cell keeps 0%-100%, refused outside
+    bio = validation("in_K6_2_09_target")
+    assert (bio.formula1, bio.formula2) == ("0", "1") and bio.errorStyle in (None, "stop") and "25.0%" in bio.error
     num = validation("in_K6_2_01_den_202503")
     assert (num.type, num.operator, num.formula1) == ("decimal", "greaterThanOrEqual", "0")
     assert validation("in_K6_1_04_target").type == "decimal"
@@ -165,7 +171,7 @@ def test_protection_sheet_states_and_order(books: dict[str, Path]) -> None:
         assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # 1 is the default
         assert "&P" in ws.oddFooter.center.text
     assert wb.security.lockStructure is True
-    assert wb[SHEET_KPI].freeze_panes == "D9" and wb[SHEET_KPI].print_title_rows == "$7:$8"
+    assert wb[SHEET_KPI].freeze_panes == "D10" and wb[SHEET_KPI].print_title_rows == "$8:$9"
     assert wb[SHEET_KPI].column_dimensions["A"].hidden and wb[SHEET_KPI].row_dimensions[1].hidden
     assert wb[SHEET_KPI]["B2"].value == "令和6年度 事業計画KPI 入力シート（群馬支部）"
     assert wb[SHEET_KPI]["B3"].value.startswith("作成日：令和6年4月1日　　提出期限：")
@@ -355,7 +361,7 @@ def test_guide_explains_the_three_kinds_of_monthly_value(books: dict[str, Path])
 def test_ten_activity_rows_per_measure(books: dict[str, Path]) -> None:
     wb = _open(books["10"])
     ws = wb[SHEET_MEASURES]
-    for measure in catalogue_for_fy(2024).measures:
+    for measure in catalogue_for_fy(2024).measures_for("10"):
         mid = measure.id.replace("-", "_")
         rows = [_cell(wb, f"in_M_{mid}_{n}_text")[1].row for n in range(1, ROWS_PER_MEASURE + 1)]
         assert rows == list(range(rows[0], rows[0] + 10)), measure.id
