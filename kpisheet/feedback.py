@@ -47,6 +47,7 @@ from lxml import etree
 
 from .catalogue import branch
 from .fileio import atomic_path
+from .feedback_items import Item, fold, highlights
 from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
 from .model import Submission
@@ -154,6 +155,9 @@ def feedback_bytes(cons: Consolidation, sub: Submission, findings: list[Finding]
         f"※ 提出ファイルを確認用の写しに複製できなかったため、確認事項のみを記載しています（{_why_ja(why)}）。"])
 
 
+FOOTER_PAGES = "&P / &N ページ"
+
+
 def _why_ja(exc: Exception) -> str:
     kinds: list[tuple[type[BaseException], str]] = [
         (_PatchError, "ブックの構成が想定外です"), (zipfile.BadZipFile, "zipファイルとして壊れています"),
@@ -166,11 +170,14 @@ def _why_ja(exc: Exception) -> str:
 
 
 # ================================================================ the 確認事項 sheet, as data
-Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | "percent" | ("mark", "◎") ...)
-# shared by the findings table (No … 重要度) and the KPI table (KPI ID … 全国の結果) below it
-WIDTHS = [8, 52, 16, 22, 8, 10, 6, 20, 17, 24, 10]
-KPI_COLUMNS = ["KPI ID", "KPI", "年間目標", "自支部の実績", "結果", "進捗（参考）", "順位", "目標の設定", "期末目標（参考）",
-               "全国値", "全国の結果"]
+Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | "percent" | ("mark", "◎")
+#                                   | ("number", number format) ...)
+# shared by the findings table (No … 重要度) and the KPI table (KPI ID … 全国の評価) below it
+WIDTHS = [8, 46, 13, 13, 11, 7, 9, 6, 18, 16, 13, 9, 8]
+FINDING_COLUMNS = ["No", "内容（直し方）", "シート", "セル", "コード", "重要度"]
+KPI_COLUMNS = ["KPI ID", "KPI", "年間目標", "実績", "データ時点", "評価", "進捗（参考）", "順位", "目標の設定",
+               "期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
+PRINT_TITLE_ROWS = 1  # the title row repeats on every printed page
 
 
 def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
@@ -185,23 +192,23 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
                    notes: list[str] | tuple[str, ...]) -> list[Cell]:
     cells: list[Cell] = [(1, 1, f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画KPI 確認事項"
                                 f"（{_branch_name(sub)}・{wareki_month(cons.month)}分）", "title")]
-    n_err = sum(1 for f in findings if f.is_error)
-    lines = [f"提出ファイル：{Path(sub.path).name}",
-             f"エラー {n_err}件 ／ 警告 {len(findings) - n_err}件。エラーの値は全国集計から除外しています。"
-             "該当セルを色付けし（赤：エラー、黄：警告）、セルのコメントに直し方を書いています。",
-             "修正は支部の元のブックで行い、再提出してください。", *notes]
+    items = fold(findings, cons.catalogue)
+    lines = [f"提出ファイル：{Path(sub.path).name}", outcome_ja(items), *notes]
     cells += [(2 + i, 1, line, "plain") for i, line in enumerate(lines)]
-    row = len(lines) + 3
+    row = len(lines) + 1
+    if items:
+        cells += [(row + 1, 1, "エラー", "error"), (row + 1, 2, ERROR_MEANS_JA, "plain"),
+                  (row + 2, 1, "警告", "warning"), (row + 2, 2, WARNING_MEANS_JA, "plain")]
+        row += 2
+    row += 2
     cells.append((row, 1, "1. 指摘事項", "bold"))
     row += 1
-    cells += [(row, c, t, "head") for c, t in enumerate(["No", "内容（直し方）", "シート", "セル", "コード", "重要度"], 1)]
-    for i, f in enumerate(findings, 1):
-        row += 1
-        cells += [(row, 1, i, "text"), (row, 2, f.text_ja, "text"), (row, 3, f.sheet or "", "text"),
-                  (row, 4, f.cell or "", "text"), (row, 5, f.code, "text"),
-                  (row, 6, "エラー" if f.is_error else "警告", "error" if f.is_error else "warning")]
-    if not findings:
-        row += 1
+    if items:
+        cells += [(row, c, t, "head") for c, t in enumerate(FINDING_COLUMNS, 1)]
+        for i, item in enumerate(items, 1):
+            row += 1
+            cells += _item_cells(row, i, item)
+    else:
         cells.append((row, 1, "指摘事項はありません。", "plain"))
     row = _revision_cells(cons, sub, cells, row + 2)
     row = _year_on_year_cells(cons, sub, cells, row + 2)
@@ -268,20 +275,69 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
     return row
 
 
+ERROR_MEANS_JA = "直して再提出してください（エラーの値は全国集計から除外しています）。"
+WARNING_MEANS_JA = "確認してください。値が正しければ対応は不要です。（黄色・青色は、元のブックの入力欄の色です。）"
+
+
+def outcome_ja(items: list[Item]) -> str:
+    """What the branch has to do: resubmit (errors), look (warnings only) or nothing."""
+    errors = sum(1 for i in items if i.is_error)
+    warnings = len(items) - errors
+    where = "該当するセルには色を付け、セルのコメントにも書いています。"
+    if errors:
+        return (f"エラー {errors}件 ／ 警告 {warnings}件。エラーの欄を支部の元のブックで直して、再提出してください。"
+                f"警告は、値が正しければ対応は不要です。{where}")
+    if warnings:
+        return (f"エラーはありません（警告 {warnings}件）。警告は、値が正しければ対応は不要です。誤りがあれば元のブックで直し、"
+                f"次回の提出に反映してください（再提出は不要です）。{where}")
+    return "指摘事項はありません。このままで結構です（再提出は不要です）。"
+
+
+def _item_cells(row: int, no: int, item: Item) -> list[Cell]:
+    severity = "error" if item.is_error else "warning"
+    return [(row, 1, no, "centre"), (row, 2, item.text_ja, "text"), (row, 3, item.finding.sheet or "", "text"),
+            (row, 4, item.cells_ja, "text"), (row, 5, item.codes, "text"),
+            (row, 6, "エラー" if item.is_error else "警告", severity)]
+
+
+def number_format(kpi: Kpi, *, target: bool = False) -> str:
+    """The cell format of a KPI's value: 0.0% / #,##0"円" / #,##0"事業所", with 以上・以下 for a target."""
+    decimals = "." + "0" * kpi.decimals if kpi.decimals else ""
+    suffix = ("以上" if kpi.direction == ">=" else "以下") if target else ""
+    if kpi.is_percent:
+        return f'0{decimals}%' + (f'"{suffix}"' if suffix else "")
+    unit = "円" if kpi.display == "yen" else kpi.unit
+    return f'#,##0{decimals}"{unit}{suffix}"'
+
+
+def _number(kpi: Kpi, value: float | None, *, target: bool = False) -> tuple[Any, Any] | None:
+    """(cell value, style) of a KPI value as a number (a percent as a fraction), None without one."""
+    if value is None:
+        return None
+    return (value / 100 if kpi.is_percent else value), ("number", number_format(kpi, target=target))
+
+
 def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalKpi | None) -> list[tuple[Any, Any]]:
-    """(value, style) of one KPI row of the 確認事項 sheet: the branch's result beside the nation's."""
+    """(value, style) of one KPI row of the 確認事項 sheet: the branch's result beside the nation's, as numbers."""
     mark = bk.rating.mark if bk else "—"
     nmark = n.rating.mark if n else "—"
     if kpi.kind == "qualitative":
-        target, source, goal, national = kpi.target.text or "", "", "", "—"
+        target, result = (kpi.target.text or "", "text"), ((bk.text if bk else None) or "—", "text")
+        source, goal, national = "", "", ("—", "text")
     else:
-        target = target_text(kpi, bk.annual_target, bk.target_basis) if bk else "—"
+        target = (_number(kpi, bk.annual_target, target=True) if bk else None) or (
+            (target_text(kpi, None, bk.target_basis) if bk else "—"), "text")
+        result = (_number(kpi, bk.value) if bk else None) or ((kpi_result_text(kpi, bk) if bk else "—"), "text")
         source = source_ja(bk.target_source, cons.catalogue.term) if bk else ""
-        goal, national = term_goal_ja(kpi), _national_text(kpi, n)
-    return [(kpi.id, "text"), (kpi.label, "text"), (target, "text"), (kpi_result_text(kpi, bk) if bk else "—", "text"),
+        goal = term_goal_ja(kpi)
+        national = ((_number(kpi, n.value) if n is not None and n.branches_met is None else None)
+                    or (_national_text(kpi, n), "text"))
+    month = data_month_ja(bk.data_month) if bk else ""
+    national_month = data_month_ja(n.data_month) if n is not None and n.branches_met is None else ""
+    return [(kpi.id, "text"), (kpi.label, "text"), target, result, (month, "centre"),
             (mark, ("mark", mark)), (bk.progress if bk else None, "percent"),
-            (bk.rank if bk and bk.rank else "", "centre"), (source, "text"), (goal, "text"), (national, "text"),
-            (nmark, ("mark", nmark))]
+            (bk.rank if bk and bk.rank else "", "centre"), (source, "text"), (goal, "text"), national,
+            (national_month, "centre"), (nmark, ("mark", nmark))]
 
 
 def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
@@ -299,7 +355,9 @@ def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
 
 # ================================================================ openpyxl: the second and third ways
 # (imported only here: the patch path needs no openpyxl, and the CLI's start-up should not pay for it)
-ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FFC7CE", "FFEB9C", "1F4E78", "808080"
+# red and orange: neither is an input colour of the branch's workbook (yellow FFF2CC, blue DDEBF7)
+ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FF9B9B", "F9B26B", "1F4E78", "808080"
+COMMENT_AUTHOR = "本部"  # shown before every comment in Excel
 PERCENT_FORMAT = "0%"  # 進捗（参考）; built-in number format 9
 # parts openpyxl does not carry over when it loads and saves a workbook
 _DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", "xl/slicer", "xl/vbaProject")
@@ -317,7 +375,7 @@ def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Find
     dropped = sorted({p for p in _DROPPED_PARTS for n in names if n.startswith(p)})
     if dropped:
         notes.append("※ 元のブックにある図・グラフ等はこの確認用の写しには含まれていません（" + "、".join(dropped) + "）。")
-    _annotate(wb, findings)
+    _annotate(wb, highlights(findings, cons.catalogue))
     return _save_with_summary(wb, cons, sub, findings, notes)
 
 
@@ -352,6 +410,8 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", 9
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"1:{PRINT_TITLE_ROWS}"
+    ws.oddFooter.left.text, ws.oddFooter.center.text = f"{_branch_name(sub)} 確認事項", FOOTER_PAGES
     wb.active = 0
     for other in wb.worksheets[1:]:
         other.sheet_view.tabSelected = False
@@ -365,6 +425,8 @@ def _openpyxl_style(c: Any, style: Any) -> None:
     c.font = font
     if style == "percent":
         c.number_format = PERCENT_FORMAT
+    elif isinstance(style, tuple) and style[0] == "number":
+        c.number_format = style[1]
     if border is not None:
         c.border, c.alignment = border, alignment
     if fill is not None:
@@ -383,8 +445,8 @@ def _openpyxl_style_objects(style: Any) -> tuple[Any, Any, Any, Any]:
         return font, None, None, None
     thin = Side(style="thin", color=BOX_RGB)
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    alignment = Alignment(wrap_text=True, vertical="top",
-                          horizontal="center" if key in ("head", "mark", "centre") else None)
+    alignment = Alignment(wrap_text=key != "number", vertical="top",
+                          horizontal="center" if key in ("head", "mark", "centre") else "right" if key == "number" else None)
     fills = {"head": HEAD_RGB, "error": ERROR_RGB, "warning": WARNING_RGB}
     colour = MARK_COLOURS.get(mark or "", "")[1:] if key == "mark" else fills.get(key)
     return font, border, alignment, PatternFill("solid", fgColor=colour) if colour else None
@@ -401,7 +463,7 @@ def _annotate(wb: Any, findings: list[Finding]) -> None:
             continue  # a chart sheet has no cells
         cell.fill = PatternFill("solid", fgColor=ERROR_RGB if any(f.is_error for f in items) else WARNING_RGB)
         text = _comment_text(items)
-        comment = Comment(text, "kpisheet")
+        comment = Comment(text, COMMENT_AUTHOR)
         comment.width, comment.height = 360, min(60 + 18 * (len(text) // 24 + len(items)), 400)
         cell.comment = comment
 
@@ -738,6 +800,24 @@ class _Styles:
             clone.set("applyFill", "1")
             self._clones[key] = self._append("cellXfs", clone)
         return self._clones[key]
+
+    def number_format(self, code: str) -> int:
+        """The id of a custom number format (added to <numFmts>, made if the file has none)."""
+        formats = find(self.blocks["fonts"].getparent(), MAIN_NS, "numFmts")
+        if formats is None:
+            formats = self.blocks["fonts"].makeelement(tag(MAIN_NS, "numFmts"), {"count": "0"})
+            self.blocks["fonts"].addprevious(formats)
+        items = children(formats, MAIN_NS, "numFmt")
+        for item in items:
+            if item.get("formatCode") == code and (item.get("numFmtId") or "").isdigit():
+                return int(item.get("numFmtId"))
+        ids = [int(i.get("numFmtId")) for i in items if (i.get("numFmtId") or "").isdigit()]
+        new_id = max([163, *ids]) + 1
+        formats.append(new_element(formats, MAIN_NS, "numFmt", {"numFmtId": str(new_id), "formatCode": code}))
+        formats.set("count", str(len(items) + 1))
+        return new_id
+
+
 def _font(size: int = 10, bold: bool = False, colour: str | None = None) -> str:
     colour_xml = f'<color rgb="FF{colour}"/>' if colour else ""
     bold_xml = "<b/>" if bold else ""
@@ -753,6 +833,13 @@ _BOX = ('<border><left style="thin"><color rgb="FF808080"/></left><right style="
         '<diagonal/></border>')
 
 
+def _xf(st: _Styles, font: int, fill: int, border: int, align: str, num_fmt: int = 0) -> int:
+    number = ' applyNumberFormat="1"' if num_fmt else ""
+    return st.add("cellXfs", f'<xf numFmtId="{num_fmt}" fontId="{font}" fillId="{fill}" borderId="{border}" '
+                             f'xfId="0" applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"{number}>'
+                             f'{align}</xf>')
+
+
 class _SummaryStyles:
     """Cell format ids for the 確認事項 sheet and the highlight fills."""
 
@@ -765,10 +852,7 @@ class _SummaryStyles:
         top = '<alignment vertical="top" wrapText="1"/>'
 
         def xf(font: int, fill: int = 0, border: int = 0, align: str = top, num_fmt: int = 0) -> int:
-            number = ' applyNumberFormat="1"' if num_fmt else ""
-            return st.add("cellXfs", f'<xf numFmtId="{num_fmt}" fontId="{font}" fillId="{fill}" borderId="{border}" '
-                                     f'xfId="0" applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"{number}>'
-                                     f'{align}</xf>')
+            return _xf(st, font, fill, border, align, num_fmt)
 
         self.title, self.plain, self.bold = xf(f_title, align=""), xf(f_text, align=""), xf(f_bold, align="")
         self.centre = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top"/>')
@@ -778,11 +862,21 @@ class _SummaryStyles:
         self.percent = xf(f_text, border=box, num_fmt=9)  # built-in 9 is PERCENT_FORMAT, 0%
         centre = '<alignment horizontal="center" vertical="top"/>'
         self.marks = {m: xf(f_bold, st.add("fills", _fill(c[1:])), box, centre) for m, c in MARK_COLOURS.items()}
+        self._st, self._font, self._box = st, f_text, box
+        self._numbers: dict[str, int] = {}
 
+    def number(self, code: str) -> int:
+        """A bordered, right-aligned cell format with the number format `code` (made once per code)."""
+        if code not in self._numbers:
+            self._numbers[code] = _xf(self._st, self._font, 0, self._box,
+                                      '<alignment horizontal="right" vertical="top"/>', self._st.number_format(code))
+        return self._numbers[code]
 
-# the children of <worksheet> that must follow <legacyDrawing>, in the order the schema gives
-_AFTER_LEGACY = {"legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems",
-                 "tableParts", "extLst"}
+    def of(self, style: Any) -> int:
+        """The cell format id of a 確認事項 style key."""
+        if isinstance(style, tuple):
+            return self.number(style[1]) if style[0] == "number" else self.marks.get(style[1], self.text)
+        return getattr(self, style)
 
 
 # the children of <worksheet> that must follow <legacyDrawing>, in the order the schema gives
@@ -922,6 +1016,29 @@ def _add_summary_sheet(pkg: _Package, wb_part: str, sheets: Any, existing: list[
         for view in views.iterchildren(etree.Element):
             view.attrib.pop("activeTab", None)
             view.attrib.pop("firstSheet", None)
+    _add_print_titles(root, title)
+
+
+# what may follow <definedNames> in workbook.xml (the schema's order)
+_AFTER_NAMES = {tag(MAIN_NS, name) for name in ("calcPr", "oleSize", "customWorkbookViews", "pivotCaches",
+                                                "smartTagPr", "smartTagTypes", "webPublishing", "fileRecoveryPr",
+                                                "webPublishObjects", "extLst")}
+
+
+def _add_print_titles(root: Any, title: str) -> None:
+    """The 確認事項 sheet's title row repeats on every printed page (a sheet-local _xlnm.Print_Titles)."""
+    names = find(root, MAIN_NS, "definedNames")
+    if names is None:
+        names = new_element(root, MAIN_NS, "definedNames", {})
+        after = next((c for c in root if isinstance(c.tag, str) and _kind(c) in _AFTER_NAMES), None)
+        if after is not None:
+            after.addprevious(names)
+        else:
+            root.append(names)
+    quoted = title.replace("'", "''")
+    name = new_element(names, MAIN_NS, "definedName", {"name": "_xlnm.Print_Titles", "localSheetId": "0"})
+    name.text = f"'{quoted}'!$1:${PRINT_TITLE_ROWS}"
+    names.insert(0, name)
 
 
 def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
@@ -937,7 +1054,7 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
         raise _PatchError("workbook without styles")
     st = _Styles(pkg.xml(styles))
     ss = _SummaryStyles(st)
-    by_cell = _by_cell(findings, [name for name, _, _ in parts])
+    by_cell = _by_cell(highlights(findings, cons.catalogue), [name for name, _, _ in parts])
     notes = []
     for block, (name, part, _) in enumerate(parts, start=1):
         flagged = {ref: items for (sheet, ref), items in by_cell.items() if sheet == name}
@@ -947,9 +1064,9 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     cells, freeze = summary_cells(cons, sub, findings, notes)
     sx = _SheetXml()
     for row, col, value, style in cells:
-        sid = ss.marks.get(style[1], ss.text) if isinstance(style, tuple) else getattr(ss, style)
-        sx.put(row, col, value, sid, WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
-    _add_summary_sheet(pkg, wb_part, sheets, parts, sx.render(WIDTHS, freeze))
+        sx.put(row, col, value, ss.of(style), WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
+    footer = f"&amp;L{_esc(_branch_name(sub))} 確認事項&amp;C{FOOTER_PAGES.replace('&', '&amp;')}"
+    _add_summary_sheet(pkg, wb_part, sheets, parts, sx.render(WIDTHS, freeze, footer))
     return pkg.write()
 
 
@@ -977,7 +1094,7 @@ class _SheetXml:
         lines = self.heights.get(row, 1)
         return f' ht="{13.5 * lines}" customHeight="1"' if lines > 1 else ""
 
-    def render(self, widths: list[float], freeze_row: int | None) -> str:
+    def render(self, widths: list[float], freeze_row: int | None, footer: str = "") -> str:
         cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
         pane = (f'<pane ySplit="{freeze_row - 1}" topLeftCell="A{freeze_row}" activePane="bottomLeft" '
                 f'state="frozen"/>' if freeze_row else "")
@@ -987,7 +1104,8 @@ class _SheetXml:
                 f'<sheetViews><sheetView tabSelected="1" workbookViewId="0">{pane}</sheetView></sheetViews>'
                 f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{rows}</sheetData>'
                 '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
-                '<pageSetup paperSize="9" orientation="landscape" fitToHeight="0"/></worksheet>')
+                '<pageSetup paperSize="9" orientation="landscape" fitToHeight="0"/>'
+                f'<headerFooter><oddFooter>{footer}</oddFooter></headerFooter></worksheet>')
 
 
 def _comments_xml(items: list[tuple[str, str]]) -> str:
@@ -995,7 +1113,7 @@ def _comments_xml(items: list[tuple[str, str]]) -> str:
                    f'<t xml:space="preserve">{_esc(text)}</t></r></text></comment>' for ref, text in items)
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<comments xmlns="{MAIN_NS}">'
-            f"<authors><author>kpisheet</author></authors><commentList>{body}</commentList></comments>")
+            f"<authors><author>{COMMENT_AUTHOR}</author></authors><commentList>{body}</commentList></comments>")
 
 
 def _vml_xml(items: list[tuple[str, str]], block: int) -> str:

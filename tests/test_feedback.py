@@ -13,13 +13,15 @@ import pytest
 from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate
 from kpisheet.feedback import feedback_path, write_feedback
+from kpisheet.names import parse_name
 from kpisheet.ratings import TARGET_SOURCES
 from kpisheet.sample import sample_values
 
-from .consolidate_helpers import den, filled, mfield, num
+from .consolidate_helpers import den, field, filled, mfield, num
 from .lo import convert, requires_soffice
 
 OCT24 = date(2024, 10, 1)
+INPUT_FILLS = ("FFF2CC", "DDEBF7")  # the branch workbook's input and prefilled cells
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +51,13 @@ def test_first_sheet_lists_findings_and_marks(run):
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames[0] == "確認事項" and wb.active.title == "確認事項"
     rows = list(wb["確認事項"].values)
-    listed = {(r[2], r[3], r[4]) for r in rows if r[4] in ("E401", "W502")}
+    listed = {(r[2], r[3], r[4].split("（")[0]) for r in rows if isinstance(r[4], str) and r[4][:4] in ("E401", "W502")}
     e401 = next(f for f in cons.findings if f.code == "E401")
     w502 = next(f for f in cons.findings if f.code == "W502")
     assert (e401.sheet, e401.cell, "E401") in listed and (w502.sheet, w502.cell, "W502") in listed
     kpi_row = next(r for r in rows if r[0] == "K6-2-11")
     bk, n = cons.branch_kpis[("11", "K6-2-11")], cons.national["K6-2-11"]
-    assert kpi_row[4] == bk.rating.mark and kpi_row[10] == n.rating.mark
+    assert kpi_row[5] == bk.rating.mark and kpi_row[12] == n.rating.mark
 
 
 def _kpi_rows(wb) -> tuple[list, dict[str, dict]]:
@@ -68,16 +70,30 @@ def _kpi_rows(wb) -> tuple[list, dict[str, dict]]:
 def test_kpi_rows_name_the_data_month_target_source_and_term_goal(run):
     cons, *_, path = run
     head, rows = _kpi_rows(openpyxl.load_workbook(path))
-    assert head == ["KPI ID", "KPI", "年間目標", "自支部の実績", "結果", "進捗（参考）", "順位", "目標の設定",
-                    "第6期末目標（参考）", "全国値", "全国の結果"]
-    row, bk = rows["K6-2-02"], cons.branch_kpis[("11", "K6-2-02")]
-    assert re.fullmatch(r"\d+\.\d%（R6\.10現在）", row["自支部の実績"])
-    assert row["年間目標"] == f"{bk.annual_target:.1f}%以上"
+    assert head == ["KPI ID", "KPI", "年間目標", "実績", "データ時点", "評価", "進捗（参考）", "順位", "目標の設定",
+                    "第6期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
+    row, bk, n = rows["K6-2-02"], cons.branch_kpis[("11", "K6-2-02")], cons.national["K6-2-02"]
+    assert row["実績"] == pytest.approx(bk.value / 100) and row["データ時点"] == "R6.10"  # a number, not text
+    assert row["年間目標"] == pytest.approx(bk.annual_target / 100)
     assert row["目標の設定"] == TARGET_SOURCES[bk.target_source][0]
     assert row["第6期末目標（参考）"] == "9.2%以上"
-    assert row["全国値"].endswith("（R6.10現在）")
+    assert row["全国の実績"] == pytest.approx(n.value / 100) and row["全国のデータ時点"] == "R6.10"
     excluded = rows["K6-2-01"]  # the E401 month is its latest: left out, said why
-    assert excluded["自支部の実績"].startswith("—（") and excluded["結果"] == "—"
+    assert excluded["実績"].startswith("—（") and excluded["評価"] == "—"
+
+
+def test_numbers_are_numbers_with_their_formats(run):
+    *_, path = run
+    ws = openpyxl.load_workbook(path)["確認事項"]
+    head_row = next(r for r in ws.iter_rows() if r[0].value == "KPI ID")[0].row
+    cells = {ws.cell(r, 1).value: [ws.cell(r, c) for c in range(1, 14)] for r in range(head_row + 1, ws.max_row + 1)}
+    target, result = cells["K6-2-02"][2], cells["K6-2-02"][3]
+    assert (target.number_format, result.number_format) == ('0.0%"以上"', "0.0%")
+    yen = cells["K6-1-04"]
+    assert yen[3].number_format == '#,##0"円"' and isinstance(yen[3].value, (int, float))
+    count = cells["K6-2-07"]
+    assert count[2].number_format == '#,##0"事業所以上"' and isinstance(count[2].value, (int, float))
+    assert cells["K6-1-03"][3].number_format == "0.000%"  # 査定率: three decimals
 
 
 def test_progress_is_a_percent_beside_the_mark_only_for_growing_kpis(run):
@@ -88,13 +104,13 @@ def test_progress_is_a_percent_beside_the_mark_only_for_growing_kpis(run):
         kpi, bk = cons.catalogue.kpi(kpi_id), cons.branch_kpis[("11", kpi_id)]
         if kpi.grows_in_year and bk.progress is not None:
             assert row["進捗（参考）"] == pytest.approx(bk.progress), kpi_id
-            assert row["結果"] == bk.rating.mark
+            assert row["評価"] == bk.rating.mark
         else:
             assert row["進捗（参考）"] is None, kpi_id
     assert rows["K6-2-02"]["進捗（参考）"] is not None and rows["K6-1-01"]["進捗（参考）"] is None
     ws = wb["確認事項"]
-    percent = [c for r in ws.iter_rows() for c in r if isinstance(c.value, float)]
-    assert percent and all(c.number_format == "0%" for c in percent)
+    progress = [c for r in ws.iter_rows() for c in r if c.column == 7 and isinstance(c.value, float)]
+    assert progress and all(c.number_format == "0%" for c in progress)
 
 
 def test_generic_national_figure_is_branches_meeting_their_condition(run):
@@ -102,8 +118,8 @@ def test_generic_national_figure_is_branches_meeting_their_condition(run):
     _, rows = _kpi_rows(openpyxl.load_workbook(path))
     n = cons.national["K6-2-08"]
     met, reporting = n.branches_met
-    assert rows["K6-2-08"]["全国値"].startswith(f"{met}/{reporting}支部\n参考：全国のジェネリック使用割合 ")
-    assert rows["K6-2-08"]["全国の結果"] == n.rating.mark
+    assert rows["K6-2-08"]["全国の実績"].startswith(f"{met}/{reporting}支部\n参考：全国のジェネリック使用割合 ")
+    assert rows["K6-2-08"]["全国の評価"] == n.rating.mark
 
 
 def test_feedback_says_marks_are_not_pro_rated(run):
@@ -117,8 +133,9 @@ def test_finding_cells_highlighted_with_a_comment(run):
     cons, _, _, path = run
     e401 = next(f for f in cons.findings if f.code == "E401")
     cell = openpyxl.load_workbook(path)[e401.sheet][e401.cell]
-    assert cell.fill.fgColor.rgb.endswith("FFC7CE")
+    assert cell.fill.fgColor.rgb.endswith("FF9B9B")
     assert "E401" in cell.comment.text and "分母" in cell.comment.text
+    assert cell.comment.author == "本部"  # no program name
     assert cell.protection.locked is False  # still an input cell
 
 
@@ -166,10 +183,12 @@ def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch
     assert "E401" in wb[e401.sheet][e401.cell].comment.text
     _, rows = _kpi_rows(wb)
     progress = wb["確認事項"].cell(row=next(i for i, r in enumerate(wb["確認事項"].values, 1) if r[0] == "K6-2-02"),
-                                  column=6)
+                                  column=7)
     assert progress.value == pytest.approx(cons.branch_kpis[("11", "K6-2-02")].progress)
     assert progress.number_format == "0%"
-    assert rows["K6-2-02"]["自支部の実績"].endswith("（R6.10現在）")
+    assert rows["K6-2-02"]["データ時点"] == "R6.10" and isinstance(rows["K6-2-02"]["実績"], float)
+    ws = wb["確認事項"]
+    assert ws.print_title_rows == "$1:$1" and "&P" in ws.oddFooter.center.text
 
 
 @requires_soffice
@@ -218,3 +237,92 @@ def test_branch_zip_written_by_a_streaming_writer_is_patched_intact(run, tmp_pat
     assert wb.sheetnames[0] == "確認事項"
     e401 = next(f for f in cons.findings if f.code == "E401")
     assert "E401" in wb[e401.sheet][e401.cell].comment.text
+
+
+# ------------------------------------------------------------------ what a branch acts on
+def _typical_baselines(code: str) -> dict:
+    out = {}
+    for kpi in load_catalogue(6).kpis_for(2024, code):
+        if kpi.kind != "qualitative" and kpi.target.rule in ("baseline", "generic_conditional"):
+            middle = (kpi.plausible.low + kpi.plausible.high) / 2 if kpi.plausible else 1000.0
+            out[field(kpi.id, "baseline")] = middle / 100 if kpi.is_percent else middle
+    return out
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """12 sends a clean file, 13 stopped after June, 14 typed one 郵送化率 numerator ten times too big."""
+    root = tmp_path_factory.mktemp("three")
+    codes = ("12", "13", "14")
+    cat = load_catalogue(6)
+    for code, through in (("12", OCT24), ("13", date(2024, 6, 1)), ("14", OCT24)):
+        values = {**sample_values(cat, 2024, code, through), **_typical_baselines(code)}
+        if code == "14":
+            values[num("K6-1-02", date(2024, 8, 1))] *= 10
+        filled(root, root / "inbox", 2024, code, values, codes)
+    cons = consolidate(root / "inbox", fiscal_year=2024, month=OCT24)
+    out = root / "out"
+    paths = {s.branch_code: write_feedback(cons, s, out, force=False) for s in cons.submissions}
+    return cons, paths
+
+
+def _listed(path) -> list[tuple]:
+    rows = list(openpyxl.load_workbook(path)["確認事項"].values)
+    at = next(i for i, r in enumerate(rows) if r[0] == "No")
+    return [r for r in rows[at + 1:] if isinstance(r[0], int)]
+
+
+def test_a_file_without_findings_says_so_and_asks_for_nothing(three):
+    cons, paths = three
+    assert not [f for f in cons.findings if f.branch == "12"]
+    texts = [v for r in openpyxl.load_workbook(paths["12"])["確認事項"].values for v in r if isinstance(v, str)]
+    assert "指摘事項はありません。このままで結構です（再提出は不要です）。" in texts
+    assert not [t for t in texts if "再提出してください" in t or t in ("エラー", "警告")]
+
+
+def test_one_typo_is_one_item_with_what_it_caused_folded_in(three):
+    cons, paths = three
+    found = [f for f in cons.findings if f.branch == "14"]
+    aug, sep = (h_cell(cons, "14", num("K6-1-02", date(2024, m, 1))) for m in (8, 9))
+    assert {f.cell for f in found} == {aug, sep} and len(found) >= 3  # E401 (+W411) in August, E404 (+W411) after
+    (item,) = _listed(paths["14"])
+    no, text, sheet, cells, codes, severity = item[:6]
+    assert (cells, severity) == (aug, "エラー") and codes.startswith("E401（") and "E404" in codes
+    assert "9月の欄にも確認が出ています" in text
+    wb = openpyxl.load_workbook(paths["14"])
+    assert wb[sheet][aug].fill.fgColor.rgb.endswith("FF9B9B")
+    assert wb[sheet][sep].comment is None and not wb[sheet][sep].fill.fgColor.rgb.endswith(("FF9B9B", "F9B26B"))
+
+
+def h_cell(cons, code: str, name: str) -> str:
+    """The cell the reader read input `name` of branch `code` from."""
+    sub = next(s for s in cons.submissions if s.branch_code == code)
+    key = parse_name(name)
+    m = sub.kpis[key.subject].months[f"{key.month:%Y-%m}"]
+    return {"num": m.numerator, "den": m.denominator, "val": m.value}[key.field].source.cell
+
+
+def test_missing_months_are_one_row_per_kpi(three):
+    cons, paths = three
+    missing = [f for f in cons.findings if f.branch == "13" and f.code == "W413"]
+    rows = _listed(paths["13"])
+    assert len(missing) > len(rows) and all(r[4].startswith("W413") for r in rows)
+    kpis = {f.subject for f in missing}
+    assert len(rows) == len(kpis)
+    k207 = next(r for r in rows if "K6-2-07" in r[1])
+    assert "7月〜10月が未入力です（4か月）" in k207[1] and k207[3].count("・") == 3
+    wb = openpyxl.load_workbook(paths["13"])
+    for f in missing:  # every missing cell is still marked, in the warning colour
+        assert wb[f.sheet][f.cell].fill.fgColor.rgb.endswith("F9B26B")
+
+
+def test_colours_differ_from_the_input_colours_and_are_explained(three):
+    _, paths = three
+    wb = openpyxl.load_workbook(paths["14"])
+    ws = wb["確認事項"]
+    legend = {ws.cell(r, 1).value: (ws.cell(r, 1).fill.fgColor.rgb, ws.cell(r, 2).value) for r in range(1, 10)}
+    (error_fill, error_text), (warning_fill, _) = legend["エラー"], legend["警告"]
+    assert "再提出" in error_text
+    for fill in (error_fill, warning_fill):
+        assert not fill.endswith(INPUT_FILLS)
+    assert ws.print_title_rows == "$1:$1" and "&P" in ws.oddFooter.center.text

@@ -26,7 +26,7 @@ import pytest
 import xlsxwriter
 
 from kpisheet.consolidation import consolidate
-from kpisheet.feedback import _PatchError, feedback_path, patch_workbook, write_feedback
+from kpisheet.feedback import ERROR_RGB, _PatchError, feedback_path, patch_workbook, write_feedback
 from kpisheet.findings import finding
 from kpisheet.model import Submission
 
@@ -116,7 +116,7 @@ def feedback_of(cons, sub, tmp_path: Path) -> Path:
 
 def assert_commented(wb: openpyxl.Workbook, f) -> None:
     cell = wb[f.sheet][f.cell]
-    assert cell.fill.fgColor.rgb.endswith("FFC7CE")
+    assert cell.fill.fgColor.rgb.endswith(ERROR_RGB)
     assert f.text_ja in cell.comment.text
 
 
