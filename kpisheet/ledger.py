@@ -227,11 +227,11 @@ def open_ledger(path: Path, *, create: bool) -> Ledger:
         raise _error("L106", path)
     if path.exists() and not path.is_file():
         raise _error("L101", path, reason="ファイルではありません / not a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_SECONDS, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise _error("L101", path, reason=str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise _error("L101", path, reason=getattr(exc, "strerror", None) or str(exc)) from None
     ledger = Ledger(conn, path)
     try:
         with ledger.guarded():

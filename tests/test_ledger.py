@@ -30,6 +30,7 @@ from kpisheet.sample import sample_values
 
 from .consolidate_helpers import filled, num, template
 
+ROOT = Path(__file__).resolve().parents[1]
 FY = 2024
 AUG, SEP, OCT = date(2024, 8, 1), date(2024, 9, 1), date(2024, 10, 1)
 CODES = ("10", "11")
@@ -341,6 +342,15 @@ def test_a_damaged_ledger_is_a_clear_message(story, tmp_path):
                  "--ledger", ledger)
     assert result.exit_code == 1 and "L101" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ledger_where_none_can_be_made_is_a_clear_message(story, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    history = ROOT / "examples" / "history_FY2023.csv"
+    below_a_file = run("ledger", "import", history, "--ledger", tmp_path / "a_file" / "kpisheet.sqlite")
+    assert below_a_file.exit_code == 1 and "L101" in below_a_file.stderr
+    assert "Traceback" not in below_a_file.output
+    assert run("ledger", "import", history, "--ledger", tmp_path).exit_code == 2  # a folder: a usage error
 
 
 def test_a_ledger_of_a_newer_kpisheet_is_refused(story, tmp_path):
