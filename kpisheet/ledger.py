@@ -24,7 +24,8 @@ Submissions are stored compactly: every input that holds something, with the
 cell it came from, and each month of a KPI only when one of its inputs holds
 something (a wholly blank month reads exactly like a missing one).  That, the
 findings and the options of the run are enough for `build_consolidation` to
-give the same Consolidation again.
+give the same Consolidation again; last year's figures are read as the ledger
+held them when the run was recorded (rows are only ever added, never changed).
 """
 
 from __future__ import annotations
@@ -37,17 +38,17 @@ import math
 import os
 import sqlite3
 import zlib
-from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from . import __version__
 from .catalogue import Catalogue, Kpi, catalogue_for_fy, load_branches, load_mapping
-from .consolidation import (NATIONAL_CODE, Consolidation, MonthValue, Revision, build_consolidation)
+from .consolidation import NATIONAL_CODE, Consolidation, MonthValue, Revision, build_consolidation
 from .findings import Finding, KpisheetError, finding, sets_aside
-from .fiscal import fiscal_months, month_key, parse_month
-from .model import (EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission)
+from .fiscal import month_key, parse_month
+from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from .reader import is_readable
 
 DEFAULT_NAME = "kpisheet.sqlite"
@@ -720,7 +721,8 @@ def _record_outputs(ledger: Ledger, run_id: int, outputs: Iterable[Path]) -> Non
 
 
 def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
-    """What `rebuild` needs besides the files' records: the run's findings, options and ledger context."""
+    """What `rebuild` needs besides the files' records: stubs of unreadable files, the findings the
+    consolidation was given, --baseline / --targets values, the inputs list, why KPIs have no 前年同月比."""
     subs = [[fid, sub.path, None if fid is not None and is_readable(sub) else encode_submission(sub)]
             for sub, fid in zip(cons.submissions, file_ids)]
     return _pack({"format": RECORD_FORMAT, "fiscal_year": cons.fiscal_year, "month": cons.month_key,

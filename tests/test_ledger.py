@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +29,7 @@ from kpisheet.consolidation import consolidate
 from kpisheet.fiscal import month_compact
 from kpisheet.sample import sample_values
 
-from .consolidate_helpers import filled, num, template
+from .consolidate_helpers import filled, num
 
 ROOT = Path(__file__).resolve().parents[1]
 FY = 2024
@@ -77,7 +78,6 @@ def story(tmp_path_factory):
         filled(root, oct_box, FY, code, october[code], CODES)
     original = oct_box / ORIGINAL
     old = original.stat().st_mtime_ns - 3600 * 10**9  # the original arrived an hour before the copy
-    import os
     os.utime(original, ns=(old, old))
     corrected = dict(october["11"])
     corrected[num(REVISED, AUG)] += 10
