@@ -218,6 +218,19 @@ def test_the_rebuilt_month_is_byte_identical_with_the_same_run_time(story, tmp_p
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_history_imported_after_the_close_does_not_change_the_closed_month(story, tmp_path):
+    ledger = tmp_path / "copy.sqlite"
+    shutil.copy(story["ledger"], ledger)
+    src = history_csv(tmp_path / "fy2023.csv", [("ALL", "全国", "K5-1-02", "2023-09", 9000, 10000, 90.0, "ok")])
+    assert run("ledger", "import", src, "--ledger", ledger).exit_code == 0
+    with led.opened(ledger) as book:
+        rebuilt, _ = led.rebuild(book, FY, "2024-09")
+        cons = consolidate(story["sep_box"], fiscal_year=FY, month=SEP)
+        led.attach(book, cons)  # a new run of September would see it
+    assert rebuilt.year_on_year("ALL", REVISED).previous is None
+    assert cons.year_on_year("ALL", REVISED).previous == 90.0
+
+
 def test_reopen_logs_the_reason_and_the_month_can_be_consolidated_again(story, tmp_path):
     ledger = tmp_path / "copy.sqlite"
     shutil.copy(story["ledger"], ledger)
