@@ -173,10 +173,10 @@ def _why_ja(exc: Exception) -> str:
 Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | "percent" | ("mark", "◎")
 #                                   | ("number", number format) ...)
 # shared by the findings table (No … 重要度) and the KPI table (KPI ID … 全国の評価) below it
-WIDTHS = [8, 46, 13, 13, 11, 7, 9, 6, 18, 16, 13, 9, 8]
+WIDTHS = [8, 70, 13, 13, 11, 7, 9, 6, 18, 16, 13, 9, 8]
 FINDING_COLUMNS = ["No", "内容（直し方）", "シート", "セル", "コード", "重要度"]
 KPI_COLUMNS = ["KPI ID", "KPI", "年間目標", "実績", "データ時点", "評価", "進捗（参考）", "順位", "目標の設定",
-               "期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
+               "第{term}期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
 PRINT_TITLE_ROWS = 1  # the title row repeats on every printed page
 
 
@@ -213,13 +213,12 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
     row = _revision_cells(cons, sub, cells, row + 2)
     row = _year_on_year_cells(cons, sub, cells, row + 2)
     row += 2
-    cells.append((row, 1, "4. 自支部の結果と全国", "bold"))
+    cells.append((row, 1, "4. 実績と評価（自支部と全国）", "bold"))
     for line in (f"{RULE_JA}実績の（{as_of_ja(cons.month)}）などは、データが届いている月です。", PROGRESS_JA):
         row += 1
         cells.append((row, 1, line, "plain"))
     row += 1
-    goal = f"第{cons.catalogue.term}期末目標（参考）"
-    cells += [(row, c, goal if t.startswith("期末") else t, "head") for c, t in enumerate(KPI_COLUMNS, 1)]
+    cells += [(row, c, t.format(term=cons.catalogue.term), "head") for c, t in enumerate(KPI_COLUMNS, 1)]
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
         row += 1
@@ -260,7 +259,7 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
     if cons.previous_year is None:
         cells.append((row, 1, "台帳を使わずに集計したため、前年同月の値はありません。", "plain"))
         return row
-    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "自支部の実績", "前年同月", "前年差", "注記"], 1)]
+    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "実績", "前年同月", "前年差", "注記"], 1)]
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
         bk = cons.branch_kpis.get((code, kpi.id))

@@ -22,7 +22,7 @@ from datetime import date
 from .catalogue import Catalogue
 from .findings import Finding, cell_order
 from .fiscal import month_label
-from .names import input_label, parse_name
+from .names import parse_name
 
 CAUSED_BY_PREVIOUS_MONTH = frozenset({"E404", "W411"})  # compare a month with the one before
 MISSING_MONTH = "W413"
@@ -169,13 +169,11 @@ def _missing_months(missing: list[Finding], catalogue: Catalogue) -> list[Item]:
 def _missing_text(catalogue: Catalogue, kpi_id: str, months: list[date]) -> str:
     kpi = catalogue.kpi(kpi_id)
     part = kpi.value_part if kpi.kind == "count" else kpi.numerator
-    field = "val" if kpi.kind == "count" else "num"
     what = ("4月からその月までの累計" if part is not None and part.is_flow else "その月末時点の値")
-    label = input_label(kpi, field).replace(f"{kpi.id} ", "", 1)
     if kpi.kind == "ratio":
         what = f"分子・分母（分子は{what}）"
-    return (f"{kpi.id}「{label}」の{_months_ja(months)}が未入力です（{len(months)}か月）。各月に{what}を入力してください"
-            "（データが届いていない月は、届いた時点で入力してください）。")
+    return (f"{kpi.id}「{kpi.short_label}」の{_months_ja(months)}が未入力です（{len(months)}か月）。各月に{what}を"
+            "入力してください（データが届いていない月は、届いた時点で入力してください）。")
 
 
 def _months_ja(months: list[date]) -> str:

@@ -294,6 +294,8 @@ def _display_width(text: str) -> int:
 
 
 SMALL_FONT_WIDTH = 1.15  # a 9pt line holds this many times the characters a 10pt column width counts
+BODY_FONT_WIDTH = 1.05  # a 10pt line holds a little more than the column width counts (measured in LibreOffice)
+GUIDE_TEXT_WIDTH = 100
 
 
 def _lines(text: str, width: float) -> int:
@@ -1037,7 +1039,7 @@ class _Book:
         ws = self.sheets[SHEET_GUIDE]
         ws.set_column(0, 0, 2)
         ws.set_column(1, 1, 24)
-        ws.set_column(2, 2, 100)
+        ws.set_column(2, 2, GUIDE_TEXT_WIDTH)
         ws.write_string(1, 1, f"{self.title}　入力の手引き", self.fmt("title"))
         self._height(ws, 1, 24)
         ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}", self.fmt("small"))
@@ -1051,21 +1053,21 @@ class _Book:
         row = 5
         breaks: list[int] = []
         for heading, items in self._guide_sections():
-            if heading.startswith("3"):
-                breaks.append(row)  # 入力のしかた and its 入力例 start a printed page together
+            if heading.startswith(("3", "4")):
+                breaks.append(row)  # 入力のしかた with its 入力例, and さわらないでください with 提出, each start a page
             ws.merge_range(row, 1, row, 2, heading, self.fmt("head", align="left"))
             self._height(ws, row, 18)
             row += 1
             for label, text in items:
                 ws.write_string(row, 1, label, self.fmt("label", "top", bold=True))
                 ws.write_string(row, 2, text, self.fmt("label", "top"))
-                self._height(ws, row, _row_height(_lines(text, 100)))
+                self._height(ws, row, _row_height(_lines(text, GUIDE_TEXT_WIDTH * BODY_FONT_WIDTH)))
                 row += 1
             if heading.startswith("3"):
                 row = self._guide_example(ws, row + 1)
             row += 1
         self.manual_breaks[SHEET_GUIDE] = breaks
-        self._page_setup(ws, 2, None, row, (24, 100))
+        self._page_setup(ws, 2, None, row, (24, GUIDE_TEXT_WIDTH))
 
     def _guide_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         fy = wareki_fiscal_year(self.fy)
@@ -1112,7 +1114,7 @@ class _Book:
                                "通常ありえる範囲の外、途中の月が空欄、評価があるのに事業内容が空欄、△・×なのに備考が空欄 など）。"
                                "問題のあるセルは赤くなり、同じ行の右端の「確認」欄に理由が出ます。このシートの上と各シートの上に"
                                f"件数が出ます。{CHECK_SEND_JA}。{CHECK_RIGHT_JA}"
-                               "本部の集計でも同じ確認を行い、結果を「確認事項」としてお返しします。"),
+                               "本部の集計でも同じ確認を行い、指摘を「確認事項」としてお返しします。"),
             ]),
             ("4. さわらないでください", [
                 ("灰色のセル", "自動計算や対象外の欄です。入力は不要です（保護されていて入力できません）。"),
@@ -1150,7 +1152,9 @@ class _Book:
                    ("実施率（％）", "自動計算で「61.0%」と表示されます（入力不要）", "calc_plain"),
                    ("健康宣言事業所数", "（月末時点の数のKPI）10月の欄に、10月末時点の事業所数「1170」と入力（4月から足し上げない）",
                     "input_plain"),
-                   ("評価（取組状況）", "リストから「○」を選択し、備考に理由を記入", "input_plain"))
+                   ("評価（取組状況）", "リストから「○」を選択し、備考に理由を記入", "input_plain"),
+                   ("入力チェック", "分子に分母より大きい数を入れると、そのセルが赤くなり、右端の「確認」欄に"
+                                  "「10月：分子が分母を超えています。」と出ます（直すと消えます）", "problem_plain"))
         for label, text, style in example:
             ws.write_string(row, 1, label, self.fmt(style, "border", locked=True))
             ws.write_string(row, 2, text, self.fmt("label"))

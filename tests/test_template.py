@@ -422,3 +422,85 @@ def test_a_branch_can_type_into_the_inputs_in_libreoffice(books: dict[str, Path]
     assert _cell(wb, "in_M_6_1_II_2_1_rating")[1].value == "○"
     ws, den = _cell(wb, "in_K6_2_01_den_202410")
     assert ws.cell(den.row + 1, den.column).value == pytest.approx(158432 / 259725)  # LO recalculated the rate
+
+
+# ------------------------------------------------------------------ what the branch enters (issue 11)
+def test_measures_only_hq_carries_out_are_only_in_the_hq_workbook(books: dict[str, Path]) -> None:
+    cat = catalogue_for_fy(2024)
+    hq_only = [m.id for m in cat.measures if m.scope == "hq"]
+    assert {"6-3-IV-1", "6-3-IV-4", "6-3-III"} <= set(hq_only)
+    gunma, hq = _input_names(_open(books["10"])), _input_names(_open(books["00"]))
+    for mid in hq_only:
+        stem = f"in_M_{mid.replace('-', '_')}_"
+        assert not [n for n in gunma if n.startswith(stem)] and f"{stem}1_text" in hq
+    texts = [str(c.value) for row in _open(books["10"])[SHEET_MEASURES].iter_rows() for c in row if c.value]
+    assert not [t for t in texts if "システム整備" in t or "広報基本方針" in t]
+
+
+def test_preparer_and_contact_are_named_inputs_at_the_top(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    for name, label in (("in_info_preparer", "記入者"), ("in_info_contact", "連絡先")):
+        ws, cell = _cell(wb, name)
+        assert ws.title == SHEET_KPI and cell.row < KPI_HEAD_ROWS[0] and cell.protection.locked is False
+        assert ws.cell(cell.row, cell.column - 1).value == label
+
+
+def test_check_count_is_a_workbook_name_shown_on_three_sheets(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    (sheet, ref), = wb.defined_names[CHECK_COUNT_NAME].destinations
+    count = wb[sheet][ref.replace("$", "")]
+    assert sheet == SHEET_KPI and count.value.startswith("=") and count.protection.locked is not False
+    for title in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES):
+        formulas = [c.value for row in wb[title].iter_rows(max_row=7) for c in row
+                    if isinstance(c.value, str) and c.value.startswith("=")]
+        assert any("0件になったら送付してください" in f for f in formulas), title
+    # portable formulas only: no dynamic arrays, LET/LAMBDA, or functions newer than Excel 2007
+    for title in (SHEET_KPI, SHEET_MEASURES):
+        for row in wb[title].iter_rows():
+            for c in row:
+                if isinstance(c.value, str) and c.value.startswith("="):
+                    assert not re.search(r"_xlfn|LET\(|LAMBDA\(|FILTER\(|XLOOKUP|TEXTJOIN|IFS\(", c.value), c.coordinate
+
+
+def test_last_year_s_value_is_typed_once_where_the_target_follows_from_it(books: dict[str, Path]) -> None:
+    ws, target = _cell(_open(books["10"]), "in_K6_1_03_target")  # 対前年度以上, no value HQ could carry over
+    hint = ws.cell(target.row, target.column + 1).value
+    assert hint.startswith("← 空欄のままで構いません（下の前年度実績を目標として評価します）")
+    assert "前年度実績と同じ値を入力" not in hint
+
+
+def test_the_guide_names_the_plan_once_and_explains_the_check(books: dict[str, Path]) -> None:
+    texts = "\n".join(str(c.value) for row in _open(books["10"])[SHEET_GUIDE].iter_rows() for c in row if c.value)
+    assert "（第6期保険者機能強化アクションプラン）" in texts and "第6期 第6期" not in texts
+    assert "入力チェック" in texts and "0件になったら送付してください" in texts
+    hq = "\n".join(str(c.value) for row in _open(books["00"])[SHEET_GUIDE].iter_rows() for c in row if c.value)
+    assert "返送先" not in hq and "保存先" in hq  # 本部 does not return its workbook to itself
+
+
+def test_the_issue_cell_is_one_cell_that_grows_with_its_text(books: dict[str, Path]) -> None:
+    wb = _open(books["10"])
+    ws, issue = _cell(wb, "in_M_6_1_II_2_issue")
+    assert not [r for r in ws.merged_cells.ranges if issue.coordinate in r]
+    assert issue.alignment.wrap_text and not ws.row_dimensions[issue.row].customHeight
+
+
+@requires_soffice
+def test_printed_pages_never_split_a_kpi_block(books: dict[str, Path], tmp_path: Path) -> None:
+    """Each KPI入力 page holds whole blocks: every KPI id printed on a page has its last row (計算 for a
+    ratio, 実績 for a count) on the same page."""
+    import subprocess
+
+    pdf = convert(books["10"], "pdf", tmp_path)
+    kinds = {k.id: k.kind for k in catalogue_for_fy(2024).kpis_for(2024, "10")}
+    seen = 0
+    for page in range(1, len(pdf_pages(pdf)) + 1):
+        words = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(pdf), "-"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        ids = [w for w in words if w in kinds]
+        if not ids:
+            continue
+        seen += len(ids)
+        ratio = sum(1 for i in ids if kinds[i] == "ratio")
+        assert words.count("計算") == ratio, (page, ids)
+        assert words.count("実績") == len(ids) - ratio, (page, ids)
+    assert seen == len(kinds)
