@@ -73,7 +73,7 @@ CODES: dict[str, Detail] = {
                    "支部 {branch} の {subject} が{first_line}行目と重複しています。1行にまとめてください。",
                    "Branch {branch} KPI {subject} repeats line {first_line}. Keep one row."),
     "G107": Detail(W, "Baseline not carried over",
-                   "{subject} の値（この行以降の同じKPIの行を含む）は第6期の {to} の前年度実績として使えません（{relation}：{note}）。これらの行は使われません。",
+                   "{subject} の値（この行以降の同じKPIの行を含む）は、第6期の前年度実績（{to}）としては使えません（{relation}：{note}）。これらの行は使われません。",
                    "Values for {subject} (this row and later rows of the same KPI) are not a valid baseline for term-6 KPI {to} ({relation}: {note}); they are ignored."),
     "G108": Detail(E, "Value out of range",
                    "値 {value} が範囲外です（{low}〜{high}）。",
