@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
 
 from . import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
 from .catalogue import HQ_CODE, Branch, Catalogue, Kpi, Measure, Part, branch as branch_by_code
@@ -391,6 +392,18 @@ def branch_note(note: str) -> str:
 
 
 # ================================================================ the workbook
+class _Sheet(Worksheet):
+    """A worksheet whose formulas are written as given.
+
+    XlsxWriter runs ~30 regular expressions over every formula to prefix Excel 365's functions
+    (_xlfn.); the 入力チェック writes ~2,000 formulas of Excel 2007 functions only (selfcheck.py,
+    checked by tests/test_template.py), and those substitutions were half the time of a workbook.
+    """
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        return formula[1:] if formula.startswith("=") else formula
+
+
 @dataclass
 class _Prefill:
     value: float | None
@@ -415,8 +428,8 @@ class _Book:
         self.blocks: dict[str, list[tuple[int, int]]] = {SHEET_KPI: [], SHEET_MEASURES: []}  # rows kept on one page
         self.manual_breaks: dict[str, list[int]] = {}
         self.row_helpers: dict[tuple[str, int], list[tuple[str, str]]] = {}  # 入力チェック helpers of each row
-        self.check_names: list[str] = []
-        self.sheets = {n: wb.add_worksheet(n) for n in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES, SHEET_LISTS,
+        self.sheets = {n: wb.add_worksheet(n, worksheet_class=_Sheet) for n in (SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES,
+                                                                              SHEET_LISTS,
                                                          SHEET_META)}
         self.title = f"{wareki_fiscal_year(fiscal_year)} 事業計画KPI 入力シート（{branch.display_name}）"
 
@@ -616,7 +629,6 @@ class _Book:
         ws.write_formula(bottom, 3, f"={kpi_count}+{measure_count}", self.fmt("count"), "")
         total = xl_rowcol_to_cell(bottom, 3)
         self.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)}")
-        self.check_names.append(CHECK_COUNT_NAME)
         ws.merge_range(top, 4, top, KPI_CHECK_COL, CHECK_HOW_JA, self.fmt("note", valign="vcenter"))
         ws.merge_range(bottom, 4, bottom, KPI_CHECK_COL, "", self.fmt("summary"))
         ws.write_formula(bottom, 4, _summary_formula(total, [("KPI入力", kpi_count), ("取組状況", measure_count)]),
@@ -851,11 +863,13 @@ class _Book:
 
     def _month_check(self, ws: Any, kpi: Kpi, fieldname: str, row: int, col: int, later: list[int],
                      rows: dict[str, int], month: date, *, first: bool) -> None:
-        """One monthly cell's 入力チェック: its carry (last number so far) and its helper."""
+        """One monthly cell's 入力チェック: its helper, and for a year-to-date flow its carry (last number so far)."""
         cell = xl_rowcol_to_cell(row, col)
-        carry = (row, col + CARRY_OFFSET)
-        previous = None if first else xl_rowcol_to_cell(row, col - 1 + CARRY_OFFSET)
-        ws.write_formula(*carry, sc.carry_formula(cell, previous), None, "")
+        previous = None
+        part = {"num": kpi.numerator, "den": kpi.denominator, "val": kpi.value_part}[fieldname]
+        if part is not None and part.is_flow:  # only a flow is compared with the month before (E404)
+            previous = None if first else xl_rowcol_to_cell(row, col - 1 + CARRY_OFFSET)
+            ws.write_formula(row, col + CARRY_OFFSET, sc.carry_formula(cell, previous), None, "")
         parts = [rows[f] for f in ("num", "den", "val") if f in rows]
         later_ranges = tuple(f"{xl_rowcol_to_cell(r, later[0])}:{xl_rowcol_to_cell(r, later[-1])}"
                              for r in parts) if later else ()
@@ -1303,7 +1317,7 @@ def _lint(book: _Book) -> None:
     for name in book.names:
         if "_" not in name:
             problems.append(f"defined name {name} has no '_' (could read as a cell reference)")
-    if len({n.lower() for n in book.names} | {RATING_NAME.lower()}) != len(book.names) + 1:
+    if len({n.lower() for n in book.names} | {RATING_NAME.lower(), CHECK_COUNT_NAME.lower()}) != len(book.names) + 2:
         problems.append("defined names are not unique (ignoring case)")
     for v in book.validations:
         for key, limit in (("input_title", LINT_TITLE_MAX), ("error_title", LINT_TITLE_MAX),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import html
+import io
 import re
 import zipfile
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def _literals(module: Path) -> list[str]:
 def _xlsx_texts(data: bytes) -> list[str]:
     """Texts of a workbook as a reader sees them: shared and inline strings, validation prompts, formula strings."""
     out: list[str] = []
-    with zipfile.ZipFile(__import__("io").BytesIO(data)) as z:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
         for name in z.namelist():
             if not name.endswith(".xml") or "_meta" in name:
                 continue
