@@ -85,6 +85,12 @@ def blank(cell: str) -> str:
     return f"LEN({cell})=0"
 
 
+def number(cell: str, condition: str) -> str:
+    """`condition` on a cell holding a number; FALSE for text or a blank.  (AND would evaluate ABS(text)
+    and x*100 anyway, and its #VALUE! would spread to the count: Excel and LibreOffice alike.)"""
+    return f"IF(ISNUMBER({cell}),{condition},FALSE)"
+
+
 # ------------------------------------------------------------------ KPI入力: target and last year's value
 @dataclass(frozen=True)
 class AnnualCells:
@@ -102,17 +108,17 @@ def annual_reasons(kpi: Kpi, field: str, cells: AnnualCells, *, asks_baseline: b
     out: list[Reason] = [(is_text(x), TEXT_AS_TEXT)]
     if kpi.is_percent:
         p = f"IF(ABS({x})>1,{x},{x}*100)"
-        out.append((f"AND(ISNUMBER({x}),ABS({x})>1)", NO_PERCENT_SIGN))
-        out.append((f"AND(ISNUMBER({x}),OR({p}<0,{p}>100))", OVER_100))
+        out.append((number(x, f"ABS({x})>1"), NO_PERCENT_SIGN))
+        out.append((number(x, f"OR({p}<0,{p}>100)"), OVER_100))
     else:
         p = x
-        out.append((f"AND(ISNUMBER({x}),{x}<0)", NEGATIVE))
+        out.append((number(x, f"{x}<0"), NEGATIVE))
     valid = f"{p}>=0" + (f",{p}<=100" if kpi.is_percent else "")
     if kpi.plausible is not None:
         low, high = kpi.plausible.low, kpi.plausible.high
-        out.append((f"AND(ISNUMBER({x}),{valid},OR({p}<{low:g},{p}>{high:g}))", out_of_range(kpi)))
+        out.append((number(x, f"AND({valid},OR({p}<{low:g},{p}>{high:g}))"), out_of_range(kpi)))
     elif kpi.is_percent and kpi.decimals < 3:
-        out.append((f"AND(ISNUMBER({x}),{p}>0,{p}<1)", TOO_SMALL))
+        out.append((number(x, f"AND({p}>0,{p}<1)"), TOO_SMALL))
     if field == "target" and kpi.target.rule == "branch":
         out.append((blank(x), TARGET_MISSING))
     if field == "baseline" and asks_baseline:
@@ -138,7 +144,7 @@ def carry_formula(cell: str, previous: str | None) -> str:
 def month_reasons(kpi: Kpi, field: str, cells: MonthCells) -> list[Reason]:
     """numbers._month, months._falling and months._not_reported (its gap) on one monthly cell."""
     x = cells.cell
-    out: list[Reason] = [(is_text(x), TEXT_AS_TEXT), (f"AND(ISNUMBER({x}),{x}<0)", NEGATIVE)]
+    out: list[Reason] = [(is_text(x), TEXT_AS_TEXT), (number(x, f"{x}<0"), NEGATIVE)]
     part = {"num": kpi.numerator, "den": kpi.denominator, "val": kpi.value_part}[field]
     if part is not None and part.is_flow and cells.previous:
         prev = cells.previous

@@ -72,6 +72,9 @@ MISTAKES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "numerator without denominator": ({"in_K6_1_02_den_202409": None}, ["in_K6_1_02_num_202409"]),
     "a percent typed as points (53.8 in a % cell)": ({"in_K6_2_11_target": 53.8}, ["in_K6_2_11_target"]),
     "text in a number cell": ({"in_K6_2_07_val_202405": "1,170事業所"}, ["in_K6_2_07_val_202405"]),
+    # text where a percent belongs: no #VALUE! may spread from the percent checks to the count
+    "a percent pasted as text": ({"in_K6_2_11_target": "53.8%"}, ["in_K6_2_11_target"]),
+    "a text target of a yen KPI": ({"in_K6_1_04_baseline": "約8千円"}, ["in_K6_1_04_baseline"]),
     "a negative value": ({"in_K6_2_01_num_202404": -5}, ["in_K6_2_01_num_202404"]),
     "the branch's target missing": ({"in_K6_2_01_target": None}, ["in_K6_2_01_target"]),
     "last year's value missing (対前年度以上)": ({"in_K6_1_02_baseline": None}, ["in_K6_1_02_baseline"]),
