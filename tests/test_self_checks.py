@@ -193,12 +193,18 @@ def test_a_person_typing_in_libreoffice_sees_what_validate_reports(template: Pat
              "in_K6_2_11_target": "53.8",  # no %: stored 53.8 (5380.0%), read as points
              "in_K6_2_01_num_202409": str(_den("in_K6_2_01_num_202409", 1, 1000)),
              "in_K6_2_07_val_202407": None,  # Delete key: a gap before August
+             "in_K6_2_01_num_202407": str(CLEAN["in_K6_2_01_num_202406"] - 1000),  # below June's total
+             "in_K6_2_01_num_202404": "-5",
+             "in_K6_1_02_den_202409": None,  # a numerator without its denominator
+             "in_K6_2_07_val_202405": "1,170事業所",  # stays text in a number cell
              "in_M_6_1_I_9_rating": "○",  # a mark on a row without 事業内容
              "in_M_6_2_II_1_1_rating": "△", "in_M_6_2_II_1_1_note": None}
     out = tmp_path / "10_typed.xlsx"
     lo_fill(base, out, typed)
     expected = _where(template, ["in_K6_1_03_target", "in_K6_2_11_target", "in_K6_2_01_num_202409",
-                                 "in_K6_2_07_val_202407", "in_M_6_1_I_9_rating", "in_M_6_2_II_1_1_note"])
+                                 "in_K6_2_07_val_202407", "in_K6_2_01_num_202407", "in_K6_2_01_num_202404",
+                                 "in_K6_1_02_num_202409", "in_K6_2_07_val_202405", "in_M_6_1_I_9_rating",
+                                 "in_M_6_2_II_1_1_note"])
     wb = openpyxl.load_workbook(out, data_only=True)  # LibreOffice saved the values it computed
     sheets = {ws.title: [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
               for ws in wb.worksheets}
@@ -206,7 +212,7 @@ def test_a_person_typing_in_libreoffice_sees_what_validate_reports(template: Pat
     assert flagged == expected
     assert _validator_cells(out)[0] == expected
     (sheet, ref), = wb.defined_names[nm.CHECK_COUNT_NAME].destinations
-    assert wb[sheet][ref.replace("$", "")].value == len(expected) and count in ("6", "6.0")
+    assert wb[sheet][ref.replace("$", "")].value == len(expected) and count in ("10", "10.0")
 
 
 def test_page_breaks_keep_every_block_on_one_page() -> None:
