@@ -6,7 +6,7 @@ and findings into a Consolidation: per branch status, per branch × KPI × month
 values and marks, national values (Σ numerators ÷ Σ denominators, Σ counts;
 never a mean of rates) with the branches each figure covers, self-ratings of
 measures, the term-5 → term-6 table, and the findings of the run (validation
-findings plus the rating consistency checks W501/W502).
+findings).
 
 A value is left out when an error finding points at its cell (or defined
 name), when an error concerns its whole KPI, or when its file could not be
@@ -416,13 +416,15 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
 
 def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
                     months: dict[str, list[tuple[date, str]]]) -> list[Finding]:
-    """One branch's values, measures and consistency findings; E110 and nothing of it if that raises."""
+    """One branch's values and measures; E110 and nothing of it if that raises.
+
+    No consistency findings of its own: W502 (△/× without a remark) is the validator's rule."""
     code = sub.branch_code or ""
     n_ratings, n_issues = len(cons.measure_ratings), len(cons.issues)
     try:
         _branch_values(cons, sub, ex, months)
         _measures(cons, sub, ex)
-        return _consistency(cons, {code: sub})
+        return []
     except Exception as exc:  # a submission no rule foresaw: this branch only
         from .validation import error_finding
 
@@ -711,29 +713,6 @@ def _measures(cons: Consolidation, sub: Submission, ex: _Exclusions) -> None:
         issue = _text(entry.issue)
         if issue:
             cons.issues.append((code, measure.id, issue))
-
-
-def _consistency(cons: Consolidation, usable: dict[str, Submission]) -> list[Finding]:
-    """W502: a △ or × self-rating without a remark.
-
-    A ○ activity under a △ KPI is normal (seed 003 does it in six groups: the activity was
-    carried out as planned, the KPI still fell short), so it is not a finding.
-    """
-    out: list[Finding] = []
-    for code, sub in usable.items():
-        for measure in cons.catalogue.measures:
-            entry = sub.measures.get(measure.id)
-            if entry is None:
-                continue
-            for row in entry.rows:
-                mark = _text(row.rating)
-                if mark not in ("△", "×") or _text(row.note):
-                    continue
-                src = row.note.source or row.rating.source
-                out.append(finding("W502", subject=measure.heading, value=mark, n=row.n, file=sub.path,
-                                   branch=code, sheet=src.sheet if src else None, cell=src.cell if src else None,
-                                   name=src.name if src else None))
-    return out
 
 
 def _sorted_findings(findings: list[Finding]) -> list[Finding]:
