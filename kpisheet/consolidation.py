@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
-from .findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable, sets_aside
+from .findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
 from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
 from .ratings import (EXCELLENT, MARKS, MET, MISSED, NO_RESULT, AnnualTarget, Rating, annual_target, no_result,
