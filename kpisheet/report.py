@@ -363,7 +363,9 @@ def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("提出状況")
     ws.write_string(0, 0, _title(cons, "提出状況"), st.title)
     cols = [("支部コード", 8), ("支部", 12), ("状況", 17), ("ファイル", 36), ("sha256", 20), ("ブックの保存日時", 19),
-            ("保存したアプリ", 16), ("エラー", 7), ("警告", 7), ("入力率", 8), ("集計から除外した値", 60)]
+            ("保存したアプリ", 16), ("エラー", 7), ("警告", 7), ("入力率", 8), ("集計から除外した値", 60),
+            ("記入者", 14), ("連絡先", 24)]
+    used = {s.branch_code: s for s in cons.submissions if s.branch_code and cons.used.get(s.branch_code) == s.path}
     header(ws, 2, st, cols)
     status_fmt = {STATUS_OK: st.mark("○"), STATUS_ERRORS: st.mark("△"), STATUS_UNREADABLE: st.mark("×"),
                   STATUS_MISSING: st.mark("—")}
@@ -381,6 +383,9 @@ def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         put(ws, row, 8, s.warnings if s.files else None, st.int)
         put(ws, row, 9, s.completeness, st.pct)
         put(ws, row, 10, "\n".join(s.left_out), st.wrap)
+        sub = used.get(s.code)
+        put(ws, row, 11, sub.preparer if sub else None, st.text)  # branch text: written as text
+        put(ws, row, 12, sub.contact if sub else None, st.text)
     ws.autofilter(2, 0, row, len(cols) - 1)
     if cons.unattributed:
         row += 2

@@ -248,3 +248,29 @@ def test_interrupted_write_leaves_no_partial_file(cons, tmp_path, monkeypatch):
 def test_opens_in_libreoffice(national, tmp_path):
     pdf = convert(national, "pdf", tmp_path)
     assert pdf.stat().st_size > 10_000
+
+
+def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
+    """記入者 and 連絡先 typed at the top of KPI入力 reach 提出状況, as text (a formula-looking name stays text)."""
+    from datetime import date
+
+    import openpyxl
+
+    from kpisheet.catalogue import catalogue_for_fy
+    from kpisheet.consolidation import consolidate
+    from kpisheet.outputs import write_outputs
+    from kpisheet.sample import sample_values
+
+    from .consolidate_helpers import filled
+
+    month = date(2024, 6, 1)
+    values = sample_values(catalogue_for_fy(2024), 2024, "11", month)
+    who, contact = "in_info_preparer", "in_info_contact"
+    values[who], values[contact] = "=埼玉 花子", "企画総務グループ 048-000-0000"
+    filled(tmp_path, tmp_path / "inbox", 2024, "11", values)
+    cons = consolidate(tmp_path / "inbox", fiscal_year=2024, month=month)
+    path = write_outputs(cons, tmp_path / "out", force=False).paths[0]
+    ws = openpyxl.load_workbook(path)["提出状況"]
+    header = [c.value for c in ws[3]]
+    row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == "11")
+    assert (row[header.index("記入者")], row[header.index("連絡先")]) == ("=埼玉 花子", "企画総務グループ 048-000-0000")
