@@ -198,7 +198,7 @@ def no_comparison_note(cons: Consolidation) -> str:
     if cons.previous_year is None:
         return "※ 前年同月：台帳を使わずに集計したため表示していません。"
     items = [f"{k}（{ja}）" for k, (ja, _en) in cons.no_comparison.items() if cons.catalogue.kpi(k).kind != "qualitative"]
-    head = "※ 前年同月はデータ時点と同じ月の前年度の値（台帳の記録）。前年差は今年度の値－前年同月の値（％の指標はポイント）。"
+    head = "※ 前年同月はデータ時点と同じ月の前年度の実績（台帳の記録）。前年差は今年度の実績－前年同月の実績（％の指標はポイント）。"
     return head + (f"比較しないKPI：{'、'.join(items)}" if items else "")
 
 
@@ -291,8 +291,8 @@ def _title(cons: Consolidation, what: str) -> str:
 
 
 # ---------------------------------------------------------------- 概要
-OVERVIEW_COLUMNS = [("KPI ID", 9), ("KPI", 40), ("全国値", 12), ("データ時点", 8), ("年間目標", 12), ("結果", 6),
-                    ("進捗（参考）", 10), ("期末目標（参考）", 17), ("集計支部数", 8), ("判定の根拠", 62)]
+OVERVIEW_COLUMNS = [("KPI ID", 9), ("KPI", 40), ("全国の実績", 12), ("データ時点", 8), ("年間目標", 12), ("評価", 6),
+                    ("進捗（参考）", 10), ("{term}期末目標（参考）", 17), ("集計支部数", 8), ("判定の根拠", 62)]
 
 
 def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
@@ -312,7 +312,7 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation, created: datet
              ("作成日時", created.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")),
              ("作成ツール", f"kpisheet {__version__}（KPI一覧 第{cons.catalogue.term}期 "
                         f"{cons.catalogue.short_digest}）")]
-    columns = [(f"第{cons.catalogue.term}{t}" if t.startswith("期末") else t, w) for t, w in OVERVIEW_COLUMNS]
+    columns = [(t.format(term=f"第{cons.catalogue.term}"), w) for t, w in OVERVIEW_COLUMNS]
     for i, (k, v) in enumerate(facts, start=2):
         ws.write_string(i, 0, k, st.label)
         ws.merge_range(i, 1, i, 9, v, st.text)
@@ -403,12 +403,12 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("全国KPI")
     names = branch_names()
     ws.write_string(0, 0, _title(cons, "全国KPI"), st.title)
-    ws.write_string(1, 0, "全国値は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。"
-                    "全国値のデータ時点は、報告のあった支部の半数以上にデータが届いている最新月です。", st.note)
+    ws.write_string(1, 0, "全国の実績は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。"
+                    "全国の実績のデータ時点は、報告のあった支部の半数以上にデータが届いている最新月です。", st.note)
     ws.write_string(2, 0, f"{RULE_JA}{PROGRESS_JA}", st.note)
     cols = [("KPI ID", 10), ("具体的な施策", 24), ("KPI", 36), ("分子（合計）", 16), ("分母（合計）", 16),
-            ("全国値", 12), ("データ時点", 8), ("年間目標", 12), ("目標の設定", 18), (term_goal_head(cons), 17),
-            ("結果", 6), ("進捗（参考）", 10), ("前年同月", 12), ("前年差", 10), ("前年同月比の注記", 24),
+            ("全国の実績", 12), ("データ時点", 8), ("年間目標", 12), ("目標の設定", 18), (term_goal_head(cons), 17),
+            ("評価", 6), ("進捗（参考）", 10), ("前年同月", 12), ("前年差", 10), ("前年同月比の注記", 24),
             ("判定の根拠", 50), ("集計支部数", 8), ("集計した支部", 40), ("集計から外れた支部（理由）", 50)]
     header(ws, 3, st, cols)
     row = 3
@@ -441,7 +441,7 @@ def _national_source(cons: Consolidation, kpi: Kpi, national: NationalKpi) -> st
 
 
 # ---------------------------------------------------------------- 支部別KPI
-MATRIX_COLUMNS = (("値", 11), ("時点", 6), ("結果", 5), ("順位", 5), ("前年同月", 10), ("前年差", 9))
+MATRIX_COLUMNS = (("実績", 11), ("時点", 6), ("評価", 5), ("順位", 5), ("前年同月", 10), ("前年差", 9))
 # per KPI; 時点 = data month of the value; 前年同月 = that month a year earlier (ledger)
 MATRIX_NOTE = ("※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。時点はその値のデータが届いている月（R6.1＝令和6年1月）。"
                "順位は値の良い順（≦の指標は小さい順）。")
@@ -531,7 +531,7 @@ def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
 # 具体的な施策 … 結果 are seed 003's table; what follows is kpisheet's explanation of a KPI row
 RATINGS_COLUMNS = [("支部コード", 7), ("支部", 10), ("具体的な施策", 26), ("事業内容（KPI）", 48), ("KPI目標", 14),
                    ("KPI結果", 21), ("結果", 6), ("判定の根拠・備考", 50), ("進捗（参考）", 10), ("目標の設定", 20),
-                   ("期末目標（参考）", 17)]
+                   ("{term}期末目標（参考）", 17)]
 
 
 def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
@@ -541,7 +541,7 @@ def sheet_ratings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
                     + "　KPIの結果は自動判定、KPIのない事業内容は支部の自己評価です。KPI結果の"
                     f"（{as_of_ja(cons.month)}）などは、データが届いている月です。", st.note)
     ws.write_string(2, 0, RULE_JA + PROGRESS_JA, st.note)
-    cols = [(term_goal_head(cons) if t.startswith("期末") else t, w) for t, w in RATINGS_COLUMNS]
+    cols = [(t.format(term=f"第{cons.catalogue.term}"), w) for t, w in RATINGS_COLUMNS]
     header(ws, 3, st, cols)
     row = 3
     names = branch_names()
@@ -756,11 +756,11 @@ def _chart_style(chart: Any, title: str, kpi: Kpi) -> None:
 def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     ws = wb.add_worksheet("第5期→第6期対応表")
     ws.write_string(0, 0, "第5期→第6期 KPI・施策の対応表", st.title)
-    ws.write_string(1, 0, "「前年度値を目標に使えるか」が「いいえ」のKPIは定義が変わったため、前年度の値を対前年度目標に使いません。",
+    ws.write_string(1, 0, "「前年度実績を目標に使えるか」が「いいえ」のKPIは定義が変わったため、前年度実績を対前年度目標に使いません。",
                     st.note)
     cols = [("第5期KPI", 9), ("第5期KPI名", 34), ("第6期KPI", 9), ("第6期KPI名", 34), ("関係", 9),
-            ("前年度値を目標に使えるか", 11), ("備考", 40), ("全国 前年度値", 13), ("全国 今年度目標", 13),
-            (term_goal_head(cons), 14), ("全国 結果", 13), ("データ時点", 7), ("結果", 6)]
+            ("前年度実績を目標に使えるか", 11), ("備考", 40), ("全国の前年度実績", 13), ("全国の年間目標", 13),
+            (term_goal_head(cons), 14), ("全国の実績", 13), ("データ時点", 7), ("評価", 6)]
     header(ws, 3, st, cols)
     row = 3
     cat = cons.catalogue
@@ -799,10 +799,10 @@ def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     rows = [b for b in cons.branch_kpis.values() if b.baseline is not None]
     if rows:
         row += 2
-        ws.write_string(row, 0, "支部別の前年度値と今年度の目標・結果", st.subtitle)
+        ws.write_string(row, 0, "支部別の前年度実績と年間目標・実績・評価", st.subtitle)
         row += 1
-        for col, title in enumerate(["支部コード", "支部", "KPI", "KPI名", "前年度値", "前年度値の出典", "今年度目標",
-                                     "目標の設定", "今年度結果", "データ時点", "結果"]):
+        for col, title in enumerate(["支部コード", "支部", "KPI", "KPI名", "前年度実績", "前年度実績の出典", "年間目標",
+                                     "目標の設定", "実績", "データ時点", "評価"]):
             ws.write_string(row, col, title, st.head)
         names = branch_names()
         order = {k.id: i for i, k in enumerate(cat.kpis)}

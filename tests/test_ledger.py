@@ -330,7 +330,7 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
     matrix = openpyxl.load_workbook(tmp_path / "out" / "national_FY2024_2024-10.xlsx")["支部別KPI"]
     heads = [c.value for c in matrix[3]]
     col = heads.index(next(h for h in heads if h and h.startswith("K6-1-02")))
-    assert [c.value for c in matrix[4]][col:col + 6] == ["値", "時点", "結果", "順位", "前年同月", "前年差"]
+    assert [c.value for c in matrix[4]][col:col + 6] == ["実績", "時点", "評価", "順位", "前年同月", "前年差"]
     saitama = next(r for r in matrix.iter_rows(min_row=5, values_only=True) if r[0] == "11")
     assert saitama[col + 4] == pytest.approx(0.9) and saitama[col + 5] == pytest.approx(yoy.change)
 

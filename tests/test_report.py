@@ -92,9 +92,9 @@ def test_national_kpi_sheet_matches_the_consolidation(national, cons):
     rows = {r[0]: dict(zip(head, r)) for r in body}
     n = cons.national["K6-1-01"]
     assert (rows["K6-1-01"]["分子（合計）"], rows["K6-1-01"]["分母（合計）"]) == (n.numerator, n.denominator)
-    assert rows["K6-1-01"]["全国値"] == pytest.approx(n.value / 100)
+    assert rows["K6-1-01"]["全国の実績"] == pytest.approx(n.value / 100)
     assert rows["K6-1-01"]["データ時点"] == "R6.10"
-    assert rows["K6-1-01"]["結果"] == n.rating.mark
+    assert rows["K6-1-01"]["評価"] == n.rating.mark
     assert rows["K6-1-01"]["第6期末目標（参考）"] == "100.0%以上"
     assert "判定目標" not in head and "基準月" not in head
 
@@ -107,11 +107,11 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
     wb = openpyxl.load_workbook(national)
     head, body = _table(wb["全国KPI"], 4)
     row = dict(zip(head, next(r for r in body if r[0] == "K6-2-08")))
-    assert (row["全国値"], row["結果"], row["年間目標"]) == (f"{met}/{reporting}支部", n.rating.mark, "全支部")
+    assert (row["全国の実績"], row["評価"], row["年間目標"]) == (f"{met}/{reporting}支部", n.rating.mark, "全支部")
     assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10現在）", row["判定の根拠"])
     head, body = _table(wb["概要"], 12)
     overview = dict(zip(head, next(r for r in body if r[0] == "K6-2-08")))
-    assert (overview["全国値"], overview["結果"]) == (f"{met}/{reporting}支部", n.rating.mark)
+    assert (overview["全国の実績"], overview["評価"]) == (f"{met}/{reporting}支部", n.rating.mark)
     assert "参考：全国のジェネリック使用割合" in overview["判定の根拠"]
 
 
@@ -176,7 +176,7 @@ def test_ratings_show_where_each_target_came_from_and_the_term_goal(national, co
 def test_branch_matrix_names_each_values_month(national, cons):
     ws = openpyxl.load_workbook(national)["支部別KPI"]
     subs = [c.value for c in ws[4]]
-    assert subs[2:6] == ["値", "時点", "結果", "順位"]
+    assert subs[2:6] == ["実績", "時点", "評価", "順位"]
     heads = [c.value for c in ws[3]]
     col = heads.index(next(h for h in heads if h and h.startswith(LATE)))
     rows = {r[0]: r for r in ws.iter_rows(min_row=5, values_only=True) if r[0]}
