@@ -296,11 +296,7 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)
-    try:
-        with led.opened(path) as book:
-            new, at = led.close_month(book, fiscal_year, key)
-    except KpisheetError as exc:
-        _fail(exc)
+    new, at = _in_ledger(path, lambda book: led.close_month(book, fiscal_year, key))
     when, year = at[:16].replace("T", " "), _year_ja(fiscal_year)
     click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
                f"{year} {key} は締め済みです（{when}）。台帳: {path}")
@@ -320,11 +316,7 @@ def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: st
     if not reason.strip():
         raise click.BadParameter("理由を書いてください / give a reason", param_hint="--reason")
     path = ledger_path_of(ledger)
-    try:
-        with led.opened(path) as book:
-            at = led.reopen_month(book, fiscal_year, key, reason.strip())
-    except KpisheetError as exc:
-        _fail(exc)
+    at = _in_ledger(path, lambda book: led.reopen_month(book, fiscal_year, key, reason.strip()))
     click.echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{at[:16].replace('T', ' ')}、理由：{reason.strip()}）。"
                f"台帳: {path}")
 
@@ -343,11 +335,8 @@ def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None,
 
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
-    try:
-        with led.opened(ledger_path_of(ledger)) as book:
-            rows = led.history(book, branch=branch, kpi=kpi_id, fiscal_year=fiscal_year)
-    except KpisheetError as exc:
-        _fail(exc)
+    rows = _in_ledger(ledger_path_of(ledger),
+                      lambda book: led.history(book, branch=branch, kpi=kpi_id, fiscal_year=fiscal_year))
     click.echo(history_text(rows, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
@@ -364,17 +353,24 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
     from . import ledger as led
 
     path = ledger_path_of(ledger)
-    try:
-        with led.opened(path, create=True) as book:
-            result = led.import_values(book, file)
-    except KpisheetError as exc:
-        _fail(exc)
+    result = _in_ledger(path, lambda book: led.import_values(book, file), create=True)
     if result.already:
         click.echo(f"{file} は取込済みです。何も追加していません。台帳: {path}")
     else:
         year = _year_ja(result.fiscal_year) if result.fiscal_year else ""
         click.echo(f"{file}: {year}の {result.rows:,}行を読み、{result.added:,}件の値を記録しました"
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
+
+
+def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
+    """Run action(ledger) on the opened ledger; a ledger problem (L1xx) is a message and exit 1."""
+    from . import ledger as led
+
+    try:
+        with led.opened(path, create=create) as book:
+            return action(book)
+    except KpisheetError as exc:
+        _fail(exc)
 
 
 def ledger_path_of(option: Path | None) -> Path:
@@ -558,11 +554,7 @@ def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
 
     if not path.exists():
         return  # created when the run is recorded
-    try:
-        with led.opened(path) as book:
-            led.check_open(book, fiscal_year, month_key(as_of))
-    except KpisheetError as exc:
-        _fail(exc)
+    _in_ledger(path, lambda book: led.check_open(book, fiscal_year, month_key(as_of)))
 
 
 def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
