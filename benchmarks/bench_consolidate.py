@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.consolidation import build_consolidation, read_baselines
+from kpisheet.consolidation import build_consolidation, read_value_file
 from kpisheet.outputs import write_outputs
 from kpisheet.csvout import write_kpi_values_csv
 from kpisheet.feedback import write_feedback
@@ -82,7 +82,7 @@ def main() -> None:
     out = root / "out"
     st = Stages()
     result = st.time("read + validate", lambda: validate([inbox], fiscal_year=FY, as_of=MONTH))
-    baselines, _ = read_baselines(None, FY)
+    baselines, _ = read_value_file(None, FY)
     cons = st.time("consolidate", lambda: build_consolidation(
         result.submissions, result.findings, fiscal_year=FY, month=MONTH, baselines=baselines,
         input_files=[Path(f) for f in result.files]))

@@ -288,14 +288,14 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_pa
     as_of = _as_date(month)
     result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
     files = [Path(f) for f in result.files]
-    baselines, base_findings = read_baselines(baseline_path, fiscal_year)
-    targets, target_findings = read_baselines(targets_path, fiscal_year, kind="targets")
+    baselines, base_findings = read_value_file(baseline_path, fiscal_year)
+    targets, target_findings = read_value_file(targets_path, fiscal_year, kind="targets")
     return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
                                fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
                                input_files=files)
 
 
-def read_baselines(path: Path | None, fiscal_year: int, *, kind: str = "baseline"
+def read_value_file(path: Path | None, fiscal_year: int, *, kind: str = "baseline"
                    ) -> tuple[dict[tuple[str, str], float], list[Finding]]:
     """A --baseline (or --targets) file as {(branch code, KPI id): value}; branch 'ALL' is the nation."""
     if path is None:
