@@ -53,6 +53,12 @@ CODES: dict[str, Detail] = {
     "D004": Detail(E, "No catalogue for fiscal year",
                    "{fiscal_year}年度に対応するKPIカタログがありません（対応年度：{known}）。",
                    "No KPI catalogue covers FY{fiscal_year} (covered: {known})."),
+    "D005": Detail(E, "HQ settings not filled in",
+                   "本部の設定ファイル {data_file} の {fields} が「【要記入】」のままです。このファイルを開いて本部の担当部署・担当者・電話・メールを記入してから、もう一度実行してください（--settings で別の設定ファイルも指定できます）。",
+                   "HQ settings file {data_file}: {fields} still hold the 【要記入】 placeholder. Open the file, fill in HQ's department, contact person, phone and mail, and run again (--settings names another settings file)."),
+    "D006": Detail(E, "HQ settings file missing",
+                   "本部の設定ファイル {data_file} がありません。templates/hq_settings.json を写して本部の連絡先と提出期限を記入し、--settings で指定してください。",
+                   "There is no HQ settings file at {data_file}. Copy templates/hq_settings.json, fill in HQ's contact and deadline, and give it with --settings."),
     # --- G: baseline / target files given to `generate` ------------------------------
     "G101": Detail(E, "Input file unreadable",
                    "ファイルを読み込めません（{reason}）。CSV（UTF-8）またはxlsxで、列「branch, kpi_id, value」を用意してください。",
