@@ -56,10 +56,8 @@ from .names import (CHECK_COUNT_NAME, INFO_LABELS, KEY_COLUMN, KEY_ROW, RATING_N
                     kpi_key, measure_key)
 from . import selfcheck as sc
 from .rules.targets import no_comparable_last_year
+from .settings import HqSettings, SettingsError, load_settings
 
-# Whom a branch returns the workbook to, and by when (shown on every sheet).
-CONTACT_JA = "全国健康保険協会 本部 企画部（事業計画KPI担当）"
-DEADLINE_JA = "毎月10日まで（前月末までの実績を入力して返送。日程は本部からの通知を優先）"
 # What a monthly cell holds, as a short tag after the row label (also in the heading and the guide).
 TAG_FLOW, TAG_POPULATION, TAG_LEVEL = "累計", "年度の数", "月末時点"
 FLOW_JA = "4月から各月末までの累計"
@@ -156,8 +154,14 @@ def expected_keys(catalogue: Catalogue, fiscal_year: int, branch_code: str) -> l
 def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str, *,
                    baselines: ValueTable | Mapping[tuple[str, str], float] | None = None,
                    targets: ValueTable | Mapping[tuple[str, str], float] | None = None,
-                   password: str | None = None, generated_at: datetime | None = None) -> bytes:
-    """The workbook for one branch and FY, as the bytes of an .xlsx file."""
+                   password: str | None = None, generated_at: datetime | None = None,
+                   settings: HqSettings | None = None) -> bytes:
+    """The workbook for one branch and FY, as the bytes of an .xlsx file.
+
+    `settings` give the deadline and HQ's contact the workbook shows (default: the
+    settings file, see template_settings); SettingsError while they hold placeholders.
+    """
+    settings = template_settings(settings)
     if isinstance(branch, str):
         branch = branch_by_code(branch)
     generated_at = generated_at or _now()
@@ -166,7 +170,7 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
                                    "strings_to_numbers": False,
                                    "default_format_properties": {"font_name": FONT, "font_size": 10}})
     book = _Book(wb, catalogue, fiscal_year, branch, _Values(baselines), _Values(targets), password,
-                 generated_at)
+                 generated_at, settings)
     book.write()
     _lint(book)
     wb.close()
@@ -176,15 +180,20 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
 def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path, *,
              baseline_path: Path | None = None, targets_path: Path | None = None,
              password: str | None = None, generated_at: datetime | None = None,
-             progress: Callable[[Path], None] | None = None, force: bool = False) -> GenerateResult:
+             progress: Callable[[Path], None] | None = None, force: bool = False,
+             settings: HqSettings | None = None) -> GenerateResult:
     """Write the workbooks of `fiscal_year` into `outdir`; one atomic file per branch.
 
+    HQ's `settings` (default: the settings file, see template_settings) must be
+    filled in: while they hold 【要記入】 placeholders, SettingsError (D005 naming
+    the file and the fields) is raised and nothing is written.
     Malformed inputs (unknown branch code, bad rows in --baseline/--targets)
     raise KpisheetError with every finding, before anything is written.
     Without `force`, workbooks that already exist in `outdir` (perhaps filled in
     and returned by a branch) raise OutputExistsError naming all of them, before
     anything is written.  Warnings (G107) come back in the result.
     """
+    settings = template_settings(settings)
     catalogue = catalogue_for_fy(fiscal_year)
     findings: list[Finding] = []
     branches = _select_branches(catalogue, fiscal_year, branch_codes, findings)
@@ -202,12 +211,23 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     generated_at = generated_at or _now()
     for b, final in zip(branches, finals):
         data = build_template(catalogue, fiscal_year, b, baselines=baselines, targets=targets,
-                              password=password, generated_at=generated_at)
+                              password=password, generated_at=generated_at, settings=settings)
         with atomic_path(final, force=force) as tmp:
             tmp.write_bytes(data)
         if progress:
             progress(final)
     return GenerateResult(finals, findings)
+
+
+def template_settings(settings: HqSettings | None = None) -> HqSettings:
+    """The settings a workbook shows: `settings`, else load_settings() (--settings, $KPISHEET_HQ_SETTINGS or
+    templates/hq_settings.json); SettingsError (D005) while they hold placeholders, D001/D002/D006 if unusable."""
+    if settings is None:
+        settings = load_settings()
+    unfilled = settings.placeholder_finding()
+    if unfilled is not None:
+        raise SettingsError([unfilled])
+    return settings
 
 
 # ================================================================ structure lock
@@ -415,8 +435,10 @@ class _Book:
     """Writes one workbook; records every name and validation for the lint."""
 
     def __init__(self, wb: xlsxwriter.Workbook, catalogue: Catalogue, fiscal_year: int, branch: Branch,
-                 baselines: _Values, targets: _Values, password: str | None, generated_at: datetime):
+                 baselines: _Values, targets: _Values, password: str | None, generated_at: datetime,
+                 settings: HqSettings):
         self.wb, self.catalogue, self.fy, self.branch = wb, catalogue, fiscal_year, branch
+        self.settings = settings
         self.baselines, self.targets, self.password, self.generated_at = baselines, targets, password, generated_at
         self.kpis = catalogue.kpis_for(fiscal_year, branch.code)
         self.names: dict[str, str] = {}
@@ -537,8 +559,9 @@ class _Book:
     def _title_rows(self, ws: Any) -> None:
         ws.write_string(1, 1, self.title, self.fmt("title"))
         self._height(ws, 1, 24)
-        send = "保存先：月次集計の受信フォルダ" if self.branch.code == HQ_CODE else f"返送先：{CONTACT_JA}"
-        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{DEADLINE_JA}　　{send}",
+        hq = self.settings
+        send = "保存先：月次集計の受信フォルダ" if self.branch.code == HQ_CODE else f"返送先：{hq.department}（{hq.mail}）"
+        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{hq.deadline_ja()}　　{send}",
                         self.fmt("small"))
 
     def _height(self, ws: Any, row: int, height: float) -> None:
@@ -1148,12 +1171,21 @@ class _Book:
         return self.catalogue.title if self.catalogue.title.startswith(term) else f"{term} {self.catalogue.title}"
 
     def _submission_items(self) -> list[tuple[str, str]]:
+        hq = self.settings
+        deadline = self.deadline_text()
         if self.branch.code == HQ_CODE:  # 本部 fills its own workbook: nothing to send to itself
-            return [("提出期限", DEADLINE_JA),
-                    ("保存先", f"入力したブックは、月次集計の受信フォルダに保存してください（{CONTACT_JA}）。")]
-        return [("提出期限", DEADLINE_JA),
-                ("返送先", f"{CONTACT_JA}　（{CHECK_SEND_JA}。メールに添付して返送してください。）"),
-                ("お問い合わせ", f"入力方法が分からないときや、記入済みの値に誤りがあるときは {CONTACT_JA} までご連絡ください。")]
+            return [("提出期限", deadline),
+                    ("保存先", f"入力したブックは、月次集計の受信フォルダに保存してください（{hq.department}）。")]
+        return [("提出期限", deadline),
+                ("返送先", f"{hq.contact_ja()}　（{CHECK_SEND_JA}。メールに添付して返送してください。）"),
+                ("お問い合わせ", f"入力方法が分からないときや、記入済みの値に誤りがあるときは、{hq.department}の"
+                                f"{hq.contact_person}（電話：{hq.phone}、メール：{hq.mail}）までご連絡ください。")]
+
+    def deadline_text(self) -> str:
+        """「翌月10日（土日の場合は前の金曜日）まで。例：4月分は令和6年5月10日（金）まで」: the rule and its first month."""
+        first = fiscal_months(self.fy)[0]
+        return (f"各月の実績を{self.settings.deadline_ja()}までに提出してください。"
+                f"例：{month_label(first)}分は{self.settings.deadline_ja(first)}まで")
 
     def _guide_example(self, ws: Any, row: int) -> int:
         ws.merge_range(row, 1, row, 2, "入力例（10月分を入力する場合：生活習慣病予防健診実施率と健康宣言事業所数）", self.fmt("block"))

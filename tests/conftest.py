@@ -1,13 +1,29 @@
-"""Shared test set-up: no test writes a submission ledger into the working folder.
+"""Shared test set-up: no test writes a submission ledger into the working folder, and HQ's settings are filled.
 
 `kpisheet consolidate` records every run in a ledger (by default kpisheet.sqlite
 in the working folder, see kpisheet.ledger).  Every test gets its own ledger in
 a temporary folder through KPISHEET_LEDGER; subprocesses inherit it.
+
+templates/hq_settings.json ships with 【要記入】 placeholders, and `generate`
+refuses them.  For the whole session KPISHEET_HQ_SETTINGS names a file holding
+kpisheet.settings.example_settings(), so every test (and subprocess) can
+generate workbooks; tests of the placeholder refusal pass the shipped file.
 """
 
 from __future__ import annotations
 
 import pytest
+
+from kpisheet.settings import ENV_VAR, example_settings, settings_json
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _filled_hq_settings(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hq_settings") / "hq_settings.json"
+    path.write_text(settings_json(example_settings()), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_VAR, str(path))
+        yield path
 
 
 @pytest.fixture(autouse=True)
