@@ -16,26 +16,69 @@ branch sent still counts.
 A branch's status comes from the findings on its own files only: 提出済,
 エラーあり, 提出あり・読込不可 (files came, none could be read: the stubs
 validation makes for them, attributed by file name) or 未提出.
+
+Ranks (順位, shown 「3/44」 by `rank_ja`) compare achievement, never raw values, so a
+count KPI does not simply follow branch size:
+
+- `BranchKpi.achievement` = result ÷ annual target for a '>=' KPI, annual target ÷ result
+  for a '<=' KPI (1.0 = exactly on target, higher is better either way), both taken at
+  the KPI's shown precision (ratings.shown) as the marks are.  The result is the branch's
+  latest one (at its `data_month`), the target its annual target (K6-2-08's own
+  condition included).  A '<=' KPI with result 0 has achievement `math.inf`: the best
+  possible, tied with every other 0.  None — and no rank — without a result or a target,
+  for a '>=' KPI whose target is 0 or less, for a negative value, and for qualitative KPIs.
+- `BranchKpi.rank` is the competition ranking (1, 2, 2, 4) among the branches of the KPI
+  with an achievement, best first; HQ (本部, code 00) is never ranked.  Achievements equal
+  to within one part in 10⁹ tie.  `BranchKpi.rank_of` is how many branches were ranked for
+  the KPI (None when the branch is not ranked).
+
+The month-by-month trend (月次推移, `Consolidation.trend`, one KpiTrend per quantitative
+KPI) shows the national figure beside the same figure over a fixed set of branches, so a
+branch missing in one month does not read as a national rise or fall:
+
+- the fixed set is the branches that count for the national figure (本部 alone for a
+  national-scope KPI) with a usable value ('ok') in every month the KPI is reported, from
+  its first month of the year (April) through the KPI's national data month
+  (`NationalKpi.data_month`); empty when there is no national data month;
+- each TrendPoint (every month of the KPI up to the reporting month) carries the national
+  figure as `national_months` has it, the branches with a usable value that month
+  (`reporting`), the figure over the fixed set (Σ numerators ÷ Σ denominators, or Σ
+  counts, exactly like the national figure; None for a month in which a branch of the set
+  has no usable value, i.e. only after the data month), and which branches joined or left
+  the reporting set since the KPI's previous month (nothing for the first month);
+- K6-2-08 is judged nationally by how many branches meet their own condition; its trend
+  shows the pooled rate over the fixed set all the same, as information.
+
+With HQ's settings (`consolidate(..., settings=...)`), a branch is late (`BranchStatus.late`)
+when the file whose values count — or, with none usable, the newest file it sent — arrived
+(its modification time, unless build_consolidation is told when it arrived, as a run rebuilt
+from the ledger can be) after the end of the deadline day in Japan Standard Time
+(`HqSettings.deadline(reporting month)`, 23:59:59 JST).  Times shown to people are JST
+text 「2024-11-07 14:03」 (fiscal.jst_text).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from .findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
-from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
+from .fiscal import JST, fiscal_months, jst_text, month_key, parse_month, to_jst, wareki_fiscal_year
 from .model import InputValue, KpiEntry, Submission
 from .ratings import (EXCELLENT, MARKS, MET, MISSED, NO_RESULT, AnnualTarget, Rating, annual_target, no_result,
-                      progress, rate_kpi)
+                      progress, rate_kpi, shown)
 from .reader import is_readable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
+
+    from .settings import HqSettings
 
 NATIONAL_CODE = "ALL"  # branch_code of national rows in kpi_values_frame / CSV
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
@@ -81,6 +124,15 @@ class BranchKpi:
     data_month: str | None = None  # the month the result's data reach ('2024-01'); None: no data
     target_source: str | None = None  # ratings.TARGET_SOURCES key
     progress: float | None = None  # 進捗 of a KPI that grows in the year (1.0 = on pace); not the mark
+    achievement: float | None = None  # result ÷ target ('>='), target ÷ result ('<='); see the module docstring
+    rank_of: int | None = None  # how many branches were ranked for the KPI; None when this one is not
+
+
+def rank_ja(bk: BranchKpi | None) -> str:
+    """「3/44」: the branch's rank among the branches ranked for the KPI; '' when not ranked."""
+    if bk is None or bk.rank is None or bk.rank_of is None:
+        return ""
+    return f"{bk.rank}/{bk.rank_of}"
 
 
 @dataclass
@@ -124,6 +176,41 @@ class BranchStatus:
     warnings: int
     completeness: float | None  # share of the month's expected cells filled
     left_out: tuple[str, ...]  # what was left out and why (Japanese)
+    received_at: str | None = None  # when the file arrived (its modification time), JST 「2024-11-08 14:03」
+    late: bool = False  # arrived after the deadline day (JST); always False without HQ's settings
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One month of a KPI's trend (月次推移): the national figure and the figure over the fixed set."""
+
+    month: str  # '2024-07'
+    value: float | None  # the national figure of the month (as national_months has it)
+    numerator: float | None
+    denominator: float | None
+    annual_target: float | None  # the nation's annual target
+    reporting: tuple[str, ...]  # branches with a usable value this month
+    fixed_value: float | None  # the same figure over KpiTrend.fixed; None if one of them has no value
+    fixed_numerator: float | None
+    fixed_denominator: float | None
+    joined: tuple[str, ...]  # reporting this month, not in the KPI's previous month
+    left: tuple[str, ...]  # reporting in the previous month, not this one
+
+    @property
+    def changed(self) -> bool:
+        """The reporting branches differ from the previous month's: the national figure moved with them."""
+        return bool(self.joined or self.left)
+
+
+@dataclass(frozen=True)
+class KpiTrend:
+    kpi_id: str
+    data_month: str | None  # the national data month the fixed set runs to
+    fixed: tuple[str, ...]  # branches with a usable value in every month through data_month
+    points: tuple[TrendPoint, ...]  # every month of the KPI up to the reporting month
+
+    def point(self, month: str) -> TrendPoint | None:
+        return next((p for p in self.points if p.month == month), None)
 
 
 @dataclass(frozen=True)
@@ -207,6 +294,13 @@ class Consolidation:
     # last year's value of the same month: (branch code or 'ALL', this year's KPI id, this year's month)
     previous_year: dict[tuple[str, str, str], float] | None = None  # None: no ledger was used
     no_comparison: dict[str, tuple[str, str]] = field(default_factory=dict)  # KPI id -> (ja, en) why not
+    trend: dict[str, KpiTrend] = field(default_factory=dict)  # KPI id -> 月次推移 (quantitative KPIs)
+    settings: HqSettings | None = None  # HQ's settings (deadline, contact); None: none given
+
+    @property
+    def deadline(self) -> date | None:
+        """The reporting month's due date from HQ's settings; None without settings."""
+        return self.settings.deadline(self.month) if self.settings is not None else None
 
     @property
     def month_key(self) -> str:
@@ -256,13 +350,19 @@ class Consolidation:
         def names(status: str) -> list[str]:
             return [f"{s.code} {s.name}" for s in self.statuses if s.status == status]
 
+        late = [s for s in self.statuses if s.late]
+
         return {
             "fiscal_year": self.fiscal_year, "fiscal_year_ja": wareki_fiscal_year(self.fiscal_year),
             "month": self.month_key, "kpisheet_version": __version__,
             "branches": {"submitted": counts[STATUS_OK], "with_errors": counts[STATUS_ERRORS],
                          "unreadable": counts[STATUS_UNREADABLE], "missing": counts[STATUS_MISSING],
                          "missing_codes": codes(STATUS_MISSING), "unreadable_codes": codes(STATUS_UNREADABLE),
-                         "missing_names": names(STATUS_MISSING), "unreadable_names": names(STATUS_UNREADABLE)},
+                         "missing_names": names(STATUS_MISSING), "unreadable_names": names(STATUS_UNREADABLE),
+                         "with_errors_codes": codes(STATUS_ERRORS), "with_errors_names": names(STATUS_ERRORS),
+                         "late": len(late), "late_codes": [s.code for s in late],
+                         "late_names": [f"{s.code} {s.name}" for s in late]},
+            "deadline": self.deadline.isoformat() if self.deadline else None,
             "findings": {"errors": sum(1 for f in self.findings if f.is_error),
                          "warnings": sum(1 for f in self.findings if not f.is_error)},
             "national": [{"kpi_id": n.kpi_id, "value": n.value, "data_month": n.data_month,
@@ -281,8 +381,10 @@ class Consolidation:
 
 # ---------------------------------------------------------------- reading the inbox
 def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_path: Path | None = None,
-                targets_path: Path | None = None) -> Consolidation:
-    """Read, validate and consolidate every workbook of `inbox` for the reporting month."""
+                targets_path: Path | None = None, settings: HqSettings | None = None) -> Consolidation:
+    """Read, validate and consolidate every workbook of `inbox` for the reporting month.
+
+    `settings` (HQ's settings file) gives the deadline late submissions are judged by."""
     from .validation import validate
 
     as_of = _as_date(month)
@@ -292,7 +394,7 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_pa
     targets, target_findings = read_value_file(targets_path, fiscal_year, kind="targets")
     return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
                                fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
-                               input_files=files)
+                               input_files=files, settings=settings)
 
 
 def read_value_file(path: Path | None, fiscal_year: int, *, kind: str = "baseline"
@@ -379,14 +481,16 @@ def _text(iv: InputValue) -> str:
 def build_consolidation(submissions: list[Submission], findings: list[Finding], *, fiscal_year: int,
                         month: date, baselines: dict[tuple[str, str], float] | None = None,
                         targets: dict[tuple[str, str], float] | None = None,
-                        input_files: Iterable[Path] = ()) -> Consolidation:
-    """Pure: consolidate already-read submissions and their findings.
+                        input_files: Iterable[Path] = (), settings: HqSettings | None = None,
+                        received: dict[str, str] | None = None) -> Consolidation:
+    """Consolidate already-read submissions and their findings (reads only files' times and digests).
 
     `submissions` may include stubs of files that could not be read (see
     validation.ValidationResult.unreadable): their values are never used, but they
     tell which branch sent something (status 提出あり・読込不可).  An exception while
     consolidating one branch's submission becomes E110 on its file: that branch's
-    values are left out, the others go on.
+    values are left out, the others go on.  `received` gives when files arrived (path →
+    ISO time, e.g. the ledger's record of a rebuilt run); any other file's time is its mtime.
     """
     cat = catalogue_for_fy(fiscal_year)
     baselines = dict(baselines or {})
@@ -395,7 +499,8 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     cons = Consolidation(fiscal_year=fiscal_year, month=month, catalogue=cat, submissions=submissions,
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
-                         baselines=baselines, targets=dict(targets or {}), given_findings=list(findings))
+                         baselines=baselines, targets=dict(targets or {}), given_findings=list(findings),
+                         settings=settings)
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
     for code, sub in list(usable.items()):
@@ -407,7 +512,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     _rank(cons)
     _national(cons, usable)
     cons.findings = _sorted_findings(findings)
-    cons.statuses = _statuses(cons, submissions, usable)
+    cons.statuses = _statuses(cons, submissions, usable, received or {})
     cons.term_kpis, cons.term_measures = _term_rows()
     cons.inputs = _inputs(submissions, input_files)
     cons.unattributed = _unattributed(submissions, findings)
@@ -568,15 +673,33 @@ def _rating_of(kpi: Kpi, value: float | None, status: str, target: AnnualTarget 
     return rate_kpi(kpi, result=value, target=target, data_month=data_month)
 
 
+def achievement(kpi: Kpi, value: float | None, target: float | None) -> float | None:
+    """Result ÷ target ('>='), target ÷ result ('<='), at the shown precision; see the module docstring."""
+    if kpi.kind == "qualitative" or value is None or target is None:
+        return None
+    result, goal = shown(kpi, value), shown(kpi, target)
+    if result < 0 or goal < 0:
+        return None
+    if kpi.direction == "<=":
+        return math.inf if result == 0 else goal / result
+    return result / goal if goal > 0 else None
+
+
+def _better(a: float, b: float) -> bool:
+    """Achievement a beats b by more than float noise (inf ties with inf)."""
+    return a > b + 1e-9 * max(1.0, abs(b))
+
+
 def _rank(cons: Consolidation) -> None:
-    """Competition ranking (1, 2, 2, 4) per KPI among branches with a value; best first."""
+    """Achievement and competition ranking (1, 2, 2, 4) per KPI; best first, HQ never ranked."""
     for kpi in cons.kpis:
-        rows = [b for (c, k), b in cons.branch_kpis.items() if k == kpi.id and b.value is not None
-                and c != HQ_CODE]
-        sign = -1 if kpi.direction == ">=" else 1
-        rows.sort(key=lambda b: sign * (b.value or 0.0))
+        rows = [b for (c, k), b in cons.branch_kpis.items() if k == kpi.id]
         for b in rows:
-            b.rank = 1 + sum(1 for o in rows if sign * (o.value or 0.0) < sign * (b.value or 0.0) - 1e-12)
+            b.achievement = achievement(kpi, b.value, b.annual_target)
+        ranked = [b for b in rows if b.achievement is not None and b.branch_code != HQ_CODE]
+        for b in ranked:
+            b.rank = 1 + sum(1 for o in ranked if _better(o.achievement, b.achievement))  # type: ignore[arg-type]
+            b.rank_of = len(ranked)
 
 
 # ---------------------------------------------------------------- national figures
@@ -605,6 +728,8 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
         left_out = tuple((c, _left_out_reason(cons, c, kpi.id, data_month or (month_key(judged) if judged else None)))
                          for c in expected if c not in covered)
         rating, met = _national_rating(cons, kpi, last, annual, judged, codes)
+        if kpi.kind != "qualitative":
+            cons.trend[kpi.id] = _trend(cons, kpi, codes, data_month)
         pace = progress(kpi, last.value, annual.value, cons.fiscal_year, parse_month(data_month)) \
             if last is not None and data_month else None
         cons.national[kpi.id] = NationalKpi(
@@ -676,17 +801,46 @@ def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[
 
 
 def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget) -> MonthValue:
-    rows = [cons.month_values.get((c, kpi.id, month_key(m))) for c in codes]
-    ok = [r for r in rows if r is not None and r.status == "ok"]
-    num = den = val = None
-    status = "missing"
-    if ok and kpi.kind == "ratio":
-        num, den = sum(r.numerator or 0.0 for r in ok), sum(r.denominator or 0.0 for r in ok)
-        val, status = kpi.rate(num, den), "ok"
-    elif ok and kpi.kind == "count":
-        val, status = sum(r.value or 0.0 for r in ok), "ok"
+    num, den, val, status = _pooled(kpi, _usable_rows(cons, kpi.id, month_key(m), codes))
     rating = _rating_of(kpi, val, status, annual, m)
     return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual.value, rating)
+
+
+def _usable_rows(cons: Consolidation, kpi_id: str, key: str, codes: Iterable[str]) -> list[MonthValue]:
+    """The month's usable ('ok') values of `codes`, in their order."""
+    rows = [cons.month_values.get((c, kpi_id, key)) for c in codes]
+    return [r for r in rows if r is not None and r.status == "ok"]
+
+
+def _pooled(kpi: Kpi, ok: list[MonthValue]) -> tuple[float | None, float | None, float | None, str]:
+    """(numerator, denominator, value, status) over usable values: Σ num ÷ Σ den, or Σ counts."""
+    if ok and kpi.kind == "ratio":
+        num, den = sum(r.numerator or 0.0 for r in ok), sum(r.denominator or 0.0 for r in ok)
+        return num, den, kpi.rate(num, den), "ok"
+    if ok and kpi.kind == "count":
+        return None, None, sum(r.value or 0.0 for r in ok), "ok"
+    return None, None, None, "missing"
+
+
+def _trend(cons: Consolidation, kpi: Kpi, codes: list[str], data_month: str | None) -> KpiTrend:
+    """The KPI's 月次推移: the national figure and the figure over a fixed set of branches."""
+    keys = [month_key(m) for m in kpi.months(cons.fiscal_year) if m <= cons.month]
+    reporting = {key: tuple(r.branch_code for r in _usable_rows(cons, kpi.id, key, codes)) for key in keys}
+    through = keys[:keys.index(data_month) + 1] if data_month in keys else []
+    fixed = tuple(c for c in codes if through and all(c in reporting[key] for key in through))
+    points, previous = [], None
+    for key in keys:
+        nat = cons.national_months[(kpi.id, key)]
+        now = reporting[key]
+        complete = bool(fixed) and all(c in now for c in fixed)
+        f_num, f_den, f_val, _ = _pooled(kpi, _usable_rows(cons, kpi.id, key, fixed)) if complete \
+            else (None, None, None, "missing")
+        joined = tuple(c for c in now if c not in previous) if previous is not None else ()
+        left = tuple(c for c in previous if c not in now) if previous is not None else ()
+        points.append(TrendPoint(key, nat.value, nat.numerator, nat.denominator, nat.annual_target, now,
+                                 f_val, f_num, f_den, joined, left))
+        previous = now
+    return KpiTrend(kpi.id, data_month, fixed, tuple(points))
 
 
 def _left_out_reason(cons: Consolidation, code: str, kpi_id: str, month: str | None) -> str:
@@ -725,8 +879,8 @@ def _expected_codes(cat: Catalogue, fiscal_year: int) -> list[str]:
     return [b.code for b in load_branches() if b.code != HQ_CODE or hq]
 
 
-def _statuses(cons: Consolidation, submissions: list[Submission],
-              usable: dict[str, Submission]) -> list[BranchStatus]:
+def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[str, Submission],
+              received_times: dict[str, str]) -> list[BranchStatus]:
     """Each expected branch's status, from its own files' findings only.
 
     Findings about other inputs (a --baseline file's row for the branch) never change it.
@@ -749,12 +903,36 @@ def _statuses(cons: Consolidation, submissions: list[Submission],
         unreadable = bool(subs) and all(_unreadable(s, by_file.get(s.path, [])) for s in subs)
         status = STATUS_UNREADABLE if sub is None and unreadable else (
             STATUS_ERRORS if errors or sub is None else STATUS_OK)
+        shown_files = tuple(sorted(files or {f.file for f in mine if f.file}))
+        received = _received_at([sub.path] if sub else list(shown_files), received_times)
         out.append(BranchStatus(
-            code, names[code], status,
-            tuple(sorted(files or {f.file for f in mine if f.file})), tuple(s.sha256 for s in subs),
-            sub.saved_at if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
-            _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine)))
+            code, names[code], status, shown_files, tuple(s.sha256 for s in subs),
+            jst_text(sub.saved_at) if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
+            _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine),
+            jst_text(received), _late(received, cons.deadline)))
     return out
+
+
+def _received_at(paths: list[str], given: dict[str, str]) -> datetime | None:
+    """When the newest of `paths` arrived: the time `given` for it, else its modification time
+    (the Submission records no other)."""
+    times = []
+    for p in paths:
+        at = to_jst(given.get(p))
+        if at is None:
+            try:
+                at = datetime.fromtimestamp(os.stat(p).st_mtime, JST)
+            except OSError:
+                continue
+        times.append(at)
+    return max(times) if times else None
+
+
+def _late(received: datetime | None, deadline: date | None) -> bool:
+    """Arrived after the deadline day ended in Japan Standard Time."""
+    if received is None or deadline is None:
+        return False
+    return received >= datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=JST)
 
 
 def _unreadable(sub: Submission, findings: list[Finding]) -> bool:

@@ -2,6 +2,12 @@
 
 Columns are consolidation.FRAME_COLUMNS (the DataFrame's) and then:
 
+- `achievement`, `rank`, `rank_of`: the branch's achievement of the KPI (result ÷ target,
+  target ÷ result for a '<=' KPI; `inf` for a '<=' result of 0), its rank by achievement
+  and how many branches were ranked (shown 「3/44」; consolidation's module docstring has
+  the rule).  Only on the row whose `month` equals `data_month` (the result that is
+  ranked); empty on the branch's other months, on national rows and when not ranked.
+
 - `data_month`: the month the branch's (or, for branch_code 'ALL', the nation's) result of
   the KPI is taken at — the latest month its data reach, the same on every row of the
   branch × KPI; empty when there is no result.  The row whose `month` equals `data_month`
@@ -31,7 +37,7 @@ from .fiscal import parse_month
 from .ratings import progress
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = [*FRAME_COLUMNS, "data_month", "progress", "target_source"]
+CSV_COLUMNS = [*FRAME_COLUMNS, "achievement", "rank", "rank_of", "data_month", "progress", "target_source"]
 
 
 def safe_cell(value: Any) -> Any:
@@ -46,7 +52,8 @@ def safe_cell(value: Any) -> Any:
 
 
 def csv_rows(cons: Consolidation) -> list[list[Any]]:
-    """Rows of CSV_COLUMNS: the DataFrame's rows with each row's data month, 進捗 and target source."""
+    """Rows of CSV_COLUMNS: the DataFrame's rows with the ranked achievement, each row's data month,
+    進捗 and target source."""
     at = {name: i for i, name in enumerate(FRAME_COLUMNS)}
     out = []
     for row in kpi_value_rows(cons):
@@ -58,8 +65,15 @@ def csv_rows(cons: Consolidation) -> list[list[Any]]:
         pace = progress(kpi, mv.value, mv.annual_target, cons.fiscal_year, parse_month(month)) \
             if mv is not None and mv.status == "ok" else None
         source = mv.rating.target_source if mv is not None else None
-        out.append([*row, getattr(shown, "data_month", None), pace, source])
+        out.append([*row, *_ranked(shown, code, month), getattr(shown, "data_month", None), pace, source])
     return out
+
+
+def _ranked(shown: Any, code: str, month: str) -> tuple[Any, Any, Any]:
+    """(achievement, rank, rank_of) on the branch's shown row (month == data_month), else empty."""
+    if code == NATIONAL_CODE or shown is None or shown.data_month != month:
+        return None, None, None
+    return shown.achievement, shown.rank, shown.rank_of
 
 
 def write_kpi_values_csv(cons: Consolidation, path: Path, *, force: bool) -> Path:

@@ -1,9 +1,9 @@
-"""Japanese fiscal-year calendar: FY runs April to March; era (和暦) names."""
+"""Japanese fiscal-year calendar: FY runs April to March; era (和暦) names; times in JST."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 FISCAL_MONTH_ORDER = (4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3)
 
@@ -64,3 +64,52 @@ def months_elapsed(fiscal_year: int, as_of: date) -> int:
     """How many months of the FY have results by as_of's month (0..12)."""
     months = fiscal_months(fiscal_year)
     return sum(1 for m in months if m <= as_of)
+
+
+# ---------------------------------------------------------------- Japan Standard Time
+def _tokyo() -> tzinfo:
+    """Asia/Tokyo; a fixed +09:00 where the time-zone database is missing (Japan has no DST)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Asia/Tokyo")
+    except Exception:  # ZoneInfoNotFoundError, or no zoneinfo module at all
+        return timezone(timedelta(hours=9), "JST")
+
+
+JST = _tokyo()
+
+
+def to_jst(value: str | datetime | None) -> datetime | None:
+    """An instant in Japan Standard Time.
+
+    Text is ISO 8601 as docProps/core.xml and the ledger write it ('2024-11-07T05:03:00Z',
+    '2024-11-07T14:03:00+09:00'); a time without an offset (text or datetime) is taken as UTC,
+    as core.xml's W3CDTF means.  None for None, empty or unreadable text.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(JST)
+
+
+def jst_text(value: str | datetime | None) -> str | None:
+    """「2024-11-07 14:03」: the instant in Japan Standard Time, to the minute.
+
+    None for None or empty text; text that is not an ISO time comes back unchanged (stripped),
+    so nothing a workbook said is lost.
+    """
+    at = to_jst(value)
+    if at is not None:
+        return at.strftime("%Y-%m-%d %H:%M")
+    text = value.strip() if isinstance(value, str) else ""
+    return text or None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+import os
+from dataclasses import replace
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -216,10 +219,14 @@ def test_error_value_is_excluded_but_the_branch_still_counts_elsewhere(national_
     assert status["10"].status == ("エラーあり" if status["10"].errors else "提出済")
 
 
-def test_ranks_best_first(national_run, national_inputs):
-    by_value = sorted(CODES, key=lambda c: -national_inputs[c][val("K6-2-07", OCT24)])
+def test_ranks_best_achievement_first(national_run, national_inputs):
+    def achievement(code: str) -> float:
+        return national_inputs[code][val("K6-2-07", OCT24)] / national_inputs[code][field("K6-2-07", "target")]
+
+    best_first = sorted(CODES, key=lambda c: -achievement(c))
     ranks = {c: national_run.branch_kpis[(c, "K6-2-07")].rank for c in CODES}
-    assert ranks == {c: i for i, c in enumerate(by_value, 1)}
+    assert ranks == {c: i for i, c in enumerate(best_first, 1)}
+    assert {national_run.branch_kpis[(c, "K6-2-07")].rank_of for c in CODES} == {3}
 
 
 def test_kpi_values_frame_one_row_per_branch_kpi_month(national_run):
@@ -277,3 +284,78 @@ def test_parallel_write_reports_the_national_workbook_failure(tmp_path, national
     assert Path(info.value.filename).name == "national_FY2024_2024-10.xlsx"
     # no partial output: neither the CSV nor any feedback file is left behind
     assert [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".kpisheet.lock"] == []
+
+
+# ---------------------------------------------------------------- late submissions, times in JST
+def _settings(deadline_day: int) -> Any:
+    """HQ's settings: the report for October is due on `deadline_day` of November."""
+    from kpisheet.settings import HqSettings
+
+    return HqSettings("本部 企画部", "担当者", "03-0000-0000", "hq@example.jp", deadline_day, "keep", "test")
+
+
+def _late_run(path: Path, utc: datetime, submissions: list) -> tuple[Any, Any]:
+    from kpisheet.consolidation import build_consolidation
+
+    os.utime(path, (utc.timestamp(), utc.timestamp()))
+    cons = build_consolidation(submissions, [], fiscal_year=2024, month=OCT24,
+                               settings=_settings(8))  # 2024-11-08 is a Friday
+    return cons, {s.code: s for s in cons.statuses}["11"]
+
+
+def test_a_file_that_came_after_the_deadline_day_is_late(tmp_path):
+    values = sample_values(load_catalogue(6), 2024, "11", OCT24)
+    path = filled(tmp_path, tmp_path / "inbox", 2024, "11", values)
+    subs = consolidate(tmp_path / "inbox", fiscal_year=2024, month=OCT24).submissions
+    cons, status = _late_run(path, datetime(2024, 11, 8, 14, 59, tzinfo=timezone.utc), subs)  # 23:59 JST
+    assert (status.received_at, status.late, cons.deadline) == ("2024-11-08 23:59", False, date(2024, 11, 8))
+    assert cons.summary()["branches"]["late_codes"] == [] and cons.summary()["deadline"] == "2024-11-08"
+    cons, status = _late_run(path, datetime(2024, 11, 8, 15, 0, tzinfo=timezone.utc), subs)  # 0:00 JST the 9th
+    assert (status.received_at, status.late) == ("2024-11-09 00:00", True)
+    branches = cons.summary()["branches"]
+    assert (branches["late"], branches["late_codes"], branches["late_names"]) == (1, ["11"], ["11 埼玉支部"])
+
+
+def test_a_time_of_arrival_given_overrides_the_file_time(tmp_path):
+    from kpisheet.consolidation import build_consolidation
+
+    path = filled(tmp_path, tmp_path / "inbox", 2024, "11", sample_values(load_catalogue(6), 2024, "11", OCT24))
+    early = datetime(2024, 11, 1, tzinfo=timezone.utc).timestamp()
+    os.utime(path, (early, early))
+    subs = consolidate(tmp_path / "inbox", fiscal_year=2024, month=OCT24).submissions
+    cons = build_consolidation(subs, [], fiscal_year=2024, month=OCT24, settings=_settings(8),
+                               received={str(path): "2024-11-09T09:30:00+09:00"})
+    status = {s.code: s for s in cons.statuses}["11"]
+    assert (status.received_at, status.late) == ("2024-11-09 09:30", True)
+
+
+def test_without_settings_nobody_is_late_and_saved_at_is_shown_in_jst(national_run):
+    from kpisheet.consolidation import build_consolidation
+
+    subs = [replace(s, saved_at="2024-11-07T05:03:00Z") if s.branch_code == "10" else s
+            for s in national_run.submissions]
+    cons = build_consolidation(subs, [], fiscal_year=2024, month=OCT24)
+    status = {s.code: s for s in cons.statuses}
+    assert status["10"].saved_at == "2024-11-07 14:03"
+    assert not any(s.late for s in cons.statuses) and cons.deadline is None
+    assert status["10"].received_at is not None and status["12"].received_at is None  # 12 sent nothing
+    assert cons.summary()["deadline"] is None
+
+
+def test_times_are_shown_in_japan_standard_time(monkeypatch):
+    import zoneinfo
+
+    from kpisheet import fiscal
+    from kpisheet.fiscal import jst_text
+
+    assert jst_text("2024-11-07T05:03:00Z") == "2024-11-07 14:03"  # docProps/core.xml writes UTC
+    assert jst_text("2024-11-07T23:03:00+09:00") == "2024-11-07 23:03"
+    assert jst_text(datetime(2024, 3, 31, 15, 0)) == "2024-04-01 00:00"  # no offset: UTC
+    assert (jst_text(None), jst_text(" "), jst_text("昨日")) == (None, None, "昨日")
+
+    def no_database(key):
+        raise zoneinfo.ZoneInfoNotFoundError(key)
+
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", no_database)
+    fixed = fiscal._tokyo()
+    assert datetime(2024, 11, 7, 5, 3, tzinfo=timezone.utc).astimezone(fixed).hour == 14
