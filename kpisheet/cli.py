@@ -29,8 +29,12 @@ from . import __version__
 from .findings import Finding, KpisheetError, format_text
 
 
+SETTINGS_HELP = ("HQ's settings file (deadline, contact; schemas/hq_settings.schema.json); default: "
+                 "$KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
+
+
 def _fail(exc: KpisheetError) -> None:
-    click.echo(format_text(exc.findings), err=True)
+    click.echo(findings_text(exc.findings), err=True)
     sys.exit(1)
 
 
@@ -178,6 +182,66 @@ def _check_outdir(inbox: Path, outdir: Path) -> None:
             f"the output folder must be outside the inbox", param_hint="-o/--output")
 
 
+def _load_settings(path: Path | None) -> Any:
+    """HQ's settings (--settings, $KPISHEET_HQ_SETTINGS or templates/hq_settings.json); a broken file exits 1."""
+    from .settings import load_settings
+
+    try:
+        return load_settings(path)
+    except KpisheetError as exc:
+        _fail(exc)
+
+
+def _filled_settings(path: Path | None) -> Any:
+    """HQ's settings for `generate`: while they hold 【要記入】 placeholders nothing is written (exit 2)."""
+    settings = _load_settings(path)
+    unfilled = settings.placeholder_finding()
+    if unfilled is not None:
+        click.echo(f"{format_text([unfilled])}\n"
+                   f"kpisheet: 本部の設定ファイル {settings.source} を記入するまで、ブックは作成しません。何も書き込んでいません。\n"
+                   f"No workbook is written until HQ fills in {settings.source}. Nothing was written.", err=True)
+        sys.exit(2)
+    return settings
+
+
+def _settings_warning(settings: Any) -> None:
+    """One line on stderr when the settings consolidate uses still hold placeholders (it runs anyway)."""
+    from .findings import Severity
+
+    unfilled = settings.placeholder_finding(Severity.WARNING)
+    if unfilled is not None:
+        click.echo(f"{unfilled.code} 警告: {unfilled.message_ja}", err=True)
+
+
+# ---------------------------------------------------------------- branches in messages
+def branch_label(code: str | None) -> str:
+    """'11 埼玉支部', '00 本部', 'ALL' -> '全国': a branch as every human message names it."""
+    from .catalogue import load_branches
+
+    if not code:
+        return ""
+    if code == "ALL":
+        return "全国"
+    known = {b.code: b.display_name for b in load_branches()}
+    return f"{code} {known[code]}" if code in known else code
+
+
+def findings_text(findings: list[Finding], branch_of_file: dict[str, str] | None = None) -> str:
+    """format_text with each file's heading naming its branch: '■ 11_….xlsx（11 埼玉支部）  エラー 1件 / 警告 0件'."""
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_file.setdefault(f.file or "", []).append(f)
+    blocks = []
+    for file, group in by_file.items():
+        text = format_text(group)
+        code = (branch_of_file or {}).get(file) or next((f.branch for f in group if f.branch), None)
+        if file and code:
+            head = f"■ {Path(file).name}"
+            text = text.replace(head, f"{head}（{branch_label(code)}）", 1)
+        blocks.append(text)
+    return "\n".join(blocks)
+
+
 # ---------------------------------------------------------------- commands
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kpisheet")
@@ -221,14 +285,17 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
 @click.option("--password", default=None, help="Sheet-protection password (default: protection without password).")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Replace workbooks that already exist in the output folder.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SETTINGS_HELP)
 def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-             password: str | None, outdir: Path, force: bool) -> None:
-    """Write one input workbook per branch for a fiscal year."""
+             password: str | None, outdir: Path, force: bool, settings_file: Path | None) -> None:
+    """Write one input workbook per branch for a fiscal year (HQ's settings must be filled in)."""
     _check_fy(fiscal_year)
+    settings = _filled_settings(settings_file)
     with _interruptible():
         try:
             generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
-                         password=password, outdir=outdir, force=force)
+                         password=password, outdir=outdir, force=force, settings=settings)
         except KpisheetError as exc:
             _fail(exc)
 
@@ -269,9 +336,11 @@ LEDGER_HELP = ("The submission ledger (SQLite); default: $KPISHEET_LEDGER, else 
 @click.option("--no-ledger", "no_ledger", is_flag=True, help="Neither read nor write a ledger (no history, no 前年同月比).")
 @click.option("--from-ledger", "from_ledger", is_flag=True, help="Rebuild the month's national workbook and CSV from the ledger alone (no INBOX).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SETTINGS_HELP)
 def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
                 outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
-                as_json: bool) -> None:
+                as_json: bool, settings_file: Path | None) -> None:
     """Consolidate a month's returned workbooks into the national workbook (and record it in the ledger)."""
     with _interruptible():
         if from_ledger:
@@ -282,7 +351,7 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
             raise click.UsageError("give INBOX (or --from-ledger)")
         consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
                         outdir=outdir, force=force, as_json=as_json,
-                        ledger=None if no_ledger else ledger_path_of(ledger))
+                        ledger=None if no_ledger else ledger_path_of(ledger), settings_file=settings_file)
 
 
 @cli.command(name="close")
@@ -406,7 +475,8 @@ def history_text(rows: list[dict[str, Any]], form: str) -> str:
         writer.writerow(HISTORY_COLUMNS)
         writer.writerows([[_plain(r[c]) for c in HISTORY_COLUMNS] for r in rows])
         return buf.getvalue()
-    table = [HISTORY_COLUMNS, *[[_shown(r[c]) for c in HISTORY_COLUMNS] for r in rows]]
+    table = [HISTORY_COLUMNS, *[[branch_label(r[c]) if c == "branch_code" else _shown(r[c]) for c in HISTORY_COLUMNS]
+                                for r in rows]]
     widths = [max(_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
     lines = ["  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths)).rstrip() for row in table]
     return "\n".join(lines) + f"\n{len(rows)}行 / rows\n"
@@ -432,7 +502,7 @@ def _width(text: str) -> int:
 
 # ---------------------------------------------------------------- command bodies
 def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-                 password: str | None, outdir: Path, force: bool = False) -> None:
+                 password: str | None, outdir: Path, force: bool = False, settings: Any = None) -> None:
     """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
     from .catalogue import catalogue_for_fy
     from .fileio import OutputExistsError
@@ -442,7 +512,7 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
     catalogue = catalogue_for_fy(fiscal_year)
     total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
     options: dict[str, Any] = {"baseline_path": baseline, "targets_path": targets, "password": password,
-                               "force": force}
+                               "force": force, "settings": settings}
     try:
         if sys.stderr.isatty():
             with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
@@ -453,7 +523,7 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
     except OutputExistsError as exc:
         _exists_exit(exc, "ブック（支部が記入して返送したものかもしれません）")
     if result.findings:
-        click.echo(format_text(result.findings), err=True)
+        click.echo(findings_text(result.findings), err=True)
     for path in result.paths:
         click.echo(str(path))
     term = catalogue.term
@@ -489,7 +559,8 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
         sys.exit(1)
     sub = read_workbook(path)
     if sub.findings:
-        click.echo(format_text(sub.findings), err=True)
+        click.echo(findings_text(sub.findings, {str(sub.path): sub.branch_code} if sub.branch_code else None),
+                   err=True)
     if not is_readable(sub):
         sys.exit(1)
     if as_json:
@@ -516,14 +587,16 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         if result.findings:
-            click.echo(format_text(result.findings))
+            click.echo(findings_text(result.findings, {s.path: s.branch_code for s in result.every_submission
+                                                       if s.branch_code}))
         n_err = sum(1 for f in result.findings if f.is_error)
         click.echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
     sys.exit(1 if result.has_errors else 0)
 
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
-                    force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None) -> None:
+                    force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None,
+                    settings_file: Path | None = None) -> None:
     """Body of `kpisheet consolidate`: check the arguments, run, write, record, print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
@@ -531,7 +604,9 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     output without --force, a full disk, a closed month, a ledger that cannot
     be used); 2 for usage errors, before anything is read.  Findings in branch
     files do not fail the run.  With `ledger`, the run is recorded there in one
-    transaction that commits only after every output was written.
+    transaction that commits only after every output was written.  HQ's settings
+    (`settings_file`, see kpisheet.settings) give the deadline; placeholders in them
+    are one warning line, a broken file exit 1.
     """
     from .runtime import gc_paused
 
@@ -540,11 +615,14 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     if not Path(inbox).exists():
         raise click.BadParameter(f"{inbox} がありません / does not exist", param_hint="INBOX")
     _check_outdir(Path(inbox), Path(outdir))
+    settings = _load_settings(settings_file)
+    _settings_warning(settings)
     if ledger is not None:
         _check_ledger_open(ledger, fiscal_year, as_of)
     with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
         _consolidate_and_write(Path(inbox), fiscal_year=fiscal_year, as_of=as_of, baseline=baseline,
-                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json, ledger=ledger)
+                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json, ledger=ledger,
+                               settings=settings)
 
 
 def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
@@ -559,7 +637,7 @@ def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
 
 def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
                            targets: Path | None, outdir: Path, force: bool, as_json: bool,
-                           ledger: Path | None = None) -> None:
+                           ledger: Path | None = None, settings: Any = None) -> None:
     from .consolidation import consolidate as consolidate_inbox
     from .outputs import run_summary
 
@@ -568,7 +646,7 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
         if tty:
             click.echo("読込・検証中… / reading and validating…", err=True)
         cons = consolidate_inbox(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline,
-                                 targets_path=targets)
+                                 targets_path=targets, settings=settings)
     except KpisheetError as exc:
         _fail(exc)
     _echo_baseline_findings(cons.findings, baseline, "前年度値ファイル", "--baseline")
@@ -576,7 +654,7 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
     readable = [s for s in cons.submissions if s.branch_code]
     if not readable:
         if cons.findings:
-            click.echo(format_text(cons.findings), err=True)
+            click.echo(findings_text(cons.findings), err=True)
         click.echo(f"kpisheet: {inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
                    f"No readable workbook in {inbox}; the national workbook was not written.", err=True)
         sys.exit(1)
@@ -586,7 +664,7 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
                "baseline": _file_option(baseline), "targets": _file_option(targets)}
     result, record = _write_and_record(cons, outdir, force=force, tty=tty, ledger=ledger, options=options)
     if result.findings:
-        click.echo(format_text(result.findings), err=True)
+        click.echo(findings_text(result.findings), err=True)
     summary = run_summary(cons, result)
     if record is not None:
         summary["ledger"] = record.to_dict()
@@ -652,7 +730,7 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
             _exists_exit(exc)
         raise
     if findings:
-        click.echo(format_text(findings), err=True)
+        click.echo(findings_text(findings), err=True)
     summary = {**cons.summary(paths), "rebuilt_from": {"ledger": str(path), "run_id": run_id}}
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else
                summary_text(summary) + f"\n  台帳 {path} の記録（run {run_id}）から再作成しました。")
@@ -714,30 +792,25 @@ def _write(cons: Any, outdir: Path, *, force: bool, tty: bool) -> Any:
 
 def _named(codes: list[str], names: list[str] | None) -> str:
     """'32 島根支部, 47 沖縄支部': the summary's names when it has them, else looked up."""
-    if names:
-        return ", ".join(names)
-    from .catalogue import load_branches
-
-    known = {b.code: b.display_name for b in load_branches()}
-    return ", ".join(f"{c} {known.get(c, '')}".strip() for c in codes)
+    return ", ".join(names) if names else ", ".join(branch_label(c) for c in codes)
 
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The human summary of a run (stdout of `kpisheet consolidate`)."""
     b, f = summary["branches"], summary["findings"]
-    parts = [f"提出済 {b.get('submitted', 0)}", f"エラーあり {b.get('with_errors', 0)}"]
-    for label, key in (("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
-        codes = list(b.get(f"{key}_codes") or [])
-        listed = f"（{_named(codes, b.get(f'{key}_names'))}）" if codes else ""
-        parts.append(f"{label} {b.get(key, 0)}{listed}")
+    parts = [f"提出済 {b.get('submitted', 0)}"]
+    for label, key in (("エラーあり", "with_errors"), ("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
+        parts.append(f"{label} {b.get(key, 0)}{_listed(b, key)}")
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） {summary['month']} 全国集計",
              "  " + " / ".join(parts),
              f"  エラー {f['errors']}件 / 警告 {f['warnings']}件（詳細は全国集計表の「検証結果」シート）"]
+    if summary.get("deadline"):
+        lines.append(f"  提出期限 {_date_ja(summary['deadline'])} / 期限後の提出 {b.get('late', 0)}{_listed(b, 'late')}")
     if summary.get("output_findings"):
         lines.append(f"  確認事項を書けなかった支部ブック: {len(summary['output_findings'])}件（E110、上記参照）")
     for aside in summary.get("set_aside") or []:
         what = "同一内容のため1件として扱いました" if aside.get("code") == "W208" else "より新しいブックを使いました"
-        lines.append(f"  再提出 {aside.get('branch') or ''}: 「{Path(aside.get('used') or '').name}」を使用、"
+        lines.append(f"  再提出 {branch_label(aside.get('branch'))}: 「{Path(aside.get('used') or '').name}」を使用、"
                      f"「{Path(aside['file']).name}」は使っていません（{what}）")
     outs = summary["outputs"]
     if outs:
@@ -749,6 +822,20 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append(ledger_line(summary["ledger"], summary.get("revisions", 0),
                                  summary.get("revisions_after_close", 0)))
     return "\n".join(lines)
+
+
+def _listed(branches: dict[str, Any], key: str) -> str:
+    """'（11 埼玉支部, 47 沖縄支部）' for the branches of one status in the summary; '' when none."""
+    codes = list(branches.get(f"{key}_codes") or [])
+    return f"（{_named(codes, branches.get(f'{key}_names'))}）" if codes else ""
+
+
+def _date_ja(iso: str) -> str:
+    """'2024-11-08' -> '令和6年11月8日（金）'."""
+    from .fiscal import wareki_year
+
+    day = date.fromisoformat(iso)
+    return f"{wareki_year(day.year)}年{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
 
 
 def ledger_line(led: dict[str, Any], revisions: int, after_close: int) -> str:

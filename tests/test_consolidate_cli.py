@@ -15,6 +15,7 @@ from kpisheet.cli import cli
 from kpisheet.consolidation import consolidate
 from kpisheet.outputs import OutputResult, output_names, run_summary
 from kpisheet.sample import sample_values
+from kpisheet.settings import load_settings
 
 from .consolidate_helpers import filled
 
@@ -50,7 +51,7 @@ def test_json_equals_the_library_summary(inbox, tmp_path):
     printed = json.loads(result.output)
     ledger = printed.pop("ledger")  # what the run left in the ledger (kpisheet.ledger.RunRecord.to_dict)
     assert ledger["recorded"] and ledger["new_files"] == 2  # the workbook and the lock file
-    cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
+    cons = consolidate(inbox, fiscal_year=2024, month=OCT24, settings=load_settings())  # the file the CLI read
     library = run_summary(cons, OutputResult([Path(p) for p in printed["outputs"]]))
     assert printed == json.loads(json.dumps(library, ensure_ascii=False))
     assert printed["outputs"][0].endswith("national_FY2024_2024-10.xlsx")
