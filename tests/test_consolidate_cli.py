@@ -142,3 +142,65 @@ def test_csv_cells_cannot_become_formulas():
 
     assert [safe_cell(v) for v in ["=1+1", "+81", "-x", "@a", "\tx", "ok", -5.0, 12.5, None]] == [
         "'=1+1", "'+81", "'-x", "'@a", "'\tx", "ok", -5, 12.5, ""]
+
+
+# ---------------------------------------------------------------- branches named, HQ's settings
+@pytest.fixture(scope="module")
+def inbox_with_an_error(tmp_path_factory):
+    """10 群馬 clean, 11 埼玉 with text in a number cell (E304, エラーあり); everyone else missing."""
+    root = tmp_path_factory.mktemp("cli_named")
+    cat = load_catalogue(6)
+    filled(root, root / "inbox", 2024, "10", sample_values(cat, 2024, "10", OCT24), ("10", "11"))
+    saitama = {**sample_values(cat, 2024, "11", OCT24), "in_K6_1_01_num_202410": "たくさん"}
+    filled(root, root / "inbox", 2024, "11", saitama, ("10", "11"))
+    return root / "inbox"
+
+
+def test_summary_names_the_branches_with_errors_and_the_missing_ones(inbox_with_an_error, tmp_path):
+    result = invoke(str(inbox_with_an_error), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    [line] = [x for x in result.stdout.splitlines() if "エラーあり" in x]
+    assert "提出済 1 / エラーあり 1（11 埼玉支部） / 提出あり・読込不可 0 / 未提出 46（00 本部, 01 北海道支部, 02 青森支部" in line
+    assert "47 沖縄支部）" in line and "10 群馬支部" not in line
+
+
+def test_summary_shows_the_deadline_of_the_settings(inbox_with_an_error, tmp_path):
+    result = invoke(str(inbox_with_an_error), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"))
+    # the example settings: 翌月10日, a Sunday in November 2024 -> Friday 8th; the files were written today
+    assert "  提出期限 令和6年11月8日（金） / 期限後の提出 2（10 群馬支部, 11 埼玉支部）" in result.stdout.splitlines()
+
+
+def test_placeholder_settings_are_one_warning_and_the_run_goes_on(inbox, tmp_path):
+    from kpisheet.settings import DEFAULT_SETTINGS_PATH
+
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"),
+                    "--settings", str(DEFAULT_SETTINGS_PATH))
+    assert result.exit_code == 0, result.output
+    warnings = [x for x in result.stderr.splitlines() if x.startswith("D005")]
+    assert len(warnings) == 1 and warnings[0].startswith("D005 警告: 本部の設定ファイル " + str(DEFAULT_SETTINGS_PATH))
+    assert (tmp_path / "out" / output_names(2024, OCT24)["national"]).is_file()
+
+
+def test_a_broken_settings_file_exits_1_before_reading(inbox, tmp_path):
+    bad = tmp_path / "hq.json"
+    bad.write_text("{}", encoding="utf-8")
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"),
+                    "--settings", str(bad))
+    assert result.exit_code == 1 and "D002" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_names_the_branch_of_each_file(inbox_with_an_error):
+    result = CliRunner().invoke(cli, ["validate", str(inbox_with_an_error / "11_埼玉支部_FY2024_KPI入力.xlsx")])
+    assert result.exit_code == 1
+    heads = [x for x in result.stdout.splitlines() if x.startswith("■")]
+    assert heads and heads[0].startswith("■ 11_埼玉支部_FY2024_KPI入力.xlsx（11 埼玉支部）  エラー ")
+
+
+def test_validate_names_the_branch_even_when_the_file_was_renamed(inbox_with_an_error, tmp_path):
+    import shutil
+
+    renamed = tmp_path / "返送分.xlsx"
+    shutil.copy(inbox_with_an_error / "11_埼玉支部_FY2024_KPI入力.xlsx", renamed)
+    result = CliRunner().invoke(cli, ["validate", str(renamed)])
+    assert "■ 返送分.xlsx（11 埼玉支部）  エラー " in result.stdout
