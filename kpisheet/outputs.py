@@ -42,7 +42,7 @@ from .fileio import OutputExistsError, is_disk_full
 from .findings import Finding, finding
 from .fiscal import month_key
 from .model import Submission
-from .report import write_national
+from .report import lists_name, write_lists, write_national
 from .runtime import ForkedCall, fork_cpus
 
 LOCK_NAME = ".kpisheet.lock"
@@ -73,7 +73,8 @@ class OutputResult:
 
 def output_names(fiscal_year: int, month: date) -> dict[str, str]:
     tag = f"FY{fiscal_year}_{month_key(month)}"
-    return {"national": f"national_{tag}.xlsx", "csv": f"kpi_values_{tag}.csv", "tag": tag}
+    return {"national": f"national_{tag}.xlsx", "lists": lists_name(fiscal_year, month_key(month)),
+            "csv": f"kpi_values_{tag}.csv", "tag": tag}
 
 
 def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def feedback_submissions(cons: Consolidation) -> list[Submission]:
 def planned_paths(cons: Consolidation, outdir: Path) -> list[Path]:
     """Every file `write_outputs` would write into `outdir`; raise OutputCollisionError on a clash."""
     names = output_names(cons.fiscal_year, cons.month)
-    planned = [Path(outdir) / names["national"], Path(outdir) / names["csv"],
+    planned = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"],
                *(feedback_path(cons, s, Path(outdir)) for s in feedback_submissions(cons))]
     seen: set[Path] = set()
     for p in planned:
@@ -136,23 +137,35 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
 def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None], parallel: bool | None,
                   created: datetime | None) -> tuple[list[Path], list[Finding]]:
     names = output_names(cons.fiscal_year, cons.month)
-    national, csv_path = staging / names["national"], staging / names["csv"]
+    hq = [staging / names[k] for k in HQ_OUTPUTS]
+    csv_path = staging / names["csv"]
     subs = feedback_submissions(cons)
     findings: list[Finding] = []
     if parallel is None:
         parallel = fork_cpus() >= 2 and bool(subs)
     if not parallel:
-        write_national(cons, national, force=True, created=created)
+        write_hq_workbooks(cons, hq, created)
         step("national")
-        return [national, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
-    job = ForkedCall(write_national, cons, national, force=True, created=created)
+        return [*hq, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
+    job = ForkedCall(write_hq_workbooks, cons, hq, created)
     try:
         rest = _write_rest(cons, staging, csv_path, subs, step, findings)
         job.result()
     finally:
         job.stop()  # already ended unless the rest failed or the run was interrupted
     step("national")
-    return [national, *rest], findings
+    return [*hq, *rest], findings
+
+
+# the workbooks HQ reads, written together (in a forked child when there are two CPUs)
+HQ_OUTPUTS = ("national", "lists")
+
+
+def write_hq_workbooks(cons: Consolidation, paths: list[Path], created: datetime | None) -> None:
+    """The national workbook and the lists workbook, in HQ_OUTPUTS order."""
+    national, lists = paths
+    write_national(cons, national, force=True, created=created)
+    write_lists(cons, lists, force=True, created=created)
 
 
 def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[Submission],
@@ -182,7 +195,7 @@ def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> lis
     """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
     names = output_names(cons.fiscal_year, cons.month)
     pattern = feedback_name_pattern(cons.fiscal_year, cons.month_key)
-    candidates = [Path(outdir) / names["national"], Path(outdir) / names["csv"]]
+    candidates = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"]]
     folder = Path(outdir) / FEEDBACK_DIR
     if folder.is_dir():
         candidates += sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))

@@ -13,7 +13,7 @@ import pytest
 
 from kpisheet.catalogue import load_catalogue
 from kpisheet.consolidation import consolidate, kpi_values_frame
-from kpisheet.outputs import write_outputs
+from kpisheet.outputs import HQ_OUTPUTS, write_outputs
 
 from kpisheet.sample import sample_values
 
@@ -94,22 +94,23 @@ def test_saitama_fy2023_marks_in_the_consolidation(saitama_run):
 
 
 def test_saitama_fy2023_rows_of_the_rated_table(saitama_run):
-    """評価一覧 has the printed report's columns and, per KPI, its target, result and mark."""
+    """評価一覧 (lists workbook) has the printed report's columns and, per KPI, its target, result and mark;
+    取組状況 the branch's activities with their self-rating."""
     _, outputs = saitama_run
-    ws = openpyxl.load_workbook(outputs[0])["評価一覧"]
-    rows = list(ws.iter_rows(min_row=4, values_only=True))
-    assert rows[0][2:7] == ("具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
-    cat = load_catalogue(5)
-    by_content = {r[3]: r for r in rows[1:]}
+    lists = next(p for p in outputs if p.name.startswith("全支部_評価一覧_"))
+    wb = openpyxl.load_workbook(lists)
+    rows = list(wb["評価一覧"].iter_rows(min_row=3, values_only=True))
+    assert rows[0][3:9] == ("具体的な施策", "KPI ID", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
+    by_kpi = {r[4]: r for r in rows[1:]}
     for kpi_id, *_rest, target_text, result_text, mark in SAITAMA_FY2023:
-        row = by_content[f"【KPI】{cat.kpi(kpi_id).label}"]
-        assert row[:2] == ("11", "埼玉支部")
+        row = by_kpi[kpi_id]
+        assert row[:2] == ("11", "埼玉")
         shown = result_text if result_text.startswith("—") else f"{result_text}（R6.3現在）"  # its data month
-        assert row[4:7] == (target_text, shown, mark), kpi_id
-    opinion = by_content[f"【KPI】{cat.kpi('K5-2-10').label}"]
-    assert opinion[4:7] == ("効果的な意見発信の実施", OPINION, "○")
-    cross = [r for r in rows[1:] if r[3] and "限度額適用認定証の使用率" in r[3]][0]
-    assert (cross[2], cross[6], cross[7]) == ("③ 限度額適用認定証の利用促進", "×",
+        assert row[6:9] == (target_text, shown, mark), kpi_id
+    assert by_kpi["K5-2-10"][6:9] == ("効果的な意見発信の実施", OPINION, "○")
+    activities = list(wb["取組状況"].iter_rows(min_row=3, values_only=True))
+    cross = [r for r in activities[1:] if r[5] and "限度額適用認定証の使用率" in r[5]][0]
+    assert (cross[3], cross[6], cross[7]) == ("③ 限度額適用認定証の利用促進", "×",
                                               "オンライン資格確認の普及により実施を見送った")
 
 
@@ -267,7 +268,7 @@ def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
                              created=created).paths
     assert [p.relative_to(tmp_path / "serial") for p in serial] == \
            [p.relative_to(tmp_path / "parallel") for p in parallel]
-    assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == 2 + len(CODES)
+    assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == len(HQ_OUTPUTS) + 1 + len(CODES)
     a, b = _tree(tmp_path / "serial"), _tree(tmp_path / "parallel")
     assert a == b and len(a) == len(serial)  # no temporary files left either
 

@@ -1,5 +1,6 @@
-"""The national workbook: 9 sheets, text stays text, deterministic cells, atomic writes, opens in LibreOffice;
-every result names its data month, 進捗 is a separate figure, targets say where they came from."""
+"""The national workbook and the lists workbook: sheets, Excel tables, text stays text, deterministic cells,
+atomic writes, opens in LibreOffice; every result names its data month, 進捗 is a separate figure, targets say
+where they came from, ranks read n/m, 概要 counts marks and names the branches behind."""
 
 from __future__ import annotations
 
@@ -52,29 +53,52 @@ def national(cons, tmp_path_factory):
     return report.write_national(cons, path, force=False, created=FIXED)
 
 
-def test_nine_japanese_sheets_in_order(national):
-    assert openpyxl.load_workbook(national).sheetnames == list(report.SHEETS)
+@pytest.fixture(scope="module")
+def lists(cons, tmp_path_factory):
+    path = tmp_path_factory.mktemp("lists") / "lists.xlsx"
+    return report.write_lists(cons, path, force=False, created=FIXED)
 
 
-def test_branch_text_stays_text(national):
-    ws = openpyxl.load_workbook(national)["取組状況"]
-    notes = {c.value: c.data_type for row in ws.iter_rows(min_row=5, max_col=7) for c in row if c.value in NASTY}
+def test_japanese_sheets_in_order_run_details_hidden(national):
+    wb = openpyxl.load_workbook(national)
+    assert wb.sheetnames == list(report.SHEETS)
+    assert [ws.title for ws in wb if ws.sheet_state != "visible"] == ["実行情報"]
+    assert wb.active.title == "概要"
+
+
+def test_branch_text_stays_text(lists):
+    ws = openpyxl.load_workbook(lists)["取組状況"]
+    notes = {c.value: c.data_type for row in ws.iter_rows() for c in row if c.value in NASTY}
     assert notes == {text: "s" for text in NASTY}
-    with zipfile.ZipFile(national) as z:
+    with zipfile.ZipFile(lists) as z:
         assert not any(n.startswith("xl/worksheets/_rels") and b"hyperlink" in z.read(n) for n in z.namelist())
         for n in z.namelist():
             if n.startswith("xl/worksheets/sheet"):
                 assert b"<f>" not in z.read(n), n  # no formulas anywhere
 
 
-def test_frozen_headers_filters_and_a4_landscape(national):
-    wb = openpyxl.load_workbook(national)
-    for name in report.SHEETS:
-        ws = wb[name]
-        assert ws.freeze_panes, name
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize in (9, "9"), name
-    for name in ("提出状況", "全国KPI", "支部別KPI", "評価一覧", "取組状況", "月次推移", "検証結果"):
-        assert wb[name].auto_filter.ref, name
+def _tables(path) -> dict[str, str]:
+    """Excel table name → the sheet it is on (from the workbook's parts)."""
+    wb = openpyxl.load_workbook(path)
+    return {name: ws.title for ws in wb for name in ws.tables}
+
+
+def test_one_excel_table_per_list_sheet(national, lists):
+    assert _tables(lists) == {name: name for name in ("評価一覧", "取組状況", "課題", "施策別の結果", "前年度実績と目標")}
+    on = _tables(national)
+    for sheet in ("提出状況", "全国KPI", "月次推移", "第5期→第6期対応表", "第5期→第6期施策対応", "検証結果", "修正履歴"):
+        assert list(on.values()).count(sheet) == 1, sheet
+
+
+def test_a4_print_titles_and_frozen_headers(national, lists):
+    for path in (national, lists):
+        wb = openpyxl.load_workbook(path)
+        for ws in wb:
+            assert ws.page_setup.paperSize in (9, "9"), ws.title
+            if ws.title != "概要":
+                assert ws.print_title_rows, ws.title
+            if ws.title not in ("概要", "実行情報"):
+                assert ws.freeze_panes, ws.title
 
 
 def test_font_is_yu_gothic(national):
@@ -82,21 +106,55 @@ def test_font_is_yu_gothic(national):
         assert "游ゴシック" in z.read("xl/styles.xml").decode("utf-8")
 
 
-def _table(ws, head_row: int) -> tuple[list[str], list[tuple]]:
-    rows = list(ws.iter_rows(min_row=head_row, values_only=True))
-    return list(rows[0]), [r for r in rows[1:] if r[0]]
+def _table(ws, first_title: str) -> tuple[list[str], list[tuple]]:
+    """The table whose header row starts with `first_title`: its header and its rows (up to a blank)."""
+    rows = list(ws.iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r[0] == first_title)
+    body = []
+    for r in rows[at + 1:]:
+        if not any(v not in (None, "") for v in r):
+            break
+        body.append(r)
+    return list(rows[at]), body
+
+
+def _by_kpi(ws, first_title: str = "KPI ID") -> dict[str, dict]:
+    head, body = _table(ws, first_title)
+    return {r[0]: dict(zip(head, r)) for r in body if r[0]}
 
 
 def test_national_kpi_sheet_matches_the_consolidation(national, cons):
-    head, body = _table(openpyxl.load_workbook(national)["全国KPI"], 4)
-    rows = {r[0]: dict(zip(head, r)) for r in body}
+    rows = _by_kpi(openpyxl.load_workbook(national)["全国KPI"])
     n = cons.national["K6-1-01"]
     assert (rows["K6-1-01"]["分子（合計）"], rows["K6-1-01"]["分母（合計）"]) == (n.numerator, n.denominator)
     assert rows["K6-1-01"]["全国の実績"] == pytest.approx(n.value / 100)
     assert rows["K6-1-01"]["データ時点"] == "R6.10"
     assert rows["K6-1-01"]["評価"] == n.rating.mark
     assert rows["K6-1-01"]["第6期末目標（参考）"] == "100.0%以上"
-    assert "判定目標" not in head and "基準月" not in head
+    assert "集計した支部" not in rows["K6-1-01"]  # the covered branches are counted, not listed
+
+
+def test_overview_counts_marks_and_names_the_branches_behind(national, cons):
+    rows = _by_kpi(openpyxl.load_workbook(national)["概要"])
+    for kpi in cons.kpis:
+        if kpi.scope != "branch":
+            continue
+        marks = [cons.branch_kpis[(c, kpi.id)].rating.mark for c in CODES]
+        row = rows[kpi.id]
+        assert [row[m] for m in "◎○△"] == [marks.count(m) for m in "◎○△"], kpi.id
+        assert row["—"] == 47 - sum(marks.count(m) for m in "◎○△"), kpi.id  # branches without a value
+        behind = [name for code, name in (("10", "群馬"), ("11", "埼玉")) if cons.branch_kpis[(code, kpi.id)].rating.mark == "△"]
+        assert row["△の支部"] == ("、".join(behind) or "なし"), kpi.id
+    assert rows["K6-2-01"]["全国の実績（データ時点）"].endswith("現在）")
+    assert rows["K6-2-01"]["◎の基準"].startswith("目標×1.1以上")
+    assert rows["K6-3-01"]["◎の基準"].startswith("目標×0.9以下")
+
+
+def test_overview_names_missing_branches(national):
+    ws = openpyxl.load_workbook(national)["概要"]
+    facts = {r[0]: r[1] for r in ws.iter_rows(min_row=2, max_row=9, values_only=True) if r[0]}
+    assert facts["未提出"].startswith("本部、北海道、青森")  # 45 of 48 have not sent in this small inbox
+    assert "群馬" not in facts["未提出"] and "埼玉" not in facts["未提出"]
 
 
 def test_national_generic_figure_is_branches_that_met_their_condition(national, cons):
@@ -105,84 +163,119 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
     met, reporting = n.branches_met
     assert reporting == len(CODES)
     wb = openpyxl.load_workbook(national)
-    head, body = _table(wb["全国KPI"], 4)
-    row = dict(zip(head, next(r for r in body if r[0] == "K6-2-08")))
+    row = _by_kpi(wb["全国KPI"])["K6-2-08"]
     assert (row["全国の実績"], row["評価"], row["年間目標"]) == (f"{met}/{reporting}支部", n.rating.mark, "全支部")
     assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10現在）", row["判定の根拠"])
-    head, body = _table(wb["概要"], 12)
-    overview = dict(zip(head, next(r for r in body if r[0] == "K6-2-08")))
-    assert (overview["全国の実績"], overview["評価"]) == (f"{met}/{reporting}支部", n.rating.mark)
-    assert "参考：全国のジェネリック使用割合" in overview["判定の根拠"]
+    overview = _by_kpi(wb["概要"])["K6-2-08"]
+    assert overview["全国の実績（データ時点）"] == f"{met}/{reporting}支部（R6.10現在）"
+    assert overview["評価"] == n.rating.mark
 
 
-def _ratings(national) -> dict[tuple[str, str], dict]:
-    head, body = _table(openpyxl.load_workbook(national)["評価一覧"], 4)
-    assert head[2:7] == ["具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果"]  # seed 003's table
-    return {(r[0], r[3]): dict(zip(head, r)) for r in body if r[3].startswith("【KPI】")}
+def test_marks_matrix_shows_every_branchs_mark(national, cons):
+    ws = openpyxl.load_workbook(national)["支部別評価"]
+    head, body = _table(ws, "コード")
+    rows = {r[0] or r[1]: dict(zip(head, r)) for r in body}
+    assert len([c for c in rows if re.fullmatch(r"\d\d", c)]) == 47
+    assert rows["△の支部数"][next(h for h in head if h and h.startswith("2-01"))] == sum(
+        cons.branch_kpis[(c, "K6-2-01")].rating.mark == "△" for c in CODES)
+    col = next(h for h in head if h and h.startswith("2-01\n"))
+    assert rows["11"][col] == cons.branch_kpis[("11", "K6-2-01")].rating.mark
+    assert rows["全国"][col] == cons.national["K6-2-01"].rating.mark
+    assert rows["01"][col] == "—"  # 北海道 did not send
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToHeight == 2
 
 
-def test_ratings_results_name_their_data_month(national, cons):
-    rows = _ratings(national)
-    cat = cons.catalogue
-    late = rows[("11", f"【KPI】{cat.kpi(LATE).label}")]
+def _ratings(lists) -> dict[tuple[str, str], dict]:
+    head, body = _table(openpyxl.load_workbook(lists)["評価一覧"], "コード")
+    assert head[3:9] == ["具体的な施策", "KPI ID", "事業内容（KPI）", "KPI目標", "KPI結果", "結果"]  # seed 003's columns
+    return {(r[0], r[4]): dict(zip(head, r)) for r in body}
+
+
+def test_every_list_row_names_its_pillar(lists):
+    wb = openpyxl.load_workbook(lists)
+    for name in ("評価一覧", "取組状況", "課題"):
+        head, body = _table(wb[name], "コード")
+        pillars = {r[head.index("柱")] for r in body}
+        assert body and None not in pillars and all(re.fullmatch(r"[123] \S+", p) for p in pillars), name
+
+
+def test_wrapped_rows_are_tall_enough(lists, cons):
+    ws = openpyxl.load_workbook(lists)["評価一覧"]
+    head, _ = _table(ws, "コード")
+    col = head.index("判定の根拠") + 1
+    width = next(c.width for c in report.lists.ratings_columns(cons) if c.title == "判定の根拠")
+    checked = 0
+    for r in range(1, ws.max_row + 1):
+        text = ws.cell(row=r, column=col).value
+        if r > 4 and isinstance(text, str):
+            lines = report.lines_of(text, width)
+            height = ws.row_dimensions[r].height or 15
+            assert height >= report.row_height(lines) - 0.5, (r, text)  # heights are kept in whole pixels
+            checked += lines > 1
+    assert checked  # some rows needed more than one line
+
+
+def test_ratings_results_name_their_data_month(lists, cons):
+    rows = _ratings(lists)
+    late = rows[("11", LATE)]
     assert cons.branch_kpis[("11", LATE)].data_month == "2024-08"
     assert re.fullmatch(r"\d+\.\d%（R6\.8現在）", late["KPI結果"]), late["KPI結果"]
-    on_time = rows[("10", f"【KPI】{cat.kpi(LATE).label}")]
-    assert on_time["KPI結果"].endswith("（R6.10現在）")
+    assert rows[("10", LATE)]["KPI結果"].endswith("（R6.10現在）")
     for (code, _), row in rows.items():
         if row["KPI結果"] and row["KPI結果"][0].isdigit():
             assert re.search(r"（R6\.\d+現在）$", row["KPI結果"]), (code, row)
 
 
-def test_progress_only_for_kpis_that_grow_in_the_year(national, cons):
-    rows = _ratings(national)
+def test_ranks_by_achievement_read_n_of_m(lists, national, cons):
+    rows = _ratings(lists)
+    bk = cons.branch_kpis[("11", "K6-2-07")]
+    cell_rank = rows[("11", "K6-2-07")]["順位"]
+    assert cell_rank == bk.rank and bk.rank_of == 2
+    ws = openpyxl.load_workbook(national)["支部別KPI"]
+    formats = {c.number_format for row in ws.iter_rows() for c in row if c.number_format.startswith('0"/')}
+    assert formats == {'0"/2"'}
+
+
+def test_progress_only_for_kpis_that_grow_in_the_year(lists, national, cons):
+    rows = _ratings(lists)
     for kpi in cons.kpis:
         if kpi.scope != "branch" or kpi.kind == "qualitative":
             continue
         bk = cons.branch_kpis[("10", kpi.id)]
-        shown = rows[("10", f"【KPI】{kpi.label}")]["進捗（参考）"]
+        shown = rows[("10", kpi.id)]["進捗（参考）"]
         if kpi.grows_in_year:
             assert shown == pytest.approx(bk.progress) and 0.5 < shown < 1.5, kpi.id
         else:
             assert shown is None, kpi.id
-    head, body = _table(openpyxl.load_workbook(national)["全国KPI"], 4)
-    pace = {r[0]: dict(zip(head, r))["進捗（参考）"] for r in body}
+    pace = {k: r["進捗（参考）"] for k, r in _by_kpi(openpyxl.load_workbook(national)["全国KPI"]).items()}
     assert pace["K6-2-01"] == pytest.approx(cons.national["K6-2-01"].progress)
     assert pace["K6-1-01"] is None and pace["K6-2-08"] is None
 
 
-def test_progress_cells_are_percent_numbers(national):
-    ws = openpyxl.load_workbook(national)["評価一覧"]
-    col = [c.value for c in ws[4]].index("進捗（参考）") + 1
-    cells = [ws.cell(row=r, column=col) for r in range(5, ws.max_row + 1)]
-    assert [c for c in cells if c.value is not None]
-    assert all(c.number_format == "0%" and isinstance(c.value, float) for c in cells if c.value is not None)
-
-
-def test_ratings_show_where_each_target_came_from_and_the_term_goal(national, cons):
-    rows = _ratings(national)
-    cat = cons.catalogue
+def test_ratings_show_where_each_target_came_from_and_the_term_goal(lists, cons):
+    rows = _ratings(lists)
     for kpi in cons.kpis:
         if kpi.scope != "branch" or kpi.kind == "qualitative":
             continue
         bk = cons.branch_kpis[("11", kpi.id)]
-        row = rows[("11", f"【KPI】{kpi.label}")]
+        row = rows[("11", kpi.id)]
         assert row["第6期末目標（参考）"] == kpi.term_goal.describe_ja(kpi), kpi.id
         assert row["目標の設定"] == (TARGET_SOURCES[bk.target_source][0] if bk.target_source else None), kpi.id
-    assert rows[("11", f"【KPI】{cat.kpi('K6-2-01').label}")]["第6期末目標（参考）"] == "64.8%以上"
-    assert rows[("11", f"【KPI】{cat.kpi('K6-2-01').label}")]["目標の設定"]
+    assert rows[("11", "K6-2-01")]["第6期末目標（参考）"] == "64.8%以上"
 
 
 def test_branch_matrix_names_each_values_month(national, cons):
     ws = openpyxl.load_workbook(national)["支部別KPI"]
-    subs = [c.value for c in ws[4]]
-    assert subs[2:6] == ["実績", "時点", "評価", "順位"]
-    heads = [c.value for c in ws[3]]
+    rows = list(ws.iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r[0] == "コード")
+    heads, subs = rows[at], rows[at + 1]
+    assert subs[2:6] == ("実績", "時点", "評価", "順位")
     col = heads.index(next(h for h in heads if h and h.startswith(LATE)))
-    rows = {r[0]: r for r in ws.iter_rows(min_row=5, values_only=True) if r[0]}
-    assert rows["11"][col:col + 3] == (pytest.approx(cons.branch_kpis[("11", LATE)].value / 100), "R6.8",
+    body = {r[0]: r for r in rows[at + 2:] if r[0]}
+    assert body["11"][col:col + 3] == (pytest.approx(cons.branch_kpis[("11", LATE)].value / 100), "R6.8",
                                        cons.branch_kpis[("11", LATE)].rating.mark)
-    assert rows["10"][col + 1] == "R6.10"
+    assert body["10"][col + 1] == "R6.10"
+    assert ws.print_title_cols and ws.col_breaks.count >= 4  # pages by pillar, branch names on each
 
 
 def _strings(path) -> list[str]:
@@ -195,14 +288,21 @@ def test_no_text_says_targets_are_pro_rated(national):
     strings = _strings(national)
     assert [s for s in strings if "按分" in s and "按分しません" not in s] == []
     assert not [s for s in strings if "経過月数" in s or "判定目標" in s or "年度初めからの累計" in s]
-    assert "評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。進捗は参考値です。" in strings
+    assert any("評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。" in s for s in strings)
 
 
-def test_trend_sheet_has_native_charts(national):
+def test_trend_shows_the_fixed_set_and_flags_coverage_changes(national, cons):
+    ws = openpyxl.load_workbook(national)["月次推移"]
+    head, body = _table(ws, "KPI ID")
+    rows = {(r[0], r[2]): dict(zip(head, r)) for r in body}
+    trend = cons.trend[LATE]
+    assert (LATE, f"全国（毎月報告の{len(trend.fixed)}支部）") in rows
+    assert rows[(LATE, "報告支部数")]["8月"] == 2
+    assert rows[("K6-1-01", "全国（報告支部すべて）")]["10月"] == pytest.approx(cons.national["K6-1-01"].value / 100)
     with zipfile.ZipFile(national) as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
-    kpis = [k for k in load_catalogue(6).kpis if k.kind != "qualitative"]
-    assert len(charts) >= len(kpis) + 1
+    assert len(charts) == len(cons.trend)
+    assert ws.print_area  # the charts stay on screen
 
 
 def test_same_inputs_same_bytes(cons, tmp_path):
@@ -214,14 +314,15 @@ def test_same_inputs_same_bytes(cons, tmp_path):
             assert za.read(name) == zb.read(name), name
 
 
-def test_only_the_overview_carries_the_run_time(cons, tmp_path):
+def test_only_the_run_details_carry_the_run_time_in_jst(cons, tmp_path):
     a = report.write_national(cons, tmp_path / "a.xlsx", force=False, created=FIXED)
     b = report.write_national(cons, tmp_path / "b.xlsx", force=False,
                               created=datetime(2025, 1, 1, tzinfo=timezone.utc))
     wa, wb = openpyxl.load_workbook(a), openpyxl.load_workbook(b)
-    for name in report.SHEETS[1:]:
+    for name in report.SHEETS[:-1]:
         assert list(wa[name].values) == list(wb[name].values), name
-    assert list(wa["概要"].values) != list(wb["概要"].values)
+    run = {r[0]: r[1] for r in wa["実行情報"].iter_rows(values_only=True) if r[0]}
+    assert run["作成日時"] == "2024-11-05 18:30 JST"
 
 
 def test_existing_output_is_not_replaced_without_force(cons, tmp_path):
@@ -238,16 +339,17 @@ def test_interrupted_write_leaves_no_partial_file(cons, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full half-way")
 
-    monkeypatch.setattr(report, "sheet_trend", boom)
+    monkeypatch.setattr(report.national, "write_trend", boom)
     with pytest.raises(RuntimeError):
         report.write_national(cons, tmp_path / "n.xlsx", force=False, created=FIXED)
     assert list(tmp_path.iterdir()) == []
 
 
 @requires_soffice
-def test_opens_in_libreoffice(national, tmp_path):
-    pdf = convert(national, "pdf", tmp_path)
-    assert pdf.stat().st_size > 10_000
+def test_both_workbooks_open_in_libreoffice(national, lists, tmp_path):
+    for path in (national, lists):
+        pdf = convert(path, "pdf", tmp_path)
+        assert pdf.stat().st_size > 10_000, path.name
 
 
 def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
