@@ -169,11 +169,14 @@ def test_only_file_unreadable_in_the_national_workbook(unreadable_run):
     cons, root = unreadable_run
     path = write_national(cons, root / "national.xlsx", force=True)
     wb = openpyxl.load_workbook(path, read_only=True)
-    rows = {r[0]: r for r in wb["提出状況"].iter_rows(min_row=4, values_only=True) if r[0]}
-    assert rows["11"][1:4] == ("埼玉支部", STATUS_UNREADABLE, SAITAMA)
-    assert rows["12"][2] == STATUS_MISSING
-    facts = {r[0]: r[1] for r in wb["概要"].iter_rows(min_row=3, max_row=8, values_only=True)}
+    table = list(wb["提出状況"].iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(table) if r[0] == "コード")
+    rows = {r[0]: dict(zip(table[at], r)) for r in table[at + 1:] if r[0]}
+    assert (rows["11"]["支部"], rows["11"]["状況"], rows["11"]["ファイル"]) == ("埼玉支部", STATUS_UNREADABLE, SAITAMA)
+    assert rows["12"]["状況"] == STATUS_MISSING
+    facts = {r[0]: r[1] for r in wb["概要"].iter_rows(min_row=2, max_row=9, values_only=True) if r[0]}
     assert f"{STATUS_UNREADABLE} 1" in facts["提出状況"]
+    assert facts[STATUS_UNREADABLE] == "埼玉"
 
 
 def test_lock_file_is_never_attributed(tmp_path, good):

@@ -110,9 +110,9 @@ def overview_facts(cons: Consolidation) -> list[tuple[str, str]]:
     facts = [("集計月", f"{wareki_month(cons.month)}分（{wareki_fiscal_year(cons.fiscal_year)}）。"
                      "各KPIの結果は、データが届いている最新月の実績です。" + RULE_JA),
              ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
-                      f"読込不可 {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
+                      f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
              (STATUS_MISSING, _names_of(cons, STATUS_MISSING, names)),
-             ("読込不可", _names_of(cons, STATUS_UNREADABLE, names)),
+             (STATUS_UNREADABLE, _names_of(cons, STATUS_UNREADABLE, names)),
              (STATUS_ERRORS, _names_of(cons, STATUS_ERRORS, names) + f"（エラー {f['errors']}件・警告 {f['warnings']}件："
                                                                      "「検証結果」シート）"),
              ("期限後の提出", _late_ja(cons, names))]
