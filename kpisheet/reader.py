@@ -51,7 +51,7 @@ from . import names as nm
 from .catalogue import Catalogue, load_catalogue
 from .fileio import sha256_file
 from .findings import KpisheetError, finding, makes_unreadable
-from .fiscal import month_key
+from .fiscal import jst_text, month_key
 from .model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from .names import InputKey, input_label, measure_label
 from .normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
@@ -126,7 +126,7 @@ def submission_text(sub: Submission) -> str:
     """A short human summary of a Submission (what `kpisheet read` prints without --json)."""
     lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {sub.fiscal_year}年度 "
              f"第{sub.term}期 様式v{sub.template_version}",
-             f"  保存: {sub.saved_at or '—'} / {sub.saved_by or '—'}",
+             f"  保存: {jst_text(sub.saved_at) or '—'}（日本時間） / {sub.saved_by or '—'}",
              f"  記入者: {sub.preparer or '—'} / 連絡先: {sub.contact or '—'}"]
     for entry in sub.kpis.values():
         months = [m for m in entry.months.values()

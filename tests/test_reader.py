@@ -394,3 +394,12 @@ def test_preflight_failure_is_a_finding(template: Path, monkeypatch: pytest.Monk
     sub = read_workbook(template)
     assert [(f.code, f.context["reason"]) for f in sub.findings] == \
         [("E110", "NotImplementedError: That compression method is not supported")]
+
+
+def test_read_summary_shows_the_save_time_in_japan_time():
+    from kpisheet.model import Submission
+    from kpisheet.reader import submission_text
+
+    sub = Submission("11.xlsx", "0" * 64, 3, None, 6, 2024, "11", "埼玉支部",
+                     saved_at="2024-11-07T05:03:00Z")  # docProps/core.xml keeps UTC
+    assert "保存: 2024-11-07 14:03（日本時間）" in submission_text(sub)
