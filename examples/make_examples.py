@@ -12,12 +12,17 @@ same workbook contents.  The inbox imitates a real month at HQ:
   August or September, ジェネリック and バイオシミラー through June (診療月), the rest
   through October — so every result names its own data month;
 * a few branches made the mistakes branch staff make (listed in MISTAKES below), so the
-  run shows findings; an Excel lock file (~$...) lies in the folder too.
+  run shows findings; an Excel lock file (~$...) lies in the folder too;
+* the workbooks show the contact and deadline of examples/hq_settings.json (invented
+  values), and each returned file's time is when it arrived: before the deadline
+  (令和6年11月8日（金）), except 新潟's, which came on 11月12日.  A git checkout does not
+  keep file times; run this script again to restore them.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
 import sys
@@ -30,6 +35,7 @@ from kpisheet.catalogue import catalogue_for_fy, load_catalogue, load_mapping, p
 from kpisheet.names import kpi_key, measure_key
 from kpisheet.sample import POPULATION, branch_rate, fill_by_names, sample_values
 from kpisheet.consolidation import consolidate
+from kpisheet.settings import load_settings
 from kpisheet.template import generate
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +45,10 @@ SEED = 2024
 GENERATED_AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
 INBOX = HERE / f"inbox_FY{FY}"
 BASELINE = HERE / f"baseline_FY{FY - 1}.csv"
+SETTINGS = HERE / "hq_settings.json"
+JST = timezone(timedelta(hours=9))
+ARRIVED = datetime(2024, 11, 7, 17, 30, tzinfo=JST)
+ARRIVED_LATE = {"15": datetime(2024, 11, 12, 10, 0, tzinfo=JST)}
 
 NOT_SUBMITTED = {"32", "47"}
 LATE = {"15": date(2024, 9, 1)}
@@ -152,7 +162,8 @@ def main() -> int:
     INBOX.mkdir()
     mistakes = _mistakes()
     with tempfile.TemporaryDirectory() as tmp:
-        result = generate(FY, [], Path(tmp), baseline_path=BASELINE, generated_at=GENERATED_AT)
+        result = generate(FY, [], Path(tmp), baseline_path=BASELINE, generated_at=GENERATED_AT,
+                          settings=load_settings(SETTINGS))
         filled: dict[Path, tuple[Path, dict[str, Any]]] = {}
         for template in result.paths:
             code = template.name[:2]
@@ -166,6 +177,9 @@ def main() -> int:
         _rate_like_a_careful_branch(filled)
     # Excel leaves a lock file next to a workbook that is open
     (INBOX / "~$11_埼玉支部_FY2024_KPI入力.xlsx").write_bytes(b"\x0bkyokai-user" + b"\x00" * 150)
+    for path in INBOX.iterdir():
+        arrived = ARRIVED_LATE.get(path.name[:2], ARRIVED).timestamp()
+        os.utime(path, (arrived, arrived))
     print(f"wrote {BASELINE.relative_to(HERE.parent)} and {len(list(INBOX.iterdir()))} files in "
           f"{INBOX.relative_to(HERE.parent)}")
     return 0
