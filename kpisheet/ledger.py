@@ -779,8 +779,21 @@ def published_run(ledger: Ledger, fiscal_year: int, month: str) -> int:
 
 
 # ---------------------------------------------------------------- rebuilding a month
-def rebuild(ledger: Ledger, fiscal_year: int, month: str) -> tuple[Consolidation, int]:
-    """The Consolidation of a month's published run, from the ledger alone: (consolidation, run id)."""
+def _received_times(ledger: Ledger, subs: list[Submission]) -> dict[str, str]:
+    """Submission path → the arrival time the ledger recorded for its file."""
+    digests = [s.sha256 for s in subs if s.sha256]
+    if not digests:
+        return {}
+    marks = ",".join("?" * len(digests))
+    seen = dict(ledger.query(f"SELECT sha256, received_at FROM files WHERE sha256 IN ({marks})", digests))
+    return {s.path: seen[s.sha256] for s in subs if seen.get(s.sha256)}
+
+
+def rebuild(ledger: Ledger, fiscal_year: int, month: str, settings: Any = None) -> tuple[Consolidation, int]:
+    """The Consolidation of a month's published run, from the ledger alone: (consolidation, run id).
+
+    Files' arrival times are the ones the ledger recorded when it first saw them; `settings`
+    (kpisheet.settings.HqSettings) gives the deadline that marks late submissions."""
     run_id = published_run(ledger, fiscal_year, month)
     (blob,), = ledger.query("SELECT snapshot FROM runs WHERE id = ?", [run_id])
     snap = _unpack(blob)
@@ -789,7 +802,8 @@ def rebuild(ledger: Ledger, fiscal_year: int, month: str) -> tuple[Consolidation
             for fid, path, inline in snap["submissions"]]
     cons = build_consolidation(subs, [finding_from_dict(d) for d in snap["findings"]], fiscal_year=fiscal_year,
                                month=parse_month(month), baselines={(b, k): v for b, k, v in snap["baselines"]},
-                               targets={(b, k): v for b, k, v in snap["targets"]})
+                               targets={(b, k): v for b, k, v in snap["targets"]}, settings=settings,
+                               received=_received_times(ledger, subs))
     cons.inputs = [(f, h) for f, h in snap["inputs"]]
     forward, _ = comparable_ids(cons.catalogue, cons.kpis, fiscal_year)
     cons.previous_year = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),

@@ -56,9 +56,11 @@ def table_counts(path: Path) -> dict[str, int]:
         return {n: conn.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
 
 
-def sheet_rows(path: Path, sheet: str, head_row: int) -> list[dict]:
-    rows = list(openpyxl.load_workbook(path)[sheet].iter_rows(min_row=head_row, values_only=True))
-    return [dict(zip(rows[0], r)) for r in rows[1:] if r[0] and r[0] != rows[0][0]]
+def sheet_rows(path: Path, sheet: str, first_title: str) -> list[dict]:
+    """The rows of the table whose header starts with `first_title`, as dicts."""
+    rows = list(openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r[0] == first_title)
+    return [dict(zip(rows[at], r)) for r in rows[at + 1:] if r[0]]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_a_corrected_copy_beside_the_original_is_used_and_the_original_named(sto
     status = {s.code: s for s in cons.statuses}["11"]
     assert status.status == "提出済" and len(status.files) == 2
     assert f"「{CORRECTED}」を使用、「{ORIGINAL}」は使っていません" in story["oct"].output
-    nat = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "検証結果", 4)
+    nat = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "検証結果", "支部コード")
     assert [(r["ファイル"], r["コード"]) for r in nat if r["コード"] == "W207"] == [(ORIGINAL, "W207")]
 
 
@@ -123,7 +125,7 @@ def test_identical_copies_count_once(story, tmp_path):
 
 # ---------------------------------------------------------------- revisions and the close
 def test_a_revision_of_a_closed_month_is_listed_once_marked_after_close(story):
-    rows = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "修正履歴", 4)
+    rows = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "修正履歴", "支部コード")
     assert [(r["支部コード"], r["KPI ID"], r["対象月"], r["締め"], r["修正したファイル"], r["修正前のファイル"])
             for r in rows] == [("11", REVISED, "R6.8", "締め後", CORRECTED, ORIGINAL)]
     august = story["october"]["11"][num(REVISED, AUG)]
@@ -159,7 +161,7 @@ def test_a_rerun_adds_nothing(story, tmp_path):
     assert again.exit_code == 0, again.output
     assert table_counts(story["ledger"]) == before
     assert "前回と同じ入力のため記録なし" in again.output
-    rows = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "修正履歴", 4)
+    rows = sheet_rows(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx", "修正履歴", "支部コード")
     assert len(rows) == 1  # still listed, once
 
 
@@ -316,7 +318,7 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
                  "--ledger", ledger)
     assert result.exit_code == 0, result.output
     assert "前年同月比あり" in result.output
-    rows = {r["KPI ID"]: r for r in sheet_rows(tmp_path / "out" / "national_FY2024_2024-10.xlsx", "全国KPI", 4)}
+    rows = {r["KPI ID"]: r for r in sheet_rows(tmp_path / "out" / "national_FY2024_2024-10.xlsx", "全国KPI", "KPI ID")}
     assert rows["K6-1-02"]["前年同月"] == pytest.approx(0.9) and rows["K6-1-02"]["前年同月比の注記"] == "R5.10と比較"
     assert rows["K6-1-03"]["前年同月"] is None and "定義が変わった" in rows["K6-1-03"]["前年同月比の注記"]
     assert rows["K6-2-09"]["前年同月"] is None and "対応するKPIがない" in rows["K6-2-09"]["前年同月比の注記"]
@@ -328,10 +330,12 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
     assert yoy.change == pytest.approx(cons.branch_kpis[("11", "K6-1-02")].value - 90.0)
     assert cons.year_on_year("10", "K6-1-02").reason_ja == "前年同月の値なし"
     matrix = openpyxl.load_workbook(tmp_path / "out" / "national_FY2024_2024-10.xlsx")["支部別KPI"]
-    heads = [c.value for c in matrix[3]]
+    rows = list(matrix.iter_rows(values_only=True))
+    at = next(i for i, r in enumerate(rows) if r[0] == "支部コード")
+    heads = rows[at]
     col = heads.index(next(h for h in heads if h and h.startswith("K6-1-02")))
-    assert [c.value for c in matrix[4]][col:col + 6] == ["実績", "時点", "評価", "順位", "前年同月", "前年差"]
-    saitama = next(r for r in matrix.iter_rows(min_row=5, values_only=True) if r[0] == "11")
+    assert list(rows[at + 1][col:col + 6]) == ["実績", "時点", "評価", "順位", "前年同月", "前年差"]
+    saitama = next(r for r in rows[at + 2:] if r[0] == "11")
     assert saitama[col + 4] == pytest.approx(0.9) and saitama[col + 5] == pytest.approx(yoy.change)
 
 

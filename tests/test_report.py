@@ -173,7 +173,7 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
 
 def test_marks_matrix_shows_every_branchs_mark(national, cons):
     ws = openpyxl.load_workbook(national)["支部別評価"]
-    head, body = _table(ws, "コード")
+    head, body = _table(ws, "支部コード")
     rows = {r[0] or r[1]: dict(zip(head, r)) for r in body}
     assert len([c for c in rows if re.fullmatch(r"\d\d", c)]) == 47
     assert rows["△の支部数"][next(h for h in head if h and h.startswith("2-01"))] == sum(
@@ -186,7 +186,7 @@ def test_marks_matrix_shows_every_branchs_mark(national, cons):
 
 
 def _ratings(lists) -> dict[tuple[str, str], dict]:
-    head, body = _table(openpyxl.load_workbook(lists)["評価一覧"], "コード")
+    head, body = _table(openpyxl.load_workbook(lists)["評価一覧"], "支部コード")
     assert head[3:9] == ["具体的な施策", "KPI ID", "事業内容（KPI）", "KPI目標", "KPI結果", "結果"]  # seed 003's columns
     return {(r[0], r[4]): dict(zip(head, r)) for r in body}
 
@@ -194,14 +194,14 @@ def _ratings(lists) -> dict[tuple[str, str], dict]:
 def test_every_list_row_names_its_pillar(lists):
     wb = openpyxl.load_workbook(lists)
     for name in ("評価一覧", "取組状況", "課題"):
-        head, body = _table(wb[name], "コード")
+        head, body = _table(wb[name], "支部コード")
         pillars = {r[head.index("柱")] for r in body}
         assert body and None not in pillars and all(re.fullmatch(r"[123] \S+", p) for p in pillars), name
 
 
 def test_wrapped_rows_are_tall_enough(lists, cons):
     ws = openpyxl.load_workbook(lists)["評価一覧"]
-    head, _ = _table(ws, "コード")
+    head, _ = _table(ws, "支部コード")
     col = head.index("判定の根拠") + 1
     width = next(c.width for c in report.lists.ratings_columns(cons) if c.title == "判定の根拠")
     checked = 0
@@ -267,7 +267,7 @@ def test_ratings_show_where_each_target_came_from_and_the_term_goal(lists, cons)
 def test_branch_matrix_names_each_values_month(national, cons):
     ws = openpyxl.load_workbook(national)["支部別KPI"]
     rows = list(ws.iter_rows(values_only=True))
-    at = next(i for i, r in enumerate(rows) if r[0] == "コード")
+    at = next(i for i, r in enumerate(rows) if r[0] == "支部コード")
     heads, subs = rows[at], rows[at + 1]
     assert subs[2:6] == ("実績", "時点", "評価", "順位")
     col = heads.index(next(h for h in heads if h and h.startswith(LATE)))

@@ -44,7 +44,7 @@ def ratings_columns(cons: Consolidation) -> list[Column]:
     def kpi(b: BranchKpi) -> Kpi:
         return cons.catalogue.kpi(b.kpi_id)
 
-    return [Column("コード", 6, lambda b: b.branch_code, "centre"),
+    return [Column("支部コード", 6, lambda b: b.branch_code, "centre"),
             Column("支部", 8, lambda b: short_name(names, b.branch_code)),
             Column("柱", 16, lambda b: pillar_ja(cons, kpi(b).measure_id), "wrap"),
             Column("具体的な施策", 22, lambda b: cons.catalogue.measure(kpi(b).measure_id).heading, "wrap"),
@@ -75,7 +75,7 @@ def activity_columns(cons: Consolidation) -> list[Column]:
     def heading(r: MeasureRating) -> str:
         return cons.catalogue.measure(r.measure_id).heading
 
-    return [Column("コード", 6, lambda r: r.branch_code, "centre"),
+    return [Column("支部コード", 6, lambda r: r.branch_code, "centre"),
             Column("支部", 8, lambda r: short_name(names, r.branch_code)),
             Column("柱", 16, lambda r: pillar_ja(cons, r.measure_id), "wrap"),
             Column("具体的な施策", 24, heading, "wrap"),
@@ -92,7 +92,7 @@ def activity_rows(cons: Consolidation) -> list[MeasureRating]:
 
 def issue_columns(cons: Consolidation) -> list[Column]:
     names = branch_names()
-    return [Column("コード", 6, lambda t: t[0], "centre"), Column("支部", 8, lambda t: short_name(names, t[0])),
+    return [Column("支部コード", 6, lambda t: t[0], "centre"), Column("支部", 8, lambda t: short_name(names, t[0])),
             Column("柱", 16, lambda t: pillar_ja(cons, t[1]), "wrap"),
             Column("具体的な施策", 26, lambda t: cons.catalogue.measure(t[1]).heading, "wrap"),
             Column("課題", 70, lambda t: t[2], "wrap")]
@@ -126,7 +126,7 @@ def baseline_columns(cons: Consolidation) -> list[Column]:
     def nf(b: BranchKpi) -> str:
         return num_format(kpi(b))
 
-    return [Column("コード", 6, lambda b: b.branch_code, "centre"),
+    return [Column("支部コード", 6, lambda b: b.branch_code, "centre"),
             Column("支部", 8, lambda b: short_name(names, b.branch_code)),
             Column("KPI ID", 8, lambda b: b.kpi_id), Column("KPI", 24, lambda b: kpi(b).short_label, "wrap"),
             Column("前年度実績", 11, lambda b: stored(kpi(b), b.baseline), number_format(nf)),

@@ -177,7 +177,7 @@ def status_columns(cons: Consolidation) -> list[Column]:
     def sub(s: Any) -> Any:
         return used.get(s.code)
 
-    return [Column("コード", 6, lambda s: s.code, "centre"),
+    return [Column("支部コード", 6, lambda s: s.code, "centre"),
             Column("支部", 10, lambda s: s.name),
             Column("状況", 12, lambda s: s.status, mark_format(lambda s: status_mark[s.status])),
             Column("期限後", 7, lambda s: "期限後" if getattr(s, "late", False) else "", "centre"),
@@ -283,7 +283,7 @@ def _mark_of(cons: Consolidation, code: str, kpi: Kpi) -> str | None:
 
 
 def marks_columns(cons: Consolidation) -> list[Column]:
-    cols = [Column("コード", 5, lambda r: "" if r[0] == NATIONAL_CODE else r[0], "centre"),
+    cols = [Column("支部コード", 5, lambda r: "" if r[0] == NATIONAL_CODE else r[0], "centre"),
             Column("支部", 7, lambda r: r[1], "label")]
     for kpi in cons.kpis:
         cols.append(Column(f"{kpi.id.split('-', 1)[1]}\n{kpi.short_label}", 5.2,
@@ -359,7 +359,7 @@ def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         sheet.note("※ 全国の「n/m支部」は、報告のあったm支部のうち各支部の条件を満たした支部の数です（全支部が満たすと○）。",
                    across=page)
     top = sheet.row + 1
-    ws.write_string(top, 0, "コード", st.head)
+    ws.write_string(top, 0, "支部コード", st.head)
     ws.write_string(top, 1, "支部", st.head)
     ws.write_blank(top + 1, 0, None, st.head)
     ws.write_blank(top + 1, 1, None, st.head)
@@ -473,11 +473,11 @@ def sheet_term_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
 def finding_columns() -> list[Column]:
     names = branch_names()
     severity = {"error": "エラー", "warning": "警告"}
-    return [Column("コード", 6, lambda f: f.branch or "", "centre"),
+    return [Column("支部コード", 6, lambda f: f.branch or "", "centre"),
             Column("支部", 8, lambda f: short_name(names, f.branch) if f.branch else ""),
             Column("ファイル", 24, lambda f: Path(f.file).name if f.file else "", "wrap"),
             Column("シート", 9, lambda f: f.sheet, "wrap"), Column("セル", 6, lambda f: f.cell),
-            Column("検査コード", 7, lambda f: f.code), Column("重要度", 6, lambda f: severity[f.severity],
+            Column("コード", 7, lambda f: f.code), Column("重要度", 6, lambda f: severity[f.severity],
                                                          lambda st, f: st.mark("△") if f.is_error
                                                          else st.fmt(None, None, bg_color="#FFF2CC")),
             Column("内容", 64, lambda f: f.text_ja, "wrap"), Column("対象", 12, lambda f: f.subject, "wrap"),
@@ -508,7 +508,7 @@ def revision_columns(cons: Consolidation) -> list[Column]:
     def change(r: Any) -> float | None:
         return r.new_value - r.old_value if r.new_value is not None and r.old_value is not None else None
 
-    return [Column("コード", 6, lambda r: r.branch_code, "centre"),
+    return [Column("支部コード", 6, lambda r: r.branch_code, "centre"),
             Column("支部", 8, lambda r: short_name(names, r.branch_code)),
             Column("KPI ID", 8, lambda r: r.kpi_id), Column("KPI", 26, lambda r: kpi(r).label, "wrap"),
             Column("対象月", 7, lambda r: data_month_ja(r.month), "centre"),
