@@ -475,6 +475,9 @@ def test_the_guide_names_the_plan_once_and_explains_the_check(books: dict[str, P
     assert "入力チェック" in texts and "0件になったら送付してください" in texts
     hq = "\n".join(str(c.value) for row in _open(books["00"])[SHEET_GUIDE].iter_rows() for c in row if c.value)
     assert "返送先" not in hq and "保存先" in hq  # 本部 does not return its workbook to itself
+    # the settings' department (tests run with kpisheet.settings.example_settings(), see conftest)
+    assert "入力したブックは、月次集計の受信フォルダに保存してください（本部 企画部 事業計画グループ）。" in hq
+    assert "kpi-plan@example.jp" in texts and "【要記入】" not in texts + hq
 
 
 def test_the_issue_cell_is_one_cell_that_grows_with_its_text(books: dict[str, Path]) -> None:
