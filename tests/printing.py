@@ -1,0 +1,123 @@
+"""How many pages a workbook prints, in all and per sheet, measured by printing it to PDF with LibreOffice.
+
+* :func:`printed_pages` converts the workbook with ``soffice --headless --convert-to pdf``
+  (a private user profile per call, see ``tests/lo.py``) and reads the page count
+  with ``pdfinfo``.
+* :func:`pages_per_sheet` prints each visible sheet on its own: for each one it writes a
+  copy of the workbook in which every other sheet is ``state="hidden"`` in
+  xl/workbook.xml (hidden sheets are not printed) and counts that copy's pages. All
+  copies are converted by one soffice run.
+* LibreOffice 7.4 does print a hidden sheet that has a print area (measured); Excel
+  never prints a hidden sheet. Both functions therefore print a copy without the
+  hidden sheets' ``_xlnm.Print_Area`` names (:func:`printable_copy`), so they count
+  what Excel prints, and the pages per sheet add up to the whole.
+* :func:`print_title_sheets` lists the sheets that have repeated print titles
+  (a ``_xlnm.Print_Titles`` defined name).
+
+Tests using these call :func:`skip_without_printing` first: they are skipped only when
+``soffice`` or ``pdfinfo`` is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
+
+__all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
+           "sheet_states", "skip_without_printing"]
+
+TIMEOUT = 180
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def skip_without_printing() -> None:
+    """pytest.skip when soffice or pdfinfo is absent."""
+    if soffice_path() is None:
+        pytest.skip("LibreOffice (soffice) not installed")
+    if shutil.which("pdfinfo") is None:
+        pytest.skip("pdfinfo (poppler-utils) not installed")
+
+
+def pdf_page_count(pdf: Path) -> int:
+    """Pages of `pdf` as pdfinfo counts them."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=False, timeout=60)
+    found = re.search(r"^Pages:\s+(\d+)", info.stdout, re.MULTILINE)
+    if info.returncode != 0 or not found:
+        raise LibreOfficeError(f"pdfinfo gave no page count for {pdf}: {info.stderr.strip() or info.stdout}")
+    return int(found.group(1))
+
+
+def printed_pages(xlsx: Path, timeout: float = TIMEOUT) -> int:
+    """Pages the whole workbook prints: every visible sheet, as Excel prints it (hidden sheets never)."""
+    with tempfile.TemporaryDirectory(prefix="kpisheet-print-") as tmp:
+        copy = printable_copy(Path(xlsx), Path(tmp) / "whole.xlsx")
+        return pdf_page_count(convert(copy, "pdf", Path(tmp) / "pdf", timeout=timeout))
+
+
+def pages_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, int]:
+    """{visible sheet name: pages it prints}, each sheet printed alone (one soffice run for all)."""
+    visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
+    with tempfile.TemporaryDirectory(prefix="kpisheet-print-sheets-") as tmp:
+        copies = [printable_copy(Path(xlsx), Path(tmp) / f"sheet{i}.xlsx", only=name)
+                  for i, name in enumerate(visible)]
+        out = Path(tmp) / "pdf"
+        convert_many(copies, "pdf", out, timeout=timeout)
+        return {name: pdf_page_count(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies)}
+
+
+def sheet_states(xlsx: Path) -> dict[str, str]:
+    """{sheet name: "visible" | "hidden" | "veryHidden"} in workbook order."""
+    with zipfile.ZipFile(xlsx) as zf:
+        root = etree.fromstring(zf.read("xl/workbook.xml"))
+    return {s.get("name"): s.get("state", "visible") for s in root.iter(f"{{{_MAIN}}}sheet")}
+
+
+def printable_copy(xlsx: Path, dst: Path, only: str | None = None) -> Path:
+    """Copy `xlsx` to `dst` so that LibreOffice prints what Excel would: no hidden sheet's print area
+    (LibreOffice 7.4 prints a hidden sheet that has one). With `only`, every other sheet is hidden too
+    and `only` is the active tab."""
+    with zipfile.ZipFile(xlsx) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                data = _printable(data, only)
+            zout.writestr(info, data)
+    return dst
+
+
+def _printable(workbook_xml: bytes, only: str | None) -> bytes:
+    root = etree.fromstring(workbook_xml)
+    sheets = list(root.iter(f"{{{_MAIN}}}sheet"))
+    if only is not None:
+        for s in sheets:
+            if s.get("name") == only:
+                s.attrib.pop("state", None)
+            elif s.get("state") != "veryHidden":
+                s.set("state", "hidden")
+        index = str(next(i for i, s in enumerate(sheets) if s.get("name") == only))
+        for view in root.iter(f"{{{_MAIN}}}workbookView"):
+            view.set("activeTab", index)
+            view.set("firstSheet", index)
+    hidden = {str(i) for i, s in enumerate(sheets) if s.get("state") in ("hidden", "veryHidden")}
+    for name in list(root.iter(f"{{{_MAIN}}}definedName")):
+        if name.get("name") == "_xlnm.Print_Area" and name.get("localSheetId") in hidden:
+            name.getparent().remove(name)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def print_title_sheets(xlsx: Path) -> set[str]:
+    """Names of the sheets that have a _xlnm.Print_Titles defined name (rows or columns repeated on every page)."""
+    with zipfile.ZipFile(xlsx) as zf:
+        root = etree.fromstring(zf.read("xl/workbook.xml"))
+    names = [s.get("name") for s in root.iter(f"{{{_MAIN}}}sheet")]
+    return {names[int(d.get("localSheetId"))] for d in root.iter(f"{{{_MAIN}}}definedName")
+            if d.get("name") == "_xlnm.Print_Titles" and d.get("localSheetId") is not None}
