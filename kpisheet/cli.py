@@ -345,7 +345,7 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
     with _interruptible():
         if from_ledger:
             rebuild_cli(fiscal_year=fiscal_year, month=month, outdir=outdir, force=force, ledger=ledger,
-                        as_json=as_json, extra=(inbox, baseline, targets, no_ledger))
+                        as_json=as_json, extra=(inbox, baseline, targets, no_ledger), settings_file=settings_file)
             return
         if inbox is None:
             raise click.UsageError("give INBOX (or --from-ledger)")
@@ -701,8 +701,9 @@ def _write_and_record(cons: Any, outdir: Path, *, force: bool, tty: bool, ledger
 
 
 def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledger: Path | None, as_json: bool,
-                extra: tuple[Any, ...] = ()) -> None:
-    """`kpisheet consolidate --from-ledger`: the month's national workbook and CSV from the ledger alone."""
+                extra: tuple[Any, ...] = (), settings_file: Path | None = None) -> None:
+    """`kpisheet consolidate --from-ledger`: the month's national workbook and CSV from the ledger alone
+    (HQ's settings, as for a run from the inbox, give the deadline the recorded arrivals are judged by)."""
     from . import ledger as led
     from .outputs import OutputLockedError
 
@@ -712,9 +713,11 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)
+    settings = _load_settings(settings_file)
+    _settings_warning(settings)
     try:
         with led.opened(path) as book:
-            cons, run_id = led.rebuild(book, fiscal_year, key)
+            cons, run_id = led.rebuild(book, fiscal_year, key, settings=settings)
             recorded = led.recorded_outputs(book, run_id)
         paths, findings = led.write_rebuilt(cons, Path(outdir), force=force, recorded=recorded)
     except KpisheetError as exc:
