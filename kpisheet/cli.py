@@ -815,12 +815,7 @@ def summary_text(summary: dict[str, Any]) -> str:
         what = "同一内容のため1件として扱いました" if aside.get("code") == "W208" else "より新しいブックを使いました"
         lines.append(f"  再提出 {branch_label(aside.get('branch'))}: 「{Path(aside.get('used') or '').name}」を使用、"
                      f"「{Path(aside['file']).name}」は使っていません（{what}）")
-    outs = summary["outputs"]
-    if outs:
-        lines.append(f"  全国集計表: {outs[0]}")
-        lines.extend(f"  {p}" for p in outs[1:2])
-        if len(outs) > 2:
-            lines.append(f"  支部あて確認事項: {len(outs) - 2}件（{Path(outs[2]).parent}）")
+    lines.extend(output_lines(summary["outputs"]))
     if summary.get("ledger"):
         lines.append(ledger_line(summary["ledger"], summary.get("revisions", 0),
                                  summary.get("revisions_after_close", 0)))
@@ -839,6 +834,25 @@ def _date_ja(iso: str) -> str:
 
     day = date.fromisoformat(iso)
     return f"{wareki_year(day.year)}年{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
+
+
+OUTPUT_LABELS = (("national_", "全国集計表"), ("全支部_評価一覧_", "全支部の評価一覧"),
+                 ("全支部_実施状況_", "全支部の実施状況"), ("kpi_values_", "分析用CSV"))
+
+
+def output_lines(outputs: list[str]) -> list[str]:
+    """One line per HQ output with what it is, and the feedback files counted with their folder."""
+    lines, feedback = [], []
+    for out in outputs:
+        path = Path(out)
+        label = next((ja for prefix, ja in OUTPUT_LABELS if path.name.startswith(prefix)), None)
+        if label is None:
+            feedback.append(path)
+        else:
+            lines.append(f"  {label}: {out}")
+    if feedback:
+        lines.append(f"  支部あて確認事項: {len(feedback)}件（{feedback[0].parent}）")
+    return lines
 
 
 def ledger_line(led: dict[str, Any], revisions: int, after_close: int) -> str:

@@ -50,10 +50,14 @@ branch missing in one month does not read as a national rise or fall:
   shows the pooled rate over the fixed set all the same, as information.
 
 With HQ's settings (`consolidate(..., settings=...)`), a branch is late (`BranchStatus.late`)
-when the file whose values count — or, with none usable, the newest file it sent — arrived
-(its modification time, unless build_consolidation is told when it arrived, as a run rebuilt
-from the ledger can be) after the end of the deadline day in Japan Standard Time
-(`HqSettings.deadline(reporting month)`, 23:59:59 JST).  Times shown to people are JST
+when the file whose values count was last saved by the branch (the workbook's own saved time,
+docProps) after the end of the deadline day in Japan Standard Time (`HqSettings.deadline
+(reporting month)`, 23:59:59 JST).  Without a saved time — or with no usable file, for the
+newest file it sent — the file's arrival counts: its modification time, unless
+build_consolidation is told when it arrived, as a run rebuilt from the ledger is.  The
+workbook's own time comes first because a file's time in the inbox changes whenever the file
+is copied (or checked out), and HQ saving an e-mailed file a day later must not make a branch
+late; a branch that saves in time and sends late is not caught (README, decisions).  Times shown to people are JST
 text 「2024-11-07 14:03」 (fiscal.jst_text).
 """
 
@@ -909,7 +913,8 @@ def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[s
             code, names[code], status, shown_files, tuple(s.sha256 for s in subs),
             jst_text(sub.saved_at) if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
             _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine),
-            jst_text(received), _late(received, cons.deadline)))
+            jst_text(received), _late(to_jst(sub.saved_at) if sub and sub.saved_at else None, received,
+                                      cons.deadline)))
     return out
 
 
@@ -928,11 +933,12 @@ def _received_at(paths: list[str], given: dict[str, str]) -> datetime | None:
     return max(times) if times else None
 
 
-def _late(received: datetime | None, deadline: date | None) -> bool:
-    """Arrived after the deadline day ended in Japan Standard Time."""
-    if received is None or deadline is None:
+def _late(saved: datetime | None, received: datetime | None, deadline: date | None) -> bool:
+    """Saved by the branch (else: arrived) after the deadline day ended in Japan Standard Time."""
+    at = saved or received
+    if at is None or deadline is None:
         return False
-    return received >= datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=JST)
+    return at >= datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=JST)
 
 
 def _unreadable(sub: Submission, findings: list[Finding]) -> bool:

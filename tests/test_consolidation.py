@@ -295,16 +295,19 @@ def _settings(deadline_day: int) -> Any:
     return HqSettings("本部 企画部", "担当者", "03-0000-0000", "hq@example.jp", deadline_day, "keep", "test")
 
 
-def _late_run(path: Path, utc: datetime, submissions: list) -> tuple[Any, Any]:
+def _late_run(path: Path, utc: datetime, submissions: list, saved: str | None = None) -> tuple[Any, Any]:
+    """Consolidate with the file arrived at `utc` and the workbook last saved at `saved` (ISO, or none)."""
+    from dataclasses import replace
+
     from kpisheet.consolidation import build_consolidation
 
     os.utime(path, (utc.timestamp(), utc.timestamp()))
-    cons = build_consolidation(submissions, [], fiscal_year=2024, month=OCT24,
-                               settings=_settings(8))  # 2024-11-08 is a Friday
+    cons = build_consolidation([replace(s, saved_at=saved) for s in submissions], [], fiscal_year=2024,
+                               month=OCT24, settings=_settings(8))  # 2024-11-08 is a Friday
     return cons, {s.code: s for s in cons.statuses}["11"]
 
 
-def test_a_file_that_came_after_the_deadline_day_is_late(tmp_path):
+def test_a_workbook_without_a_saved_time_is_late_when_it_came_after_the_deadline_day(tmp_path):
     values = sample_values(load_catalogue(6), 2024, "11", OCT24)
     path = filled(tmp_path, tmp_path / "inbox", 2024, "11", values)
     subs = consolidate(tmp_path / "inbox", fiscal_year=2024, month=OCT24).submissions
@@ -317,13 +320,27 @@ def test_a_file_that_came_after_the_deadline_day_is_late(tmp_path):
     assert (branches["late"], branches["late_codes"], branches["late_names"]) == (1, ["11"], ["11 埼玉支部"])
 
 
+def test_the_workbooks_own_saved_time_decides_not_the_file_time(tmp_path):
+    """A file saved by the branch on the 8th and saved into the inbox by HQ on the 12th is on time;
+    one saved on the 9th is late even when its file time says the 7th (a copy kept the old time)."""
+    path = filled(tmp_path, tmp_path / "inbox", 2024, "11", sample_values(load_catalogue(6), 2024, "11", OCT24))
+    subs = consolidate(tmp_path / "inbox", fiscal_year=2024, month=OCT24).submissions
+    _, status = _late_run(path, datetime(2024, 11, 12, 1, 0, tzinfo=timezone.utc), subs, "2024-11-08T05:00:00Z")
+    assert (status.saved_at, status.received_at, status.late) == ("2024-11-08 14:00", "2024-11-12 10:00", False)
+    _, status = _late_run(path, datetime(2024, 11, 7, 1, 0, tzinfo=timezone.utc), subs, "2024-11-08T15:30:00Z")
+    assert (status.saved_at, status.late) == ("2024-11-09 00:30", True)
+
+
 def test_a_time_of_arrival_given_overrides_the_file_time(tmp_path):
+    from dataclasses import replace
+
     from kpisheet.consolidation import build_consolidation
 
     path = filled(tmp_path, tmp_path / "inbox", 2024, "11", sample_values(load_catalogue(6), 2024, "11", OCT24))
     early = datetime(2024, 11, 1, tzinfo=timezone.utc).timestamp()
     os.utime(path, (early, early))
-    subs = consolidate(tmp_path / "inbox", fiscal_year=2024, month=OCT24).submissions
+    subs = [replace(s, saved_at=None) for s in consolidate(tmp_path / "inbox", fiscal_year=2024,
+                                                             month=OCT24).submissions]
     cons = build_consolidation(subs, [], fiscal_year=2024, month=OCT24, settings=_settings(8),
                                received={str(path): "2024-11-09T09:30:00+09:00"})
     status = {s.code: s for s in cons.statuses}["11"]

@@ -228,7 +228,7 @@ def test_second_run_waits_for_the_first_to_finish(inbox, tmp_path):
     threading.Timer(0.2, release.set).start()
     result = write_outputs(cons, out, force=False, lock_wait=30)
     holder.join()
-    assert (out / NAMES["national"]).is_file() and len(result.paths) == 4
+    assert (out / NAMES["national"]).is_file() and len(result.paths) == len(outputs.HQ_OUTPUTS) + 1 + 2  # + CSV, feedback
 
 
 def test_two_runs_at_once_never_leave_outputs_of_both(inbox, tmp_path):

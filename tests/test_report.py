@@ -322,7 +322,7 @@ def test_only_the_run_details_carry_the_run_time_in_jst(cons, tmp_path):
     for name in report.SHEETS[:-1]:
         assert list(wa[name].values) == list(wb[name].values), name
     run = {r[0]: r[1] for r in wa["実行情報"].iter_rows(values_only=True) if r[0]}
-    assert run["作成日時"] == "2024-11-05 18:30 JST"
+    assert run["作成日時"] == "2024-11-05 18:30:00 JST"
 
 
 def test_existing_output_is_not_replaced_without_force(cons, tmp_path):

@@ -51,8 +51,8 @@ NAMES_ON_OVERVIEW = 12  # more △ branches than this: their count and where to 
 
 
 def jst(moment: datetime) -> str:
-    """「2024-11-05 18:30 JST」."""
-    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+    """「2024-11-05 18:30:00 JST」."""
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
 
 
 def _branch_kpis(cons: Consolidation, kpi: Kpi) -> list[BranchKpi]:
