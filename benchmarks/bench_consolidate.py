@@ -17,6 +17,8 @@ does.
 
 from __future__ import annotations
 
+import os
+
 import argparse
 import statistics
 import subprocess
@@ -34,6 +36,8 @@ from kpisheet.feedback import write_feedback
 from kpisheet.report import write_national
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
+# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 from kpisheet.validation import validate
 
 FY, MONTH = 2024, date(2024, 10, 1)

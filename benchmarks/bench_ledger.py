@@ -45,6 +45,8 @@ from kpisheet.fiscal import fiscal_months, month_key
 from kpisheet.model import KpiEntry, Submission
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
+# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 from kpisheet.validation import validate
 
 YEARS = range(2021, 2027)

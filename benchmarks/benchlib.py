@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 REPO = Path(__file__).resolve().parent.parent
 FY = 2024
@@ -95,6 +97,7 @@ def child_env(pythonpath: Path) -> dict[str, str]:
     """The environment of a CLI run: kpisheet imported from `pythonpath`, nothing else changed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KPISHEET"))}
     env["PYTHONPATH"] = str(pythonpath)
+    env["KPISHEET_HQ_SETTINGS"] = os.environ["KPISHEET_HQ_SETTINGS"]  # the example settings (see above)
     return env
 
 
