@@ -1,7 +1,9 @@
 """Branch feedback: `feedback/<code>_<支部名>_FY2024_2024-10_確認事項.xlsx`.
 
 A copy of the branch's own workbook with every finding's cell highlighted and a
-comment saying what to fix, plus a first sheet 確認事項 that lists the findings
+comment saying what to fix, opening with two sheets: 実施状況 (kpisheet.plan_status: the
+branch's plan measure by measure as seed 003 lays it out; only in the feedback of the file
+whose values the consolidation used) and 確認事項, which lists the findings
 (sheet, cell, message) and the branch's own KPI rows beside the national figures:
 annual target, result with the month its data reach (「42.6%（R6.1現在）」), mark,
 進捗 as a separate reference figure (KPIs that grow through the year only), where
@@ -17,16 +19,17 @@ How the copy is made, each way tried only when the one before fails:
    entities, nothing fetched), edited by namespace and element name, written
    back with every namespace declaration where the branch's file had it (so
    the prefixes `mc:Ignorable` names stay declared) and parsed back before
-   the zip is written.  Comment parts and the 確認事項 sheet are added; every
+   the zip is written.  Comment parts and the 実施状況 and 確認事項 sheets are added; every
    other member is copied unchanged (inflated, checked when it is XML, and
    deflated again by `zipfile`).  Images,
    charts and x14 extensions a branch's Excel may add survive.
 2. openpyxl load, annotate and save (it drops images and charts; the
    確認事項 sheet says so).
-3. A workbook with only the 確認事項 sheet, saying in one line why the
+3. A workbook with only the 実施状況 and 確認事項 sheets, saying in one line why the
    branch's own file could not be copied.  A file the reader could not read
    at all goes straight to this way.
 
+The open tab is 確認事項 when the file has findings (what to fix comes first), else 実施状況.
 Nothing about the branch's file makes `write_feedback` raise; only an OSError
 writing the output does.
 """
@@ -50,6 +53,7 @@ from .fileio import atomic_path
 from .feedback_items import Item, fold, highlights
 from .findings import Finding, makes_unreadable
 from .fiscal import wareki_fiscal_year, wareki_month
+from . import plan_status
 from .model import Submission
 from .ratings import as_of_ja
 from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, change_ja, data_month_ja, kpi_result_text, result_ja,
@@ -356,6 +360,7 @@ def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
 # (imported only here: the patch path needs no openpyxl, and the CLI's start-up should not pay for it)
 # red and orange: neither is an input colour of the branch's workbook (yellow FFF2CC, blue DDEBF7)
 ERROR_RGB, WARNING_RGB, HEAD_RGB, BOX_RGB = "FF9B9B", "F9B26B", "1F4E78", "808080"
+PILLAR_RGB = plan_status.PILLAR_BG[1:]
 COMMENT_AUTHOR = "本部"  # shown before every comment in Excel
 PERCENT_FORMAT = "0%"  # 進捗（参考）; built-in number format 9
 # parts openpyxl does not carry over when it loads and saves a workbook
@@ -389,8 +394,35 @@ def _scratch_feedback(cons: Consolidation, sub: Submission, findings: list[Findi
 
 def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: list[Finding],
                        notes: list[str]) -> bytes:
+    """The 確認事項 sheet (and 実施状況 before it, when the branch's values were used) into an openpyxl
+    workbook, first; its bytes."""
     ws = wb.create_sheet(SHEET, 0)
     cells, freeze = summary_cells(cons, sub, findings, notes)
+    _openpyxl_cells(ws, cells)
+    for col, width in enumerate(WIDTHS, 1):
+        ws.column_dimensions[column_letter(col)].width = width
+    ws.freeze_panes = f"A{freeze}"
+    _openpyxl_print(ws, PRINT_TITLE_ROWS, f"{_branch_name(sub)} 確認事項")
+    plan = _plan_cells(cons, sub)
+    if plan is not None:
+        ps = wb.create_sheet(plan_status.SHEET, 0)
+        _openpyxl_cells(ps, plan[0])
+        for row, points in plan[1].items():
+            ps.row_dimensions[row].height = points
+        for col, width in enumerate(plan_status.WIDTHS, 1):
+            ps.column_dimensions[column_letter(col)].width = width
+        _openpyxl_print(ps, plan_status.TITLE_ROWS, f"{_branch_name(sub)} {plan_status.SHEET}")
+        ps.oddHeader.left.text = plan_status.title_ja(cons.fiscal_year, sub.branch_code or "").replace("&", "&&")
+    active = 1 if plan is not None and findings else 0
+    wb.active = active
+    for i, other in enumerate(wb.worksheets):
+        other.sheet_view.tabSelected = i == active
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _openpyxl_cells(ws: Any, cells: list[Cell]) -> None:
     styled: dict[Any, Any] = {}  # style key -> first cell given it
     for row, col, value, style in cells:
         c = ws.cell(row=row, column=col)
@@ -403,20 +435,15 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
         else:
             _openpyxl_style(c, style)
             styled[key] = c
-    for col, width in enumerate(WIDTHS, 1):
-        ws.column_dimensions[column_letter(col)].width = width
-    ws.freeze_panes = f"A{freeze}"
+
+
+def _openpyxl_print(ws: Any, title_rows: int, footer_left: str) -> None:
+    """A4 landscape, one page wide, the title rows on every page, name and page numbers in the footer."""
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", 9
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"1:{PRINT_TITLE_ROWS}"
-    ws.oddFooter.left.text, ws.oddFooter.center.text = f"{_branch_name(sub)} 確認事項", FOOTER_PAGES
-    wb.active = 0
-    for other in wb.worksheets[1:]:
-        other.sheet_view.tabSelected = False
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    ws.print_title_rows = f"1:{title_rows}"
+    ws.oddFooter.left.text, ws.oddFooter.center.text = footer_left.replace("&", "&&"), FOOTER_PAGES
 
 
 def _openpyxl_style(c: Any, style: Any) -> None:
@@ -438,15 +465,20 @@ def _openpyxl_style_objects(style: Any) -> tuple[Any, Any, Any, Any]:
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
-    font = Font(name=FONT, size=14 if key == "title" else 10, bold=key in ("title", "bold", "head", "mark"),
+    font = Font(name=FONT, size={"title": 14, "pillar": 12}.get(key, 10),
+                bold=key in ("title", "bold", "head", "mark", "pillar", "measure", "issue_label"),
                 color="FFFFFF" if key == "head" else None)
     if key in ("title", "plain", "bold"):
         return font, None, None, None
+    if key == "pillar":
+        return font, None, None, PatternFill("solid", fgColor=PILLAR_RGB)
     thin = Side(style="thin", color=BOX_RGB)
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     alignment = Alignment(wrap_text=key != "number", vertical="top",
-                          horizontal="center" if key in ("head", "mark", "centre") else "right" if key == "number" else None)
-    fills = {"head": HEAD_RGB, "error": ERROR_RGB, "warning": WARNING_RGB}
+                          horizontal="center" if key in ("head", "mark", "centre", "centre_wrap")
+                          else "right" if key == "number" else None)
+    fills = {"head": HEAD_RGB, "error": ERROR_RGB, "warning": WARNING_RGB, "issue_label": plan_status.ISSUE_BG[1:],
+             "kpi": plan_status.ISSUE_BG[1:]}
     colour = MARK_COLOURS.get(mark or "", "")[1:] if key == "mark" else fills.get(key)
     return font, border, alignment, PatternFill("solid", fgColor=colour) if colour else None
 
@@ -859,6 +891,12 @@ class _SummaryStyles:
         self.head = xf(f_head, head_fill, box, '<alignment horizontal="center" vertical="center" wrapText="1"/>')
         self.error, self.warning = xf(f_text, self.error_fill, box), xf(f_text, self.warning_fill, box)
         self.percent = xf(f_text, border=box, num_fmt=9)  # built-in 9 is PERCENT_FORMAT, 0%
+        # the 実施状況 sheet's own (kpisheet.plan_status style keys)
+        self.measure = xf(f_bold, border=box)
+        grey = st.add("fills", _fill(plan_status.ISSUE_BG[1:]))
+        self.issue_label, self.kpi = xf(f_bold, grey, box), xf(f_text, grey, box)
+        self.centre_wrap = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top" wrapText="1"/>')
+        self.pillar = xf(st.add("fonts", _font(12, True)), st.add("fills", _fill(PILLAR_RGB)), align="")
         centre = '<alignment horizontal="center" vertical="top"/>'
         self.marks = {m: xf(f_bold, st.add("fills", _fill(c[1:])), box, centre) for m, c in MARK_COLOURS.items()}
         self._st, self._font, self._box = st, f_text, box
@@ -991,31 +1029,41 @@ def _sheet_parts(pkg: _Package, wb_part: str) -> tuple[Any, list[tuple[str, str,
     return sheets, out
 
 
-def _add_summary_sheet(pkg: _Package, wb_part: str, sheets: Any, existing: list[tuple[str, str, int]],
-                       xml: str) -> None:
-    """The 確認事項 sheet first in the workbook, selected; sheet-local names shifted by one."""
+def _add_first_sheet(pkg: _Package, wb_part: str, sheets: Any, xml: str, base_name: str, title_rows: int) -> None:
+    """A sheet of ours first in the workbook, its title rows printed on every page; sheet-local names shifted."""
     part = pkg.unique("xl/worksheets/kpisheet_feedback", ".xml")
     pkg.add(part, xml)
     _add_content_type(pkg, part, CT_WS)
     rid = _add_relationship(_relationships(pkg, wb_part), REL_WS, "/" + part, "rIdKpisheetFeedback")
-    taken = {name.casefold() for name, _, _ in existing}
-    title, n = SHEET, 1
+    existing = children(sheets, MAIN_NS, "sheet")
+    taken = {(s.get("name") or "").casefold() for s in existing}
+    title, n = base_name, 1
     while title.casefold() in taken:
         n += 1
-        title = f"{SHEET}{n}"
-    next_id = max(sheet_id for _, _, sheet_id in existing) + 1
+        title = f"{base_name}{n}"
+    next_id = max(int(s.get("sheetId")) if (s.get("sheetId") or "").isdigit() else 0 for s in existing) + 1
     sheets.insert(0, new_element(sheets, MAIN_NS, "sheet", {"name": title, "sheetId": str(next_id), _ID: rid}))
     root = pkg.xml(wb_part)
     for names in children(root, MAIN_NS, "definedNames"):
         for dn in names.iterchildren(etree.Element):
             local_id = dn.get("localSheetId")
-            if local_id is not None:
+            if local_id is not None and local_id.isdigit():
                 dn.set("localSheetId", str(int(local_id) + 1))
     for views in children(root, MAIN_NS, "bookViews"):
         for view in views.iterchildren(etree.Element):
             view.attrib.pop("activeTab", None)
             view.attrib.pop("firstSheet", None)
-    _add_print_titles(root, title)
+    _add_print_titles(root, title, title_rows)
+
+
+def _set_active_tab(pkg: _Package, wb_part: str, index: int) -> None:
+    """The tab open when the workbook opens (0, the first, when no activeTab is written)."""
+    for views in children(pkg.xml(wb_part), MAIN_NS, "bookViews"):
+        for view in views.iterchildren(etree.Element):
+            if index:
+                view.set("activeTab", str(index))
+            else:
+                view.attrib.pop("activeTab", None)
 
 
 # what may follow <definedNames> in workbook.xml (the schema's order)
@@ -1024,8 +1072,8 @@ _AFTER_NAMES = {tag(MAIN_NS, name) for name in ("calcPr", "oleSize", "customWork
                                                 "webPublishObjects", "extLst")}
 
 
-def _add_print_titles(root: Any, title: str) -> None:
-    """The 確認事項 sheet's title row repeats on every printed page (a sheet-local _xlnm.Print_Titles)."""
+def _add_print_titles(root: Any, title: str, rows: int) -> None:
+    """The first sheet's title rows repeat on every printed page (a sheet-local _xlnm.Print_Titles)."""
     names = find(root, MAIN_NS, "definedNames")
     if names is None:
         names = new_element(root, MAIN_NS, "definedNames", {})
@@ -1036,7 +1084,7 @@ def _add_print_titles(root: Any, title: str) -> None:
             root.append(names)
     quoted = title.replace("'", "''")
     name = new_element(names, MAIN_NS, "definedName", {"name": "_xlnm.Print_Titles", "localSheetId": "0"})
-    name.text = f"'{quoted}'!$1:${PRINT_TITLE_ROWS}"
+    name.text = f"'{quoted}'!$1:${rows}"
     names.insert(0, name)
 
 
@@ -1061,12 +1109,44 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
         if note:
             notes.append(note)
     cells, freeze = summary_cells(cons, sub, findings, notes)
+    plan = _plan_cells(cons, sub)
+    summary_active = plan is None or bool(findings)
     sx = _SheetXml()
     for row, col, value, style in cells:
         sx.put(row, col, value, ss.of(style), WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
-    footer = f"&amp;L{_esc(_branch_name(sub))} 確認事項&amp;C{FOOTER_PAGES.replace('&', '&amp;')}"
-    _add_summary_sheet(pkg, wb_part, sheets, parts, sx.render(WIDTHS, freeze, footer))
+    footer = _footer_xml(f"{_branch_name(sub)} 確認事項")
+    _add_first_sheet(pkg, wb_part, sheets, sx.render(WIDTHS, freeze, footer, selected=summary_active), SHEET,
+                     PRINT_TITLE_ROWS)
+    if plan is not None:
+        px = _SheetXml()
+        plan_cells, heights = plan
+        for row, col, value, style in plan_cells:
+            px.put(row, col, value, ss.of(style))
+        px.fixed.update(heights)
+        header = f"&amp;L{_esc(plan_status.title_ja(cons.fiscal_year, sub.branch_code or '').replace('&', '&&'))}"
+        xml = px.render(list(plan_status.WIDTHS), None, _footer_xml(f"{_branch_name(sub)} {plan_status.SHEET}"),
+                        selected=not summary_active, header=header)
+        _add_first_sheet(pkg, wb_part, sheets, xml, plan_status.SHEET, plan_status.TITLE_ROWS)
+        _set_active_tab(pkg, wb_part, 1 if summary_active else 0)
     return pkg.write()
+
+
+def _footer_xml(left: str) -> str:
+    """A header or footer as XML text: `left` on the left, page numbers in the centre."""
+    return f"&amp;L{_esc(left.replace('&', '&&'))}&amp;C{FOOTER_PAGES.replace('&', '&amp;')}"
+
+
+def _plan_cells(cons: Consolidation, sub: Submission) -> tuple[list[Cell], dict[int, float]] | None:
+    """The 実施状況 sheet's cells and row heights; None unless this file's values are the branch's in
+    the consolidation (a file set aside for a newer one, or one that could not be read, has none)."""
+    code = sub.branch_code
+    if not code or cons.used.get(code) != sub.path:
+        return None
+    cells, heights = plan_status.plan_status_cells(plan_status.plan_status_rows(cons, code))
+    return [(r, c, _clean(v) if isinstance(v, str) else v, s) for r, c, v, s in cells], heights
+
+
+_SELECTED = ' tabSelected="1"'
 
 
 class _SheetXml:
@@ -1075,6 +1155,7 @@ class _SheetXml:
     def __init__(self) -> None:
         self.rows: dict[int, list[str]] = {}
         self.heights: dict[int, int] = {}
+        self.fixed: dict[int, float] = {}  # row -> points, where the caller worked the height out
 
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{column_letter(col)}{row}"
@@ -1090,21 +1171,26 @@ class _SheetXml:
         self.rows.setdefault(row, []).append(cell)
 
     def _height(self, row: int) -> str:
+        if row in self.fixed:
+            return f' ht="{self.fixed[row]}" customHeight="1"'
         lines = self.heights.get(row, 1)
         return f' ht="{13.5 * lines}" customHeight="1"' if lines > 1 else ""
 
-    def render(self, widths: list[float], freeze_row: int | None, footer: str = "") -> str:
+    def render(self, widths: list[float], freeze_row: int | None, footer: str = "", *, selected: bool = True,
+               header: str = "") -> str:
         cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
         pane = (f'<pane ySplit="{freeze_row - 1}" topLeftCell="A{freeze_row}" activePane="bottomLeft" '
                 f'state="frozen"/>' if freeze_row else "")
         rows = "".join(f'<row r="{r}"{self._height(r)}>{"".join(cells)}</row>' for r, cells in sorted(self.rows.items()))
         return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
-                f'<sheetViews><sheetView tabSelected="1" workbookViewId="0">{pane}</sheetView></sheetViews>'
+                f'<sheetViews><sheetView{_SELECTED if selected else ""} workbookViewId="0">{pane}'
+                '</sheetView></sheetViews>'
                 f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{rows}</sheetData>'
                 '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
                 '<pageSetup paperSize="9" orientation="landscape" fitToHeight="0"/>'
-                f'<headerFooter><oddFooter>{footer}</oddFooter></headerFooter></worksheet>')
+                f'<headerFooter>{f"<oddHeader>{header}</oddHeader>" if header else ""}'
+                f'<oddFooter>{footer}</oddFooter></headerFooter></worksheet>')
 
 
 def _comments_xml(items: list[tuple[str, str]]) -> str:

@@ -48,7 +48,8 @@ def test_file_name_and_input_untouched(run):
 def test_first_sheet_lists_findings_and_marks(run):
     cons, _, _, path = run
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[0] == "確認事項" and wb.active.title == "確認事項"
+    assert wb.sheetnames[:2] == ["実施状況", "確認事項"]
+    assert wb.active.title == "確認事項"  # the branch has findings: what to fix opens first
     rows = list(wb["確認事項"].values)
     listed = {(r[2], r[3], r[4].split("（")[0]) for r in rows if isinstance(r[4], str) and r[4][:4] in ("E401", "W502")}
     e401 = next(f for f in cons.findings if f.code == "E401")
@@ -141,7 +142,7 @@ def test_finding_cells_highlighted_with_a_comment(run):
 def test_branch_content_is_kept(run):
     _, src, _, path = run
     a, b = openpyxl.load_workbook(src), openpyxl.load_workbook(path)
-    assert b.sheetnames[1:] == a.sheetnames
+    assert b.sheetnames[2:] == a.sheetnames
     assert set(a.defined_names) == set(b.defined_names)
     for name in a.sheetnames:
         assert a[name].sheet_state == b[name].sheet_state
@@ -177,9 +178,12 @@ def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch
     monkeypatch.setattr(feedback, "patch_workbook", refuse)
     path = write_feedback(cons, cons.submissions[0], tmp_path, force=False)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[0] == "確認事項"
+    assert wb.sheetnames[:2] == ["実施状況", "確認事項"] and wb.active.title == "確認事項"
     e401 = next(f for f in cons.findings if f.code == "E401")
     assert "E401" in wb[e401.sheet][e401.cell].comment.text
+    plan = wb["実施状況"]
+    assert plan.print_title_rows == "$1:$5" and plan.page_setup.paperSize == 9 and plan.page_setup.fitToWidth == 1
+    assert plan["A1"].value == "令和6年度埼玉支部事業計画実施状況（概要版）"
     _, rows = _kpi_rows(wb)
     progress = wb["確認事項"].cell(row=next(i for i, r in enumerate(wb["確認事項"].values, 1) if r[0] == "K6-2-02"),
                                   column=7)
@@ -233,7 +237,7 @@ def test_branch_zip_written_by_a_streaming_writer_is_patched_intact(run, tmp_pat
                 if not name.startswith("xl/worksheets/"):
                     assert za.read(name) == zb.read(name), name
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[0] == "確認事項"
+    assert wb.sheetnames[:2] == ["実施状況", "確認事項"]
     e401 = next(f for f in cons.findings if f.code == "E401")
     assert "E401" in wb[e401.sheet][e401.cell].comment.text
 
@@ -325,3 +329,12 @@ def test_colours_differ_from_the_input_colours_and_are_explained(three):
     for fill in (error_fill, warning_fill):
         assert not fill.endswith(INPUT_FILLS)
     assert ws.print_title_rows == "$1:$1" and "&P" in ws.oddFooter.center.text
+
+
+def test_a_file_without_findings_opens_on_its_plan_status(three):
+    cons, paths = three
+    clean, flagged = openpyxl.load_workbook(paths["12"]), openpyxl.load_workbook(paths["14"])
+    assert clean.sheetnames[:2] == flagged.sheetnames[:2] == ["実施状況", "確認事項"]
+    assert (clean.active.title, flagged.active.title) == ("実施状況", "確認事項")
+    assert [bool(ws.sheet_view.tabSelected) for ws in clean.worksheets[:2]] == [True, False]
+    assert clean["実施状況"]["A1"].value == "令和6年度千葉支部事業計画実施状況（概要版）"

@@ -56,7 +56,8 @@ def pointed(cons, path: Path, findings=None):
     moved = [dataclasses.replace(f, file=str(path)) if f.file == sub.path else f
              for f in (cons.findings if findings is None else findings)]
     sub2 = dataclasses.replace(sub, path=str(path))
-    return dataclasses.replace(cons, submissions=[sub2], findings=moved), sub2
+    used = {code: str(path) if p == sub.path else p for code, p in cons.used.items()}
+    return dataclasses.replace(cons, submissions=[sub2], findings=moved, used=used), sub2
 
 
 # Feedback files LibreOffice must load; converted together when the module's tests are done
@@ -105,9 +106,15 @@ def assert_valid(path: Path) -> openpyxl.Workbook:
                 p = expat.ParserCreate(namespace_separator=" ")
                 p.Parse(z.read(name), True)  # raises on an unbound prefix
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames[0] == "確認事項"
+    assert ours(wb) in (["実施状況", "確認事項"], ["確認事項"])  # first, in this order
     _FOR_LIBREOFFICE.append(path)
     return wb
+
+
+def ours(wb) -> list[str]:
+    """The sheets feedback puts before the branch's own: 実施状況 (when the branch's values were used), 確認事項."""
+    names = wb.sheetnames
+    return names[:2] if names[:1] == ["実施状況"] else names[:1]
 
 
 def feedback_of(cons, sub, tmp_path: Path) -> Path:
@@ -167,7 +174,7 @@ def assert_patched(path: Path) -> None:
     """The branch's own file was patched (not the openpyxl copy, not 確認事項 alone)."""
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
-    assert "xl/worksheets/kpisheet_feedback.xml" in names, names
+    assert "xl/worksheets/kpisheet_feedback.xml" in names and "xl/worksheets/kpisheet_feedback2.xml" in names, names
 
 
 def assert_not_patched(data: bytes, cons, sub, findings) -> None:
@@ -195,8 +202,9 @@ def test_relationship_prefix_declared_on_each_sheet(run, tmp_path):
     assert_patched(out)
     with zipfile.ZipFile(out) as z:
         root = ET.fromstring(z.read("xl/workbook.xml"))
-    first = root.find(f"{{{MAIN}}}sheets")[0]
-    assert first.get("name") == "確認事項" and first.get(f"{{{REL}}}id")
+    first, second = root.find(f"{{{MAIN}}}sheets")[:2]
+    assert (first.get("name"), second.get("name")) == ("実施状況", "確認事項")
+    assert first.get(f"{{{REL}}}id") and second.get(f"{{{REL}}}id")
 
 
 @pytest.mark.soffice
@@ -357,8 +365,8 @@ def test_unreadable_member_falls_back_to_a_valid_workbook(run, tmp_path, member,
     if whole_copy:
         assert len(wb.sheetnames) > 1
         assert_commented(wb, e401)
-    else:
-        assert wb.sheetnames == ["確認事項"]
+    else:  # the branch's values were read and used: 実施状況 and 確認事項, none of the branch's sheets
+        assert wb.sheetnames == ["実施状況", "確認事項"]
         text = "\n".join(str(v) for row in wb["確認事項"].values for v in row if v)
         assert "複製できなかった" in text and e401.text_ja in text
 
@@ -422,7 +430,7 @@ def test_a_file_that_could_not_be_read_gets_a_feedback_of_its_findings(run, tmp_
     assert out.name == ("11_埼玉支部_FY2024_2024-10_確認事項.xlsx" if code
                         else "xx_不明_FY2024_2024-10_11_埼玉支部_FY2024_KPI入力_確認事項.xlsx")
     wb = assert_valid(out)
-    assert wb.sheetnames == ["確認事項"]
+    assert wb.sheetnames == ["確認事項"]  # its values were not used: no 実施状況
     text = "\n".join(str(v) for row in wb["確認事項"].values for v in row if v)
     assert "ブックが壊れていて読み込めません" in text and "読み込めなかった" in text
     assert broken.text_ja in text
@@ -432,7 +440,7 @@ def test_a_file_gone_from_the_inbox_still_gets_feedback(run, tmp_path):
     cons, _, _ = run
     cons2, sub = pointed(cons, tmp_path / "gone.xlsx")
     wb = assert_valid(feedback_of(cons2, sub, tmp_path))
-    assert wb.sheetnames == ["確認事項"]
+    assert wb.sheetnames == ["実施状況", "確認事項"]  # the values consolidated from it are still shown
 
 
 def test_same_inputs_give_the_same_bytes(run, tmp_path):

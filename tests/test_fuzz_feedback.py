@@ -2,9 +2,9 @@
 
 The consolidation is built once from a clean inbox; each corrupted copy is then given to
 write_feedback as that branch's submission (with the clean file's findings), so every
-way of writing feedback - patch, openpyxl, 確認事項 alone - is reached.  Each output must
-be a workbook openpyxl opens, 確認事項 first (or, when the branch's file held values openpyxl
-refuses in well-formed XML, a patched copy of it with 確認事項 first).
+way of writing feedback - patch, openpyxl, 実施状況 and 確認事項 alone - is reached.  Each output must
+be a workbook openpyxl opens, 実施状況 and 確認事項 first (or, when the branch's file held values openpyxl
+refuses in well-formed XML, a patched copy of it with them first).
 """
 
 from __future__ import annotations
@@ -87,26 +87,26 @@ def _spoil(data: bytes, rng: random.Random) -> bytes:
 def test_no_corruption_makes_feedback_raise(clean, tmp_path):
     cons, data = clean
     sub = cons.submissions[0]
-    outcomes = {"patched": 0, "openpyxl copy": 0, "確認事項 alone": 0, "as broken as the branch's file": 0}
+    outcomes = {"patched": 0, "openpyxl copy": 0, "our sheets alone": 0, "as broken as the branch's file": 0}
     for seed in range(CASES):
         bad = tmp_path / f"11_埼玉支部_FY2024_KPI入力_{seed}.xlsx"
         bad.write_bytes(corrupt(data, random.Random(seed)))
         moved = [dataclasses.replace(f, file=str(bad)) if f.file == sub.path else f for f in cons.findings]
         sub2 = dataclasses.replace(sub, path=str(bad))
-        cons2 = dataclasses.replace(cons, submissions=[sub2], findings=moved)
+        cons2 = dataclasses.replace(cons, submissions=[sub2], findings=moved, used={"11": str(bad)})
         out = write_feedback(cons2, sub2, tmp_path / "out", force=True)
         outcomes[_outcome(out, bad, seed)] += 1
         bad.unlink()
-    assert outcomes["patched"] and outcomes["openpyxl copy"] and outcomes["確認事項 alone"], outcomes
+    assert outcomes["patched"] and outcomes["openpyxl copy"] and outcomes["our sheets alone"], outcomes
 
 
 def _outcome(out, bad, seed) -> str:
-    """Which way wrote the feedback file; it opens with 確認事項 first unless the branch's own file
+    """Which way wrote the feedback file; it opens with 実施状況 and 確認事項 unless the branch's own file
     held values openpyxl refuses (in well-formed XML), which a patched copy carries over."""
     with zipfile.ZipFile(out) as z:
         patched = "xl/worksheets/kpisheet_feedback.xml" in z.namelist()
         first = etree.fromstring(z.read("xl/workbook.xml")).find(f"{{{MAIN}}}sheets")[0].get("name")
-    assert first == "確認事項", seed
+    assert first == "実施状況", seed  # the branch's values were used: 実施状況, then 確認事項
     try:
         wb = openpyxl.load_workbook(out, read_only=True)
     except Exception:  # noqa: BLE001 - then the branch's file must be as unreadable to openpyxl
@@ -116,5 +116,5 @@ def _outcome(out, bad, seed) -> str:
         return "as broken as the branch's file"
     sheets = wb.sheetnames
     wb.close()
-    assert sheets[0] == "確認事項", seed
-    return "patched" if patched else "openpyxl copy" if len(sheets) > 1 else "確認事項 alone"
+    assert sheets[:2] == ["実施状況", "確認事項"], seed
+    return "patched" if patched else "openpyxl copy" if len(sheets) > 2 else "our sheets alone"
