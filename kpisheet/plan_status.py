@@ -160,7 +160,8 @@ def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
 
 # ================================================================ cells, styles and heights
 _STYLE_OF_KIND = {"title": "title", "note": "plain", "legend": "bold", "blank": "plain"}
-TITLE_HEIGHT, LINE_POINTS, PAD_POINTS, MAX_LINES = 21.0, 15.0, 3.0, 60
+TITLE_HEIGHT, LINE_POINTS, PAD_POINTS = 21.0, 15.0, 3.0
+MAX_HEIGHT = 409.0  # Excel's highest row (409.5 points); a longer text scrolls within its cell
 
 
 def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cell], dict[int, float]]:
@@ -189,7 +190,7 @@ def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cel
         cells += [(row, c, value, style) for c, (value, style) in enumerate(zip(r.cells, styles), 1)]
         lines = max(text_lines(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
         if lines > 1:
-            heights[row] = min(lines, MAX_LINES) * LINE_POINTS + PAD_POINTS
+            heights[row] = min(lines * LINE_POINTS + PAD_POINTS, MAX_HEIGHT)
     return cells, heights
 
 

@@ -88,6 +88,8 @@ def test_row_heights_grow_with_text(cons):
     long_row = at[LONG]
     assert heights[long_row] >= text_lines(LONG, 62) * 15 > 15 * 4
     assert at["② 電話応対研修を実施した"] not in heights  # one line everywhere: the default height
+    huge = [PlanRow("issue", ("課題", "あ" * 2000, "", "", ""))]
+    assert plan_status_cells(huge)[1] == {1: 409.0}  # Excel's highest row, not more
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +203,11 @@ def test_one_branch_sheet_by_name_is_set_up_for_printing(cons, tmp_path):
     assert after == len(plan_status_rows(cons, "11")) + 1 and ws.max_row == after - 1
     assert ws.print_title_rows == "$1:$5" and "埼玉支部" in ws.oddFooter.left.text
     assert "令和6年度埼玉支部事業計画実施状況（概要版）" in ws.oddHeader.left.text
+
+
+def test_hq_comes_after_the_branches_in_code_order():
+    from types import SimpleNamespace
+
+    from kpisheet.plan_status import plan_status_codes
+
+    assert plan_status_codes(SimpleNamespace(used={"00": "a.xlsx", "13": "b.xlsx", "01": "c.xlsx"})) == ["01", "13", "00"]
