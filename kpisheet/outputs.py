@@ -1,4 +1,5 @@
-"""Writing a run's outputs: the national workbook, the analysts' CSV and the branch feedback files.
+"""Writing a run's outputs: the national workbook, the lists and 実施状況 workbooks, the analysts' CSV and
+the branch feedback files.
 
 One run at a time per output folder.  `write_outputs` holds an exclusive lock
 (`fcntl.flock` on OUTDIR/.kpisheet.lock) while it checks and writes; a second
@@ -42,6 +43,7 @@ from .fileio import OutputExistsError, is_disk_full
 from .findings import Finding, finding
 from .fiscal import month_key
 from .model import Submission
+from .plan_status import plan_status_name, write_all_plan_status
 from .report import lists_name, write_lists, write_national
 from .runtime import ForkedCall, fork_cpus
 
@@ -74,7 +76,8 @@ class OutputResult:
 def output_names(fiscal_year: int, month: date) -> dict[str, str]:
     tag = f"FY{fiscal_year}_{month_key(month)}"
     return {"national": f"national_{tag}.xlsx", "lists": lists_name(fiscal_year, month_key(month)),
-            "csv": f"kpi_values_{tag}.csv", "tag": tag}
+            "plan_status": plan_status_name(fiscal_year, month_key(month)), "csv": f"kpi_values_{tag}.csv",
+            "tag": tag}
 
 
 def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
@@ -158,14 +161,15 @@ def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None
 
 
 # the workbooks HQ reads, written together (in a forked child when there are two CPUs)
-HQ_OUTPUTS = ("national", "lists")
+HQ_OUTPUTS = ("national", "lists", "plan_status")
 
 
 def write_hq_workbooks(cons: Consolidation, paths: list[Path], created: datetime | None) -> None:
-    """The national workbook and the lists workbook, in HQ_OUTPUTS order."""
-    national, lists = paths
+    """The national workbook, the lists workbook and every branch's 実施状況, in HQ_OUTPUTS order."""
+    national, lists, plan_status = paths
     write_national(cons, national, force=True, created=created)
     write_lists(cons, lists, force=True, created=created)
+    write_all_plan_status(cons, plan_status, force=True, created=created)
 
 
 def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[Submission],

@@ -19,7 +19,8 @@ the branch's (national ones) are left out; a measure the branch carries but left
 
 from __future__ import annotations
 
-import weakref
+from datetime import datetime, timezone
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,33 +196,43 @@ def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cel
 
 
 # ================================================================ xlsxwriter
-_XLSX_STYLES: "weakref.WeakKeyDictionary[Any, dict[Any, Any]]" = weakref.WeakKeyDictionary()
 HEAD_BG, PILLAR_BG, ISSUE_BG, BOX = "#1F4E78", "#D9E1F2", "#F2F2F2", "#808080"
 
 
-def _xlsx_format(wb: Workbook, style: Any) -> Any:
-    formats = _XLSX_STYLES.setdefault(wb, {})
-    if style not in formats:
-        key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
-        props: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "top"}
-        if key not in ("title", "plain", "bold", "pillar"):
-            props.update(border=1, border_color=BOX, text_wrap=True)
-        props.update({"title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
-                      "pillar": {"bold": True, "font_size": 12, "bg_color": PILLAR_BG, "valign": "vcenter"},
-                      "head": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_BG, "align": "center",
-                               "valign": "vcenter"},
-                      "measure": {"bold": True}, "kpi": {"bg_color": ISSUE_BG}, "centre_wrap": {"align": "center"},
-                      "issue_label": {"bold": True, "bg_color": ISSUE_BG},
-                      "mark": {"bold": True, "align": "center",
-                               "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}.get(key, {}))
-        formats[style] = wb.add_format(props)
-    return formats[style]
+class XlsxFormats:
+    """The xlsxwriter formats of one workbook's 実施状況 cells, made once per style."""
+
+    def __init__(self, wb: Workbook):
+        self.wb = wb
+        self.made: dict[Any, Any] = {}
+
+    def __call__(self, style: Any) -> Any:
+        if style not in self.made:
+            self.made[style] = self.wb.add_format(_format_props(style))
+        return self.made[style]
 
 
-def write_cells(wb: Workbook, ws: Worksheet, cells: list[Cell], heights: dict[int, float]) -> None:
+def _format_props(style: Any) -> dict[str, Any]:
+    """xlsxwriter format properties of a cell style (a name, or ('mark', mark))."""
+    key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
+    props: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "top"}
+    if key not in ("title", "plain", "bold", "pillar"):
+        props.update(border=1, border_color=BOX, text_wrap=True)
+    props.update({"title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
+                  "pillar": {"bold": True, "font_size": 12, "bg_color": PILLAR_BG, "valign": "vcenter"},
+                  "head": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_BG, "align": "center",
+                           "valign": "vcenter"},
+                  "measure": {"bold": True}, "kpi": {"bg_color": ISSUE_BG}, "centre_wrap": {"align": "center"},
+                  "issue_label": {"bold": True, "bg_color": ISSUE_BG},
+                  "mark": {"bold": True, "align": "center",
+                           "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}.get(key, {}))
+    return props
+
+
+def write_cells(formats: XlsxFormats, ws: Worksheet, cells: list[Cell], heights: dict[int, float]) -> None:
     """Cells (1-based rows and columns) into an xlsxwriter sheet; text always as text."""
     for row, col, value, style in cells:
-        fmt = _xlsx_format(wb, style)
+        fmt = formats(style)
         if isinstance(value, str) and value:
             ws.write_string(row - 1, col - 1, value, fmt)
         else:
@@ -247,7 +258,7 @@ def _hf(text: str) -> str:
 
 
 def write_plan_status_sheet(wb: Workbook, ws_or_name: Worksheet | str, cons: Consolidation, code: str, *,
-                            start_row: int = 1) -> int:
+                            start_row: int = 1, formats: XlsxFormats | None = None) -> int:
     """Write one branch's 実施状況 from `start_row` (1-based); return the row after it.
 
     Given a sheet name, a sheet is added and set up for printing (A4 landscape, one page wide,
@@ -261,7 +272,7 @@ def write_plan_status_sheet(wb: Workbook, ws_or_name: Worksheet | str, cons: Con
         ws.repeat_rows(start_row - 1, start_row - 2 + TITLE_ROWS)
     else:
         ws = ws_or_name
-    write_cells(wb, ws, cells, heights)
+    write_cells(formats or XlsxFormats(wb), ws, cells, heights)
     return start_row + len(rows)
 
 
@@ -276,28 +287,33 @@ def plan_status_name(fiscal_year: int, month_key: str) -> str:
     return f"全支部_実施状況_FY{fiscal_year}_{month_key}.xlsx"
 
 
-def build_all_plan_status(cons: Consolidation, path: Path) -> None:
-    """One sheet 実施状況: every branch with data, a page break before each branch after the first."""
+def build_all_plan_status(cons: Consolidation, path: Path, created: datetime | None = None) -> None:
+    """One sheet 実施状況: every branch with data, a page break before each branch after the first.
+
+    `created` is the document's creation time (default now): with it fixed, the same bytes."""
     from xlsxwriter import Workbook
 
     wb = Workbook(str(path), workbook_options())
-    ws = wb.add_worksheet(SHEET)
     title = f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画実施状況（全支部・{wareki_month(cons.month)}分）"
+    wb.set_properties({"title": title, "author": "kpisheet", "company": "全国健康保険協会",
+                       "created": created or datetime.now(timezone.utc).replace(microsecond=0)})
+    ws = wb.add_worksheet(SHEET)
+    formats = XlsxFormats(wb)
     _sheet_setup(ws, title, "全支部")
     row, breaks = 1, []
     codes = plan_status_codes(cons)
     if not codes:
-        ws.write_string(0, 0, title, _xlsx_format(wb, "title"))
-        ws.write_string(1, 0, "集計に使えた支部のファイルがないため、実施状況はありません。", _xlsx_format(wb, "plain"))
+        ws.write_string(0, 0, title, formats("title"))
+        ws.write_string(1, 0, "集計に使えた支部のファイルがないため、実施状況はありません。", formats("plain"))
     for i, code in enumerate(codes):
         if i:
             breaks.append(row - 1)  # 0-based: the break goes above the branch's title row
-        row = write_plan_status_sheet(wb, ws, cons, code, start_row=row)
+        row = write_plan_status_sheet(wb, ws, cons, code, start_row=row, formats=formats)
     ws.set_h_pagebreaks(breaks)
     wb.close()
 
 
-def write_all_plan_status(cons: Consolidation, path: Path, *, force: bool) -> Path:
+def write_all_plan_status(cons: Consolidation, path: Path, *, force: bool, created: datetime | None = None) -> Path:
     """Write 全支部_実施状況_FY<fy>_<month>.xlsx atomically; `path` is the file, or a folder to put it in.
 
     An existing file is replaced only with force."""
@@ -305,5 +321,5 @@ def write_all_plan_status(cons: Consolidation, path: Path, *, force: bool) -> Pa
     if path.is_dir():
         path = path / plan_status_name(cons.fiscal_year, cons.month_key)
     with atomic_path(path, force=force) as tmp:
-        build_all_plan_status(cons, tmp)
+        build_all_plan_status(cons, tmp, created)
     return path

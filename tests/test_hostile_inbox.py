@@ -290,7 +290,7 @@ def test_a_workbook_binding_the_relationship_prefix_on_each_sheet_gets_a_valid_f
     assert_run_went_on(cons, out)
     sub = next(s for s in cons.submissions if s.path == str(bad))
     wb = openpyxl.load_workbook(feedback_path(cons, sub, out))
-    assert wb.sheetnames[0] == "確認事項" and nm.SHEET_KPI in wb.sheetnames
+    assert wb.sheetnames[:2] == ["実施状況", "確認事項"] and nm.SHEET_KPI in wb.sheetnames
 
 
 def test_a_bracket_in_the_file_name_keeps_every_message_whole(clean, tmp_path: Path):
