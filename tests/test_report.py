@@ -376,3 +376,9 @@ def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
     header = [c.value for c in ws[3]]
     row = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == "11")
     assert (row[header.index("記入者")], row[header.index("連絡先")]) == ("=埼玉 花子", "企画総務グループ 048-000-0000")
+
+
+def test_lists_put_hq_after_the_branches(cons):
+    from kpisheet.report.lists import branch_order
+
+    assert sorted(["11", "00", "10"], key=branch_order) == ["10", "11", "00"]

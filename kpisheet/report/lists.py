@@ -17,7 +17,7 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 
 from .. import __version__
-from ..catalogue import Kpi
+from ..catalogue import HQ_CODE, Kpi
 from ..consolidation import BranchKpi, Consolidation, MeasureRating
 from ..fileio import atomic_path
 from ..ratings import MARKS
@@ -63,9 +63,14 @@ def ratings_columns(cons: Consolidation) -> list[Column]:
             Column("判定の根拠", 36, lambda b: b.rating.basis_ja, "wrap")]
 
 
+def branch_order(code: str) -> tuple[bool, str]:
+    """Branches in code order, 本部 after them (its rows are the national-only KPIs and measures)."""
+    return code == HQ_CODE, code
+
+
 def ratings_rows(cons: Consolidation) -> list[BranchKpi]:
     order = {k.id: i for i, k in enumerate(cons.kpis)}
-    return sorted(cons.branch_kpis.values(), key=lambda b: (b.branch_code, order.get(b.kpi_id, 0)))
+    return sorted(cons.branch_kpis.values(), key=lambda b: (branch_order(b.branch_code), order[b.kpi_id]))
 
 
 # ---------------------------------------------------------------- 取組状況 · 課題 · 施策別の結果
@@ -87,7 +92,7 @@ def activity_columns(cons: Consolidation) -> list[Column]:
 
 def activity_rows(cons: Consolidation) -> list[MeasureRating]:
     order = {m.id: i for i, m in enumerate(cons.catalogue.measures)}
-    return sorted(cons.measure_ratings, key=lambda r: (r.branch_code, order[r.measure_id], r.n))
+    return sorted(cons.measure_ratings, key=lambda r: (branch_order(r.branch_code), order[r.measure_id], r.n))
 
 
 def issue_columns(cons: Consolidation) -> list[Column]:
@@ -157,7 +162,7 @@ def build_lists(cons: Consolidation, path: Path, created: datetime) -> None:
     _list_sheet(wb, st, cons, "取組状況", LEGEND_JA + "　事業内容と結果は支部の記入（自己評価）です。",
                 activity_columns(cons), activity_rows(cons))
     _list_sheet(wb, st, cons, "課題", "支部が施策ごとに記入した課題です。",
-                issue_columns(cons), sorted(cons.issues, key=lambda t: (t[0], _measure_order(cons)[t[1]])))
+                issue_columns(cons), sorted(cons.issues, key=lambda t: (branch_order(t[0]), _measure_order(cons)[t[1]])))
     _list_sheet(wb, st, cons, "施策別の結果", "施策ごとの事業内容の結果（支部の自己評価）の件数。全支部の合計です。",
                 count_columns(cons), measure_counts(cons), freeze_cols=0)
     _list_sheet(wb, st, cons, "前年度実績と目標", "前年度実績と、その出典（支部のブック、または本部が渡した前年度実績のファイル）、年間目標の設定。",
