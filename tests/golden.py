@@ -14,7 +14,7 @@ Comparing (the way XlsxWriter's own test-suite does):
   difference and a short unified diff, followed by the names of any other
   differing parts.
 
-Building: :func:`build_all` writes the three golden workbooks (see :data:`GOLDEN_NAMES`)
+Building: :func:`build_all` writes the golden workbooks (see :data:`GOLDEN_NAMES`)
 from small deterministic inputs — kpisheet.sample values (seed 0) of BRANCHES, HQ's
 example settings, every file's time CREATED — with a fixed creation time, in a fixed
 time zone.
@@ -54,7 +54,7 @@ FEEDBACK_BRANCH = "11"
 #: (branch, KPI) whose numerator exceeds its denominator in MONTH: the feedback lists a finding.
 NUMERATOR_OVER = ("11", "K6-2-01")
 
-GOLDEN_NAMES = ("national.xlsx", "template_11.xlsx", "feedback_11.xlsx")
+GOLDEN_NAMES = ("national.xlsx", "lists.xlsx", "plan_status.xlsx", "template_11.xlsx", "feedback_11.xlsx")
 
 PLACEHOLDER = "<volatile>"
 _VOLATILE_TAGS = {
@@ -265,8 +265,9 @@ def _settle(path: Path) -> None:
             zout.writestr(zipfile.ZipInfo(info.filename, CREATED.timetuple()[:6]), body, zipfile.ZIP_DEFLATED)
 
 
-def build_outputs(work: Path) -> tuple[Path, Path]:
-    """(national workbook, feedback workbook of FEEDBACK_BRANCH) of the small consolidation, under `work`."""
+def build_outputs(work: Path) -> dict[str, Path]:
+    """The HQ workbooks and the feedback workbook of FEEDBACK_BRANCH of the small consolidation, under `work`,
+    by golden name."""
     from kpisheet.consolidation import consolidate
     from kpisheet.outputs import write_outputs
     from kpisheet.settings import example_settings
@@ -274,9 +275,13 @@ def build_outputs(work: Path) -> tuple[Path, Path]:
     inbox = build_inbox(work)
     cons = consolidate(inbox, fiscal_year=FISCAL_YEAR, month=MONTH, settings=example_settings())
     written = write_outputs(cons, work / "out", force=True, parallel=False, created=CREATED)
-    national = next(p for p in written.paths if p.name.startswith("national_"))
-    feedback = next(p for p in written.paths if p.parent.name == "feedback" and p.name.startswith(FEEDBACK_BRANCH))
-    return national, feedback
+    def named(prefix: str) -> Path:
+        return next(p for p in written.paths if p.parent.name == "out" and p.name.startswith(prefix))
+
+    return {"national.xlsx": named("national_"), "lists.xlsx": named("全支部_評価一覧_"),
+            "plan_status.xlsx": named("全支部_実施状況_"),
+            "feedback_11.xlsx": next(p for p in written.paths
+                                     if p.parent.name == "feedback" and p.name.startswith(FEEDBACK_BRANCH))}
 
 
 def build_all(outdir: Path) -> dict[str, Path]:
@@ -286,9 +291,8 @@ def build_all(outdir: Path) -> dict[str, Path]:
     work = Path(tempfile.mkdtemp(prefix="kpisheet-golden-"))
     try:
         with fixed_time_zone():
-            national, feedback = build_outputs(work)
-            template = build_template(work / "template")
-            built = {"national.xlsx": national, "template_11.xlsx": template, "feedback_11.xlsx": feedback}
+            built = build_outputs(work)
+            built["template_11.xlsx"] = build_template(work / "template")
             return {name: Path(shutil.copyfile(src, outdir / name)) for name, src in built.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
