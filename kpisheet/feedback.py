@@ -43,6 +43,7 @@ import io
 import re
 import zipfile
 import zlib
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +198,7 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
     cells: list[Cell] = [(1, 1, f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画KPI 確認事項"
                                 f"（{_branch_name(sub)}・{wareki_month(cons.month)}分）", "title")]
     items = fold(findings, cons.catalogue)
-    lines = [f"提出ファイル：{Path(sub.path).name}", outcome_ja(items), *notes]
+    lines = [f"提出ファイル：{Path(sub.path).name}", outcome_ja(items), *hq_lines(cons), *notes]
     cells += [(2 + i, 1, line, "plain") for i, line in enumerate(lines)]
     row = len(lines) + 1
     if items:
@@ -276,6 +277,16 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
                   (row, 4, previous, "text"), (row, 5, change_ja(kpi, yoy.change), "text"),
                   (row, 6, year_on_year_note(yoy), "text")]
     return row
+
+
+def hq_lines(cons: Consolidation) -> list[str]:
+    """The next deadline and HQ's contact, from HQ's settings (nothing while they hold placeholders)."""
+    settings = cons.settings
+    if settings is None or settings.placeholders():
+        return []
+    following = date(cons.month.year + cons.month.month // 12, cons.month.month % 12 + 1, 1)
+    return [f"次回（{wareki_month(following)}分）の提出期限：{settings.deadline_ja(following)}",
+            f"お問い合わせ・再提出先：{settings.contact_ja()}"]
 
 
 ERROR_MEANS_JA = "直して再提出してください（エラーの値は全国集計から除外しています）。"

@@ -32,7 +32,7 @@ from lxml import etree
 
 from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
 
-__all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
+__all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages", "printed_text_size",
            "sheet_states", "skip_without_printing"]
 
 TIMEOUT = 180
@@ -121,3 +121,15 @@ def print_title_sheets(xlsx: Path) -> set[str]:
     names = [s.get("name") for s in root.iter(f"{{{_MAIN}}}sheet")]
     return {names[int(d.get("localSheetId"))] for d in root.iter(f"{{{_MAIN}}}definedName")
             if d.get("name") == "_xlnm.Print_Titles" and d.get("localSheetId") is not None}
+
+
+def printed_text_size(xlsx: Path, sheet: str, words: tuple[str, ...], workdir: Path) -> float:
+    """The printed size in points of the first of `words` (all-CJK, each character one em wide)
+    found on `sheet` printed alone: its width in the PDF divided by its characters."""
+    pdf = convert(printable_copy(xlsx, workdir / "one_sheet.xlsx", only=sheet), "pdf", workdir)
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for word in words:
+        found = re.search(rf'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">{word}</word>', boxes)
+        if found:
+            return (float(found.group(2)) - float(found.group(1))) / len(word)
+    raise AssertionError(f"none of {words} printed on {sheet}")

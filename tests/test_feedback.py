@@ -338,3 +338,19 @@ def test_a_file_without_findings_opens_on_its_plan_status(three):
     assert (clean.active.title, flagged.active.title) == ("実施状況", "確認事項")
     assert [bool(ws.sheet_view.tabSelected) for ws in clean.worksheets[:2]] == [True, False]
     assert clean["実施状況"]["A1"].value == "令和6年度千葉支部事業計画実施状況（概要版）"
+
+
+def test_feedback_names_the_next_deadline_and_hqs_contact_from_the_settings(run):
+    """From HQ's settings: the next report's deadline and whom to ask; nothing while they hold placeholders."""
+    from dataclasses import replace
+
+    from kpisheet.feedback import hq_lines
+    from kpisheet.settings import example_settings
+
+    cons, *_ = run
+    settings = example_settings()
+    lines = hq_lines(replace(cons, settings=settings))
+    assert lines == [f"次回（令和6年11月分）の提出期限：{settings.deadline_ja(date(2024, 11, 1))}",
+                     f"お問い合わせ・再提出先：{settings.contact_ja()}"]
+    assert hq_lines(replace(cons, settings=replace(settings, phone="【要記入】"))) == []
+    assert hq_lines(replace(cons, settings=None)) == []

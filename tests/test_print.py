@@ -16,7 +16,7 @@ import pytest
 
 from tests.lo import convert
 from tests.printing import (
-    pages_per_sheet, pdf_page_count, print_title_sheets, printed_pages, skip_without_printing,
+    pages_per_sheet, pdf_page_count, print_title_sheets, printed_pages, printed_text_size, skip_without_printing,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,12 @@ def test_the_overview_prints_on_one_page(sheet_pages: dict[str, int]) -> None:
 def test_the_marks_matrix_prints_on_at_most_two_pages(sheet_pages: dict[str, int]) -> None:
     assert MARKS_MATRIX in sheet_pages, f"no visible sheet {MARKS_MATRIX} (sheets: {list(sheet_pages)})"
     assert sheet_pages[MARKS_MATRIX] <= 2, f"{MARKS_MATRIX} prints {sheet_pages[MARKS_MATRIX]} pages"
+
+
+def test_the_marks_matrix_prints_at_8_points_or_more(national: Path, tmp_path: Path) -> None:
+    """Fitted to one page wide and two tall, its branch names print at 8 pt or more (measured in the PDF)."""
+    size = printed_text_size(national, MARKS_MATRIX, ("北海道", "神奈川", "鹿児島"), tmp_path)
+    assert 8 <= size < 12, f"{MARKS_MATRIX} prints its branch names at {size:.1f} pt"
 
 
 def test_every_table_longer_than_a_page_repeats_its_header_rows(sheet_pages: dict[str, int], national: Path) -> None:
