@@ -32,8 +32,8 @@ from lxml import etree
 
 from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
 
-__all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages", "printed_text_size",
-           "sheet_states", "skip_without_printing"]
+__all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
+           "printed_text_size", "sheet_states", "skip_without_printing"]
 
 TIMEOUT = 180
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
