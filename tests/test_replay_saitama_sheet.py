@@ -43,14 +43,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kpisheet.catalogue import catalogue_for_fy
 from kpisheet.consolidation import consolidate
 from kpisheet.feedback import write_feedback
 from kpisheet.fiscal import parse_month
 from kpisheet.ratings import as_of_ja
 
 from .consolidate_helpers import field, filled, mfield
-from .test_replays import NOT_REPORTED, SAITAMA_AS_REPORTED, _fill_through
+from .test_replays import SAITAMA_AS_REPORTED, saitama_kpi_values
 
 SEED = json.loads((Path(__file__).parent / "data" / "seed003_saitama.json").read_text(encoding="utf-8"))
 DATA_MONTH = {r[0]: r[5] for r in SAITAMA_AS_REPORTED}
@@ -74,15 +73,7 @@ def _seed_rows() -> list[tuple[dict, dict]]:
 
 
 def _values() -> dict:
-    cat = catalogue_for_fy(2023)
-    values: dict = {}
-    for kpi_id, target, baseline, n, d, data_month, _line, _mark in SAITAMA_AS_REPORTED:
-        if target is not None:
-            values[field(kpi_id, "target")] = target
-        if baseline is not None:
-            values[field(kpi_id, "baseline")] = baseline
-        _fill_through(values, cat.kpi(kpi_id), n, d, data_month)
-    values[field(NOT_REPORTED[0], "target")] = 0.131
+    values = saitama_kpi_values()
     activities: dict[str, list[dict]] = {}
     issues: dict[str, list[str]] = {}
     for m, r in _seed_rows():

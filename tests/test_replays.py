@@ -73,9 +73,9 @@ def _fill_through(values: dict, kpi, n_final, d_final, data_month: str) -> None:
             values[num(kpi.id, m)], values[den(kpi.id, m)] = n, d
 
 
-@pytest.fixture(scope="module")
-def saitama_as_reported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("saitama_as_reported")
+def saitama_kpi_values() -> dict:
+    """埼玉's FY2023 workbook inputs of seed 003's KPIs: targets, previous-year values and results,
+    each result filled only up to its data month."""
     cat = catalogue_for_fy(2023)
     values: dict = {}
     for kpi_id, target, baseline, n, d, data_month, _line, _mark in SAITAMA_AS_REPORTED:
@@ -85,7 +85,13 @@ def saitama_as_reported(tmp_path_factory):
             values[field(kpi_id, "baseline")] = baseline
         _fill_through(values, cat.kpi(kpi_id), n, d, data_month)
     values[field(NOT_REPORTED[0], "target")] = 0.131
-    filled(root, root / "inbox", 2023, "11", values)
+    return values
+
+
+@pytest.fixture(scope="module")
+def saitama_as_reported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saitama_as_reported")
+    filled(root, root / "inbox", 2023, "11", saitama_kpi_values())
     return consolidate(root / "inbox", fiscal_year=2023, month=MARCH_2024)
 
 
