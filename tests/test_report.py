@@ -384,3 +384,18 @@ def test_lists_put_hq_after_the_branches(cons):
     from kpisheet.report.lists import branch_order
 
     assert sorted(["11", "00", "10"], key=branch_order) == ["10", "11", "00"]
+
+
+def test_overview_names_late_branches_and_hqs_contact_from_the_settings(cons):
+    from dataclasses import replace
+
+    from kpisheet.report.national import overview_facts
+    from kpisheet.settings import example_settings
+
+    settings = example_settings()
+    statuses = [replace(s, late=s.code == "11") for s in cons.statuses]
+    facts = dict(overview_facts(replace(cons, settings=settings, statuses=statuses)))
+    assert facts["期限後の提出"] == f"埼玉（提出期限：{settings.deadline_ja(OCT24)}）"
+    assert facts["本部の連絡先"] == settings.contact_ja()
+    unset = dict(overview_facts(cons))
+    assert unset["期限後の提出"] == "（提出期限が設定されていないため判定していません）" and "本部の連絡先" not in unset

@@ -95,10 +95,10 @@ def _names_of(cons: Consolidation, status: str, names: dict[str, str]) -> str:
 
 
 def _late_ja(cons: Consolidation, names: dict[str, str]) -> str:
-    settings = getattr(cons, "settings", None)
+    settings = cons.settings
     if settings is None or settings.placeholders():
         return "（提出期限が設定されていないため判定していません）"
-    late = [short_name(names, s.code) for s in cons.statuses if getattr(s, "late", False)]
+    late = [short_name(names, s.code) for s in cons.statuses if s.late]
     due = settings.deadline_ja(cons.month)
     return f"{'、'.join(late) if late else 'なし'}（提出期限：{due}）"
 
@@ -116,7 +116,7 @@ def overview_facts(cons: Consolidation) -> list[tuple[str, str]]:
              (STATUS_ERRORS, _names_of(cons, STATUS_ERRORS, names) + f"（エラー {f['errors']}件・警告 {f['warnings']}件："
                                                                      "「検証結果」シート）"),
              ("期限後の提出", _late_ja(cons, names))]
-    settings = getattr(cons, "settings", None)
+    settings = cons.settings
     if settings is not None and not settings.placeholders():
         facts.append(("本部の連絡先", settings.contact_ja()))
     return facts
@@ -180,8 +180,8 @@ def status_columns(cons: Consolidation) -> list[Column]:
     return [Column("支部コード", 6, lambda s: s.code, "centre"),
             Column("支部", 10, lambda s: s.name),
             Column("状況", 12, lambda s: s.status, mark_format(lambda s: status_mark[s.status])),
-            Column("期限後", 7, lambda s: "期限後" if getattr(s, "late", False) else "", "centre"),
-            Column("受信日時", 16, lambda s: getattr(s, "received_at", None)),
+            Column("期限後", 7, lambda s: "期限後" if s.late else "", "centre"),
+            Column("受信日時", 16, lambda s: s.received_at),
             Column("ブックの保存日時", 16, lambda s: s.saved_at),
             Column("保存したアプリ", 30, lambda s: s.saved_by, "wrap"),
             Column("ファイル", 34, lambda s: "\n".join(Path(f).name for f in s.files), "wrap"),
@@ -552,7 +552,7 @@ def _parts(numerator: float | None, denominator: float | None) -> str:
 # ---------------------------------------------------------------- 実行情報 (hidden)
 def sheet_run(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
     sheet = Sheet(wb, st, RUN_SHEET, title_ja(cons, "実行情報"))
-    settings = getattr(cons, "settings", None)
+    settings = cons.settings
     facts = [("作成日時", jst(created)),
              ("作成ツール", f"kpisheet {__version__}"),
              ("KPI一覧", f"第{cons.catalogue.term}期 {Path(cons.catalogue.source_file).name}（{cons.catalogue.short_digest}）"),
