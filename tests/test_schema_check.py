@@ -29,7 +29,8 @@ from kpisheet.validation import schema_record
 from tests import helpers as h
 
 DATA_FILES = {"catalogue_term5.json": "catalogue.schema.json", "catalogue_term6.json": "catalogue.schema.json",
-              "mapping_term5_term6.json": "mapping.schema.json", "branches.json": "branches.schema.json"}
+              "mapping_term5_term6.json": "mapping.schema.json", "branches.json": "branches.schema.json",
+              "hq_settings.json": "hq_settings.schema.json"}
 SUBMISSION = "submission.schema.json"
 
 
