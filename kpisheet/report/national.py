@@ -20,7 +20,7 @@ strings_to_formulas/strings_to_urls False.  The same Consolidation gives the sam
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from ..catalogue import Kpi
 from ..consolidation import (NATIONAL_CODE, STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, BranchKpi,
                              Consolidation, NationalKpi)
 from ..fileio import atomic_path
-from ..fiscal import wareki_fiscal_year, wareki_month
+from ..fiscal import JST, wareki_fiscal_year, wareki_month
 from ..ratings import NO_RESULT
 from .layout import (Column, Sheet, Styles, lines_of, mark_format, number_format,
                      print_setup, put, row_height, workbook_options)
@@ -45,7 +45,6 @@ from .texts import (LEGEND_JA, PROGRESS_FORMAT, PROGRESS_JA, RULE_JA, annual_tar
 SHEETS = ("概要", "提出状況", "全国KPI", "支部別評価", "支部別KPI", "月次推移", "第5期→第6期対応表",
           "第5期→第6期施策対応", "検証結果", "修正履歴", "実行情報")
 RUN_SHEET = "実行情報"
-JST = timezone(timedelta(hours=9), "JST")
 KPI_MARKS = ("◎", "○", "△", NO_RESULT)  # a KPI is never ×（未実施 is for activities）
 NAMES_ON_OVERVIEW = 12  # more △ branches than this: their count and where to look
 
@@ -161,7 +160,8 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         sheet.row += 1
     sheet.skip()
     sheet.ws.write_string(sheet.row, 0, "KPIごとの結果", st.subtitle)
-    sheet.ws.write_string(sheet.row, 2, LEGEND_JA + "　◎○△—の数は47支部の結果（—はデータなし）", st.note)
+    sheet.ws.write_string(sheet.row, 2, LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
+                          "（—はデータなし）", st.note)
     sheet.skip()
     sheet.table(columns, cons.kpis)
     sheet.note("※ 入力ファイルのハッシュ値・作成日時・ツールの版は「実行情報」シートにあります"
