@@ -182,9 +182,8 @@ def test_marks_matrix_shows_every_branchs_mark(national, cons):
     assert rows["11"][col] == cons.branch_kpis[("11", "K6-2-01")].rating.mark
     assert rows["全国"][col] == cons.national["K6-2-01"].rating.mark
     assert rows["01"][col] == "—"  # 北海道 did not send
-    assert ws.page_setup.orientation == "landscape" and not ws.sheet_properties.pageSetUpPr.fitToPage
-    fonts = {c.font.sz for row in ws.iter_rows(min_row=3) for c in row if c.value not in (None, "")}
-    assert min(fonts) * ws.page_setup.scale / 100 >= 8  # printed at 8 pt or more
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 2)  # the printed size: tests/test_print.py
 
 
 def _ratings(lists) -> dict[tuple[str, str], dict]:
