@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from .catalogue import branch
+from .consolidation import rank_ja
 from .fileio import atomic_path
 from .feedback_items import Item, fold, highlights
 from .findings import Finding, makes_unreadable
@@ -350,7 +351,7 @@ def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalK
     national_month = data_month_ja(n.data_month) if n is not None and n.branches_met is None else ""
     return [(kpi.id, "text"), (kpi.label, "text"), target, result, (month, "centre"),
             (mark, ("mark", mark)), (bk.progress if bk else None, "percent"),
-            (bk.rank if bk and bk.rank else "", "centre"), (source, "text"), (goal, "text"), national,
+            (rank_ja(bk), "centre"), (source, "text"), (goal, "text"), national,
             (national_month, "centre"), (nmark, ("mark", nmark))]
 
 

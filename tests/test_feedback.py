@@ -77,6 +77,7 @@ def test_kpi_rows_name_the_data_month_target_source_and_term_goal(run):
     assert row["年間目標"] == pytest.approx(bk.annual_target / 100)
     assert row["目標の設定"] == TARGET_SOURCES[bk.target_source][0]
     assert row["第6期末目標（参考）"] == "9.2%以上"
+    assert row["順位"] == "1/1"  # the only branch of this inbox: rank of ranked branches
     assert row["全国の実績"] == pytest.approx(n.value / 100) and row["全国のデータ時点"] == "R6.10"
     excluded = rows["K6-2-01"]  # the E401 month is its latest: left out, said why
     assert excluded["実績"].startswith("—（") and excluded["評価"] == "—"
