@@ -58,8 +58,8 @@ from .fiscal import wareki_fiscal_year, wareki_month
 from . import plan_status
 from .model import Submission
 from .ratings import as_of_ja
-from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, change_ja, data_month_ja, kpi_result_text, result_ja,
-                     source_ja, target_text, term_goal_ja, text_lines, year_on_year_note)
+from .report import (FONT, MARK_COLOURS, PROGRESS_JA, RULE_JA, change_ja, data_month_ja, kpi_result_text, lines_of,
+                     result_ja, row_height, source_ja, target_text, term_goal_ja, year_on_year_note)
 from .workbook_xml import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
 from .xlsx_cells import cell_coordinates, column_letter
 
@@ -1172,7 +1172,7 @@ class _SheetXml:
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{column_letter(col)}{row}"
         if width and isinstance(value, str):
-            self.heights[row] = max(self.heights.get(row, 1), min(10, text_lines(value, width)))
+            self.heights[row] = max(self.heights.get(row, 1), min(10, lines_of(value, width)))
         if value is None or value == "":
             cell = f'<c r="{ref}" s="{style}"/>'
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -1186,7 +1186,7 @@ class _SheetXml:
         if row in self.fixed:
             return f' ht="{self.fixed[row]}" customHeight="1"'
         lines = self.heights.get(row, 1)
-        return f' ht="{13.5 * lines}" customHeight="1"' if lines > 1 else ""
+        return f' ht="{row_height(lines)}" customHeight="1"' if lines > 1 else ""
 
     def render(self, widths: list[float], freeze_row: int | None, footer: str = "", *, selected: bool = True,
                header: str = "") -> str:

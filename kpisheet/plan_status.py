@@ -29,7 +29,7 @@ from .catalogue import HQ_CODE, branch
 from .fileio import atomic_path
 from .fiscal import wareki_fiscal_year, wareki_month
 from .ratings import MARK_LABELS_JA, MARKS, NO_RESULT
-from .report import FONT, MARK_COLOURS, kpi_result_text, target_text, text_lines, workbook_options
+from .report import FONT, MARK_COLOURS, kpi_result_text, lines_of, row_height, target_text, workbook_options
 
 if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
@@ -161,8 +161,7 @@ def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
 
 # ================================================================ cells, styles and heights
 _STYLE_OF_KIND = {"title": "title", "note": "plain", "legend": "bold", "blank": "plain"}
-TITLE_HEIGHT, LINE_POINTS, PAD_POINTS = 21.0, 15.0, 3.0
-MAX_HEIGHT = 409.0  # Excel's highest row (409.5 points); a longer text scrolls within its cell
+TITLE_HEIGHT = 21.0
 
 
 def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cell], dict[int, float]]:
@@ -189,9 +188,9 @@ def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cel
             "issue_label" if r.kind == "issue" else "measure", "kpi" if r.kind == "kpi" else "text",
             "centre_wrap", "centre_wrap", ("mark", r.mark) if r.mark else "centre_wrap"]
         cells += [(row, c, value, style) for c, (value, style) in enumerate(zip(r.cells, styles), 1)]
-        lines = max(text_lines(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
+        lines = max(lines_of(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
         if lines > 1:
-            heights[row] = min(lines * LINE_POINTS + PAD_POINTS, MAX_HEIGHT)
+            heights[row] = row_height(lines)
     return cells, heights
 
 

@@ -13,7 +13,7 @@ from kpisheet.consolidation import consolidate
 from kpisheet.feedback import write_feedback
 from kpisheet.plan_status import (COLUMNS, LEGEND_JA, NO_MARK_JA, PlanRow, plan_status_cells, plan_status_name,
                                   plan_status_rows, write_all_plan_status)
-from kpisheet.report import text_lines
+from kpisheet.report import lines_of
 
 from .consolidate_helpers import den, filled, mfield, num
 from .lo import convert, pdf_pages, requires_soffice
@@ -86,7 +86,7 @@ def test_row_heights_grow_with_text(cons):
     cells, heights = plan_status_cells(rows)
     at = {r.cells[1]: i + 1 for i, r in enumerate(rows)}
     long_row = at[LONG]
-    assert heights[long_row] >= text_lines(LONG, 62) * 15 > 15 * 4
+    assert heights[long_row] >= lines_of(LONG, 62) * 15 > 15 * 4
     assert at["② 電話応対研修を実施した"] not in heights  # one line everywhere: the default height
     huge = [PlanRow("issue", ("課題", "あ" * 2000, "", "", ""))]
     assert plan_status_cells(huge)[1] == {1: 409.0}  # Excel's highest row, not more
@@ -118,7 +118,7 @@ def test_all_branches_text_is_text_and_rows_fit(all_branches):
     issue = [c for row in ws.iter_rows() for c in row if c.value == "=1+1"]
     assert len(issue) == 2 and all(c.data_type == "s" for c in issue)  # each branch's 課題, never a formula
     long_cells = [c for row in ws.iter_rows() for c in row if c.value == LONG]
-    assert long_cells and all(ws.row_dimensions[c.row].height >= text_lines(LONG, 62) * 15 for c in long_cells)
+    assert long_cells and all(ws.row_dimensions[c.row].height >= lines_of(LONG, 62) * 15 for c in long_cells)
     assert all(c.alignment.wrap_text for c in long_cells)
 
 
@@ -177,7 +177,7 @@ def test_feedback_opens_with_the_same_plan_status_each_way(cons, tmp_path, monke
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.orientation == "landscape"
     assert "埼玉支部" in ws.oddFooter.left.text and "&P" in ws.oddFooter.center.text
     long_cell = next(c for row in ws.iter_rows() for c in row if c.value == LONG)
-    assert ws.row_dimensions[long_cell.row].height >= text_lines(LONG, 62) * 15
+    assert ws.row_dimensions[long_cell.row].height >= lines_of(LONG, 62) * 15
     mark = next(c for row in ws.iter_rows() for c in row if c.value == "△" and c.column == 5)
     assert mark.fill.fgColor.rgb.endswith("FFC7CE")
 

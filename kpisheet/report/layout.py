@@ -24,6 +24,7 @@ HEAD_BG = "#1F4E78"
 MARK_COLOURS = {"◎": "#C6EFCE", "○": "#DDEBF7", "△": "#FFC7CE", "×": "#F4B084", "—": "#EDEDED"}
 A4 = 9
 MAX_LINES = 40  # a row never grows beyond this many lines
+MAX_ROW_POINTS = 409.0  # Excel's highest row (409.5 points): a longer text scrolls within its cell
 
 
 def workbook_options() -> dict[str, Any]:
@@ -44,14 +45,11 @@ def lines_of(text: str, width: float) -> int:
     return min(MAX_LINES, sum(max(1, -(-display_width(line) // chars)) for line in str(text).split("\n")))
 
 
-def text_lines(text: str, width: float) -> int:
-    """Kept for callers of the earlier name: lines of a wrapped text (see lines_of)."""
-    return lines_of(text, width)
-
-
 def row_height(lines: int, font_size: float = FONT_SIZE) -> float:
-    """Points a row of `lines` lines of text needs (line pitch 1.4 × the font size, and a margin)."""
-    return round(lines * font_size * 1.4 + 4, 1)
+    """Points a row of `lines` lines of text needs (line pitch 1.5 × the font size, and a margin),
+    at most Excel's highest row.  The one rule for every wrapped row kpisheet writes: the national
+    and lists workbooks, 実施状況 and 確認事項."""
+    return min(round(lines * font_size * 1.5 + 3, 1), MAX_ROW_POINTS)
 
 
 # ---------------------------------------------------------------- formats
