@@ -1,13 +1,14 @@
 """Consolidating 47 branches (+ 本部) end to end, with the time of each stage.
 
-    /work/venv/bin/python benchmarks/bench_consolidate.py [--keep DIR | --inbox DIR] [--runs N]
+    .venv/bin/python benchmarks/bench_consolidate.py [--keep DIR | --inbox DIR] [--runs N]
 
 Builds an FY2024 inbox through 2024-10 from the real templates (kpisheet.sample
 values; --inbox reuses one built before, e.g. DIR/inbox of an earlier --keep
 DIR), then times: read + validate (kpisheet.validation), consolidation (pure),
-the national workbook, the CSV and the 48 feedback workbooks one after the
-other, then the outputs as the CLI writes them (write_outputs: the national
-workbook in a forked child beside the CSV and feedback files), and finally
+the national, lists and 実施状況 workbooks, the CSV and the 48 feedback
+workbooks one after the other, then the outputs as the CLI writes them
+(write_outputs: the three HQ workbooks in a forked child beside the CSV and
+feedback files), and finally
 the CLI itself end to end (`python -m kpisheet consolidate ...` as a
 subprocess, median of --runs).  Target: the CLI under 3 s on the 2-core CI
 machine.  Stage lines show wall and CPU seconds: on a busy machine the wall
@@ -17,9 +18,8 @@ does.
 
 from __future__ import annotations
 
-import os
-
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -33,12 +33,14 @@ from kpisheet.consolidation import build_consolidation, read_value_file
 from kpisheet.outputs import write_outputs
 from kpisheet.csvout import write_kpi_values_csv
 from kpisheet.feedback import write_feedback
-from kpisheet.report import write_national
+from kpisheet.plan_status import write_all_plan_status
+from kpisheet.report import write_lists, write_national
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
-os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 from kpisheet.validation import validate
+
+# `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 FY, MONTH = 2024, date(2024, 10, 1)
 
@@ -91,6 +93,8 @@ def main() -> None:
         result.submissions, result.findings, fiscal_year=FY, month=MONTH, baselines=baselines,
         input_files=[Path(f) for f in result.files]))
     st.time("national workbook", lambda: write_national(cons, out / "national.xlsx", force=True))
+    st.time("lists workbook", lambda: write_lists(cons, out / "lists.xlsx", force=True))
+    st.time("実施状況 workbook", lambda: write_all_plan_status(cons, out / "plan_status.xlsx", force=True))
     st.time("csv", lambda: write_kpi_values_csv(cons, out / "kpi_values.csv", force=True))
     st.time(f"feedback x{len(cons.submissions)}",
             lambda: [write_feedback(cons, sub, out, force=True) for sub in cons.submissions])

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kpisheet.template import generate
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+
+# `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 

@@ -45,9 +45,10 @@ from kpisheet.fiscal import fiscal_months, month_key
 from kpisheet.model import KpiEntry, Submission
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
-os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 from kpisheet.validation import validate
+
+# `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 YEARS = range(2021, 2027)
 MEASURED_FY, MEASURED = 2024, date(2024, 10, 1)

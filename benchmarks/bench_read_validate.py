@@ -31,10 +31,11 @@ from kpisheet import names as nm
 from kpisheet.catalogue import catalogue_for_fy, prefecture_branches
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
-os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 from kpisheet.validation import validate
 from kpisheet.workbook_xml import Book
+
+# `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
+os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 FY = 2024
 

@@ -41,7 +41,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+
+# `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 REPO = Path(__file__).resolve().parent.parent

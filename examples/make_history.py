@@ -33,7 +33,8 @@ from kpisheet.csvout import write_kpi_values_csv
 from kpisheet.names import kpi_key
 from kpisheet.sample import fill_by_names, sample_values
 from kpisheet.template import generate
-# generate refuses HQ settings that hold placeholders: measure with the shipped example settings
+
+# `generate` refuses HQ settings that hold placeholders: build with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
 
 HERE = Path(__file__).resolve().parent

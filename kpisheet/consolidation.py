@@ -57,8 +57,8 @@ newest file it sent — the file's arrival counts: its modification time, unless
 build_consolidation is told when it arrived, as a run rebuilt from the ledger is.  The
 workbook's own time comes first because a file's time in the inbox changes whenever the file
 is copied (or checked out), and HQ saving an e-mailed file a day later must not make a branch
-late; a branch that saves in time and sends late is not caught (README, decisions).  Times shown to people are JST
-text 「2024-11-07 14:03」 (fiscal.jst_text).
+late; a branch that saves in time and sends late is not caught (README, decisions).  Times
+shown to people are JST text 「2024-11-07 14:03」 (fiscal.jst_text).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class BranchStatus:
     completeness: float | None  # share of the month's expected cells filled
     left_out: tuple[str, ...]  # what was left out and why (Japanese)
     received_at: str | None = None  # when the file arrived (its modification time), JST 「2024-11-08 14:03」
-    late: bool = False  # arrived after the deadline day (JST); always False without HQ's settings
+    late: bool = False  # saved (else arrived) after the deadline day, JST; always False without HQ's settings
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from xlsxwriter.workbook import Workbook
 
 from ..catalogue import Kpi
-from ..consolidation import Consolidation, KpiTrend, TrendPoint
+from ..consolidation import Consolidation, KpiTrend
 from ..fiscal import fiscal_months, month_key, month_label
 from .layout import FONT, HEAD_BG, Column, Sheet, Styles, print_setup
 from .texts import branch_names, num_format, short_name, stored, title_ja
@@ -134,5 +134,3 @@ def _charts(wb: Workbook, sheet: Sheet, cons: Consolidation, rows: list[tuple[Kp
         line.set_x_axis({"num_font": {"name": FONT, "size": 8}})
         sheet.ws.insert_chart(head + (i // 2) * 16, chart_col + (i % 2) * 8, line, {"x_scale": 1.0, "y_scale": 1.0})
 
-
-__all__ = ["write_trend", "trend_rows", "TrendPoint"]
