@@ -244,6 +244,7 @@ def test_lo_fill_wrong_sheet_password(template: Path, tmp_path: Path) -> None:
             sheet_ops=[{"op": "insert_rows", "sheet": PASSWORD_SHEET, "before_row": 1,
                         "count": 1, "password": "nope"}],
         )
+    assert not (tmp_path / "x.xlsx").exists()  # refused before anything was saved
 
 
 @requires_soffice
