@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 class Severity(str, Enum):
@@ -427,8 +427,11 @@ class KpisheetError(Exception):
         super().__init__("\n".join(f.message_en for f in findings))
 
 
-def format_text(findings: Iterable[Finding], *, lang: str = "ja") -> str:
-    """Human output: findings grouped by file, errors first, one line each."""
+def format_text(findings: Iterable[Finding], *, lang: str = "ja",
+                about: Callable[[str, list[Finding]], str] | None = None) -> str:
+    """Human output: findings grouped by file, errors first, one line each.
+
+    `about(file, its findings)` adds to a file's heading (the CLI names the file's branch)."""
     by_file: dict[str, list[Finding]] = {}
     for f in findings:
         by_file.setdefault(f.file or "", []).append(f)
@@ -437,6 +440,7 @@ def format_text(findings: Iterable[Finding], *, lang: str = "ja") -> str:
         n_err = sum(1 for f in group if f.is_error)
         n_warn = len(group) - n_err
         head = Path(file).name if file else ("(全体)" if lang == "ja" else "(general)")
+        head += about(file, group) if about else ""
         lines.append(f"■ {head}  エラー {n_err}件 / 警告 {n_warn}件" if lang == "ja"
                      else f"■ {head}  {n_err} error(s) / {n_warn} warning(s)")
         for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", f.line or 0, cell_order(f.cell), f.code)):
