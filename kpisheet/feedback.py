@@ -43,7 +43,6 @@ import io
 import re
 import zipfile
 import zlib
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +53,7 @@ from .consolidation import rank_ja
 from .fileio import atomic_path
 from .feedback_items import Item, fold, highlights
 from .findings import Finding, makes_unreadable
-from .fiscal import wareki_fiscal_year, wareki_month
+from .fiscal import next_month, wareki_fiscal_year, wareki_month
 from . import plan_status
 from .model import Submission
 from .ratings import as_of_ja
@@ -285,7 +284,7 @@ def hq_lines(cons: Consolidation) -> list[str]:
     settings = cons.settings
     if settings is None or settings.placeholders():
         return []
-    following = date(cons.month.year + cons.month.month // 12, cons.month.month % 12 + 1, 1)
+    following = next_month(cons.month)
     return [f"次回（{wareki_month(following)}分）の提出期限：{settings.deadline_ja(following)}",
             f"お問い合わせ・再提出先：{settings.contact_ja()}"]
 

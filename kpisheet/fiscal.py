@@ -31,6 +31,11 @@ def month_label(day: date) -> str:
 _MONTH_RE = re.compile(r"^(\d{4})-?(\d{2})$")
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s (December → January of the next year)."""
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
 def parse_month(text: str) -> date:
     """Parse '2024-10' or '202410' into the first day of that month."""
     m = _MONTH_RE.match(text.strip())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .findings import Finding, KpisheetError, Severity, finding
-from .fiscal import wareki_year
+from .fiscal import next_month, wareki_year
 from .resources import data_dir
 from .schema_check import iter_errors
 
@@ -55,8 +55,8 @@ class HqSettings:
 
     def deadline(self, month: date) -> date:
         """Due date of the report for the reporting month `month` (any day in it)."""
-        year, mon = (month.year + 1, 1) if month.month == 12 else (month.year, month.month + 1)
-        due = date(year, mon, min(self.deadline_day, monthrange(year, mon)[1]))
+        following = next_month(month)
+        due = following.replace(day=min(self.deadline_day, monthrange(following.year, following.month)[1]))
         if due.weekday() >= 5 and self.weekend == "before":
             return due - timedelta(days=due.weekday() - 4)
         if due.weekday() >= 5 and self.weekend == "after":
