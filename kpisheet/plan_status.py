@@ -30,6 +30,7 @@ from .fileio import atomic_path
 from .fiscal import wareki_fiscal_year, wareki_month
 from .ratings import MARK_LABELS_JA, MARKS, NO_RESULT
 from .report import FONT, MARK_COLOURS, kpi_result_text, lines_of, row_height, target_text, workbook_options
+from .report.texts import CIRCLED
 
 if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
@@ -46,7 +47,6 @@ NO_MARK_JA = "「—」は評価なし：KPIは実績が届いていない・目
 TITLE_ROWS = 5  # title, 集計月, legend, 「—」, the table's head: repeated on every printed page of a branch's own sheet
 BLANK_MEASURE_JA = "（記入なし）"
 ISSUE_JA = "課題"
-_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 _DASH = NO_RESULT
 
 Cells5 = tuple[str, str, str, str, str]
@@ -124,8 +124,8 @@ def activity_rows(cons: Consolidation, code: str, measure: Measure) -> list[Plan
     out = []
     for i, r in enumerate(ratings):
         text = r.text
-        if numbered and i < len(_CIRCLED) and not text.startswith(tuple(_CIRCLED)):
-            text = f"{_CIRCLED[i]} {text}"
+        if numbered and i < len(CIRCLED) and not text.startswith(tuple(CIRCLED)):
+            text = f"{CIRCLED[i]} {text}"
         mark = r.rating or _DASH
         out.append(_row("activity", "", text, _DASH, _DASH, mark, measure.id))
     return out

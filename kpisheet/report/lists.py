@@ -22,7 +22,7 @@ from ..consolidation import BranchKpi, Consolidation, MeasureRating
 from ..fileio import atomic_path
 from ..ratings import MARKS
 from .layout import Column, Sheet, Styles, mark_format, number_format, print_setup, workbook_options
-from .texts import (LEGEND_JA, PROGRESS_FORMAT, RULE_JA, branch_names, kpi_result_text, num_format, pillar_ja,
+from .texts import (LEGEND_JA, PROGRESS_FORMAT, RULE_JA, branch_names, circled, kpi_result_text, num_format, pillar_ja,
                     short_name, source_ja, stored, target_text, term_goal_head, term_goal_ja, title_ja)
 
 SHEETS = ("評価一覧", "取組状況", "課題", "施策別の結果", "前年度実績と目標")
@@ -30,10 +30,6 @@ SHEETS = ("評価一覧", "取組状況", "課題", "施策別の結果", "前�
 
 def lists_name(fiscal_year: int, month_key: str) -> str:
     return f"全支部_評価一覧_FY{fiscal_year}_{month_key}.xlsx"
-
-
-def _circled(n: int) -> str:
-    return chr(0x2460 + n - 1) if 1 <= n <= 20 else f"({n})"
 
 
 # ---------------------------------------------------------------- 評価一覧
@@ -84,7 +80,7 @@ def activity_columns(cons: Consolidation) -> list[Column]:
             Column("支部", 8, lambda r: short_name(names, r.branch_code)),
             Column("柱", 16, lambda r: pillar_ja(cons, r.measure_id), "wrap"),
             Column("具体的な施策", 24, heading, "wrap"),
-            Column("No", 4, lambda r: _circled(r.n), "centre"),
+            Column("No", 4, lambda r: circled(r.n), "centre"),
             Column("事業内容", 46, lambda r: r.text, "wrap"),
             Column("結果", 5, lambda r: r.rating or "—", mark_format(lambda r: r.rating or "—")),
             Column("備考", 34, lambda r: r.note, "wrap")]

@@ -22,6 +22,14 @@ PROGRESS_FORMAT = "0%"
 LEGEND_JA = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS[:4])
 
 
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"  # how the plans number a measure's activities
+
+
+def circled(n: int) -> str:
+    """「③」 for 3; 「(21)」 past ⑳."""
+    return CIRCLED[n - 1] if 1 <= n <= len(CIRCLED) else f"({n})"
+
+
 def num_format(kpi: Kpi) -> str:
     if kpi.display == "percent":
         return "0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%"
