@@ -130,7 +130,7 @@ def overview_columns(cons: Consolidation) -> list[Column]:
     cols = [Column("KPI ID", 8, lambda k: k.id),
             Column("KPI", 30, lambda k: k.label, "wrap"),
             Column("全国の実績（データ時点）", 17, lambda k: national_result_ja(k, n(k)), "wrap"),
-            Column("年間目標", 11, lambda k: annual_target_cell(k, n(k)),
+            Column("年間目標", 11, lambda k: _overview_target(k, n(k)),
                    number_format(lambda k: num_format(k), align="right")),
             Column(term_goal_head(cons), 12, lambda k: term_goal_ja(k), "wrap"),
             Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark))]
@@ -142,6 +142,12 @@ def overview_columns(cons: Consolidation) -> list[Column]:
              Column("◎の基準", 16, lambda k: excellent_ja(k, n(k).annual_target if n(k).branches_met is None
                                                          else None), "wrap")]
     return cols
+
+
+def _overview_target(kpi: Kpi, national: NationalKpi) -> float | str | None:
+    """The national annual target, or 「—」 where there is none (why: 全国KPI's 判定の根拠)."""
+    cell = annual_target_cell(kpi, national)
+    return "—" if isinstance(cell, str) and cell != "全支部" else cell
 
 
 def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
@@ -230,7 +236,7 @@ def national_columns(cons: Consolidation) -> list[Column]:
             Column("分母（合計）", 14, lambda k: n(k).denominator, "int"),
             Column("全国の実績", 10, lambda k: national_value(k, n(k)), number_format(nf, align="right")),
             Column("データ時点", 7, lambda k: data_month_ja(n(k).data_month), "centre"),
-            Column("年間目標", 10, lambda k: annual_target_cell(k, n(k)), number_format(nf)),
+            Column("年間目標", 10, lambda k: annual_target_cell(k, n(k)), number_format(nf, text_wrap=True), wrap=True),
             Column("目標の設定", 14, lambda k: _national_source(cons, k, n(k)), "wrap"),
             Column(term_goal_head(cons), 11, lambda k: term_goal_ja(k), "wrap"),
             Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark)),
