@@ -54,14 +54,14 @@ _prctl: Any = None  # libc's prctl on Linux, loaded before any fork
 _fork_hooks: list[bool] = []  # [True] once the fork callbacks are registered
 
 
-def _on_signal(signum: int, _frame: Any) -> None:
+def _on_signal(signum: int, frame: Any) -> None:
     if os.getpid() != _main_pid:  # a forked child before _after_fork_in_child ran: die by default
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
     _received.append(signum)
-    if _forking:  # an exception inside fork's callbacks would be printed and lost: raise after the fork
-        return
+    if _forking or _in_fork_callback(frame):  # an exception inside fork's callbacks would be printed and
+        return                                  # lost: _after_fork_in_parent delivers it again after the fork
     for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
         signal.signal(other, signal.SIG_IGN)
     raise Interrupted(signum)  # runtime's fork helpers kill and reap their children as it propagates
@@ -77,6 +77,11 @@ def _after_fork_in_parent() -> None:
         # Delivered again a moment later from another thread: raised here, inside fork's callbacks,
         # the exception would only be printed.
         threading.Timer(0.05, os.kill, (os.getpid(), _received[-1])).start()
+
+
+def _in_fork_callback(frame: Any) -> bool:
+    """The signal came at the very start of _before_fork / _after_fork_in_parent, before they marked it."""
+    return frame is not None and frame.f_code in (_before_fork.__code__, _after_fork_in_parent.__code__)
 
 
 def _after_fork_in_child() -> None:

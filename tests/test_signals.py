@@ -137,3 +137,23 @@ def test_sigint_exits_130_and_leaves_no_partial_output(box, tmp_path):
     assert "中断しました（SIGINT）" in err.decode() and "Traceback" not in err.decode()
     assert no_orphans(proc.pid) == []
     assert outputs_of(out) == {} and leftovers(out) == []
+
+
+def test_a_signal_at_the_start_of_a_fork_callback_waits_for_the_fork(monkeypatch):
+    """Raised inside os.fork's callbacks the interruption would only be printed (a traceback, and the
+    run going on): the handler notes it and leaves it to _after_fork_in_parent to deliver again."""
+    from types import SimpleNamespace
+
+    from kpisheet import cli
+
+    monkeypatch.setattr(cli, "_main_pid", os.getpid())
+    monkeypatch.setattr(cli, "_received", [])
+    for hook in (cli._before_fork, cli._after_fork_in_parent):
+        cli._on_signal(signal.SIGINT, SimpleNamespace(f_code=hook.__code__))  # returns, does not raise
+    assert cli._received == [signal.SIGINT, signal.SIGINT]
+    with pytest.raises(cli.Interrupted):
+        try:
+            cli._on_signal(signal.SIGINT, None)  # anywhere else: the run is interrupted at once
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
