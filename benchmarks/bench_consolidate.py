@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_consolidate.py [--keep DIR | --inbox DIR] [--runs N]
 
-Builds an FY2024 inbox through 2024-10 from the real templates (kpisheet.sample
+Builds an FY2024 inbox through 2024-10 from the real templates (tests.builders.sample
 values; --inbox reuses one built before, e.g. DIR/inbox of an earlier --keep
-DIR), then times: read + validate (kpisheet.validation), consolidation (pure),
+DIR), then times: read + validate (kpisheet.check.validation), consolidation (pure),
 the national, lists and 実施状況 workbooks, the CSV and the 48 feedback
 workbooks one after the other, then the outputs as the CLI writes them
 (write_outputs: the three HQ workbooks in a forked child beside the CSV and
@@ -28,16 +28,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.consolidation import build_consolidation, read_value_file
-from kpisheet.outputs import write_outputs
-from kpisheet.csvout import write_kpi_values_csv
-from kpisheet.feedback import write_feedback
-from kpisheet.plan_status import write_all_plan_status
-from kpisheet.report import write_lists, write_national
-from kpisheet.sample import fill_by_names, sample_values
-from kpisheet.template import generate
-from kpisheet.validation import validate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
+
+from kpisheet.check.validation import validate
+from kpisheet.consolidate.build import build_consolidation, read_value_file
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.template.build import generate
+from kpisheet.write.csvout import write_kpi_values_csv
+from kpisheet.write.feedback.build import write_feedback
+from kpisheet.write.outputs import write_outputs
+from kpisheet.write.report import write_lists, write_national
+from kpisheet.write.report.plan_status import write_all_plan_status
+from tests.builders.sample import fill_by_names, sample_values
 
 # `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generate.py [--runs 5] [--fy 2024]
 
-Prints the median wall time of N runs of `kpisheet.template.generate` (building,
+Prints the median wall time of N runs of `kpisheet.template.build.generate` (building,
 zip-patching and atomically writing every file) and the machine it ran on.
 Not a timed test: run it by hand or in CI and read the figure.
 """
@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kpisheet.template import generate
+from kpisheet.template.build import generate
 
 # `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))

@@ -38,14 +38,16 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from kpisheet import ledger as led
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.consolidation import build_consolidation
-from kpisheet.fiscal import fiscal_months, month_key
-from kpisheet.model import KpiEntry, Submission
-from kpisheet.sample import fill_by_names, sample_values
-from kpisheet.template import generate
-from kpisheet.validation import validate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
+
+from kpisheet.check.validation import validate
+from kpisheet.consolidate.build import build_consolidation
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.fiscal import fiscal_months, month_key
+from kpisheet.domain.model import KpiEntry, Submission
+from kpisheet.ledger import store as led
+from kpisheet.template.build import generate
+from tests.builders.sample import fill_by_names, sample_values
 
 # `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
@@ -111,9 +113,8 @@ def build_ledger(root: Path, path: Path) -> tuple[int, float]:
 
 def ledger_work(inbox: Path, path: Path, scratch: Path, runs: int) -> list[float]:
     """Seconds of the ledger's own work for the measured run, each on a fresh copy of the ledger."""
-    from kpisheet.consolidation import consolidate
-
-    from kpisheet.outputs import write_outputs
+    from kpisheet.consolidate.build import consolidate
+    from kpisheet.write.outputs import write_outputs
 
     cons = consolidate(inbox, fiscal_year=MEASURED_FY, month=MEASURED)
     outputs = write_outputs(cons, scratch / "outputs", force=True).paths  # their sha256 is part of the work

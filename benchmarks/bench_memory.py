@@ -22,7 +22,7 @@ For each inbox it reports wall time, peak memory of the process tree (the
 polled sum of RSS, an upper bound, and the exact ru_maxrss of the largest single
 process; see benchlib.py) and the exit code, and which finding codes
 `kpisheet validate --json` gives the hostile file alone (a decompressed-bytes
-budget answers E107).  Reading limits of kpisheet.workbook_xml are printed when
+budget answers E107).  Reading limits of kpisheet.read.xlsx_read are printed when
 the package has them (MAX_* constants); nothing here depends on them.
 With --ref the same inboxes are also consolidated by that git ref's code (a
 temporary worktree, as in compare.py), one run of each in turn.  Goal: under
@@ -44,8 +44,20 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import benchlib
-from benchlib import (REPO, Run, add_worktree, check_import, child_env, current_label, fresh_dir, git, kpisheet_cmd,
-                      mb, measure, remove_worktree)
+from benchlib import (
+    REPO,
+    Run,
+    add_worktree,
+    check_import,
+    child_env,
+    current_label,
+    fresh_dir,
+    git,
+    kpisheet_cmd,
+    mb,
+    measure,
+    remove_worktree,
+)
 
 CHUNK = 1 << 20
 VICTIM = "13"  # 東京
@@ -267,12 +279,12 @@ def codes_of(victim: Path, root: Path, tree: Path) -> str:
 
 def limits() -> str:
     try:
-        import kpisheet.workbook_xml as wx
+        import kpisheet.read.xlsx_read as wx
     except Exception as exc:  # noqa: BLE001 — a package mid-change must not stop the benchmark
-        return f"kpisheet.workbook_xml not importable ({exc})"
+        return f"kpisheet.read.xlsx_read not importable ({exc})"
     found = {k: getattr(wx, k) for k in dir(wx) if k.isupper() and re.search("MAX|BUDGET|LIMIT", k)}
     return ", ".join(f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v!r}" for k, v in found.items()) \
-        or "none (no MAX_/BUDGET/LIMIT constants in kpisheet.workbook_xml)"
+        or "none (no MAX_/BUDGET/LIMIT constants in kpisheet.read.xlsx_read)"
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,12 +2,12 @@
 
     python benchmarks/bench_read_validate.py [--keep DIR]
 
-Builds 47 templates (kpisheet.template.generate), fills each with plausible values
-through September (kpisheet.sample), then times:
+Builds 47 templates (kpisheet.template.build.generate), fills each with plausible values
+through September (tests.builders.sample), then times:
   * the cell-value readers alone on every file: openpyxl (normal, data_only),
     openpyxl read_only, python-calamine + names from xl/workbook.xml (defusedxml),
-    and kpisheet.workbook_xml (values + number formats + formulas in one pass);
-  * kpisheet.validation.validate on the folder (read + identity + schema + rules).
+    and kpisheet.read.xlsx_read (values + number formats + formulas in one pass);
+  * kpisheet.check.validation.validate on the folder (read + identity + schema + rules).
 Prints medians; not a test.
 """
 
@@ -27,12 +27,14 @@ from pathlib import Path
 import openpyxl
 from defusedxml import ElementTree as SafeET
 
-from kpisheet import names as nm
-from kpisheet.catalogue import catalogue_for_fy, prefecture_branches
-from kpisheet.sample import fill_by_names, sample_values
-from kpisheet.template import generate
-from kpisheet.validation import validate
-from kpisheet.workbook_xml import Book
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
+
+from kpisheet.check.validation import validate
+from kpisheet.domain.catalogue import catalogue_for_fy, prefecture_branches
+from kpisheet.read import names as nm
+from kpisheet.read.xlsx_read import Book
+from kpisheet.template.build import generate
+from tests.builders.sample import fill_by_names, sample_values
 
 # `generate` refuses HQ settings that hold placeholders: measure with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))
@@ -103,7 +105,7 @@ def main() -> None:
     print(f"built {len(paths)} filled workbooks in {time.perf_counter() - t0:.1f} s ({folder})")
     readers = {"openpyxl data_only (normal)": lambda p: read_openpyxl(p, False),
                "openpyxl data_only read_only": lambda p: read_openpyxl(p, True),
-               "kpisheet.workbook_xml (values+formats+formulas)": read_light}
+               "kpisheet.read.xlsx_read (values+formats+formulas)": read_light}
     try:
         import python_calamine  # noqa: F401
         readers["python-calamine + names via defusedxml"] = read_calamine
@@ -112,7 +114,7 @@ def main() -> None:
     print("cell values of all sheets, 47 files (median of 3):")
     for label, fn in readers.items():
         print(f"  {label:50s} {timed(fn, paths):6.2f} s")
-    import kpisheet.validation as validation
+    import kpisheet.check.validation as validation
 
     for mode, threshold in (("one process", 10**9), ("worker processes", validation.PARALLEL_MIN_FILES)):
         validation.PARALLEL_MIN_FILES = threshold

@@ -4,7 +4,7 @@
 
 Not a module of the package: the scripts in benchmarks/ import it from their own
 folder.  Everything here drives kpisheet through its public entry points (the
-CLI as a subprocess, `kpisheet.template.generate` and `kpisheet.sample` to build
+CLI as a subprocess, `kpisheet.template.build.generate` and `tests.builders.sample` to build
 the inbox), so the scripts keep working while the package changes.
 
 Memory of a run (`measure`) is reported two ways, because the CLI forks worker
@@ -60,15 +60,12 @@ def build_inbox(root: Path) -> Path:
     project's venv, or PYTHONPATH).  Baselines are filled so the files are what
     a branch returns at the end of September.
     """
-    from kpisheet import names as nm
-    from kpisheet.catalogue import catalogue_for_fy, prefecture_branches
-    from kpisheet.template import generate
+    from kpisheet.domain.catalogue import catalogue_for_fy, prefecture_branches
+    from kpisheet.read import names as nm
+    from kpisheet.template.build import generate
 
-    try:
-        from kpisheet.sample import fill_by_names, sample_values
-    except ImportError:  # the example generator may leave the package
-        sys.path.insert(0, str(REPO / "examples"))
-        from sample import fill_by_names, sample_values  # type: ignore[no-redef]
+    sys.path.insert(0, str(REPO))  # tests.builders: the example generator lives beside the tests
+    from tests.builders.sample import fill_by_names, sample_values
 
     cat = catalogue_for_fy(FY)
     codes = [b.code for b in prefecture_branches()]

@@ -45,8 +45,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import benchlib
-from benchlib import (REPO, Run, add_worktree, check_import, child_env, current_label, fresh_dir, git, kpisheet_cmd,
-                      mb, measure, remove_worktree)
+from benchlib import (
+    REPO,
+    Run,
+    add_worktree,
+    check_import,
+    child_env,
+    current_label,
+    fresh_dir,
+    git,
+    kpisheet_cmd,
+    mb,
+    measure,
+    remove_worktree,
+)
 
 Args = Callable[[Path, Path, Path], list[str]]  # (inbox, examples folder, output folder) -> CLI args
 

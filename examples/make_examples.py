@@ -33,12 +33,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from kpisheet.catalogue import catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
-from kpisheet.names import kpi_key, measure_key
-from kpisheet.sample import POPULATION, branch_rate, fill_by_names, sample_values
-from kpisheet.consolidation import consolidate
-from kpisheet.settings import load_settings
-from kpisheet.template import generate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
+
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
+from kpisheet.domain.settings import load_settings
+from kpisheet.read.names import kpi_key, measure_key
+from kpisheet.template.build import generate
+from tests.builders.sample import POPULATION, branch_rate, fill_by_names, sample_values
 
 HERE = Path(__file__).resolve().parent
 FY = 2024

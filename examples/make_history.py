@@ -10,7 +10,7 @@ imports it into the ledger (`kpisheet ledger import`) before consolidating
 FY2024, so the national workbook shows each result beside the same month a
 year earlier.
 
-The branches' workbooks are filled with kpisheet.sample values whose March
+The branches' workbooks are filled with tests.builders.sample values whose March
 figures are the year-end values of examples/baseline_FY2023.csv (the
 previous-year values HQ gave the FY2024 workbooks), so both files tell the
 same story.  Reproducible: the same baseline file gives the same CSV.
@@ -18,21 +18,22 @@ same story.  Reproducible: the same baseline file gives the same CSV.
 
 from __future__ import annotations
 
-import os
-
 import csv
+import os
 import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from kpisheet.catalogue import Kpi, catalogue_for_fy, prefecture_branches
-from kpisheet.consolidation import consolidate
-from kpisheet.csvout import write_kpi_values_csv
-from kpisheet.names import kpi_key
-from kpisheet.sample import fill_by_names, sample_values
-from kpisheet.template import generate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
+
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, prefecture_branches
+from kpisheet.read.names import kpi_key
+from kpisheet.template.build import generate
+from kpisheet.write.csvout import write_kpi_values_csv
+from tests.builders.sample import fill_by_names, sample_values
 
 # `generate` refuses HQ settings that hold placeholders: build with the shipped example settings
 os.environ.setdefault("KPISHEET_HQ_SETTINGS", str(Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"))

@@ -1,3 +1,3 @@
-from .cli import main
+from kpisheet.cli import main
 
 main()

@@ -25,9 +25,8 @@ from typing import Any, Iterator
 
 import click
 
-from . import __version__
-from .findings import Finding, KpisheetError, format_text
-
+from kpisheet import __version__
+from kpisheet.domain.findings import Finding, KpisheetError, format_text
 
 SETTINGS_HELP = ("HQ's settings file (deadline, contact; schemas/hq_settings.schema.json); default: "
                  "$KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
@@ -150,7 +149,7 @@ def _interrupted_exit(signum: int) -> None:
 # ---------------------------------------------------------------- argument checks
 def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
     """A fiscal year some catalogue covers, else a usage error (exit 2)."""
-    from .catalogue import catalogue_for_fy
+    from kpisheet.domain.catalogue import catalogue_for_fy
 
     try:
         catalogue_for_fy(fiscal_year)
@@ -163,7 +162,7 @@ def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
 
 def _month(text: str, fiscal_year: int | None, param: str) -> date:
     """The month `text` names; with `fiscal_year`, it must lie in that fiscal year (April-March)."""
-    from .fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
+    from kpisheet.domain.fiscal import fiscal_months, month_key, parse_month, wareki_fiscal_year
 
     try:
         month = parse_month(text)
@@ -189,7 +188,7 @@ def _check_outdir(inbox: Path, outdir: Path) -> None:
 
 def _load_settings(path: Path | None) -> Any:
     """HQ's settings (--settings, $KPISHEET_HQ_SETTINGS or templates/hq_settings.json); a broken file exits 1."""
-    from .settings import load_settings
+    from kpisheet.domain.settings import load_settings
 
     try:
         return load_settings(path)
@@ -211,7 +210,7 @@ def _filled_settings(path: Path | None) -> Any:
 
 def _settings_warning(settings: Any) -> None:
     """One line on stderr when the settings consolidate uses still hold placeholders (it runs anyway)."""
-    from .findings import Severity
+    from kpisheet.domain.findings import Severity
 
     unfilled = settings.placeholder_finding(Severity.WARNING)
     if unfilled is not None:
@@ -221,7 +220,7 @@ def _settings_warning(settings: Any) -> None:
 # ---------------------------------------------------------------- branches in messages
 def branch_label(code: str | None) -> str:
     """'11 埼玉支部', '00 本部', 'ALL' -> '全国': a branch as every human message names it."""
-    from .catalogue import load_branches
+    from kpisheet.domain.catalogue import load_branches
 
     if not code:
         return ""
@@ -264,8 +263,8 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole catalogue (or mapping) as JSON.")
 def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
     """Show the action-plan KPI catalogue of a fiscal year, or the term mapping."""
-    from . import catalogue as cat
-    from .catalogue_view import catalogue_dict, catalogue_text, mapping_dict, mapping_text
+    from kpisheet.domain import catalogue as cat
+    from kpisheet.domain.catalogue_view import catalogue_dict, catalogue_text, mapping_dict, mapping_text
 
     try:
         if mapping:
@@ -365,7 +364,7 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
 @click.option("--month", required=True, help="Reporting month YYYY-MM to close, e.g. 2024-09.")
 def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
     """Close a consolidated month: its report is final; later revisions to it are marked 締め後."""
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
@@ -383,7 +382,7 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
 @click.option("--reason", required=True, help="Why the month is reopened (kept in the ledger's period_log).")
 def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: str) -> None:
     """Reopen a closed month so that it can be consolidated again; the reason is logged."""
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
@@ -405,7 +404,7 @@ def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: st
 def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None, fiscal_year: int | None,
             as_json: bool, as_csv: bool) -> None:
     """Print the figures the ledger recorded, each change a row (修正 marks a revision)."""
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
@@ -424,7 +423,7 @@ def ledger_group() -> None:
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 def ledger_import(file: Path, ledger: Path | None) -> None:
     """Record the figures of a kpi_values CSV kpisheet wrote (e.g. last year's) in the ledger."""
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     path = ledger_path_of(ledger)
     result = _in_ledger(path, lambda book: led.import_values(book, file), create=True)
@@ -438,7 +437,7 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
 
 def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
     """Run action(ledger) on the opened ledger; a ledger problem (L1xx) is a message and exit 1."""
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     try:
         with led.opened(path, create=create) as book:
@@ -448,26 +447,26 @@ def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
 
 
 def ledger_path_of(option: Path | None) -> Path:
-    from .ledger import ledger_path
+    from kpisheet.ledger.store import ledger_path
 
     return ledger_path(option)
 
 
 def _year_ja(fiscal_year: int) -> str:
-    from .fiscal import wareki_fiscal_year
+    from kpisheet.domain.fiscal import wareki_fiscal_year
 
     return f"{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}）"
 
 
 def _month_key(text: str, fiscal_year: int) -> str:
-    from .fiscal import month_key
+    from kpisheet.domain.fiscal import month_key
 
     return month_key(_month(text, fiscal_year, "--month"))
 
 
 def history_text(rows: list[dict[str, Any]], form: str) -> str:
     """The history rows as a table (columns aligned for a terminal), JSON or CSV."""
-    from .ledger import HISTORY_COLUMNS
+    from kpisheet.ledger.store import HISTORY_COLUMNS
 
     if form == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
@@ -509,10 +508,11 @@ def _width(text: str) -> int:
 def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
                  password: str | None, outdir: Path, force: bool = False, settings: Any = None) -> None:
     """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
-    from .catalogue import catalogue_for_fy
-    from .fileio import OutputExistsError
-    from .fiscal import wareki_fiscal_year
-    from .template import generate as generate_books, workbook_branches
+    from kpisheet.domain.catalogue import catalogue_for_fy
+    from kpisheet.domain.fiscal import wareki_fiscal_year
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.template.build import generate as generate_books
+    from kpisheet.template.build import workbook_branches
 
     catalogue = catalogue_for_fy(fiscal_year)
     total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
@@ -548,7 +548,7 @@ def _exists_exit(exc: Any, what: str = "出力") -> None:
 
 def read_cli(path: Path, *, as_json: bool = False) -> None:
     """`kpisheet read FILE`: print the record; exit 0 when read (warnings on stderr), 1 when not."""
-    from .reader import is_readable, read_workbook, submission_text
+    from kpisheet.read.reader import is_readable, read_workbook, submission_text
 
     try:
         mode = os.stat(path).st_mode
@@ -577,8 +577,8 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
 def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: str | None = None,
                  as_json: bool = False) -> None:
     """`kpisheet validate`: findings grouped by file (or --json); exit 1 when there are errors."""
-    from .runtime import gc_paused
-    from .validation import validate as validate_files
+    from kpisheet.check.validation import validate as validate_files
+    from kpisheet.runtime import gc_paused
 
     if fiscal_year is not None:
         _check_fy(fiscal_year)
@@ -610,10 +610,10 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     be used); 2 for usage errors, before anything is read.  Findings in branch
     files do not fail the run.  With `ledger`, the run is recorded there in one
     transaction that commits only after every output was written.  HQ's settings
-    (`settings_file`, see kpisheet.settings) give the deadline; placeholders in them
+    (`settings_file`, see kpisheet.domain.settings) give the deadline; placeholders in them
     are one warning line, a broken file exit 1.
     """
-    from .runtime import gc_paused
+    from kpisheet.runtime import gc_paused
 
     _check_fy(fiscal_year)
     as_of = _month(month, fiscal_year, "--month")
@@ -632,8 +632,8 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
 
 def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
     """Before anything is read: the ledger can be used and the month is not closed (exit 1 otherwise)."""
-    from . import ledger as led
-    from .fiscal import month_key
+    from kpisheet.domain.fiscal import month_key
+    from kpisheet.ledger import store as led
 
     if not path.exists():
         return  # created when the run is recorded
@@ -643,8 +643,8 @@ def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
 def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
                            targets: Path | None, outdir: Path, force: bool, as_json: bool,
                            ledger: Path | None = None, settings: Any = None) -> None:
-    from .consolidation import consolidate as consolidate_inbox
-    from .outputs import run_summary
+    from kpisheet.consolidate.build import consolidate as consolidate_inbox
+    from kpisheet.write.outputs import run_summary
 
     tty = sys.stderr.isatty()
     try:
@@ -677,7 +677,7 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
 
 
 def _file_option(path: Path | None) -> dict[str, str] | None:
-    from .fileio import sha256_file
+    from kpisheet.fileio import sha256_file
 
     return None if path is None else {"path": str(path), "sha256": sha256_file(path)}
 
@@ -688,7 +688,7 @@ def _write_and_record(cons: Any, outdir: Path, *, force: bool, tty: bool, ledger
     the outputs, and the run is committed only when every output was written."""
     if ledger is None:
         return _write(cons, outdir, force=force, tty=tty), None
-    from . import ledger as led
+    from kpisheet.ledger import store as led
 
     existed = ledger.exists()
     try:
@@ -709,8 +709,8 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
                 extra: tuple[Any, ...] = (), settings_file: Path | None = None) -> None:
     """`kpisheet consolidate --from-ledger`: the month's national workbook and CSV from the ledger alone
     (HQ's settings, as for a run from the inbox, give the deadline the recorded arrivals are judged by)."""
-    from . import ledger as led
-    from .outputs import OutputLockedError
+    from kpisheet.ledger import store as led
+    from kpisheet.write.outputs import OutputLockedError
 
     if any(x for x in extra):
         raise click.UsageError("--from-ledger takes no INBOX, --baseline, --targets or --no-ledger: "
@@ -732,7 +732,7 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
                    f"Another kpisheet run is writing into {outdir}. Nothing was written.", err=True)
         sys.exit(1)
     except Exception as exc:
-        from .fileio import OutputExistsError
+        from kpisheet.fileio import OutputExistsError
 
         if isinstance(exc, OutputExistsError):
             _exists_exit(exc)
@@ -754,7 +754,7 @@ def _echo_baseline_findings(findings: list[Finding], path: Path | None, what_ja:
 
 
 def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
-    from .fiscal import wareki_fiscal_year
+    from kpisheet.domain.fiscal import wareki_fiscal_year
 
     found = "、".join(f"{wareki_fiscal_year(y)}（FY{y}）" for y in years)
     hint_ja = f"--fy {years[0]} を指定してください。" if len(years) == 1 else "--fy を確かめてください。"
@@ -768,8 +768,8 @@ def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
 
 def _write(cons: Any, outdir: Path, *, force: bool, tty: bool) -> Any:
     """write_outputs with a progress bar on a terminal; every failure is a message and exit 1."""
-    from .fileio import OutputExistsError, is_disk_full
-    from .outputs import OutputLockedError, write_outputs
+    from kpisheet.fileio import OutputExistsError, is_disk_full
+    from kpisheet.write.outputs import OutputLockedError, write_outputs
 
     try:
         if tty:
@@ -835,7 +835,7 @@ def _listed(branches: dict[str, Any], key: str) -> str:
 
 def _date_ja(iso: str) -> str:
     """'2024-11-08' -> '令和6年11月8日（金）'."""
-    from .fiscal import wareki_year
+    from kpisheet.domain.fiscal import wareki_year
 
     day = date.fromisoformat(iso)
     return f"{wareki_year(day.year)}年{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import fastjsonschema
 
-from .resources import data_dir
+from kpisheet.resources import data_dir
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 

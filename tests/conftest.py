@@ -1,12 +1,12 @@
 """Shared test set-up: no test writes a submission ledger into the working folder, and HQ's settings are filled.
 
 `kpisheet consolidate` records every run in a ledger (by default kpisheet.sqlite
-in the working folder, see kpisheet.ledger).  Every test gets its own ledger in
+in the working folder, see kpisheet.ledger.store).  Every test gets its own ledger in
 a temporary folder through KPISHEET_LEDGER; subprocesses inherit it.
 
 templates/hq_settings.json ships with 【要記入】 placeholders, and `generate`
 refuses them.  For the whole session KPISHEET_HQ_SETTINGS names a file holding
-kpisheet.settings.example_settings(), so every test (and subprocess) can
+kpisheet.domain.settings.example_settings(), so every test (and subprocess) can
 generate workbooks; tests of the placeholder refusal pass the shipped file.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from kpisheet.settings import ENV_VAR, example_settings, settings_json
+from kpisheet.domain.settings import ENV_VAR, example_settings, settings_json
 
 
 @pytest.fixture(scope="session", autouse=True)

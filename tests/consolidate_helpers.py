@@ -8,11 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.names import kpi_key, measure_key
-from kpisheet.sample import fill_by_names, sample_values
-from kpisheet.template import generate
-
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.read.names import kpi_key, measure_key
+from kpisheet.template.build import generate
+from tests.builders.sample import fill_by_names, sample_values
 
 
 @lru_cache(maxsize=None)
@@ -74,7 +73,7 @@ def copy(src: Path, dst: Path) -> Path:
 
 def one_branch_with_e401(root: Path, month: date) -> tuple[Any, Path]:
     """(consolidation, file) of branch 11 alone, filled through `month`, with an E401 at K6-2-01's numerator."""
-    from kpisheet.consolidation import consolidate
+    from kpisheet.consolidate.build import consolidate
 
     values = sample_values(catalogue_for_fy(2024), 2024, "11", month)
     values[num("K6-2-01", month)] = values[den("K6-2-01", month)] + 5

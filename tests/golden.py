@@ -15,7 +15,7 @@ Comparing (the way XlsxWriter's own test-suite does):
   differing parts.
 
 Building: :func:`build_all` writes the golden workbooks (see :data:`GOLDEN_NAMES`)
-from small deterministic inputs — kpisheet.sample values (seed 0) of BRANCHES, HQ's
+from small deterministic inputs — tests.builders.sample values (seed 0) of BRANCHES, HQ's
 example settings, every file's time CREATED — with a fixed creation time, in a fixed
 time zone.
 ``tests/test_golden.py`` rebuilds them and compares with ``tests/golden/``;
@@ -217,9 +217,8 @@ def fixed_time_zone(name: str = TIME_ZONE) -> Iterator[None]:
 
 def build_template(outdir: Path) -> Path:
     """The FY2024 template of branch FEEDBACK_BRANCH, made at CREATED."""
-    from kpisheet.template import generate
-
-    from kpisheet.settings import example_settings
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.template.build import generate
 
     result = generate(FISCAL_YEAR, [FEEDBACK_BRANCH], Path(outdir), generated_at=CREATED, force=True,
                       settings=example_settings())
@@ -227,12 +226,12 @@ def build_template(outdir: Path) -> Path:
 
 
 def build_inbox(work: Path) -> Path:
-    """work/inbox: the BRANCHES' templates filled with kpisheet.sample values (seed 0) through MONTH."""
-    from kpisheet.catalogue import catalogue_for_fy
-    from kpisheet.names import kpi_key
-    from kpisheet.sample import fill_by_names, sample_values
-    from kpisheet.settings import example_settings
-    from kpisheet.template import generate
+    """work/inbox: the BRANCHES' templates filled with tests.builders.sample values (seed 0) through MONTH."""
+    from kpisheet.domain.catalogue import catalogue_for_fy
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.read.names import kpi_key
+    from kpisheet.template.build import generate
+    from tests.builders.sample import fill_by_names, sample_values
 
     templates = generate(FISCAL_YEAR, list(BRANCHES), work / "templates", generated_at=CREATED, force=True,
                          settings=example_settings())
@@ -268,9 +267,9 @@ def _settle(path: Path) -> None:
 def build_outputs(work: Path) -> dict[str, Path]:
     """The HQ workbooks and the feedback workbook of FEEDBACK_BRANCH of the small consolidation, under `work`,
     by golden name."""
-    from kpisheet.consolidation import consolidate
-    from kpisheet.outputs import write_outputs
-    from kpisheet.settings import example_settings
+    from kpisheet.consolidate.build import consolidate
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.write.outputs import write_outputs
 
     inbox = build_inbox(work)
     cons = consolidate(inbox, fiscal_year=FISCAL_YEAR, month=MONTH, settings=example_settings())

@@ -1,7 +1,7 @@
 """Workbook builders for the reader / validation tests: templates, filled copies and odd files.
 
-`make_template` uses the real generator (kpisheet.template) when it exists and
-otherwise a small stand-in that follows the layout contract of kpisheet/names.py
+`make_template` uses the real generator (kpisheet.template.build) when it exists and
+otherwise a small stand-in that follows the layout contract of kpisheet/read/names.py
 (hidden key column A and key row 1, `_meta` key/value rows, kpisheet_* custom
 properties, percent targets as fractions in `0.0%` cells).  The odd files (lock
 file, encrypted blob, zip bomb, billion laughs…) are built byte by byte here,
@@ -11,26 +11,27 @@ one function per case, so each test shows what it feeds the reader.
 from __future__ import annotations
 
 import io
-from functools import lru_cache
 import zipfile
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import xlsxwriter
 
-from kpisheet import names as nm
-from kpisheet.catalogue import catalogue_for_fy, branch as branch_info
-from kpisheet.sample import fill_by_names
-from kpisheet.fiscal import fiscal_months, month_compact
+from kpisheet.domain.catalogue import branch as branch_info
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.fiscal import fiscal_months, month_compact
+from kpisheet.read import names as nm
+from tests.builders.sample import fill_by_names
 
 FY = 2024
 
 
 def real_generator() -> Any | None:
     try:
-        from kpisheet import template
+        from kpisheet.template import build as template
     except ImportError:
         return None
     return template if hasattr(template, "generate") else None
@@ -156,9 +157,10 @@ def cell_of(path: Path, name: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=32)
 def _name_cells(path: str, _mtime: int) -> dict[str, tuple[str, str]]:
-    from kpisheet.workbook_xml import Book
-    from kpisheet.reader import _destination
     from openpyxl.utils import get_column_letter
+
+    from kpisheet.read.reader import _destination
+    from kpisheet.read.xlsx_read import Book
     out = {}
     with Book(Path(path)) as book:
         for name, value in book.defined_names.items():

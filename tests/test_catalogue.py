@@ -8,9 +8,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from kpisheet import catalogue as cat
 from kpisheet.cli import cli
-from kpisheet.findings import KpisheetError
+from kpisheet.domain import catalogue as cat
+from kpisheet.domain.findings import KpisheetError
 
 # The term-6 KPI list of the plan's KPI overview (seed 002 lines 204-220): id -> (rule of a branch's
 # annual target, the term goal as printed or None for 対前年度以上).

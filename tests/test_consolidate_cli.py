@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kpisheet.catalogue import load_catalogue
 from kpisheet.cli import cli
-from kpisheet.consolidation import consolidate
-from kpisheet.outputs import OutputResult, output_names, run_summary
-from kpisheet.sample import sample_values
-from kpisheet.settings import load_settings
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.settings import load_settings
+from kpisheet.write.outputs import OutputResult, output_names, run_summary
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import filled
 
@@ -49,7 +49,7 @@ def test_json_equals_the_library_summary(inbox, tmp_path):
     result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
-    ledger = printed.pop("ledger")  # what the run left in the ledger (kpisheet.ledger.RunRecord.to_dict)
+    ledger = printed.pop("ledger")  # what the run left in the ledger (kpisheet.ledger.store.RunRecord.to_dict)
     assert ledger["recorded"] and ledger["new_files"] == 2  # the workbook and the lock file
     cons = consolidate(inbox, fiscal_year=2024, month=OCT24, settings=load_settings())  # the file the CLI read
     library = run_summary(cons, OutputResult([Path(p) for p in printed["outputs"]]))
@@ -138,7 +138,7 @@ def test_csv_rows_carry_the_data_month_progress_and_target_source(inbox, tmp_pat
 
 
 def test_csv_cells_cannot_become_formulas():
-    from kpisheet.csvout import safe_cell
+    from kpisheet.write.csvout import safe_cell
 
     assert [safe_cell(v) for v in ["=1+1", "+81", "-x", "@a", "\tx", "ok", -5.0, 12.5, None]] == [
         "'=1+1", "'+81", "'-x", "'@a", "'\tx", "ok", -5, 12.5, ""]
@@ -171,7 +171,7 @@ def test_summary_shows_the_deadline_of_the_settings(inbox_with_an_error, tmp_pat
 
 
 def test_placeholder_settings_are_one_warning_and_the_run_goes_on(inbox, tmp_path):
-    from kpisheet.settings import DEFAULT_SETTINGS_PATH
+    from kpisheet.domain.settings import DEFAULT_SETTINGS_PATH
 
     result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"),
                     "--settings", str(DEFAULT_SETTINGS_PATH))

@@ -11,11 +11,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate, kpi_values_frame
-from kpisheet.outputs import HQ_OUTPUTS, write_outputs
-
-from kpisheet.sample import sample_values
+from kpisheet.consolidate.build import consolidate, kpi_values_frame
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.write.outputs import HQ_OUTPUTS, write_outputs
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, field, filled, mfield, num, val
 
@@ -180,7 +179,7 @@ def test_national_mark_uses_the_term_goal_when_no_annual_target_is_given(nationa
 
 
 def test_targets_file_sets_branch_and_national_targets(national_run):
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
                                targets={("10", "K6-1-05"): 55.0, ("ALL", "K6-2-01"): 58.0})
@@ -242,7 +241,7 @@ def test_kpi_values_frame_one_row_per_branch_kpi_month(national_run):
 
 
 def test_baseline_file_gives_the_target(tmp_path, national_run):
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
                                baselines={("10", "K6-1-02"): 90.0, ("00", "K6-1-02"): 94.0})
@@ -274,7 +273,7 @@ def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
 
 
 def test_parallel_write_reports_the_national_workbook_failure(tmp_path, national_run, monkeypatch):
-    from kpisheet import outputs
+    from kpisheet.write import outputs
 
     def refuse(cons, path, *, force, created=None):
         raise PermissionError(13, "Permission denied", str(path))
@@ -290,7 +289,7 @@ def test_parallel_write_reports_the_national_workbook_failure(tmp_path, national
 # ---------------------------------------------------------------- late submissions, times in JST
 def _settings(deadline_day: int) -> Any:
     """HQ's settings: the report for October is due on `deadline_day` of November."""
-    from kpisheet.settings import HqSettings
+    from kpisheet.domain.settings import HqSettings
 
     return HqSettings("本部 企画部", "担当者", "03-0000-0000", "hq@example.jp", deadline_day, "keep", "test")
 
@@ -299,7 +298,7 @@ def _late_run(path: Path, utc: datetime, submissions: list, saved: str | None = 
     """Consolidate with the file arrived at `utc` and the workbook last saved at `saved` (ISO, or none)."""
     from dataclasses import replace
 
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     os.utime(path, (utc.timestamp(), utc.timestamp()))
     cons = build_consolidation([replace(s, saved_at=saved) for s in submissions], [], fiscal_year=2024,
@@ -334,7 +333,7 @@ def test_the_workbooks_own_saved_time_decides_not_the_file_time(tmp_path):
 def test_a_time_of_arrival_given_overrides_the_file_time(tmp_path):
     from dataclasses import replace
 
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     path = filled(tmp_path, tmp_path / "inbox", 2024, "11", sample_values(load_catalogue(6), 2024, "11", OCT24))
     early = datetime(2024, 11, 1, tzinfo=timezone.utc).timestamp()
@@ -348,7 +347,7 @@ def test_a_time_of_arrival_given_overrides_the_file_time(tmp_path):
 
 
 def test_without_settings_nobody_is_late_and_saved_at_is_shown_in_jst(national_run):
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     subs = [replace(s, saved_at="2024-11-07T05:03:00Z") if s.branch_code == "10" else s
             for s in national_run.submissions]
@@ -363,8 +362,8 @@ def test_without_settings_nobody_is_late_and_saved_at_is_shown_in_jst(national_r
 def test_times_are_shown_in_japan_standard_time(monkeypatch):
     import zoneinfo
 
-    from kpisheet import fiscal
-    from kpisheet.fiscal import jst_text
+    from kpisheet.domain import fiscal
+    from kpisheet.domain.fiscal import jst_text
 
     assert jst_text("2024-11-07T05:03:00Z") == "2024-11-07 14:03"  # docProps/core.xml writes UTC
     assert jst_text("2024-11-07T23:03:00+09:00") == "2024-11-07 23:03"

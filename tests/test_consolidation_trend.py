@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate
-from kpisheet.sample import sample_values
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, filled, num, val
 

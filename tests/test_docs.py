@@ -35,7 +35,7 @@ def test_every_command_has_help_and_is_in_the_readme(command):
 
 
 def test_every_finding_code_is_listed_in_the_readme():
-    from kpisheet.findings import CODES
+    from kpisheet.domain.findings import CODES
 
     missing = [code for code in CODES if code not in README]
     assert not missing, f"document these finding codes in README.md: {missing}"

@@ -9,12 +9,12 @@ from datetime import date
 import openpyxl
 import pytest
 
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate
-from kpisheet.feedback import feedback_path, write_feedback
-from kpisheet.names import parse_name
-from kpisheet.ratings import TARGET_SOURCES
-from kpisheet.sample import sample_values
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.ratings import TARGET_SOURCES
+from kpisheet.read.names import parse_name
+from kpisheet.write.feedback.build import feedback_path, write_feedback
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, field, filled, mfield, num
 from .lo import convert, requires_soffice
@@ -159,9 +159,9 @@ def test_branch_content_is_kept(run):
 def test_no_feedback_for_a_branch_that_sent_nothing(run, tmp_path):
     cons, *_ = run
     try:
-        from kpisheet.outputs import write_outputs
+        from kpisheet.write.outputs import write_outputs
     except ImportError:  # before output writing had its own module
-        from kpisheet.consolidation import write_outputs
+        from kpisheet.consolidate.build import write_outputs
 
     outputs = write_outputs(cons, tmp_path, force=False)
     outputs = getattr(outputs, "paths", outputs)
@@ -171,7 +171,7 @@ def test_no_feedback_for_a_branch_that_sent_nothing(run, tmp_path):
 
 def test_openpyxl_fallback_when_the_xml_is_unexpected(run, tmp_path, monkeypatch):
     cons, *_ = run
-    from kpisheet import feedback
+    from kpisheet.write.feedback import build as feedback
 
     def refuse(*args, **kwargs):
         raise feedback._PatchError("test")
@@ -345,8 +345,8 @@ def test_feedback_names_the_next_deadline_and_hqs_contact_from_the_settings(run)
     """From HQ's settings: the next report's deadline and whom to ask; nothing while they hold placeholders."""
     from dataclasses import replace
 
-    from kpisheet.feedback import hq_lines
-    from kpisheet.settings import example_settings
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.write.feedback.build import hq_lines
 
     cons, *_ = run
     settings = example_settings()

@@ -25,10 +25,10 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from kpisheet.consolidation import consolidate
-from kpisheet.feedback import ERROR_RGB, _PatchError, feedback_path, patch_workbook, write_feedback
-from kpisheet.findings import finding
-from kpisheet.model import Submission
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.findings import finding
+from kpisheet.domain.model import Submission
+from kpisheet.write.feedback.build import ERROR_RGB, _PatchError, feedback_path, patch_workbook, write_feedback
 
 from .consolidate_helpers import one_branch_with_e401
 from .helpers import rewrite_zip

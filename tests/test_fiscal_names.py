@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from kpisheet import fiscal
-from kpisheet.names import column_key, kpi_key, measure_key, parse_name
+from kpisheet.domain import fiscal
+from kpisheet.read.names import column_key, kpi_key, measure_key, parse_name
 
 
 def test_fiscal_months_run_april_to_march():

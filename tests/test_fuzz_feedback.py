@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from kpisheet.feedback import write_feedback
+from kpisheet.write.feedback.build import write_feedback
 
 from .consolidate_helpers import one_branch_with_e401
 

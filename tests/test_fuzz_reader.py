@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.findings import CODES
-from kpisheet.model import Submission
-from kpisheet.reader import is_readable, read_workbook
+from kpisheet.domain.findings import CODES
+from kpisheet.domain.model import Submission
+from kpisheet.read.reader import is_readable, read_workbook
 from tests import consolidate_helpers as ch
 from tests import helpers as h
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli
-from kpisheet.findings import CODES
-from kpisheet.reader import read_workbook
+from kpisheet.domain.findings import CODES
+from kpisheet.read.reader import read_workbook
 
 
 def _run(*args: str):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.findings import CODES
-from kpisheet.template import build_template
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.findings import CODES
+from kpisheet.template.build import build_template
 
 ROOT = Path(__file__).resolve().parent.parent
 GLOSSARY = ROOT / "docs" / "glossary.md"
@@ -109,7 +109,7 @@ def test_the_modules_writing_branch_texts_use_the_glossary_words(module: str) ->
 
 
 def test_a_feedback_workbook_uses_the_glossary_words(tmp_path: Path) -> None:
-    from kpisheet.feedback import feedback_bytes
+    from kpisheet.write.feedback.build import feedback_bytes
 
     from .consolidate_helpers import one_branch_with_e401
 

@@ -13,8 +13,15 @@ from pathlib import Path
 import pytest
 
 from tests.golden import (
-    GOLDEN_DIR, GOLDEN_NAMES, assert_same_workbook, build_all, build_template, fixed_time_zone, rewrite_part,
-    workbook_difference, xlsx_parts,
+    GOLDEN_DIR,
+    GOLDEN_NAMES,
+    assert_same_workbook,
+    build_all,
+    build_template,
+    fixed_time_zone,
+    rewrite_part,
+    workbook_difference,
+    xlsx_parts,
 )
 
 

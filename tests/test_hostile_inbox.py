@@ -20,11 +20,11 @@ from typing import Callable
 import openpyxl
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.consolidation import (STATUS_ERRORS, STATUS_OK, STATUS_UNREADABLE, Consolidation, consolidate)
-from kpisheet.feedback import feedback_path
-from kpisheet.outputs import write_outputs
-from kpisheet.workbook_xml import Book
+from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_OK, STATUS_UNREADABLE, Consolidation, consolidate
+from kpisheet.read import names as nm
+from kpisheet.read.xlsx_read import Book
+from kpisheet.write.feedback.build import feedback_path
+from kpisheet.write.outputs import write_outputs
 
 from .consolidate_helpers import num, sample_inbox
 from .helpers import rewrite_zip

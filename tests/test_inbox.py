@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.inbox import list_inbox
+from kpisheet.check.inbox import list_inbox
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:

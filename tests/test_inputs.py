@@ -7,8 +7,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kpisheet.findings import flatten
-from kpisheet.inputs import read_value_table
+from kpisheet.domain.findings import flatten
+from kpisheet.read.value_tables import read_value_table
 
 
 def _csv(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "values.csv") -> Path:

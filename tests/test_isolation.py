@@ -12,13 +12,14 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet import consolidation, rules, validation
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, consolidate
-from kpisheet.reader import is_readable, read_workbook
-from kpisheet.report import write_national
-from kpisheet.sample import sample_values
-from kpisheet.validation import validate
+from kpisheet.check import rules, validation
+from kpisheet.check.validation import validate
+from kpisheet.consolidate import build as consolidation
+from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.read.reader import is_readable, read_workbook
+from kpisheet.write.report import write_national
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import copy, filled, num, sample_inbox
 

@@ -22,12 +22,12 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from kpisheet import ledger as led
-from kpisheet.catalogue import load_catalogue
 from kpisheet.cli import cli
-from kpisheet.consolidation import consolidate
-from kpisheet.fiscal import month_compact
-from kpisheet.sample import sample_values
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.fiscal import month_compact
+from kpisheet.ledger import store as led
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import filled, num
 
@@ -208,7 +208,7 @@ def test_from_ledger_rebuilds_the_closed_month(story, tmp_path):
 def test_the_rebuilt_month_is_byte_identical_with_the_same_run_time(story, tmp_path):
     from datetime import datetime, timezone
 
-    from kpisheet.report import write_national
+    from kpisheet.write.report import write_national
 
     fixed = datetime(2024, 10, 3, 9, 0, tzinfo=timezone.utc)
     cons = consolidate(story["sep_box"], fiscal_year=FY, month=SEP)
@@ -396,7 +396,7 @@ def test_a_busy_ledger_is_a_clear_message_and_nothing_is_written(story, tmp_path
 
 
 def test_a_failed_run_leaves_the_ledger_as_it_was(story, tmp_path, monkeypatch):
-    from kpisheet import outputs
+    from kpisheet.write import outputs
 
     ledger = tmp_path / "l.sqlite"
     shutil.copy(story["ledger"], ledger)
@@ -441,7 +441,7 @@ def test_history_of_a_missing_ledger_creates_nothing(tmp_path):
 # ---------------------------------------------------------------- the stored record
 def test_a_submission_record_gives_the_same_consolidation(story):
     """The compact record keeps what consolidation reads: the same month values and findings again."""
-    from kpisheet.consolidation import build_consolidation
+    from kpisheet.consolidate.build import build_consolidation
 
     cons = consolidate(story["oct_box"], fiscal_year=FY, month=OCT)
     subs = [led.decode_submission(json.loads(json.dumps(led.encode_submission(s), default=str)), s.path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.reader import read_workbook
+from kpisheet.read import names as nm
+from kpisheet.read.reader import read_workbook
 from tests import helpers as h
 from tests.lo import convert, lo_fill, requires_soffice
 

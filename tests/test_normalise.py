@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpisheet.normalise import (PERCENT, PLAIN, is_percent_format, normalise_number, normalise_rating,
-                                normalise_text, parse_number_text)
+from kpisheet.read.normalise import (
+    PERCENT,
+    PLAIN,
+    is_percent_format,
+    normalise_number,
+    normalise_rating,
+    normalise_text,
+    parse_number_text,
+)
 
 
 @pytest.mark.parametrize("raw, fmt, unit, value, codes", [

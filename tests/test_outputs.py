@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kpisheet import outputs
 from kpisheet.cli import cli, summary_text
-from kpisheet.consolidation import consolidate
-from kpisheet.outputs import LOCK_NAME, STAGING_PREFIX, output_lock, output_names, write_outputs
+from kpisheet.consolidate.build import consolidate
+from kpisheet.write import outputs
+from kpisheet.write.outputs import LOCK_NAME, STAGING_PREFIX, output_lock, output_names, write_outputs
 
 from .consolidate_helpers import sample_inbox
 
@@ -149,7 +149,7 @@ def test_generate_refuses_to_overwrite_without_force(tmp_path):
 
 def test_generate_library_raises_naming_every_existing_file(tmp_path):
     from kpisheet.fileio import OutputExistsError
-    from kpisheet.template import generate
+    from kpisheet.template.build import generate
 
     first = generate(2024, ["10", "11"], tmp_path)
     with pytest.raises(OutputExistsError) as info:

@@ -8,12 +8,20 @@ from datetime import date
 import openpyxl
 import pytest
 
-from kpisheet import feedback
-from kpisheet.consolidation import consolidate
-from kpisheet.feedback import write_feedback
-from kpisheet.plan_status import (COLUMNS, LEGEND_JA, NO_MARK_JA, PlanRow, plan_status_cells, plan_status_name,
-                                  plan_status_rows, write_all_plan_status)
-from kpisheet.report import lines_of
+from kpisheet.consolidate.build import consolidate
+from kpisheet.write.feedback import build as feedback
+from kpisheet.write.feedback.build import write_feedback
+from kpisheet.write.report import lines_of
+from kpisheet.write.report.plan_status import (
+    COLUMNS,
+    LEGEND_JA,
+    NO_MARK_JA,
+    PlanRow,
+    plan_status_cells,
+    plan_status_name,
+    plan_status_rows,
+    write_all_plan_status,
+)
 
 from .consolidate_helpers import den, filled, mfield, num
 from .lo import convert, pdf_pages, requires_soffice
@@ -192,8 +200,8 @@ def test_libreoffice_opens_the_feedback_with_plan_status(cons, tmp_path):
 def test_one_branch_sheet_by_name_is_set_up_for_printing(cons, tmp_path):
     from xlsxwriter import Workbook
 
-    from kpisheet.plan_status import write_plan_status_sheet
-    from kpisheet.report import workbook_options
+    from kpisheet.write.report import workbook_options
+    from kpisheet.write.report.plan_status import write_plan_status_sheet
 
     path = tmp_path / "one.xlsx"
     wb = Workbook(str(path), workbook_options())
@@ -208,6 +216,6 @@ def test_one_branch_sheet_by_name_is_set_up_for_printing(cons, tmp_path):
 def test_hq_comes_after_the_branches_in_code_order():
     from types import SimpleNamespace
 
-    from kpisheet.plan_status import plan_status_codes
+    from kpisheet.write.report.plan_status import plan_status_codes
 
     assert plan_status_codes(SimpleNamespace(used={"00": "a.xlsx", "13": "b.xlsx", "01": "c.xlsx"})) == ["01", "13", "00"]

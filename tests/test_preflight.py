@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import kpisheet.preflight as preflight_module
-from kpisheet.inbox import list_inbox
-from kpisheet.preflight import preflight
-from kpisheet.workbook_xml import Book, BookError
-from kpisheet.reader import read_workbook
-from kpisheet.validation import validate
+import kpisheet.read.preflight as preflight_module
+from kpisheet.check.inbox import list_inbox
+from kpisheet.check.validation import validate
+from kpisheet.read.preflight import preflight
+from kpisheet.read.reader import read_workbook
+from kpisheet.read.xlsx_read import Book, BookError
 from tests import helpers as h
 
 

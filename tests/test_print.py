@@ -16,7 +16,12 @@ import pytest
 
 from tests.lo import convert
 from tests.printing import (
-    pages_per_sheet, pdf_page_count, print_title_sheets, printed_pages, printed_text_size, skip_without_printing,
+    pages_per_sheet,
+    pdf_page_count,
+    print_title_sheets,
+    printed_pages,
+    printed_text_size,
+    skip_without_printing,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +39,10 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
     `kpisheet consolidate examples/inbox_FY2024 --fy 2024 --month 2024-10
     --baseline examples/baseline_FY2023.csv` (README), run through the library as cli.py does."""
     skip_without_printing()
-    from kpisheet import ledger
-    from kpisheet.consolidation import consolidate
-    from kpisheet.outputs import output_names, write_outputs
-    from kpisheet.settings import load_settings
+    from kpisheet.consolidate.build import consolidate
+    from kpisheet.domain.settings import load_settings
+    from kpisheet.ledger import store as ledger
+    from kpisheet.write.outputs import output_names, write_outputs
 
     out = tmp_path_factory.mktemp("print_national")
     book_path = out / "kpisheet.sqlite"

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import achievement, consolidate, rank_ja
-from kpisheet.csvout import CSV_COLUMNS, csv_rows
-from kpisheet.sample import sample_values
+from kpisheet.consolidate.build import achievement, consolidate, rank_ja
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.write.csvout import CSV_COLUMNS, csv_rows
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, field, filled, num, val
 

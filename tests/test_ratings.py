@@ -6,9 +6,17 @@ from datetime import date
 
 import pytest
 
-from kpisheet.catalogue import Target, load_catalogue
-from kpisheet.ratings import (NO_RESULT_REASONS, annual_target, as_of_ja, mark_for, progress, rate_kpi, shown,
-                              with_month)
+from kpisheet.domain.catalogue import Target, load_catalogue
+from kpisheet.domain.ratings import (
+    NO_RESULT_REASONS,
+    annual_target,
+    as_of_ja,
+    mark_for,
+    progress,
+    rate_kpi,
+    shown,
+    with_month,
+)
 
 T5, T6 = load_catalogue(5), load_catalogue(6)
 MARCH_2024, OCT_2024 = date(2024, 3, 1), date(2024, 10, 1)

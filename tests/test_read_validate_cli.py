@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from kpisheet.resources import data_dir
+from kpisheet.check.validation import validate
 from kpisheet.cli import cli
-from kpisheet.reader import read_workbook
-from kpisheet.validation import validate
+from kpisheet.read.reader import read_workbook
+from kpisheet.resources import data_dir
 from tests import helpers as h
 from tests.test_validation import clean_values
 

@@ -11,12 +11,12 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.model import InputValue, Submission
-from kpisheet.reader import is_readable, read_workbook
-from kpisheet.sample import sample_values
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.model import InputValue, Submission
+from kpisheet.read import names as nm
+from kpisheet.read.reader import is_readable, read_workbook
 from tests import helpers as h
+from tests.builders.sample import sample_values
 
 FY = h.FY
 CAT = catalogue_for_fy(FY)
@@ -259,7 +259,7 @@ def test_meta_damaged(tmp_path: Path, template: Path) -> None:
 
 
 def test_standin_contract_workbook_reads_too(tmp_path: Path) -> None:
-    """The contract of kpisheet/names.py alone (no generator) is enough to read a workbook."""
+    """The contract of kpisheet/read/names.py alone (no generator) is enough to read a workbook."""
     tpl = h.make_template(tmp_path, FY, "13", standin=True)
     values = {"in_K6_2_01_num_202404": 10.0, "in_M_6_1_I_2_rating": "◎"}
     path = h.fill(tpl, tmp_path / "13_filled.xlsx", values)
@@ -352,7 +352,7 @@ def test_prefilled_targets_are_read_defensively(tmp_path: Path, template: Path, 
 
 def test_unexpected_exception_is_e110_and_debug_reraises(tmp_path: Path, template: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from kpisheet import reader
+    from kpisheet.read import reader
 
     def boom(self: Any) -> None:
         raise RecursionError("maximum recursion depth exceeded")
@@ -369,8 +369,8 @@ def test_unexpected_exception_is_e110_and_debug_reraises(tmp_path: Path, templat
 
 
 def test_book_error_keeps_its_code_even_in_debug_mode(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kpisheet import reader
-    from kpisheet.workbook_xml import BookError
+    from kpisheet.read import reader
+    from kpisheet.read.xlsx_read import BookError
 
     def refuse(path: Path) -> None:
         raise BookError("E107", "xl/worksheets/sheet2.xml: 50 MB を超えます / over 50 MB")
@@ -384,7 +384,7 @@ def test_book_error_keeps_its_code_even_in_debug_mode(template: Path, monkeypatc
 
 def test_preflight_failure_is_a_finding(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Even the pre-flight runs inside the protection."""
-    from kpisheet import reader
+    from kpisheet.read import reader
 
     def crash(path: Path) -> list:
         raise NotImplementedError("That compression method is not supported")
@@ -397,8 +397,8 @@ def test_preflight_failure_is_a_finding(template: Path, monkeypatch: pytest.Monk
 
 
 def test_read_summary_shows_the_save_time_in_japan_time():
-    from kpisheet.model import Submission
-    from kpisheet.reader import submission_text
+    from kpisheet.domain.model import Submission
+    from kpisheet.read.reader import submission_text
 
     sub = Submission("11.xlsx", "0" * 64, 3, None, 6, 2024, "11", "埼玉支部",
                      saved_at="2024-11-07T05:03:00Z")  # docProps/core.xml keeps UTC

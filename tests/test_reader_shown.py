@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterator
 import openpyxl
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.consolidation import consolidate
-from kpisheet.model import InputValue, Submission
-from kpisheet.reader import read_workbook
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.model import InputValue, Submission
+from kpisheet.read import names as nm
+from kpisheet.read.reader import read_workbook
 from tests import consolidate_helpers as ch
 from tests import helpers as h
 

@@ -43,10 +43,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kpisheet.consolidation import consolidate
-from kpisheet.feedback import write_feedback
-from kpisheet.fiscal import parse_month
-from kpisheet.ratings import as_of_ja
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.fiscal import parse_month
+from kpisheet.domain.ratings import as_of_ja
+from kpisheet.write.feedback.build import write_feedback
 
 from .consolidate_helpers import field, filled, mfield
 from .test_replays import SAITAMA_AS_REPORTED, saitama_kpi_values

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.consolidation import consolidate
-from kpisheet.fiscal import fiscal_months, parse_month
-from kpisheet.ratings import with_month
-from kpisheet.sample import fill_by_names
-from kpisheet.template import generate
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.fiscal import fiscal_months, parse_month
+from kpisheet.domain.ratings import with_month
+from kpisheet.template.build import generate
+from tests.builders.sample import fill_by_names
 
 from .consolidate_helpers import den, field, filled, num, val
 

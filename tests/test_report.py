@@ -11,12 +11,12 @@ from datetime import date, datetime, timezone
 import openpyxl
 import pytest
 
-from kpisheet import report
-from kpisheet.catalogue import load_catalogue
-from kpisheet.consolidation import consolidate
+from kpisheet.consolidate.build import consolidate
+from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.ratings import TARGET_SOURCES
 from kpisheet.fileio import OutputExistsError
-from kpisheet.ratings import TARGET_SOURCES
-from kpisheet.sample import sample_values
+from kpisheet.write import report
+from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, filled, mfield, num
 from .lo import convert, requires_soffice
@@ -359,10 +359,10 @@ def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
 
     import openpyxl
 
-    from kpisheet.catalogue import catalogue_for_fy
-    from kpisheet.consolidation import consolidate
-    from kpisheet.outputs import write_outputs
-    from kpisheet.sample import sample_values
+    from kpisheet.consolidate.build import consolidate
+    from kpisheet.domain.catalogue import catalogue_for_fy
+    from kpisheet.write.outputs import write_outputs
+    from tests.builders.sample import sample_values
 
     from .consolidate_helpers import filled
 
@@ -380,7 +380,7 @@ def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
 
 
 def test_lists_put_hq_after_the_branches(cons):
-    from kpisheet.report.lists import branch_order
+    from kpisheet.write.report.lists import branch_order
 
     assert sorted(["11", "00", "10"], key=branch_order) == ["10", "11", "00"]
 
@@ -388,8 +388,8 @@ def test_lists_put_hq_after_the_branches(cons):
 def test_overview_names_late_branches_and_hqs_contact_from_the_settings(cons):
     from dataclasses import replace
 
-    from kpisheet.report.national import overview_facts
-    from kpisheet.settings import example_settings
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.write.report.national import overview_facts
 
     settings = example_settings()
     statuses = [replace(s, late=s.code == "11") for s in cons.statuses]

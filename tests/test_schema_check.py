@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from kpisheet import names as nm
 from kpisheet import schema_check as sc
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.reader import read_workbook
+from kpisheet.check.validation import schema_record
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.read import names as nm
+from kpisheet.read.reader import read_workbook
 from kpisheet.resources import data_dir
-from kpisheet.sample import sample_values
-from kpisheet.validation import schema_record
 from tests import helpers as h
+from tests.builders.sample import sample_values
 
 DATA_FILES = {"catalogue_term5.json": "catalogue.schema.json", "catalogue_term6.json": "catalogue.schema.json",
               "mapping_term5_term6.json": "mapping.schema.json", "branches.json": "branches.schema.json",

@@ -20,14 +20,20 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.sample import sample_values
-from kpisheet.selfcheck import SELF_CHECK_CODES
-from kpisheet.template import (CHECK_OFFSET, KPI_CHECK_COL, KPI_INFO_ROWS, MEASURE_CHECK_COL, MEASURE_CHECK_OFFSET,
-                               _page_breaks)
-from kpisheet.validation import validate
+from kpisheet.check.selfcheck import SELF_CHECK_CODES
+from kpisheet.check.validation import validate
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.read import names as nm
+from kpisheet.template.build import (
+    CHECK_OFFSET,
+    KPI_CHECK_COL,
+    KPI_INFO_ROWS,
+    MEASURE_CHECK_COL,
+    MEASURE_CHECK_OFFSET,
+    _page_breaks,
+)
 from tests import helpers as h
+from tests.builders.sample import sample_values
 from tests.lo import convert_many, lo_fill, requires_soffice, sheet_csvs
 
 FY = 2024
@@ -103,7 +109,7 @@ def _input_names(path: Path) -> list[str]:
 
 
 def _a1(ref: str) -> tuple[int, int]:
-    from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+    from openpyxl.utils.cell import column_index_from_string, coordinate_from_string
 
     letters, row = coordinate_from_string(ref)
     return row, column_index_from_string(letters)

@@ -11,9 +11,16 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli
-from kpisheet.settings import (DEFAULT_SETTINGS_PATH, ENV_VAR, HqSettings, SettingsError, example_settings,
-                               load_settings, settings_json)
-from kpisheet.template import generate
+from kpisheet.domain.settings import (
+    DEFAULT_SETTINGS_PATH,
+    ENV_VAR,
+    HqSettings,
+    SettingsError,
+    example_settings,
+    load_settings,
+    settings_json,
+)
+from kpisheet.template.build import generate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hq_settings.json"
 

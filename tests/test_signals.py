@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.outputs import HQ_OUTPUTS, LOCK_NAME, STAGING_PREFIX
+from kpisheet.write.outputs import HQ_OUTPUTS, LOCK_NAME, STAGING_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "examples" / "inbox_FY2024"

@@ -13,12 +13,35 @@ import openpyxl
 import pytest
 
 from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.names import (CHECK_COUNT_NAME, KEY_COLUMN, KEY_ROW, RATING_NAME, RATINGS, ROWS_PER_MEASURE,
-                            SHEET_GUIDE, SHEET_KPI, SHEET_LISTS, SHEET_MEASURES, SHEET_META, TEXT_LIMITS, column_key,
-                            parse_name)
-from kpisheet.template import (KPI_FIRST_MONTH_COL, KPI_HEAD_ROWS, MEASURE_COLS, TemplateLintError, _lint,
-                               build_template, expected_keys, generate, workbook_branches, workbook_filename)
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.read.names import (
+    CHECK_COUNT_NAME,
+    KEY_COLUMN,
+    KEY_ROW,
+    RATING_NAME,
+    RATINGS,
+    ROWS_PER_MEASURE,
+    SHEET_GUIDE,
+    SHEET_KPI,
+    SHEET_LISTS,
+    SHEET_MEASURES,
+    SHEET_META,
+    TEXT_LIMITS,
+    column_key,
+    parse_name,
+)
+from kpisheet.template.build import (
+    KPI_FIRST_MONTH_COL,
+    KPI_HEAD_ROWS,
+    MEASURE_COLS,
+    TemplateLintError,
+    _lint,
+    build_template,
+    expected_keys,
+    generate,
+    workbook_branches,
+    workbook_filename,
+)
 from tests.lo import convert, lo_fill, pdf_pages, requires_soffice
 
 AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone.utc)
@@ -475,7 +498,7 @@ def test_the_guide_names_the_plan_once_and_explains_the_check(books: dict[str, P
     assert "入力チェック" in texts and "0件になったら送付してください" in texts
     hq = "\n".join(str(c.value) for row in _open(books["00"])[SHEET_GUIDE].iter_rows() for c in row if c.value)
     assert "返送先" not in hq and "保存先" in hq  # 本部 does not return its workbook to itself
-    # the settings' department (tests run with kpisheet.settings.example_settings(), see conftest)
+    # the settings' department (tests run with kpisheet.domain.settings.example_settings(), see conftest)
     assert "入力したブックは、月次集計の受信フォルダに保存してください（本部 企画部 事業計画グループ）。" in hq
     assert "kpi-plan@example.jp" in texts and "【要記入】" not in texts + hq
 

@@ -12,15 +12,15 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet import names as nm
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.findings import flatten
-from kpisheet.model import InputValue
-from kpisheet.reader import read_workbook
-from kpisheet.rules import outliers_across_branches
-from kpisheet.sample import sample_values
-from kpisheet.validation import names_from_path, schema_findings, validate, validate_submission
+from kpisheet.check.rules import outliers_across_branches
+from kpisheet.check.validation import names_from_path, schema_findings, validate, validate_submission
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.findings import flatten
+from kpisheet.domain.model import InputValue
+from kpisheet.read import names as nm
+from kpisheet.read.reader import read_workbook
 from tests import helpers as h
+from tests.builders.sample import sample_values
 
 FY, AS_OF = h.FY, "2024-09"
 CAT = catalogue_for_fy(FY)

@@ -19,9 +19,9 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from kpisheet.catalogue import catalogue_for_fy
-from kpisheet.sample import sample_values
-from kpisheet.workbook_xml import Book, BookError, Cell, DefinedNameEntry, SheetEntry
+from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.read.xlsx_read import Book, BookError, Cell, DefinedNameEntry, SheetEntry
+from tests.builders.sample import sample_values
 
 from .helpers import FY, fill, make_template
 from .lo import convert, requires_soffice

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import kpisheet.workbook_xml as wx
-from kpisheet.preflight import preflight
-from kpisheet.workbook_xml import Book, BookError
+import kpisheet.read.xlsx_read as wx
+from kpisheet.read.preflight import preflight
+from kpisheet.read.xlsx_read import Book, BookError
 
 from .test_workbook_xml import MAIN, central_header, package, rels_xml, workbook_xml, worksheet
 

@@ -1,9 +1,9 @@
-"""Print the finding-code table for README.md from kpisheet.findings.CODES.
+"""Print the finding-code table for README.md from kpisheet.domain.findings.CODES.
 
     .venv/bin/python tools/finding_codes_md.py
 """
 
-from kpisheet.findings import CODES
+from kpisheet.domain.findings import CODES
 
 print("| code | severity | what | 日本語メッセージ（例） |")
 print("|---|---|---|---|")

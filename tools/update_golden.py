@@ -3,7 +3,7 @@
     .venv/bin/python tools/update_golden.py
 
 builds every golden workbook (tests/golden.py `build_all`: a small consolidation of
-branches 11, 13 and 27 with kpisheet.sample values, seed 0, through 2024-10; the
+branches 11, 13 and 27 with tests.builders.sample values, seed 0, through 2024-10; the
 national workbook, branch 11's feedback workbook and branch 11's template, all made
 at the fixed time tests.golden.CREATED in time zone UTC), compares each with the
 stored one part by part and prints, per workbook, "new", "unchanged" or "changed"

@@ -1,0 +1,26 @@
+"""What every rule needs: a finding placed at the cell an input value came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.fiscal import parse_month
+from kpisheet.domain.model import InputValue, Submission
+
+
+def at(sub: Submission, iv: InputValue, code: str, subject: str, **context: Any) -> Finding:
+    src = iv.source
+    return finding(code, file=sub.path, branch=sub.branch_code, sheet=src.sheet if src else None,
+                   cell=src.cell if src else None, name=src.name if src else None, subject=subject,
+                   **context)
+
+
+def month_text(month: str) -> str:
+    """'2024-10' → '2024年10月'."""
+    d = parse_month(month)
+    return f"{d.year}年{d.month}月"
+
+
+def num(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.10g}" if abs(v) >= 1000 else f"{v:.10g}"

@@ -1,0 +1,439 @@
+"""Stage 1 — the action-plan catalogues, term mapping and branch list, as data.
+
+The JSON files live in the repository's templates/ folder (HQ edits them) and
+their JSON Schemas in schemas/.  Every file is checked against its schema when
+loaded; a broken file raises KpisheetError with one D0xx finding naming the
+file, the path inside it and what is wrong — never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from kpisheet.domain.findings import KpisheetError, finding
+from kpisheet.domain.fiscal import fiscal_months
+from kpisheet.resources import data_dir
+from kpisheet.schema_check import iter_errors
+
+CATALOGUE_FILES = {5: "catalogue_term5.json", 6: "catalogue_term6.json"}
+MAPPING_FILE = "mapping_term5_term6.json"
+BRANCHES_FILE = "branches.json"
+HQ_CODE = "00"
+
+
+# ---------------------------------------------------------------- loading data
+def _load_json(name: str, schema_name: str) -> dict[str, Any]:
+    path = data_dir("templates") / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KpisheetError([finding("D001", data_file=str(path), reason=str(exc))]) from None
+    errors = sorted(iter_errors(schema_name, data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise KpisheetError([finding("D002", data_file=str(path), schema=schema_name,
+                                     json_path=_json_path(e.absolute_path), reason=e.message)
+                             for e in errors])
+    return data
+
+
+def _json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _inconsistent(name: str, json_path: str, reason: str) -> KpisheetError:
+    path = data_dir("templates") / name
+    return KpisheetError([finding("D003", data_file=str(path), json_path=json_path, reason=reason)])
+
+
+# ---------------------------------------------------------------- model
+FLOW, STOCK = "flow", "stock"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A numerator, denominator or counted value: a year-to-date flow or a stock at the month's end."""
+
+    label: str
+    unit: str
+    nature: str = FLOW  # flow | stock
+
+    @property
+    def is_flow(self) -> bool:
+        return self.nature == FLOW
+
+
+@dataclass(frozen=True)
+class Target:
+    rule: str  # fixed | branch | baseline | generic_conditional | fixed_text
+    value: float | None = None
+    text: str | None = None
+
+    def describe_ja(self, kpi: "Kpi") -> str:
+        """How a person reads the rule: 「64.8%以上」「対前年度以上」「支部で設定」."""
+        cmp = "以上" if kpi.direction == ">=" else "以下"
+        if self.rule == "fixed" and self.value is not None:
+            return f"{kpi.format_value(self.value)}{cmp}"
+        if self.rule == "baseline":
+            return f"対前年度{cmp}"
+        if self.rule == "generic_conditional":
+            return (f"{kpi.format_value(self.value or 0)}以上（{kpi.format_value(self.value or 0)}以上の支部は"
+                    f"対前年度以上）")
+        if self.rule == "fixed_text":
+            return self.text or ""
+        return "支部で設定"
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: str
+    pillar: int
+    section: str | None
+    number: str
+    label: str
+    note: str | None = None
+    scope: str = "branch"  # branch | hq (本部 alone carries it out: only 本部's workbook asks for it)
+
+    @property
+    def heading(self) -> str:
+        """'II) ② サービス水準の向上' — numbered as the printed plan numbers it (docs/domain-notes.md)."""
+        sec = self.section.split(" ", 1)[0] + " " if self.section else ""
+        return f"{sec}{self.number} {self.label}"
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """Where a real value of a KPI lies, in display units (percentage points, yen).
+
+    A value outside is most likely a slip — a percent typed without %, a digit too many —
+    and is warned about (workbook data validation, 入力チェック, W419), never refused."""
+
+    low: float
+    high: float
+
+    def holds(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    label: str
+    short_label: str
+    measure_id: str
+    kind: str  # ratio | count | qualitative
+    display: str  # percent | yen | count | text
+    unit: str
+    decimals: int
+    direction: str  # >= | <=
+    target: Target  # how a branch's annual target is set when neither branch nor HQ gives one
+    term_goal: Target  # the goal for the end of the plan term (第6期末目標), shown as reference
+    scope: str  # branch | national
+    excellent_threshold: float
+    numerator: Part | None = None
+    denominator: Part | None = None
+    value_part: Part | None = None  # count KPIs: what is counted
+    lag_months: int = 0  # months the data usually trail the run month
+    lag_note: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    reference: dict[str, Any] | None = None
+    note: str | None = None
+    plausible: Plausible | None = None  # not part of the layout digest
+
+    @property
+    def is_percent(self) -> bool:
+        return self.display == "percent"
+
+    @property
+    def unit_label(self) -> str:
+        """Unit for headings: （％）（円）（事業所）."""
+        return {"%": "％"}.get(self.unit, self.unit)
+
+    def months(self, fiscal_year: int) -> list[date]:
+        """Months of the FY in which the KPI is reported (respecting validity dates)."""
+        return [m for m in fiscal_months(fiscal_year) if self.applies_in(m)]
+
+    def applies_in(self, month: date) -> bool:
+        if self.valid_until and month > self.valid_until:
+            return False
+        if self.valid_from and month < self.valid_from.replace(day=1):
+            return False
+        return True
+
+    def applies_to(self, fiscal_year: int) -> bool:
+        return bool(self.months(fiscal_year))
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return tuple(p for p in (self.numerator, self.denominator, self.value_part) if p is not None)
+
+    @property
+    def grows_in_year(self) -> bool:
+        """The result climbs through the year by design (受診者数 ÷ 対象者数, アクセス数):
+        a flow over a stock, or a counted flow.  Only these have an in-year pace (進捗)."""
+        if self.kind == "ratio":
+            return bool(self.numerator and self.numerator.is_flow and self.denominator
+                        and not self.denominator.is_flow)
+        return self.kind == "count" and bool(self.value_part and self.value_part.is_flow)
+
+    @property
+    def is_level(self) -> bool:
+        """A level at the month's end (事業所数, 使用割合): never called 累計."""
+        return self.kind != "qualitative" and not any(p.is_flow for p in self.parts)
+
+    def rate(self, numerator: float, denominator: float) -> float | None:
+        """Display value of a ratio: percent points or yen per case."""
+        if not denominator:
+            return None
+        r = numerator / denominator
+        return r * 100 if self.is_percent else r
+
+    def format_value(self, value: float | None) -> str:
+        """How the value is printed for people: '96.5%', '8,364円', '1,170事業所'."""
+        if value is None:
+            return "—"
+        if self.display == "percent":
+            return f"{value:.{self.decimals}f}%"
+        if self.display == "yen":
+            return f"{value:,.{self.decimals}f}円"
+        return f"{value:,.{self.decimals}f}{self.unit}"
+
+
+@dataclass(frozen=True)
+class Pillar:
+    no: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    term: int
+    title: str
+    first_fy: int
+    last_fy: int
+    pillars: tuple[Pillar, ...]
+    measures: tuple[Measure, ...]
+    kpis: tuple[Kpi, ...]
+    digest: str  # sha256 of the canonical JSON
+    source_file: str
+
+    def kpi(self, kpi_id: str) -> Kpi:
+        for k in self.kpis:
+            if k.id == kpi_id:
+                return k
+        raise KeyError(kpi_id)
+
+    def measure(self, measure_id: str) -> Measure:
+        for m in self.measures:
+            if m.id == measure_id:
+                return m
+        raise KeyError(measure_id)
+
+    def has_kpi(self, kpi_id: str) -> bool:
+        return any(k.id == kpi_id for k in self.kpis)
+
+    def kpis_for(self, fiscal_year: int, branch_code: str) -> list[Kpi]:
+        """KPIs a workbook for this branch and FY asks for (national-only ones go to 本部)."""
+        scope = "national" if branch_code == HQ_CODE else "branch"
+        return [k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year)]
+
+    def measures_for(self, branch_code: str) -> list[Measure]:
+        """Measures a workbook for this branch asks about: every one for 本部, none scoped "hq" for a branch."""
+        return [m for m in self.measures if branch_code == HQ_CODE or m.scope != "hq"]
+
+    def kpis_of_measure(self, measure_id: str) -> list[Kpi]:
+        return [k for k in self.kpis if k.measure_id == measure_id]
+
+    def pillar(self, no: int) -> Pillar:
+        return next(p for p in self.pillars if p.no == no)
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:12]
+
+
+def _part(d: dict[str, Any] | None) -> Part | None:
+    return Part(d["label"], d["unit"], d["nature"]) if d else None
+
+
+def _target(d: dict[str, Any] | None) -> Target | None:
+    if d is None:
+        return None
+    return Target(d["rule"], float(d["value"]) if "value" in d else None, d.get("text"))
+
+
+def _date(s: str | None) -> date | None:
+    return date.fromisoformat(s) if s else None
+
+
+def _kpi(d: dict[str, Any]) -> Kpi:
+    return Kpi(id=d["id"], label=d["label"], short_label=d["short_label"], measure_id=d["measure"],
+               kind=d["kind"], display=d["display"], unit=d["unit"], decimals=d["decimals"],
+               direction=d["direction"], target=_target(d["target"]),  # type: ignore[arg-type]
+               term_goal=_target(d["term_goal"]),  # type: ignore[arg-type]
+               scope=d["scope"], excellent_threshold=float(d["excellent_threshold"]),
+               numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
+               value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),
+               lag_note=d["data_lag"].get("note"),
+               valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
+               reference=d.get("reference"), note=d.get("note"),
+               plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))
+               if "plausible" in d else None)
+
+
+# What decides the cells of a workbook: a distributed workbook stays valid when only labels,
+# notes, targets, thresholds or lags change (those are read from the catalogue at run time).
+LAYOUT_KEYS = {"catalogue": ("term", "fiscal_years"), "measure": ("id", "pillar"),
+               "kpi": ("id", "measure", "kind", "scope", "valid_from", "valid_until")}
+
+
+def _digest(data: dict[str, Any]) -> str:
+    """sha256 of the layout-defining fields only (LAYOUT_KEYS), so a fixed label or note does not
+    make every distributed workbook E203; any change to which cells exist does."""
+    layout = {"catalogue": {k: data.get(k) for k in LAYOUT_KEYS["catalogue"]},
+              "measures": [{k: m.get(k) for k in LAYOUT_KEYS["measure"]} for m in data["measures"]],
+              "kpis": [{**{k: x.get(k) for k in LAYOUT_KEYS["kpi"]},
+                        "parts": [p for p in ("numerator", "denominator", "value") if p in x]}
+                       for x in data["kpis"]]}
+    canonical = json.dumps(layout, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _check_catalogue(name: str, data: dict[str, Any]) -> None:
+    measure_ids = [m["id"] for m in data["measures"]]
+    kpi_ids = [k["id"] for k in data["kpis"]]
+    pillars = {p["no"] for p in data["pillars"]}
+    for what, ids in (("measures", measure_ids), ("kpis", kpi_ids)):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise _inconsistent(name, f"$.{what}", f"duplicate id {', '.join(dup)}")
+    for i, m in enumerate(data["measures"]):
+        if m["pillar"] not in pillars:
+            raise _inconsistent(name, f"$.measures[{i}].pillar", f"unknown pillar {m['pillar']}")
+    for i, k in enumerate(data["kpis"]):
+        if k["measure"] not in measure_ids:
+            raise _inconsistent(name, f"$.kpis[{i}].measure", f"unknown measure {k['measure']}")
+        if not k["id"].startswith(f"K{data['term']}-"):
+            raise _inconsistent(name, f"$.kpis[{i}].id", f"id must start with K{data['term']}-")
+        if "plausible" in k and not k["plausible"]["low"] < k["plausible"]["high"]:
+            raise _inconsistent(name, f"$.kpis[{i}].plausible", "low must be below high")
+
+
+@lru_cache(maxsize=None)
+def load_catalogue(term: int) -> Catalogue:
+    if term not in CATALOGUE_FILES:
+        raise KpisheetError([finding("D004", fiscal_year=term, known=_known_years())])
+    name = CATALOGUE_FILES[term]
+    data = _load_json(name, "catalogue.schema.json")
+    _check_catalogue(name, data)
+    return Catalogue(term=data["term"], title=data["title"], first_fy=data["fiscal_years"][0],
+                     last_fy=data["fiscal_years"][1],
+                     pillars=tuple(Pillar(p["no"], p["label"]) for p in data["pillars"]),
+                     measures=tuple(Measure(m["id"], m["pillar"], m["section"], m["number"], m["label"],
+                                            m.get("note"), m.get("scope", "branch")) for m in data["measures"]),
+                     kpis=tuple(_kpi(k) for k in data["kpis"]), digest=_digest(data), source_file=name)
+
+
+def _known_years() -> str:
+    return "FY2021〜FY2026"
+
+
+def term_for_fy(fiscal_year: int) -> int:
+    for term in sorted(CATALOGUE_FILES):
+        cat = load_catalogue(term)
+        if cat.first_fy <= fiscal_year <= cat.last_fy:
+            return term
+    raise KpisheetError([finding("D004", fiscal_year=fiscal_year, known=_known_years())])
+
+
+def catalogue_for_fy(fiscal_year: int) -> Catalogue:
+    return load_catalogue(term_for_fy(fiscal_year))
+
+
+# ---------------------------------------------------------------- term mapping
+@dataclass(frozen=True)
+class MeasureLink:
+    from_id: str | None
+    to_ids: tuple[str, ...]
+    relation: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class KpiLink:
+    from_id: str | None
+    to_id: str | None
+    relation: str
+    baseline_valid: bool
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TermMapping:
+    from_term: int
+    to_term: int
+    measures: tuple[MeasureLink, ...]
+    kpis: tuple[KpiLink, ...]
+
+    def successor(self, old_kpi_id: str) -> KpiLink | None:
+        return next((k for k in self.kpis if k.from_id == old_kpi_id), None)
+
+    def predecessor(self, new_kpi_id: str) -> KpiLink | None:
+        return next((k for k in self.kpis if k.to_id == new_kpi_id), None)
+
+
+@lru_cache(maxsize=None)
+def load_mapping() -> TermMapping:
+    data = _load_json(MAPPING_FILE, "mapping.schema.json")
+    old, new = load_catalogue(data["from_term"]), load_catalogue(data["to_term"])
+    for i, m in enumerate(data["measures"]):
+        if m["from"] is not None and m["from"] not in {x.id for x in old.measures}:
+            raise _inconsistent(MAPPING_FILE, f"$.measures[{i}].from", f"unknown measure {m['from']}")
+        for t in m["to"]:
+            if t not in {x.id for x in new.measures}:
+                raise _inconsistent(MAPPING_FILE, f"$.measures[{i}].to", f"unknown measure {t}")
+    for i, k in enumerate(data["kpis"]):
+        if k["from"] is not None and not old.has_kpi(k["from"]):
+            raise _inconsistent(MAPPING_FILE, f"$.kpis[{i}].from", f"unknown KPI {k['from']}")
+        if k["to"] is not None and not new.has_kpi(k["to"]):
+            raise _inconsistent(MAPPING_FILE, f"$.kpis[{i}].to", f"unknown KPI {k['to']}")
+    return TermMapping(data["from_term"], data["to_term"],
+                       tuple(MeasureLink(m["from"], tuple(m["to"]), m["relation"], m.get("note"))
+                             for m in data["measures"]),
+                       tuple(KpiLink(k["from"], k["to"], k["relation"], k["baseline_valid"], k.get("note"))
+                             for k in data["kpis"]))
+
+
+# ---------------------------------------------------------------- branches
+@dataclass(frozen=True)
+class Branch:
+    code: str
+    name: str  # 群馬
+    display_name: str  # 群馬支部 / 本部
+
+
+@lru_cache(maxsize=None)
+def load_branches() -> tuple[Branch, ...]:
+    """HQ (00) first, then the 47 branches in JIS order."""
+    data = _load_json(BRANCHES_FILE, "branches.schema.json")
+    offices = [data["headquarters"], *data["branches"]]
+    return tuple(Branch(o["code"], o["name"], o["display_name"]) for o in offices)
+
+
+def branch(code: str) -> Branch:
+    for b in load_branches():
+        if b.code == code:
+            return b
+    raise KeyError(code)
+
+
+def prefecture_branches() -> list[Branch]:
+    return [b for b in load_branches() if b.code != HQ_CODE]

@@ -1,0 +1,459 @@
+"""Findings: every problem kpisheet reports is a value, never a raised string.
+
+One bilingual catalogue (CODES) holds each stable code with its severity and
+its Japanese and English message templates.  Each message says what is wrong
+and how to fix it; `where` (file, sheet, cell) is prefixed by one formatter,
+so every message has the same shape.
+
+Code ranges:
+  D0xx  catalogue / data files of kpisheet itself (templates/*.json)
+  G1xx  --baseline / --targets input files of `kpisheet generate`
+  E1xx  a returned file that cannot be read as a workbook (pre-flight)
+  E2xx  identity: whose workbook it is, for which FY, which template
+  E3xx / W3xx  finding and normalising the inputs, schema errors
+  E4xx / W4xx  domain rules on the values
+  W5xx  consistency of self-ratings with KPI results (needs ratings)
+  L1xx  the submission ledger (kpisheet.ledger.store)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Detail:
+    severity: Severity
+    title: str  # short English title
+    ja: str  # Japanese template: what is wrong and how to fix it
+    en: str  # English template
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+CODES: dict[str, Detail] = {
+    # --- D: kpisheet's own data files -------------------------------------------------
+    "D001": Detail(E, "Data file unreadable",
+                   "データファイル {data_file} を読み込めません（{reason}）。JSONの書式を確認してください。",
+                   "Data file {data_file} cannot be read ({reason}). Check its JSON syntax."),
+    "D002": Detail(E, "Data file violates its schema",
+                   "データファイル {data_file} の {json_path} が不正です：{reason}。スキーマ {schema} に合わせて修正してください。",
+                   "Data file {data_file} at {json_path}: {reason}. Fix it to match schema {schema}."),
+    "D003": Detail(E, "Data file inconsistent",
+                   "データファイル {data_file} の {json_path} が不正です：{reason}。",
+                   "Data file {data_file} at {json_path}: {reason}."),
+    "D004": Detail(E, "No catalogue for fiscal year",
+                   "{fiscal_year}年度に対応するKPIカタログがありません（対応年度：{known}）。",
+                   "No KPI catalogue covers FY{fiscal_year} (covered: {known})."),
+    "D005": Detail(E, "HQ settings not filled in",
+                   "本部の設定ファイル {data_file} の {fields} が「【要記入】」のままです。このファイルを開いて本部の担当部署・担当者・電話・メールを記入してから、もう一度実行してください（--settings で別の設定ファイルも指定できます）。",
+                   "HQ settings file {data_file}: {fields} still hold the 【要記入】 placeholder. Open the file, fill in HQ's department, contact person, phone and mail, and run again (--settings names another settings file)."),
+    "D006": Detail(E, "HQ settings file missing",
+                   "本部の設定ファイル {data_file} がありません。templates/hq_settings.json を写して本部の連絡先と提出期限を記入し、--settings で指定してください。",
+                   "There is no HQ settings file at {data_file}. Copy templates/hq_settings.json, fill in HQ's contact and deadline, and give it with --settings."),
+    # --- G: baseline / target files given to `generate` ------------------------------
+    "G101": Detail(E, "Input file unreadable",
+                   "ファイルを読み込めません（{reason}）。CSV（UTF-8）またはxlsxで、列「branch, kpi_id, value」を用意してください。",
+                   "The file cannot be read ({reason}). Provide CSV (UTF-8) or xlsx with columns branch, kpi_id, value."),
+    "G102": Detail(E, "Missing columns",
+                   "見出し行に列 {missing} がありません。1行目を「branch, kpi_id, value」にしてください。",
+                   "The header row lacks column(s) {missing}. Make the first row 'branch, kpi_id, value'."),
+    "G103": Detail(E, "Unknown branch code",
+                   "支部コード「{value}」は不明です。00（本部）または01〜47の2桁で記入してください。",
+                   "Branch code '{value}' is unknown. Use 00 (HQ) or 01-47, two digits."),
+    "G104": Detail(E, "Unknown KPI id",
+                   "KPI ID「{value}」は{fiscal_year}年度のKPI一覧にありません（前年度実績のファイルに限り前期のIDも使えます）。`kpisheet catalogue --fy {fiscal_year}` でIDを確認してください。",
+                   "KPI id '{value}' is not in the FY{fiscal_year} catalogue (baseline files may also use the previous term's ids). List ids with `kpisheet catalogue --fy {fiscal_year}`."),
+    "G105": Detail(E, "Value is not a number",
+                   "値「{value}」を数値として読めません。数値（割合は96.5のように％の数値）を記入してください。",
+                   "Value '{value}' is not a number. Enter a number (percentages as points, e.g. 96.5)."),
+    "G106": Detail(E, "Duplicate row",
+                   "支部 {branch} の {subject} が{first_line}行目と重複しています。1行にまとめてください。",
+                   "Branch {branch} KPI {subject} repeats line {first_line}. Keep one row."),
+    "G107": Detail(W, "Baseline not carried over",
+                   "{subject} の値（この行以降の同じKPIの行を含む）は、第6期の前年度実績（{to}）としては使えません（{relation}：{note}）。これらの行は使われません。",
+                   "Values for {subject} (this row and later rows of the same KPI) are not a valid baseline for term-6 KPI {to} ({relation}: {note}); they are ignored."),
+    "G108": Detail(E, "Value out of range",
+                   "値 {value} が範囲外です（{low}〜{high}）。",
+                   "Value {value} is outside {low}..{high}."),
+    "G109": Detail(E, "No HQ workbook in this fiscal year",
+                   "{fiscal_year}年度には本部（00）が入力する全国のみのKPIがないため、本部のブックは作成しません。--branch から 00 を外してください。",
+                   "FY{fiscal_year} has no national-only KPIs, so there is no HQ (00) workbook. Drop 00 from --branch."),
+    # --- E1: the file itself --------------------------------------------------------
+    "W101": Detail(W, "Not a workbook: not read",
+                   "受信箱のこのファイルはExcelブック（.xlsx）ではないため読み込みませんでした（{reason}）。支部のブックであれば「Excelブック(*.xlsx)」で保存して置き直してください。",
+                   "This file in the inbox is not an .xlsx workbook and was not read ({reason}). If it is a branch workbook, save it as 'Excel Workbook (*.xlsx)' and put it back."),
+    "W102": Detail(W, "kpisheet output: not read",
+                   "このファイルはkpisheetが作成した出力（{reason}）のため、提出ブックとして読み込みませんでした。受信箱には支部から届いたブックだけを置いてください。",
+                   "This file is an output kpisheet wrote ({reason}) and was not read as a submission. Keep only the branches' returned workbooks in the inbox."),
+    "E101": Detail(E, "Empty file",
+                   "ファイルが空（0バイト）です。保存し直して再送してください。",
+                   "The file is empty (0 bytes). Save it again and resend."),
+    "E102": Detail(E, "Excel lock file",
+                   "これはExcelが編集中に作る一時ファイル（~$…）で、ブックではありません。ブックを閉じてから本体のファイルを送ってください。",
+                   "This is a lock file Excel creates while a workbook is open (~$...), not a workbook. Close the workbook and send the real file."),
+    "E103": Detail(E, "Not an xlsx workbook",
+                   "xlsx形式のブックとして開けません（{reason}）。本部から配布されたブックをExcelで開き「Excelブック(*.xlsx)」で保存してください。",
+                   "The file is not an .xlsx workbook ({reason}). Open the distributed workbook in Excel and save it as 'Excel Workbook (*.xlsx)'."),
+    "E104": Detail(E, "Legacy .xls file",
+                   "古い形式（.xls）のファイルです。Excelで「Excelブック(*.xlsx)」形式で保存し直して送ってください。",
+                   "This is a legacy .xls file. Save it as 'Excel Workbook (*.xlsx)' and resend."),
+    "E105": Detail(E, "Password-protected file",
+                   "ファイルにパスワード（暗号化）が設定されているため読めません。「ファイル＞情報＞ブックの保護」でパスワードを解除して送ってください。",
+                   "The file is encrypted with a password. Remove it (File > Info > Protect Workbook) and resend."),
+    "E106": Detail(E, "Macro-enabled workbook",
+                   "マクロ付きブック（.xlsm またはマクロを含むファイル）は受け付けません。「Excelブック(*.xlsx)」で保存し直して送ってください。",
+                   "Macro-enabled workbooks (.xlsm or files containing macros) are not accepted. Save as 'Excel Workbook (*.xlsx)' and resend."),
+    "E107": Detail(E, "Oversized or suspicious archive",
+                   "ファイルの内部サイズが大きすぎます（{reason}）。不正なファイルの可能性があるため読み込みません。本部から配布されたブックに入力し直してください。",
+                   "The workbook's contents are too large ({reason}); it may be malicious and is not read. Re-enter the data in the distributed workbook."),
+    "E108": Detail(E, "Unsafe XML",
+                   "ファイル内のXMLに危険な構造（エンティティ定義）があるため読み込みません。本部から配布されたブックに入力し直してください。",
+                   "The workbook's XML contains entity declarations (unsafe) and is not read. Re-enter the data in the distributed workbook."),
+    "E109": Detail(E, "Not a spreadsheet",
+                   "Excelのブックではありません（{reason}）。本部から配布されたxlsxファイルを送ってください。",
+                   "This is not an Excel workbook ({reason}). Send the distributed .xlsx file."),
+    "E110": Detail(E, "Corrupt workbook",
+                   "ブックが壊れていて読み込めません（{reason}）。Excelで開けるか確認し、保存し直して送ってください。",
+                   "The workbook is corrupt and cannot be read ({reason}). Check it opens in Excel, save it again and resend."),
+    "E111": Detail(E, "File too large",
+                   "ファイルが大きすぎます（{size}、上限 {limit}）。不要なシートや画像を削除してください。",
+                   "The file is too large ({size}, limit {limit}). Remove extra sheets or images."),
+    "E112": Detail(E, "Strict Open XML workbook",
+                   "このブックは「Strict Open XML スプレッドシート」形式で保存されているため読み込めません。Excelの「名前を付けて保存」で「Excelブック(*.xlsx)」を選んで保存し直し、再送してください。",
+                   "This workbook is saved as 'Strict Open XML Spreadsheet', which is not read. In Excel use Save As > 'Excel Workbook (*.xlsx)' and resend."),
+    # --- E2: identity ---------------------------------------------------------------
+    "E201": Detail(E, "Not a kpisheet workbook",
+                   "本部が配布した入力ブックではありません（本部が書き込んだ管理用の情報が見つかりません）。本部から配布されたブックに入力してください。",
+                   "This is not a kpisheet input workbook (no metadata sheet). Enter the data in the workbook HQ distributed."),
+    "E202": Detail(E, "Unknown template version",
+                   "ブックの様式の版「{value}」は読み込めません（読み込める版：{expected}）。最新の様式を本部から受け取ってください。",
+                   "Template version '{value}' is not supported (supported: {expected}). Ask HQ for the current template."),
+    "E203": Detail(E, "Catalogue changed",
+                   "このブックは現在とは異なるKPI一覧（{value}）で作成されています（現在：{expected}）。本部から配布された最新の様式に入力し直してください。",
+                   "The workbook was generated from a different KPI catalogue ({value}; current {expected}). Re-enter the data in the current template."),
+    "E204": Detail(E, "Fiscal year differs",
+                   "ブックの年度（{value}年度）が処理対象の{expected}年度と異なります。{expected}年度の様式で提出してください。",
+                   "The workbook is for FY{value}, but FY{expected} is being processed. Submit the FY{expected} workbook."),
+    "E205": Detail(E, "Fiscal year differs from file or folder name",
+                   "ブックの年度（{value}年度）がファイル名またはフォルダ名の年度（{expected}年度）と一致しません。正しいファイルか確認してください。",
+                   "The workbook is for FY{value}, but its file or folder name says FY{expected}. Check it is the right file."),
+    "E206": Detail(E, "Branch differs from file name",
+                   "ブックの支部（{value}）がファイル名の支部コード（{expected}）と一致しません。自支部のブックか、ファイル名が正しいか確認してください。",
+                   "The workbook belongs to branch {value}, but its file name says {expected}. Check it is your branch's workbook and the file name is right."),
+    "E207": Detail(E, "Two files for one branch, neither newer",
+                   "同じ支部（{branch}）の内容の異なるブックが複数あり、保存日時もファイルの日時も同じため、どれが新しいか判断できません：{others}。受信箱に残すファイルを1つにしてください。",
+                   "Several different workbooks for the same branch ({branch}) with the same saved and file times, so none is the newer: {others}. Keep only one in the inbox."),
+    "W207": Detail(W, "Resubmission: older file set aside",
+                   "同じ支部（{branch}）のより新しいブック「{used}」（保存 {expected}）を集計に使い、このブック（保存 {value}）は使いませんでした。このブックを使う場合は、新しい方を受信箱から外してください。",
+                   "The newer workbook of the same branch ({branch}), '{used}' (saved {expected}), was used; this one (saved {value}) was set aside. To use this one, take the newer one out of the inbox."),
+    "W208": Detail(W, "Identical copy counted once",
+                   "このブックは「{used}」と内容が同じ（同一のファイル）のため、1件として扱いました。",
+                   "This workbook is identical to '{used}' and was counted once."),
+    "E208": Detail(E, "Metadata damaged",
+                   "ブックの管理用の情報（{field}）が読めません（{value}）。本部から配布されたブックに入力し直してください。",
+                   "Metadata field '{field}' is unreadable ({value}). Re-enter the data in the distributed workbook."),
+    # --- E3/W3: finding and reading inputs -------------------------------------------
+    "E301": Detail(E, "Input cell removed",
+                   "入力欄「{label}」が見つかりません（行や列、シートが削除された可能性があります）。本部から配布されたブックの該当欄を元に戻して入力してください。",
+                   "Input '{label}' is missing (a row, column or sheet may have been deleted). Restore it from the distributed workbook."),
+    "W302": Detail(W, "Input found by its id, not its name",
+                   "入力欄「{label}」の名前定義が壊れていたため、シート上のIDから位置を特定しました。値は読み込みましたが、行や列の挿入・削除は避けてください。",
+                   "Input '{label}' was located by its id on the sheet because its defined name was broken. The value was read; please avoid inserting or deleting rows and columns."),
+    "E303": Detail(E, "Sheet missing",
+                   "シート「{value}」が見つかりません。シートを削除しないでください。本部から配布されたブックに入力し直してください。",
+                   "Sheet '{value}' is missing. Do not delete sheets; re-enter the data in the distributed workbook."),
+    "E304": Detail(E, "Not a number",
+                   "「{label}」に数値として読めない値「{value}」が入っています。数字だけを入力してください（例：{example}）。",
+                   "'{label}' holds '{value}', which is not a number. Enter digits only (e.g. {example})."),
+    "W305": Detail(W, "Value normalised",
+                   "「{label}」の値「{value}」を {normalised} として読み取りました（この値で集計します）。次回からは「入力の手引き」のとおり、割合は「96.5%」のように％を付けて、人数・件数・金額は数字だけで入力してください。",
+                   "'{label}': '{value}' was read as {normalised} (used as such). Next time follow the guide: percentages with a % sign (96.5%), counts and amounts as digits only."),
+    "W306": Detail(W, "Ambiguous percentage",
+                   "「{label}」の値 {value} は％の入力として解釈があいまいです。{normalised}％として読み取りました。正しければそのまま、違う場合は「96.5%」のように％を付けて入力し直してください。",
+                   "'{label}': {value} is ambiguous as a percentage; read as {normalised}%. If wrong, re-enter it with a % sign, e.g. 96.5%."),
+    "W307": Detail(W, "Formula without cached value",
+                   "「{label}」に数式が入っていますが計算結果が保存されていないため、空欄として扱いました。数式ではなく値を入力してください。",
+                   "'{label}' holds a formula with no saved result; it is treated as empty. Enter a value, not a formula."),
+    "W308": Detail(W, "Formula value used",
+                   "「{label}」は数式（{value}）です。保存されていた計算結果 {normalised} を使いました。数式ではなく値の入力をお願いします。",
+                   "'{label}' is a formula ({value}); its saved result {normalised} was used. Please enter values, not formulas."),
+    "E309": Detail(E, "Schema violation",
+                   "「{label}」の値が不正です：{reason}。",
+                   "'{label}' is invalid: {reason}."),
+    "E310": Detail(E, "Date where a number belongs",
+                   "「{label}」に日付「{value}」が入っています（自動的に日付に変換された可能性があります）。数値を入力し、セルの書式を変えないでください。",
+                   "'{label}' holds a date ('{value}'), probably converted automatically. Enter a number and keep the cell format."),
+    "W311": Detail(W, "Rating mark normalised",
+                   "「{label}」の評価「{value}」を「{normalised}」として読み取りました。次回からはセルのリスト（◎ ○ △ × —）から選んでください。",
+                   "'{label}': rating '{value}' was read as '{normalised}'. Next time choose from the cell's list (◎ ○ △ × —)."),
+    "E312": Detail(E, "Defined name points elsewhere",
+                   "入力欄「{label}」の名前定義が本来の入力欄ではなく {value} を指しているため、この値は使いませんでした（本来のセル：{expected}）。名前定義を変更せず、本部から配布されたブックの入力欄に入力してください。",
+                   "The defined name of input '{label}' points at {value}, not at its own input cell; the value was not used (its own cell: {expected}). Do not change defined names; enter the value in the distributed workbook's input cell."),
+    "E313": Detail(E, "Defined name duplicated",
+                   "入力欄「{label}」の名前定義が{value}個あるため、どれが正しいか判断できず、この値は使いませんでした。本部から配布されたブックに入力し直してください。",
+                   "Input '{label}' has {value} defined names, so which one holds the value is unclear; the value was not used. Re-enter the data in the distributed workbook."),
+    "E314": Detail(E, "Input sheet hidden",
+                   "入力シート「{value}」が非表示になっているため、このシートの値は使いませんでした。シート見出しを右クリックして「再表示」し、保存し直して送ってください。",
+                   "Input sheet '{value}' is hidden, so its values were not used. Right-click a sheet tab, choose Unhide, save and resend."),
+    "E315": Detail(E, "Two sheets with an input sheet's name",
+                   "入力シートと同じ名前（または紛らわしい名前）のシートが複数あります（{value}）。どれが正しいか判断できないため、このシートの値は使いませんでした。余分なシートを削除して送ってください。",
+                   "Several sheets carry an input sheet's name ({value}); which one is right is unclear, so its values were not used. Delete the extra sheet and resend."),
+    # --- E4/W4: domain rules --------------------------------------------------------
+    "E401": Detail(E, "Numerator exceeds denominator",
+                   "「{label}」（{value}）が分母「{denominator_label}」（{expected}）を超えています。分子と分母を確認してください。",
+                   "{month}: '{label}' ({value}) exceeds the denominator '{denominator_label}' ({expected}). Check numerator and denominator."),
+    "E402": Detail(E, "Percentage out of range",
+                   "「{label}」の値 {value}％ が0〜100％の範囲外です。割合を％で入力してください（例：96.5%）。",
+                   "'{label}' is {value}%, outside 0-100%. Enter the rate as a percentage (e.g. 96.5%)."),
+    "E403": Detail(E, "Negative value",
+                   "「{label}」に負の値 {value} が入っています。0以上の数値を入力してください。",
+                   "'{label}' is negative ({value}). Enter 0 or more."),
+    "E404": Detail(E, "Year-to-date value falls",
+                   "「{label}」が{previous_month}の {expected} から{month}の {value} に減っています。この欄は4月からの累計（年度初めからの合計）なので、前の月より小さくなりません。累計を入力してください。",
+                   "'{label}' falls from {expected} in {previous_month} to {value} in {month}. Enter year-to-date totals."),
+    "E405": Detail(E, "Value for a future month",
+                   "「{label}」に値 {value} がありますが、集計対象は{expected}までです。未来の月の値は削除してください。",
+                   "'{label}' has a value ({value}) for {month}, after the reporting month {expected}. Delete values for future months."),
+    "E406": Detail(E, "Target missing",
+                   "{subject}「{label}」の年間目標が未入力です。支部の事業計画の目標値を入力してください。",
+                   "{subject} '{label}': the annual target is empty. Enter the target from the branch business plan."),
+    "E407": Detail(E, "Invalid rating",
+                   "評価「{value}」は使えません。◎ ○ △ × — のいずれかをリストから選んでください。",
+                   "Rating '{value}' is not allowed. Choose one of ◎ ○ △ × — from the list."),
+    "E408": Detail(E, "Rating without text",
+                   "{measure} の{n}行目に評価「{value}」がありますが事業内容が空欄です。事業内容を記入するか、評価を消してください。",
+                   "{measure} row {n} is rated '{value}' but has no description. Describe the activity or clear the rating."),
+    "E409": Detail(E, "Text too long",
+                   "「{label}」の文章が{value}文字あり、上限の{expected}文字を超えています。要点を{expected}文字以内にまとめてください。",
+                   "'{label}' has {value} characters, more than the limit of {expected}. Shorten it."),
+    "E410": Detail(E, "Numerator without denominator",
+                   "「{label}」に分子 {value} がありますが分母「{denominator_label}」が{reason}です。分母を入力してください。",
+                   "{month}: '{label}' has numerator {value} but the denominator '{denominator_label}' is {reason}. Enter the denominator."),
+    "W411": Detail(W, "Outlier against previous month",
+                   "「{label}」（{value}）が前月（{expected}）から大きく変化しています。入力誤りがないか確認してください（値が正しければ対応は不要です）。",
+                   "{month}: '{label}' ({value}) differs sharply from the previous month ({expected}). Check for a typing error."),
+    "W412": Detail(W, "Outlier against other branches",
+                   "「{label}」（{value}）が他支部の中央値（{expected}）から大きく離れています。入力誤りがないか確認してください（値が正しければ対応は不要です）。",
+                   "{month}: '{label}' ({value}) is far from the other branches' median ({expected}). Check for a typing error."),
+    "W413": Detail(W, "Month not reported",
+                   "「{label}」が未入力です。{expected}を入力してください（データが届いていない月は、届いた時点で入力してください）。",
+                   "'{label}' is empty for {month}. Enter {expected_en} (for data that has not arrived yet, enter it when it does)."),
+    "W414": Detail(W, "Percentage entered as a fraction?",
+                   "「{label}」の値 {value} は非常に小さく、100分の1になっている可能性があります（{example} のつもりで％を付けずに入力した等）。正しいか確認し、誤りであれば「{example}」のように％を付けて入力し直してください。",
+                   "'{label}' is {value}, very small: it may be 100 times too small ({example} typed without a % sign). Check it; if wrong, enter e.g. {example}."),
+    "W415": Detail(W, "No previous-year value",
+                   "{subject}「{label}」は目標が「対前年度以上」ですが、前年度実績が未入力のため評価できません（評価は「—」になります）。前年度の実績が分かる場合は前年度実績欄に入力してください。",
+                   "{subject} '{label}' is judged against last year's value, which is empty, so it cannot be rated (mark —). Enter last year's result if you know it."),
+    "W416": Detail(W, "Target changed from HQ's value",
+                   "{subject}「{label}」の年間目標が、本部が記入した {expected} から {value} に変更されています。変更後の {value} で評価します。支部の事業計画の目標であればこのままで構いません。誤りであれば {expected} に戻してください。",
+                   "{subject} '{label}': the annual target was changed from HQ's {expected} to {value}; {value} is used. Keep it if it is the branch plan's target, otherwise restore {expected}."),
+    "W417": Detail(W, "Target easier than last year's value",
+                   "{subject}「{label}」は目標が「対前年度{reason}」ですが、入力された年間目標 {value} は前年度実績 {expected} より低い水準です。目標 {value} で評価します。前年度実績{reason}の値でよいか確認してください。",
+                   "{subject} '{label}' must be no worse than last year's value ({expected}), but the typed target {value} is easier. {value} is used; check it."),
+    "W418": Detail(W, "Previous-year value missing for a conditional target",
+                   "{subject}「{label}」は、前年度実績が80%以上なら「対前年度以上」、80%未満なら「80%以上」が目標ですが、前年度実績が未入力のため80%で評価しています。前年度実績を前年度実績欄に入力してください。",
+                   "{subject} '{label}': the target is last year's value where that was 80% or more, else 80%; last year's value is empty, so 80% is used. Enter last year's value."),
+    "W419": Detail(W, "Value outside the KPI's plausible range",
+                   "「{label}」の値 {value} は、このKPIで通常ありえる範囲（{low}〜{high}）の外です。{hint}正しい値であれば、このままで構いません。",
+                   "'{label}' is {value}, outside the range usual for this KPI ({low} to {high}). {hint_en} If the value is right, leave it."),
+    # --- W5: consistency with ratings -------------------------------------------------
+    "W502": Detail(W, "Low rating without remark",
+                   "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
+                   "{subject} row {n} is rated '{value}' with no remark. Explain why in the remarks."),
+    # --- L1: the submission ledger ------------------------------------------------------
+    "L101": Detail(E, "Ledger unreadable",
+                   "台帳 {path} を開けません（{reason}）。壊れているか台帳ではないファイルです。バックアップから戻すか、--ledger で別の台帳を指定してください。何も記録していません。",
+                   "The ledger {path} cannot be opened ({reason}): it is damaged or not a ledger. Restore it from a backup or give another one with --ledger. Nothing was recorded."),
+    "L102": Detail(E, "Ledger of a newer kpisheet",
+                   "台帳 {path} は新しい版のkpisheetが作成したものです（台帳の版 {value}、この版で扱えるのは {expected} まで）。kpisheetを更新してください。何も記録していません。",
+                   "The ledger {path} was written by a newer kpisheet (schema version {value}; this one knows up to {expected}). Update kpisheet. Nothing was recorded."),
+    "L103": Detail(E, "Ledger busy",
+                   "台帳 {path} は別のkpisheetが使用中です。終わってから再実行してください。何も記録していません。",
+                   "The ledger {path} is in use by another kpisheet run. Run again when it has finished. Nothing was recorded."),
+    "L104": Detail(E, "Month closed",
+                   "{fiscal_year}年度の {month} は締め済みです（{closed_at} 締め、{value} まで確定）。締めた月の集計は作り直せません。再集計が必要なら `kpisheet reopen --fy {fiscal_year} --month {value} --reason 理由` で締めを解除してください。台帳からの再作成は `--from-ledger` です。",
+                   "FY{fiscal_year} {month} is closed (closed {closed_at}; final through {value}). A closed month is not consolidated again: reopen it with `kpisheet reopen --fy {fiscal_year} --month {value} --reason TEXT`, or rebuild it with --from-ledger."),
+    "L105": Detail(E, "Month not in the ledger",
+                   "台帳 {path} に {fiscal_year}年度 {month} の集計の記録がありません。先に `kpisheet consolidate` でこの月を集計してください。",
+                   "The ledger {path} holds no consolidation of FY{fiscal_year} {month}. Consolidate that month first."),
+    "L106": Detail(E, "Ledger missing",
+                   "台帳 {path} がありません。集計（`kpisheet consolidate`）で作成されます。--ledger または環境変数 KPISHEET_LEDGER で台帳を指定してください。",
+                   "There is no ledger at {path}. Consolidating creates it; give the ledger with --ledger or the environment variable KPISHEET_LEDGER."),
+    "L107": Detail(E, "Not a kpi_values CSV",
+                   "{path} はkpisheetが書いたKPI値のCSV（kpi_values_…csv）として読めません（{reason}）。列 branch_code, kpi_id, month, numerator, denominator, value, status が必要です。何も取り込んでいません。",
+                   "{path} cannot be read as a kpi_values CSV written by kpisheet ({reason}). It needs the columns branch_code, kpi_id, month, numerator, denominator, value, status. Nothing was imported."),
+    "L108": Detail(E, "Month not closed",
+                   "{fiscal_year}年度の {month} は締められていません。締めを解除する必要はありません。",
+                   "FY{fiscal_year} {month} is not closed; there is nothing to reopen."),
+    "L109": Detail(W, "Rebuilt month differs from the record",
+                   "台帳から再作成した {month} の {value} は、記録された出力と内容が異なります（{reason}）。集計時とkpisheetの版またはKPI一覧が異なる可能性があります。",
+                   "The {value} rebuilt from the ledger for {month} differs from the recorded output ({reason}); kpisheet or the KPI catalogue may have changed since."),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, at one place, with a stable code and messages in ja and en."""
+
+    code: str
+    severity: str
+    message_ja: str
+    message_en: str
+    file: str | None = None
+    branch: str | None = None
+    sheet: str | None = None
+    cell: str | None = None
+    name: str | None = None  # workbook defined name of the input, if any
+    subject: str | None = None  # KPI id or measure id
+    line: int | None = None  # line in a CSV / data file, if any
+    value: str | None = None  # offending value as text
+    text_ja: str = ""  # what is wrong and how to fix it, without the place (message_ja = 【place】 + text_ja)
+    text_en: str = ""
+    context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == Severity.ERROR.value
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("context")
+        return d
+
+    def where_ja(self) -> str:
+        return _where(self, ja=True)
+
+    def where_en(self) -> str:
+        return _where(self, ja=False)
+
+
+def _where(f: Finding, ja: bool) -> str:
+    parts: list[str] = []
+    if f.file:
+        parts.append(Path(f.file).name)
+    if f.sheet and f.sheet.startswith("_"):  # a hidden sheet (_meta) is no place a branch can look at
+        pass
+    elif f.sheet and f.cell:
+        parts.append(f"'{f.sheet}'!{f.cell}")
+    elif f.sheet:
+        parts.append(f"'{f.sheet}'")
+    elif f.cell:
+        parts.append(f.cell)
+    if f.line is not None:
+        parts.append(f"{f.line}行目" if ja else f"line {f.line}")
+    return " › ".join(parts)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def finding(code: str, *, file: str | Path | None = None, branch: str | None = None,
+            sheet: str | None = None, cell: str | None = None, name: str | None = None,
+            subject: str | None = None, line: int | None = None, value: Any = None,
+            severity: Severity | None = None, **context: Any) -> Finding:
+    """Build a Finding from the catalogue.  Unknown codes are a programming error."""
+    detail = CODES[code]
+    ctx = _Blank({k: ("—" if v is None else v) for k, v in context.items()})
+    ctx.update(value="—" if value is None else value, subject=subject or "—",
+               branch=branch or "—")
+    body_ja = detail.ja.format_map(ctx)
+    body_en = detail.en.format_map(ctx)
+    sev = (severity or detail.severity).value
+    f = Finding(code=code, severity=sev, message_ja=body_ja, message_en=body_en,
+                file=str(file) if file is not None else None, branch=branch, sheet=sheet,
+                cell=cell, name=name, subject=subject, line=line,
+                value=None if value is None else str(value), text_ja=body_ja, text_en=body_en,
+                context=dict(context))
+    where_ja, where_en = f.where_ja(), f.where_en()
+    if where_ja:
+        object.__setattr__(f, "message_ja", f"【{where_ja}】{body_ja}")
+        object.__setattr__(f, "message_en", f"[{where_en}] {body_en}")
+    return f
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.is_error for f in findings)
+
+
+# The one definition of which findings are fatal, and for what.
+UNREADABLE_CODES = frozenset({"E201"})  # besides every E1xx
+
+
+def makes_unreadable(f: Finding) -> bool:
+    """The file cannot be read as a kpisheet workbook at all (pre-flight, corrupt, not ours)."""
+    return f.code.startswith("E1") or f.code in UNREADABLE_CODES
+
+
+def excludes_whole_file(f: Finding) -> bool:
+    """An error that keeps every value of its file out of the national figures.
+
+    Unreadable files, identity problems (E2xx: wrong FY, wrong branch, wrong template) and
+    errors that name no cell, defined name or subject.
+    """
+    if not f.is_error:
+        return False
+    return f.code.startswith(("E1", "E2")) or not (f.name or f.cell or f.subject)
+
+
+SET_ASIDE_CODES = frozenset({"W207", "W208"})  # a resubmitted branch's other files
+
+
+def sets_aside(f: Finding) -> bool:
+    """The file is not used because its branch sent a newer (W207) or the same (W208) file beside it."""
+    return f.code in SET_ASIDE_CODES
+
+
+def flatten(findings: Iterable[Finding], keys: list[str]) -> list[list[Any]]:
+    """[[f.cell, f.code], ...]: findings as plain rows, the shape tests compare."""
+    return [[getattr(f, k) for k in keys] for f in findings]
+
+
+class KpisheetError(Exception):
+    """A problem that stops a command; carries findings for the user."""
+
+    def __init__(self, findings: list[Finding]):
+        self.findings = findings
+        super().__init__("\n".join(f.message_en for f in findings))
+
+
+def format_text(findings: Iterable[Finding], *, lang: str = "ja",
+                about: Callable[[str, list[Finding]], str] | None = None) -> str:
+    """Human output: findings grouped by file, errors first, one line each.
+
+    `about(file, its findings)` adds to a file's heading (the CLI names the file's branch)."""
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_file.setdefault(f.file or "", []).append(f)
+    lines: list[str] = []
+    for file, group in by_file.items():
+        n_err = sum(1 for f in group if f.is_error)
+        n_warn = len(group) - n_err
+        head = Path(file).name if file else ("(全体)" if lang == "ja" else "(general)")
+        head += about(file, group) if about else ""
+        lines.append(f"■ {head}  エラー {n_err}件 / 警告 {n_warn}件" if lang == "ja"
+                     else f"■ {head}  {n_err} error(s) / {n_warn} warning(s)")
+        for f in sorted(group, key=lambda f: (not f.is_error, f.sheet or "", f.line or 0, cell_order(f.cell), f.code)):
+            mark = ("エラー" if f.is_error else "警告") if lang == "ja" else f.severity
+            msg = f.message_ja if lang == "ja" else f.message_en
+            lines.append(f"  {f.code} {mark}: {msg}")
+    return "\n".join(lines)
+
+
+def cell_order(cell: str | None) -> tuple[int, str]:
+    """Sort key of a cell reference: row first, then column letters (A2 before B2 before A10)."""
+    if not cell:
+        return (0, "")
+    letters = "".join(c for c in cell if c.isalpha())
+    digits = "".join(c for c in cell if c.isdigit())
+    return (int(digits or 0), letters)

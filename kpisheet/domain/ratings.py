@@ -1,0 +1,254 @@
+"""Stage 5 — ratings: the annual target of a KPI, and the mark (◎ ○ △ —) of a result against it.
+
+The rule is the association's own (seed 003, 埼玉支部 令和5年度 事業計画実施状況; README
+"Ratings"): the latest result the data reach — whatever month that is — against the
+**annual** target.  ○ when the target is met; ◎ when it is beaten by the KPI's
+excellent_threshold relative to the target (≥ KPIs: result ≥ target × (1 + t); ≤ KPIs:
+result ≤ target × (1 − t)); △ when missed; — when there is no result or no target, with
+the reason.  Nothing is pro-rated: how far along the year a growing KPI is (進捗) is a
+separate figure (`progress`), never the mark.  × is only ever a branch's self-rating.
+
+The decision is taken at the precision the KPI is shown with (a 99.965% shown as 100.0%
+meets a 100.0% target), so a shown value never contradicts its mark.
+
+The annual target comes, in order, from: what the workbook's target cell holds (typed by
+the branch, or prefilled by HQ and kept); HQ's --targets file; the KPI's rule
+(対前年度以上 → the previous-year value; K6-2-08's condition); for fixed KPIs the
+catalogue's value (the term goal).  Where it came from is kept (AnnualTarget.source).
+
+All functions are pure: no IO, no workbook, no catalogue loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from kpisheet.domain.catalogue import Kpi, Target
+from kpisheet.domain.fiscal import months_elapsed, wareki_year
+
+EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT = "◎", "○", "△", "×", "—"
+MARKS = (EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT)
+MARK_LABELS_JA = {EXCELLENT: "計画を大幅に上回る", MET: "計画通り", MISSED: "計画を下回る",
+                  NOT_DONE: "未実施", NO_RESULT: "評価できない"}
+
+# reason codes of a "—" mark, with what a person reads
+NO_RESULT_REASONS = {
+    "not_reported": ("未報告", "not yet reported"),
+    "no_baseline": ("前年度実績なし", "no previous-year value (baseline)"),
+    "no_target": ("目標未設定", "no target set"),
+    "excluded_error": ("エラーにより除外", "excluded by an error"),
+    "not_applicable": ("対象外", "not applicable in this month"),
+}
+
+# where an annual target came from (AnnualTarget.source), with what a person reads
+TARGET_SOURCES = {
+    "workbook_hq": ("本部記入済みの目標", "target prefilled by HQ in the workbook"),
+    "workbook_branch": ("支部が入力した目標", "target typed by the branch"),
+    "workbook_changed": ("支部が修正した目標", "HQ's prefilled target, changed by the branch"),
+    "targets_file": ("本部の目標値ファイル", "HQ's --targets file"),
+    "previous_year": ("前年度実績（対前年度）", "previous-year value (対前年度)"),
+    "generic_condition": ("80%以上／80%以上の支部は対前年度以上", "80%, or the previous year where at 80% already"),
+    "catalogue": ("全国共通の目標", "the catalogue's fixed target"),
+    "term_goal": ("期末目標（年度目標の指定なし）", "the term goal (no annual target given)"),
+}
+
+_EPS = 1e-9  # relative tolerance for float noise after rounding
+
+
+@dataclass(frozen=True)
+class AnnualTarget:
+    """The target a result is judged against this year, and how it was set."""
+
+    value: float | None
+    source: str | None  # a TARGET_SOURCES key; None when no target could be set
+    basis_ja: str
+    basis_en: str
+    reason_code: str | None = None  # no_target | no_baseline when value is None
+
+    @property
+    def source_ja(self) -> str:
+        return TARGET_SOURCES[self.source][0] if self.source else ""
+
+
+@dataclass(frozen=True)
+class Rating:
+    mark: str
+    basis_ja: str
+    basis_en: str
+    effective_target: float | None = None  # the annual target the mark used
+    reason_code: str | None = None  # why "—" (see NO_RESULT_REASONS); None otherwise
+    target_source: str | None = None  # TARGET_SOURCES key
+
+    @property
+    def reason_ja(self) -> str:
+        return NO_RESULT_REASONS[self.reason_code][0] if self.reason_code else ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"mark": self.mark, "basis_ja": self.basis_ja, "basis_en": self.basis_en,
+                "effective_target": self.effective_target, "reason_code": self.reason_code,
+                "target_source": self.target_source}
+
+
+def no_result(reason_code: str, detail_ja: str = "", detail_en: str = "",
+              target: AnnualTarget | None = None) -> Rating:
+    ja, en = NO_RESULT_REASONS[reason_code]
+    return Rating(NO_RESULT, f"{ja}{'（' + detail_ja + '）' if detail_ja else ''}",
+                  f"{en}{' (' + detail_en + ')' if detail_en else ''}",
+                  target.value if target else None, reason_code, target.source if target else None)
+
+
+# ---------------------------------------------------------------- the annual target
+def _cmp(kpi: Kpi) -> str:
+    return "以上" if kpi.direction == ">=" else "以下"
+
+
+def same_value(kpi: Kpi, a: float, b: float) -> bool:
+    """Equal at the KPI's shown precision (what a person compares)."""
+    return shown(kpi, a) == shown(kpi, b)
+
+
+def annual_target(kpi: Kpi, *, typed: float | None = None, prefilled: float | None = None,
+                  hq_target: float | None = None, baseline: float | None = None,
+                  rule: Target | None = None) -> AnnualTarget:
+    """This year's target of one branch (or, with rule=national rule, the nation).
+
+    typed: the workbook's target cell; prefilled: what HQ wrote into that cell when it
+    generated the workbook (None if unknown); hq_target: HQ's --targets file;
+    baseline: the previous-year value.
+    """
+    rule = rule or kpi.target
+    fmt, cmp = kpi.format_value, _cmp(kpi)
+    if rule.rule == "fixed_text":
+        return AnnualTarget(None, None, rule.text or "定性的目標", "qualitative target")
+    if typed is not None:
+        if prefilled is not None and same_value(kpi, typed, prefilled):
+            src = "workbook_hq"
+        elif prefilled is not None:
+            src = "workbook_changed"
+        else:
+            src = "workbook_branch"
+        extra = f"。本部の送付値は {fmt(prefilled)}" if src == "workbook_changed" else ""
+        return AnnualTarget(typed, src, f"目標 {fmt(typed)}{cmp}（{TARGET_SOURCES[src][0]}{extra}）",
+                            f"target {typed:g} ({TARGET_SOURCES[src][1]})")
+    if hq_target is not None:
+        return AnnualTarget(hq_target, "targets_file", f"目標 {fmt(hq_target)}{cmp}（本部の目標値ファイル）",
+                            f"target {hq_target:g} (HQ's --targets file)")
+    return _by_rule(kpi, rule, baseline)
+
+
+def _by_rule(kpi: Kpi, rule: Target, baseline: float | None) -> AnnualTarget:
+    fmt, cmp = kpi.format_value, _cmp(kpi)
+    if rule.rule == "fixed" and rule.value is not None:
+        return AnnualTarget(rule.value, "catalogue", f"目標 {fmt(rule.value)}{cmp}（全国共通の目標）",
+                            f"target {rule.value:g} (fixed in the catalogue)")
+    if rule.rule == "baseline":
+        if baseline is None:
+            return AnnualTarget(None, None, "前年度実績なし", "no previous-year value", "no_baseline")
+        return AnnualTarget(baseline, "previous_year", f"対前年度{cmp}（前年度実績 {fmt(baseline)}）",
+                            f"previous year's value {baseline:g}")
+    if rule.rule == "generic_conditional":
+        floor = rule.value or 0.0
+        if baseline is not None and baseline >= floor:
+            return AnnualTarget(baseline, "generic_condition",
+                                f"対前年度以上（前年度実績 {fmt(baseline)} が{fmt(floor)}以上のため）",
+                                f"previous year's value {baseline:g} (already at {floor:g} or more)")
+        why = "前年度実績が80%未満のため" if baseline is not None else "前年度実績がないため"
+        return AnnualTarget(floor, "generic_condition", f"目標 {fmt(floor)}以上（{why}）",
+                            f"target {floor:g} (previous year below it or unknown)")
+    return AnnualTarget(None, None, "目標未設定", "no target set", "no_target")
+
+
+# ---------------------------------------------------------------- precision and the mark
+def shown(kpi: Kpi, value: float) -> float:
+    """The value as printed (rounded half up to the KPI's decimals, like Excel's display)."""
+    try:
+        q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-kpi.decimals), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # inf / nan: leave as is
+        return value
+    return float(q)
+
+
+def mark_for(kpi: Kpi, result: float, target: float) -> str:
+    """◎ ○ △ of a result against a target, by the KPI's direction, at the shown precision."""
+    r, tgt, t = shown(kpi, result), shown(kpi, target), kpi.excellent_threshold
+    tol = _EPS * max(1.0, abs(tgt))
+    if kpi.direction == "<=":
+        if r <= tgt * (1 - t) + tol:
+            return EXCELLENT
+        return MET if r <= tgt + tol else MISSED
+    if r >= tgt * (1 + t) - tol:
+        return EXCELLENT
+    return MET if r >= tgt - tol else MISSED
+
+
+def as_of_ja(month: date) -> str:
+    """'R6.1現在' — how seed 003 names the month a result's data reach (R = 令和, H = 平成)."""
+    if month.year == 2019 and month.month < 5:  # 令和 began on 1 May 2019
+        return f"H31.{month.month}現在"
+    era = wareki_year(month.year)  # '令和6', '令和元', '平成30'
+    n = era[2:].replace("元", "1")
+    return f"{'R' if era.startswith('令和') else 'H'}{n}.{month.month}現在"
+
+
+def with_month(kpi: Kpi, value: float | None, month: date | None) -> str:
+    """「42.6%（R6.1現在）」: a result always names the month of its data."""
+    if value is None:
+        return "—"
+    return f"{kpi.format_value(value)}（{as_of_ja(month)}）" if month else kpi.format_value(value)
+
+
+def _threshold_ja(kpi: Kpi) -> str:
+    return f"目標を{kpi.excellent_threshold:.0%}{'以上上回る' if kpi.direction == '>=' else '以上下回る'}と◎"
+
+
+def rate_kpi(kpi: Kpi, *, result: float | None, target: AnnualTarget | None, data_month: date | None = None,
+             excluded: bool = False, self_rating: str | None = None) -> Rating:
+    """Mark of one KPI: its latest result (data through data_month) against the annual target.
+
+    Qualitative KPIs carry the branch's self_rating.  excluded=True: the value was left
+    out because of an error.
+    """
+    if kpi.kind == "qualitative":
+        if excluded:
+            return no_result("excluded_error")
+        if self_rating in MARKS and self_rating != NO_RESULT:
+            return Rating(self_rating, "定性的KPI：支部の自己評価", "qualitative KPI: self-rated")
+        return no_result("not_reported", "定性的KPI：自己評価なし", "qualitative KPI: no self-rating")
+    if excluded:
+        return no_result("excluded_error", target=target)
+    if result is None:
+        return no_result("not_reported", target=target)
+    if target is None or target.value is None:
+        return no_result(target.reason_code if target and target.reason_code else "no_target", target=target)
+    mark = mark_for(kpi, result, target.value)
+    when = f"{as_of_ja(data_month)}の実績 {kpi.format_value(result)}" if data_month else \
+        f"実績 {kpi.format_value(result)}"
+    basis_ja = f"{target.basis_ja}。{when}で判定。基準：{_threshold_ja(kpi)}"
+    basis_en = (f"{target.basis_en}; result {result:g}"
+                f"{' as of ' + f'{data_month:%Y-%m}' if data_month else ''}; "
+                f"◎ when beaten by {kpi.excellent_threshold:.0%}")
+    return Rating(mark, basis_ja, basis_en, target.value, None, target.source)
+
+
+# ---------------------------------------------------------------- in-year pace (not the mark)
+def progress(kpi: Kpi, result: float | None, target: float | None, fiscal_year: int,
+             data_month: date | None) -> float | None:
+    """進捗: for KPIs that grow through the year, result ÷ (target × months of data ÷ 12).
+
+    1.0 means on pace.  None for level KPIs, ≤ KPIs and where anything is missing.
+    """
+    if not kpi.grows_in_year or kpi.direction != ">=" or result is None or not target or data_month is None:
+        return None
+    months = months_elapsed(fiscal_year, data_month)
+    if months <= 0:
+        return None
+    return result / (target * months / 12)
+
+
+def progress_ja(value: float | None, fiscal_year: int, data_month: date | None) -> str:
+    """「進捗 98%（7/12か月分の目標に対して）」."""
+    if value is None or data_month is None:
+        return ""
+    return f"進捗 {value:.0%}（{months_elapsed(fiscal_year, data_month)}/12か月分の目標に対して）"

@@ -1,0 +1,660 @@
+"""Stage 3 — read a returned workbook into a Submission, whatever the branch did to it.
+
+What is read is what is shown.  Values come only from the two input sheets
+(KPI入力, 取組状況) as the branch sees them: the sheet with that title (or, if
+renamed, the visible sheet its names or keys point to).  An input sheet that is
+hidden is E314; two sheets claiming its name (same title, or equal once
+NFKC-normalised, case-folded and without spaces: "KPI入力 ", "ＫＰＩ入力") are
+E315; either way none of its values is used.
+
+Each input is located by its defined name (kpisheet.read.names; references are
+parsed, never compared as strings: LibreOffice drops the quotes) and the cell
+is cross-checked against the hidden keys of the sheet (key column A, key row 1):
+- name and keys agree (or the keys are gone): the value is read;
+- the name is defined twice (any scope, any letter case): E313, value not used;
+- the name points at another sheet, or at a cell whose keys say it holds
+  another input (rows inserted by a tool that does not move names, a sort):
+  E312, value not used — names and keys disagree and we do not guess;
+- the name is missing or broken (#REF!, not a single cell): the input is found
+  by its keys on the visible input sheet, with W302; found by neither: E301.
+A refused input keeps its place (sheet, cell, name) with no value, so the
+consolidation reports it excluded.
+
+Values, number formats and formula text come from kpisheet.read.xlsx_read
+(formulas' cached results are used, never evaluated) after the pre-flight
+checks.  Nothing loops up to a row number: keys and _meta are read from the
+cells that exist; the 事業内容 rows per measure are as many as _meta says (older
+workbooks have 5, current ones 10) or, without it, as many as the names and keys
+show.  _meta's prefilled_targets (what HQ wrote into the target cells, JSON) is
+read defensively: only this workbook's KPI ids with finite non-negative numbers
+are kept, anything else is left out without a finding.  read_workbook never
+raises: a workbook that cannot be read is one E1xx finding, anything unforeseen
+is E110 with the exception's text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple
+
+from kpisheet import TEMPLATE_FORMAT
+from kpisheet.domain.catalogue import Catalogue, load_catalogue
+from kpisheet.domain.findings import KpisheetError, finding, makes_unreadable
+from kpisheet.domain.fiscal import jst_text, month_key
+from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
+from kpisheet.fileio import sha256_file
+from kpisheet.read import names as nm
+from kpisheet.read.names import InputKey, input_label, measure_label
+from kpisheet.read.normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
+from kpisheet.read.preflight import preflight
+from kpisheet.read.xlsx_read import Book, BookError
+from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
+
+META_FORMAT = TEMPLATE_FORMAT
+META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
+             "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
+             "rows_per_measure", "prefilled_targets")
+_META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
+_MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
+_MAX_PREFILLED_TEXT = 20_000  # characters of _meta's prefilled_targets read at most (a template writes ~1,000)
+_SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
+
+
+# ------------------------------------------------------------------ public API
+def read_workbook(path: Path | str) -> Submission:
+    """The submission record of one returned workbook; problems are in .findings, never raised.
+
+    Whatever the file holds, the answer is a Submission: a workbook that cannot be
+    read gets one E1xx finding (BookError carries its code), a shape no rule
+    foresaw gets E110 with the exception's type and message.
+    """
+    path = Path(path)
+    sub = Submission(path=str(path), sha256="", template_version=None, catalogue_digest=None,
+                     term=None, fiscal_year=None, branch_code=None, branch_name=None)
+    try:
+        _read_into(path, sub)
+    except BookError as exc:
+        _drop_values(sub)
+        sub.findings.append(finding(exc.code, file=path, reason=exc.reason))
+    except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
+        sub.findings.extend(exc.findings)
+    except Exception as exc:  # includes RecursionError and MemoryError: one finding, never a traceback
+        if os.environ.get("KPISHEET_DEBUG"):
+            raise
+        _drop_values(sub)
+        sub.findings.append(finding("E110", file=path, reason=f"{type(exc).__name__}: {_short(exc)}"))
+    return sub
+
+
+def _read_into(path: Path, sub: Submission) -> None:
+    """Pre-flight, open and read `path` into `sub`; may raise (read_workbook turns it into findings)."""
+    problems = preflight(path)
+    if problems:
+        sub.findings.extend(problems)
+        return
+    sub.sha256 = sha256_file(path)
+    book = Book(path)
+    try:
+        _Reader(path, book, sub).read()
+    finally:
+        book.close()
+
+
+def _drop_values(sub: Submission) -> None:
+    """A read that failed half way: keep no value of it."""
+    sub.kpis.clear()
+    sub.measures.clear()
+
+
+def is_readable(sub: Submission) -> bool:
+    """False when the file could not be read as a kpisheet workbook (pre-flight or identity failed)."""
+    if any(makes_unreadable(f) for f in sub.findings):
+        return False
+    return sub.fiscal_year is not None and sub.branch_code is not None and sub.term is not None
+
+
+def submission_text(sub: Submission) -> str:
+    """A short human summary of a Submission (what `kpisheet read` prints without --json)."""
+    lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {sub.fiscal_year}年度 "
+             f"第{sub.term}期 様式v{sub.template_version}",
+             f"  保存: {jst_text(sub.saved_at) or '—'}（日本時間） / {sub.saved_by or '—'}",
+             f"  記入者: {sub.preparer or '—'} / 連絡先: {sub.contact or '—'}"]
+    for entry in sub.kpis.values():
+        months = [m for m in entry.months.values()
+                  if any(v.value is not None for v in (m.numerator, m.denominator, m.value))]
+        last = months[-1] if months else None
+        detail = "—"
+        if last is not None:
+            if last.value.value is not None:
+                detail = f"{last.month}: {last.value.value:g}"
+            else:
+                detail = f"{last.month}: {_g(last.numerator.value)} / {_g(last.denominator.value)}"
+        if entry.text.value is not None:
+            detail = f"{entry.rating.value or '—'} {str(entry.text.value)[:30]}"
+        lines.append(f"  {entry.kpi_id}  目標 {_g(entry.target.value)}  前年度 {_g(entry.baseline.value)}  {detail}")
+    rated = sum(1 for m in sub.measures.values() for r in m.rows if r.rating.value is not None)
+    lines.append(f"  取組: {len(sub.measures)}施策、評価入力 {rated}行")
+    return "\n".join(lines)
+
+
+def _g(v: Any) -> str:
+    return "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+# ------------------------------------------------------------------ locating cells
+class _Located(NamedTuple):
+    sheet: str
+    row: int
+    col: int
+    name: str | None
+    by_key: bool = False
+
+    @property
+    def cell(self) -> str:
+        return f"{column_letter(self.col)}{self.row}"
+
+
+@dataclass
+class _KeyIndex:
+    """Hidden keys of one sheet: row key → row, column key → column."""
+
+    key_col: int | None = None
+    key_row: int | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    cols: dict[str, int] = field(default_factory=dict)
+    row_keys: dict[int, str] = field(default_factory=dict)  # row → key text in the key column
+    col_keys: dict[int, str] = field(default_factory=dict)  # column → key text in the key row
+
+    def find(self, key: InputKey) -> tuple[int, int] | None:
+        row, col = self.rows.get(key.sheet_key), self.cols.get(nm.column_key(key))
+        return (row, col) if row and col else None
+
+
+def _key_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+_KEY_SEARCH = 5  # a column inserted before A (a row above 1) moves the keys right (down): look this far
+_KEY_ROW_WIDTH = 60  # columns searched for column keys
+
+
+def _index_keys(ws: Any) -> _KeyIndex:
+    """The hidden keys of a sheet, from the cells that exist (never a loop up to a row number)."""
+    by_col: dict[int, list[tuple[int, str]]] = {}
+    by_row: dict[int, list[tuple[int, str]]] = {}
+    for (r, c), cell in ws.cells.items():
+        if c > _KEY_ROW_WIDTH or (c > _KEY_SEARCH and r > _KEY_SEARCH):
+            continue
+        t = _key_text(cell.value)
+        if not t:
+            continue
+        if c <= _KEY_SEARCH and _SHEET_KEY_RE.match(t):
+            by_col.setdefault(c, []).append((r, t))
+        if r <= _KEY_SEARCH and (_MONTH_KEY_RE.fullmatch(t) or t in _COLUMN_KEYS):
+            by_row.setdefault(r, []).append((c, t))
+    idx = _KeyIndex()
+    if by_col:
+        idx.key_col = min(by_col)
+        for r, t in sorted(by_col[idx.key_col]):
+            idx.rows.setdefault(t, r)
+            idx.row_keys[r] = t
+    if by_row:
+        idx.key_row = min(by_row)
+        for c, t in sorted(by_row[idx.key_row]):
+            idx.cols.setdefault(t, c)
+            idx.col_keys[c] = t
+    return idx
+
+
+_MONTH_KEY_RE = re.compile(r"\d{6}")
+_COLUMN_KEYS = frozenset((nm.VALUE_COLUMN_KEY, "text", "rating", "note"))
+
+
+_SIMPLE_REF_RE = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!:]+))!\$?([A-Za-z]{1,3})\$?(\d+)$")
+
+
+def _destination(book: Book, value: str) -> tuple[str, int, int] | None:
+    """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet)."""
+    dest = _parse_reference(value)
+    return dest if dest is not None and dest[0] in book.sheetnames else None
+
+
+@lru_cache(maxsize=16384)  # the same references recur in every branch's workbook
+def _parse_reference(value: str) -> tuple[str, int, int] | None:
+    """(sheet, row, col) of a single-cell reference; None for #REF!, ranges and anything else.
+
+    The common shapes ('KPI入力'!$C$5, KPI入力!$C$5 as LibreOffice writes it) are parsed
+    directly; anything else goes through openpyxl's DefinedName.destinations.
+    """
+    value = value.strip()
+    if "#REF" in value:
+        return None
+    if m := _SIMPLE_REF_RE.match(value):
+        sheet = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2)
+        return sheet, int(m.group(4)), column_index(m.group(3).upper())
+    from openpyxl.workbook.defined_name import DefinedName  # rare shapes only: openpyxl is slow to import
+
+    try:
+        dests = list(DefinedName(name="x", value=value).destinations)
+    except Exception:
+        return None
+    if len(dests) != 1:
+        return None
+    sheet, ref = dests[0]
+    first, _, last = ref.partition(":")
+    if last and cell_coordinates(last) != cell_coordinates(first):
+        return None  # a range of several cells is not an input
+    coordinates = cell_coordinates(first)
+    return None if coordinates is None else (sheet, coordinates[0], coordinates[1])
+
+
+_NO_KEYS = _KeyIndex()
+
+
+class _Name(NamedTuple):
+    """One input's defined name as the workbook holds it."""
+
+    text: str  # as written
+    count: int  # how many <definedName> carry it (workbook-level and sheet-local, any letter case)
+    dest: tuple[str, int, int] | None  # (sheet, row, col) of the workbook-level one; None when broken
+    local: bool  # only a sheet-local name carries it
+
+
+class _Refused(NamedTuple):
+    """An input whose value is not used: the finding code (E312, E313) and its context."""
+
+    code: str
+    context: dict[str, Any]
+
+
+def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
+    """True when the hidden keys at (row, col) say it holds `key` — or say nothing and know no other cell."""
+    row_key, col_key = idx.row_keys.get(row), idx.col_keys.get(col)
+    if row_key == key.sheet_key and col_key == nm.column_key(key):
+        return True
+    if idx.find(key) is not None:  # the keys know the input's cell, and it is not this one
+        return False
+    return (row_key is None or row_key == key.sheet_key) and (col_key is None or col_key == nm.column_key(key))
+
+
+def _reference(sheet: str, row: int, col: int) -> str:
+    """'KPI入力'!$C$5 — a cell as a defined name writes it."""
+    quoted = sheet.replace("'", "''")
+    return f"'{quoted}'!${column_letter(col)}${row}"
+
+
+def _fold(title: str) -> str:
+    """A sheet title as people read it: NFKC, case folded, without spaces or invisible characters."""
+    text = unicodedata.normalize("NFKC", title).casefold()
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
+
+
+# ------------------------------------------------------------------ the reader
+class _Reader:
+    def __init__(self, path: Path, book: Any, sub: Submission) -> None:
+        self.path, self.book, self.sub = path, book, sub
+        self.cat: Catalogue | None = None
+        self.named: dict[InputKey, _Name] | None = None
+        self.keys: dict[str, _KeyIndex] = {}
+
+    def add(self, code: str, **kw: Any) -> None:
+        self.sub.findings.append(finding(code, file=self.path, branch=self.sub.branch_code, **kw))
+
+    # --- identity
+    def read(self) -> None:
+        meta = self._meta()
+        if meta is None:
+            self.add("E201")
+            return
+        if not self._identity(meta):
+            return
+        self._saved()
+        self.sub.prefilled_targets = self._prefilled_targets(meta.get("prefilled_targets"))
+        kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
+        measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
+        self._read_kpis(kpi_sheet)
+        self._read_measures(measure_sheet, self._rows_per_measure(meta, measure_sheet))
+        self._read_info(kpi_sheet)
+
+    def _prefilled_targets(self, text: Any) -> dict[str, float]:
+        """{kpi id: target HQ prefilled} from _meta; anything unreadable is left out, never raised.
+
+        Only KPIs of this workbook with a target cell, and finite non-negative numbers, are kept.
+        """
+        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
+            return {}
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        assert self.cat is not None
+        ids = {k.id for k in self.cat.kpis_for(self.sub.fiscal_year, self.sub.branch_code)  # type: ignore[arg-type]
+               if k.kind != "qualitative"}
+        out = {kpi_id: _target_number(v) for kpi_id, v in data.items() if kpi_id in ids}
+        return {kpi_id: v for kpi_id, v in out.items() if v is not None}
+
+    def _rows_per_measure(self, meta: dict[str, Any], sheet: str | None) -> int:
+        """事業内容 rows per measure: as _meta says; if it does not (or says something absurd, which must
+        not set a loop's length), as many as the workbook's names and keys show — older workbooks have fewer."""
+        declared = _int(meta.get("rows_per_measure"))
+        if declared is not None and 1 <= declared <= _MAX_ROWS_PER_MEASURE:
+            return declared
+        assert self.cat is not None
+        measures = {m.id for m in self.cat.measures}
+        found = [k.n for k in self._names() if k.kind == "measure" and k.n and k.subject in measures]
+        for text in self.keys.get(sheet or "", _NO_KEYS).rows:
+            subject, _, n = text.rpartition("|")
+            if subject in measures and n.isdigit():
+                found.append(int(n))
+        return max((n for n in found if n <= _MAX_ROWS_PER_MEASURE), default=nm.ROWS_PER_MEASURE)
+
+    def _meta(self) -> dict[str, Any] | None:
+        props = {k.removeprefix("kpisheet_"): v for k, v in self.book.custom_properties().items()
+                 if k.startswith("kpisheet_")}
+        for ws in self._meta_candidates():
+            meta = _key_values(ws)
+            if meta.get("format") == META_FORMAT or (ws.title == nm.SHEET_META and meta):
+                return {**props, **meta}
+        return props if props.get("format") == META_FORMAT or "fiscal_year" in props else None
+
+    def _meta_candidates(self) -> Iterable[Any]:
+        if nm.SHEET_META in self.book.sheetnames:
+            yield self.book.sheet(nm.SHEET_META)
+        for title in self.book.sheetnames:  # renamed: found by its content
+            if title not in (nm.SHEET_META, nm.SHEET_KPI, nm.SHEET_MEASURES, nm.SHEET_GUIDE):
+                ws = self.book.sheet(title)
+                if all(r <= _META_ROWS and c <= _META_COLUMNS for r, c in ws.cells):
+                    yield ws
+
+    def _identity(self, meta: dict[str, Any]) -> bool:
+        sub = self.sub
+        sub.template_version = _int(meta.get("template_version"))
+        sub.catalogue_digest = _str(meta.get("catalogue_digest"))
+        sub.generated_at = _str(meta.get("generated_at"))
+        sub.branch_name = _str(meta.get("branch_name"))
+        ok = True
+        for key, attr, conv in (("term", "term", _int), ("fiscal_year", "fiscal_year", _int),
+                                ("branch_code", "branch_code", _branch_code)):
+            value = conv(meta.get(key))
+            if value is None:
+                self.add("E208", sheet=nm.SHEET_META, field=key, value=meta.get(key))
+                ok = False
+            setattr(sub, attr, value)
+        if sub.template_version is None:
+            self.add("E208", sheet=nm.SHEET_META, field="template_version", value=meta.get("template_version"))
+        if not ok:
+            return False
+        try:
+            self.cat = load_catalogue(sub.term)  # type: ignore[arg-type]
+        except KpisheetError:
+            self.add("E208", sheet=nm.SHEET_META, field="term", value=sub.term)
+            return False
+        return True
+
+    def _saved(self) -> None:
+        core = self.book.core_properties()
+        created, modified = core.get("created"), core.get("modified")
+        self.sub.saved_at = modified or None
+        app = self.book.application()
+        if created and created == modified and (app or "").startswith("Microsoft Excel"):
+            app = "kpisheet"  # XlsxWriter writes 'Microsoft Excel'; never re-saved since generation
+        self.sub.saved_by = app or core.get("lastModifiedBy") or None
+
+    # --- the input sheets
+    def _input_sheet(self, role: str, kind: str) -> str | None:
+        """The visible sheet playing an input role, its keys indexed.
+
+        None, with one finding, when there is no such sheet (E303), when two sheets
+        claim its name (E315) or when it is hidden (E314): its values are not used.
+        """
+        title = self._sheet_for_role(role, kind)
+        if title is None:
+            self.add("E303", value=role)
+            return None
+        claims = {_fold(role), _fold(title)}
+        claimants = [e.title for e in self.book.sheet_entries if _fold(e.title) in claims]
+        if len(claimants) > 1:
+            self.add("E315", sheet=title, value="、".join(f"「{t}」" for t in claimants))
+            return None
+        if self.book.state(title) != "visible":
+            self.add("E314", sheet=title, value=title)
+            return None
+        self.keys[title] = _index_keys(self.book.sheet(title))
+        return title
+
+    def _sheet_for_role(self, role: str, kind: str) -> str | None:
+        """The sheet playing a role: by its title (however written), else by where its names point or
+        by its keys — a visible sheet if one qualifies; a hidden one only so that it is reported."""
+        titles = self.book.sheetnames
+        if role in titles:
+            return role
+        same = [t for t in titles if _fold(t) == _fold(role)]
+        if same:
+            return same[0]
+        visible = [t for t in titles if self.book.state(t) == "visible"]
+        hidden = [t for t in titles if t not in visible]
+        return self._claimed(visible, kind) or self._claimed(hidden, kind)
+
+    def _claimed(self, titles: list[str], kind: str) -> str | None:
+        """Of `titles`, the sheet most input names of `kind` point to, else the first holding such keys."""
+        votes: dict[str, int] = {}
+        for key, named in self._names().items():
+            if key.kind == kind and named.dest is not None and named.dest[0] in titles:
+                votes[named.dest[0]] = votes.get(named.dest[0], 0) + 1
+        if votes:
+            return max(votes, key=lambda t: votes[t])
+        for title in titles:
+            idx = _index_keys(self.book.sheet(title))
+            if any(k.startswith("K") == (kind == "kpi") for k in idx.rows):
+                return title
+        return None
+
+    # --- locating one input
+    def _names(self) -> dict[InputKey, _Name]:
+        """Every input name of the workbook, with how often it is defined (any scope, any letter case)."""
+        if self.named is None:
+            entries = self.book.defined_name_entries
+            counts = Counter(e.name.casefold() for e in entries)
+            self.named = {}
+            for e in entries:
+                key = nm.parse_name(e.name)
+                if key is None:
+                    continue
+                known = self.named.get(key)
+                if known is None or (known.local and e.local_sheet_id is None):  # a workbook name first
+                    self.named[key] = _Name(e.name, counts[e.name.casefold()],
+                                            _destination(self.book, e.value), e.local_sheet_id is not None)
+        return self.named
+
+    def locate(self, key: InputKey, sheet: str) -> _Located | _Refused | None:
+        """Where the input's value is, on the visible input sheet `sheet`.
+
+        Its defined name decides, when the hidden keys agree (or are gone).  A missing or
+        broken name is salvaged by the keys (W302); a duplicated name (E313) or one pointing
+        anywhere else (E312) is refused: the value is not used, we do not guess.
+        """
+        named = self._names().get(key)
+        idx = self.keys.get(sheet, _NO_KEYS)
+        if named is not None and named.count > 1:
+            return self._refused("E313", key, sheet, idx, named.dest, value=named.count)
+        dest = named.dest if named is not None else None
+        if dest is None:
+            found = idx.find(key)
+            return None if found is None else _Located(sheet, found[0], found[1], None if named is None
+                                                       else named.text, by_key=True)
+        if dest[0] == sheet and _keys_agree(idx, key, dest[1], dest[2]):
+            return _Located(dest[0], dest[1], dest[2], named.text)  # type: ignore[union-attr]
+        return self._refused("E312", key, sheet, idx, dest, value=_reference(*dest))
+
+    @staticmethod
+    def _refused(code: str, key: InputKey, sheet: str, idx: _KeyIndex,
+                 dest: tuple[str, int, int] | None, **context: Any) -> _Refused:
+        """A refusal placed at the input's own cell (the keys say where) so its exclusion finds it."""
+        own = idx.find(key)
+        if own is None and code == "E313" and dest is not None and dest[0] == sheet:
+            own = (dest[1], dest[2])
+        cell = None if own is None else f"{column_letter(own[1])}{own[0]}"
+        expected = "—" if own is None else _reference(sheet, own[0], own[1])
+        return _Refused(code, {"sheet": sheet, "cell": cell, "name": key.name, "subject": key.subject,
+                               "expected": expected, **context})
+
+    def value(self, key: InputKey, sheet: str | None, unit: str, label: Callable[[], str], *,
+              required: bool = True) -> InputValue:
+        """Locate, read and normalise one input; findings go to the submission.
+
+        `label` names the input for people ('K6-2-01 … 10月 分子'); it is made only for a finding.
+        """
+        if sheet is None:
+            return EMPTY
+        loc = self.locate(key, sheet)
+        if isinstance(loc, _Refused):  # no value, but its place: the consolidation reports it excluded
+            self.add(loc.code, label=label(), **loc.context)
+            cell = loc.context["cell"]
+            return EMPTY if cell is None else InputValue(None, Source(sheet, cell, key.name), None)
+        if loc is None:
+            if required or key in self._names():
+                self.add("E301", sheet=sheet, name=key.name, subject=key.subject, label=label())
+            return EMPTY
+        if loc.by_key:
+            self.add("W302", label=label(), **self._where(loc, key))
+        raw, fmt, formula = self.book.sheet(loc.sheet).cell(loc.row, loc.col)
+        source = Source(loc.sheet, loc.cell, loc.name)
+        if formula is not None:
+            if raw is None:
+                self.add("W307", label=label(), **self._where(loc, key))
+                return InputValue(None, source, raw)
+            self.add("W308", label=label(), value=formula[:60], normalised=raw, **self._where(loc, key))
+        if raw is None:
+            return InputValue(None, source, None)
+        norm = _normalise(key, raw, fmt, unit)
+        for note in norm.notes:
+            self.add(note.code, label=label(), value=note.value, **note.context, **self._where(loc, key))
+        return InputValue(norm.value, source, raw)
+
+    @staticmethod
+    def _where(loc: _Located, key: InputKey) -> dict[str, Any]:
+        return {"sheet": loc.sheet, "cell": loc.cell, "name": key.name, "subject": key.subject}
+
+    # --- KPIs and measures
+    def _read_kpis(self, sheet: str | None) -> None:
+        assert self.cat is not None
+        fy, code = self.sub.fiscal_year, self.sub.branch_code
+        for kpi in self.cat.kpis_for(fy, code):  # type: ignore[arg-type]
+            entry = KpiEntry(kpi.id)
+            unit = PERCENT if kpi.is_percent else PLAIN
+            if kpi.kind == "qualitative":
+                entry.text = self.value(nm.kpi_key(kpi.id, "text"), sheet, PLAIN, partial(input_label, kpi, "text"))
+                entry.rating = self.value(nm.kpi_key(kpi.id, "rating"), sheet, PLAIN,
+                                          partial(input_label, kpi, "rating"))
+            else:
+                entry.target = self.value(nm.kpi_key(kpi.id, "target"), sheet, unit,
+                                          partial(input_label, kpi, "target"), required=kpi.target.rule == "branch")
+                entry.baseline = self.value(nm.kpi_key(kpi.id, "baseline"), sheet, unit,
+                                            partial(input_label, kpi, "baseline"),
+                                            required=kpi.target.rule in ("baseline", "generic_conditional"))
+                for month in kpi.months(fy):  # type: ignore[arg-type]
+                    km = KpiMonth(month_key(month))
+                    fields = ("num", "den") if kpi.kind == "ratio" else ("val",)
+                    got = {f: self.value(nm.kpi_key(kpi.id, f, month), sheet, PLAIN,
+                                         partial(input_label, kpi, f, month)) for f in fields}
+                    km.numerator, km.denominator = got.get("num", EMPTY), got.get("den", EMPTY)
+                    km.value = got.get("val", EMPTY)
+                    entry.months[km.month] = km
+            self.sub.kpis[kpi.id] = entry
+
+    def _read_measures(self, sheet: str | None, rows_per_measure: int) -> None:
+        assert self.cat is not None
+        for measure in self.cat.measures_for(self.sub.branch_code):  # type: ignore[arg-type]
+            entry = MeasureEntry(measure.id)
+            for n in range(1, rows_per_measure + 1):
+                row = MeasureRow(n)
+                for f in nm.MEASURE_FIELDS:
+                    key = nm.measure_key(measure.id, f, n)
+                    setattr(row, f, self.value(key, sheet, PLAIN, partial(measure_label, measure.id, f, n)))
+                entry.rows.append(row)
+            entry.issue = self.value(nm.measure_key(measure.id, "issue"), sheet, PLAIN,
+                                     partial(measure_label, measure.id, "issue"))
+            self.sub.measures[measure.id] = entry
+
+    def _read_info(self, sheet: str | None) -> None:
+        """記入者 and 連絡先 (optional: workbooks made before them have neither)."""
+        for f in nm.INFO_FIELDS:
+            value = self.value(nm.info_key(f), sheet, PLAIN, partial(str, nm.INFO_LABELS[f]), required=False).value
+            setattr(self.sub, f, value if isinstance(value, str) else None)
+
+
+def _normalise(key: InputKey, raw: Any, fmt: str, unit: str) -> Normalised:
+    if key.field == "rating":
+        return normalise_rating(raw)
+    if key.field in ("text", "note", "issue"):
+        return normalise_text(raw)
+    return normalise_number(raw, fmt, unit if key.field in ("target", "baseline") else PLAIN)
+
+
+# ------------------------------------------------------------------ small parsers
+def _int(v: Any) -> int | None:
+    try:
+        if isinstance(v, bool) or v is None:
+            return None
+        f = float(str(v).strip())
+        return int(f) if f.is_integer() else None
+    except ValueError:
+        return None
+
+
+def _target_number(v: Any) -> float | None:
+    """A finite, non-negative JSON number as float; None for anything else (text, bool, 1e999, 10**400)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) and f >= 0 else None
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _branch_code(v: Any) -> str | None:
+    from kpisheet.domain.catalogue import load_branches
+
+    n = _int(v)
+    if n is None:
+        return None
+    code = f"{n:02d}"
+    return code if any(b.code == code for b in load_branches()) else None
+
+
+def _key_values(ws: Any) -> dict[str, Any]:
+    """Key/value rows of a _meta-like sheet: first non-empty cell is the key, the next its value."""
+    rows: dict[int, list[tuple[int, Any]]] = {}
+    for (r, c), cell in ws.cells.items():
+        if r <= _META_ROWS and c <= _META_COLUMNS and cell.value is not None:
+            rows.setdefault(r, []).append((c, cell.value))
+    out: dict[str, Any] = {}
+    for r in sorted(rows):
+        cells = [v for _, v in sorted(rows[r], key=lambda cv: cv[0])]
+        if len(cells) >= 2 and isinstance(cells[0], str) and cells[0].strip() in META_KEYS:
+            out[cells[0].strip()] = cells[1]
+    return out

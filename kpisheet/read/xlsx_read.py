@@ -1,0 +1,724 @@
+"""A light, read-only view of an .xlsx: the parts the reader needs, read by one hardened streaming parser.
+
+Why not openpyxl.load_workbook: it builds an object for every cell, style and
+defined name (a template has ~1,000 names) and needs a second load to see
+formulas; this reads values, number formats, formula text, defined names,
+sheet states and document properties in one pass at about a fifth of the cost
+(benchmarks/bench_read_validate.py).  Nothing is evaluated.
+
+One XML path.  Every part (workbook, relationships, styles, shared strings,
+worksheets, document properties) is streamed from its zip member in chunks
+through expat: DTDs, entity declarations and external entities are refused,
+namespaces are resolved, and no element objects are built.  Each part has a
+table of which element may stand inside which (`_edges`); anything else —
+a foreign namespace, an `extLst`, a comment, a processing instruction — is
+passed over with everything inside it, so a `<c>` only counts as a cell when it
+is a SpreadsheetML `<c>` in a `<row>` of the `<sheetData>` of the worksheet the
+workbook's relationships name.
+
+A budget per file (`_Budget`) counts the bytes actually inflated (never the
+sizes the zip declares) and what is kept in memory; past a limit reading stops
+with E107.  Every problem is a `BookError` carrying its finding code.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+import zlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import unquote
+from xml.parsers import expat
+
+from kpisheet.xlsx_cells import BUILTIN_FORMATS, EXCEL_MAX_COLUMN, EXCEL_MAX_ROW, from_excel, is_date_format, sheet_cell
+
+# ------------------------------------------------------------------ limits of one file
+# A filled template is ~100 KB zipped, ~1 MB unpacked, a few thousand cells, a few
+# hundred shared strings and ~1,000 defined names.  The limits sit far above that
+# and keep one hostile file to ~150 MB of a worker's memory, so a run with two
+# workers and the parent stays under 500 MB whatever a branch sends.
+MAX_PART_BYTES = 50 * 2**20  # bytes inflated from one zip member
+MAX_FILE_BYTES_UNPACKED = 200 * 2**20  # bytes inflated from all members read, together
+MAX_CELLS = 200_000  # cells kept per file (~250 bytes each in memory: ~50 MB)
+MAX_SHARED_STRINGS = 200_000  # entries of sharedStrings.xml (~60 bytes each plus their text)
+MAX_TEXT_CHARS = 10_000_000  # characters of text kept per file (strings, formulas, names): ≤ 40 MB
+MAX_ENTRIES = 100_000  # sheets, defined names, relationships, styles and properties per file
+CHUNK_BYTES = 64 * 1024  # read from a zip member and fed to the parser at a time
+# One tag, comment or processing instruction (text is passed on as it comes): expat
+# rescans an unfinished token each time a chunk arrives, so a 50 MB comment would
+# cost minutes and a 50 MB attribute ~4x its size in memory.  Excel's longest
+# attribute values (a formula, an sqref list) are a few KB.
+MAX_TOKEN_BYTES = 2**20
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+STRICT_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"  # Strict Open XML: refused (E112)
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CUSTOM_NS = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+EXTENDED_NS = "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"
+CORE_NS = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+WORKBOOK_PART = "xl/workbook.xml"
+
+
+class Cell(NamedTuple):  # a tuple: thousands are made per sheet, a frozen dataclass costs 3x more
+    value: Any  # float | str | bool | datetime | None
+    number_format: str = "General"
+    formula: str | None = None  # "=SUM(C5:C6)" when the cell holds a formula
+
+
+EMPTY_CELL = Cell(None)
+
+
+class BookError(Exception):
+    """Why a workbook cannot be read: a finding code (E107 budget, E108 unsafe XML, E110 corrupt,
+    E112 Strict OOXML) and a short reason for its message."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"{code}: {reason}")
+        self.code, self.reason = code, reason
+
+
+class DefinedNameEntry(NamedTuple):
+    """One <definedName> of workbook.xml, as written (duplicates and sheet-local names kept)."""
+
+    name: str
+    value: str
+    local_sheet_id: int | None  # None: a workbook-level name
+    hidden: bool
+
+
+class SheetEntry(NamedTuple):
+    """One <sheet> of workbook.xml, in tab order (duplicated titles kept)."""
+
+    title: str
+    state: str  # visible | hidden | veryHidden
+    part: str  # zip member of the worksheet, "" when the relationship is missing
+
+
+class Sheet:
+    def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell]) -> None:
+        self.title, self.state, self.cells = title, state, cells
+        self.max_row = max((r for r, _ in cells), default=0)
+        self.max_column = max((c for _, c in cells), default=0)
+
+    def cell(self, row: int, col: int) -> Cell:
+        return self.cells.get((row, col), EMPTY_CELL)
+
+
+# ------------------------------------------------------------------ the budget
+def _mb(n: int) -> str:
+    return f"{n / 2**20:g} MB"
+
+
+class _Budget:
+    """What one file has cost so far: bytes inflated, and cells, strings, characters, entries kept.
+
+    The limits are read from the module constants when checked, so a test may lower them.
+    """
+
+    def __init__(self) -> None:
+        self.unpacked = self.cells = self.strings = self.chars = self.entries = 0
+        self.max_chars = MAX_TEXT_CHARS  # read in the hot text handler, kept here to save a global lookup
+
+    def inflated(self, part: str, part_total: int, n: int) -> None:
+        self.unpacked += n
+        if part_total > MAX_PART_BYTES:
+            raise BookError("E107", f"{part}: 展開後 {_mb(MAX_PART_BYTES)} 超 / more than "
+                                    f"{_mb(MAX_PART_BYTES)} unpacked")
+        if self.unpacked > MAX_FILE_BYTES_UNPACKED:
+            raise BookError("E107", f"展開後の合計 {_mb(MAX_FILE_BYTES_UNPACKED)} 超 / more than "
+                                    f"{_mb(MAX_FILE_BYTES_UNPACKED)} unpacked in all")
+
+    def text(self, n: int) -> None:
+        self.chars += n
+        if self.chars > self.max_chars:
+            raise self.too_much_text()
+
+    def too_much_text(self) -> BookError:
+        return BookError("E107", f"文字数 {self.max_chars:,} 超 / more than {self.max_chars:,} characters of text")
+
+    def cell(self) -> None:
+        self.cells += 1
+        if self.cells > MAX_CELLS:
+            raise BookError("E107", f"セル {MAX_CELLS:,} 個超 / more than {MAX_CELLS:,} cells")
+
+    def string(self) -> None:
+        self.strings += 1
+        if self.strings > MAX_SHARED_STRINGS:
+            raise BookError("E107", f"共有文字列 {MAX_SHARED_STRINGS:,} 個超 / more than "
+                                    f"{MAX_SHARED_STRINGS:,} shared strings")
+
+    def entry(self, part: str) -> None:
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise BookError("E107", f"{part}: 要素 {MAX_ENTRIES:,} 個超 / more than {MAX_ENTRIES:,} entries")
+
+
+# ------------------------------------------------------------------ the book
+class Book:
+    """Sheets (lazily parsed), workbook-level defined names, properties of one .xlsx."""
+
+    def __init__(self, path: Path) -> None:
+        self._budget = _Budget()
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except Exception as exc:
+            raise _zip_error(exc, "") from exc
+        try:
+            self._names = set(self.zip.namelist())
+            self._read_workbook()
+        except BaseException:
+            self.zip.close()
+            raise
+        self._strings: list[str] | None = None
+        self._formats: list[str] | None = None
+        self._sheets: dict[str, Sheet] = {}
+
+    def _read_workbook(self) -> None:
+        if WORKBOOK_PART not in self._names:
+            raise BookError("E110", f"{WORKBOOK_PART} がありません / {WORKBOOK_PART} is missing")
+        wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
+        if not wb.seen_root:
+            raise BookError("E110", f"{WORKBOOK_PART}: SpreadsheetML のブックではありません / "
+                                    "not a SpreadsheetML workbook")
+        rels = self._relationships("xl/_rels/workbook.xml.rels")
+        self.sheetnames: list[str] = []
+        self.sheet_entries: list[SheetEntry] = []
+        self._parts: dict[str, str] = {}
+        self._states: dict[str, str] = {}
+        for title, state, rid in wb.sheets:
+            entry = SheetEntry(title, state, self._member(rels[rid]) if rid in rels else "")
+            self.sheet_entries.append(entry)
+            if title not in self._parts:  # a duplicated title: the first one is the sheet Excel shows
+                self.sheetnames.append(title)
+                self._parts[title], self._states[title] = entry.part, entry.state
+        self.defined_name_entries: list[DefinedNameEntry] = wb.names
+        self.defined_names: dict[str, str] = {}  # workbook-level names; the first of duplicates
+        for d in self.defined_name_entries:
+            if d.local_sheet_id is None:
+                self.defined_names.setdefault(d.name, d.value)
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def __enter__(self) -> "Book":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- parts
+    def _parse(self, part: str, handler: _H) -> _H:
+        """Stream one zip member through a hardened expat parser into `handler`, within the budget.
+
+        The member is inflated CHUNK_BYTES at a time and each chunk counted before it is parsed,
+        so a member that inflates past its budget stops there, whatever the zip declares.
+        """
+        parser = _new_parser(handler, part)
+        try:
+            _check_member(self.zip.getinfo(part))
+            with self.zip.open(part) as f:
+                total = 0
+                while chunk := f.read(CHUNK_BYTES):
+                    total += len(chunk)
+                    self._budget.inflated(part, total, len(chunk))
+                    parser.Parse(chunk, False)
+                    if total - max(parser.CurrentByteIndex, 0) > MAX_TOKEN_BYTES:
+                        raise _token_too_long(part)
+            parser.Parse(b"", True)
+        except BookError:
+            raise
+        except expat.ExpatError as exc:
+            raise BookError("E110", f"{part}: XML の誤り（{exc.lineno} 行 {exc.offset} 列）/ malformed XML at "
+                                    f"line {exc.lineno}, column {exc.offset}: {expat.ErrorString(exc.code)}") from exc
+        except Exception as exc:
+            raise _zip_error(exc, part) from exc
+        return handler
+
+    def _relationships(self, part: str) -> dict[str, str]:
+        """Id → target (as written) of the internal relationships of a .rels part; {} if it is absent."""
+        if part not in self._names:
+            return {}
+        return self._parse(part, _RelsHandler(self._budget, part)).targets
+
+    def _member(self, target: str) -> str:
+        """Zip member a relationship of xl/workbook.xml names; BookError when it points outside the package."""
+        path = target.replace("\\", "/")
+        joined = path[1:] if path.startswith("/") else f"xl/{path}"
+        member = posixpath.normpath(joined) if joined else ""
+        if member in ("", ".", "..") or member.startswith(("../", "/")):
+            raise BookError("E110", f"リレーションシップの参照先がパッケージの外です / relationship target "
+                                    f"outside the package: {target[:200]}")
+        if member not in self._names and unquote(member) in self._names:  # a percent-encoded part name
+            member = unquote(member)
+        return member
+
+    def strings(self) -> list[str]:
+        if self._strings is None:
+            part = "xl/sharedStrings.xml"
+            self._strings = (self._parse(part, _StringsHandler(self._budget, part)).strings
+                             if part in self._names else [])
+        return self._strings
+
+    def formats(self) -> list[str]:
+        """Number format code of each cellXfs index (the `s` attribute of a cell)."""
+        if self._formats is None:
+            part = "xl/styles.xml"
+            self._formats = self._parse(part, _StylesHandler(self._budget, part)).formats() \
+                if part in self._names else []
+        return self._formats
+
+    def sheet(self, title: str) -> Sheet:
+        if title not in self._sheets:
+            if title not in self._parts:
+                raise BookError("E110", f"シート {title[:100]} がありません / no sheet {title[:100]}")
+            part = self._parts[title]
+            if part not in self._names:
+                raise BookError("E110", f"シート {title[:100]} のパート {part or '(リレーションなし)'} がありません / "
+                                        f"the part of sheet {title[:100]} is missing")
+            cells = self._parse(part, _SheetHandler(self._budget, part, self.strings(), self.formats())).cells
+            self._sheets[title] = Sheet(title, self._states[title], cells)
+        return self._sheets[title]
+
+    def state(self, title: str) -> str:
+        return self._states.get(title, "visible")
+
+    # --- document properties
+    def custom_properties(self) -> dict[str, str]:
+        part = "docProps/custom.xml"
+        return self._parse(part, _CustomHandler(self._budget, part)).props if part in self._names else {}
+
+    def core_properties(self) -> dict[str, str]:
+        part = "docProps/core.xml"
+        return self._parse(part, _ItemsHandler(self._budget, part, _CORE)).items if part in self._names else {}
+
+    def application(self) -> str | None:
+        part = "docProps/app.xml"
+        if part not in self._names:
+            return None
+        items = self._parse(part, _ItemsHandler(self._budget, part, _APP)).items
+        return " ".join(x for x in (items.get("Application"), items.get("AppVersion")) if x) or None
+
+
+def _token_too_long(part: str) -> BookError:
+    return BookError("E107", f"{part}: 1 つのタグ・コメントが {_mb(MAX_TOKEN_BYTES)} 超 / one tag or comment of more "
+                             f"than {_mb(MAX_TOKEN_BYTES)}")
+
+
+def _check_member(info: zipfile.ZipInfo) -> None:
+    """Refuse a member zipfile would inflate without a bound (bzip2, LZMA: a few KB can expand to
+    GBs in one call) or cannot read (encrypted); Excel only writes stored and deflated members."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BookError("E110", f"{info.filename}: 未対応の圧縮方式 / unsupported compression method "
+                                f"{info.compress_type}")
+    if info.flag_bits & 0x1:
+        raise BookError("E110", f"{info.filename}: 暗号化されたパート / encrypted part")
+
+
+def _zip_error(exc: BaseException, part: str) -> BookError:
+    """A BookError (E110) for anything the zip layer or a member's stream raised."""
+    where = f"{part}: " if part else ""
+    if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+        why = "暗号化されたパート / encrypted part"
+    elif isinstance(exc, NotImplementedError):
+        why = "未対応の圧縮方式 / unsupported compression method"
+    elif isinstance(exc, zlib.error):
+        why = "圧縮データの誤り / corrupt compressed data"
+    elif isinstance(exc, EOFError):
+        why = "ファイルが途中で切れています / truncated archive"
+    elif isinstance(exc, zipfile.BadZipFile):
+        why = f"zip の誤り / bad zip: {str(exc)[:200]}"
+    else:
+        why = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return BookError("E110", where + why)
+
+
+# ------------------------------------------------------------------ the parser
+def _new_parser(handler: "_Handler", part: str) -> Any:
+    """An expat parser with namespaces resolved ("uri local" names) that refuses any DTD or entity."""
+    p = expat.ParserCreate(namespace_separator=" ")
+    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse(*_: Any) -> None:
+        raise BookError("E108", f"{part}: DTD またはエンティティ宣言 / DTD or entity declaration")
+
+    p.StartDoctypeDeclHandler = p.EntityDeclHandler = p.UnparsedEntityDeclHandler = refuse
+    p.ExternalEntityRefHandler = p.NotationDeclHandler = refuse
+    p.StartElementHandler, p.EndElementHandler = handler.start, handler.end
+    p.CharacterDataHandler = handler.text
+    p.buffer_text = True
+    return p
+
+
+_Table = dict[str, dict[str, str]]  # state of the parent → {"namespace local" of a child: its state}
+_NOWHERE: dict[str, str] = {}
+_ANY = "*"  # a table key matching any child element
+
+
+def _edges(ns: str, *edges: tuple[str, str, str]) -> _Table:
+    """A table from (parent state, local name of the child in `ns`, child state) triples.
+
+    "^" is the state before the root; an element with no edge gets state "" and everything
+    inside it is passed over.  A Strict-OOXML root ends the parse with E112.
+    """
+    table: _Table = {"^": {f"{STRICT_NS} {edges[0][1]}": "strict"}}
+    for parent, local, state in edges:
+        table.setdefault(parent, {})[local if local == _ANY else f"{ns} {local}"] = state
+    return table
+
+
+_H = TypeVar("_H", bound="_Handler")
+
+
+class _Handler:
+    """Start/end/text handlers that follow an element table; subclasses act on the states they know."""
+
+    table: _Table = {}
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        self.budget, self.part = budget, part
+        self.stack = ["^"]
+        self.buf: list[str] | None = None  # text being collected, when inside an element that has some
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        children = self.table.get(self.stack[-1], _NOWHERE)
+        state = children.get(name) or children.get(_ANY, "")
+        self.stack.append(state)
+        if state == "strict":
+            raise _strict(self.part)
+        if state:
+            self.open(state, name, attrs)
+
+    def end(self, name: str) -> None:
+        state = self.stack.pop()
+        if state:
+            self.close(state, name)
+
+    def text(self, data: str) -> None:
+        if self.buf is not None:
+            self.buf.append(data)
+            budget = self.budget
+            budget.chars += len(data)  # inline, not budget.text(): called for every run of text
+            if budget.chars > budget.max_chars:
+                raise budget.too_much_text()
+
+    def take_text(self) -> str:
+        text, self.buf = "".join(self.buf or ()), None
+        return text
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        pass
+
+    def close(self, state: str, name: str) -> None:
+        pass
+
+
+def _strict(part: str) -> BookError:
+    return BookError("E112", f"{part}: Strict Open XML")
+
+
+class _WorkbookHandler(_Handler):
+    table = _edges(MAIN_NS, ("^", "workbook", "wb"), ("wb", "sheets", "sheets"), ("sheets", "sheet", "sheet"),
+                   ("wb", "definedNames", "names"), ("names", "definedName", "name"))
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        super().__init__(budget, part)
+        self.seen_root = False
+        self.sheets: list[tuple[str, str, str]] = []  # (title, state, relationship id)
+        self.names: list[DefinedNameEntry] = []
+        self.name_attrs: dict[str, str] = {}
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:  # ~1,000 names per template: inline
+        state = self.table.get(self.stack[-1], _NOWHERE).get(name, "")
+        self.stack.append(state)
+        if state == "name":
+            self.name_attrs, self.buf = attrs, []
+        elif state:
+            self.open(state, name, attrs)
+
+    def end(self, name: str) -> None:
+        if self.stack.pop() == "name":
+            self.close("name", name)
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "strict":
+            raise _strict(self.part)
+        if state == "wb":
+            self.seen_root = True
+        elif state == "sheet":
+            self.budget.entry(self.part)
+            self.sheets.append((attrs.get("name", ""), attrs.get("state", "visible"), attrs.get(f"{REL_NS} id", "")))
+        elif state == "name":
+            self.name_attrs, self.buf = attrs, []
+
+    def close(self, state: str, name: str) -> None:
+        if state == "name":
+            self.budget.entry(self.part)
+            a = self.name_attrs
+            local = a.get("localSheetId", "")
+            self.names.append(DefinedNameEntry(a.get("name", ""), self.take_text(),
+                                               int(local) if local.isascii() and local.isdigit() else None,
+                                               a.get("hidden") in ("1", "true")))
+
+
+class _RelsHandler(_Handler):
+    table = _edges(PKG_REL_NS, ("^", "Relationships", "rels"), ("rels", "Relationship", "rel"))
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        super().__init__(budget, part)
+        self.targets: dict[str, str] = {}
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "rel" and attrs.get("TargetMode", "Internal") == "Internal":
+            self.budget.entry(self.part)
+            self.budget.text(len(attrs.get("Target", "")))
+            self.targets.setdefault(attrs.get("Id", ""), attrs.get("Target", ""))
+
+
+class _StylesHandler(_Handler):
+    table = _edges(MAIN_NS, ("^", "styleSheet", "ss"), ("ss", "numFmts", "nfs"), ("nfs", "numFmt", "nf"),
+                   ("ss", "cellXfs", "xfs"), ("xfs", "xf", "xf"))
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        super().__init__(budget, part)
+        self.custom: dict[int, str] = {}
+        self.xf_formats: list[int] = []
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "nf":
+            self.budget.entry(self.part)
+            code = attrs.get("formatCode", "General")
+            self.budget.text(len(code))
+            self.custom[self.number(attrs)] = code
+        elif state == "xf":
+            self.budget.entry(self.part)
+            self.xf_formats.append(self.number(attrs))
+
+    def number(self, attrs: dict[str, str]) -> int:
+        fid = attrs.get("numFmtId", "0")
+        if not (fid.isascii() and fid.isdigit()):
+            raise BookError("E110", f"{self.part}: numFmtId {fid[:20]!r}")
+        return int(fid)
+
+    def formats(self) -> list[str]:
+        return [self.custom.get(fid) or BUILTIN_FORMATS.get(fid, "General") for fid in self.xf_formats]
+
+
+class _StringsHandler(_Handler):
+    """sharedStrings.xml: the text of each <si> (plain and rich-text runs, without phonetic runs)."""
+
+    table = _edges(MAIN_NS, ("^", "sst", "sst"), ("sst", "si", "si"), ("si", "t", "t"), ("si", "r", "run"),
+                   ("run", "t", "t"), ("si", "rPh", "ph"), ("ph", "t", "furigana"))
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        super().__init__(budget, part)
+        self.strings: list[str] = []
+        self.runs: list[str] = []
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "t":
+            self.buf = []
+        elif state == "si":
+            self.budget.string()
+            self.runs = []
+
+    def close(self, state: str, name: str) -> None:
+        if state == "t":
+            self.runs.append(self.take_text())
+        elif state == "si":
+            self.strings.append("".join(self.runs))
+
+
+class _CustomHandler(_Handler):
+    """docProps/custom.xml: name → text of the property's value element (vt:lpwstr, vt:i4…)."""
+
+    table = _edges(CUSTOM_NS, ("^", "Properties", "props"), ("props", "property", "prop"), ("prop", _ANY, "value"))
+
+    def __init__(self, budget: _Budget, part: str) -> None:
+        super().__init__(budget, part)
+        self.props: dict[str, str] = {}
+        self.name: str | None = None
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "prop":
+            self.budget.entry(self.part)
+            self.name = attrs.get("name")
+        elif state == "value" and self.name is not None and self.name not in self.props:
+            self.buf = []
+
+    def close(self, state: str, name: str) -> None:
+        if state == "value" and self.buf is not None and self.name is not None:
+            self.props[self.name] = self.take_text()
+
+
+_CORE = _edges(CORE_NS, ("^", "coreProperties", "root"), ("root", _ANY, "item"))
+_APP = _edges(EXTENDED_NS, ("^", "Properties", "root"), ("root", "Application", "item"),
+              ("root", "AppVersion", "item"))
+
+
+class _ItemsHandler(_Handler):
+    """Local name → text of each child of the root (core and extended document properties)."""
+
+    def __init__(self, budget: _Budget, part: str, table: _Table) -> None:
+        super().__init__(budget, part)
+        self.table = table
+        self.items: dict[str, str] = {}
+
+    def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
+        if state == "item":
+            self.budget.entry(self.part)
+            self.buf = []
+
+    def close(self, state: str, name: str) -> None:
+        if state == "item":
+            self.items[name.rpartition(" ")[2]] = self.take_text()
+
+
+_TEXT_STATES = frozenset(("v", "f", "t"))
+
+
+class _SheetHandler(_Handler):
+    """A worksheet: the cells of <sheetData>, with values converted by cell type and number format.
+
+    The hot path of a read: a cell's attributes are only looked at when it holds something,
+    and the text of <v>, <f> and inline <t> runs is gathered straight into the cell's lists.
+    """
+
+    table = _edges(MAIN_NS, ("^", "worksheet", "ws"), ("ws", "sheetData", "data"), ("data", "row", "row"),
+                   ("row", "c", "c"), ("c", "v", "v"), ("c", "f", "f"), ("c", "is", "is"),
+                   ("is", "t", "t"), ("is", "r", "run"), ("run", "t", "t"), ("is", "rPh", "ph"),
+                   ("ph", "t", "furigana"))
+
+    def __init__(self, budget: _Budget, part: str, strings: list[str], formats: list[str]) -> None:
+        super().__init__(budget, part)
+        self.strings, self.formats = strings, formats
+        self.cells: dict[tuple[int, int], Cell] = {}
+        self.row = 0
+        self.at = (0, 0)  # (row, column) of the current cell
+        self.attrs: dict[str, str] = {}  # of the current cell
+        self.v: list[str] | None = None  # text of its <v>, <f> and inline-string runs, when present
+        self.f: list[str] | None = None
+        self.inline: list[str] | None = None
+        self.format_of: dict[str | None, str] = {}  # `s` attribute → number format
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        state = self.table.get(self.stack[-1], _NOWHERE).get(name, "")
+        self.stack.append(state)
+        if state == "c":
+            ref = attrs.get("r")
+            at = sheet_cell(ref) if ref is not None else self.next_cell()
+            if at is None:
+                raise self.bad_ref(ref)
+            self.at, self.attrs = at, attrs
+            self.v = self.f = self.inline = None
+        elif state == "v":
+            self.v = self.buf = []
+        elif state == "t":
+            self.buf = self.inline  # runs of an inline string are joined at the end of the cell
+        elif state == "is":
+            self.inline = []
+        elif state == "f":
+            self.f = self.buf = []
+        elif state == "row":
+            self.start_row(attrs.get("r"))
+        elif state == "strict":
+            raise _strict(self.part)
+
+    def end(self, name: str) -> None:
+        state = self.stack.pop()
+        if state == "c":
+            if self.v is not None or self.f is not None or self.inline is not None:
+                self.finish_cell()  # else the cell holds nothing (a styled blank) and is not kept
+        elif state in _TEXT_STATES:
+            self.buf = None
+
+    def start_row(self, r: str | None) -> None:
+        if r is None:
+            row = self.row + 1
+        elif r.isascii() and r.isdigit():
+            row = int(r)
+        else:
+            row = 0
+        if not 1 <= row <= EXCEL_MAX_ROW:
+            raise BookError("E110", f"{self.part}: 行番号 {str(r or row)[:20]!r} が範囲外 / row number out of "
+                                    f"range (1 to {EXCEL_MAX_ROW:,})")
+        self.row, self.at = row, (row, 0)
+
+    def next_cell(self) -> tuple[int, int] | None:
+        """Where a cell without a reference stands: after the previous one in its row."""
+        row, col = self.at
+        if self.row == 0 or col >= EXCEL_MAX_COLUMN:
+            return None
+        return row, col + 1
+
+    def bad_ref(self, ref: str | None) -> BookError:
+        where = ref if ref is not None else f"R{self.at[0]}C{self.at[1] + 1}"
+        return BookError("E110", f"{self.part}: セル番地 {where[:20]!r} が範囲外 / cell reference {where[:20]!r} "
+                                 "outside A1:XFD1048576")
+
+    def finish_cell(self) -> None:
+        attrs = self.attrs
+        s = attrs.get("s")
+        fmt = self.format_of.get(s) or self.format(s)
+        formula = None if self.f is None else "=" + ("".join(self.f) or "…")
+        kind = attrs.get("t", "n")
+        if kind == "inlineStr":
+            value: Any = "".join(self.inline or ())
+        else:
+            v = None if self.v is None else "".join(self.v)
+            try:
+                value = _convert(kind, v, self.strings, fmt)
+            except ValueError:
+                ref = attrs.get("r", "")
+                raise BookError("E110", f"{self.part}: セル {ref} の値 / value of cell {ref}: {(v or '')[:20]!r}") from None
+        if value is not None or formula is not None:
+            self.budget.cell()
+            self.cells[self.at] = Cell(value, fmt, formula)
+
+    def format(self, s: str | None) -> str:
+        """Number format of a style index `s` (General when absent or past the styles); remembered."""
+        if s is None:
+            i = 0
+        elif s.isascii() and s.isdigit():
+            i = int(s)
+        else:
+            raise BookError("E110", f"{self.part}: 書式番号 / style index {s[:20]!r}")
+        fmt = self.formats[i] if i < len(self.formats) else "General"
+        self.format_of[s] = fmt
+        return fmt
+
+
+# ------------------------------------------------------------------ values
+def _convert(kind: str, text: str | None, strings: list[str], fmt: str) -> Any:
+    """The value of a cell's <v> by its type `t`; ValueError for a shared-string index that is not a number."""
+    if text is None or (text == "" and kind not in ("str", "s")):  # <v/>: a formula never calculated
+        return None
+    if kind == "s":
+        i = int(text)
+        return strings[i] if 0 <= i < len(strings) else None
+    if kind in ("str", "e"):
+        return text
+    if kind == "b":
+        return text.strip() in ("1", "true")
+    if kind == "d":
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if is_date_format(fmt):
+        try:
+            return from_excel(number)
+        except (ValueError, OverflowError):
+            return number
+    return number
+
+
+__all__ = ["Book", "BookError", "Cell", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
+           "MAX_PART_BYTES", "MAX_FILE_BYTES_UNPACKED", "MAX_CELLS", "MAX_SHARED_STRINGS", "MAX_TEXT_CHARS",
+           "MAX_ENTRIES", "MAX_TOKEN_BYTES"]

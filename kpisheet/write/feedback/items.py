@@ -1,0 +1,184 @@
+"""What a branch's feedback lists: one item per thing to fix, not one row per rule that fired.
+
+The validator reports every rule on every cell it concerns.  A branch acting on that would
+read one typo four times — E401 on the typed cell, W411 and W412 on the same cell, and an E404
+or W411 on the next month's *correct* cell, which only differs from the typo — and a branch that
+stopped in September would read one 未入力 row per month and KPI.  So the feedback folds:
+
+* every finding on one cell into one item (the most severe speaks; the others are named);
+* a finding a wrong cell caused on the next month of its row (E404 "falls", W411 "jumps" — the
+  correct value compared with the typo) into the wrong cell's item: that cell is not
+  highlighted, and the item says the other month's check clears when this cell is fixed;
+* the months of one KPI reported missing (W413) into one item naming the months.
+
+Findings are never dropped: each is the primary of an item or folded into one (`Item.folded`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from kpisheet.domain.catalogue import Catalogue
+from kpisheet.domain.findings import Finding, cell_order
+from kpisheet.domain.fiscal import month_label
+from kpisheet.read.names import parse_name
+
+CAUSED_BY_PREVIOUS_MONTH = frozenset({"E404", "W411"})  # compare a month with the one before
+MISSING_MONTH = "W413"
+# what a folded check on the same cell says, in a few words
+SAME_CELL_JA = {"E401": "分子が分母を超えている", "E403": "マイナスの値", "E404": "前の月より小さい",
+                "W411": "前月から大きく変化", "W412": "他支部から大きく離れている", "W419": "通常の範囲外",
+                "E410": "分母がない", "W305": "文字で入力", "W306": "％の付け方", "W414": "値が小さすぎる"}
+
+
+@dataclass
+class Item:
+    """One thing for the branch to look at: where, what, how to fix, and what it explains."""
+
+    finding: Finding  # the primary finding (its code, severity, sheet)
+    cells: list[str]  # the cells to look at (one; or the missing months of a KPI)
+    text_ja: str  # what the branch reads
+    folded: list[Finding] = field(default_factory=list)  # findings this item answers too
+
+    @property
+    def is_error(self) -> bool:
+        """An error when any finding it answers is one (a value left out of the national figures)."""
+        return self.finding.is_error or any(f.is_error for f in self.folded)
+
+    @property
+    def codes(self) -> str:
+        """「E401（W411・W412）」: the primary code, the folded ones in brackets."""
+        others = [f.code for f in self.folded if f.code != self.finding.code]
+        others = list(dict.fromkeys(others))
+        return f"{self.finding.code}（{'・'.join(others)}）" if others else self.finding.code
+
+    @property
+    def cells_ja(self) -> str:
+        """「I22」「H30・I30・J30」: the cells, as the 確認事項 list shows them (at most five)."""
+        shown = "・".join(self.cells[:5])
+        return shown + (f" ほか{len(self.cells) - 5}か所" if len(self.cells) > 5 else "")
+
+    def highlights(self) -> list[Finding]:
+        """One finding per cell to colour and comment in the branch's workbook, carrying the item's text."""
+        return [replace(self.finding, cell=cell, text_ja=self.text_ja,
+                        severity="error" if self.is_error else self.finding.severity) for cell in self.cells]
+
+
+def highlights(findings: list[Finding], catalogue: Catalogue) -> list[Finding]:
+    """The cells to colour and comment in the branch's workbook: one per item cell, with the item's text."""
+    return [h for item in fold(findings, catalogue) for h in item.highlights()]
+
+
+def fold(findings: list[Finding], catalogue: Catalogue) -> list[Item]:
+    """The items of one file's findings (errors first, then by sheet and cell)."""
+    unique = list(dict.fromkeys(findings))  # the same finding twice (two checks that agree) is one
+    missing = [f for f in unique if f.code == MISSING_MONTH and f.cell]
+    rest = [f for f in unique if f not in missing]
+    by_cell: dict[tuple[str | None, str | None], list[Finding]] = {}
+    loose: list[Finding] = []
+    for f in rest:
+        if f.sheet and f.cell:
+            by_cell.setdefault((f.sheet, f.cell), []).append(f)
+        else:
+            loose.append(f)
+    caused = _caused(by_cell)
+    items: list[Item] = []
+    for (sheet, cell), group in by_cell.items():
+        own = [f for f in group if id(f) not in caused]
+        if own:
+            items.append(_cell_item(cell or "", own, [c for c, into in caused.items_for(sheet, cell)]))
+    items += _missing_months(missing, catalogue)
+    items += [Item(f, [], f.text_ja) for f in loose]
+    return sorted(items, key=lambda i: (not i.is_error, i.finding.sheet or "",
+                                        cell_order(i.cells[0] if i.cells else None), i.finding.code))
+
+
+class _Caused(dict):
+    """id(finding on a next month) -> (sheet, cell) of the wrong cell it is folded into."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings: dict[int, Finding] = {}
+
+    def add(self, f: Finding, into: tuple[str, str]) -> None:
+        self[id(f)] = into
+        self.findings[id(f)] = f
+
+    def items_for(self, sheet: str | None, cell: str | None) -> list[tuple[Finding, tuple[str, str]]]:
+        return [(self.findings[k], into) for k, into in self.items() if into == (sheet, cell)]
+
+
+def _caused(by_cell: dict[tuple[str | None, str | None], list[Finding]]) -> _Caused:
+    """E404 / W411 on a month whose previous month in the same row has a finding of its own."""
+    rows: dict[tuple[str | None, str, str], dict[date, tuple[str, str]]] = {}
+    for (sheet, cell), group in by_cell.items():
+        for f in group:
+            key = parse_name(f.name) if f.name else None
+            if key is not None and key.kind == "kpi" and key.month is not None and sheet and cell:
+                rows.setdefault((sheet, key.subject, key.field), {})[key.month] = (sheet, cell)
+    out = _Caused()
+    for (sheet, cell), group in by_cell.items():
+        for f in group:
+            key = parse_name(f.name) if f.name else None
+            if f.code not in CAUSED_BY_PREVIOUS_MONTH or key is None or key.month is None:
+                continue
+            row = rows.get((sheet, key.subject, key.field), {})
+            earlier = [m for m in row if m < key.month]
+            if earlier and row[max(earlier)] != (sheet, cell):
+                out.add(f, row[max(earlier)])
+    return out
+
+
+def _cell_item(cell: str, own: list[Finding], caused: list[Finding]) -> Item:
+    primary = next((f for f in own if f.is_error), own[0])
+    text = primary.text_ja
+    same = [f for f in own if f is not primary and f.code != primary.code]
+    if same:
+        words = "、".join(dict.fromkeys(SAME_CELL_JA.get(f.code, f.code) for f in same))
+        text += f"（この欄はほかに「{words}」とも判定されています。この欄を直せば解消します。）"
+    if caused:
+        months = "・".join(dict.fromkeys(_month_of(f) for f in caused))
+        text += (f"（この欄の値と比べるため、{months}の欄にも確認が出ています。{months}の値が正しければ、"
+                 "この欄を直せば解消します。）")
+    return Item(primary, [cell], text, [f for f in own if f is not primary] + caused)
+
+
+def _month_of(f: Finding) -> str:
+    key = parse_name(f.name) if f.name else None
+    return month_label(key.month) if key is not None and key.month is not None else (f.cell or "")
+
+
+def _missing_months(missing: list[Finding], catalogue: Catalogue) -> list[Item]:
+    """One item per KPI (and file) for the months reported missing."""
+    groups: dict[tuple[str | None, str | None], list[Finding]] = {}
+    for f in missing:
+        groups.setdefault((f.file, f.subject), []).append(f)
+    items = []
+    for (_, subject), group in groups.items():
+        keys = [parse_name(f.name) if f.name else None for f in group]
+        months = sorted(k.month for k in keys if k is not None and k.month is not None)
+        if not months or subject is None or not catalogue.has_kpi(subject):
+            items += [Item(f, [f.cell or ""], f.text_ja) for f in group]
+            continue
+        items.append(Item(group[0], [f.cell or "" for f in group], _missing_text(catalogue, subject, months),
+                          group[1:]))
+    return items
+
+
+def _missing_text(catalogue: Catalogue, kpi_id: str, months: list[date]) -> str:
+    kpi = catalogue.kpi(kpi_id)
+    part = kpi.value_part if kpi.kind == "count" else kpi.numerator
+    what = ("4月からその月までの累計" if part is not None and part.is_flow else "その月末時点の値")
+    if kpi.kind == "ratio":
+        what = f"分子・分母（分子は{what}）"
+    return (f"{kpi.id}「{kpi.short_label}」の{_months_ja(months)}が未入力です（{len(months)}か月）。各月に{what}を"
+            "入力してください（データが届いていない月は、届いた時点で入力してください）。")
+
+
+def _months_ja(months: list[date]) -> str:
+    """「7月〜9月」 for consecutive months, else 「5月・7月・9月」."""
+    index = [m.year * 12 + m.month for m in months]
+    if len(months) > 2 and index == list(range(index[0], index[0] + len(index))):
+        return f"{month_label(months[0])}〜{month_label(months[-1])}"
+    return "・".join(month_label(m) for m in months)

@@ -1,0 +1,245 @@
+"""Writing a run's outputs: the national workbook, the lists and 実施状況 workbooks, the analysts' CSV and
+the branch feedback files.
+
+One run at a time per output folder.  `write_outputs` holds an exclusive lock
+(`fcntl.flock` on OUTDIR/.kpisheet.lock) while it checks and writes; a second
+run waits up to `LOCK_WAIT` seconds, then gives up with OutputLockedError.
+Where fcntl does not exist (Windows) there is no lock: there, never start two
+consolidations into one folder at the same time.
+
+All or nothing.  Every output is first written into a staging folder inside
+OUTDIR (`.kpisheet-staging-*`) and renamed into place only when all of them
+were written, with SIGINT/SIGTERM held back during the renames; so a failed or
+interrupted run leaves the folder as it was, and a finished one never leaves a
+national workbook and a CSV of two different runs.  The staging folder is
+removed on every way out.
+
+One branch's feedback file that cannot be written (anything but a full disk)
+becomes an E110 finding on that branch's file; the run goes on.
+
+With force, outputs of the same fiscal year and month that this run did not
+write - e.g. the feedback file of a branch whose workbook has left the inbox -
+are removed.  Only names this module or `feedback.feedback_path` would write
+for that month are ever removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from kpisheet.consolidate.build import Consolidation
+from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.fiscal import month_key
+from kpisheet.domain.model import Submission
+from kpisheet.fileio import OutputExistsError, is_disk_full
+from kpisheet.runtime import ForkedCall, fork_cpus
+from kpisheet.write.csvout import write_kpi_values_csv
+from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
+from kpisheet.write.report import lists_name, write_lists, write_national
+from kpisheet.write.report.plan_status import plan_status_name, write_all_plan_status
+
+LOCK_NAME = ".kpisheet.lock"
+STAGING_PREFIX = ".kpisheet-staging-"
+LOCK_WAIT = 5.0  # seconds a second run waits for the first one
+FEEDBACK_DIR = "feedback"
+
+
+class OutputLockedError(Exception):
+    """Another run is writing into the same output folder."""
+
+    def __init__(self, outdir: Path):
+        self.outdir = Path(outdir)
+        super().__init__(f"another kpisheet run is writing into {outdir}")
+
+
+class OutputCollisionError(RuntimeError):
+    """Two outputs of one run would get the same file name (a kpisheet bug, never hidden)."""
+
+
+@dataclass
+class OutputResult:
+    """The files a run wrote (national workbook, CSV, feedback files) and findings about writing them."""
+
+    paths: list[Path]
+    findings: list[Finding] = field(default_factory=list)
+
+
+def output_names(fiscal_year: int, month: date) -> dict[str, str]:
+    tag = f"FY{fiscal_year}_{month_key(month)}"
+    return {"national": f"national_{tag}.xlsx", "lists": lists_name(fiscal_year, month_key(month)),
+            "plan_status": plan_status_name(fiscal_year, month_key(month)), "csv": f"kpi_values_{tag}.csv",
+            "tag": tag}
+
+
+def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
+    """The run summary with the outputs and their findings (what `consolidate --json` prints)."""
+    summary = cons.summary(result.paths)
+    summary["output_findings"] = [f.to_dict() for f in result.findings]
+    return summary
+
+
+def feedback_submissions(cons: Consolidation) -> list[Submission]:
+    """The submissions that get a feedback workbook."""
+    return [s for s in cons.submissions if s.branch_code and Path(s.path).is_file()]
+
+
+def planned_paths(cons: Consolidation, outdir: Path) -> list[Path]:
+    """Every file `write_outputs` would write into `outdir`; raise OutputCollisionError on a clash."""
+    names = output_names(cons.fiscal_year, cons.month)
+    planned = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"],
+               *(feedback_path(cons, s, Path(outdir)) for s in feedback_submissions(cons))]
+    seen: set[Path] = set()
+    for p in planned:
+        if p in seen:
+            raise OutputCollisionError(f"two outputs of one run would both be written to {p}")
+        seen.add(p)
+    return planned
+
+
+def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
+                  progress: Callable[[str], None] | None = None, parallel: bool | None = None,
+                  created: datetime | None = None, lock_wait: float | None = None) -> OutputResult:
+    """Write the national workbook, the CSV and every branch's feedback workbook (see the module docstring).
+
+    `created` is the national workbook's creation time (default: now); with it fixed, the same
+    Consolidation gives the same bytes in every output.  Without `force`, existing outputs raise
+    OutputExistsError (naming all of them) before anything is written.  With two or more CPUs (and
+    fork) the national workbook is written in a forked child while this process writes the rest;
+    `parallel` forces either way.
+    """
+    outdir = Path(outdir)
+    planned = planned_paths(cons, outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with output_lock(outdir, LOCK_WAIT if lock_wait is None else lock_wait):
+        existing = [p for p in planned if p.exists()]
+        if existing and not force:
+            raise OutputExistsError(*existing)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
+        try:
+            staged, findings = _write_staged(cons, staging, progress or (lambda _label: None), parallel, created)
+            pairs = [(p, outdir / p.relative_to(staging)) for p in staged]
+            with signals_deferred():
+                written = _commit(pairs)
+                if force:
+                    for stale in stale_outputs(cons, outdir, written):
+                        stale.unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return OutputResult(written, findings)
+
+
+def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None], parallel: bool | None,
+                  created: datetime | None) -> tuple[list[Path], list[Finding]]:
+    names = output_names(cons.fiscal_year, cons.month)
+    hq = [staging / names[k] for k in HQ_OUTPUTS]
+    csv_path = staging / names["csv"]
+    subs = feedback_submissions(cons)
+    findings: list[Finding] = []
+    if parallel is None:
+        parallel = fork_cpus() >= 2 and bool(subs)
+    if not parallel:
+        write_hq_workbooks(cons, hq, created)
+        step("national")
+        return [*hq, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
+    job = ForkedCall(write_hq_workbooks, cons, hq, created)
+    try:
+        rest = _write_rest(cons, staging, csv_path, subs, step, findings)
+        job.result()
+    finally:
+        job.stop()  # already ended unless the rest failed or the run was interrupted
+    step("national")
+    return [*hq, *rest], findings
+
+
+# the workbooks HQ reads, written together (in a forked child when there are two CPUs)
+HQ_OUTPUTS = ("national", "lists", "plan_status")
+
+
+def write_hq_workbooks(cons: Consolidation, paths: list[Path], created: datetime | None) -> None:
+    """The national workbook, the lists workbook and every branch's 実施状況, in HQ_OUTPUTS order."""
+    national, lists, plan_status = paths
+    write_national(cons, national, force=True, created=created)
+    write_lists(cons, lists, force=True, created=created)
+    write_all_plan_status(cons, plan_status, force=True, created=created)
+
+
+def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[Submission],
+                step: Callable[[str], None], findings: list[Finding]) -> list[Path]:
+    written = [write_kpi_values_csv(cons, csv_path, force=True)]
+    step("csv")
+    for sub in subs:
+        try:
+            written.append(write_feedback(cons, sub, staging, force=True))
+        except Exception as exc:  # noqa: BLE001 - one branch's feedback never stops the run
+            if is_disk_full(exc):
+                raise
+            findings.append(finding("E110", file=sub.path, branch=sub.branch_code,
+                                    reason=f"{type(exc).__name__}: {exc}"[:300]))
+        step(sub.branch_code or "")
+    return written
+
+
+def _commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    for staged, final in pairs:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    return [final for _, final in pairs]
+
+
+def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> list[Path]:
+    """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
+    names = output_names(cons.fiscal_year, cons.month)
+    pattern = feedback_name_pattern(cons.fiscal_year, cons.month_key)
+    candidates = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"]]
+    folder = Path(outdir) / FEEDBACK_DIR
+    if folder.is_dir():
+        candidates += sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+    keep = set(written)
+    return [p for p in candidates if p not in keep and p.is_file()]
+
+
+# ---------------------------------------------------------------- one run per folder
+@contextlib.contextmanager
+def output_lock(outdir: Path, wait: float) -> Iterator[None]:
+    """Hold OUTDIR/.kpisheet.lock exclusively; raise OutputLockedError after `wait` seconds."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock (see the module docstring)
+        yield
+        return
+    fd = os.open(Path(outdir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputLockedError(outdir) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block has finished (no-op where signals cannot be masked)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -1,0 +1,643 @@
+"""Stage 7 — the national workbook HQ reads and prints (xlsxwriter), at most 40 A4 pages.
+
+概要 · 提出状況 · 全国KPI · 支部別評価 · 支部別KPI · 月次推移 · 第5期→第6期対応表 ·
+第5期→第6期施策対応 · 検証結果 · 修正履歴 · 実行情報 (hidden: does not print)
+
+- 概要 answers on one page what HQ asks each month: who has not sent, and per KPI the national
+  result with its data month, the year's target, the term goal, the mark, the ◎○△— counts across
+  branches, the △ branches and the ◎ threshold.
+- 支部別評価 is the marks matrix (branches × KPIs, marks only, coloured) printed on at most two
+  landscape pages at 9 pt; 支部別KPI is the value matrix for the screen, printed by pillar.
+- Ranks are by achievement (result ÷ target, direction-aware) and read 「3/44」.
+- The long lists (評価一覧, 取組状況, 課題, 前年度実績と目標) are in the lists workbook
+  (kpisheet.write.report.lists) and each branch's 実施状況 in the 実施状況 workbook (kpisheet.write.report.plan_status).
+
+Every sheet is written table-driven (kpisheet.write.report.layout: columns of title, width, value,
+format); branch text is written with write_string on a workbook opened with
+strings_to_formulas/strings_to_urls False.  The same Consolidation gives the same bytes when
+`created` is passed; only 実行情報 and the document properties carry the run's time (JST).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.workbook import Workbook
+
+from kpisheet import __version__
+from kpisheet.consolidate.build import (
+    NATIONAL_CODE,
+    STATUS_ERRORS,
+    STATUS_MISSING,
+    STATUS_OK,
+    STATUS_UNREADABLE,
+    BranchKpi,
+    Consolidation,
+    NationalKpi,
+)
+from kpisheet.domain.catalogue import Kpi
+from kpisheet.domain.fiscal import JST, wareki_fiscal_year, wareki_month
+from kpisheet.domain.ratings import NO_RESULT
+from kpisheet.fileio import atomic_path
+from kpisheet.write.report.layout import (
+    Column,
+    Sheet,
+    Styles,
+    lines_of,
+    mark_format,
+    number_format,
+    print_setup,
+    put,
+    row_height,
+    workbook_options,
+)
+from kpisheet.write.report.texts import (
+    LEGEND_JA,
+    PROGRESS_FORMAT,
+    PROGRESS_JA,
+    RULE_JA,
+    annual_target_cell,
+    branch_names,
+    change_format,
+    data_month_ja,
+    excellent_ja,
+    national_result_ja,
+    national_value,
+    no_comparison_note,
+    num_format,
+    pooled_note,
+    reporting_branches,
+    short_name,
+    source_ja,
+    stored,
+    term_goal_head,
+    term_goal_ja,
+    title_ja,
+    year_on_year_note,
+)
+from kpisheet.write.report.trend import write_trend
+
+SHEETS = ("概要", "提出状況", "全国KPI", "支部別評価", "支部別KPI", "月次推移", "第5期→第6期対応表",
+          "第5期→第6期施策対応", "検証結果", "修正履歴", "実行情報")
+RUN_SHEET = "実行情報"
+KPI_MARKS = ("◎", "○", "△", NO_RESULT)  # a KPI is never ×（未実施 is for activities）
+NAMES_ON_OVERVIEW = 12  # more △ branches than this: their count and where to look
+
+
+def jst(moment: datetime) -> str:
+    """「2024-11-05 18:30:00 JST」."""
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
+
+
+def _branch_kpis(cons: Consolidation, kpi: Kpi) -> list[BranchKpi]:
+    return [cons.branch_kpis[(c, kpi.id)] for c in reporting_branches(cons) if (c, kpi.id) in cons.branch_kpis]
+
+
+def _matrix_kpis(cons: Consolidation) -> list[Kpi]:
+    """KPIs a branch reports (the national-only ones have no branch column)."""
+    return [k for k in cons.kpis if k.scope == "branch"]
+
+
+def mark_counts(cons: Consolidation, kpi: Kpi) -> dict[str, int]:
+    """◎ ○ △ — across the prefectural branches (a branch without a value counts as —)."""
+    counts = {m: 0 for m in KPI_MARKS}
+    if kpi.scope != "branch":
+        return counts
+    for code in reporting_branches(cons):
+        bk = cons.branch_kpis.get((code, kpi.id))
+        mark = bk.rating.mark if bk else NO_RESULT
+        counts[mark if mark in counts else NO_RESULT] += 1
+    return counts
+
+
+def behind_ja(cons: Consolidation, kpi: Kpi, names: dict[str, str]) -> str:
+    """The △ branches of a KPI by name, or how many and where to look."""
+    if kpi.scope != "branch":
+        return "（全国のみのKPI）"
+    behind = [short_name(names, b.branch_code) for b in _branch_kpis(cons, kpi) if b.rating.mark == "△"]
+    if not behind:
+        return "なし"
+    if len(behind) > NAMES_ON_OVERVIEW:
+        return f"{len(behind)}支部（「支部別評価」シート）"
+    return "、".join(behind)
+
+
+# ---------------------------------------------------------------- 概要
+def _names_of(cons: Consolidation, status: str, names: dict[str, str]) -> str:
+    found = [short_name(names, s.code) for s in cons.statuses if s.status == status]
+    return "、".join(found) if found else "なし"
+
+
+def _late_ja(cons: Consolidation, names: dict[str, str]) -> str:
+    settings = cons.settings
+    if settings is None or settings.placeholders():
+        return "（提出期限が設定されていないため判定していません）"
+    late = [short_name(names, s.code) for s in cons.statuses if s.late]
+    due = settings.deadline_ja(cons.month)
+    return f"{'、'.join(late) if late else 'なし'}（提出期限：{due}）"
+
+
+def overview_facts(cons: Consolidation) -> list[tuple[str, str]]:
+    names = branch_names()
+    summary = cons.summary()
+    b, f = summary["branches"], summary["findings"]
+    facts = [("集計月", f"{wareki_month(cons.month)}分（{wareki_fiscal_year(cons.fiscal_year)}）。"
+                     "各KPIの結果は、データが届いている最新月の実績です。" + RULE_JA),
+             ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
+                      f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
+             (STATUS_MISSING, _names_of(cons, STATUS_MISSING, names)),
+             (STATUS_UNREADABLE, _names_of(cons, STATUS_UNREADABLE, names)),
+             (STATUS_ERRORS, _names_of(cons, STATUS_ERRORS, names) + f"（エラー {f['errors']}件・警告 {f['warnings']}件："
+                                                                     "「検証結果」シート）"),
+             ("期限後の提出", _late_ja(cons, names))]
+    settings = cons.settings
+    if settings is not None and not settings.placeholders():
+        facts.append(("本部の連絡先", settings.contact_ja()))
+    return facts
+
+
+def overview_columns(cons: Consolidation) -> list[Column]:
+    names = branch_names()
+
+    def n(kpi: Kpi) -> NationalKpi:
+        return cons.national[kpi.id]
+
+    cols = [Column("KPI ID", 8, lambda k: k.id),
+            Column("KPI", 30, lambda k: k.label, "wrap"),
+            Column("全国の実績（データ時点）", 17, lambda k: national_result_ja(k, n(k)), "wrap"),
+            Column("年間目標", 11, lambda k: _overview_target(k, n(k)),
+                   number_format(lambda k: num_format(k), align="right")),
+            Column(term_goal_head(cons), 12, lambda k: term_goal_ja(k), "wrap"),
+            Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark))]
+    for m in KPI_MARKS:
+        cols.append(Column(m, 4, lambda k, m=m: mark_counts(cons, k)[m] if k.scope == "branch" else None,
+                           lambda st, k, m=m: st.fmt("0", m if k.scope == "branch" and mark_counts(cons, k)[m] else None,
+                                                     align="center")))
+    cols += [Column("△の支部", 34, lambda k: behind_ja(cons, k, names), "wrap"),
+             Column("◎の基準", 16, lambda k: excellent_ja(k, n(k).annual_target if n(k).branches_met is None
+                                                         else None), "wrap")]
+    return cols
+
+
+def _overview_target(kpi: Kpi, national: NationalKpi) -> float | str | None:
+    """The national annual target, or 「—」 where there is none (why: 全国KPI's 判定の根拠)."""
+    cell = annual_target_cell(kpi, national)
+    return "—" if isinstance(cell, str) and cell != "全支部" else cell
+
+
+def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "概要", title_ja(cons, "全国集計表"))
+    columns = overview_columns(cons)
+    for i, c in enumerate(columns):
+        sheet.set_width(i, i, c.width)
+    last = len(columns) - 1
+    label_cols = 1
+    text_width = sum(c.width for c in columns[label_cols:])
+    for label, text in overview_facts(cons):
+        sheet.ws.write_string(sheet.row, 0, label, st.label)
+        sheet.ws.merge_range(sheet.row, label_cols, sheet.row, last, text, st.wrap)
+        lines = max(lines_of(text, text_width), lines_of(label, columns[0].width))
+        sheet.ws.set_row(sheet.row, row_height(lines))
+        sheet.row += 1
+    sheet.skip()
+    sheet.ws.write_string(sheet.row, 0, "KPIごとの結果", st.subtitle)
+    sheet.ws.write_string(sheet.row, 2, LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
+                          "（—はデータなし）", st.note)
+    sheet.skip()
+    sheet.table(columns, cons.kpis)
+    sheet.note("※ 入力ファイルのハッシュ値・作成日時・ツールの版は「実行情報」シートにあります"
+               "（印刷されないよう非表示にしています。シート見出しを右クリック→「再表示」）。", across=columns)
+    print_setup(sheet.ws, "概要", pages_wide=1, pages_tall=1, margins=0.3)
+
+
+# ---------------------------------------------------------------- 提出状況
+def status_columns(cons: Consolidation) -> list[Column]:
+    used = {s.branch_code: s for s in cons.submissions if s.branch_code and cons.used.get(s.branch_code) == s.path}
+    status_mark = {STATUS_OK: "○", STATUS_ERRORS: "△", STATUS_UNREADABLE: "×", STATUS_MISSING: "—"}
+
+    def sub(s: Any) -> Any:
+        return used.get(s.code)
+
+    return [Column("支部コード", 6, lambda s: s.code, "centre"),
+            Column("支部", 10, lambda s: s.name),
+            Column("状況", 12, lambda s: s.status, mark_format(lambda s: status_mark[s.status])),
+            Column("期限後", 7, lambda s: "期限後" if s.late else "", "centre"),
+            Column("受信日時", 16, lambda s: s.received_at),
+            Column("ブックの保存日時", 16, lambda s: s.saved_at),
+            Column("保存したアプリ", 30, lambda s: s.saved_by, "wrap"),
+            Column("ファイル", 34, lambda s: "\n".join(Path(f).name for f in s.files), "wrap"),
+            Column("エラー", 6, lambda s: s.errors if s.files else None, "int"),
+            Column("警告", 6, lambda s: s.warnings if s.files else None, "int"),
+            Column("入力率", 7, lambda s: s.completeness, "pct"),
+            Column("集計から除外した値", 40, lambda s: "\n".join(s.left_out), "wrap"),
+            Column("記入者", 12, lambda s: sub(s).preparer if sub(s) else None, "wrap"),
+            Column("連絡先", 18, lambda s: sub(s).contact if sub(s) else None, "wrap")]
+
+
+def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "提出状況", title_ja(cons, "提出状況"))
+    columns = status_columns(cons)
+    sheet.note("日時は日本時間。受信日時は受信フォルダにファイルが置かれた日時、保存日時はブックが最後に保存された日時です。",
+               across=columns)
+    head, last = sheet.table(columns, cons.statuses, name="提出状況")
+    if cons.unattributed:
+        sheet.skip()
+        sheet.ws.write_string(sheet.row, 0, "支部を特定できなかったファイル（内容は「検証結果」シート）", st.subtitle)
+        for file, n in cons.unattributed:
+            sheet.row += 1
+            put(sheet.ws, sheet.row, 1, Path(file).name, st.text)
+            put(sheet.ws, sheet.row, 8, n, st.int)
+    sheet.ws.freeze_panes(head + 1, 2)
+    print_setup(sheet.ws, "提出状況", repeat=(head, head))
+
+
+# ---------------------------------------------------------------- 全国KPI
+def national_columns(cons: Consolidation) -> list[Column]:
+    names = branch_names()
+
+    def n(kpi: Kpi) -> NationalKpi:
+        return cons.national[kpi.id]
+
+    def yoy(kpi: Kpi) -> Any:
+        return cons.year_on_year(NATIONAL_CODE, kpi.id)
+
+    def nf(kpi: Kpi) -> str:
+        return num_format(kpi)
+
+    return [Column("KPI ID", 8, lambda k: k.id),
+            Column("具体的な施策", 20, lambda k: cons.catalogue.measure(k.measure_id).heading, "wrap"),
+            Column("KPI", 26, lambda k: k.label, "wrap"),
+            Column("分子（合計）", 14, lambda k: n(k).numerator, "int"),
+            Column("分母（合計）", 14, lambda k: n(k).denominator, "int"),
+            Column("全国の実績", 10, lambda k: national_value(k, n(k)), number_format(nf, align="right")),
+            Column("データ時点", 7, lambda k: data_month_ja(n(k).data_month), "centre"),
+            Column("年間目標", 10, lambda k: annual_target_cell(k, n(k)), number_format(nf, text_wrap=True), wrap=True),
+            Column("目標の設定", 14, lambda k: _national_source(cons, k, n(k)), "wrap"),
+            Column(term_goal_head(cons), 11, lambda k: term_goal_ja(k), "wrap"),
+            Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark)),
+            Column("進捗（参考）", 8, lambda k: n(k).progress, number_format(lambda k: PROGRESS_FORMAT)),
+            Column("前年同月", 10, lambda k: stored(k, yoy(k).previous), number_format(nf)),
+            Column("前年差", 9, lambda k: yoy(k).change, number_format(change_format)),
+            Column("前年同月比の注記", 16, lambda k: year_on_year_note(yoy(k)), "wrap"),
+            Column("判定の根拠", 34, lambda k: "\n".join(t for t in (n(k).rating.basis_ja, pooled_note(k, n(k))) if t),
+                   "wrap"),
+            Column("集計支部数", 7, lambda k: len(n(k).covered), "int"),
+            Column("集計から外れた支部（理由）", 30,
+                   lambda k: "、".join(f"{short_name(names, c)}（{r}）" for c, r in n(k).left_out), "wrap")]
+
+
+def _national_source(cons: Consolidation, kpi: Kpi, national: NationalKpi) -> str:
+    if national.branches_met is not None:
+        return f"全支部が各支部の条件（{kpi.target.describe_ja(kpi)}）を満たすこと"
+    return source_ja(national.rating.target_source, cons.catalogue.term)
+
+
+def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "全国KPI", title_ja(cons, "全国KPI"))
+    columns = national_columns(cons)
+    sheet.note("全国の実績は支部の分子の合計÷分母の合計（件数は合計）。支部の率の平均ではありません。"
+               "全国の実績のデータ時点は、報告のあった支部の半数以上にデータが届いている最新月です。"
+               + RULE_JA + PROGRESS_JA, across=columns)
+    head, _ = sheet.table(columns, cons.kpis, name="全国KPI")
+    sheet.note(no_comparison_note(cons), across=columns)
+    sheet.ws.freeze_panes(head + 1, 3)
+    print_setup(sheet.ws, "全国KPI", repeat=(head, head))
+
+
+# ---------------------------------------------------------------- 支部別評価 (marks matrix)
+MATRIX_FONT = 10  # fitted to one page wide and two tall it prints at about 8.5 pt (a test measures it)
+
+
+def marks_rows(cons: Consolidation) -> list[tuple[str, str]]:
+    """(code, name) rows of the marks matrix: 全国 first, then the branches in code order."""
+    names = branch_names()
+    return [(NATIONAL_CODE, "全国")] + [(c, short_name(names, c)) for c in reporting_branches(cons)]
+
+
+def _mark_of(cons: Consolidation, code: str, kpi: Kpi) -> str | None:
+    if code == NATIONAL_CODE:
+        return cons.national[kpi.id].rating.mark
+    if kpi.scope != "branch":
+        return None
+    bk = cons.branch_kpis.get((code, kpi.id))
+    return bk.rating.mark if bk else NO_RESULT
+
+
+def marks_columns(cons: Consolidation) -> list[Column]:
+    cols = [Column("支部コード", 5, lambda r: "" if r[0] == NATIONAL_CODE else r[0], "centre"),
+            Column("支部", 7, lambda r: r[1], "label")]
+    for kpi in cons.kpis:
+        cols.append(Column(f"{kpi.id.split('-', 1)[1]}\n{kpi.short_label}", 5.2,
+                           lambda r, k=kpi: _mark_of(cons, r[0], k) or "",
+                           lambda st, r, k=kpi: st.mark(_mark_of(cons, r[0], k)), wrap=False))
+    for m in KPI_MARKS:
+        cols.append(Column(f"{m}の数", 4.2, lambda r, m=m: _row_count(cons, r[0], m),
+                           lambda st, r: st.fmt("0", None, align="center"), wrap=False))
+    return cols
+
+
+def _row_count(cons: Consolidation, code: str, mark: str) -> int | None:
+    if code == NATIONAL_CODE:
+        return sum(1 for k in cons.kpis if cons.national[k.id].rating.mark == mark)
+    return sum(1 for k in _matrix_kpis(cons) if _mark_of(cons, code, k) == mark)
+
+
+def sheet_marks(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    small = Styles(wb, MATRIX_FONT)
+    sheet = Sheet(wb, small, "支部別評価", title_ja(cons, "支部別評価"))
+    columns = marks_columns(cons)
+    sheet.note(LEGEND_JA + "　—：データなし。" + RULE_JA, across=columns)
+    head_lines = max(lines_of(c.title, c.width) for c in columns)
+    head, last = sheet.table(columns, marks_rows(cons), head_height=row_height(head_lines, MATRIX_FONT))
+    r = last
+    for m in KPI_MARKS:
+        r += 1
+        put(sheet.ws, r, 1, f"{m}の支部数", small.label)
+        for i, kpi in enumerate(cons.kpis):
+            put(sheet.ws, r, 2 + i, mark_counts(cons, kpi)[m] if kpi.scope == "branch" else None,
+                small.fmt("0", None, align="center"))
+    sheet.row = r + 1
+    sheet.note("※ 全国の行は全国の実績の評価（「全国KPI」シート）。右端は各支部の◎○△—の数。"
+               "KPIの名前は「全国KPI」シート、値と順位は「支部別KPI」シート。", across=columns)
+    sheet.ws.freeze_panes(head + 1, 2)
+    print_setup(sheet.ws, "支部別評価", repeat=(head, head), pages_wide=1, pages_tall=2, margins=0.3)
+
+
+# ---------------------------------------------------------------- 支部別KPI (values, for the screen)
+MATRIX_COLUMNS = (("実績", 10), ("時点", 5.5), ("評価", 4.5), ("順位", 6), ("前年同月", 10), ("前年差", 8.5))
+MATRIX_NOTE = ("※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。時点はその値のデータが届いている月（R6.1＝令和6年1月）。"
+               "順位は達成度（実績÷年間目標。≦の指標は年間目標÷実績）の高い順で、「3/44」は順位のついた44支部中3位。")
+KPIS_PER_PAGE = 4
+DETAIL_PRINT_SCALE = 56
+
+
+def rank_format(st: Styles, kpi: Kpi, rank_of: int | None) -> Any:
+    """A rank stored as a number and shown 「3/44」 (it still sorts as a number)."""
+    return st.fmt(f'0"/{rank_of}"' if rank_of else "0", None, align="center")
+
+
+def _rank_of(cons: Consolidation, kpi: Kpi) -> int | None:
+    """How many branches are ranked on a KPI (the m of 「n/m」)."""
+    return next((b.rank_of for b in _branch_kpis(cons, kpi) if b.rank_of), None)
+
+
+def sheet_branch_matrix(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "支部別KPI", title_ja(cons, "支部別KPI（値・時点・評価・順位・前年同月）"))
+    ws = sheet.ws
+    kpis = _matrix_kpis(cons)
+    step = len(MATRIX_COLUMNS)
+    sheet.set_width(0, 0, 5)
+    sheet.set_width(1, 1, 8)
+    for i in range(len(kpis)):
+        for j, (_sub, width) in enumerate(MATRIX_COLUMNS):
+            sheet.set_width(2 + step * i + j, 2 + step * i + j, width)
+    # notes above the table (below it they would add a printed page to every column of pages),
+    # wrapped across the first printed page's width
+    page = 2 + step * KPIS_PER_PAGE
+    sheet.note(MATRIX_NOTE + RULE_JA, across=page)
+    sheet.note(no_comparison_note(cons), across=page)
+    if any(cons.national[k.id].branches_met is not None for k in kpis):
+        sheet.note("※ 全国の「n/m支部」は、報告のあったm支部のうち各支部の条件を満たした支部の数です（全支部が満たすと○）。",
+                   across=page)
+    top = sheet.row + 1
+    ws.write_string(top, 0, "支部コード", st.head)
+    ws.write_string(top, 1, "支部", st.head)
+    ws.write_blank(top + 1, 0, None, st.head)
+    ws.write_blank(top + 1, 1, None, st.head)
+    breaks = []
+    for i, kpi in enumerate(kpis):
+        col = 2 + step * i
+        ws.merge_range(top, col, top, col + step - 1, f"{kpi.id} {kpi.short_label}（{kpi.unit_label}）", st.head)
+        for j, (sub, _width) in enumerate(MATRIX_COLUMNS):
+            ws.write_string(top + 1, col + j, sub, st.head)
+        if i and (i - _pillar_start(cons, kpis, i)) % KPIS_PER_PAGE == 0:
+            breaks.append(col)
+    ws.set_row(top, 30)
+    row = top + 1
+    names = branch_names()
+    ranks = {k.id: _rank_of(cons, k) for k in kpis}
+    for code in [NATIONAL_CODE] + reporting_branches(cons):
+        row += 1
+        national = code == NATIONAL_CODE
+        put(ws, row, 0, "" if national else code, st.label if national else st.centre)
+        put(ws, row, 1, "全国" if national else short_name(names, code), st.label)
+        for i, kpi in enumerate(kpis):
+            _matrix_cells(sheet, st, cons, row, 2 + step * i, kpi, code, ranks[kpi.id])
+    ws.autofilter(top + 1, 0, row, 1 + step * len(kpis))
+    ws.freeze_panes(top + 2, 2)
+    ws.set_v_pagebreaks(breaks)
+    ws.repeat_columns(0, 1)
+    print_setup(ws, "支部別KPI", repeat=(top, top + 1), scale=DETAIL_PRINT_SCALE)
+    ws.print_area(0, 0, row, 1 + step * len(kpis))
+
+
+def _pillar_start(cons: Consolidation, kpis: list[Kpi], i: int) -> int:
+    pillar = cons.catalogue.measure(kpis[i].measure_id).pillar
+    return next(j for j, k in enumerate(kpis) if cons.catalogue.measure(k.measure_id).pillar == pillar)
+
+
+def _matrix_cells(sheet: Sheet, st: Styles, cons: Consolidation, row: int, col: int, kpi: Kpi, code: str,
+                  rank_of: int | None) -> None:
+    ws = sheet.ws
+    nf = num_format(kpi)
+    yoy = cons.year_on_year(code, kpi.id)
+    if code == NATIONAL_CODE:
+        n = cons.national[kpi.id]
+        value, month, mark, rank = national_value(kpi, n), n.data_month, n.rating.mark, None
+        fmt = st.fmt(nf, mark, bold=True, align="right")
+    else:
+        bk = cons.branch_kpis.get((code, kpi.id))
+        value = stored(kpi, bk.value) if bk else None
+        month = bk.data_month if bk and bk.value is not None else None
+        mark, rank = (bk.rating.mark, bk.rank) if bk else (NO_RESULT, None)
+        fmt = st.fmt(nf, mark)
+    put(ws, row, col, value, fmt)
+    put(ws, row, col + 1, data_month_ja(month), st.centre)
+    put(ws, row, col + 2, mark, st.mark(mark))
+    put(ws, row, col + 3, rank, rank_format(st, kpi, rank_of))
+    put(ws, row, col + 4, stored(kpi, yoy.previous), st.fmt(nf))
+    put(ws, row, col + 5, yoy.change, st.fmt(change_format(kpi)))
+
+
+# ---------------------------------------------------------------- 第5期→第6期
+def terms_columns(cons: Consolidation) -> list[Column]:
+    cat = cons.catalogue
+
+    def this(t: Any) -> tuple[Kpi | None, NationalKpi | None]:
+        kid = t.to_id if cat.term == 6 else t.from_id
+        n = cons.national.get(kid or "")
+        return (cat.kpi(kid), n) if n and kid else (None, None)
+
+    def val(fn: Any) -> Any:
+        return lambda t: fn(*this(t)) if this(t)[0] else None
+
+    def fmt_of(t: Any) -> str | None:
+        k, _n = this(t)
+        return num_format(k) if k else None
+
+    return [Column("第5期KPI", 8, lambda t: t.from_id), Column("第5期KPI名", 26, lambda t: t.from_label, "wrap"),
+            Column("第6期KPI", 8, lambda t: t.to_id), Column("第6期KPI名", 26, lambda t: t.to_label, "wrap"),
+            Column("関係", 7, lambda t: t.relation, "centre"),
+            Column("前年度実績を目標に使えるか", 10, lambda t: t.baseline_valid, "centre"),
+            Column("備考", 36, lambda t: t.note, "wrap"),
+            Column("全国の前年度実績", 10, val(lambda k, n: stored(k, n.baseline)), number_format(fmt_of)),
+            Column("全国の年間目標", 10, val(annual_target_cell), number_format(fmt_of)),
+            Column("全国の実績", 10, val(national_value), number_format(fmt_of, align="right")),
+            Column("データ時点", 6, val(lambda k, n: data_month_ja(n.data_month)), "centre"),
+            Column("評価", 5, val(lambda k, n: n.rating.mark), mark_format(lambda t: this(t)[1].rating.mark
+                                                                            if this(t)[1] else None))]
+
+
+def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "第5期→第6期対応表", "第5期→第6期 KPIの対応表")
+    columns = terms_columns(cons)
+    sheet.note("「前年度実績を目標に使えるか」が「いいえ」のKPIは定義が変わったため、前年度実績を対前年度目標に使いません。"
+               "施策の対応は「第5期→第6期施策対応」シート、支部別の前年度実績は全支部の一覧ブックにあります。",
+               across=columns)
+    head, _ = sheet.table(columns, cons.term_kpis, name="KPI対応表")
+    sheet.ws.freeze_panes(head + 1, 0)
+    print_setup(sheet.ws, "第5期→第6期対応表", repeat=(head, head))
+
+
+def sheet_term_measures(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "第5期→第6期施策対応", "第5期→第6期 施策の対応表")
+    cols = [Column("第5期施策ID", 10, lambda t: t.from_id), Column("第5期の施策", 34, lambda t: t.from_label, "wrap"),
+            Column("第6期施策ID", 12, lambda t: "／".join(t.to_ids), "wrap"),
+            Column("第6期の施策", 34, lambda t: t.to_labels, "wrap"), Column("関係", 7, lambda t: t.relation, "centre"),
+            Column("備考", 50, lambda t: t.note, "wrap")]
+    head, _ = sheet.table(cols, cons.term_measures, name="施策対応表")
+    sheet.ws.freeze_panes(head + 1, 0)
+    print_setup(sheet.ws, "第5期→第6期施策対応", repeat=(head, head))
+
+
+# ---------------------------------------------------------------- 検証結果
+def finding_columns() -> list[Column]:
+    names = branch_names()
+    severity = {"error": "エラー", "warning": "警告"}
+    return [Column("支部コード", 6, lambda f: f.branch or "", "centre"),
+            Column("支部", 8, lambda f: short_name(names, f.branch) if f.branch else ""),
+            Column("ファイル", 24, lambda f: Path(f.file).name if f.file else "", "wrap"),
+            Column("シート", 9, lambda f: f.sheet, "wrap"), Column("セル", 6, lambda f: f.cell),
+            Column("コード", 7, lambda f: f.code), Column("重要度", 6, lambda f: severity[f.severity],
+                                                         lambda st, f: st.mark("△") if f.is_error
+                                                         else st.fmt(None, None, bg_color="#FFF2CC")),
+            Column("内容", 64, lambda f: f.text_ja, "wrap"), Column("対象", 12, lambda f: f.subject, "wrap"),
+            Column("値", 12, lambda f: f.value, "wrap")]
+
+
+def sheet_findings(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "検証結果", title_ja(cons, "検証結果"))
+    columns = finding_columns()
+    sheet.note("エラーの値は集計から除外しています。警告の値は集計に含めています。", across=columns)
+    head, _ = sheet.table(columns, cons.findings, name="検証結果")
+    sheet.ws.freeze_panes(head + 1, 0)
+    print_setup(sheet.ws, "検証結果", repeat=(head, head))
+
+
+# ---------------------------------------------------------------- 修正履歴
+REVISIONS_NOTE = ("前回までに台帳に記録した値を、支部が後のファイルで変えたものです（同じ内容で再集計しても増えません）。"
+                  "「締め後」は締めた月までの値の修正：この集計には修正後の値を使い、締めた月の集計表は締めたときのまま"
+                  "残しています（`kpisheet consolidate --from-ledger` で再作成できます）。")
+
+
+def revision_columns(cons: Consolidation) -> list[Column]:
+    names = branch_names()
+
+    def kpi(r: Any) -> Kpi:
+        return cons.catalogue.kpi(r.kpi_id)
+
+    def change(r: Any) -> float | None:
+        return r.new_value - r.old_value if r.new_value is not None and r.old_value is not None else None
+
+    return [Column("支部コード", 6, lambda r: r.branch_code, "centre"),
+            Column("支部", 8, lambda r: short_name(names, r.branch_code)),
+            Column("KPI ID", 8, lambda r: r.kpi_id), Column("KPI", 26, lambda r: kpi(r).label, "wrap"),
+            Column("対象月", 7, lambda r: data_month_ja(r.month), "centre"),
+            Column("修正前", 10, lambda r: stored(kpi(r), r.old_value), number_format(lambda r: num_format(kpi(r)))),
+            Column("修正後", 12, lambda r: _revised_value(kpi(r), r.new_value, r.new_status),
+                   number_format(lambda r: num_format(kpi(r)))),
+            Column("差", 9, change, number_format(lambda r: change_format(kpi(r)))),
+            Column("修正前（分子／分母）", 18, lambda r: _parts(r.old_numerator, r.old_denominator)),
+            Column("修正後（分子／分母）", 18, lambda r: _parts(r.new_numerator, r.new_denominator)),
+            Column("締め", 7, lambda r: "締め後" if r.after_close else "",
+                   lambda st, r: st.mark("△") if r.after_close else st.text),
+            Column("修正したファイル", 28, lambda r: r.file, "wrap"),
+            Column("修正前のファイル", 28, lambda r: r.old_file, "wrap"),
+            Column("見つけた集計", 8, lambda r: data_month_ja(r.reporting_month))]
+
+
+def sheet_revisions(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    sheet = Sheet(wb, st, "修正履歴", title_ja(cons, "修正履歴"))
+    columns = revision_columns(cons)
+    sheet.note(REVISIONS_NOTE, across=columns)
+    if not cons.revisions:
+        sheet.note("この月の修正はありません。" if cons.previous_year is not None else
+                   "台帳を使わずに集計したため、修正は記録していません。", across=columns)
+    head, _ = sheet.table(columns, cons.revisions, name="修正履歴")
+    sheet.ws.freeze_panes(head + 1, 2)
+    print_setup(sheet.ws, "修正履歴", repeat=(head, head))
+
+
+def _revised_value(kpi: Kpi, value: float | None, status: str) -> float | str | None:
+    if value is not None:
+        return stored(kpi, value)
+    return {"excluded": "（エラーにより除外）", "missing": "（空欄）", "zero_denominator": "（分母が0）"}.get(status, "")
+
+
+def _parts(numerator: float | None, denominator: float | None) -> str:
+    def n(x: float | None) -> str:
+        return "—" if x is None else f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+    return "" if numerator is None and denominator is None else f"{n(numerator)}／{n(denominator)}"
+
+
+# ---------------------------------------------------------------- 実行情報 (hidden)
+def sheet_run(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) -> None:
+    sheet = Sheet(wb, st, RUN_SHEET, title_ja(cons, "実行情報"))
+    settings = cons.settings
+    facts = [("作成日時", jst(created)),
+             ("作成ツール", f"kpisheet {__version__}"),
+             ("KPI一覧", f"第{cons.catalogue.term}期 {Path(cons.catalogue.source_file).name}（{cons.catalogue.short_digest}）"),
+             ("本部の設定", Path(settings.source).name if settings is not None else "（指定なし）")]
+    for label, text in facts:
+        put(sheet.ws, sheet.row, 0, label, st.label)
+        put(sheet.ws, sheet.row, 1, text, st.text)
+        sheet.row += 1
+    sheet.skip()
+    cols = [Column("No", 5, lambda r: r[0], "int"), Column("入力ファイル", 44, lambda r: Path(r[1]).name, "wrap"),
+            Column("sha256", 70, lambda r: r[2])]
+    head, _ = sheet.table(cols, [(i, f, h) for i, (f, h) in enumerate(cons.inputs, 1)], name="入力ファイル")
+    sheet.ws.hide()
+    print_setup(sheet.ws, RUN_SHEET, repeat=(head, head))
+
+
+# ---------------------------------------------------------------- writing
+def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
+    wb = xlsxwriter.Workbook(str(path), workbook_options())
+    wb.set_properties({"title": title_ja(cons, "全国集計表"), "author": "kpisheet", "company": "全国健康保険協会",
+                       "created": created, "comments": f"kpisheet {__version__}"})
+    wb.set_custom_property("kpisheet_report", f"national/FY{cons.fiscal_year}/{cons.month_key}")
+    st = Styles(wb)
+    sheet_overview(wb, st, cons)
+    sheet_status(wb, st, cons)
+    sheet_national(wb, st, cons)
+    sheet_marks(wb, st, cons)
+    sheet_branch_matrix(wb, st, cons)
+    write_trend(wb, st, cons)
+    sheet_terms(wb, st, cons)
+    sheet_term_measures(wb, st, cons)
+    sheet_findings(wb, st, cons)
+    sheet_revisions(wb, st, cons)
+    sheet_run(wb, st, cons, created)
+    wb.worksheets()[0].activate()
+    wb.close()
+
+
+def write_national(cons: Consolidation, path: Path, *, force: bool, created: datetime | None = None) -> Path:
+    """Write the national workbook atomically; an existing file is replaced only with force."""
+    created = created or datetime.now(timezone.utc).replace(microsecond=0)
+    with atomic_path(Path(path), force=force) as tmp:
+        build_national(cons, tmp, created)
+    return Path(path)

@@ -1,0 +1,331 @@
+"""実施状況: a branch's plan, measure by measure, laid out as seed 003 (埼玉支部 令和5年度 事業計画実施状況).
+
+One table 具体的な施策 | 事業内容（KPI） | KPI目標 | KPI結果 | 結果 under the title and the legend (its head
+printed on every page, as seed 003 repeats it on every page), each pillar's heading a band across it.  Under
+each measure (its heading in the first column of its first row): the branch's activity rows
+(「① …」, — —, the branch's self-rating), then one row per KPI (the KPI as a sentence built from
+the catalogue, 「生活習慣病予防健診実施率を53.8%以上とする」, the annual target, the result with the
+month its data reach, 「42.6%（R6.1現在）」, and the mark), then the branch's 課題.
+
+`plan_status_rows` is the pure row model.  `plan_status_cells` turns it into cells with style
+keys and row heights, which three writers render: `write_plan_status_sheet` (xlsxwriter, used by
+the all-branches workbook `write_all_plan_status`) and, in kpisheet.write.feedback.build, the patched
+branch workbook and the openpyxl copy.
+
+Measures a branch does not carry (scope "hq" for a prefectural branch) and KPIs that are not
+the branch's (national ones) are left out; a measure the branch carries but left blank shows
+「（記入なし）」, so a blank is never read as 未実施.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kpisheet.domain.catalogue import HQ_CODE, branch
+from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_month
+from kpisheet.domain.ratings import MARK_LABELS_JA, MARKS, NO_RESULT
+from kpisheet.fileio import atomic_path
+from kpisheet.write.report import (
+    FONT,
+    MARK_COLOURS,
+    kpi_result_text,
+    lines_of,
+    row_height,
+    target_text,
+    workbook_options,
+)
+from kpisheet.write.report.texts import CIRCLED
+
+if TYPE_CHECKING:
+    from xlsxwriter.workbook import Workbook
+    from xlsxwriter.worksheet import Worksheet
+
+    from kpisheet.consolidate.build import BranchKpi, Consolidation
+    from kpisheet.domain.catalogue import Kpi, Measure
+
+SHEET = "実施状況"
+COLUMNS = ("具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
+WIDTHS = (24, 62, 13, 19, 6)  # A4 landscape at about 100%
+LEGEND_JA = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS[:4])
+NO_MARK_JA = "「—」は評価なし：KPIは実績が届いていない・目標がないなど（理由は実績の欄に記載）、事業内容は支部の評価の記入なし。"
+TITLE_ROWS = 5  # title, 集計月, legend, 「—」, the table's head: repeated on every printed page of a branch's own sheet
+BLANK_MEASURE_JA = "（記入なし）"
+ISSUE_JA = "課題"
+_DASH = NO_RESULT
+
+Cells5 = tuple[str, str, str, str, str]
+Cell = tuple[int, int, Any, Any]  # (row, col, value, style key), as kpisheet.write.feedback.build's cell model
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One row of a branch's 実施状況.
+
+    kind: title | note | legend | pillar | head | activity | kpi | issue | measure (a measure left
+    blank) | blank.  `cells` are the five columns; `mark` is the 結果 of an activity or KPI row.
+    """
+
+    kind: str
+    cells: Cells5
+    mark: str = ""
+    measure_id: str | None = None
+    kpi_id: str | None = None
+
+
+def _row(kind: str, first: str, second: str = "", target: str = "", result: str = "", mark: str = "",
+         measure_id: str | None = None, kpi_id: str | None = None) -> PlanRow:
+    return PlanRow(kind, (first, second, target, result, mark), mark, measure_id, kpi_id)
+
+
+# ================================================================ the row model
+def title_ja(fiscal_year: int, code: str) -> str:
+    """「令和5年度埼玉支部事業計画実施状況（概要版）」 (seed 003's title)."""
+    return f"{wareki_fiscal_year(fiscal_year)}{branch_name(code)}事業計画実施状況（概要版）"
+
+
+def branch_name(code: str) -> str:
+    try:
+        return branch(code).display_name
+    except KeyError:
+        return code
+
+
+def plan_status_rows(cons: Consolidation, branch_code: str) -> list[PlanRow]:
+    """The rows of one branch's 実施状況: title, notes, legend, the table's head, then each pillar's
+    heading and its measures."""
+    rows = [_row("title", title_ja(cons.fiscal_year, branch_code)),
+            _row("note", f"{wareki_month(cons.month)}分の集計。実績の（R6.1現在）などは、その値のデータが届いている月です。"),
+            _row("legend", LEGEND_JA), _row("note", NO_MARK_JA), PlanRow("head", COLUMNS)]
+    catalogue = cons.catalogue
+    measures = catalogue.measures_for(branch_code)
+    for pillar in catalogue.pillars:
+        mine = [m for m in measures if m.pillar == pillar.no]
+        if not mine:
+            continue
+        rows.append(_row("pillar", f"{pillar.no}、{pillar.label}"))
+        for measure in mine:
+            rows += measure_rows(cons, branch_code, measure)
+    return rows
+
+
+def measure_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
+    """A measure's activity rows, KPI rows and 課題 row; its heading in the first column of the first."""
+    body = activity_rows(cons, code, measure) + kpi_rows(cons, code, measure)
+    if not body:
+        body = [_row("measure", "", BLANK_MEASURE_JA, measure_id=measure.id)]
+    first = body[0]
+    body[0] = PlanRow(first.kind, (measure.heading, *first.cells[1:]), first.mark, first.measure_id, first.kpi_id)
+    issues = [text for c, m, text in cons.issues if c == code and m == measure.id]
+    body += [_row("issue", ISSUE_JA, text, measure_id=measure.id) for text in issues]
+    return body
+
+
+def activity_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
+    """「① …」 — — and the self-rating; numbered only when the measure has more than one activity."""
+    ratings = sorted((r for r in cons.measure_ratings if r.branch_code == code and r.measure_id == measure.id),
+                     key=lambda r: r.n)
+    numbered = len(ratings) > 1
+    out = []
+    for i, r in enumerate(ratings):
+        text = r.text
+        if numbered and i < len(CIRCLED) and not text.startswith(tuple(CIRCLED)):
+            text = f"{CIRCLED[i]} {text}"
+        mark = r.rating or _DASH
+        out.append(_row("activity", "", text, _DASH, _DASH, mark, measure.id))
+    return out
+
+
+def kpi_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
+    ids = {k.id for k in cons.catalogue.kpis_for(cons.fiscal_year, code)}
+    out = []
+    for kpi in cons.catalogue.kpis_of_measure(measure.id):
+        if kpi.id not in ids:
+            continue
+        bk = cons.branch_kpis.get((code, kpi.id))
+        target = target_text(kpi, bk.annual_target, bk.target_basis) if bk else _DASH
+        result = kpi_result_text(kpi, bk) if bk else _DASH
+        mark = bk.rating.mark if bk else _DASH
+        out.append(_row("kpi", "", kpi_sentence(kpi, bk), target or _DASH, result, mark, measure.id, kpi.id))
+    return out
+
+
+def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
+    """The KPI as seed 003 states it: 「生活習慣病予防健診実施率を53.8%以上とする」; for a target that is
+    last year's value 「…を前年度（0.310%）以上とする」; without a target 「【KPI】<label>」."""
+    if kpi.kind == "qualitative":
+        return kpi.label  # the catalogue states a qualitative KPI as a sentence already
+    if bk is None or bk.annual_target is None:
+        return f"【KPI】{kpi.label}"
+    side = "以上" if kpi.direction == ">=" else "以下"
+    if bk.target_source in ("previous_year", "generic_condition") and bk.baseline is not None \
+            and bk.annual_target == bk.baseline:
+        return f"{kpi.label}を前年度（{kpi.format_value(bk.baseline)}）{side}とする"
+    return f"{kpi.label}を{kpi.format_value(bk.annual_target)}{side}とする"
+
+
+# ================================================================ cells, styles and heights
+_STYLE_OF_KIND = {"title": "title", "note": "plain", "legend": "bold", "blank": "plain"}
+TITLE_HEIGHT = 21.0
+
+
+def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cell], dict[int, float]]:
+    """(row, col, value, style key) of the rows from `first_row` (1-based), and each row's height in points.
+
+    Style keys: title, plain, bold, pillar (a band), head, measure (the first column, bold), issue_label
+    (「課題」, bold on grey), text (wrapped, boxed), kpi (a KPI's sentence, on grey), centre_wrap (targets,
+    results), ("mark", m).  Heights fit every wrapped text in its column."""
+    cells: list[Cell] = []
+    heights: dict[int, float] = {}
+    for i, r in enumerate(rows):
+        row = first_row + i
+        if r.kind == "pillar":  # a band across the table, the heading overflowing to the right
+            cells += [(row, c, r.cells[0] if c == 1 else "", "pillar") for c in range(1, 6)]
+            heights[row] = TITLE_HEIGHT
+            continue
+        if r.kind in _STYLE_OF_KIND:
+            if r.cells[0]:
+                cells.append((row, 1, r.cells[0], _STYLE_OF_KIND[r.kind]))
+            if r.kind == "title":
+                heights[row] = TITLE_HEIGHT
+            continue
+        styles = ["head"] * 5 if r.kind == "head" else [
+            "issue_label" if r.kind == "issue" else "measure", "kpi" if r.kind == "kpi" else "text",
+            "centre_wrap", "centre_wrap", ("mark", r.mark) if r.mark else "centre_wrap"]
+        cells += [(row, c, value, style) for c, (value, style) in enumerate(zip(r.cells, styles), 1)]
+        lines = max(lines_of(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
+        if lines > 1:
+            heights[row] = row_height(lines)
+    return cells, heights
+
+
+# ================================================================ xlsxwriter
+HEAD_BG, PILLAR_BG, ISSUE_BG, BOX = "#1F4E78", "#D9E1F2", "#F2F2F2", "#808080"
+
+
+class XlsxFormats:
+    """The xlsxwriter formats of one workbook's 実施状況 cells, made once per style."""
+
+    def __init__(self, wb: Workbook):
+        self.wb = wb
+        self.made: dict[Any, Any] = {}
+
+    def __call__(self, style: Any) -> Any:
+        if style not in self.made:
+            self.made[style] = self.wb.add_format(_format_props(style))
+        return self.made[style]
+
+
+def _format_props(style: Any) -> dict[str, Any]:
+    """xlsxwriter format properties of a cell style (a name, or ('mark', mark))."""
+    key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
+    props: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "top"}
+    if key not in ("title", "plain", "bold", "pillar"):
+        props.update(border=1, border_color=BOX, text_wrap=True)
+    props.update({"title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
+                  "pillar": {"bold": True, "font_size": 12, "bg_color": PILLAR_BG, "valign": "vcenter"},
+                  "head": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_BG, "align": "center",
+                           "valign": "vcenter"},
+                  "measure": {"bold": True}, "kpi": {"bg_color": ISSUE_BG}, "centre_wrap": {"align": "center"},
+                  "issue_label": {"bold": True, "bg_color": ISSUE_BG},
+                  "mark": {"bold": True, "align": "center",
+                           "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}.get(key, {}))
+    return props
+
+
+def write_cells(formats: XlsxFormats, ws: Worksheet, cells: list[Cell], heights: dict[int, float]) -> None:
+    """Cells (1-based rows and columns) into an xlsxwriter sheet; text always as text."""
+    for row, col, value, style in cells:
+        fmt = formats(style)
+        if isinstance(value, str) and value:
+            ws.write_string(row - 1, col - 1, value, fmt)
+        else:
+            ws.write_blank(row - 1, col - 1, None, fmt)
+    for row, points in heights.items():
+        ws.set_row(row - 1, points)
+
+
+def _sheet_setup(ws: Worksheet, header: str, footer: str) -> None:
+    for col, width in enumerate(WIDTHS):
+        ws.set_column(col, col, width)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    ws.set_header(f"&L&\"{FONT}\"&9{_hf(header)}")
+    ws.set_footer(f"&L&\"{FONT}\"&9{_hf(footer)}&C&\"{FONT}\"&9&P / &N ページ")
+
+
+def _hf(text: str) -> str:
+    """Text in a header or footer section: & doubled (a lone & starts a code)."""
+    return text.replace("&", "&&")
+
+
+def write_plan_status_sheet(wb: Workbook, ws_or_name: Worksheet | str, cons: Consolidation, code: str, *,
+                            start_row: int = 1, formats: XlsxFormats | None = None) -> int:
+    """Write one branch's 実施状況 from `start_row` (1-based); return the row after it.
+
+    Given a sheet name, a sheet is added and set up for printing (A4 landscape, one page wide,
+    title rows repeated, branch name and page numbers); given a worksheet, the rows are written
+    into it as they are (the all-branches sheet sets itself up)."""
+    rows = plan_status_rows(cons, code)
+    cells, heights = plan_status_cells(rows, start_row)
+    if isinstance(ws_or_name, str):
+        ws = wb.add_worksheet(ws_or_name)
+        _sheet_setup(ws, title_ja(cons.fiscal_year, code), branch_name(code))
+        ws.repeat_rows(start_row - 1, start_row - 2 + TITLE_ROWS)
+    else:
+        ws = ws_or_name
+    write_cells(formats or XlsxFormats(wb), ws, cells, heights)
+    return start_row + len(rows)
+
+
+def plan_status_codes(cons: Consolidation) -> list[str]:
+    """Branches with data, in branch-code order, 本部 last (its sheet holds the 本部-only measures
+    and the national KPIs, read after the branches)."""
+    codes = sorted(cons.used)
+    return [c for c in codes if c != HQ_CODE] + [c for c in codes if c == HQ_CODE]
+
+
+def plan_status_name(fiscal_year: int, month_key: str) -> str:
+    return f"全支部_実施状況_FY{fiscal_year}_{month_key}.xlsx"
+
+
+def build_all_plan_status(cons: Consolidation, path: Path, created: datetime | None = None) -> None:
+    """One sheet 実施状況: every branch with data, a page break before each branch after the first.
+
+    `created` is the document's creation time (default now): with it fixed, the same bytes."""
+    from xlsxwriter import Workbook
+
+    wb = Workbook(str(path), workbook_options())
+    title = f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画実施状況（全支部・{wareki_month(cons.month)}分）"
+    wb.set_properties({"title": title, "author": "kpisheet", "company": "全国健康保険協会",
+                       "created": created or datetime.now(timezone.utc).replace(microsecond=0)})
+    ws = wb.add_worksheet(SHEET)
+    formats = XlsxFormats(wb)
+    _sheet_setup(ws, title, "全支部")
+    row, breaks = 1, []
+    codes = plan_status_codes(cons)
+    if not codes:
+        ws.write_string(0, 0, title, formats("title"))
+        ws.write_string(1, 0, "集計に使えた支部のファイルがないため、実施状況はありません。", formats("plain"))
+    for i, code in enumerate(codes):
+        if i:
+            breaks.append(row - 1)  # 0-based: the break goes above the branch's title row
+        row = write_plan_status_sheet(wb, ws, cons, code, start_row=row, formats=formats)
+    ws.set_h_pagebreaks(breaks)
+    wb.close()
+
+
+def write_all_plan_status(cons: Consolidation, path: Path, *, force: bool, created: datetime | None = None) -> Path:
+    """Write 全支部_実施状況_FY<fy>_<month>.xlsx atomically; `path` is the file, or a folder to put it in.
+
+    An existing file is replaced only with force."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / plan_status_name(cons.fiscal_year, cons.month_key)
+    with atomic_path(path, force=force) as tmp:
+        build_all_plan_status(cons, tmp, created)
+    return path

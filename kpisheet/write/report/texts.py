@@ -1,0 +1,205 @@
+"""How the report states a figure: number formats, results with their data month, targets, 前年同月比.
+
+Shared by the national workbook, the lists workbook, the 実施状況 sheets and branch feedback.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kpisheet.domain.catalogue import HQ_CODE, Kpi, load_branches
+from kpisheet.domain.fiscal import parse_month, wareki_fiscal_year, wareki_month
+from kpisheet.domain.ratings import MARK_LABELS_JA, MARKS, TARGET_SOURCES, as_of_ja, with_month
+
+if TYPE_CHECKING:
+    from kpisheet.consolidate.build import BranchKpi, Consolidation, NationalKpi, YearOnYear
+
+# how a mark is decided, said wherever marks are shown (issue 9: nothing is pro-rated)
+RULE_JA = "評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。進捗は参考値です。"
+PROGRESS_JA = ("進捗（参考）＝実績÷（年間目標×データの月数÷12）。100%で年間目標のペース。"
+               "年度の中で積み上がる指標（受診率・実施率・アクセス数）だけに示します。")
+PROGRESS_FORMAT = "0%"
+LEGEND_JA = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS[:4])
+
+
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"  # how the plans number a measure's activities
+
+
+def circled(n: int) -> str:
+    """「③」 for 3; 「(21)」 past ⑳."""
+    return CIRCLED[n - 1] if 1 <= n <= len(CIRCLED) else f"({n})"
+
+
+def num_format(kpi: Kpi) -> str:
+    if kpi.display == "percent":
+        return "0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%"
+    if kpi.display == "yen":
+        return '#,##0"円"'
+    return "#,##0"
+
+
+def stored(kpi: Kpi, value: float | None) -> float | None:
+    """A display value as the number stored in the cell (percent points → fraction)."""
+    if value is None:
+        return None
+    return value / 100 if kpi.display == "percent" else value
+
+
+def title_ja(cons: Consolidation, what: str) -> str:
+    return f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画KPI {what}（{wareki_month(cons.month)}分）"
+
+
+def branch_names() -> dict[str, str]:
+    """'11' → '埼玉支部' (本部 is '本部')."""
+    return {b.code: b.display_name for b in load_branches()}
+
+
+def short_name(names: dict[str, str], code: str) -> str:
+    """'埼玉' — a branch's name without 支部, for lists and narrow columns."""
+    return names.get(code, code).removesuffix("支部")
+
+
+def reporting_branches(cons: Consolidation) -> list[str]:
+    """Codes of the prefectural branches, in code order (本部 left out)."""
+    return [s.code for s in cons.statuses if s.code != HQ_CODE]
+
+
+# ---------------------------------------------------------------- data months, targets, 進捗
+def data_month_ja(key: str | None) -> str:
+    """'R6.1' — the month a result's data reach, for a 「データ時点」 column ('' when no data)."""
+    return as_of_ja(parse_month(key)).removesuffix("現在") if key else ""
+
+
+def result_ja(kpi: Kpi, value: float | None, key: str | None) -> str:
+    """「42.6%（R6.1現在）」: a result as text always names the month of its data."""
+    return with_month(kpi, value, parse_month(key) if key else None)
+
+
+def term_goal_head(cons: Consolidation) -> str:
+    return f"第{cons.catalogue.term}期末目標（参考）"
+
+
+def term_goal_ja(kpi: Kpi) -> str:
+    """「64.8%以上」「対前年度以上」: the plan term's goal, shown as reference beside a target."""
+    return kpi.term_goal.describe_ja(kpi)
+
+
+def source_ja(key: str | None, term: int) -> str:
+    """Where a target came from: 「支部が入力した目標」「第6期末目標（年度目標の指定なし）」 …"""
+    if not key or key not in TARGET_SOURCES:
+        return ""
+    name = TARGET_SOURCES[key][0]
+    return f"第{term}{name}" if key == "term_goal" else name
+
+
+def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
+    """KPI目標 as seed 003 writes it: 「53.8%以上」「20%以下」, or the basis when there is no number."""
+    if kpi.kind == "qualitative":
+        return kpi.target.text or ""
+    if annual is None:
+        return basis
+    return f"{kpi.format_value(annual)}{'以上' if kpi.direction == '>=' else '以下'}"
+
+
+def kpi_result_text(kpi: Kpi, bk: BranchKpi) -> str:
+    """KPI結果 as seed 003 writes it: 「42.6%（R6.1現在）」; 「—（未報告）」 without a result."""
+    if kpi.kind == "qualitative":
+        return bk.text or "—"
+    if bk.value is None:
+        return f"—（{bk.rating.reason_ja}）" if bk.rating.reason_ja else "—"
+    return result_ja(kpi, bk.value, bk.data_month)
+
+
+def excellent_ja(kpi: Kpi, national_target: float | None = None) -> str:
+    """The ◎ threshold: 「目標×1.1以上」 (and the national figure it means: 「全国 71.3%以上」)."""
+    t = kpi.excellent_threshold
+    if kpi.kind == "qualitative" or not t:
+        return "—"
+    factor = 1 + t if kpi.direction == ">=" else 1 - t
+    side = "以上" if kpi.direction == ">=" else "以下"
+    text = f"目標×{factor:g}{side}"
+    if national_target is not None:
+        text += f"（全国 {kpi.format_value(national_target * factor)}{side}）"
+    return text
+
+
+def annual_target_cell(kpi: Kpi, national: NationalKpi) -> float | str | None:
+    """The national annual target as stored in a cell, or its basis text when there is none."""
+    if national.branches_met is not None:
+        return "全支部"
+    if national.annual_target is None:
+        return national.target_basis
+    return stored(kpi, national.annual_target)
+
+
+def national_value(kpi: Kpi, national: NationalKpi) -> float | str | None:
+    """The national figure as stored in a cell: a number, or 「39/44支部」 where the nation is
+    judged by the branches that met their own condition (K6-2-08)."""
+    if national.branches_met is not None:
+        met, reporting = national.branches_met
+        return f"{met}/{reporting}支部"
+    return stored(kpi, national.value)
+
+
+def national_result_ja(kpi: Kpi, national: NationalKpi) -> str:
+    """「62.1%（R6.8現在）」 or 「26/45支部（R6.8現在）」."""
+    if national.branches_met is not None:
+        met, reporting = national.branches_met
+        month = f"（{as_of_ja(parse_month(national.data_month))}）" if national.data_month else ""
+        return f"{met}/{reporting}支部{month}"
+    if national.value is None:
+        return "—"
+    return result_ja(kpi, national.value, national.data_month)
+
+
+def pooled_note(kpi: Kpi, national: NationalKpi) -> str:
+    """「参考：全国のジェネリック使用割合 81.2%（R6.10現在）」 beside a 39/44支部 figure; '' otherwise."""
+    if national.branches_met is None or national.value is None:
+        return ""
+    return (f"参考：全国の{kpi.short_label} {result_ja(kpi, national.value, national.data_month)}"
+            f"（{len(national.covered)}支部の分子・分母の合計から算出）")
+
+
+# ---------------------------------------------------------------- 前年同月比
+def change_format(kpi: Kpi) -> str:
+    """Number format of a difference from last year: points for percent KPIs, yen, counts."""
+    if kpi.display == "percent":
+        d = "0." + "0" * kpi.decimals if kpi.decimals else "0"
+        return f'+{d}"pt";-{d}"pt";{d}"pt"'
+    if kpi.display == "yen":
+        return '+#,##0"円";-#,##0"円";0"円"'
+    return "+#,##0;-#,##0;0"
+
+
+def change_ja(kpi: Kpi, change: float | None) -> str:
+    """「+1.4ポイント」「-120円」「+35」: a difference from last year as text."""
+    if change is None:
+        return ""
+    digits = kpi.decimals if kpi.display == "percent" else 0
+    text = f"{abs(change):,.{digits}f}"
+    sign = "+" if change > 0 and text.strip("0.,") else "-" if change < 0 and text.strip("0.,") else "±"
+    unit = "ポイント" if kpi.display == "percent" else "円" if kpi.display == "yen" else ""
+    return f"{sign}{text}{unit}"
+
+
+def year_on_year_note(yoy: YearOnYear) -> str:
+    """「R5.8と比較」, or why there is no comparison."""
+    if yoy.previous is not None:
+        return f"{data_month_ja(yoy.previous_month)}と比較"
+    return yoy.reason_ja
+
+
+def no_comparison_note(cons: Consolidation) -> str:
+    """The KPIs without 前年同月比 and why, for a sheet's foot."""
+    if cons.previous_year is None:
+        return "※ 前年同月：台帳を使わずに集計したため表示していません。"
+    items = [f"{k}（{ja}）" for k, (ja, _en) in cons.no_comparison.items()
+             if cons.catalogue.kpi(k).kind != "qualitative"]
+    head = "※ 前年同月はデータ時点と同じ月の前年度の実績（台帳の記録）。前年差は今年度の実績－前年同月の実績（％の指標はポイント）。"
+    return head + (f"比較しないKPI：{'、'.join(items)}" if items else "")
+
+
+def pillar_ja(cons: Consolidation, measure_id: str) -> str:
+    """「1 基盤的保険者機能の盤石化」: the pillar a measure belongs to, named on every row of a list."""
+    pillar = cons.catalogue.pillar(cons.catalogue.measure(measure_id).pillar)
+    return f"{pillar.no} {pillar.label}"
