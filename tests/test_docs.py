@@ -42,6 +42,6 @@ def test_every_finding_code_is_listed_in_the_readme():
 
 
 def test_every_schema_file_is_used_by_code():
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "kpisheet").glob("*.py"))
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "kpisheet").rglob("*.py"))
     for schema in (ROOT / "schemas").glob("*.json"):
         assert schema.name in code, f"{schema.name} is never loaded"
