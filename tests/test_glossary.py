@@ -102,8 +102,14 @@ def test_a_branch_workbook_uses_the_glossary_words(fy: int, code: str) -> None:
     assert _hits(_xlsx_texts(data)) == {}
 
 
-@pytest.mark.parametrize("module", ["template.py", "selfcheck.py", "feedback.py", "feedback_items.py",
-                                    "names.py", "catalogue.py"])
+BRANCH_TEXT_MODULES = [
+    *(f"template/{m}.py" for m in ("build", "book", "layout", "guide", "kpi_sheet", "measure_sheet", "meta")),
+    "check/selfcheck.py",
+    *(f"write/feedback/{m}.py" for m in ("build", "summary", "items", "patch", "fallback")),
+    "read/names.py", "domain/catalogue.py"]
+
+
+@pytest.mark.parametrize("module", BRANCH_TEXT_MODULES)
 def test_the_modules_writing_branch_texts_use_the_glossary_words(module: str) -> None:
     assert _hits(_literals(ROOT / "kpisheet" / module)) == {}
 
