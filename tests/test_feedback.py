@@ -346,7 +346,7 @@ def test_feedback_names_the_next_deadline_and_hqs_contact_from_the_settings(run)
     from dataclasses import replace
 
     from kpisheet.domain.settings import example_settings
-    from kpisheet.write.feedback.build import hq_lines
+    from kpisheet.write.feedback.summary import hq_lines
 
     cons, *_ = run
     settings = example_settings()

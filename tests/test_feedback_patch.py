@@ -28,7 +28,9 @@ import xlsxwriter
 from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.findings import finding
 from kpisheet.domain.model import Submission
-from kpisheet.write.feedback.build import ERROR_RGB, _PatchError, feedback_path, patch_workbook, write_feedback
+from kpisheet.write.feedback.build import feedback_path, write_feedback
+from kpisheet.write.feedback.patch import _PatchError, patch_workbook
+from kpisheet.write.feedback.summary import ERROR_RGB
 
 from .consolidate_helpers import one_branch_with_e401
 from .helpers import rewrite_zip

@@ -24,14 +24,8 @@ from kpisheet.check.selfcheck import SELF_CHECK_CODES
 from kpisheet.check.validation import validate
 from kpisheet.domain.catalogue import catalogue_for_fy
 from kpisheet.read import names as nm
-from kpisheet.template.build import (
-    CHECK_OFFSET,
-    KPI_CHECK_COL,
-    KPI_INFO_ROWS,
-    MEASURE_CHECK_COL,
-    MEASURE_CHECK_OFFSET,
-    _page_breaks,
-)
+from kpisheet.template.book import _page_breaks
+from kpisheet.template.layout import CHECK_OFFSET, KPI_CHECK_COL, KPI_INFO_ROWS, MEASURE_CHECK_COL, MEASURE_CHECK_OFFSET
 from tests import helpers as h
 from tests.builders.sample import sample_values
 from tests.lo import convert_many, lo_fill, requires_soffice, sheet_csvs

@@ -31,9 +31,6 @@ from kpisheet.read.names import (
     parse_name,
 )
 from kpisheet.template.build import (
-    KPI_FIRST_MONTH_COL,
-    KPI_HEAD_ROWS,
-    MEASURE_COLS,
     TemplateLintError,
     _lint,
     build_template,
@@ -42,6 +39,7 @@ from kpisheet.template.build import (
     workbook_branches,
     workbook_filename,
 )
+from kpisheet.template.layout import KPI_FIRST_MONTH_COL, KPI_HEAD_ROWS, MEASURE_COLS
 from tests.lo import convert, lo_fill, pdf_pages, requires_soffice
 
 AT = datetime(2024, 4, 1, 9, 0, tzinfo=timezone.utc)

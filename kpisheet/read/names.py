@@ -14,7 +14,7 @@ Every input cell of a generated workbook carries one workbook-level defined name
 
 Besides the inputs, one workbook-level name holds a result: `check_count`, the
 number of cells the workbook's own 入力チェック (self-check) finds a problem in
-(kpisheet.template.build).  It is no input: parse_name does not know it and the reader
+(kpisheet.template.kpi_sheet).  It is no input: parse_name does not know it and the reader
 never reads it.
 
 <KPI> is the KPI id with "-" replaced by "_"; <measure> likewise.  Every name

@@ -2,7 +2,7 @@
 
 (Ratings outside ◎○△×— (E407) and texts longer than names.TEXT_LIMITS (E409) are schema
 errors: see validation.SCHEMA_CODES.)  Both are checks the workbook's own 入力チェック makes
-(kpisheet.template.build), so a branch sees them before it sends the file.  Messages name the
+(kpisheet.template.measure_sheet), so a branch sees them before it sends the file.  Messages name the
 measure as 取組状況 prints it (「II) ② サービス水準の向上 の3行目」), never by its id.
 """
 

@@ -9,8 +9,8 @@ month its data reach, 「42.6%（R6.1現在）」, and the mark), then the branc
 
 `plan_status_rows` is the pure row model.  `plan_status_cells` turns it into cells with style
 keys and row heights, which three writers render: `write_plan_status_sheet` (xlsxwriter, used by
-the all-branches workbook `write_all_plan_status`) and, in kpisheet.write.feedback.build, the patched
-branch workbook and the openpyxl copy.
+the all-branches workbook `write_all_plan_status`) and, in kpisheet.write.feedback.patch and .fallback,
+the patched branch workbook and the openpyxl copy.
 
 Measures a branch does not carry (scope "hq" for a prefectural branch) and KPIs that are not
 the branch's (national ones) are left out; a measure the branch carries but left blank shows
@@ -57,7 +57,7 @@ ISSUE_JA = "課題"
 _DASH = NO_RESULT
 
 Cells5 = tuple[str, str, str, str, str]
-Cell = tuple[int, int, Any, Any]  # (row, col, value, style key), as kpisheet.write.feedback.build's cell model
+Cell = tuple[int, int, Any, Any]  # (row, col, value, style key), as kpisheet.write.feedback.summary's cell model
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""The 取組状況 sheet: per 具体的施策, 事業内容 rows with rating and remarks, and a 課題 cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xlsxwriter.utility import xl_rowcol_to_cell
+
+from kpisheet.check import selfcheck as sc
+from kpisheet.domain.catalogue import Measure
+from kpisheet.read.names import (
+    CHECK_COUNT_NAME,
+    KEY_COLUMN,
+    KEY_ROW,
+    ROWS_PER_MEASURE,
+    SHEET_KPI,
+    SHEET_MEASURES,
+    TEXT_LIMITS,
+    measure_key,
+)
+from kpisheet.template.book import (
+    SMALL_FONT_WIDTH,
+    Book,
+    _lines,
+    _rating_validation,
+    _row_height,
+    _summary_formula,
+    _text_validation,
+    xl_range_abs,
+)
+from kpisheet.template.layout import (
+    KPI_CHECK_COL,
+    KPI_INFO_ROWS,
+    MEASURE_CHECK_COL,
+    MEASURE_CHECK_OFFSET,
+    MEASURE_COLS,
+    MEASURE_COUNT_CELL,
+    MEASURE_FIRST_ROW,
+    MEASURE_HEAD_ROW,
+    MEASURE_WIDTHS,
+)
+
+
+def write_measure_sheet(book: Book) -> None:
+    ws = book.sheets[SHEET_MEASURES]
+    last_col = MEASURE_CHECK_COL
+    ws.set_column(0, 0, 14, None, {"hidden": True})
+    for col, width in enumerate(MEASURE_WIDTHS, 1):
+        ws.set_column(col, col, width)
+    ws.set_column(last_col + 1, last_col + MEASURE_CHECK_OFFSET, 8, None, {"hidden": True})
+    ws.set_row(KEY_ROW - 1, None, None, {"hidden": True})
+    ws.write_string(KEY_ROW - 1, KEY_COLUMN - 1, "key")
+    for fieldname, col in MEASURE_COLS.items():
+        ws.write_string(KEY_ROW - 1, col, fieldname)
+    book.title_rows(ws)
+    book.legend(ws, 3, 2, [(4, 4, "input_plain", "入力欄（黄色のセルに入力してください）"),
+                           (5, 6, "problem_plain", "要確認（入力チェック）"), (7, 7, "head", "見出し")])
+    note = ("※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
+            f"評価の理由（特に△・×の理由）を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。"
+            "施策全体の課題は「課題」欄に記入します。")
+    ws.merge_range(4, 1, 4, last_col, note, book.fmt("note"))
+    book.height(ws, 4, _row_height(_lines(note, sum(MEASURE_WIDTHS) * SMALL_FONT_WIDTH), 12))
+    _measure_summary(book, ws, last_col)
+    head = book.fmt("head")
+    for col, text in ((1, "番号"), (2, "具体的施策"), (3, "No."), (4, "事業内容（取組・KPIの実施状況）"),
+                      (5, "評価"), (6, "備考（評価の理由・計画を下回った理由など）"), (7, "確認（入力チェック）")):
+        ws.write_string(MEASURE_HEAD_ROW, col, text, head)
+    book.height(ws, MEASURE_HEAD_ROW, 20)
+    row = MEASURE_FIRST_ROW
+    pillar = section = None
+    for measure in book.catalogue.measures_for(book.branch.code):
+        first = row
+        if measure.pillar != pillar:
+            pillar, section = measure.pillar, None
+            row = book.pillar_band(ws, row, last_col, pillar)
+        if measure.section and measure.section != section:
+            section = measure.section
+            ws.write_string(row, 1, section, book.fmt("block"))
+            for c in range(2, last_col + 1):
+                ws.write_blank(row, c, None, book.fmt("block"))
+            book.height(ws, row, 15)
+            row += 1
+        elif not measure.section:
+            section = None
+        row = _measure_block(book, ws, row, measure)
+        book.blocks[SHEET_MEASURES].append((first, row - 1))
+    _measure_check_area(book, ws, max(row - 1, MEASURE_FIRST_ROW))
+    ws.freeze_panes(MEASURE_FIRST_ROW, 0)
+    book.page_setup(ws, last_col, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1, MEASURE_WIDTHS)
+
+
+def _measure_summary(book: Book, ws: Any, last_col: int) -> None:
+    """The 入力チェック's count for the whole workbook (this sheet's part in a hidden cell)."""
+    ws.merge_range(5, 1, 5, last_col, "", book.fmt("summary"))
+    this = xl_rowcol_to_cell(*MEASURE_COUNT_CELL)
+    kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
+    ws.write_formula(5, 1, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", this)]),
+                     book.fmt("summary"), "")
+    book.height(ws, 5, 20)
+    book.traffic_light(ws, (5, 1), (5, last_col), CHECK_COUNT_NAME)
+
+
+def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
+    first = row
+    related = book.catalogue.kpis_of_measure(measure.id)
+    label = measure.label
+    if related:
+        label += "\n関連KPI：" + "、".join(k.short_label for k in related)
+    ws.merge_range(first, 1, first + ROWS_PER_MEASURE, 1, measure.number, book.fmt("label", "top", align="center"))
+    ws.merge_range(first, 2, first + ROWS_PER_MEASURE, 2, label, book.fmt("label", "top"))
+    text_fmt, rating_fmt = book.fmt("input", "text"), book.fmt("input", "rating")
+    for n in range(1, ROWS_PER_MEASURE + 1):
+        ws.write_number(row, 3, n, book.fmt("label", "center"))
+        for fieldname, col in MEASURE_COLS.items():
+            key = measure_key(measure.id, fieldname, n)
+            book.input(SHEET_MEASURES, row, col, key, None, rating_fmt if fieldname == "rating" else text_fmt)
+        cell = {f: xl_rowcol_to_cell(row, c) for f, c in MEASURE_COLS.items()}
+        book.check(ws, row, MEASURE_COLS["rating"], "", sc.rating_reasons(cell["text"], cell["rating"]))
+        book.check(ws, row, MEASURE_COLS["note"], "", sc.note_reasons(cell["rating"], cell["note"]))
+        row += 1
+    book.validate(SHEET_MEASURES, (first, MEASURE_COLS["text"]), (row - 1, MEASURE_COLS["text"]),
+                  _text_validation(TEXT_LIMITS["text"]))
+    book.validate(SHEET_MEASURES, (first, MEASURE_COLS["rating"]), (row - 1, MEASURE_COLS["rating"]),
+                  _rating_validation())
+    book.validate(SHEET_MEASURES, (first, MEASURE_COLS["note"]), (row - 1, MEASURE_COLS["note"]),
+                  _text_validation(TEXT_LIMITS["note"]))
+    ws.write_string(row, 3, "課題", book.fmt("label", "center", bold=True))
+    # one cell, no merge: its row grows with the text (Excel and LibreOffice fit a wrapped row's height)
+    book.input(SHEET_MEASURES, row, MEASURE_COLS["text"], measure_key(measure.id, "issue"), None,
+               book.fmt("input", "text"))
+    for col in (MEASURE_COLS["rating"], MEASURE_COLS["note"], MEASURE_CHECK_COL):
+        ws.write_blank(row, col, None, book.fmt("calc_plain", "border"))
+    book.validate(SHEET_MEASURES, (row, MEASURE_COLS["text"]), (row, MEASURE_COLS["text"]),
+                  _text_validation(TEXT_LIMITS["issue"]))
+    return row + 1
+
+
+def _measure_check_area(book: Book, ws: Any, last_row: int) -> None:
+    book.row_summaries(ws, MEASURE_CHECK_COL)
+    first = MEASURE_COLS["text"]
+    first_helper = xl_rowcol_to_cell(MEASURE_FIRST_ROW, first + MEASURE_CHECK_OFFSET)
+    ws.conditional_format(MEASURE_FIRST_ROW, first, last_row, MEASURE_COLS["note"],
+                          {"type": "formula", "criteria": f"=LEN({first_helper})>0", "format": book.cond("problem")})
+    helpers = xl_range_abs(MEASURE_FIRST_ROW, MEASURE_COLS["rating"] + MEASURE_CHECK_OFFSET, last_row,
+                           MEASURE_COLS["note"] + MEASURE_CHECK_OFFSET)
+    ws.write_formula(*MEASURE_COUNT_CELL, sc.count_formula([helpers]), None, "")

@@ -1,0 +1,67 @@
+"""What the workbook says about itself: the hidden _lists and very hidden _meta sheets, the document properties."""
+
+from __future__ import annotations
+
+import json
+
+from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
+from kpisheet.read.names import RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_LISTS, SHEET_META
+from kpisheet.template.book import Book
+from kpisheet.template.kpi_sheet import prefill
+from kpisheet.template.layout import RATING_MEANINGS
+
+
+def write_properties(book: Book) -> None:
+    book.wb.set_properties({
+        "title": book.title, "subject": f"{TEMPLATE_FORMAT} v{TEMPLATE_VERSION}",
+        "author": "全国健康保険協会 本部", "company": "全国健康保険協会",
+        "comments": f"kpisheet {__version__} で作成", "created": book.generated_at,
+    })
+    for name, value in (("kpisheet_format", TEMPLATE_FORMAT),
+                        ("kpisheet_template_version", str(TEMPLATE_VERSION)),
+                        ("kpisheet_branch_code", book.branch.code),
+                        ("kpisheet_fiscal_year", str(book.fy)),
+                        ("kpisheet_catalogue_digest", book.catalogue.digest)):
+        book.wb.set_custom_property(name, value, "text")
+
+
+def write_lists_sheet(book: Book) -> None:
+    ws = book.sheets[SHEET_LISTS]
+    for i, r in enumerate(RATINGS):
+        ws.write_string(i, 0, r)
+        ws.write_string(i, 1, RATING_MEANINGS[r])
+    book.wb.define_name(RATING_NAME, f"='{SHEET_LISTS}'!$A$1:$A${len(RATINGS)}")
+    ws.protect(book.password or "")
+    ws.hide()
+
+
+def write_meta_sheet(book: Book) -> None:
+    ws = book.sheets[SHEET_META]
+    for i, (key, value) in enumerate(meta(book).items()):
+        ws.write_string(i, 0, key)
+        ws.write_string(i, 1, value)
+    ws.set_column(0, 1, 30)
+    ws.protect(book.password or "")
+    ws.very_hidden()
+
+
+def meta(book: Book) -> dict[str, str]:
+    return {"format": TEMPLATE_FORMAT, "template_version": str(TEMPLATE_VERSION),
+            "kpisheet_version": __version__, "term": str(book.catalogue.term),
+            "catalogue_file": book.catalogue.source_file, "catalogue_digest": book.catalogue.digest,
+            "fiscal_year": str(book.fy), "branch_code": book.branch.code,
+            "branch_name": book.branch.display_name, "generated_at": book.generated_at.isoformat(),
+            "rows_per_measure": str(ROWS_PER_MEASURE),
+            "prefilled_targets": json.dumps(prefilled_targets(book), ensure_ascii=True, separators=(",", ":"))}
+
+
+def prefilled_targets(book: Book) -> dict[str, float | int]:
+    """{KPI id: target HQ wrote into its target cell}, display units (the reader's Submission.prefilled_targets)."""
+    out: dict[str, float | int] = {}
+    for kpi in book.kpis:
+        if kpi.kind == "qualitative":
+            continue
+        target, _ = prefill(book, kpi)
+        if target.prefilled and target.value is not None:
+            out[kpi.id] = int(target.value) if float(target.value).is_integer() else target.value
+    return out
