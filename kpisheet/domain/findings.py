@@ -18,7 +18,7 @@ Code ranges:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -35,6 +35,7 @@ class Detail:
     title: str  # short English title
     ja: str  # Japanese template: what is wrong and how to fix it
     en: str  # English template
+    label_ja: str = ""  # a few words for the check, where feedback names it beside another (「前の月より小さい」)
 
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -176,10 +177,12 @@ CODES: dict[str, Detail] = {
                    "'{label}' holds '{value}', which is not a number. Enter digits only (e.g. {example})."),
     "W305": Detail(W, "Value normalised",
                    "「{label}」の値「{value}」を {normalised} として読み取りました（この値で集計します）。次回からは「入力の手引き」のとおり、割合は「96.5%」のように％を付けて、人数・件数・金額は数字だけで入力してください。",
-                   "'{label}': '{value}' was read as {normalised} (used as such). Next time follow the guide: percentages with a % sign (96.5%), counts and amounts as digits only."),
+                   "'{label}': '{value}' was read as {normalised} (used as such). Next time follow the guide: percentages with a % sign (96.5%), counts and amounts as digits only.",
+                   label_ja="文字で入力"),
     "W306": Detail(W, "Ambiguous percentage",
                    "「{label}」の値 {value} は％の入力として解釈があいまいです。{normalised}％として読み取りました。正しければそのまま、違う場合は「96.5%」のように％を付けて入力し直してください。",
-                   "'{label}': {value} is ambiguous as a percentage; read as {normalised}%. If wrong, re-enter it with a % sign, e.g. 96.5%."),
+                   "'{label}': {value} is ambiguous as a percentage; read as {normalised}%. If wrong, re-enter it with a % sign, e.g. 96.5%.",
+                   label_ja="％の付け方"),
     "W307": Detail(W, "Formula without cached value",
                    "「{label}」に数式が入っていますが計算結果が保存されていないため、空欄として扱いました。数式ではなく値を入力してください。",
                    "'{label}' holds a formula with no saved result; it is treated as empty. Enter a value, not a formula."),
@@ -210,16 +213,19 @@ CODES: dict[str, Detail] = {
     # --- E4/W4: domain rules --------------------------------------------------------
     "E401": Detail(E, "Numerator exceeds denominator",
                    "「{label}」（{value}）が分母「{denominator_label}」（{expected}）を超えています。分子と分母を確認してください。",
-                   "{month}: '{label}' ({value}) exceeds the denominator '{denominator_label}' ({expected}). Check numerator and denominator."),
+                   "{month}: '{label}' ({value}) exceeds the denominator '{denominator_label}' ({expected}). Check numerator and denominator.",
+                   label_ja="分子が分母を超えている"),
     "E402": Detail(E, "Percentage out of range",
                    "「{label}」の値 {value}％ が0〜100％の範囲外です。割合を％で入力してください（例：96.5%）。",
                    "'{label}' is {value}%, outside 0-100%. Enter the rate as a percentage (e.g. 96.5%)."),
     "E403": Detail(E, "Negative value",
                    "「{label}」に負の値 {value} が入っています。0以上の数値を入力してください。",
-                   "'{label}' is negative ({value}). Enter 0 or more."),
+                   "'{label}' is negative ({value}). Enter 0 or more.",
+                   label_ja="マイナスの値"),
     "E404": Detail(E, "Year-to-date value falls",
                    "「{label}」が{previous_month}の {expected} から{month}の {value} に減っています。この欄は4月からの累計（年度初めからの合計）なので、前の月より小さくなりません。累計を入力してください。",
-                   "'{label}' falls from {expected} in {previous_month} to {value} in {month}. Enter year-to-date totals."),
+                   "'{label}' falls from {expected} in {previous_month} to {value} in {month}. Enter year-to-date totals.",
+                   label_ja="前の月より小さい"),
     "E405": Detail(E, "Value for a future month",
                    "「{label}」に値 {value} がありますが、集計対象は{expected}までです。未来の月の値は削除してください。",
                    "'{label}' has a value ({value}) for {month}, after the reporting month {expected}. Delete values for future months."),
@@ -237,19 +243,23 @@ CODES: dict[str, Detail] = {
                    "'{label}' has {value} characters, more than the limit of {expected}. Shorten it."),
     "E410": Detail(E, "Numerator without denominator",
                    "「{label}」に分子 {value} がありますが分母「{denominator_label}」が{reason}です。分母を入力してください。",
-                   "{month}: '{label}' has numerator {value} but the denominator '{denominator_label}' is {reason}. Enter the denominator."),
+                   "{month}: '{label}' has numerator {value} but the denominator '{denominator_label}' is {reason}. Enter the denominator.",
+                   label_ja="分母がない"),
     "W411": Detail(W, "Outlier against previous month",
                    "「{label}」（{value}）が前月（{expected}）から大きく変化しています。入力誤りがないか確認してください（値が正しければ対応は不要です）。",
-                   "{month}: '{label}' ({value}) differs sharply from the previous month ({expected}). Check for a typing error."),
+                   "{month}: '{label}' ({value}) differs sharply from the previous month ({expected}). Check for a typing error.",
+                   label_ja="前月から大きく変化"),
     "W412": Detail(W, "Outlier against other branches",
                    "「{label}」（{value}）が他支部の中央値（{expected}）から大きく離れています。入力誤りがないか確認してください（値が正しければ対応は不要です）。",
-                   "{month}: '{label}' ({value}) is far from the other branches' median ({expected}). Check for a typing error."),
+                   "{month}: '{label}' ({value}) is far from the other branches' median ({expected}). Check for a typing error.",
+                   label_ja="他支部から大きく離れている"),
     "W413": Detail(W, "Month not reported",
                    "「{label}」が未入力です。{expected}を入力してください（データが届いていない月は、届いた時点で入力してください）。",
                    "'{label}' is empty for {month}. Enter {expected_en} (for data that has not arrived yet, enter it when it does)."),
     "W414": Detail(W, "Percentage entered as a fraction?",
                    "「{label}」の値 {value} は非常に小さく、100分の1になっている可能性があります（{example} のつもりで％を付けずに入力した等）。正しいか確認し、誤りであれば「{example}」のように％を付けて入力し直してください。",
-                   "'{label}' is {value}, very small: it may be 100 times too small ({example} typed without a % sign). Check it; if wrong, enter e.g. {example}."),
+                   "'{label}' is {value}, very small: it may be 100 times too small ({example} typed without a % sign). Check it; if wrong, enter e.g. {example}.",
+                   label_ja="値が小さすぎる"),
     "W415": Detail(W, "No previous-year value",
                    "{subject}「{label}」は目標が「対前年度以上」ですが、前年度実績が未入力のため評価できません（評価は「—」になります）。前年度の実績が分かる場合は前年度実績欄に入力してください。",
                    "{subject} '{label}' is judged against last year's value, which is empty, so it cannot be rated (mark —). Enter last year's result if you know it."),
@@ -264,7 +274,8 @@ CODES: dict[str, Detail] = {
                    "{subject} '{label}': the target is last year's value where that was 80% or more, else 80%; last year's value is empty, so 80% is used. Enter last year's value."),
     "W419": Detail(W, "Value outside the KPI's plausible range",
                    "「{label}」の値 {value} は、このKPIで通常ありえる範囲（{low}〜{high}）の外です。{hint}正しい値であれば、このままで構いません。",
-                   "'{label}' is {value}, outside the range usual for this KPI ({low} to {high}). {hint_en} If the value is right, leave it."),
+                   "'{label}' is {value}, outside the range usual for this KPI ({low} to {high}). {hint_en} If the value is right, leave it.",
+                   label_ja="通常の範囲外"),
     # --- W5: consistency with ratings -------------------------------------------------
     "W502": Detail(W, "Low rating without remark",
                    "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
@@ -302,12 +313,17 @@ CODES: dict[str, Detail] = {
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem, at one place, with a stable code and messages in ja and en."""
+    """One problem at one place: plain data, with its messages computed from the catalogue.
+
+    code and severity; the place (file, branch, sheet, cell, defined name, subject, line);
+    the offending value; and `context`, the other values the catalogue's templates name.
+    `message_ja` / `message_en` / `text_ja` / `text_en` are derived each time, so
+    `dataclasses.replace(f, cell="B7")` gives a finding whose message names B7.
+    Two findings are equal when their data and their messages are.
+    """
 
     code: str
     severity: str
-    message_ja: str
-    message_en: str
     file: str | None = None
     branch: str | None = None
     sheet: str | None = None
@@ -316,18 +332,64 @@ class Finding:
     subject: str | None = None  # KPI id or measure id
     line: int | None = None  # line in a CSV / data file, if any
     value: str | None = None  # offending value as text
-    text_ja: str = ""  # what is wrong and how to fix it, without the place (message_ja = 【place】 + text_ja)
-    text_en: str = ""
     context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def detail(self) -> Detail:
+        return CODES[self.code]
 
     @property
     def is_error(self) -> bool:
         return self.severity == Severity.ERROR.value
 
+    @property
+    def text_ja(self) -> str:
+        """What is wrong and how to fix it, without the place (message_ja = 【place】 + text_ja)."""
+        return self.detail.ja.format_map(self._fields())
+
+    @property
+    def text_en(self) -> str:
+        return self.detail.en.format_map(self._fields())
+
+    @property
+    def message_ja(self) -> str:
+        where = self.where_ja()
+        return f"【{where}】{self.text_ja}" if where else self.text_ja
+
+    @property
+    def message_en(self) -> str:
+        where = self.where_en()
+        return f"[{where}] {self.text_en}" if where else self.text_en
+
+    @property
+    def label_ja(self) -> str:
+        """The catalogue's few words for this check (「前の月より小さい」), else the code."""
+        return self.detail.label_ja or self.code
+
+    def _fields(self) -> _Blank:
+        ctx = _Blank({k: ("—" if v is None else v) for k, v in self.context.items()})
+        ctx.update(value="—" if self.value is None else self.value, subject=self.subject or "—",
+                   branch=self.branch or "—")
+        return ctx
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.code, self.severity, self.file, self.branch, self.sheet, self.cell, self.name,
+                self.subject, self.line, self.value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return self._key() == other._key() and (self.text_ja, self.text_en) == (other.text_ja, other.text_en)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("context")
-        return d
+        """The JSON form (`--json`): the data and the four message texts, without the context."""
+        return {"code": self.code, "severity": self.severity, "message_ja": self.message_ja,
+                "message_en": self.message_en, "file": self.file, "branch": self.branch, "sheet": self.sheet,
+                "cell": self.cell, "name": self.name, "subject": self.subject, "line": self.line,
+                "value": self.value, "text_ja": self.text_ja, "text_en": self.text_en}
 
     def where_ja(self) -> str:
         return _where(self, ja=True)
@@ -364,22 +426,10 @@ def finding(code: str, *, file: str | Path | None = None, branch: str | None = N
             severity: Severity | None = None, **context: Any) -> Finding:
     """Build a Finding from the catalogue.  Unknown codes are a programming error."""
     detail = CODES[code]
-    ctx = _Blank({k: ("—" if v is None else v) for k, v in context.items()})
-    ctx.update(value="—" if value is None else value, subject=subject or "—",
-               branch=branch or "—")
-    body_ja = detail.ja.format_map(ctx)
-    body_en = detail.en.format_map(ctx)
-    sev = (severity or detail.severity).value
-    f = Finding(code=code, severity=sev, message_ja=body_ja, message_en=body_en,
-                file=str(file) if file is not None else None, branch=branch, sheet=sheet,
-                cell=cell, name=name, subject=subject, line=line,
-                value=None if value is None else str(value), text_ja=body_ja, text_en=body_en,
-                context=dict(context))
-    where_ja, where_en = f.where_ja(), f.where_en()
-    if where_ja:
-        object.__setattr__(f, "message_ja", f"【{where_ja}】{body_ja}")
-        object.__setattr__(f, "message_en", f"[{where_en}] {body_en}")
-    return f
+    return Finding(code=code, severity=(severity or detail.severity).value,
+                   file=str(file) if file is not None else None, branch=branch, sheet=sheet,
+                   cell=cell, name=name, subject=subject, line=line,
+                   value=None if value is None else str(value), context=dict(context))
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

@@ -26,10 +26,6 @@ from kpisheet.read.names import parse_name
 
 CAUSED_BY_PREVIOUS_MONTH = frozenset({"E404", "W411"})  # compare a month with the one before
 MISSING_MONTH = "W413"
-# what a folded check on the same cell says, in a few words
-SAME_CELL_JA = {"E401": "分子が分母を超えている", "E403": "マイナスの値", "E404": "前の月より小さい",
-                "W411": "前月から大きく変化", "W412": "他支部から大きく離れている", "W419": "通常の範囲外",
-                "E410": "分母がない", "W305": "文字で入力", "W306": "％の付け方", "W414": "値が小さすぎる"}
 
 
 @dataclass
@@ -59,13 +55,37 @@ class Item:
         shown = "・".join(self.cells[:5])
         return shown + (f" ほか{len(self.cells) - 5}か所" if len(self.cells) > 5 else "")
 
-    def highlights(self) -> list[Finding]:
-        """One finding per cell to colour and comment in the branch's workbook, carrying the item's text."""
-        return [replace(self.finding, cell=cell, text_ja=self.text_ja,
-                        severity="error" if self.is_error else self.finding.severity) for cell in self.cells]
+    def highlights(self) -> list[Highlight]:
+        """One highlight per cell to colour and comment in the branch's workbook, carrying the item's text."""
+        return [Highlight(replace(self.finding, cell=cell), self.text_ja, self.is_error) for cell in self.cells]
 
 
-def highlights(findings: list[Finding], catalogue: Catalogue) -> list[Finding]:
+@dataclass(frozen=True)
+class Highlight:
+    """One cell to colour and comment: the item's primary finding moved to that cell, and the item's text."""
+
+    finding: Finding
+    text_ja: str  # the item's text (the finding's own, with what it folds)
+    is_error: bool  # the item's: an error when any finding it answers is one
+
+    @property
+    def code(self) -> str:
+        return self.finding.code
+
+    @property
+    def sheet(self) -> str | None:
+        return self.finding.sheet
+
+    @property
+    def cell(self) -> str | None:
+        return self.finding.cell
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.is_error else self.finding.severity
+
+
+def highlights(findings: list[Finding], catalogue: Catalogue) -> list[Highlight]:
     """The cells to colour and comment in the branch's workbook: one per item cell, with the item's text."""
     return [h for item in fold(findings, catalogue) for h in item.highlights()]
 
@@ -135,7 +155,7 @@ def _cell_item(cell: str, own: list[Finding], caused: list[Finding]) -> Item:
     text = primary.text_ja
     same = [f for f in own if f is not primary and f.code != primary.code]
     if same:
-        words = "、".join(dict.fromkeys(SAME_CELL_JA.get(f.code, f.code) for f in same))
+        words = "、".join(dict.fromkeys(f.label_ja for f in same))
         text += f"（この欄はほかに「{words}」とも判定されています。この欄を直せば解消します。）"
     if caused:
         months = "・".join(dict.fromkeys(_month_of(f) for f in caused))
