@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import click
 
 from kpisheet import __version__
+from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
 
 SETTINGS_HELP = ("HQ's settings file (deadline, contact; schemas/hq_settings.schema.json); default: "
@@ -596,6 +597,8 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
                                                        if s.branch_code}))
         n_err = sum(1 for f in result.findings if f.is_error)
         click.echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
+        for line in internal_error_lines([f.to_dict() for f in result.findings if is_internal(f)]):
+            click.echo(line)
     sys.exit(1 if result.has_errors else 0)
 
 
@@ -674,6 +677,8 @@ def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseli
     if record is not None:
         summary["ledger"] = record.to_dict()
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
+    if summary["internal_errors"]:  # outputs written, but kpisheet failed on a file: HQ must look
+        sys.exit(1)
 
 
 def _file_option(path: Path | None) -> dict[str, str] | None:
@@ -815,7 +820,9 @@ def summary_text(summary: dict[str, Any]) -> str:
     if summary.get("deadline"):
         lines.append(f"  提出期限 {_date_ja(summary['deadline'])} / 期限後の提出 {b.get('late', 0)}{_listed(b, 'late')}")
     if summary.get("output_findings"):
-        lines.append(f"  確認事項を書けなかった支部ブック: {len(summary['output_findings'])}件（E110、上記参照）")
+        codes = "・".join(dict.fromkeys(f["code"] for f in summary["output_findings"]))
+        lines.append(f"  確認事項を書けなかった支部ブック: {len(summary['output_findings'])}件（{codes}、上記参照）")
+    lines.extend(internal_error_lines(summary.get("internal_errors") or []))
     for aside in summary.get("set_aside") or []:
         what = "同一内容のため1件として扱いました" if aside.get("code") == "W208" else "より新しいブックを使いました"
         lines.append(f"  再提出 {branch_label(aside.get('branch'))}: 「{Path(aside.get('used') or '').name}」を使用、"
@@ -825,6 +832,17 @@ def summary_text(summary: dict[str, Any]) -> str:
         lines.append(ledger_line(summary["ledger"], summary.get("revisions", 0),
                                  summary.get("revisions_after_close", 0)))
     return "\n".join(lines)
+
+
+def internal_error_lines(found: list[dict[str, Any]]) -> list[str]:
+    """The summary's lines naming kpisheet's internal errors (E190), which make the run exit 1."""
+    if not found:
+        return []
+    lines = [f"  kpisheetの内部エラー（E190） {len(found)}件：支部のファイルの問題ではありません。"
+             "このメッセージと対象のファイルをkpisheetの保守担当に報告してください / "
+             f"{len(found)} internal error(s) of kpisheet: not the branches' fault; report them"]
+    lines += [f"    {Path(f['file'] or '').name}（{branch_label(f.get('branch'))}）：{f['text_ja']}" for f in found]
+    return lines
 
 
 def _listed(branches: dict[str, Any], key: str) -> str:

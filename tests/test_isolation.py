@@ -72,7 +72,7 @@ def test_a_reader_that_raises_is_e110_attributed_by_file_name(tmp_path, good, mo
 
 
 # ---------------------------------------------------------------- an exception in a rule
-def test_a_rule_that_raises_is_e110_on_that_file_and_the_others_go_on(tmp_path, good, monkeypatch):
+def test_a_rule_that_raises_is_e190_on_that_file_and_the_others_go_on(tmp_path, good, monkeypatch):
     real = rules.check_submission
 
     def check(sub, cat, *, as_of=None):
@@ -83,17 +83,17 @@ def test_a_rule_that_raises_is_e110_on_that_file_and_the_others_go_on(tmp_path, 
     monkeypatch.setattr(rules, "check_submission", check)
     inbox = inbox_of(tmp_path, good, CODES)
     cons = consolidate(inbox, fiscal_year=FY, month=SEP)
-    e110 = [f for f in cons.findings if f.code == "E110"]
-    assert [(Path(f.file).name, f.branch, f.context["reason"]) for f in e110] == [
+    e190 = [f for f in cons.findings if f.code == "E190"]
+    assert [(Path(f.file).name, f.branch, f.context["reason"]) for f in e190] == [
         (SAITAMA, "11", "ZeroDivisionError: float division by zero")]
     assert status_of(cons)["11"] == STATUS_UNREADABLE
     assert not any(k[0] == "11" for k in cons.branch_kpis)
     assert cons.national["K6-2-07"].covered == ("10", "13")
     stub = next(s for s in cons.submissions if s.branch_code == "11")
-    assert not is_readable(stub) and stub.kpis == {} and "E110" in [f.code for f in stub.findings]
+    assert not is_readable(stub) and stub.kpis == {} and "E190" in [f.code for f in stub.findings]
 
 
-def test_the_outlier_check_failing_on_one_file_is_e110_on_it(tmp_path, good, monkeypatch):
+def test_the_outlier_check_failing_on_one_file_is_e190_on_it(tmp_path, good, monkeypatch):
     real = rules.outliers_across_branches
 
     def outliers(subs):
@@ -103,7 +103,7 @@ def test_the_outlier_check_failing_on_one_file_is_e110_on_it(tmp_path, good, mon
 
     monkeypatch.setattr(rules, "outliers_across_branches", outliers)
     result = validate([inbox_of(tmp_path, good, CODES)], fiscal_year=FY, as_of=SEP)
-    assert [(f.code, f.branch) for f in result.findings if f.code == "E110"] == [("E110", "13")]
+    assert [(f.code, f.branch) for f in result.findings if f.code == "E190"] == [("E190", "13")]
     assert [s.branch_code for s in result.submissions] == ["10", "11"]
     assert [s.branch_code for s in result.unreadable] == ["13"]
     assert [s.branch_code for s in result.every_submission] == CODES
@@ -119,8 +119,8 @@ def test_an_exception_while_consolidating_one_branch_leaves_only_its_values_out(
 
     monkeypatch.setattr(consolidation, "_measures", measures)
     cons = consolidate(inbox_of(tmp_path, good, CODES), fiscal_year=FY, month=SEP)
-    e110 = [f for f in cons.findings if f.code == "E110"]
-    assert [(Path(f.file).name[:2], f.branch, f.context["reason"]) for f in e110] == [("13", "13", "KeyError: '5-1-1'")]
+    e190 = [f for f in cons.findings if f.code == "E190"]
+    assert [(Path(f.file).name[:2], f.branch, f.context["reason"]) for f in e190] == [("13", "13", "KeyError: '5-1-1'")]
     assert not any(k[0] == "13" for k in [*cons.branch_kpis, *cons.month_values])
     assert not any(r.branch_code == "13" for r in cons.measure_ratings)
     assert cons.national["K6-2-07"].covered == ("10", "11")
@@ -320,3 +320,60 @@ def test_validate_lists_files_it_does_not_read(tmp_path, good):
     assert [Path(f).name for f in result.files] == [good["10"].name]
     assert [(f.code, Path(f.file).name) for f in result.findings if f.code in ("W101", "W102")] == [
         ("W102", "national_FY2024_2024-09.xlsx"), ("W101", "説明.pdf")]
+
+
+# ---------------------------------------------------------------- a failure of kpisheet itself (E190)
+def _reader_fails_on_saitama(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug inside the reader (a TypeError) that shows on one file only."""
+    from kpisheet.read import reader
+
+    real = reader._Reader._saved
+
+    def saved(self):
+        if Path(self.path).name == SAITAMA:
+            raise TypeError("'NoneType' object is not subscriptable")
+        return real(self)
+
+    monkeypatch.setattr(reader._Reader, "_saved", saved)
+    monkeypatch.delenv("KPISHEET_DEBUG", raising=False)
+
+
+def test_a_bug_in_the_reader_is_e190_not_the_branchs_fault_and_validate_exits_1(tmp_path, good, monkeypatch):
+    from click.testing import CliRunner
+
+    from kpisheet.cli import cli
+
+    _reader_fails_on_saitama(monkeypatch)
+    inbox = inbox_of(tmp_path, good, CODES)
+    result = validate([inbox], fiscal_year=FY, as_of=SEP)
+    internal = [f for f in result.findings if f.code == "E190"]
+    assert [(Path(f.file).name, f.branch, f.context["reason"]) for f in internal] == [
+        (SAITAMA, "11", "TypeError: 'NoneType' object is not subscriptable")]
+    assert "E110" not in [f.code for f in result.findings]
+    assert "支部のファイルの問題ではありません" in internal[0].message_ja and SAITAMA in internal[0].message_ja
+    assert [s.branch_code for s in result.submissions] == ["10", "13"]  # the others were read and checked
+    run = CliRunner().invoke(cli, ["validate", str(inbox), "--fy", str(FY), "--as-of", "2024-09"])
+    assert run.exit_code == 1, run.output
+    assert "kpisheetの内部エラー（E190） 1件" in run.output and f"{SAITAMA}（11 埼玉支部）" in run.output
+
+
+def test_a_bug_in_the_reader_lets_consolidate_write_everything_and_exit_1(tmp_path, good, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from kpisheet.cli import cli
+
+    _reader_fails_on_saitama(monkeypatch)
+    inbox, out = inbox_of(tmp_path, good, CODES), tmp_path / "out"
+    run = CliRunner().invoke(cli, ["consolidate", str(inbox), "--fy", str(FY), "--month", "2024-09", "-o", str(out),
+                                   "--no-ledger", "--json"])
+    assert run.exit_code == 1, run.output
+    summary = json.loads(run.output[run.output.index("{"):])
+    assert [(Path(f["file"]).name, f["code"]) for f in summary["internal_errors"]] == [(SAITAMA, "E190")]
+    assert summary["branches"]["unreadable_codes"] == ["11"]
+    assert (out / "feedback" / "10_群馬支部_FY2024_2024-09_確認事項.xlsx").is_file()  # the run went on
+    assert (out / "feedback" / "13_東京支部_FY2024_2024-09_確認事項.xlsx").is_file()
+    text = CliRunner().invoke(cli, ["consolidate", str(inbox), "--fy", str(FY), "--month", "2024-09",
+                                    "-o", str(tmp_path / "out2"), "--no-ledger"])
+    assert text.exit_code == 1 and "kpisheetの内部エラー（E190） 1件" in text.output

@@ -117,13 +117,15 @@ def test_missing_file_is_e110(tmp_path: Path) -> None:
     assert _codes(tmp_path / "nothing.xlsx") == ["E110"]
 
 
-def test_unforeseen_exception_becomes_e110(tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unforeseen_exception_is_kpisheets_internal_error(tmp_path: Path, template: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_: object, **__: object) -> None:
         raise KeyError("surprise")
 
     monkeypatch.setattr(preflight_module.zipfile, "ZipFile", boom)
     found = preflight(template)
-    assert [f.code for f in found] == ["E110"] and "KeyError" in found[0].message_en
+    assert [f.code for f in found] == ["E190"] and "KeyError" in found[0].message_en
+    assert "支部のファイルの問題ではありません" in found[0].message_ja
 
 
 def _set_member_fields(data: bytes, member: str, *, flags: int | None = None, method: int | None = None) -> bytes:

@@ -28,6 +28,8 @@ from kpisheet import TEMPLATE_VERSION
 from kpisheet.check import rules
 from kpisheet.check.inbox import LOCK_PREFIXES, list_inbox
 from kpisheet.domain.catalogue import Catalogue, catalogue_for_fy, load_branches, load_catalogue
+from kpisheet.domain.failures import CODES as FAILURE_CODES
+from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, KpisheetError, finding, has_errors
 from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.model import InputValue, Submission
@@ -96,7 +98,7 @@ def validate(paths: Iterable[Path | str], *, fiscal_year: int | None = None,
         (result.submissions if is_readable(sub) else result.unreadable).append(sub)
     cross = cross_file_findings(result.submissions, as_of=month)
     result.findings.extend(cross)
-    failed = {f.file: f for f in cross if f.code == "E110"}
+    failed = {f.file: f for f in cross if f.code in FAILURE_CODES}
     if failed:  # checking one of them across files raised: it joins the unreadable ones
         result.unreadable.extend(unreadable_stub(s.path, s, [*s.findings, failed[s.path]])
                                  for s in result.submissions if s.path in failed)
@@ -167,10 +169,9 @@ def _checked(sub: Submission, fiscal_year: int | None, month: date | None) -> Ch
 
 
 def error_finding(path: Path | str, exc: BaseException) -> Finding:
-    """E110 on `path` for an exception raised while reading or checking it."""
-    text = " ".join(str(exc).split())
-    reason = f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
-    return finding("E110", file=path, reason=reason)
+    """E110 (damaged file) or E190 (kpisheet failed) on `path` for an exception raised while reading or
+    checking it (see kpisheet.domain.failures)."""
+    return failure_finding(path, exc)
 
 
 def branch_of_file(path: Path | str) -> str | None:

@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
+from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
 from kpisheet.domain.fiscal import JST, fiscal_months, jst_text, month_key, parse_month, to_jst, wareki_fiscal_year
 from kpisheet.domain.model import InputValue, KpiEntry, Submission
@@ -504,7 +505,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     `submissions` may include stubs of files that could not be read (see
     validation.ValidationResult.unreadable): their values are never used, but they
     tell which branch sent something (status 提出あり・読込不可).  An exception while
-    consolidating one branch's submission becomes E110 on its file: that branch's
+    consolidating one branch's submission becomes E190 (E110 when the cause is a damaged file) on its file: that branch's
     values are left out, the others go on.  `received` gives when files arrived (path →
     ISO time, e.g. the ledger's record of a rebuilt run); any other file's time is its mtime.
     """
@@ -537,7 +538,7 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
 
 def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
                     months: dict[str, list[tuple[date, str]]]) -> list[Finding]:
-    """One branch's values and measures; E110 and nothing of it if that raises.
+    """One branch's values and measures; E190 (see domain.failures) and nothing of it if that raises.
 
     No consistency findings of its own: W502 (△/× without a remark) is the validator's rule."""
     code = sub.branch_code or ""
@@ -547,14 +548,12 @@ def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
         _measures(cons, sub, ex)
         return []
     except Exception as exc:  # a submission no rule foresaw: this branch only
-        from kpisheet.check.validation import error_finding
-
         for key in [k for k in cons.month_values if k[0] == code]:
             del cons.month_values[key]
         for key in [k for k in cons.branch_kpis if k[0] == code]:
             del cons.branch_kpis[key]
         del cons.measure_ratings[n_ratings:], cons.issues[n_issues:]
-        return [replace(error_finding(sub.path, exc), branch=code)]
+        return [failure_finding(sub.path, exc, branch=code)]
 
 
 def _without_set_aside_findings(findings: list[Finding]) -> list[Finding]:

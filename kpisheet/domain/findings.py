@@ -8,7 +8,8 @@ so every message has the same shape.
 Code ranges:
   D0xx  catalogue / data files of kpisheet itself (templates/*.json)
   G1xx  --baseline / --targets input files of `kpisheet generate`
-  E1xx  a returned file that cannot be read as a workbook (pre-flight)
+  E1xx  a returned file that cannot be read as a workbook (pre-flight); E190: kpisheet itself
+        failed while handling the file (not the branch's fault, see kpisheet.domain.failures)
   E2xx  identity: whose workbook it is, for which FY, which template
   E3xx / W3xx  finding and normalising the inputs, schema errors
   E4xx / W4xx  domain rules on the values
@@ -131,6 +132,10 @@ CODES: dict[str, Detail] = {
     "E112": Detail(E, "Strict Open XML workbook",
                    "このブックは「Strict Open XML スプレッドシート」形式で保存されているため読み込めません。Excelの「名前を付けて保存」で「Excelブック(*.xlsx)」を選んで保存し直し、再送してください。",
                    "This workbook is saved as 'Strict Open XML Spreadsheet', which is not read. In Excel use Save As > 'Excel Workbook (*.xlsx)' and resend."),
+    "E190": Detail(E, "kpisheet internal error",
+                   "kpisheetの内部エラーのため、このファイルを処理できませんでした（{reason}）。支部のファイルの問題ではありません。本部のkpisheet担当者は、このメッセージと対象のファイルを添えてkpisheetの保守担当に報告してください。",
+                   "kpisheet failed internally while handling this file ({reason}). This is not the branch's fault. HQ: report it to kpisheet's maintainers with this message and the file.",
+                   label_ja="kpisheetの内部エラー"),
     # --- E2: identity ---------------------------------------------------------------
     "E201": Detail(E, "Not a kpisheet workbook",
                    "本部が配布した入力ブックではありません（本部が書き込んだ管理用の情報が見つかりません）。本部から配布されたブックに入力してください。",

@@ -18,7 +18,9 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from kpisheet.domain.failures import corrupt, failure_finding
 from kpisheet.domain.findings import Finding, finding
+from kpisheet.read.xlsx_read import TOO_LARGE, UNSAFE_XML
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 ENCRYPTED_MARKER = "EncryptedPackage".encode("utf-16-le")
@@ -36,13 +38,13 @@ def _mb(n: int) -> str:
 def preflight(path: Path) -> list[Finding]:
     """Findings (E101–E111) that stop `path` from being parsed; [] when it looks like a safe .xlsx.
 
-    Never raises: anything unforeseen becomes E110 with its reason.
+    Never raises: a damaged file is E110 with its reason; a failure of kpisheet itself is E190.
     """
     path = Path(path)
     try:
         return _preflight(path)
-    except Exception as exc:  # any input at all: one finding, never a traceback
-        return [finding("E110", file=path, reason=f"{type(exc).__name__}: {str(exc)[:200]}")]
+    except Exception as exc:  # no input should get here: a failure of kpisheet (E190), never a traceback
+        return [failure_finding(path, exc)]
 
 def _preflight(path: Path) -> list[Finding]:
     if path.name.startswith(LOCK_PREFIXES):  # by its name alone: never opened
@@ -50,9 +52,9 @@ def _preflight(path: Path) -> list[Finding]:
     try:
         st = os.stat(path)
     except OSError as exc:
-        return [finding("E110", file=path, reason=exc.strerror or type(exc).__name__)]
+        return [corrupt(path, exc.strerror or type(exc).__name__)]
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block the first read; a folder cannot be read
-        return [finding("E110", file=path, reason="通常のファイルではありません / not a regular file")]
+        return [corrupt(path, "通常のファイルではありません / not a regular file")]
     size = st.st_size
     if size == 0:
         return [finding("E101", file=path)]
@@ -62,13 +64,13 @@ def _preflight(path: Path) -> list[Finding]:
         with path.open("rb") as f:
             head = f.read(8)
     except OSError as exc:
-        return [finding("E110", file=path, reason=exc.strerror or type(exc).__name__)]
+        return [corrupt(path, exc.strerror or type(exc).__name__)]
     if head == OLE_MAGIC:
         code = "E105" if ENCRYPTED_MARKER in path.read_bytes() else "E104"
         return [finding(code, file=path)]
     if not zipfile.is_zipfile(path):
         if head.startswith(b"PK\x03\x04"):  # a zip that was cut short (mail, copy)
-            return [finding("E110", file=path, reason="ファイルが途中で切れています / truncated archive")]
+            return [corrupt(path, "ファイルが途中で切れています / truncated archive")]
         return [finding("E109", file=path, reason=_guess_kind(head, path))]
     return _check_zip(path)
 
@@ -87,19 +89,19 @@ def _check_zip(path: Path) -> list[Finding]:
             infos = z.infolist()
             names = {i.filename for i in infos}
             if problem := _size_problem(infos):
-                return [finding("E107", file=path, reason=problem)]
+                return [finding(TOO_LARGE, file=path, reason=problem)]
             if problem := _member_problem(infos):  # before any member is opened
-                return [finding("E110", file=path, reason=problem)]
+                return [corrupt(path, problem)]
             if "xl/workbook.xml" not in names:
                 kind = "OpenDocument (.ods)" if "content.xml" in names else "xl/workbook.xml がありません / no xl/workbook.xml"
                 return [finding("E109", file=path, reason=kind)]
             if _has_macros(z, names) or path.suffix.lower() == ".xlsm":
                 return [finding("E106", file=path)]
             if bad := _xml_with_entities(z, infos):
-                return [finding("E108", file=path, reason=bad)]
+                return [finding(UNSAFE_XML, file=path, reason=bad)]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
             RuntimeError, NotImplementedError) as exc:
-        return [finding("E110", file=path, reason=f"{type(exc).__name__}: {str(exc)[:200]}")]
+        return [corrupt(path, f"{type(exc).__name__}: {str(exc)[:200]}")]
     if path.suffix.lower() != ".xlsx":
         return [finding("E103", file=path, reason=f"拡張子 {path.suffix or '(なし)'} / extension")]
     return []

@@ -29,7 +29,7 @@ show.  _meta's prefilled_targets (what HQ wrote into the target cells, JSON) is
 read defensively: only this workbook's KPI ids with finite non-negative numbers
 are kept, anything else is left out without a finding.  read_workbook never
 raises: a workbook that cannot be read is one E1xx finding, anything unforeseen
-is E110 with the exception's text.
+is E110 (damaged file) or E190 (kpisheet's own failure) with the exception's text.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from kpisheet import TEMPLATE_FORMAT
 from kpisheet.domain.catalogue import Catalogue, load_catalogue
+from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import KpisheetError, finding, makes_unreadable
 from kpisheet.domain.fiscal import jst_text, month_key
 from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
@@ -74,7 +75,8 @@ def read_workbook(path: Path | str) -> Submission:
 
     Whatever the file holds, the answer is a Submission: a workbook that cannot be
     read gets one E1xx finding (BookError carries its code), a shape no rule
-    foresaw gets E110 with the exception's type and message.
+    foresaw gets E110 when the file is damaged, E190 (kpisheet's own failure) otherwise, with the
+    exception's type and message (kpisheet.domain.failures).
     """
     path = Path(path)
     sub = Submission(path=str(path), sha256="", template_version=None, catalogue_digest=None,
@@ -86,11 +88,11 @@ def read_workbook(path: Path | str) -> Submission:
         sub.findings.append(finding(exc.code, file=path, reason=exc.reason))
     except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
         sub.findings.extend(exc.findings)
-    except Exception as exc:  # includes RecursionError and MemoryError: one finding, never a traceback
+    except Exception as exc:  # one finding, never a traceback: E110 for damage, E190 for a kpisheet failure
         if os.environ.get("KPISHEET_DEBUG"):
             raise
         _drop_values(sub)
-        sub.findings.append(finding("E110", file=path, reason=f"{type(exc).__name__}: {_short(exc)}"))
+        sub.findings.append(failure_finding(path, exc))
     return sub
 
 
@@ -147,11 +149,6 @@ def submission_text(sub: Submission) -> str:
 
 def _g(v: Any) -> str:
     return "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
 
 
 # ------------------------------------------------------------------ locating cells

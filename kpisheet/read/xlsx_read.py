@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 from xml.parsers import expat
 
+from kpisheet.domain.failures import CORRUPT, DAMAGE
 from kpisheet.xlsx_cells import BUILTIN_FORMATS, EXCEL_MAX_COLUMN, EXCEL_MAX_ROW, from_excel, is_date_format, sheet_cell
 
 # ------------------------------------------------------------------ limits of one file
@@ -69,6 +70,13 @@ class Cell(NamedTuple):  # a tuple: thousands are made per sheet, a frozen datac
 
 
 EMPTY_CELL = Cell(None)
+
+
+CODES = frozenset({"E107", "E108", "E112"})  # and E110 (CORRUPT, kpisheet.domain.failures)
+TOO_LARGE, UNSAFE_XML = "E107", "E108"  # also found by pre-flight, before a workbook is opened
+# what reading a member of a damaged zip raises (encrypted part, unknown compression, bad data, cut short);
+# anything else raised while parsing is a failure of kpisheet (E190), not of the file
+ZIP_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, *DAMAGE)
 
 
 class BookError(Exception):
@@ -178,10 +186,10 @@ class Book:
 
     def _read_workbook(self) -> None:
         if WORKBOOK_PART not in self._names:
-            raise BookError("E110", f"{WORKBOOK_PART} がありません / {WORKBOOK_PART} is missing")
+            raise BookError(CORRUPT, f"{WORKBOOK_PART} がありません / {WORKBOOK_PART} is missing")
         wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
         if not wb.seen_root:
-            raise BookError("E110", f"{WORKBOOK_PART}: SpreadsheetML のブックではありません / "
+            raise BookError(CORRUPT, f"{WORKBOOK_PART}: SpreadsheetML のブックではありません / "
                                     "not a SpreadsheetML workbook")
         rels = self._relationships("xl/_rels/workbook.xml.rels")
         self.sheetnames: list[str] = []
@@ -218,7 +226,11 @@ class Book:
         """
         parser = _new_parser(handler, part)
         try:
-            _check_member(self.zip.getinfo(part))
+            info = self.zip.getinfo(part)
+        except KeyError as exc:  # a part the package names is not in it
+            raise _zip_error(exc, part) from exc
+        try:
+            _check_member(info)
             with self.zip.open(part) as f:
                 total = 0
                 while chunk := f.read(CHUNK_BYTES):
@@ -231,9 +243,9 @@ class Book:
         except BookError:
             raise
         except expat.ExpatError as exc:
-            raise BookError("E110", f"{part}: XML の誤り（{exc.lineno} 行 {exc.offset} 列）/ malformed XML at "
+            raise BookError(CORRUPT, f"{part}: XML の誤り（{exc.lineno} 行 {exc.offset} 列）/ malformed XML at "
                                     f"line {exc.lineno}, column {exc.offset}: {expat.ErrorString(exc.code)}") from exc
-        except Exception as exc:
+        except ZIP_ERRORS as exc:  # the zip layer or the member's stream: the file is damaged
             raise _zip_error(exc, part) from exc
         return handler
 
@@ -249,7 +261,7 @@ class Book:
         joined = path[1:] if path.startswith("/") else f"xl/{path}"
         member = posixpath.normpath(joined) if joined else ""
         if member in ("", ".", "..") or member.startswith(("../", "/")):
-            raise BookError("E110", f"リレーションシップの参照先がパッケージの外です / relationship target "
+            raise BookError(CORRUPT, f"リレーションシップの参照先がパッケージの外です / relationship target "
                                     f"outside the package: {target[:200]}")
         if member not in self._names and unquote(member) in self._names:  # a percent-encoded part name
             member = unquote(member)
@@ -273,10 +285,10 @@ class Book:
     def sheet(self, title: str) -> Sheet:
         if title not in self._sheets:
             if title not in self._parts:
-                raise BookError("E110", f"シート {title[:100]} がありません / no sheet {title[:100]}")
+                raise BookError(CORRUPT, f"シート {title[:100]} がありません / no sheet {title[:100]}")
             part = self._parts[title]
             if part not in self._names:
-                raise BookError("E110", f"シート {title[:100]} のパート {part or '(リレーションなし)'} がありません / "
+                raise BookError(CORRUPT, f"シート {title[:100]} のパート {part or '(リレーションなし)'} がありません / "
                                         f"the part of sheet {title[:100]} is missing")
             cells = self._parse(part, _SheetHandler(self._budget, part, self.strings(), self.formats())).cells
             self._sheets[title] = Sheet(title, self._states[title], cells)
@@ -311,10 +323,10 @@ def _check_member(info: zipfile.ZipInfo) -> None:
     """Refuse a member zipfile would inflate without a bound (bzip2, LZMA: a few KB can expand to
     GBs in one call) or cannot read (encrypted); Excel only writes stored and deflated members."""
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise BookError("E110", f"{info.filename}: 未対応の圧縮方式 / unsupported compression method "
+        raise BookError(CORRUPT, f"{info.filename}: 未対応の圧縮方式 / unsupported compression method "
                                 f"{info.compress_type}")
     if info.flag_bits & 0x1:
-        raise BookError("E110", f"{info.filename}: 暗号化されたパート / encrypted part")
+        raise BookError(CORRUPT, f"{info.filename}: 暗号化されたパート / encrypted part")
 
 
 def _zip_error(exc: BaseException, part: str) -> BookError:
@@ -332,7 +344,7 @@ def _zip_error(exc: BaseException, part: str) -> BookError:
         why = f"zip の誤り / bad zip: {str(exc)[:200]}"
     else:
         why = f"{type(exc).__name__}: {str(exc)[:200]}"
-    return BookError("E110", where + why)
+    return BookError(CORRUPT, where + why)
 
 
 # ------------------------------------------------------------------ the parser
@@ -499,7 +511,7 @@ class _StylesHandler(_Handler):
     def number(self, attrs: dict[str, str]) -> int:
         fid = attrs.get("numFmtId", "0")
         if not (fid.isascii() and fid.isdigit()):
-            raise BookError("E110", f"{self.part}: numFmtId {fid[:20]!r}")
+            raise BookError(CORRUPT, f"{self.part}: numFmtId {fid[:20]!r}")
         return int(fid)
 
     def formats(self) -> list[str]:
@@ -642,7 +654,7 @@ class _SheetHandler(_Handler):
         else:
             row = 0
         if not 1 <= row <= EXCEL_MAX_ROW:
-            raise BookError("E110", f"{self.part}: 行番号 {str(r or row)[:20]!r} が範囲外 / row number out of "
+            raise BookError(CORRUPT, f"{self.part}: 行番号 {str(r or row)[:20]!r} が範囲外 / row number out of "
                                     f"range (1 to {EXCEL_MAX_ROW:,})")
         self.row, self.at = row, (row, 0)
 
@@ -655,7 +667,7 @@ class _SheetHandler(_Handler):
 
     def bad_ref(self, ref: str | None) -> BookError:
         where = ref if ref is not None else f"R{self.at[0]}C{self.at[1] + 1}"
-        return BookError("E110", f"{self.part}: セル番地 {where[:20]!r} が範囲外 / cell reference {where[:20]!r} "
+        return BookError(CORRUPT, f"{self.part}: セル番地 {where[:20]!r} が範囲外 / cell reference {where[:20]!r} "
                                  "outside A1:XFD1048576")
 
     def finish_cell(self) -> None:
@@ -672,7 +684,7 @@ class _SheetHandler(_Handler):
                 value = _convert(kind, v, self.strings, fmt)
             except ValueError:
                 ref = attrs.get("r", "")
-                raise BookError("E110", f"{self.part}: セル {ref} の値 / value of cell {ref}: {(v or '')[:20]!r}") from None
+                raise BookError(CORRUPT, f"{self.part}: セル {ref} の値 / value of cell {ref}: {(v or '')[:20]!r}") from None
         if value is not None or formula is not None:
             self.budget.cell()
             self.cells[self.at] = Cell(value, fmt, formula)
@@ -684,7 +696,7 @@ class _SheetHandler(_Handler):
         elif s.isascii() and s.isdigit():
             i = int(s)
         else:
-            raise BookError("E110", f"{self.part}: 書式番号 / style index {s[:20]!r}")
+            raise BookError(CORRUPT, f"{self.part}: 書式番号 / style index {s[:20]!r}")
         fmt = self.formats[i] if i < len(self.formats) else "General"
         self.format_of[s] = fmt
         return fmt

@@ -15,7 +15,8 @@ national workbook and a CSV of two different runs.  The staging folder is
 removed on every way out.
 
 One branch's feedback file that cannot be written (anything but a full disk)
-becomes an E110 finding on that branch's file; the run goes on.
+becomes an E190 finding (E110 for an OSError) on that branch's file (see
+kpisheet.domain.failures); the run goes on.
 
 With force, outputs of the same fiscal year and month that this run did not
 write - e.g. the feedback file of a branch whose workbook has left the inbox -
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from kpisheet.consolidate.build import Consolidation
-from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.failures import failure_finding, is_internal
+from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import OutputExistsError, is_disk_full
@@ -84,6 +86,8 @@ def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
     """The run summary with the outputs and their findings (what `consolidate --json` prints)."""
     summary = cons.summary(result.paths)
     summary["output_findings"] = [f.to_dict() for f in result.findings]
+    # failures inside kpisheet (E190), whichever stage met them: the run exits non-zero and names them
+    summary["internal_errors"] = [f.to_dict() for f in [*cons.findings, *result.findings] if is_internal(f)]
     return summary
 
 
@@ -182,8 +186,7 @@ def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[S
         except Exception as exc:  # noqa: BLE001 - one branch's feedback never stops the run
             if is_disk_full(exc):
                 raise
-            findings.append(finding("E110", file=sub.path, branch=sub.branch_code,
-                                    reason=f"{type(exc).__name__}: {exc}"[:300]))
+            findings.append(failure_finding(sub.path, exc, branch=sub.branch_code))
         step(sub.branch_code or "")
     return written
 
