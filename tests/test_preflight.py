@@ -193,3 +193,18 @@ def test_dtd_past_the_head_scan_is_refused_by_the_parser(tmp_path: Path, templat
     with Book(path) as book, pytest.raises(BookError) as info:
         book.application()
     assert info.value.code == "E108" and "docProps/app.xml" in info.value.reason
+
+
+def test_a_file_over_the_size_limit_is_e111_and_never_opened(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("opened")
+
+    monkeypatch.setattr(preflight_module, "MAX_FILE_BYTES", 2**20)
+    monkeypatch.setattr(preflight_module.zipfile, "ZipFile", never)
+    big = template.parent / "big.xlsx"
+    big.write_bytes(template.read_bytes() + bytes(2**20))
+    try:
+        found = preflight(big)
+    finally:
+        big.unlink()
+    assert [f.code for f in found] == ["E111"] and "上限 1.0 MB" in found[0].message_ja

@@ -27,6 +27,8 @@ from typing import Iterable
 from kpisheet.domain.findings import Finding, finding
 from kpisheet.read.preflight import LOCK_PREFIXES
 
+CODES = frozenset({"W101", "W102"})
+
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"})
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 STAGING_PREFIX = ".kpisheet"

@@ -20,6 +20,9 @@ from kpisheet.domain.fiscal import fiscal_months
 from kpisheet.resources import data_dir
 from kpisheet.schema_check import iter_errors
 
+CODES = frozenset({"D001", "D002", "D003", "D004"})
+DATA_FILE_UNREADABLE, DATA_FILE_INVALID = "D001", "D002"  # also for HQ's settings file (domain.settings)
+
 CATALOGUE_FILES = {5: "catalogue_term5.json", 6: "catalogue_term6.json"}
 MAPPING_FILE = "mapping_term5_term6.json"
 BRANCHES_FILE = "branches.json"

@@ -23,10 +23,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from kpisheet.domain.catalogue import DATA_FILE_INVALID, DATA_FILE_UNREADABLE
 from kpisheet.domain.findings import Finding, KpisheetError, Severity, finding
 from kpisheet.domain.fiscal import next_month, wareki_year
 from kpisheet.resources import data_dir
 from kpisheet.schema_check import iter_errors
+
+CODES = frozenset({"D005", "D006"})  # and D001 / D002 (kpisheet.domain.catalogue) for its file
 
 SETTINGS_FILE = "hq_settings.json"
 SCHEMA = "hq_settings.schema.json"
@@ -101,7 +104,7 @@ def load_settings(path: Path | None = None) -> HqSettings:
     data = _read_json(file)
     errors = sorted(iter_errors(SCHEMA, data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise SettingsError([finding("D002", data_file=str(file), schema=SCHEMA,
+        raise SettingsError([finding(DATA_FILE_INVALID, data_file=str(file), schema=SCHEMA,
                                      json_path=_json_path(e.absolute_path), reason=e.message) for e in errors])
     return HqSettings(**{f.name: data[f.name] for f in fields(HqSettings) if f.name != "source"},
                       source=str(file))
@@ -126,7 +129,7 @@ def _read_json(file: Path) -> Any:
     except FileNotFoundError:
         raise SettingsError([finding("D006", data_file=str(file))]) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SettingsError([finding("D001", data_file=str(file), reason=str(exc))]) from None
+        raise SettingsError([finding(DATA_FILE_UNREADABLE, data_file=str(file), reason=str(exc))]) from None
 
 
 def _json_path(parts: Any) -> str:

@@ -51,6 +51,8 @@ from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from kpisheet.read.reader import is_readable
 
+CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108", "L109"})
+
 DEFAULT_NAME = "kpisheet.sqlite"
 ENV_VAR = "KPISHEET_LEDGER"
 APPLICATION_ID = 0x6B707368  # 'kpsh': marks the file as a kpisheet ledger (PRAGMA application_id)

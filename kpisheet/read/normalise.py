@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+CODES = frozenset({"E304", "E310", "W305", "W306", "W311"})
+
 EMPTY_MARKS = {"", "—", "-", "－", "ー", "―", "‐", "−", "–", "─", "ｰ", "なし", "無し", "該当なし", "n/a", "N/A"}
 RATING_ALIASES = {"〇": "○", "◯": "○", "o": "○", "O": "○", "◎": "◎", "◉": "◎", "x": "×", "X": "×",
                   "✕": "×", "✖": "×", "╳": "×", "▲": "△", "ー": "—", "-": "—", "－": "—", "―": "—",

@@ -22,6 +22,8 @@ from kpisheet.domain.failures import corrupt, failure_finding
 from kpisheet.domain.findings import Finding, finding
 from kpisheet.read.xlsx_read import TOO_LARGE, UNSAFE_XML
 
+CODES = frozenset({"E101", "E102", "E103", "E104", "E105", "E106", "E109", "E111"})  # and E107 / E108 (xlsx_read), E110 (domain.failures)
+
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 ENCRYPTED_MARKER = "EncryptedPackage".encode("utf-16-le")
 MAX_FILE_BYTES = 20 * 2**20  # a filled template is ~100 KB

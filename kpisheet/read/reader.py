@@ -59,6 +59,9 @@ from kpisheet.read.preflight import preflight
 from kpisheet.read.xlsx_read import Book, BookError
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
+# and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
+CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308"})
+
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",

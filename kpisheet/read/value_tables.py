@@ -44,6 +44,9 @@ from kpisheet.domain.catalogue import (
 from kpisheet.domain.findings import Finding, finding
 from kpisheet.read.normalise import clean_number, is_percent_format, parse_number_text
 
+CODES = frozenset({"G101", "G102", "G103", "G104", "G105", "G106", "G107", "G108"})
+UNKNOWN_BRANCH = "G103"  # also for `generate --branch` (kpisheet.template.build)
+
 Kind = Literal["baseline", "targets"]
 Key = tuple[str, str]  # (branch code, KPI id of the FY's term)
 

@@ -58,7 +58,7 @@ from kpisheet.read.names import (
     kpi_key,
     measure_key,
 )
-from kpisheet.read.value_tables import ValueTable, read_value_table
+from kpisheet.read.value_tables import UNKNOWN_BRANCH, ValueTable, read_value_table
 from kpisheet.template.book import Book, TemplateLintError, _Values
 from kpisheet.template.guide import write_guide_sheet
 from kpisheet.template.kpi_sheet import write_kpi_sheet
@@ -66,6 +66,8 @@ from kpisheet.template.layout import FONT
 from kpisheet.template.measure_sheet import write_measure_sheet
 from kpisheet.template.meta import write_lists_sheet, write_meta_sheet, write_properties
 from kpisheet.template.protection import lock_structure
+
+CODES = frozenset({"G109"})  # and G103 (kpisheet.read.value_tables) for --branch
 
 LINT_TITLE_MAX, LINT_MESSAGE_MAX, LINT_SHEET_NAME_MAX = 32, 255, 31
 
@@ -193,7 +195,7 @@ def _select_branches(catalogue: Catalogue, fiscal_year: int, codes: Iterable[str
         try:
             b = branch_by_code(code)
         except KeyError:
-            findings.append(finding("G103", value=raw))
+            findings.append(finding(UNKNOWN_BRANCH, value=raw))
             continue
         if b.code == HQ_CODE and not catalogue.kpis_for(fiscal_year, HQ_CODE):
             findings.append(finding("G109", value=raw, fiscal_year=fiscal_year))

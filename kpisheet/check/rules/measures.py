@@ -1,7 +1,7 @@
 """E408: a 取組 row rated but without a description; W502: a △ or × without a remark in 備考.
 
 (Ratings outside ◎○△×— (E407) and texts longer than names.TEXT_LIMITS (E409) are schema
-errors: see validation.SCHEMA_CODES.)  Both are checks the workbook's own 入力チェック makes
+errors: see rules.schema.SCHEMA_CODES.)  Both are checks the workbook's own 入力チェック makes
 (kpisheet.template.measure_sheet), so a branch sees them before it sends the file.  Messages name the
 measure as 取組状況 prints it (「II) ② サービス水準の向上 の3行目」), never by its id.
 """
@@ -14,6 +14,8 @@ from kpisheet.check.rules.base import at
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import MeasureEntry, Submission
 from kpisheet.read.names import measure_heading
+
+CODES = frozenset({"E408", "W502"})
 
 NEEDS_REMARK = ("△", "×")  # 計画を下回る, 未実施: the reason goes in 備考
 

@@ -20,6 +20,8 @@ from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.model import InputValue, KpiEntry, KpiMonth, Submission
 from kpisheet.read.names import input_label, rate_label
 
+CODES = frozenset({"E404", "E405", "W411", "W413"})
+
 JUMP_POINTS = 15.0  # W411: a level rate moving more than this many points in one month
 JUMP_RELATIVE = 0.5  # W411: ... or a level count / yen rate moving more than 50%
 JUMP_MIN_DENOMINATOR = 30.0  # W411: below this a rate moves by chance (1 of 3 bids -> 1 of 6)

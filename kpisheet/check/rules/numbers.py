@@ -20,6 +20,8 @@ from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.model import InputValue, KpiEntry, KpiMonth, Submission
 from kpisheet.read.names import input_label, rate_label
 
+CODES = frozenset({"E401", "E402", "E403", "E410", "W414", "W419"})
+
 
 def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
     for field in ("target", "baseline"):

@@ -17,6 +17,8 @@ from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.model import Submission
 from kpisheet.read.names import rate_label
 
+CODES = frozenset({"W412"})
+
 MIN_BRANCHES = 8
 MAD_FACTOR = 4.0
 MIN_RELATIVE = 0.25

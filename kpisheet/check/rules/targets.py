@@ -25,6 +25,8 @@ from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import KpiEntry, Submission
 from kpisheet.domain.ratings import same_value
 
+CODES = frozenset({"E406", "W415", "W416", "W417", "W418"})
+
 
 def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
     if kpi.kind == "qualitative":
