@@ -1,7 +1,8 @@
-"""Seeded random byte corruptions of a real filled branch file never make write_feedback raise.
+"""Seeded random byte corruptions of a real filled branch file never make writing its feedback an internal error.
 
 The consolidation is built once from a clean inbox; each corrupted copy is then given to
-write_feedback as that branch's submission (with the clean file's findings), so every
+the guarded writer of one branch's feedback (outputs.feedback_guarded, which turns an exception into
+E190) as that branch's submission (with the clean file's findings), so every
 way of writing feedback - patch, openpyxl, 実施状況 and 確認事項 alone - is reached.  Each output must
 be a workbook openpyxl opens, 実施状況 and 確認事項 first (or, when the branch's file held values openpyxl
 refuses in well-formed XML, a patched copy of it with them first).
@@ -19,7 +20,7 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from kpisheet.write.feedback.build import write_feedback
+from kpisheet.write.outputs import feedback_guarded
 
 from .consolidate_helpers import one_branch_with_e401
 
@@ -84,7 +85,7 @@ def _spoil(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
-def test_no_corruption_makes_feedback_raise(clean, tmp_path):
+def test_no_corruption_makes_feedback_an_internal_error(clean, tmp_path):
     cons, data = clean
     sub = cons.submissions[0]
     outcomes = {"patched": 0, "openpyxl copy": 0, "our sheets alone": 0, "as broken as the branch's file": 0}
@@ -94,7 +95,8 @@ def test_no_corruption_makes_feedback_raise(clean, tmp_path):
         moved = [dataclasses.replace(f, file=str(bad)) if f.file == sub.path else f for f in cons.findings]
         sub2 = dataclasses.replace(sub, path=str(bad))
         cons2 = dataclasses.replace(cons, submissions=[sub2], findings=moved, used={"11": str(bad)})
-        out = write_feedback(cons2, sub2, tmp_path / "out", force=True)
+        out, failed = feedback_guarded(cons2, sub2, tmp_path / "out")
+        assert failed is None, (seed, failed.code, failed.context.get("reason"))
         outcomes[_outcome(out, bad, seed)] += 1
         bad.unlink()
     assert outcomes["patched"] and outcomes["openpyxl copy"] and outcomes["our sheets alone"], outcomes
@@ -118,3 +120,18 @@ def _outcome(out, bad, seed) -> str:
     wb.close()
     assert sheets[:2] == ["実施状況", "確認事項"], seed
     return "patched" if patched else "openpyxl copy" if len(sheets) > 2 else "our sheets alone"
+
+
+def test_the_guard_reports_a_failure_of_kpisheet_as_e190(clean, tmp_path, monkeypatch):
+    """What the fuzz test rules out: an exception inside the feedback writer is E190 on the branch's file."""
+    from kpisheet.write import outputs
+
+    def broken(*_, **__):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(outputs, "write_feedback", broken)
+    cons, _ = clean
+    sub = cons.submissions[0]
+    path, failed = feedback_guarded(cons, sub, tmp_path / "out")
+    assert path is None and (failed.code, failed.file, failed.branch) == ("E190", sub.path, "11")
+    assert failed.context["reason"].startswith("TypeError: unsupported operand")

@@ -1,10 +1,11 @@
-"""Seeded random corruptions of a real filled branch workbook: read_workbook never raises.
+"""Seeded random corruptions of a real filled branch workbook: no internal error, ever.
 
 Each seed damages one copy of the same file in one of five ways — bytes flipped or
 overwritten (1–8), the file cut short, a byte range duplicated, or bytes changed inside a
 decompressed part that is then zipped again (so the XML parser, not the zip CRC, meets the
 damage).  Whatever happens, the answer is a Submission that either carries findings (all
-from the catalogue) or is a readable record.  random.Random(seed) makes every case
+from the catalogue, none of them E190: damage is the file's, never "kpisheet failed") or is a
+readable record.  random.Random(seed) makes every case
 reproducible: a failure names its seed.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import CODES
 from kpisheet.domain.model import Submission
 from kpisheet.read.reader import is_readable, read_workbook
@@ -80,7 +82,7 @@ def _damaged_part(data: bytes, rng: random.Random, tmp: Path) -> bytes:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_corrupted_file_never_raises(original: bytes, tmp_path: Path, seed: int,
+def test_corrupted_file_is_never_an_internal_error(original: bytes, tmp_path: Path, seed: int,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KPISHEET_DEBUG", raising=False)  # debug mode re-raises on purpose
     mode, damaged = corrupt(original, seed, tmp_path)
@@ -89,6 +91,7 @@ def test_corrupted_file_never_raises(original: bytes, tmp_path: Path, seed: int,
     sub = read_workbook(path)
     assert isinstance(sub, Submission), (seed, mode)
     assert all(f.code in CODES for f in sub.findings), (seed, mode)
+    assert [f.context.get("reason") for f in sub.findings if is_internal(f)] == [], (seed, mode)
     assert sub.findings or is_readable(sub), (seed, mode)
     if not is_readable(sub):  # a file that could not be read keeps no value of it
         assert not sub.kpis and not sub.measures, (seed, mode)

@@ -181,14 +181,22 @@ def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[S
     written = [write_kpi_values_csv(cons, csv_path, force=True)]
     step("csv")
     for sub in subs:
-        try:
-            written.append(write_feedback(cons, sub, staging, force=True))
-        except Exception as exc:  # noqa: BLE001 - one branch's feedback never stops the run
-            if is_disk_full(exc):
-                raise
-            findings.append(failure_finding(sub.path, exc, branch=sub.branch_code))
+        path, failed = feedback_guarded(cons, sub, staging)
+        written.extend([path] if path is not None else [])
+        findings.extend([failed] if failed is not None else [])
         step(sub.branch_code or "")
     return written
+
+
+def feedback_guarded(cons: Consolidation, sub: Submission, outdir: Path) -> tuple[Path | None, Finding | None]:
+    """One branch's feedback file, or the finding on its file (E190, E110 for an OSError) when writing
+    it raised; only a full disk propagates."""
+    try:
+        return write_feedback(cons, sub, outdir, force=True), None
+    except Exception as exc:  # noqa: BLE001 - one branch's feedback never stops the run
+        if is_disk_full(exc):
+            raise
+        return None, failure_finding(sub.path, exc, branch=sub.branch_code)
 
 
 def _commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
