@@ -253,7 +253,8 @@ def test_two_runs_at_once_never_leave_outputs_of_both(inbox, tmp_path):
 
 
 # ---------------------------------------------------------------- one feedback file fails alone
-def test_a_failing_feedback_writer_is_an_E110_on_that_file_and_the_run_goes_on(inbox, tmp_path, monkeypatch):
+def test_a_failing_feedback_writer_is_an_E190_on_that_file_and_the_run_goes_on_and_exits_1(inbox, tmp_path,
+                                                                                           monkeypatch):
     real = outputs.write_feedback
 
     def flaky(cons, sub, outdir, *, force):
@@ -264,16 +265,18 @@ def test_a_failing_feedback_writer_is_an_E110_on_that_file_and_the_run_goes_on(i
     monkeypatch.setattr(outputs, "write_feedback", flaky)
     out = tmp_path / "out"
     result = run(*consolidate_args(inbox, out))
-    assert result.exit_code == 0, result.output
-    assert "E110" in result.stderr and "ValueError: broken drawing part" in result.stderr
+    assert result.exit_code == 1, result.output  # kpisheet failed on a file: HQ must look
+    assert "E190" in result.stderr and "ValueError: broken drawing part" in result.stderr
     assert "11_埼玉支部_FY2024_KPI入力.xlsx" in result.stderr
+    assert "確認事項を書けなかった支部ブック: 1件（E190、上記参照）" in result.stdout
+    assert "kpisheetの内部エラー（E190） 1件" in result.stdout
     assert sorted(p.name for p in (out / "feedback").iterdir()) == ["10_群馬支部_FY2024_2024-10_確認事項.xlsx"]
     assert (out / NAMES["national"]).is_file()
 
     cons = consolidate(inbox, fiscal_year=2024, month=OCT24)
     res = write_outputs(cons, tmp_path / "lib", force=False)
     assert [(f.code, Path(f.file or "").name, f.branch) for f in res.findings] == \
-           [("E110", "11_埼玉支部_FY2024_KPI入力.xlsx", "11")]
+           [("E190", "11_埼玉支部_FY2024_KPI入力.xlsx", "11")]
     assert "ValueError: broken drawing part" in res.findings[0].text_en
 
 
