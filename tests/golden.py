@@ -1,25 +1,33 @@
-"""Golden reference workbooks: build them deterministically and compare .xlsx files part by part.
+"""Golden references: build the HQ workbooks, a template and a feedback file deterministically and
+compare them, as readable text, with tests/golden/<workbook>/<file>.txt — one small file per sheet.
 
-Comparing (the way XlsxWriter's own test-suite does):
+Rendering (:func:`golden_texts`): a workbook becomes ``{file name: text}``:
 
-* :func:`xlsx_parts` unzips a workbook into ``{part name: normalised text}``. Each XML part
-  is parsed and written out again one element per line, indented by depth, with its
-  attributes sorted, so two parts compare equal when they mean the same and a
-  difference shows as a line. Volatile content is replaced by a fixed placeholder:
-  ``dcterms:created`` / ``dcterms:modified`` of docProps/core.xml, ``AppVersion`` of
-  docProps/app.xml and the kpisheet version wherever it is written. Parts that are
-  not XML compare by their sha256.
-* :func:`assert_same_workbook` fails with the parts missing or extra, or with the
-  first differing part (and the sheet it is), the element path of the first
-  difference and a short unified diff, followed by the names of any other
-  differing parts.
+* ``<sheet>.txt`` per worksheet: one line per cell, ``A1 <value> [<style>]``, where the value is a
+  string's ``repr`` (shared strings and inline strings resolved), a number as written, a formula
+  as ``=<formula> → <cached value>``; the style is what the cell's format says beyond the
+  workbook's default format (number format, font, fill, border, alignment, protection), resolved
+  from styles.xml so an added style elsewhere does not renumber it. Rows with a height or
+  another attribute get a ``row <n> …`` line. After the cells, the rest of the sheet's XML
+  (columns, merged cells, validations, conditional formats, page set-up, protection …) and the
+  parts the sheet refers to (tables, comments), one element per line, attributes sorted.
+* ``<sheet> [drawing].txt`` per sheet with a drawing: the drawing and its charts (or VML).
+* ``[workbook].txt`` (xl/workbook.xml: sheets, defined names), ``[styles].txt`` (xl/styles.xml),
+  ``[docProps].txt`` and ``[package].txt`` (every other part: content types, relationships, the
+  theme by sha256). Sheet names cannot contain ``[`` or ``]``, so these never clash with a sheet.
 
-Building: :func:`build_all` writes the golden workbooks (see :data:`GOLDEN_NAMES`)
-from small deterministic inputs — tests.builders.sample values (seed 0) of BRANCHES, HQ's
-example settings, every file's time CREATED — with a fixed creation time, in a fixed
-time zone.
-``tests/test_golden.py`` rebuilds them and compares with ``tests/golden/``;
-``python tools/update_golden.py`` rewrites ``tests/golden/`` after an intended change.
+Volatile content is replaced by a fixed placeholder: ``dcterms:created`` / ``dcterms:modified``
+of docProps/core.xml, ``AppVersion`` of docProps/app.xml and the kpisheet version wherever it
+is written. Every part of the zip ends up in exactly one file, so nothing escapes comparison.
+
+Comparing: :func:`golden_difference` names the workbook, the sheet (or part) and the first
+differing line of each differing file, with a short unified diff of the first one.
+
+Building: :func:`build_all` writes the golden workbooks (see :data:`GOLDEN_WORKBOOKS`) from a small
+deterministic consolidation — tests.builders.sample values (seed 0) of BRANCHES through MONTH,
+HQ's example settings, every file's time CREATED — with a fixed creation time, in a fixed time
+zone. ``tests/test_golden.py`` renders them and compares with ``tests/golden/``;
+``python tools/update_golden.py`` rewrites the files that changed after an intended change.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import difflib
 import hashlib
 import io
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -47,6 +56,7 @@ CREATED = datetime(2024, 11, 5, 9, 30, 0, tzinfo=timezone.utc)
 #: Time zone the goldens are built in (概要 shows 作成日時 in local time).
 TIME_ZONE = "UTC"
 FISCAL_YEAR = 2024
+#: October: the first half-year is closed, so half-yearly KPIs and those with a data lag have results.
 MONTH = date(2024, 10, 1)
 #: Branches of the small consolidation; the feedback golden is that of FEEDBACK_BRANCH.
 BRANCHES = ("11", "13", "27")
@@ -54,7 +64,8 @@ FEEDBACK_BRANCH = "11"
 #: (branch, KPI) whose numerator exceeds its denominator in MONTH: the feedback lists a finding.
 NUMERATOR_OVER = ("11", "K6-2-01")
 
-GOLDEN_NAMES = ("national.xlsx", "lists.xlsx", "plan_status.xlsx", "template_11.xlsx", "feedback_11.xlsx")
+#: The golden workbooks; each has its folder tests/golden/<name>/.
+GOLDEN_WORKBOOKS = ("national", "lists", "plan_status", "template_11", "feedback_11")
 
 PLACEHOLDER = "<volatile>"
 _VOLATILE_TAGS = {
@@ -63,27 +74,323 @@ _VOLATILE_TAGS = {
     "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}AppVersion",
 }
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
+_NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 DIFF_LINES = 24
+WORKBOOK_FILE, STYLES_FILE, DOCPROPS_FILE, PACKAGE_FILE = "[workbook].txt", "[styles].txt", "[docProps].txt", "[package].txt"
 
 
-# ================================================================ normalising
-def xlsx_parts(path: Path) -> dict[str, str]:
-    """{part name: normalised text} of every member of the .xlsx zip at `path`."""
+# ================================================================ rendering
+def golden_texts(path: Path, label: str | None = None) -> dict[str, str]:
+    """{file name: text} of the workbook at `path` (see the module docstring); `label` names it in headers."""
+    label = label or Path(path).name
     with zipfile.ZipFile(path) as zf:
-        return {name: _normalise(name, zf.read(name)) for name in sorted(zf.namelist())}
+        members = {name: zf.read(name) for name in zf.namelist()}
+    used: set[str] = set()
+    out: dict[str, str] = {}
+
+    def take(part: str) -> bytes:
+        used.add(part)
+        return members[part]
+
+    strings = _shared_strings(take("xl/sharedStrings.xml")) if "xl/sharedStrings.xml" in members else []
+    styles = _Styles(etree.fromstring(take("xl/styles.xml"))) if "xl/styles.xml" in members else _Styles(None)
+    for name, part, state in _sheets(members):
+        head = f"# {label} sheet {name} ({part}{', ' + state if state else ''})"
+        lines = [head, *_sheet_lines(take(part), strings, styles)]
+        drawing: list[str] = []
+        for rel_id, kind, target in _rels(members, part):
+            used.add(_rels_name(part))
+            lines.append(f"## relationship {rel_id} {kind} {target}")
+            if target not in members:
+                continue
+            if kind in ("drawing", "vmlDrawing"):
+                drawing += [f"## {kind} {target}", *_xml_lines(target, take(target))]
+                for sub_id, sub_kind, sub_target in _rels(members, target):
+                    used.add(_rels_name(target))
+                    drawing.append(f"## relationship {sub_id} {sub_kind} {sub_target}")
+                    if sub_target in members:
+                        drawing += [f"## {sub_kind} {sub_target}", *_xml_lines(sub_target, take(sub_target))]
+            else:
+                lines += [f"## {kind} {target}", *_xml_lines(target, take(target))]
+        out[f"{name}.txt"] = "\n".join(lines) + "\n"
+        if drawing:
+            out[f"{name} [drawing].txt"] = "\n".join([f"# {label} sheet {name}: drawing", *drawing]) + "\n"
+    for file, parts, title in ((WORKBOOK_FILE, ["xl/workbook.xml"], "workbook.xml"),
+                               (STYLES_FILE, ["xl/styles.xml"], "styles.xml"),
+                               (DOCPROPS_FILE, sorted(p for p in members if p.startswith("docProps/")), "docProps")):
+        lines = [f"# {label} {title}"]
+        for part in parts:
+            if part in members:
+                lines += [f"## {part}", *_xml_lines(part, take(part))]
+        out[file] = "\n".join(lines) + "\n"
+    lines = [f"# {label} package (the other parts)"]
+    for part in sorted(set(members) - used):
+        lines += [f"## {part}", *_xml_lines(part, members[part])]
+    out[PACKAGE_FILE] = "\n".join(lines) + "\n"
+    return out
 
 
-def _normalise(name: str, data: bytes) -> str:
+def _sheets(members: dict[str, bytes]) -> list[tuple[str, str, str]]:
+    """(name, part, state) of every worksheet, in workbook order."""
+    wb = etree.fromstring(members["xl/workbook.xml"])
+    targets = {rel_id: target for rel_id, _, target in _rels(members, "xl/workbook.xml")}
+    return [(s.get("name"), targets.get(s.get(f"{{{_NS_R}}}id"), ""), s.get("state") or "")
+            for s in wb.iter("{*}sheet")]
+
+
+def _rels_name(part: str) -> str:
+    folder, name = posixpath.split(part)
+    return posixpath.join(folder, "_rels", name + ".rels")
+
+
+def _rels(members: dict[str, bytes], part: str) -> list[tuple[str, str, str]]:
+    """(Id, type's last word, target part or external address) of the relationships of `part`."""
+    data = members.get(_rels_name(part))
+    if data is None:
+        return []
+    out = []
+    for rel in etree.fromstring(data):
+        target = rel.get("Target", "")
+        if rel.get("TargetMode") != "External":
+            target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
+                posixpath.join(posixpath.dirname(part), target))
+        out.append((rel.get("Id", ""), rel.get("Type", "").rsplit("/", 1)[-1], target))
+    return sorted(out)
+
+
+def _text(el: etree._Element) -> str:
+    """The text of a string item (<si>, <is>): its <t> elements, phonetic runs left out."""
+    return "".join(t.text or "" for t in el.iter("{*}t") if etree.QName(t.getparent()).localname != "rPh")
+
+
+def _shared_strings(data: bytes) -> list[str]:
+    """The shared strings as cell values: repr of the text, with the runs' formats when it is rich text."""
+    out = []
+    for si in etree.fromstring(data):
+        runs = si.findall("{*}r")
+        value = repr(_text(si))
+        if runs:
+            value += " rich(" + " | ".join(
+                f"{_tokens(r.find('{*}rPr'))} {_text(r)!r}".strip() for r in runs) + ")"
+        out.append(value)
+    return out
+
+
+def _token(el: etree._Element) -> str:
+    """A compact token of an element: <sz val="14"/> → sz=14, <color rgb="FF…"/> → color=rgb:FF… (rich text runs)."""
+    name = etree.QName(el).localname
+    attrs = sorted(el.attrib.items())
+    if [k for k, _ in attrs] == ["val"]:
+        head = f"{name}={attrs[0][1]}"
+    elif attrs:
+        head = f"{name}=" + ",".join(f"{etree.QName(k).localname}:{v}" for k, v in attrs)
+    else:
+        head = name
+    inner = _tokens(el)
+    return f"{head}({inner})" if inner else head
+
+
+def _tokens(el: etree._Element | None) -> str:
+    return "" if el is None else " ".join(_token(c) for c in el if isinstance(c.tag, str))
+
+
+def _color(el: etree._Element | None) -> str:
+    """FF1F4E78, theme1, theme1+0.4, indexed10; '' for automatic / system colours."""
+    if el is None or el.get("auto") or el.get("indexed") == "64":
+        return ""
+    tint = f"{float(el.get('tint')):+g}" if el.get("tint") else ""
+    for key in ("rgb", "theme", "indexed"):
+        if el.get(key) is not None:
+            return (el.get(key) if key == "rgb" else f"{key}{el.get(key)}") + tint
+    return ""
+
+
+def _font_tokens(font: etree._Element) -> list[str]:
+    out = []
+    for child in font:
+        if not isinstance(child.tag, str):
+            continue
+        tag, val = etree.QName(child).localname, child.get("val")
+        if tag in ("family", "scheme", "charset"):  # the font's classification; stays in [styles].txt
+            continue
+        if tag == "color":
+            out.append(f"color={_color(child) or 'auto'}")
+        elif tag in ("b", "i", "strike", "outline", "shadow") and val in (None, "1", "true"):
+            out.append(tag)
+        elif tag in ("b", "i", "strike", "outline", "shadow"):
+            continue
+        elif tag == "sz":
+            out.append(f"{val}pt")
+        elif tag == "name":
+            out.append(f"font={val}")
+        else:
+            out.append(f"{tag}={val}" if val is not None else tag)
+    return out
+
+
+def _fill_tokens(fill: etree._Element) -> list[str]:
+    pattern = fill.find("{*}patternFill")
+    if pattern is None:
+        return [f"fill({_tokens(fill)})"] if len(fill) else []
+    kind = pattern.get("patternType") or "none"
+    if kind in ("none", "gray125"):
+        return []
+    fg, bg = _color(pattern.find("{*}fgColor")), _color(pattern.find("{*}bgColor"))
+    if kind == "solid":
+        return [f"fill={fg or 'auto'}"]
+    return [f"fill={kind}:{fg or 'auto'}/{bg or 'auto'}"]
+
+
+def _border_tokens(border: etree._Element) -> list[str]:
+    sides = {}
+    for child in border:
+        if isinstance(child.tag, str) and child.get("style"):
+            color = _color(child.find("{*}color"))
+            sides[etree.QName(child).localname] = child.get("style") + (f":{color}" if color else "")
+    flags = [f"{k}={v}" for k, v in sorted(border.attrib.items())]
+    box = ("left", "right", "top", "bottom")
+    if all(side in sides for side in box) and len({sides[side] for side in box}) == 1:
+        return [f"border={sides['left']}"] + [f"{k}={v}" for k, v in sides.items() if k not in box] + flags
+    return [f"{k}={v}" for k, v in sides.items()] + flags
+
+
+_ALIGN = {"horizontal": "", "vertical": "v", "wrapText": "wrap", "shrinkToFit": "shrink"}
+
+
+def _align_tokens(alignment: etree._Element | None) -> list[str]:
+    if alignment is None:
+        return []
+    out = []
+    for k, v in sorted(alignment.attrib.items()):
+        if k in ("wrapText", "shrinkToFit"):
+            if v in ("1", "true"):
+                out.append(_ALIGN[k])
+        elif k in ("horizontal", "vertical"):
+            out.append(_ALIGN[k] + v)
+        else:
+            out.append(f"{k}={v}")
+    return out
+
+
+def _protection_tokens(protection: etree._Element | None) -> list[str]:
+    if protection is None:
+        return []
+    out = []
+    if protection.get("locked") in ("0", "false"):
+        out.append("unlocked")
+    if protection.get("hidden") in ("1", "true"):
+        out.append("hidden")
+    return out
+
+
+def _key(token: str) -> str:
+    """What a style token sets: 'color' for color=FF0000, 'size' for 12pt, the token itself for a flag."""
+    return "size" if token.endswith("pt") and token[:-2].replace(".", "").isdigit() else token.split("=", 1)[0]
+
+
+class _Styles:
+    """Cell formats (xf) as short summaries of what differs from the default format (xf 0), e.g.
+    ``fmt='0.0%' b 12pt color=FF1F4E78 fill=FFF2F2F2 border=thin vtop wrap unlocked``."""
+
+    def __init__(self, root: etree._Element | None) -> None:
+        self.summaries: list[str] = []
+        if root is None:
+            return
+        from openpyxl.styles.numbers import BUILTIN_FORMATS
+
+        def items(tag: str) -> list[etree._Element]:
+            box = root.find(f"{{*}}{tag}")
+            return [] if box is None else [c for c in box if isinstance(c.tag, str)]
+
+        formats = {int(f.get("numFmtId")): f.get("formatCode") for f in items("numFmts")}
+        fonts, fills, borders = items("fonts"), items("fills"), items("borders")
+
+        def pick(elements: list[etree._Element], index: str | None) -> etree._Element | None:
+            i = int(index or 0)
+            return elements[i] if i < len(elements) else None
+
+        def tokens(xf: etree._Element) -> list[str]:
+            fmt_id = int(xf.get("numFmtId", "0"))
+            out = [f"fmt={formats.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id) or f'#{fmt_id}'!r}"]
+            font, fill, border = pick(fonts, xf.get("fontId")), pick(fills, xf.get("fillId")), pick(
+                borders, xf.get("borderId"))
+            out += _font_tokens(font) if font is not None else []
+            out += _fill_tokens(fill) if fill is not None else []
+            out += _border_tokens(border) if border is not None else []
+            out += _align_tokens(xf.find("{*}alignment")) + _protection_tokens(xf.find("{*}protection"))
+            out += [f"{k}={v}" for k, v in sorted(xf.attrib.items())
+                    if not k.startswith("apply") and k not in ("numFmtId", "fontId", "fillId", "borderId", "xfId")]
+            return out
+
+        xfs = items("cellXfs")
+        default = tokens(xfs[0]) if xfs else []
+        for xf in xfs:
+            mine = tokens(xf)
+            keys = {_key(t) for t in mine}  # 12pt replaces the default 10pt: no "-10pt"
+            self.summaries.append(" ".join([t for t in mine if t not in default]
+                                           + [f"-{t}" for t in default if t not in mine and _key(t) not in keys]))
+
+    def summary(self, index: str | None) -> str:
+        """' [<summary>]', or '' for the default format."""
+        i = int(index or 0)
+        text = self.summaries[i] if i < len(self.summaries) else f"style {i}?"
+        return f" [{text}]" if text else ""
+
+
+def _sheet_lines(data: bytes, strings: list[str], styles: _Styles) -> list[str]:
+    """A worksheet: its cells one a line, then its other elements normalised."""
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True))
+    cells: list[str] = []
+    rest: list[str] = []
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        if etree.QName(child).localname != "sheetData":
+            _lines(child, 0, rest)
+            continue
+        for row in child:
+            attrs = {k: v for k, v in row.attrib.items() if k not in ("r", "spans")}
+            if "s" in attrs:
+                attrs["s"] = f"[{styles.summary(attrs['s']).strip(' []')}]"
+            if attrs:
+                cells.append(f"row {row.get('r')} " + " ".join(f"{k}={v}" for k, v in sorted(attrs.items())))
+            for c in row:
+                cells.append(_unversioned(_cell_line(c, strings, styles)))
+    return ["## cells", *cells, "## sheet XML besides the cells", *(_unversioned(line) for line in rest)]
+
+
+def _cell_line(c: etree._Element, strings: list[str], styles: _Styles) -> str:
+    kind = c.get("t", "n")
+    f, v, inline = c.find("{*}f"), c.find("{*}v"), c.find("{*}is")
+    value = ""
+    if kind == "s" and v is not None:
+        i = int(v.text or 0)
+        value = strings[i] if i < len(strings) else f"<shared string {i}?>"
+    elif kind == "inlineStr" and inline is not None:
+        value = repr(_text(inline))
+    elif v is not None:
+        value = repr(v.text or "") if kind == "str" else f"{'#' if kind == 'e' else ''}{v.text or ''}"
+        if kind == "b":
+            value = "TRUE" if v.text == "1" else "FALSE"
+    if f is not None:
+        extra = "".join(f" {{{k}={val}}}" for k, val in sorted(f.attrib.items()))
+        value = f"={f.text or ''}{extra} → {value}" if value else f"={f.text or ''}{extra}"
+    others = "".join(f" {{{k}={val}}}" for k, val in sorted(c.attrib.items()) if k not in ("r", "s", "t"))
+    return f"{c.get('r')} {value}{others}{styles.summary(c.get('s'))}".replace("  ", " ").rstrip()
+
+
+def _xml_lines(name: str, data: bytes) -> list[str]:
+    """A part one element a line (attributes sorted, volatile text masked); not XML: its sha256."""
     if not name.endswith(_XML_SUFFIXES):
-        return f"sha256 {hashlib.sha256(data).hexdigest()} ({len(data)} bytes)"
+        return [f"sha256 {hashlib.sha256(data).hexdigest()} ({len(data)} bytes)"]
     parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError:  # not well-formed (legacy VML can be): compare its lines as written
-        return data.decode("utf-8", "replace")
+        return [_unversioned(line) for line in data.decode("utf-8", "replace").splitlines()]
     lines: list[str] = []
     _lines(root, 0, lines)
-    return "\n".join(_unversioned(line) for line in lines)
+    return [_unversioned(line) for line in lines]
 
 
 def _lines(el: etree._Element, depth: int, out: list[str]) -> None:
@@ -116,73 +423,62 @@ def _unversioned(line: str) -> str:
 
 
 # ================================================================ comparing
-def assert_same_workbook(actual: Path, golden: Path) -> None:
-    """Raise AssertionError naming the first differing part of two .xlsx files (None if they match)."""
-    message = workbook_difference(actual, golden)
-    if message:
-        raise AssertionError(message)
+def read_golden(workbook: str, golden_dir: Path = GOLDEN_DIR) -> dict[str, str]:
+    """{file name: text} stored in golden_dir/<workbook>/ ({} when there is none)."""
+    folder = Path(golden_dir) / workbook
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
 
 
-def workbook_difference(actual: Path, golden: Path) -> str:
-    """'' when `actual` and `golden` have the same normalised parts, else a readable account."""
-    got, want = xlsx_parts(actual), xlsx_parts(golden)
-    head = f"{Path(actual).name} differs from golden {golden}"
-    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-    if missing or extra:
-        return (f"{head}: the parts differ.\n  missing (in golden only): {_few(missing)}\n"
-                f"  extra (not in golden): {_few(extra)}")
-    differing = [name for name in want if got[name] != want[name]]
-    if not differing:
+def golden_difference(workbook: str, actual: dict[str, str], golden: dict[str, str]) -> str:
+    """'' when the rendered files `actual` of `workbook` equal `golden`; else a readable account naming the
+    workbook, each differing sheet or part and its first differing line."""
+    missing, extra = sorted(set(golden) - set(actual)), sorted(set(actual) - set(golden))
+    differing = [name for name in golden if name in actual and actual[name] != golden[name]]
+    if not (missing or extra or differing):
         return ""
-    first = differing[0]
-    sheets = sheet_parts(golden)
-    where = f" (sheet {sheets[first]})" if first in sheets else ""
-    w_lines, g_lines = want[first].splitlines(), got[first].splitlines()
-    diff = list(difflib.unified_diff(w_lines, g_lines, "golden/" + first, "actual/" + first, n=2, lineterm=""))
-    more = f"\n  other differing parts: {differing[1:]}" if len(differing) > 1 else ""
-    return (f"{head}: part {first}{where} differs at {_first_path(w_lines, g_lines)}\n"
-            + "\n".join(diff[:DIFF_LINES]) + ("\n  ..." if len(diff) > DIFF_LINES else "") + more)
+    out = [f"{workbook}.xlsx differs from tests/golden/{workbook}/"]
+    if missing:
+        out.append(f"  missing (in golden only): {_few(missing)}")
+    if extra:
+        out.append(f"  extra (not in golden): {_few(extra)}")
+    for name in differing:
+        out.append("  " + first_difference(workbook, name, actual[name], golden[name]))
+    if differing:
+        first = differing[0]
+        diff = list(difflib.unified_diff(golden[first].splitlines(), actual[first].splitlines(),
+                                         f"golden/{workbook}/{first}", f"actual/{workbook}/{first}", n=2,
+                                         lineterm=""))
+        out += diff[:DIFF_LINES] + (["  ..."] if len(diff) > DIFF_LINES else [])
+    return "\n".join(out)
+
+
+def first_difference(workbook: str, name: str, actual: str, golden: str) -> str:
+    """'<workbook>.xlsx, sheet <sheet>: line <n> …' for the first line where two renderings differ."""
+    got, want = actual.splitlines(), golden.splitlines()
+    n = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    what = describe(name)
+    section = next((line for line in reversed(want[:n + 1]) if line.startswith("## ")), "")
+    where = f" in {section[3:]}" if section and section != "## cells" and name not in (WORKBOOK_FILE, STYLES_FILE) else ""
+    return (f"{workbook}.xlsx, {what}{where}: tests/golden/{workbook}/{name} differs at line {n + 1}\n"
+            f"    golden: {want[n] if n < len(want) else '<end of file>'}\n"
+            f"    actual: {got[n] if n < len(got) else '<end of file>'}")
+
+
+def describe(name: str) -> str:
+    """What a golden file holds: 'sheet 概要', 'sheet 月次推移 (drawing)', 'styles', …"""
+    special = {WORKBOOK_FILE: "workbook.xml", STYLES_FILE: "styles", DOCPROPS_FILE: "document properties",
+               PACKAGE_FILE: "package parts"}
+    if name in special:
+        return special[name]
+    stem = name.removesuffix(".txt")
+    return f"sheet {stem.removesuffix(' [drawing]')} (drawing)" if stem.endswith(" [drawing]") else f"sheet {stem}"
 
 
 def _few(names: list[str], shown: int = 8) -> str:
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return f"{names[:shown]}{more}"
-
-
-def _first_path(golden: list[str], actual: list[str]) -> str:
-    """The element path (with r="..." cell/row references) of the first differing golden line."""
-    ops = [op for op in difflib.SequenceMatcher(None, golden, actual, autojunk=False).get_opcodes() if op[0] != "equal"]
-    i = min(ops[0][1], len(golden) - 1) if ops else 0
-    path, depth = [], _indent(golden[i]) + 1
-    for line in reversed(golden[: i + 1]):
-        if line.lstrip().startswith("<") and _indent(line) < depth:
-            depth = _indent(line)
-            path.append(_step(line.strip()))
-    return "/".join(reversed(path))
-
-
-def _indent(line: str) -> int:
-    return (len(line) - len(line.lstrip(" "))) // 2
-
-
-def _step(line: str) -> str:
-    tag = line[1:-1].split(" ", 1)[0]
-    ref = next((a for a in line[1:-1].split(" ")[1:] if a.startswith(("r=", "name=", "sheetId="))), "")
-    return f"{tag}[{ref}]" if ref else tag
-
-
-def sheet_parts(path: Path) -> dict[str, str]:
-    """{worksheet part name: sheet name} from xl/workbook.xml and its relationships."""
-    ns_r = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    with zipfile.ZipFile(path) as zf:
-        wb = etree.fromstring(zf.read("xl/workbook.xml"))
-        rels = etree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target") for r in rels}
-    out = {}
-    for sheet in wb.iter("{*}sheet"):
-        target = targets.get(sheet.get(f"{{{ns_r}}}id"), "")
-        out[target.lstrip("/") if target.startswith("/") else "xl/" + target] = sheet.get("name")
-    return out
 
 
 def rewrite_part(src: Path, dst: Path, part: str | None, change: Callable[[bytes], bytes] | None) -> Path:
@@ -266,7 +562,7 @@ def _settle(path: Path) -> None:
 
 def build_outputs(work: Path) -> dict[str, Path]:
     """The HQ workbooks and the feedback workbook of FEEDBACK_BRANCH of the small consolidation, under `work`,
-    by golden name."""
+    by golden workbook name."""
     from kpisheet.consolidate.build import consolidate
     from kpisheet.domain.settings import example_settings
     from kpisheet.write.outputs import write_outputs
@@ -277,21 +573,26 @@ def build_outputs(work: Path) -> dict[str, Path]:
     def named(prefix: str) -> Path:
         return next(p for p in written.paths if p.parent.name == "out" and p.name.startswith(prefix))
 
-    return {"national.xlsx": named("national_"), "lists.xlsx": named("全支部_評価一覧_"),
-            "plan_status.xlsx": named("全支部_実施状況_"),
-            "feedback_11.xlsx": next(p for p in written.paths
+    return {"national": named("national_"), "lists": named("全支部_評価一覧_"),
+            "plan_status": named("全支部_実施状況_"),
+            "feedback_11": next(p for p in written.paths
                                      if p.parent.name == "feedback" and p.name.startswith(FEEDBACK_BRANCH))}
 
 
 def build_all(outdir: Path) -> dict[str, Path]:
-    """Build every golden workbook into `outdir` as {golden name: path} (see GOLDEN_NAMES)."""
+    """Build every golden workbook into `outdir` as {workbook: path of <workbook>.xlsx} (see GOLDEN_WORKBOOKS)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kpisheet-golden-"))
     try:
         with fixed_time_zone():
             built = build_outputs(work)
-            built["template_11.xlsx"] = build_template(work / "template")
-            return {name: Path(shutil.copyfile(src, outdir / name)) for name, src in built.items()}
+            built["template_11"] = build_template(work / "template")
+            return {name: Path(shutil.copyfile(built[name], outdir / f"{name}.xlsx")) for name in GOLDEN_WORKBOOKS}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def render_all(built: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """{workbook: {file name: text}} of the workbooks `build_all` made."""
+    return {name: golden_texts(path, f"{name}.xlsx") for name, path in built.items()}
