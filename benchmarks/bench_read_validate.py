@@ -49,7 +49,7 @@ def build(folder: Path) -> list[Path]:
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
     out = []
-    for tpl, code in zip(sorted(result.paths), sorted(codes)):
+    for tpl, code in zip(sorted(result.paths), sorted(codes), strict=True):
         values = sample_values(cat, FY, code, date(2024, 9, 1))
         for kpi in cat.kpis_for(FY, code):
             if kpi.target.rule in ("baseline", "generic_conditional") and kpi.kind != "qualitative":

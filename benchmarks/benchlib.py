@@ -72,7 +72,7 @@ def build_inbox(root: Path) -> Path:
     templates = sorted(Path(p) for p in generate(FY, codes, root / "templates").paths)
     inbox = root / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
-    for tpl, code in zip(templates, sorted(codes)):
+    for tpl, code in zip(templates, sorted(codes), strict=True):
         values = sample_values(cat, FY, code, MONTH)
         for kpi in cat.kpis_for(FY, code):
             if kpi.target.rule in ("baseline", "generic_conditional") and kpi.kind != "qualitative":

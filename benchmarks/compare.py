@@ -120,7 +120,7 @@ def memory(runs: list[Run]) -> str:
 
 def ratio(ref: list[Run], cur: list[Run]) -> str:
     medians = statistics.median(r.wall for r in cur) / statistics.median(r.wall for r in ref)
-    paired = statistics.median(c.wall / r.wall for r, c in zip(ref, cur))
+    paired = statistics.median(c.wall / r.wall for r, c in zip(ref, cur, strict=True))
     return f"{medians:.2f} ({paired:.2f})"
 
 

@@ -483,7 +483,7 @@ def history_text(rows: list[dict[str, Any]], form: str) -> str:
     table = [HISTORY_COLUMNS, *[[branch_label(r[c]) if c == "branch_code" else _shown(r[c]) for c in HISTORY_COLUMNS]
                                 for r in rows]]
     widths = [max(_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
-    lines = ["  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths)).rstrip() for row in table]
+    lines = ["  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip() for row in table]
     return "\n".join(lines) + f"\n{len(rows)}行 / rows\n"
 
 

@@ -59,7 +59,7 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> li
             children.append(_fork(partial(_map_share, fn, items[start:stop])))
         outcomes = _collect(children)
         out: list[Any] = []
-        for (start, stop), outcome in zip(shares, outcomes):
+        for (start, stop), outcome in zip(shares, outcomes, strict=True):
             ok, share = outcome if outcome is not None else (False, None)
             out.extend(share if ok and isinstance(share, list) and len(share) == stop - start
                        else [FAILED] * (stop - start))
@@ -142,7 +142,7 @@ def _collect(children: list[_Child]) -> list[tuple[bool, Any] | None]:
 
     data = _read_all([fd for _, fd in children])
     outcomes: list[tuple[bool, Any] | None] = []
-    for i, ((pid, fd), raw) in enumerate(zip(children, data)):
+    for i, ((pid, fd), raw) in enumerate(zip(children, data, strict=True)):
         os.close(fd)
         children[i] = (pid, -1)
         _, status = os.waitpid(pid, 0)

@@ -457,7 +457,7 @@ def golden_difference(workbook: str, actual: dict[str, str], golden: dict[str, s
 def first_difference(workbook: str, name: str, actual: str, golden: str) -> str:
     """'<workbook>.xlsx, sheet <sheet>: line <n> …' for the first line where two renderings differ."""
     got, want = actual.splitlines(), golden.splitlines()
-    n = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    n = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
     what = describe(name)
     section = next((line for line in reversed(want[:n + 1]) if line.startswith("## ")), "")
     where = f" in {section[3:]}" if section and section != "## cells" and name not in (WORKBOOK_FILE, STYLES_FILE) else ""

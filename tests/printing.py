@@ -71,7 +71,7 @@ def pages_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, int]:
                   for i, name in enumerate(visible)]
         out = Path(tmp) / "pdf"
         convert_many(copies, "pdf", out, timeout=timeout)
-        return {name: pdf_page_count(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies)}
+        return {name: pdf_page_count(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies, strict=True)}
 
 
 def sheet_states(xlsx: Path) -> dict[str, str]:

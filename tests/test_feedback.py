@@ -64,7 +64,7 @@ def _kpi_rows(wb) -> tuple[list, dict[str, dict]]:
     rows = list(wb["確認事項"].values)
     at = next(i for i, r in enumerate(rows) if r[0] == "KPI ID")
     head = list(rows[at])
-    return head, {r[0]: dict(zip(head, r)) for r in rows[at + 1:] if r[0]}
+    return head, {r[0]: dict(zip(head, r, strict=True)) for r in rows[at + 1:] if r[0]}
 
 
 def test_kpi_rows_name_the_data_month_target_source_and_term_goal(run):

@@ -95,7 +95,7 @@ def convert_all(soffice: str, paths: list[Path], work: Path) -> list[str]:
                        env={**os.environ, "SAL_USE_VCLPLUGIN": "svp"})
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    return [str(path) for path, src in zip(paths, staged)
+    return [str(path) for path, src in zip(paths, staged, strict=True)
             if not (outdir / src.name).is_file() or (outdir / src.name).stat().st_size == 0]
 
 

@@ -172,7 +172,7 @@ def test_only_file_unreadable_in_the_national_workbook(unreadable_run):
     wb = openpyxl.load_workbook(path, read_only=True)
     table = list(wb["提出状況"].iter_rows(values_only=True))
     at = next(i for i, r in enumerate(table) if r[0] == "支部コード")
-    rows = {r[0]: dict(zip(table[at], r)) for r in table[at + 1:] if r[0]}
+    rows = {r[0]: dict(zip(table[at], r, strict=True)) for r in table[at + 1:] if r[0]}
     assert (rows["11"]["支部"], rows["11"]["状況"], rows["11"]["ファイル"]) == ("埼玉支部", STATUS_UNREADABLE, SAITAMA)
     assert rows["12"]["状況"] == STATUS_MISSING
     facts = {r[0]: r[1] for r in wb["概要"].iter_rows(min_row=2, max_row=9, values_only=True) if r[0]}

@@ -60,7 +60,7 @@ def sheet_rows(path: Path, sheet: str, first_title: str) -> list[dict]:
     """The rows of the table whose header starts with `first_title`, as dicts."""
     rows = list(openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True))
     at = next(i for i, r in enumerate(rows) if r[0] == first_title)
-    return [dict(zip(rows[at], r)) for r in rows[at + 1:] if r[0]]
+    return [dict(zip(rows[at], r, strict=True)) for r in rows[at + 1:] if r[0]]
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_from_ledger_rebuilds_the_closed_month(story, tmp_path):
     assert a.sheetnames == b.sheetnames
     for name in a.sheetnames[:-1]:
         assert list(a[name].values) == list(b[name].values), name
-    differ = [(x, y) for x, y in zip(a["実行情報"].values, b["実行情報"].values) if x != y]
+    differ = [(x, y) for x, y in zip(a["実行情報"].values, b["実行情報"].values, strict=True) if x != y]
     assert [x[0] for x, _ in differ] in ([], ["作成日時"])  # only the run time may differ
     assert not (out / "feedback").exists()
 

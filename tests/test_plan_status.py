@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 
 from kpisheet.consolidate.build import consolidate
+from kpisheet.fileio import OutputExistsError
 from kpisheet.write.feedback import build as feedback
 from kpisheet.write.feedback.build import write_feedback
 from kpisheet.write.report import lines_of
@@ -132,7 +133,7 @@ def test_all_branches_text_is_text_and_rows_fit(all_branches):
 
 def test_an_existing_file_is_kept_without_force(cons, all_branches):
     before = all_branches.read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(OutputExistsError):
         write_all_plan_status(cons, all_branches, force=False)
     assert all_branches.read_bytes() == before
 

@@ -56,7 +56,7 @@ def _ytd_series(kpi, n_final, d_final, months: list[date]) -> dict[date, tuple[f
         share = i / k
         parts = [kpi.numerator, kpi.denominator] if kpi.kind == "ratio" else [kpi.value_part]
         finals = [n_final, d_final] if kpi.kind == "ratio" else [n_final]
-        values = [round(f * share) if p.is_flow and i < k else f for p, f in zip(parts, finals)]
+        values = [round(f * share) if p.is_flow and i < k else f for p, f in zip(parts, finals, strict=True)]
         if kpi.is_percent and values[0] > values[1]:
             values[0] = values[1]
         out[m] = (values[0], values[1] if kpi.kind == "ratio" else None)

@@ -120,7 +120,7 @@ def _table(ws, first_title: str) -> tuple[list[str], list[tuple]]:
 
 def _by_kpi(ws, first_title: str = "KPI ID") -> dict[str, dict]:
     head, body = _table(ws, first_title)
-    return {r[0]: dict(zip(head, r)) for r in body if r[0]}
+    return {r[0]: dict(zip(head, r, strict=True)) for r in body if r[0]}
 
 
 def test_national_kpi_sheet_matches_the_consolidation(national, cons):
@@ -174,7 +174,7 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
 def test_marks_matrix_shows_every_branchs_mark(national, cons):
     ws = openpyxl.load_workbook(national)["支部別評価"]
     head, body = _table(ws, "支部コード")
-    rows = {r[0] or r[1]: dict(zip(head, r)) for r in body}
+    rows = {r[0] or r[1]: dict(zip(head, r, strict=True)) for r in body}
     assert len([c for c in rows if re.fullmatch(r"\d\d", c)]) == 47
     assert rows["△の支部数"][next(h for h in head if h and h.startswith("2-01"))] == sum(
         cons.branch_kpis[(c, "K6-2-01")].rating.mark == "△" for c in CODES)
@@ -189,7 +189,7 @@ def test_marks_matrix_shows_every_branchs_mark(national, cons):
 def _ratings(lists) -> dict[tuple[str, str], dict]:
     head, body = _table(openpyxl.load_workbook(lists)["評価一覧"], "支部コード")
     assert head[3:9] == ["具体的な施策", "KPI ID", "事業内容（KPI）", "KPI目標", "KPI結果", "結果"]  # seed 003's columns
-    return {(r[0], r[4]): dict(zip(head, r)) for r in body}
+    return {(r[0], r[4]): dict(zip(head, r, strict=True)) for r in body}
 
 
 def test_every_list_row_names_its_pillar(lists):
@@ -295,7 +295,7 @@ def test_no_text_says_targets_are_pro_rated(national):
 def test_trend_shows_the_fixed_set_and_flags_coverage_changes(national, cons):
     ws = openpyxl.load_workbook(national)["月次推移"]
     head, body = _table(ws, "KPI ID")
-    rows = {(r[0], r[2]): dict(zip(head, r)) for r in body}
+    rows = {(r[0], r[2]): dict(zip(head, r, strict=True)) for r in body}
     trend = cons.trend[LATE]
     assert (LATE, f"全国（毎月報告の{len(trend.fixed)}支部）") in rows
     assert rows[(LATE, "報告支部数")]["8月"] == 2

@@ -9,7 +9,6 @@ references must raise BookError with the finding code the reader reports.
 from __future__ import annotations
 
 import io
-import re
 import struct
 import zipfile
 from datetime import date, datetime
@@ -172,7 +171,7 @@ def test_things_that_look_like_cells_are_not(tmp_path: Path, odd: str) -> None:
 def test_cells_outside_sheet_data_are_not_read(tmp_path: Path) -> None:
     xml = worksheet('<row r="2"><c r="B2"><v>1</v></c></row>',
                     before='<c r="A1"><v>9</v></c>',
-                    after=f'<extLst><ext uri="{{X}}"><sheetData><row r="1"><c r="A1"><v>9</v></c></row>'
+                    after='<extLst><ext uri="{X}"><sheetData><row r="1"><c r="A1"><v>9</v></c></row>'
                           "</sheetData></ext></extLst>")
     assert cells_of(tmp_path, xml) == {(2, 2): Cell(1.0)}
     foreign_root = f'<w:worksheet xmlns:w="urn:other"><sheetData xmlns="{MAIN}"><row r="1"><c r="A1"><v>9</v></c>' \

@@ -119,7 +119,7 @@ def _map_forked(files: list[Path], fiscal_year: int | None, month: date | None,
     left undone is checked here.  An interrupt kills the workers before it propagates."""
     checked = fork_map(partial(_check_file, fiscal_year=fiscal_year, month=month), files, workers)
     return [_check_file(path, fiscal_year, month) if result is FAILED else result
-            for path, result in zip(files, checked)]
+            for path, result in zip(files, checked, strict=True)]
 
 
 def _warm_caches(fiscal_year: int | None) -> None:

@@ -659,7 +659,7 @@ def _record_files(ledger: Ledger, cons: Consolidation, run_id: int, roles: list[
             ids.append(row[0])
             record.known_files += 1
     ledger.conn.executemany("INSERT OR REPLACE INTO run_files (run_id, file_id, path, role) VALUES (?, ?, ?, ?)",
-                            [(run_id, fid, sub.path, role) for sub, fid, role in zip(cons.submissions, ids, roles)
+                            [(run_id, fid, sub.path, role) for sub, fid, role in zip(cons.submissions, ids, roles, strict=True)
                              if fid is not None])
     return ids
 
@@ -688,7 +688,7 @@ def _known_files(ledger: Ledger, digests: list[str]) -> dict[str, tuple[int, boo
 
 def _record_values(ledger: Ledger, cons: Consolidation, plan: RunPlan, run_id: int,
                    file_ids: list[int | None]) -> int:
-    by_path = {sub.path: fid for sub, fid in zip(cons.submissions, file_ids)}
+    by_path = {sub.path: fid for sub, fid in zip(cons.submissions, file_ids, strict=True)}
     file_of = {code: by_path.get(path) for code, path in cons.used.items()}
     rows = []
     for mv in [*cons.month_values.values(), *cons.national_months.values()]:
@@ -726,7 +726,7 @@ def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
     """What `rebuild` needs besides the files' records: stubs of unreadable files, the findings the
     consolidation was given, --baseline / --targets values, the inputs list, why KPIs have no 前年同月比."""
     subs = [[fid, sub.path, None if fid is not None and is_readable(sub) else encode_submission(sub)]
-            for sub, fid in zip(cons.submissions, file_ids)]
+            for sub, fid in zip(cons.submissions, file_ids, strict=True)]
     return _pack({"format": RECORD_FORMAT, "fiscal_year": cons.fiscal_year, "month": cons.month_key,
                   "submissions": subs, "findings": [finding_dict(f) for f in cons.given_findings],
                   "baselines": [[*k, v] for k, v in cons.baselines.items()],
@@ -852,7 +852,7 @@ def history(ledger: Ledger, *, branch: str | None = None, kpi: str | None = None
     out = []
     for r in ledger.query(sql, params):
         mark = "" if r[10] is None else ("修正（締め後）" if r[10] else "修正")
-        out.append(dict(zip(HISTORY_COLUMNS, [*r[:10], mark])))
+        out.append(dict(zip(HISTORY_COLUMNS, [*r[:10], mark], strict=True)))
     return out
 
 
@@ -959,7 +959,7 @@ def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: d
                       write_kpi_values_csv(cons, staging / names["csv"], force=True)]
             findings = _compare_with_record(cons, staged[1], recorded)
             with signals_deferred():
-                for src, dst in zip(staged, finals):
+                for src, dst in zip(staged, finals, strict=True):
                     os.replace(src, dst)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -194,7 +194,7 @@ def plan_status_cells(rows: list[PlanRow], first_row: int = 1) -> tuple[list[Cel
         styles = ["head"] * 5 if r.kind == "head" else [
             "issue_label" if r.kind == "issue" else "measure", "kpi" if r.kind == "kpi" else "text",
             "centre_wrap", "centre_wrap", ("mark", r.mark) if r.mark else "centre_wrap"]
-        cells += [(row, c, value, style) for c, (value, style) in enumerate(zip(r.cells, styles), 1)]
+        cells += [(row, c, value, style) for c, (value, style) in enumerate(zip(r.cells, styles, strict=True), 1)]
         lines = max(lines_of(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
         if lines > 1:
             heights[row] = row_height(lines)
