@@ -267,9 +267,8 @@ def _part(d: dict[str, Any] | None) -> Part | None:
     return Part(d["label"], d["unit"], d["nature"]) if d else None
 
 
-def _target(d: dict[str, Any] | None) -> Target | None:
-    if d is None:
-        return None
+def _target(d: dict[str, Any]) -> Target:
+    """A target or term goal of the catalogue (the schema requires both for every KPI)."""
     return Target(d["rule"], float(d["value"]) if "value" in d else None, d.get("text"))
 
 
@@ -280,8 +279,8 @@ def _date(s: str | None) -> date | None:
 def _kpi(d: dict[str, Any]) -> Kpi:
     return Kpi(id=d["id"], label=d["label"], short_label=d["short_label"], measure_id=d["measure"],
                kind=d["kind"], display=d["display"], unit=d["unit"], decimals=d["decimals"],
-               direction=d["direction"], target=_target(d["target"]),  # type: ignore[arg-type]
-               term_goal=_target(d["term_goal"]),  # type: ignore[arg-type]
+               direction=d["direction"], target=_target(d["target"]),
+               term_goal=_target(d["term_goal"]),
                scope=d["scope"], excellent_threshold=float(d["excellent_threshold"]),
                numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
                value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),

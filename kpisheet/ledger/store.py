@@ -380,12 +380,12 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
 
 
-def _numbers_differ(held: Held, mv: MonthValue) -> bool:
+def _numbers_differ(held: Held, mv: MonthValue | _ImportRow) -> bool:
     return not (_same(held.numerator, mv.numerator) and _same(held.denominator, mv.denominator)
                 and _same(held.value, mv.value))
 
 
-def _worth_recording(held: Held | None, mv: MonthValue) -> bool:
+def _worth_recording(held: Held | None, mv: MonthValue | _ImportRow) -> bool:
     """A new row when the figure differs from the one held; a first figure only when it has numbers."""
     if held is None:
         return any(x is not None for x in (mv.numerator, mv.denominator, mv.value))
@@ -463,7 +463,8 @@ def revisions_of_month(ledger: Ledger, fiscal_year: int, month: str, up_to_run: 
         sql += " AND r.run_id <= ?"
         params.append(up_to_run)
     rows = ledger.query(sql + " ORDER BY rl.id", params)
-    return [Revision(*r[:10], r[10] or "", r[11] or "", bool(r[12]), r[13]) for r in rows]
+    return [Revision(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10] or "", r[11] or "",
+                     bool(r[12]), r[13]) for r in rows]
 
 
 def _revision_order(revisions: list[Revision]) -> list[Revision]:
@@ -628,7 +629,7 @@ def _insert_run(ledger: Ledger, kind: str, fiscal_year: int, month: str, digest:
         "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (kind, fiscal_year, month, _now(), __version__, digest,
          json.dumps(options, ensure_ascii=False, default=str, sort_keys=True), fingerprint))
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return _inserted_id(cur)
 
 
 def _file_facts(path: str) -> tuple[int | None, str | None]:
@@ -650,8 +651,9 @@ def _record_files(ledger: Ledger, cons: Consolidation, run_id: int, roles: list[
         if not sub.sha256:
             ids.append(None)
         elif row is None:
-            ids.append(_insert_file(ledger, sub, run_id))
-            known[sub.sha256] = (ids[-1], not is_readable(sub))  # an identical copy later in the run
+            file_id = _insert_file(ledger, sub, run_id)
+            ids.append(file_id)
+            known[sub.sha256] = (file_id, not is_readable(sub))  # an identical copy later in the run
             record.new_files += 1
         else:
             if row[1] and is_readable(sub):  # first seen unreadable, read now
@@ -672,7 +674,7 @@ def _insert_file(ledger: Ledger, sub: Submission, run_id: int) -> int:
         "first_run_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (sub.sha256, Path(sub.path).name, size, sub.branch_code, sub.fiscal_year, sub.saved_at, sub.saved_by,
          received, run_id, blob))
-    return int(cur.lastrowid)  # type: ignore[arg-type]
+    return _inserted_id(cur)
 
 
 def _known_files(ledger: Ledger, digests: list[str]) -> dict[str, tuple[int, bool]]:
@@ -885,17 +887,36 @@ def import_values(ledger: Ledger, path: Path) -> ImportResult:
         cur = ledger.conn.execute(
             "INSERT INTO files (sha256, name, size, fiscal_year, received_at, first_run_id) VALUES (?, ?, ?, ?, ?, ?)",
             (digest, path.name, size, fiscal_year, received, run_id))
-        file_id = int(cur.lastrowid)  # type: ignore[arg-type]
+        file_id = _inserted_id(cur)
         now = held(ledger, fiscal_year)
         new = [(fiscal_year, *r, run_id, last, file_id) for r in rows
-               if _worth_recording(now.get((r[0], r[1], r[2])), MonthValue(*r, None, None))]  # type: ignore[arg-type]
+               if _worth_recording(now.get((r.branch_code, r.kpi_id, r.month)), r)]
         ledger.conn.executemany(
             "INSERT INTO kpi_values (fiscal_year, branch_code, kpi_id, month, numerator, denominator, value, "
             "status, run_id, run_month, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
     return ImportResult(str(path), fiscal_year, len(rows), len(new), False)
 
 
-def _read_values_csv(path: Path) -> tuple[list[tuple[Any, ...]], int]:
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid of the row the INSERT on `cur` just added (typed optional: None before any INSERT)."""
+    if cur.lastrowid is None:
+        raise RuntimeError("the INSERT added no row")
+    return cur.lastrowid
+
+
+class _ImportRow(NamedTuple):
+    """A row of a kpi_values CSV being imported (IMPORT_COLUMNS, numbers as floats)."""
+
+    branch_code: str
+    kpi_id: str
+    month: str
+    numerator: float | None
+    denominator: float | None
+    value: float | None
+    status: str
+
+
+def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
     """(rows of IMPORT_COLUMNS with numbers as floats, the fiscal year); L107 on anything amiss."""
     def bad(reason: str) -> KpisheetError:
         return _error("L107", path, reason=reason)
@@ -908,18 +929,21 @@ def _read_values_csv(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     if not table or any(c not in table[0] for c in IMPORT_COLUMNS):
         raise bad("列が足りません / missing columns")
     codes = {b.code for b in load_branches()} | {NATIONAL_CODE}
-    out, years = [], set()
+    out: list[_ImportRow] = []
+    years = set()
     for line, row in enumerate(table, 2):
         try:
             month = month_key(parse_month(row["month"]))
             fy = int(month[:4]) - (1 if int(month[5:]) < 4 else 0)
             if row["branch_code"] not in codes or not catalogue_for_fy(fy).has_kpi(row["kpi_id"]):
                 raise ValueError(f"{row['branch_code']} {row['kpi_id']}")
-            numbers = [float(row[c]) if row[c].strip() else None for c in ("numerator", "denominator", "value")]
+            numerator, denominator, value = (float(row[c]) if row[c].strip() else None
+                                             for c in ("numerator", "denominator", "value"))
         except (ValueError, KpisheetError, AttributeError) as exc:
             raise bad(f"{line}行目 / line {line}: {exc}") from None
         years.add(fy)
-        out.append((row["branch_code"], row["kpi_id"], month, *numbers, row["status"] or "ok"))
+        out.append(_ImportRow(row["branch_code"], row["kpi_id"], month, numerator, denominator, value,
+                              row["status"] or "ok"))
     if len(years) != 1:
         raise bad(f"年度が複数あります / several fiscal years: {sorted(years)}")
     return out, years.pop()

@@ -272,7 +272,7 @@ class _Name(NamedTuple):
     """One input's defined name as the workbook holds it."""
 
     text: str  # as written
-    count: int  # how many <definedName> carry it (workbook-level and sheet-local, any letter case)
+    copies: int  # how many <definedName> carry it (workbook-level and sheet-local, any letter case)
     dest: tuple[str, int, int] | None  # (sheet, row, col) of the workbook-level one; None when broken
     local: bool  # only a sheet-local name carries it
 
@@ -311,6 +311,7 @@ class _Reader:
     def __init__(self, path: Path, book: Any, sub: Submission) -> None:
         self.path, self.book, self.sub = path, book, sub
         self.cat: Catalogue | None = None
+        self.fy, self.code = 0, ""  # the workbook's fiscal year and branch, once _identity has read them
         self.named: dict[InputKey, _Name] | None = None
         self.keys: dict[str, _KeyIndex] = {}
 
@@ -347,7 +348,7 @@ class _Reader:
         if not isinstance(data, dict):
             return {}
         assert self.cat is not None
-        ids = {k.id for k in self.cat.kpis_for(self.sub.fiscal_year, self.sub.branch_code)  # type: ignore[arg-type]
+        ids = {k.id for k in self.cat.kpis_for(self.fy, self.code)
                if k.kind != "qualitative"}
         out = {kpi_id: _target_number(v) for kpi_id, v in data.items() if kpi_id in ids}
         return {kpi_id: v for kpi_id, v in out.items() if v is not None}
@@ -401,10 +402,11 @@ class _Reader:
             setattr(sub, attr, value)
         if sub.template_version is None:
             self.add("E208", sheet=nm.SHEET_META, field="template_version", value=meta.get("template_version"))
-        if not ok:
+        if not ok or sub.fiscal_year is None or sub.branch_code is None:
             return False
+        self.fy, self.code = sub.fiscal_year, sub.branch_code
         try:
-            self.cat = load_catalogue(sub.term)  # type: ignore[arg-type]
+            self.cat = load_catalogue(sub.term)
         except KpisheetError:
             self.add("E208", sheet=nm.SHEET_META, field="term", value=sub.term)
             return False
@@ -494,15 +496,15 @@ class _Reader:
         """
         named = self._names().get(key)
         idx = self.keys.get(sheet, _NO_KEYS)
-        if named is not None and named.count > 1:
-            return self._refused("E313", key, sheet, idx, named.dest, value=named.count)
+        if named is not None and named.copies > 1:
+            return self._refused("E313", key, sheet, idx, named.dest, value=named.copies)
         dest = named.dest if named is not None else None
         if dest is None:
             found = idx.find(key)
             return None if found is None else _Located(sheet, found[0], found[1], None if named is None
                                                        else named.text, by_key=True)
-        if dest[0] == sheet and _keys_agree(idx, key, dest[1], dest[2]):
-            return _Located(dest[0], dest[1], dest[2], named.text)  # type: ignore[union-attr]
+        if named is not None and dest[0] == sheet and _keys_agree(idx, key, dest[1], dest[2]):
+            return _Located(dest[0], dest[1], dest[2], named.text)
         return self._refused("E312", key, sheet, idx, dest, value=_reference(*dest))
 
     @staticmethod
@@ -557,8 +559,8 @@ class _Reader:
     # --- KPIs and measures
     def _read_kpis(self, sheet: str | None) -> None:
         assert self.cat is not None
-        fy, code = self.sub.fiscal_year, self.sub.branch_code
-        for kpi in self.cat.kpis_for(fy, code):  # type: ignore[arg-type]
+        fy, code = self.fy, self.code
+        for kpi in self.cat.kpis_for(fy, code):
             entry = KpiEntry(kpi.id)
             unit = PERCENT if kpi.is_percent else PLAIN
             if kpi.kind == "qualitative":
@@ -571,7 +573,7 @@ class _Reader:
                 entry.baseline = self.value(nm.kpi_key(kpi.id, "baseline"), sheet, unit,
                                             partial(input_label, kpi, "baseline"),
                                             required=kpi.target.rule in ("baseline", "generic_conditional"))
-                for month in kpi.months(fy):  # type: ignore[arg-type]
+                for month in kpi.months(fy):
                     km = KpiMonth(month_key(month))
                     fields = ("num", "den") if kpi.kind == "ratio" else ("val",)
                     got = {f: self.value(nm.kpi_key(kpi.id, f, month), sheet, PLAIN,
@@ -583,7 +585,7 @@ class _Reader:
 
     def _read_measures(self, sheet: str | None, rows_per_measure: int) -> None:
         assert self.cat is not None
-        for measure in self.cat.measures_for(self.sub.branch_code):  # type: ignore[arg-type]
+        for measure in self.cat.measures_for(self.code):
             entry = MeasureEntry(measure.id)
             for n in range(1, rows_per_measure + 1):
                 row = MeasureRow(n)

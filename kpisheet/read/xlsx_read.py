@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 from urllib.parse import unquote
 from xml.parsers import expat
 
@@ -353,7 +353,7 @@ def _new_parser(handler: "_Handler", part: str) -> Any:
     p = expat.ParserCreate(namespace_separator=" ")
     p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
-    def refuse(*_: Any) -> None:
+    def refuse(*_: Any) -> NoReturn:
         raise BookError("E108", f"{part}: DTD またはエンティティ宣言 / DTD or entity declaration")
 
     p.StartDoctypeDeclHandler = p.EntityDeclHandler = p.UnparsedEntityDeclHandler = refuse

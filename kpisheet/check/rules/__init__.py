@@ -24,6 +24,6 @@ def check_submission(sub: Submission, cat: Catalogue, *, as_of: date | None = No
         out.extend(numbers.check(sub, kpi, entry))
         out.extend(months.check(sub, kpi, entry, as_of))
         out.extend(targets.check(sub, kpi, entry))
-    for entry in sub.measures.values():
-        out.extend(measures.check(sub, entry))
+    for measure in sub.measures.values():
+        out.extend(measures.check(sub, measure))
     return out

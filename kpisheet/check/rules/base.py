@@ -22,5 +22,8 @@ def month_text(month: str) -> str:
     return f"{d.year}年{d.month}月"
 
 
-def num(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.10g}" if abs(v) >= 1000 else f"{v:.10g}"
+def num(v: float | str | None) -> str:
+    """A value for a message: a number as typed (grouped from 1,000), text as it is, — for none."""
+    if v is None or isinstance(v, str):
+        return "—" if v is None else v
+    return f"{v:,.10g}" if abs(v) >= 1000 else f"{v:.10g}"

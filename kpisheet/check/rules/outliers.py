@@ -31,15 +31,19 @@ def outliers_across_branches(subs: list[Submission]) -> list[Finding]:
 def _outliers(subs: list[Submission]) -> Iterator[Finding]:
     groups: dict[tuple[int, str, str], list[tuple[Submission, float]]] = {}
     for sub in subs:
-        cat = load_catalogue(sub.term)  # type: ignore[arg-type]
+        term = sub.term
+        if term is None:  # its _meta was unreadable: it has no KPI values either
+            continue
+        cat = load_catalogue(term)
         for kpi_id, entry in sub.kpis.items():
             if not cat.has_kpi(kpi_id) or cat.kpi(kpi_id).kind != "ratio":
                 continue
             kpi = cat.kpi(kpi_id)
             for m in entry.months.values():
                 n, d = m.numerator.value, m.denominator.value
-                if isinstance(n, float) and isinstance(d, float) and d > 0:
-                    groups.setdefault((sub.term, kpi_id, m.month), []).append((sub, kpi.rate(n, d)))  # type: ignore[arg-type]
+                rate = kpi.rate(n, d) if isinstance(n, float) and isinstance(d, float) and d > 0 else None
+                if rate is not None:
+                    groups.setdefault((term, kpi_id, m.month), []).append((sub, rate))
     for (term, kpi_id, month), rows in groups.items():
         if len(rows) < MIN_BRANCHES:
             continue

@@ -130,12 +130,16 @@ def measure_counts(cons: Consolidation) -> list[tuple[str, dict[str, int]]]:
     return [(m.id, counts[m.id]) for m in cons.catalogue.measures if m.id in counts]
 
 
+def _count_column(mark: str) -> Column:
+    """How many results of a measure have `mark`."""
+    return Column(mark, 6, lambda t: t[1][mark],
+                  lambda st, t: st.fmt("#,##0", mark if t[1][mark] else None, align="center"))
+
+
 def count_columns(cons: Consolidation) -> list[Column]:
     cols = [Column("柱", 16, lambda t: pillar_ja(cons, t[0]), "wrap"),
             Column("具体的な施策", 34, lambda t: cons.catalogue.measure(t[0]).heading, "wrap")]
-    for m in MARKS:
-        cols.append(Column(m, 6, lambda t, m=m: t[1][m],
-                           lambda st, t, m=m: st.fmt("#,##0", m if t[1][m] else None, align="center")))
+    cols += [_count_column(m) for m in MARKS]
     return cols + [Column("計", 7, lambda t: sum(t[1].values()), "int")]
 
 

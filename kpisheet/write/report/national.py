@@ -21,6 +21,7 @@ strings_to_formulas/strings_to_urls False.  The same Consolidation gives the sam
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,7 @@ def overview_columns(cons: Consolidation) -> list[Column]:
                    number_format(lambda k: num_format(k), align="right")),
             Column(term_goal_head(cons), 12, lambda k: term_goal_ja(k), "wrap"),
             Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark))]
-    for m in KPI_MARKS:
-        cols.append(Column(m, 4, lambda k, m=m: mark_counts(cons, k)[m] if k.scope == "branch" else None,
-                           lambda st, k, m=m: st.fmt("0", m if k.scope == "branch" and mark_counts(cons, k)[m] else None,
-                                                     align="center")))
+    cols += [_mark_count_column(cons, m) for m in KPI_MARKS]
     cols += [Column("△の支部", 34, lambda k: behind_ja(cons, k, names), "wrap"),
              Column("◎の基準", 16, lambda k: excellent_ja(k, n(k).annual_target if n(k).branches_met is None
                                                          else None), "wrap")]
@@ -326,17 +324,37 @@ def _mark_of(cons: Consolidation, code: str, kpi: Kpi) -> str | None:
     return bk.rating.mark if bk else NO_RESULT
 
 
+def _mark_count_column(cons: Consolidation, mark: str) -> Column:
+    """How many branches have `mark` for a KPI (blank for a KPI only HQ reports)."""
+
+    def count(k: Kpi) -> int | None:
+        return mark_counts(cons, k)[mark] if k.scope == "branch" else None
+
+    return Column(mark, 4, count, lambda st, k: st.fmt("0", mark if count(k) else None, align="center"))
+
+
+def _kpi_mark_column(cons: Consolidation, kpi: Kpi) -> Column:
+    """One KPI's mark per branch row of 支部別評価."""
+
+    def mark_of(r: Any) -> str | None:
+        return _mark_of(cons, r[0], kpi)
+
+    return Column(f"{kpi.id.split('-', 1)[1]}\n{kpi.short_label}", 5.2, lambda r: mark_of(r) or "",
+                  lambda st, r: st.mark(mark_of(r)), wrap=False)
+
+
 def marks_columns(cons: Consolidation) -> list[Column]:
     cols = [Column("支部コード", 5, lambda r: "" if r[0] == NATIONAL_CODE else r[0], "centre"),
             Column("支部", 7, lambda r: r[1], "label")]
-    for kpi in cons.kpis:
-        cols.append(Column(f"{kpi.id.split('-', 1)[1]}\n{kpi.short_label}", 5.2,
-                           lambda r, k=kpi: _mark_of(cons, r[0], k) or "",
-                           lambda st, r, k=kpi: st.mark(_mark_of(cons, r[0], k)), wrap=False))
+    cols += [_kpi_mark_column(cons, kpi) for kpi in cons.kpis]
     for m in KPI_MARKS:
-        cols.append(Column(f"{m}の数", 4.2, lambda r, m=m: _row_count(cons, r[0], m),
+        cols.append(Column(f"{m}の数", 4.2, partial(_row_count_of, cons, mark=m),
                            lambda st, r: st.fmt("0", None, align="center"), wrap=False))
     return cols
+
+
+def _row_count_of(cons: Consolidation, row: Any, mark: str) -> int | None:
+    return _row_count(cons, row[0], mark)
 
 
 def _row_count(cons: Consolidation, code: str, mark: str) -> int | None:
@@ -474,6 +492,10 @@ def terms_columns(cons: Consolidation) -> list[Column]:
     def val(fn: Any) -> Any:
         return lambda t: fn(*this(t)) if this(t)[0] else None
 
+    def national_mark(t: Any) -> str | None:
+        n = this(t)[1]
+        return n.rating.mark if n else None
+
     def fmt_of(t: Any) -> str | None:
         k, _n = this(t)
         return num_format(k) if k else None
@@ -487,8 +509,7 @@ def terms_columns(cons: Consolidation) -> list[Column]:
             Column("全国の年間目標", 10, val(annual_target_cell), number_format(fmt_of)),
             Column("全国の実績", 10, val(national_value), number_format(fmt_of, align="right")),
             Column("データ時点", 6, val(lambda k, n: data_month_ja(n.data_month)), "centre"),
-            Column("評価", 5, val(lambda k, n: n.rating.mark), mark_format(lambda t: this(t)[1].rating.mark
-                                                                            if this(t)[1] else None))]
+            Column("評価", 5, val(lambda k, n: n.rating.mark), mark_format(national_mark))]
 
 
 def sheet_terms(wb: Workbook, st: Styles, cons: Consolidation) -> None:

@@ -224,14 +224,16 @@ def _format_props(style: Any) -> dict[str, Any]:
     props: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "top"}
     if key not in ("title", "plain", "bold", "pillar"):
         props.update(border=1, border_color=BOX, text_wrap=True)
-    props.update({"title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
+    by_key: dict[str, dict[str, Any]] = {
+                  "title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
                   "pillar": {"bold": True, "font_size": 12, "bg_color": PILLAR_BG, "valign": "vcenter"},
                   "head": {"bold": True, "font_color": "#FFFFFF", "bg_color": HEAD_BG, "align": "center",
                            "valign": "vcenter"},
                   "measure": {"bold": True}, "kpi": {"bg_color": ISSUE_BG}, "centre_wrap": {"align": "center"},
                   "issue_label": {"bold": True, "bg_color": ISSUE_BG},
                   "mark": {"bold": True, "align": "center",
-                           "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}.get(key, {}))
+                           "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}
+    props.update(by_key.get(key, {}))
     return props
 
 

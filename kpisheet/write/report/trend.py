@@ -8,6 +8,7 @@ to the right of the table, outside the print area.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from xlsxwriter.workbook import Workbook
@@ -86,7 +87,7 @@ def trend_columns(cons: Consolidation) -> list[Column]:
     cols = [Column("KPI ID", 8, lambda r: r[0].id), Column("KPI", 22, lambda r: r[0].short_label, "wrap"),
             Column("区分", 23, _label, "wrap")]
     for key, label in zip(months, labels, strict=True):
-        cols.append(Column(label, 9.5, lambda r, key=key: _month_value(r, key, names), _month_format(key),
+        cols.append(Column(label, 9.5, partial(_month_value, key=key, names=names), _month_format(key),
                            wrap=True))
     cols.append(Column("年間目標", 10, lambda r: _target(r), lambda st, r: st.fmt(num_format(r[0]))))
     return cols
