@@ -318,8 +318,9 @@ class _Styles:
             out += _fill_tokens(fill) if fill is not None else []
             out += _border_tokens(border) if border is not None else []
             out += _align_tokens(xf.find("{*}alignment")) + _protection_tokens(xf.find("{*}protection"))
-            out += [f"{k}={v}" for k, v in sorted(xf.attrib.items())
-                    if not k.startswith("apply") and k not in ("numFmtId", "fontId", "fillId", "borderId", "xfId")]
+            out += [f"{k}={v}" for k, v in sorted(xf.attrib.items())  # quotePrefix, pivotButton when set
+                    if not k.startswith("apply") and k not in ("numFmtId", "fontId", "fillId", "borderId", "xfId")
+                    and v not in ("0", "false")]
             return out
 
         xfs = items("cellXfs")
