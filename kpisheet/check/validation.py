@@ -154,7 +154,7 @@ def _checked(sub: Submission, fiscal_year: int | None, month: date | None) -> Ch
         stub = unreadable_stub(sub.path, sub, found)
         return stub, list(stub.findings)
     try:
-        cat = load_catalogue(sub.term)  # type: ignore[arg-type]
+        cat = load_catalogue(sub.term)
     except KpisheetError as exc:
         stub = unreadable_stub(sub.path, sub, found + exc.findings)
         return stub, list(stub.findings)

@@ -68,7 +68,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from kpisheet import __version__
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
@@ -414,21 +414,19 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_pa
                                input_files=files, settings=settings)
 
 
-def read_value_file(path: Path | None, fiscal_year: int, *, kind: str = "baseline"
+def read_value_file(path: Path | None, fiscal_year: int, *, kind: Literal["baseline", "targets"] = "baseline"
                    ) -> tuple[dict[tuple[str, str], float], list[Finding]]:
     """A --baseline (or --targets) file as {(branch code, KPI id): value}; branch 'ALL' is the nation."""
     if path is None:
         return {}, []
     from kpisheet.read.value_tables import read_value_table
 
-    table = read_value_table(Path(path), fiscal_year, kind=kind)  # type: ignore[arg-type]
-    values = getattr(table, "values", table)
-    findings = list(getattr(table, "findings", []))
+    table = read_value_table(Path(path), fiscal_year, kind=kind)
     out: dict[tuple[str, str], float] = {}
-    for key, value in dict(values).items():
+    for key, value in table.values.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[(str(key[0]), str(key[1]))] = float(value)
-    return out, findings
+    return out, list(table.findings)
 
 
 def _year_before(month: str | None) -> str | None:
@@ -548,10 +546,10 @@ def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
         _measures(cons, sub, ex)
         return []
     except Exception as exc:  # a submission no rule foresaw: this branch only
-        for key in [k for k in cons.month_values if k[0] == code]:
-            del cons.month_values[key]
-        for key in [k for k in cons.branch_kpis if k[0] == code]:
-            del cons.branch_kpis[key]
+        for mv_key in [k for k in cons.month_values if k[0] == code]:
+            del cons.month_values[mv_key]
+        for bk_key in [k for k in cons.branch_kpis if k[0] == code]:
+            del cons.branch_kpis[bk_key]
         del cons.measure_ratings[n_ratings:], cons.issues[n_issues:]
         return [failure_finding(sub.path, exc, branch=code)]
 
@@ -572,7 +570,7 @@ def _usable_submissions(submissions: list[Submission], findings: list[Finding]
     by_file: dict[str, list[Finding]] = {}
     for f in findings:
         by_file.setdefault(f.file or "", []).append(f)
-    usable: dict[str, Submission] = {}
+    usable: dict[str, Submission | None] = {}
     exclusions: dict[int, _Exclusions] = {}
     for sub in submissions:
         ex = _exclusions([*sub.findings, *by_file.get(sub.path, [])])
@@ -582,7 +580,7 @@ def _usable_submissions(submissions: list[Submission], findings: list[Finding]
         if any(sets_aside(f) for f in by_file.get(sub.path, [])):
             continue
         if sub.branch_code in usable:  # two files for one branch: neither is trusted
-            usable[sub.branch_code] = None  # type: ignore[assignment]
+            usable[sub.branch_code] = None
             continue
         usable[sub.branch_code] = sub
     return {c: s for c, s in sorted(usable.items()) if s is not None}, exclusions
@@ -711,9 +709,9 @@ def _rank(cons: Consolidation) -> None:
         rows = [b for (c, k), b in cons.branch_kpis.items() if k == kpi.id]
         for b in rows:
             b.achievement = achievement(kpi, b.value, b.annual_target)
-        ranked = [b for b in rows if b.achievement is not None and b.branch_code != HQ_CODE]
-        for b in ranked:
-            b.rank = 1 + sum(1 for o in ranked if _better(o.achievement, b.achievement))  # type: ignore[arg-type]
+        ranked = [(b, b.achievement) for b in rows if b.achievement is not None and b.branch_code != HQ_CODE]
+        for b, mine in ranked:
+            b.rank = 1 + sum(1 for _, other in ranked if _better(other, mine))
             b.rank_of = len(ranked)
 
 
@@ -1047,7 +1045,7 @@ def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
     """Rows of FRAME_COLUMNS: one per branch × KPI × month (national rows have branch_code 'ALL')."""
     names = {b.code: b.display_name for b in load_branches()}
     names[NATIONAL_CODE] = "全国"
-    rows = []
+    rows: list[list[Any]] = []
     for mv in [*cons.month_values.values(), *cons.national_months.values()]:
         kpi = cons.catalogue.kpi(mv.kpi_id)
         rows.append([mv.branch_code, names.get(mv.branch_code, mv.branch_code), kpi.id, kpi.label, mv.month,

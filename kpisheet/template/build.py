@@ -159,7 +159,7 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     if existing and not force:
         raise OutputExistsError(*existing)
     generated_at = generated_at or _now()
-    for b, final in zip(branches, finals):
+    for b, final in zip(branches, finals, strict=True):
         data = build_template(catalogue, fiscal_year, b, baselines=baselines, targets=targets,
                               password=password, generated_at=generated_at, settings=settings)
         with atomic_path(final, force=force) as tmp:

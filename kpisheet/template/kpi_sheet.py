@@ -210,7 +210,7 @@ def _kpi_heads(book: Book, ws: Any, months: list[date], last_col: int) -> None:
 
 def _info_rows(book: Book, ws: Any) -> None:
     """記入者 and 連絡先 (inputs, read back), and beside them the 入力チェック's count of problems."""
-    for row, field in zip(KPI_INFO_ROWS, ("preparer", "contact")):
+    for row, field in zip(KPI_INFO_ROWS, ("preparer", "contact"), strict=True):
         ws.write_string(row, 1, INFO_LABELS[field], book.fmt("label", "center", bold=True))
         book.input(SHEET_KPI, row, 2, info_key(field), None, book.fmt("input", "text"))
         book.validate(SHEET_KPI, (row, 2), (row, 2), _info_validation(field))
@@ -439,7 +439,7 @@ def _month_row(book: Book, ws: Any, row: int, kpi: Kpi, fieldname: str, role: st
             cols.append(col)
         else:
             ws.write_string(row, col, "対象外", book.fmt("calc_plain", "border", align="center"))
-    for k, (m, col) in enumerate(zip(valid, cols)):
+    for k, (m, col) in enumerate(zip(valid, cols, strict=True)):
         _month_check(book, ws, kpi, fieldname, row, col, cols[k + 1:], rows, m, first=k == 0)
     if cols:
         options = _number_validation(book, kpi, annual=False)

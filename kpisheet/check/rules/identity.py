@@ -47,7 +47,7 @@ def _fy_in(text: str) -> int | None:
 
 def identity_findings(sub: Submission, catalogue: Catalogue, *, fiscal_year: int | None,
                       expected_branch: str | None = None) -> list[Finding]:
-    where = {"file": sub.path, "branch": sub.branch_code, "sheet": "_meta"}
+    where: dict[str, Any] = {"file": sub.path, "branch": sub.branch_code, "sheet": "_meta"}
     out: list[Finding] = []
     if sub.template_version not in SUPPORTED_TEMPLATE_VERSIONS:
         out.append(finding("E202", value=sub.template_version,
@@ -92,7 +92,7 @@ def resubmissions(subs: list[Submission]) -> Resubmissions:
 
 
 def _choose_newest(code: str, group: list[Submission], out: Resubmissions) -> None:
-    where = {"branch": code, "sheet": "_meta"}
+    where: dict[str, Any] = {"branch": code, "sheet": "_meta"}
     distinct: dict[str, Submission] = {}
     # of identical copies the one that came first is kept (then the shorter name): later copies are the extras
     for sub in sorted(group, key=lambda s: (_mtime_ns(s.path), len(Path(s.path).name), Path(s.path).name)):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import Submission
-from kpisheet.write.feedback.items import highlights
+from kpisheet.write.feedback.items import Highlight, highlights
 from kpisheet.write.feedback.patch import _check_budget
 from kpisheet.write.feedback.summary import (
     BOX_RGB,
@@ -164,7 +164,7 @@ def _openpyxl_style_objects(style: Any) -> tuple[Any, Any, Any, Any]:
     return font, border, alignment, PatternFill("solid", fgColor=colour) if colour else None
 
 
-def _annotate(wb: Any, findings: list[Finding]) -> None:
+def _annotate(wb: Any, findings: list[Highlight]) -> None:
     from openpyxl.comments import Comment
     from openpyxl.styles import PatternFill
 

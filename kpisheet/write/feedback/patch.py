@@ -11,14 +11,14 @@ import copy
 import html
 import io
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from lxml import etree
 
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import Submission
 from kpisheet.read.xlsx_read import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
-from kpisheet.write.feedback.items import highlights
+from kpisheet.write.feedback.items import Highlight, highlights
 from kpisheet.write.feedback.summary import (
     COMMENT_AUTHOR,
     ERROR_RGB,
@@ -210,7 +210,7 @@ class _Package:
     def xml(self, name: str) -> Any:
         """The part's root element, to edit in place (written back serialised)."""
         if name not in self.trees:
-            self.trees[name] = parse_part(self.kept.pop(name, None) or self.zin.read(name))
+            self.trees[name] = parse_part(self.kept.pop(name, b"") or self.zin.read(name))
         return self.trees[name]
 
     def put(self, name: str, root: Any) -> None:
@@ -231,14 +231,14 @@ class _Package:
         copied XML part is checked too (a broken part the branch sent would break the copy)."""
         changed = {name: serialise(root) for name, root in self.trees.items()}
         changed.update(self.added)
-        for body in changed.values():
-            check_part(body)
+        for part in changed.values():
+            check_part(part)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as z:
             for info in self.infos:
                 body = changed.get(info.filename)
                 if body is None:
-                    body = self.kept.pop(info.filename, None) or self.zin.read(info.filename)
+                    body = self.kept.pop(info.filename, b"") or self.zin.read(info.filename)
                     if info.filename.endswith((".xml", ".rels")):
                         check_part(body)
                 z.writestr(_member(info.filename, info.date_time), body, zipfile.ZIP_DEFLATED, 1)
@@ -251,10 +251,10 @@ _NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
 _KEEP_BYTES = 8_000_000
 
 
-def _member(name: str, date_time: tuple[int, ...]) -> zipfile.ZipInfo:
+def _member(name: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
     """Entry for one member: the original's date (new ones 1980-01-01), so the same inputs give the same bytes."""
     try:
-        return zipfile.ZipInfo(name, tuple(date_time))  # type: ignore[arg-type]
+        return zipfile.ZipInfo(name, date_time)
     except ValueError:
         return zipfile.ZipInfo(name, _NEW_MEMBER_TIME)
 
@@ -506,7 +506,7 @@ def _unselect(root: Any) -> None:
         view.attrib.pop("tabSelected", None)
 
 
-def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Finding]], st: _Styles,
+def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Highlight]], st: _Styles,
                  ss: _SummaryStyles, block: int) -> str | None:
     """Unselect the sheet's tab, highlight flagged cells and comment them; a note if comments could not go in."""
     if not flagged and b"tabSelected" not in pkg.raw(part):
@@ -698,7 +698,7 @@ class _SheetXml:
         lines = self.heights.get(row, 1)
         return f' ht="{row_height(lines)}" customHeight="1"' if lines > 1 else ""
 
-    def render(self, widths: list[float], freeze_row: int | None, footer: str = "", *, selected: bool = True,
+    def render(self, widths: Sequence[float], freeze_row: int | None, footer: str = "", *, selected: bool = True,
                header: str = "") -> str:
         cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, 1))
         pane = (f'<pane ySplit="{freeze_row - 1}" topLeftCell="A{freeze_row}" activePane="bottomLeft" '

@@ -17,7 +17,7 @@ from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import next_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.model import Submission
 from kpisheet.domain.ratings import as_of_ja
-from kpisheet.write.feedback.items import Item, fold
+from kpisheet.write.feedback.items import Highlight, Item, fold
 from kpisheet.write.report import (
     PROGRESS_JA,
     RULE_JA,
@@ -143,7 +143,8 @@ def _revision_cells(cons: Consolidation, sub: Submission, cells: list[Cell], row
         kpi = cons.catalogue.kpi(r.kpi_id)
         row += 1
         new = kpi.format_value(r.new_value) if r.new_value is not None else "（空欄または除外）"
-        change = change_ja(kpi, r.new_value - r.old_value) if None not in (r.new_value, r.old_value) else ""
+        change = (change_ja(kpi, r.new_value - r.old_value)
+                  if r.new_value is not None and r.old_value is not None else "")
         cells += [(row, 1, data_month_ja(r.month), "text"), (row, 2, f"{kpi.id} {kpi.label}\n（{r.file}）", "text"),
                   (row, 3, kpi.format_value(r.old_value), "text"), (row, 4, new, "text"),
                   (row, 5, "締め後" if r.after_close else "", "text"), (row, 6, change, "text")]
@@ -278,9 +279,9 @@ COMMENT_AUTHOR = "本部"  # shown before every comment in Excel
 PERCENT_FORMAT = "0%"  # 進捗（参考）; built-in number format 9
 
 
-def _by_cell(findings: list[Finding], sheets: list[str]) -> dict[tuple[str, str], list[Finding]]:
-    """Findings by (sheet, cell) for cells of sheets the workbook has."""
-    out: dict[tuple[str, str], list[Finding]] = {}
+def _by_cell(findings: list[Highlight], sheets: list[str]) -> dict[tuple[str, str], list[Highlight]]:
+    """Highlights by (sheet, cell) for cells of sheets the workbook has."""
+    out: dict[tuple[str, str], list[Highlight]] = {}
     for f in findings:
         if f.sheet and f.cell and f.sheet in sheets and f.cell == f.cell.upper() and "$" not in f.cell:
             rc = cell_coordinates(f.cell)
@@ -289,6 +290,6 @@ def _by_cell(findings: list[Finding], sheets: list[str]) -> dict[tuple[str, str]
     return out
 
 
-def _comment_text(items: list[Finding]) -> str:
+def _comment_text(items: list[Highlight]) -> str:
     text = "\n".join(f"【{f.code} {'エラー' if f.is_error else '警告'}】{f.text_ja}" for f in items)
     return _clean(text[:2000])
