@@ -549,7 +549,8 @@ def _exists_exit(exc: Any, what: str = "出力") -> None:
 
 def read_cli(path: Path, *, as_json: bool = False) -> None:
     """`kpisheet read FILE`: print the record; exit 0 when read (warnings on stderr), 1 when not."""
-    from kpisheet.read.reader import is_readable, read_workbook, submission_text
+    from kpisheet.domain.model import is_readable
+    from kpisheet.read.reader import read_workbook, submission_text
 
     try:
         mode = os.stat(path).st_mode

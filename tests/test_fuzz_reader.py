@@ -21,7 +21,8 @@ import pytest
 from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import CODES
 from kpisheet.domain.model import Submission
-from kpisheet.read.reader import is_readable, read_workbook
+from kpisheet.domain.model import is_readable
+from kpisheet.read.reader import read_workbook
 from tests import consolidate_helpers as ch
 from tests import helpers as h
 

@@ -14,7 +14,8 @@ import pytest
 from kpisheet.domain.catalogue import catalogue_for_fy
 from kpisheet.domain.model import InputValue, Submission
 from kpisheet.read import names as nm
-from kpisheet.read.reader import is_readable, read_workbook
+from kpisheet.domain.model import is_readable
+from kpisheet.read.reader import read_workbook
 from tests import helpers as h
 from tests.builders.sample import sample_values
 

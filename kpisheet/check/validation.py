@@ -33,8 +33,8 @@ from kpisheet.domain.failures import CODES as FAILURE_CODES
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, KpisheetError, has_errors
 from kpisheet.domain.fiscal import parse_month
-from kpisheet.domain.model import Submission
-from kpisheet.read.reader import is_readable, read_workbook
+from kpisheet.domain.model import Submission, is_readable
+from kpisheet.read.reader import read_workbook
 from kpisheet.runtime import FAILED, fork_cpus, fork_map
 from kpisheet.schema_check import is_valid
 
@@ -46,7 +46,7 @@ class ValidationResult:
     `submissions` holds only the readable, checked submissions (in input order).
     `unreadable` holds one stub per file that could not be read or checked (E1xx,
     E201, or E110 / E190 for an exception): no values, `term`/`fiscal_year` None (so
-    `reader.is_readable` is False), `branch_code` from the file's content if that
+    `model.is_readable` is False), `branch_code` from the file's content if that
     much was read, else from its file name (never for lock files), and the file's
     findings (with that branch).  The stubs let a run say which branch sent a
     file it could not read and tell that branch why.
@@ -175,7 +175,7 @@ def unreadable_stub(path: Path | str, read: Submission | None, findings: list[Fi
     """A Submission without values for a file that could not be read or checked.
 
     Its branch is the one its content named, if read that far, else its file name's;
-    its findings carry that branch.  `reader.is_readable` is False for it (no term).
+    its findings carry that branch.  `model.is_readable` is False for it (no term).
     """
     branches = {b.code: b for b in load_branches()}
     code = read.branch_code if read is not None and read.branch_code in branches else branch_of_file(path)

@@ -75,7 +75,7 @@ from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
 from kpisheet.domain.fiscal import JST, fiscal_months, jst_text, month_key, parse_month, to_jst, wareki_fiscal_year
-from kpisheet.domain.model import InputValue, KpiEntry, Submission
+from kpisheet.domain.model import InputValue, KpiEntry, Submission, is_readable
 from kpisheet.domain.ratings import (
     EXCELLENT,
     MARKS,
@@ -90,7 +90,6 @@ from kpisheet.domain.ratings import (
     rate_kpi,
     shown,
 )
-from kpisheet.read.reader import is_readable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -1034,7 +1033,6 @@ def _unattributed(submissions: list[Submission], findings: list[Finding]) -> lis
         if f.file and not f.branch and f.file not in attributed and f.is_error:
             files[f.file] = files.get(f.file, 0) + 1
     return sorted(files.items())
-
 
 # ---------------------------------------------------------------- analyst view
 FRAME_COLUMNS = ["branch_code", "branch_name", "kpi_id", "kpi_label", "month", "numerator", "denominator",

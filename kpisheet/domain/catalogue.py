@@ -439,3 +439,20 @@ def branch(code: str) -> Branch:
 
 def prefecture_branches() -> list[Branch]:
     return [b for b in load_branches() if b.code != HQ_CODE]
+
+
+def no_comparable_last_year(fiscal_year: int, kpi: Kpi) -> bool:
+    """First FY of a term, and the KPI is new or redefined: nobody has a comparable value,
+    so asking every branch for one would be noise (the mark says — 前年度値なし).  The workbook's
+    入力チェック asks for last year's value on the same condition."""
+    if catalogue_for_fy(fiscal_year).first_fy != fiscal_year:
+        return False
+    mapping = load_mapping()
+    if mapping.to_term != _kpi_term(kpi):
+        return False
+    link = mapping.predecessor(kpi.id)
+    return link is None or not link.baseline_valid
+
+
+def _kpi_term(kpi: Kpi) -> int:
+    return int(kpi.id[1:].split("-", 1)[0])

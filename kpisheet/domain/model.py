@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kpisheet.domain.findings import Finding
+from kpisheet.domain.findings import Finding, makes_unreadable
 
 Value = float | str | None
 
@@ -126,3 +126,9 @@ class Submission:
                 "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
                 "measures": [m.to_dict() for m in self.measures.values()] if measures else [],
                 "findings": [f.to_dict() for f in self.findings]}
+
+def is_readable(sub: Submission) -> bool:
+    """False when the file could not be read as a kpisheet workbook (pre-flight or identity failed)."""
+    if any(makes_unreadable(f) for f in sub.findings):
+        return False
+    return sub.fiscal_year is not None and sub.branch_code is not None and sub.term is not None

@@ -48,8 +48,17 @@ from kpisheet.consolidate.build import NATIONAL_CODE, Consolidation, MonthValue,
 from kpisheet.domain.catalogue import Catalogue, Kpi, catalogue_for_fy, load_branches, load_mapping
 from kpisheet.domain.findings import Finding, KpisheetError, finding, sets_aside
 from kpisheet.domain.fiscal import month_key, parse_month
-from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
-from kpisheet.read.reader import is_readable
+from kpisheet.domain.model import (
+    EMPTY,
+    InputValue,
+    KpiEntry,
+    KpiMonth,
+    MeasureEntry,
+    MeasureRow,
+    Source,
+    Submission,
+    is_readable,
+)
 
 CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108", "L109"})
 

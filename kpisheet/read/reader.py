@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 from kpisheet import TEMPLATE_FORMAT
 from kpisheet.domain.catalogue import Catalogue, load_catalogue
 from kpisheet.domain.failures import failure_finding
-from kpisheet.domain.findings import KpisheetError, finding, makes_unreadable
+from kpisheet.domain.findings import KpisheetError, finding
 from kpisheet.domain.fiscal import jst_text, month_key
 from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from kpisheet.fileio import sha256_file
@@ -118,12 +118,6 @@ def _drop_values(sub: Submission) -> None:
     sub.kpis.clear()
     sub.measures.clear()
 
-
-def is_readable(sub: Submission) -> bool:
-    """False when the file could not be read as a kpisheet workbook (pre-flight or identity failed)."""
-    if any(makes_unreadable(f) for f in sub.findings):
-        return False
-    return sub.fiscal_year is not None and sub.branch_code is not None and sub.term is not None
 
 
 def submission_text(sub: Submission) -> str:

@@ -9,8 +9,7 @@ from typing import Any
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
-from kpisheet.check.rules.targets import no_comparable_last_year
-from kpisheet.domain.catalogue import Kpi, Part
+from kpisheet.domain.catalogue import Kpi, Part, no_comparable_last_year
 from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,

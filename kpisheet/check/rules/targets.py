@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from kpisheet.check.rules.base import at
-from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, load_mapping
+from kpisheet.domain.catalogue import Kpi, no_comparable_last_year
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import KpiEntry, Submission
 from kpisheet.domain.ratings import same_value
@@ -70,19 +70,3 @@ def _typed(sub: Submission, kpi: Kpi, entry: KpiEntry, typed: float) -> Iterator
 def _no_comparable_last_year(sub: Submission, kpi: Kpi) -> bool:
     return sub.fiscal_year is not None and no_comparable_last_year(sub.fiscal_year, kpi)
 
-
-def no_comparable_last_year(fiscal_year: int, kpi: Kpi) -> bool:
-    """First FY of a term, and the KPI is new or redefined: nobody has a comparable value,
-    so asking every branch for one would be noise (the mark says — 前年度値なし).  The workbook's
-    入力チェック asks for last year's value on the same condition."""
-    if catalogue_for_fy(fiscal_year).first_fy != fiscal_year:
-        return False
-    mapping = load_mapping()
-    if mapping.to_term != _kpi_term(kpi):
-        return False
-    link = mapping.predecessor(kpi.id)
-    return link is None or not link.baseline_valid
-
-
-def _kpi_term(kpi: Kpi) -> int:
-    return int(kpi.id[1:].split("-", 1)[0])
