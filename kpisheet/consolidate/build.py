@@ -92,11 +92,9 @@ from kpisheet.domain.ratings import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas
-
     from kpisheet.domain.settings import HqSettings
 
-NATIONAL_CODE = "ALL"  # branch_code of national rows in kpi_values_frame / CSV
+NATIONAL_CODE = "ALL"  # branch_code of national rows (csvout.kpi_values_frame, the CSV, the ledger)
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
 STATUS_UNREADABLE = "提出あり・読込不可"  # files came, none could be read: never 未提出
 STATUSES = (STATUS_OK, STATUS_ERRORS, STATUS_UNREADABLE, STATUS_MISSING)
@@ -1033,32 +1031,3 @@ def _unattributed(submissions: list[Submission], findings: list[Finding]) -> lis
         if f.file and not f.branch and f.file not in attributed and f.is_error:
             files[f.file] = files.get(f.file, 0) + 1
     return sorted(files.items())
-
-# ---------------------------------------------------------------- analyst view
-FRAME_COLUMNS = ["branch_code", "branch_name", "kpi_id", "kpi_label", "month", "numerator", "denominator",
-                 "value", "annual_target", "target", "mark", "status", "basis"]
-
-
-def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
-    """Rows of FRAME_COLUMNS: one per branch × KPI × month (national rows have branch_code 'ALL')."""
-    names = {b.code: b.display_name for b in load_branches()}
-    names[NATIONAL_CODE] = "全国"
-    rows: list[list[Any]] = []
-    for mv in [*cons.month_values.values(), *cons.national_months.values()]:
-        kpi = cons.catalogue.kpi(mv.kpi_id)
-        rows.append([mv.branch_code, names.get(mv.branch_code, mv.branch_code), kpi.id, kpi.label, mv.month,
-                     mv.numerator, mv.denominator, mv.value, mv.annual_target, mv.rating.effective_target,
-                     mv.rating.mark, mv.status, mv.rating.basis_ja])
-    order = {c: i for i, c in enumerate([b.code for b in load_branches()] + [NATIONAL_CODE])}
-    kpi_order = {k.id: i for i, k in enumerate(cons.catalogue.kpis)}
-    rows.sort(key=lambda r: (order.get(r[0], 99), kpi_order[r[2]], r[4]))
-    return rows
-
-
-def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
-    """The analysts' table as a pandas DataFrame: the CSV's rows and columns."""
-    import pandas as pd
-
-    from kpisheet.write.csvout import CSV_COLUMNS, csv_rows
-
-    return pd.DataFrame(csv_rows(cons), columns=CSV_COLUMNS)

@@ -1,6 +1,6 @@
 """The analysts' CSV: one row per branch × KPI × month, UTF-8 with BOM so Excel opens it.
 
-Columns are consolidation.FRAME_COLUMNS (the DataFrame's) and then:
+Columns are FRAME_COLUMNS (branch × KPI × month, `kpi_value_rows`) and then:
 
 - `achievement`, `rank`, `rank_of`: the branch's achievement of the KPI (result ÷ target,
   target ÷ result for a '<=' KPI; `inf` for a '<=' result of 0), its rank by achievement
@@ -29,15 +29,44 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kpisheet.consolidate.build import FRAME_COLUMNS, NATIONAL_CODE, Consolidation, kpi_value_rows
+from kpisheet.consolidate.build import NATIONAL_CODE, Consolidation
+from kpisheet.domain.catalogue import load_branches
 from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.ratings import progress
 from kpisheet.fileio import atomic_path
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FRAME_COLUMNS = ["branch_code", "branch_name", "kpi_id", "kpi_label", "month", "numerator", "denominator",
+                 "value", "annual_target", "target", "mark", "status", "basis"]
 CSV_COLUMNS = [*FRAME_COLUMNS, "achievement", "rank", "rank_of", "data_month", "progress", "target_source"]
+
+
+def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
+    """Rows of FRAME_COLUMNS: one per branch × KPI × month (national rows have branch_code 'ALL')."""
+    names = {b.code: b.display_name for b in load_branches()}
+    names[NATIONAL_CODE] = "全国"
+    rows: list[list[Any]] = []
+    for mv in [*cons.month_values.values(), *cons.national_months.values()]:
+        kpi = cons.catalogue.kpi(mv.kpi_id)
+        rows.append([mv.branch_code, names.get(mv.branch_code, mv.branch_code), kpi.id, kpi.label, mv.month,
+                     mv.numerator, mv.denominator, mv.value, mv.annual_target, mv.rating.effective_target,
+                     mv.rating.mark, mv.status, mv.rating.basis_ja])
+    order = {c: i for i, c in enumerate([b.code for b in load_branches()] + [NATIONAL_CODE])}
+    kpi_order = {k.id: i for i, k in enumerate(cons.catalogue.kpis)}
+    rows.sort(key=lambda r: (order.get(r[0], 99), kpi_order[r[2]], r[4]))
+    return rows
+
+
+def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
+    """The analysts' table as a pandas DataFrame: the CSV's rows and columns."""
+    import pandas as pd
+
+    return pd.DataFrame(csv_rows(cons), columns=CSV_COLUMNS)
 
 
 def safe_cell(value: Any) -> Any:
