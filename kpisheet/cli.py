@@ -12,22 +12,21 @@ temporary and staging files removed, and the command exits 130 or 143.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import stat
 import sys
-import threading
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
 from kpisheet import __version__
 from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
+from kpisheet.runtime import interruptible
 
 SETTINGS_HELP = ("HQ's settings file (deadline, contact; schemas/hq_settings.schema.json); default: "
                  "$KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
@@ -39,108 +38,8 @@ def _fail(exc: KpisheetError) -> None:
 
 
 # ---------------------------------------------------------------- signals
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived in the main process (a BaseException: no `except Exception` eats it)."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
-
-
-_main_pid: int | None = None
-_received: list[int] = []  # signals that arrived during the current command
-_forking: list[bool] = []  # [True] while os.fork runs its Python callbacks
-_prctl: Any = None  # libc's prctl on Linux, loaded before any fork
-_fork_hooks: list[bool] = []  # [True] once the fork callbacks are registered
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    if os.getpid() != _main_pid:  # a forked child before _after_fork_in_child ran: die by default
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return
-    _received.append(signum)
-    if _forking or _in_fork_callback(frame):  # an exception inside fork's callbacks would be printed and
-        return                                  # lost: _after_fork_in_parent delivers it again after the fork
-    for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
-        signal.signal(other, signal.SIG_IGN)
-    raise Interrupted(signum)  # runtime's fork helpers kill and reap their children as it propagates
-
-
-def _before_fork() -> None:
-    _forking.append(True)
-
-
-def _after_fork_in_parent() -> None:
-    _forking.clear()
-    if _received and _main_pid == os.getpid():
-        # Delivered again a moment later from another thread: raised here, inside fork's callbacks,
-        # the exception would only be printed.
-        threading.Timer(0.05, os.kill, (os.getpid(), _received[-1])).start()
-
-
-def _in_fork_callback(frame: Any) -> bool:
-    """The signal came at the very start of _before_fork / _after_fork_in_parent, before they marked it."""
-    return frame is not None and frame.f_code in (_before_fork.__code__, _after_fork_in_parent.__code__)
-
-
-def _after_fork_in_child() -> None:
-    """Children of a command (validation workers, the output child) die of SIGINT/SIGTERM and with it.
-
-    The parent also ends its children on the way out; dying with the parent
-    (Linux: PR_SET_PDEATHSIG) covers a child forked at the very moment the
-    signal came, before the parent knew of it.
-    """
-    _forking.clear()
-    if _main_pid is None:
-        return
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
-    if _prctl is not None:
-        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() != _main_pid:  # the parent died before prctl
-            os._exit(128 + signal.SIGTERM)
-
-
-def _prepare_children() -> None:
-    global _prctl
-    if _prctl is None and sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-    if not _fork_hooks and hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                            after_in_child=_after_fork_in_child)
-        _fork_hooks.append(True)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Run a command body with SIGINT/SIGTERM turned into a clean exit 130/143."""
-    global _main_pid
-    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
-        yield
-        return
-    _main_pid = os.getpid()
-    _received.clear()
-    _prepare_children()
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    except (Interrupted, Exception) as exc:
-        if not _received:  # an ordinary failure
-            raise
-        _interrupted_exit(exc.signum if isinstance(exc, Interrupted) else _received[0])
-    finally:
-        _main_pid = None
-        for s, handler in old.items():
-            signal.signal(s, handler)
-    if _received:  # the exception was lost somewhere (e.g. in a callback) and the run went on
-        _interrupted_exit(_received[0])
-
-
 def _interrupted_exit(signum: int) -> None:
+    """The message and exit status (130, 143) of a command that SIGINT or SIGTERM ended."""
     name = signal.Signals(signum).name
     click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
                f"Interrupted ({name}); no partial output was left.", err=True)
@@ -297,7 +196,7 @@ def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None,
     """Write one input workbook per branch for a fiscal year (HQ's settings must be filled in)."""
     _check_fy(fiscal_year)
     settings = _filled_settings(settings_file)
-    with _interruptible():
+    with interruptible(_interrupted_exit):
         try:
             generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
                          password=password, outdir=outdir, force=force, settings=settings)
@@ -310,7 +209,7 @@ def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None,
 @click.option("--json", "as_json", is_flag=True, help="Print the submission record as JSON (schemas/submission.schema.json).")
 def read(file: Path, as_json: bool) -> None:
     """Read one returned workbook and print its submission record."""
-    with _interruptible():
+    with interruptible(_interrupted_exit):
         read_cli(file, as_json=as_json)
 
 
@@ -321,7 +220,7 @@ def read(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
 def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None, as_json: bool) -> None:
     """Validate returned workbooks (files or folders); exit 1 when there are errors."""
-    with _interruptible():
+    with interruptible(_interrupted_exit):
         validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
 
 
@@ -347,7 +246,7 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
                 outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
                 as_json: bool, settings_file: Path | None) -> None:
     """Consolidate a month's returned workbooks into the national workbook (and record it in the ledger)."""
-    with _interruptible():
+    with interruptible(_interrupted_exit):
         if from_ledger:
             rebuild_cli(fiscal_year=fiscal_year, month=month, outdir=outdir, force=force, ledger=ledger,
                         as_json=as_json, extra=(inbox, baseline, targets, no_ledger), settings_file=settings_file)

@@ -1,10 +1,14 @@
-"""How a run uses the machine: garbage collection paused, CPUs that forked workers may use."""
+"""How a run uses the machine: garbage collection paused, CPUs that forked workers may use, forked
+children, and SIGINT/SIGTERM turned into a clean end of a command."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 import os
+import signal
+import sys
+import threading
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
@@ -105,8 +109,6 @@ def _shares(n: int, workers: int) -> list[tuple[int, int]]:
 
 def _fork(work: Callable[[], Any]) -> _Child:
     import pickle
-    import signal
-    import sys
 
     for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
         if stream is not None:
@@ -178,8 +180,6 @@ def _read_all(fds: list[int]) -> list[bytes]:
 
 def _kill(children: list[_Child]) -> None:
     """Kill and reap children that have not been collected (no-op for collected ones)."""
-    import signal
-
     for pid, fd in children:
         if pid > 0:
             with contextlib.suppress(OSError):
@@ -192,3 +192,109 @@ def _kill(children: list[_Child]) -> None:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pid, 0)
     children.clear()
+
+
+# ------------------------------------------------------------------ signals
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived in the main process (a BaseException: no `except Exception` eats it)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+_main_pid: int | None = None
+_received: list[int] = []  # signals that arrived during the current command
+_forking: list[bool] = []  # [True] while os.fork runs its Python callbacks
+_prctl: Any = None  # libc's prctl on Linux, loaded before any fork
+_fork_hooks: list[bool] = []  # [True] once the fork callbacks are registered
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if os.getpid() != _main_pid:  # a forked child before _after_fork_in_child ran: die by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _received.append(signum)
+    if _forking or _in_fork_callback(frame):  # an exception inside fork's callbacks would be printed and
+        return                                  # lost: _after_fork_in_parent delivers it again after the fork
+    for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
+        signal.signal(other, signal.SIG_IGN)
+    raise Interrupted(signum)  # runtime's fork helpers kill and reap their children as it propagates
+
+
+def _before_fork() -> None:
+    _forking.append(True)
+
+
+def _after_fork_in_parent() -> None:
+    _forking.clear()
+    if _received and _main_pid == os.getpid():
+        # Delivered again a moment later from another thread: raised here, inside fork's callbacks,
+        # the exception would only be printed.
+        threading.Timer(0.05, os.kill, (os.getpid(), _received[-1])).start()
+
+
+def _in_fork_callback(frame: Any) -> bool:
+    """The signal came at the very start of _before_fork / _after_fork_in_parent, before they marked it."""
+    return frame is not None and frame.f_code in (_before_fork.__code__, _after_fork_in_parent.__code__)
+
+
+def _after_fork_in_child() -> None:
+    """Children of a command (validation workers, the output child) die of SIGINT/SIGTERM and with it.
+
+    The parent also ends its children on the way out; dying with the parent
+    (Linux: PR_SET_PDEATHSIG) covers a child forked at the very moment the
+    signal came, before the parent knew of it.
+    """
+    _forking.clear()
+    if _main_pid is None:
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != _main_pid:  # the parent died before prctl
+            os._exit(128 + signal.SIGTERM)
+
+
+def _prepare_children() -> None:
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if not _fork_hooks and hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
+        _fork_hooks.append(True)
+
+
+@contextlib.contextmanager
+def interruptible(interrupted: Callable[[int], None]) -> Iterator[None]:
+    """Run a command body with SIGINT/SIGTERM turned into `interrupted(signum)` (which exits).
+
+    The body is interrupted at once (Interrupted propagates, and the fork helpers below kill
+    and reap their children on the way); forked children die of the signal and with this
+    process.  Outside the main thread the body runs as it is."""
+    global _main_pid
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        yield
+        return
+    _main_pid = os.getpid()
+    _received.clear()
+    _prepare_children()
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except (Interrupted, Exception) as exc:
+        if not _received:  # an ordinary failure
+            raise
+        interrupted(exc.signum if isinstance(exc, Interrupted) else _received[0])
+    finally:
+        _main_pid = None
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if _received:  # the exception was lost somewhere (e.g. in a callback) and the run went on
+        interrupted(_received[0])

@@ -144,16 +144,16 @@ def test_a_signal_at_the_start_of_a_fork_callback_waits_for_the_fork(monkeypatch
     run going on): the handler notes it and leaves it to _after_fork_in_parent to deliver again."""
     from types import SimpleNamespace
 
-    from kpisheet import cli
+    from kpisheet import runtime
 
-    monkeypatch.setattr(cli, "_main_pid", os.getpid())
-    monkeypatch.setattr(cli, "_received", [])
-    for hook in (cli._before_fork, cli._after_fork_in_parent):
-        cli._on_signal(signal.SIGINT, SimpleNamespace(f_code=hook.__code__))  # returns, does not raise
-    assert cli._received == [signal.SIGINT, signal.SIGINT]
-    with pytest.raises(cli.Interrupted):
+    monkeypatch.setattr(runtime, "_main_pid", os.getpid())
+    monkeypatch.setattr(runtime, "_received", [])
+    for hook in (runtime._before_fork, runtime._after_fork_in_parent):
+        runtime._on_signal(signal.SIGINT, SimpleNamespace(f_code=hook.__code__))  # returns, does not raise
+    assert runtime._received == [signal.SIGINT, signal.SIGINT]
+    with pytest.raises(runtime.Interrupted):
         try:
-            cli._on_signal(signal.SIGINT, None)  # anywhere else: the run is interrupted at once
+            runtime._on_signal(signal.SIGINT, None)  # anywhere else: the run is interrupted at once
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
