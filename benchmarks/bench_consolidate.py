@@ -31,8 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
 
 from kpisheet.check.validation import validate
-from kpisheet.consolidate.build import build_consolidation, read_value_file
+from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.month import read_value_file
 from kpisheet.template.build import generate
 from kpisheet.write.csvout import write_kpi_values_csv
 from kpisheet.write.feedback.build import write_feedback

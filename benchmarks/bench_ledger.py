@@ -113,7 +113,7 @@ def build_ledger(root: Path, path: Path) -> tuple[int, float]:
 
 def ledger_work(inbox: Path, path: Path, scratch: Path, runs: int) -> list[float]:
     """Seconds of the ledger's own work for the measured run, each on a fresh copy of the ledger."""
-    from kpisheet.consolidate.build import consolidate
+    from kpisheet.month import consolidate
     from kpisheet.write.outputs import write_outputs
 
     cons = consolidate(inbox, fiscal_year=MEASURED_FY, month=MEASURED)

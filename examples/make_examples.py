@@ -35,9 +35,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import catalogue_for_fy, load_catalogue, load_mapping, prefecture_branches
 from kpisheet.domain.settings import load_settings
+from kpisheet.month import consolidate
 from kpisheet.read.names import kpi_key, measure_key
 from kpisheet.template.build import generate
 from tests.builders.sample import POPULATION, branch_rate, fill_by_names, sample_values

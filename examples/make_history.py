@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.builders
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, prefecture_branches
+from kpisheet.month import consolidate
 from kpisheet.read.names import kpi_key
 from kpisheet.template.build import generate
 from kpisheet.write.csvout import write_kpi_values_csv

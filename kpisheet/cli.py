@@ -12,6 +12,7 @@ temporary and staging files removed, and the command exits 130 or 143.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import stat
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -505,18 +506,17 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
                     force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None,
                     settings_file: Path | None = None) -> None:
-    """Body of `kpisheet consolidate`: check the arguments, run, write, record, print.
+    """Body of `kpisheet consolidate`: check the arguments, run the month (kpisheet.month), print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
     (nothing readable, no workbook of --fy, another run writing, existing
     output without --force, a full disk, a closed month, a ledger that cannot
     be used); 2 for usage errors, before anything is read.  Findings in branch
-    files do not fail the run.  With `ledger`, the run is recorded there in one
-    transaction that commits only after every output was written.  HQ's settings
-    (`settings_file`, see kpisheet.domain.settings) give the deadline; placeholders in them
-    are one warning line, a broken file exit 1.
+    files do not fail the run.  HQ's settings (`settings_file`, see
+    kpisheet.domain.settings) give the deadline; placeholders in them are one
+    warning line, a broken file exit 1.
     """
-    from kpisheet.runtime import gc_paused
+    from kpisheet.month import run_month
 
     _check_fy(fiscal_year)
     as_of = _month(month, fiscal_year, "--month")
@@ -525,97 +525,107 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     _check_outdir(Path(inbox), Path(outdir))
     settings = _load_settings(settings_file)
     _settings_warning(settings)
-    if ledger is not None:
-        _check_ledger_open(ledger, fiscal_year, as_of)
-    with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
-        _consolidate_and_write(Path(inbox), fiscal_year=fiscal_year, as_of=as_of, baseline=baseline,
-                               targets=targets, outdir=Path(outdir), force=force, as_json=as_json, ledger=ledger,
-                               settings=settings)
-
-
-def _check_ledger_open(path: Path, fiscal_year: int, as_of: date) -> None:
-    """Before anything is read: the ledger can be used and the month is not closed (exit 1 otherwise)."""
-    from kpisheet.domain.fiscal import month_key
-    from kpisheet.ledger import store as led
-
-    if not path.exists():
-        return  # created when the run is recorded
-    _in_ledger(path, lambda book: led.check_open(book, fiscal_year, month_key(as_of)))
-
-
-def _consolidate_and_write(inbox: Path, *, fiscal_year: int, as_of: date, baseline: Path | None,
-                           targets: Path | None, outdir: Path, force: bool, as_json: bool,
-                           ledger: Path | None = None, settings: Any = None) -> None:
-    from kpisheet.consolidate.build import consolidate as consolidate_inbox
-    from kpisheet.write.outputs import run_summary
-
-    tty = sys.stderr.isatty()
-    try:
-        if tty:
-            click.echo("読込・検証中… / reading and validating…", err=True)
-        cons = consolidate_inbox(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline,
-                                 targets_path=targets, settings=settings)
-    except KpisheetError as exc:
-        _fail(exc)
-    _echo_baseline_findings(cons.findings, baseline, "前年度値ファイル", "--baseline")
-    _echo_baseline_findings(cons.findings, targets, "目標値ファイル", "--targets")
-    readable = [s for s in cons.submissions if s.branch_code]
-    if not readable:
-        if cons.findings:
-            click.echo(findings_text(cons.findings), err=True)
-        click.echo(f"kpisheet: {inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
-                   f"No readable workbook in {inbox}; the national workbook was not written.", err=True)
-        sys.exit(1)
-    if not any(s.fiscal_year == fiscal_year for s in readable):
-        _wrong_year_exit(inbox, fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
-    options = {"inbox": str(inbox), "output": str(outdir), "force": force,
-               "baseline": _file_option(baseline), "targets": _file_option(targets)}
-    result, record = _write_and_record(cons, outdir, force=force, tty=tty, ledger=ledger, options=options)
-    if result.findings:
-        click.echo(findings_text(result.findings), err=True)
-    summary = run_summary(cons, result)
-    if record is not None:
-        summary["ledger"] = record.to_dict()
+    with _month_failures(Path(outdir)):
+        result = run_month(Path(inbox), fiscal_year, as_of, Path(outdir), baseline=baseline, targets=targets,
+                           settings=settings, ledger=ledger, force=force,
+                           hooks=_Terminal(baseline, targets, tty=sys.stderr.isatty()))
+    if result.outputs.findings:
+        click.echo(findings_text(result.outputs.findings), err=True)
+    summary = result.to_dict()
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
     if summary["internal_errors"]:  # outputs written, but kpisheet failed on a file: HQ must look
         sys.exit(1)
 
 
-def _file_option(path: Path | None) -> dict[str, str] | None:
-    from kpisheet.fileio import sha256_file
+class _Terminal:
+    """kpisheet.month.RunHooks for the CLI: the findings about --baseline / --targets once the month
+    is consolidated, and on a terminal a line while reading and a progress bar while writing."""
 
-    return None if path is None else {"path": str(path), "sha256": sha256_file(path)}
+    def __init__(self, baseline: Path | None, targets: Path | None, *, tty: bool):
+        self.baseline, self.targets, self.tty = baseline, targets, tty
+
+    def reading(self) -> None:
+        if self.tty:
+            click.echo("読込・検証中… / reading and validating…", err=True)
+
+    def consolidated(self, cons: Any) -> None:
+        _echo_baseline_findings(cons.findings, self.baseline, "前年度値ファイル", "--baseline")
+        _echo_baseline_findings(cons.findings, self.targets, "目標値ファイル", "--targets")
+
+    @contextlib.contextmanager
+    def writing(self, steps: int) -> Iterator[Any]:
+        if not self.tty:
+            yield None
+            return
+        with click.progressbar(length=steps, label="出力中 / writing", file=sys.stderr) as bar:
+            yield lambda _label: bar.update(1)
 
 
-def _write_and_record(cons: Any, outdir: Path, *, force: bool, tty: bool, ledger: Path | None,
-                      options: dict[str, Any]) -> tuple[Any, Any]:
-    """Write the outputs; with a ledger, inside its one transaction: what the ledger knows goes into
-    the outputs, and the run is committed only when every output was written."""
-    if ledger is None:
-        return _write(cons, outdir, force=force, tty=tty), None
-    from kpisheet.ledger import store as led
+@contextlib.contextmanager
+def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
+    """Each way a month's run fails, as a message and exit 1."""
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.month import NothingReadable, OutputWriteError, WrongFiscalYear
+    from kpisheet.write.outputs import OutputLockedError
 
-    existed = ledger.exists()
     try:
-        with led.opened(ledger, create=True) as book, book.transaction():
-            led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
-            plan = led.attach(book, cons)
-            result = _write(cons, outdir, force=force, tty=tty)
-            return result, led.record_run(book, cons, plan, result.paths, options)
-    except BaseException as exc:
-        if not existed:  # a ledger this failed run created holds nothing: leave no file
-            led.remove_ledger(ledger)
-        if isinstance(exc, KpisheetError):
-            _fail(exc)
-        raise
+        yield
+    except KpisheetError as exc:
+        _fail(exc)
+    except NothingReadable as exc:
+        _nothing_readable_exit(exc)
+    except WrongFiscalYear as exc:
+        _wrong_year_exit(exc.inbox, exc.fiscal_year, exc.years)
+    except OutputExistsError as exc:
+        _exists_exit(exc)
+    except OutputLockedError:
+        _locked_exit(outdir, rebuilt)
+    except OutputWriteError as exc:
+        if rebuilt:  # reported as the unexpected error it is there
+            raise exc.error from None
+        _write_error_exit(exc.error, outdir)
+
+
+def _nothing_readable_exit(exc: Any) -> None:
+    if exc.findings:
+        click.echo(findings_text(exc.findings), err=True)
+    click.echo(f"kpisheet: {exc.inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
+               f"No readable workbook in {exc.inbox}; the national workbook was not written.", err=True)
+    sys.exit(1)
+
+
+def _locked_exit(outdir: Path, rebuilt: bool) -> None:
+    if rebuilt:
+        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。何も書き込んでいません。\n"
+                   f"Another kpisheet run is writing into {outdir}. Nothing was written.", err=True)
+    else:
+        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。終わってから再実行してください。"
+                   f"何も書き込んでいません。\n"
+                   f"Another kpisheet run is writing into {outdir}; run again when it has finished. "
+                   f"Nothing was written.", err=True)
+    sys.exit(1)
+
+
+def _write_error_exit(exc: OSError, outdir: Path) -> None:
+    from kpisheet.fileio import is_disk_full
+
+    where = exc.filename or outdir
+    if is_disk_full(exc):
+        click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
+                   f"空きを作ってから再実行してください。\n"
+                   f"The disk is full ({where}); no output was written. Free some space and run again.",
+                   err=True)
+    else:
+        click.echo(f"kpisheet: 出力を書き込めません：{where}（{exc.strerror or exc}）\n"
+                   f"Cannot write the output: {where} ({exc.strerror or exc})", err=True)
+    sys.exit(1)
 
 
 def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledger: Path | None, as_json: bool,
                 extra: tuple[Any, ...] = (), settings_file: Path | None = None) -> None:
     """`kpisheet consolidate --from-ledger`: the month's national workbook and CSV from the ledger alone
-    (HQ's settings, as for a run from the inbox, give the deadline the recorded arrivals are judged by)."""
-    from kpisheet.ledger import store as led
-    from kpisheet.write.outputs import OutputLockedError
+    (kpisheet.month.rebuild_month)."""
+    from kpisheet.month import rebuild_month
 
     if any(x for x in extra):
         raise click.UsageError("--from-ledger takes no INBOX, --baseline, --targets or --no-ledger: "
@@ -625,26 +635,12 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
     path = ledger_path_of(ledger)
     settings = _load_settings(settings_file)
     _settings_warning(settings)
-    try:
-        with led.opened(path) as book:
-            cons, run_id = led.rebuild(book, fiscal_year, key, settings=settings)
-            recorded = led.recorded_outputs(book, run_id)
-        paths, findings = led.write_rebuilt(cons, Path(outdir), force=force, recorded=recorded)
-    except KpisheetError as exc:
-        _fail(exc)
-    except OutputLockedError:
-        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。何も書き込んでいません。\n"
-                   f"Another kpisheet run is writing into {outdir}. Nothing was written.", err=True)
-        sys.exit(1)
-    except Exception as exc:
-        from kpisheet.fileio import OutputExistsError
-
-        if isinstance(exc, OutputExistsError):
-            _exists_exit(exc)
-        raise
-    if findings:
-        click.echo(findings_text(findings), err=True)
-    summary = {**cons.summary(paths), "rebuilt_from": {"ledger": str(path), "run_id": run_id}}
+    with _month_failures(Path(outdir), rebuilt=True):
+        result = rebuild_month(fiscal_year, key, Path(outdir), ledger=path, settings=settings, force=force)
+    if result.mismatches:
+        click.echo(findings_text(result.mismatches), err=True)
+    summary = result.to_dict()
+    run_id = summary["rebuilt_from"]["run_id"]
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else
                summary_text(summary) + f"\n  台帳 {path} の記録（run {run_id}）から再作成しました。")
 
@@ -669,38 +665,6 @@ def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
                f"The workbooks in {inbox} are for FY{', FY'.join(map(str, years))}, none for FY{fiscal_year}; "
                f"{hint_en}. Nothing was written.", err=True)
     sys.exit(1)
-
-
-def _write(cons: Any, outdir: Path, *, force: bool, tty: bool) -> Any:
-    """write_outputs with a progress bar on a terminal; every failure is a message and exit 1."""
-    from kpisheet.fileio import OutputExistsError, is_disk_full
-    from kpisheet.write.outputs import OutputLockedError, write_outputs
-
-    try:
-        if tty:
-            n_steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
-            with click.progressbar(length=n_steps, label="出力中 / writing", file=sys.stderr) as bar:
-                return write_outputs(cons, outdir, force=force, progress=lambda _l: bar.update(1))
-        return write_outputs(cons, outdir, force=force)
-    except OutputExistsError as exc:
-        _exists_exit(exc)
-    except OutputLockedError:
-        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。終わってから再実行してください。"
-                   f"何も書き込んでいません。\n"
-                   f"Another kpisheet run is writing into {outdir}; run again when it has finished. "
-                   f"Nothing was written.", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        where = exc.filename or outdir
-        if is_disk_full(exc):
-            click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
-                       f"空きを作ってから再実行してください。\n"
-                       f"The disk is full ({where}); no output was written. Free some space and run again.",
-                       err=True)
-        else:
-            click.echo(f"kpisheet: 出力を書き込めません：{where}（{exc.strerror or exc}）\n"
-                       f"Cannot write the output: {where} ({exc.strerror or exc})", err=True)
-        sys.exit(1)
 
 
 def _named(codes: list[str], names: list[str] | None) -> str:

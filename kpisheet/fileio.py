@@ -33,7 +33,7 @@ def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=".kpisheet-", suffix=final.suffix + ".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would keep colleagues from opening the output
+    os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep colleagues from opening the output
     try:
         yield tmp
         os.replace(tmp, final)
@@ -48,6 +48,11 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
+def new_file_mode() -> int:
+    """The mode a new file gets here (0666 less the umask), for files made under a temporary name."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -60,3 +65,11 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 16), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_or_empty(path: Path) -> str:
+    """sha256_file, or '' when the file cannot be read (an output or input that has gone)."""
+    try:
+        return sha256_file(path)
+    except OSError:
+        return ""

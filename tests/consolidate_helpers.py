@@ -73,7 +73,7 @@ def copy(src: Path, dst: Path) -> Path:
 
 def one_branch_with_e401(root: Path, month: date) -> tuple[Any, Path]:
     """(consolidation, file) of branch 11 alone, filled through `month`, with an E401 at K6-2-01's numerator."""
-    from kpisheet.consolidate.build import consolidate
+    from kpisheet.month import consolidate
 
     values = sample_values(catalogue_for_fy(2024), 2024, "11", month)
     values[num("K6-2-01", month)] = values[den("K6-2-01", month)] + 5

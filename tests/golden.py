@@ -564,7 +564,7 @@ def _settle(path: Path) -> None:
 def build_outputs(work: Path) -> dict[str, Path]:
     """The HQ workbooks and the feedback workbook of FEEDBACK_BRANCH of the small consolidation, under `work`,
     by golden workbook name."""
-    from kpisheet.consolidate.build import consolidate
+    from kpisheet.month import consolidate
     from kpisheet.domain.settings import example_settings
     from kpisheet.write.outputs import write_outputs
 

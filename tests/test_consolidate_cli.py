@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.settings import load_settings
+from kpisheet.month import consolidate
 from kpisheet.write.outputs import OutputResult, output_names, run_summary
 from tests.builders.sample import sample_values
 

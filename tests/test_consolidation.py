@@ -11,8 +11,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.month import consolidate
 from kpisheet.write.csvout import kpi_values_frame
 from kpisheet.write.outputs import HQ_OUTPUTS, write_outputs
 from tests.builders.sample import sample_values

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.month import consolidate
 from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, filled, num, val

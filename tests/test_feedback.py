@@ -9,9 +9,9 @@ from datetime import date
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.ratings import TARGET_SOURCES
+from kpisheet.month import consolidate
 from kpisheet.read.names import parse_name
 from kpisheet.write.feedback.build import feedback_path, write_feedback
 from tests.builders.sample import sample_values

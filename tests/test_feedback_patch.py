@@ -25,9 +25,9 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.findings import finding
 from kpisheet.domain.model import Submission
+from kpisheet.month import consolidate
 from kpisheet.write.feedback.build import feedback_path, write_feedback
 from kpisheet.write.feedback.patch import _PatchError, patch_workbook
 from kpisheet.write.feedback.summary import ERROR_RGB

@@ -15,9 +15,10 @@ import pytest
 from kpisheet.check import rules, validation
 from kpisheet.check.validation import validate
 from kpisheet.consolidate import build as consolidation
-from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE, consolidate
+from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.model import is_readable
+from kpisheet.month import consolidate
 from kpisheet.read.reader import read_workbook
 from kpisheet.write.report import write_national
 from tests.builders.sample import sample_values

@@ -23,10 +23,10 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.fiscal import month_compact
 from kpisheet.ledger import store as led
+from kpisheet.month import consolidate
 from tests.builders.sample import sample_values
 
 from .consolidate_helpers import filled, num
@@ -228,7 +228,7 @@ def test_history_imported_after_the_close_does_not_change_the_closed_month(story
     with led.opened(ledger) as book:
         rebuilt, _ = led.rebuild(book, FY, "2024-09")
         cons = consolidate(story["sep_box"], fiscal_year=FY, month=SEP)
-        led.attach(book, cons)  # a new run of September would see it
+        cons = led.attach(book, cons).applied_to(cons)  # a new run of September would see it
     assert rebuilt.year_on_year("ALL", REVISED).previous is None
     assert cons.year_on_year("ALL", REVISED).previous == 90.0
 
@@ -324,7 +324,7 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
     assert rows["K6-2-09"]["前年同月"] is None and "対応するKPIがない" in rows["K6-2-09"]["前年同月比の注記"]
     cons = consolidate(story["oct_box"], fiscal_year=FY, month=OCT)
     with led.opened(ledger) as book:
-        led.attach(book, cons)
+        cons = led.attach(book, cons).applied_to(cons)
     yoy = cons.year_on_year("11", "K6-1-02")
     assert (yoy.month, yoy.previous_month, yoy.previous) == ("2024-10", "2023-10", 90.0)
     assert yoy.change == pytest.approx(cons.branch_kpis[("11", "K6-1-02")].value - 90.0)

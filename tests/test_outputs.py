@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli, summary_text
-from kpisheet.consolidate.build import consolidate
+from kpisheet.month import consolidate
 from kpisheet.write import outputs
 from kpisheet.write.outputs import LOCK_NAME, STAGING_PREFIX, output_lock, output_names, write_outputs
 

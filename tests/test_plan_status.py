@@ -8,8 +8,8 @@ from datetime import date
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.fileio import OutputExistsError
+from kpisheet.month import consolidate
 from kpisheet.write.feedback import build as feedback
 from kpisheet.write.feedback.build import write_feedback
 from kpisheet.write.report import lines_of

@@ -39,7 +39,7 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
     `kpisheet consolidate examples/inbox_FY2024 --fy 2024 --month 2024-10
     --baseline examples/baseline_FY2023.csv` (README), run through the library as cli.py does."""
     skip_without_printing()
-    from kpisheet.consolidate.build import consolidate
+    from kpisheet.month import consolidate
     from kpisheet.domain.settings import load_settings
     from kpisheet.ledger import store as ledger
     from kpisheet.write.outputs import output_names, write_outputs
@@ -52,6 +52,7 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        baseline_path=EXAMPLES / "baseline_FY2023.csv", settings=load_settings())
     with ledger.opened(book_path) as book, book.transaction():
         plan = ledger.attach(book, cons)
+        cons = plan.applied_to(cons)
         written = write_outputs(cons, out, force=True)
         ledger.record_run(book, cons, plan, written.paths, options={})
     national = out / output_names(2024, date(2024, 10, 1))["national"]

@@ -7,8 +7,9 @@ from datetime import date
 
 import pytest
 
-from kpisheet.consolidate.build import achievement, consolidate, rank_ja
+from kpisheet.consolidate.build import achievement, rank_ja
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.month import consolidate
 from kpisheet.write.csvout import CSV_COLUMNS, csv_rows
 from tests.builders.sample import sample_values
 

@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.model import InputValue, Submission
+from kpisheet.month import consolidate
 from kpisheet.read import names as nm
 from kpisheet.read.reader import read_workbook
 from tests import consolidate_helpers as ch

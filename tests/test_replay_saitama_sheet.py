@@ -43,9 +43,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.ratings import as_of_ja
+from kpisheet.month import consolidate
 from kpisheet.write.feedback.build import write_feedback
 
 from .consolidate_helpers import field, filled, mfield

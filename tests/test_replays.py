@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import catalogue_for_fy
 from kpisheet.domain.fiscal import fiscal_months, parse_month
 from kpisheet.domain.ratings import with_month
+from kpisheet.month import consolidate
 from kpisheet.template.build import generate
 from tests.builders.sample import fill_by_names
 

@@ -11,10 +11,10 @@ from datetime import date, datetime, timezone
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import consolidate
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.ratings import TARGET_SOURCES
 from kpisheet.fileio import OutputExistsError
+from kpisheet.month import consolidate
 from kpisheet.write import report
 from tests.builders.sample import sample_values
 
@@ -359,7 +359,7 @@ def test_status_sheet_shows_who_filled_the_workbook(tmp_path):
 
     import openpyxl
 
-    from kpisheet.consolidate.build import consolidate
+    from kpisheet.month import consolidate
     from kpisheet.domain.catalogue import catalogue_for_fy
     from kpisheet.write.outputs import write_outputs
     from tests.builders.sample import sample_values

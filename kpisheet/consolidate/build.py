@@ -1,8 +1,8 @@
 """Stage 6 — consolidation: validated submissions → national figures, marks and ranks.
 
-`consolidate(inbox, ...)` reads and validates every file of the inbox through
-kpisheet.check.validation, then `build_consolidation` (pure) turns the submissions
-and findings into a Consolidation: per branch status, per branch × KPI × month
+`build_consolidation` (pure: it reads nothing but files' times and digests;
+kpisheet.month reads and validates the inbox for it) turns the submissions and
+findings into a Consolidation: per branch status, per branch × KPI × month
 values and marks, national values (Σ numerators ÷ Σ denominators, Σ counts;
 never a mean of rates) with the branches each figure covers, self-ratings of
 measures, the term-5 → term-6 table, and the findings of the run (validation
@@ -49,7 +49,7 @@ branch missing in one month does not read as a national rise or fall:
 - K6-2-08 is judged nationally by how many branches meet their own condition; its trend
   shows the pooled rate over the fixed set all the same, as information.
 
-With HQ's settings (`consolidate(..., settings=...)`), a branch is late (`BranchStatus.late`)
+With HQ's settings (`build_consolidation(..., settings=...)`), a branch is late (`BranchStatus.late`)
 when the file whose values count was last saved by the branch (the workbook's own saved time,
 docProps) after the end of the deadline day in Japan Standard Time (`HqSettings.deadline
 (reporting month)`, 23:59:59 JST).  Without a saved time — or with no usable file, for the
@@ -68,7 +68,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
@@ -393,50 +393,9 @@ class Consolidation:
         }
 
 
-# ---------------------------------------------------------------- reading the inbox
-def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_path: Path | None = None,
-                targets_path: Path | None = None, settings: HqSettings | None = None) -> Consolidation:
-    """Read, validate and consolidate every workbook of `inbox` for the reporting month.
-
-    `settings` (HQ's settings file) gives the deadline late submissions are judged by."""
-    from kpisheet.check.validation import validate
-
-    as_of = _as_date(month)
-    result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
-    files = [Path(f) for f in result.files]
-    baselines, base_findings = read_value_file(baseline_path, fiscal_year)
-    targets, target_findings = read_value_file(targets_path, fiscal_year, kind="targets")
-    return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
-                               fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
-                               input_files=files, settings=settings)
-
-
-def read_value_file(path: Path | None, fiscal_year: int, *, kind: Literal["baseline", "targets"] = "baseline"
-                   ) -> tuple[dict[tuple[str, str], float], list[Finding]]:
-    """A --baseline (or --targets) file as {(branch code, KPI id): value}; branch 'ALL' is the nation."""
-    if path is None:
-        return {}, []
-    from kpisheet.read.value_tables import read_value_table
-
-    table = read_value_table(Path(path), fiscal_year, kind=kind)
-    out: dict[tuple[str, str], float] = {}
-    for key, value in table.values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[(str(key[0]), str(key[1]))] = float(value)
-    return out, list(table.findings)
-
-
 def _year_before(month: str | None) -> str | None:
     """'2024-08' -> '2023-08'."""
     return f"{int(month[:4]) - 1:04d}{month[4:]}" if month else None
-
-
-def _as_date(month: str | date) -> date:
-    if isinstance(month, date):
-        return month.replace(day=1)
-    from kpisheet.domain.fiscal import parse_month
-
-    return parse_month(month)
 
 
 # ---------------------------------------------------------------- exclusion by findings

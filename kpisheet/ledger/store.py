@@ -37,8 +37,9 @@ import json
 import math
 import os
 import sqlite3
+import tempfile
 import zlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -59,6 +60,7 @@ from kpisheet.domain.model import (
     Submission,
     is_readable,
 )
+from kpisheet.fileio import new_file_mode, sha256_or_empty
 
 CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108", "L109"})
 
@@ -408,12 +410,21 @@ def _is_revision(held: Held | None, mv: MonthValue) -> bool:
 
 @dataclass
 class RunPlan:
-    """What `attach` found before the outputs are written, for `record_run` to store."""
+    """What `attach` found before the outputs are written: what the consolidation gets from the
+    ledger (`applied_to`) and what `record_run` will store."""
 
     held: dict[Key, Held]
     new_revisions: list[tuple[Revision, int]]  # (revision, id of the row it replaces)
     closed_through: str | None
     last_year_mark: int = 0  # the newest row of the previous fiscal year: last year's figures as used
+    revisions: list[Revision] = field(default_factory=list)  # the month's revisions, earlier runs' and this one's
+    previous_year: dict[Key, float] = field(default_factory=dict)  # last year's figures (Consolidation.previous_year)
+    no_comparison: dict[str, tuple[str, str]] = field(default_factory=dict)  # KPI id -> why no 前年同月比
+
+    def applied_to(self, cons: Consolidation) -> Consolidation:
+        """A new Consolidation: `cons` with the ledger's revisions and last year's figures."""
+        return replace(cons, revisions=self.revisions, previous_year=self.previous_year,
+                       no_comparison=self.no_comparison)
 
 
 def held(ledger: Ledger, fiscal_year: int, as_of: str | None = None) -> dict[Key, Held]:
@@ -535,8 +546,9 @@ def previous_year_values(values: dict[Key, float], forward: dict[str, str], thro
 
 # ---------------------------------------------------------------- a consolidation against the ledger
 def attach(ledger: Ledger, cons: Consolidation) -> RunPlan:
-    """Give `cons` what the ledger knows — the month's revisions (earlier runs' and this one's) and
-    last year's figures — and return what `record_run` will store.  Reads only."""
+    """What the ledger knows about `cons` — the month's revisions (earlier runs' and this one's) and
+    last year's figures — and what `record_run` will store.  Reads only; `cons` is left as it is
+    (`RunPlan.applied_to(cons)` is the consolidation with them)."""
     fy, month = cons.fiscal_year, cons.month_key
     now = held(ledger, fy, as_of=month)
     closed = closed_through(ledger, fy)
@@ -550,12 +562,12 @@ def attach(ledger: Ledger, cons: Consolidation) -> RunPlan:
                                mv.numerator, mv.denominator, mv.value, mv.status,
                                Path(cons.used.get(mv.branch_code, "")).name, names.get(h.file_id or -1, ""),
                                bool(closed and mv.month <= closed[0]), month), h.id))
-    cons.revisions = _revision_order([*revisions_of_month(ledger, fy, month), *(r for r, _ in found)])
-    forward, cons.no_comparison = comparable_ids(cons.catalogue, cons.kpis, fy)
-    cons.previous_year = previous_year_values(last_year(ledger, fy - 1, _month_shift(month, -1)), forward, month) \
+    revisions = _revision_order([*revisions_of_month(ledger, fy, month), *(r for r, _ in found)])
+    forward, no_comparison = comparable_ids(cons.catalogue, cons.kpis, fy)
+    previous = previous_year_values(last_year(ledger, fy - 1, _month_shift(month, -1)), forward, month) \
         if forward else {}
     (mark,), = ledger.query("SELECT coalesce(max(id), 0) FROM kpi_values WHERE fiscal_year = ?", [fy - 1])
-    return RunPlan(now, found, closed[0] if closed else None, int(mark))
+    return RunPlan(now, found, closed[0] if closed else None, int(mark), revisions, previous, no_comparison)
 
 
 def file_names(ledger: Ledger, ids: Iterable[int | None]) -> dict[int, str]:
@@ -612,7 +624,7 @@ def record_run(ledger: Ledger, cons: Consolidation, plan: RunPlan, outputs: Iter
     aside = {f.file or "": f.code for f in cons.findings if sets_aside(f)}
     roles = [(sub.sha256 or sub.path, _role(cons, sub, aside)) for sub in cons.submissions]
     fingerprint = _fingerprint(cons, roles, plan)
-    record = RunRecord(str(ledger.path), None, previous_year=bool(cons.previous_year))
+    record = RunRecord(str(ledger.path), None, previous_year=bool(plan.previous_year))
     last = ledger.query("SELECT fingerprint FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
                         "ORDER BY id DESC LIMIT 1", [cons.fiscal_year, cons.month_key])
     if last and last[0][0] == fingerprint:
@@ -719,18 +731,9 @@ def _record_values(ledger: Ledger, cons: Consolidation, plan: RunPlan, run_id: i
     return len(rows)
 
 
-def _sha256(path: Path) -> str:
-    from kpisheet.fileio import sha256_file
-
-    try:
-        return sha256_file(path)
-    except OSError:
-        return ""
-
-
 def _record_outputs(ledger: Ledger, run_id: int, outputs: Iterable[Path]) -> None:
     ledger.conn.executemany("INSERT OR REPLACE INTO run_outputs (run_id, path, sha256) VALUES (?, ?, ?)",
-                            [(run_id, str(p), _sha256(Path(p))) for p in outputs])
+                            [(run_id, str(p), sha256_or_empty(Path(p))) for p in outputs])
 
 
 def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
@@ -817,13 +820,12 @@ def rebuild(ledger: Ledger, fiscal_year: int, month: str, settings: Any = None) 
                                month=parse_month(month), baselines={(b, k): v for b, k, v in snap["baselines"]},
                                targets={(b, k): v for b, k, v in snap["targets"]}, settings=settings,
                                received=_received_times(ledger, subs))
-    cons.inputs = [(f, h) for f, h in snap["inputs"]]
     forward, _ = comparable_ids(cons.catalogue, cons.kpis, fiscal_year)
-    cons.previous_year = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),
-                                              forward, month) if forward else {}
-    cons.no_comparison = {k: (v[0], v[1]) for k, v in snap["no_comparison"].items()}
-    cons.revisions = _revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id))
-    return cons, run_id
+    previous = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),
+                                    forward, month) if forward else {}
+    return replace(cons, inputs=[(f, h) for f, h in snap["inputs"]], previous_year=previous,
+                   no_comparison={k: (v[0], v[1]) for k, v in snap["no_comparison"].items()},
+                   revisions=_revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id))), run_id
 
 
 def _file_records(ledger: Ledger, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -883,7 +885,7 @@ class ImportResult:
 def import_values(ledger: Ledger, path: Path) -> ImportResult:
     """Record the figures of a kpi_values CSV kpisheet wrote (one fiscal year), e.g. last year's."""
     path = Path(path)
-    digest = _sha256(path)
+    digest = sha256_or_empty(path)
     rows, fiscal_year = _read_values_csv(path)
     with ledger.transaction():
         if ledger.query("SELECT 1 FROM files WHERE sha256 = ?", [digest]):
@@ -959,49 +961,68 @@ def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
 
 
 def remove_ledger(path: Path) -> None:
-    """Delete a ledger file and its WAL companions (only for one this run created and left empty)."""
+    """Delete a ledger file and its WAL companions."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(OSError):
             Path(f"{path}{suffix}").unlink()
 
 
-# ---------------------------------------------------------------- writing a rebuilt month
-def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: dict[str, str],
-                  created: datetime | None = None) -> tuple[list[Path], list[Finding]]:
-    """Write the national workbook and the CSV of a rebuilt month (no feedback: the branches' files
-    are not the ledger's), all or nothing as write_outputs does; L109 when the CSV differs from the
-    one the run recorded."""
-    import shutil
-    import tempfile
+# ---------------------------------------------------------------- a ledger a run creates
+def create_ledger(path: Path) -> bool:
+    """Create an empty ledger at `path` unless a file is there; True when this call created it.
 
-    from kpisheet.fileio import OutputExistsError
-    from kpisheet.write.csvout import write_kpi_values_csv
-    from kpisheet.write.outputs import LOCK_WAIT, STAGING_PREFIX, output_lock, output_names, signals_deferred
-    from kpisheet.write.report import write_national
+    The ledger is built under a temporary name and linked into place, so it never appears half
+    made, and a run knows for sure whether the file is its own: another run may create the same
+    path at the same moment, and only the run that created a ledger may remove it
+    (`remove_unused_ledger`)."""
+    path = Path(path)
+    if path.exists():
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _error("L101", path, reason=exc.strerror or str(exc)) from None
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep colleagues from reading the ledger
+        open_ledger(tmp, create=True).close()
+        return _claim(tmp, path)
+    finally:
+        remove_ledger(tmp)
 
-    names = output_names(cons.fiscal_year, cons.month)
-    finals = [Path(outdir) / names["national"], Path(outdir) / names["csv"]]
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    with output_lock(Path(outdir), LOCK_WAIT):
-        existing = [p for p in finals if p.exists()]
-        if existing and not force:
-            raise OutputExistsError(*existing)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
+
+def _claim(made: Path, path: Path) -> bool:
+    """Link the ledger `made` in as `path`; False when another run's file got there first."""
+    try:
+        os.link(made, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system: claim the name, open_ledger fills the file
         try:
-            staged = [write_national(cons, staging / names["national"], force=True, created=created),
-                      write_kpi_values_csv(cons, staging / names["csv"], force=True)]
-            findings = _compare_with_record(cons, staged[1], recorded)
-            with signals_deferred():
-                for src, dst in zip(staged, finals, strict=True):
-                    os.replace(src, dst)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return finals, findings
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode()))
+            return True
+        except FileExistsError:
+            return False
 
 
-def _compare_with_record(cons: Consolidation, csv_path: Path, recorded: dict[str, str]) -> list[Finding]:
-    want = recorded.get(csv_path.name)
-    if want is None or want == _sha256(csv_path):
-        return []
-    return [finding("L109", file=str(csv_path), month=cons.month_key, value=csv_path.name,
-                    reason="sha256が記録と異なります / sha256 differs from the record")]
+def remove_unused_ledger(path: Path) -> bool:
+    """Delete a ledger a failed run created (`create_ledger`), unless it records a run or another
+    run is writing to it (held under the write lock while deleting); True when deleted."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("SELECT count(*) FROM runs").fetchone()[0]:
+            return False
+        remove_ledger(path)
+        return True
+    except sqlite3.Error:  # busy (another run writes to it) or not a ledger: not ours to delete
+        return False
+    finally:
+        conn.close()
+

@@ -39,10 +39,10 @@ from typing import Any, Callable, Iterator
 
 from kpisheet.consolidate.build import Consolidation
 from kpisheet.domain.failures import failure_finding, is_internal
-from kpisheet.domain.findings import Finding
+from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
-from kpisheet.fileio import OutputExistsError, is_disk_full
+from kpisheet.fileio import OutputExistsError, is_disk_full, sha256_or_empty
 from kpisheet.runtime import ForkedCall, fork_cpus
 from kpisheet.write.csvout import write_kpi_values_csv
 from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
@@ -122,23 +122,56 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
     """
     outdir = Path(outdir)
     planned = planned_paths(cons, outdir)
+    with _staging(outdir, planned, force=force, wait=lock_wait) as staging:
+        staged, findings = _write_staged(cons, staging, progress or (lambda _label: None), parallel, created)
+        pairs = [(p, outdir / p.relative_to(staging)) for p in staged]
+        with signals_deferred():
+            written = _commit(pairs)
+            if force:
+                for stale in stale_outputs(cons, outdir, written):
+                    stale.unlink(missing_ok=True)
+    return OutputResult(written, findings)
+
+
+def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: dict[str, str],
+                  created: datetime | None = None) -> OutputResult:
+    """Write the national workbook and the CSV of a month rebuilt from the ledger (no feedback: the
+    branches' files are not the ledger's), all or nothing as write_outputs does.  `recorded` is
+    {file name: sha256} of what the month's run wrote; a CSV that differs is an L109 finding."""
+    outdir = Path(outdir)
+    names = output_names(cons.fiscal_year, cons.month)
+    finals = [outdir / names["national"], outdir / names["csv"]]
+    with _staging(outdir, finals, force=force) as staging:
+        staged = [write_national(cons, staging / names["national"], force=True, created=created),
+                  write_kpi_values_csv(cons, staging / names["csv"], force=True)]
+        findings = _compare_with_record(cons, staged[1], recorded)
+        with signals_deferred():
+            written = _commit(list(zip(staged, finals, strict=True)))
+    return OutputResult(written, findings)
+
+
+def _compare_with_record(cons: Consolidation, csv_path: Path, recorded: dict[str, str]) -> list[Finding]:
+    want = recorded.get(csv_path.name)
+    if want is None or want == sha256_or_empty(csv_path):
+        return []
+    return [finding("L109", file=str(csv_path), month=cons.month_key, value=csv_path.name,
+                    reason="sha256が記録と異なります / sha256 differs from the record")]
+
+
+@contextlib.contextmanager
+def _staging(outdir: Path, planned: list[Path], *, force: bool, wait: float | None = None) -> Iterator[Path]:
+    """Under the folder's lock: OutputExistsError for outputs that exist (without force), else a
+    staging folder inside `outdir`, removed on every way out."""
     outdir.mkdir(parents=True, exist_ok=True)
-    with output_lock(outdir, LOCK_WAIT if lock_wait is None else lock_wait):
+    with output_lock(outdir, LOCK_WAIT if wait is None else wait):
         existing = [p for p in planned if p.exists()]
         if existing and not force:
             raise OutputExistsError(*existing)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
         try:
-            staged, findings = _write_staged(cons, staging, progress or (lambda _label: None), parallel, created)
-            pairs = [(p, outdir / p.relative_to(staging)) for p in staged]
-            with signals_deferred():
-                written = _commit(pairs)
-                if force:
-                    for stale in stale_outputs(cons, outdir, written):
-                        stale.unlink(missing_ok=True)
+            yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return OutputResult(written, findings)
 
 
 def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None], parallel: bool | None,

@@ -1,0 +1,232 @@
+"""One month's run, top to bottom: what `kpisheet consolidate` does, callable from Python.
+
+`run_month` (from the inbox):
+
+1. with a ledger, a closed month is refused (L104) before anything is read;
+2. every workbook of the inbox is read and validated, the --baseline / --targets files are read
+   (`consolidate`), and `build_consolidation` turns them into a Consolidation;
+3. nothing readable (NothingReadable), or no workbook of the fiscal year (WrongFiscalYear),
+   ends the run before anything is written;
+4. with a ledger, in one transaction: the month is checked again (closed meanwhile?), the
+   ledger's revisions and last year's figures are attached (a new Consolidation), every output
+   is written, and the run is recorded; the transaction commits only when every output was
+   written.  A ledger this run created is removed again when the run fails (and nothing else
+   uses it).
+
+`rebuild_month` (`kpisheet consolidate --from-ledger`) writes a month's national workbook and CSV
+from the ledger alone.  Both return a MonthResult, whose `to_dict()` is what `--json` prints.
+
+Failures are exceptions: KpisheetError (findings: a broken ledger, a closed month, ...),
+NothingReadable, WrongFiscalYear, OutputExistsError (kpisheet.fileio), OutputLockedError
+(kpisheet.write.outputs), OutputWriteError (the disk is full, a folder cannot be written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+
+from kpisheet.consolidate.build import Consolidation, build_consolidation
+from kpisheet.domain.findings import Finding
+from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.fileio import sha256_file
+from kpisheet.ledger import store as led
+from kpisheet.runtime import gc_paused
+from kpisheet.write import outputs
+from kpisheet.write.outputs import OutputResult, run_summary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kpisheet.domain.settings import HqSettings
+
+Progress = Callable[[str], None]
+
+
+# ---------------------------------------------------------------- results and failures
+@dataclass
+class MonthResult:
+    """What a month's run made: the consolidation (with what the ledger added), the outputs
+    written and findings about writing them, and what the ledger recorded."""
+
+    consolidation: Consolidation
+    outputs: OutputResult
+    record: led.RunRecord | None = None  # None: no ledger (or a rebuilt month)
+    rebuilt_from: tuple[str, int] | None = None  # (ledger, run id) of a month rebuilt from the ledger
+    mismatches: list[Finding] = field(default_factory=list)  # a rebuilt output differing from the record (L109)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run summary (`kpisheet consolidate --json`)."""
+        summary = run_summary(self.consolidation, self.outputs)
+        if self.record is not None:
+            summary["ledger"] = self.record.to_dict()
+        if self.rebuilt_from is not None:
+            summary["rebuilt_from"] = {"ledger": self.rebuilt_from[0], "run_id": self.rebuilt_from[1],
+                                       "findings": [f.to_dict() for f in self.mismatches]}
+        return summary
+
+
+class NothingReadable(Exception):
+    """No workbook of the inbox could be read: nothing was written."""
+
+    def __init__(self, inbox: Path, findings: list[Finding]):
+        self.inbox, self.findings = Path(inbox), findings
+        super().__init__(f"no readable workbook in {inbox}")
+
+
+class WrongFiscalYear(Exception):
+    """The inbox holds workbooks, but none of the fiscal year asked for: nothing was written."""
+
+    def __init__(self, inbox: Path, fiscal_year: int, years: list[int]):
+        self.inbox, self.fiscal_year, self.years = Path(inbox), fiscal_year, years
+        super().__init__(f"the workbooks in {inbox} are for FY{years}, none for FY{fiscal_year}")
+
+
+class OutputWriteError(Exception):
+    """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written."""
+
+    def __init__(self, outdir: Path, error: OSError):
+        self.outdir, self.error = Path(outdir), error
+        super().__init__(f"cannot write into {outdir}: {error}")
+
+
+class RunHooks:
+    """What a caller may show while a month runs (the CLI's progress on a terminal): no-ops here.
+    `hooks` may be any object with these three methods."""
+
+    def reading(self) -> None:
+        """The inbox is about to be read."""
+
+    def consolidated(self, cons: Consolidation) -> None:
+        """The month is consolidated; nothing is written yet."""
+
+    @contextlib.contextmanager
+    def writing(self, steps: int) -> Iterator[Progress | None]:
+        """The outputs are written in `steps` steps; yield what each finished step calls."""
+        yield None
+
+
+# ---------------------------------------------------------------- the run from the inbox
+def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *, baseline: Path | None = None,
+              targets: Path | None = None, settings: HqSettings | None = None, ledger: Path | None = None,
+              force: bool = False, hooks: RunHooks | None = None) -> MonthResult:
+    """Consolidate the month's workbooks in `inbox`, write every output into `out_dir` and, with
+    `ledger`, record the run there (see the module docstring).  `settings` (HQ's settings file)
+    give the deadline; without `force`, existing outputs raise OutputExistsError."""
+    hooks = hooks or RunHooks()
+    as_of = _as_date(month)
+    if ledger is not None:
+        check_month_open(Path(ledger), fiscal_year, as_of)
+    with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
+        hooks.reading()
+        cons = consolidate(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline,
+                           targets_path=targets, settings=settings)
+        hooks.consolidated(cons)
+        _check_usable(Path(inbox), cons)
+        options = {"inbox": str(inbox), "output": str(out_dir), "force": force,
+                   "baseline": _file_option(baseline), "targets": _file_option(targets)}
+        if ledger is None:
+            return MonthResult(cons, _write(cons, Path(out_dir), force, hooks))
+        return _write_and_record(cons, Path(out_dir), force, Path(ledger), options, hooks)
+
+
+def check_month_open(ledger: Path, fiscal_year: int, month: date) -> None:
+    """L104 when the ledger has closed `month` (a closed month is not consolidated again)."""
+    if not ledger.exists():
+        return  # created when the run is recorded
+    with led.opened(ledger) as book:
+        led.check_open(book, fiscal_year, month_key(month))
+
+
+def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_path: Path | None = None,
+                targets_path: Path | None = None, settings: HqSettings | None = None) -> Consolidation:
+    """Read, validate and consolidate every workbook of `inbox` for the reporting month (no ledger,
+    no output).  `settings` (HQ's settings file) gives the deadline late submissions are judged by."""
+    from kpisheet.check.validation import validate
+
+    as_of = _as_date(month)
+    result = validate([Path(inbox)], fiscal_year=fiscal_year, as_of=as_of)
+    files = [Path(f) for f in result.files]
+    baselines, base_findings = read_value_file(baseline_path, fiscal_year)
+    targets, target_findings = read_value_file(targets_path, fiscal_year, kind="targets")
+    return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
+                               fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
+                               input_files=files, settings=settings)
+
+
+def read_value_file(path: Path | None, fiscal_year: int, *, kind: Literal["baseline", "targets"] = "baseline"
+                    ) -> tuple[dict[tuple[str, str], float], list[Finding]]:
+    """A --baseline (or --targets) file as {(branch code, KPI id): value}; branch 'ALL' is the nation."""
+    if path is None:
+        return {}, []
+    from kpisheet.read.value_tables import read_value_table
+
+    table = read_value_table(Path(path), fiscal_year, kind=kind)
+    out: dict[tuple[str, str], float] = {}
+    for key, value in table.values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[(str(key[0]), str(key[1]))] = float(value)
+    return out, list(table.findings)
+
+
+def _as_date(month: str | date) -> date:
+    return month.replace(day=1) if isinstance(month, date) else parse_month(month)
+
+
+def _check_usable(inbox: Path, cons: Consolidation) -> None:
+    """NothingReadable or WrongFiscalYear: the national workbook would say nothing."""
+    readable = [s for s in cons.submissions if s.branch_code]
+    if not readable:
+        raise NothingReadable(inbox, cons.findings)
+    if not any(s.fiscal_year == cons.fiscal_year for s in readable):
+        raise WrongFiscalYear(inbox, cons.fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
+
+
+def _file_option(path: Path | None) -> dict[str, str] | None:
+    return None if path is None else {"path": str(path), "sha256": sha256_file(path)}
+
+
+def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: Path, options: dict[str, Any],
+                      hooks: RunHooks) -> MonthResult:
+    """Write the outputs inside the ledger's one transaction: what the ledger knows goes into the
+    outputs, and the run is committed only when every output was written."""
+    created = led.create_ledger(ledger)
+    try:
+        with led.opened(ledger) as book, book.transaction():
+            led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
+            plan = led.attach(book, cons)
+            cons = plan.applied_to(cons)
+            written = _write(cons, out_dir, force, hooks)
+            return MonthResult(cons, written, led.record_run(book, cons, plan, written.paths, options))
+    except BaseException:
+        if created:  # a ledger this failed run created holds nothing: leave no file
+            led.remove_unused_ledger(ledger)
+        raise
+
+
+def _write(cons: Consolidation, out_dir: Path, force: bool, hooks: RunHooks) -> OutputResult:
+    steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
+    try:
+        with hooks.writing(steps) as progress:
+            return outputs.write_outputs(cons, out_dir, force=force, progress=progress)
+    except OSError as exc:
+        raise OutputWriteError(out_dir, exc) from exc
+
+
+# ---------------------------------------------------------------- a month from the ledger
+def rebuild_month(fiscal_year: int, month: str | date, out_dir: Path, *, ledger: Path,
+                  settings: HqSettings | None = None, force: bool = False) -> MonthResult:
+    """The month's national workbook and CSV from the ledger alone, as its published run made them
+    (HQ's `settings`, as for a run from the inbox, give the deadline the recorded arrivals are
+    judged by).  A CSV that differs from the one recorded is an L109 finding in `mismatches`."""
+    key = month_key(_as_date(month))
+    with led.opened(Path(ledger)) as book:
+        cons, run_id = led.rebuild(book, fiscal_year, key, settings=settings)
+        recorded = led.recorded_outputs(book, run_id)
+    try:
+        written = outputs.write_rebuilt(cons, Path(out_dir), force=force, recorded=recorded)
+    except OSError as exc:
+        raise OutputWriteError(Path(out_dir), exc) from exc
+    return MonthResult(cons, OutputResult(written.paths), rebuilt_from=(str(ledger), run_id),
+                       mismatches=written.findings)
