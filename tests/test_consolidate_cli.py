@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,8 +12,8 @@ from click.testing import CliRunner
 from kpisheet.cli import cli
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.settings import load_settings
-from kpisheet.month import consolidate
-from kpisheet.write.outputs import OutputResult, output_names, run_summary
+from kpisheet.month import consolidate, run_month
+from kpisheet.write.outputs import output_names
 from tests.builders.sample import sample_values
 
 from .consolidate_helpers import filled
@@ -44,16 +43,18 @@ def test_writes_outputs_and_exits_0(inbox, tmp_path):
     assert "提出済" in result.output and "未提出" in result.output
 
 
-def test_json_equals_the_library_summary(inbox, tmp_path):
-    out = tmp_path / "out"
-    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(out), "--json")
+def test_json_equals_run_month_to_dict(inbox, tmp_path):
+    """`--json` prints exactly what a Python caller of run_month gets from to_dict() (the same
+    inputs, each run into a folder and a fresh ledger of its own)."""
+    cli_dir, lib_dir = tmp_path / "cli", tmp_path / "lib"
+    result = invoke(str(inbox), "--fy", "2024", "--month", "2024-10", "-o", str(cli_dir / "out"),
+                    "--ledger", str(cli_dir / "kpisheet.sqlite"), "--json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
-    ledger = printed.pop("ledger")  # what the run left in the ledger (kpisheet.ledger.store.RunRecord.to_dict)
-    assert ledger["recorded"] and ledger["new_files"] == 2  # the workbook and the lock file
-    cons = consolidate(inbox, fiscal_year=2024, month=OCT24, settings=load_settings())  # the file the CLI read
-    library = run_summary(cons, OutputResult([Path(p) for p in printed["outputs"]]))
-    assert printed == json.loads(json.dumps(library, ensure_ascii=False))
+    library = run_month(inbox, 2024, "2024-10", lib_dir / "out", settings=load_settings(),  # the file the CLI read
+                        ledger=lib_dir / "kpisheet.sqlite").to_dict()
+    assert printed == json.loads(json.dumps(library, ensure_ascii=False).replace(str(lib_dir), str(cli_dir)))
+    assert printed["ledger"]["recorded"] and printed["ledger"]["new_files"] == 2  # the workbook and the lock file
     assert printed["outputs"][0].endswith("national_FY2024_2024-10.xlsx")
 
 
