@@ -18,6 +18,9 @@ One branch's feedback file that cannot be written (anything but a full disk)
 becomes an E190 finding (E110 for an OSError) on that branch's file (see
 kpisheet.domain.failures); the run goes on.
 
+`write_rebuilt` writes a month rebuilt from the ledger (the national workbook
+and the CSV only) under the same lock, staging and commit.
+
 With force, outputs of the same fiscal year and month that this run did not
 write - e.g. the feedback file of a branch whose workbook has left the inbox -
 are removed.  Only names this module or `feedback.feedback_path` would write
