@@ -62,7 +62,7 @@ from kpisheet.domain.model import (
 )
 from kpisheet.fileio import new_file_mode, sha256_or_empty
 
-CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108", "L109"})
+CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108"})  # L109: write.outputs
 
 DEFAULT_NAME = "kpisheet.sqlite"
 ENV_VAR = "KPISHEET_LEDGER"

@@ -52,6 +52,7 @@ from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, 
 from kpisheet.write.report import lists_name, write_lists, write_national
 from kpisheet.write.report.plan_status import plan_status_name, write_all_plan_status
 
+CODES = frozenset({"L109"})  # a rebuilt month differing from the ledger's record; and E110 / E190 (domain.failures)
 LOCK_NAME = ".kpisheet.lock"
 STAGING_PREFIX = ".kpisheet-staging-"
 LOCK_WAIT = 5.0  # seconds a second run waits for the first one
