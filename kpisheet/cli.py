@@ -538,7 +538,7 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
 
 
 class _Terminal:
-    """kpisheet.month.RunHooks for the CLI: the findings about --baseline / --targets once the month
+    """kpisheet.month.Hooks for the CLI: the findings about --baseline / --targets once the month
     is consolidated, and on a terminal a line while reading and a progress bar while writing."""
 
     def __init__(self, baseline: Path | None, targets: Path | None, *, tty: bool):

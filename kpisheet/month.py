@@ -27,7 +27,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Literal, Protocol
 
 from kpisheet.consolidate.build import Consolidation, build_consolidation
 from kpisheet.domain.findings import Finding
@@ -91,9 +91,18 @@ class OutputWriteError(Exception):
         super().__init__(f"cannot write into {outdir}: {error}")
 
 
+class Hooks(Protocol):
+    """What a caller may show while a month runs (the CLI's progress on a terminal); RunHooks does nothing."""
+
+    def reading(self) -> None: ...
+
+    def consolidated(self, cons: Consolidation) -> None: ...
+
+    def writing(self, steps: int) -> ContextManager[Progress | None]: ...
+
+
 class RunHooks:
-    """What a caller may show while a month runs (the CLI's progress on a terminal): no-ops here.
-    `hooks` may be any object with these three methods."""
+    """Hooks that show nothing (the default)."""
 
     def reading(self) -> None:
         """The inbox is about to be read."""
@@ -110,7 +119,7 @@ class RunHooks:
 # ---------------------------------------------------------------- the run from the inbox
 def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *, baseline: Path | None = None,
               targets: Path | None = None, settings: HqSettings | None = None, ledger: Path | None = None,
-              force: bool = False, hooks: RunHooks | None = None) -> MonthResult:
+              force: bool = False, hooks: Hooks | None = None) -> MonthResult:
     """Consolidate the month's workbooks in `inbox`, write every output into `out_dir` and, with
     `ledger`, record the run there (see the module docstring).  `settings` (HQ's settings file)
     give the deadline; without `force`, existing outputs raise OutputExistsError."""
@@ -188,7 +197,7 @@ def _file_option(path: Path | None) -> dict[str, str] | None:
 
 
 def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: Path, options: dict[str, Any],
-                      hooks: RunHooks) -> MonthResult:
+                      hooks: Hooks) -> MonthResult:
     """Write the outputs inside the ledger's one transaction: what the ledger knows goes into the
     outputs, and the run is committed only when every output was written."""
     created = led.create_ledger(ledger)
@@ -205,7 +214,7 @@ def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: P
         raise
 
 
-def _write(cons: Consolidation, out_dir: Path, force: bool, hooks: RunHooks) -> OutputResult:
+def _write(cons: Consolidation, out_dir: Path, force: bool, hooks: Hooks) -> OutputResult:
     steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
     try:
         with hooks.writing(steps) as progress:
