@@ -246,7 +246,7 @@ def test_baseline_file_gives_the_target(tmp_path, national_run):
     cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
                                baselines={("10", "K6-1-02"): 90.0, ("00", "K6-1-02"): 94.0})
     bk = cons.branch_kpis[("10", "K6-1-02")]
-    assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "前年度値ファイル", 90.0)
+    assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "本部の前年度値ファイル", 90.0)
     assert bk.rating.mark in ("○", "◎")
     assert cons.national["K6-1-02"].annual_target == 94.0
 

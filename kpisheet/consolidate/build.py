@@ -82,10 +82,13 @@ from kpisheet.domain.ratings import (
     MET,
     MISSED,
     NO_RESULT,
+    BASELINE_SOURCES,
     AnnualTarget,
     Rating,
     annual_target,
+    follows_rule,
     no_result,
+    previous_year_value,
     progress,
     rate_kpi,
     shown,
@@ -128,7 +131,7 @@ class BranchKpi:
     judged_month: str | None  # reporting month, or the KPI's last month if it ended earlier
     branch_target: float | None  # what the workbook's target cell holds
     baseline: float | None
-    baseline_source: str  # 'ブック' | '前年度値ファイル' | ''
+    baseline_source: str  # ratings.BASELINE_SOURCES value, '' without a previous-year value
     annual_target: float | None
     target_basis: str
     numerator: float | None
@@ -591,14 +594,13 @@ def _judged_month(kpi: Kpi, fiscal_year: int, month: date) -> date | None:
     return months[-1] if months else None
 
 
-def _baseline(cons: Consolidation, entry: KpiEntry | None, code: str, kpi: Kpi,
+def _baseline(cons: Consolidation, sub: Submission, entry: KpiEntry | None, code: str, kpi: Kpi,
               ex: _Exclusions) -> tuple[float | None, str]:
-    if entry is not None and not ex.hits(entry.baseline):
-        v = _number(entry.baseline)
-        if v is not None:
-            return v, "ブック"
-    v = cons.baselines.get((code, kpi.id))
-    return (v, "前年度値ファイル") if v is not None else (None, "")
+    """The previous-year value in force now (ratings.previous_year_value) and where it came from."""
+    typed = _number(entry.baseline) if entry is not None and not ex.hits(entry.baseline) else None
+    value, key = previous_year_value(hq_file=cons.baselines.get((code, kpi.id)),
+                                     prefilled=sub.prefilled_baselines.get(kpi.id), workbook=typed)
+    return value, BASELINE_SOURCES.get(key, "")
 
 
 def _month_value(kpi: Kpi, entry: KpiEntry | None, key: str, ex: _Exclusions,
@@ -631,8 +633,11 @@ def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
         whole = kpi.id in ex.subjects
         target_iv = entry.target if entry else InputValue(None)
         typed = None if ex.hits(target_iv) else _number(target_iv)
-        baseline, source = _baseline(cons, entry, code, kpi, ex)
-        annual = annual_target(kpi, typed=typed, prefilled=getattr(sub, 'prefilled_targets', {}).get(kpi.id),
+        prefilled = sub.prefilled_targets.get(kpi.id)
+        if follows_rule(kpi, typed, prefilled=prefilled, rule_target=kpi.id in sub.rule_targets):
+            typed = prefilled = None
+        baseline, source = _baseline(cons, sub, entry, code, kpi, ex)
+        annual = annual_target(kpi, typed=typed, prefilled=prefilled,
                                hq_target=cons.targets.get((code, kpi.id)), baseline=baseline)
         kpi_months = months[kpi.id]
         judged = kpi_months[-1][0] if kpi_months else None

@@ -15,6 +15,10 @@ The annual target comes, in order, from: what the workbook's target cell holds (
 the branch, or prefilled by HQ and kept); HQ's --targets file; the KPI's rule
 (対前年度以上 → the previous-year value; K6-2-08's condition); for fixed KPIs the
 catalogue's value (the term goal).  Where it came from is kept (AnnualTarget.source).
+A 対前年度 target is the rule applied at rating time, never a number frozen when the
+workbook was made: HQ does not prefill its target cell, and the previous-year value is
+HQ's (`previous_year_value`: the latest --baseline, else what HQ prefilled, else what
+the branch typed where HQ had none), so a corrected previous-year value moves the target.
 
 All functions are pure: no IO, no workbook, no catalogue loading.
 """
@@ -158,6 +162,32 @@ def _by_rule(kpi: Kpi, rule: Target, baseline: float | None) -> AnnualTarget:
         return AnnualTarget(floor, "generic_condition", f"目標 {fmt(floor)}以上（{why}）",
                             f"target {floor:g} (previous year below it or unknown)")
     return AnnualTarget(None, None, "目標未設定", "no target set", "no_target")
+
+
+# where the previous-year value a rating uses came from (BranchKpi.baseline_source), as a person reads it
+BASELINE_SOURCES = {"hq_file": "本部の前年度値ファイル", "prefilled": "本部記入済み（ブック）",
+                    "workbook": "支部が入力（ブック）"}
+
+
+def previous_year_value(*, hq_file: float | None, prefilled: float | None,
+                        workbook: float | None) -> tuple[float | None, str]:
+    """(value, BASELINE_SOURCES key or '') of the previous-year value in force at rating time.
+
+    The previous-year value is HQ's figure: HQ's latest --baseline wins, then the value HQ
+    prefilled when it generated the workbook; the branch's own value only where HQ has none.
+    A branch's change to a prefilled value is warned about (W420), never used: lowering it
+    would make the branch's own target easier."""
+    for value, key in ((hq_file, "hq_file"), (prefilled, "prefilled"), (workbook, "workbook")):
+        if value is not None:
+            return value, key
+    return None, ""
+
+
+def follows_rule(kpi: Kpi, typed: float | None, *, prefilled: float | None, rule_target: bool) -> bool:
+    """A target cell that only restates the 対前年度 rule: in a workbook made before _meta recorded
+    prefilled baselines, HQ froze last year's value there; kept unchanged, it means "follows the rule"."""
+    return (rule_target and typed is not None and prefilled is not None
+            and kpi.target.rule in ("baseline", "generic_conditional") and same_value(kpi, typed, prefilled))
 
 
 # ---------------------------------------------------------------- precision and the mark
