@@ -746,6 +746,8 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
         left_out = tuple((c, _left_out_reason(cons, c, kpi.id, data_month or (month_key(judged) if judged else None)))
                          for c in expected if c not in covered)
         rating, met = _national_rating(cons, kpi, last, annual, judged, codes)
+        if last is not None and data_month is not None:  # one national mark: the CSV's row at the data month
+            cons.national_months[(kpi.id, data_month)] = replace(last, rating=rating)
         if kpi.kind != "qualitative":
             cons.trend[kpi.id] = _trend(cons, kpi, codes, data_month)
         pace = progress(kpi, last.value, annual.value, cons.fiscal_year, parse_month(data_month)) \
@@ -807,6 +809,11 @@ def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[
     met their own condition, out of those reporting, rated against all of them."""
     marks = [bk.rating.mark for c in codes if (bk := cons.branch_kpis.get((c, kpi.id))) is not None
              and bk.value is not None and bk.rating.mark in (EXCELLENT, MET, MISSED)]
+    return _meeting(kpi, marks)
+
+
+def _meeting(kpi: Kpi, marks: list[str]) -> tuple[Rating, tuple[int, int] | None]:
+    """○ when every reporting branch met its condition, else △ (the count is in the basis)."""
     if not marks:
         return no_result("not_reported"), None
     met = sum(1 for m in marks if m in (EXCELLENT, MET))
@@ -819,8 +826,12 @@ def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[
 
 
 def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget) -> MonthValue:
-    num, den, val, status = _pooled(kpi, _usable_rows(cons, kpi.id, month_key(m), codes))
-    rating = _rating_of(kpi, val, status, annual, m)
+    rows = _usable_rows(cons, kpi.id, month_key(m), codes)
+    num, den, val, status = _pooled(kpi, rows)
+    if kpi.term_goal.rule == "generic_conditional":  # K6-2-08: the branches meeting their condition that month
+        rating = _meeting(kpi, [r.rating.mark for r in rows if r.rating.mark in (EXCELLENT, MET, MISSED)])[0]
+    else:
+        rating = _rating_of(kpi, val, status, annual, m)
     return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual.value, rating)
 
 
