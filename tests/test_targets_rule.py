@@ -119,3 +119,15 @@ def test_an_older_workbooks_frozen_target_follows_the_rule(template, tmp_path):
     assert found == []  # the kept target is no W416/W417
     bk, _ = _rate(path)
     assert (bk.annual_target, bk.target_source, bk.rating.mark) == (9391, "previous_year", "○")
+
+
+def test_a_kpi_with_no_in_year_figure_is_dash_compiled_after_year_end():
+    """K5-2-06 / K6-2-06 (data_lag annual): no result in-year is 「— 年度終了後に集計」, not 未報告."""
+    from kpisheet.domain.ratings import AnnualTarget, rate_kpi
+
+    for term, kpi_id in ((5, "K5-2-06"), (6, "K6-2-06")):
+        kpi = load_catalogue(term).kpi(kpi_id)
+        assert kpi.lag_annual
+        rating = rate_kpi(kpi, result=None, target=AnnualTarget(13.1, "previous_year", "", ""))
+        assert (rating.mark, rating.reason_ja) == ("—", "年度終了後に集計")
+    assert not load_catalogue(6).kpi("K6-2-01").lag_annual

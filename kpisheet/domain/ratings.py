@@ -40,6 +40,7 @@ MARK_LABELS_JA = {EXCELLENT: "計画を大幅に上回る", MET: "計画通り",
 # reason codes of a "—" mark, with what a person reads
 NO_RESULT_REASONS = {
     "not_reported": ("未報告", "not yet reported"),
+    "after_year_end": ("年度終了後に集計", "compiled after the fiscal year ends (no in-year figure)"),
     "no_baseline": ("前年度実績なし", "no previous-year value (baseline)"),
     "no_target": ("目標未設定", "no target set"),
     "excluded_error": ("エラーにより除外", "excluded by an error"),
@@ -249,7 +250,7 @@ def rate_kpi(kpi: Kpi, *, result: float | None, target: AnnualTarget | None, dat
     if excluded:
         return no_result("excluded_error", target=target)
     if result is None:
-        return no_result("not_reported", target=target)
+        return no_result("after_year_end" if kpi.lag_annual else "not_reported", target=target)
     if target is None or target.value is None:
         return no_result(target.reason_code if target and target.reason_code else "no_target", target=target)
     mark = mark_for(kpi, result, target.value)

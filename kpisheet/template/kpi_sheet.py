@@ -94,7 +94,7 @@ def entry_ja(kpi: Kpi) -> str:
 
 def part_prompt(kpi: Kpi, part: Part) -> tuple[str, str]:
     """(title, message) of the input prompt over a part's monthly cells."""
-    later = "データが届いていない月は空欄のままで構いません。" if kpi.lag_months else ""
+    later = "データが届いていない月は空欄のままで構いません。" if kpi.lag_months or kpi.lag_annual else ""
     tag = part_tag(kpi, part)
     if tag == TAG_FLOW:
         return "累計を入力", (f"{part.label}：4月から当月末までの累計を、数字だけで入力してください"
@@ -113,6 +113,9 @@ _LAG_SUBJECTS = (("診療月", "レセプトのデータ（診療月ベース）
 
 def lag_ja(kpi: Kpi) -> str | None:
     """「※健診データは通常2か月程度遅れて届きます。…」 for a KPI whose data trail the month; else None."""
+    if kpi.lag_annual:
+        return ("※この指標は年度が終わってから集計されます（年度中の値はありません）。"
+                "値が届くまで月別の欄は空欄のままで構いません。")
     if not kpi.lag_months:
         return None
     subject = next((ja for word, ja in _LAG_SUBJECTS if word in (kpi.lag_note or "")), "この指標のデータ")
