@@ -429,3 +429,12 @@ def test_one_national_mark_in_csv_overview_national_sheet_and_feedback(national,
         assert set(marks.values()) == {n.rating.mark}, (kpi.id, marks)
         checked += 1
     assert checked >= 15 and "K6-2-08" in {k.id for k in cons.kpis}
+
+
+def test_the_legend_says_why_a_mark_is_a_dash(national, cons):
+    """「—」 names its reasons (no baseline was given to this run: 前年度実績なし), never 「データなし」."""
+    wb = openpyxl.load_workbook(national)
+    texts = [str(c.value) for name in ("概要", "支部別評価") for row in wb[name].iter_rows() for c in row
+             if isinstance(c.value, str) and "—は評価できない" in c.value]
+    assert len(texts) == 2 and all("前年度実績なし" in t and "データなし" not in t for t in texts)
+    assert any(b.rating.reason_code == "no_baseline" for b in cons.branch_kpis.values())
