@@ -373,7 +373,7 @@ def sheet_marks(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     small = Styles(wb, MATRIX_FONT)
     sheet = Sheet(wb, small, "支部別評価", title_ja(cons, "支部別評価"))
     columns = marks_columns(cons)
-    sheet.note(f"{LEGEND_JA}　{dash_reasons_ja(_all_ratings(cons))}：各支部の理由は評価一覧の「判定の根拠」。{RULE_JA}",
+    sheet.note(f"{LEGEND_JA}　{dash_reasons_ja(_all_ratings(cons))}（各支部の理由は評価一覧の「判定の根拠」）。{RULE_JA}",
                across=columns)
     head_lines = max(lines_of(c.title, c.width) for c in columns)
     head, last = sheet.table(columns, marks_rows(cons), head_height=row_height(head_lines, MATRIX_FONT))

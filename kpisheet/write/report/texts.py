@@ -32,10 +32,10 @@ LEGEND_JA = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MA
 
 
 def dash_reasons_ja(ratings: Iterable[Rating]) -> str:
-    """Why the 「—」 of a sheet: 「—は評価できない（前年度実績なし・未報告）」, the reasons present, in a fixed order."""
+    """Why the 「—」 of a sheet: 「—は評価できない：前年度実績なし・未報告」, the reasons present, in a fixed order."""
     present = {r.reason_code for r in ratings if r.mark == NO_RESULT and r.reason_code}
     reasons = [ja for code, (ja, _) in NO_RESULT_REASONS.items() if code in present]
-    return f"—は評価できない（{'・'.join(reasons)}）" if reasons else "—は評価できない"
+    return f"—は評価できない：{'・'.join(reasons)}" if reasons else "—は評価できない"
 
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"  # how the plans number a measure's activities
