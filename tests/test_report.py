@@ -416,7 +416,7 @@ def test_one_national_mark_in_csv_overview_national_sheet_and_feedback(national,
     fb = openpyxl.load_workbook(write_feedback(cons, cons.submissions[0], tmp_path / "fb", force=False))
     fb_rows = list(fb["確認事項"].values)
     at = next(i for i, r in enumerate(fb_rows) if r[0] == "KPI ID")
-    feedback = {r[0]: dict(zip(fb_rows[at], r)) for r in fb_rows[at + 1:] if r[0]}
+    feedback = {r[0]: dict(zip(fb_rows[at], r, strict=True)) for r in fb_rows[at + 1:] if r[0]}
     checked = 0
     for kpi in cons.kpis:
         n = cons.national[kpi.id]
