@@ -10,7 +10,10 @@ same workbook contents.  The inbox imitates a real month at HQ:
 * 新潟 (15) is late: its figures stop at September;
 * data arrive with each KPI's usual lag (catalogue data_lag): health checks through
   August or September, ジェネリック and バイオシミラー through June (診療月), the rest
-  through October — so every result names its own data month;
+  through October — so every result names its own data month; a KPI with no in-year
+  figure (data_lag annual: 10か月以内受診割合) has none;
+* the baseline carries FY2023 values under the new definitions of the KPIs that term 6
+  redefined or added (査定率, 返納金債権回収率, 10か月以内受診割合), as HQ computes them;
 * a few branches made the mistakes branch staff make (listed in MISTAKES below), so the
   run shows findings; an Excel lock file (~$...) lies in the folder too;
 * the workbooks show the contact and deadline of examples/hq_settings.json (invented
@@ -106,6 +109,7 @@ def write_baseline(path: Path) -> None:
         values["ALL"] = round(national, kpi.decimals)  # the national previous-year value
         rows += [(code, kpi.id, values[code]) for code in ["ALL", *offices]]
     rows += _hired_offices(offices)
+    rows += _new_definitions(offices)
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["branch", "kpi_id", "value"])
@@ -118,7 +122,7 @@ def _as_the_data_arrive(cat: Any, values: dict[str, Any], through: date) -> dict
     for kpi in cat.kpis:
         for month in kpi.months(FY):
             index = through.year * 12 + through.month - 1 - kpi.lag_months
-            if month <= through and (month.year * 12 + month.month - 1) > index:
+            if kpi.lag_annual or month <= through and (month.year * 12 + month.month - 1) > index:
                 for part in ("num", "den", "val"):
                     out.pop(kpi_key(kpi.id, part, month).name, None)
     return out
@@ -131,6 +135,20 @@ def _hired_offices(offices: list[str]) -> list[tuple[str, str, float]]:
     counts = {c: round(270_116 * 1.02 * POPULATION[int(c) - 1] / total
                        * random.Random(f"{SEED}-{c}-K6-2-12").uniform(0.9, 1.1)) for c in offices}
     return [("ALL", "K6-2-12", sum(counts.values()))] + [(c, "K6-2-12", counts[c]) for c in offices]
+
+
+def _new_definitions(offices: list[str]) -> list[tuple[str, str, float]]:
+    """査定率 (K6-1-03), 返納金債権回収率 (K6-1-05) and 10か月以内受診割合 (K6-2-06) are 対前年度以上 from
+    the first year of term 6, but their term-5 values count something else; HQ computes FY2023
+    under the new definitions and gives them under their term-6 ids."""
+    new, total, rows = load_catalogue(6), sum(POPULATION), []
+    for kpi_id in ("K6-1-03", "K6-1-05", "K6-2-06"):
+        kpi = new.kpi(kpi_id)
+        values = {c: round(min(branch_rate(kpi, c, SEED) * random.Random(f"{SEED}-{c}-{kpi_id}-new").uniform(0.95, 1.01),
+                               100.0), kpi.decimals) for c in offices}
+        national = round(sum(v * POPULATION[int(c) - 1] for c, v in values.items()) / total, kpi.decimals)
+        rows += [("ALL", kpi_id, national)] + [(c, kpi_id, values[c]) for c in offices]
+    return rows
 
 
 def _rate_like_a_careful_branch(filled: dict[Path, tuple[Path, dict[str, Any]]]) -> None:

@@ -41,7 +41,7 @@ SAITAMA_FY2023 = [
     ("K5-2-03", 0.293, None, 139, 1000, "29.3%以上", "13.9%", "△"),         # 被扶養者特定健診
     ("K5-2-04", 0.369, None, 61, 1000, "36.9%以上", "6.1%", "△"),           # 被保険者特定保健指導
     ("K5-2-05", 0.151, None, 143, 1000, "15.1%以上", "14.3%", "△"),         # 被扶養者特定保健指導
-    ("K5-2-06", 0.131, None, None, None, "13.1%以上", "—（未報告）", "—"),  # 受診勧奨後3か月: no result
+    ("K5-2-06", 0.131, None, None, None, "13.1%以上", "—（年度終了後に集計）", "—"),  # 受診勧奨後3か月: no in-year figure
     ("K5-2-07", 1170, None, 893, None, "1,170事業所以上", "893事業所", "△"),  # 健康宣言事業所数
     ("K5-2-08", 0.819, None, 829, 1000, "81.9%以上", "82.9%", "○"),         # ジェネリック
     ("K5-2-09", 0.44, None, 441, 1000, "44.0%以上", "44.1%", "○"),          # 健康保険委員
@@ -89,7 +89,7 @@ def test_saitama_fy2023_marks_in_the_consolidation(saitama_run):
     cons, _ = saitama_run
     got = {kpi_id: cons.branch_kpis[("11", kpi_id)].rating.mark for kpi_id, *_ in SAITAMA_FY2023}
     assert got == {row[0]: row[-1] for row in SAITAMA_FY2023}
-    assert cons.branch_kpis[("11", "K5-2-06")].rating.reason_code == "not_reported"
+    assert cons.branch_kpis[("11", "K5-2-06")].rating.reason_code == "after_year_end"
     assert cons.branch_kpis[("11", "K5-2-10")].rating.mark == "○"
 
 
@@ -247,7 +247,7 @@ def test_baseline_file_gives_the_target(tmp_path, national_run):
     cons = build_consolidation(national_run.submissions, [], fiscal_year=2024, month=OCT24,
                                baselines={("10", "K6-1-02"): 90.0, ("00", "K6-1-02"): 94.0})
     bk = cons.branch_kpis[("10", "K6-1-02")]
-    assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "前年度値ファイル", 90.0)
+    assert (bk.baseline, bk.baseline_source, bk.annual_target) == (90.0, "本部の前年度値ファイル", 90.0)
     assert bk.rating.mark in ("○", "◎")
     assert cons.national["K6-1-02"].annual_target == 94.0
 

@@ -74,7 +74,8 @@ def test_branch_codes_may_be_written_without_the_leading_zero(tmp_path: Path) ->
 
 
 def test_what_hq_prefilled_reaches_the_reader(tmp_path: Path) -> None:
-    """--baseline and --targets prefill target cells; the reader knows what HQ sent, whatever the branch types."""
+    """--targets and fixed targets prefill target cells, --baseline the 前年度実績 cells; a 対前年度 target is
+    never frozen (its cell stays empty: the rule is applied when rating); the reader knows what HQ sent."""
     baseline, targets = tmp_path / "baseline.csv", tmp_path / "targets.csv"
     baseline.write_text("branch,kpi_id,value\n11,K6-1-02,95.7%\n11,K6-2-08,78.4%\n11,K6-1-04,\"8,012\"\n"
                         "11,K6-2-01,56.0%\n", encoding="utf-8")
@@ -83,15 +84,18 @@ def test_what_hq_prefilled_reaches_the_reader(tmp_path: Path) -> None:
                   "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     path = tmp_path / "out" / "11_埼玉支部_FY2024_KPI入力.xlsx"
-    sent = {"K6-1-01": 100.0, "K6-1-02": 95.7, "K6-1-04": 8012.0, "K6-2-01": 58.5, "K6-2-07": 1650.0,
-            "K6-2-08": 80.0, "K6-2-09": 25.0, "K6-3-01": 15.0}  # K6-2-08: below 80% last year -> 80%
+    sent = {"K6-1-01": 100.0, "K6-2-01": 58.5, "K6-2-07": 1650.0, "K6-2-09": 25.0, "K6-3-01": 15.0}
+    bases = {"K6-1-02": 95.7, "K6-1-04": 8012.0, "K6-2-01": 56.0, "K6-2-08": 78.4}
     sub = read_workbook(path)
     assert sub.findings == [] and sub.prefilled_targets == pytest.approx(sent)
+    assert sub.prefilled_baselines == pytest.approx(bases) and sub.rule_targets == ()
     assert {k: sub.kpis[k].target.value for k in sent} == pytest.approx(sent)  # the cells hold the same
+    assert {k: sub.kpis[k].baseline.value for k in bases} == pytest.approx(bases)
+    assert [sub.kpis[k].target.value for k in ("K6-1-02", "K6-1-04", "K6-2-08")] == [None] * 3  # follow the rule
     wb = openpyxl.load_workbook(path)
     (sheet, ref), = wb.defined_names["in_K6_1_02_target"].destinations
     wb[sheet][ref.replace("$", "")].value = 0.97  # the branch sets its own target
     wb.save(path)
     changed = read_workbook(path)
     assert changed.kpis["K6-1-02"].target.value == pytest.approx(97.0)
-    assert changed.prefilled_targets["K6-1-02"] == pytest.approx(95.7)
+    assert "K6-1-02" not in changed.prefilled_targets

@@ -107,12 +107,13 @@ def test_saitama_as_reported_gets_the_seeds_mark_and_data_month(saitama_as_repor
 
 def test_saitama_as_reported_marks_what_the_seed_marks_with_a_dash(saitama_as_reported):
     bk = saitama_as_reported.branch_kpis[("11", NOT_REPORTED[0])]
-    assert (bk.rating.mark, bk.rating.reason_code, bk.data_month) == ("—", "not_reported", None)
+    assert (bk.rating.mark, bk.rating.reason_code, bk.data_month) == ("—", "after_year_end", None)
 
 
 def test_saitama_as_reported_blank_months_within_the_lag_are_not_findings(saitama_as_reported):
-    w413 = [f for f in saitama_as_reported.findings if f.code == "W413" and f.subject != NOT_REPORTED[0]]
-    assert w413 == []
+    """No warning is filtered: K5-2-06 has no in-year figure (the report prints 「—」 at year end), so its
+    blank months are no W413 either."""
+    assert [f for f in saitama_as_reported.findings if f.code == "W413"] == []
     assert not any(f.is_error for f in saitama_as_reported.findings if f.branch == "11")
 
 
@@ -183,15 +184,17 @@ def test_gunma_december_marks_by_hand(gunma_december, kpi_id, data_month, mark, 
 def test_gunma_december_target_sources(gunma_december):
     sources = {k: gunma_december.branch_kpis[("10", k)].target_source
                for k in ("K6-1-01", "K6-1-02", "K6-1-03", "K6-1-04", "K6-2-01", "K6-2-08")}
-    assert sources == {"K6-1-01": "workbook_hq", "K6-1-02": "workbook_changed", "K6-1-03": "workbook_branch",
-                       "K6-1-04": "workbook_hq", "K6-2-01": "workbook_branch", "K6-2-08": "workbook_hq"}
+    # 対前年度 targets are the rule applied to HQ's previous-year value (never prefilled as numbers)
+    assert sources == {"K6-1-01": "workbook_hq", "K6-1-02": "workbook_branch", "K6-1-03": "workbook_branch",
+                       "K6-1-04": "previous_year", "K6-2-01": "workbook_branch", "K6-2-08": "generic_condition"}
 
 
-def test_gunma_december_changed_target_is_used_with_a_warning(gunma_december):
-    w416 = [f for f in gunma_december.findings if f.code == "W416"]
-    assert [(f.subject, f.context["expected"], f.value) for f in w416] == [
-        ("K6-1-02", "95.7%", "96.0%")]
-    assert gunma_december.branch_kpis[("10", "K6-1-02")].annual_target == pytest.approx(96.0)
+def test_gunma_december_branch_target_above_last_year_is_used_without_a_warning(gunma_december):
+    """HQ prefilled no 対前年度 target, so the branch's 96.0% (above last year's 95.7%) is its plan's
+    own target: used, and neither W416 (no HQ value changed) nor W417 (not easier)."""
+    assert [f for f in gunma_december.findings if f.code in ("W416", "W417")] == []
+    bk = gunma_december.branch_kpis[("10", "K6-1-02")]
+    assert (bk.annual_target, bk.baseline) == (pytest.approx(96.0), pytest.approx(95.7))
 
 
 def test_gunma_december_lags_and_gaps(gunma_december):

@@ -398,3 +398,43 @@ def test_overview_names_late_branches_and_hqs_contact_from_the_settings(cons):
     assert facts["本部の連絡先"] == settings.contact_ja()
     unset = dict(overview_facts(cons))
     assert unset["期限後の提出"] == "（提出期限が設定されていないため判定していません）" and "本部の連絡先" not in unset
+
+
+def test_one_national_mark_in_csv_overview_national_sheet_and_feedback(national, cons, tmp_path):
+    """The nation's mark of every KPI is one value: the CSV's national row at the national data month,
+    概要, 全国KPI and each branch's feedback say the same (K6-2-08 once said — in the CSV, △ in 概要)."""
+    import csv
+
+    from kpisheet.write.csvout import write_kpi_values_csv
+    from kpisheet.write.feedback.build import write_feedback
+
+    path = write_kpi_values_csv(cons, tmp_path / "values.csv", force=False)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    wb = openpyxl.load_workbook(national)
+    overview, national_sheet = _by_kpi(wb["概要"]), _by_kpi(wb["全国KPI"])
+    fb = openpyxl.load_workbook(write_feedback(cons, cons.submissions[0], tmp_path / "fb", force=False))
+    fb_rows = list(fb["確認事項"].values)
+    at = next(i for i, r in enumerate(fb_rows) if r[0] == "KPI ID")
+    feedback = {r[0]: dict(zip(fb_rows[at], r, strict=True)) for r in fb_rows[at + 1:] if r[0]}
+    checked = 0
+    for kpi in cons.kpis:
+        n = cons.national[kpi.id]
+        if kpi.kind == "qualitative" or n.data_month is None:
+            continue
+        csv_mark = next(r["mark"] for r in rows
+                        if (r["branch_code"], r["kpi_id"], r["month"]) == ("ALL", kpi.id, n.data_month))
+        marks = {"csv": csv_mark, "概要": overview[kpi.id]["評価"], "全国KPI": national_sheet[kpi.id]["評価"],
+                 "feedback": feedback[kpi.id]["全国の評価"]}
+        assert set(marks.values()) == {n.rating.mark}, (kpi.id, marks)
+        checked += 1
+    assert checked >= 15 and "K6-2-08" in {k.id for k in cons.kpis}
+
+
+def test_the_legend_says_why_a_mark_is_a_dash(national, cons):
+    """「—」 names its reasons (no baseline was given to this run: 前年度実績なし), never 「データなし」."""
+    wb = openpyxl.load_workbook(national)
+    texts = [str(c.value) for name in ("概要", "支部別評価") for row in wb[name].iter_rows() for c in row
+             if isinstance(c.value, str) and "—は評価できない" in c.value]
+    assert len(texts) == 2 and all("前年度実績なし" in t and "データなし" not in t for t in texts)
+    assert any(b.rating.reason_code == "no_baseline" for b in cons.branch_kpis.values())

@@ -214,16 +214,19 @@ def test_metadata_and_document_properties(books: dict[str, Path]) -> None:
     cat = catalogue_for_fy(2024)
     assert list(meta) == ["format", "template_version", "kpisheet_version", "term", "catalogue_file",
                           "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
-                          "rows_per_measure", "prefilled_targets"]
+                          "rows_per_measure", "prefilled_targets", "prefilled_baselines"]
     assert meta["format"] == TEMPLATE_FORMAT and meta["template_version"] == str(TEMPLATE_VERSION)
     assert (meta["term"], meta["catalogue_digest"], meta["fiscal_year"]) == ("6", cat.digest, "2024")
     assert (meta["branch_code"], meta["branch_name"]) == ("10", "群馬支部")
     assert meta["generated_at"] == "2024-04-01T09:00:00+00:00"
     assert meta["rows_per_measure"] == str(ROWS_PER_MEASURE) == "10"
-    # every target cell HQ prefilled, in display units: fixed targets, 対前年度以上 from the baseline,
-    # K6-2-08 at 80% or more already; not K6-2-01 / K6-2-07 (set by the branch) nor K6-1-03 (not carried)
-    assert json.loads(meta["prefilled_targets"]) == {"K6-1-01": 100, "K6-1-02": 96.5, "K6-1-04": 8364,
-                                                     "K6-2-08": 82.9, "K6-2-09": 25, "K6-3-01": 15}
+    # every target cell HQ prefilled, in display units: fixed targets only — a 対前年度 target (K6-1-02,
+    # K6-1-04, K6-2-08) is the rule applied when rating, never frozen here; not K6-2-01 / K6-2-07 (the branch's)
+    assert json.loads(meta["prefilled_targets"]) == {"K6-1-01": 100, "K6-2-09": 25, "K6-3-01": 15}
+    # every previous-year value HQ prefilled (the rating uses it; a branch's change is W420)
+    bases = json.loads(meta["prefilled_baselines"])
+    assert {k: bases[k] for k in ("K6-1-02", "K6-1-04", "K6-2-08")} == {"K6-1-02": 96.5, "K6-1-04": 8364,
+                                                                         "K6-2-08": 82.9}
     hq = {r[0].value: r[1].value for r in _open(books["00"])[SHEET_META].iter_rows()}
     assert json.loads(hq["prefilled_targets"]) == {"K6-2-10": 142000000}
     props = {p.name: p.value for p in wb.custom_doc_props.props}
@@ -274,9 +277,9 @@ def test_prefilled_values_follow_the_catalogue_and_the_mapping(books: dict[str, 
     assert value("in_K6_2_09_target") == 0.25 and value("in_K6_3_01_target") == 0.15
     assert value("in_K6_2_01_baseline") == pytest.approx(0.582)  # K5-2-01 carried (継続)
     assert value("in_K6_2_01_target") is None  # set by the branch
-    assert value("in_K6_1_02_baseline") == pytest.approx(0.965) and value("in_K6_1_02_target") == pytest.approx(0.965)
+    assert value("in_K6_1_02_baseline") == pytest.approx(0.965) and value("in_K6_1_02_target") is None  # the rule
     assert value("in_K6_1_03_baseline") is None and value("in_K6_1_03_target") is None  # 定義変更: not carried
-    assert value("in_K6_2_08_target") == pytest.approx(0.829)  # ≥80% already: 対前年度以上
+    assert value("in_K6_2_08_baseline") == pytest.approx(0.829) and value("in_K6_2_08_target") is None
     assert value("in_K6_1_04_baseline") == 8364 and value("in_K6_2_07_baseline") == 1170
     # prefilled cells stay unlocked inputs, shaded differently from empty inputs
     _, pre = _cell(wb, "in_K6_2_01_baseline")
@@ -362,12 +365,22 @@ def test_explanation_shows_the_term_goal_the_data_lag_and_no_source_references(b
 
 
 def test_a_prefilled_target_says_it_may_be_overwritten(books: dict[str, Path]) -> None:
-    ws, target = _cell(_open(books["10"]), "in_K6_1_02_target")
+    ws, target = _cell(_open(books["10"]), "in_K6_1_01_target")
     hint = ws.cell(target.row, target.column + 1).value
-    assert hint.startswith("← 本部記入済み（対前年度以上：前年度実績と同じ値）")
+    assert hint.startswith("← 本部記入済み（全国共通の目標）")
     assert "上書きしてください（上書きした値で評価します）" in hint
+
+
+def test_a_previous_year_target_follows_the_rule(books: dict[str, Path]) -> None:
+    """対前年度以上: the target cell stays empty and says the previous-year value is the target; the
+    prefilled previous-year value says HQ's value is used."""
+    ws, target = _cell(_open(books["10"]), "in_K6_1_02_target")
+    assert target.value is None
+    assert "下の前年度実績を目標として評価します" in ws.cell(target.row, target.column + 1).value
+    _, base = _cell(_open(books["10"]), "in_K6_1_02_baseline")
+    assert "評価には本部の値を使います" in ws.cell(base.row, base.column + 1).value
     _, generic = _cell(_open(books["10"]), "in_K6_2_08_target")
-    assert "前年度80.0%以上のため対前年度以上" in ws.cell(generic.row, generic.column + 1).value
+    assert generic.value is None and "80.0%以上ならその値" in ws.cell(generic.row, generic.column + 1).value
 
 
 def test_guide_explains_the_three_kinds_of_monthly_value(books: dict[str, Path]) -> None:
@@ -392,13 +405,14 @@ def test_ten_activity_rows_per_measure(books: dict[str, Path]) -> None:
     assert "1施策10行まで" in ws["B5"].value
 
 
-def test_generic_target_is_80_percent_below_80(tmp_path: Path) -> None:
+def test_generic_target_below_80_is_not_frozen_either(tmp_path: Path) -> None:
     data = build_template(catalogue_for_fy(2024), 2024, "10", baselines={("10", "K6-2-08"): 78.0},
                           targets={("10", "K6-2-01"): 61.0}, generated_at=AT)
     path = tmp_path / "b.xlsx"
     path.write_bytes(data)
     wb = _open(path)
-    assert _cell(wb, "in_K6_2_08_target")[1].value == pytest.approx(0.80)
+    assert _cell(wb, "in_K6_2_08_target")[1].value is None  # 80% is the rule's, applied when rating
+    assert _cell(wb, "in_K6_2_08_baseline")[1].value == pytest.approx(0.78)
     assert _cell(wb, "in_K6_2_01_target")[1].value == pytest.approx(0.61)
 
 

@@ -85,8 +85,9 @@ CASES = {
     "E405 value after --as-of": ({"in_K6_2_07_val_202410": 1500.0}, [("E405", "in_K6_2_07_val_202410")]),
     "E406 branch target missing": ({"in_K6_2_11_target": None}, [("E406", "in_K6_2_11_target")]),
     "W415 no baseline and no target": ({"in_K6_1_02_baseline": None}, [("W415", "in_K6_1_02_baseline")]),
-    # a KPI new in term 6 (【新設】) has no comparable FY2023 value: no warning in the term's first year
-    "no W415 for a new KPI": ({"in_K6_2_06_baseline": None}, []),
+    # a KPI new in term 6 (【新設】) is 対前年度以上 from the plan's first year: HQ computes FY2023 under the
+    # new definition, so an empty value is asked for, never silenced
+    "W415 for a KPI new this term": ({"in_K6_2_06_baseline": None}, [("W415", "in_K6_2_06_baseline")]),
     # 委嘱事業所数 is new to the plan but last year's count exists (seed 002:215): ask for it
     "W415 for a KPI whose last year's value exists": ({"in_K6_2_12_baseline": None},
                                                       [("W415", "in_K6_2_12_baseline")]),

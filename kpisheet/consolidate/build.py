@@ -82,10 +82,13 @@ from kpisheet.domain.ratings import (
     MET,
     MISSED,
     NO_RESULT,
+    BASELINE_SOURCES,
     AnnualTarget,
     Rating,
     annual_target,
+    follows_rule,
     no_result,
+    previous_year_value,
     progress,
     rate_kpi,
     shown,
@@ -125,7 +128,7 @@ class BranchKpi:
     judged_month: str | None  # reporting month, or the KPI's last month if it ended earlier
     branch_target: float | None  # what the workbook's target cell holds
     baseline: float | None
-    baseline_source: str  # 'ブック' | '前年度値ファイル' | ''
+    baseline_source: str  # ratings.BASELINE_SOURCES value, '' without a previous-year value
     annual_target: float | None
     target_basis: str
     numerator: float | None
@@ -547,14 +550,13 @@ def _judged_month(kpi: Kpi, fiscal_year: int, month: date) -> date | None:
     return months[-1] if months else None
 
 
-def _baseline(cons: Consolidation, entry: KpiEntry | None, code: str, kpi: Kpi,
+def _baseline(cons: Consolidation, sub: Submission, entry: KpiEntry | None, code: str, kpi: Kpi,
               ex: _Exclusions) -> tuple[float | None, str]:
-    if entry is not None and not ex.hits(entry.baseline):
-        v = _number(entry.baseline)
-        if v is not None:
-            return v, "ブック"
-    v = cons.baselines.get((code, kpi.id))
-    return (v, "前年度値ファイル") if v is not None else (None, "")
+    """The previous-year value in force now (ratings.previous_year_value) and where it came from."""
+    typed = _number(entry.baseline) if entry is not None and not ex.hits(entry.baseline) else None
+    value, key = previous_year_value(hq_file=cons.baselines.get((code, kpi.id)),
+                                     prefilled=sub.prefilled_baselines.get(kpi.id), workbook=typed)
+    return value, BASELINE_SOURCES.get(key, "")
 
 
 def _month_value(kpi: Kpi, entry: KpiEntry | None, key: str, ex: _Exclusions,
@@ -587,8 +589,11 @@ def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
         whole = kpi.id in ex.subjects
         target_iv = entry.target if entry else InputValue(None)
         typed = None if ex.hits(target_iv) else _number(target_iv)
-        baseline, source = _baseline(cons, entry, code, kpi, ex)
-        annual = annual_target(kpi, typed=typed, prefilled=getattr(sub, 'prefilled_targets', {}).get(kpi.id),
+        prefilled = sub.prefilled_targets.get(kpi.id)
+        if follows_rule(kpi, typed, prefilled=prefilled, rule_target=kpi.id in sub.rule_targets):
+            typed = prefilled = None
+        baseline, source = _baseline(cons, sub, entry, code, kpi, ex)
+        annual = annual_target(kpi, typed=typed, prefilled=prefilled,
                                hq_target=cons.targets.get((code, kpi.id)), baseline=baseline)
         kpi_months = months[kpi.id]
         judged = kpi_months[-1][0] if kpi_months else None
@@ -697,6 +702,8 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
         left_out = tuple((c, _left_out_reason(cons, c, kpi.id, data_month or (month_key(judged) if judged else None)))
                          for c in expected if c not in covered)
         rating, met = _national_rating(cons, kpi, last, annual, judged, codes)
+        if last is not None and data_month is not None:  # one national mark: the CSV's row at the data month
+            cons.national_months[(kpi.id, data_month)] = replace(last, rating=rating)
         if kpi.kind != "qualitative":
             cons.trend[kpi.id] = _trend(cons, kpi, codes, data_month)
         pace = progress(kpi, last.value, annual.value, cons.fiscal_year, parse_month(data_month)) \
@@ -758,6 +765,11 @@ def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[
     met their own condition, out of those reporting, rated against all of them."""
     marks = [bk.rating.mark for c in codes if (bk := cons.branch_kpis.get((c, kpi.id))) is not None
              and bk.value is not None and bk.rating.mark in (EXCELLENT, MET, MISSED)]
+    return _meeting(kpi, marks)
+
+
+def _meeting(kpi: Kpi, marks: list[str]) -> tuple[Rating, tuple[int, int] | None]:
+    """○ when every reporting branch met its condition, else △ (the count is in the basis)."""
     if not marks:
         return no_result("not_reported"), None
     met = sum(1 for m in marks if m in (EXCELLENT, MET))
@@ -770,8 +782,12 @@ def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[
 
 
 def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget) -> MonthValue:
-    num, den, val, status = _pooled(kpi, _usable_rows(cons, kpi.id, month_key(m), codes))
-    rating = _rating_of(kpi, val, status, annual, m)
+    rows = _usable_rows(cons, kpi.id, month_key(m), codes)
+    num, den, val, status = _pooled(kpi, rows)
+    if kpi.term_goal.rule == "generic_conditional":  # K6-2-08: the branches meeting their condition that month
+        rating = _meeting(kpi, [r.rating.mark for r in rows if r.rating.mark in (EXCELLENT, MET, MISSED)])[0]
+    else:
+        rating = _rating_of(kpi, val, status, annual, m)
     return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual.value, rating)
 
 

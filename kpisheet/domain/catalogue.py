@@ -145,6 +145,7 @@ class Kpi:
     value_part: Part | None = None  # count KPIs: what is counted
     lag_months: int = 0  # months the data usually trail the run month
     lag_note: str | None = None
+    lag_annual: bool = False  # no in-year figure: the value arrives after the year ends (no month is overdue)
     valid_from: date | None = None
     valid_until: date | None = None
     reference: dict[str, Any] | None = None
@@ -284,7 +285,7 @@ def _kpi(d: dict[str, Any]) -> Kpi:
                scope=d["scope"], excellent_threshold=float(d["excellent_threshold"]),
                numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
                value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),
-               lag_note=d["data_lag"].get("note"),
+               lag_note=d["data_lag"].get("note"), lag_annual=bool(d["data_lag"].get("annual", False)),
                valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
                reference=d.get("reference"), note=d.get("note"),
                plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))
@@ -439,20 +440,3 @@ def branch(code: str) -> Branch:
 
 def prefecture_branches() -> list[Branch]:
     return [b for b in load_branches() if b.code != HQ_CODE]
-
-
-def no_comparable_last_year(fiscal_year: int, kpi: Kpi) -> bool:
-    """First FY of a term, and the KPI is new or redefined: nobody has a comparable value,
-    so asking every branch for one would be noise (the mark says — 前年度値なし).  The workbook's
-    入力チェック asks for last year's value on the same condition."""
-    if catalogue_for_fy(fiscal_year).first_fy != fiscal_year:
-        return False
-    mapping = load_mapping()
-    if mapping.to_term != _kpi_term(kpi):
-        return False
-    link = mapping.predecessor(kpi.id)
-    return link is None or not link.baseline_valid
-
-
-def _kpi_term(kpi: Kpi) -> int:
-    return int(kpi.id[1:].split("-", 1)[0])

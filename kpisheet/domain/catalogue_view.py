@@ -52,7 +52,9 @@ def catalogue_text(cat: Catalogue, fiscal_year: int) -> str:
                 continue
             m = cat.measure(kpi.measure_id)
             extra = []
-            if kpi.lag_months:
+            if kpi.lag_annual:
+                extra.append("年度終了後に集計（年度中の値なし）")
+            elif kpi.lag_months:
                 extra.append(f"データは約{kpi.lag_months}か月遅れ")
             if kpi.valid_until:
                 extra.append(f"{kpi.valid_until.isoformat()}まで")

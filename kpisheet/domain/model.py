@@ -109,6 +109,11 @@ class Submission:
     saved_by: str | None = None  # application that last saved it (Excel, LibreOffice, kpisheet)
     # what HQ wrote into each KPI's target cell when it generated the workbook (_meta), display units
     prefilled_targets: dict[str, float] = field(default_factory=dict)
+    # what HQ wrote into each KPI's previous-year (前年度実績) cell (_meta), display units
+    prefilled_baselines: dict[str, float] = field(default_factory=dict)
+    # KPIs whose target cell holds a value that only restates the rule (対前年度以上): workbooks made
+    # before _meta recorded prefilled_baselines froze last year's value there; kept, it follows the rule
+    rule_targets: tuple[str, ...] = ()
     preparer: str | None = None  # 記入者, as typed at the top of KPI入力 (workbooks before it: None)
     contact: str | None = None  # 連絡先
     kpis: dict[str, KpiEntry] = field(default_factory=dict)
@@ -122,6 +127,8 @@ class Submission:
                 "branch_name": self.branch_name, "generated_at": self.generated_at,
                 "saved_at": self.saved_at, "saved_by": self.saved_by,
                 "prefilled_targets": dict(self.prefilled_targets),
+                "prefilled_baselines": dict(self.prefilled_baselines),
+                "rule_targets": list(self.rule_targets),
                 "preparer": self.preparer, "contact": self.contact,
                 "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
                 "measures": [m.to_dict() for m in self.measures.values()] if measures else [],

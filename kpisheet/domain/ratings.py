@@ -15,6 +15,10 @@ The annual target comes, in order, from: what the workbook's target cell holds (
 the branch, or prefilled by HQ and kept); HQ's --targets file; the KPI's rule
 (対前年度以上 → the previous-year value; K6-2-08's condition); for fixed KPIs the
 catalogue's value (the term goal).  Where it came from is kept (AnnualTarget.source).
+A 対前年度 target is the rule applied at rating time, never a number frozen when the
+workbook was made: HQ does not prefill its target cell, and the previous-year value is
+HQ's (`previous_year_value`: the latest --baseline, else what HQ prefilled, else what
+the branch typed where HQ had none), so a corrected previous-year value moves the target.
 
 All functions are pure: no IO, no workbook, no catalogue loading.
 """
@@ -36,6 +40,7 @@ MARK_LABELS_JA = {EXCELLENT: "計画を大幅に上回る", MET: "計画通り",
 # reason codes of a "—" mark, with what a person reads
 NO_RESULT_REASONS = {
     "not_reported": ("未報告", "not yet reported"),
+    "after_year_end": ("年度終了後に集計", "compiled after the fiscal year ends (no in-year figure)"),
     "no_baseline": ("前年度実績なし", "no previous-year value (baseline)"),
     "no_target": ("目標未設定", "no target set"),
     "excluded_error": ("エラーにより除外", "excluded by an error"),
@@ -160,6 +165,32 @@ def _by_rule(kpi: Kpi, rule: Target, baseline: float | None) -> AnnualTarget:
     return AnnualTarget(None, None, "目標未設定", "no target set", "no_target")
 
 
+# where the previous-year value a rating uses came from (BranchKpi.baseline_source), as a person reads it
+BASELINE_SOURCES = {"hq_file": "本部の前年度値ファイル", "prefilled": "本部記入済み（ブック）",
+                    "workbook": "支部が入力（ブック）"}
+
+
+def previous_year_value(*, hq_file: float | None, prefilled: float | None,
+                        workbook: float | None) -> tuple[float | None, str]:
+    """(value, BASELINE_SOURCES key or '') of the previous-year value in force at rating time.
+
+    The previous-year value is HQ's figure: HQ's latest --baseline wins, then the value HQ
+    prefilled when it generated the workbook; the branch's own value only where HQ has none.
+    A branch's change to a prefilled value is warned about (W420), never used: lowering it
+    would make the branch's own target easier."""
+    for value, key in ((hq_file, "hq_file"), (prefilled, "prefilled"), (workbook, "workbook")):
+        if value is not None:
+            return value, key
+    return None, ""
+
+
+def follows_rule(kpi: Kpi, typed: float | None, *, prefilled: float | None, rule_target: bool) -> bool:
+    """A target cell that only restates the 対前年度 rule: in a workbook made before _meta recorded
+    prefilled baselines, HQ froze last year's value there; kept unchanged, it means "follows the rule"."""
+    return (rule_target and typed is not None and prefilled is not None
+            and kpi.target.rule in ("baseline", "generic_conditional") and same_value(kpi, typed, prefilled))
+
+
 # ---------------------------------------------------------------- precision and the mark
 def shown(kpi: Kpi, value: float) -> float:
     """The value as printed (rounded half up to the KPI's decimals, like Excel's display)."""
@@ -219,7 +250,7 @@ def rate_kpi(kpi: Kpi, *, result: float | None, target: AnnualTarget | None, dat
     if excluded:
         return no_result("excluded_error", target=target)
     if result is None:
-        return no_result("not_reported", target=target)
+        return no_result("after_year_end" if kpi.lag_annual else "not_reported", target=target)
     if target is None or target.value is None:
         return no_result(target.reason_code if target and target.reason_code else "no_target", target=target)
     mark = mark_for(kpi, result, target.value)

@@ -25,9 +25,11 @@ Values, number formats and formula text come from kpisheet.read.xlsx_read
 checks.  Nothing loops up to a row number: keys and _meta are read from the
 cells that exist; the 事業内容 rows per measure are as many as _meta says (older
 workbooks have 5, current ones 10) or, without it, as many as the names and keys
-show.  _meta's prefilled_targets (what HQ wrote into the target cells, JSON) is
-read defensively: only this workbook's KPI ids with finite non-negative numbers
-are kept, anything else is left out without a finding.  read_workbook never
+show.  _meta's prefilled_targets and prefilled_baselines (what HQ wrote into the
+target and 前年度実績 cells, JSON) are read defensively: only this workbook's KPI ids with finite non-negative numbers
+are kept, anything else is left out without a finding; a workbook older than
+prefilled_baselines has its 対前年度 targets marked as following the rule
+(Submission.rule_targets).  read_workbook never
 raises: a workbook that cannot be read is one E1xx finding, anything unforeseen
 is E110 (damaged file) or E190 (kpisheet's own failure) with the exception's text.
 """
@@ -65,7 +67,7 @@ CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
-             "rows_per_measure", "prefilled_targets")
+             "rows_per_measure", "prefilled_targets", "prefilled_baselines")
 _META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
 _MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
 _MAX_PREFILLED_TEXT = 20_000  # characters of _meta's prefilled_targets read at most (a template writes ~1,000)
@@ -322,14 +324,34 @@ class _Reader:
             return
         self._saved()
         self.sub.prefilled_targets = self._prefilled_targets(meta.get("prefilled_targets"))
+        if "prefilled_baselines" in meta:
+            self.sub.prefilled_baselines = self._prefilled_targets(meta.get("prefilled_baselines"))
+        else:
+            self._frozen_rule_targets()
         kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, self._rows_per_measure(meta, measure_sheet))
         self._read_info(kpi_sheet)
 
+    def _frozen_rule_targets(self) -> None:
+        """A workbook made before _meta recorded prefilled_baselines: for a 対前年度 KPI, HQ wrote last
+        year's value into the target cell too (K6-2-08: the larger of it and 80%).  That target only
+        restates the rule: kept unchanged it follows the rule (Submission.rule_targets), and a value
+        above the floor is the baseline HQ prefilled."""
+        assert self.cat is not None
+        rule: list[str] = []
+        for kpi in self.cat.kpis_for(self.sub.fiscal_year, self.sub.branch_code):  # type: ignore[arg-type]
+            value = self.sub.prefilled_targets.get(kpi.id)
+            if value is None or kpi.target.rule not in ("baseline", "generic_conditional"):
+                continue
+            rule.append(kpi.id)
+            if kpi.target.rule == "baseline" or value > (kpi.target.value or 0.0):
+                self.sub.prefilled_baselines[kpi.id] = value
+        self.sub.rule_targets = tuple(rule)
+
     def _prefilled_targets(self, text: Any) -> dict[str, float]:
-        """{kpi id: target HQ prefilled} from _meta; anything unreadable is left out, never raised.
+        """{kpi id: target (or baseline) HQ prefilled} from _meta; anything unreadable is left out, never raised.
 
         Only KPIs of this workbook with a target cell, and finite non-negative numbers, are kept.
         """

@@ -9,7 +9,7 @@ from typing import Any
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
-from kpisheet.domain.catalogue import Kpi, Part, no_comparable_last_year
+from kpisheet.domain.catalogue import Kpi, Part
 from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
@@ -94,7 +94,7 @@ def entry_ja(kpi: Kpi) -> str:
 
 def part_prompt(kpi: Kpi, part: Part) -> tuple[str, str]:
     """(title, message) of the input prompt over a part's monthly cells."""
-    later = "データが届いていない月は空欄のままで構いません。" if kpi.lag_months else ""
+    later = "データが届いていない月は空欄のままで構いません。" if kpi.lag_months or kpi.lag_annual else ""
     tag = part_tag(kpi, part)
     if tag == TAG_FLOW:
         return "累計を入力", (f"{part.label}：4月から当月末までの累計を、数字だけで入力してください"
@@ -113,6 +113,9 @@ _LAG_SUBJECTS = (("診療月", "レセプトのデータ（診療月ベース）
 
 def lag_ja(kpi: Kpi) -> str | None:
     """「※健診データは通常2か月程度遅れて届きます。…」 for a KPI whose data trail the month; else None."""
+    if kpi.lag_annual:
+        return ("※この指標は年度が終わってから集計されます（年度中の値はありません）。"
+                "値が届くまで月別の欄は空欄のままで構いません。")
     if not kpi.lag_months:
         return None
     subject = next((ja for word, ja in _LAG_SUBJECTS if word in (kpi.lag_note or "")), "この指標のデータ")
@@ -311,8 +314,9 @@ def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
 
 
 def _asks_baseline(book: Book, kpi: Kpi) -> bool:
-    """W415 / W418: the target follows from last year's value, and a comparable one exists."""
-    return kpi.target.rule in ("baseline", "generic_conditional") and not no_comparable_last_year(book.fy, kpi)
+    """W415 / W418: the target follows from last year's value (also for a KPI new or redefined this term:
+    HQ can compute last year's value under the new definition)."""
+    return kpi.target.rule in ("baseline", "generic_conditional")
 
 
 def prefill(book: Book, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
@@ -323,7 +327,9 @@ def prefill(book: Book, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
     if base is not None:
         origin = book.baselines.origin(code, kpi.id)
         via = f"、{origin}（第{book.catalogue.term - 1}期）の値を引継ぎ" if origin and origin != kpi.id else ""
-        baseline = _Prefill(base, f"← 本部記入済み（{previous}実績{via}）。誤りがあれば修正してください", True)
+        fix = ("評価には本部の値を使います。誤りがあれば本部に連絡してください"
+               if rule in ("baseline", "generic_conditional") else "誤りがあれば修正してください")
+        baseline = _Prefill(base, f"← 本部記入済み（{previous}実績{via}）。{fix}", True)
     else:
         uses = "（目標にも使います）" if rule in ("baseline", "generic_conditional") else ""
         baseline = _Prefill(None, f"← {previous}の実績を入力してください{uses}{_baseline_caveat(book, kpi)}", False)
@@ -332,13 +338,7 @@ def prefill(book: Book, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
         target = _Prefill(given, f"← 本部記入済み（本部から提示された目標値）。{OVERWRITE_JA}", True)
     elif rule == "fixed" and kpi.target.value is not None:
         target = _Prefill(kpi.target.value, f"← 本部記入済み（全国共通の目標）。{OVERWRITE_JA}", True)
-    elif rule == "baseline" and base is not None:
-        target = _Prefill(base, f"← 本部記入済み（対前年度以上：前年度実績と同じ値）。{OVERWRITE_JA}", True)
-    elif rule == "generic_conditional" and kpi.target.value is not None and base is not None:
-        floor = kpi.format_value(kpi.target.value)
-        why = f"前年度{floor}以上のため対前年度以上" if base >= kpi.target.value else f"前年度{floor}未満のため{floor}"
-        target = _Prefill(max(kpi.target.value, base), f"← 本部記入済み（{why}）。{OVERWRITE_JA}", True)
-    elif rule == "baseline":
+    elif rule == "baseline":  # the rule, applied when rating: never a number frozen here (README, "Ratings")
         target = _Prefill(None, "← 空欄のままで構いません（下の前年度実績を目標として評価します）。"
                                 "支部の事業計画で別の目標を定めた場合は入力してください", False)
     elif rule == "generic_conditional":
@@ -506,8 +506,8 @@ def _qualitative_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
 
 
 def _kpi_footnotes(book: Book, ws: Any, row: int, last_col: int) -> int:
-    notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（誤りがあれば修正してください。"
-             "目標を上書きした場合は、上書きした値で評価します）。灰色のセルは自動計算または対象外のため入力不要です。",
+    notes = ["※黄色のセルに入力してください。青色のセルは本部で記入済みです（目標に誤りがあれば修正してください。"
+             "目標を上書きした場合は、上書きした値で評価します。前年度実績は本部の値で評価します）。灰色のセルは自動計算または対象外のため入力不要です。",
              f"※赤いセルは入力チェックで問題が見つかったセルです。理由は同じ行の「確認」欄にあります。{CHECK_SEND_JA}。"
              f"{CHECK_RIGHT_JA}",
              "※割合の月別の値は入力不要です（分子・分母から自動計算されます）。",

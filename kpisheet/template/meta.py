@@ -52,7 +52,8 @@ def meta(book: Book) -> dict[str, str]:
             "fiscal_year": str(book.fy), "branch_code": book.branch.code,
             "branch_name": book.branch.display_name, "generated_at": book.generated_at.isoformat(),
             "rows_per_measure": str(ROWS_PER_MEASURE),
-            "prefilled_targets": json.dumps(prefilled_targets(book), ensure_ascii=True, separators=(",", ":"))}
+            "prefilled_targets": json.dumps(prefilled_targets(book), ensure_ascii=True, separators=(",", ":")),
+            "prefilled_baselines": json.dumps(prefilled_baselines(book), ensure_ascii=True, separators=(",", ":"))}
 
 
 def prefilled_targets(book: Book) -> dict[str, float | int]:
@@ -64,4 +65,17 @@ def prefilled_targets(book: Book) -> dict[str, float | int]:
         target, _ = prefill(book, kpi)
         if target.prefilled and target.value is not None:
             out[kpi.id] = int(target.value) if float(target.value).is_integer() else target.value
+    return out
+
+
+def prefilled_baselines(book: Book) -> dict[str, float | int]:
+    """{KPI id: previous-year value HQ wrote into its 前年度実績 cell}, display units (Submission.prefilled_baselines):
+    the rating uses HQ's value, and a branch's change to it is W420."""
+    out: dict[str, float | int] = {}
+    for kpi in book.kpis:
+        if kpi.kind == "qualitative":
+            continue
+        _, baseline = prefill(book, kpi)
+        if baseline.prefilled and baseline.value is not None:
+            out[kpi.id] = int(baseline.value) if float(baseline.value).is_integer() else baseline.value
     return out

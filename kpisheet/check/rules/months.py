@@ -57,8 +57,9 @@ def _blank(m: KpiMonth) -> bool:
 
 def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date | None) -> Iterator[Finding]:
     """W413 for a blank month followed by a filled month (a gap: the workbook's 入力チェック sees it
-    too) and, given the run month `as_of`, for a blank month older than the KPI's data lag."""
-    due = _months_before(as_of, kpi.lag_months) if as_of is not None else None
+    too) and, given the run month `as_of`, for a blank month older than the KPI's data lag (never for a
+    KPI with no in-year figure, Kpi.lag_annual: its value arrives after the year ends)."""
+    due = _months_before(as_of, kpi.lag_months) if as_of is not None and not kpi.lag_annual else None
     dated = [(parse_month(m.month), m) for m in months if as_of is None or parse_month(m.month) <= as_of]
     last_filled = max((d for d, m in dated if not _blank(m)), default=None)
     for month, m in dated:

@@ -41,7 +41,7 @@ from kpisheet.consolidate.build import (
 )
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.fiscal import JST, wareki_fiscal_year, wareki_month
-from kpisheet.domain.ratings import NO_RESULT
+from kpisheet.domain.ratings import NO_RESULT, Rating
 from kpisheet.fileio import atomic_path
 from kpisheet.write.report.layout import (
     Column,
@@ -63,6 +63,7 @@ from kpisheet.write.report.texts import (
     annual_target_cell,
     branch_names,
     change_format,
+    dash_reasons_ja,
     data_month_ja,
     excellent_ja,
     national_result_ja,
@@ -203,7 +204,7 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     sheet.skip()
     sheet.ws.write_string(sheet.row, 0, "KPIごとの結果", st.subtitle)
     sheet.ws.write_string(sheet.row, 2, LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
-                          "（—はデータなし）", st.note)
+                          f"（{dash_reasons_ja(_all_ratings(cons))}）", st.note)
     sheet.skip()
     sheet.table(columns, cons.kpis)
     sheet.note("※ 入力ファイルのハッシュ値・作成日時・ツールの版は「実行情報」シートにあります"
@@ -357,6 +358,11 @@ def _row_count_of(cons: Consolidation, row: Any, mark: str) -> int | None:
     return _row_count(cons, row[0], mark)
 
 
+def _all_ratings(cons: Consolidation) -> list[Rating]:
+    """Every mark the national workbook shows: the nation's and each branch's."""
+    return [*(n.rating for n in cons.national.values()), *(b.rating for b in cons.branch_kpis.values())]
+
+
 def _row_count(cons: Consolidation, code: str, mark: str) -> int | None:
     if code == NATIONAL_CODE:
         return sum(1 for k in cons.kpis if cons.national[k.id].rating.mark == mark)
@@ -367,7 +373,8 @@ def sheet_marks(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     small = Styles(wb, MATRIX_FONT)
     sheet = Sheet(wb, small, "支部別評価", title_ja(cons, "支部別評価"))
     columns = marks_columns(cons)
-    sheet.note(LEGEND_JA + "　—：データなし。" + RULE_JA, across=columns)
+    sheet.note(f"{LEGEND_JA}　{dash_reasons_ja(_all_ratings(cons))}（各支部の理由は評価一覧の「判定の根拠」）。{RULE_JA}",
+               across=columns)
     head_lines = max(lines_of(c.title, c.width) for c in columns)
     head, last = sheet.table(columns, marks_rows(cons), head_height=row_height(head_lines, MATRIX_FONT))
     r = last

@@ -153,8 +153,9 @@ def kpi_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
 
 
 def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
-    """The KPI as seed 003 states it: 「生活習慣病予防健診実施率を53.8%以上とする」; for a target that is
-    last year's value 「…を前年度（0.310%）以上とする」; without a target 「【KPI】<label>」."""
+    """The KPI as the association's 実施状況 states it: 「生活習慣病予防健診実施率を53.8%以上とする」; for a
+    target that is last year's value, the rule's form 「…を前年度（0.310%）以上とする」 (「…を年度末時点で
+    前年度（81.9%）以上とする」 where the catalogue's note says 年度末時点で); without a target 「【KPI】<label>」."""
     if kpi.kind == "qualitative":
         return kpi.label  # the catalogue states a qualitative KPI as a sentence already
     if bk is None or bk.annual_target is None:
@@ -162,7 +163,8 @@ def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
     side = "以上" if kpi.direction == ">=" else "以下"
     if bk.target_source in ("previous_year", "generic_condition") and bk.baseline is not None \
             and bk.annual_target == bk.baseline:
-        return f"{kpi.label}を前年度（{kpi.format_value(bk.baseline)}）{side}とする"
+        when = "年度末時点で" if "年度末時点で" in (kpi.note or "") else ""
+        return f"{kpi.label}を{when}前年度（{kpi.format_value(bk.baseline)}）{side}とする"
     return f"{kpi.label}を{kpi.format_value(bk.annual_target)}{side}とする"
 
 

@@ -5,11 +5,20 @@ Shared by the national workbook, the lists workbook, the 実施状況 sheets and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from kpisheet.domain.catalogue import HQ_CODE, Kpi, load_branches
 from kpisheet.domain.fiscal import parse_month, wareki_fiscal_year, wareki_month
-from kpisheet.domain.ratings import MARK_LABELS_JA, MARKS, TARGET_SOURCES, as_of_ja, with_month
+from kpisheet.domain.ratings import (
+    MARK_LABELS_JA,
+    MARKS,
+    NO_RESULT,
+    NO_RESULT_REASONS,
+    TARGET_SOURCES,
+    Rating,
+    as_of_ja,
+    with_month,
+)
 
 if TYPE_CHECKING:
     from kpisheet.consolidate.build import BranchKpi, Consolidation, NationalKpi, YearOnYear
@@ -20,6 +29,13 @@ PROGRESS_JA = ("進捗（参考）＝実績÷（年間目標×データの月数
                "年度の中で積み上がる指標（受診率・実施率・アクセス数）だけに示します。")
 PROGRESS_FORMAT = "0%"
 LEGEND_JA = "結果：" + "・".join(f"「{m}{MARK_LABELS_JA[m]}」" for m in MARKS[:4])
+
+
+def dash_reasons_ja(ratings: Iterable[Rating]) -> str:
+    """Why the 「—」 of a sheet: 「—は評価できない：前年度実績なし・未報告」, the reasons present, in a fixed order."""
+    present = {r.reason_code for r in ratings if r.mark == NO_RESULT and r.reason_code}
+    reasons = [ja for code, (ja, _) in NO_RESULT_REASONS.items() if code in present]
+    return f"—は評価できない：{'・'.join(reasons)}" if reasons else "—は評価できない"
 
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"  # how the plans number a measure's activities
