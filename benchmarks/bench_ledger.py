@@ -45,7 +45,7 @@ from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.catalogue import catalogue_for_fy
 from kpisheet.domain.fiscal import fiscal_months, month_key
 from kpisheet.domain.model import KpiEntry, Submission
-from kpisheet.ledger import store as led
+from kpisheet import ledger as led
 from kpisheet.template.build import generate
 from tests.builders.sample import fill_by_names, sample_values
 

@@ -265,7 +265,7 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
 @click.option("--month", required=True, help="Reporting month YYYY-MM to close, e.g. 2024-09.")
 def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
     """Close a consolidated month: its report is final; later revisions to it are marked 締め後."""
-    from kpisheet.ledger import store as led
+    from kpisheet import ledger as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
@@ -283,7 +283,7 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
 @click.option("--reason", required=True, help="Why the month is reopened (kept in the ledger's period_log).")
 def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: str) -> None:
     """Reopen a closed month so that it can be consolidated again; the reason is logged."""
-    from kpisheet.ledger import store as led
+    from kpisheet import ledger as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
@@ -305,7 +305,7 @@ def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: st
 def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None, fiscal_year: int | None,
             as_json: bool, as_csv: bool) -> None:
     """Print the figures the ledger recorded, each change a row (修正 marks a revision)."""
-    from kpisheet.ledger import store as led
+    from kpisheet import ledger as led
 
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
@@ -324,7 +324,7 @@ def ledger_group() -> None:
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 def ledger_import(file: Path, ledger: Path | None) -> None:
     """Record the figures of a kpi_values CSV kpisheet wrote (e.g. last year's) in the ledger."""
-    from kpisheet.ledger import store as led
+    from kpisheet import ledger as led
 
     path = ledger_path_of(ledger)
     result = _in_ledger(path, lambda book: led.import_values(book, file), create=True)
@@ -338,7 +338,7 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
 
 def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
     """Run action(ledger) on the opened ledger; a ledger problem (L1xx) is a message and exit 1."""
-    from kpisheet.ledger import store as led
+    from kpisheet import ledger as led
 
     try:
         with led.opened(path, create=create) as book:
@@ -348,7 +348,7 @@ def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
 
 
 def ledger_path_of(option: Path | None) -> Path:
-    from kpisheet.ledger.store import ledger_path
+    from kpisheet.ledger import ledger_path
 
     return ledger_path(option)
 
@@ -367,7 +367,7 @@ def _month_key(text: str, fiscal_year: int) -> str:
 
 def history_text(rows: list[dict[str, Any]], form: str) -> str:
     """The history rows as a table (columns aligned for a terminal), JSON or CSV."""
-    from kpisheet.ledger.store import HISTORY_COLUMNS
+    from kpisheet.ledger import HISTORY_COLUMNS
 
     if form == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"

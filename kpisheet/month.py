@@ -33,7 +33,7 @@ from kpisheet.consolidate.build import Consolidation, build_consolidation
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.fileio import sha256_file
-from kpisheet.ledger import store as led
+from kpisheet import ledger as led
 from kpisheet.runtime import gc_paused
 from kpisheet.write import outputs
 from kpisheet.write.outputs import OutputResult, run_summary

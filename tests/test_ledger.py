@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from kpisheet.cli import cli
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.fiscal import month_compact
-from kpisheet.ledger import store as led
+from kpisheet import ledger as led
 from kpisheet.month import consolidate
 from tests.builders.sample import sample_values
 

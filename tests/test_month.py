@@ -17,7 +17,7 @@ from kpisheet.cli import cli, findings_text
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.findings import KpisheetError
 from kpisheet.fileio import OutputExistsError
-from kpisheet.ledger import store as led
+from kpisheet import ledger as led
 from kpisheet.month import NothingReadable, consolidate, run_month
 from kpisheet.write.outputs import output_names
 from tests.builders.sample import sample_values

@@ -41,7 +41,7 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
     skip_without_printing()
     from kpisheet.month import consolidate
     from kpisheet.domain.settings import load_settings
-    from kpisheet.ledger import store as ledger
+    from kpisheet import ledger
     from kpisheet.write.outputs import output_names, write_outputs
 
     out = tmp_path_factory.mktemp("print_national")

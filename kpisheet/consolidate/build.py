@@ -253,7 +253,7 @@ class TermMeasureRow:
 
 @dataclass(frozen=True)
 class Revision:
-    """A value a branch changed after the ledger had recorded it (kpisheet.ledger.store finds them)."""
+    """A value a branch changed after the ledger had recorded it (kpisheet.ledger.record finds them)."""
 
     branch_code: str
     kpi_id: str
@@ -306,7 +306,7 @@ class Consolidation:
     unattributed: list[tuple[str, int]] = field(default_factory=list)  # files no branch could be found for
     used: dict[str, str] = field(default_factory=dict)  # branch code -> path of the file whose values count
     given_findings: list[Finding] = field(default_factory=list)  # the findings build_consolidation was given
-    # From the submission ledger (kpisheet.ledger.store.attach); empty without one:
+    # From the submission ledger (kpisheet.ledger.record.attach); empty without one:
     revisions: list[Revision] = field(default_factory=list)  # the month's revisions (修正履歴)
     # last year's value of the same month: (branch code or 'ALL', this year's KPI id, this year's month)
     previous_year: dict[tuple[str, str, str], float] | None = None  # None: no ledger was used

@@ -14,7 +14,7 @@ Code ranges:
   E3xx / W3xx  finding and normalising the inputs, schema errors
   E4xx / W4xx  domain rules on the values
   W5xx  consistency of self-ratings with KPI results (needs ratings)
-  L1xx  the submission ledger (kpisheet.ledger.store)
+  L1xx  the submission ledger (kpisheet.ledger)
 """
 
 from __future__ import annotations

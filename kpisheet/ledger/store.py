@@ -1,54 +1,26 @@
-"""The submission ledger: what every consolidation read, used, published and closed, kept in SQLite.
-
-One file (`--ledger PATH`, else the environment variable KPISHEET_LEDGER, else
-`kpisheet.sqlite` in the working folder) that opens in the `sqlite3` shell and
-in pandas.  It records, per run, the input files (by sha256: the same bytes are
-one file), the values read from the files that were used (a new row only when a
-value differs from the one held), the outputs with their sha256, and what a
-later `--from-ledger` rebuild needs.  From it a consolidation learns:
-
-* **revisions** — a value a branch changed for a month the ledger already held
-  (the national workbook's 修正履歴, the branch's feedback), marked 締め後 when
-  the month had been closed;
-* **前年同月比** — the same month of the previous fiscal year, through the
-  term-5 → term-6 mapping where the fiscal years lie in different terms (only
-  where the mapping says the old figure is a valid baseline).
-
-Writes: one writer at a time, one transaction per run (`BEGIN IMMEDIATE` …
-`COMMIT`), WAL journal; an interrupted or failed run rolls back and leaves the
-ledger as it was.  The schema is versioned (`PRAGMA user_version`, MIGRATIONS);
-a ledger of a newer kpisheet is refused (L102), a damaged file (L101) or a busy
-one (L103) is a clear message, never a traceback.
-
-Submissions are stored compactly: every input that holds something, with the
-cell it came from, and each month of a KPI only when one of its inputs holds
-something (a wholly blank month reads exactly like a missing one).  That, the
-findings and the options of the run are enough for `build_consolidation` to
-give the same Consolidation again; last year's figures are read as the ledger
-held them when the run was recorded (rows are only ever added, never changed).
-"""
+"""The ledger file itself: schema and migrations, opening, creating and removing a ledger, the
+write transaction, and the low-level records the other ledger modules share — the compact
+submission record, the figures held, runs and files rows, closed months, revisions and
+last year's figures (`kpisheet.ledger` describes the ledger as a whole)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
 import json
 import math
 import os
 import sqlite3
 import tempfile
 import zlib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from kpisheet import __version__
-from kpisheet.consolidate.build import NATIONAL_CODE, Consolidation, MonthValue, Revision, build_consolidation
-from kpisheet.domain.catalogue import Catalogue, Kpi, catalogue_for_fy, load_branches, load_mapping
-from kpisheet.domain.findings import Finding, KpisheetError, finding, sets_aside
-from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.consolidate.build import MonthValue, Revision
+from kpisheet.domain.catalogue import Catalogue, Kpi, catalogue_for_fy, load_mapping
+from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.model import (
     EMPTY,
     InputValue,
@@ -58,11 +30,10 @@ from kpisheet.domain.model import (
     MeasureRow,
     Source,
     Submission,
-    is_readable,
 )
-from kpisheet.fileio import new_file_mode, sha256_or_empty
+from kpisheet.fileio import new_file_mode
 
-CODES = frozenset({"L101", "L102", "L103", "L104", "L105", "L106", "L107", "L108"})  # L109: write.outputs
+CODES = frozenset({"L101", "L102", "L103", "L105", "L106"})  # L104, L107, L108: ledger.history; L109: write.outputs
 
 DEFAULT_NAME = "kpisheet.sqlite"
 ENV_VAR = "KPISHEET_LEDGER"
@@ -403,30 +374,6 @@ def _worth_recording(held: Held | None, mv: MonthValue | _ImportRow) -> bool:
     return _numbers_differ(held, mv) or held.status != mv.status
 
 
-def _is_revision(held: Held | None, mv: MonthValue) -> bool:
-    """A branch's published number changed (a first report, or one after an excluded value, is not)."""
-    return mv.branch_code != NATIONAL_CODE and held is not None and held.has_numbers and _numbers_differ(held, mv)
-
-
-@dataclass
-class RunPlan:
-    """What `attach` found before the outputs are written: what the consolidation gets from the
-    ledger (`applied_to`) and what `record_run` will store."""
-
-    held: dict[Key, Held]
-    new_revisions: list[tuple[Revision, int]]  # (revision, id of the row it replaces)
-    closed_through: str | None
-    last_year_mark: int = 0  # the newest row of the previous fiscal year: last year's figures as used
-    revisions: list[Revision] = field(default_factory=list)  # the month's revisions, earlier runs' and this one's
-    previous_year: dict[Key, float] = field(default_factory=dict)  # last year's figures (Consolidation.previous_year)
-    no_comparison: dict[str, tuple[str, str]] = field(default_factory=dict)  # KPI id -> why no 前年同月比
-
-    def applied_to(self, cons: Consolidation) -> Consolidation:
-        """A new Consolidation: `cons` with the ledger's revisions and last year's figures."""
-        return replace(cons, revisions=self.revisions, previous_year=self.previous_year,
-                       no_comparison=self.no_comparison)
-
-
 def held(ledger: Ledger, fiscal_year: int, as_of: str | None = None) -> dict[Key, Held]:
     """The current figure of every key of a fiscal year, as the runs up to month `as_of` left it
     (and of the months up to it: later ones do not concern such a run)."""
@@ -461,14 +408,6 @@ def closed_through(ledger: Ledger, fiscal_year: int) -> tuple[str, str] | None:
     rows = ledger.query("SELECT month, closed_at FROM closed_months WHERE fiscal_year = ? "
                         "ORDER BY month DESC LIMIT 1", [fiscal_year])
     return (rows[0][0], rows[0][1]) if rows else None
-
-
-def check_open(ledger: Ledger, fiscal_year: int, month: str) -> None:
-    """L104 when `month` is closed, or a later month of the fiscal year is (its report covers this one)."""
-    closed = closed_through(ledger, fiscal_year)
-    if closed and month <= closed[0]:
-        raise _error("L104", ledger.path, fiscal_year=fiscal_year, month=month, value=closed[0],
-                     closed_at=closed[1][:16].replace("T", " "))
 
 
 def revisions_of_month(ledger: Ledger, fiscal_year: int, month: str, up_to_run: int | None = None
@@ -544,105 +483,7 @@ def previous_year_values(values: dict[Key, float], forward: dict[str, str], thro
     return out
 
 
-# ---------------------------------------------------------------- a consolidation against the ledger
-def attach(ledger: Ledger, cons: Consolidation) -> RunPlan:
-    """What the ledger knows about `cons` — the month's revisions (earlier runs' and this one's) and
-    last year's figures — and what `record_run` will store.  Reads only; `cons` is left as it is
-    (`RunPlan.applied_to(cons)` is the consolidation with them)."""
-    fy, month = cons.fiscal_year, cons.month_key
-    now = held(ledger, fy, as_of=month)
-    closed = closed_through(ledger, fy)
-    names = file_names(ledger, [h.file_id for h in now.values()])
-    found: list[tuple[Revision, int]] = []
-    for mv in cons.month_values.values():
-        h = now.get((mv.branch_code, mv.kpi_id, mv.month))
-        if h is None or not _is_revision(h, mv):
-            continue
-        found.append((Revision(mv.branch_code, mv.kpi_id, mv.month, h.numerator, h.denominator, h.value,
-                               mv.numerator, mv.denominator, mv.value, mv.status,
-                               Path(cons.used.get(mv.branch_code, "")).name, names.get(h.file_id or -1, ""),
-                               bool(closed and mv.month <= closed[0]), month), h.id))
-    revisions = _revision_order([*revisions_of_month(ledger, fy, month), *(r for r, _ in found)])
-    forward, no_comparison = comparable_ids(cons.catalogue, cons.kpis, fy)
-    previous = previous_year_values(last_year(ledger, fy - 1, _month_shift(month, -1)), forward, month) \
-        if forward else {}
-    (mark,), = ledger.query("SELECT coalesce(max(id), 0) FROM kpi_values WHERE fiscal_year = ?", [fy - 1])
-    return RunPlan(now, found, closed[0] if closed else None, int(mark), revisions, previous, no_comparison)
-
-
-def file_names(ledger: Ledger, ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = sorted({i for i in ids if i is not None})
-    out: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        out.update((r[0], r[1]) for r in ledger.query(f"SELECT id, name FROM files WHERE id IN ({marks})", chunk))
-    return out
-
-
-@dataclass
-class RunRecord:
-    """What a run left in the ledger (the CLI's summary line)."""
-
-    path: str
-    run_id: int | None  # None: the same inputs as the month's last run, nothing recorded
-    new_files: int = 0
-    known_files: int = 0
-    values: int = 0
-    revisions: int = 0
-    revisions_after_close: int = 0
-    previous_year: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "recorded": self.run_id is not None, "run_id": self.run_id,
-                "new_files": self.new_files, "known_files": self.known_files, "values": self.values,
-                "revisions": self.revisions, "revisions_after_close": self.revisions_after_close,
-                "previous_year": self.previous_year}
-
-
-def _role(cons: Consolidation, sub: Submission, aside: dict[str, str]) -> str:
-    if not is_readable(sub):
-        return "unreadable"
-    if sub.branch_code and cons.used.get(sub.branch_code) == sub.path:
-        return "used"
-    return {"W207": "set_aside", "W208": "identical"}.get(aside.get(sub.path, ""), "not_used")
-
-
-def _fingerprint(cons: Consolidation, roles: list[tuple[str, str]], plan: RunPlan) -> str:
-    """Everything a run's outputs depend on: the same fingerprint again records nothing."""
-    data = {"fy": cons.fiscal_year, "month": cons.month_key, "version": __version__,
-            "digest": cons.catalogue.digest, "files": sorted(roles),
-            "baselines": sorted(cons.baselines.items()), "targets": sorted(cons.targets.items()),
-            "last_year": plan.last_year_mark}
-    return hashlib.sha256(json.dumps(data, default=str).encode()).hexdigest()
-
-
-def record_run(ledger: Ledger, cons: Consolidation, plan: RunPlan, outputs: Iterable[Path],
-               options: dict[str, Any]) -> RunRecord:
-    """Store the run (inside the caller's transaction): files, changed figures, revisions, outputs,
-    snapshot.  Nothing when the month's last run had the same fingerprint."""
-    aside = {f.file or "": f.code for f in cons.findings if sets_aside(f)}
-    roles = [(sub.sha256 or sub.path, _role(cons, sub, aside)) for sub in cons.submissions]
-    fingerprint = _fingerprint(cons, roles, plan)
-    record = RunRecord(str(ledger.path), None, previous_year=bool(plan.previous_year))
-    last = ledger.query("SELECT fingerprint FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
-                        "ORDER BY id DESC LIMIT 1", [cons.fiscal_year, cons.month_key])
-    if last and last[0][0] == fingerprint:
-        record.known_files = len(cons.submissions)
-        return record
-    with ledger.guarded():
-        run_id = _insert_run(ledger, "consolidate", cons.fiscal_year, cons.month_key, cons.catalogue.digest,
-                             options, fingerprint)
-        record.run_id = run_id
-        file_ids = _record_files(ledger, cons, run_id, [r for _, r in roles], record)
-        record.values = _record_values(ledger, cons, plan, run_id, file_ids)
-        record.revisions = len(plan.new_revisions)
-        record.revisions_after_close = sum(1 for r, _ in plan.new_revisions if r.after_close)
-        _record_outputs(ledger, run_id, outputs)
-        ledger.conn.execute("UPDATE runs SET snapshot = ? WHERE id = ?", (_snapshot(cons, file_ids), run_id))
-    return record
-
-
+# ---------------------------------------------------------------- runs and files rows
 def _insert_run(ledger: Ledger, kind: str, fiscal_year: int, month: str, digest: str, options: dict[str, Any],
                 fingerprint: str) -> int:
     cur = ledger.conn.execute(
@@ -661,251 +502,12 @@ def _file_facts(path: str) -> tuple[int | None, str | None]:
     return st.st_size, datetime.fromtimestamp(st.st_mtime).astimezone().isoformat(timespec="seconds")
 
 
-def _record_files(ledger: Ledger, cons: Consolidation, run_id: int, roles: list[str],
-                  record: RunRecord) -> list[int | None]:
-    """A files row for every new file (its record kept when it was read), run_files for all.
-    Returns each submission's file id (None for a file without content, e.g. a folder)."""
-    ids: list[int | None] = []
-    known = _known_files(ledger, [s.sha256 for s in cons.submissions if s.sha256])
-    for sub in cons.submissions:
-        row = known.get(sub.sha256) if sub.sha256 else None
-        if not sub.sha256:
-            ids.append(None)
-        elif row is None:
-            file_id = _insert_file(ledger, sub, run_id)
-            ids.append(file_id)
-            known[sub.sha256] = (file_id, not is_readable(sub))  # an identical copy later in the run
-            record.new_files += 1
-        else:
-            if row[1] and is_readable(sub):  # first seen unreadable, read now
-                ledger.conn.execute("UPDATE files SET record = ? WHERE id = ?", (_pack(encode_submission(sub)), row[0]))
-            ids.append(row[0])
-            record.known_files += 1
-    ledger.conn.executemany("INSERT OR REPLACE INTO run_files (run_id, file_id, path, role) VALUES (?, ?, ?, ?)",
-                            [(run_id, fid, sub.path, role) for sub, fid, role in zip(cons.submissions, ids, roles, strict=True)
-                             if fid is not None])
-    return ids
-
-
-def _insert_file(ledger: Ledger, sub: Submission, run_id: int) -> int:
-    size, received = _file_facts(sub.path)
-    blob = _pack(encode_submission(sub)) if is_readable(sub) else None
-    cur = ledger.conn.execute(
-        "INSERT INTO files (sha256, name, size, branch_code, fiscal_year, saved_at, saved_by, received_at, "
-        "first_run_id, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (sub.sha256, Path(sub.path).name, size, sub.branch_code, sub.fiscal_year, sub.saved_at, sub.saved_by,
-         received, run_id, blob))
-    return _inserted_id(cur)
-
-
-def _known_files(ledger: Ledger, digests: list[str]) -> dict[str, tuple[int, bool]]:
-    """{sha256: (file id, its record is missing)} of the files the ledger has already seen."""
-    out: dict[str, tuple[int, bool]] = {}
-    for start in range(0, len(digests), 500):
-        chunk = digests[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        out.update((r[0], (r[1], bool(r[2]))) for r in ledger.conn.execute(
-            f"SELECT sha256, id, record IS NULL FROM files WHERE sha256 IN ({marks})", chunk))
-    return out
-
-
-def _record_values(ledger: Ledger, cons: Consolidation, plan: RunPlan, run_id: int,
-                   file_ids: list[int | None]) -> int:
-    by_path = {sub.path: fid for sub, fid in zip(cons.submissions, file_ids, strict=True)}
-    file_of = {code: by_path.get(path) for code, path in cons.used.items()}
-    rows = []
-    for mv in [*cons.month_values.values(), *cons.national_months.values()]:
-        if _worth_recording(plan.held.get((mv.branch_code, mv.kpi_id, mv.month)), mv):
-            rows.append((cons.fiscal_year, mv.branch_code, mv.kpi_id, mv.month, mv.numerator, mv.denominator,
-                         mv.value, mv.status, run_id, cons.month_key, file_of.get(mv.branch_code)))
-    ledger.conn.executemany(
-        "INSERT INTO kpi_values (fiscal_year, branch_code, kpi_id, month, numerator, denominator, value, status, "
-        "run_id, run_month, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    new_ids = {(r[0], r[1], r[2]): r[3] for r in ledger.conn.execute(
-        "SELECT branch_code, kpi_id, month, id FROM kpi_values WHERE run_id = ?", (run_id,))}
-    ledger.conn.executemany(
-        "INSERT INTO revisions (run_id, fiscal_year, branch_code, kpi_id, month, old_value_id, new_value_id, "
-        "after_close) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(run_id, cons.fiscal_year, r.branch_code, r.kpi_id, r.month, old_id,
-          new_ids[(r.branch_code, r.kpi_id, r.month)], int(r.after_close)) for r, old_id in plan.new_revisions])
-    return len(rows)
-
-
-def _record_outputs(ledger: Ledger, run_id: int, outputs: Iterable[Path]) -> None:
-    ledger.conn.executemany("INSERT OR REPLACE INTO run_outputs (run_id, path, sha256) VALUES (?, ?, ?)",
-                            [(run_id, str(p), sha256_or_empty(Path(p))) for p in outputs])
-
-
-def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
-    """What `rebuild` needs besides the files' records: stubs of unreadable files, the findings the
-    consolidation was given, --baseline / --targets values, the inputs list, why KPIs have no 前年同月比."""
-    subs = [[fid, sub.path, None if fid is not None and is_readable(sub) else encode_submission(sub)]
-            for sub, fid in zip(cons.submissions, file_ids, strict=True)]
-    return _pack({"format": RECORD_FORMAT, "fiscal_year": cons.fiscal_year, "month": cons.month_key,
-                  "submissions": subs, "findings": [finding_dict(f) for f in cons.given_findings],
-                  "baselines": [[*k, v] for k, v in cons.baselines.items()],
-                  "targets": [[*k, v] for k, v in cons.targets.items()],
-                  "inputs": [list(x) for x in cons.inputs],
-                  "no_comparison": {k: list(v) for k, v in cons.no_comparison.items()}})
-
-
-# ---------------------------------------------------------------- close and reopen
-def close_month(ledger: Ledger, fiscal_year: int, month: str) -> tuple[bool, str]:
-    """Close a reporting month at its last consolidation: (newly closed?, closed at)."""
-    with ledger.transaction():
-        rows = ledger.query("SELECT closed_at FROM closed_months WHERE fiscal_year = ? AND month = ?",
-                            [fiscal_year, month])
-        if rows:
-            return False, rows[0][0]
-        run = _last_run(ledger, fiscal_year, month)
-        at = _now()
-        ledger.conn.execute("INSERT INTO closed_months (fiscal_year, month, closed_at, run_id) VALUES (?, ?, ?, ?)",
-                            (fiscal_year, month, at, run))
-        ledger.conn.execute("INSERT INTO period_log (fiscal_year, month, action, at, reason, run_id) "
-                            "VALUES (?, ?, 'close', ?, NULL, ?)", (fiscal_year, month, at, run))
-    return True, at
-
-
-def reopen_month(ledger: Ledger, fiscal_year: int, month: str, reason: str) -> str:
-    """Reopen a closed month, logging why; L108 when it is not closed."""
-    with ledger.transaction():
-        rows = ledger.query("SELECT run_id FROM closed_months WHERE fiscal_year = ? AND month = ?",
-                            [fiscal_year, month])
-        if not rows:
-            raise _error("L108", ledger.path, fiscal_year=fiscal_year, month=month)
-        at = _now()
-        ledger.conn.execute("DELETE FROM closed_months WHERE fiscal_year = ? AND month = ?", (fiscal_year, month))
-        ledger.conn.execute("INSERT INTO period_log (fiscal_year, month, action, at, reason, run_id) "
-                            "VALUES (?, ?, 'reopen', ?, ?, ?)", (fiscal_year, month, at, reason, rows[0][0]))
-    return at
-
-
 def _last_run(ledger: Ledger, fiscal_year: int, month: str) -> int:
     rows = ledger.query("SELECT id FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
                         "ORDER BY id DESC LIMIT 1", [fiscal_year, month])
     if not rows:
         raise _error("L105", ledger.path, fiscal_year=fiscal_year, month=month)
     return int(rows[0][0])
-
-
-def published_run(ledger: Ledger, fiscal_year: int, month: str) -> int:
-    """The run a month's report is rebuilt from: the one it was closed at, else its last one."""
-    rows = ledger.query("SELECT run_id FROM closed_months WHERE fiscal_year = ? AND month = ?", [fiscal_year, month])
-    return int(rows[0][0]) if rows else _last_run(ledger, fiscal_year, month)
-
-
-# ---------------------------------------------------------------- rebuilding a month
-def _received_times(ledger: Ledger, subs: list[Submission]) -> dict[str, str]:
-    """Submission path → the arrival time the ledger recorded for its file."""
-    digests = [s.sha256 for s in subs if s.sha256]
-    if not digests:
-        return {}
-    marks = ",".join("?" * len(digests))
-    seen = dict(ledger.query(f"SELECT sha256, received_at FROM files WHERE sha256 IN ({marks})", digests))
-    return {s.path: seen[s.sha256] for s in subs if seen.get(s.sha256)}
-
-
-def rebuild(ledger: Ledger, fiscal_year: int, month: str, settings: Any = None) -> tuple[Consolidation, int]:
-    """The Consolidation of a month's published run, from the ledger alone: (consolidation, run id).
-
-    Files' arrival times are the ones the ledger recorded when it first saw them; `settings`
-    (kpisheet.domain.settings.HqSettings) gives the deadline that marks late submissions."""
-    run_id = published_run(ledger, fiscal_year, month)
-    (blob,), = ledger.query("SELECT snapshot FROM runs WHERE id = ?", [run_id])
-    snap = _unpack(blob)
-    records = _file_records(ledger, [fid for fid, _, inline in snap["submissions"] if inline is None])
-    subs = [decode_submission(inline if inline is not None else records[fid], path)
-            for fid, path, inline in snap["submissions"]]
-    cons = build_consolidation(subs, [finding_from_dict(d) for d in snap["findings"]], fiscal_year=fiscal_year,
-                               month=parse_month(month), baselines={(b, k): v for b, k, v in snap["baselines"]},
-                               targets={(b, k): v for b, k, v in snap["targets"]}, settings=settings,
-                               received=_received_times(ledger, subs))
-    forward, _ = comparable_ids(cons.catalogue, cons.kpis, fiscal_year)
-    previous = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),
-                                    forward, month) if forward else {}
-    return replace(cons, inputs=[(f, h) for f, h in snap["inputs"]], previous_year=previous,
-                   no_comparison={k: (v[0], v[1]) for k, v in snap["no_comparison"].items()},
-                   revisions=_revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id))), run_id
-
-
-def _file_records(ledger: Ledger, ids: list[int]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        out.update((r[0], _unpack(r[1])) for r in
-                   ledger.query(f"SELECT id, record FROM files WHERE id IN ({marks})", chunk))
-    return out
-
-
-def recorded_outputs(ledger: Ledger, run_id: int) -> dict[str, str]:
-    """{file name: sha256} of what a run wrote."""
-    return {Path(r[0]).name: r[1] for r in ledger.query("SELECT path, sha256 FROM run_outputs WHERE run_id = ?",
-                                                        [run_id])}
-
-
-# ---------------------------------------------------------------- history
-HISTORY_COLUMNS = ["fiscal_year", "month", "branch_code", "kpi_id", "numerator", "denominator", "value", "status",
-                   "recorded_month", "source", "revision"]
-
-
-def history(ledger: Ledger, *, branch: str | None = None, kpi: str | None = None,
-            fiscal_year: int | None = None) -> list[dict[str, Any]]:
-    """Every figure the ledger recorded (each change a row), oldest first per key."""
-    sql = ("SELECT v.fiscal_year, v.month, v.branch_code, v.kpi_id, v.numerator, v.denominator, v.value, "
-           "v.status, v.run_month, COALESCE(f.name, CASE WHEN run.kind = 'import' THEN 'import' ELSE '' END), "
-           "rv.after_close FROM kpi_values v JOIN runs run ON run.id = v.run_id "
-           "LEFT JOIN files f ON f.id = v.file_id LEFT JOIN revisions rv ON rv.new_value_id = v.id WHERE 1 = 1")
-    params: list[Any] = []
-    for column, wanted in (("v.branch_code", branch), ("v.kpi_id", kpi), ("v.fiscal_year", fiscal_year)):
-        if wanted is not None:
-            sql += f" AND {column} = ?"
-            params.append(wanted)
-    sql += " ORDER BY v.fiscal_year, v.branch_code, v.kpi_id, v.month, v.run_month, v.id"
-    out = []
-    for r in ledger.query(sql, params):
-        mark = "" if r[10] is None else ("修正（締め後）" if r[10] else "修正")
-        out.append(dict(zip(HISTORY_COLUMNS, [*r[:10], mark], strict=True)))
-    return out
-
-
-# ---------------------------------------------------------------- importing a kpi_values CSV
-IMPORT_COLUMNS = ("branch_code", "kpi_id", "month", "numerator", "denominator", "value", "status")
-
-
-@dataclass
-class ImportResult:
-    path: str
-    fiscal_year: int | None
-    rows: int
-    added: int
-    already: bool  # the same file was imported (or read) before: nothing added
-
-
-def import_values(ledger: Ledger, path: Path) -> ImportResult:
-    """Record the figures of a kpi_values CSV kpisheet wrote (one fiscal year), e.g. last year's."""
-    path = Path(path)
-    digest = sha256_or_empty(path)
-    rows, fiscal_year = _read_values_csv(path)
-    with ledger.transaction():
-        if ledger.query("SELECT 1 FROM files WHERE sha256 = ?", [digest]):
-            return ImportResult(str(path), fiscal_year, len(rows), 0, True)
-        last = max(r[2] for r in rows)
-        cat = catalogue_for_fy(fiscal_year)
-        run_id = _insert_run(ledger, "import", fiscal_year, last, cat.digest, {"file": str(path), "sha256": digest},
-                             digest)
-        size, received = _file_facts(str(path))
-        cur = ledger.conn.execute(
-            "INSERT INTO files (sha256, name, size, fiscal_year, received_at, first_run_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (digest, path.name, size, fiscal_year, received, run_id))
-        file_id = _inserted_id(cur)
-        now = held(ledger, fiscal_year)
-        new = [(fiscal_year, *r, run_id, last, file_id) for r in rows
-               if _worth_recording(now.get((r.branch_code, r.kpi_id, r.month)), r)]
-        ledger.conn.executemany(
-            "INSERT INTO kpi_values (fiscal_year, branch_code, kpi_id, month, numerator, denominator, value, "
-            "status, run_id, run_month, file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
-    return ImportResult(str(path), fiscal_year, len(rows), len(new), False)
 
 
 def _inserted_id(cur: sqlite3.Cursor) -> int:
@@ -916,7 +518,7 @@ def _inserted_id(cur: sqlite3.Cursor) -> int:
 
 
 class _ImportRow(NamedTuple):
-    """A row of a kpi_values CSV being imported (IMPORT_COLUMNS, numbers as floats)."""
+    """A row of a kpi_values CSV being imported (history.IMPORT_COLUMNS, numbers as floats)."""
 
     branch_code: str
     kpi_id: str
@@ -925,39 +527,6 @@ class _ImportRow(NamedTuple):
     denominator: float | None
     value: float | None
     status: str
-
-
-def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
-    """(rows of IMPORT_COLUMNS with numbers as floats, the fiscal year); L107 on anything amiss."""
-    def bad(reason: str) -> KpisheetError:
-        return _error("L107", path, reason=reason)
-
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            table = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise bad(str(exc)) from None
-    if not table or any(c not in table[0] for c in IMPORT_COLUMNS):
-        raise bad("列が足りません / missing columns")
-    codes = {b.code for b in load_branches()} | {NATIONAL_CODE}
-    out: list[_ImportRow] = []
-    years = set()
-    for line, row in enumerate(table, 2):
-        try:
-            month = month_key(parse_month(row["month"]))
-            fy = int(month[:4]) - (1 if int(month[5:]) < 4 else 0)
-            if row["branch_code"] not in codes or not catalogue_for_fy(fy).has_kpi(row["kpi_id"]):
-                raise ValueError(f"{row['branch_code']} {row['kpi_id']}")
-            numerator, denominator, value = (float(row[c]) if row[c].strip() else None
-                                             for c in ("numerator", "denominator", "value"))
-        except (ValueError, KpisheetError, AttributeError) as exc:
-            raise bad(f"{line}行目 / line {line}: {exc}") from None
-        years.add(fy)
-        out.append(_ImportRow(row["branch_code"], row["kpi_id"], month, numerator, denominator, value,
-                              row["status"] or "ok"))
-    if len(years) != 1:
-        raise bad(f"年度が複数あります / several fiscal years: {sorted(years)}")
-    return out, years.pop()
 
 
 def remove_ledger(path: Path) -> None:
