@@ -34,17 +34,14 @@ The package, by concern (each imports only `store`; this file re-exports their p
   transaction, and the records the others share (compact submissions, figures held, runs and
   files rows, closed months, revisions, last year's figures);
 * `record` — a consolidation against the ledger: `attach` before the outputs, `record_run` after;
-* `rebuild` — a month's published run rebuilt from the ledger alone (`--from-ledger`);
-* `history` — every figure recorded, a kpi_values CSV imported, a month closed and reopened.
-
-`ledger.rebuild` and `ledger.history` are the functions: their names here hide the modules of
-the same name (`from kpisheet.ledger.rebuild import …` still reaches the module).
+* `published` — a month's published run rebuilt from the ledger alone (`rebuild`, `--from-ledger`);
+* `archive` — every figure recorded (`history`), a kpi_values CSV imported, a month closed and reopened.
 """
 
 
 from __future__ import annotations
 
-from kpisheet.ledger.history import (
+from kpisheet.ledger.archive import (
     HISTORY_COLUMNS,
     IMPORT_COLUMNS,
     ImportResult,
@@ -54,7 +51,7 @@ from kpisheet.ledger.history import (
     import_values,
     reopen_month,
 )
-from kpisheet.ledger.rebuild import (
+from kpisheet.ledger.published import (
     published_run,
     rebuild,
     recorded_outputs,

@@ -33,7 +33,7 @@ from kpisheet.domain.model import (
 )
 from kpisheet.fileio import new_file_mode
 
-CODES = frozenset({"L101", "L102", "L103", "L105", "L106"})  # L104, L107, L108: ledger.history; L109: write.outputs
+CODES = frozenset({"L101", "L102", "L103", "L105", "L106"})  # L104, L107, L108: ledger.archive; L109: write.outputs
 
 DEFAULT_NAME = "kpisheet.sqlite"
 ENV_VAR = "KPISHEET_LEDGER"
