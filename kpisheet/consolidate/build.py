@@ -22,7 +22,7 @@ count KPI does not simply follow branch size:
 
 - `BranchKpi.achievement` = result ÷ annual target for a '>=' KPI, annual target ÷ result
   for a '<=' KPI (1.0 = exactly on target, higher is better either way), both taken at
-  the KPI's shown precision (ratings.shown) as the marks are.  The result is the branch's
+  the KPI's shown precision (display.shown) as the marks are.  The result is the branch's
   latest one (at its `data_month`), the target its annual target (K6-2-08's own
   condition included).  A '<=' KPI with result 0 has achievement `math.inf`: the best
   possible, tied with every other 0.  None — and no rank — without a result or a target,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from kpisheet.domain.catalogue import HQ_CODE, Kpi, load_branches
-from kpisheet.domain.display import change_format, excellent_threshold, format_value, stored
-from kpisheet.domain.display import format_change as change_ja
-from kpisheet.domain.display import number_format as num_format  # in the report's tables only 円 carries its unit
+from kpisheet.domain.display import change_format  # noqa: F401 (re-exported for the report's modules)
+from kpisheet.domain.display import excellent_threshold, format_value, stored
+from kpisheet.domain.display import format_change as change_ja  # noqa: F401 (re-exported)
+from kpisheet.domain.display import number_format as num_format  # noqa: F401 (re-exported; only 円 carries its unit)
 from kpisheet.domain.fiscal import parse_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.ratings import (
     MARK_LABELS_JA,
