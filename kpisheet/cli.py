@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import click
 
 from kpisheet import __version__
+from kpisheet.domain.display import text_width
 from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
 from kpisheet.runtime import interruptible
@@ -382,8 +383,9 @@ def history_text(rows: list[dict[str, Any]], form: str) -> str:
         return buf.getvalue()
     table = [HISTORY_COLUMNS, *[[branch_label(r[c]) if c == "branch_code" else _shown(r[c]) for c in HISTORY_COLUMNS]
                                 for r in rows]]
-    widths = [max(_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
-    lines = ["  ".join(str(v) + " " * (w - _width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    widths = [max(text_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
+    lines = ["  ".join(str(v) + " " * (w - text_width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip()
+             for row in table]
     return "\n".join(lines) + f"\n{len(rows)}行 / rows\n"
 
 
@@ -397,12 +399,6 @@ def _shown(v: Any) -> Any:
     """A figure as the table shows it: whole numbers as such, rates to 3 decimals."""
     v = _plain(v)
     return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and abs(v) >= 10000 else v
-
-
-def _width(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 # ---------------------------------------------------------------- command bodies

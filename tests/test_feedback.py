@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.display import shown
 from kpisheet.domain.ratings import TARGET_SOURCES
 from kpisheet.month import consolidate
 from kpisheet.read.names import parse_name
@@ -73,12 +74,13 @@ def test_kpi_rows_name_the_data_month_target_source_and_term_goal(run):
     assert head == ["KPI ID", "KPI", "年間目標", "実績", "データ時点", "評価", "進捗（参考）", "順位", "目標の設定",
                     "第6期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
     row, bk, n = rows["K6-2-02"], cons.branch_kpis[("11", "K6-2-02")], cons.national["K6-2-02"]
-    assert row["実績"] == pytest.approx(bk.value / 100) and row["データ時点"] == "R6.10"  # a number, not text
-    assert row["年間目標"] == pytest.approx(bk.annual_target / 100)
+    kpi = cons.catalogue.kpi("K6-2-02")  # numbers, not text, holding the values as shown (0.0%: 3.1% → 0.031)
+    assert row["実績"] == pytest.approx(float(shown(kpi, bk.value)) / 100) and row["データ時点"] == "R6.10"
+    assert row["年間目標"] == pytest.approx(float(shown(kpi, bk.annual_target)) / 100)
     assert row["目標の設定"] == TARGET_SOURCES[bk.target_source][0]
     assert row["第6期末目標（参考）"] == "9.2%以上"
     assert row["順位"] == "1/1"  # the only branch of this inbox: rank of ranked branches
-    assert row["全国の実績"] == pytest.approx(n.value / 100) and row["全国のデータ時点"] == "R6.10"
+    assert row["全国の実績"] == pytest.approx(float(shown(kpi, n.value)) / 100) and row["全国のデータ時点"] == "R6.10"
     excluded = rows["K6-2-01"]  # the E401 month is its latest: left out, said why
     assert excluded["実績"].startswith("—（") and excluded["評価"] == "—"
 

@@ -3,10 +3,12 @@
 
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from kpisheet.domain.catalogue import Target, load_catalogue
+from kpisheet.domain.display import shown
 from kpisheet.domain.ratings import (
     NO_RESULT_REASONS,
     annual_target,
@@ -14,7 +16,6 @@ from kpisheet.domain.ratings import (
     mark_for,
     progress,
     rate_kpi,
-    shown,
     with_month,
 )
 
@@ -102,7 +103,7 @@ def test_shown_value_never_contradicts_its_mark():
     assert kpi.format_value(99.965) == "100.0%"
     assert final(kpi, 99.965, data_month=OCT_2024).mark == "○"
     assert final(kpi, 99.94, data_month=OCT_2024).mark == "△"  # shown 99.9%
-    assert shown(T6.kpi("K6-1-03"), 0.3405) == 0.341  # 査定率: three decimals, half up
+    assert shown(T6.kpi("K6-1-03"), 0.3405) == Decimal("0.341")  # 査定率: three decimals, half up
 
 
 @pytest.mark.parametrize("typed, prefilled, hq, baseline, value, source", [

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.display import shown
 from kpisheet.domain.ratings import TARGET_SOURCES
 from kpisheet.fileio import OutputExistsError
 from kpisheet.month import consolidate
@@ -28,6 +29,11 @@ NASTY = {"=1+1": ("6-1-I", 1), "+81-3-1234-5678": ("6-1-I", 2), "-5": ("6-1-II-1
 FIXED = datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc)
 AUG24, SEP24 = date(2024, 8, 1), date(2024, 9, 1)
 LATE = "K6-2-01"  # 埼玉's health-check data reach August only (within the KPI's lag)
+
+
+def _shown_fraction(kpi_id: str, value: float) -> float:
+    """What a percent cell holds: the value as shown (half up at the KPI's decimals), as a fraction."""
+    return float(shown(load_catalogue(6).kpi(kpi_id), value)) / 100
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +133,7 @@ def test_national_kpi_sheet_matches_the_consolidation(national, cons):
     rows = _by_kpi(openpyxl.load_workbook(national)["全国KPI"])
     n = cons.national["K6-1-01"]
     assert (rows["K6-1-01"]["分子（合計）"], rows["K6-1-01"]["分母（合計）"]) == (n.numerator, n.denominator)
-    assert rows["K6-1-01"]["全国の実績"] == pytest.approx(n.value / 100)
+    assert rows["K6-1-01"]["全国の実績"] == pytest.approx(_shown_fraction("K6-1-01", n.value))  # the shown value
     assert rows["K6-1-01"]["データ時点"] == "R6.10"
     assert rows["K6-1-01"]["評価"] == n.rating.mark
     assert rows["K6-1-01"]["第6期末目標（参考）"] == "100.0%以上"
@@ -273,7 +279,7 @@ def test_branch_matrix_names_each_values_month(national, cons):
     assert subs[2:6] == ("実績", "時点", "評価", "順位")
     col = heads.index(next(h for h in heads if h and h.startswith(LATE)))
     body = {r[0]: r for r in rows[at + 2:] if r[0]}
-    assert body["11"][col:col + 3] == (pytest.approx(cons.branch_kpis[("11", LATE)].value / 100), "R6.8",
+    assert body["11"][col:col + 3] == (pytest.approx(_shown_fraction(LATE, cons.branch_kpis[("11", LATE)].value)), "R6.8",
                                        cons.branch_kpis[("11", LATE)].rating.mark)
     assert body["10"][col + 1] == "R6.10"
     assert ws.print_title_cols and ws.col_breaks.count >= 4  # pages by pillar, branch names on each
@@ -299,7 +305,8 @@ def test_trend_shows_the_fixed_set_and_flags_coverage_changes(national, cons):
     trend = cons.trend[LATE]
     assert (LATE, f"全国（毎月報告の{len(trend.fixed)}支部）") in rows
     assert rows[(LATE, "報告支部数")]["8月"] == 2
-    assert rows[("K6-1-01", "全国（報告支部すべて）")]["10月"] == pytest.approx(cons.national["K6-1-01"].value / 100)
+    assert rows[("K6-1-01", "全国（報告支部すべて）")]["10月"] == pytest.approx(
+        _shown_fraction("K6-1-01", cons.national["K6-1-01"].value))
     with zipfile.ZipFile(national) as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
     assert len(charts) == len(cons.trend)

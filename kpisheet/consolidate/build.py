@@ -22,7 +22,7 @@ count KPI does not simply follow branch size:
 
 - `BranchKpi.achievement` = result ÷ annual target for a '>=' KPI, annual target ÷ result
   for a '<=' KPI (1.0 = exactly on target, higher is better either way), both taken at
-  the KPI's shown precision (ratings.shown) as the marks are.  The result is the branch's
+  the KPI's shown precision (display.shown) as the marks are.  The result is the branch's
   latest one (at its `data_month`), the target its annual target (K6-2-08's own
   condition included).  A '<=' KPI with result 0 has achievement `math.inf`: the best
   possible, tied with every other 0.  None — and no rank — without a result or a target,
@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
+from kpisheet.domain.display import difference, shown
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
 from kpisheet.domain.fiscal import JST, fiscal_months, jst_text, month_key, parse_month, to_jst, wareki_fiscal_year
@@ -91,7 +92,6 @@ from kpisheet.domain.ratings import (
     previous_year_value,
     progress,
     rate_kpi,
-    shown,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -279,7 +279,7 @@ class YearOnYear:
     previous_month: str | None  # the same month a year earlier ('2023-08')
     value: float | None
     previous: float | None
-    change: float | None  # value - previous, in the KPI's display unit (points, yen, count)
+    change: float | None  # value - previous as shown (display.difference), in points, yen or a count
     reason_ja: str = ""  # why there is no comparison ('' when there is one)
     reason_en: str = ""
 
@@ -350,7 +350,7 @@ class Consolidation:
         previous = self.previous_year.get((code, kpi_id, month))
         if previous is None:
             return YearOnYear(month, earlier, value, None, None, "前年同月の値なし", "no value a year earlier")
-        return YearOnYear(month, earlier, value, previous, value - previous)
+        return YearOnYear(month, earlier, value, previous, difference(self.catalogue.kpi(kpi_id), value, previous))
 
     def revisions_of(self, code: str) -> list[Revision]:
         return [r for r in self.revisions if r.branch_code == code]
@@ -651,7 +651,7 @@ def achievement(kpi: Kpi, value: float | None, target: float | None) -> float | 
     """Result ÷ target ('>='), target ÷ result ('<='), at the shown precision; see the module docstring."""
     if kpi.kind == "qualitative" or value is None or target is None:
         return None
-    result, goal = shown(kpi, value), shown(kpi, target)
+    result, goal = float(shown(kpi, value)), float(shown(kpi, target))
     if result < 0 or goal < 0:
         return None
     if kpi.direction == "<=":

@@ -201,14 +201,10 @@ class Kpi:
         return r * 100 if self.is_percent else r
 
     def format_value(self, value: float | None) -> str:
-        """How the value is printed for people: '96.5%', '8,364円', '1,170事業所'."""
-        if value is None:
-            return "—"
-        if self.display == "percent":
-            return f"{value:.{self.decimals}f}%"
-        if self.display == "yen":
-            return f"{value:,.{self.decimals}f}円"
-        return f"{value:,.{self.decimals}f}{self.unit}"
+        """How the value is printed for people: '96.5%', '8,364円', '1,170事業所' (display.format_value)."""
+        from kpisheet.domain.display import format_value
+
+        return format_value(self, value)
 
 
 @dataclass(frozen=True)

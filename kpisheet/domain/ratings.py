@@ -8,8 +8,9 @@ result ≤ target × (1 − t)); △ when missed; — when there is no result or
 the reason.  Nothing is pro-rated: how far along the year a growing KPI is (進捗) is a
 separate figure (`progress`), never the mark.  × is only ever a branch's self-rating.
 
-The decision is taken at the precision the KPI is shown with (a 99.965% shown as 100.0%
-meets a 100.0% target), so a shown value never contradicts its mark.
+The decision is taken on the values as shown (display.shown: half up at the KPI's decimals; a
+99.965% shown as 100.0% meets a 100.0% target), and ◎ on the threshold as shown
+(display.excellent_threshold), so a shown value or threshold never contradicts its mark.
 
 The annual target comes, in order, from: what the workbook's target cell holds (typed by
 the branch, or prefilled by HQ and kept); HQ's --targets file; the KPI's rule
@@ -27,9 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kpisheet.domain.catalogue import Kpi, Target
+from kpisheet.domain.display import excellent_threshold, same_shown, shown
 from kpisheet.domain.fiscal import months_elapsed, wareki_year
 
 EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT = "◎", "○", "△", "×", "—"
@@ -58,9 +59,6 @@ TARGET_SOURCES = {
     "catalogue": ("全国共通の目標", "the catalogue's fixed target"),
     "term_goal": ("期末目標（年度目標の指定なし）", "the term goal (no annual target given)"),
 }
-
-_EPS = 1e-9  # relative tolerance for float noise after rounding
-
 
 @dataclass(frozen=True)
 class AnnualTarget:
@@ -111,7 +109,7 @@ def _cmp(kpi: Kpi) -> str:
 
 def same_value(kpi: Kpi, a: float, b: float) -> bool:
     """Equal at the KPI's shown precision (what a person compares)."""
-    return shown(kpi, a) == shown(kpi, b)
+    return same_shown(kpi, a, b)
 
 
 def annual_target(kpi: Kpi, *, typed: float | None = None, prefilled: float | None = None,
@@ -191,27 +189,16 @@ def follows_rule(kpi: Kpi, typed: float | None, *, prefilled: float | None, rule
             and kpi.target.rule in ("baseline", "generic_conditional") and same_value(kpi, typed, prefilled))
 
 
-# ---------------------------------------------------------------- precision and the mark
-def shown(kpi: Kpi, value: float) -> float:
-    """The value as printed (rounded half up to the KPI's decimals, like Excel's display)."""
-    try:
-        q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-kpi.decimals), rounding=ROUND_HALF_UP)
-    except InvalidOperation:  # inf / nan: leave as is
-        return value
-    return float(q)
-
-
+# ---------------------------------------------------------------- the mark
 def mark_for(kpi: Kpi, result: float, target: float) -> str:
-    """◎ ○ △ of a result against a target, by the KPI's direction, at the shown precision."""
-    r, tgt, t = shown(kpi, result), shown(kpi, target), kpi.excellent_threshold
-    tol = _EPS * max(1.0, abs(tgt))
+    """◎ ○ △ of a result against a target, by the KPI's direction, on the shown values:
+    ◎ from the shown ◎ threshold on, ○ from the shown target on (display.shown, excellent_threshold)."""
+    r, goal, line = shown(kpi, result), shown(kpi, target), excellent_threshold(kpi, target)
+    if r.is_nan() or goal.is_nan():
+        return MISSED
     if kpi.direction == "<=":
-        if r <= tgt * (1 - t) + tol:
-            return EXCELLENT
-        return MET if r <= tgt + tol else MISSED
-    if r >= tgt * (1 + t) - tol:
-        return EXCELLENT
-    return MET if r >= tgt - tol else MISSED
+        return EXCELLENT if r <= line else MET if r <= goal else MISSED
+    return EXCELLENT if r >= line else MET if r >= goal else MISSED
 
 
 def as_of_ja(month: date) -> str:

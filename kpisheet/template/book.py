@@ -9,7 +9,6 @@ write through it.
 from __future__ import annotations
 
 import math
-import unicodedata
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping
 
@@ -19,6 +18,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue
+from kpisheet.domain.display import text_width
 from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_year
 from kpisheet.domain.settings import HqSettings
 from kpisheet.read.names import (
@@ -74,10 +74,6 @@ class _Values:
         return self.origins.get((code, kpi_id))
 
 
-def _display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
-
-
 SMALL_FONT_WIDTH = 1.15  # a 9pt line holds this many times the characters a 10pt column width counts
 BODY_FONT_WIDTH = 1.05  # a 10pt line holds a little more than the column width counts (measured in LibreOffice)
 GUIDE_TEXT_WIDTH = 100
@@ -85,7 +81,7 @@ GUIDE_TEXT_WIDTH = 100
 
 def _lines(text: str, width: float) -> int:
     """How many lines `text` wraps to in a column `width` characters wide (rough, for row heights)."""
-    return sum(max(1, math.ceil(_display_width(part) / max(width - 1, 1))) for part in text.split("\n"))
+    return sum(max(1, math.ceil(text_width(part) / max(width - 1, 1))) for part in text.split("\n"))
 
 
 def _row_height(lines: int, per_line: float = 14.5) -> float:

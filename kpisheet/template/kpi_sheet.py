@@ -10,6 +10,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Kpi, Part
+from kpisheet.domain.display import number_format
 from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
@@ -377,9 +378,7 @@ def _example(kpi: Kpi) -> str:
 
 def _number_format(book: Book, kpi: Kpi, *, prefilled: bool, annual: bool) -> Any:
     style = "prefill" if prefilled else "input"
-    if annual and kpi.is_percent:
-        return book.fmt(style, "number", num_format="0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%")
-    return book.fmt(style, "number", num_format="#,##0")
+    return book.fmt(style, "number", num_format=number_format(kpi, unit="none") if annual else "#,##0")
 
 
 def _number_validation(book: Book, kpi: Kpi, annual: bool) -> dict[str, Any]:
@@ -472,8 +471,7 @@ def _rate_row(book: Book, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: in
     ws.write_string(row, 2, f"{kpi.short_label}（{kpi.unit_label}）", book.fmt("calc_plain", "border",
                                                                             text_wrap=True))
     ws.write_blank(row, KPI_VALUE_COL, None, book.fmt("calc_plain", "border"))
-    num_format = ("0." + "0" * kpi.decimals + "%") if kpi.is_percent else "#,##0"
-    calc = book.fmt("calc", num_format=num_format)
+    calc = book.fmt("calc", num_format=number_format(kpi, unit="none"))
     for i, m in enumerate(months):
         col = KPI_FIRST_MONTH_COL + i
         if m not in valid:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kpisheet.consolidate.build import rank_ja
 from kpisheet.domain.catalogue import branch
+from kpisheet.domain.display import difference, number_format, stored
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import next_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.model import Submission
@@ -143,8 +144,7 @@ def _revision_cells(cons: Consolidation, sub: Submission, cells: list[Cell], row
         kpi = cons.catalogue.kpi(r.kpi_id)
         row += 1
         new = kpi.format_value(r.new_value) if r.new_value is not None else "（空欄または除外）"
-        change = (change_ja(kpi, r.new_value - r.old_value)
-                  if r.new_value is not None and r.old_value is not None else "")
+        change = change_ja(kpi, difference(kpi, r.new_value, r.old_value))
         cells += [(row, 1, data_month_ja(r.month), "text"), (row, 2, f"{kpi.id} {kpi.label}\n（{r.file}）", "text"),
                   (row, 3, kpi.format_value(r.old_value), "text"), (row, 4, new, "text"),
                   (row, 5, "締め後" if r.after_close else "", "text"), (row, 6, change, "text")]
@@ -208,21 +208,12 @@ def _item_cells(row: int, no: int, item: Item) -> list[Cell]:
             (row, 6, "エラー" if item.is_error else "警告", severity)]
 
 
-def number_format(kpi: Kpi, *, target: bool = False) -> str:
-    """The cell format of a KPI's value: 0.0% / #,##0"円" / #,##0"事業所", with 以上・以下 for a target."""
-    decimals = "." + "0" * kpi.decimals if kpi.decimals else ""
-    suffix = ("以上" if kpi.direction == ">=" else "以下") if target else ""
-    if kpi.is_percent:
-        return f'0{decimals}%' + (f'"{suffix}"' if suffix else "")
-    unit = "円" if kpi.display == "yen" else kpi.unit
-    return f'#,##0{decimals}"{unit}{suffix}"'
-
-
 def _number(kpi: Kpi, value: float | None, *, target: bool = False) -> tuple[Any, Any] | None:
     """(cell value, style) of a KPI value as a number (a percent as a fraction), None without one."""
     if value is None:
         return None
-    return (value / 100 if kpi.is_percent else value), ("number", number_format(kpi, target=target))
+    suffix = ("以上" if kpi.direction == ">=" else "以下") if target else ""
+    return stored(kpi, value), ("number", number_format(kpi, unit="all", suffix=suffix))
 
 
 def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalKpi | None) -> list[tuple[Any, Any]]:

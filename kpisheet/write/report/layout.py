@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterable, Sequence
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from kpisheet.domain.display import text_width
+
 FONT = "游ゴシック"
 FONT_SIZE = 10
 HEAD_BG = "#1F4E78"
@@ -34,15 +36,10 @@ def workbook_options() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- widths and heights
-def display_width(text: str) -> int:
-    """Width in half-width characters: CJK (3 UTF-8 bytes) counts 2, ASCII 1."""
-    return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
-
-
 def lines_of(text: str, width: float) -> int:
     """Lines a wrapped text takes in a column `width` characters wide."""
     chars = int(max(width - 1, 1))
-    return min(MAX_LINES, sum(max(1, -(-display_width(line) // chars)) for line in str(text).split("\n")))
+    return min(MAX_LINES, sum(max(1, -(-text_width(line) // chars)) for line in str(text).split("\n")))
 
 
 def row_height(lines: int, font_size: float = FONT_SIZE) -> float:
@@ -72,7 +69,7 @@ class Styles:
         self.note = wb.add_format({**base, "font_color": "#595959"})
         self.note_wrap = wb.add_format({**base, "font_color": "#595959", "text_wrap": True})
         self.int = wb.add_format({**base, "border": 1, "num_format": "#,##0"})
-        self.pct = wb.add_format({**base, "border": 1, "num_format": "0.0%"})
+        self.pct = wb.add_format({**base, "border": 1, "num_format": "0.0%"})  # 入力率 (not a KPI value)
 
     def fmt(self, num_format: str | None = None, mark: str | None = None, **extra: Any) -> Any:
         key = (num_format, mark, tuple(sorted(extra.items())))

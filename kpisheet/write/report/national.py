@@ -40,6 +40,7 @@ from kpisheet.consolidate.build import (
     NationalKpi,
 )
 from kpisheet.domain.catalogue import Kpi
+from kpisheet.domain.display import difference
 from kpisheet.domain.fiscal import JST, wareki_fiscal_year, wareki_month
 from kpisheet.domain.ratings import NO_RESULT, Rating
 from kpisheet.fileio import atomic_path
@@ -578,7 +579,7 @@ def revision_columns(cons: Consolidation) -> list[Column]:
         return cons.catalogue.kpi(r.kpi_id)
 
     def change(r: Any) -> float | None:
-        return r.new_value - r.old_value if r.new_value is not None and r.old_value is not None else None
+        return difference(kpi(r), r.new_value, r.old_value)
 
     return [Column("支部コード", 6, lambda r: r.branch_code, "centre"),
             Column("支部", 8, lambda r: short_name(names, r.branch_code)),

@@ -1,4 +1,7 @@
-"""How the report states a figure: number formats, results with their data month, targets, 前年同月比.
+"""How the report states a figure: results with their data month, targets, 前年同月比.
+
+Numbers themselves are rounded, printed and formatted by kpisheet.domain.display (re-exported here
+as num_format, stored, change_format, change_ja for the report's modules).
 
 Shared by the national workbook, the lists workbook, the 実施状況 sheets and branch feedback.
 """
@@ -8,6 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from kpisheet.domain.catalogue import HQ_CODE, Kpi, load_branches
+from kpisheet.domain.display import change_format  # noqa: F401 (re-exported for the report's modules)
+from kpisheet.domain.display import excellent_threshold, format_value, stored
+from kpisheet.domain.display import format_change as change_ja  # noqa: F401 (re-exported)
+from kpisheet.domain.display import number_format as num_format  # noqa: F401 (re-exported; only 円 carries its unit)
 from kpisheet.domain.fiscal import parse_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.ratings import (
     MARK_LABELS_JA,
@@ -44,21 +51,6 @@ CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"  # how 
 def circled(n: int) -> str:
     """「③」 for 3; 「(21)」 past ⑳."""
     return CIRCLED[n - 1] if 1 <= n <= len(CIRCLED) else f"({n})"
-
-
-def num_format(kpi: Kpi) -> str:
-    if kpi.display == "percent":
-        return "0." + "0" * kpi.decimals + "%" if kpi.decimals else "0%"
-    if kpi.display == "yen":
-        return '#,##0"円"'
-    return "#,##0"
-
-
-def stored(kpi: Kpi, value: float | None) -> float | None:
-    """A display value as the number stored in the cell (percent points → fraction)."""
-    if value is None:
-        return None
-    return value / 100 if kpi.display == "percent" else value
 
 
 def title_ja(cons: Consolidation, what: str) -> str:
@@ -127,7 +119,10 @@ def kpi_result_text(kpi: Kpi, bk: BranchKpi) -> str:
 
 
 def excellent_ja(kpi: Kpi, national_target: float | None = None) -> str:
-    """The ◎ threshold: 「目標×1.1以上」 (and the national figure it means: 「全国 71.3%以上」)."""
+    """The ◎ threshold: 「目標×1.1以上」 (and the national figure it means: 「全国 71.3%以上」).
+
+    The national figure is display.excellent_threshold: the first shown value that gets ◎ (target
+    64.1% → 「全国 70.6%以上」, since 70.5% is ○), never target × 1.1 rounded to the nearest."""
     t = kpi.excellent_threshold
     if kpi.kind == "qualitative" or not t:
         return "—"
@@ -135,7 +130,7 @@ def excellent_ja(kpi: Kpi, national_target: float | None = None) -> str:
     side = "以上" if kpi.direction == ">=" else "以下"
     text = f"目標×{factor:g}{side}"
     if national_target is not None:
-        text += f"（全国 {kpi.format_value(national_target * factor)}{side}）"
+        text += f"（全国 {format_value(kpi, excellent_threshold(kpi, national_target))}{side}）"
     return text
 
 
@@ -177,27 +172,6 @@ def pooled_note(kpi: Kpi, national: NationalKpi) -> str:
 
 
 # ---------------------------------------------------------------- 前年同月比
-def change_format(kpi: Kpi) -> str:
-    """Number format of a difference from last year: points for percent KPIs, yen, counts."""
-    if kpi.display == "percent":
-        d = "0." + "0" * kpi.decimals if kpi.decimals else "0"
-        return f'+{d}"pt";-{d}"pt";{d}"pt"'
-    if kpi.display == "yen":
-        return '+#,##0"円";-#,##0"円";0"円"'
-    return "+#,##0;-#,##0;0"
-
-
-def change_ja(kpi: Kpi, change: float | None) -> str:
-    """「+1.4ポイント」「-120円」「+35」: a difference from last year as text."""
-    if change is None:
-        return ""
-    digits = kpi.decimals if kpi.display == "percent" else 0
-    text = f"{abs(change):,.{digits}f}"
-    sign = "+" if change > 0 and text.strip("0.,") else "-" if change < 0 and text.strip("0.,") else "±"
-    unit = "ポイント" if kpi.display == "percent" else "円" if kpi.display == "yen" else ""
-    return f"{sign}{text}{unit}"
-
-
 def year_on_year_note(yoy: YearOnYear) -> str:
     """「R5.8と比較」, or why there is no comparison."""
     if yoy.previous is not None:

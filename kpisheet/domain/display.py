@@ -1,0 +1,154 @@
+"""How kpisheet shows a number: the one rounding, its text, its Excel cell format, and text width.
+
+Everything a person reads of a KPI value goes through `shown`: the value rounded half up at
+the KPI's decimals (96.25 → 96.3, as Excel and LibreOffice display a number cell).  The mark
+(ratings.mark_for) is decided on that shown value, the texts print it (`format_value`), the
+report and feedback cells store it (`stored`, so the cell's own display cannot round it another
+way), and the ◎ threshold printed on 概要 is the smallest (≥ KPIs) or largest (≤ KPIs) shown
+value that gets ◎ (`excellent_threshold`).  So a shown result, a shown target, a shown threshold
+and the mark never disagree.
+
+The rounding is done in Decimal on the float's shortest repr (repr(0.1 + 0.2) is
+'0.30000000000000004', repr(96.25) is '96.25'): what Python prints for a float is what is rounded,
+not its binary expansion (where 96.25 may sit a hair below and round down).
+
+Pure: no IO.  `kpi` here is anything with `decimals`, `display` ('percent' | 'yen' | 'count')
+and `unit` — a catalogue.Kpi; `shown` also takes the number of decimals itself.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kpisheet.domain.catalogue import Kpi
+
+    Precision = Union[Kpi, int]
+
+
+def _decimals(kpi_or_decimals: Precision) -> int:
+    return kpi_or_decimals if isinstance(kpi_or_decimals, int) else kpi_or_decimals.decimals
+
+
+def _step(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
+
+
+def _exact(value: float | Decimal) -> Decimal:
+    """The value as the decimal Python prints for it (its shortest repr)."""
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+# ---------------------------------------------------------------- the one rounding
+def shown(kpi_or_decimals: Precision, value: float | Decimal) -> Decimal:
+    """The value as it is shown: rounded half up to the KPI's decimals (inf and nan are left as they are)."""
+    q = _exact(value)
+    if not q.is_finite():
+        return q
+    try:
+        q = q.quantize(_step(_decimals(kpi_or_decimals)), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds: already far past any shown precision
+        return q
+    return q.copy_abs() if q.is_zero() else q  # never 「-0.0」
+
+
+def same_shown(kpi_or_decimals: Precision, a: float, b: float) -> bool:
+    """Equal as shown (what a person compares)."""
+    return shown(kpi_or_decimals, a) == shown(kpi_or_decimals, b)
+
+
+def excellent_threshold(kpi: Kpi, target: float | Decimal) -> Decimal:
+    """The ◎ line at shown precision: for a ≥ KPI the smallest shown value at or above
+    target × (1 + t), for a ≤ KPI the largest at or below target × (1 − t), where the target is
+    taken as shown and t is the KPI's excellent_threshold.  A shown result gets ◎ exactly when it
+    reaches this value, so printing it (「全国 70.6%以上」 for a 64.1% target) never contradicts a mark."""
+    t = _exact(kpi.excellent_threshold or 0.0)
+    goal = shown(kpi, target)
+    if kpi.direction == "<=":
+        line, rounding = goal * (1 - t), ROUND_FLOOR
+    else:
+        line, rounding = goal * (1 + t), ROUND_CEILING
+    if not line.is_finite():
+        return line
+    return line.quantize(_step(kpi.decimals), rounding=rounding)
+
+
+def difference(kpi: Kpi, new: float | None, old: float | None) -> float | None:
+    """new − old as shown: the difference of the two shown values (96.3% against 95.0% is +1.3 points)."""
+    if new is None or old is None:
+        return None
+    return float(shown(kpi, new) - shown(kpi, old))
+
+
+# ---------------------------------------------------------------- text
+def format_value(kpi: Kpi, value: float | Decimal | None) -> str:
+    """How a value is printed for people: '96.5%', '8,364円', '1,170事業所' ('—' for none)."""
+    if value is None:
+        return "—"
+    q = shown(kpi, value)
+    if not q.is_finite():
+        return f"{float(q)}{'%' if kpi.display == 'percent' else kpi.unit}"
+    if kpi.display == "percent":
+        return f"{q:.{kpi.decimals}f}%"
+    if kpi.display == "yen":
+        return f"{q:,.{kpi.decimals}f}円"
+    return f"{q:,.{kpi.decimals}f}{kpi.unit}"
+
+
+def format_change(kpi: Kpi, change: float | None) -> str:
+    """「+1.4ポイント」「-120円」「+35」「±0.0ポイント」: a difference (already `difference`) as text."""
+    if change is None:
+        return ""
+    q = shown(kpi.decimals if kpi.display == "percent" else 0, change)
+    sign = "+" if q > 0 else "-" if q < 0 else "±"
+    unit = "ポイント" if kpi.display == "percent" else "円" if kpi.display == "yen" else ""
+    return f"{sign}{abs(q):,f}{unit}"
+
+
+# ---------------------------------------------------------------- cells
+def stored(kpi: Kpi, value: float | None) -> float | None:
+    """The number a cell holds for a KPI value: the shown value (a percent as a fraction, 96.3% → 0.963),
+    so Excel's own display rounding has nothing left to round."""
+    if value is None:
+        return None
+    q = shown(kpi, value)
+    if not q.is_finite():
+        return float(value)
+    return float(q.scaleb(-2) if kpi.display == "percent" else q)
+
+
+def number_format(kpi: Kpi, *, unit: str = "yen", suffix: str = "") -> str:
+    """The Excel number format of a KPI value: '0.0%', '#,##0"円"', '#,##0"事業所"'.
+
+    unit: which KPIs carry their unit in the format — "yen" (円 only; the report's tables name the
+    other units in their heads), "all" (feedback) or "none" (the template's input cells, where a
+    branch types a plain number).  suffix: text after the number (「以上」 on a target).
+    """
+    digits = "." + "0" * kpi.decimals if kpi.decimals else ""
+    if kpi.display == "percent":
+        return f"0{digits}%" + (f'"{suffix}"' if suffix else "")
+    label = {"all": "円" if kpi.display == "yen" else kpi.unit,
+             "yen": "円" if kpi.display == "yen" else "", "none": ""}[unit] + suffix
+    return f'#,##0{digits}' + (f'"{label}"' if label else "")
+
+
+def change_format(kpi: Kpi) -> str:
+    """Number format of a difference from last year: points for percent KPIs, yen, counts."""
+    if kpi.display == "percent":
+        d = "0." + "0" * kpi.decimals if kpi.decimals else "0"
+        return f'+{d}"pt";-{d}"pt";{d}"pt"'
+    if kpi.display == "yen":
+        return '+#,##0"円";-#,##0"円";0"円"'
+    return "+#,##0;-#,##0;0"
+
+
+# ---------------------------------------------------------------- text width
+def text_width(text: str) -> int:
+    """Width in half-width characters: wide, full-width and ambiguous East Asian characters count 2.
+
+    Ambiguous ones (○ ◎ △ × — ①) count 2 because the Japanese fonts kpisheet writes with (游ゴシック)
+    and Japanese terminals draw them full width.  The one measure for column widths, row heights and
+    the CLI's tables."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
