@@ -20,12 +20,25 @@ from __future__ import annotations
 
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Union
+from typing import Protocol, Union
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kpisheet.domain.catalogue import Kpi
 
-    Precision = Union[Kpi, int]
+class Kpi(Protocol):
+    """What display needs of a KPI (catalogue.Kpi has it); a Protocol, so display imports no catalogue."""
+
+    @property
+    def decimals(self) -> int: ...
+    @property
+    def display(self) -> str: ...  # percent | yen | count | text
+    @property
+    def unit(self) -> str: ...
+    @property
+    def direction(self) -> str: ...  # >= | <=
+    @property
+    def excellent_threshold(self) -> float: ...
+
+
+Precision = Union[Kpi, int]
 
 
 def _decimals(kpi_or_decimals: Precision) -> int:
