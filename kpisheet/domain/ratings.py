@@ -46,6 +46,7 @@ NO_RESULT_REASONS = {
     "no_target": ("目標未設定", "no target set"),
     "excluded_error": ("エラーにより除外", "excluded by an error"),
     "not_applicable": ("対象外", "not applicable in this month"),
+    "pending": ("集計中", "not every branch is counted yet"),  # a national count over fewer branches
 }
 
 # where an annual target came from (AnnualTarget.source), with what a person reads

@@ -4,7 +4,9 @@ templates/hq_settings.json (schema: schemas/hq_settings.schema.json) holds the
 department, contact person, phone and mail shown in every branch workbook, the
 feedback workbooks and the national workbook's 概要, and the deadline rule: the
 report for month M is due on `deadline_day` of month M+1, moved off a weekend as
-`weekend` says.  kpisheet ships the file with 【要記入】 placeholders, since only
+`weekend` says; and `national_coverage`, how a national count summed over fewer
+branches than its national target counts is rated (COVERAGE_RULES; optional,
+default like_for_like).  kpisheet ships the file with 【要記入】 placeholders, since only
 HQ knows its contact: `generate` refuses to write workbooks while one remains
 (D005), `consolidate` runs and warns.
 
@@ -39,6 +41,11 @@ PLACEHOLDER = "【要記入】"
 TEXT_FIELDS = ("department", "contact_person", "phone", "mail")
 FIELD_LABELS_JA = {"department": "担当部署", "contact_person": "担当者", "phone": "電話", "mail": "メール"}
 WEEKDAYS_JA = "月火水木金土日"
+# how a national count summed over fewer branches than its target covers is rated (README "Ratings"):
+# like_for_like compares it with the same branches' previous-year values where the national target is
+# last year's total, else 集計中; pending always shows 集計中（n/47支部） until every branch is in
+COVERAGE_RULES = ("like_for_like", "pending")
+DEFAULT_COVERAGE = "like_for_like"
 WEEKEND_RULES_JA = {"before": "（土日の場合は前の金曜日）", "after": "（土日の場合は次の月曜日）", "keep": ""}
 
 
@@ -55,6 +62,7 @@ class HqSettings:
     deadline_day: int  # the report for month M is due on this day of month M+1
     weekend: str  # before | after | keep: a deadline on Sat/Sun moves to the Friday before / Monday after / stays
     source: str  # path of the file it was read from
+    national_coverage: str = DEFAULT_COVERAGE  # a COVERAGE_RULES value
 
     def deadline(self, month: date) -> date:
         """Due date of the report for the reporting month `month` (any day in it)."""
@@ -106,7 +114,7 @@ def load_settings(path: Path | None = None) -> HqSettings:
     if errors:
         raise SettingsError([finding(DATA_FILE_INVALID, data_file=str(file), schema=SCHEMA,
                                      json_path=_json_path(e.absolute_path), reason=e.message) for e in errors])
-    return HqSettings(**{f.name: data[f.name] for f in fields(HqSettings) if f.name != "source"},
+    return HqSettings(**{f.name: data[f.name] for f in fields(HqSettings) if f.name in data and f.name != "source"},
                       source=str(file))
 
 
