@@ -27,10 +27,26 @@ count KPI does not simply follow branch size:
   condition included).  A '<=' KPI with result 0 has achievement `math.inf`: the best
   possible, tied with every other 0.  None — and no rank — without a result or a target,
   for a '>=' KPI whose target is 0 or less, for a negative value, and for qualitative KPIs.
+- What is ranked (`rank_basis`): a KPI that grows through the year (受診率 of a year-to-date flow
+  over the year's population) is ranked by its 進捗 (`BranchKpi.progress`: the result against
+  the annual target pro-rated to the months its data reach), so a branch whose data stop a
+  month earlier is compared with the others on the months it has, not ranked last for a
+  shorter year; every other KPI (levels, rates of two flows, '<=' KPIs) by achievement, since
+  its value does not grow with the months and its latest month is like for like.
 - `BranchKpi.rank` is the competition ranking (1, 2, 2, 4) among the branches of the KPI
   with an achievement, best first; HQ (本部, code 00) is never ranked.  Achievements equal
   to within one part in 10⁹ tie.  `BranchKpi.rank_of` is how many branches were ranked for
   the KPI (None when the branch is not ranked).
+
+National coverage (`national_mark`, the one rule for every national mark: 概要, 全国KPI, the CSV's
+national rows and the feedback all read it).  A rate pooled from numerators and denominators is
+comparable whatever branches it covers.  A count KPI of the branches is a sum, and its national
+target (last year's national total, a term goal, HQ's --targets 'ALL') is a total over all 47
+branches; summed over fewer branches it would be △ for the missing ones.  So, when a month's sum
+covers fewer than all branches, with HQ's `national_coverage` (settings; default like_for_like):
+like_for_like rates it against the previous-year values of the same branches where the national
+target is last year's total (and every covered branch has one), else — 集計中（n/47支部）;
+pending always gives — 集計中（n/47支部） until every branch is in.
 
 The month-by-month trend (月次推移, `Consolidation.trend`, one KpiTrend per quantitative
 KPI) shows the national figure beside the same figure over a fixed set of branches, so a
@@ -75,10 +91,20 @@ from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue
 from kpisheet.domain.display import difference, shown
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
-from kpisheet.domain.fiscal import JST, fiscal_months, jst_text, month_key, parse_month, to_jst, wareki_fiscal_year
+from kpisheet.domain.fiscal import (
+    JST,
+    fiscal_months,
+    jst_text,
+    month_key,
+    months_elapsed,
+    parse_month,
+    to_jst,
+    wareki_fiscal_year,
+)
 from kpisheet.domain.model import InputValue, KpiEntry, Submission, is_readable
 from kpisheet.domain.ratings import (
     EXCELLENT,
+    TARGET_SOURCES,
     MARKS,
     MET,
     MISSED,
@@ -96,6 +122,8 @@ from kpisheet.domain.ratings import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from kpisheet.domain.settings import HqSettings
+
+DEFAULT_COVERAGE = "like_for_like"  # domain.settings.DEFAULT_COVERAGE, without importing the settings module
 
 NATIONAL_CODE = "ALL"  # branch_code of national rows (csvout.kpi_values_frame, the CSV, the ledger)
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
@@ -168,6 +196,11 @@ class NationalKpi:
     data_month: str | None = None  # the month the national figure is taken at
     progress: float | None = None
     branches_met: tuple[int, int] | None = None  # K6-2-08: (branches that met their condition, reporting)
+
+    @property
+    def coverage(self) -> tuple[int, int]:
+        """(branches the figure covers, branches it should cover): (44, 47); (1, 1) for 本部 alone."""
+        return len(self.covered), len(self.covered) + len(self.left_out)
 
 
 @dataclass(frozen=True)
@@ -664,13 +697,34 @@ def _better(a: float, b: float) -> bool:
     return a > b + 1e-9 * max(1.0, abs(b))
 
 
+RANK_BASES = {  # what a KPI's branches are ranked by, as the sheets say it
+    "progress": ("順位は進捗（年間目標に対する月割りの達成度）で比較",
+                 "ranked by pace: the result against the annual target pro-rated to its months of data"),
+    "achievement": ("順位は達成度（実績÷年間目標。≦の指標は年間目標÷実績）で比較",
+                    "ranked by achievement: result ÷ annual target (target ÷ result for '<=')"),
+}
+
+
+def rank_basis(kpi: Kpi) -> str:
+    """'progress' for a KPI that grows through the year and has a pace (進捗), else 'achievement'."""
+    return "progress" if kpi.grows_in_year and kpi.direction == ">=" else "achievement"
+
+
+def _pace(cons: Consolidation, b: BranchKpi, achieved: float) -> float:
+    """進捗 at the shown precision: achievement × 12 ÷ the months its data cover (as ratings.progress)."""
+    months = months_elapsed(cons.fiscal_year, parse_month(b.data_month)) if b.data_month else 12
+    return achieved * 12 / months if months > 0 else achieved
+
+
 def _rank(cons: Consolidation) -> None:
-    """Achievement and competition ranking (1, 2, 2, 4) per KPI; best first, HQ never ranked."""
+    """Achievement and competition ranking (1, 2, 2, 4) per KPI by `rank_basis`; best first, HQ never ranked."""
     for kpi in cons.kpis:
         rows = [b for (c, k), b in cons.branch_kpis.items() if k == kpi.id]
         for b in rows:
             b.achievement = achievement(kpi, b.value, b.annual_target)
-        ranked = [(b, b.achievement) for b in rows if b.achievement is not None and b.branch_code != HQ_CODE]
+        by_pace = rank_basis(kpi) == "progress"
+        ranked = [(b, _pace(cons, b, b.achievement) if by_pace else b.achievement) for b in rows
+                  if b.branch_code != HQ_CODE and b.achievement is not None]
         for b, mine in ranked:
             b.rank = 1 + sum(1 for _, other in ranked if _better(other, mine))
             b.rank_of = len(ranked)
@@ -688,15 +742,16 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
         codes = [HQ_CODE] if kpi.scope == "national" else [c for c in usable if c != HQ_CODE]
         national_baseline = cons.baselines.get((NATIONAL_CODE, kpi.id), cons.baselines.get((HQ_CODE, kpi.id)))
         annual = _national_target(cons, kpi, national_baseline)
+        expected = ([HQ_CODE] if kpi.scope == "national"
+                    else [b.code for b in load_branches() if b.code != HQ_CODE])
         for m in kpi.months(cons.fiscal_year):
             if m > cons.month:
                 break
-            cons.national_months[(kpi.id, month_key(m))] = _national_month(cons, kpi, m, codes, annual)
+            cons.national_months[(kpi.id, month_key(m))] = _national_month(cons, kpi, m, codes, annual,
+                                                                            len(expected))
         judged = _judged_month(kpi, cons.fiscal_year, cons.month)
         data_month = _national_data_month(cons, kpi, codes)
         last = cons.national_months.get((kpi.id, data_month)) if data_month else None
-        expected = ([HQ_CODE] if kpi.scope == "national"
-                    else [b.code for b in load_branches() if b.code != HQ_CODE])
         covered = tuple(c for c in expected if data_month is not None
                         and (mv := cons.month_values.get((c, kpi.id, data_month))) is not None and mv.status == "ok")
         left_out = tuple((c, _left_out_reason(cons, c, kpi.id, data_month or (month_key(judged) if judged else None)))
@@ -706,7 +761,7 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
             cons.national_months[(kpi.id, data_month)] = replace(last, rating=rating)
         if kpi.kind != "qualitative":
             cons.trend[kpi.id] = _trend(cons, kpi, codes, data_month)
-        pace = progress(kpi, last.value, annual.value, cons.fiscal_year, parse_month(data_month)) \
+        pace = progress(kpi, last.value, last.rating.effective_target, cons.fiscal_year, parse_month(data_month)) \
             if last is not None and data_month else None
         cons.national[kpi.id] = NationalKpi(
             kpi.id, month_key(judged) if judged else None, last.numerator if last else None,
@@ -781,14 +836,49 @@ def _meeting(kpi: Kpi, marks: list[str]) -> tuple[Rating, tuple[int, int] | None
         (met, len(marks))
 
 
-def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget) -> MonthValue:
+def _national_month(cons: Consolidation, kpi: Kpi, m: date, codes: list[str], annual: AnnualTarget,
+                    expected: int) -> MonthValue:
     rows = _usable_rows(cons, kpi.id, month_key(m), codes)
     num, den, val, status = _pooled(kpi, rows)
     if kpi.term_goal.rule == "generic_conditional":  # K6-2-08: the branches meeting their condition that month
         rating = _meeting(kpi, [r.rating.mark for r in rows if r.rating.mark in (EXCELLENT, MET, MISSED)])[0]
     else:
-        rating = _rating_of(kpi, val, status, annual, m)
+        rating = national_mark(cons, kpi, rows, val, status, annual, m, expected)
     return MonthValue(NATIONAL_CODE, kpi.id, month_key(m), num, den, val, status, annual.value, rating)
+
+
+def coverage_rule(cons: Consolidation) -> str:
+    """HQ's `national_coverage` (like_for_like | pending); like_for_like without settings."""
+    return getattr(cons.settings, "national_coverage", None) or DEFAULT_COVERAGE
+
+
+def national_mark(cons: Consolidation, kpi: Kpi, ok: list[MonthValue], value: float | None, status: str,
+                  annual: AnnualTarget, m: date, expected: int) -> Rating:
+    """The national mark of one month of a KPI: the one rule (module docstring, "National coverage").
+
+    `ok` are the branches' usable values pooled into `value`; `expected` how many branches the
+    national target covers.  Only a count of the branches summed over fewer than all of them is
+    treated apart: like for like against the same branches' previous-year values, or — 集計中."""
+    if kpi.kind != "count" or kpi.scope != "branch" or status != "ok" or len(ok) >= expected:
+        return _rating_of(kpi, value, status, annual, m)
+    n = len(ok)
+    pending = replace(no_result("pending", f"{n}/{expected}支部。全国の目標は{expected}支部の合計のため評価しません",
+                                f"{n} of {expected} branches; the national target covers all {expected}"),
+                      target_source=annual.source)  # where the target came from; no target the sum is judged by
+    if coverage_rule(cons) != "like_for_like" or annual.source != "previous_year" or annual.value is None:
+        return pending
+    before = [bk.baseline if (bk := cons.branch_kpis.get((r.branch_code, kpi.id))) is not None else None
+              for r in ok]
+    if any(b is None for b in before):
+        return pending
+    total = sum(b for b in before if b is not None)
+    fmt = kpi.format_value
+    same = AnnualTarget(total, "previous_year",
+                        f"対前年度以上（集計できた{n}/{expected}支部の前年度実績の合計 {fmt(total)}と比較。"
+                        f"全国の前年度実績 {fmt(annual.value)}は{expected}支部の合計のため、同じ支部どうしで比較）",
+                        f"previous-year values of the same {n} of {expected} branches, {total:g} "
+                        f"(the national {annual.value:g} covers all {expected}); {TARGET_SOURCES['previous_year'][1]}")
+    return rate_kpi(kpi, result=value, target=same, data_month=m)
 
 
 def _usable_rows(cons: Consolidation, kpi_id: str, key: str, codes: Iterable[str]) -> list[MonthValue]:

@@ -91,7 +91,7 @@ def csv_rows(cons: Consolidation) -> list[list[Any]]:
         shown = cons.national.get(kpi_id) if code == NATIONAL_CODE else cons.branch_kpis.get((code, kpi_id))
         mv = (cons.national_months.get((kpi_id, month)) if code == NATIONAL_CODE
               else cons.month_values.get((code, kpi_id, month)))
-        pace = progress(kpi, mv.value, mv.annual_target, cons.fiscal_year, parse_month(month)) \
+        pace = progress(kpi, mv.value, mv.rating.effective_target, cons.fiscal_year, parse_month(month)) \
             if mv is not None and mv.status == "ok" else None
         source = mv.rating.target_source if mv is not None else None
         out.append([*row, *_ranked(shown, code, month), getattr(shown, "data_month", None), pace, source])
