@@ -21,8 +21,10 @@ from kpisheet.domain.ratings import as_of_ja
 from kpisheet.write.feedback.items import Highlight, Item, fold
 from kpisheet.write.report import (
     PROGRESS_JA,
+    RANK_NOTE_JA,
     RULE_JA,
     change_ja,
+    coverage_ja,
     data_month_ja,
     kpi_result_text,
     plan_status,
@@ -113,7 +115,8 @@ def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding]
     row = _year_on_year_cells(cons, sub, cells, row + 2)
     row += 2
     cells.append((row, 1, "4. 実績と評価（自支部と全国）", "bold"))
-    for line in (f"{RULE_JA}実績の（{as_of_ja(cons.month)}）などは、データが届いている月です。", PROGRESS_JA):
+    for line in (f"{RULE_JA}実績の（{as_of_ja(cons.month)}）などは、データが届いている月です。", PROGRESS_JA,
+                 RANK_NOTE_JA):
         row += 1
         cells.append((row, 1, line, "plain"))
     row += 1
@@ -229,7 +232,8 @@ def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalK
         result = (_number(kpi, bk.value) if bk else None) or ((kpi_result_text(kpi, bk) if bk else "—"), "text")
         source = source_ja(bk.target_source, cons.catalogue.term) if bk else ""
         goal = term_goal_ja(kpi)
-        national = ((_number(kpi, n.value) if n is not None and n.branches_met is None else None)
+        national = ((_number(kpi, n.value) if n is not None and n.branches_met is None
+                     and not _short_of_branches(kpi, n) else None)
                     or (_national_text(kpi, n), "text"))
     month = data_month_ja(bk.data_month) if bk else ""
     national_month = data_month_ja(n.data_month) if n is not None and n.branches_met is None else ""
@@ -237,6 +241,12 @@ def _kpi_cells(cons: Consolidation, kpi: Kpi, bk: BranchKpi | None, n: NationalK
             (mark, ("mark", mark)), (bk.progress if bk else None, "percent"),
             (rank_ja(bk), "centre"), (source, "text"), (goal, "text"), national,
             (national_month, "centre"), (nmark, ("mark", nmark))]
+
+
+def _short_of_branches(kpi: Kpi, n: NationalKpi) -> bool:
+    """A national count summed over fewer branches than it should cover: shown with its coverage."""
+    covered, of = n.coverage
+    return kpi.kind == "count" and kpi.scope == "branch" and covered < of
 
 
 def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
@@ -249,6 +259,8 @@ def _national_text(kpi: Kpi, n: NationalKpi | None) -> str:
         return f"{met}/{reporting}支部{pooled}"
     if n.value is None:
         return f"—（{n.rating.reason_ja}）" if n.rating.reason_ja else "—"
+    if _short_of_branches(kpi, n):
+        return f"{result_ja(kpi, n.value, n.data_month)}\n{coverage_ja(kpi, n)}"
     return result_ja(kpi, n.value, n.data_month)
 
 

@@ -21,9 +21,11 @@ from kpisheet.write.report.texts import (
                     LEGEND_JA,
                     PROGRESS_FORMAT,
                     PROGRESS_JA,
+                    RANK_NOTE_JA,
                     RULE_JA,
                     branch_names,
                     change_ja,
+                    coverage_ja,
                     data_month_ja,
                     kpi_result_text,
                     num_format,
@@ -37,6 +39,7 @@ from kpisheet.write.report.texts import (
 
 __all__ = ["FONT", "MARK_COLOURS", "Column", "Sheet", "Styles", "lines_of", "put", "row_height",
            "workbook_options", "build_lists", "lists_name", "write_lists", "JST", "SHEETS", "build_national", "jst",
-           "write_national", "LEGEND_JA", "PROGRESS_FORMAT", "PROGRESS_JA", "RULE_JA", "branch_names", "change_ja",
+           "write_national", "LEGEND_JA", "PROGRESS_FORMAT", "PROGRESS_JA", "RANK_NOTE_JA", "RULE_JA", "branch_names", "change_ja",
+           "coverage_ja",
            "data_month_ja", "kpi_result_text", "num_format", "result_ja", "source_ja", "stored", "target_text",
            "term_goal_ja", "year_on_year_note"]

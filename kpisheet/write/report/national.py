@@ -38,6 +38,7 @@ from kpisheet.consolidate.build import (
     BranchKpi,
     Consolidation,
     NationalKpi,
+    coverage_rule,
 )
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.display import difference
@@ -61,9 +62,11 @@ from kpisheet.write.report.texts import (
     PROGRESS_FORMAT,
     PROGRESS_JA,
     RULE_JA,
+    RANK_NOTE_JA,
     annual_target_cell,
     branch_names,
     change_format,
+    coverage_ja,
     dash_reasons_ja,
     data_month_ja,
     excellent_ja,
@@ -88,6 +91,17 @@ SHEETS = ("概要", "提出状況", "全国KPI", "支部別評価", "支部別KP
 RUN_SHEET = "実行情報"
 KPI_MARKS = ("◎", "○", "△", NO_RESULT)  # a KPI is never ×（未実施 is for activities）
 NAMES_ON_OVERVIEW = 12  # more △ branches than this: their count and where to look
+
+
+def coverage_note_ja(cons: Consolidation) -> str:
+    """How national marks treat branches not yet in (HQ's `national_coverage`), under 概要 and 全国KPI."""
+    counts = ("※ 集計支部は全国の実績に入った支部の数。件数のKPIは全国の目標が全支部の合計のため、"
+              "そろっていない支部の分で△にならないよう、")
+    if coverage_rule(cons) == "pending":
+        counts += "全支部がそろうまで「集計中」とし評価しません。"
+    else:
+        counts += "集計できた支部の前年度実績の合計と比べます（比べられないときは「集計中」で評価なし）。"
+    return counts + "率のKPIは分子の合計÷分母の合計なので、そのまま目標と比べます。"
 
 
 def jst(moment: datetime) -> str:
@@ -174,7 +188,8 @@ def overview_columns(cons: Consolidation) -> list[Column]:
             Column("年間目標", 11, lambda k: _overview_target(k, n(k)),
                    number_format(lambda k: num_format(k), align="right")),
             Column(term_goal_head(cons), 12, lambda k: term_goal_ja(k), "wrap"),
-            Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark))]
+            Column("評価", 5, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark)),
+            Column("集計支部", 10, lambda k: coverage_ja(k, n(k)), "wrap")]
     cols += [_mark_count_column(cons, m) for m in KPI_MARKS]
     cols += [Column("△の支部", 34, lambda k: behind_ja(cons, k, names), "wrap"),
              Column("◎の基準", 16, lambda k: excellent_ja(k, n(k).annual_target if n(k).branches_met is None
@@ -208,6 +223,7 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
                           f"（{dash_reasons_ja(_all_ratings(cons))}）", st.note)
     sheet.skip()
     sheet.table(columns, cons.kpis)
+    sheet.note(coverage_note_ja(cons), across=columns)
     sheet.note("※ 入力ファイルのハッシュ値・作成日時・ツールの版は「実行情報」シートにあります"
                "（印刷されないよう非表示にしています。シート見出しを右クリック→「再表示」）。", across=columns)
     print_setup(sheet.ws, "概要", pages_wide=1, pages_tall=1, margins=0.3)
@@ -284,7 +300,8 @@ def national_columns(cons: Consolidation) -> list[Column]:
             Column("前年同月比の注記", 16, lambda k: year_on_year_note(yoy(k)), "wrap"),
             Column("判定の根拠", 34, lambda k: "\n".join(t for t in (n(k).rating.basis_ja, pooled_note(k, n(k))) if t),
                    "wrap"),
-            Column("集計支部数", 7, lambda k: len(n(k).covered), "int"),
+            Column("集計支部数", 9, lambda k: n(k).coverage[0],
+                   lambda st, k: st.fmt(f'0"/{n(k).coverage[1]}支部"', None, align="center")),
             Column("集計から外れた支部（理由）", 30,
                    lambda k: "、".join(f"{short_name(names, c)}（{r}）" for c, r in n(k).left_out), "wrap")]
 
@@ -303,6 +320,7 @@ def sheet_national(wb: Workbook, st: Styles, cons: Consolidation) -> None:
                + RULE_JA + PROGRESS_JA, across=columns)
     head, _ = sheet.table(columns, cons.kpis, name="全国KPI")
     sheet.note(no_comparison_note(cons), across=columns)
+    sheet.note(coverage_note_ja(cons), across=columns)
     sheet.ws.freeze_panes(head + 1, 3)
     print_setup(sheet.ws, "全国KPI", repeat=(head, head))
 
@@ -395,7 +413,7 @@ def sheet_marks(wb: Workbook, st: Styles, cons: Consolidation) -> None:
 # ---------------------------------------------------------------- 支部別KPI (values, for the screen)
 MATRIX_COLUMNS = (("実績", 10), ("時点", 5.5), ("評価", 4.5), ("順位", 6), ("前年同月", 10), ("前年差", 8.5))
 MATRIX_NOTE = ("※ 値のセルは結果の色（◎緑・○青・△赤・—灰）。時点はその値のデータが届いている月（R6.1＝令和6年1月）。"
-               "順位は達成度（実績÷年間目標。≦の指標は年間目標÷実績）の高い順で、「3/44」は順位のついた44支部中3位。")
+               "「3/44」は順位のついた44支部中3位。" + RANK_NOTE_JA)
 KPIS_PER_PAGE = 4
 DETAIL_PRINT_SCALE = 56
 

@@ -73,6 +73,27 @@ def reporting_branches(cons: Consolidation) -> list[str]:
 
 
 # ---------------------------------------------------------------- data months, targets, 進捗
+def coverage_ja(kpi: Kpi, national: NationalKpi) -> str:
+    """Beside a national mark: 「44/47支部」, 「集計中（44/47支部）」 where the mark waits for every branch,
+    「44/47支部（同じ支部の前年度と比較）」 where a count was rated like for like, 「本部」 for a KPI only
+    本部 reports; '' for a qualitative KPI (no national figure)."""
+    if kpi.kind == "qualitative":
+        return ""
+    if kpi.scope != "branch":
+        return "本部"
+    n, of = national.coverage
+    if national.rating.reason_code == "pending":
+        return f"集計中（{n}/{of}支部）"
+    if kpi.kind == "count" and 0 < n < of and national.rating.effective_target != national.annual_target:
+        return f"{n}/{of}支部（同じ支部の前年度と比較）"
+    return f"{n}/{of}支部"
+
+
+RANK_NOTE_JA = ("順位は、年度の中で積み上がる指標（受診率・実施率）は進捗（年間目標に対する月割りの達成度）で比較し、"
+                "データが1か月早く止まっている支部も届いている月数で比べます。それ以外の指標は達成度"
+                "（実績÷年間目標。≦の指標は年間目標÷実績）で比較します。")
+
+
 def data_month_ja(key: str | None) -> str:
     """'R6.1' — the month a result's data reach, for a 「データ時点」 column ('' when no data)."""
     return as_of_ja(parse_month(key)).removesuffix("現在") if key else ""
