@@ -82,6 +82,8 @@ def coverage_ja(kpi: Kpi, national: NationalKpi) -> str:
     if kpi.scope != "branch":
         return "本部"
     n, of = national.coverage
+    if national.branches_met is not None:  # K6-2-08 counts the branches judged on their own latest month
+        n = national.branches_met[1]
     if national.rating.reason_code == "pending":
         return f"集計中（{n}/{of}支部）"
     if kpi.kind == "count" and 0 < n < of and national.rating.effective_target != national.annual_target:
