@@ -682,6 +682,8 @@ def summary_text(summary: dict[str, Any]) -> str:
     parts = [f"提出済 {b.get('submitted', 0)}"]
     for label, key in (("エラーあり", "with_errors"), ("報告月の入力なし", "no_reporting_month"),
                        ("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
+        if key == "no_reporting_month" and not b.get(key):
+            continue  # said only when a branch is in it
         parts.append(f"{label} {b.get(key, 0)}{_listed(b, key)}")
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） {summary['month']} 全国集計",
              "  " + " / ".join(parts),

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from kpisheet.cli import cli
+from kpisheet.cli import cli, summary_text
 from kpisheet.consolidate.build import STATUS_NO_MONTH, STATUS_OK
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.month import WrongMonth, run_month
@@ -50,6 +50,7 @@ def test_a_file_without_the_reporting_month_has_a_status_of_its_own_and_its_last
     assert (statuses["10"].status, statuses["10"].last_month) == (STATUS_OK, "2024-10")
     branches = october.to_dict()["branches"]
     assert (branches["no_reporting_month"], branches["no_reporting_month_codes"]) == (1, ["12"])
+    assert "/ 報告月の入力なし 1（12 千葉支部） /" in summary_text(october.to_dict()).splitlines()[1]
 
 
 def test_its_feedback_has_one_item_about_the_month(october) -> None:
