@@ -244,9 +244,11 @@ LEDGER_HELP = ("The submission ledger (SQLite); default: $KPISHEET_LEDGER, else 
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
+@click.option("--any-month", "any_month", is_flag=True,
+              help="Consolidate --month even when the workbooks mostly hold later months or none holds it (E209).")
 def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
                 outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
-                as_json: bool, settings_file: Path | None) -> None:
+                as_json: bool, settings_file: Path | None, any_month: bool) -> None:
     """Consolidate a month's returned workbooks into the national workbook (and record it in the ledger)."""
     with interruptible(_interrupted_exit):
         if from_ledger:
@@ -257,7 +259,8 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
             raise click.UsageError("give INBOX (or --from-ledger)")
         consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
                         outdir=outdir, force=force, as_json=as_json,
-                        ledger=None if no_ledger else ledger_path_of(ledger), settings_file=settings_file)
+                        ledger=None if no_ledger else ledger_path_of(ledger), settings_file=settings_file,
+                        month_check=not any_month)
 
 
 @cli.command(name="close")
@@ -501,13 +504,14 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
                     force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None,
-                    settings_file: Path | None = None) -> None:
+                    settings_file: Path | None = None, month_check: bool = True) -> None:
     """Body of `kpisheet consolidate`: check the arguments, run the month (kpisheet.month), print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
     (nothing readable, no workbook of --fy, another run writing, existing
     output without --force, a full disk, a closed month, a ledger that cannot
-    be used); 2 for usage errors, before anything is read.  Findings in branch
+    be used); 2 for usage errors, before anything is read, and for a --month the workbooks do not
+    hold (E209, after reading; nothing is written).  Findings in branch
     files do not fail the run.  HQ's settings (`settings_file`, see
     kpisheet.domain.settings) give the deadline; placeholders in them are one
     warning line, a broken file exit 1.
@@ -523,7 +527,7 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     _settings_warning(settings)
     with _month_failures(Path(outdir)):
         result = run_month(Path(inbox), fiscal_year, as_of, Path(outdir), baseline=baseline, targets=targets,
-                           settings=settings, ledger=ledger, force=force,
+                           settings=settings, ledger=ledger, force=force, month_check=month_check,
                            hooks=_Terminal(baseline, targets, tty=sys.stderr.isatty()))
     if result.outputs.findings:
         click.echo(findings_text(result.outputs.findings), err=True)
@@ -561,7 +565,7 @@ class _Terminal:
 def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
     """Each way a month's run fails, as a message and exit 1."""
     from kpisheet.fileio import OutputExistsError
-    from kpisheet.month import NothingReadable, OutputWriteError, WrongFiscalYear
+    from kpisheet.month import NothingReadable, OutputWriteError, WrongFiscalYear, WrongMonth
     from kpisheet.write.outputs import OutputLockedError
 
     try:
@@ -572,6 +576,10 @@ def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
         _nothing_readable_exit(exc)
     except WrongFiscalYear as exc:
         _wrong_year_exit(exc.inbox, exc.fiscal_year, exc.years)
+    except WrongMonth as exc:  # a usage error found by reading: exit 2, like a --month outside --fy
+        click.echo(f"kpisheet: E209 {exc.finding.message_ja}\n{exc.finding.message_en}\n"
+                   "（意図して別の月を集計する場合は --any-month / use --any-month to consolidate it anyway）", err=True)
+        sys.exit(2)
     except OutputExistsError as exc:
         _exists_exit(exc)
     except OutputLockedError:
@@ -672,7 +680,10 @@ def summary_text(summary: dict[str, Any]) -> str:
     """The human summary of a run (stdout of `kpisheet consolidate`)."""
     b, f = summary["branches"], summary["findings"]
     parts = [f"提出済 {b.get('submitted', 0)}"]
-    for label, key in (("エラーあり", "with_errors"), ("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
+    for label, key in (("エラーあり", "with_errors"), ("報告月の入力なし", "no_reporting_month"),
+                       ("提出あり・読込不可", "unreadable"), ("未提出", "missing")):
+        if key == "no_reporting_month" and not b.get(key):
+            continue  # said only when a branch is in it
         parts.append(f"{label} {b.get(key, 0)}{_listed(b, key)}")
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） {summary['month']} 全国集計",
              "  " + " / ".join(parts),

@@ -5,8 +5,9 @@
 1. with a ledger, a closed month is refused (L104) before anything is read;
 2. every workbook of the inbox is read and validated, the --baseline / --targets files are read
    (`consolidate`), and `build_consolidation` turns them into a Consolidation;
-3. nothing readable (NothingReadable), or no workbook of the fiscal year (WrongFiscalYear),
-   ends the run before anything is written;
+3. nothing readable (NothingReadable), no workbook of the fiscal year (WrongFiscalYear), or
+   a --month the workbooks do not hold (WrongMonth, E209: more than half of them hold figures
+   after it, or none holds a figure for it) ends the run before anything is written;
 4. with a ledger, in one transaction: the month is checked again (closed meanwhile?), the
    ledger's revisions and last year's figures are attached (a new Consolidation), every output
    is written, and the run is recorded; the transaction commits only when every output was
@@ -17,7 +18,7 @@
 from the ledger alone.  Both return a MonthResult, whose `to_dict()` is what `--json` prints.
 
 Failures are exceptions: KpisheetError (findings: a broken ledger, a closed month, ...),
-NothingReadable, WrongFiscalYear, OutputExistsError (kpisheet.fileio), OutputLockedError
+NothingReadable, WrongFiscalYear, WrongMonth, OutputExistsError (kpisheet.fileio), OutputLockedError
 (kpisheet.write.outputs), OutputWriteError (the disk is full, a folder cannot be written).
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Literal, Protocol
 
 from kpisheet.consolidate.build import Consolidation, build_consolidation
-from kpisheet.domain.findings import Finding
+from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.fileio import sha256_file
 from kpisheet import ledger as led
@@ -83,6 +84,29 @@ class WrongFiscalYear(Exception):
         super().__init__(f"the workbooks in {inbox} are for FY{years}, none for FY{fiscal_year}")
 
 
+CODES = frozenset({"E209"})  # a --month the inbox's workbooks do not hold (WrongMonth)
+
+MONTH_GUARD_SHARE = 0.5  # WrongMonth when more than this share of the workbooks hold figures after --month
+
+
+class WrongMonth(Exception):
+    """--month does not match the inbox: most workbooks hold figures after it, or none holds one
+    for it (`finding`: E209, naming the month they hold).  Nothing was written."""
+
+    def __init__(self, inbox: Path, month: date, held: date, after: int, with_month: int, total: int):
+        self.inbox, self.month, self.held = Path(inbox), month, held
+        self.after, self.with_month, self.total = after, with_month, total
+        if with_month == 0:
+            reason = f"{month.year}年{month.month}月の値があるブックは{total}件中0件"
+            reason_en = f"none of the {total} workbooks holds a figure for {month_key(month)}"
+        else:
+            reason = f"{total}件中{after}件のブックに{month.year}年{month.month}月より後の月の値があります"
+            reason_en = f"{after} of {total} workbooks hold figures after {month_key(month)}"
+        self.finding = finding("E209", file=str(inbox), value=month_key(month), reason=reason, reason_en=reason_en,
+                               expected=f"{held.year}年{held.month}月", expected_key=month_key(held))
+        super().__init__(self.finding.message_en)
+
+
 class OutputWriteError(Exception):
     """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written."""
 
@@ -119,10 +143,11 @@ class RunHooks:
 # ---------------------------------------------------------------- the run from the inbox
 def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *, baseline: Path | None = None,
               targets: Path | None = None, settings: HqSettings | None = None, ledger: Path | None = None,
-              force: bool = False, hooks: Hooks | None = None) -> MonthResult:
+              force: bool = False, hooks: Hooks | None = None, month_check: bool = True) -> MonthResult:
     """Consolidate the month's workbooks in `inbox`, write every output into `out_dir` and, with
     `ledger`, record the run there (see the module docstring).  `settings` (HQ's settings file)
-    give the deadline; without `force`, existing outputs raise OutputExistsError."""
+    give the deadline; without `force`, existing outputs raise OutputExistsError.  `month_check`
+    False consolidates a month the workbooks do not match (an earlier month from later files)."""
     hooks = hooks or RunHooks()
     as_of = _as_date(month)
     if ledger is not None:
@@ -133,6 +158,8 @@ def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *
                            targets_path=targets, settings=settings)
         hooks.consolidated(cons)
         _check_usable(Path(inbox), cons)
+        if month_check:
+            check_month_held(Path(inbox), cons)
         options = {"inbox": str(inbox), "output": str(out_dir), "force": force,
                    "baseline": _file_option(baseline), "targets": _file_option(targets)}
         if ledger is None:
@@ -190,6 +217,22 @@ def _check_usable(inbox: Path, cons: Consolidation) -> None:
         raise NothingReadable(inbox, cons.findings)
     if not any(s.fiscal_year == cons.fiscal_year for s in readable):
         raise WrongFiscalYear(inbox, cons.fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
+
+
+def check_month_held(inbox: Path, cons: Consolidation) -> None:
+    """WrongMonth when the workbooks of the fiscal year mostly hold figures after the reporting month
+    (more than MONTH_GUARD_SHARE of them), or none holds a figure for it while some hold figures."""
+    from kpisheet.check.rules.months import holds_month, last_reported_month
+
+    subs = [s for s in cons.submissions if s.branch_code and s.fiscal_year == cons.fiscal_year]
+    last = [d for d in (last_reported_month(s) for s in subs) if d is not None]
+    if not last:
+        return  # no figures at all: nothing to say which month they hold
+    with_month = sum(1 for s in subs if holds_month(s, cons.month_key))
+    after = sum(1 for d in last if d > cons.month)
+    if after > MONTH_GUARD_SHARE * len(subs) or with_month == 0:
+        held = max(set(last), key=lambda d: (last.count(d), d))  # the month most files reach (the later on a tie)
+        raise WrongMonth(inbox, cons.month, held, after, with_month, len(subs))
 
 
 def _file_option(path: Path | None) -> dict[str, str] | None:

@@ -161,7 +161,8 @@ def test_summary_names_the_branches_with_errors_and_the_missing_ones(inbox_with_
     result = invoke(str(inbox_with_an_error), "--fy", "2024", "--month", "2024-10", "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     [line] = [x for x in result.stdout.splitlines() if "エラーあり" in x]
-    assert "提出済 1 / エラーあり 1（11 埼玉支部） / 提出あり・読込不可 0 / 未提出 46（00 本部, 01 北海道支部, 02 青森支部" in line
+    assert ("提出済 1 / エラーあり 1（11 埼玉支部） / 提出あり・読込不可 0 / "
+            "未提出 46（00 本部, 01 北海道支部, 02 青森支部") in line
     assert "47 沖縄支部）" in line and "10 群馬支部" not in line
 
 

@@ -15,6 +15,7 @@ from kpisheet.domain.ratings import TARGET_SOURCES
 from kpisheet.month import consolidate
 from kpisheet.read.names import parse_name
 from kpisheet.write.feedback.build import feedback_path, write_feedback
+from kpisheet.write.feedback.items import fold
 from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, field, filled, mfield, num
@@ -309,14 +310,21 @@ def h_cell(cons, code: str, name: str) -> str:
 
 
 def test_missing_months_are_one_row_per_kpi(three):
+    cons, _ = three
+    missing = [f for f in cons.findings if f.branch == "13" and f.code == "W413"]
+    items = fold(missing, cons.catalogue)  # the W413 alone: a file that has the reporting month
+    assert len(items) == len({f.subject for f in missing}) < len(missing)
+    assert all(i.finding.code == "W413" for i in items)
+    k207 = next(i for i in items if "K6-2-07" in i.text_ja)
+    assert "7月〜10月が未入力です（4か月）" in k207.text_ja and k207.cells_ja.count("・") == 3
+
+
+def test_a_file_that_stopped_before_the_reporting_month_is_one_row(three):
     cons, paths = three
     missing = [f for f in cons.findings if f.branch == "13" and f.code == "W413"]
     rows = _listed(paths["13"])
-    assert len(missing) > len(rows) and all(r[4].startswith("W413") for r in rows)
-    kpis = {f.subject for f in missing}
-    assert len(rows) == len(kpis)
-    k207 = next(r for r in rows if "K6-2-07" in r[1])
-    assert "7月〜10月が未入力です（4か月）" in k207[1] and k207[3].count("・") == 3
+    assert len(rows) == 1 and rows[0][4] == "W422（W413）"
+    assert rows[0][1].startswith("10月分が入力されていません（6月分までのファイルです）。10月分を入力して再提出してください。")
     wb = openpyxl.load_workbook(paths["13"])
     for f in missing:  # every missing cell is still marked, in the warning colour
         assert wb[f.sheet][f.cell].fill.fgColor.rgb.endswith("F9B26B")

@@ -71,8 +71,14 @@ def test_month_outside_the_fiscal_year_is_a_usage_error(inbox, tmp_path, month):
 
 
 def test_first_and_last_month_of_the_fiscal_year_are_accepted(inbox, tmp_path):
-    assert run(*consolidate_args(inbox, tmp_path / "a", month="2024-04")).exit_code == 0
-    assert run(*consolidate_args(inbox, tmp_path / "b", month="2025-03")).exit_code == 0
+    # the files hold April to October: both months are valid options, and --any-month runs them
+    assert run(*consolidate_args(inbox, tmp_path / "a", month="2024-04"), "--any-month").exit_code == 0
+    assert run(*consolidate_args(inbox, tmp_path / "b", month="2025-03"), "--any-month").exit_code == 0
+    # without it, the month check (E209) stops them: the files hold later months, or none of March
+    for month in ("2024-04", "2025-03"):
+        result = run(*consolidate_args(inbox, tmp_path / "c", month=month))
+        assert result.exit_code == 2 and "E209" in result.stderr and "--month 2024-10" in result.stderr
+    assert not (tmp_path / "c").exists()
 
 
 def test_not_a_month_is_a_usage_error(inbox, tmp_path):

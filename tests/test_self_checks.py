@@ -70,6 +70,8 @@ MISTAKES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "△ without 備考": ({"in_M_6_2_II_1_1_rating": "△", "in_M_6_2_II_1_1_note": None}, ["in_M_6_2_II_1_1_note"]),
     "× without 備考": ({"in_M_6_1_II_2_1_rating": "×", "in_M_6_1_II_2_1_note": None}, ["in_M_6_1_II_2_1_note"]),
     "numerator without denominator": ({"in_K6_1_02_den_202409": None}, ["in_K6_1_02_num_202409"]),
+    # W421: the reverse — a denominator whose numerator is blank while a later month's numerator is filled
+    "denominator without numerator": ({"in_K6_1_02_num_202406": None}, ["in_K6_1_02_num_202406"]),
     "a percent typed as points (53.8 in a % cell)": ({"in_K6_2_11_target": 53.8}, ["in_K6_2_11_target"]),
     "text in a number cell": ({"in_K6_2_07_val_202405": "1,170事業所"}, ["in_K6_2_07_val_202405"]),
     # text where a percent belongs: no #VALUE! may spread from the percent checks to the count
@@ -180,6 +182,7 @@ def test_the_words_say_what_is_wrong(template: Path, computed: dict) -> None:
     assert said("a year-to-date flow falls").startswith("7月：前の月より小さい")
     assert "0.100%〜1.000%" in said("査定率 typed 0.310 without % (31.0%)")
     assert said("a blank month before a filled one (count)").startswith("7月：空欄です")
+    assert said("denominator without numerator") == "6月：分母はありますが分子が空欄です（後の月の分子は入力済み）。"
     assert said("a mark without 事業内容") == "事業内容が空欄です。"
     assert said("△ without 備考") == "△・×の理由を備考に記入してください。"
 

@@ -106,6 +106,14 @@ CASES = {
     # ...but a blank month before a filled one is a gap
     "W413 for a gap within the lag": ({"in_K6_2_03_num_202408": None, "in_K6_2_03_den_202408": None},
                                       [("W413", "in_K6_2_03_num_202408")]),
+    # W421: a denominator whose numerator is blank, when a later numerator is filled (a gap) ...
+    "W421 denominator without numerator before a filled month": ({"in_K6_1_02_num_202406": None},
+                                                                [("W421", "in_K6_1_02_num_202406")]),
+    # ... or in a month past the KPI's data lag (the run month is September; no lag)
+    "W421 denominator without numerator in the run month": ({"in_K6_1_02_num_202409": None},
+                                                            [("W421", "in_K6_1_02_num_202409")]),
+    # 特定健診's numerator may trail its denominator within the lag: no finding
+    "no W421 within the data lag": ({"in_K6_2_03_num_202409": None}, []),
     # K6-2-08 without last year's value is judged against 80%: wrong for a branch already above it
     "W418 generic target without last year": ({"in_K6_2_08_baseline": None, "in_K6_2_08_target": None},
                                               [("W418", "in_K6_2_08_baseline")]),

@@ -9,7 +9,7 @@ of KPI入力 and 入力の手引き and held by the workbook-level name `check_c
 Each check is one of the validator's rules (kpisheet.check.rules, kpisheet.read.reader), decided on the
 same cell, so a workbook whose 入力チェック shows 0 gets none of these codes from
 `kpisheet validate` (SELF_CHECK_CODES).  Rules that need what a workbook cannot know are left
-to the validator: the run month (E405, W413 for a month past its data lag), other branches
+to the validator: the run month (E405, W413 and W421 for a month past its data lag), other branches
 (W412), HQ's intent (W416, W417) and how sharply a level may move (W411).
 
 The formulas are plain Excel 2007 functions that Excel and LibreOffice evaluate alike: IF,
@@ -26,7 +26,7 @@ from kpisheet.domain.catalogue import Kpi
 
 # the validator codes the 入力チェック mirrors (the same cells; see the module docstring)
 SELF_CHECK_CODES = frozenset({"E304", "W305", "W306", "E401", "E402", "E403", "E404", "E406", "E408", "E410",
-                              "W413", "W414", "W415", "W418", "W419", "W502"})
+                              "W413", "W414", "W415", "W418", "W419", "W421", "W502"})
 
 # what the reader treats as an empty cell although it holds text (normalise.EMPTY_MARKS, NFKC'd)
 EMPTY_MARKS = ("—", "-", "－", "ー", "―", "‐", "−", "–", "─", "ｰ", "なし", "無し", "該当なし", "n/a", "N/A")
@@ -42,6 +42,7 @@ TOO_SMALL = "小さすぎます（％の付け方を確認）。"
 FALLS = "前の月より小さい値です（4月からの累計）。"
 NUM_OVER_DEN = "分子が分母を超えています。"
 NO_DENOMINATOR = "分母が空欄か0です。"
+NO_NUMERATOR = "分母はありますが分子が空欄です（後の月の分子は入力済み）。"  # W421's words
 GAP = "空欄です（後の月は入力済み）。"
 TARGET_MISSING = "年間目標を入力してください。"
 BASELINE_MISSING = "前年度実績を入力してください（目標に使います）。"
@@ -134,6 +135,7 @@ class MonthCells:
     numerator: str | None = None  # ratio KPIs: the month's numerator and denominator cells
     denominator: str | None = None
     later: tuple[str, ...] = ()  # ranges of the later months of this KPI's rows (the gap check)
+    later_numerator: str | None = None  # ratio KPIs: the range of the later months' numerators (W421)
 
 
 def carry_formula(cell: str, previous: str | None) -> str:
@@ -142,7 +144,8 @@ def carry_formula(cell: str, previous: str | None) -> str:
 
 
 def month_reasons(kpi: Kpi, field: str, cells: MonthCells) -> list[Reason]:
-    """numbers._month, months._falling and months._not_reported (its gap) on one monthly cell."""
+    """numbers._month, months._falling, months._not_reported and months._numerator_missing (their
+    gap: a later month filled) on one monthly cell."""
     x = cells.cell
     out: list[Reason] = [(is_text(x), TEXT_AS_TEXT), (number(x, f"{x}<0"), NEGATIVE)]
     part = {"num": kpi.numerator, "den": kpi.denominator, "val": kpi.value_part}[field]
@@ -151,6 +154,9 @@ def month_reasons(kpi: Kpi, field: str, cells: MonthCells) -> list[Reason]:
         out.append((f"AND(ISNUMBER({x}),ISNUMBER({prev}),{x}<{prev})", FALLS))
     if field == "num":
         out += _ratio_reasons(kpi, x, cells.denominator or "")
+        if cells.later_numerator and cells.denominator:  # W421: a denominator, no numerator, a later numerator
+            d = cells.denominator
+            out.append((f"AND({blank(x)},ISNUMBER({d}),COUNTA({cells.later_numerator})>0)", NO_NUMERATOR))
     if field in ("num", "val") and cells.later:
         own = x if field == "val" else f"{x},{cells.denominator}"
         later = ",".join(cells.later)

@@ -14,8 +14,11 @@ used at all (unreadable, wrong FY, wrong template...).  Everything else a
 branch sent still counts.
 
 A branch's status comes from the findings on its own files only: 提出済,
-エラーあり, 提出あり・読込不可 (files came, none could be read: the stubs
-validation makes for them, attributed by file name) or 未提出.
+エラーあり, 報告月の入力なし (the file used holds no figure for the reporting
+month, W422: it comes before エラーあり, since entering the month is what the
+branch has to do first), 提出あり・読込不可 (files came, none could be read: the stubs
+validation makes for them, attributed by file name) or 未提出.  `BranchStatus.last_month`
+is the latest month the used file holds a figure for (最終報告月).
 
 Ranks (順位, shown 「3/44」 by `rank_ja`) compare achievement, never raw values, so a
 count KPI does not simply follow branch size:
@@ -87,6 +90,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
+from kpisheet.check.rules.months import last_reported_month
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from kpisheet.domain.display import difference, shown
 from kpisheet.domain.failures import failure_finding
@@ -128,7 +132,9 @@ DEFAULT_COVERAGE = "like_for_like"  # domain.settings.DEFAULT_COVERAGE, without 
 NATIONAL_CODE = "ALL"  # branch_code of national rows (csvout.kpi_values_frame, the CSV, the ledger)
 STATUS_OK, STATUS_ERRORS, STATUS_MISSING = "提出済", "エラーあり", "未提出"
 STATUS_UNREADABLE = "提出あり・読込不可"  # files came, none could be read: never 未提出
-STATUSES = (STATUS_OK, STATUS_ERRORS, STATUS_UNREADABLE, STATUS_MISSING)
+STATUS_NO_MONTH = "報告月の入力なし"  # the file used holds no figure for the reporting month (W422)
+STATUSES = (STATUS_OK, STATUS_ERRORS, STATUS_NO_MONTH, STATUS_UNREADABLE, STATUS_MISSING)
+REPORTING_MONTH_MISSING = "W422"
 
 
 # ---------------------------------------------------------------- result records
@@ -228,6 +234,7 @@ class BranchStatus:
     left_out: tuple[str, ...]  # what was left out and why (Japanese)
     received_at: str | None = None  # when the file arrived (its modification time), JST 「2024-11-08 14:03」
     late: bool = False  # saved (else arrived) after the deadline day, JST; always False without HQ's settings
+    last_month: str | None = None  # 最終報告月: the latest month the used file holds a figure for ('2024-09')
 
 
 @dataclass(frozen=True)
@@ -406,6 +413,9 @@ class Consolidation:
             "fiscal_year": self.fiscal_year, "fiscal_year_ja": wareki_fiscal_year(self.fiscal_year),
             "month": self.month_key, "kpisheet_version": __version__,
             "branches": {"submitted": counts[STATUS_OK], "with_errors": counts[STATUS_ERRORS],
+                         "no_reporting_month": counts[STATUS_NO_MONTH],
+                         "no_reporting_month_codes": codes(STATUS_NO_MONTH),
+                         "no_reporting_month_names": names(STATUS_NO_MONTH),
                          "unreadable": counts[STATUS_UNREADABLE], "missing": counts[STATUS_MISSING],
                          "missing_codes": codes(STATUS_MISSING), "unreadable_codes": codes(STATUS_UNREADABLE),
                          "missing_names": names(STATUS_MISSING), "unreadable_names": names(STATUS_UNREADABLE),
@@ -977,7 +987,10 @@ def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[s
         sub = usable.get(code)
         unreadable = bool(subs) and all(_unreadable(s, by_file.get(s.path, [])) for s in subs)
         status = STATUS_UNREADABLE if sub is None and unreadable else (
+            STATUS_NO_MONTH if sub is not None and any(f.code == REPORTING_MONTH_MISSING and f.file == sub.path
+                                                       for f in mine) else
             STATUS_ERRORS if errors or sub is None else STATUS_OK)
+        last = last_reported_month(sub, cons.month) if sub is not None else None
         shown_files = tuple(sorted(files or {f.file for f in mine if f.file}))
         received = _received_at([sub.path] if sub else list(shown_files), received_times)
         out.append(BranchStatus(
@@ -985,7 +998,7 @@ def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[s
             jst_text(sub.saved_at) if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
             _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine),
             jst_text(received), _late(to_jst(sub.saved_at) if sub and sub.saved_at else None, received,
-                                      cons.deadline)))
+                                      cons.deadline), month_key(last) if last else None))
     return out
 
 

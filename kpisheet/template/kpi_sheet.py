@@ -460,7 +460,8 @@ def _month_check(book: Book, ws: Any, kpi: Kpi, fieldname: str, row: int, col: i
     cells = sc.MonthCells(cell, previous,
                           numerator=xl_rowcol_to_cell(rows["num"], col) if "num" in rows else None,
                           denominator=xl_rowcol_to_cell(rows["den"], col) if "den" in rows else None,
-                          later=later_ranges)
+                          later=later_ranges,
+                          later_numerator=later_ranges[0] if "num" in rows and later_ranges else None)
     book.check(ws, row, col, month_label(month), sc.month_reasons(kpi, fieldname, cells))
 
 

@@ -24,6 +24,8 @@ def check_submission(sub: Submission, cat: Catalogue, *, as_of: date | None = No
         out.extend(numbers.check(sub, kpi, entry))
         out.extend(months.check(sub, kpi, entry, as_of))
         out.extend(targets.check(sub, kpi, entry))
+    if as_of is not None:
+        out.extend(months.reporting_month(sub, cat, as_of))
     for measure in sub.measures.values():
         out.extend(measures.check(sub, measure))
     return out

@@ -1,6 +1,9 @@
 """E404 a year-to-date flow falling, E405 values after --as-of, W411 a level far from the
 previous month, W413 months not reported (a gap — a blank month before a filled one — always;
-given the run month, also a blank month older than the KPI's usual data lag).
+given the run month, also a blank month older than the KPI's usual data lag), W421 a month
+with a denominator but no numerator (the same two conditions: a later month's numerator is
+filled, or the month is older than the data lag), W422 a file holding no figures for the
+reporting month at all (`reporting_month`: one finding for the file, not one per KPI).
 
 Flows (受診者数, 申請件数) are year-to-date totals and cannot fall; stocks (対象者数,
 全被保険者数, 事業所数) are counts at a date and may move either way.  Data of some KPIs
@@ -14,13 +17,13 @@ from datetime import date
 from typing import Iterator
 
 from kpisheet.check.rules.base import at, month_text, num
-from kpisheet.domain.catalogue import Kpi
-from kpisheet.domain.findings import Finding
-from kpisheet.domain.fiscal import parse_month
+from kpisheet.domain.catalogue import Catalogue, Kpi
+from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import InputValue, KpiEntry, KpiMonth, Submission
 from kpisheet.read.names import input_label, rate_label
 
-CODES = frozenset({"E404", "E405", "W411", "W413"})
+CODES = frozenset({"E404", "E405", "W411", "W413", "W421", "W422"})
 
 JUMP_POINTS = 15.0  # W411: a level rate moving more than this many points in one month
 JUMP_RELATIVE = 0.5  # W411: ... or a level count / yen rate moving more than 50%
@@ -38,6 +41,8 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry, as_of: date | None) -> Ite
     if as_of is not None:
         yield from _future(sub, kpi, months, as_of)
     yield from _not_reported(sub, kpi, months, as_of)
+    if kpi.kind == "ratio":
+        yield from _numerator_missing(sub, kpi, months, as_of)
 
 
 def _future(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date) -> Iterator[Finding]:
@@ -76,6 +81,71 @@ def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date
                             (f"{month.month}月末時点の値", f"the value at the end of {m.month}"))
         yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month),
                  expected=what_ja, expected_en=what_en)
+
+
+def _numerator_missing(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date | None) -> Iterator[Finding]:
+    """W421: a denominator without its numerator, in a month a numerator is due: a later month's
+    numerator is filled (the workbook's 入力チェック sees this too) or, given the run month, the
+    month is older than the KPI's data lag.  (The reverse, a numerator without denominator, is E410.)"""
+    due = _months_before(as_of, kpi.lag_months) if as_of is not None else None
+    dated = [(parse_month(m.month), m) for m in months if as_of is None or parse_month(m.month) <= as_of]
+    last_numerator = max((d for d, m in dated if _has(m.numerator)), default=None)
+    for month, m in dated:
+        if _has(m.numerator) or not isinstance(m.denominator.value, float):
+            continue
+        gap = last_numerator is not None and month < last_numerator
+        overdue = due is not None and month <= due
+        if not (gap or overdue):
+            continue
+        reason, reason_en = (("後の月の分子は入力済み", "a later month's numerator is filled") if gap else
+                             ("データが届いているはずの月", "the month is past the KPI's data lag"))
+        yield at(sub, m.numerator, "W421", kpi.id, label=input_label(kpi, "num", month),
+                 value=num(m.denominator.value), month=month_text(m.month),
+                 denominator_label=input_label(kpi, "den", month), reason=reason, reason_en=reason_en)
+
+
+def _has(iv: InputValue) -> bool:
+    return iv.value is not None or iv.raw is not None
+
+
+def last_reported_month(sub: Submission, as_of: date | None = None) -> date | None:
+    """The latest month (up to `as_of`) for which the file holds any figure of any KPI; None: none."""
+    months = [parse_month(m.month) for entry in sub.kpis.values() for m in entry.months.values() if not _blank(m)]
+    return max((d for d in months if as_of is None or d <= as_of), default=None)
+
+
+def holds_month(sub: Submission, key: str) -> bool:
+    """The file holds a figure (of any KPI) for the month `key` ('2024-10')."""
+    return any(not _blank(m) for entry in sub.kpis.values() if (m := entry.months.get(key)) is not None)
+
+
+def reporting_month(sub: Submission, cat: Catalogue, as_of: date) -> Iterator[Finding]:
+    """W422 when the file holds no figure for the reporting month `as_of` although some KPI's lag
+    puts one there (a KPI with no lag).  A month counts as reported when any KPI has a figure in it.
+    The finding sits at the first such KPI's input of the month."""
+    key = month_key(as_of)
+    due: list[KpiMonth] = []
+    for kpi_id, entry in sub.kpis.items():
+        m = entry.months.get(key)
+        if m is None or not cat.has_kpi(kpi_id):
+            continue
+        if not _blank(m):
+            return  # the month is reported
+        kpi = cat.kpi(kpi_id)
+        if kpi.kind != "qualitative" and kpi.lag_months == 0:
+            due.append(m)
+    if not due:
+        return
+    first = due[0]
+    iv = first.numerator if first.numerator.source is not None else first.value
+    reached = last_reported_month(sub, as_of)
+    reached_ja, reached_en = ((f"{reached.month}月分までのファイルです", f"the file reaches {month_key(reached)}")
+                              if reached is not None else ("入力された月がありません", "no month is filled"))
+    src = iv.source
+    yield finding("W422", file=sub.path, branch=sub.branch_code, sheet=src.sheet if src else None,
+                  cell=src.cell if src else None, name=src.name if src else None,
+                  value=month_key(reached) if reached else None, month=f"{as_of.month}月", month_en=key,
+                  reached=reached_ja, reached_en=reached_en)
 
 
 def _months_before(day: date, n: int) -> date:

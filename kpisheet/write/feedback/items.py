@@ -9,7 +9,11 @@ stopped in September would read one 未入力 row per month and KPI.  So the fee
 * a finding a wrong cell caused on the next month of its row (E404 "falls", W411 "jumps" — the
   correct value compared with the typo) into the wrong cell's item: that cell is not
   highlighted, and the item says the other month's check clears when this cell is fixed;
-* the months of one KPI reported missing (W413) into one item naming the months.
+* the months of one KPI reported missing (W413) into one item naming the months;
+* a file holding no figures for the reporting month (W422) is one item: every W413 the file
+  would not have if it were judged at the month it reaches (that month's, and a lagging KPI's
+  months that fell due with it) is folded into it — the branch has one thing to do: enter the
+  month.  Its cells are all highlighted with the item's text.
 
 Findings are never dropped: each is the primary of an item or folded into one (`Item.folded`).
 """
@@ -21,11 +25,12 @@ from datetime import date
 
 from kpisheet.domain.catalogue import Catalogue
 from kpisheet.domain.findings import Finding, cell_order
-from kpisheet.domain.fiscal import month_label
+from kpisheet.domain.fiscal import month_label, parse_month
 from kpisheet.read.names import parse_name
 
 CAUSED_BY_PREVIOUS_MONTH = frozenset({"E404", "W411"})  # compare a month with the one before
 MISSING_MONTH = "W413"
+REPORTING_MONTH_MISSING = "W422"  # no figures for the reporting month: folds that month's W413
 
 
 @dataclass
@@ -93,8 +98,13 @@ def highlights(findings: list[Finding], catalogue: Catalogue) -> list[Highlight]
 def fold(findings: list[Finding], catalogue: Catalogue) -> list[Item]:
     """The items of one file's findings (errors first, then by sheet and cell)."""
     unique = list(dict.fromkeys(findings))  # the same finding twice (two checks that agree) is one
-    missing = [f for f in unique if f.code == MISSING_MONTH and f.cell]
-    rest = [f for f in unique if f not in missing]
+    whole_month = {f.file: f for f in unique if f.code == REPORTING_MONTH_MISSING}
+    into_month = {id(f): whole_month[f.file] for f in unique
+                  if f.code == MISSING_MONTH and f.file in whole_month
+                  and _due_with_the_month(f, whole_month[f.file], catalogue)}
+    missing = [f for f in unique if f.code == MISSING_MONTH and f.cell and id(f) not in into_month]
+    rest = [f for f in unique if f not in missing and id(f) not in into_month
+            and f.code != REPORTING_MONTH_MISSING]
     by_cell: dict[tuple[str | None, str | None], list[Finding]] = {}
     loose: list[Finding] = []
     for f in rest:
@@ -109,8 +119,14 @@ def fold(findings: list[Finding], catalogue: Catalogue) -> list[Item]:
         if own:
             items.append(_cell_item(cell or "", own, [c for c, into in caused.items_for(sheet, cell)]))
     items += _missing_months(missing, catalogue)
+    for f in whole_month.values():
+        folded = [g for g in unique if into_month.get(id(g)) is f]
+        cells = list(dict.fromkeys([c for c in (f.cell, *(g.cell for g in folded)) if c]))
+        text = f.text_ja + (f"（入力が必要な{len(cells)}か所に色を付けています。データが遅れて届くKPIの前の月の分も含みます。）"
+                            if len(cells) > 1 else "")
+        items.append(Item(f, cells, text, folded))
     items += [Item(f, [], f.text_ja) for f in loose]
-    return sorted(items, key=lambda i: (not i.is_error, i.finding.sheet or "",
+    return sorted(items, key=lambda i: (i.finding.code != REPORTING_MONTH_MISSING, not i.is_error, i.finding.sheet or "",
                                         cell_order(i.cells[0] if i.cells else None), i.finding.code))
 
 
@@ -162,6 +178,20 @@ def _cell_item(cell: str, own: list[Finding], caused: list[Finding]) -> Item:
         text += (f"（この欄の値と比べるため、{months}の欄にも確認が出ています。{months}の値が正しければ、"
                  "この欄を直せば解消します。）")
     return Item(primary, [cell], text, [f for f in own if f is not primary] + caused)
+
+
+def _due_with_the_month(missing: Finding, whole: Finding, catalogue: Catalogue) -> bool:
+    """The W413 would not be there had the file been judged at the month it reaches (W422's value):
+    its month is after that month less the KPI's data lag."""
+    key = parse_name(missing.name) if missing.name else None
+    if key is None or key.month is None:
+        return False
+    if whole.value is None:  # the file holds no month at all
+        return True
+    reached = parse_month(whole.value)
+    lag = catalogue.kpi(missing.subject).lag_months if missing.subject and catalogue.has_kpi(missing.subject) else 0
+    index = reached.year * 12 + reached.month - 1 - lag
+    return key.month > date(index // 12, index % 12 + 1, 1)
 
 
 def _month_of(f: Finding) -> str:

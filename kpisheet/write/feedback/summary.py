@@ -18,7 +18,7 @@ from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import next_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.model import Submission
 from kpisheet.domain.ratings import as_of_ja
-from kpisheet.write.feedback.items import Highlight, Item, fold
+from kpisheet.write.feedback.items import REPORTING_MONTH_MISSING, Highlight, Item, fold
 from kpisheet.write.report import (
     PROGRESS_JA,
     RANK_NOTE_JA,
@@ -195,6 +195,11 @@ def outcome_ja(items: list[Item]) -> str:
     errors = sum(1 for i in items if i.is_error)
     warnings = len(items) - errors
     where = "該当するセルには色を付け、セルのコメントにも書いています。"
+    month = next((i.finding for i in items if i.finding.code == REPORTING_MONTH_MISSING), None)
+    if month is not None:  # the one thing to do: enter the month and send the file again
+        others = f"ほかにエラー {errors}件 ／ 警告 {warnings - 1}件があります。" if errors or warnings > 1 else ""
+        return (f"{month.context.get('month', '報告月')}分が入力されていません。{month.context.get('month', '報告月')}分を"
+                f"入力して再提出してください。{others}{where}")
     if errors:
         return (f"エラー {errors}件 ／ 警告 {warnings}件。エラーの欄を支部の元のブックで直して、再提出してください。"
                 f"警告は、値が正しければ対応は不要です。{where}")

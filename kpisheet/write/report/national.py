@@ -33,6 +33,7 @@ from kpisheet.consolidate.build import (
     NATIONAL_CODE,
     STATUS_ERRORS,
     STATUS_MISSING,
+    STATUS_NO_MONTH,
     STATUS_OK,
     STATUS_UNREADABLE,
     BranchKpi,
@@ -42,7 +43,7 @@ from kpisheet.consolidate.build import (
 )
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.display import difference
-from kpisheet.domain.fiscal import JST, wareki_fiscal_year, wareki_month
+from kpisheet.domain.fiscal import JST, month_label, parse_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.ratings import NO_RESULT, Rating
 from kpisheet.fileio import atomic_path
 from kpisheet.write.report.layout import (
@@ -148,6 +149,18 @@ def _names_of(cons: Consolidation, status: str, names: dict[str, str]) -> str:
     return "、".join(found) if found else "なし"
 
 
+def _no_month_ja(cons: Consolidation, names: dict[str, str]) -> str:
+    """「新潟（9月分まで）」: the branches whose file holds no figure for the reporting month, with the month it reaches."""
+    found = [f"{short_name(names, s.code)}（{last_month_ja(s.last_month)}）"
+             for s in cons.statuses if s.status == STATUS_NO_MONTH]
+    return "、".join(found) if found else "なし"
+
+
+def last_month_ja(key: str | None) -> str:
+    """「9月分まで」 for '2024-09'; 「入力なし」 when the file holds no month at all."""
+    return f"{parse_month(key).month}月分まで" if key else "入力なし"
+
+
 def _late_ja(cons: Consolidation, names: dict[str, str]) -> str:
     settings = cons.settings
     if settings is None or settings.placeholders():
@@ -164,8 +177,10 @@ def overview_facts(cons: Consolidation) -> list[tuple[str, str]]:
     facts = [("集計月", f"{wareki_month(cons.month)}分（{wareki_fiscal_year(cons.fiscal_year)}）。"
                      "各KPIの結果は、データが届いている最新月の実績です。" + RULE_JA),
              ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
+                      f"{STATUS_NO_MONTH} {b['no_reporting_month']} ／ "
                       f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
              (STATUS_MISSING, _names_of(cons, STATUS_MISSING, names)),
+             (STATUS_NO_MONTH, _no_month_ja(cons, names)),
              (STATUS_UNREADABLE, _names_of(cons, STATUS_UNREADABLE, names)),
              (STATUS_ERRORS, _names_of(cons, STATUS_ERRORS, names) + f"（エラー {f['errors']}件・警告 {f['warnings']}件："
                                                                      "「検証結果」シート）"),
@@ -232,7 +247,8 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
 # ---------------------------------------------------------------- 提出状況
 def status_columns(cons: Consolidation) -> list[Column]:
     used = {s.branch_code: s for s in cons.submissions if s.branch_code and cons.used.get(s.branch_code) == s.path}
-    status_mark = {STATUS_OK: "○", STATUS_ERRORS: "△", STATUS_UNREADABLE: "×", STATUS_MISSING: "—"}
+    status_mark = {STATUS_OK: "○", STATUS_ERRORS: "△", STATUS_NO_MONTH: "△", STATUS_UNREADABLE: "×",
+                   STATUS_MISSING: "—"}
 
     def sub(s: Any) -> Any:
         return used.get(s.code)
@@ -240,6 +256,8 @@ def status_columns(cons: Consolidation) -> list[Column]:
     return [Column("支部コード", 6, lambda s: s.code, "centre"),
             Column("支部", 10, lambda s: s.name),
             Column("状況", 12, lambda s: s.status, mark_format(lambda s: status_mark[s.status])),
+            Column("最終報告月", 9, lambda s: month_label(parse_month(s.last_month)) if s.last_month else None,
+                   "centre"),
             Column("期限後", 7, lambda s: "期限後" if s.late else "", "centre"),
             Column("受信日時", 16, lambda s: s.received_at),
             Column("ブックの保存日時", 16, lambda s: s.saved_at),
@@ -265,7 +283,7 @@ def sheet_status(wb: Workbook, st: Styles, cons: Consolidation) -> None:
         for file, n in cons.unattributed:
             sheet.row += 1
             put(sheet.ws, sheet.row, 1, Path(file).name, st.text)
-            put(sheet.ws, sheet.row, 8, n, st.int)
+            put(sheet.ws, sheet.row, 9, n, st.int)  # under エラー
     sheet.ws.freeze_panes(head + 1, 2)
     print_setup(sheet.ws, "提出状況", repeat=(head, head))
 
