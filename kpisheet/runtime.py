@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 
 def fork_cpus() -> int:
@@ -60,7 +60,7 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> li
     children: list[_Child] = []
     try:
         for start, stop in shares:
-            children.append(_fork(partial(_map_share, fn, items[start:stop])))
+            _fork(partial(_map_share, fn, items[start:stop]), children)
         outcomes = _collect(children)
         out: list[Any] = []
         for (start, stop), outcome in zip(shares, outcomes, strict=True):
@@ -77,7 +77,12 @@ class ForkedCall:
     or the exception comes back.  `result()` waits for it; `stop()` ends the child if it still runs."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
-        self._children = [_fork(partial(fn, *args, **kwargs))]
+        self._children: list[_Child] = []
+        try:
+            _fork(partial(fn, *args, **kwargs), self._children)
+        except BaseException:  # an interrupt while forking: the caller never gets this object to stop
+            _kill(self._children)
+            raise
 
     def result(self) -> Any:
         (outcome,) = _collect(self._children)
@@ -107,22 +112,37 @@ def _shares(n: int, workers: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _fork(work: Callable[[], Any]) -> _Child:
-    import pickle
+def _fork(work: Callable[[], Any], children: list[_Child]) -> None:
+    """Fork a child that runs `work`; it is in `children` before an interrupt can be raised here."""
 
     for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
         if stream is not None:
             stream.flush()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid != 0:
+    with _signals_held() as held:
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        if pid == 0:
+            _child(work, read_end, write_end, held)
         os.close(write_end)
-        return pid, read_end
-    code = 0  # the child from here on: never returns
+        children.append((pid, read_end))
+
+
+def _child(work: Callable[[], Any], read_end: int, write_end: int, held: list[int]) -> NoReturn:
+    """The forked child: run `work`, send its outcome to the parent and leave (never returns)."""
+    import pickle
+
+    code = 0
     try:
         os.close(read_end)
         for signum in (signal.SIGINT, signal.SIGTERM):  # die of them at once, not run on as an orphan
             signal.signal(signum, signal.SIG_DFL)
+        for noted in held[:1]:  # noted while forking (here or before the fork): die of it now
+            os.kill(os.getpid(), noted)
         try:
             outcome: tuple[bool, Any] = (True, work())
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
@@ -136,6 +156,57 @@ def _fork(work: Callable[[], Any]) -> _Child:
     except BaseException:  # noqa: BLE001
         code = 1
     os._exit(code)
+
+
+class _Held:
+    """The SIGINT/SIGTERM handler while a child is forked and recorded: it notes the signal."""
+
+    def __init__(self, replaced: dict[int, Callable[[int, Any], Any]]):
+        self.replaced = replaced
+        self.noted: list[int] = []
+        self.active = True
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.active:
+            self.noted.append(signum)
+        else:  # left in place by a restore that a signal cut short: act as the handler it stands for
+            self.replaced[signum](signum, frame)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM arriving inside the block are handled at its end, by their own handlers.
+
+    Between os.fork() and recording the child, an exception raised by a signal handler
+    (KeyboardInterrupt, Interrupted) would leave a child that nobody kills; raised inside
+    os.fork's Python callbacks (logging's, and this module's once `interruptible` ran) Python
+    only prints it, and the interrupt is lost.  A slow fork (a big process on a busy machine)
+    makes either likely for a signal sent while forking.  So inside the block the Python
+    handlers of both signals are replaced by one that notes them; the first noted goes to its
+    own handler when the block ends.  Yields the noted signals (the child sees them too).
+    Handlers run in the main thread only: elsewhere, and for SIG_DFL / SIG_IGN, nothing is
+    replaced.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    replaced: dict[int, Callable[[int, Any], Any]] = {
+        s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
+    held = _Held(replaced)
+    installed: list[int] = []
+    try:
+        for signum in replaced:
+            signal.signal(signum, held)
+            installed.append(signum)
+        yield held.noted
+    finally:
+        try:
+            for signum in installed:
+                signal.signal(signum, replaced[signum])  # notes what is pending before it switches
+        finally:
+            held.active = False
+    if held.noted:
+        replaced[held.noted[0]](held.noted[0], None)
 
 
 def _collect(children: list[_Child]) -> list[tuple[bool, Any] | None]:

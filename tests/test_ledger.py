@@ -399,6 +399,36 @@ def test_a_busy_ledger_is_a_clear_message_and_nothing_is_written(story, tmp_path
     assert not (tmp_path / "out" / "national_FY2024_2024-10.xlsx").exists()
 
 
+def _open_together(barrier, path: Path) -> str:
+    """In a forked child: open (create) the ledger at `path` the moment every other child is ready too."""
+    from kpisheet.domain.findings import KpisheetError
+
+    barrier.wait(60)
+    try:
+        led.open_ledger(path, create=True).close()
+    except KpisheetError as exc:
+        return f"{exc.findings[0].code} {exc.findings[0].context.get('reason', '')}"
+    return "ok"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_runs_that_open_a_new_ledger_at_the_same_moment_all_get_it(tmp_path):
+    """Runs that open one new ledger together (two imports; two consolidations where create_ledger
+    cannot link and both fill the name it claimed): one creates the tables, the others find them (a run
+    that had read the empty file before another created them failed with L101 "table runs already
+    exists")."""
+    import multiprocessing
+    from functools import partial
+
+    from kpisheet.runtime import fork_map
+
+    for attempt in range(3):
+        path = tmp_path / str(attempt) / "kpisheet.sqlite"
+        barrier = multiprocessing.get_context("fork").Barrier(4)
+        assert fork_map(partial(_open_together, barrier), [path] * 4, 4) == ["ok"] * 4
+        assert table_counts(path)["runs"] == 0
+
+
 def test_a_failed_run_leaves_the_ledger_as_it_was(story, tmp_path, monkeypatch):
     from kpisheet.write import outputs
 

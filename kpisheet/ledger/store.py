@@ -228,23 +228,63 @@ def open_ledger(path: Path, *, create: bool) -> Ledger:
 
 
 def _migrate(ledger: Ledger) -> None:
+    """Bring the ledger to SCHEMA_VERSION.
+
+    Two runs can open a new ledger at the same moment (two imports into a new ledger; two
+    consolidations where create_ledger cannot link and both fill the claimed empty file): what the
+    file holds is therefore read again holding the write lock, so one run creates the tables and the
+    other finds them (deciding on a version read before the lock, the second run tried to create
+    them too and failed with L101 "table runs already exists").
+    """
     conn = ledger.conn
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    app = conn.execute("PRAGMA application_id").fetchone()[0]
+    if _version(ledger) == SCHEMA_VERSION:  # the usual case: nothing to do, no lock taken
+        return
+    if not _table_count(conn):  # a new, empty file
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(ledger)
+        if version == 0 and _table_count(conn):
+            raise _error("L101", ledger.path, reason="kpisheetの台帳ではありません / not a kpisheet ledger")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[target - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {target}")
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _version(ledger: Ledger) -> int:
+    """The schema version (PRAGMA user_version); L102 for a newer kpisheet's ledger, L101 for a file of
+    the current version that is not a kpisheet ledger."""
+    version = ledger.conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise _error("L102", ledger.path, value=version, expected=SCHEMA_VERSION)
-    if version == SCHEMA_VERSION:
-        if app != APPLICATION_ID:
-            raise _error("L101", ledger.path, reason="kpisheetの台帳ではありません / not a kpisheet ledger")
-        return
-    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    if version == 0 and tables:
+    if version == SCHEMA_VERSION and ledger.conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
         raise _error("L101", ledger.path, reason="kpisheetの台帳ではありません / not a kpisheet ledger")
-    if version == 0:
-        conn.execute("PRAGMA journal_mode = WAL")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\n"
-                           f"PRAGMA application_id = {APPLICATION_ID};\nPRAGMA user_version = {target};\nCOMMIT;")
+    return version
+
+
+def _table_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script, in order: run one by one inside the migration's transaction
+    (executescript would first commit it, releasing the write lock)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current)
+            current = ""
+    if current.strip():
+        statements.append(current)
+    return statements
 
 
 @contextlib.contextmanager
