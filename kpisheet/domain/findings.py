@@ -285,7 +285,7 @@ CODES: dict[str, Detail] = {
                    "'{label}' is {value}, outside the range usual for this KPI ({low} to {high}). {hint_en} If the value is right, leave it.",
                    label_ja="通常の範囲外"),
     "W420": Detail(W, "Previous-year value changed from HQ's",
-                   "{subject}「{label}」の前年度実績が、本部が記入した {expected} から {value} に変更されています。評価（対前年度の目標）には本部の値 {expected} を使います（本部が新しい前年度値を渡した場合はその値）。本部の値に誤りがある場合は本部に連絡してください（本部が前年度値を訂正します）。誤って変更した場合は {expected} に戻してください。",
+                   "{subject}「{label}」の前年度実績が、本部が記入した {expected} から {value} に変更されています。評価（対前年度の目標）には本部の値 {expected} を使います（本部が新しい前年度実績を渡した場合はその値）。本部の値に誤りがある場合は本部に連絡してください（本部が前年度実績を訂正します）。誤って変更した場合は {expected} に戻してください。",
                    "{subject} '{label}': last year's value was changed from HQ's {expected} to {value}. The rating (the 対前年度 target) uses HQ's {expected} (or HQ's newer --baseline value), not the changed one. If HQ's value is wrong, tell HQ (HQ corrects it); if the change was a slip, restore {expected}.",
                    label_ja="前年度実績が本部の値と異なる"),
     "W421": Detail(W, "Denominator without numerator",
