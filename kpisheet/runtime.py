@@ -97,6 +97,41 @@ class ForkedCall:
         _kill(self._children)
 
 
+class WorkQueue:
+    """The numbers 0..n-1, each handed out once to whichever process asks first.
+
+    A pipe filled and closed for writing before the fork, so the parent and its forked
+    children read from one queue; a read takes one whole 4-byte number (the pipe hands out
+    its bytes in order, one reader at a time) and an empty pipe reads as the end.  For work
+    whose pieces cost unlike amounts, shared out as each process becomes free.  At most MAX
+    numbers (they must fit in the pipe before anyone reads)."""
+
+    MAX = 4096
+
+    def __init__(self, n: int):
+        if not 0 <= n <= self.MAX:
+            raise ValueError(f"a WorkQueue holds 0 to {self.MAX} numbers, not {n}")
+        self._fd, write_end = os.pipe()
+        try:
+            data = b"".join(i.to_bytes(4, "little") for i in range(n))
+            while data:
+                data = data[os.write(write_end, data):]
+        finally:
+            os.close(write_end)
+
+    def __iter__(self) -> Iterator[int]:
+        while self._fd >= 0:
+            block = os.read(self._fd, 4)
+            if len(block) != 4:
+                return
+            yield int.from_bytes(block, "little")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 def _map_share(fn: Callable[[Any], Any], share: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in share]
 

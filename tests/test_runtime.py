@@ -117,3 +117,19 @@ def test_an_interrupt_while_forking_is_raised_once_the_child_is_kept(where, run,
     assert time.monotonic() - started < 10
     assert left == []
     assert signal.getsignal(signal.SIGINT) is handler  # put back
+
+
+def test_a_work_queue_hands_each_number_out_once_across_a_fork() -> None:
+    from kpisheet.runtime import ForkedCall, WorkQueue
+
+    queue = WorkQueue(200)
+    try:
+        child = ForkedCall(lambda: list(queue))
+        mine = list(queue)
+        theirs = child.result()
+    finally:
+        queue.close()
+    assert sorted(mine + theirs) == list(range(200))
+    assert list(WorkQueue(0)) == []
+    with pytest.raises(ValueError):
+        WorkQueue(WorkQueue.MAX + 1)
