@@ -72,6 +72,43 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> li
         _kill(children)
 
 
+def share_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """[fn(item) for item in items] by this process and `workers` - 1 forked children, in input order.
+
+    All take items one at a time from one WorkQueue, so a process that is given slow items, or
+    less of the CPU, simply takes fewer; this process works too instead of waiting, and what it
+    works out is not pickled.  An item a child took but did not bring back (it died, failed or
+    sent something unreadable) comes back FAILED (the caller redoes it).  Longer lists than a
+    WorkQueue holds go to fork_map.
+    """
+    if len(items) > WorkQueue.MAX:
+        return fork_map(fn, items, workers)
+    queue = WorkQueue(len(items))
+    children: list[_Child] = []
+    try:
+        for _ in range(max(0, workers - 1)):
+            _fork(partial(_take_from, fn, items, queue), children)
+        mine = {i: fn(items[i]) for i in queue}
+        outcomes = _collect(children)
+    finally:
+        _kill(children)
+        queue.close()
+    out: list[Any] = [FAILED] * len(items)
+    for i, result in mine.items():
+        out[i] = result
+    for outcome in outcomes:
+        ok, theirs = outcome if outcome is not None else (False, None)
+        if ok and isinstance(theirs, dict):
+            for i, result in theirs.items():
+                if isinstance(i, int) and 0 <= i < len(items):
+                    out[i] = result
+    return out
+
+
+def _take_from(fn: Callable[[Any], Any], items: Sequence[Any], queue: "WorkQueue") -> dict[int, Any]:
+    return {i: fn(items[i]) for i in queue}
+
+
 class ForkedCall:
     """fn(*args, **kwargs) in a forked child, which shares this process's memory: only the result
     or the exception comes back.  `result()` waits for it; `stop()` ends the child if it still runs."""
