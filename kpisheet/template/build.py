@@ -42,8 +42,6 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-import xlsxwriter
-
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue, Kpi, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.catalogue import branch as branch_by_code
 from kpisheet.domain.findings import Finding, KpisheetError, finding, has_errors
@@ -67,7 +65,7 @@ from kpisheet.template.kpi_sheet import write_kpi_sheet
 from kpisheet.template.layout import FONT
 from kpisheet.template.measure_sheet import write_measure_sheet
 from kpisheet.template.meta import write_lists_sheet, write_meta_sheet, write_properties
-from kpisheet.template.protection import lock_structure
+from kpisheet.template.protection import is_locked, lock_structure, locked_workbook
 
 CODES = frozenset({"G109"})  # and G103 (kpisheet.read.value_tables) for --branch
 
@@ -118,15 +116,16 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
         branch = branch_by_code(branch)
     generated_at = generated_at or _now()
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                   "strings_to_numbers": False,
-                                   "default_format_properties": {"font_name": FONT, "font_size": 10}})
+    wb = locked_workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                               "strings_to_numbers": False,
+                               "default_format_properties": {"font_name": FONT, "font_size": 10}}, password)
     book = Book(wb, catalogue, fiscal_year, branch, _Values(baselines), _Values(targets), password,
                 generated_at, settings)
     _write(book)
     _lint(book)
     wb.close()
-    return lock_structure(buf.getvalue(), password)
+    data = buf.getvalue()
+    return data if is_locked(data) else lock_structure(data, password)
 
 
 def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path, *,
