@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: the 47-file inbox, timed and memory-measured runs.
 
     python benchmarks/benchlib.py build-inbox DIR     # builds DIR/templates and DIR/inbox
+    python benchmarks/benchlib.py floor DIR           # reads every cell of DIR/*.xlsx with python-calamine
 
 Not a module of the package: the scripts in benchmarks/ import it from their own
 folder.  Everything here drives kpisheet through its public entry points (the
@@ -88,6 +89,32 @@ def build_inbox_with(root: Path, pythonpath: Path) -> Path:
     if done.returncode != 0:
         raise RuntimeError(f"building the inbox with {pythonpath} failed:\n{done.stderr[-2000:]}")
     return root / "inbox"
+
+
+# ------------------------------------------------------------------ the floor
+def read_every_cell(inbox: Path) -> int:
+    """Every cell of every sheet of every .xlsx in `inbox`, read with python-calamine (Rust): the floor.
+
+    What no Python reader of the same files can beat by much: unzip, parse the XML of every
+    sheet and shared string, make a Python value of every cell.  Returns the cells read.
+    """
+    from python_calamine import CalamineWorkbook
+
+    cells = 0
+    for path in sorted(Path(inbox).glob("*.xlsx")):
+        wb = CalamineWorkbook.from_path(str(path))
+        for name in wb.sheet_names:
+            cells += sum(len(row) for row in wb.get_sheet_by_name(name).to_python())
+    return cells
+
+
+def floor_cmd(inbox: Path) -> list[str] | None:
+    """The floor as a command (`benchlib.py floor INBOX`), or None without python-calamine."""
+    try:
+        import python_calamine  # noqa: F401
+    except ImportError:
+        return None
+    return [sys.executable, "-P", str(Path(__file__).resolve()), "floor", str(inbox)]
 
 
 # ------------------------------------------------------------------ running the CLI
@@ -255,6 +282,6 @@ def fresh_dir(parent: Path, prefix: str) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "build-inbox":
-        sys.exit(__doc__.strip().splitlines()[2].strip())
-    print(build_inbox(Path(sys.argv[2])))
+    if len(sys.argv) != 3 or sys.argv[1] not in ("build-inbox", "floor"):
+        sys.exit("\n".join(line.strip() for line in __doc__.strip().splitlines()[2:4]))
+    print(build_inbox(Path(sys.argv[2])) if sys.argv[1] == "build-inbox" else read_every_cell(Path(sys.argv[2])))

@@ -1,6 +1,6 @@
-"""Speed and memory of the current tree against a git ref, side by side in one run.
+"""Speed and memory of the current tree against a git ref, side by side in one run, and against a floor.
 
-    .venv/bin/python benchmarks/compare.py [--ref 6b3d100] [--runs 5] [--inbox DIR] [--keep DIR] [--only NAME]
+    .venv/bin/python benchmarks/compare.py [--ref main] [--runs 5] [--inbox DIR] [--keep DIR] [--only NAME]
 
 This machine's speed drifts by up to 2x within minutes, so figures measured at
 different times cannot be compared.  This script checks the ref out into a
@@ -17,18 +17,28 @@ the script checks before measuring.  Benchmarks (all through the CLI):
 * validate     — `kpisheet validate` of the 47-file inbox (benchlib.build_inbox,
                  filled through 2024-09, built once with the current tree);
 * consolidate  — `kpisheet consolidate` of the same inbox end to end, into a new
-                 output folder each run, `--force`;
+                 output folder each run, `--force` (with the default ledger,
+                 kpisheet.sqlite in the working folder, which both trees share);
 * generate     — `kpisheet generate --fy 2024` of all 48 workbooks into a new folder;
 * examples     — the README's monthly command on the shipped examples/inbox_FY2024
                  (copied once, so both trees read the same files).
 
+The floor.  validate and consolidate read the 47 files; what no Python program
+reading them can beat by much is python-calamine (Rust) reading every cell of
+every sheet of the same files, started as a process of its own
+(`benchlib.py floor INBOX`, the `bench` extra).  It runs as a third side in the
+same interleaved rounds as these two benchmarks (ref, current, floor, floor,
+current, ref, ...), and each side's ratio to the floor is printed: median wall
+time over the floor's median wall time of the same rounds (and the same for CPU).
+
 CPU time (user + system of the command and the workers it waited for, from
 os.wait4) is shown too: on a busy machine it drifts less than wall time.
 Peak memory is that of the whole process tree (the CLI forks workers): the
-polled sum of VmRSS over the tree ("tree", an upper bound: copy-on-write pages
-shared with forked children count once per process) and the exact ru_maxrss of
-the largest single process ("largest", from os.wait4); see benchlib.py.  Both
-are the maximum over the measured runs.  The worktree is removed at the end
+summed proportional set size (Pss), polled, with in brackets the polled sum of
+VmRSS over the tree ("tree", an upper bound: copy-on-write pages shared with
+forked children count once per process) and the exact ru_maxrss of the largest
+single process ("largest", from os.wait4); see benchlib.py.  All are the maximum
+over the measured runs.  The worktree is removed at the end
 (`git worktree remove --force`), also after an error or Ctrl-C.
 
 Prints a markdown table that can be pasted into the README.
@@ -52,6 +62,7 @@ from benchlib import (
     check_import,
     child_env,
     current_label,
+    floor_cmd,
     fresh_dir,
     git,
     kpisheet_cmd,
@@ -87,18 +98,23 @@ BENCHMARKS: dict[str, tuple[str, Args]] = {
     "generate": ("generate 48 workbooks", _generate),
     "examples": ("consolidate examples/inbox_FY2024 (README command)", _examples),
 }
+WITH_FLOOR = ("validate", "consolidate")  # the benchmarks that read the 47-file inbox
+FLOOR = "floor"
 
 
 # ------------------------------------------------------------------ running
 def run_interleaved(sides: dict[str, Path], args: Args, inbox: Path, ex: Path, root: Path,
-                    runs: int) -> dict[str, list[Run]]:
-    """One warm-up per side, then `runs` measured runs per side in ABBA order."""
-    results: dict[str, list[Run]] = {side: [] for side in sides}
-    order = list(sides)
+                    runs: int, floor: list[str] | None = None) -> dict[str, list[Run]]:
+    """One warm-up per side, then `runs` measured runs per side in ABBA order; with `floor`
+    (a command), the floor is a third side of the same rounds."""
+    results: dict[str, list[Run]] = {side: [] for side in [*sides, *([FLOOR] if floor else [])]}
+    order = list(results)
     for i in range(runs + 1):
         for side in order if i % 2 == 0 else reversed(order):
-            tree = sides[side]
-            run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(tree), root)
+            if side == FLOOR:
+                run = measure(floor, child_env(REPO), root)
+            else:
+                run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(sides[side]), root)
             if i > 0:
                 results[side].append(run)
     return results
@@ -124,6 +140,15 @@ def ratio(ref: list[Run], cur: list[Run]) -> str:
     return f"{medians:.2f} ({paired:.2f})"
 
 
+def to_floor(side: list[Run], floor: list[Run] | None) -> str:
+    """Median wall time and median CPU time over the floor's (wall; CPU)."""
+    if not floor:
+        return "—"
+    wall = statistics.median(r.wall for r in side) / statistics.median(r.wall for r in floor)
+    cpu_ratio = statistics.median(r.cpu for r in side) / statistics.median(r.cpu for r in floor)
+    return f"{wall:.1f}× ({cpu_ratio:.1f}×)"
+
+
 def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
     notes = []
     for side, runs in results.items():
@@ -138,12 +163,17 @@ def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
 def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> list[str]:
     ref, cur = labels["ref"], labels["current"]
     lines = [f"| benchmark | {ref} median (min–max) | {cur} median (min–max) | {cur} / {ref} "
-             f"(medians; paired runs) | CPU {ref} / {cur} (medians) | peak memory {ref}: Pss (tree / largest) "
+             f"(medians; paired runs) | CPU {ref} / {cur} (medians) | floor median (CPU) "
+             f"| {ref} / floor (CPU) | {cur} / floor (CPU) | peak memory {ref}: Pss (tree / largest) "
              f"| peak memory {cur}: Pss (tree / largest) |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
+        floor = res.get(FLOOR)
+        floor_text = f"{statistics.median(r.wall for r in floor):.2f} s ({cpu(floor)})" if floor else "—"
         lines.append(f"| {BENCHMARKS[name][0]} | {summary(res['ref'])} | {summary(res['current'])} | "
-                     f"{ratio(res['ref'], res['current'])} | {cpu(res['ref'])} / {cpu(res['current'])} | {memory(res['ref'])} | {memory(res['current'])} |")
+                     f"{ratio(res['ref'], res['current'])} | {cpu(res['ref'])} / {cpu(res['current'])} | {floor_text} | "
+                     f"{to_floor(res['ref'], floor)} | {to_floor(res['current'], floor)} | "
+                     f"{memory(res['ref'])} | {memory(res['current'])} |")
     return lines
 
 
@@ -152,7 +182,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.strip().splitlines()[1:]))
-    ap.add_argument("--ref", default="6b3d100", help="git ref to compare against (default: 6b3d100)")
+    ap.add_argument("--ref", default="main", help="git ref to compare against (default: main)")
     ap.add_argument("--runs", type=int, default=5, help="measured runs per side and benchmark (default 5)")
     ap.add_argument("--inbox", type=Path, help="reuse a 47-file inbox built before (DIR/inbox of --keep)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep the inbox and outputs")
@@ -190,12 +220,17 @@ def main() -> None:
         print(f"machine: {benchlib.machine()}")
         print(f"ref {labels['ref']} ({worktree}) vs current {labels['current']} ({REPO}); inbox {inbox}; "
               f"{args.runs} runs per side, interleaved\n")
+        floor = floor_cmd(inbox)
+        if floor is None:
+            print("python-calamine is not installed (pip install -e '.[bench]'): no floor\n")
         results, notes = {}, []
         for name in args.only or list(BENCHMARKS):
-            results[name] = run_interleaved(sides, BENCHMARKS[name][1], inbox, ex, root, args.runs)
+            results[name] = run_interleaved(sides, BENCHMARKS[name][1], inbox, ex, root, args.runs,
+                                            floor if name in WITH_FLOOR else None)
             notes += exit_notes(name, results[name])
+            floor_note = f", floor {summary(results[name][FLOOR])}" if FLOOR in results[name] else ""
             print(f"  {name}: ref {summary(results[name]['ref'])}, "
-                  f"current {summary(results[name]['current'])}", flush=True)
+                  f"current {summary(results[name]['current'])}{floor_note}", flush=True)
         print("\n" + "\n".join(table(labels, results)))
         print("\nmemory: tree = peak summed RSS of the process tree (polled 10 ms, upper bound); "
               "largest = ru_maxrss of the largest single process (exact)")

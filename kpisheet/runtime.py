@@ -72,6 +72,43 @@ def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> li
         _kill(children)
 
 
+def share_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> list[Any]:
+    """[fn(item) for item in items] by this process and `workers` - 1 forked children, in input order.
+
+    All take items one at a time from one WorkQueue, so a process that is given slow items, or
+    less of the CPU, simply takes fewer; this process works too instead of waiting, and what it
+    works out is not pickled.  An item a child took but did not bring back (it died, failed or
+    sent something unreadable) comes back FAILED (the caller redoes it).  Longer lists than a
+    WorkQueue holds go to fork_map.
+    """
+    if len(items) > WorkQueue.MAX:
+        return fork_map(fn, items, workers)
+    queue = WorkQueue(len(items))
+    children: list[_Child] = []
+    try:
+        for _ in range(max(0, workers - 1)):
+            _fork(partial(_take_from, fn, items, queue), children)
+        mine = {i: fn(items[i]) for i in queue}
+        outcomes = _collect(children)
+    finally:
+        _kill(children)
+        queue.close()
+    out: list[Any] = [FAILED] * len(items)
+    for i, result in mine.items():
+        out[i] = result
+    for outcome in outcomes:
+        ok, theirs = outcome if outcome is not None else (False, None)
+        if ok and isinstance(theirs, dict):
+            for i, result in theirs.items():
+                if isinstance(i, int) and 0 <= i < len(items):
+                    out[i] = result
+    return out
+
+
+def _take_from(fn: Callable[[Any], Any], items: Sequence[Any], queue: "WorkQueue") -> dict[int, Any]:
+    return {i: fn(items[i]) for i in queue}
+
+
 class ForkedCall:
     """fn(*args, **kwargs) in a forked child, which shares this process's memory: only the result
     or the exception comes back.  `result()` waits for it; `stop()` ends the child if it still runs."""
@@ -95,6 +132,41 @@ class ForkedCall:
 
     def stop(self) -> None:
         _kill(self._children)
+
+
+class WorkQueue:
+    """The numbers 0..n-1, each handed out once to whichever process asks first.
+
+    A pipe filled and closed for writing before the fork, so the parent and its forked
+    children read from one queue; a read takes one whole 4-byte number (the pipe hands out
+    its bytes in order, one reader at a time) and an empty pipe reads as the end.  For work
+    whose pieces cost unlike amounts, shared out as each process becomes free.  At most MAX
+    numbers (they must fit in the pipe before anyone reads)."""
+
+    MAX = 4096
+
+    def __init__(self, n: int):
+        if not 0 <= n <= self.MAX:
+            raise ValueError(f"a WorkQueue holds 0 to {self.MAX} numbers, not {n}")
+        self._fd, write_end = os.pipe()
+        try:
+            data = b"".join(i.to_bytes(4, "little") for i in range(n))
+            while data:
+                data = data[os.write(write_end, data):]
+        finally:
+            os.close(write_end)
+
+    def __iter__(self) -> Iterator[int]:
+        while self._fd >= 0:
+            block = os.read(self._fd, 4)
+            if len(block) != 4:
+                return
+            yield int.from_bytes(block, "little")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _map_share(fn: Callable[[Any], Any], share: Sequence[Any]) -> list[Any]:

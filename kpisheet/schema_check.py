@@ -134,7 +134,10 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 @lru_cache(maxsize=None)
 def _compiled(name: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(load_schema(name), formats={"date": _is_date})
+    """fastjsonschema's validator of a schema, compiled once and kept in the user's cache (schema_cache)."""
+    from kpisheet.schema_cache import compiled
+
+    return compiled(load_schema(name), {"date": _is_date})
 
 
 @lru_cache(maxsize=None)

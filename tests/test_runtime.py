@@ -117,3 +117,44 @@ def test_an_interrupt_while_forking_is_raised_once_the_child_is_kept(where, run,
     assert time.monotonic() - started < 10
     assert left == []
     assert signal.getsignal(signal.SIGINT) is handler  # put back
+
+
+def test_a_work_queue_hands_each_number_out_once_across_a_fork() -> None:
+    from kpisheet.runtime import ForkedCall, WorkQueue
+
+    queue = WorkQueue(200)
+    try:
+        child = ForkedCall(lambda: list(queue))
+        mine = list(queue)
+        theirs = child.result()
+    finally:
+        queue.close()
+    assert sorted(mine + theirs) == list(range(200))
+    assert list(WorkQueue(0)) == []
+    with pytest.raises(ValueError):
+        WorkQueue(WorkQueue.MAX + 1)
+
+
+def test_share_map_works_here_and_in_children_and_keeps_order() -> None:
+    from kpisheet.runtime import share_map
+
+    assert share_map(_square, list(range(23)), 3) == [n * n for n in range(23)]
+    assert share_map(_square, [4], 2) == [16]
+    assert share_map(_square, [], 2) == []
+
+
+def _dies_in_a_child(n: int) -> int:
+    if os.getpid() != _TEST_PID and n == 7:
+        os._exit(3)
+    return n * n
+
+
+_TEST_PID = os.getpid()
+
+
+def test_share_map_gives_failed_for_what_a_dead_child_took() -> None:
+    from kpisheet.runtime import share_map
+
+    out = share_map(_dies_in_a_child, list(range(12)), 2)
+    assert all(r is FAILED or r == n * n for n, r in enumerate(out))
+    assert out[7] is FAILED or out[7] == 49  # 49 when this process took it

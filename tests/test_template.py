@@ -542,3 +542,20 @@ def test_printed_pages_never_split_a_kpi_block(books: dict[str, Path], tmp_path:
         assert words.count("計算") == ratio, (page, ids)
         assert words.count("実績") == len(ids) - ratio, (page, ids)
     assert seen == len(kinds)
+
+
+@pytest.mark.parametrize("password", [None, "s3cret&<"])
+def test_the_workbook_written_locked_is_the_one_lock_structure_would_make(password, monkeypatch) -> None:
+    """build_template writes the structure lock with the workbook (template.protection.locked_workbook);
+    the bytes are those of a plain XlsxWriter workbook patched by lock_structure, the way it was done."""
+    import xlsxwriter
+
+    from kpisheet.template import build, protection
+
+    cat = catalogue_for_fy(2024)
+    at = datetime(2024, 4, 1, tzinfo=timezone.utc)
+    locked = build.build_template(cat, 2024, "13", generated_at=at, password=password)
+    assert protection.is_locked(locked)
+    monkeypatch.setattr(build, "locked_workbook", lambda buf, options, password=None: xlsxwriter.Workbook(buf, options))
+    patched = build.build_template(cat, 2024, "13", generated_at=at, password=password)  # falls back to lock_structure
+    assert patched == locked

@@ -35,7 +35,7 @@ from kpisheet.domain.findings import Finding, KpisheetError, has_errors
 from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.model import Submission, is_readable
 from kpisheet.read.reader import read_workbook
-from kpisheet.runtime import FAILED, fork_cpus, fork_map
+from kpisheet.runtime import FAILED, fork_cpus, share_map
 from kpisheet.schema_check import is_valid
 
 
@@ -115,9 +115,10 @@ def _map_files(files: list[Path], fiscal_year: int | None, month: date | None) -
 
 def _map_forked(files: list[Path], fiscal_year: int | None, month: date | None,
                 workers: int) -> list[CheckedFile]:
-    """_check_file of every file in forked workers (runtime.fork_map); what a worker that died
-    left undone is checked here.  An interrupt kills the workers before it propagates."""
-    checked = fork_map(partial(_check_file, fiscal_year=fiscal_year, month=month), files, workers)
+    """_check_file of every file, here and in forked workers taking files from one queue
+    (runtime.share_map); what a worker that died left undone is checked here.  An interrupt
+    kills the workers before it propagates."""
+    checked = share_map(partial(_check_file, fiscal_year=fiscal_year, month=month), files, workers)
     return [_check_file(path, fiscal_year, month) if result is FAILED else result
             for path, result in zip(files, checked, strict=True)]
 

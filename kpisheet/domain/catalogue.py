@@ -163,7 +163,14 @@ class Kpi:
 
     def months(self, fiscal_year: int) -> list[date]:
         """Months of the FY in which the KPI is reported (respecting validity dates)."""
-        return [m for m in fiscal_months(fiscal_year) if self.applies_in(m)]
+        # asked ~60,000 times a consolidation: worked out once per FY, kept beside the fields
+        # (self.__dict__: the instance is frozen; equality, hashing and repr see only the fields)
+        if type(fiscal_year) is not int:
+            return [m for m in fiscal_months(fiscal_year) if self.applies_in(m)]
+        known = self.__dict__.setdefault("_months_of_fy", {})
+        if fiscal_year not in known:
+            known[fiscal_year] = tuple(m for m in fiscal_months(fiscal_year) if self.applies_in(m))
+        return list(known[fiscal_year])
 
     def applies_in(self, month: date) -> bool:
         if self.valid_until and month > self.valid_until:
@@ -173,7 +180,8 @@ class Kpi:
         return True
 
     def applies_to(self, fiscal_year: int) -> bool:
-        return bool(self.months(fiscal_year))
+        months = self.__dict__.get("_months_of_fy", {}).get(fiscal_year) if type(fiscal_year) is int else None
+        return bool(months if months is not None else self.months(fiscal_year))
 
     @property
     def parts(self) -> tuple[Part, ...]:
@@ -226,10 +234,20 @@ class Catalogue:
     source_file: str
 
     def kpi(self, kpi_id: str) -> Kpi:
-        for k in self.kpis:
-            if k.id == kpi_id:
-                return k
-        raise KeyError(kpi_id)
+        by_id = self._memo("kpi_by_id", lambda: {k.id: k for k in reversed(self.kpis)})  # the first of an id
+        try:
+            return by_id[kpi_id]
+        except (KeyError, TypeError):
+            raise KeyError(kpi_id) from None
+
+    def _memo(self, key: Any, make: Any) -> Any:
+        """What `make()` returns, worked out once per catalogue: the lists below are asked for per branch,
+        per KPI and per measure tens of thousands of times a run.  Kept in self.__dict__ (the instance
+        is frozen; equality, hashing and repr see only the fields)."""
+        memo = self.__dict__.setdefault("_memos", {})
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
 
     def measure(self, measure_id: str) -> Measure:
         for m in self.measures:
@@ -243,14 +261,20 @@ class Catalogue:
     def kpis_for(self, fiscal_year: int, branch_code: str) -> list[Kpi]:
         """KPIs a workbook for this branch and FY asks for (national-only ones go to 本部)."""
         scope = "national" if branch_code == HQ_CODE else "branch"
-        return [k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year)]
+        if type(fiscal_year) is not int:
+            return [k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year)]
+        return list(self._memo(("kpis_for", fiscal_year, scope), lambda: tuple(
+            k for k in self.kpis if k.scope == scope and k.applies_to(fiscal_year))))
 
     def measures_for(self, branch_code: str) -> list[Measure]:
         """Measures a workbook for this branch asks about: every one for 本部, none scoped "hq" for a branch."""
-        return [m for m in self.measures if branch_code == HQ_CODE or m.scope != "hq"]
+        hq = branch_code == HQ_CODE
+        return list(self._memo(("measures_for", hq), lambda: tuple(
+            m for m in self.measures if hq or m.scope != "hq")))
 
     def kpis_of_measure(self, measure_id: str) -> list[Kpi]:
-        return [k for k in self.kpis if k.measure_id == measure_id]
+        by_measure = self._memo("kpis_of_measure", lambda: _group(self.kpis, lambda k: k.measure_id))
+        return list(by_measure.get(measure_id, ()))
 
     def pillar(self, no: int) -> Pillar:
         return next(p for p in self.pillars if p.no == no)
@@ -258,6 +282,13 @@ class Catalogue:
     @property
     def short_digest(self) -> str:
         return self.digest[:12]
+
+
+def _group(items: tuple[Any, ...], key: Any) -> dict[Any, tuple[Any, ...]]:
+    out: dict[Any, list[Any]] = {}
+    for item in items:
+        out.setdefault(key(item), []).append(item)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _part(d: dict[str, Any] | None) -> Part | None:

@@ -10,7 +10,15 @@ FISCAL_MONTH_ORDER = (4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3)
 
 def fiscal_months(fiscal_year: int) -> list[date]:
     """First day of each month of the fiscal year, April first."""
-    return [date(fiscal_year + (1 if m < 4 else 0), m, 1) for m in FISCAL_MONTH_ORDER]
+    months = _FISCAL_MONTHS.get(fiscal_year) if type(fiscal_year) is int else None
+    if months is None:  # asked tens of thousands of times a run, for one or two years
+        months = tuple(date(fiscal_year + (1 if m < 4 else 0), m, 1) for m in FISCAL_MONTH_ORDER)
+        if type(fiscal_year) is int:
+            _FISCAL_MONTHS[fiscal_year] = months
+    return list(months)
+
+
+_FISCAL_MONTHS: dict[int, tuple[date, ...]] = {}
 
 
 def month_key(day: date) -> str:

@@ -38,10 +38,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
-
-import xlsxwriter
 
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue, Kpi, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.catalogue import branch as branch_by_code
@@ -59,13 +58,14 @@ from kpisheet.read.names import (
     measure_key,
 )
 from kpisheet.read.value_tables import UNKNOWN_BRANCH, ValueTable, read_value_table
+from kpisheet.runtime import ForkedCall, fork_cpus
 from kpisheet.template.book import Book, TemplateLintError, _Values
 from kpisheet.template.guide import write_guide_sheet
 from kpisheet.template.kpi_sheet import write_kpi_sheet
 from kpisheet.template.layout import FONT
 from kpisheet.template.measure_sheet import write_measure_sheet
 from kpisheet.template.meta import write_lists_sheet, write_meta_sheet, write_properties
-from kpisheet.template.protection import lock_structure
+from kpisheet.template.protection import is_locked, lock_structure, locked_workbook
 
 CODES = frozenset({"G109"})  # and G103 (kpisheet.read.value_tables) for --branch
 
@@ -116,15 +116,16 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
         branch = branch_by_code(branch)
     generated_at = generated_at or _now()
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                   "strings_to_numbers": False,
-                                   "default_format_properties": {"font_name": FONT, "font_size": 10}})
+    wb = locked_workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                               "strings_to_numbers": False,
+                               "default_format_properties": {"font_name": FONT, "font_size": 10}}, password)
     book = Book(wb, catalogue, fiscal_year, branch, _Values(baselines), _Values(targets), password,
                 generated_at, settings)
     _write(book)
     _lint(book)
     wb.close()
-    return lock_structure(buf.getvalue(), password)
+    data = buf.getvalue()
+    return data if is_locked(data) else lock_structure(data, password)
 
 
 def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path, *,
@@ -159,14 +160,47 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     if existing and not force:
         raise OutputExistsError(*existing)
     generated_at = generated_at or _now()
-    for b, final in zip(branches, finals, strict=True):
-        data = build_template(catalogue, fiscal_year, b, baselines=baselines, targets=targets,
-                              password=password, generated_at=generated_at, settings=settings)
-        with atomic_path(final, force=force) as tmp:
-            tmp.write_bytes(data)
-        if progress:
-            progress(final)
+    build = partial(build_template, catalogue, fiscal_year, baselines=baselines, targets=targets,
+                    password=password, generated_at=generated_at, settings=settings)
+    # With two CPUs a forked child builds the second half while this process builds and writes the
+    # first; the child's workbooks come back as bytes and are written here, in order, after them.
+    # A workbook the child could not build is built again here, so its error is raised from here
+    # with the files before it written, as one process would.
+    half = len(branches) // 2 if len(branches) >= 4 and fork_cpus() >= 2 else len(branches)
+    job = ForkedCall(_build_each, build, branches[half:]) if half < len(branches) else None
+    try:
+        for b, final in zip(branches[:half], finals[:half], strict=True):
+            _write_workbook(final, build(b), force, progress)
+        built: list[bytes] = []
+        if job is not None:
+            try:
+                built = job.result()
+            except Exception:  # noqa: BLE001 - the child died: its share is built here
+                built = []
+        for k, (b, final) in enumerate(zip(branches[half:], finals[half:], strict=True)):
+            _write_workbook(final, built[k] if k < len(built) else build(b), force, progress)
+    finally:
+        if job is not None:
+            job.stop()
     return GenerateResult(finals, findings)
+
+
+def _build_each(build: Callable[[Branch], bytes], branches: list[Branch]) -> list[bytes]:
+    """The workbooks of `branches` in order, up to the first that cannot be built (built again by the caller)."""
+    out = []
+    for b in branches:
+        try:
+            out.append(build(b))
+        except Exception:  # noqa: BLE001 - raised again where it is built once more
+            break
+    return out
+
+
+def _write_workbook(final: Path, data: bytes, force: bool, progress: Callable[[Path], None] | None) -> None:
+    with atomic_path(final, force=force) as tmp:
+        tmp.write_bytes(data)
+    if progress:
+        progress(final)
 
 
 def template_settings(settings: HqSettings | None = None) -> HqSettings:

@@ -6,6 +6,8 @@ import io
 import re
 import zipfile
 
+import xlsxwriter
+
 from kpisheet.template.book import TemplateLintError
 
 
@@ -25,6 +27,33 @@ def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
                     raise TemplateLintError("xl/workbook.xml has no <workbookPr/> to put the structure lock after")
             zout.writestr(info, data)
     return out.getvalue()
+
+
+def locked_workbook(buf: io.BytesIO, options: dict, password: str | None = None) -> xlsxwriter.Workbook:
+    """An XlsxWriter workbook that writes the structure lock itself, right after <workbookPr/>, as
+    lock_structure would put it: the same bytes, without unzipping and deflating every part again
+    (a tenth of a workbook's time).  `is_locked` tells whether it did (XlsxWriter's own writer of
+    <workbookPr/> is what it extends); build_template falls back to lock_structure if not."""
+    attrs = [("lockStructure", "1")]
+    if password:
+        attrs.insert(0, ("workbookPassword", _password_hash(password)))
+    return _LockedWorkbook(buf, options, attrs)
+
+
+class _LockedWorkbook(xlsxwriter.Workbook):
+    def __init__(self, buf: io.BytesIO, options: dict, lock: list[tuple[str, str]]):
+        super().__init__(buf, options)
+        self._kpisheet_lock = lock
+
+    def _write_workbook_pr(self) -> None:
+        super()._write_workbook_pr()
+        self._xml_empty_tag("workbookProtection", self._kpisheet_lock)
+
+
+def is_locked(xlsx: bytes) -> bool:
+    """xl/workbook.xml holds the structure lock right after <workbookPr/>."""
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        return re.search(rb"<workbookPr\b[^>]*/><workbookProtection ", z.read("xl/workbook.xml")) is not None
 
 
 def _password_hash(password: str) -> str:

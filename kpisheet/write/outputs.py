@@ -46,7 +46,7 @@ from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import OutputExistsError, is_disk_full, sha256_or_empty
-from kpisheet.runtime import ForkedCall, fork_cpus
+from kpisheet.runtime import ForkedCall, WorkQueue, fork_cpus
 from kpisheet.write.csvout import write_kpi_values_csv
 from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
 from kpisheet.write.report import lists_name, write_lists, write_national
@@ -191,14 +191,40 @@ def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None
         write_hq_workbooks(cons, hq, created)
         step("national")
         return [*hq, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
-    job = ForkedCall(write_hq_workbooks, cons, hq, created)
+    # The child writes the HQ workbooks, then joins this process in writing the feedback files,
+    # taking them one at a time from a shared queue, so both finish at about the same time.
+    queue = WorkQueue(len(subs) if len(subs) <= WorkQueue.MAX else 0)
+    job = ForkedCall(_hq_then_feedback, cons, hq, created, staging, subs, queue)
     try:
-        rest = _write_rest(cons, staging, csv_path, subs, step, findings)
-        job.result()
+        rest = [write_kpi_values_csv(cons, csv_path, force=True)]
+        step("csv")
+        done: dict[int, tuple[Path | None, Finding | None]] = {}
+        for i in queue:
+            done[i] = feedback_guarded(cons, subs[i], staging)
+            step(subs[i].branch_code or "")
+        theirs = job.result()
     finally:
         job.stop()  # already ended unless the rest failed or the run was interrupted
+        queue.close()
+    for i in sorted(theirs):
+        step(subs[i].branch_code or "")
+    done.update(theirs)
+    for i, sub in enumerate(subs):
+        if i not in done:  # a queue too long for the pipe (thousands of files): written here
+            done[i] = feedback_guarded(cons, sub, staging)
+            step(sub.branch_code or "")
+        path, failed = done[i]
+        rest += [path] if path is not None else []
+        findings += [failed] if failed is not None else []
     step("national")
     return [*hq, *rest], findings
+
+
+def _hq_then_feedback(cons: Consolidation, hq: list[Path], created: datetime | None, staging: Path,
+                      subs: list[Submission], queue: WorkQueue) -> dict[int, tuple[Path | None, Finding | None]]:
+    """In the forked child: the HQ workbooks, then feedback files from the queue until it is empty."""
+    write_hq_workbooks(cons, hq, created)
+    return {i: feedback_guarded(cons, subs[i], staging) for i in queue}
 
 
 # the workbooks HQ reads, written together (in a forked child when there are two CPUs)

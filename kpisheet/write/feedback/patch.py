@@ -488,12 +488,19 @@ def _cells(root: Any, wanted: set[str]) -> dict[str, Any]:
         r = row.get("r")
         row_no = int(r) if r and r.isdigit() else row_no + 1
         col = 0
+        since: list[str] = []  # references written since `col` was last worked out
         for c in row.iterchildren(_C):
             ref = c.get("r")
-            rc = cell_coordinates(ref) if ref else None
-            col = rc[1] if rc else col + 1
-            if not ref and col <= 18_278:
-                ref = f"{column_letter(col)}{row_no}"
+            if ref:  # its column matters only if a later cell of the row has no reference
+                since.append(ref)
+            else:
+                for written in since:
+                    rc = cell_coordinates(written)
+                    col = rc[1] if rc else col + 1
+                since.clear()
+                col += 1
+                if col <= 18_278:
+                    ref = f"{column_letter(col)}{row_no}"
             if ref in wanted:
                 found[ref] = c
     return found

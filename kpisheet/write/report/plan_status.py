@@ -101,32 +101,49 @@ def plan_status_rows(cons: Consolidation, branch_code: str) -> list[PlanRow]:
             _row("legend", LEGEND_JA), _row("note", NO_MARK_JA), PlanRow("head", COLUMNS)]
     catalogue = cons.catalogue
     measures = catalogue.measures_for(branch_code)
+    mine_of = _BranchIndex(cons, branch_code)  # one pass over the nation's ratings, not one per measure
     for pillar in catalogue.pillars:
         mine = [m for m in measures if m.pillar == pillar.no]
         if not mine:
             continue
         rows.append(_row("pillar", f"{pillar.no}、{pillar.label}"))
         for measure in mine:
-            rows += measure_rows(cons, branch_code, measure)
+            rows += measure_rows(cons, branch_code, measure, mine_of)
     return rows
 
 
-def measure_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
+class _BranchIndex:
+    """One branch's activity ratings and 課題 by measure, and its KPI ids, in the consolidation's order."""
+
+    def __init__(self, cons: Consolidation, code: str):
+        self.ratings: dict[str, list[Any]] = {}
+        for r in cons.measure_ratings:
+            if r.branch_code == code:
+                self.ratings.setdefault(r.measure_id, []).append(r)
+        self.issues: dict[str, list[str]] = {}
+        for c, m, text in cons.issues:
+            if c == code:
+                self.issues.setdefault(m, []).append(text)
+        self.kpi_ids = {k.id for k in cons.catalogue.kpis_for(cons.fiscal_year, code)}
+
+
+def measure_rows(cons: Consolidation, code: str, measure: Measure, index: _BranchIndex | None = None) -> list[PlanRow]:
     """A measure's activity rows, KPI rows and 課題 row; its heading in the first column of the first."""
-    body = activity_rows(cons, code, measure) + kpi_rows(cons, code, measure)
+    index = index or _BranchIndex(cons, code)
+    body = activity_rows(cons, code, measure, index) + kpi_rows(cons, code, measure, index)
     if not body:
         body = [_row("measure", "", BLANK_MEASURE_JA, measure_id=measure.id)]
     first = body[0]
     body[0] = PlanRow(first.kind, (measure.heading, *first.cells[1:]), first.mark, first.measure_id, first.kpi_id)
-    issues = [text for c, m, text in cons.issues if c == code and m == measure.id]
+    issues = index.issues.get(measure.id, [])
     body += [_row("issue", ISSUE_JA, text, measure_id=measure.id) for text in issues]
     return body
 
 
-def activity_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
+def activity_rows(cons: Consolidation, code: str, measure: Measure, index: _BranchIndex | None = None) -> list[PlanRow]:
     """「① …」 — — and the self-rating; numbered only when the measure has more than one activity."""
-    ratings = sorted((r for r in cons.measure_ratings if r.branch_code == code and r.measure_id == measure.id),
-                     key=lambda r: r.n)
+    index = index or _BranchIndex(cons, code)
+    ratings = sorted(index.ratings.get(measure.id, []), key=lambda r: r.n)
     numbered = len(ratings) > 1
     out = []
     for i, r in enumerate(ratings):
@@ -138,8 +155,8 @@ def activity_rows(cons: Consolidation, code: str, measure: Measure) -> list[Plan
     return out
 
 
-def kpi_rows(cons: Consolidation, code: str, measure: Measure) -> list[PlanRow]:
-    ids = {k.id for k in cons.catalogue.kpis_for(cons.fiscal_year, code)}
+def kpi_rows(cons: Consolidation, code: str, measure: Measure, index: _BranchIndex | None = None) -> list[PlanRow]:
+    ids = (index or _BranchIndex(cons, code)).kpi_ids
     out = []
     for kpi in cons.catalogue.kpis_of_measure(measure.id):
         if kpi.id not in ids:
