@@ -58,24 +58,22 @@ def meta(book: Book) -> dict[str, str]:
 
 def prefilled_targets(book: Book) -> dict[str, float | int]:
     """{KPI id: target HQ wrote into its target cell}, display units (the reader's Submission.prefilled_targets)."""
-    out: dict[str, float | int] = {}
-    for kpi in book.kpis:
-        if kpi.kind == "qualitative":
-            continue
-        target, _ = prefill(book, kpi)
-        if target.prefilled and target.value is not None:
-            out[kpi.id] = int(target.value) if float(target.value).is_integer() else target.value
-    return out
+    return _prefilled(book, 0)
 
 
 def prefilled_baselines(book: Book) -> dict[str, float | int]:
     """{KPI id: previous-year value HQ wrote into its 前年度実績 cell}, display units (Submission.prefilled_baselines):
     the rating uses HQ's value, and a branch's change to it is W420."""
+    return _prefilled(book, 1)
+
+
+def _prefilled(book: Book, which: int) -> dict[str, float | int]:
+    """The values HQ prefilled, of each quantitative KPI: which=0 its target, 1 its previous-year value (prefill's pair)."""
     out: dict[str, float | int] = {}
     for kpi in book.kpis:
         if kpi.kind == "qualitative":
             continue
-        _, baseline = prefill(book, kpi)
-        if baseline.prefilled and baseline.value is not None:
-            out[kpi.id] = int(baseline.value) if float(baseline.value).is_integer() else baseline.value
+        cell = prefill(book, kpi)[which]
+        if cell.prefilled and cell.value is not None:
+            out[kpi.id] = int(cell.value) if float(cell.value).is_integer() else cell.value
     return out
