@@ -11,6 +11,7 @@ import math
 import os
 import sqlite3
 import tempfile
+import time
 import zlib
 from dataclasses import fields, replace
 from datetime import datetime
@@ -240,7 +241,7 @@ def _migrate(ledger: Ledger) -> None:
     if _version(ledger) == SCHEMA_VERSION:  # the usual case: nothing to do, no lock taken
         return
     if not _table_count(conn):  # a new, empty file
-        conn.execute("PRAGMA journal_mode = WAL")
+        _to_wal(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _version(ledger)
@@ -267,6 +268,23 @@ def _version(ledger: Ledger) -> int:
     if version == SCHEMA_VERSION and ledger.conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
         raise _error("L101", ledger.path, reason="kpisheetの台帳ではありません / not a kpisheet ledger")
     return version
+
+
+def _to_wal(conn: sqlite3.Connection) -> None:
+    """PRAGMA journal_mode = WAL, waiting up to BUSY_SECONDS for other connections.
+
+    While another connection reads the new file, SQLite refuses the switch at once ("database is
+    locked") instead of calling the busy handler: this statement reads the file itself first, and
+    waiting while holding that read could deadlock.  Between attempts it holds nothing."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _table_count(conn: sqlite3.Connection) -> int:
