@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 import subprocess
 import tempfile
 import zipfile
@@ -33,7 +34,8 @@ from lxml import etree
 from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
 
 __all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
-           "printed_text_size", "sheet_states", "skip_without_printing"]
+           "printed_text_size", "sheet_states", "skip_without_printing", "smallest_text_per_page",
+           "smallest_text_per_sheet"]
 
 TIMEOUT = 180
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -133,3 +135,48 @@ def printed_text_size(xlsx: Path, sheet: str, words: tuple[str, ...], workdir: P
         if found:
             return (float(found.group(2)) - float(found.group(1))) / len(word)
     raise AssertionError(f"none of {words} printed on {sheet}")
+
+
+_WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+# Height of a printed line of text (pdftotext's word box) per point of font size, for pages that
+# print no full-width character; measured on LibreOffice 7.4's PDFs with IPA fonts (5.07 / 3.90).
+_HEIGHT_PER_POINT = 1.30
+
+
+def _full_width(word: str) -> bool:
+    return bool(word) and all(unicodedata.east_asian_width(ch) in ("W", "F") for ch in word)
+
+
+def smallest_text_per_page(pdf: Path) -> list[float]:
+    """For each page of `pdf`, the size in points of its smallest printed text.
+
+    A full-width character (kanji, kana, full-width punctuation) is one em wide, so a word made
+    only of them measures its font size exactly: width / characters, after any fit-to-page
+    scaling. A page without such a word is measured by its lowest word box (height / 1.30).
+    A page without any text counts as 0.0 (nothing readable on it)."""
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True,
+                           check=True, timeout=120).stdout
+    sizes: list[float] = []
+    for page in boxes.split("<page ")[1:]:
+        words = [(float(x0), float(y0), float(x1), float(y1), text) for x0, y0, x1, y1, text in _WORD.findall(page)]
+        wide = [(x1 - x0) / len(text) for x0, _, x1, _, text in words if _full_width(text)]
+        if wide:
+            sizes.append(min(wide))
+        elif words:
+            sizes.append(min(y1 - y0 for _, y0, _, y1, _ in words) / _HEIGHT_PER_POINT)
+        else:
+            sizes.append(0.0)
+    return sizes
+
+
+def smallest_text_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, list[float]]:
+    """{visible sheet: [smallest text size in points on each page it prints]}, each sheet printed
+    alone as Excel would print it (one soffice run for all sheets)."""
+    visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
+    with tempfile.TemporaryDirectory(prefix="kpisheet-print-sizes-") as tmp:
+        copies = [printable_copy(Path(xlsx), Path(tmp) / f"sheet{i}.xlsx", only=name)
+                  for i, name in enumerate(visible)]
+        out = Path(tmp) / "pdf"
+        convert_many(copies, "pdf", out, timeout=timeout)
+        return {name: smallest_text_per_page(out / f"{copy.stem}.pdf")
+                for name, copy in zip(visible, copies, strict=True)}
