@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 import sys
@@ -30,8 +31,9 @@ from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
 from kpisheet.runtime import interruptible
 
-SETTINGS_HELP = ("HQ's settings file (deadline, contact; schemas/hq_settings.schema.json); default: "
-                 "$KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
+SETTINGS_HELP = ("本部の設定ファイル（提出期限・連絡先。schemas/hq_settings.schema.json）。省略時は環境変数 "
+                 "KPISHEET_HQ_SETTINGS、なければ templates/hq_settings.json / HQ's settings file (deadline, contact); "
+                 "default: $KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
 
 
 def _fail(exc: KpisheetError) -> None:
@@ -59,7 +61,7 @@ def _check_fy(fiscal_year: int, param: str = "--fy") -> None:
         f = exc.findings[0]
         if f.code != "D004":  # a broken catalogue file is not the user's argument
             _fail(exc)
-        raise click.BadParameter(f"{f.text_ja} / {f.text_en}", param_hint=param) from None
+        raise _bad(f.text_ja, f.text_en, param) from None
 
 
 def _month(text: str, fiscal_year: int | None, param: str) -> date:
@@ -69,13 +71,12 @@ def _month(text: str, fiscal_year: int | None, param: str) -> date:
     try:
         month = parse_month(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} は年月ではありません（例：2024-10）/ not a month (YYYY-MM)",
-                                 param_hint=param) from None
+        raise _bad(f"「{text}」は年月ではありません（例：2024-10）。", f"{text!r} is not a month (YYYY-MM)",
+                   param) from None
     if fiscal_year is not None and month not in (months := fiscal_months(fiscal_year)):
         span = f"{month_key(months[0])}〜{month_key(months[-1])}"
-        raise click.BadParameter(
-            f"{text} は{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}：{span}）の月ではありません / "
-            f"{text} is not a month of FY{fiscal_year} ({span})", param_hint=param)
+        raise _bad(f"{text} は{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}：{span}）の月ではありません。",
+                   f"{text} is not a month of FY{fiscal_year} ({span})", param)
     return month
 
 
@@ -83,9 +84,8 @@ def _check_outdir(inbox: Path, outdir: Path) -> None:
     """The output folder may not be the inbox or inside it (nor may the inbox be the feedback folder)."""
     i, o = inbox.resolve(), outdir.resolve()
     if o == i or i in o.parents or i == o / "feedback" or o / "feedback" in i.parents:
-        raise click.BadParameter(
-            f"出力フォルダ {outdir} が受信箱 {inbox} と重なっています。受信箱の外を指定してください。/ "
-            f"the output folder must be outside the inbox", param_hint="-o/--output")
+        raise _bad(f"出力フォルダ {outdir} が受信箱 {inbox} と重なっています。受信箱の外を指定してください。",
+                   "the output folder must be outside the inbox", "-o / --output")
 
 
 def _load_settings(path: Path | None) -> Any:
@@ -148,23 +148,217 @@ def findings_text(findings: list[Finding], branch_of_file: dict[str, str] | None
     return "\n".join(blocks)
 
 
+# ---------------------------------------------------------------- click in Japanese
+# Everything click itself prints (help headings, usage lines, its usage errors) is shown
+# Japanese first with English second, as findings are.  Usage errors keep exit code 2.
+HELP_OPTION_HELP = "このヘルプを表示して終了します / Show this help and exit."
+_SECTIONS = {"Options": "オプション / Options", "Commands": "コマンド / Commands",
+             "Positional arguments": "引数 / Arguments"}
+_KINDS = {"File": "ファイル", "Directory": "フォルダ", "Path": "パス", "file": "ファイル", "directory": "フォルダ",
+          "path": "パス"}
+
+
+class BilingualUsageError(click.UsageError):
+    """A usage error (exit 2) shown as the usage line, a Japanese line and its English line."""
+
+    def __init__(self, ja: str, en: str, ctx: click.Context | None = None) -> None:
+        super().__init__(en, ctx)
+        self.ja, self.en = ja, en
+
+    def format_message(self) -> str:
+        return f"{self.ja}\n{self.en}"
+
+    def show(self, file: Any = None) -> None:
+        stream = file if file is not None else sys.stderr
+        if self.ctx is not None:
+            path = self.ctx.command_path
+            click.echo(f"{self.ctx.get_usage()}\n"
+                       f"「{path} --help」で使い方を表示します / Try '{path} --help' for help.\n", file=stream)
+        click.echo(f"エラー: {self.ja}\nError: {self.en}", file=stream)
+
+
+class BilingualBadParameter(click.BadParameter):
+    """A bad value of one option or argument, said in Japanese (`ja`) and English (`en`)."""
+
+    def __init__(self, ja: str, en: str, param_hint: str | None = None) -> None:
+        super().__init__(en, param_hint=param_hint)
+        self.ja = ja
+
+
+def _usage(ja: str, en: str) -> BilingualUsageError:
+    return BilingualUsageError(ja, en)
+
+
+def _bad(ja: str, en: str, param: str) -> BilingualBadParameter:
+    return BilingualBadParameter(ja, en, param_hint=param)
+
+
+def _param_names(exc: click.BadParameter) -> str:
+    """「-o / --output」, 「FILE」: the parameter an error is about, as the user typed it."""
+    if exc.param_hint is not None:
+        hint = exc.param_hint
+        return hint if isinstance(hint, str) else " / ".join(hint)
+    param = exc.param
+    if isinstance(param, click.Option):
+        return " / ".join(param.opts)
+    return param.human_readable_name if param is not None else ""
+
+
+def _value_ja(message: str) -> str:
+    """click's message about a value (from its parameter types), in Japanese."""
+    rules: list[tuple[str, Any]] = [
+        (r"^'(.*)' is not a valid integer\.?$", lambda m: f"「{m[1]}」は整数ではありません（例：2024）。"),
+        (r"^'(.*)' is not a valid (float|number)\.?$", lambda m: f"「{m[1]}」は数値ではありません。"),
+        (r"^'(.*)' is not a valid boolean\.?$", lambda m: f"「{m[1]}」は真偽値ではありません。"),
+        (r"^(\w+) '(.*)' does not exist\.?$", lambda m: f"{_KINDS.get(m[1], m[1])}「{m[2]}」がありません。"),
+        (r"^(\w+) '(.*)' is a file\.?$", lambda m: f"「{m[2]}」はファイルです。フォルダを指定してください。"),
+        (r"^(\w+) '(.*)' is a directory\.?$", lambda m: f"「{m[2]}」はフォルダです。ファイルを指定してください。"),
+        (r"^(\w+) '(.*)' is not readable\.?$", lambda m: f"{_KINDS.get(m[1], m[1])}「{m[2]}」を読めません（権限がありません）。"),
+        (r"^(\w+) '(.*)' is not writable\.?$", lambda m: f"{_KINDS.get(m[1], m[1])}「{m[2]}」に書き込めません（権限がありません）。"),
+        (r"^'(.*)' is not (?:one of )?(.*)\.$",
+         lambda m: f"「{m[1]}」は選べません。選べる値：{m[2].replace(chr(39), '')}"),
+        (r"^(.*) is not in the range (.*)\.$", lambda m: f"{m[1]} は範囲 {m[2]} の外です。"),
+    ]
+    for pattern, ja in rules:
+        found = re.match(pattern, message, flags=re.S)
+        if found:
+            return str(ja(found))
+    return f"値が正しくありません（{message}）。"
+
+
+def _message_ja(message: str) -> str:
+    """A usage error click raised with only a message (parser, groups), in Japanese."""
+    rules: list[tuple[str, Any]] = [
+        (r"^Option '(.*)' requires an argument\.$", lambda m: f"オプション「{m[1]}」には値が必要です。"),
+        (r"^Option '(.*)' requires (\d+) arguments\.$", lambda m: f"オプション「{m[1]}」には値が{m[2]}つ必要です。"),
+        (r"^Option '(.*)' does not take a value\.$", lambda m: f"オプション「{m[1]}」は値をとりません。"),
+        (r"^Argument '(.*)' takes (\d+) values\.$", lambda m: f"引数「{m[1]}」には値が{m[2]}つ必要です。"),
+        (r"^Got unexpected extra arguments? \((.*)\)$", lambda m: f"余分な引数があります：{m[1]}"),
+        (r"^No such command '(.*)'\.(?: Did you mean '?(.*?)'?\?)?$",
+         lambda m: f"コマンド「{m[1]}」はありません。" + (f"もしかして: {m[2]}" if m[2] else "")),
+        (r"^Missing command\.$", lambda m: "コマンドを指定してください。"),
+    ]
+    for pattern, ja in rules:
+        found = re.match(pattern, message, flags=re.S)
+        if found:
+            return str(ja(found))
+    return f"コマンドの使い方に誤りがあります（{message}）。"
+
+
+def usage_error_ja(exc: click.UsageError) -> str:
+    """The Japanese line of any usage error click or kpisheet raises."""
+    if isinstance(exc, BilingualUsageError):
+        return exc.ja
+    if isinstance(exc, click.MissingParameter):
+        names = _param_names(exc)
+        kind = exc.param_type or (exc.param.param_type_name if exc.param is not None else "parameter")
+        what = {"option": "オプション", "argument": "引数"}.get(kind, "指定")
+        return f"{what}「{names}」がありません。必ず指定してください。"
+    if isinstance(exc, click.BadParameter):
+        names = _param_names(exc)
+        text = exc.ja if isinstance(exc, BilingualBadParameter) else _value_ja(exc.message)
+        return f"{names} の値が正しくありません：{text}" if names else text
+    possible = getattr(exc, "possibilities", None)
+    near = f"もしかして: {'、'.join(possible)}" if possible else ""
+    if isinstance(exc, click.NoSuchOption):
+        return f"オプション「{exc.option_name}」はありません。{near}"
+    return _message_ja(exc.message) + near
+
+
+@contextlib.contextmanager
+def _bilingual_usage_errors() -> Iterator[None]:
+    """Every usage error raised inside becomes a BilingualUsageError (exit code 2 kept)."""
+    try:
+        yield
+    except BilingualUsageError:
+        raise
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2: `kpisheet` alone prints the help
+            raise
+        raise BilingualUsageError(usage_error_ja(exc), exc.format_message(), exc.ctx) from None
+
+
+class BilingualFormatter(click.HelpFormatter):
+    """Help pages with Japanese headings: 「使い方 / Usage:」, 「オプション / Options」."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, "使い方 / Usage: " if prefix is None else prefix)
+
+    def section(self, name: str) -> Any:
+        return super().section(_SECTIONS.get(name, name))
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(term, text.replace("[required]", "[必須 / required]")) for term, text in rows],
+                         col_max, col_spacing)
+
+
+class BilingualContext(click.Context):
+    formatter_class = BilingualFormatter
+
+
+class BilingualCommand(click.Command):
+    """A command whose help option and help page are Japanese first."""
+
+    context_class = BilingualContext
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_HELP
+        return option
+
+
+class BilingualGroup(click.Group):
+    """The kpisheet group: its commands are BilingualCommands, click's usage errors are bilingual."""
+
+    context_class = BilingualContext
+    command_class = BilingualCommand
+    group_class = type  # subgroups are BilingualGroups too
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_HELP
+        return option
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _bilingual_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _bilingual_usage_errors():
+            return super().invoke(ctx)
+
+
 # ---------------------------------------------------------------- commands
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kpisheet")
+@click.group(cls=BilingualGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="kpisheet", message="%(prog)s 版 / version %(version)s",
+                      help="版を表示して終了します / Show the version and exit.")
 def cli() -> None:
     """kpisheet — 協会けんぽ 事業計画KPIブックの作成・検証・全国集計。
+
+    支部の入力ブックを作成し、返送されたブックを読み込んで検証し、全国集計表にまとめます。
+    各コマンドの使い方は「kpisheet コマンド --help」で表示します。
 
     Generate branch input workbooks, read and validate returned ones, and
     consolidate them into the national workbook.
     """
 
 
-@cli.command()
-@click.option("--fy", "fiscal_year", type=int, default=None, help="Fiscal year (2021-2026); its term's catalogue is shown.")
-@click.option("--mapping", is_flag=True, help="Show the term-5 -> term-6 mapping of measures and KPIs.")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole catalogue (or mapping) as JSON.")
+@cli.command(short_help="KPI一覧・期の対応表を表示 / Show the KPI catalogue or the term mapping.")
+@click.option("--fy", "fiscal_year", type=int, default=None,
+              help="年度（西暦、2021〜2026。例：2024＝令和6年度）。その期のKPI一覧を表示します / "
+                   "Fiscal year (2021-2026); its term's catalogue is shown.")
+@click.option("--mapping", is_flag=True, help="第5期→第6期の施策・KPIの対応表を表示します / "
+                                              "Show the term-5 -> term-6 mapping of measures and KPIs.")
+@click.option("--json", "as_json", is_flag=True, help="KPI一覧（または対応表）全体をJSONで出力します / "
+                                                      "Print the whole catalogue (or mapping) as JSON.")
 def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
-    """Show the action-plan KPI catalogue of a fiscal year, or the term mapping."""
+    """年度のアクションプランKPI一覧、または第5期→第6期の対応表を表示します。
+
+    Show the action-plan KPI catalogue of a fiscal year, or the term mapping.
+    """
     from kpisheet.domain import catalogue as cat
     from kpisheet.domain.catalogue_view import catalogue_dict, catalogue_text, mapping_dict, mapping_text
 
@@ -174,7 +368,8 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
             click.echo(json.dumps(mapping_dict(m), ensure_ascii=False, indent=2) if as_json else mapping_text(m))
             return
         if fiscal_year is None:
-            raise click.UsageError("give --fy YEAR (e.g. --fy 2024) or --mapping")
+            raise _usage("--fy 年度（例：--fy 2024）または --mapping を指定してください。",
+                         "give --fy YEAR (e.g. --fy 2024) or --mapping")
         _check_fy(fiscal_year)
         c = cat.catalogue_for_fy(fiscal_year)
         click.echo(json.dumps(catalogue_dict(c, fiscal_year), ensure_ascii=False, indent=2) if as_json
@@ -183,19 +378,32 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
         _fail(exc)
 
 
-@cli.command()
-@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024 (令和6年度).")
-@click.option("--branch", "branches", multiple=True, help="Branch code (01-47, 00 = 本部); repeatable. Default: all.")
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values: CSV or xlsx rows (branch, kpi_id, value).")
-@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Annual targets: CSV or xlsx rows (branch, kpi_id, value).")
-@click.option("--password", default=None, help="Sheet-protection password (default: protection without password).")
-@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--force", is_flag=True, help="Replace workbooks that already exist in the output folder.")
+@cli.command(short_help="支部の入力ブックを作成 / Write the branches' input workbooks.")
+@click.option("--fy", "fiscal_year", type=int, required=True,
+              help="年度（西暦。例：2024＝令和6年度）/ Fiscal year, e.g. 2024.")
+@click.option("--branch", "branches", multiple=True,
+              help="支部コード（01〜47、00＝本部）。繰り返し指定可、省略時は全支部 / "
+                   "Branch code (01-47, 00 = 本部); repeatable. Default: all.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="前年度実績：CSVまたはxlsx（branch, kpi_id, value の行）/ "
+                   "Previous-year values: CSV or xlsx rows (branch, kpi_id, value).")
+@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="年間目標：CSVまたはxlsx（branch, kpi_id, value の行）/ "
+                   "Annual targets: CSV or xlsx rows (branch, kpi_id, value).")
+@click.option("--password", default=None, help="シート保護のパスワード（省略時はパスワードなしで保護）/ "
+                                               "Sheet-protection password (default: protection without password).")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="出力フォルダ / Output folder.")
+@click.option("--force", is_flag=True, help="出力フォルダに既にあるブックを置き換えます / "
+                                            "Replace workbooks that already exist in the output folder.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
 def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
              password: str | None, outdir: Path, force: bool, settings_file: Path | None) -> None:
-    """Write one input workbook per branch for a fiscal year (HQ's settings must be filled in)."""
+    """年度の入力ブックを支部ごとに1つ作成します（本部の設定ファイルの記入が必要です）。
+
+    Write one input workbook per branch for a fiscal year (HQ's settings must be filled in).
+    """
     _check_fy(fiscal_year)
     settings = _filled_settings(settings_file)
     with interruptible(_interrupted_exit):
@@ -206,128 +414,212 @@ def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None,
             _fail(exc)
 
 
-@cli.command()
+@cli.command(short_help="返送されたブックを1つ読み込んで表示 / Read one returned workbook.")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the submission record as JSON (schemas/submission.schema.json).")
+@click.option("--json", "as_json", is_flag=True, help="提出内容をJSONで出力します（schemas/submission.schema.json）/ "
+                                                      "Print the submission record as JSON.")
 def read(file: Path, as_json: bool) -> None:
-    """Read one returned workbook and print its submission record."""
+    """支部から返送されたブック FILE を1つ読み込み、提出内容を表示します。
+
+    Read one returned workbook FILE and print its submission record.
+    """
     with interruptible(_interrupted_exit):
         read_cli(file, as_json=as_json)
 
 
-@cli.command()
+@cli.command(short_help="返送されたブックを検証 / Validate returned workbooks.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--fy", "fiscal_year", type=int, default=None, help="Fiscal year the files must be for.")
-@click.option("--as-of", "as_of", default=None, help="Reporting month YYYY-MM; later months must be empty.")
-@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+@click.option("--fy", "fiscal_year", type=int, default=None,
+              help="ブックが対象とすべき年度（西暦）/ Fiscal year the files must be for.")
+@click.option("--as-of", "as_of", default=None,
+              help="報告月（YYYY-MM）。これより後の月は空欄であること / Reporting month YYYY-MM; later months must be empty.")
+@click.option("--json", "as_json", is_flag=True, help="検証結果をJSONで出力します / Print findings as JSON.")
 def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None, as_json: bool) -> None:
-    """Validate returned workbooks (files or folders); exit 1 when there are errors."""
+    """返送されたブック（ファイルまたはフォルダ PATHS）を検証します。エラーがあれば終了コード1。
+
+    Validate returned workbooks (files or folders); exit 1 when there are errors.
+    """
     with interruptible(_interrupted_exit):
         validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
 
 
-LEDGER_HELP = ("The submission ledger (SQLite); default: $KPISHEET_LEDGER, else kpisheet.sqlite in the "
-               "working folder.")
+LEDGER_HELP = ("提出台帳（SQLite）。省略時は環境変数 KPISHEET_LEDGER、なければ作業フォルダの kpisheet.sqlite / "
+               "The submission ledger (SQLite); default: $KPISHEET_LEDGER, else kpisheet.sqlite in the working folder.")
 
 
-@cli.command()
+@cli.command(short_help="月次の全国集計 / Consolidate a month into the national workbook.")
 @click.argument("inbox", type=click.Path(path_type=Path), required=False)
-@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
-@click.option("--month", required=True, help="Reporting month YYYY-MM, e.g. 2024-10.")
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Previous-year values (branch, kpi_id, value); branch ALL = national.")
-@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="HQ's annual targets (branch, kpi_id, value), used where a workbook's target is empty; branch ALL = national.")
-@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--force", is_flag=True, help="Replace existing outputs (and remove stale ones of the same month).")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="年度（西暦。例：2024）/ Fiscal year, e.g. 2024.")
+@click.option("--month", required=True, help="報告月（YYYY-MM。例：2024-10）/ Reporting month YYYY-MM, e.g. 2024-10.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="前年度実績（branch, kpi_id, value）。branch が ALL の行は全国 / "
+                   "Previous-year values (branch, kpi_id, value); branch ALL = national.")
+@click.option("--targets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="本部の年間目標（branch, kpi_id, value）。ブックの目標が空欄のときに使います。branch が ALL の行は全国 / "
+                   "HQ's annual targets (branch, kpi_id, value), used where a workbook's target is empty; "
+                   "branch ALL = national.")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="出力フォルダ / Output folder.")
+@click.option("--force", is_flag=True, help="既存の出力を置き換えます（同じ月の古い出力も削除）/ "
+                                            "Replace existing outputs (and remove stale ones of the same month).")
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
-@click.option("--no-ledger", "no_ledger", is_flag=True, help="Neither read nor write a ledger (no history, no 前年同月比).")
-@click.option("--from-ledger", "from_ledger", is_flag=True, help="Rebuild the month's national workbook and CSV from the ledger alone (no INBOX).")
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option("--no-ledger", "no_ledger", is_flag=True,
+              help="台帳を読みも書きもしません（修正履歴・前年同月比なし）/ "
+                   "Neither read nor write a ledger (no history, no 前年同月比).")
+@click.option("--from-ledger", "from_ledger", is_flag=True,
+              help="その月の全国集計表とCSVを台帳の記録だけから作り直します（INBOX なし）/ "
+                   "Rebuild the month's national workbook and CSV from the ledger alone (no INBOX).")
+@click.option("--json", "as_json", is_flag=True, help="実行結果の要約をJSONで出力します / Print the run summary as JSON.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
 @click.option("--any-month", "any_month", is_flag=True,
-              help="Consolidate --month even when the workbooks mostly hold later months or none holds it (E209).")
+              help="ブックの大半が後の月まで入力済み、またはどのブックにもその月がなくても --month を集計します（E209）/ "
+                   "Consolidate --month even when the workbooks mostly hold later months or none holds it (E209).")
 def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
                 outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
                 as_json: bool, settings_file: Path | None, any_month: bool) -> None:
-    """Consolidate a month's returned workbooks into the national workbook (and record it in the ledger)."""
+    """受信箱 INBOX の返送ブックを報告月ごとに全国集計表へまとめ、台帳に記録します。
+
+    Consolidate a month's returned workbooks in INBOX into the national workbook (and record it in the ledger).
+    """
     with interruptible(_interrupted_exit):
         if from_ledger:
             rebuild_cli(fiscal_year=fiscal_year, month=month, outdir=outdir, force=force, ledger=ledger,
                         as_json=as_json, extra=(inbox, baseline, targets, no_ledger), settings_file=settings_file)
             return
         if inbox is None:
-            raise click.UsageError("give INBOX (or --from-ledger)")
+            raise _usage("受信箱のフォルダ INBOX を指定してください（または --from-ledger）。",
+                         "give INBOX (or --from-ledger)")
         consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
                         outdir=outdir, force=force, as_json=as_json,
                         ledger=None if no_ledger else ledger_path_of(ledger), settings_file=settings_file,
                         month_check=not any_month)
 
 
-@cli.command(name="close")
+@cli.command(name="close", short_help="集計した月を締める / Close a consolidated month.")
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
-@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
-@click.option("--month", required=True, help="Reporting month YYYY-MM to close, e.g. 2024-09.")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="年度（西暦。例：2024）/ Fiscal year, e.g. 2024.")
+@click.option("--month", required=True, help="締める報告月（YYYY-MM。例：2024-09）/ Reporting month YYYY-MM to close, e.g. 2024-09.")
 def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
-    """Close a consolidated month: its report is final; later revisions to it are marked 締め後."""
+    """集計した月を締めます。その月の報告は確定し、後の修正は「締め後」と記録されます。
+
+    Close a consolidated month: its report is final; later revisions to it are marked 締め後.
+    """
     from kpisheet import ledger as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)
     new, at = _in_ledger(path, lambda book: led.close_month(book, fiscal_year, key))
-    when, year = at[:16].replace("T", " "), _year_ja(fiscal_year)
+    when, year = _jst(at), _year_ja(fiscal_year)
     click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
                f"{year} {key} は締め済みです（{when}）。台帳: {path}")
 
 
-@cli.command(name="reopen")
+@cli.command(name="reopen", short_help="締めを解除する / Reopen a closed month.")
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
-@click.option("--fy", "fiscal_year", type=int, required=True, help="Fiscal year, e.g. 2024.")
-@click.option("--month", required=True, help="Closed month YYYY-MM to reopen.")
-@click.option("--reason", required=True, help="Why the month is reopened (kept in the ledger's period_log).")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="年度（西暦。例：2024）/ Fiscal year, e.g. 2024.")
+@click.option("--month", required=True, help="締めを解除する月（YYYY-MM）/ Closed month YYYY-MM to reopen.")
+@click.option("--reason", required=True, help="解除の理由（台帳の period_log に残ります）/ "
+                                              "Why the month is reopened (kept in the ledger's period_log).")
 def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: str) -> None:
-    """Reopen a closed month so that it can be consolidated again; the reason is logged."""
+    """締めた月を解除し、再び集計できるようにします。理由は台帳に記録されます。
+
+    Reopen a closed month so that it can be consolidated again; the reason is logged.
+    """
     from kpisheet import ledger as led
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     if not reason.strip():
-        raise click.BadParameter("理由を書いてください / give a reason", param_hint="--reason")
+        raise _bad("理由を書いてください。", "give a reason", "--reason")
     path = ledger_path_of(ledger)
     at = _in_ledger(path, lambda book: led.reopen_month(book, fiscal_year, key, reason.strip()))
-    click.echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{at[:16].replace('T', ' ')}、理由：{reason.strip()}）。"
+    click.echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{_jst(at)}、理由：{reason.strip()}）。"
                f"台帳: {path}")
 
 
-@cli.command(name="history")
+@cli.command(name="history", short_help="台帳に記録された値の履歴 / Print the ledger's figures.")
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
-@click.option("--branch", default=None, help="Branch code (01-47, 00 = 本部, ALL = national).")
-@click.option("--kpi", "kpi_id", default=None, help="KPI id, e.g. K6-2-01.")
-@click.option("--fy", "fiscal_year", type=int, default=None, help="Fiscal year.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@click.option("--branch", default=None, help="支部コード（01〜47、00＝本部、ALL＝全国）/ "
+                                             "Branch code (01-47, 00 = 本部, ALL = national).")
+@click.option("--kpi", "kpi_id", default=None, help="KPI番号（例：K6-2-01）/ KPI id, e.g. K6-2-01.")
+@click.option("--fy", "fiscal_year", type=int, default=None, help="年度（西暦）/ Fiscal year.")
+@click.option("--json", "as_json", is_flag=True, help="JSONで出力します / Print the rows as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSVで出力します / Print the rows as CSV.")
 def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None, fiscal_year: int | None,
             as_json: bool, as_csv: bool) -> None:
-    """Print the figures the ledger recorded, each change a row (修正 marks a revision)."""
+    """台帳に記録された値を、変更ごとに1行で表示します（修正の印は修正された値）。
+
+    Print the figures the ledger recorded, each change a row (修正 marks a revision).
+    """
     from kpisheet import ledger as led
 
     if as_json and as_csv:
-        raise click.UsageError("--json or --csv, not both")
+        raise _usage("--json と --csv はどちらか一方だけを指定してください。", "--json or --csv, not both")
+    if fiscal_year is not None:
+        _check_fy(fiscal_year)
+    branch = _known_branch(branch)
+    kpi_id = _known_kpi(kpi_id, fiscal_year)
     rows = _in_ledger(ledger_path_of(ledger),
                       lambda book: led.history(book, branch=branch, kpi=kpi_id, fiscal_year=fiscal_year))
     click.echo(history_text(rows, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
-@cli.group(name="ledger")
+def _known_branch(text: str | None) -> str | None:
+    """--branch as a code the ledger holds ('all' is ALL); anything else exits 2 naming the branches it may mean."""
+    from kpisheet.domain.catalogue import branch_suggestions, load_branches
+
+    if text is None:
+        return None
+    code = text.strip()
+    if code.upper() == "ALL":
+        return "ALL"
+    if code in {b.code for b in load_branches()}:
+        return code
+    near = branch_suggestions(code)
+    hint_ja = (f"もしかして: {'、'.join(f'{b.code} {b.display_name}' for b in near)}" if near else
+               "支部コードは 01〜47（00＝本部、ALL＝全国）です。")
+    hint_en = (f"Did you mean: {', '.join(b.code for b in near)}?" if near else
+               "Branch codes are 01-47 (00 = 本部, ALL = national).")
+    raise _bad(f"支部コード「{code}」はありません。{hint_ja}", f"no branch code '{code}'. {hint_en}", "--branch")
+
+
+def _known_kpi(text: str | None, fiscal_year: int | None) -> str | None:
+    """--kpi as a KPI id of the catalogues (of --fy's term when given); anything else exits 2 with the close ones."""
+    from kpisheet.domain.catalogue import CATALOGUE_FILES, catalogue_for_fy, kpi_suggestions, load_catalogue
+
+    if text is None:
+        return None
+    catalogues = ([catalogue_for_fy(fiscal_year)] if fiscal_year is not None else
+                  [load_catalogue(term) for term in sorted(CATALOGUE_FILES)])
+    kpi_id = text.strip()
+    if any(cat.has_kpi(kpi_id) for cat in catalogues):
+        return kpi_id
+    near = kpi_suggestions(kpi_id, catalogues)
+    hint_ja = (f"もしかして: {'、'.join(f'{k.id} {k.short_label}' for k in near)}" if near else
+               "KPI番号は「kpisheet catalogue --fy 年度」で確かめてください。")
+    hint_en = (f"Did you mean: {', '.join(k.id for k in near)}?" if near else
+               "See `kpisheet catalogue --fy YEAR` for the KPI ids.")
+    raise _bad(f"KPI番号「{kpi_id}」はありません。{hint_ja}", f"no KPI id '{kpi_id}'. {hint_en}", "--kpi")
+
+
+@cli.group(name="ledger", short_help="提出台帳（過年度の値の取込）/ The submission ledger.")
 def ledger_group() -> None:
-    """The submission ledger: import earlier years' figures."""
+    """提出台帳：過年度の値を取り込みます。
+
+    The submission ledger: import earlier years' figures.
+    """
 
 
-@ledger_group.command(name="import")
+@ledger_group.command(name="import", short_help="kpi_values CSV を台帳に取り込む / Import a kpi_values CSV.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 def ledger_import(file: Path, ledger: Path | None) -> None:
-    """Record the figures of a kpi_values CSV kpisheet wrote (e.g. last year's) in the ledger."""
+    """kpisheet が書いた kpi_values CSV（FILE。例：前年度のもの）の値を台帳に記録します。
+
+    Record the figures of a kpi_values CSV kpisheet wrote (e.g. last year's) in the ledger.
+    """
     from kpisheet import ledger as led
 
     path = ledger_path_of(ledger)
@@ -357,6 +649,13 @@ def ledger_path_of(option: Path | None) -> Path:
     return ledger_path(option)
 
 
+def _jst(at: str) -> str:
+    """An instant the ledger recorded, as every command prints it: 「2024-11-08 17:05 JST」."""
+    from kpisheet.domain.fiscal import jst_label
+
+    return jst_label(at) or at
+
+
 def _year_ja(fiscal_year: int) -> str:
     from kpisheet.domain.fiscal import wareki_fiscal_year
 
@@ -384,24 +683,48 @@ def history_text(rows: list[dict[str, Any]], form: str) -> str:
         writer.writerow(HISTORY_COLUMNS)
         writer.writerows([[_plain(r[c]) for c in HISTORY_COLUMNS] for r in rows])
         return buf.getvalue()
-    table = [HISTORY_COLUMNS, *[[branch_label(r[c]) if c == "branch_code" else _shown(r[c]) for c in HISTORY_COLUMNS]
-                                for r in rows]]
+    table = [[HISTORY_HEADINGS[c] for c in HISTORY_COLUMNS],
+             *[[_history_cell(c, r) for c in HISTORY_COLUMNS] for r in rows]]
     widths = [max(text_width(str(row[i])) for row in table) for i in range(len(HISTORY_COLUMNS))]
     lines = ["  ".join(str(v) + " " * (w - text_width(str(v))) for v, w in zip(row, widths, strict=True)).rstrip()
              for row in table]
     return "\n".join(lines) + f"\n{len(rows)}行 / rows\n"
 
 
+HISTORY_HEADINGS = {"fiscal_year": "年度", "month": "月", "branch_code": "支部", "kpi_id": "KPI", "numerator": "分子",
+                    "denominator": "分母", "value": "値", "status": "状態", "recorded_month": "記録した集計月",
+                    "source": "ファイル", "revision": "修正"}
+
+
+def _history_cell(column: str, row: dict[str, Any]) -> str:
+    """One cell of the history table: the year in 和暦, the branch named, figures as the display module
+    shows them (a KPI's value with its unit, numerators and denominators with every digit)."""
+    from kpisheet.domain.catalogue import catalogue_for_fy
+    from kpisheet.domain.display import format_figure, format_value
+    from kpisheet.domain.fiscal import wareki_fiscal_year
+
+    v = row[column]
+    if v is None or v == "":
+        return ""
+    if column == "fiscal_year" and isinstance(v, int):
+        return wareki_fiscal_year(v)
+    if column == "branch_code":
+        return branch_label(v)
+    if column in ("numerator", "denominator") and isinstance(v, (int, float)):
+        return format_figure(v)
+    if column == "value" and isinstance(v, (int, float)):
+        try:
+            cat = catalogue_for_fy(int(row["fiscal_year"]))
+        except (KpisheetError, TypeError, ValueError):
+            return format_figure(v)
+        return format_value(cat.kpi(row["kpi_id"]), v) if cat.has_kpi(row["kpi_id"]) else format_figure(v)
+    return str(v)
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return int(v)
     return "" if v is None else v
-
-
-def _shown(v: Any) -> Any:
-    """A figure as the table shows it: whole numbers as such, rates to 3 decimals."""
-    v = _plain(v)
-    return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) and abs(v) >= 10000 else v
 
 
 # ---------------------------------------------------------------- command bodies
@@ -454,7 +777,7 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise click.UsageError(f"no such file: {path}") from None
+        raise _bad(f"ファイル「{path}」がありません。", f"no such file: {path}", "FILE") from None
     except OSError as exc:
         click.echo(f"kpisheet: {path} を開けません（{exc.strerror}）/ cannot open {path} ({exc.strerror})", err=True)
         sys.exit(1)
@@ -486,7 +809,8 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
     month = _month(as_of, fiscal_year, "--as-of") if as_of is not None else None
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
-        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+        raise _bad(f"ファイルまたはフォルダ「{'」「'.join(missing)}」がありません。",
+                   f"no such file or folder: {', '.join(missing)}", "PATHS")
     with gc_paused():  # the one pause of the command (see runtime.gc_paused)
         result = validate_files(paths, fiscal_year=fiscal_year, as_of=month)
     if as_json:
@@ -521,7 +845,7 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     _check_fy(fiscal_year)
     as_of = _month(month, fiscal_year, "--month")
     if not Path(inbox).exists():
-        raise click.BadParameter(f"{inbox} がありません / does not exist", param_hint="INBOX")
+        raise _bad(f"{inbox} がありません。", f"{inbox} does not exist", "INBOX")
     _check_outdir(Path(inbox), Path(outdir))
     settings = _load_settings(settings_file)
     _settings_warning(settings)
@@ -632,8 +956,10 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
     from kpisheet.month import rebuild_month
 
     if any(x for x in extra):
-        raise click.UsageError("--from-ledger takes no INBOX, --baseline, --targets or --no-ledger: "
-                               "the ledger holds what the month was built from")
+        raise _usage("--from-ledger には INBOX・--baseline・--targets・--no-ledger を付けられません。"
+                     "月の集計に使ったものは台帳にあります。",
+                     "--from-ledger takes no INBOX, --baseline, --targets or --no-ledger: "
+                     "the ledger holds what the month was built from")
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)

@@ -284,7 +284,7 @@ def test_pandas_reads_the_ledger(story):
 def test_history_prints_each_change(story):
     table = run("history", "--ledger", story["ledger"], "--branch", "11", "--kpi", REVISED)
     assert table.exit_code == 0, table.output
-    augusts = [line for line in table.output.splitlines() if line.split()[:2] == ["2024", "2024-08"]]
+    augusts = [line for line in table.output.splitlines() if line.split()[:2] == ["令和6年度", "2024-08"]]
     assert len(augusts) == 2 and "修正（締め後）" in augusts[1] and CORRECTED in augusts[1]
     rows = json.loads(run("history", "--ledger", story["ledger"], "--branch", "11", "--kpi", REVISED,
                           "--json").output)

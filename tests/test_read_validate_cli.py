@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -55,7 +56,9 @@ def test_read_json_conforms_to_schema(inbox: Path) -> None:
 def test_read_text_summary(inbox: Path) -> None:
     result = invoke("read", str(next(inbox.glob("10_*.xlsx"))))
     assert result.exit_code == 0
-    assert "群馬支部（10） 2024年度 第6期" in result.stdout
+    assert "群馬支部（10） 令和6年度（FY2024） 第6期" in result.stdout
+    assert "e+0" not in result.stdout  # numbers as the display module shows them, never 「7.78046e+08」
+    assert re.search(r"K6-1-01  目標 \d+\.\d%", result.stdout), result.stdout  # a percent KPI's target with its unit
 
 
 @pytest.mark.parametrize("name, code", [("~$10_群馬.xlsx", "E102"), ("12_千葉.xls", "E104")])

@@ -8,6 +8,7 @@ file, the path inside it and what is wrong — never a traceback.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -467,3 +468,32 @@ def branch(code: str) -> Branch:
 
 def prefecture_branches() -> list[Branch]:
     return [b for b in load_branches() if b.code != HQ_CODE]
+
+
+# ---------------------------------------------------------------- codes people mistype
+def branch_suggestions(text: str, limit: int = 3) -> list[Branch]:
+    """The branches a code that is not one may mean: '埼玉' or '埼玉支部' → 11, '1' → 01, '111' → 11."""
+    wanted = text.strip()
+    offices = load_branches()
+    if wanted.isdigit():  # a code without its zero, or with one too many
+        return [b for b in offices if b.code == wanted.lstrip("0").zfill(2)]
+    found = [b for b in offices if wanted and wanted in b.display_name]
+    found = found or [b for b in offices if wanted and b.name in wanted]
+    if not found:
+        near = difflib.get_close_matches(wanted.upper(), [b.code for b in offices], n=limit, cutoff=0.5)
+        found = [b for b in offices if b.code in near]
+    return found[:limit]
+
+
+def kpi_suggestions(text: str, catalogues: list[Catalogue], limit: int = 3) -> list[Kpi]:
+    """The KPIs a KPI id that is not one may mean: 'K6-1-2' → K6-1-02, 'ジェネリック' → K6-2-08."""
+    wanted = text.strip()
+    kpis = list({k.id: k for cat in catalogues for k in cat.kpis}.values())
+    head, _, last = wanted.upper().rpartition("-")
+    padded = [k for k in kpis if head and last.isdigit() and k.id == f"{head}-{int(last):02d}"]
+    if padded:  # 'k6-1-2' is K6-1-02
+        return padded
+    by_label = [k for k in kpis if wanted and (wanted in k.label or wanted in k.short_label)]
+    near = difflib.get_close_matches(wanted.upper(), [k.id for k in kpis], n=limit, cutoff=0.6)
+    by_id = [k for i in near for k in kpis if k.id == i]
+    return list({k.id: k for k in by_id + by_label}.values())[:limit]

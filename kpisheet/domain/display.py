@@ -110,6 +110,19 @@ def format_value(kpi: Kpi, value: float | Decimal | None) -> str:
     return f"{q:,.{kpi.decimals}f}{kpi.unit}"
 
 
+def format_figure(value: float | Decimal | None) -> str:
+    """A raw figure a branch typed (a numerator, a denominator, a value of no known KPI) as people read it:
+    '633,757,123', '1,234.5', '0.296' — every digit typed, digits grouped, never an exponent ('—' for none)."""
+    if value is None:
+        return "—"
+    q = _exact(value)
+    if not q.is_finite():
+        return str(float(q))
+    if q == q.to_integral_value():
+        return f"{q.quantize(Decimal(1)):,}"
+    return f"{q.normalize():,f}"
+
+
 def format_change(kpi: Kpi, change: float | None) -> str:
     """「+1.4ポイント」「-120円」「+35」「±0.0ポイント」: a difference (already `difference`) as text."""
     if change is None:

@@ -126,3 +126,10 @@ def jst_text(value: str | datetime | None) -> str | None:
         return at.strftime("%Y-%m-%d %H:%M")
     text = value.strip() if isinstance(value, str) else ""
     return text or None
+
+
+def jst_label(value: str | datetime | None) -> str | None:
+    """「2024-11-08 17:05 JST」: jst_text with the zone named, as every command line and message showing an
+    instant prints it (the ledger stores times with their UTC offset, whatever the machine's zone)."""
+    text = jst_text(value)
+    return f"{text} JST" if text is not None and to_jst(value) is not None else text

@@ -11,7 +11,7 @@ from typing import Any
 from kpisheet.consolidate.build import NATIONAL_CODE
 from kpisheet.domain.catalogue import catalogue_for_fy, load_branches
 from kpisheet.domain.findings import KpisheetError
-from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.domain.fiscal import jst_label, month_key, parse_month
 from kpisheet.fileio import sha256_or_empty
 from kpisheet.ledger.store import (
     Ledger,
@@ -35,7 +35,7 @@ def check_open(ledger: Ledger, fiscal_year: int, month: str) -> None:
     closed = closed_through(ledger, fiscal_year)
     if closed and month <= closed[0]:
         raise _error("L104", ledger.path, fiscal_year=fiscal_year, month=month, value=closed[0],
-                     closed_at=closed[1][:16].replace("T", " "))
+                     closed_at=jst_label(closed[1]))
 
 
 

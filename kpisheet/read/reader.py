@@ -51,7 +51,8 @@ from kpisheet import TEMPLATE_FORMAT
 from kpisheet.domain.catalogue import Catalogue, load_catalogue
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import KpisheetError, finding
-from kpisheet.domain.fiscal import jst_text, month_key
+from kpisheet.domain.display import format_figure, format_value
+from kpisheet.domain.fiscal import jst_text, month_key, wareki_fiscal_year
 from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, MeasureEntry, MeasureRow, Source, Submission
 from kpisheet.fileio import sha256_file
 from kpisheet.read import names as nm
@@ -123,31 +124,50 @@ def _drop_values(sub: Submission) -> None:
 
 
 def submission_text(sub: Submission) -> str:
-    """A short human summary of a Submission (what `kpisheet read` prints without --json)."""
-    lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {sub.fiscal_year}年度 "
+    """A short human summary of a Submission (what `kpisheet read` prints without --json): the year in
+    和暦, every number as the display module shows it (format_value for a KPI's target, baseline and value,
+    format_figure for the numerator and denominator the branch typed), the saved time in JST."""
+    year = (f"{wareki_fiscal_year(sub.fiscal_year)}（FY{sub.fiscal_year}）" if sub.fiscal_year else "年度不明")
+    lines = [f"{Path(sub.path).name}: {sub.branch_name or '—'}（{sub.branch_code}） {year} "
              f"第{sub.term}期 様式v{sub.template_version}",
              f"  保存: {jst_text(sub.saved_at) or '—'}（日本時間） / {sub.saved_by or '—'}",
              f"  記入者: {sub.preparer or '—'} / 連絡先: {sub.contact or '—'}"]
+    catalogue = _catalogue_of(sub)
     for entry in sub.kpis.values():
+        kpi = catalogue.kpi(entry.kpi_id) if catalogue is not None and catalogue.has_kpi(entry.kpi_id) else None
+        shown = partial(format_value, kpi) if kpi is not None else format_figure
         months = [m for m in entry.months.values()
                   if any(v.value is not None for v in (m.numerator, m.denominator, m.value))]
         last = months[-1] if months else None
         detail = "—"
         if last is not None:
             if last.value.value is not None:
-                detail = f"{last.month}: {last.value.value:g}"
+                detail = f"{last.month}: {_shown_or_dash(shown, last.value.value)}"
             else:
-                detail = f"{last.month}: {_g(last.numerator.value)} / {_g(last.denominator.value)}"
+                detail = (f"{last.month}: {_shown_or_dash(format_figure, last.numerator.value)} / "
+                          f"{_shown_or_dash(format_figure, last.denominator.value)}")
         if entry.text.value is not None:
             detail = f"{entry.rating.value or '—'} {str(entry.text.value)[:30]}"
-        lines.append(f"  {entry.kpi_id}  目標 {_g(entry.target.value)}  前年度 {_g(entry.baseline.value)}  {detail}")
+        lines.append(f"  {entry.kpi_id}  目標 {_shown_or_dash(shown, entry.target.value)}  "
+                     f"前年度 {_shown_or_dash(shown, entry.baseline.value)}  {detail}")
     rated = sum(1 for m in sub.measures.values() for r in m.rows if r.rating.value is not None)
     lines.append(f"  取組: {len(sub.measures)}施策、評価入力 {rated}行")
     return "\n".join(lines)
 
 
-def _g(v: Any) -> str:
-    return "—" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+def _catalogue_of(sub: Submission) -> Catalogue | None:
+    """The catalogue of the submission's term (None when the workbook does not say or kpisheet has none)."""
+    try:
+        return load_catalogue(int(sub.term)) if sub.term is not None else None
+    except (KpisheetError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _shown_or_dash(shown: Callable[[Any], str], v: Any) -> str:
+    """A target or baseline: a number as the display module shows it, a text (「支部で設定」) as typed."""
+    if v is None:
+        return "—"
+    return shown(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
 # ------------------------------------------------------------------ locating cells
