@@ -78,13 +78,16 @@ def test_populations_are_stocks_and_levels_are_never_flows():
     assert not c.kpi("K6-1-02").is_level  # 郵送化率: flow over flow
 
 
-def test_lags_follow_the_data_months_of_seed_003():
+def test_lags_follow_the_data_months_of_the_saitama_status_report():
     c5 = cat.load_catalogue(5)
-    # seed 003:94-96 and :202: at the March run, data reach 1月, 2月, 12月, and 11月診療
+    # 令和5年度 埼玉支部事業計画実施状況（概要版） 2、(1)【実績の集計】 and (7): at the March run, data reach
+    # 1月, 2月, 12月, and 11月診療
     lags = {"K5-2-01": 2, "K5-2-02": 1, "K5-2-03": 3, "K5-2-04": 3, "K5-2-05": 3, "K5-2-08": 4, "K5-1-05": 1}
     assert {k: c5.kpi(k).lag_months for k in lags} == lags
     assert "1月分まで" in c5.kpi("K5-2-01").lag_note
-    assert "seed 003:94" in _raw_kpi(5, "K5-2-01")["data_lag"]["evidence"]
+    assert _raw_kpi(5, "K5-2-01")["data_lag"]["evidence"].startswith(
+        "「令和5年度 埼玉支部事業計画実施状況（概要版）」 2、戦略的保険者機能関係 (1) 特定健診実施率・事業者健診データ取得率の向上 "
+        "【実績の集計】「生活習慣病予防健診は、4月～1月」")
 
 
 def _raw_kpi(term: int, kpi_id: str) -> dict:
@@ -93,7 +96,7 @@ def _raw_kpi(term: int, kpi_id: str) -> dict:
 
 
 def test_what_users_see_names_no_source_line():
-    """Notes are shown to branches and HQ; the seed line a fact rests on is kept apart in `evidence`."""
+    """Notes are shown to branches and HQ; the document and section a fact rests on is kept apart in `evidence`."""
     for term in (5, 6):
         for kpi in cat.load_catalogue(term).kpis:
             assert "seed" not in (kpi.note or "") + (kpi.lag_note or ""), kpi.id
@@ -101,10 +104,12 @@ def test_what_users_see_names_no_source_line():
         assert "seed" not in (link.note or ""), link.to_id
 
 
-def test_fixes_rest_on_seed_lines():
+def test_fixes_rest_on_the_documents():
     c5, c6 = cat.load_catalogue(5), cat.load_catalogue(6)
     generic = c5.kpi("K5-2-08")  # seed 001 「年度末時点で対前年度以上」, seed 003:202 「前年度（81.9%）以上」
-    assert generic.target.rule == "baseline" and "seed 003:202" in _raw_kpi(5, "K5-2-08")["evidence"]
+    assert generic.target.rule == "baseline"
+    assert ("「令和5年度 埼玉支部事業計画実施状況（概要版）」 2、戦略的保険者機能関係 (7) ジェネリック医薬品のさらなる使用促進"
+            "「前年度（81.9%）以上」") in _raw_kpi(5, "K5-2-08")["evidence"]
     assert c5.kpi("K5-2-10").label.startswith("効率的・効果的な医療提供体制の構築に向けて、")  # seed 003:235
     bids = c6.measure(c6.kpi("K6-3-01").measure_id)  # seed 002:220 「II) 内部統制等 ⑤」
     assert (bids.id, bids.heading) == ("6-3-II-6", "II) ⑤ 費用対効果を踏まえたコスト削減等")

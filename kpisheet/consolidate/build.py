@@ -826,7 +826,7 @@ def _national_rating(cons: Consolidation, kpi: Kpi, last: MonthValue | None, ann
 
 
 def _branches_meeting(cons: Consolidation, kpi: Kpi, codes: list[str]) -> tuple[Rating, tuple[int, int] | None]:
-    """K6-2-08 nationally (seed 002:214 「全支部において…」, reference 44支部): how many branches
+    """K6-2-08 nationally (the term-6 KPI一覧 2. III) ① 「全支部において…」, reference 44支部): how many branches
     met their own condition, out of those reporting, rated against all of them."""
     marks = [bk.rating.mark for c in codes if (bk := cons.branch_kpis.get((c, kpi.id))) is not None
              and bk.value is not None and bk.rating.mark in (EXCELLENT, MET, MISSED)]

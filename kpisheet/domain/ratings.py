@@ -1,6 +1,6 @@
 """Stage 5 — ratings: the annual target of a KPI, and the mark (◎ ○ △ —) of a result against it.
 
-The rule is the association's own (seed 003, 埼玉支部 令和5年度 事業計画実施状況; README
+The rule is the association's own (「令和5年度 埼玉支部事業計画実施状況（概要版）」; README
 "Ratings"): the latest result the data reach — whatever month that is — against the
 **annual** target.  ○ when the target is met; ◎ when it is beaten by the KPI's
 excellent_threshold relative to the target (≥ KPIs: result ≥ target × (1 + t); ≤ KPIs:
@@ -203,7 +203,7 @@ def mark_for(kpi: Kpi, result: float, target: float) -> str:
 
 
 def as_of_ja(month: date) -> str:
-    """'R6.1現在' — how seed 003 names the month a result's data reach (R = 令和, H = 平成)."""
+    """'R6.1現在' — how the 埼玉 status report names the month a result's data reach (R = 令和, H = 平成)."""
     if month.year == 2019 and month.month < 5:  # 令和 began on 1 May 2019
         return f"H31.{month.month}現在"
     era = wareki_year(month.year)  # '令和6', '令和元', '平成30'

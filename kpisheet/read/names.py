@@ -192,4 +192,4 @@ def measure_label(measure_id: str, field_name: str, n: int | None = None) -> str
 RATINGS = ("◎", "○", "△", "×", "—")
 RATING_NAME = "kpisheet_ratings"  # defined name of the rating list on _lists
 TEXT_LIMITS = {"text": 1000, "note": 1000, "issue": 2000}  # characters a cell should hold
-ROWS_PER_MEASURE = 10  # 事業内容 rows per measure on 取組状況 (recorded in _meta; seed 003 uses up to 9)
+ROWS_PER_MEASURE = 10  # 事業内容 rows per measure on 取組状況 (recorded in _meta; the 埼玉 status report uses up to 9)

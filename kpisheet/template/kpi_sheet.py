@@ -125,7 +125,8 @@ def lag_ja(kpi: Kpi) -> str | None:
 
 
 def branch_note(note: str) -> str:
-    """A catalogue note as a branch reads it: bracketed source references (「（seed 002:214。…）」) left out."""
+    """A catalogue note as a branch reads it: a bracketed developer reference an older catalogue carried
+    (「（seed …）」) left out; notes now name documents by title, which stays."""
     out: list[str] = []
     depth = start = kept = 0
     for i, ch in enumerate(note):

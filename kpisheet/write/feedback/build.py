@@ -2,7 +2,7 @@
 
 A copy of the branch's own workbook with every finding's cell highlighted and a
 comment saying what to fix, opening with two sheets: 実施状況 (kpisheet.write.report.plan_status: the
-branch's plan measure by measure as seed 003 lays it out; only in the feedback of the file
+branch's plan measure by measure as the 埼玉 status report lays it out; only in the feedback of the file
 whose values the consolidation used) and 確認事項, which lists the findings
 (sheet, cell, message) and the branch's own KPI rows beside the national figures:
 annual target, result with the month its data reach (「42.6%（R6.1現在）」), mark,

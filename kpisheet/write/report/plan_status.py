@@ -1,7 +1,7 @@
-"""実施状況: a branch's plan, measure by measure, laid out as seed 003 (埼玉支部 令和5年度 事業計画実施状況).
+"""実施状況: a branch's plan, measure by measure, laid out as 「令和5年度 埼玉支部事業計画実施状況（概要版）」.
 
 One table 具体的な施策 | 事業内容（KPI） | KPI目標 | KPI結果 | 結果 under the title and the legend (its head
-printed on every page, as seed 003 repeats it on every page), each pillar's heading a band across it.  Under
+printed on every page, as the 埼玉 report repeats it on every page), each pillar's heading a band across it.  Under
 each measure (its heading in the first column of its first row): the branch's activity rows
 (「① …」, — —, the branch's self-rating), then one row per KPI (the KPI as a sentence built from
 the catalogue, 「生活習慣病予防健診実施率を53.8%以上とする」, the annual target, the result with the
@@ -82,7 +82,7 @@ def _row(kind: str, first: str, second: str = "", target: str = "", result: str 
 
 # ================================================================ the row model
 def title_ja(fiscal_year: int, code: str) -> str:
-    """「令和5年度埼玉支部事業計画実施状況（概要版）」 (seed 003's title)."""
+    """「令和5年度埼玉支部事業計画実施状況（概要版）」 (the 埼玉 report's title)."""
     return f"{wareki_fiscal_year(fiscal_year)}{branch_name(code)}事業計画実施状況（概要版）"
 
 

@@ -124,7 +124,7 @@ def source_ja(key: str | None, term: int) -> str:
 
 
 def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
-    """KPI目標 as seed 003 writes it: 「53.8%以上」「20%以下」, or the basis when there is no number."""
+    """KPI目標 as the 埼玉 status report writes it: 「53.8%以上」「20%以下」, or the basis when there is no number."""
     if kpi.kind == "qualitative":
         return kpi.target.text or ""
     if annual is None:
@@ -133,7 +133,7 @@ def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
 
 
 def kpi_result_text(kpi: Kpi, bk: BranchKpi) -> str:
-    """KPI結果 as seed 003 writes it: 「42.6%（R6.1現在）」; 「—（未報告）」 without a result."""
+    """KPI結果 as the 埼玉 status report writes it: 「42.6%（R6.1現在）」; 「—（未報告）」 without a result."""
     if kpi.kind == "qualitative":
         return bk.text or "—"
     if bk.value is None:
