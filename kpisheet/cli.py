@@ -296,6 +296,17 @@ class BilingualContext(click.Context):
     formatter_class = BilingualFormatter
 
 
+def _with_context(parse: Any, ctx: click.Context, args: list[str]) -> list[str]:
+    """Parse the command line; a usage error the parser raised without its context (「--fy」 with no value)
+    gets it, so that the message shows the command's usage line like every other."""
+    try:
+        return list(parse(ctx, args))
+    except click.UsageError as exc:
+        if exc.ctx is None:
+            exc.ctx = ctx
+        raise
+
+
 class BilingualCommand(click.Command):
     """A command whose help option and help page are Japanese first."""
 
@@ -306,6 +317,9 @@ class BilingualCommand(click.Command):
         if option is not None:
             option.help = HELP_OPTION_HELP
         return option
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _with_context(super().parse_args, ctx, args)
 
 
 class BilingualGroup(click.Group):
@@ -320,6 +334,9 @@ class BilingualGroup(click.Group):
         if option is not None:
             option.help = HELP_OPTION_HELP
         return option
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _with_context(super().parse_args, ctx, args)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:

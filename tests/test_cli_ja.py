@@ -110,12 +110,17 @@ def test_a_bad_choice_and_a_missing_value_in_any_command_of_the_group():
     assert bad.stderr.endswith("エラー: --form の値が正しくありません：「xml」は選べません。選べる値：table, csv\n"
                                "Error: Invalid value for '--form': 'xml' is not one of 'table', 'csv'.\n"), bad.stderr
     no_value = CliRunner().invoke(tool, ["show", "--n"], prog_name="tool")
-    assert no_value.exit_code == 2
+    assert no_value.exit_code == 2 and no_value.stderr.startswith("使い方 / Usage: tool show [OPTIONS]\n")
     assert no_value.stderr.endswith("エラー: オプション「--n」には値が必要です。\n"
                                     "Error: Option '--n' requires an argument.\n"), no_value.stderr
 
 
 # ---------------------------------------------------------------- kpisheet's own usage errors
+def test_an_option_without_its_value():
+    usage_error(run("catalogue", "--fy"), "catalogue [OPTIONS]",
+                "オプション「--fy」には値が必要です。", "Option '--fy' requires an argument.")
+
+
 def test_kpisheets_own_usage_errors_are_japanese_first_too(tmp_path):
     usage_error(run("catalogue"), "catalogue [OPTIONS]",
                 "--fy 年度（例：--fy 2024）または --mapping を指定してください。",
