@@ -12,7 +12,7 @@ from kpisheet.cli import cli
 from kpisheet.domain import catalogue as cat
 from kpisheet.domain.findings import KpisheetError
 
-# The term-6 KPI list of the plan's KPI overview (seed 002 lines 204-220): id -> (rule of a branch's
+# The term-6 KPI list of the plan's KPI overview (「第6期保険者機能強化アクションプランの概要について」, 「第6期保険者機能強化アクションプラン KPI一覧」): id -> (rule of a branch's
 # annual target, the term goal as printed or None for 対前年度以上).
 TERM6 = {
     "K6-1-01": ("fixed", 100.0), "K6-1-02": ("baseline", None), "K6-1-03": ("baseline", None),
@@ -106,12 +106,12 @@ def test_what_users_see_names_no_source_line():
 
 def test_fixes_rest_on_the_documents():
     c5, c6 = cat.load_catalogue(5), cat.load_catalogue(6)
-    generic = c5.kpi("K5-2-08")  # seed 001 「年度末時点で対前年度以上」, seed 003:202 「前年度（81.9%）以上」
+    generic = c5.kpi("K5-2-08")  # 熊本支部 説明資料 「年度末時点で対前年度以上」, 埼玉 実施状況 2、(7) 「前年度（81.9%）以上」
     assert generic.target.rule == "baseline"
     assert ("「令和5年度 埼玉支部事業計画実施状況（概要版）」 2、戦略的保険者機能関係 (7) ジェネリック医薬品のさらなる使用促進"
             "「前年度（81.9%）以上」") in _raw_kpi(5, "K5-2-08")["evidence"]
-    assert c5.kpi("K5-2-10").label.startswith("効率的・効果的な医療提供体制の構築に向けて、")  # seed 003:235
-    bids = c6.measure(c6.kpi("K6-3-01").measure_id)  # seed 002:220 「II) 内部統制等 ⑤」
+    assert c5.kpi("K5-2-10").label.startswith("効率的・効果的な医療提供体制の構築に向けて、")  # 埼玉 実施状況 2、(11)
+    bids = c6.measure(c6.kpi("K6-3-01").measure_id)  # KPI一覧 3. 「II) 内部統制等 ⑤」
     assert (bids.id, bids.heading) == ("6-3-II-6", "II) ⑤ 費用対効果を踏まえたコスト削減等")
 
 
@@ -150,9 +150,9 @@ def test_mapping_covers_every_measure_and_kpi_of_both_terms():
 
 
 @pytest.mark.parametrize("old,new,relation,valid", [
-    ("K5-1-03", "K6-1-03", "新設", False),  # seed 002:204 【新設】: 支払基金と合算 -> 協会のみ
-    ("K5-2-06", "K6-2-06", "新設", False),  # seed 002:212 【新設】: 3 months -> 10 months
-    ("K5-1-07", "K6-1-05", "新設", False),  # seed 002:205 【新設】: 返納金 scope widened
+    ("K5-1-03", "K6-1-03", "新設", False),  # KPI一覧 1. II) ④ 【新設】: 支払基金と合算 -> 協会のみ
+    ("K5-2-06", "K6-2-06", "新設", False),  # KPI一覧 2. II) ④ 【新設】: 3 months -> 10 months
+    ("K5-1-07", "K6-1-05", "新設", False),  # KPI一覧 1. II) ⑤ 【新設】: 返納金 scope widened
     ("K5-2-01", "K6-2-01", "継続", True),
     ("K5-3-01", "K6-3-01", "継続", True),
     ("K5-2-09", "K6-2-11", "継続", True),
@@ -165,12 +165,12 @@ def test_kpi_successors_and_baseline_validity(old, new, relation, valid):
 def test_abolished_and_new():
     m = cat.load_mapping()
     assert m.successor("K5-1-05").relation == "廃止" and m.successor("K5-1-05").to_id is None
-    # where seed 002 prints 【新設】 (lines 204, 205, 212, 214, 215); the predecessor, if any, in the note
+    # where the term-6 KPI一覧 prints 【新設】 (1. II) ④⑤, 2. II) ④, III) ①, IV)); the predecessor, if any, in the note
     assert {k.to_id for k in m.kpis if k.relation == "新設"} == {"K6-1-03", "K6-1-05", "K6-2-06", "K6-2-09", "K6-2-10"}
     assert all(k.from_id in k.note for k in m.kpis if k.relation == "新設" and k.from_id)
-    hired = m.predecessor("K6-2-12")  # seed 002:215: a 令和4年度 reference, no 【新設】: last year's count is valid
+    hired = m.predecessor("K6-2-12")  # KPI一覧 2. IV): a 令和4年度 reference, no 【新設】: last year's count is valid
     assert (hired.relation, hired.baseline_valid) == ("追加", True)
-    head_office = next(x for x in m.measures if x.from_id == "5-3-I-4")  # seed 002:81-82: not abolished
+    head_office = next(x for x in m.measures if x.from_id == "5-3-I-4")  # 全体像（第5期から第6期の変更点） (3) I) ④: not abolished
     assert head_office.relation == "統合" and set(head_office.to_ids) == {"6-2-I-1", "6-2-I-2", "6-2-I-3", "6-3-I-2"}
     limit = next(x for x in m.measures if x.from_id == "5-1-3")
     assert limit.relation == "廃止" and limit.to_ids == ()
