@@ -1075,6 +1075,7 @@ def _date_ja(iso: str) -> str:
 
 OUTPUT_LABELS = (("national_", "全国集計表"), ("全支部_評価一覧_", "全支部の評価一覧"),
                  ("全支部_実施状況_", "全支部の実施状況"), ("kpi_values_", "分析用CSV"))
+XLSX_COPY_LABEL = "分析用CSVの表計算用コピー（支部コードは文字列）"  # kpi_values_….xlsx
 
 
 def output_lines(outputs: list[str]) -> list[str]:
@@ -1083,6 +1084,8 @@ def output_lines(outputs: list[str]) -> list[str]:
     for out in outputs:
         path = Path(out)
         label = next((ja for prefix, ja in OUTPUT_LABELS if path.name.startswith(prefix)), None)
+        if label == "分析用CSV" and path.suffix == ".xlsx":
+            label = XLSX_COPY_LABEL
         if label is None:
             feedback.append(path)
         else:

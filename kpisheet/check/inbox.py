@@ -35,7 +35,7 @@ STAGING_PREFIX = ".kpisheet"
 FEEDBACK_FOLDER = "feedback"
 _OWN_OUTPUTS = (  # (pattern of the file name, what it is, for W102's reason)
     (re.compile(r"^national_FY\d{4}_\d{4}-\d{2}(?!\d).*\.xlsx$", re.IGNORECASE), "全国集計表 / national workbook"),
-    (re.compile(r"^kpi_values_FY\d{4}(?!\d).*\.csv$", re.IGNORECASE), "分析用CSV / analysts' CSV"),
+    (re.compile(r"^kpi_values_FY\d{4}(?!\d).*\.(csv|xlsx)$", re.IGNORECASE), "分析用CSV / analysts' CSV"),
     (re.compile(r"_確認事項.*\.xlsx$", re.IGNORECASE), "確認事項ブック / feedback workbook"),
 )
 

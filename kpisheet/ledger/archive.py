@@ -98,6 +98,7 @@ def history(ledger: Ledger, *, branch: str | None = None, kpi: str | None = None
 
 # ---------------------------------------------------------------- importing a kpi_values CSV
 IMPORT_COLUMNS = ("branch_code", "kpi_id", "month", "numerator", "denominator", "value", "status")
+NO_FIGURE_STATUSES = frozenset({"not_submitted", "unreadable", "not_used"})  # rows of branches without a used file
 
 
 @dataclass
@@ -148,16 +149,20 @@ def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
     if not table or any(c not in table[0] for c in IMPORT_COLUMNS):
         raise bad("列が足りません / missing columns")
     codes = {b.code for b in load_branches()} | {NATIONAL_CODE}
+    # the unrounded figure where the CSV has one (kpisheet's CSV rounds `value` as shown since value_raw)
+    value_column = "value_raw" if "value_raw" in table[0] else "value"
     out: list[_ImportRow] = []
     years = set()
     for line, row in enumerate(table, 2):
+        if row["status"] in NO_FIGURE_STATUSES:
+            continue  # a branch with no file used: nothing to record
         try:
             month = month_key(parse_month(row["month"]))
             fy = int(month[:4]) - (1 if int(month[5:]) < 4 else 0)
             if row["branch_code"] not in codes or not catalogue_for_fy(fy).has_kpi(row["kpi_id"]):
                 raise ValueError(f"{row['branch_code']} {row['kpi_id']}")
             numerator, denominator, value = (float(row[c]) if row[c].strip() else None
-                                             for c in ("numerator", "denominator", "value"))
+                                             for c in ("numerator", "denominator", value_column))
         except (ValueError, KpisheetError, AttributeError) as exc:
             raise bad(f"{line}行目 / line {line}: {exc}") from None
         years.add(fy)

@@ -1,69 +1,194 @@
-"""The analysts' CSV: one row per branch × KPI × month, UTF-8 with BOM so Excel opens it.
+"""The analysts' table: one row per expected branch × KPI × month (and the nation's), written as a CSV
+(UTF-8 with BOM, for programs) and as an xlsx copy of the same table (for spreadsheets).
 
-Columns are FRAME_COLUMNS (branch × KPI × month, `kpi_value_rows`) and then:
+Every column, its type, unit and meaning is in `COLUMNS` (and docs/analyst-data.md, which a test keeps
+equal to it).  The choices:
 
-- `achievement`, `rank`, `rank_of`: the branch's achievement of the KPI (result ÷ target,
-  target ÷ result for a '<=' KPI; `inf` for a '<=' result of 0), its rank by achievement
-  and how many branches were ranked (shown 「3/44」; consolidation's module docstring has
-  the rule).  Only on the row whose `month` equals `data_month` (the result that is
-  ranked); empty on the branch's other months, on national rows and when not ranked.
+- **Every expected branch has its rows**, whether it sent a file or not: a branch that did not submit
+  (未提出), whose files could not be read (提出あり・読込不可) or whose file was not used gets a row per
+  KPI and month with `status` saying so and no figures, so the table is a full panel (47 branches,
+  本部 for the national-only KPIs, and `ALL` for the nation).
+- **Branch codes stay codes.**  `branch_code` is the two-digit text '01'…'47' ('00' 本部, 'ALL' the
+  nation).  A spreadsheet that opens a CSV guesses '01' to be the number 1, so the xlsx copy holds
+  the same table with the codes as text cells: the file to open in Excel or LibreOffice.
+- **One unit convention**: a percentage KPI's `value` and `annual_target` are in points (96.5 means
+  96.5 %), and so are `achievement` and `progress` (100.0 means exactly on target / on pace); yen in
+  yen, counts in their unit (`unit`).
+- **Rounded as shown, raw beside it**: `value` and `annual_target` are rounded half up to the KPI's
+  decimals exactly as every workbook shows them (display.shown); `value_raw` and `annual_target_raw`
+  are the unrounded figures.  `achievement` and `progress` are rounded to 0.1 point.
+- **Codes in English, labels in Japanese beside them** (`status` / `status_ja`, `submission` /
+  `submission_ja`, `target_source` / `target_source_ja`); `basis` is Japanese text.
 
-- `data_month`: the month the branch's (or, for branch_code 'ALL', the nation's) result of
-  the KPI is taken at — the latest month its data reach, the same on every row of the
-  branch × KPI; empty when there is no result.  The row whose `month` equals `data_month`
-  is the result the workbooks show (「42.6%（R6.1現在）」).
-- `progress`: 進捗 of that month's value, 1.0 = on pace for the annual target (value ÷
-  (target × months of data ÷ 12)); only KPIs that grow through the year, else empty.  A
-  reference figure: the mark (`mark`) is always the value against the annual target.
-- `target_source`: where the annual target came from (ratings.TARGET_SOURCES key:
-  workbook_hq, workbook_branch, workbook_changed, targets_file, previous_year,
-  generic_condition, catalogue, term_goal).
-
-Text cells that a spreadsheet would run as a formula (starting with = + - @,
-tab or carriage return) are prefixed with an apostrophe (OWASP CSV injection);
-numbers are written as numbers.
+Text cells that a spreadsheet would run as a formula (starting with = + - @, tab or carriage return)
+are prefixed with an apostrophe in the CSV (OWASP CSV injection); the xlsx writes every text as text.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpisheet.consolidate.build import NATIONAL_CODE, Consolidation
-from kpisheet.domain.catalogue import load_branches
-from kpisheet.domain.fiscal import parse_month
-from kpisheet.domain.ratings import progress
+from kpisheet.consolidate.build import (
+    NATIONAL_CODE,
+    STATUS_ERRORS,
+    STATUS_MISSING,
+    STATUS_NO_MONTH,
+    STATUS_OK,
+    STATUS_UNREADABLE,
+    Consolidation,
+    MonthValue,
+)
+from kpisheet.domain.catalogue import Kpi, load_branches
+from kpisheet.domain.display import shown
+from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.domain.ratings import NO_RESULT, TARGET_SOURCES, progress
 from kpisheet.fileio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-FRAME_COLUMNS = ["branch_code", "branch_name", "kpi_id", "kpi_label", "month", "numerator", "denominator",
-                 "value", "annual_target", "target", "mark", "status", "basis"]
-CSV_COLUMNS = [*FRAME_COLUMNS, "achievement", "rank", "rank_of", "data_month", "progress", "target_source"]
+XLSX_SHEET = "kpi_values"
+DICTIONARY_SHEET = "列の説明"
 
 
-def kpi_value_rows(cons: Consolidation) -> list[list[Any]]:
-    """Rows of FRAME_COLUMNS: one per branch × KPI × month (national rows have branch_code 'ALL')."""
+@dataclass(frozen=True)
+class Column:
+    """One column of the analysts' table: name, type, unit and meaning (Japanese, then English)."""
+
+    name: str
+    type: str  # integer | text | number | month
+    unit: str
+    ja: str
+    en: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("fiscal_year", "integer", "", "年度（西暦。2024＝令和6年度）", "fiscal year (2024 = FY2024, April–March)"),
+    Column("month", "month", "YYYY-MM", "この行の月（年度累計の値はその月末まで）",
+           "the month of the row (year-to-date figures run to its end)"),
+    Column("branch_code", "text", "", "支部コード（2桁の文字列 01～47、00＝本部、ALL＝全国）",
+           "branch code as text: '01'–'47', '00' HQ, 'ALL' the nation"),
+    Column("branch_name", "text", "", "支部名（全国は「全国」）", "branch name (全国 for the nation)"),
+    Column("submission", "text", "", "その支部の今月の提出状況（コード）：submitted, with_errors, "
+           "no_reporting_month, unreadable, not_submitted。全国の行は空欄",
+           "the branch's submission this month (code); empty on national rows"),
+    Column("submission_ja", "text", "", "提出状況（提出済、エラーあり、報告月の入力なし、提出あり・読込不可、未提出）",
+           "the submission in Japanese"),
+    Column("kpi_id", "text", "", "KPI ID（K6-2-01）", "KPI id"),
+    Column("kpi_label", "text", "", "KPIの名称", "KPI label"),
+    Column("unit", "text", "", "値の単位（%はポイントで表す）", "unit of value and annual_target (% in points)"),
+    Column("numerator", "number", "件・人など", "分子（支部の入力のまま）。割合のKPIだけ",
+           "numerator as the branch typed it (ratio KPIs only)"),
+    Column("denominator", "number", "件・人など", "分母（支部の入力のまま）。割合のKPIだけ",
+           "denominator as the branch typed it (ratio KPIs only)"),
+    Column("value", "number", "unit", "実績。KPIの表示桁で四捨五入（ブックの表示と同じ）。%はポイント（96.5）",
+           "result rounded half up to the KPI's decimals, as every workbook shows it; % in points"),
+    Column("value_raw", "number", "unit", "実績（丸めない値）。%はポイント", "result unrounded; % in points"),
+    Column("annual_target", "number", "unit", "評価に使った年間目標。表示桁で四捨五入。%はポイント",
+           "the annual target the mark used, rounded as shown; % in points"),
+    Column("annual_target_raw", "number", "unit", "年間目標（丸めない値）", "the annual target unrounded"),
+    Column("target_source", "text", "", "年間目標の出どころ（コード）：" + ", ".join(TARGET_SOURCES),
+           "where the annual target came from (code)"),
+    Column("target_source_ja", "text", "", "年間目標の出どころ（日本語）", "where the annual target came from, Japanese"),
+    Column("mark", "text", "", "評価（◎○△—）。実績を年間目標と比べたもの", "the mark: the result against the annual target"),
+    Column("status", "text", "", "この月の値の状態（コード）：ok, missing, excluded, zero_denominator, "
+           "not_submitted, unreadable, not_used", "state of the month's figure (code)"),
+    Column("status_ja", "text", "", "値の状態（日本語）", "state of the month's figure, Japanese"),
+    Column("basis", "text", "", "評価の根拠（日本語の文）", "why the mark (Japanese sentence)"),
+    Column("data_month", "month", "YYYY-MM", "ブックが示す実績の月（データが届いている最新の月）。"
+           "month がこれと同じ行が、ブックに載る実績", "the month of the result the workbooks show"),
+    Column("achievement", "number", "ポイント", "達成度：実績÷年間目標×100（以下のKPIは年間目標÷実績×100）。"
+           "100.0＝目標どおり。0.1ポイントに四捨五入。実績が0で「以下」のKPIは inf。month＝data_month の行だけ",
+           "result ÷ annual target × 100 (target ÷ result for '<='); on the data_month row only"),
+    Column("rank", "integer", "", "達成度（年度内に積み上がるKPIは進捗）による順位。month＝data_month の行だけ",
+           "rank by achievement (pace for KPIs that grow in the year); data_month row only"),
+    Column("rank_of", "integer", "", "順位を付けた支部の数（「3/44」の44）", "how many branches were ranked"),
+    Column("progress", "number", "ポイント", "進捗：実績÷（年間目標×データの月数÷12）×100。100.0＝ペースどおり。"
+           "年度内に積み上がるKPIだけ。0.1ポイントに四捨五入",
+           "pace: result ÷ (target × months of data ÷ 12) × 100; KPIs that grow in the year only"),
+)
+CSV_COLUMNS = [c.name for c in COLUMNS]
+
+SUBMISSIONS = {STATUS_OK: "submitted", STATUS_ERRORS: "with_errors", STATUS_NO_MONTH: "no_reporting_month",
+               STATUS_UNREADABLE: "unreadable", STATUS_MISSING: "not_submitted"}
+VALUE_STATUSES = {"ok": "報告あり", "missing": "未報告", "excluded": "エラーにより除外",
+                  "zero_denominator": "分母が0", "not_submitted": "未提出", "unreadable": "提出あり・読込不可",
+                  "not_used": "提出ファイルを使用せず"}
+# the month's status of a branch none of whose files was used, by its submission status
+_NO_FILE_STATUS = {STATUS_MISSING: "not_submitted", STATUS_UNREADABLE: "unreadable"}
+
+
+def csv_rows(cons: Consolidation) -> list[list[Any]]:
+    """Rows of CSV_COLUMNS: every expected branch × KPI × month, then the nation's (branch 'ALL')."""
     names = {b.code: b.display_name for b in load_branches()}
-    names[NATIONAL_CODE] = "全国"
-    rows: list[list[Any]] = []
-    for mv in [*cons.month_values.values(), *cons.national_months.values()]:
-        kpi = cons.catalogue.kpi(mv.kpi_id)
-        rows.append([mv.branch_code, names.get(mv.branch_code, mv.branch_code), kpi.id, kpi.label, mv.month,
-                     mv.numerator, mv.denominator, mv.value, mv.annual_target, mv.rating.effective_target,
-                     mv.rating.mark, mv.status, mv.rating.basis_ja])
-    order = {c: i for i, c in enumerate([b.code for b in load_branches()] + [NATIONAL_CODE])}
-    kpi_order = {k.id: i for i, k in enumerate(cons.catalogue.kpis)}
-    rows.sort(key=lambda r: (order.get(r[0], 99), kpi_order[r[2]], r[4]))
-    return rows
+    out: list[list[Any]] = []
+    for status in cons.statuses:
+        for kpi in cons.catalogue.kpis_for(cons.fiscal_year, status.code):
+            for m in kpi.months(cons.fiscal_year):
+                if m > cons.month:
+                    break
+                key = month_key(m)
+                mv = cons.month_values.get((status.code, kpi.id, key))
+                out.append(_row(cons, kpi, key, status.code, names.get(status.code, status.code),
+                                status.status, mv))
+    for kpi in cons.kpis:
+        for m in kpi.months(cons.fiscal_year):
+            if m > cons.month:
+                break
+            mv = cons.national_months.get((kpi.id, month_key(m)))
+            if mv is not None:
+                out.append(_row(cons, kpi, month_key(m), NATIONAL_CODE, "全国", None, mv))
+    return out
+
+
+def _row(cons: Consolidation, kpi: Kpi, month: str, code: str, name: str, submission: str | None,
+         mv: MonthValue | None) -> list[Any]:
+    head = [cons.fiscal_year, month, code, name, SUBMISSIONS.get(submission or "", ""), submission or "",
+            kpi.id, kpi.label, kpi.unit]
+    if mv is None:
+        status = _NO_FILE_STATUS.get(submission or "", "not_used")
+        return [*head, None, None, None, None, None, None, None, None, NO_RESULT, status, VALUE_STATUSES[status],
+                submission if status != "not_used" else VALUE_STATUSES[status], None, None, None, None, None]
+    shown_kpi = cons.national.get(kpi.id) if code == NATIONAL_CODE else cons.branch_kpis.get((code, kpi.id))
+    target = mv.rating.effective_target
+    source = mv.rating.target_source
+    pace = progress(kpi, mv.value, target, cons.fiscal_year, parse_month(month)) if mv.status == "ok" else None
+    achievement, rank, rank_of = _ranked(shown_kpi, code, month)
+    return [*head, mv.numerator, mv.denominator, _rounded(kpi, mv.value), mv.value, _rounded(kpi, target), target,
+            source, TARGET_SOURCES[source][0] if source in TARGET_SOURCES else "", mv.rating.mark, mv.status,
+            VALUE_STATUSES.get(mv.status, mv.status), mv.rating.basis_ja, getattr(shown_kpi, "data_month", None),
+            _points(achievement), rank, rank_of, _points(pace)]
+
+
+def _rounded(kpi: Kpi, value: float | None) -> float | None:
+    """The value as shown (display.shown: half up at the KPI's decimals), as a float."""
+    return None if value is None else float(shown(kpi, value))
+
+
+def _points(fraction: float | None) -> float | None:
+    """A ratio as points rounded to 0.1 (1.0042 → 100.4); inf stays inf."""
+    if fraction is None:
+        return None
+    if not math.isfinite(fraction):
+        return fraction
+    return float(shown(1, fraction * 100))
+
+
+def _ranked(shown_kpi: Any, code: str, month: str) -> tuple[Any, Any, Any]:
+    """(achievement, rank, rank_of) on the branch's shown row (month == data_month), else empty."""
+    if code == NATIONAL_CODE or shown_kpi is None or shown_kpi.data_month != month:
+        return None, None, None
+    return shown_kpi.achievement, shown_kpi.rank, shown_kpi.rank_of
 
 
 def kpi_values_frame(cons: Consolidation) -> "pandas.DataFrame":
-    """The analysts' table as a pandas DataFrame: the CSV's rows and columns."""
+    """The analysts' table as a pandas DataFrame: the CSV's rows and columns (branch_code as text)."""
     import pandas as pd
 
     return pd.DataFrame(csv_rows(cons), columns=CSV_COLUMNS)
@@ -80,36 +205,63 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def csv_rows(cons: Consolidation) -> list[list[Any]]:
-    """Rows of CSV_COLUMNS: the DataFrame's rows with the ranked achievement, each row's data month,
-    進捗 and target source."""
-    at = {name: i for i, name in enumerate(FRAME_COLUMNS)}
-    out = []
-    for row in kpi_value_rows(cons):
-        code, kpi_id, month = row[at["branch_code"]], row[at["kpi_id"]], row[at["month"]]
-        kpi = cons.catalogue.kpi(kpi_id)
-        shown = cons.national.get(kpi_id) if code == NATIONAL_CODE else cons.branch_kpis.get((code, kpi_id))
-        mv = (cons.national_months.get((kpi_id, month)) if code == NATIONAL_CODE
-              else cons.month_values.get((code, kpi_id, month)))
-        pace = progress(kpi, mv.value, mv.rating.effective_target, cons.fiscal_year, parse_month(month)) \
-            if mv is not None and mv.status == "ok" else None
-        source = mv.rating.target_source if mv is not None else None
-        out.append([*row, *_ranked(shown, code, month), getattr(shown, "data_month", None), pace, source])
-    return out
-
-
-def _ranked(shown: Any, code: str, month: str) -> tuple[Any, Any, Any]:
-    """(achievement, rank, rank_of) on the branch's shown row (month == data_month), else empty."""
-    if code == NATIONAL_CODE or shown is None or shown.data_month != month:
-        return None, None, None
-    return shown.achievement, shown.rank, shown.rank_of
-
-
-def write_kpi_values_csv(cons: Consolidation, path: Path, *, force: bool) -> Path:
+def write_kpi_values_csv(cons: Consolidation, path: Path, *, force: bool, rows: list[list[Any]] | None = None
+                         ) -> Path:
+    """The CSV (UTF-8 with BOM, CRLF); `rows` are csv_rows(cons) when the caller has them already."""
     with atomic_path(Path(path), force=force) as tmp:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f, lineterminator="\r\n")
             w.writerow(CSV_COLUMNS)
-            for row in csv_rows(cons):
+            for row in csv_rows(cons) if rows is None else rows:
                 w.writerow([safe_cell(v) for v in row])
+    return Path(path)
+
+
+def xlsx_copy_path(csv_path: Path) -> Path:
+    """kpi_values_FY2024_2024-10.csv → kpi_values_FY2024_2024-10.xlsx (the same table, for spreadsheets)."""
+    return Path(csv_path).with_suffix(".xlsx")
+
+
+def write_kpi_values_xlsx(cons: Consolidation, path: Path, *, force: bool, created: datetime | None = None,
+                          rows: list[list[Any]] | None = None) -> Path:
+    """The CSV's table as an xlsx: codes and every text as text cells, numbers as numbers, a filter and
+    frozen header; a second sheet 列の説明 describes every column.  `created` fixed gives the same bytes."""
+    import xlsxwriter
+
+    with atomic_path(Path(path), force=force) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False,
+                                            "nan_inf_to_errors": True})
+        wb.set_properties({"title": f"kpi_values FY{cons.fiscal_year} {cons.month_key}",
+                           "created": created or datetime.now()})
+        head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "font_name": "游ゴシック"})
+        body = wb.add_format({"font_name": "游ゴシック"})
+        ws = wb.add_worksheet(XLSX_SHEET)
+        widths = {"branch_name": 12, "kpi_label": 40, "basis": 60, "submission_ja": 16, "target_source_ja": 22,
+                  "status_ja": 16}
+        for i, name in enumerate(CSV_COLUMNS):
+            ws.set_column(i, i, widths.get(name, max(10, len(name) + 2)), body)
+        ws.freeze_panes(1, 0)
+        rows = csv_rows(cons) if rows is None else rows
+        ws.autofilter(0, 0, len(rows), len(CSV_COLUMNS) - 1)
+        for col, name in enumerate(CSV_COLUMNS):
+            ws.write_string(0, col, name, head)
+        for r, row in enumerate(rows, start=1):
+            for col, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    ws.write_string(r, col, value)
+                else:
+                    ws.write_number(r, col, value)
+        doc = wb.add_worksheet(DICTIONARY_SHEET)
+        doc.set_column(0, 0, 20)
+        doc.set_column(1, 2, 10)
+        doc.set_column(3, 4, 70)
+        for col, title in enumerate(("列", "型", "単位", "意味", "meaning")):
+            doc.write_string(0, col, title, head)
+        for r, c in enumerate(COLUMNS, start=1):
+            for col, text in enumerate((c.name, c.type, c.unit, c.ja, c.en)):
+                doc.write_string(r, col, text)
+        wb.close()
     return Path(path)

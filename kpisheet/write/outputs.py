@@ -47,7 +47,7 @@ from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import OutputExistsError, is_disk_full, sha256_or_empty
 from kpisheet.runtime import ForkedCall, WorkQueue, fork_cpus
-from kpisheet.write.csvout import write_kpi_values_csv
+from kpisheet.write.csvout import csv_rows, write_kpi_values_csv, write_kpi_values_xlsx
 from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
 from kpisheet.write.report import lists_name, write_lists, write_national
 from kpisheet.write.report.plan_status import plan_status_name, write_all_plan_status
@@ -83,7 +83,7 @@ def output_names(fiscal_year: int, month: date) -> dict[str, str]:
     tag = f"FY{fiscal_year}_{month_key(month)}"
     return {"national": f"national_{tag}.xlsx", "lists": lists_name(fiscal_year, month_key(month)),
             "plan_status": plan_status_name(fiscal_year, month_key(month)), "csv": f"kpi_values_{tag}.csv",
-            "tag": tag}
+            "values_xlsx": f"kpi_values_{tag}.xlsx", "tag": tag}
 
 
 def run_summary(cons: Consolidation, result: OutputResult) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def feedback_submissions(cons: Consolidation) -> list[Submission]:
 def planned_paths(cons: Consolidation, outdir: Path) -> list[Path]:
     """Every file `write_outputs` would write into `outdir`; raise OutputCollisionError on a clash."""
     names = output_names(cons.fiscal_year, cons.month)
-    planned = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"],
+    planned = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), *(Path(outdir) / names[k] for k in VALUE_OUTPUTS),
                *(feedback_path(cons, s, Path(outdir)) for s in feedback_submissions(cons))]
     seen: set[Path] = set()
     for p in planned:
@@ -144,10 +144,10 @@ def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: d
     {file name: sha256} of what the month's run wrote; a CSV that differs is an L109 finding."""
     outdir = Path(outdir)
     names = output_names(cons.fiscal_year, cons.month)
-    finals = [outdir / names["national"], outdir / names["csv"]]
+    finals = [outdir / names["national"], outdir / names["csv"], outdir / names["values_xlsx"]]
     with _staging(outdir, finals, force=force) as staging:
         staged = [write_national(cons, staging / names["national"], force=True, created=created),
-                  write_kpi_values_csv(cons, staging / names["csv"], force=True)]
+                  *write_value_tables(cons, staging, created)]
         findings = _compare_with_record(cons, staged[1], recorded)
         with signals_deferred():
             written = _commit(list(zip(staged, finals, strict=True)))
@@ -182,7 +182,6 @@ def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None
                   created: datetime | None) -> tuple[list[Path], list[Finding]]:
     names = output_names(cons.fiscal_year, cons.month)
     hq = [staging / names[k] for k in HQ_OUTPUTS]
-    csv_path = staging / names["csv"]
     subs = feedback_submissions(cons)
     findings: list[Finding] = []
     if parallel is None:
@@ -190,13 +189,13 @@ def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None
     if not parallel:
         write_hq_workbooks(cons, hq, created)
         step("national")
-        return [*hq, *_write_rest(cons, staging, csv_path, subs, step, findings)], findings
+        return [*hq, *_write_rest(cons, staging, subs, step, findings, created)], findings
     # The child writes the HQ workbooks, then joins this process in writing the feedback files,
     # taking them one at a time from a shared queue, so both finish at about the same time.
     queue = WorkQueue(len(subs) if len(subs) <= WorkQueue.MAX else 0)
     job = ForkedCall(_hq_then_feedback, cons, hq, created, staging, subs, queue)
     try:
-        rest = [write_kpi_values_csv(cons, csv_path, force=True)]
+        rest = write_value_tables(cons, staging, created)
         step("csv")
         done: dict[int, tuple[Path | None, Finding | None]] = {}
         for i in queue:
@@ -239,9 +238,21 @@ def write_hq_workbooks(cons: Consolidation, paths: list[Path], created: datetime
     write_all_plan_status(cons, plan_status, force=True, created=created)
 
 
-def _write_rest(cons: Consolidation, staging: Path, csv_path: Path, subs: list[Submission],
-                step: Callable[[str], None], findings: list[Finding]) -> list[Path]:
-    written = [write_kpi_values_csv(cons, csv_path, force=True)]
+# the analysts' table: the CSV and its xlsx copy
+VALUE_OUTPUTS = ("csv", "values_xlsx")
+
+
+def write_value_tables(cons: Consolidation, staging: Path, created: datetime | None) -> list[Path]:
+    """The analysts' CSV and its xlsx copy (VALUE_OUTPUTS order)."""
+    names = output_names(cons.fiscal_year, cons.month)
+    rows = csv_rows(cons)
+    return [write_kpi_values_csv(cons, staging / names["csv"], force=True, rows=rows),
+            write_kpi_values_xlsx(cons, staging / names["values_xlsx"], force=True, created=created, rows=rows)]
+
+
+def _write_rest(cons: Consolidation, staging: Path, subs: list[Submission],
+                step: Callable[[str], None], findings: list[Finding], created: datetime | None) -> list[Path]:
+    written = write_value_tables(cons, staging, created)
     step("csv")
     for sub in subs:
         path, failed = feedback_guarded(cons, sub, staging)
@@ -273,7 +284,7 @@ def stale_outputs(cons: Consolidation, outdir: Path, written: list[Path]) -> lis
     """Outputs of this fiscal year and month in `outdir` that are not among `written`."""
     names = output_names(cons.fiscal_year, cons.month)
     pattern = feedback_name_pattern(cons.fiscal_year, cons.month_key)
-    candidates = [*(Path(outdir) / names[k] for k in HQ_OUTPUTS), Path(outdir) / names["csv"]]
+    candidates = [*(Path(outdir) / names[k] for k in (*HQ_OUTPUTS, *VALUE_OUTPUTS))]
     folder = Path(outdir) / FEEDBACK_DIR
     if folder.is_dir():
         candidates += sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
