@@ -649,6 +649,32 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
+@cli.command(name="baseline")
+@click.option("--from-ledger", "from_ledger", is_flag=True, required=True,
+              help="Take the values from the submission ledger (the one source so far).")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="The fiscal year whose year-end values to write.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The baseline file to write (CSV), e.g. FY2024実績.csv.")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def baseline_command(from_ledger: bool, fiscal_year: int, output: Path, ledger: Path | None, force: bool) -> None:
+    """Write a fiscal year's year-end values as next year's --baseline file."""
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.write.csvout import write_baseline_from_ledger
+
+    _check_fy(fiscal_year)
+    try:
+        made = write_baseline_from_ledger(ledger_path_of(ledger), fiscal_year, output, force=force)
+    except KpisheetError as exc:
+        _fail(exc)
+    except OutputExistsError as exc:
+        _exists_exit(exc, "ファイル")
+    early = (f"（うち {made.before_march:,}件は3月より前の月の値：データの遅れるKPI、または年度の途中までの台帳）"
+             if made.before_march else "")
+    click.echo(f"{_year_ja(fiscal_year)}の年度末の値 {made.rows:,}件を書きました{early}: {made.path}\n"
+               f"次年度の配布に使うには: kpisheet generate --fy {fiscal_year + 1} --baseline {made.path} -o 配布")
+
+
 def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
     """Run action(ledger) on the opened ledger; a ledger problem (L1xx) is a message and exit 1."""
     from kpisheet import ledger as led

@@ -35,7 +35,8 @@ The package, by concern (each imports only `store`; this file re-exports their p
   files rows, closed months, revisions, last year's figures);
 * `record` — a consolidation against the ledger: `attach` before the outputs, `record_run` after;
 * `published` — a month's published run rebuilt from the ledger alone (`rebuild`, `--from-ledger`);
-* `archive` — every figure recorded (`history`), a kpi_values CSV imported, a month closed and reopened.
+* `archive` — every figure recorded (`history`), a year's year-end values (`year_end_values`, next year's
+  baseline), a kpi_values CSV imported, a month closed and reopened.
 """
 
 
@@ -50,6 +51,7 @@ from kpisheet.ledger.archive import (
     history,
     import_values,
     reopen_month,
+    year_end_values,
 )
 from kpisheet.ledger.published import (
     published_run,
@@ -135,4 +137,5 @@ __all__ = [
     "RunPlan",
     "RunRecord",
     "SCHEMA_VERSION",
+    "year_end_values",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 from kpisheet.consolidate.build import NATIONAL_CODE
 from kpisheet.domain.catalogue import catalogue_for_fy, load_branches
 from kpisheet.domain.findings import KpisheetError
-from kpisheet.domain.fiscal import jst_label, month_key, parse_month
+from kpisheet.domain.fiscal import jst_label, month_key, parse_month, wareki_fiscal_year
 from kpisheet.fileio import sha256_or_empty
 from kpisheet.ledger.store import (
     Ledger,
@@ -27,7 +27,7 @@ from kpisheet.ledger.store import (
     held,
 )
 
-CODES = frozenset({"L104", "L107", "L108"})
+CODES = frozenset({"L104", "L107", "L108", "G112"})
 
 
 def check_open(ledger: Ledger, fiscal_year: int, month: str) -> None:
@@ -94,6 +94,21 @@ def history(ledger: Ledger, *, branch: str | None = None, kpi: str | None = None
         mark = "" if r[10] is None else ("修正（締め後）" if r[10] else "修正")
         out.append(dict(zip(HISTORY_COLUMNS, [*r[:10], mark], strict=True)))
     return out
+
+
+# ---------------------------------------------------------------- year-end values (next year's baseline)
+def year_end_values(ledger: Ledger, fiscal_year: int) -> list[tuple[str, str, str, float]]:
+    """(branch code or 'ALL', KPI id, month, value) of every branch × KPI of a fiscal year, at the year's
+    shown result: the latest month the ledger holds a figure for (not 'missing'), when that figure is
+    usable ('ok'), as consolidation takes a branch's latest result.  G112 when the ledger holds nothing."""
+    latest: dict[tuple[str, str], tuple[str, Any]] = {}
+    for (code, kpi_id, month), figure in held(ledger, fiscal_year).items():
+        if figure.status != "missing" and month >= latest.get((code, kpi_id), ("", None))[0]:
+            latest[(code, kpi_id)] = (month, figure)
+    if not latest:
+        raise _error("G112", ledger.path, fiscal_year=fiscal_year, fiscal_year_ja=wareki_fiscal_year(fiscal_year))
+    return sorted((code, kpi_id, month, figure.value) for (code, kpi_id), (month, figure) in latest.items()
+                  if figure.status == "ok" and figure.value is not None)
 
 
 # ---------------------------------------------------------------- importing a kpi_values CSV

@@ -42,9 +42,10 @@ from kpisheet.domain.catalogue import (
     load_mapping,
 )
 from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.fiscal import parse_month, wareki_fiscal_year, wareki_month
 from kpisheet.read.normalise import clean_number, is_percent_format, parse_number_text
 
-CODES = frozenset({"G101", "G102", "G103", "G104", "G105", "G106", "G107", "G108"})
+CODES = frozenset({"G101", "G102", "G103", "G104", "G105", "G106", "G107", "G108", "G110", "G111"})
 UNKNOWN_BRANCH = "G103"  # also for `generate --branch` (kpisheet.template.build)
 
 Kind = Literal["baseline", "targets"]
@@ -105,9 +106,72 @@ def read_value_table(path: Path, fiscal_year: int, *, kind: Kind = "baseline") -
         return ValueTable({}, [finding("G102", file=path, line=header_line, missing=", ".join(missing))],
                           path=path)
     reader = _RowReader(path, fiscal_year, catalogue, kind)
+    if kind == "baseline" and KPI_VALUES_MONTH in header:
+        rows, found = _year_end_rows(path, fiscal_year, header, columns, rows)
+        reader.findings.extend(found)
     for line, cells in rows:
         reader.add(line, *(cells[i] if i < len(cells) else _Cell(None) for i in columns))
     return ValueTable(reader.values, reader.findings, reader.origins, path)
+
+
+# ---------------------------------------------------------------- kpisheet's own kpi_values CSV as a baseline
+# header texts (as _header_text gives them) of kpisheet's analysts' table (kpisheet.write.csvout)
+KPI_VALUES_MONTH, KPI_VALUES_DATA_MONTH, KPI_VALUES_RAW = "month", "datamonth", "valueraw"
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})")
+
+
+def _year_end_rows(path: Path, fiscal_year: int, header: list[str], columns: list[int],
+                   rows: list[tuple[int, list[_Cell]]]) -> tuple[list[tuple[int, list[_Cell]]], list[Finding]]:
+    """The rows of a kpi_values table (a row per branch × KPI × month, e.g. last March's run) that hold
+    each branch's and KPI's year-end value: the shown result (month = data_month), else the latest
+    month with a value; the unrounded `value_raw` where there is one.  G110 (nothing used) when the
+    months are not all of the previous fiscal year; G111 when they end before March."""
+    month_at = header.index(KPI_VALUES_MONTH)
+    data_at = header.index(KPI_VALUES_DATA_MONTH) if KPI_VALUES_DATA_MONTH in header else None
+    raw_at = header.index(KPI_VALUES_RAW) if KPI_VALUES_RAW in header else None
+    branch_at, kpi_at, value_at = columns
+
+    def cell(cells: list[_Cell], i: int | None) -> Any:
+        return cells[i].value if i is not None and i < len(cells) else None
+
+    def month_of(cells: list[_Cell], i: int | None) -> str | None:
+        value = cell(cells, i)
+        m = _MONTH_RE.match(value.strftime("%Y-%m") if hasattr(value, "strftime") else _text(value))
+        return f"{m.group(1)}-{int(m.group(2)):02d}" if m and 1 <= int(m.group(2)) <= 12 else None
+
+    kept: list[tuple[int, list[_Cell]]] = []
+    best: dict[tuple[str, str], tuple[tuple[bool, str], int, list[_Cell]]] = {}
+    years: set[int] = set()
+    for line, cells in rows:
+        month = month_of(cells, month_at)
+        if month is None:
+            kept.append((line, cells))  # read as it is: the row reader says what is wrong with it
+            continue
+        years.add(int(month[:4]) - (1 if int(month[5:]) < 4 else 0))
+        if raw_at is not None and not _blank(cell(cells, raw_at)):
+            cells = [*cells]
+            cells[value_at] = cells[raw_at]
+        if _blank(cell(cells, value_at)):
+            continue
+        key = (_text(cell(cells, branch_at)), _text(cell(cells, kpi_at)).upper())
+        rank = (month == month_of(cells, data_at), month)  # the shown result first, then the latest month
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, line, cells)
+    expected = fiscal_year - 1
+    expected_name = f"kpi_values_FY{expected}_{expected + 1}-03.csv"
+    if years and years != {expected}:
+        given = "・".join(str(y) for y in sorted(years))
+        return [], [finding("G110", file=path, value=given, given=given,
+                            given_ja="・".join(wareki_fiscal_year(y) for y in sorted(years)),
+                            fiscal_year=fiscal_year, fiscal_year_ja=wareki_fiscal_year(fiscal_year),
+                            expected=expected, expected_ja=wareki_fiscal_year(expected), expected_name=expected_name)]
+    chosen = [(line, cells) for _rank, line, cells in best.values()]
+    last = max((rank[1] for rank, _line, _cells in best.values()), default=None)
+    found = []
+    if last is not None and not last.endswith("-03"):
+        found.append(finding("G111", file=path, value=last, last=last, last_ja=wareki_month(parse_month(last)),
+                             expected_name=expected_name))
+    return sorted([*kept, *chosen], key=lambda r: r[0]), found
 
 
 # ---------------------------------------------------------------- reading rows

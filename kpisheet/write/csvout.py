@@ -265,3 +265,46 @@ def write_kpi_values_xlsx(cons: Consolidation, path: Path, *, force: bool, creat
                 doc.write_string(r, col, text)
         wb.close()
     return Path(path)
+
+
+# ---------------------------------------------------------------- next year's baseline from the ledger
+BASELINE_COLUMNS = ["branch", "branch_name", "kpi_id", "kpi_label", "month", "value"]
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    """What `write_baseline_from_ledger` wrote: the file, its rows and how many were taken before March."""
+
+    path: Path
+    fiscal_year: int
+    rows: int
+    before_march: int
+
+
+def write_baseline_from_ledger(ledger_path: Path, fiscal_year: int, path: Path, *, force: bool) -> BaselineFile:
+    """Write the year-end values of `fiscal_year` the ledger holds (ledger.year_end_values) as a baseline
+    file for the next year's `--baseline`: columns BASELINE_COLUMNS, values as shown (display.shown; a
+    percentage in points), UTF-8 with BOM.  OutputExistsError when `path` exists without `force`;
+    KpisheetError (L106, G112, …) for the ledger."""
+    from kpisheet import ledger
+    from kpisheet.domain.catalogue import catalogue_for_fy
+
+    with ledger.opened(Path(ledger_path)) as book:
+        values = ledger.year_end_values(book, fiscal_year)
+    cat = catalogue_for_fy(fiscal_year)
+    names = {b.code: b.display_name for b in load_branches()}
+    names[NATIONAL_CODE] = "全国"
+    order = {c: i for i, c in enumerate([*names])}
+    kpi_order = {k.id: i for i, k in enumerate(cat.kpis)}
+    rows = sorted((r for r in values if cat.has_kpi(r[1])),
+                  key=lambda r: (order.get(r[0], len(order)), kpi_order[r[1]]))
+    march = f"{fiscal_year + 1}-03"
+    with atomic_path(Path(path), force=force) as tmp:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f, lineterminator="\r\n")
+            w.writerow(BASELINE_COLUMNS)
+            for code, kpi_id, month, value in rows:
+                kpi = cat.kpi(kpi_id)
+                w.writerow([safe_cell(v) for v in (code, names.get(code, code), kpi_id, kpi.label, month,
+                                                    _rounded(kpi, value))])
+    return BaselineFile(Path(path), fiscal_year, len(rows), sum(1 for r in rows if r[2] < march))
