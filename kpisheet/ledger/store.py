@@ -20,7 +20,15 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 from kpisheet import __version__
 from kpisheet.consolidate.build import MonthValue, Revision
-from kpisheet.domain.catalogue import Catalogue, Kpi, catalogue_for_fy, load_mapping
+from kpisheet.domain.catalogue import (
+    CATALOGUE_FILES,
+    Catalogue,
+    Kpi,
+    catalogue_for_fy,
+    load_branches,
+    load_catalogue,
+    load_mapping,
+)
 from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.model import (
     EMPTY,
@@ -144,8 +152,36 @@ CREATE VIEW revision_list AS  -- revisions with the old and new figures and file
     JOIN kpi_values n ON n.id = r.new_value_id
     LEFT JOIN files fo ON fo.id = o.file_id
     LEFT JOIN files fn ON fn.id = n.file_id;
+""", """
+-- version 2: names and labels, so that codes join to what people read (filled from templates/, kept current
+-- by every run that records something: describe_codes)
+CREATE TABLE branches (  -- every branch code the figures use
+    code TEXT PRIMARY KEY,             -- '01'..'47', '00' 本部, 'ALL' the nation
+    name TEXT NOT NULL,                -- 北海道
+    display_name TEXT NOT NULL         -- 北海道支部 (全国 for 'ALL')
+);
+CREATE TABLE kpis (  -- every KPI of every term's catalogue
+    kpi_id TEXT PRIMARY KEY,           -- K6-2-01 (ids differ between terms: K5-…, K6-…)
+    term INTEGER NOT NULL,             -- 5, 6: the action plan's term
+    label TEXT NOT NULL,               -- the KPI's name as the plan writes it
+    short_label TEXT NOT NULL,
+    unit TEXT NOT NULL,                -- '%' (values in points), '円', '事業所', …
+    decimals INTEGER NOT NULL,         -- shown with this many decimals
+    direction TEXT NOT NULL,           -- '>=' higher is better, '<=' lower is better
+    kind TEXT NOT NULL,                -- ratio | count | qualitative
+    scope TEXT NOT NULL,               -- branch | national (本部 alone reports it)
+    measure_id TEXT NOT NULL,
+    measure TEXT NOT NULL              -- the measure (施策) it belongs to, as numbered in the plan
+);
+CREATE VIEW current_values_named AS  -- current_values with the branch's name and the KPI's label and unit
+    SELECT v.fiscal_year, v.month, v.branch_code, b.display_name AS branch_name, v.kpi_id, k.label AS kpi_label,
+           k.unit, v.numerator, v.denominator, v.value, v.status, v.run_month
+    FROM current_values v
+    LEFT JOIN branches b ON b.code = v.branch_code
+    LEFT JOIN kpis k ON k.kpi_id = v.kpi_id;
 """]
 SCHEMA_VERSION = len(MIGRATIONS)
+NAMED_SINCE = 2  # the schema version that added the branches and kpis tables
 
 
 def ledger_path(option: Path | str | None = None) -> Path:
@@ -250,6 +286,8 @@ def _migrate(ledger: Ledger) -> None:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _statements(MIGRATIONS[target - 1]):
                 conn.execute(statement)
+            if target == NAMED_SINCE:
+                describe_codes(conn)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {target}")
         conn.execute("COMMIT")
@@ -541,9 +579,34 @@ def previous_year_values(values: dict[Key, float], forward: dict[str, str], thro
     return out
 
 
+# ---------------------------------------------------------------- names and labels
+def describe_codes(conn: sqlite3.Connection) -> None:
+    """Fill the branches and kpis tables from templates/ (branches.json and every term's catalogue); a row
+    is written only where it is new or changed, so a run with unchanged catalogues writes nothing here."""
+    names = [(b.code, b.name, b.display_name) for b in load_branches()] + [("ALL", "全国", "全国")]
+    conn.executemany(
+        "INSERT INTO branches (code, name, display_name) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET "
+        "name = excluded.name, display_name = excluded.display_name "
+        "WHERE name IS NOT excluded.name OR display_name IS NOT excluded.display_name", names)
+    columns = ("term", "label", "short_label", "unit", "decimals", "direction", "kind", "scope", "measure_id",
+               "measure")
+    rows = []
+    for term in sorted(CATALOGUE_FILES):
+        cat = load_catalogue(term)
+        headings = {m.id: m.heading for m in cat.measures}
+        rows += [(k.id, term, k.label, k.short_label, k.unit, k.decimals, k.direction, k.kind, k.scope,
+                  k.measure_id, headings.get(k.measure_id, "")) for k in cat.kpis]
+    changed = " OR ".join(f"{c} IS NOT excluded.{c}" for c in columns)
+    conn.executemany(
+        f"INSERT INTO kpis (kpi_id, {', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) + 1))}) "
+        f"ON CONFLICT (kpi_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)} WHERE {changed}",
+        rows)
+
+
 # ---------------------------------------------------------------- runs and files rows
 def _insert_run(ledger: Ledger, kind: str, fiscal_year: int, month: str, digest: str, options: dict[str, Any],
                 fingerprint: str) -> int:
+    describe_codes(ledger.conn)  # names and labels as the catalogues now say them
     cur = ledger.conn.execute(
         "INSERT INTO runs (kind, fiscal_year, month, started_at, kpisheet_version, catalogue_digest, options, "
         "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
