@@ -89,7 +89,10 @@ def keep_columns(src: Path, dst: Path) -> None:
     with dst.open("w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(KEPT)
-        w.writerows([r[c] for c in KEPT] for r in rows)
+        # `value` unrounded (the CSV's `value` is rounded as shown; `value_raw` is the figure itself), and
+        # only the rows that hold figures (a branch without a file has rows with none)
+        w.writerows([r["value_raw" if c == "value" else c] for c in KEPT] for r in rows
+                    if r["status"] not in ("not_submitted", "unreadable", "not_used"))
 
 
 def main() -> int:

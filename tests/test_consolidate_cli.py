@@ -115,8 +115,8 @@ def test_csv_is_utf8_with_bom_and_injection_safe(inbox, tmp_path):
     data = (out / "kpi_values_FY2024_2024-10.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     header = data[3:].split(b"\r\n", 1)[0].decode()
-    assert header.startswith("branch_code,branch_name,kpi_id")
-    assert header.endswith(",data_month,progress,target_source")
+    assert header.startswith("fiscal_year,month,branch_code,branch_name,")
+    assert header.endswith(",data_month,achievement,rank,rank_of,progress")
 
 
 def test_csv_rows_carry_the_data_month_progress_and_target_source(inbox, tmp_path):
@@ -129,8 +129,8 @@ def test_csv_rows_carry_the_data_month_progress_and_target_source(inbox, tmp_pat
     bk = cons.branch_kpis[("10", "K6-2-02")]
     assert {r["data_month"] for r in mine} == {bk.data_month}
     shown = next(r for r in mine if r["month"] == r["data_month"])
-    assert float(shown["value"]) == pytest.approx(bk.value)
-    assert float(shown["progress"]) == pytest.approx(bk.progress)
+    assert float(shown["value_raw"]) == pytest.approx(bk.value)
+    assert float(shown["progress"]) == pytest.approx(bk.progress * 100, abs=0.05)  # in points
     assert shown["target_source"] == bk.target_source and shown["mark"] == bk.rating.mark
     level = [r for r in rows if r["branch_code"] == "10" and r["kpi_id"] == "K6-2-07"]
     assert level and all(r["progress"] == "" for r in level)  # a level KPI has no in-year pace

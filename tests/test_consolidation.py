@@ -235,9 +235,11 @@ def test_kpi_values_frame_one_row_per_branch_kpi_month(national_run):
     row = frame[(frame.branch_code == "11") & (frame.kpi_id == "K6-2-01") & (frame.month == "2024-10")]
     assert len(row) == 1
     n, d = row.iloc[0]["numerator"], row.iloc[0]["denominator"]
-    assert row.iloc[0]["value"] == pytest.approx(100 * n / d)
+    assert row.iloc[0]["value_raw"] == pytest.approx(100 * n / d)
+    shown_value = row.iloc[0]["value"]  # as shown (K6-2-01: one decimal)
+    assert shown_value == round(shown_value, 1) and abs(shown_value - 100 * n / d) <= 0.05
     national = frame[(frame.branch_code == "ALL") & (frame.kpi_id == "K6-2-01") & (frame.month == "2024-10")]
-    assert national.iloc[0]["value"] == pytest.approx(national_run.national["K6-2-01"].value)
+    assert national.iloc[0]["value_raw"] == pytest.approx(national_run.national["K6-2-01"].value)
     assert set(frame.month) == {f"2024-{m:02d}" for m in range(4, 11)}
 
 
@@ -268,7 +270,7 @@ def test_parallel_and_serial_writes_give_the_same_bytes(tmp_path, national_run):
                              created=created).paths
     assert [p.relative_to(tmp_path / "serial") for p in serial] == \
            [p.relative_to(tmp_path / "parallel") for p in parallel]
-    assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == len(HQ_OUTPUTS) + 1 + len(CODES)
+    assert serial[0].name == "national_FY2024_2024-10.xlsx" and len(serial) == len(HQ_OUTPUTS) + 2 + len(CODES)  # + the CSV and its xlsx
     a, b = _tree(tmp_path / "serial"), _tree(tmp_path / "parallel")
     assert a == b and len(a) == len(serial)  # no temporary files left either
 

@@ -68,7 +68,8 @@ def test_every_other_file_gets_w101_naming_it(tmp_path: Path, name: str, reason:
 
 
 @pytest.mark.parametrize("name", ["national_FY2024_2024-10.xlsx", "national_FY2024_2024-10 (2).xlsx",
-                                  "kpi_values_FY2024_2024-10.csv", "11_埼玉支部_FY2024_2024-10_確認事項.xlsx",
+                                  "kpi_values_FY2024_2024-10.csv", "kpi_values_FY2024_2024-10.xlsx",
+                                  "11_埼玉支部_FY2024_2024-10_確認事項.xlsx",
                                   ".kpisheet-abc123.xlsx.tmp", ".kpisheet.lock"])
 def test_kpisheet_outputs_get_w102_and_are_not_read(tmp_path: Path, name: str) -> None:
     touch(tmp_path / name)

@@ -7,6 +7,8 @@ corrupted branch file) are built or simulated in each test.
 
 from __future__ import annotations
 
+import csv
+
 import errno
 import os
 import shutil
@@ -234,7 +236,7 @@ def test_second_run_waits_for_the_first_to_finish(inbox, tmp_path):
     threading.Timer(0.2, release.set).start()
     result = write_outputs(cons, out, force=False, lock_wait=30)
     holder.join()
-    assert (out / NAMES["national"]).is_file() and len(result.paths) == len(outputs.HQ_OUTPUTS) + 1 + 2  # + CSV, feedback
+    assert (out / NAMES["national"]).is_file() and len(result.paths) == len(outputs.HQ_OUTPUTS) + 2 + 2  # + CSV and its xlsx copy, feedback
 
 
 def test_two_runs_at_once_never_leave_outputs_of_both(inbox, tmp_path):
@@ -252,8 +254,8 @@ def test_two_runs_at_once_never_leave_outputs_of_both(inbox, tmp_path):
     assert any(code == 0 for code, _ in results)
     feedback = sorted(p.name[:2] for p in (out / "feedback").iterdir())
     assert len(feedback) == 1  # the last run's branch only (--force removed the other's)
-    csv = (out / NAMES["csv"]).read_text(encoding="utf-8-sig")
-    branches_with_values = {line.split(",")[0] for line in csv.splitlines()[1:] if ",ok," in line}
+    with open(out / NAMES["csv"], encoding="utf-8-sig", newline="") as f:
+        branches_with_values = {r["branch_code"] for r in csv.DictReader(f) if r["status"] == "ok"}
     assert branches_with_values - {"ALL"} == set(feedback)
     assert leftovers(out) == []
 

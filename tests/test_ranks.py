@@ -109,7 +109,7 @@ def test_csv_carries_achievement_and_rank_on_the_shown_row(ranked):
     rows = [r for r in csv_rows(ranked) if r[at["branch_code"]] == "13" and r[at["kpi_id"]] == "K6-2-07"]
     by_month = {r[at["month"]]: r for r in rows}
     shown = by_month["2024-05"]
-    assert (shown[at["achievement"]], shown[at["rank"]], shown[at["rank_of"]]) == (0.9, 4, 4)
+    assert (shown[at["achievement"]], shown[at["rank"]], shown[at["rank_of"]]) == (90.0, 4, 4)  # in points
     earlier = by_month["2024-04"]
     assert (earlier[at["achievement"]], earlier[at["rank"]], earlier[at["rank_of"]]) == (None, None, None)
     national = [r for r in csv_rows(ranked) if r[at["branch_code"]] == "ALL" and r[at["kpi_id"]] == "K6-2-07"]

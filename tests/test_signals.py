@@ -96,7 +96,7 @@ def test_sigterm_while_writing_leaves_the_previous_outputs_as_they_were(box, tmp
     first = start(box, out)
     assert first.wait(300) == 0, first.communicate()[1].decode()
     before = outputs_of(out)
-    assert len(before) == len(HQ_OUTPUTS) + 1 + 46  # HQ workbooks, the CSV, 46 feedback files
+    assert len(before) == len(HQ_OUTPUTS) + 2 + 46  # HQ workbooks, the CSV and its xlsx copy, 46 feedback files
 
     proc = start(box, out, "--force")
     wait_until(proc, lambda: staging_exists(out), "it started writing")
