@@ -146,6 +146,18 @@ def test_a_march_csv_is_next_years_baseline_without_duplicate_rows(march, tmp_pa
     assert sub.prefilled_baselines == pytest.approx({k: v for (c, k), v in want.items() if c == "11" and k in asked})
     assert len(sub.prefilled_baselines) >= 15
     assert sub.kpis["K6-2-01"].baseline.value == pytest.approx(want[("11", "K6-2-01")])
+    copy = read_value_table(out / output_names(2024, MAR25)["values_xlsx"], 2025)  # the xlsx copy reads the same
+    assert copy.findings == [] and copy.values == pytest.approx(table.values)
+
+
+def test_generate_takes_the_march_csv_on_the_command_line(march, tmp_path):
+    _, out, _ = march
+    path = out / output_names(2024, MAR25)["csv"]
+    done = CliRunner().invoke(cli, ["generate", "--fy", "2025", "--branch", "10", "--baseline", str(path),
+                                    "-o", str(tmp_path / "配布")])
+    assert done.exit_code == 0, done.output
+    assert "G106" not in done.output and "G1" not in done.output
+    assert (tmp_path / "配布" / "10_群馬支部_FY2025_KPI入力.xlsx").is_file()
 
 
 def test_the_baseline_command_writes_the_ledgers_year_end_values(march, tmp_path):
