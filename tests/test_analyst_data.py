@@ -26,7 +26,7 @@ from kpisheet.write.csvout import COLUMNS, CSV_COLUMNS, csv_rows
 from kpisheet.write.outputs import output_names
 from tests.builders.sample import sample_values
 
-from .consolidate_helpers import filled, sample_inbox
+from .consolidate_helpers import den, filled, num, sample_inbox
 from .lo import lo_values_csv, requires_soffice
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,9 +41,17 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def october(tmp_path_factory):
-    """An October run of 10 群馬 alone (everyone else 未提出): (result, out folder)."""
+    """An October run of 10 群馬, whose K6-2-01 runs to August (its data trail two months), and 11 埼玉,
+    who left K6-1-01's October empty (everyone else 未提出):
+    (result, out folder)."""
     root = tmp_path_factory.mktemp("october")
-    filled(root, root / "inbox", 2024, "10", sample_values(load_catalogue(6), 2024, "10", OCT24))
+    sep24 = date(2024, 9, 1)
+    gunma = {**sample_values(load_catalogue(6), 2024, "10", OCT24),  # K6-2-01 through August (data trail)
+             **{name(k, m): None for name in (num, den) for k, m in (("K6-2-01", sep24), ("K6-2-01", OCT24))}}
+    filled(root, root / "inbox", 2024, "10", gunma, ("10", "11"))
+    saitama = {**sample_values(load_catalogue(6), 2024, "11", OCT24), num("K6-1-01", OCT24): None,
+               den("K6-1-01", OCT24): None}
+    filled(root, root / "inbox", 2024, "11", saitama, ("10", "11"))
     out = root / "out"
     return run_month(root / "inbox", 2024, "2024-10", out, ledger=root / "kpisheet.sqlite"), out
 
@@ -74,6 +82,24 @@ def test_every_expected_branch_has_a_row_per_kpi_and_month_with_its_status(octob
     gunma = [r for r in rows if r["branch_code"] == "10" and r["month"] == "2024-10"]
     assert {r["submission"] for r in gunma} == {"submitted"}
     assert {r["status_ja"] for r in gunma if r["status"] == "ok"} == {"報告あり"}
+
+
+def test_an_empty_month_within_the_data_lag_is_not_due_and_an_overdue_one_is_missing(october):
+    result, out = october
+    rows = read_csv(out / output_names(2024, OCT24)["csv"])
+    kpi = load_catalogue(6).kpi("K6-2-01")
+    assert kpi.lag_months >= 1
+    gunma = {r["month"]: r for r in rows if (r["branch_code"], r["kpi_id"]) == ("10", "K6-2-01")}
+    data_month = result.consolidation.branch_kpis[("10", "K6-2-01")].data_month
+    assert data_month == "2024-08"
+    assert {m: r["status"] for m, r in gunma.items() if m > data_month} == {
+        m: "not_due" for m in gunma if m > data_month}
+    assert {r["status_ja"] for m, r in gunma.items() if m > data_month} == {"集計待ち（データが届く時期の前）"}
+    assert gunma[data_month]["status"] == "ok"
+    saitama = next(r for r in rows if (r["branch_code"], r["kpi_id"], r["month"]) == ("11", "K6-1-01", "2024-10"))
+    assert (saitama["status"], saitama["status_ja"]) == ("missing", "未報告")  # no lag: October is due
+    assert any(f.code == "W413" and f.branch == "11" and f.subject == "K6-1-01"
+               for f in result.consolidation.findings)
 
 
 def test_values_are_rounded_as_shown_beside_the_raw_figures_and_rates_are_in_points(october):

@@ -181,8 +181,9 @@ def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
         except (ValueError, KpisheetError, AttributeError) as exc:
             raise bad(f"{line}行目 / line {line}: {exc}") from None
         years.add(fy)
+        status = "missing" if row["status"] == "not_due" else row["status"]  # the ledger keeps no lag
         out.append(_ImportRow(row["branch_code"], row["kpi_id"], month, numerator, denominator, value,
-                              row["status"] or "ok"))
+                              status or "ok"))
     if len(years) != 1:
         raise bad(f"年度が複数あります / several fiscal years: {sorted(years)}")
     return out, years.pop()

@@ -97,7 +97,7 @@ COLUMNS: tuple[Column, ...] = (
            "where the annual target came from (code)"),
     Column("target_source_ja", "text", "", "年間目標の出どころ（日本語）", "where the annual target came from, Japanese"),
     Column("mark", "text", "", "評価（◎○△—）。実績を年間目標と比べたもの", "the mark: the result against the annual target"),
-    Column("status", "text", "", "この月の値の状態（コード）：ok, missing, excluded, zero_denominator, "
+    Column("status", "text", "", "この月の値の状態（コード）：ok, missing, not_due, excluded, zero_denominator, "
            "not_submitted, unreadable, not_used", "state of the month's figure (code)"),
     Column("status_ja", "text", "", "値の状態（日本語）", "state of the month's figure, Japanese"),
     Column("basis", "text", "", "評価の根拠（日本語の文）", "why the mark (Japanese sentence)"),
@@ -117,7 +117,8 @@ CSV_COLUMNS = [c.name for c in COLUMNS]
 
 SUBMISSIONS = {STATUS_OK: "submitted", STATUS_ERRORS: "with_errors", STATUS_NO_MONTH: "no_reporting_month",
                STATUS_UNREADABLE: "unreadable", STATUS_MISSING: "not_submitted"}
-VALUE_STATUSES = {"ok": "報告あり", "missing": "未報告", "excluded": "エラーにより除外",
+VALUE_STATUSES = {"ok": "報告あり", "missing": "未報告", "not_due": "集計待ち（データが届く時期の前）",
+                  "excluded": "エラーにより除外",
                   "zero_denominator": "分母が0", "not_submitted": "未提出", "unreadable": "提出あり・読込不可",
                   "not_used": "提出ファイルを使用せず"}
 # the month's status of a branch none of whose files was used, by its submission status
@@ -160,10 +161,24 @@ def _row(cons: Consolidation, kpi: Kpi, month: str, code: str, name: str, submis
     source = mv.rating.target_source
     pace = progress(kpi, mv.value, target, cons.fiscal_year, parse_month(month)) if mv.status == "ok" else None
     achievement, rank, rank_of = _ranked(shown_kpi, code, month)
+    data_month = getattr(shown_kpi, "data_month", None)
+    status = "not_due" if mv.status == "missing" and _not_due(cons, kpi, month, data_month) else mv.status
     return [*head, mv.numerator, mv.denominator, _rounded(kpi, mv.value), mv.value, _rounded(kpi, target), target,
-            source, TARGET_SOURCES[source][0] if source in TARGET_SOURCES else "", mv.rating.mark, mv.status,
-            VALUE_STATUSES.get(mv.status, mv.status), mv.rating.basis_ja, getattr(shown_kpi, "data_month", None),
+            source, TARGET_SOURCES[source][0] if source in TARGET_SOURCES else "", mv.rating.mark, status,
+            VALUE_STATUSES.get(status, status), mv.rating.basis_ja, data_month,
             _points(achievement), rank, rank_of, _points(pace)]
+
+
+def _not_due(cons: Consolidation, kpi: Kpi, month: str, data_month: str | None) -> bool:
+    """An empty month that is not yet due: after the latest month with a figure (not a gap) and within the
+    KPI's usual data lag before the reporting month (health checks trail 1-3 months), or any month of a KPI
+    whose value arrives after the year ends — the months W413 does not ask for."""
+    if data_month is not None and month <= data_month:
+        return False
+    if kpi.lag_annual:
+        return True
+    index = cons.month.year * 12 + cons.month.month - 1 - kpi.lag_months  # the last month that is due
+    return month > f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _rounded(kpi: Kpi, value: float | None) -> float | None:
