@@ -649,16 +649,20 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
-@cli.command(name="baseline")
+@cli.command(name="baseline", short_help="年度末の値を次年度の前年度値ファイルに書く / Write next year's baseline file.")
 @click.option("--from-ledger", "from_ledger", is_flag=True, required=True,
-              help="Take the values from the submission ledger (the one source so far).")
-@click.option("--fy", "fiscal_year", type=int, required=True, help="The fiscal year whose year-end values to write.")
+              help="提出台帳の値から作ります（今は台帳だけが元です）/ Take the values from the submission ledger.")
+@click.option("--fy", "fiscal_year", type=int, required=True,
+              help="年度末の値を書く年度（西暦。例：2024）/ The fiscal year whose year-end values to write, e.g. 2024.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The baseline file to write (CSV), e.g. FY2024実績.csv.")
+              help="書き出す前年度値ファイル（CSV。例：FY2024実績.csv）/ The baseline file to write (CSV).")
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option("--force", is_flag=True, help="ファイルが既にあれば置き換えます / Replace the file if it exists.")
 def baseline_command(from_ledger: bool, fiscal_year: int, output: Path, ledger: Path | None, force: bool) -> None:
-    """Write a fiscal year's year-end values as next year's --baseline file."""
+    """台帳が記録した年度の年度末の値（支部・KPIごとの最新の実績）を、次年度の --baseline に使う前年度値ファイルに書きます。
+
+    Write a fiscal year's year-end values from the ledger as next year's --baseline file.
+    """
     from kpisheet.fileio import OutputExistsError
     from kpisheet.write.csvout import write_baseline_from_ledger
 
