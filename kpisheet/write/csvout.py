@@ -257,6 +257,10 @@ def write_kpi_values_xlsx(cons: Consolidation, path: Path, *, force: bool, creat
         for i, name in enumerate(CSV_COLUMNS):
             ws.set_column(i, i, widths.get(name, max(10, len(name) + 2)), body)
         ws.freeze_panes(1, 0)
+        ws.set_landscape()  # a table for the screen; printed, at its own size with the head on every page
+        ws.set_paper(9)
+        ws.repeat_rows(0)
+        ws.set_footer("&C&P / &N")
         rows = csv_rows(cons) if rows is None else rows
         ws.autofilter(0, 0, len(rows), len(CSV_COLUMNS) - 1)
         for col, name in enumerate(CSV_COLUMNS):
