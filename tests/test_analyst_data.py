@@ -214,6 +214,22 @@ def test_a_year_the_ledger_does_not_hold_is_g112(march, tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_the_year_end_value_is_the_shown_result_and_an_excluded_one_gives_none(tmp_path):
+    path = tmp_path / "kpi_values_FY2024_2025-03.csv"
+    path.write_text(
+        "fiscal_year,month,branch_code,kpi_id,value,value_raw,status,data_month\n"
+        "2024,2024-04,11,K6-2-01,10.0,10.04,ok,2025-01\n"
+        "2024,2025-01,11,K6-2-01,60.0,59.96,ok,2025-01\n"
+        "2024,2025-03,11,K6-2-01,,,not_due,2025-01\n"          # within the data lag: not the year end
+        "2024,2024-12,10,K6-2-01,40.0,40.0,ok,2025-01\n"
+        "2024,2025-01,10,K6-2-01,,,excluded,2025-01\n"          # the shown result was excluded
+        "2024,2025-03,10,K6-2-02,,,not_submitted,\n"
+        "2024,2025-03,ALL,K6-2-01,55.1,55.12,ok,2025-01\n", encoding="utf-8")
+    table = read_value_table(path, 2025)
+    assert table.findings == []  # the file reaches March
+    assert table.values == {("11", "K6-2-01"): 59.96, ("ALL", "K6-2-01"): 55.12}
+
+
 def test_a_kpi_values_csv_of_the_same_year_is_g110_and_nothing_is_used(march):
     _, out, _ = march
     path = out / output_names(2024, MAR25)["csv"]

@@ -123,8 +123,8 @@ _MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})")
 def _year_end_rows(path: Path, fiscal_year: int, header: list[str], columns: list[int],
                    rows: list[tuple[int, list[_Cell]]]) -> tuple[list[tuple[int, list[_Cell]]], list[Finding]]:
     """The rows of a kpi_values table (a row per branch × KPI × month, e.g. last March's run) that hold
-    each branch's and KPI's year-end value: the shown result (month = data_month), else the latest
-    month with a value; the unrounded `value_raw` where there is one.  G110 (nothing used) when the
+    each branch's and KPI's year-end value: the shown result (month = data_month; none when that month
+    was excluded), else the latest month with a value; the unrounded `value_raw` where there is one.  G110 (nothing used) when the
     months are not all of the previous fiscal year; G111 when they end before March."""
     month_at = header.index(KPI_VALUES_MONTH)
     data_at = header.index(KPI_VALUES_DATA_MONTH) if KPI_VALUES_DATA_MONTH in header else None
@@ -142,19 +142,25 @@ def _year_end_rows(path: Path, fiscal_year: int, header: list[str], columns: lis
     kept: list[tuple[int, list[_Cell]]] = []
     best: dict[tuple[str, str], tuple[tuple[bool, str], int, list[_Cell]]] = {}
     years: set[int] = set()
+    no_result: set[tuple[str, str]] = set()
+    last: str | None = None  # the file's last month (a March run's CSV has rows for March, filled or not)
     for line, cells in rows:
         month = month_of(cells, month_at)
         if month is None:
             kept.append((line, cells))  # read as it is: the row reader says what is wrong with it
             continue
         years.add(int(month[:4]) - (1 if int(month[5:]) < 4 else 0))
+        last = month if last is None or month > last else last
         if raw_at is not None and not _blank(cell(cells, raw_at)):
             cells = [*cells]
             cells[value_at] = cells[raw_at]
-        if _blank(cell(cells, value_at)):
-            continue
         key = (_text(cell(cells, branch_at)), _text(cell(cells, kpi_at)).upper())
-        rank = (month == month_of(cells, data_at), month)  # the shown result first, then the latest month
+        shown_row = month == month_of(cells, data_at)
+        if _blank(cell(cells, value_at)):
+            if shown_row:
+                no_result.add(key)  # the shown result was excluded (or 分母が0): no baseline, as no result
+            continue
+        rank = (shown_row, month)  # the shown result first, then the latest month
         if key not in best or rank > best[key][0]:
             best[key] = (rank, line, cells)
     expected = fiscal_year - 1
@@ -165,8 +171,8 @@ def _year_end_rows(path: Path, fiscal_year: int, header: list[str], columns: lis
                             given_ja="・".join(wareki_fiscal_year(y) for y in sorted(years)),
                             fiscal_year=fiscal_year, fiscal_year_ja=wareki_fiscal_year(fiscal_year),
                             expected=expected, expected_ja=wareki_fiscal_year(expected), expected_name=expected_name)]
+    best = {k: v for k, v in best.items() if k not in no_result}
     chosen = [(line, cells) for _rank, line, cells in best.values()]
-    last = max((rank[1] for rank, _line, _cells in best.values()), default=None)
     found = []
     if last is not None and not last.endswith("-03"):
         found.append(finding("G111", file=path, value=last, last=last, last_ja=wareki_month(parse_month(last)),
