@@ -1,5 +1,5 @@
-"""Writing a run's outputs: the national workbook, the lists and 実施状況 workbooks, the analysts' CSV and
-the branch feedback files.
+"""Writing a run's outputs: the national workbook, the lists and 実施状況 workbooks, the analysts' CSV (and
+its xlsx copy) and the branch feedback files.
 
 One run at a time per output folder.  `write_outputs` holds an exclusive lock
 (`fcntl.flock` on OUTDIR/.kpisheet.lock) while it checks and writes; a second
@@ -18,8 +18,8 @@ One branch's feedback file that cannot be written (anything but a full disk)
 becomes an E190 finding (E110 for an OSError) on that branch's file (see
 kpisheet.domain.failures); the run goes on.
 
-`write_rebuilt` writes a month rebuilt from the ledger (the national workbook
-and the CSV only) under the same lock, staging and commit.
+`write_rebuilt` writes a month rebuilt from the ledger (the national workbook,
+the CSV and its xlsx copy only) under the same lock, staging and commit.
 
 With force, outputs of the same fiscal year and month that this run did not
 write - e.g. the feedback file of a branch whose workbook has left the inbox -
@@ -139,7 +139,7 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
 
 def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: dict[str, str],
                   created: datetime | None = None) -> OutputResult:
-    """Write the national workbook and the CSV of a month rebuilt from the ledger (no feedback: the
+    """Write the national workbook and the CSV (with its xlsx copy) of a month rebuilt from the ledger (no feedback: the
     branches' files are not the ledger's), all or nothing as write_outputs does.  `recorded` is
     {file name: sha256} of what the month's run wrote; a CSV that differs is an L109 finding."""
     outdir = Path(outdir)
