@@ -152,7 +152,7 @@ def _output_name(src: Path, fmt: str) -> str:
     return f"{src.stem}.{ext}"
 
 
-def convert(src: Path, fmt: str, outdir: Path, timeout: float = 120) -> Path:
+def convert(src: Path, fmt: str, outdir: Path, timeout: float = 120, infilter: str | None = None) -> Path:
     """Convert ``src`` with ``soffice --headless --convert-to fmt`` into ``outdir``.
 
     ``fmt`` is anything ``--convert-to`` accepts, e.g. ``"pdf"``, ``"xlsx"`` or
@@ -162,6 +162,8 @@ def convert(src: Path, fmt: str, outdir: Path, timeout: float = 120) -> Path:
 
     Raises :class:`LibreOfficeError` (with soffice's output) if soffice fails,
     times out or, as happens with unloadable input, exits 0 without output.
+    ``infilter`` is passed as ``--infilter`` (e.g. ``"CSV:44,34,76,1"``: a UTF-8 CSV, as
+    LibreOffice's import dialog offers it for a file with a BOM).
     """
     soffice = _need_soffice()
     src = Path(src).resolve()
@@ -177,6 +179,7 @@ def convert(src: Path, fmt: str, outdir: Path, timeout: float = 120) -> Path:
         "--headless",
         "--norestore",
         f"-env:UserInstallation={profile.as_uri()}",
+        *([f"--infilter={infilter}"] if infilter else []),
         "--convert-to",
         fmt,
         "--outdir",

@@ -27,7 +27,7 @@ from kpisheet.write.outputs import output_names
 from tests.builders.sample import sample_values
 
 from .consolidate_helpers import den, filled, num, sample_inbox
-from .lo import lo_values_csv, requires_soffice
+from .lo import convert, lo_values_csv, requires_soffice
 
 ROOT = Path(__file__).resolve().parents[1]
 OCT24, MAR25 = date(2024, 10, 1), date(2025, 3, 1)
@@ -148,6 +148,21 @@ def test_libreoffice_opens_the_xlsx_copy_with_codes_01_to_47_intact(october, tmp
     table = next(rows for stem, rows in sheets.items() if stem.endswith("kpi_values"))
     at = table[0].index("branch_code")
     assert {r[at] for r in table[1:]} == {f"{i:02d}" for i in range(48)} | {"ALL"}
+
+
+@requires_soffice
+def test_libreoffice_opening_the_csv_keeps_branch_label_with_its_codes(october, tmp_path):
+    """A spreadsheet opening the CSV makes branch_code 01 the number 1 (documented); branch_label keeps
+    「01 北海道支部」 as written, so every code 00…47 can still be read off the sheet."""
+    _, out = october
+    book = convert(out / output_names(2024, OCT24)["csv"], "xlsx", tmp_path, infilter="CSV:44,34,76,1")
+    ws = openpyxl.load_workbook(book, read_only=True).worksheets[0]
+    sheet = [[c.value for c in row] for row in ws.iter_rows()]
+    at = sheet[0].index("branch_label")
+    labels = {r[at] for r in sheet[1:]}
+    assert {label.split(" ")[0] for label in labels} == {f"{i:02d}" for i in range(48)} | {"ALL"}
+    assert "01 北海道支部" in labels and "ALL 全国" in labels
+    assert 1 in {r[sheet[0].index("branch_code")] for r in sheet[1:]}  # why branch_label is there
 
 
 # ---------------------------------------------------------------- kpisheet's CSV as next year's baseline

@@ -9,8 +9,11 @@ equal to it).  The choices:
   KPI and month with `status` saying so and no figures, so the table is a full panel (47 branches,
   本部 for the national-only KPIs, and `ALL` for the nation).
 - **Branch codes stay codes.**  `branch_code` is the two-digit text '01'…'47' ('00' 本部, 'ALL' the
-  nation).  A spreadsheet that opens a CSV guesses '01' to be the number 1, so the xlsx copy holds
-  the same table with the codes as text cells: the file to open in Excel or LibreOffice.
+  nation).  A spreadsheet that opens a CSV guesses '01' to be the number 1 (Excel and LibreOffice
+  both do; a CSV has no types), so `branch_label` repeats code and name as one text ('01 北海道支部'), which
+  survives, and the xlsx copy holds the same table with the codes as text cells: the file to open in
+  Excel or LibreOffice.  Writing the code as ="01" would survive in a spreadsheet but reach pandas and R
+  as the text ="01".
 - **One unit convention**: a percentage KPI's `value` and `annual_target` are in points (96.5 means
   96.5 %), and so are `achievement` and `progress` (100.0 means exactly on target / on pace); yen in
   yen, counts in their unit (`unit`).
@@ -75,6 +78,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("branch_code", "text", "", "支部コード（2桁の文字列 01～47、00＝本部、ALL＝全国）",
            "branch code as text: '01'–'47', '00' HQ, 'ALL' the nation"),
     Column("branch_name", "text", "", "支部名（全国は「全国」）", "branch name (全国 for the nation)"),
+    Column("branch_label", "text", "", "支部コードと支部名（「01 北海道支部」「ALL 全国」）。表計算ソフトでCSVを開くと"
+           "branch_code の 01 は 1 になるが、この列はそのまま残る",
+           "code and name as one text ('01 北海道支部'): a spreadsheet that opens the CSV turns branch_code "
+           "01 into 1 but keeps this column as written"),
     Column("submission", "text", "", "その支部の今月の提出状況（コード）：submitted, with_errors, "
            "no_reporting_month, unreadable, not_submitted。全国の行は空欄",
            "the branch's submission this month (code); empty on national rows"),
@@ -150,7 +157,7 @@ def csv_rows(cons: Consolidation) -> list[list[Any]]:
 
 def _row(cons: Consolidation, kpi: Kpi, month: str, code: str, name: str, submission: str | None,
          mv: MonthValue | None) -> list[Any]:
-    head = [cons.fiscal_year, month, code, name, SUBMISSIONS.get(submission or "", ""), submission or "",
+    head = [cons.fiscal_year, month, code, name, f"{code} {name}", SUBMISSIONS.get(submission or "", ""), submission or "",
             kpi.id, kpi.label, kpi.unit]
     if mv is None:
         status = _NO_FILE_STATUS.get(submission or "", "not_used")
