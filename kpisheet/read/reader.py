@@ -100,7 +100,8 @@ def read_workbook(path: Path | str) -> Submission:
         _read_into(path, sub)
     except BookError as exc:
         _drop_values(sub)
-        sub.findings.append(finding(exc.code, file=path, reason=exc.reason, **exc.where))
+        sub.findings.append(finding(exc.code, file=path, sheet=exc.where.get("sheet"),
+                                    cell=exc.where.get("cell"), reason=exc.reason))
     except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
         sub.findings.extend(exc.findings)
     except Exception as exc:  # one finding, never a traceback: E110 for damage, E190 for a kpisheet failure

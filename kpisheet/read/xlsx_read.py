@@ -886,7 +886,9 @@ def format_hides(fmt: str | None, value: Any) -> bool:
     (text: the fourth section; a number: the first, second or third by its sign)."""
     if not fmt or ";" not in fmt:
         return False
-    sections, part, quoted = [], [], False
+    sections: list[str] = []
+    part: list[str] = []
+    quoted = False
     for ch in fmt:
         if ch == '"':
             quoted = not quoted
