@@ -191,6 +191,33 @@ def test_figures_typed_only_on_a_copy_are_one_error_naming_both_sheets(names: bo
     assert_run_went_on(cons, out)
 
 
+def test_a_copy_kept_and_its_original_deleted_is_read_from_the_copys_names(clean, reference: Consolidation,
+                                                                         tmp_path: Path):
+    """Excel leaves the workbook-level names #REF! when the original sheet is deleted; the copy's own
+    sheet-level names (renamed back to KPI入力) then define the inputs: no E313, no E301."""
+    good, clean_bad = clean
+
+    def change(wb: openpyxl.Workbook) -> None:
+        copy = _copy_with_names(wb)
+        for name, dn in list(wb.defined_names.items()):
+            dests = list(dn.destinations) if nm.parse_name(name) else []
+            if len(dests) == 1 and dests[0][0] == nm.SHEET_KPI:
+                dn.attr_text = f"#REF!{dests[0][1]}"
+        wb.remove(wb[nm.SHEET_KPI])
+        copy.title = nm.SHEET_KPI
+        for dn in list(copy.defined_names.values()):
+            dn.attr_text = dn.attr_text.replace(f"'{COPY}'", f"'{nm.SHEET_KPI}'")
+
+    cons, bad, out = run(tmp_path, good, edited(clean_bad, change))
+    assert not {"E313", "E312", "E301", "W316", "E317"} & codes_on(cons, bad)
+    sub = next(s for s in cons.submissions if s.path == str(bad))
+    ref = next(s for s in reference.submissions if s.branch_code == BAD)
+    assert sub.kpis[KPI].months["2024-09"].numerator.value == ref.kpis[KPI].months["2024-09"].numerator.value
+    assert cons.branch_kpis[(BAD, KPI)].value == reference.branch_kpis[(BAD, KPI)].value is not None
+    assert status(cons, BAD) == STATUS_OK
+    assert_run_went_on(cons, out)
+
+
 @pytest.mark.soffice
 def test_a_sheet_copied_in_libreoffice_is_one_warning(clean, reference: Consolidation, tmp_path: Path):
     from .lo import lo_fill, soffice_path
@@ -317,16 +344,11 @@ def _ink_like_fill(wb: openpyxl.Workbook, ref: str) -> None:
     cell.font = Font(color=cell.fill.fgColor.rgb)
 
 
-def _hiding_format(wb: openpyxl.Workbook, ref: str) -> None:
-    wb[nm.SHEET_KPI][ref].number_format = ";;;"
-
-
 NOT_SHOWN = {
     "hidden row": _hide_row,
     "zero-height row": _zero_height,
     "hidden column": _hide_column,
     "font colour of its fill": _ink_like_fill,
-    "format ;;;": _hiding_format,
 }
 
 
@@ -393,6 +415,24 @@ def test_an_input_under_a_merged_cell_is_an_error_and_not_used(clean, tmp_path: 
     assert (cons.national[KPI].numerator or 0) < PLANTED
     sub = next(s for s in cons.submissions if s.path == str(bad))
     assert sub.kpis[KPI].months["2024-08"].numerator.value is not None  # the merge's own cell is shown
+    assert_run_went_on(cons, out)
+
+
+def test_a_value_its_format_hides_is_named_and_read_by_kind(clean, reference: Consolidation, tmp_path: Path):
+    """`;;;` loses only the display: the cell is named (W318) and 0.618 in a percent target is 61.8%."""
+    good, clean_bad = clean
+    name = field(KPI, "target")
+    sheet, ref = cell_of(clean_bad, name)
+    cons, bad, out = run(tmp_path, good, edited(
+        clean_bad, lambda wb: setattr(wb[sheet][ref], "number_format", ";;;")))
+    hidden = found(cons, bad, "W318")
+    assert [(f.sheet, f.cell, f.name) for f in hidden] == [(sheet, ref, name)]
+    sub = next(s for s in cons.submissions if s.path == str(bad))
+    assert sub.kpis[KPI].target.value == pytest.approx(61.8)
+    assert not {"E318", "W306", "E319", "W419"} & codes_on(cons, bad)
+    assert status(cons, BAD) == status(reference, BAD) == STATUS_OK
+    assert cons.branch_kpis[(BAD, KPI)].rating == reference.branch_kpis[(BAD, KPI)].rating
+    assert cons.national[KPI].value == reference.national[KPI].value
     assert_run_went_on(cons, out)
 
 

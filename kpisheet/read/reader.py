@@ -72,7 +72,7 @@ from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
 CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308",
-                   "W316", "E317", "E318", "W317", "E319"})
+                   "W316", "E317", "E318", "W318", "W317", "E319"})
 
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
@@ -564,7 +564,8 @@ class _Reader:
         Workbook-level names define the inputs.  A sheet-level name scoped to another sheet than the
         one its workbook-level twin points to is what copying a sheet (Excel 「移動またはコピー」,
         LibreOffice) leaves behind: it is no second definition, only counted per sheet for W316.
-        A sheet-level name on the input's own sheet is a second definition (E313).
+        A sheet-level name on the input's own sheet is a second definition (E313), unless the
+        workbook-level one is broken (#REF!: the original sheet was deleted and its copy kept).
         """
         if self.named is None:
             entries = self.book.defined_name_entries
@@ -583,6 +584,12 @@ class _Reader:
                     self.copied_names[scope] = self.copied_names.get(scope, 0) + 1
                     continue
                 kept.append(e)
+            # a workbook-level name left #REF! (its sheet deleted) beside a sheet-level one that works — the
+            # copy kept, the original deleted — is no second definition: the working one defines the input
+            local = {e.name.casefold() for e in kept if e.local_sheet_id is not None
+                     and _destination(self.book, e.value) is not None}
+            kept = [e for e in kept if not (e.local_sheet_id is None and e.name.casefold() in local
+                                            and workbook_sheet.get(e.name.casefold()) is None)]
             counts = Counter(e.name.casefold() for e in kept)
             self.named = {}
             for e in kept:
@@ -649,9 +656,12 @@ class _Reader:
         ws = self.book.sheet(loc.sheet)
         raw, fmt, formula = ws.cell(loc.row, loc.col)
         source = Source(loc.sheet, loc.cell, loc.name)
-        if (raw is not None or formula is not None) and (why := ws.why_not_shown(loc.row, loc.col)) is not None:
+        why = ws.why_not_shown(loc.row, loc.col) if raw is not None or formula is not None else None
+        if why == "format":  # only the display is lost: the value is read (by kind), and the cell named
+            self.add("W318", label=label(), **self._where(loc, key))
+        elif why is not None:  # the cell itself cannot be seen: what is not shown is not read
             self.add("E318", label=label(), **NOT_SHOWN[why], **self._where(loc, key))
-            return InputValue(None, source, None)  # what is not shown is not read
+            return InputValue(None, source, None)
         if formula is not None:
             if raw is None:
                 self.add("W307", label=label(), **self._where(loc, key))
@@ -755,11 +765,7 @@ NOT_SHOWN = {  # why_not_shown's answer → the finding's words (E318)
     "ink": {"reason_ja": "文字の色が塗りつぶしの色と同じになっている", "reason_en": "its font colour is its fill colour",
             "fix_ja": "文字の色を「自動」に戻して保存し直して送ってください。",
             "fix_en": "Set the font colour back to Automatic, save and resend."},
-    "format": {"reason_ja": "表示形式（「;;;」など）で見えなくなっている",
-               "reason_en": "its number format (such as ;;;) shows nothing",
-               "fix_ja": "セルの表示形式を元に戻して保存し直して送ってください。",
-               "fix_en": "Restore the cell's number format, save and resend."},
-}
+}  # a number format that shows nothing is W318: the value is read, the cell named
 
 
 def _key_kind(sheet_key: str) -> str:
