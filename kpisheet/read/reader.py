@@ -20,6 +20,18 @@ is cross-checked against the hidden keys of the sheet (key column A, key row 1):
 A refused input keeps its place (sheet, cell, name) with no value, so the
 consolidation reports it excluded.
 
+Names by scope: workbook-level names define the inputs.  Copying an input sheet (Excel
+「移動またはコピー」, LibreOffice) copies its names as sheet-level names of the copy; those are
+no second definition, only one W316 per sheet carrying them.  A visible copy of an input sheet
+(its hidden keys say so) holding figures where the real sheet is blank is one E317 naming both
+sheets; the copy's figures are not used.
+
+Shown means visible: a value in a hidden or zero-height row, a hidden or zero-width column,
+under a merged cell or written in its fill colour is E318 and not used; one whose number
+format shows nothing (`;;;`) is W318 and read.  A percent KPI's target and 前年度実績 are read
+by kind, not by the surviving format (kpisheet.read.normalise); exactly HQ's prefilled value ÷
+100 is read as HQ's value (W317), a value that makes sense only ×100 or ÷100 is E319.
+
 Values, number formats and formula text come from kpisheet.read.xlsx_read
 (formulas' cached results are used, never evaluated) after the pre-flight
 checks.  Nothing loops up to a row number: keys and _meta are read from the

@@ -16,6 +16,12 @@ passed over with everything inside it, so a `<c>` only counts as a cell when it
 is a SpreadsheetML `<c>` in a `<row>` of the `<sheetData>` of the worksheet the
 workbook's relationships name.
 
+Besides values, each worksheet keeps what decides whether a cell is seen (`Layout`: hidden
+or zero-height rows, hidden or zero-width columns, merges, cells written in their fill colour),
+and dates follow the workbook's date system (1900 or 1904).  A shared-string index past the
+table is damage (E113), never a blank; a number cell's text with other than ASCII digits stays
+text (float() would read Arabic-Indic digits).
+
 A budget per file (`_Budget`) counts the bytes actually inflated (never the
 sizes the zip declares) and what is kept in memory; past a limit reading stops
 with E107.  Every problem is a `BookError` carrying its finding code.
