@@ -139,6 +139,8 @@ class Sheet:
     def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell],
                  layout: Layout = NO_LAYOUT) -> None:
         self.title, self.state, self.cells, self.layout = title, state, cells, layout
+        self._column_hidden: dict[int, bool] = {}  # asked per column, per row: a hostile file may hold
+        self._row_merges: dict[int, list[tuple[int, int, int]]] = {}  # 100,000 ranges; inputs sit in few
         self.max_row = max((r for r, _ in cells), default=0)
         self.max_column = max((c for _, c in cells), default=0)
 
@@ -151,9 +153,15 @@ class Sheet:
         lay = self.layout
         if row in lay.hidden_rows:
             return "row"
-        if any(a <= col <= b for a, b in lay.hidden_columns):
+        hidden = self._column_hidden.get(col)
+        if hidden is None:
+            hidden = self._column_hidden[col] = any(a <= col <= b for a, b in lay.hidden_columns)
+        if hidden:
             return "column"
-        if any(t <= row <= b and left <= col <= r and (row, col) != (t, left) for t, left, b, r in lay.merges):
+        merges = self._row_merges.get(row)
+        if merges is None:  # (top, left, right) of the merges spanning this row
+            merges = self._row_merges[row] = [(t, left, r) for t, left, b, r in lay.merges if t <= row <= b]
+        if any(left <= col <= r and (row, col) != (t, left) for t, left, r in merges):
             return "merge"
         if (row, col) in lay.invisible_ink:
             return "ink"
