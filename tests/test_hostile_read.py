@@ -167,6 +167,22 @@ def test_a_copied_input_sheet_is_one_warning_and_the_values_come_from_the_real_s
     assert_run_went_on(cons, out)
 
 
+def test_two_copies_are_one_warning_each(clean, reference: Consolidation, tmp_path: Path):
+    good, clean_bad = clean
+
+    def change(wb: openpyxl.Workbook) -> None:
+        _copy_with_names(wb)
+        _copy_with_names(wb).title = "KPI入力 (3)"
+        wb[COPY].title = "控え"
+
+    cons, bad, out = run(tmp_path, good, edited(clean_bad, change))
+    assert sorted(f.sheet for f in found(cons, bad, "W316")) == sorted(["控え", "KPI入力 (3)"])
+    assert not {"E313", "E317"} & codes_on(cons, bad)
+    assert cons.branch_kpis[(BAD, KPI)].value == reference.branch_kpis[(BAD, KPI)].value
+    assert status(cons, BAD) == STATUS_OK
+    assert_run_went_on(cons, out)
+
+
 @pytest.mark.parametrize("names", [True, False], ids=["with-names", "without-names"])
 def test_figures_typed_only_on_a_copy_are_one_error_naming_both_sheets(names: bool, clean, tmp_path: Path):
     good, clean_bad = clean
