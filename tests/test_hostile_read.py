@@ -29,7 +29,7 @@ from kpisheet.read.xlsx_read import Book, format_hides
 from kpisheet.write.feedback.build import feedback_path
 from kpisheet.write.outputs import write_outputs
 
-from .consolidate_helpers import field, num, sample_inbox, val
+from .consolidate_helpers import field, mfield, num, sample_inbox, val
 from .helpers import cell_of, rewrite_zip
 
 FY, MONTH = 2024, date(2024, 9, 1)
@@ -231,6 +231,25 @@ def test_a_copy_kept_and_its_original_deleted_is_read_from_the_copys_names(clean
     assert sub.kpis[KPI].months["2024-09"].numerator.value == ref.kpis[KPI].months["2024-09"].numerator.value
     assert cons.branch_kpis[(BAD, KPI)].value == reference.branch_kpis[(BAD, KPI)].value is not None
     assert status(cons, BAD) == STATUS_OK
+    assert_run_went_on(cons, out)
+
+
+def test_text_typed_only_on_a_copy_of_the_measures_sheet_is_one_error(clean, tmp_path: Path):
+    good, clean_bad = clean
+    name = mfield("6-1-I", "text", 9)
+    sheet, ref = cell_of(clean_bad, name)
+    assert sheet == nm.SHEET_MEASURES
+
+    def change(wb: openpyxl.Workbook) -> None:
+        copy = wb.copy_worksheet(wb[sheet])
+        copy.title = "取組状況 (2)"
+        copy[ref] = "健診の案内を郵送した"
+        wb[sheet][ref] = None
+
+    cons, bad, out = run(tmp_path, good, edited(clean_bad, change))
+    extra = found(cons, bad, "E317")
+    assert [(f.sheet, f.cell, f.context["input_sheet"]) for f in extra] == [("取組状況 (2)", ref, sheet)]
+    assert status(cons, BAD) == STATUS_ERRORS
     assert_run_went_on(cons, out)
 
 
