@@ -393,6 +393,7 @@ def lo_fill(
     * ``{"op": "rename_sheet", "old": "入力", "new": "入力2"}``
     * ``{"op": "insert_rows", "sheet": "入力", "before_row": 3, "count": 2}`` (1-based)
     * ``{"op": "delete_rows", "sheet": "入力", "row": 3, "count": 1}`` (1-based)
+    * ``{"op": "copy_sheet", "sheet": "入力", "new": "入力_2"}`` (placed last, or at ``position``)
 
     Not simulated: data validation. ``.uno:EnterString`` stores a value that the
     Calc UI would reject with a "stop" alert (measured: "150" into a 0..1

@@ -254,6 +254,11 @@ def apply_sheet_op(doc, op: dict) -> None:  # noqa: ANN001
         finally:
             if structure_locked:
                 doc.protect(password)
+    elif kind == "copy_sheet":  # what 「シートの移動/コピー」 does: a copy placed after the last sheet
+        sheets = doc.Sheets
+        if not sheets.hasByName(op["sheet"]):
+            raise RuntimeError(f"no sheet named {op['sheet']!r}; sheets: {list(sheets.ElementNames)}")
+        sheets.copyByName(op["sheet"], op["new"], int(op.get("position", sheets.getCount())))
     elif kind == "insert_rows":
         before = int(op["before_row"])
         count = int(op.get("count", 1))

@@ -121,9 +121,10 @@ CASES = {
     "W417 対前年度以上 target below last year": ({"in_K6_1_02_target": 0.6}, [("W417", "in_K6_1_02_target")]),
     # a KPI without a plausible range in the catalogue (バイオシミラー: 0% is possible) keeps W414
     "W414 percent typed as a fraction": ({"in_K6_2_09_baseline": 0.009}, [("W414", "in_K6_2_09_baseline")]),
-    # the plausible range catches both 100x slips of percent entry (W419, not W414)
-    "W419 percent 100 times too small": ({"in_K6_2_11_target": 0.009}, [("W419", "in_K6_2_11_target")]),
-    "W419 査定率 typed 0.310 without %": ({"in_K6_1_03_target": 0.31}, [("W419", "in_K6_1_03_target")]),
+    # the plausible range catches both 100x slips of percent entry: an annual value that only makes
+    # sense x100 or /100 is refused at reading (E319, not W419 or W414)
+    "E319 percent 100 times too small": ({"in_K6_2_11_target": 0.009}, [("E319", "in_K6_2_11_target")]),
+    "E319 査定率 typed 0.310 without %": ({"in_K6_1_03_target": 0.31}, [("E319", "in_K6_1_03_target")]),
     # a month's rate above the top of the range (a KPI growing in the year: only the top counts)
     "W419 a month's rate above the range": ({"in_K6_2_01_num_202409": "<den>0.95"},
                                            [("W419", "in_K6_2_01_num_202409")]),

@@ -96,7 +96,7 @@ def test_values_of_each_cell_shape(tmp_path: Path) -> None:
         '<c r="C1" t="inlineStr"><is><t xml:space="preserve"> 96.5% </t></is></c><c r="D1" s="3"><v>45500</v></c>'
         '<c r="E1"><f>A1*2</f><v></v></c><c r="F1" t="str"><f>"a"&amp;"b"</f><v>a&amp;b</v></c><c r="G1" s="2"/>'
         '<c r="H1" t="inlineStr"><is><t>1\r\n2</t><rPh><t>ふり</t></rPh></is></c><c r="I1" t="s"><v>1</v></c>'
-        '<c r="J1" t="b"><v>1</v></c><c r="K1" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="L1" t="s"><v>9</v></c>'
+        '<c r="J1" t="b"><v>1</v></c><c r="K1" t="e"><f>1/0</f><v>#DIV/0!</v></c>'
         '<c r="M1" t="d"><v>2024-10-01T00:00:00</v></c><c r="N1" s="2"><f t="shared" si="0"/><v>3</v></c></row>'))
     assert cells == {
         (1, 1): Cell("  spaced  "),
@@ -111,7 +111,19 @@ def test_values_of_each_cell_shape(tmp_path: Path) -> None:
         (1, 11): Cell("#DIV/0!", "General", "=1/0"),
         (1, 13): Cell(datetime(2024, 10, 1)),
         (1, 14): Cell(3.0, "#,##0", "=…"),  # a shared formula's dependent cell
-    }  # G1 styled but empty and L1 (shared string index past the table) hold nothing
+    }  # G1 styled but empty holds nothing
+
+
+def test_a_shared_string_index_past_the_table_is_damage(tmp_path: Path) -> None:
+    """Never a blank: a table cut short shifts every text after it (E113, naming the cell)."""
+    err = book_error(tmp_path, worksheet('<row r="1"><c r="A1" t="s"><v>2</v></c><c r="L1" t="s"><v>9</v></c></row>'))
+    assert (err.code, err.where) == ("E113", {"cell": "L1", "sheet": "S"})
+
+
+def test_non_ascii_digits_in_a_number_cell_are_text(tmp_path: Path) -> None:
+    """float() reads Arabic-Indic digits; the reader keeps them as text, so they are refused as a number."""
+    cells = cells_of(tmp_path, worksheet('<row r="1"><c r="A1"><v>\u0661\u0662</v></c></row>'))
+    assert cells == {(1, 1): Cell("\u0661\u0662")}
 
 
 @pytest.mark.parametrize("xml, expected", [

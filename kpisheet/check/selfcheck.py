@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from kpisheet.domain.catalogue import Kpi
 
 # the validator codes the 入力チェック mirrors (the same cells; see the module docstring)
+# (E319, the reader's refusal of a percent 100 times off, is a W419 cell the workbook flags as outside the range)
 SELF_CHECK_CODES = frozenset({"E304", "W305", "W306", "E401", "E402", "E403", "E404", "E406", "E408", "E410",
-                              "W413", "W414", "W415", "W418", "W419", "W421", "W502"})
+                              "W413", "W414", "W415", "W418", "W419", "E319", "W421", "W502"})
 
 # what the reader treats as an empty cell although it holds text (normalise.EMPTY_MARKS, NFKC'd)
 EMPTY_MARKS = ("—", "-", "－", "ー", "―", "‐", "−", "–", "─", "ｰ", "なし", "無し", "該当なし", "n/a", "N/A")

@@ -24,7 +24,7 @@ RATING_ALIASES = {"〇": "○", "◯": "○", "o": "○", "O": "○", "◎": "�
                   "✕": "×", "✖": "×", "╳": "×", "▲": "△", "ー": "—", "-": "—", "－": "—", "―": "—",
                   "─": "—", "–": "—", "‐": "—", "−": "—"}
 UNIT_SUFFIXES = ("事業所", "件", "人", "名", "円", "社", "回", "点", "％", "%", "ポイント", "pt")
-_NUMBER_RE = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[+-]?\.\d+$")
+_NUMBER_RE = re.compile(r"^[+-]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?$|^[+-]?\.[0-9]+$")  # ASCII digits only
 PERCENT = "percent"  # unit kinds of a numeric input
 PLAIN = "plain"
 
@@ -65,7 +65,9 @@ def parse_number_text(text: str) -> tuple[float | None, bool]:
     """('96.5%' → 96.5, True).  Returns (number or None, had_percent_sign); None = not a number.
 
     Accepts NFKC (full-width) digits, thousands commas, surrounding spaces, a unit
-    suffix (円, 件, 事業所…), a leading ¥, and Japanese negative marks △/▲.
+    suffix (円, 件, 事業所…), a leading ¥, and Japanese negative marks △/▲.  Other decimal
+    digits (Arabic-Indic ٦٤, Devanagari…) are not read as a number: NFKC keeps them, and
+    float() would accept them, so only ASCII digits pass.
     """
     s = unicodedata.normalize("NFKC", text).strip().replace(" ", "").replace("\u3000", "")
     s = s.replace("−", "-").replace("ー", "-") if s[:1] in ("−", "ー") else s
@@ -96,11 +98,14 @@ def is_empty_mark(value: Any) -> bool:
 def normalise_number(raw: Any, number_format: str | None, unit: str) -> Normalised:
     """A numeric input.  unit PERCENT: result in percentage points (96.5 = 96.5%); else as typed.
 
-    Percent cells: a number in a percent-formatted cell is a fraction (0.965 → 96.5);
-    a number above 1 there was typed as points (LibreOffice stores "96.5" typed in
-    a 0.0% cell as 96.5) and is read as points with W306; a number in a cell whose
-    percent format was removed is taken as points.  Text is parsed ("96.5%",
-    "９６．５", "96.5") as points with W305.
+    Percent cells: what a number means is decided by the kind of input and the template's
+    contract (a percent KPI's annual cell holds a fraction under a 0.0% format), not by whether
+    the format survived: a number from -1 to 1 is a fraction (0.965 → 96.5), even when the file
+    lost its styles or carries another format (`;;;`, General); a number above 1 cannot be a
+    fraction of a 0–100% KPI and is read as points (with W306 when the % format is there:
+    LibreOffice stores "96.5" typed in a 0.0% cell as 96.5).  Text is parsed ("96.5%",
+    "９６．５", "96.5") as points with W305.  The reader then weighs the value against HQ's
+    prefilled value and the KPI's plausible range (kpisheet.read.reader).
     """
     if is_empty_mark(raw):
         return Normalised(None)
@@ -127,9 +132,9 @@ def _from_number(number: float, number_format: str | None, unit: str) -> Normali
         return Normalised(None, (Note("E304", str(number), {"example": _example(unit)}),))
     if unit != PERCENT:
         return Normalised(clean_number(number))
-    if not is_percent_format(number_format):
-        return Normalised(clean_number(number))
     if abs(number) > 1:
+        if not is_percent_format(number_format):
+            return Normalised(clean_number(number))
         shown = f"{_fmt(number * 100)}%"
         return Normalised(clean_number(number), (Note("W306", shown, {"normalised": _fmt(number)}),))
     return Normalised(clean_number(number * 100))

@@ -20,6 +20,18 @@ is cross-checked against the hidden keys of the sheet (key column A, key row 1):
 A refused input keeps its place (sheet, cell, name) with no value, so the
 consolidation reports it excluded.
 
+Names by scope: workbook-level names define the inputs.  Copying an input sheet (Excel
+「移動またはコピー」, LibreOffice) copies its names as sheet-level names of the copy; those are
+no second definition, only one W316 per sheet carrying them.  A visible copy of an input sheet
+(its hidden keys say so) holding figures where the real sheet is blank is one E317 naming both
+sheets; the copy's figures are not used.
+
+Shown means visible: a value in a hidden or zero-height row, a hidden or zero-width column,
+under a merged cell or written in its fill colour is E318 and not used; one whose number
+format shows nothing (`;;;`) is W318 and read.  A percent KPI's target and 前年度実績 are read
+by kind, not by the surviving format (kpisheet.read.normalise); exactly HQ's prefilled value ÷
+100 is read as HQ's value (W317), a value that makes sense only ×100 or ÷100 is E319.
+
 Values, number formats and formula text come from kpisheet.read.xlsx_read
 (formulas' cached results are used, never evaluated) after the pre-flight
 checks.  Nothing loops up to a row number: keys and _meta are read from the
@@ -57,13 +69,22 @@ from kpisheet.domain.model import EMPTY, InputValue, KpiEntry, KpiMonth, Measure
 from kpisheet.fileio import sha256_file
 from kpisheet.read import names as nm
 from kpisheet.read.names import InputKey, input_label, measure_label
-from kpisheet.read.normalise import PERCENT, PLAIN, Normalised, normalise_number, normalise_rating, normalise_text
+from kpisheet.read.normalise import (
+    PERCENT,
+    PLAIN,
+    Normalised,
+    is_empty_mark,
+    normalise_number,
+    normalise_rating,
+    normalise_text,
+)
 from kpisheet.read.preflight import preflight
 from kpisheet.read.xlsx_read import Book, BookError
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
-CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308"})
+CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308",
+                   "W316", "E317", "E318", "W318", "W317", "E319"})
 
 META_FORMAT = TEMPLATE_FORMAT
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
@@ -91,7 +112,8 @@ def read_workbook(path: Path | str) -> Submission:
         _read_into(path, sub)
     except BookError as exc:
         _drop_values(sub)
-        sub.findings.append(finding(exc.code, file=path, reason=exc.reason))
+        sub.findings.append(finding(exc.code, file=path, sheet=exc.where.get("sheet"),
+                                    cell=exc.where.get("cell"), reason=exc.reason))
     except KpisheetError as exc:  # catalogue data broken: not the branch's fault, but reported
         sub.findings.extend(exc.findings)
     except Exception as exc:  # one finding, never a traceback: E110 for damage, E190 for a kpisheet failure
@@ -329,6 +351,7 @@ class _Reader:
         self.cat: Catalogue | None = None
         self.fy, self.code = 0, ""  # the workbook's fiscal year and branch, once _identity has read them
         self.named: dict[InputKey, _Name] | None = None
+        self.copied_names: dict[str, int] = {}  # sheet → input names copied onto it as sheet-level names
         self.keys: dict[str, _KeyIndex] = {}
 
     def add(self, code: str, **kw: Any) -> None:
@@ -350,6 +373,7 @@ class _Reader:
             self._frozen_rule_targets()
         kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
+        self._copies(kpi_sheet, measure_sheet)
         self._read_kpis(kpi_sheet)
         self._read_measures(measure_sheet, self._rows_per_measure(meta, measure_sheet))
         self._read_info(kpi_sheet)
@@ -506,14 +530,81 @@ class _Reader:
                 return title
         return None
 
+    def _copies(self, kpi_sheet: str | None, measure_sheet: str | None) -> None:
+        """Copies of an input sheet: W316 once per sheet carrying copied input names; E317 once per
+        visible copy holding figures where the real input sheet is blank (those figures are not used)."""
+        self._names()
+        inputs = {s for s in (kpi_sheet, measure_sheet) if s is not None}
+        for title, count in self.copied_names.items():
+            home = kpi_sheet if kpi_sheet is not None else nm.SHEET_KPI
+            if title in inputs:
+                continue
+            self.add("W316", sheet=title, value=count, input_sheet=home)
+        skip = inputs | {nm.SHEET_META, nm.SHEET_LISTS, nm.SHEET_GUIDE}
+        for title in self.book.sheetnames:
+            if title in skip or self.book.state(title) != "visible":
+                continue
+            for real, kind in ((kpi_sheet, "kpi"), (measure_sheet, "measure")):
+                if real is not None:
+                    self._copy_figures(title, real, kind)
+
+    def _copy_figures(self, title: str, real: str, kind: str) -> None:
+        idx = _index_keys(self.book.sheet(title))
+        if not any(_key_kind(k) == kind for k in idx.rows):
+            return  # not a copy of this input sheet
+        real_idx, copy, shown = self.keys[real], self.book.sheet(title), self.book.sheet(real)
+        extra: list[tuple[int, int]] = []
+        for (r, c), cell in copy.cells.items():
+            row_key, col_key = idx.row_keys.get(r), idx.col_keys.get(c)
+            if row_key is None or col_key is None or _key_kind(row_key) != kind or cell.formula is not None:
+                continue
+            if is_empty_mark(cell.value) or (isinstance(cell.value, str) and not cell.value.strip()):
+                continue
+            at = real_idx.rows.get(row_key), real_idx.cols.get(col_key)
+            if at[0] is None or at[1] is None:
+                continue
+            if is_empty_mark(shown.cell(at[0], at[1]).value):
+                extra.append((r, c))
+        if extra:
+            r, c = min(extra)
+            self.add("E317", sheet=title, cell=f"{column_letter(c)}{r}", value=len(extra), input_sheet=real)
+
     # --- locating one input
     def _names(self) -> dict[InputKey, _Name]:
-        """Every input name of the workbook, with how often it is defined (any scope, any letter case)."""
+        """Every input name of the workbook, with how often it is defined (any scope, any letter case).
+
+        Workbook-level names define the inputs.  A sheet-level name scoped to another sheet than the
+        one its workbook-level twin points to is what copying a sheet (Excel 「移動またはコピー」,
+        LibreOffice) leaves behind: it is no second definition, only counted per sheet for W316.
+        A sheet-level name on the input's own sheet is a second definition (E313), unless the
+        workbook-level one is broken (#REF!: the original sheet was deleted and its copy kept).
+        """
         if self.named is None:
             entries = self.book.defined_name_entries
-            counts = Counter(e.name.casefold() for e in entries)
-            self.named = {}
+            titles = [e.title for e in self.book.sheet_entries]
+            workbook_sheet: dict[str, str | None] = {}
             for e in entries:
+                if e.local_sheet_id is None and nm.parse_name(e.name) is not None:
+                    dest = _destination(self.book, e.value)
+                    workbook_sheet.setdefault(e.name.casefold(), None if dest is None else dest[0])
+            kept = []
+            for e in entries:
+                scope = titles[e.local_sheet_id] if e.local_sheet_id is not None and \
+                    e.local_sheet_id < len(titles) else None
+                home = workbook_sheet.get(e.name.casefold())
+                if scope is not None and home is not None and scope != home:
+                    self.copied_names[scope] = self.copied_names.get(scope, 0) + 1
+                    continue
+                kept.append(e)
+            # a workbook-level name left #REF! (its sheet deleted) beside a sheet-level one that works — the
+            # copy kept, the original deleted — is no second definition: the working one defines the input
+            local = {e.name.casefold() for e in kept if e.local_sheet_id is not None
+                     and _destination(self.book, e.value) is not None}
+            kept = [e for e in kept if not (e.local_sheet_id is None and e.name.casefold() in local
+                                            and workbook_sheet.get(e.name.casefold()) is None)]
+            counts = Counter(e.name.casefold() for e in kept)
+            self.named = {}
+            for e in kept:
                 key = nm.parse_name(e.name)
                 if key is None:
                     continue
@@ -574,8 +665,15 @@ class _Reader:
             return EMPTY
         if loc.by_key:
             self.add("W302", label=label(), **self._where(loc, key))
-        raw, fmt, formula = self.book.sheet(loc.sheet).cell(loc.row, loc.col)
+        ws = self.book.sheet(loc.sheet)
+        raw, fmt, formula = ws.cell(loc.row, loc.col)
         source = Source(loc.sheet, loc.cell, loc.name)
+        why = ws.why_not_shown(loc.row, loc.col) if raw is not None or formula is not None else None
+        if why == "format":  # only the display is lost: the value is read (by kind), and the cell named
+            self.add("W318", label=label(), **self._where(loc, key))
+        elif why is not None:  # the cell itself cannot be seen: what is not shown is not read
+            self.add("E318", label=label(), **NOT_SHOWN[why], **self._where(loc, key))
+            return InputValue(None, source, None)
         if formula is not None:
             if raw is None:
                 self.add("W307", label=label(), **self._where(loc, key))
@@ -609,6 +707,10 @@ class _Reader:
                 entry.baseline = self.value(nm.kpi_key(kpi.id, "baseline"), sheet, unit,
                                             partial(input_label, kpi, "baseline"),
                                             required=kpi.target.rule in ("baseline", "generic_conditional"))
+                if unit == PERCENT:
+                    entry.target = self._percent_sense(kpi, "target", entry.target, self.sub.prefilled_targets)
+                    entry.baseline = self._percent_sense(kpi, "baseline", entry.baseline,
+                                                         self.sub.prefilled_baselines)
                 for month in kpi.months(fy):
                     km = KpiMonth(month_key(month))
                     fields = ("num", "den") if kpi.kind == "ratio" else ("val",)
@@ -618,6 +720,30 @@ class _Reader:
                     km.value = got.get("val", EMPTY)
                     entry.months[km.month] = km
             self.sub.kpis[kpi.id] = entry
+
+    def _percent_sense(self, kpi: Any, field_name: str, iv: InputValue, prefilled: dict[str, float]) -> InputValue:
+        """A percent KPI's annual value weighed by its kind, not its format: exactly HQ's prefilled value
+        ÷ 100 is read as that value (W317); one outside the plausible range that would be inside it
+        ×100 or ÷100 is refused (E319), the two readings named."""
+        v = iv.value
+        if not isinstance(v, float) or v == 0:
+            return iv
+        where = {"sheet": iv.source.sheet if iv.source else None, "cell": iv.source.cell if iv.source else None,
+                 "name": iv.source.name if iv.source else None, "subject": kpi.id,
+                 "label": input_label(kpi, field_name)}
+        plausible = kpi.plausible
+        p = prefilled.get(kpi.id)
+        if p and math.isclose(v, p / 100, rel_tol=1e-9) and (plausible is None or not plausible.holds(v)):
+            self.add("W317", value=kpi.format_value(v), normalised=kpi.format_value(p), **where)
+            return InputValue(p, iv.source, iv.raw)
+        if plausible is None or plausible.holds(v) or not 0 <= v <= 100:
+            return iv  # plausible, or out of 0–100 (E402 says so)
+        others = [x for x in (v * 100, v / 100) if 0 <= x <= 100 and plausible.holds(x)]
+        if len(others) == 1:
+            self.add("E319", value=kpi.format_value(v), other=kpi.format_value(others[0]),
+                     low=kpi.format_value(plausible.low), high=kpi.format_value(plausible.high), **where)
+            return InputValue(None, iv.source, iv.raw)
+        return iv
 
     def _read_measures(self, sheet: str | None, rows_per_measure: int) -> None:
         assert self.cat is not None
@@ -638,6 +764,28 @@ class _Reader:
         for f in nm.INFO_FIELDS:
             value = self.value(nm.info_key(f), sheet, PLAIN, partial(str, nm.INFO_LABELS[f]), required=False).value
             setattr(self.sub, f, value if isinstance(value, str) else None)
+
+
+NOT_SHOWN = {  # why_not_shown's answer → the finding's words (E318)
+    "row": {"reason_ja": "行が非表示（または高さ0）になっている", "reason_en": "its row is hidden or zero height",
+            "fix_ja": "行を再表示して保存し直して送ってください。", "fix_en": "Unhide the row, save and resend."},
+    "column": {"reason_ja": "列が非表示（または幅0）になっている", "reason_en": "its column is hidden or zero width",
+               "fix_ja": "列を再表示して保存し直して送ってください。", "fix_en": "Unhide the column, save and resend."},
+    "merge": {"reason_ja": "結合されたセルの下に隠れている", "reason_en": "it lies under a merged cell",
+              "fix_ja": "セルの結合を解除し、入力欄に値を入力し直してください。",
+              "fix_en": "Unmerge the cells and enter the value in the input cell again."},
+    "ink": {"reason_ja": "文字の色が塗りつぶしの色と同じになっている", "reason_en": "its font colour is its fill colour",
+            "fix_ja": "文字の色を「自動」に戻して保存し直して送ってください。",
+            "fix_en": "Set the font colour back to Automatic, save and resend."},
+}  # a number format that shows nothing is W318: the value is read, the cell named
+
+
+def _key_kind(sheet_key: str) -> str:
+    """'kpi' for a KPI input row's key ('K6-2-01|num'), 'info' for 記入者・連絡先, else 'measure'."""
+    subject = sheet_key.partition("|")[0]
+    if subject == "info":
+        return "info"
+    return "kpi" if re.fullmatch(r"K\d+-\d-\d{2}", subject) else "measure"
 
 
 def _normalise(key: InputKey, raw: Any, fmt: str, unit: str) -> Normalised:

@@ -16,6 +16,12 @@ passed over with everything inside it, so a `<c>` only counts as a cell when it
 is a SpreadsheetML `<c>` in a `<row>` of the `<sheetData>` of the worksheet the
 workbook's relationships name.
 
+Besides values, each worksheet keeps what decides whether a cell is seen (`Layout`: hidden
+or zero-height rows, hidden or zero-width columns, merges, cells written in their fill colour),
+and dates follow the workbook's date system (1900 or 1904).  A shared-string index past the
+table is damage (E113), never a blank; a number cell's text with other than ASCII digits stays
+text (float() would read Arabic-Indic digits).
+
 A budget per file (`_Budget`) counts the bytes actually inflated (never the
 sizes the zip declares) and what is kept in memory; past a limit reading stops
 with E107.  Every problem is a `BookError` carrying its finding code.
@@ -24,6 +30,7 @@ with E107.  Every problem is a `BookError` carrying its finding code.
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 import zlib
 from datetime import datetime
@@ -33,7 +40,15 @@ from urllib.parse import unquote
 from xml.parsers import expat
 
 from kpisheet.domain.failures import CORRUPT, DAMAGE
-from kpisheet.xlsx_cells import BUILTIN_FORMATS, EXCEL_MAX_COLUMN, EXCEL_MAX_ROW, from_excel, is_date_format, sheet_cell
+from kpisheet.xlsx_cells import (
+    BUILTIN_FORMATS,
+    EXCEL_MAX_COLUMN,
+    EXCEL_MAX_ROW,
+    column_letter,
+    from_excel,
+    is_date_format,
+    sheet_cell,
+)
 
 # ------------------------------------------------------------------ limits of one file
 # A filled template is ~100 KB zipped, ~1 MB unpacked, a few thousand cells, a few
@@ -72,8 +87,9 @@ class Cell(NamedTuple):  # a tuple: thousands are made per sheet, a frozen datac
 EMPTY_CELL = Cell(None)
 
 
-CODES = frozenset({"E107", "E108", "E112"})  # and E110 (CORRUPT, kpisheet.domain.failures)
-TOO_LARGE, UNSAFE_XML = "E107", "E108"  # also found by pre-flight, before a workbook is opened
+CODES = frozenset({"E107", "E108", "E112", "E113"})  # and E110 (CORRUPT, kpisheet.domain.failures)
+TOO_LARGE, UNSAFE_XML = "E107", "E108"
+STRING_PAST_TABLE = "E113"  # a cell's shared-string index past sharedStrings.xml: damage, never a blank  # also found by pre-flight, before a workbook is opened
 # what reading a member of a damaged zip raises (encrypted part, unknown compression, bad data, cut short);
 # anything else raised while parsing is a failure of kpisheet (E190), not of the file
 ZIP_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, *DAMAGE)
@@ -81,11 +97,12 @@ ZIP_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, *DAMAGE)
 
 class BookError(Exception):
     """Why a workbook cannot be read: a finding code (E107 budget, E108 unsafe XML, E110 corrupt,
-    E112 Strict OOXML) and a short reason for its message."""
+    E112 Strict OOXML, E113 a shared-string index past the table) and a short reason for its message;
+    `where` names the sheet and cell when the damage has one."""
 
-    def __init__(self, code: str, reason: str):
+    def __init__(self, code: str, reason: str, **where: str):
         super().__init__(f"{code}: {reason}")
-        self.code, self.reason = code, reason
+        self.code, self.reason, self.where = code, reason, where
 
 
 class DefinedNameEntry(NamedTuple):
@@ -105,14 +122,53 @@ class SheetEntry(NamedTuple):
     part: str  # zip member of the worksheet, "" when the relationship is missing
 
 
+class Layout(NamedTuple):
+    """What decides whether a cell is shown, besides its value: hidden or zero-height rows, hidden or
+    zero-width columns, merged ranges, and the cells whose font colour is their fill colour."""
+
+    hidden_rows: frozenset[int] = frozenset()
+    hidden_columns: tuple[tuple[int, int], ...] = ()  # (first, last) column ranges
+    merges: tuple[tuple[int, int, int, int], ...] = ()  # (top, left, bottom, right)
+    invisible_ink: frozenset[tuple[int, int]] = frozenset()  # (row, col) written in its fill colour
+
+
+NO_LAYOUT = Layout()
+
+
 class Sheet:
-    def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell]) -> None:
-        self.title, self.state, self.cells = title, state, cells
+    def __init__(self, title: str, state: str, cells: dict[tuple[int, int], Cell],
+                 layout: Layout = NO_LAYOUT) -> None:
+        self.title, self.state, self.cells, self.layout = title, state, cells, layout
+        self._column_hidden: dict[int, bool] = {}  # asked per column, per row: a hostile file may hold
+        self._row_merges: dict[int, list[tuple[int, int, int]]] = {}  # 100,000 ranges; inputs sit in few
         self.max_row = max((r for r, _ in cells), default=0)
         self.max_column = max((c for _, c in cells), default=0)
 
     def cell(self, row: int, col: int) -> Cell:
         return self.cells.get((row, col), EMPTY_CELL)
+
+    def why_not_shown(self, row: int, col: int) -> str | None:
+        """Why the cell's content cannot be seen on the sheet ('row', 'column', 'merge', 'ink',
+        'format'), None when it is shown.  Read from the file, never from what a viewer would draw."""
+        lay = self.layout
+        if row in lay.hidden_rows:
+            return "row"
+        hidden = self._column_hidden.get(col)
+        if hidden is None:
+            hidden = self._column_hidden[col] = any(a <= col <= b for a, b in lay.hidden_columns)
+        if hidden:
+            return "column"
+        merges = self._row_merges.get(row)
+        if merges is None:  # (top, left, right) of the merges spanning this row
+            merges = self._row_merges[row] = [(t, left, r) for t, left, b, r in lay.merges if t <= row <= b]
+        if any(left <= col <= r and (row, col) != (t, left) for t, left, r in merges):
+            return "merge"
+        if (row, col) in lay.invisible_ink:
+            return "ink"
+        value, fmt, _ = self.cell(row, col)
+        if value is not None and format_hides(fmt, value):
+            return "format"
+        return None
 
 
 # ------------------------------------------------------------------ the budget
@@ -182,6 +238,7 @@ class Book:
             raise
         self._strings: list[str] | None = None
         self._formats: list[str] | None = None
+        self._invisible: frozenset[int] | None = None
         self._sheets: dict[str, Sheet] = {}
 
     def _read_workbook(self) -> None:
@@ -202,6 +259,7 @@ class Book:
             if title not in self._parts:  # a duplicated title: the first one is the sheet Excel shows
                 self.sheetnames.append(title)
                 self._parts[title], self._states[title] = entry.part, entry.state
+        self.date1904 = wb.date1904  # serial dates count from 1904-01-01 (workbookPr date1904)
         self.defined_name_entries: list[DefinedNameEntry] = wb.names
         self.defined_names: dict[str, str] = {}  # workbook-level names; the first of duplicates
         for d in self.defined_name_entries:
@@ -277,10 +335,24 @@ class Book:
     def formats(self) -> list[str]:
         """Number format code of each cellXfs index (the `s` attribute of a cell)."""
         if self._formats is None:
-            part = "xl/styles.xml"
-            self._formats = self._parse(part, _StylesHandler(self._budget, part)).formats() \
-                if part in self._names else []
+            self._styles()
+        assert self._formats is not None
         return self._formats
+
+    def invisible_styles(self) -> frozenset[int]:
+        """cellXfs indexes whose font colour is the colour of their fill (white on white)."""
+        if self._invisible is None:
+            self._styles()
+        assert self._invisible is not None
+        return self._invisible
+
+    def _styles(self) -> None:
+        part = "xl/styles.xml"
+        if part in self._names:
+            styles = self._parse(part, _StylesHandler(self._budget, part))
+            self._formats, self._invisible = styles.formats(), styles.invisible()
+        else:
+            self._formats, self._invisible = [], frozenset()
 
     def sheet(self, title: str) -> Sheet:
         if title not in self._sheets:
@@ -290,8 +362,15 @@ class Book:
             if part not in self._names:
                 raise BookError(CORRUPT, f"シート {title[:100]} のパート {part or '(リレーションなし)'} がありません / "
                                         f"the part of sheet {title[:100]} is missing")
-            cells = self._parse(part, _SheetHandler(self._budget, part, self.strings(), self.formats())).cells
-            self._sheets[title] = Sheet(title, self._states[title], cells)
+            handler = _SheetHandler(self._budget, part, self.strings(), self.formats(), self.invisible_styles(),
+                                    self.date1904)
+            try:
+                handler = self._parse(part, handler)
+            except BookError as exc:
+                if exc.code == STRING_PAST_TABLE:
+                    exc.where["sheet"] = title
+                raise
+            self._sheets[title] = Sheet(title, self._states[title], handler.cells, handler.layout())
         return self._sheets[title]
 
     def state(self, title: str) -> str:
@@ -433,11 +512,12 @@ def _strict(part: str) -> BookError:
 
 class _WorkbookHandler(_Handler):
     table = _edges(MAIN_NS, ("^", "workbook", "wb"), ("wb", "sheets", "sheets"), ("sheets", "sheet", "sheet"),
-                   ("wb", "definedNames", "names"), ("names", "definedName", "name"))
+                   ("wb", "definedNames", "names"), ("names", "definedName", "name"), ("wb", "workbookPr", "pr"))
 
     def __init__(self, budget: _Budget, part: str) -> None:
         super().__init__(budget, part)
         self.seen_root = False
+        self.date1904 = False
         self.sheets: list[tuple[str, str, str]] = []  # (title, state, relationship id)
         self.names: list[DefinedNameEntry] = []
         self.name_attrs: dict[str, str] = {}
@@ -459,6 +539,8 @@ class _WorkbookHandler(_Handler):
             raise _strict(self.part)
         if state == "wb":
             self.seen_root = True
+        elif state == "pr":
+            self.date1904 = attrs.get("date1904", "").strip().lower() in ("1", "true")
         elif state == "sheet":
             self.budget.entry(self.part)
             self.sheets.append((attrs.get("name", ""), attrs.get("state", "visible"), attrs.get(f"{REL_NS} id", "")))
@@ -489,14 +571,45 @@ class _RelsHandler(_Handler):
             self.targets.setdefault(attrs.get("Id", ""), attrs.get("Target", ""))
 
 
+# Colours as a cell shows them: rgb as six hex digits; the theme's first two slots and the legacy
+# palette's black and white resolved, so white font on no fill compares equal to white on white.
+_BLACK, _WHITE = "000000", "FFFFFF"
+_PALETTE = {0: _BLACK, 1: _WHITE, 2: "FF0000", 3: "00FF00", 4: "0000FF", 5: "FFFF00", 6: "FF00FF", 7: "00FFFF",
+            8: _BLACK, 9: _WHITE, 10: "FF0000", 11: "00FF00", 12: "0000FF", 13: "FFFF00", 14: "FF00FF",
+            15: "00FFFF", 64: _BLACK, 65: _WHITE}
+_THEME = {0: _WHITE, 1: _BLACK}  # lt1 (background 1) and dk1 (text 1), as cell colours number them
+
+
+def _colour(attrs: dict[str, str], default: str) -> str:
+    """One colour element (<color>, <fgColor>) as comparable text; `default` for automatic or absent."""
+    if attrs.get("auto") in ("1", "true"):
+        return default
+    tint = attrs.get("tint", "")
+    tinted = bool(tint) and tint.strip() not in ("0", "0.0")
+    if rgb := attrs.get("rgb"):
+        return rgb.strip().upper()[-6:] if not tinted else f"rgb:{rgb}:{tint}"
+    if (theme := attrs.get("theme")) is not None:
+        n = int(theme) if theme.isascii() and theme.isdigit() else -1
+        return _THEME[n] if n in _THEME and not tinted else f"theme:{theme}:{tint}"
+    if (indexed := attrs.get("indexed")) is not None:
+        n = int(indexed) if indexed.isascii() and indexed.isdigit() else -1
+        return _PALETTE.get(n, f"indexed:{indexed}")
+    return default
+
+
 class _StylesHandler(_Handler):
     table = _edges(MAIN_NS, ("^", "styleSheet", "ss"), ("ss", "numFmts", "nfs"), ("nfs", "numFmt", "nf"),
-                   ("ss", "cellXfs", "xfs"), ("xfs", "xf", "xf"))
+                   ("ss", "cellXfs", "xfs"), ("xfs", "xf", "xf"), ("ss", "fonts", "fonts"), ("fonts", "font", "font"),
+                   ("font", "color", "fcolor"), ("ss", "fills", "fills"), ("fills", "fill", "fill"),
+                   ("fill", "patternFill", "pf"), ("pf", "fgColor", "fg"))
 
     def __init__(self, budget: _Budget, part: str) -> None:
         super().__init__(budget, part)
         self.custom: dict[int, str] = {}
         self.xf_formats: list[int] = []
+        self.font_colours: list[str] = []  # of each <font>: its text colour
+        self.fill_colours: list[str] = []  # of each <fill>: the background it paints (white when none)
+        self.xf_looks: list[tuple[int, int]] = []  # (fontId, fillId) of each cellXfs entry
 
     def open(self, state: str, name: str, attrs: dict[str, str]) -> None:
         if state == "nf":
@@ -507,6 +620,19 @@ class _StylesHandler(_Handler):
         elif state == "xf":
             self.budget.entry(self.part)
             self.xf_formats.append(self.number(attrs))
+            self.xf_looks.append((self.index(attrs, "fontId"), self.index(attrs, "fillId")))
+        elif state == "font":
+            self.budget.entry(self.part)
+            self.font_colours.append(_BLACK)
+        elif state == "fcolor" and self.font_colours:
+            self.font_colours[-1] = _colour(attrs, _BLACK)
+        elif state == "fill":
+            self.budget.entry(self.part)
+            self.fill_colours.append(_WHITE)
+        elif state == "pf" and self.fill_colours:
+            self.fill_colours[-1] = "" if attrs.get("patternType", "none") == "solid" else _WHITE
+        elif state == "fg" and self.fill_colours and self.fill_colours[-1] == "":
+            self.fill_colours[-1] = _colour(attrs, _WHITE)
 
     def number(self, attrs: dict[str, str]) -> int:
         fid = attrs.get("numFmtId", "0")
@@ -514,8 +640,24 @@ class _StylesHandler(_Handler):
             raise BookError(CORRUPT, f"{self.part}: numFmtId {fid[:20]!r}")
         return int(fid)
 
+    @staticmethod
+    def index(attrs: dict[str, str], key: str) -> int:
+        text = attrs.get(key, "0")
+        return int(text) if text.isascii() and text.isdigit() else 0
+
     def formats(self) -> list[str]:
         return [self.custom.get(fid) or BUILTIN_FORMATS.get(fid, "General") for fid in self.xf_formats]
+
+    def invisible(self) -> frozenset[int]:
+        """cellXfs indexes whose text colour is the colour of their background."""
+        fills = [c or _WHITE for c in self.fill_colours]
+        out = set()
+        for i, (font, fill) in enumerate(self.xf_looks):
+            ink = self.font_colours[font] if font < len(self.font_colours) else _BLACK
+            paper = fills[fill] if fill < len(fills) else _WHITE
+            if ink == paper:
+                out.add(i)
+        return frozenset(out)
 
 
 class _StringsHandler(_Handler):
@@ -601,11 +743,17 @@ class _SheetHandler(_Handler):
     table = _edges(MAIN_NS, ("^", "worksheet", "ws"), ("ws", "sheetData", "data"), ("data", "row", "row"),
                    ("row", "c", "c"), ("c", "v", "v"), ("c", "f", "f"), ("c", "is", "is"),
                    ("is", "t", "t"), ("is", "r", "run"), ("run", "t", "t"), ("is", "rPh", "ph"),
-                   ("ph", "t", "furigana"))
+                   ("ph", "t", "furigana"), ("ws", "cols", "cols"), ("cols", "col", "col"),
+                   ("ws", "mergeCells", "merges"), ("merges", "mergeCell", "merge"))
 
-    def __init__(self, budget: _Budget, part: str, strings: list[str], formats: list[str]) -> None:
+    def __init__(self, budget: _Budget, part: str, strings: list[str], formats: list[str],
+                 invisible: frozenset[int] = frozenset(), date1904: bool = False) -> None:
         super().__init__(budget, part)
-        self.strings, self.formats = strings, formats
+        self.strings, self.formats, self.invisible, self.date1904 = strings, formats, invisible, date1904
+        self.hidden_rows: set[int] = set()
+        self.hidden_columns: list[tuple[int, int]] = []
+        self.merges: list[tuple[int, int, int, int]] = []
+        self.invisible_ink: set[tuple[int, int]] = set()
         self.cells: dict[tuple[int, int], Cell] = {}
         self.row = 0
         self.at = (0, 0)  # (row, column) of the current cell
@@ -635,6 +783,20 @@ class _SheetHandler(_Handler):
             self.f = self.buf = []
         elif state == "row":
             self.start_row(attrs.get("r"))
+            if attrs.get("hidden") in ("1", "true") or _zero(attrs.get("ht")):
+                self.hidden_rows.add(self.row)
+        elif state == "col":
+            self.budget.entry(self.part)
+            if attrs.get("hidden") in ("1", "true") or _zero(attrs.get("width")):
+                first, last = attrs.get("min", ""), attrs.get("max", "")
+                if first.isascii() and first.isdigit() and last.isascii() and last.isdigit():
+                    self.hidden_columns.append((int(first), int(last)))
+        elif state == "merge":
+            self.budget.entry(self.part)
+            first, _, last = attrs.get("ref", "").partition(":")
+            a, b = sheet_cell(first), sheet_cell(last or first)
+            if a is not None and b is not None:
+                self.merges.append((min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])))
         elif state == "strict":
             raise _strict(self.part)
 
@@ -681,13 +843,24 @@ class _SheetHandler(_Handler):
         else:
             v = None if self.v is None else "".join(self.v)
             try:
-                value = _convert(kind, v, self.strings, fmt)
+                value = _convert(kind, v, self.strings, fmt, self.date1904)
+            except IndexError:
+                ref = _ref(self.at)
+                raise BookError(STRING_PAST_TABLE, f"{self.part}: セル {ref} の共有文字列の番号 {(v or '')[:20]} が"
+                                f"表（{len(self.strings):,} 個）の外 / shared-string index past the table",
+                                cell=ref) from None
             except ValueError:
                 ref = attrs.get("r", "")
                 raise BookError(CORRUPT, f"{self.part}: セル {ref} の値 / value of cell {ref}: {(v or '')[:20]!r}") from None
         if value is not None or formula is not None:
             self.budget.cell()
             self.cells[self.at] = Cell(value, fmt, formula)
+            if s is not None and self.invisible and s.isascii() and s.isdigit() and int(s) in self.invisible:
+                self.invisible_ink.add(self.at)
+
+    def layout(self) -> Layout:
+        return Layout(frozenset(self.hidden_rows), tuple(self.hidden_columns), tuple(self.merges),
+                      frozenset(self.invisible_ink))
 
     def format(self, s: str | None) -> str:
         """Number format of a style index `s` (General when absent or past the styles); remembered."""
@@ -703,13 +876,70 @@ class _SheetHandler(_Handler):
 
 
 # ------------------------------------------------------------------ values
-def _convert(kind: str, text: str | None, strings: list[str], fmt: str) -> Any:
-    """The value of a cell's <v> by its type `t`; ValueError for a shared-string index that is not a number."""
+def _zero(text: str | None) -> bool:
+    """A row height or column width of 0 (the row or column cannot be seen)."""
+    try:
+        return text is not None and float(text) == 0
+    except ValueError:
+        return False
+
+
+def _ref(at: tuple[int, int]) -> str:
+    return f"{column_letter(at[1])}{at[0]}"
+
+
+# Days from 1899-12-30 (the 1900 system's day 0) to 1904-01-01 (the 1904 system's day 0).
+DAYS_1900_TO_1904 = 1462
+
+
+_FORMAT_NOISE = re.compile(r'\[[^\]]*\]|""')  # colours, conditions and empty literals show nothing
+
+
+def format_hides(fmt: str | None, value: Any) -> bool:
+    """Whether number format `fmt` shows nothing for `value`: ';;;', or the value's own section empty
+    (text: the fourth section; a number: the first, second or third by its sign)."""
+    if not fmt or ";" not in fmt:
+        return False
+    sections: list[str] = []
+    part: list[str] = []
+    quoted = False
+    for ch in fmt:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            sections.append("".join(part))
+            part = []
+        else:
+            part.append(ch)
+    sections.append("".join(part))
+    if isinstance(value, str):
+        if len(sections) < 4:
+            return False
+        section = sections[3]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        index = 0 if value > 0 else 1 if value < 0 else 2
+        section = sections[index] if index < len(sections) else sections[0]
+        if index == 1 and len(sections) < 2:
+            section = sections[0]
+    else:
+        return False
+    bare = _FORMAT_NOISE.sub("", section)
+    return not bare.strip()
+
+
+def _convert(kind: str, text: str | None, strings: list[str], fmt: str, date1904: bool = False) -> Any:
+    """The value of a cell's <v> by its type `t`; ValueError for a shared-string index that is not a
+    number, IndexError for one past the table (damage: E113, never read as a blank)."""
     if text is None or (text == "" and kind not in ("str", "s")):  # <v/>: a formula never calculated
         return None
     if kind == "s":
-        i = int(text)
-        return strings[i] if 0 <= i < len(strings) else None
+        index = text.strip()
+        if not (index.isascii() and index.isdigit()):
+            raise ValueError(text)
+        i = int(index)
+        if i >= len(strings):
+            raise IndexError(i)
+        return strings[i]
     if kind in ("str", "e"):
         return text
     if kind == "b":
@@ -719,18 +949,22 @@ def _convert(kind: str, text: str | None, strings: list[str], fmt: str) -> Any:
             return datetime.fromisoformat(text)
         except ValueError:
             return text
+    if not text.isascii():  # float() reads Arabic-Indic and other digits: kept as text, refused as a number
+        return text
     try:
         number = float(text)
     except ValueError:
         return text
     if is_date_format(fmt):
         try:
+            if date1904 and number >= 1:  # a time of day (below 1) is the same in both systems
+                return from_excel(number + DAYS_1900_TO_1904)
             return from_excel(number)
         except (ValueError, OverflowError):
             return number
     return number
 
 
-__all__ = ["Book", "BookError", "Cell", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
+__all__ = ["Book", "BookError", "Cell", "Layout", "format_hides", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
            "MAX_PART_BYTES", "MAX_FILE_BYTES_UNPACKED", "MAX_CELLS", "MAX_SHARED_STRINGS", "MAX_TEXT_CHARS",
            "MAX_ENTRIES", "MAX_TOKEN_BYTES"]
