@@ -79,6 +79,7 @@ class Target:
     rule: str  # fixed | branch | baseline | generic_conditional | fixed_text
     value: float | None = None
     text: str | None = None
+    year_end: bool = False  # the 対前年度 comparison is made at the year's end (「年度末時点で前年度（x）以上」)
 
     def describe_ja(self, kpi: "Kpi") -> str:
         """How a person reads the rule: 「64.8%以上」「対前年度以上」「支部で設定」."""
@@ -147,6 +148,7 @@ class Kpi:
     lag_months: int = 0  # months the data usually trail the run month
     lag_note: str | None = None
     lag_annual: bool = False  # no in-year figure: the value arrives after the year ends (no month is overdue)
+    lag_claims: bool = False  # the data months are months of care (claims): a result says 「（R6.6診療）」
     valid_from: date | None = None
     valid_until: date | None = None
     reference: dict[str, Any] | None = None
@@ -298,7 +300,7 @@ def _part(d: dict[str, Any] | None) -> Part | None:
 
 def _target(d: dict[str, Any]) -> Target:
     """A target or term goal of the catalogue (the schema requires both for every KPI)."""
-    return Target(d["rule"], float(d["value"]) if "value" in d else None, d.get("text"))
+    return Target(d["rule"], float(d["value"]) if "value" in d else None, d.get("text"), bool(d.get("year_end", False)))
 
 
 def _date(s: str | None) -> date | None:
@@ -314,6 +316,7 @@ def _kpi(d: dict[str, Any]) -> Kpi:
                numerator=_part(d.get("numerator")), denominator=_part(d.get("denominator")),
                value_part=_part(d.get("value")), lag_months=int(d["data_lag"]["months"]),
                lag_note=d["data_lag"].get("note"), lag_annual=bool(d["data_lag"].get("annual", False)),
+               lag_claims=bool(d["data_lag"].get("claims_month", False)),
                valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
                reference=d.get("reference"), note=d.get("note"),
                plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from kpisheet.domain.catalogue import Catalogue, Kpi, Part, TermMapping, load_catalogue
-from kpisheet.domain.fiscal import wareki_fiscal_year
+from kpisheet.domain.fiscal import wareki_date, wareki_fiscal_year
 
 KIND_JA = {"ratio": "割合", "count": "件数", "qualitative": "定性"}
 SCOPE_JA = {"branch": "支部", "national": "本部（全国のみ）"}
@@ -57,7 +57,7 @@ def catalogue_text(cat: Catalogue, fiscal_year: int) -> str:
             elif kpi.lag_months:
                 extra.append(f"データは約{kpi.lag_months}か月遅れ")
             if kpi.valid_until:
-                extra.append(f"{kpi.valid_until.isoformat()}まで")
+                extra.append(f"{wareki_date(kpi.valid_until)}まで")
             if kpi.scope == "national":
                 extra.append(SCOPE_JA["national"])
             suffix = f"  ※{'、'.join(extra)}" if extra else ""

@@ -73,6 +73,23 @@ def wareki_month(day: date) -> str:
     return f"{wareki_year(day.year)}年{day.month}月"
 
 
+WEEKDAYS_JA = "月火水木金土日"
+
+
+def wareki_date(day: date, *, weekday: bool = False) -> str:
+    """'令和6年12月2日' (with weekday: '令和6年11月8日（金）') — the one way a date is shown to people."""
+    text = f"{wareki_year(day.year)}年{day.month}月{day.day}日"
+    return f"{text}（{WEEKDAYS_JA[day.weekday()]}）" if weekday else text
+
+
+def wareki_short(day: date) -> str:
+    """'R6.1' — how the association's 実施状況 names a data month (R = 令和, H = 平成)."""
+    if day.year == 2019 and day.month < 5:  # 令和 began on 1 May 2019
+        return f"H31.{day.month}"
+    era = wareki_year(day.year)  # '令和6', '令和元', '平成30'
+    return f"{'R' if era.startswith('令和') else 'H'}{era[2:].replace('元', '1')}.{day.month}"
+
+
 def months_elapsed(fiscal_year: int, as_of: date) -> int:
     """How many months of the FY have results by as_of's month (0..12)."""
     months = fiscal_months(fiscal_year)

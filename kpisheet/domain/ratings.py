@@ -31,7 +31,7 @@ from datetime import date
 
 from kpisheet.domain.catalogue import Kpi, Target
 from kpisheet.domain.display import excellent_threshold, same_shown, shown
-from kpisheet.domain.fiscal import months_elapsed, wareki_year
+from kpisheet.domain.fiscal import months_elapsed, wareki_short
 
 EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT = "◎", "○", "△", "×", "—"
 MARKS = (EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT)
@@ -202,20 +202,18 @@ def mark_for(kpi: Kpi, result: float, target: float) -> str:
     return EXCELLENT if r >= line else MET if r >= goal else MISSED
 
 
-def as_of_ja(month: date) -> str:
-    """'R6.1現在' — how the 埼玉 status report names the month a result's data reach (R = 令和, H = 平成)."""
-    if month.year == 2019 and month.month < 5:  # 令和 began on 1 May 2019
-        return f"H31.{month.month}現在"
-    era = wareki_year(month.year)  # '令和6', '令和元', '平成30'
-    n = era[2:].replace("元", "1")
-    return f"{'R' if era.startswith('令和') else 'H'}{n}.{month.month}現在"
+def as_of_ja(month: date, kpi: Kpi | None = None) -> str:
+    """'R6.1現在' — how the association's 実施状況 names the month a result's data reach; 'R5.11診療' for a
+    KPI whose months are months of care (claims data, the catalogue's data_lag.claims_month), as the
+    令和5年度 埼玉支部事業計画実施状況 writes 「82.9%（R5.11診療）」."""
+    return f"{wareki_short(month)}{'診療' if kpi is not None and kpi.lag_claims else '現在'}"
 
 
 def with_month(kpi: Kpi, value: float | None, month: date | None) -> str:
-    """「42.6%（R6.1現在）」: a result always names the month of its data."""
+    """「42.6%（R6.1現在）」「84.8%（R6.6診療）」: a result always names the month of its data."""
     if value is None:
         return "—"
-    return f"{kpi.format_value(value)}（{as_of_ja(month)}）" if month else kpi.format_value(value)
+    return f"{kpi.format_value(value)}（{as_of_ja(month, kpi)}）" if month else kpi.format_value(value)
 
 
 def _threshold_ja(kpi: Kpi) -> str:
@@ -242,7 +240,7 @@ def rate_kpi(kpi: Kpi, *, result: float | None, target: AnnualTarget | None, dat
     if target is None or target.value is None:
         return no_result(target.reason_code if target and target.reason_code else "no_target", target=target)
     mark = mark_for(kpi, result, target.value)
-    when = f"{as_of_ja(data_month)}の実績 {kpi.format_value(result)}" if data_month else \
+    when = f"{as_of_ja(data_month, kpi)}の実績 {kpi.format_value(result)}" if data_month else \
         f"実績 {kpi.format_value(result)}"
     basis_ja = f"{target.basis_ja}。{when}で判定。基準：{_threshold_ja(kpi)}"
     basis_en = (f"{target.basis_en}; result {result:g}"

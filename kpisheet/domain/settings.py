@@ -27,7 +27,7 @@ from typing import Any
 
 from kpisheet.domain.catalogue import DATA_FILE_INVALID, DATA_FILE_UNREADABLE
 from kpisheet.domain.findings import Finding, KpisheetError, Severity, finding
-from kpisheet.domain.fiscal import next_month, wareki_year
+from kpisheet.domain.fiscal import next_month, wareki_date
 from kpisheet.resources import data_dir
 from kpisheet.schema_check import iter_errors
 
@@ -40,7 +40,6 @@ ENV_VAR = "KPISHEET_HQ_SETTINGS"
 PLACEHOLDER = "【要記入】"
 TEXT_FIELDS = ("department", "contact_person", "phone", "mail")
 FIELD_LABELS_JA = {"department": "担当部署", "contact_person": "担当者", "phone": "電話", "mail": "メール"}
-WEEKDAYS_JA = "月火水木金土日"
 # how a national count summed over fewer branches than its target covers is rated (README "Ratings"):
 # like_for_like compares it with the same branches' previous-year values where the national target is
 # last year's total, else 集計中; pending always shows 集計中（n/47支部） until every branch is in
@@ -79,7 +78,7 @@ class HqSettings:
         if month is None:
             return f"翌月{self.deadline_day}日{WEEKEND_RULES_JA[self.weekend]}"
         due = self.deadline(month)
-        return f"{wareki_year(due.year)}年{due.month}月{due.day}日（{WEEKDAYS_JA[due.weekday()]}）"
+        return wareki_date(due, weekday=True)
 
     def contact_ja(self) -> str:
         """「本部 企画部 事業計画グループ　担当：…　電話：…　メール：…」 on one line."""

@@ -9,7 +9,7 @@ write through it.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
@@ -19,7 +19,7 @@ from xlsxwriter.worksheet import Worksheet
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue
 from kpisheet.domain.display import text_width
-from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_year
+from kpisheet.domain.fiscal import wareki_date, wareki_fiscal_year
 from kpisheet.domain.settings import HqSettings
 from kpisheet.read.names import (
     KEY_COLUMN,
@@ -86,10 +86,6 @@ def _lines(text: str, width: float) -> int:
 
 def _row_height(lines: int, per_line: float = 14.5) -> float:
     return round(lines * per_line + 4, 1)
-
-
-def _wareki_date(d: date) -> str:
-    return f"{wareki_year(d.year)}年{d.month}月{d.day}日"
 
 
 class _Sheet(Worksheet):
@@ -209,7 +205,7 @@ class Book:
         self.height(ws, 1, 24)
         hq = self.settings
         send = "保存先：月次集計の受信フォルダ" if self.branch.code == HQ_CODE else f"返送先：{hq.department}（{hq.mail}）"
-        ws.write_string(2, 1, f"作成日：{_wareki_date(self.generated_at.date())}　　提出期限：{hq.deadline_ja()}　　{send}",
+        ws.write_string(2, 1, f"作成日：{wareki_date(self.generated_at.date())}　　提出期限：{hq.deadline_ja()}　　{send}",
                         self.fmt("small"))
 
     def height(self, ws: Any, row: int, height: float) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.domain.catalogue import HQ_CODE
-from kpisheet.domain.fiscal import fiscal_months, month_label, wareki_fiscal_year
+from kpisheet.domain.fiscal import fiscal_months, month_label, wareki_date, wareki_fiscal_year
 from kpisheet.read.names import CHECK_COUNT_NAME, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES
 from kpisheet.template.book import (
     BODY_FONT_WIDTH,
@@ -16,7 +16,6 @@ from kpisheet.template.book import (
     _lines,
     _row_height,
     _summary_formula,
-    _wareki_date,
 )
 from kpisheet.template.layout import (
     CHECK_RIGHT_JA,
@@ -36,7 +35,7 @@ def write_guide_sheet(book: Book) -> None:
     ws.set_column(2, 2, GUIDE_TEXT_WIDTH)
     ws.write_string(1, 1, f"{book.title}　入力の手引き", book.fmt("title"))
     book.height(ws, 1, 24)
-    ws.write_string(2, 1, f"作成日：{_wareki_date(book.generated_at.date())}", book.fmt("small"))
+    ws.write_string(2, 1, f"作成日：{wareki_date(book.generated_at.date())}", book.fmt("small"))
     ws.write_string(3, 1, "入力チェック", book.fmt("head"))
     kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
     measures = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"

@@ -11,7 +11,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Kpi, Part
 from kpisheet.domain.display import number_format
-from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year
+from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_month
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
     INFO_LABELS,
@@ -277,7 +277,7 @@ def _kpi_info(book: Book, kpi: Kpi) -> str:
     if kpi.valid_until:
         last = kpi.months(book.fy)[-1] if kpi.months(book.fy) else None
         if last:
-            text += f"\n※{last.year}年{last.month}月分まで入力（それ以降の月は対象外）"
+            text += f"\n※{wareki_month(last)}分まで入力（それ以降の月は対象外）"
     if kpi.note:
         text += f"\n※{branch_note(kpi.note)}"
     return text

@@ -28,6 +28,7 @@ from kpisheet.write.report.texts import (
                     coverage_ja,
                     data_month_ja,
                     kpi_result_text,
+                    kpi_sentence_ja,
                     num_format,
                     result_ja,
                     source_ja,
@@ -41,5 +42,5 @@ __all__ = ["FONT", "MARK_COLOURS", "Column", "Sheet", "Styles", "lines_of", "put
            "workbook_options", "build_lists", "lists_name", "write_lists", "JST", "SHEETS", "build_national", "jst",
            "write_national", "LEGEND_JA", "PROGRESS_FORMAT", "PROGRESS_JA", "RANK_NOTE_JA", "RULE_JA", "branch_names", "change_ja",
            "coverage_ja",
-           "data_month_ja", "kpi_result_text", "num_format", "result_ja", "source_ja", "stored", "target_text",
+           "data_month_ja", "kpi_result_text", "kpi_sentence_ja", "num_format", "result_ja", "source_ja", "stored", "target_text",
            "term_goal_ja", "year_on_year_note"]

@@ -32,6 +32,7 @@ from kpisheet.write.report import (
     FONT,
     MARK_COLOURS,
     kpi_result_text,
+    kpi_sentence_ja,
     lines_of,
     row_height,
     target_text,
@@ -170,19 +171,9 @@ def kpi_rows(cons: Consolidation, code: str, measure: Measure, index: _BranchInd
 
 
 def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
-    """The KPI as the association's 実施状況 states it: 「生活習慣病予防健診実施率を53.8%以上とする」; for a
-    target that is last year's value, the rule's form 「…を前年度（0.310%）以上とする」 (「…を年度末時点で
-    前年度（81.9%）以上とする」 where the catalogue's note says 年度末時点で); without a target 「【KPI】<label>」."""
-    if kpi.kind == "qualitative":
-        return kpi.label  # the catalogue states a qualitative KPI as a sentence already
-    if bk is None or bk.annual_target is None:
-        return f"【KPI】{kpi.label}"
-    side = "以上" if kpi.direction == ">=" else "以下"
-    if bk.target_source in ("previous_year", "generic_condition") and bk.baseline is not None \
-            and bk.annual_target == bk.baseline:
-        when = "年度末時点で" if "年度末時点で" in (kpi.note or "") else ""
-        return f"{kpi.label}を{when}前年度（{kpi.format_value(bk.baseline)}）{side}とする"
-    return f"{kpi.label}を{kpi.format_value(bk.annual_target)}{side}とする"
+    """A branch's KPI as a sentence from the catalogue's rule (texts.kpi_sentence_ja): 「…を前年度（8,364円）
+    以上とする」 for a 対前年度 KPI whoever filled its target, 「…を53.8%以上とする」 otherwise."""
+    return kpi_sentence_ja(kpi, bk.annual_target if bk else None, bk.baseline if bk else None)
 
 
 # ================================================================ cells, styles and heights

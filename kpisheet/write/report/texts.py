@@ -132,6 +132,34 @@ def target_text(kpi: Kpi, annual: float | None, basis: str) -> str:
     return f"{kpi.format_value(annual)}{'以上' if kpi.direction == '>=' else '以下'}"
 
 
+def kpi_sentence_ja(kpi: Kpi, annual: float | None, baseline: float | None) -> str:
+    """The KPI as the association's 実施状況 states it, written from the catalogue's rule (never from where
+    the number came from: HQ's prefilled target, the branch's, --targets):
+
+    * 対前年度 (rule baseline): 「…の査定額を前年度（8,364円）以上とする」 with last year's value, 「…を対前年度
+      以下とする」 without one; 「…を年度末時点で前年度（81.9%）以上とする」 where the rule says 年度末時点で;
+    * ジェネリック (generic_conditional): last year at 80% or above → 「…を年度末時点で前年度（81.8%）以上とする」,
+      below (or unknown) → 「…を80.0%以上とする」;
+    * any other rule: the annual target, 「生活習慣病予防健診実施率を53.8%以上とする」;
+    * no target at all: 「【KPI】<label>」; a qualitative KPI: its label (already a sentence)."""
+    if kpi.kind == "qualitative":
+        return kpi.label
+    side = "以上" if kpi.direction == ">=" else "以下"
+    rule = kpi.target
+    when = "年度末時点で" if rule.year_end else ""
+    if rule.rule == "baseline":
+        if baseline is not None:
+            return f"{kpi.label}を{when}前年度（{kpi.format_value(baseline)}）{side}とする"
+        return f"{kpi.label}を{when}対前年度{side}とする"
+    if rule.rule == "generic_conditional" and rule.value is not None:
+        if baseline is not None and baseline >= rule.value:  # as ratings.annual_target decides
+            return f"{kpi.label}を{when}前年度（{kpi.format_value(baseline)}）{side}とする"
+        return f"{kpi.label}を{kpi.format_value(rule.value)}{side}とする"
+    if annual is None:
+        return f"【KPI】{kpi.label}"
+    return f"{kpi.label}を{kpi.format_value(annual)}{side}とする"
+
+
 def kpi_result_text(kpi: Kpi, bk: BranchKpi) -> str:
     """KPI結果 as the 埼玉 status report writes it: 「42.6%（R6.1現在）」; 「—（未報告）」 without a result."""
     if kpi.kind == "qualitative":
