@@ -17,10 +17,13 @@ from kpisheet.write.report.plan_status import (
     COLUMNS,
     LEGEND_JA,
     NO_MARK_JA,
+    TITLE_ROWS,
     PlanRow,
+    paginate,
     plan_status_cells,
     plan_status_name,
     plan_status_rows,
+    sheet_name,
     write_all_plan_status,
 )
 
@@ -51,6 +54,7 @@ def cons(tmp_path_factory):
     root = tmp_path_factory.mktemp("plan_status")
     for code in CODES:
         filled(root, root / "inbox", 2024, code, _values(code), CODES)
+    (root / "inbox" / "13_東京支部_FY2024_KPI入力.xlsx").write_bytes(b"not a workbook")  # 提出あり・読込不可
     return consolidate(root / "inbox", fiscal_year=2024, month=OCT24)
 
 
@@ -76,7 +80,7 @@ def test_rows_of_a_small_consolidation(cons):
         ("activity", ("II) ② サービス水準の向上", "① 郵送化を勧奨した", "—", "—", "○")),
         ("activity", ("", "② 電話応対研修を実施した", "—", "—", "△")),
         ("kpi", ("", "サービススタンダードの達成状況を100.0%以上とする", "100.0%以上", "100.0%（R6.10現在）", "○")),
-        ("kpi", ("", "【KPI】現金給付等の申請に係る郵送化率", "前年度実績なし", "—（未報告）", "—")),
+        ("kpi", ("", "現金給付等の申請に係る郵送化率を対前年度以上とする", "前年度実績なし", "—（未報告）", "—")),
         ("issue", ("課題", "=1+1", "", "", "")),
     ]
     assert [r.cells[0] for r in rows if r.kind == "pillar"] == [
@@ -107,28 +111,90 @@ def all_branches(cons, tmp_path_factory):
     return write_all_plan_status(cons, out, force=False)
 
 
-def test_all_branches_one_sheet_a_page_break_per_branch(cons, all_branches):
+def _codes() -> list[str]:
+    from kpisheet.domain.catalogue import load_branches
+
+    codes = sorted(b.code for b in load_branches() if b.code != "00")
+    assert len(codes) == 47
+    return codes
+
+
+def test_all_branches_a_contents_sheet_then_a_sheet_per_branch_in_code_order(cons, all_branches):
     assert all_branches.name == plan_status_name(2024, "2024-10") == "全支部_実施状況_FY2024_2024-10.xlsx"
     wb = openpyxl.load_workbook(all_branches)
-    assert wb.sheetnames == ["実施状況"]
-    ws = wb["実施状況"]
-    titles = [r for r in range(1, ws.max_row + 1) if str(ws.cell(r, 1).value).endswith("事業計画実施状況（概要版）")]
-    assert [ws.cell(r, 1).value for r in titles] == ["令和6年度埼玉支部事業計画実施状況（概要版）",
-                                                      "令和6年度千葉支部事業計画実施状況（概要版）"]
-    assert [b.id + 1 for b in ws.row_breaks.brk] == titles[1:]  # <brk id=n>: the page ends after row n
+    codes = [c for c in _codes() if c != "00"] + (["00"] if "00" in {s.code for s in cons.statuses} else [])
+    assert wb.sheetnames == ["目次"] + [sheet_name(c) for c in codes]
+    assert wb.sheetnames[1:4] == ["01 北海道", "02 青森", "03 岩手"] and "11 埼玉" in wb.sheetnames
+    toc = wb["目次"]
+    assert toc["A1"].value == "令和6年度 事業計画実施状況（全支部・令和6年10月分） 目次"
+    assert [c.value for c in toc[4]] == ["コード", "支部", "シート", "状況", "ページ数"]
+    listed = {r[0]: r[1:] for r in toc.iter_rows(min_row=5, values_only=True)}
+    assert list(listed) == codes
+    status = {s.code: s.status for s in cons.statuses}
+    assert listed["11"][:3] == ("埼玉支部", "11 埼玉", status["11"]) and listed["11"][3] >= 2
+    assert status["01"] == "未提出" and status["13"] == "提出あり・読込不可"
+    assert listed["01"] == ("北海道支部", "01 北海道", "未提出", 1)
+    assert listed["13"] == ("東京支部", "13 東京", "読込不可（提出あり・読込不可）", 1)
+    assert toc["C7"].hyperlink.location == "'03 岩手'!A1"
+    assert toc.page_setup.fitToHeight == 1
+
+
+def test_a_branch_without_a_usable_file_has_one_page_saying_so(all_branches):
+    wb = openpyxl.load_workbook(all_branches)
+    missing = [r[0] for r in wb["01 北海道"].iter_rows(values_only=True)]
+    assert missing == ["令和6年度北海道支部事業計画実施状況（概要版）", "令和6年10月分の集計。", "未提出",
+                       "令和6年10月分の集計の時点で、この支部のファイルは届いていません。"]
+    unreadable = [r[0] for r in wb["13 東京"].iter_rows(values_only=True)]
+    assert unreadable[2] == "読込不可" and "（提出あり・読込不可）" in unreadable[3]
+    assert wb["01 北海道"].oddFooter.center.text.endswith("北海道支部 &P/1")
+
+
+def test_each_branch_sheet_pages_name_the_branch_and_repeat_the_head(cons, all_branches):
+    ws = openpyxl.load_workbook(all_branches)["11 埼玉"]
+    pages = paginate(plan_status_rows(cons, "11"))
+    assert len(pages) >= 2  # the long activity makes it two pages at least
+    starts = [1] + [b.id + 1 for b in ws.row_breaks.brk]  # <brk id=n>: the page ends after row n
+    assert len(starts) == len(pages)
+    for start in starts:
+        assert ws.cell(start, 1).value == "令和6年度埼玉支部事業計画実施状況（概要版）"
+        head = next(r for r in range(start, start + 6) if ws.cell(r, 1).value == "具体的な施策")
+        assert [ws.cell(head, c).value for c in range(1, 6)] == list(COLUMNS)
+    assert ws.oddFooter.center.text.endswith(f"埼玉支部 &P/{len(pages)}")  # 「埼玉支部 2/5」, from 1 in every sheet
+    assert ws.page_setup.useFirstPageNumber and ws.page_setup.firstPageNumber in (None, 1)  # 1 is the default
+    assert "埼玉支部" in ws.oddHeader.right.text
     assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1)  # 1 is the default
-    assert ws.page_setup.fitToHeight == 0
-    assert "&P" in ws.oddFooter.center.text
+    assert ws.page_setup.scale == 90 and not ws.sheet_properties.pageSetUpPr.fitToPage
+    assert all(ws.row_dimensions[r].height for r in range(1, ws.max_row + 1))  # every height is written
+
+
+def test_pages_hold_at_most_a_page_of_rows_and_continue_a_cut_measure(cons):
+    from kpisheet.write.report.plan_status import PAGE_POINTS, row_points
+
+    rows = plan_status_rows(cons, "11")
+    long = next(r for r in rows if r.cells[1] == LONG)
+    tall = [PlanRow("activity", ("", f"{i} " + "あ" * 200, "—", "—", "○"), "○", long.measure_id) for i in range(8)]
+    at = rows.index(long) + 1
+    pages = paginate(rows[:at] + tall + rows[at:])
+    for page in pages:
+        assert page[0].kind == "title" and [r.kind for r in page[:5]].count("head") == 1
+        assert sum(row_points(r) or 15.0 for r in page) <= PAGE_POINTS
+    continued = [p for p in pages if any(r.cells[0].endswith("（続き）") and r.kind == "activity" for r in p)]
+    assert continued and continued[0][3].kind == "pillar" and continued[0][3].cells[0] == "1、基盤的保険者機能の盤石化（続き）"
+    heading = next(r for r in continued[0] if r.kind == "activity").cells[0]
+    assert heading == "III) 現金給付の適正化の推進（続き）" or heading.endswith("（続き）")
+    body = [r for p in pages for r in p[TITLE_ROWS if p is pages[0] else 0:] if r.kind not in ("title", "legend", "head")
+            and not r.cells[0].endswith("（続き）")]
+    assert len(body) >= len(rows) - TITLE_ROWS  # nothing lost
 
 
 def test_all_branches_text_is_text_and_rows_fit(all_branches):
-    ws = openpyxl.load_workbook(all_branches)["実施状況"]
-    issue = [c for row in ws.iter_rows() for c in row if c.value == "=1+1"]
+    wb = openpyxl.load_workbook(all_branches)
+    cells = [(ws, c) for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+    issue = [c for _, c in cells if c.value == "=1+1"]
     assert len(issue) == 2 and all(c.data_type == "s" for c in issue)  # each branch's 課題, never a formula
-    long_cells = [c for row in ws.iter_rows() for c in row if c.value == LONG]
-    assert long_cells and all(ws.row_dimensions[c.row].height >= lines_of(LONG, 62) * 15 for c in long_cells)
-    assert all(c.alignment.wrap_text for c in long_cells)
+    long_cells = [(ws, c) for ws, c in cells if c.value == LONG]
+    assert long_cells and all(ws.row_dimensions[c.row].height >= lines_of(LONG, 62) * 15 for ws, c in long_cells)
+    assert all(c.alignment.wrap_text for _, c in long_cells)
 
 
 def test_an_existing_file_is_kept_without_force(cons, all_branches):
@@ -139,10 +205,12 @@ def test_an_existing_file_is_kept_without_force(cons, all_branches):
 
 
 @requires_soffice
-def test_libreoffice_prints_a_page_per_branch_or_more(all_branches, tmp_path):
+def test_libreoffice_prints_the_pages_the_contents_sheet_counts(all_branches, tmp_path):
+    toc = openpyxl.load_workbook(all_branches)["目次"]
+    counted = sum(r[4] for r in toc.iter_rows(min_row=5, values_only=True))
     pages = pdf_pages(convert(all_branches, "pdf", tmp_path))
-    assert len(pages) >= len(CODES)
-    width, height = pages[0]
+    assert len(pages) == 1 + counted  # 目次 on one page, then each branch's pages as written
+    width, height = pages[1]
     assert round(width) == 842 and round(height) == 595  # A4 landscape, points
 
 

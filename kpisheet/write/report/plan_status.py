@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kpisheet.consolidate.build import STATUS_MISSING
 from kpisheet.domain.catalogue import HQ_CODE, branch
 from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_month
 from kpisheet.domain.ratings import MARK_LABELS_JA, MARKS, NO_RESULT
@@ -177,7 +178,7 @@ def kpi_sentence(kpi: Kpi, bk: BranchKpi | None) -> str:
 
 
 # ================================================================ cells, styles and heights
-_STYLE_OF_KIND = {"title": "title", "note": "plain", "legend": "bold", "blank": "plain"}
+_STYLE_OF_KIND = {"title": "title", "note": "plain", "legend": "bold", "blank": "plain", "status": "status"}
 TITLE_HEIGHT = 21.0
 
 
@@ -232,7 +233,7 @@ def _format_props(style: Any) -> dict[str, Any]:
     """xlsxwriter format properties of a cell style (a name, or ('mark', mark))."""
     key, mark = (style[0], style[1]) if isinstance(style, tuple) else (style, None)
     props: dict[str, Any] = {"font_name": FONT, "font_size": 10, "valign": "top"}
-    if key not in ("title", "plain", "bold", "pillar"):
+    if key not in ("title", "plain", "bold", "pillar", "status", "note_wrap", "link"):
         props.update(border=1, border_color=BOX, text_wrap=True)
     by_key: dict[str, dict[str, Any]] = {
                   "title": {"bold": True, "font_size": 14}, "bold": {"bold": True},
@@ -241,6 +242,10 @@ def _format_props(style: Any) -> dict[str, Any]:
                            "valign": "vcenter"},
                   "measure": {"bold": True}, "kpi": {"bg_color": ISSUE_BG}, "centre_wrap": {"align": "center"},
                   "issue_label": {"bold": True, "bg_color": ISSUE_BG},
+                  "status": {"bold": True, "font_size": 20, "valign": "vcenter"},
+                  "note_wrap": {"text_wrap": True},
+                  "link": {"font_color": "#0563C1", "underline": 1, "border": 1, "border_color": BOX},
+                  "missing": {"bold": True, "bg_color": MARK_COLOURS["△"]},
                   "mark": {"bold": True, "align": "center",
                            "bg_color": MARK_COLOURS.get(mark or "", "#FFFFFF")}}
     props.update(by_key.get(key, {}))
@@ -295,9 +300,9 @@ def write_plan_status_sheet(wb: Workbook, ws_or_name: Worksheet | str, cons: Con
 
 
 def plan_status_codes(cons: Consolidation) -> list[str]:
-    """Branches with data, in branch-code order, 本部 last (its sheet holds the 本部-only measures
-    and the national KPIs, read after the branches)."""
-    codes = sorted(cons.used)
+    """Every expected branch (and any other branch with data), in branch-code order, 本部 last (its sheet
+    holds the 本部-only measures and the national KPIs, read after the branches)."""
+    codes = sorted({s.code for s in getattr(cons, "statuses", [])} | set(cons.used))
     return [c for c in codes if c != HQ_CODE] + [c for c in codes if c == HQ_CODE]
 
 
@@ -305,8 +310,160 @@ def plan_status_name(fiscal_year: int, month_key: str) -> str:
     return f"全支部_実施状況_FY{fiscal_year}_{month_key}.xlsx"
 
 
+# ================================================================ the council papers: pages of a branch
+CONTENTS = "目次"
+PRINT_SCALE = 90  # %: the table (124 characters wide) fits A4 landscape in Excel and LibreOffice; 10 pt prints 9 pt
+# rows a page holds: A4 landscape is 595 pt high, 502 pt without the 0.7 and 0.6 inch margins, 557 pt at 90%;
+# a margin is left for a renderer that draws a row a little taller
+PAGE_POINTS = 540.0
+ONE_LINE = 15.0  # a one-line row (every row of the council papers has its height written)
+CONTINUED_JA = "（続き）"
+MISSING_JA, UNREADABLE_JA = "未提出", "読込不可"
+
+
+def row_points(r: PlanRow) -> float | None:
+    """The height a row needs (None: one line, the default): titles and pillar bands 21 pt, a wrapped
+    row as many lines as its longest text in its column."""
+    if r.kind in ("title", "pillar", "status"):
+        return TITLE_HEIGHT if r.kind != "status" else 2 * TITLE_HEIGHT
+    if r.kind in _STYLE_OF_KIND:
+        return None
+    lines = max(lines_of(value, WIDTHS[c]) if value else 1 for c, value in enumerate(r.cells))
+    return row_height(lines) if lines > 1 else None
+
+
+def _points(r: PlanRow) -> float:
+    return row_points(r) or ONE_LINE
+
+
+def sheet_name(code: str) -> str:
+    """「11 埼玉」: a branch's sheet in the council papers (code first, so the tabs sort as the branches)."""
+    return f"{code} {branch_name(code).removesuffix('支部')}"
+
+
+def _blocks(body: list[PlanRow]) -> list[list[PlanRow]]:
+    """The rows kept on one page when they fit: a measure's rows (its activities, KPIs and 課題), a pillar's
+    band with the measure under it."""
+    blocks: list[list[PlanRow]] = []
+    for r in body:
+        prev = blocks[-1][-1] if blocks else None
+        joins = prev is not None and (prev.kind == "pillar" or (
+            r.kind != "pillar" and r.measure_id is not None and r.measure_id == prev.measure_id and not r.cells[0]
+            or r.kind == "issue" and r.measure_id == prev.measure_id))
+        if joins:
+            blocks[-1].append(r)
+        else:
+            blocks.append([r])
+    return blocks
+
+
+def paginate(rows: list[PlanRow], budget: float = PAGE_POINTS) -> list[list[PlanRow]]:
+    """A branch's rows cut into printed pages, as the association's 実施状況 is printed: every page opens
+    with the branch's title, the legend and the table's head (the first page with the month and the 「—」
+    note too); a page that starts inside a pillar repeats its band, one that starts inside a measure its
+    heading, both marked 「（続き）」.  A measure moves whole to the next page when it fits there; a row
+    taller than a page is cut to it.  No page's rows add up to more than `budget` points, so the page
+    breaks written before each page are the only ones Excel or LibreOffice make (fit to width only shrinks)."""
+    title = next(r for r in rows if r.kind == "title")
+    legend = next(r for r in rows if r.kind == "legend")
+    head = next(r for r in rows if r.kind == "head")
+    top = rows[:TITLE_ROWS]
+    pages: list[list[PlanRow]] = [list(top)]
+    used, fresh = sum(_points(r) for r in top), True
+    pillar: PlanRow | None = None
+    heading = ""
+
+    def new_page(continued: PlanRow | None) -> None:
+        nonlocal used, fresh
+        page = [title, legend, head]
+        if continued is not None:
+            page.append(_row("pillar", continued.cells[0] + CONTINUED_JA))
+        pages.append(page)
+        used, fresh = sum(_points(r) for r in page), True
+
+    for block in _blocks(rows[TITLE_ROWS:]):
+        if fresh is False and used + sum(_points(r) for r in block) > budget:
+            new_page(pillar if block[0].kind != "pillar" else None)
+        for r in block:
+            if r.kind == "pillar":
+                pillar = r
+            elif r.cells[0] and r.kind != "issue":
+                heading = r.cells[0]
+            if not fresh and used + _points(r) > budget:
+                new_page(pillar)
+                if not r.cells[0] and heading:
+                    r = PlanRow(r.kind, (heading + CONTINUED_JA, *r.cells[1:]), r.mark, r.measure_id, r.kpi_id)
+            pages[-1].append(r)
+            used += _points(r)
+            fresh = False
+    return pages
+
+
+def status_rows(cons: Consolidation, code: str, status: str) -> list[PlanRow]:
+    """The one page of a branch without a usable file: its title, 「未提出」 or 「読込不可」, and why."""
+    month = wareki_month(cons.month)
+    if status == STATUS_MISSING:
+        word, why = MISSING_JA, f"{month}分の集計の時点で、この支部のファイルは届いていません。"
+    else:
+        word = UNREADABLE_JA
+        why = (f"ファイルは届きましたが、集計に使えませんでした（{status}）。理由は全国集計表の「提出状況」"
+               f"「検証結果」シートと、支部あての確認事項にあります。")
+    return [_row("title", title_ja(cons.fiscal_year, code)), _row("note", f"{month}分の集計。"),
+            _row("status", word), _row("note", why)]
+
+
+def _write_rows(ws: Worksheet, formats: XlsxFormats, rows: list[PlanRow], first_row: int) -> int:
+    """Rows from `first_row` (1-based), every height written; the row after them."""
+    cells, _ = plan_status_cells(rows, first_row)
+    write_cells(formats, ws, cells, {})
+    for i, r in enumerate(rows):
+        ws.set_row(first_row - 1 + i, min(_points(r), PAGE_POINTS - 4 * TITLE_HEIGHT))
+    return first_row + len(rows)
+
+
+def _branch_sheet(wb: Workbook, formats: XlsxFormats, cons: Consolidation, code: str, status: str,
+                  doc_title: str) -> int:
+    """One branch's sheet of the council papers; the pages it prints."""
+    name = branch_name(code)
+    ws = wb.add_worksheet(sheet_name(code))
+    usable = code in cons.used
+    pages = paginate(plan_status_rows(cons, code)) if usable else [status_rows(cons, code, status)]
+    _sheet_setup(ws, doc_title, "")
+    ws.set_print_scale(PRINT_SCALE)  # a fixed scale, so the rows of a page are known (fit to width could shrink more)
+    ws.set_header(f"&L&\"{FONT}\"&9{_hf(doc_title)}&R&\"{FONT}\"&9{_hf(name)}")
+    ws.set_footer(f"&C&\"{FONT}\"&9{_hf(name)} &P/{len(pages)}")
+    ws.set_start_page(1)  # numbered from 1 in every branch: 「埼玉支部 2/5」
+    row, breaks = 1, []
+    for page in pages:
+        if row > 1:
+            breaks.append(row - 1)
+        row = _write_rows(ws, formats, page, row)
+    ws.set_h_pagebreaks(breaks)
+    return len(pages)
+
+
+def _contents_sheet(wb: Workbook, formats: XlsxFormats, title: str) -> Worksheet:
+    ws = wb.add_worksheet(CONTENTS)
+    for col, width in enumerate(CONTENTS_WIDTHS):
+        ws.set_column(col, col, width)
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 1)  # one page: 48 rows of 15 pt print at about 90% (&N would count every sheet's pages)
+    ws.set_margins(left=0.6, right=0.6, top=0.7, bottom=0.6)
+    ws.set_header(f"&L&\"{FONT}\"&9{_hf(title)}")
+    ws.set_footer(f"&C&\"{FONT}\"&9{CONTENTS}")
+    return ws
+
+
+CONTENTS_COLUMNS = ("コード", "支部", "シート", "状況", "ページ数")
+CONTENTS_WIDTHS = (7, 14, 13, 30, 9)
+CONTENTS_NOTE_JA = ("支部ごとに1シート（支部コード順、本部は最後）。ページ番号は支部ごとに1から数えます（「埼玉支部 2/5」）。"
+                    "集計に使えるファイルがない支部は「未提出」「読込不可」の1ページです。")
+
+
 def build_all_plan_status(cons: Consolidation, path: Path, created: datetime | None = None) -> None:
-    """One sheet 実施状況: every branch with data, a page break before each branch after the first.
+    """The council papers: 目次, then one sheet per branch in branch-code order (本部 last), each printed
+    on its own pages numbered from 1 with the branch's name and the table's head on every page; a branch
+    without a usable file gets one page 「未提出」 or 「読込不可」.
 
     `created` is the document's creation time (default now): with it fixed, the same bytes."""
     from xlsxwriter import Workbook
@@ -315,19 +472,28 @@ def build_all_plan_status(cons: Consolidation, path: Path, created: datetime | N
     title = f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画実施状況（全支部・{wareki_month(cons.month)}分）"
     wb.set_properties({"title": title, "author": "kpisheet", "company": "全国健康保険協会",
                        "created": created or datetime.now(timezone.utc).replace(microsecond=0)})
-    ws = wb.add_worksheet(SHEET)
     formats = XlsxFormats(wb)
-    _sheet_setup(ws, title, "全支部")
-    row, breaks = 1, []
-    codes = plan_status_codes(cons)
-    if not codes:
-        ws.write_string(0, 0, title, formats("title"))
-        ws.write_string(1, 0, "集計に使えた支部のファイルがないため、実施状況はありません。", formats("plain"))
-    for i, code in enumerate(codes):
-        if i:
-            breaks.append(row - 1)  # 0-based: the break goes above the branch's title row
-        row = write_plan_status_sheet(wb, ws, cons, code, start_row=row, formats=formats)
-    ws.set_h_pagebreaks(breaks)
+    contents = _contents_sheet(wb, formats, title)
+    statuses = {s.code: s.status for s in getattr(cons, "statuses", [])}
+    listed = []
+    for code in plan_status_codes(cons):
+        status = statuses.get(code, STATUS_MISSING) if code not in cons.used else statuses.get(code, "提出済")
+        pages = _branch_sheet(wb, formats, cons, code, status, title)
+        listed.append((code, status, pages))
+    contents.write_string(0, 0, f"{title} 目次", formats("title"))
+    contents.set_row(0, TITLE_HEIGHT)
+    contents.merge_range(1, 0, 1, len(CONTENTS_COLUMNS) - 1, CONTENTS_NOTE_JA, formats("note_wrap"))
+    contents.set_row(1, row_height(lines_of(CONTENTS_NOTE_JA, sum(CONTENTS_WIDTHS))))
+    for col, head in enumerate(CONTENTS_COLUMNS):
+        contents.write_string(3, col, head, formats("head"))
+    for i, (code, status, pages) in enumerate(listed, 4):
+        usable = code in cons.used
+        contents.write_string(i, 0, code, formats("centre_wrap"))
+        contents.write_string(i, 1, branch_name(code), formats("text"))
+        contents.write_url(i, 2, f"internal:'{sheet_name(code)}'!A1", formats("link"), sheet_name(code))
+        shown = status if usable else MISSING_JA if status == STATUS_MISSING else f"{UNREADABLE_JA}（{status}）"
+        contents.write_string(i, 3, shown, formats("text") if usable else formats("missing"))
+        contents.write_number(i, 4, pages, formats("centre_wrap"))
     wb.close()
 
 
