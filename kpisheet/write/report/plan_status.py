@@ -316,7 +316,7 @@ PRINT_SCALE = 90  # %: the table (124 characters wide) fits A4 landscape in Exce
 # rows a page holds: A4 landscape is 595 pt high, 502 pt without the 0.7 and 0.6 inch margins, 557 pt at 90%;
 # a margin is left for a renderer that draws a row a little taller
 PAGE_POINTS = 540.0
-ONE_LINE = 15.0  # a one-line row (every row of the council papers has its height written)
+ONE_LINE = 16.0  # a one-line row; not the 15 pt default, so its height is written (custom) and no renderer re-fits it
 CONTINUED_JA = "（続き）"
 MISSING_JA, UNREADABLE_JA = "未提出", "読込不可"
 
