@@ -66,7 +66,7 @@ def test_rows_of_a_small_consolidation(cons):
     rows = plan_status_rows(cons, "11")
     assert _rows(rows)[:8] == [
         ("title", ("令和6年度埼玉支部事業計画実施状況（概要版）", "", "", "", "")),
-        ("note", ("令和6年10月分の集計。実績の（R6.1現在）などは、その値のデータが届いている月です。", "", "", "", "")),
+        ("note", ("令和6年10月分の集計。実績の（R6.1現在）などはその値のデータが届いている月、（R6.6診療）はレセプトの診療月です。", "", "", "", "")),
         ("legend", (LEGEND_JA, "", "", "", "")),
         ("note", (NO_MARK_JA, "", "", "", "")),
         ("head", COLUMNS),
@@ -288,3 +288,64 @@ def test_hq_comes_after_the_branches_in_code_order():
     from kpisheet.write.report.plan_status import plan_status_codes
 
     assert plan_status_codes(SimpleNamespace(used={"00": "a.xlsx", "13": "b.xlsx", "01": "c.xlsx"})) == ["01", "13", "00"]
+
+
+# ---------------------------------------------------------------- KPI sentences and results, from the rule
+def _k(kpi_id: str):
+    from kpisheet.domain.catalogue import load_catalogue
+
+    return load_catalogue(int(kpi_id[1])).kpi(kpi_id)
+
+
+@pytest.mark.parametrize("kpi_id, annual, baseline, sentence", [
+    # 対前年度: the previous-year value whoever filled the target (here HQ prefilled 7,267円)
+    ("K6-1-04", 7267.0, 8364.0, "協会の再審査レセプト1件当たりの査定額を前年度（8,364円）以上とする"),
+    ("K6-1-04", 9391.0, 9391.0, "協会の再審査レセプト1件当たりの査定額を前年度（9,391円）以上とする"),
+    ("K6-1-02", None, None, "現金給付等の申請に係る郵送化率を対前年度以上とする"),
+    # ジェネリック: 年度末時点で for a branch at 80% already, 80% below it
+    ("K6-2-08", 81.8, 81.8, "ジェネリック医薬品使用割合を年度末時点で前年度（81.8%）以上とする"),
+    ("K6-2-08", 80.0, 79.0, "ジェネリック医薬品使用割合を80.0%以上とする"),
+    ("K5-2-08", 81.9, 81.9, "ジェネリック医薬品使用割合を年度末時点で前年度（81.9%）以上とする"),  # as the FY2023 埼玉 report
+    # any other rule: the annual target; none: the label
+    ("K6-2-01", 55.5, None, "生活習慣病予防健診実施率を55.5%以上とする"),
+    ("K6-2-01", None, None, "【KPI】生活習慣病予防健診実施率"),
+])
+def test_kpi_sentences_are_written_from_the_rule(kpi_id, annual, baseline, sentence):
+    from types import SimpleNamespace
+
+    from kpisheet.write.report import kpi_sentence_ja
+    from kpisheet.write.report.plan_status import kpi_sentence
+
+    assert kpi_sentence_ja(_k(kpi_id), annual, baseline) == sentence
+    for source in ("workbook_hq", "previous_year", "targets_file"):  # never from where the number came
+        bk = SimpleNamespace(annual_target=annual, baseline=baseline, target_source=source)
+        assert kpi_sentence(_k(kpi_id), bk) == sentence  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kpi_id, value, month, text", [
+    ("K6-2-08", 84.8, "2024-06", "84.8%（R6.6診療）"),
+    ("K5-2-08", 82.9, "2023-11", "82.9%（R5.11診療）"),  # as the FY2023 埼玉 report writes it
+    ("K6-2-09", 27.5, "2024-06", "27.5%（R6.6診療）"),
+    ("K6-2-01", 42.6, "2024-01", "42.6%（R6.1現在）"),
+    ("K6-1-04", 9699.0, "2024-10", "9,699円（R6.10現在）"),
+])
+def test_claims_month_results_say_shinryo(kpi_id, value, month, text):
+    from kpisheet.write.report import result_ja
+
+    assert result_ja(_k(kpi_id), value, month) == text
+    assert _k(kpi_id).lag_claims == text.endswith("診療）")
+
+
+def test_dates_are_wareki_from_one_function():
+    from kpisheet.domain.catalogue import load_catalogue
+    from kpisheet.domain.catalogue_view import catalogue_text
+    from kpisheet.domain.fiscal import wareki_date
+    from kpisheet.domain.settings import load_settings
+
+    assert wareki_date(date(2024, 12, 2)) == "令和6年12月2日"
+    assert wareki_date(date(2024, 11, 8), weekday=True) == "令和6年11月8日（金）"
+    assert wareki_date(date(2019, 5, 1)) == "令和元年5月1日" and wareki_date(date(2019, 4, 30)) == "平成31年4月30日"
+    text = catalogue_text(load_catalogue(6), 2024)
+    assert "令和6年12月1日まで" in text and "2024-12-01" not in text
+    assert "令和6年12月2日" in _k("K6-1-06").note
+    assert load_settings().deadline_ja(OCT24).startswith("令和6年11月")

@@ -74,11 +74,13 @@ def wareki_month(day: date) -> str:
 
 
 WEEKDAYS_JA = "月火水木金土日"
+REIWA = date(2019, 5, 1)
 
 
 def wareki_date(day: date, *, weekday: bool = False) -> str:
     """'令和6年12月2日' (with weekday: '令和6年11月8日（金）') — the one way a date is shown to people."""
-    text = f"{wareki_year(day.year)}年{day.month}月{day.day}日"
+    era = wareki_year(day.year) if day >= REIWA or day.year < 2019 else "平成31"  # 令和 began on 1 May 2019
+    text = f"{era}年{day.month}月{day.day}日"
     return f"{text}（{WEEKDAYS_JA[day.weekday()]}）" if weekday else text
 
 

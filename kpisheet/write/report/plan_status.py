@@ -99,7 +99,7 @@ def plan_status_rows(cons: Consolidation, branch_code: str) -> list[PlanRow]:
     """The rows of one branch's 実施状況: title, notes, legend, the table's head, then each pillar's
     heading and its measures."""
     rows = [_row("title", title_ja(cons.fiscal_year, branch_code)),
-            _row("note", f"{wareki_month(cons.month)}分の集計。実績の（R6.1現在）などは、その値のデータが届いている月です。"),
+            _row("note", f"{wareki_month(cons.month)}分の集計。実績の（R6.1現在）などはその値のデータが届いている月、（R6.6診療）はレセプトの診療月です。"),
             _row("legend", LEGEND_JA), _row("note", NO_MARK_JA), PlanRow("head", COLUMNS)]
     catalogue = cons.catalogue
     measures = catalogue.measures_for(branch_code)
