@@ -30,8 +30,8 @@ What the term-5 catalogue and the branch workbook cannot hold as seed 003 prints
 * Two 課題 cells of one catalogue measure are one 課題 here (joined by a line break); 2-(9)'s
   課題 repeats 2-(7)'s word for word and is filled once.
 * Wording: the KPI sentence is built from the catalogue's label (SENTENCE_GAPS), targets and
-  results carry the KPI's decimals (TARGET_GAPS, RESULT_GAPS), and generic 82.9% is 「R5.11現在」,
-  where seed 003 writes 「R5.11診療」.
+  results carry the KPI's decimals (TARGET_GAPS, RESULT_GAPS).  Generic 82.9% is 「R5.11診療」 as seed
+  003 writes it (the catalogue marks its data months as months of care).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.fiscal import parse_month
 from kpisheet.domain.ratings import as_of_ja
 from kpisheet.month import consolidate
@@ -59,7 +60,7 @@ SENTENCE_GAPS = {"K5-2-04": "被保険者の特定保健指導実施率を36.9%�
                  "K5-2-05": "被扶養者の特定保健指導実施率を15.1%以上とする",
                  "K5-3-01": "一般競争入札に占める一者応札案件の割合を20.0%以下とする"}
 TARGET_GAPS = {"K5-1-01": "100.0%以上", "K5-1-08": "94.0%以上", "K5-3-01": "20.0%以下"}
-RESULT_GAPS = {"K5-1-01": "100.0%（R6.3現在）", "K5-2-08": "82.9%（R5.11現在）", "K5-2-06": "—（年度終了後に集計）"}
+RESULT_GAPS = {"K5-1-01": "100.0%（R6.3現在）", "K5-2-06": "—（年度終了後に集計）"}
 
 
 def _is_activity(r: dict) -> bool:
@@ -166,11 +167,11 @@ def test_kpi_rows_show_seed_targets_results_and_marks(sheet, kpi_id):
 
 def _with_data_month(kpi_id: str, seed_result: str) -> str:
     """Seed 003's result with the month its data reach: 「42.6%（R6.1現在）」 (kept where the seed says it)."""
-    if "現在" in seed_result:
+    if "現在" in seed_result or "診療" in seed_result:
         return seed_result.replace(" (", "（").replace(")", "）")
     if kpi_id not in DATA_MONTH:  # qualitative: the branch's own words
         return seed_result
-    return f"{seed_result}（{as_of_ja(parse_month(DATA_MONTH[kpi_id]))}）"
+    return f"{seed_result}（{as_of_ja(parse_month(DATA_MONTH[kpi_id]), load_catalogue(5).kpi(kpi_id))}）"
 
 
 def test_issues_under_their_measure(sheet):

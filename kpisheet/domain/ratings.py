@@ -240,7 +240,7 @@ def rate_kpi(kpi: Kpi, *, result: float | None, target: AnnualTarget | None, dat
     if target is None or target.value is None:
         return no_result(target.reason_code if target and target.reason_code else "no_target", target=target)
     mark = mark_for(kpi, result, target.value)
-    when = f"{as_of_ja(data_month, kpi)}の実績 {kpi.format_value(result)}" if data_month else \
+    when = f"{as_of_ja(data_month, kpi)}{'分' if kpi.lag_claims else ''}の実績 {kpi.format_value(result)}" if data_month else \
         f"実績 {kpi.format_value(result)}"
     basis_ja = f"{target.basis_ja}。{when}で判定。基準：{_threshold_ja(kpi)}"
     basis_en = (f"{target.basis_en}; result {result:g}"
