@@ -105,7 +105,8 @@ def test_saitama_fy2023_rows_of_the_rated_table(saitama_run):
     for kpi_id, *_rest, target_text, result_text, mark in SAITAMA_FY2023:
         row = by_kpi[kpi_id]
         assert row[:2] == ("11", "埼玉")
-        shown = result_text if result_text.startswith("—") else f"{result_text}（R6.3現在）"  # its data month
+        said = "診療" if kpi_id == "K5-2-08" else "現在"  # ジェネリック: a month of care, 「（R6.3診療）」
+        shown = result_text if result_text.startswith("—") else f"{result_text}（R6.3{said}）"  # its data month
         assert row[6:9] == (target_text, shown, mark), kpi_id
     assert by_kpi["K5-2-10"][6:9] == ("効果的な意見発信の実施", OPINION, "○")
     activities = list(wb["取組状況"].iter_rows(min_row=3, values_only=True))

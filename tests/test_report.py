@@ -171,9 +171,9 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
     wb = openpyxl.load_workbook(national)
     row = _by_kpi(wb["全国KPI"])["K6-2-08"]
     assert (row["全国の実績"], row["評価"], row["年間目標"]) == (f"{met}/{reporting}支部", n.rating.mark, "全支部")
-    assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10現在）", row["判定の根拠"])
+    assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10診療）", row["判定の根拠"])  # a month of care
     overview = _by_kpi(wb["概要"])["K6-2-08"]
-    assert overview["全国の実績（データ時点）"] == f"{met}/{reporting}支部（R6.10現在）"
+    assert overview["全国の実績（データ時点）"] == f"{met}/{reporting}支部（R6.10診療）"
     assert overview["評価"] == n.rating.mark
 
 
@@ -228,9 +228,10 @@ def test_ratings_results_name_their_data_month(lists, cons):
     assert cons.branch_kpis[("11", LATE)].data_month == "2024-08"
     assert re.fullmatch(r"\d+\.\d%（R6\.8現在）", late["KPI結果"]), late["KPI結果"]
     assert rows[("10", LATE)]["KPI結果"].endswith("（R6.10現在）")
-    for (code, _), row in rows.items():
+    for (code, kpi_id), row in rows.items():
         if row["KPI結果"] and row["KPI結果"][0].isdigit():
-            assert re.search(r"（R6\.\d+現在）$", row["KPI結果"]), (code, row)
+            said = "診療" if cons.catalogue.kpi(kpi_id).lag_claims else "現在"  # ジェネリック, バイオシミラー: months of care
+            assert re.search(rf"（R6\.\d+{said}）$", row["KPI結果"]), (code, row)
 
 
 def test_ranks_by_achievement_read_n_of_m(lists, national, cons):

@@ -8,9 +8,15 @@ the catalogue, 「生活習慣病予防健診実施率を53.8%以上とする」
 month its data reach, 「42.6%（R6.1現在）」, and the mark), then the branch's 課題.
 
 `plan_status_rows` is the pure row model.  `plan_status_cells` turns it into cells with style
-keys and row heights, which three writers render: `write_plan_status_sheet` (xlsxwriter, used by
-the all-branches workbook `write_all_plan_status`) and, in kpisheet.write.feedback.patch and .fallback,
-the patched branch workbook and the openpyxl copy.
+keys and row heights, which three writers render: xlsxwriter here and, in kpisheet.write.feedback.patch
+and .fallback, the patched branch workbook and the openpyxl copy (the branch's feedback: one sheet,
+its title rows repeated as print titles).
+
+The all-branches workbook `write_all_plan_status` is the council papers: 目次, then one sheet per
+expected branch in code order (本部 last).  `paginate` cuts a branch's rows into printed pages itself,
+so that every page opens with the title, legend and head and the footer can say 「埼玉支部 2/6」 (a
+fixed print scale and every row height written make the pages the same in Excel and LibreOffice); a
+branch without a usable file gets one page 「未提出」 or 「読込不可」 (`status_rows`).
 
 Measures a branch does not carry (scope "hq" for a prefectural branch) and KPIs that are not
 the branch's (national ones) are left out; a measure the branch carries but left blank shows

@@ -207,7 +207,7 @@ def national_result_ja(kpi: Kpi, national: NationalKpi) -> str:
     """「62.1%（R6.8現在）」 or 「26/45支部（R6.8現在）」."""
     if national.branches_met is not None:
         met, reporting = national.branches_met
-        month = f"（{as_of_ja(parse_month(national.data_month))}）" if national.data_month else ""
+        month = f"（{as_of_ja(parse_month(national.data_month), kpi)}）" if national.data_month else ""
         return f"{met}/{reporting}支部{month}"
     if national.value is None:
         return "—"
