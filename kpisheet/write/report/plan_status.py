@@ -436,8 +436,9 @@ def _branch_sheet(wb: Workbook, formats: XlsxFormats, cons: Consolidation, code:
     pages = paginate(plan_status_rows(cons, code)) if usable else [status_rows(cons, code, status)]
     _sheet_setup(ws, doc_title, "")
     ws.set_print_scale(PRINT_SCALE)  # a fixed scale, so the rows of a page are known (fit to width could shrink more)
-    ws.set_header(f"&L&\"{FONT}\"&9{_hf(doc_title)}&R&\"{FONT}\"&9{_hf(name)}")
-    ws.set_footer(f"&C&\"{FONT}\"&9{_hf(name)} &P/{len(pages)}")
+    # header and footer at 10 pt like the table: they print at 9 pt too
+    ws.set_header(f"&L&\"{FONT}\"&10{_hf(doc_title)}&R&\"{FONT}\"&10{_hf(name)}")
+    ws.set_footer(f"&C&\"{FONT}\"&10{_hf(name)} &P/{len(pages)}")
     ws.set_start_page(1)  # numbered from 1 in every branch: 「埼玉支部 2/5」
     row, breaks = 1, []
     for page in pages:
@@ -455,8 +456,8 @@ def _contents_sheet(wb: Workbook, formats: XlsxFormats, title: str) -> Worksheet
     ws.set_paper(9)
     ws.fit_to_pages(1, 1)  # one page: 48 rows of 15 pt print at about 90% (&N would count every sheet's pages)
     ws.set_margins(left=0.6, right=0.6, top=0.7, bottom=0.6)
-    ws.set_header(f"&L&\"{FONT}\"&9{_hf(title)}")
-    ws.set_footer(f"&C&\"{FONT}\"&9{CONTENTS}")
+    ws.set_header(f"&L&\"{FONT}\"&10{_hf(title)}")
+    ws.set_footer(f"&C&\"{FONT}\"&10{CONTENTS}")
     return ws
 
 
