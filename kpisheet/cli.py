@@ -1096,11 +1096,10 @@ def _listed(branches: dict[str, Any], key: str) -> str:
 
 
 def _date_ja(iso: str) -> str:
-    """'2024-11-08' -> '令和6年11月8日（金）'."""
-    from kpisheet.domain.fiscal import wareki_year
+    """'2024-11-08' -> '令和6年11月8日（金）' (fiscal.wareki_date, the one way a date is shown)."""
+    from kpisheet.domain.fiscal import wareki_date
 
-    day = date.fromisoformat(iso)
-    return f"{wareki_year(day.year)}年{day.month}月{day.day}日（{'月火水木金土日'[day.weekday()]}）"
+    return wareki_date(date.fromisoformat(iso), weekday=True)
 
 
 OUTPUT_LABELS = (("national_", "全国集計表"), ("全支部_評価一覧_", "全支部の評価一覧"),
