@@ -259,7 +259,7 @@ def column_pages(ws: Worksheet, title: str, groups: Sequence[int], widths: Seque
 
 def print_setup(ws: Worksheet, title: str, *, repeat: tuple[int, int] | None = None, landscape: bool = True,
                 pages_wide: int = 1, pages_tall: int = 0, scale: int | None = None,
-                margins: float = 0.4) -> None:
+                margins: float = 0.4, top: float = 0.6) -> None:
     """A4, margins, the sheet's name in the page header, 「n / m ページ」 in the footer, the
     rows that repeat on every page (`repeat` = first and last row)."""
     if landscape:
@@ -271,7 +271,7 @@ def print_setup(ws: Worksheet, title: str, *, repeat: tuple[int, int] | None = N
         ws.set_print_scale(scale)
     else:
         ws.fit_to_pages(pages_wide, pages_tall)
-    ws.set_margins(left=margins, right=margins, top=0.6, bottom=0.6)
+    ws.set_margins(left=margins, right=margins, top=top, bottom=top)
     if repeat is not None:
         ws.repeat_rows(*repeat)
     # LibreOffice scales the header and footer with a page printed at a fixed scale (not when fitted):

@@ -226,11 +226,11 @@ def overview_columns(cons: Consolidation) -> list[Column]:
     def n(kpi: Kpi) -> NationalKpi:
         return cons.national[kpi.id]
 
-    cols = [Column("KPI", 20, lambda k: f"{k.id} {k.label}", "wrap"),
+    cols = [Column("KPI", 20, lambda k: f"{k.id} {k.short_label}", "wrap"),
             Column("全国の実績（データ時点）・年間目標", 20, lambda k: _result_and_target_ja(k, n(k)), "wrap"),
             Column("評価", 4, lambda k: n(k).rating.mark, mark_format(lambda k: n(k).rating.mark))]
-    cols += [_mark_count_column(cons, m, 3.5) for m in KPI_MARKS]
-    cols += [Column(behind_head(cons), 20, lambda k: behind_ja(cons, k, names), "wrap")]
+    cols += [_mark_count_column(cons, m, 3.2) for m in KPI_MARKS]
+    cols += [Column(behind_head(cons), 21, lambda k: behind_ja(cons, k, names), "wrap")]
     return cols
 
 
@@ -255,28 +255,33 @@ def changes_facts(cons: Consolidation) -> list[tuple[str, str]]:
     if changes.previous_month is None:
         why = "4月は年度の初月のため比べません" if cons.month.month == 4 else "台帳に前月の集計がありません"
         return [("前月との比較", f"前月の記録なし（{why}）。"), revisions]
-    return [("評価が変わったKPI（全国）",
+    return [("全国の評価の変化",
              "、".join(f"{c.kpi_id} {c.before}→{c.after}" for c in changes.national) or "なし"),
-            ("評価が変わった支部", _branch_changes_ja(changes.branches, names)),
+            ("支部の評価の変化", _branch_changes_ja(changes.branches, names)),
             revisions,
-            ("新たに期限後・未提出",
+            ("新たな遅れ・未提出",
              f"期限後：{'、'.join(short_name(names, c) for c in changes.newly_late) or 'なし'}"
              f"　未提出：{'、'.join(short_name(names, c) for c in changes.newly_missing) or 'なし'}")]
 
 
-CHANGES_ON_OVERVIEW = 16  # more branch × KPI mark changes than this: the first ones and how many more
+CHANGED_KPIS_SHOWN = 5  # KPIs whose branch marks moved, one line each; more: how many more KPIs
+CHANGED_NAMES_SHOWN = 3  # branches named per KPI; more: how many more
 
 
 def _branch_changes_ja(found: tuple[MarkChange, ...], names: dict[str, str]) -> str:
-    """「K6-1-01：北海道 ○→△、青森 △→○　K6-2-01：…」 by KPI, at most CHANGES_ON_OVERVIEW."""
+    """「65件（12KPI）」, then a line per KPI 「K6-1-01：岩手 ○→△、宮城 △→○、秋田 △→○ ほか13支部」
+    (at most CHANGED_KPIS_SHOWN lines; the marks of every branch are in 支部別評価)."""
     if not found:
         return "なし"
     by_kpi: dict[str, list[str]] = {}
-    for c in found[:CHANGES_ON_OVERVIEW]:
+    for c in found:
         by_kpi.setdefault(c.kpi_id, []).append(f"{short_name(names, c.code)} {c.before}→{c.after}")
-    text = "\n".join(f"{k}：{'、'.join(v)}" for k, v in by_kpi.items())
-    more = f"\nほか{len(found) - CHANGES_ON_OVERVIEW}件（「支部別評価」シート）" if len(found) > CHANGES_ON_OVERVIEW else ""
-    return f"{len(found)}件\n{text}{more}"
+    lines = [f"{k}：{'、'.join(v[:CHANGED_NAMES_SHOWN])}" + (f" ほか{len(v) - CHANGED_NAMES_SHOWN}支部"
+                                                          if len(v) > CHANGED_NAMES_SHOWN else "")
+             for k, v in list(by_kpi.items())[:CHANGED_KPIS_SHOWN]]
+    if len(by_kpi) > CHANGED_KPIS_SHOWN:
+        lines.append(f"ほか{len(by_kpi) - CHANGED_KPIS_SHOWN}KPI（各支部の評価は「支部別評価」シート）")
+    return "\n".join([f"{len(found)}件（{len(by_kpi)}KPI）", *lines])
 
 
 def _facts_rows(sheet: Sheet, st: Styles, facts: list[tuple[str, str]], last: int, label_width: float,
@@ -289,6 +294,9 @@ def _facts_rows(sheet: Sheet, st: Styles, facts: list[tuple[str, str]], last: in
         sheet.row += 1
 
 
+SUBTITLE_ROW = 24  # a subtitle row: room above its 11 pt text, in place of a blank row
+
+
 def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     sheet = Sheet(wb, st, "概要", title_ja(cons, "全国集計表"))
     columns = overview_columns(cons)
@@ -297,22 +305,22 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     last = len(columns) - 1
     text_width = sum(c.width for c in columns[1:])
     _facts_rows(sheet, st, overview_facts(cons), last, columns[0].width, text_width)
-    sheet.skip()
-    sheet.ws.write_string(sheet.row, 0, "KPIごとの結果", st.subtitle)
-    sheet.row += 1
-    sheet.note(LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
-               f"（{dash_reasons_ja(_all_ratings(cons))}）。" + PACE_NOTE_JA.format(share=f"{behind_share(cons):.0%}",
-                                                                              names=NAMES_ON_OVERVIEW),
-               across=columns)
-    sheet.table(columns, cons.kpis)
-    sheet.note("※ 第6期末目標・集計支部（件数のKPIの扱い）・◎の基準は「全国KPI」シートにあります。", across=columns)
-    sheet.skip()
     sheet.ws.write_string(sheet.row, 0, changes_head(cons), st.subtitle)
+    sheet.ws.set_row(sheet.row, SUBTITLE_ROW)
     sheet.row += 1
     _facts_rows(sheet, st, changes_facts(cons), last, columns[0].width, text_width)
-    sheet.note("※ 入力ファイルのハッシュ値・作成日時・ツールの版は非表示の「実行情報」シート"
-               "（シート見出しを右クリック→「再表示」）。", across=columns)
-    print_setup(sheet.ws, "概要", landscape=False, margins=0.4)
+    sheet.ws.write_string(sheet.row, 0, "KPIごとの結果", st.subtitle)
+    sheet.ws.set_row(sheet.row, SUBTITLE_ROW)
+    sheet.row += 1
+    sheet.note(LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
+               "（—の理由は「支部別評価」シート）。" + PACE_NOTE_JA.format(share=f"{behind_share(cons):.0%}",
+                                                                              names=NAMES_ON_OVERVIEW),
+               across=columns)
+    head, _ = sheet.table(columns, cons.kpis)
+    sheet.note("※ 第6期末目標・集計支部（件数のKPIの扱い）・◎の基準は「全国KPI」シート。入力ファイルのハッシュ値・"
+               "作成日時・ツールの版は非表示の「実行情報」シート（シート見出しを右クリック→「再表示」）。", across=columns)
+    # the KPI table, last, runs onto page 2: its head repeats there
+    print_setup(sheet.ws, "概要", landscape=False, repeat=(head, head), top=0.5)
 
 
 # ---------------------------------------------------------------- 提出状況
