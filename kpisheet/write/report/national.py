@@ -313,7 +313,7 @@ def sheet_overview(wb: Workbook, st: Styles, cons: Consolidation) -> None:
     sheet.ws.set_row(sheet.row, SUBTITLE_ROW)
     sheet.row += 1
     sheet.note(LEGEND_JA + f"　◎○△—の数は{len(reporting_branches(cons))}支部の結果"
-               "（—の理由は「支部別評価」シート）。" + PACE_NOTE_JA.format(share=f"{behind_share(cons):.0%}",
+               f"（{dash_reasons_ja(_all_ratings(cons))}）。" + PACE_NOTE_JA.format(share=f"{behind_share(cons):.0%}",
                                                                               names=NAMES_ON_OVERVIEW),
                across=columns)
     head, _ = sheet.table(columns, cons.kpis)
@@ -333,7 +333,7 @@ def status_columns(cons: Consolidation) -> list[Column]:
         return used.get(s.code)
 
     return [Column("支部コード", 4.5, lambda s: s.code, "centre"),
-            Column("支部", 7, lambda s: s.name.removesuffix("支部"), "wrap"),
+            Column("支部", 8.5, lambda s: s.name, "wrap"),
             Column("状況", 11, lambda s: s.status, mark_format(lambda s: status_mark[s.status]), wrap=True),
             Column("最終報告月", 7, lambda s: month_label(parse_month(s.last_month)) if s.last_month else None,
                    "centre"),
@@ -344,7 +344,7 @@ def status_columns(cons: Consolidation) -> list[Column]:
             Column("入力率", 6.5, lambda s: s.completeness, "pct"),
             Column("集計から除外した値", 30, lambda s: "\n".join(s.left_out), "wrap"),
             Column("記入者", 10, lambda s: sub(s).preparer if sub(s) else None, "wrap"),
-            Column("連絡先", 17, lambda s: sub(s).contact if sub(s) else None, "wrap"),
+            Column("連絡先", 15.5, lambda s: sub(s).contact if sub(s) else None, "wrap"),
             # on the screen only (right of the print area)
             Column("ブックの保存日時", 16, lambda s: s.saved_at),
             Column("保存したアプリ", 30, lambda s: s.saved_by, "wrap"),
@@ -749,7 +749,7 @@ def revision_columns(cons: Consolidation) -> list[Column]:
 
     return [Column("支部コード", 4.5, lambda r: r.branch_code, "centre"),
             Column("支部", 7, lambda r: short_name(names, r.branch_code), "wrap"),
-            Column("KPI", 20, lambda r: f"{r.kpi_id}\n{kpi(r).label}", "wrap"),
+            Column("KPI ID", 7.5, lambda r: r.kpi_id), Column("KPI", 16, lambda r: kpi(r).label, "wrap"),
             Column("対象月", 6, lambda r: data_month_ja(r.month), "centre"),
             Column("修正前", 10, lambda r: stored(kpi(r), r.old_value), number_format(lambda r: num_format(kpi(r)))),
             Column("修正後", 11, lambda r: _revised_value(kpi(r), r.new_value, r.new_status),
@@ -765,7 +765,7 @@ def revision_columns(cons: Consolidation) -> list[Column]:
             Column("修正前のファイル", 28, lambda r: r.old_file, "wrap")]
 
 
-REVISIONS_PRINTED = 11  # 修正履歴's columns on paper; the file names to their right are for the screen
+REVISIONS_PRINTED = 12  # 修正履歴's columns on paper; the file names to their right are for the screen
 
 
 def sheet_revisions(wb: Workbook, st: Styles, cons: Consolidation) -> None:
