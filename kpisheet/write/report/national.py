@@ -46,7 +46,7 @@ from kpisheet.consolidate.build import (
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.display import difference, format_value, text_width
 from kpisheet.domain.settings import DEFAULT_BEHIND_PACE_SHARE
-from kpisheet.domain.fiscal import JST, month_label, parse_month, wareki_fiscal_year, wareki_month
+from kpisheet.domain.fiscal import JST, month_label, parse_month, wareki_month
 from kpisheet.domain.ratings import NO_RESULT, Rating
 from kpisheet.fileio import atomic_path
 from kpisheet.write.report.layout import (
@@ -70,6 +70,7 @@ from kpisheet.write.report.texts import (
     annual_target_cell,
     branch_names,
     change_format,
+    coverage_ja,
     dash_reasons_ja,
     data_month_ja,
     excellent_ja,
@@ -95,8 +96,7 @@ SHEETS = ("概要", "提出状況", "全国KPI", "支部別評価", "支部別KP
 RUN_SHEET = "実行情報"
 KPI_MARKS = ("◎", "○", "△", NO_RESULT)  # a KPI is never ×（未実施 is for activities）
 NAMES_ON_OVERVIEW = 12  # more branches behind than this: the first ones, how many more and where to look
-PACE_NOTE_JA = ("遅れている支部は、年度の中で積み上がるKPIでは進捗（実績÷年間目標の月割り）が{share}未満の支部"
-                "（進捗の低い順）、ほかのKPIでは△の支部です（{names}支部を超えるときは数。名前は「支部別評価」シート）。")
+PACE_NOTE_JA = "遅れている支部：積み上がるKPIは進捗{share}未満（低い順）、ほかは△（{names}支部を超えると数）。"
 
 
 def coverage_note_ja(cons: Consolidation) -> str:
@@ -167,7 +167,7 @@ def overview_facts(cons: Consolidation) -> list[tuple[str, str]]:
     names = branch_names()
     summary = cons.summary()
     b, f = summary["branches"], summary["findings"]
-    facts = [("集計月", f"{wareki_month(cons.month)}分（{wareki_fiscal_year(cons.fiscal_year)}）。" + RULE_JA),
+    facts = [("集計月", f"{wareki_month(cons.month)}分。" + RULE_JA.removesuffix("進捗は参考値です。")),
              ("提出状況", f"{STATUS_OK} {b['submitted']} ／ {STATUS_ERRORS} {b['with_errors']} ／ "
                       f"{STATUS_NO_MONTH} {b['no_reporting_month']} ／ "
                       f"{STATUS_UNREADABLE} {b['unreadable']} ／ {STATUS_MISSING} {b['missing']}"),
@@ -209,14 +209,18 @@ def behind_ja(cons: Consolidation, kpi: Kpi, names: dict[str, str]) -> str:
 
 
 def _result_and_target_ja(kpi: Kpi, national: NationalKpi) -> str:
-    """「99.5%（R6.10現在）」 and 「目標 100.0%以上」 on two lines."""
+    """「99.5%（R6.10現在）」 and 「目標 100.0%以上」 on two lines, and a third where the branches covered
+    decide the mark: 「集計中（44/47支部）」, 「44/47支部（同じ支部の前年度と比較）」 (every coverage is in
+    全国KPI's 集計支部数)."""
     if national.branches_met is not None:
         target = "全支部が条件を満たすこと"
     elif national.annual_target is None:
         target = "—"
     else:
         target = target_text(kpi, national.annual_target, national.target_basis)
-    return f"{national_result_ja(kpi, national)}\n目標 {target}"
+    coverage = coverage_ja(kpi, national)
+    deciding = "集計中" in coverage or "同じ支部" in coverage
+    return f"{national_result_ja(kpi, national)}\n目標 {target}" + (f"\n{coverage}" if deciding else "")
 
 
 def overview_columns(cons: Consolidation) -> list[Column]:
@@ -264,7 +268,7 @@ def changes_facts(cons: Consolidation) -> list[tuple[str, str]]:
              f"　未提出：{'、'.join(short_name(names, c) for c in changes.newly_missing) or 'なし'}")]
 
 
-CHANGED_KPIS_SHOWN = 5  # KPIs whose branch marks moved, one line each; more: how many more KPIs
+CHANGED_KPIS_SHOWN = 4  # KPIs whose branch marks moved, one line each; more: how many more KPIs
 CHANGED_NAMES_SHOWN = 3  # branches named per KPI; more: how many more
 
 
