@@ -248,7 +248,7 @@ def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: P
         with led.opened(ledger) as book, book.transaction():
             led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
             plan = led.attach(book, cons)
-            cons = plan.applied_to(cons)
+            cons = led.with_changes(book, plan.applied_to(cons))
             written = _write(cons, out_dir, force, hooks)
             return MonthResult(cons, written, led.record_run(book, cons, plan, written.paths, options))
     except BaseException:

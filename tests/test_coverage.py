@@ -121,23 +121,26 @@ def test_csv_and_feedback_carry_the_same_national_mark(partial):
     assert "集計中（44/47支部）" in by_row[(rows_of["K6-2-07"], mark_col - 2)]
 
 
-def test_overview_shows_the_coverage_beside_every_national_mark(partial, tmp_path: Path):
+def test_overview_shows_the_coverage_where_it_decides_the_national_mark(partial, tmp_path: Path):
+    """概要 (portrait, 9 pt) says the coverage under the national result where it decides the mark —
+    集計中, or like for like —; 全国KPI's 集計支部数 has it for every KPI."""
     path = tmp_path / "national.xlsx"
     build_national(partial, path, datetime(2024, 11, 8, tzinfo=timezone.utc))
-    ws = load_workbook(path, read_only=True)["概要"]
-    rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    head = next(r for r in rows if r[0] == "KPI ID")
-    mark, coverage = head.index("評価"), head.index("集計支部")
-    assert coverage == mark + 1
-    kpi_rows = {r[0]: r for r in rows[rows.index(head) + 1:] if r[0] and str(r[0]).startswith("K")}
+    wb = load_workbook(path, read_only=True)
+    rows = [list(r) for r in wb["概要"].iter_rows(values_only=True)]
+    head = next(r for r in rows if r[0] == "KPI")
+    mark, result = head.index("評価"), head.index("全国の実績（データ時点）・年間目標")
+    kpi_rows = {str(r[0]).split(" ")[0]: r for r in rows[rows.index(head) + 1:] if r[0] and str(r[0]).startswith("K")}
     assert kpi_rows["K6-2-12"][mark] == MET
-    assert kpi_rows["K6-2-12"][coverage] == "44/47支部（同じ支部の前年度と比較）"
-    assert kpi_rows["K6-2-07"][mark] == NO_RESULT and kpi_rows["K6-2-07"][coverage] == "集計中（44/47支部）"
+    assert kpi_rows["K6-2-12"][result].endswith("\n44/47支部（同じ支部の前年度と比較）")
+    assert kpi_rows["K6-2-07"][mark] == NO_RESULT and kpi_rows["K6-2-07"][result].endswith("\n集計中（44/47支部）")
+    assert kpi_rows["K6-1-01"][result].count("\n") == 1  # a pooled rate: its coverage does not decide its mark
+    national = [list(r) for r in wb["全国KPI"].iter_rows(values_only=True)]
+    nhead = next(r for r in national if r[0] == "KPI ID")
+    covered = nhead.index("集計支部数")
     cat = catalogue_for_fy(2024)
-    for kpi_id, row in kpi_rows.items():  # every national mark has its coverage beside it
-        kpi = cat.kpi(kpi_id)
-        if kpi.kind != "qualitative":
-            assert row[coverage], kpi_id
+    counted = {r[0]: r[covered] for r in national[national.index(nhead) + 1:] if r[0] and str(r[0]).startswith("K")}
+    assert all(counted[k.id] is not None for k in cat.kpis if k.kind != "qualitative" and k.scope == "branch")
 
 
 # ---------------------------------------------------------------- ranks at one data month

@@ -208,6 +208,45 @@ def test_from_ledger_rebuilds_the_closed_month(story, tmp_path):
     assert not (out / "feedback").exists()
 
 
+def _changes_block(path: Path) -> dict[str, str]:
+    """概要's 「前月からの変化」 block: {heading: ..., label: text}."""
+    rows = list(openpyxl.load_workbook(path)["概要"].values)
+    at = next(i for i, r in enumerate(rows) if str(r[0]).startswith("前月からの変化"))
+    block = {"heading": rows[at][0]}
+    for r in rows[at + 1:]:
+        if r[0] == "KPIごとの結果":
+            break
+        block[r[0]] = r[1]
+    return block
+
+
+def test_october_overview_says_what_changed_since_the_closed_september(story, tmp_path):
+    """October against September's closed run: 埼玉's revision (締め後) and the marks that moved; September
+    itself had no month before it in the ledger; the October rebuilt from the ledger says the same."""
+    october = _changes_block(story["root"] / "out_oct" / "national_FY2024_2024-10.xlsx")
+    assert october["heading"] == "前月からの変化（令和6年9月分の集計と比べて）"
+    assert october["修正"] == "1件（うち締め後 1件）：「修正履歴」シート"
+    assert october["新たな遅れ・未提出"] == "期限後：なし\u3000未提出：なし"
+    with led.opened(story["ledger"]) as book:
+        sep, _ = led.rebuild(book, FY, "2024-09")
+        octo, _ = led.rebuild(book, FY, "2024-10")
+    moved = [(c.code, c.kpi_id, c.before, c.after) for c in octo.changes.branches]
+    expected = [(code, kpi_id, sep.branch_kpis[(code, kpi_id)].rating.mark, b.rating.mark)
+                for (code, kpi_id), b in sorted(octo.branch_kpis.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+                if code in CODES and (code, kpi_id) in sep.branch_kpis
+                and sep.branch_kpis[(code, kpi_id)].rating.mark != b.rating.mark]
+    assert moved == expected
+    assert october["支部の評価の変化"] == ("なし" if not moved else october["支部の評価の変化"])
+    if moved:
+        assert october["支部の評価の変化"].startswith(f"{len(moved)}件（")
+    assert _changes_block(story["root"] / "out_sep" / "national_FY2024_2024-09.xlsx")["前月との比較"] == \
+        "前月の記録なし（台帳に前月の集計がありません）。"
+    out = tmp_path / "rebuilt_oct"
+    result = run("consolidate", "--from-ledger", "--fy", FY, "--month", "2024-10", "-o", out, "--ledger", story["ledger"])
+    assert result.exit_code == 0, result.output
+    assert _changes_block(out / "national_FY2024_2024-10.xlsx") == october
+
+
 def test_the_rebuilt_month_is_byte_identical_with_the_same_run_time(story, tmp_path):
     from datetime import datetime, timezone
 
@@ -218,6 +257,7 @@ def test_the_rebuilt_month_is_byte_identical_with_the_same_run_time(story, tmp_p
     with led.opened(story["ledger"]) as book:
         rebuilt, _ = led.rebuild(book, FY, "2024-09")
         cons.previous_year, cons.no_comparison = rebuilt.previous_year, rebuilt.no_comparison
+        cons.changes = rebuilt.changes  # 前月からの変化: the ledger has no August, as when September ran
     a = write_national(cons, tmp_path / "a.xlsx", force=False, created=fixed)
     b = write_national(rebuilt, tmp_path / "b.xlsx", force=False, created=fixed)
     assert a.read_bytes() == b.read_bytes()
@@ -338,9 +378,11 @@ def test_last_year_enters_by_import_and_shows_across_the_term_change(story, tmp_
     at = next(i for i, r in enumerate(rows) if r[0] == "支部コード")
     heads = rows[at]
     col = heads.index(next(h for h in heads if h and h.startswith("K6-1-02")))
-    assert list(rows[at + 1][col:col + 6]) == ["実績", "時点", "評価", "順位", "前年同月", "前年差"]
+    assert list(rows[at + 1][col:col + 6]) == ["実績", "時点", "評価", "進捗", "順位", "前年差"]
     saitama = next(r for r in rows[at + 2:] if r[0] == "11")
-    assert saitama[col + 4] == pytest.approx(0.9) and saitama[col + 5] == pytest.approx(yoy.change)
+    assert saitama[col + 5] == pytest.approx(yoy.change)
+    previous = heads.index("前年同月（画面のみ）")  # 前年同月 of every KPI, right of the print area
+    assert saitama[previous + rows[at + 1][previous:].index("K6-1-02")] == pytest.approx(0.9)
 
 
 def test_an_import_that_is_not_a_kpi_values_csv_is_refused(tmp_path):

@@ -129,6 +129,12 @@ def _by_kpi(ws, first_title: str = "KPI ID") -> dict[str, dict]:
     return {r[0]: dict(zip(head, r, strict=True)) for r in body if r[0]}
 
 
+def _overview(ws) -> dict[str, dict]:
+    """概要's KPI table by KPI ID (its first column reads 「K6-1-01 サービススタンダード」)."""
+    head, body = _table(ws, "KPI")
+    return {r[0].split(" ", 1)[0]: dict(zip(head, r, strict=True)) for r in body if r[0]}
+
+
 def test_national_kpi_sheet_matches_the_consolidation(national, cons):
     rows = _by_kpi(openpyxl.load_workbook(national)["全国KPI"])
     n = cons.national["K6-1-01"]
@@ -141,7 +147,12 @@ def test_national_kpi_sheet_matches_the_consolidation(national, cons):
 
 
 def test_overview_counts_marks_and_names_the_branches_behind(national, cons):
-    rows = _by_kpi(openpyxl.load_workbook(national)["概要"])
+    """Per KPI the ◎○△— counts, and who is behind: below 95% of the pace on a KPI that grows through the
+    year (slowest first, with its 進捗), the △ branches on the others."""
+    from kpisheet.consolidate.build import rank_basis
+
+    rows = _overview(openpyxl.load_workbook(national)["概要"])
+    paced = 0
     for kpi in cons.kpis:
         if kpi.scope != "branch":
             continue
@@ -149,11 +160,42 @@ def test_overview_counts_marks_and_names_the_branches_behind(national, cons):
         row = rows[kpi.id]
         assert [row[m] for m in "◎○△"] == [marks.count(m) for m in "◎○△"], kpi.id
         assert row["—"] == 47 - sum(marks.count(m) for m in "◎○△"), kpi.id  # branches without a value
-        behind = [name for code, name in (("10", "群馬"), ("11", "埼玉")) if cons.branch_kpis[(code, kpi.id)].rating.mark == "△"]
-        assert row["△の支部"] == ("、".join(behind) or "なし"), kpi.id
-    assert rows["K6-2-01"]["全国の実績（データ時点）"].endswith("現在）")
-    assert rows["K6-2-01"]["◎の基準"].startswith("目標×1.1以上")
-    assert rows["K6-3-01"]["◎の基準"].startswith("目標×0.9以下")
+        names = (("10", "群馬"), ("11", "埼玉"))
+        if rank_basis(kpi) == "progress":
+            slow = sorted((cons.branch_kpis[(c, kpi.id)].progress, n) for c, n in names
+                          if (cons.branch_kpis[(c, kpi.id)].progress or 1) < 0.95)
+            assert row["遅れている支部"] == "進捗95%未満：" + ("、".join(f"{n} {p:.0%}" for p, n in slow) or "なし"), kpi.id
+            paced += 1
+        else:
+            behind = [n for c, n in names if cons.branch_kpis[(c, kpi.id)].rating.mark == "△"]
+            assert row["遅れている支部"] == "△：" + ("、".join(behind) or "なし"), kpi.id
+    assert paced >= 4
+    assert re.fullmatch(r"\d+\.\d%（R6\.\d+現在）\n目標 \d+\.\d%以上", rows["K6-2-01"]["全国の実績（データ時点）・年間目標"])
+    national_sheet = _by_kpi(openpyxl.load_workbook(national)["全国KPI"])
+    assert national_sheet["K6-2-01"]["◎の基準"].startswith("目標×1.1以上")
+    assert national_sheet["K6-3-01"]["◎の基準"].startswith("目標×0.9以下")
+
+
+def test_overview_names_a_branch_behind_pace_below_hqs_share(national, cons):
+    """A branch whose 進捗 is below HQ's behind_pace_share is named, with its 進捗; raising the share
+    names more."""
+    from dataclasses import replace
+
+    from kpisheet.consolidate.build import behind
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.write.report.national import behind_ja, branch_names
+
+    kpi = cons.catalogue.kpi("K6-2-01")
+    pace = {c: cons.branch_kpis[(c, kpi.id)].progress for c in CODES}
+    assert all(p is not None for p in pace.values())
+    share = max(pace.values()) + 0.01  # both below it
+    strict = replace(cons, settings=replace(example_settings(), behind_pace_share=share))
+    basis, found = behind(strict, kpi, share)
+    assert basis == "progress" and [b.branch_code for b in found] == sorted(CODES, key=lambda c: pace[c])
+    text = behind_ja(strict, kpi, branch_names())
+    assert text.startswith(f"進捗{share:.0%}未満：") and all(f"{n} {pace[c]:.0%}" in text
+                                                          for c, n in (("10", "群馬"), ("11", "埼玉")))
+    assert behind(cons, kpi, min(pace.values()) - 0.01) == ("progress", [])
 
 
 def test_overview_names_missing_branches(national):
@@ -171,9 +213,9 @@ def test_national_generic_figure_is_branches_that_met_their_condition(national, 
     wb = openpyxl.load_workbook(national)
     row = _by_kpi(wb["全国KPI"])["K6-2-08"]
     assert (row["全国の実績"], row["評価"], row["年間目標"]) == (f"{met}/{reporting}支部", n.rating.mark, "全支部")
-    assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10診療）", row["判定の根拠"])  # a month of care
-    overview = _by_kpi(wb["概要"])["K6-2-08"]
-    assert overview["全国の実績（データ時点）"] == f"{met}/{reporting}支部（R6.10診療）"
+    assert re.search(r"参考：全国のジェネリック使用割合 \d+\.\d%（R6\.10診療）", row["判定の根拠"])
+    overview = _overview(wb["概要"])["K6-2-08"]
+    assert overview["全国の実績（データ時点）・年間目標"] == f"{met}/{reporting}支部（R6.10診療）\n目標 全支部が条件を満たすこと"
     assert overview["評価"] == n.rating.mark
 
 
@@ -184,7 +226,7 @@ def test_marks_matrix_shows_every_branchs_mark(national, cons):
     assert len([c for c in rows if re.fullmatch(r"\d\d", c)]) == 47
     assert rows["△の支部数"][next(h for h in head if h and h.startswith("2-01"))] == sum(
         cons.branch_kpis[(c, "K6-2-01")].rating.mark == "△" for c in CODES)
-    col = next(h for h in head if h and h.startswith("2-01\n"))
+    col = next(h for h in head if h == "2-01")
     assert rows["11"][col] == cons.branch_kpis[("11", "K6-2-01")].rating.mark
     assert rows["全国"][col] == cons.national["K6-2-01"].rating.mark
     assert rows["01"][col] == "—"  # 北海道 did not send
@@ -277,13 +319,15 @@ def test_branch_matrix_names_each_values_month(national, cons):
     rows = list(ws.iter_rows(values_only=True))
     at = next(i for i, r in enumerate(rows) if r[0] == "支部コード")
     heads, subs = rows[at], rows[at + 1]
-    assert subs[2:6] == ("実績", "時点", "評価", "順位")
+    assert subs[2:8] == ("実績", "時点", "評価", "進捗", "順位", "前年差")
     col = heads.index(next(h for h in heads if h and h.startswith(LATE)))
     body = {r[0]: r for r in rows[at + 2:] if r[0]}
     assert body["11"][col:col + 3] == (pytest.approx(_shown_fraction(LATE, cons.branch_kpis[("11", LATE)].value)), "R6.8",
                                        cons.branch_kpis[("11", LATE)].rating.mark)
     assert body["10"][col + 1] == "R6.10"
-    assert ws.print_title_cols and ws.col_breaks.count >= 4  # pages by pillar, branch names on each
+    assert body["10"][col + 3] == pytest.approx(cons.branch_kpis[("10", LATE)].progress)  # 進捗 beside the mark
+    assert body["10"][col + 4] == cons.branch_kpis[("10", LATE)].rank
+    assert ws.print_title_cols and ws.col_breaks.count >= 7  # two KPIs a page, branch names on each
 
 
 def _strings(path) -> list[str]:
@@ -420,7 +464,7 @@ def test_one_national_mark_in_csv_overview_national_sheet_and_feedback(national,
     with open(path, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     wb = openpyxl.load_workbook(national)
-    overview, national_sheet = _by_kpi(wb["概要"]), _by_kpi(wb["全国KPI"])
+    overview, national_sheet = _overview(wb["概要"]), _by_kpi(wb["全国KPI"])
     fb = openpyxl.load_workbook(write_feedback(cons, cons.submissions[0], tmp_path / "fb", force=False))
     fb_rows = list(fb["確認事項"].values)
     at = next(i for i, r in enumerate(fb_rows) if r[0] == "KPI ID")
@@ -446,3 +490,39 @@ def test_the_legend_says_why_a_mark_is_a_dash(national, cons):
              if isinstance(c.value, str) and "—は評価できない" in c.value]
     assert len(texts) == 2 and all("前年度実績なし" in t and "データなし" not in t for t in texts)
     assert any(b.rating.reason_code == "no_baseline" for b in cons.branch_kpis.values())
+
+
+def test_changes_since_the_previous_month_name_moved_marks_and_new_late_or_missing_branches(cons):
+    """month_changes against the previous month's Consolidation: a branch mark and a national mark that
+    moved, a branch newly late, one newly 未提出; 概要 says them under 「前月からの変化」."""
+    import copy
+    from dataclasses import replace
+
+    from kpisheet.consolidate.build import month_changes
+    from kpisheet.write.report.national import changes_facts, changes_head
+
+    previous = copy.deepcopy(cons)
+    moved = previous.branch_kpis[("10", "K6-1-01")]
+    before = "◎" if moved.rating.mark != "◎" else "○"
+    moved.rating = replace(moved.rating, mark=before)
+    n = previous.national["K6-2-01"]
+    national_before = "○" if n.rating.mark != "○" else "◎"
+    n.rating = replace(n.rating, mark=national_before)
+    previous.statuses = [replace(s, status="提出済") if s.code == "01" else s for s in previous.statuses]
+    now = replace(cons, statuses=[replace(s, late=s.code == "11") for s in cons.statuses])
+    changes = month_changes(now, previous, "2024-09")
+    assert [(c.code, c.kpi_id, c.before, c.after) for c in changes.branches] == [
+        ("10", "K6-1-01", before, cons.branch_kpis[("10", "K6-1-01")].rating.mark)]
+    assert [(c.kpi_id, c.before) for c in changes.national] == [("K6-2-01", national_before)]
+    assert changes.newly_late == ("11",) and changes.newly_missing == ("01",)
+    facts = dict(changes_facts(replace(now, changes=changes)))
+    assert changes_head(replace(now, changes=changes)) == "前月からの変化（令和6年9月分の集計と比べて）"
+    assert facts["全国の評価の変化"] == f"K6-2-01 {national_before}→{cons.national['K6-2-01'].rating.mark}"
+    assert facts["支部の評価の変化"] == (f"1件（1KPI）\nK6-1-01：群馬 {before}→"
+                                   f"{cons.branch_kpis[('10', 'K6-1-01')].rating.mark}")
+    assert facts["新たな遅れ・未提出"] == "期限後：埼玉\u3000未提出：北海道"
+    assert facts["修正"] == "なし"
+    # no run of the month before in the ledger, and no ledger at all
+    none = dict(changes_facts(replace(cons, changes=month_changes(cons, None, "2024-09"))))
+    assert none["前月との比較"] == "前月の記録なし（台帳に前月の集計がありません）。"
+    assert dict(changes_facts(cons))["前月との比較"] == "台帳を使わずに集計したため、前月とは比べていません。"

@@ -45,6 +45,13 @@ def test_the_shipped_file_is_valid_and_holds_placeholders_in_every_contact_field
     assert shipped.source == str(DEFAULT_SETTINGS_PATH)
 
 
+def test_behind_pace_share_is_95_percent_unless_hq_sets_it(tmp_path):
+    """The share of the pace below which 概要 names a branch behind: 0.95 shipped and by default."""
+    assert load_settings(DEFAULT_SETTINGS_PATH).behind_pace_share == 0.95
+    assert load_settings(EXAMPLE).behind_pace_share == 0.95  # the example file does not set it
+    assert load_settings(write(tmp_path, behind_pace_share=0.9)).behind_pace_share == 0.9
+
+
 def test_the_example_file_is_filled():
     example = load_settings(EXAMPLE)
     assert example.placeholders() == []
@@ -65,6 +72,8 @@ def test_a_placeholder_is_found_in_each_field_alone(tmp_path, field):
     ({"phone": "電話してください"}, "$.phone"),
     ({"department": ""}, "$.department"),
     ({"fax": "03-0000-0000"}, "$"),
+    ({"behind_pace_share": 0}, "$.behind_pace_share"),
+    ({"behind_pace_share": "95%"}, "$.behind_pace_share"),
 ])
 def test_a_schema_violation_is_d002_naming_the_file_and_the_json_path(tmp_path, changes, json_path):
     path = write(tmp_path, **changes)

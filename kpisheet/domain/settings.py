@@ -6,7 +6,9 @@ feedback workbooks and the national workbook's 概要, and the deadline rule: th
 report for month M is due on `deadline_day` of month M+1, moved off a weekend as
 `weekend` says; and `national_coverage`, how a national count summed over fewer
 branches than its national target counts is rated (COVERAGE_RULES; optional,
-default like_for_like).  kpisheet ships the file with 【要記入】 placeholders, since only
+default like_for_like); and `behind_pace_share`, the share of the pace (進捗) below which the
+national workbook's 概要 names a branch as behind on a KPI that grows through the year
+(optional, default 0.95).  kpisheet ships the file with 【要記入】 placeholders, since only
 HQ knows its contact: `generate` refuses to write workbooks while one remains
 (D005), `consolidate` runs and warns.
 
@@ -45,6 +47,9 @@ FIELD_LABELS_JA = {"department": "担当部署", "contact_person": "担当者", 
 # last year's total, else 集計中; pending always shows 集計中（n/47支部） until every branch is in
 COVERAGE_RULES = ("like_for_like", "pending")
 DEFAULT_COVERAGE = "like_for_like"
+# 概要 names a branch behind pace on a KPI that grows through the year when its 進捗 is below this
+# share of the pace (1.0 = on pace); the documents name no threshold: 95% is kpisheet's choice
+DEFAULT_BEHIND_PACE_SHARE = 0.95
 WEEKEND_RULES_JA = {"before": "（土日の場合は前の金曜日）", "after": "（土日の場合は次の月曜日）", "keep": ""}
 
 
@@ -62,6 +67,7 @@ class HqSettings:
     weekend: str  # before | after | keep: a deadline on Sat/Sun moves to the Friday before / Monday after / stays
     source: str  # path of the file it was read from
     national_coverage: str = DEFAULT_COVERAGE  # a COVERAGE_RULES value
+    behind_pace_share: float = DEFAULT_BEHIND_PACE_SHARE  # 進捗 below this share of the pace: behind
 
     def deadline(self, month: date) -> date:
         """Due date of the report for the reporting month `month` (any day in it)."""

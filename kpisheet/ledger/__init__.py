@@ -34,7 +34,8 @@ The package, by concern (each imports only `store`; this file re-exports their p
   transaction, and the records the others share (compact submissions, figures held, runs and
   files rows, closed months, revisions, last year's figures);
 * `record` — a consolidation against the ledger: `attach` before the outputs, `record_run` after;
-* `published` — a month's published run rebuilt from the ledger alone (`rebuild`, `--from-ledger`);
+* `published` — a month's published run rebuilt from the ledger alone (`rebuild`, `--from-ledger`), and the
+  previous month's run set beside a consolidation (`with_changes`: 前月からの変化);
 * `archive` — every figure recorded (`history`), a year's year-end values (`year_end_values`, next year's
   baseline), a kpi_values CSV imported, a month closed and reopened.
 """
@@ -57,6 +58,7 @@ from kpisheet.ledger.published import (
     published_run,
     rebuild,
     recorded_outputs,
+    with_changes,
 )
 from kpisheet.ledger.record import (
     RunPlan,
@@ -126,6 +128,7 @@ __all__ = [
     "opened",
     "previous_year_values",
     "published_run",
+    "with_changes",
     "rebuild",
     "RECORD_FORMAT",
     "record_run",

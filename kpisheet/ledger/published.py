@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from kpisheet.consolidate.build import Consolidation, build_consolidation
-from kpisheet.domain.fiscal import parse_month
+from kpisheet.consolidate.build import Consolidation, build_consolidation, month_changes
+from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import Submission
 from kpisheet.ledger.store import (
     Ledger,
@@ -42,12 +43,40 @@ def _received_times(ledger: Ledger, subs: list[Submission]) -> dict[str, str]:
     return {s.path: seen[s.sha256] for s in subs if seen.get(s.sha256)}
 
 
+def with_changes(ledger: Ledger, cons: Consolidation, before_run: int | None = None) -> Consolidation:
+    """`cons` with 前月からの変化 (Consolidation.changes): its marks and statuses against those of the
+    previous month's recorded run (the run it was closed at, else its last one; with `before_run`, only
+    runs recorded before that run), rebuilt from the ledger with the same HQ settings.  April compares
+    with nothing: the fiscal year (and its targets) starts again."""
+    previous_key = month_key(parse_month(cons.month_key).replace(day=1) - timedelta(days=1))
+    run = _previous_run(ledger, cons.fiscal_year, previous_key, before_run) if cons.month.month != 4 else None
+    previous = _rebuilt(ledger, cons.fiscal_year, previous_key, run, cons.settings) if run is not None else None
+    return replace(cons, changes=month_changes(cons, previous, previous_key))
+
+
+def _previous_run(ledger: Ledger, fiscal_year: int, month: str, before_run: int | None) -> int | None:
+    limit = before_run if before_run is not None else 1 << 62
+    closed = ledger.query("SELECT run_id FROM closed_months WHERE fiscal_year = ? AND month = ? AND run_id < ?",
+                          [fiscal_year, month, limit])
+    if closed:
+        return int(closed[0][0])
+    rows = ledger.query("SELECT id FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
+                        "AND id < ? ORDER BY id DESC LIMIT 1", [fiscal_year, month, limit])
+    return int(rows[0][0]) if rows else None
+
+
 def rebuild(ledger: Ledger, fiscal_year: int, month: str, settings: Any = None) -> tuple[Consolidation, int]:
     """The Consolidation of a month's published run, from the ledger alone: (consolidation, run id).
 
     Files' arrival times are the ones the ledger recorded when it first saw them; `settings`
     (kpisheet.domain.settings.HqSettings) gives the deadline that marks late submissions."""
     run_id = published_run(ledger, fiscal_year, month)
+    cons = _rebuilt(ledger, fiscal_year, month, run_id, settings)
+    return with_changes(ledger, cons, before_run=run_id), run_id
+
+
+def _rebuilt(ledger: Ledger, fiscal_year: int, month: str, run_id: int, settings: Any) -> Consolidation:
+    """The Consolidation run `run_id` made for `month` (without 前月からの変化)."""
     (blob,), = ledger.query("SELECT snapshot FROM runs WHERE id = ?", [run_id])
     snap = _unpack(blob)
     records = _file_records(ledger, [fid for fid, _, inline in snap["submissions"] if inline is None])
@@ -62,7 +91,7 @@ def rebuild(ledger: Ledger, fiscal_year: int, month: str, settings: Any = None) 
                                     forward, month) if forward else {}
     return replace(cons, inputs=[(f, h) for f, h in snap["inputs"]], previous_year=previous,
                    no_comparison={k: (v[0], v[1]) for k, v in snap["no_comparison"].items()},
-                   revisions=_revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id))), run_id
+                   revisions=_revision_order(revisions_of_month(ledger, fiscal_year, month, up_to_run=run_id)))
 
 
 def _file_records(ledger: Ledger, ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -224,9 +224,42 @@ class Sheet:
         return head, last
 
 
+# Character units of column width that print across an A4 page at 100% (margins 0.4 inch), as
+# LibreOffice prints an xlsx file written with the 10 pt default font (measured: a table 150 units
+# wide fitted to a landscape page prints at 70%).  Excel's units are narrower, so a page laid out for
+# LibreOffice fits Excel too.
+PAGE_UNITS = {True: 104.0, False: 71.0}  # landscape, portrait
+READABLE_SCALE = 80  # 10 pt text printed at 80% is 8 pt, the least an office document is read at
+
+
+def readable_scale(widths: Sequence[float], landscape: bool = True) -> int:
+    """The print scale (%) at which columns `widths` wide print on one page's width, at most 100."""
+    return max(10, min(100, int(100 * PAGE_UNITS[landscape] / max(sum(widths), 1.0))))
+
+
+def column_pages(ws: Worksheet, title: str, groups: Sequence[int], widths: Sequence[float], *,
+                 repeat: tuple[int, int] | None = None, landscape: bool = True) -> None:
+    """Print a wide table as pages side by side: `groups` = how many columns each group has; the first
+    group (the row's key, e.g. KPI ID and name) repeats at the left of every page, each following group
+    is a page of its own, all at one scale chosen so the widest page fits (vertical page breaks)."""
+    key = groups[0]
+    breaks, first = [], key
+    page_widths = []
+    for n in groups[1:]:
+        if first > key:
+            breaks.append(first)
+        page_widths.append(sum(widths[:key]) + sum(widths[first:first + n]))
+        first += n
+    ws.set_v_pagebreaks(breaks)
+    if key:
+        ws.repeat_columns(0, key - 1)
+    print_setup(ws, title, repeat=repeat, landscape=landscape,
+                scale=min(readable_scale([w], landscape) for w in page_widths))
+
+
 def print_setup(ws: Worksheet, title: str, *, repeat: tuple[int, int] | None = None, landscape: bool = True,
                 pages_wide: int = 1, pages_tall: int = 0, scale: int | None = None,
-                margins: float = 0.4) -> None:
+                margins: float = 0.4, top: float = 0.6) -> None:
     """A4, margins, the sheet's name in the page header, 「n / m ページ」 in the footer, the
     rows that repeat on every page (`repeat` = first and last row)."""
     if landscape:
@@ -238,8 +271,11 @@ def print_setup(ws: Worksheet, title: str, *, repeat: tuple[int, int] | None = N
         ws.set_print_scale(scale)
     else:
         ws.fit_to_pages(pages_wide, pages_tall)
-    ws.set_margins(left=margins, right=margins, top=0.6, bottom=0.6)
+    ws.set_margins(left=margins, right=margins, top=top, bottom=top)
     if repeat is not None:
         ws.repeat_rows(*repeat)
-    ws.set_header(f"&L&\"{FONT}\"&9{title}")
-    ws.set_footer(f"&C&\"{FONT}\"&9&P / &N ページ")
+    # LibreOffice scales the header and footer with a page printed at a fixed scale (not when fitted):
+    # at 10 pt they still read ≥ 8 pt at READABLE_SCALE
+    points = 10 if scale else 9
+    ws.set_header(f"&L&\"{FONT}\"&{points}{title}")
+    ws.set_footer(f"&C&\"{FONT}\"&{points}&P / &N ページ")

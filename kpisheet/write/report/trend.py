@@ -16,14 +16,15 @@ from xlsxwriter.workbook import Workbook
 from kpisheet.consolidate.build import Consolidation, KpiTrend
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.fiscal import fiscal_months, month_key, month_label
-from kpisheet.write.report.layout import FONT, HEAD_BG, Column, Sheet, Styles, print_setup
+from kpisheet.domain.display import format_value, text_width
+from kpisheet.write.report.layout import FONT, HEAD_BG, PAGE_UNITS, Column, Sheet, Styles, column_pages
 from kpisheet.write.report.texts import branch_names, num_format, short_name, stored, title_ja
 
 TREND_NOTE = ("各月の値はその月末までのデータによる全国の実績（受診者数などは4月からの累計、事業所数などはその月末の数）。"
               "「毎月報告の支部」は4月からデータ時点まで毎月値のある支部だけで計算した値で、報告する支部が変わっても"
               "月どうしを比べられます。「報告支部の変化」は前の月と比べて報告が増えた（＋）・欠けた（－）支部で、"
               "報告支部数の色付きのセルはその月に全国の値が支部の増減で動いたことを示します。"
-              "データ時点（報告支部の半数以上にデータが届いている最新月）より後の月は空欄です。グラフは画面のみ（印刷範囲外）。")
+              "データ時点（報告支部の半数以上にデータが届いている最新月）より後の月は空欄で、印刷は集計月までです。グラフは画面のみ（印刷範囲外）。")
 ALL, FIXED, COUNT, CHANGE = "all", "fixed", "count", "change"
 MAX_NAMES = 4  # more branches joined or left in one month: their count
 
@@ -76,20 +77,43 @@ def _month_format(kind_key: str) -> Any:
         changed = p is not None and p.changed and trend.data_month is not None and kind_key <= trend.data_month
         if kind == COUNT:
             return st.fmt("0", None, align="center", **({"bg_color": "#FFF2CC"} if changed else {}))
-        return st.fmt(None, None, text_wrap=True, font_size=8)
+        return st.fmt(None, None, text_wrap=True)
     return fmt
+
+
+def cell_width(kpi: Kpi, value: float | None) -> float:
+    """Column width a KPI value needs in a report cell (the table heads name units other than 円)."""
+    if value is None:
+        return 0.0
+    unit = "" if kpi.display in ("percent", "yen") else kpi.unit
+    text = format_value(kpi, value)
+    return text_width(text.removesuffix(unit) if unit else text) + 1
+
+
+def _widest(cons: Consolidation, part: str) -> float:
+    """One width for every month column (part 'value') or the target column ('annual_target'): the
+    widest figure of the sheet, at least MONTH_WIDTH."""
+    return max([MONTH_WIDTH, *(cell_width(k, getattr(p, part)) for k in cons.kpis if k.id in cons.trend
+                                for p in cons.trend[k.id].points)])
+
+
+MONTH_WIDTH = 8.0
+ONE_PAGE_SCALE = 84  # the months through the reporting month print on one page wide down to this scale
+KEY_COLUMNS = 4  # KPI ID, KPI, 区分, 年間目標: repeated at the left of every printed page
 
 
 def trend_columns(cons: Consolidation) -> list[Column]:
     names = branch_names()
     months = [month_key(m) for m in fiscal_months(cons.fiscal_year)]
     labels = [month_label(m) for m in fiscal_months(cons.fiscal_year)]
-    cols = [Column("KPI ID", 8, lambda r: r[0].id), Column("KPI", 22, lambda r: r[0].short_label, "wrap"),
-            Column("区分", 23, _label, "wrap")]
+    width = _widest(cons, "value")
+    cols = [Column("KPI ID", 7.5, lambda r: r[0].id), Column("KPI", 13, lambda r: r[0].short_label, "wrap"),
+            Column("区分", 12, _label, "wrap"),
+            Column("年間目標", _widest(cons, "annual_target"), lambda r: _target(r),
+                   lambda st, r: st.fmt(num_format(r[0])))]
     for key, label in zip(months, labels, strict=True):
-        cols.append(Column(label, 9.5, partial(_month_value, key=key, names=names), _month_format(key),
+        cols.append(Column(label, width, partial(_month_value, key=key, names=names), _month_format(key),
                            wrap=True))
-    cols.append(Column("年間目標", 10, lambda r: _target(r), lambda st, r: st.fmt(num_format(r[0]))))
     return cols
 
 
@@ -102,15 +126,24 @@ def _target(row: tuple[Kpi, KpiTrend, str]) -> float | None:
 
 
 def write_trend(wb: Workbook, st: Styles, cons: Consolidation) -> None:
+    """The table, printed through the reporting month (later months are blank): one landscape page
+    wide through September, two (April–September, October–March, each with the KPI at the left) after."""
     sheet = Sheet(wb, st, "月次推移", title_ja(cons, "月次推移（全国）"))
     columns = trend_columns(cons)
-    sheet.note(TREND_NOTE, across=columns)
+    printed_months = fiscal_months(cons.fiscal_year).index(cons.month.replace(day=1)) + 1
+    widths = [c.width for c in columns]
+    one_page = sum(widths[:KEY_COLUMNS + printed_months]) <= PAGE_UNITS[True] * 100 / ONE_PAGE_SCALE
+    per_page = printed_months if one_page else 6
+    for i, c in enumerate(columns):
+        sheet.set_width(i, i, c.width)
+    sheet.note(TREND_NOTE, across=KEY_COLUMNS + min(per_page, printed_months))
     rows = trend_rows(cons)
     head, last = sheet.table(columns, rows, name="月次推移")
-    sheet.ws.freeze_panes(head + 1, 3)
+    sheet.ws.freeze_panes(head + 1, KEY_COLUMNS)
     _charts(wb, sheet, cons, rows, head, len(columns) + 1)
-    print_setup(sheet.ws, "月次推移", repeat=(head, head))
-    sheet.ws.print_area(0, 0, last, len(columns) - 1)
+    groups = [KEY_COLUMNS] + [min(per_page, printed_months - start) for start in range(0, printed_months, per_page)]
+    column_pages(sheet.ws, "月次推移", groups, widths, repeat=(head, head))
+    sheet.ws.print_area(0, 0, last, KEY_COLUMNS + printed_months - 1)
 
 
 def _charts(wb: Workbook, sheet: Sheet, cons: Consolidation, rows: list[tuple[Kpi, KpiTrend, str]], head: int,
@@ -119,7 +152,7 @@ def _charts(wb: Workbook, sheet: Sheet, cons: Consolidation, rows: list[tuple[Kp
     for i, (kpi, _trend, kind) in enumerate(rows):
         if kind == ALL:
             first_of[kpi.id] = head + 1 + i
-    m0 = 3
+    m0 = KEY_COLUMNS
     for i, (kpi_id, r) in enumerate(first_of.items()):
         kpi = cons.catalogue.kpi(kpi_id)
         line = wb.add_chart({"type": "line"})
