@@ -6,8 +6,9 @@ code.  KpisheetError becomes a message on stderr and exit 1.  No traceback
 reaches a user: anything unexpected is reported as one line with exit 1 (set
 KPISHEET_DEBUG=1 to see the traceback).
 
-SIGINT and SIGTERM end a run cleanly: forked workers and children are ended,
-temporary and staging files removed, and the command exits 130 or 143.
+SIGINT, SIGTERM and SIGHUP (the terminal was closed) end a run cleanly: forked
+workers and children are ended, temporary and staging files removed, and the
+command exits 130, 143 or 129.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _fail(exc: KpisheetError) -> None:
 
 # ---------------------------------------------------------------- signals
 def _interrupted_exit(signum: int) -> None:
-    """The message and exit status (130, 143) of a command that SIGINT or SIGTERM ended."""
+    """The message and exit status (130, 143, 129) of a command that SIGINT, SIGTERM or SIGHUP ended."""
     name = signal.Signals(signum).name
     click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
                f"Interrupted ({name}); no partial output was left.", err=True)

@@ -46,7 +46,7 @@ from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import OutputExistsError, is_disk_full, sha256_or_empty
-from kpisheet.runtime import ForkedCall, WorkQueue, fork_cpus
+from kpisheet.runtime import STOP_SIGNALS, ForkedCall, WorkQueue, fork_cpus
 from kpisheet.write.csvout import csv_rows, write_kpi_values_csv, write_kpi_values_xlsx
 from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
 from kpisheet.write.report import lists_name, write_lists, write_national
@@ -319,11 +319,11 @@ def output_lock(outdir: Path, wait: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block has finished (no-op where signals cannot be masked)."""
+    """SIGINT, SIGTERM and SIGHUP wait until the block has finished (no-op where signals cannot be masked)."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:
