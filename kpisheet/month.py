@@ -25,6 +25,7 @@ NothingReadable, WrongFiscalYear, WrongMonth, OutputExistsError (kpisheet.fileio
 from __future__ import annotations
 
 import contextlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -241,16 +242,28 @@ def _file_option(path: Path | None) -> dict[str, str] | None:
 
 def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: Path, options: dict[str, Any],
                       hooks: Hooks) -> MonthResult:
-    """Write the outputs inside the ledger's one transaction: what the ledger knows goes into the
-    outputs, and the run is committed only when every output was written."""
+    """Record the run, then publish its outputs: in the ledger's one transaction the outputs are
+    written into a staging folder (what the ledger knows goes into them) and the run recorded; only
+    after COMMIT are they renamed into place.  So a visible output is always a recorded run's: a run
+    that fails or is killed before COMMIT (a full disk at COMMIT included: L115) publishes nothing,
+    and one killed after COMMIT, part way through publishing, is completed by the next run into the
+    folder (kpisheet.write.outputs.repair; `close` refuses the month until then, L117)."""
     created = led.create_ledger(ledger)
+    token = secrets.token_hex(16)
+    options = {**options, led.PUBLICATION_OPTION: token}
     try:
-        with led.opened(ledger) as book, book.transaction():
-            led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
-            plan = led.attach(book, cons)
-            cons = plan.applied_to(cons)
-            written = _write(cons, out_dir, force, hooks)
-            return MonthResult(cons, written, led.record_run(book, cons, plan, written.paths, options))
+        with led.opened(ledger) as book, _output_errors(out_dir), \
+                outputs.staging_for(cons, out_dir, force=force) as folder:
+            with book.transaction():
+                led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
+                plan = led.attach(book, cons)
+                cons = plan.applied_to(cons)
+                staged = _stage(cons, folder, force, hooks)
+                record = led.record_run(book, cons, plan, staged.finals, options, staged.staged_of)
+                # the journal before COMMIT: a run killed after COMMIT is completed by the next one,
+                # one killed before it (its token not in the ledger) is removed by the next one
+                outputs.mark_ready(staged, ledger=ledger, token=token if record.run_id is not None else None)
+            return MonthResult(cons, outputs.publish(staged), record)
     except BaseException:
         if created:  # a ledger this failed run created holds nothing: leave no file
             led.remove_unused_ledger(ledger)
@@ -258,10 +271,24 @@ def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: P
 
 
 def _write(cons: Consolidation, out_dir: Path, force: bool, hooks: Hooks) -> OutputResult:
+    with _output_errors(out_dir), outputs.staging_for(cons, out_dir, force=force) as folder:
+        staged = _stage(cons, folder, force, hooks)
+        outputs.mark_ready(staged)
+        return outputs.publish(staged)
+
+
+def _stage(cons: Consolidation, folder: outputs.StagingFolder, force: bool, hooks: Hooks) -> outputs.Staged:
     steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
+    with hooks.writing(steps) as progress:
+        return outputs.stage(cons, folder, force=force, progress=progress)
+
+
+@contextlib.contextmanager
+def _output_errors(out_dir: Path) -> Iterator[None]:
+    """An OSError writing or publishing the outputs (a full disk, a folder that cannot be written) as
+    OutputWriteError; the ledger's own are findings already (L115, L116)."""
     try:
-        with hooks.writing(steps) as progress:
-            return outputs.write_outputs(cons, out_dir, force=force, progress=progress)
+        yield
     except OSError as exc:
         raise OutputWriteError(out_dir, exc) from exc
 
