@@ -523,12 +523,12 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
 
     Close a consolidated month: its report is final; later revisions to it are marked 締め後.
     """
-    from kpisheet import ledger as led
+    from kpisheet.month import close_month
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)
-    new, at = _in_ledger(path, lambda book: led.close_month(book, fiscal_year, key))
+    new, at = _in_ledger(path, lambda book: close_month(book, fiscal_year, key))
     when, year = _jst(at), _year_ja(fiscal_year)
     click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
                f"{year} {key} は締め済みです（{when}）。台帳: {path}")

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Literal, Protocol
 
 from kpisheet.consolidate.build import Consolidation, build_consolidation
-from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import month_key, parse_month
-from kpisheet.fileio import sha256_file
+from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
 from kpisheet.runtime import gc_paused
 from kpisheet.write import outputs
@@ -85,7 +85,7 @@ class WrongFiscalYear(Exception):
         super().__init__(f"the workbooks in {inbox} are for FY{years}, none for FY{fiscal_year}")
 
 
-CODES = frozenset({"E209"})  # a --month the inbox's workbooks do not hold (WrongMonth)
+CODES = frozenset({"E209", "L117"})  # a --month the inbox's workbooks do not hold (WrongMonth); close_month
 
 MONTH_GUARD_SHARE = 0.5  # WrongMonth when more than this share of the workbooks hold figures after --month
 
@@ -309,3 +309,52 @@ def rebuild_month(fiscal_year: int, month: str | date, out_dir: Path, *, ledger:
         raise OutputWriteError(Path(out_dir), exc) from exc
     return MonthResult(cons, OutputResult(written.paths), rebuilt_from=(str(ledger), run_id),
                        mismatches=written.findings)
+
+
+# ---------------------------------------------------------------- closing a month
+def close_month(book: led.Ledger, fiscal_year: int, month: str) -> tuple[bool, str]:
+    """Close a reporting month at its last recorded run (ledger.close_month), refusing (L117) while the
+    outputs visible in that run's output folder are not the ones it recorded: its publication was
+    cut short (a staging folder with a journal is still there), or the folder holds the analysts' CSV
+    of another run, or none.  A folder that no longer exists (moved, or named relative to another
+    working folder) cannot be checked and does not stop the close."""
+    closed = book.query("SELECT 1 FROM closed_months WHERE fiscal_year = ? AND month = ?", [fiscal_year, month])
+    if not closed:
+        check_published(book, fiscal_year, month)
+    return led.close_month(book, fiscal_year, month)
+
+
+def check_published(book: led.Ledger, fiscal_year: int, month: str) -> None:
+    """L117 when the month's last recorded run's outputs are not the ones visible (see close_month)."""
+    import json
+
+    rows = book.query("SELECT id, options FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
+                      "ORDER BY id DESC LIMIT 1", [fiscal_year, month])
+    if not rows:
+        return  # ledger.close_month says so (L105)
+    run_id, options = rows[0]
+    try:
+        folder = Path(str(json.loads(options).get("output") or ""))
+    except (ValueError, AttributeError):
+        return
+    if not str(folder) or not folder.is_dir():
+        return
+    reason = _unpublished(book, int(run_id), folder, outputs.output_names(fiscal_year, parse_month(month))["csv"])
+    if reason is not None:
+        raise KpisheetError([finding("L117", path=str(book.path), folder=str(folder), fiscal_year=fiscal_year,
+                                     month=month, value=run_id, reason=reason[0], reason_en=reason[1])])
+
+
+def _unpublished(book: led.Ledger, run_id: int, folder: Path, csv_name: str) -> tuple[str, str] | None:
+    """(ja, en) why the run's recorded outputs are not the ones in `folder`, or None when they are."""
+    if outputs.publication_pending(folder):
+        return ("出力の公開が途中で止まっています", "a publication was cut short")
+    recorded = led.recorded_outputs(book, run_id).get(csv_name)
+    if recorded is None:
+        return None
+    shown = sha256_or_empty(folder / csv_name)
+    if not shown:
+        return (f"{csv_name} がありません", f"{csv_name} is missing")
+    if shown != recorded:
+        return (f"{csv_name} が記録された集計のものではありません", f"{csv_name} is not the recorded run's")
+    return None

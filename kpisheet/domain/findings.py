@@ -362,7 +362,7 @@ CODES: dict[str, Detail] = {
                    "The ledger {path} cannot be written ({reason}): it or its folder is read-only, or this user may not write there. The ledger is not damaged (do not restore a backup): make it writable, or give a writable ledger with --ledger, and run again. Nothing was recorded; a consolidation's outputs, not recorded, were not published."),
     "L117": Detail(E, "Published outputs are not the recorded run's",
                    "{fiscal_year}年度 {month} は締められません。台帳に記録された最後の集計（実行番号 {value}）の出力と、{folder} にある出力が一致しません（{reason}）。集計が公開の途中で中断された可能性があります。`kpisheet consolidate` でこの月を集計し直し（途中の公開は自動で完了します）、出力を確かめてから締めてください。",
-                   "FY{fiscal_year} {month} cannot be closed: the outputs in {folder} are not those of the last run recorded in the ledger (run {value}): {reason}. A run was probably interrupted while publishing. Consolidate the month again (an interrupted publication is completed first), check the outputs, then close it."),
+                   "FY{fiscal_year} {month} cannot be closed: the outputs in {folder} are not those of the last run recorded in the ledger (run {value}): {reason_en}. A run was probably interrupted while publishing. Consolidate the month again (an interrupted publication is completed first), check the outputs, then close it."),
     "L109": Detail(W, "Rebuilt month differs from the record",
                    "台帳から再作成した {month} の {value} は、記録された出力と内容が異なります（{reason}）。集計時とkpisheetの版またはKPI一覧が異なる可能性があります。",
                    "The {value} rebuilt from the ledger for {month} differs from the recorded output ({reason}); kpisheet or the KPI catalogue may have changed since."),

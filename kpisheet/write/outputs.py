@@ -266,14 +266,32 @@ def repair(outdir: Path, committed: Callable[[str, str], bool | None] | None = N
             continue
         journal = _read_journal(folder / JOURNAL)
         if journal is not None:
-            token = journal.get("token")
-            verdict = True if token is None else committed(str(journal.get("ledger")), str(token))
+            verdict = _verdict(journal, committed)
             if verdict is None:
                 continue
             if verdict:
                 done += _complete(folder, Path(outdir), journal)
         shutil.rmtree(folder, ignore_errors=True)
     return done
+
+
+def publication_pending(outdir: Path) -> bool:
+    """A publication cut short waits in `outdir` for the next run to complete it: a staging folder
+    whose journal needs no ledger or names a run the ledger recorded (or cannot tell about now)."""
+    folder = Path(outdir)
+    if not folder.is_dir():
+        return False
+    for staging in folder.glob(STAGING_PREFIX + "*"):
+        journal = _read_journal(staging / JOURNAL) if staging.is_dir() else None
+        if journal is not None and _verdict(journal, _committed) is not False:
+            return True
+    return False
+
+
+def _verdict(journal: dict[str, Any], committed: Callable[[str, str], bool | None]) -> bool | None:
+    """Whether a journal's publication is to be completed (None: its ledger cannot tell now)."""
+    token = journal.get("token")
+    return True if token is None else committed(str(journal.get("ledger")), str(token))
 
 
 def _read_journal(path: Path) -> dict[str, Any] | None:
