@@ -959,7 +959,7 @@ def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
     except OutputWriteError as exc:
         if rebuilt:  # reported as the unexpected error it is there
             raise exc.error from None
-        _write_error_exit(exc.error, outdir)
+        _write_error_exit(exc.error, outdir, pending=exc.pending)
 
 
 def _nothing_readable_exit(exc: Any) -> None:
@@ -982,11 +982,17 @@ def _locked_exit(outdir: Path, rebuilt: bool) -> None:
     sys.exit(1)
 
 
-def _write_error_exit(exc: OSError, outdir: Path) -> None:
+def _write_error_exit(exc: OSError, outdir: Path, *, pending: bool = False) -> None:
     from kpisheet.fileio import is_disk_full
 
     where = exc.filename or outdir
-    if is_disk_full(exc):
+    if pending:
+        click.echo(f"kpisheet: 出力の公開が途中で止まりました：{where}（{exc.strerror or exc}）。集計は台帳に記録済みです。"
+                   f"書き込めるようにしてから同じ出力先へ集計し直すと、公開を完了します（それまで締めはできません）。\n"
+                   f"Publishing the outputs stopped part way: {where} ({exc.strerror or exc}). The run is recorded; "
+                   f"consolidate into the same folder again once it can be written, and the publication is "
+                   f"completed (the month cannot be closed until then).", err=True)
+    elif is_disk_full(exc):
         click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
                    f"空きを作ってから再実行してください。\n"
                    f"The disk is full ({where}); no output was written. Free some space and run again.",

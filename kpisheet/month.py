@@ -109,10 +109,12 @@ class WrongMonth(Exception):
 
 
 class OutputWriteError(Exception):
-    """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written."""
+    """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written,
+    unless `pending`: the run was recorded and its publication stopped part way, which the next run
+    into the folder completes."""
 
-    def __init__(self, outdir: Path, error: OSError):
-        self.outdir, self.error = Path(outdir), error
+    def __init__(self, outdir: Path, error: OSError, *, pending: bool = False):
+        self.outdir, self.error, self.pending = Path(outdir), error, pending
         super().__init__(f"cannot write into {outdir}: {error}")
 
 
@@ -263,7 +265,10 @@ def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: P
                 # the journal before COMMIT: a run killed after COMMIT is completed by the next one,
                 # one killed before it (its token not in the ledger) is removed by the next one
                 outputs.mark_ready(staged, ledger=ledger, token=token if record.run_id is not None else None)
-            return MonthResult(cons, outputs.publish(staged), record)
+            try:
+                return MonthResult(cons, outputs.publish(staged), record)
+            except OSError as exc:  # recorded: the staging folder is kept for the next run to complete
+                raise OutputWriteError(out_dir, exc, pending=folder.keep) from exc
     except BaseException:
         if created:  # a ledger this failed run created holds nothing: leave no file
             led.remove_unused_ledger(ledger)

@@ -272,3 +272,31 @@ def test_guarded_turns_a_full_disk_into_l115_and_damage_into_l101(tmp_path):
         with pytest.raises(KpisheetError) as exc, ledger.guarded():
             raise error
         assert [f.code for f in exc.value.findings] == [code]
+
+
+def test_a_rename_that_fails_after_commit_keeps_the_publication_for_the_next_run(inboxes, published, monkeypatch):
+    out, ledger, before = published
+    real_replace = os.replace
+    calls: list[int] = []
+
+    def second_rename_refused(src: Any, dst: Any) -> None:
+        if STAGING_PREFIX in str(src) and STAGING_PREFIX not in str(dst):  # a publishing rename
+            calls.append(1)
+            if len(calls) == 2:
+                raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_refused)
+    result = CliRunner().invoke(cli, ["consolidate", str(inboxes[1]), "--fy", str(FY), "--month", "2024-10",
+                                      "-o", str(out), "--ledger", str(ledger), "--force"])
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert result.exit_code == 1
+    assert "出力の公開が途中で止まりました" in result.output and "台帳に記録済み" in result.output
+    (_, first), (_, second) = runs(ledger)
+    assert visible(out) == {"national": second[NAMES["national"]], "csv": first[NAMES["csv"]]}
+    assert outputs.publication_pending(out)
+    assert "L117" in close(ledger).output
+    with pytest.raises(OutputExistsError):
+        run_month(inboxes[1], FY, "2024-10", out, ledger=ledger)
+    assert visible(out) == {"national": second[NAMES["national"]], "csv": second[NAMES["csv"]]}
+    assert close(ledger).exit_code == 0
