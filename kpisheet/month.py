@@ -10,9 +10,10 @@
    after it, or none holds a figure for it) ends the run before anything is written;
 4. with a ledger, in one transaction: the month is checked again (closed meanwhile?), the
    ledger's revisions and last year's figures are attached (a new Consolidation), every output
-   is written, and the run is recorded; the transaction commits only when every output was
-   written.  A ledger this run created is removed again when the run fails (and nothing else
-   uses it).
+   is written into a staging folder, and the run is recorded; only after COMMIT are the outputs
+   renamed into place (a run killed part way is completed by the next run into the folder, and
+   `close_month` refuses the month until then, L117).  A ledger this run created is removed
+   again when the run fails (and nothing else uses it).
 
 `rebuild_month` (`kpisheet consolidate --from-ledger`) writes a month's national workbook and CSV
 from the ledger alone.  Both return a MonthResult, whose `to_dict()` is what `--json` prints.

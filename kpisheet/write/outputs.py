@@ -9,10 +9,13 @@ consolidations into one folder at the same time.
 
 All or nothing.  Every output is first written into a staging folder inside
 OUTDIR (`.kpisheet-staging-*`) and renamed into place only when all of them
-were written, with SIGINT/SIGTERM held back during the renames; so a failed or
-interrupted run leaves the folder as it was, and a finished one never leaves a
-national workbook and a CSV of two different runs.  The staging folder is
-removed on every way out.
+were written (with a ledger: only after the run is recorded), with
+SIGINT/SIGTERM/SIGHUP held back during the renames; so a failed or interrupted
+run leaves the folder as it was.  Before the renames the staging folder gets a
+journal; a run killed part way through them (SIGKILL, a power cut) is completed
+by the next run into the folder, and staging folders of runs killed before
+that point are removed by it (`repair`, and the comment above JOURNAL).  The
+staging folder is removed on every other way out.
 
 One branch's feedback file that cannot be written (anything but a full disk)
 becomes an E190 finding (E110 for an OSError) on that branch's file (see
