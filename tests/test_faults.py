@@ -172,10 +172,17 @@ def test_a_kill_before_commit_publishes_nothing_and_its_staging_folder_is_remove
 def test_a_kill_while_staging_leaves_the_outputs_and_the_next_run_removes_its_staging_folder(inboxes, published):
     out, ledger, before = published
 
-    def while_writing_feedback(mp: pytest.MonkeyPatch) -> None:
-        mp.setattr(outputs, "write_feedback", lambda *a, **k: die())
+    def while_writing_the_csv(mp: pytest.MonkeyPatch) -> None:
+        real = outputs.write_value_tables
+        run = os.getpid()
 
-    assert killed_at(while_writing_feedback, inboxes[1], out, ledger) == -signal.SIGKILL
+        def write(*args: Any) -> list[Path]:
+            if os.getpid() == run:  # the run's own process (not the forked writer of the HQ workbooks)
+                die()
+            return real(*args)
+        mp.setattr(outputs, "write_value_tables", write)
+
+    assert killed_at(while_writing_the_csv, inboxes[1], out, ledger) == -signal.SIGKILL
     assert len(runs(ledger)) == 1 and visible(out) == before
     leftover = stagings(out)
     assert len(leftover) == 1 and not (leftover[0] / JOURNAL).exists()
