@@ -16,7 +16,13 @@ on PYTHONPATH) on it as it is and with 東京's workbook (13) replaced, in turn,
                  then rows of ten numeric cells;
 * many-strings — a sharedStrings part of 2,200,000 (--strings) tiny distinct
                  strings (~48 MB, just under a 50 MB part budget) followed by
-                 the input sheet's own texts, which its cells now reference.
+                 the input sheet's own texts, which its cells now reference;
+* flagged-sheet — a ~45 MB (--flagged-mb) input worksheet of empty styled
+                 cells (`<c r="A10001" s="1"/>`: nothing the reader keeps, so
+                 within every reading budget; a ~4 MB file) with its tab
+                 selected, so that the feedback step must edit it: parsed
+                 whole into an lxml tree it cost 1.4 GB; it is now copied
+                 unpatched (kpisheet.write.feedback.patch.PATCH_PART_BYTES).
 
 For each inbox it reports wall time, peak memory of the process tree (the
 polled sum of RSS, an upper bound, and the exact ru_maxrss of the largest single
@@ -184,6 +190,31 @@ def _rows(head: str, tail: str, first: int, target_bytes: int) -> Iterator[bytes
     yield tail.encode()
 
 
+# ------------------------------------------------------------------ (d) a flagged sheet of empty cells
+def flagged_sheet(src: Path, dst: Path, target_bytes: int) -> str:
+    """`src` whose input sheet, tab selected, grows to ~target_bytes of empty styled cells."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        member = input_sheet_member(zin)
+        original = re.sub(r"<sheetView\b(?![^>]*tabSelected)", '<sheetView tabSelected="1"',
+                          zin.read(member).decode("utf-8"), count=1)
+        copy_except(zin, zout, {member})
+        cut = original.index("</sheetData>")
+        last = max((int(r) for r in re.findall(r'<row[^>]*\br="(\d+)"', original)), default=0)
+        size = write_streamed(zout, member, _empty_rows(original[:cut], original[cut:], last + 1, target_bytes))
+    return f"{member}: {size / 1e6:.0f} MB of XML, empty styled cells, tab selected; file {dst.stat().st_size / 1e6:.1f} MB"
+
+
+def _empty_rows(head: str, tail: str, first: int, target_bytes: int) -> Iterator[bytes]:
+    yield head.encode()
+    written, row = len(head), first
+    while written < target_bytes and row < 1_048_000:
+        block = "".join(f'<row r="{r}">' + "".join(f'<c r="{col}{r}" s="1"/>' for col in "ABCDEFGHIJKLMNOPQRST")
+                        + "</row>" for r in range(row, row + 1000)).encode()
+        written, row = written + len(block), row + 1000
+        yield block
+    yield tail.encode()
+
+
 # ------------------------------------------------------------------ (c) many shared strings
 SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
@@ -299,6 +330,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--inflate-gb", type=float, default=2.0, help="lying-zip: inflated size (default 2)")
     ap.add_argument("--sheet-mb", type=float, default=95.0, help="big-sheet: worksheet size (default 95)")
     ap.add_argument("--strings", type=int, default=2_200_000, help="many-strings: extra strings (default 2,200,000)")
+    ap.add_argument("--flagged-mb", type=float, default=45.0, help="flagged-sheet: worksheet size (default 45)")
     return ap.parse_args()
 
 
@@ -306,6 +338,7 @@ CASES: dict[str, Callable[[argparse.Namespace], Callable[[Path, Path], str]]] = 
     "lying-zip": lambda a: lambda s, d: lying_zip(s, d, int(a.inflate_gb * 1e9)),
     "big-sheet": lambda a: lambda s, d: big_sheet(s, d, int(a.sheet_mb * 1e6)),
     "many-strings": lambda a: lambda s, d: many_strings(s, d, a.strings),
+    "flagged-sheet": lambda a: lambda s, d: flagged_sheet(s, d, int(a.flagged_mb * 1e6)),
 }
 
 

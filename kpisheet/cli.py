@@ -6,8 +6,9 @@ code.  KpisheetError becomes a message on stderr and exit 1.  No traceback
 reaches a user: anything unexpected is reported as one line with exit 1 (set
 KPISHEET_DEBUG=1 to see the traceback).
 
-SIGINT and SIGTERM end a run cleanly: forked workers and children are ended,
-temporary and staging files removed, and the command exits 130 or 143.
+SIGINT, SIGTERM and SIGHUP (the terminal was closed) end a run cleanly: forked
+workers and children are ended, temporary and staging files removed, and the
+command exits 130, 143 or 129.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _fail(exc: KpisheetError) -> None:
 
 # ---------------------------------------------------------------- signals
 def _interrupted_exit(signum: int) -> None:
-    """The message and exit status (130, 143) of a command that SIGINT or SIGTERM ended."""
+    """The message and exit status (130, 143, 129) of a command that SIGINT, SIGTERM or SIGHUP ended."""
     name = signal.Signals(signum).name
     click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
                f"Interrupted ({name}); no partial output was left.", err=True)
@@ -522,12 +523,12 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
 
     Close a consolidated month: its report is final; later revisions to it are marked 締め後.
     """
-    from kpisheet import ledger as led
+    from kpisheet.month import close_month
 
     _check_fy(fiscal_year)
     key = _month_key(month, fiscal_year)
     path = ledger_path_of(ledger)
-    new, at = _in_ledger(path, lambda book: led.close_month(book, fiscal_year, key))
+    new, at = _in_ledger(path, lambda book: close_month(book, fiscal_year, key))
     when, year = _jst(at), _year_ja(fiscal_year)
     click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
                f"{year} {key} は締め済みです（{when}）。台帳: {path}")
@@ -958,7 +959,7 @@ def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
     except OutputWriteError as exc:
         if rebuilt:  # reported as the unexpected error it is there
             raise exc.error from None
-        _write_error_exit(exc.error, outdir)
+        _write_error_exit(exc.error, outdir, pending=exc.pending)
 
 
 def _nothing_readable_exit(exc: Any) -> None:
@@ -981,11 +982,17 @@ def _locked_exit(outdir: Path, rebuilt: bool) -> None:
     sys.exit(1)
 
 
-def _write_error_exit(exc: OSError, outdir: Path) -> None:
+def _write_error_exit(exc: OSError, outdir: Path, *, pending: bool = False) -> None:
     from kpisheet.fileio import is_disk_full
 
     where = exc.filename or outdir
-    if is_disk_full(exc):
+    if pending:
+        click.echo(f"kpisheet: 出力の公開が途中で止まりました：{where}（{exc.strerror or exc}）。集計は台帳に記録済みです。"
+                   f"書き込めるようにしてから同じ出力先へ集計し直すと、公開を完了します（それまで締めはできません）。\n"
+                   f"Publishing the outputs stopped part way: {where} ({exc.strerror or exc}). The run is recorded; "
+                   f"consolidate into the same folder again once it can be written, and the publication is "
+                   f"completed (the month cannot be closed until then).", err=True)
+    elif is_disk_full(exc):
         click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
                    f"空きを作ってから再実行してください。\n"
                    f"The disk is full ({where}); no output was written. Free some space and run again.",

@@ -10,9 +10,10 @@
    after it, or none holds a figure for it) ends the run before anything is written;
 4. with a ledger, in one transaction: the month is checked again (closed meanwhile?), the
    ledger's revisions and last year's figures are attached (a new Consolidation), every output
-   is written, and the run is recorded; the transaction commits only when every output was
-   written.  A ledger this run created is removed again when the run fails (and nothing else
-   uses it).
+   is written into a staging folder, and the run is recorded; only after COMMIT are the outputs
+   renamed into place (a run killed part way is completed by the next run into the folder, and
+   `close_month` refuses the month until then, L117).  A ledger this run created is removed
+   again when the run fails (and nothing else uses it).
 
 `rebuild_month` (`kpisheet consolidate --from-ledger`) writes a month's national workbook and CSV
 from the ledger alone.  Both return a MonthResult, whose `to_dict()` is what `--json` prints.
@@ -25,15 +26,16 @@ NothingReadable, WrongFiscalYear, WrongMonth, OutputExistsError (kpisheet.fileio
 from __future__ import annotations
 
 import contextlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Literal, Protocol
 
 from kpisheet.consolidate.build import Consolidation, build_consolidation
-from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import month_key, parse_month
-from kpisheet.fileio import sha256_file
+from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
 from kpisheet.runtime import gc_paused
 from kpisheet.write import outputs
@@ -84,7 +86,7 @@ class WrongFiscalYear(Exception):
         super().__init__(f"the workbooks in {inbox} are for FY{years}, none for FY{fiscal_year}")
 
 
-CODES = frozenset({"E209"})  # a --month the inbox's workbooks do not hold (WrongMonth)
+CODES = frozenset({"E209", "L117"})  # a --month the inbox's workbooks do not hold (WrongMonth); close_month
 
 MONTH_GUARD_SHARE = 0.5  # WrongMonth when more than this share of the workbooks hold figures after --month
 
@@ -108,10 +110,12 @@ class WrongMonth(Exception):
 
 
 class OutputWriteError(Exception):
-    """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written."""
+    """An output could not be written (`error`: the OSError, e.g. a full disk); nothing was written,
+    unless `pending`: the run was recorded and its publication stopped part way, which the next run
+    into the folder completes."""
 
-    def __init__(self, outdir: Path, error: OSError):
-        self.outdir, self.error = Path(outdir), error
+    def __init__(self, outdir: Path, error: OSError, *, pending: bool = False):
+        self.outdir, self.error, self.pending = Path(outdir), error, pending
         super().__init__(f"cannot write into {outdir}: {error}")
 
 
@@ -241,16 +245,31 @@ def _file_option(path: Path | None) -> dict[str, str] | None:
 
 def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: Path, options: dict[str, Any],
                       hooks: Hooks) -> MonthResult:
-    """Write the outputs inside the ledger's one transaction: what the ledger knows goes into the
-    outputs, and the run is committed only when every output was written."""
+    """Record the run, then publish its outputs: in the ledger's one transaction the outputs are
+    written into a staging folder (what the ledger knows goes into them) and the run recorded; only
+    after COMMIT are they renamed into place.  So a visible output is always a recorded run's: a run
+    that fails or is killed before COMMIT (a full disk at COMMIT included: L115) publishes nothing,
+    and one killed after COMMIT, part way through publishing, is completed by the next run into the
+    folder (kpisheet.write.outputs.repair; `close` refuses the month until then, L117)."""
     created = led.create_ledger(ledger)
+    token = secrets.token_hex(16)
+    options = {**options, led.PUBLICATION_OPTION: token}
     try:
-        with led.opened(ledger) as book, book.transaction():
-            led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
-            plan = led.attach(book, cons)
-            cons = led.with_changes(book, plan.applied_to(cons))
-            written = _write(cons, out_dir, force, hooks)
-            return MonthResult(cons, written, led.record_run(book, cons, plan, written.paths, options))
+        with led.opened(ledger) as book, _output_errors(out_dir), \
+                outputs.staging_for(cons, out_dir, force=force) as folder:
+            with book.transaction():
+                led.check_open(book, cons.fiscal_year, cons.month_key)  # closed meanwhile?
+                plan = led.attach(book, cons)
+                cons = led.with_changes(book, plan.applied_to(cons))
+                staged = _stage(cons, folder, force, hooks)
+                record = led.record_run(book, cons, plan, staged.finals, options, staged.staged_of)
+                # the journal before COMMIT: a run killed after COMMIT is completed by the next one,
+                # one killed before it (its token not in the ledger) is removed by the next one
+                outputs.mark_ready(staged, ledger=ledger, token=token if record.run_id is not None else None)
+            try:
+                return MonthResult(cons, outputs.publish(staged), record)
+            except OSError as exc:  # recorded: the staging folder is kept for the next run to complete
+                raise OutputWriteError(out_dir, exc, pending=folder.keep) from exc
     except BaseException:
         if created:  # a ledger this failed run created holds nothing: leave no file
             led.remove_unused_ledger(ledger)
@@ -258,10 +277,24 @@ def _write_and_record(cons: Consolidation, out_dir: Path, force: bool, ledger: P
 
 
 def _write(cons: Consolidation, out_dir: Path, force: bool, hooks: Hooks) -> OutputResult:
+    with _output_errors(out_dir), outputs.staging_for(cons, out_dir, force=force) as folder:
+        staged = _stage(cons, folder, force, hooks)
+        outputs.mark_ready(staged)
+        return outputs.publish(staged)
+
+
+def _stage(cons: Consolidation, folder: outputs.StagingFolder, force: bool, hooks: Hooks) -> outputs.Staged:
     steps = 2 + sum(1 for s in cons.submissions if s.branch_code)
+    with hooks.writing(steps) as progress:
+        return outputs.stage(cons, folder, force=force, progress=progress)
+
+
+@contextlib.contextmanager
+def _output_errors(out_dir: Path) -> Iterator[None]:
+    """An OSError writing or publishing the outputs (a full disk, a folder that cannot be written) as
+    OutputWriteError; the ledger's own are findings already (L115, L116)."""
     try:
-        with hooks.writing(steps) as progress:
-            return outputs.write_outputs(cons, out_dir, force=force, progress=progress)
+        yield
     except OSError as exc:
         raise OutputWriteError(out_dir, exc) from exc
 
@@ -282,3 +315,52 @@ def rebuild_month(fiscal_year: int, month: str | date, out_dir: Path, *, ledger:
         raise OutputWriteError(Path(out_dir), exc) from exc
     return MonthResult(cons, OutputResult(written.paths), rebuilt_from=(str(ledger), run_id),
                        mismatches=written.findings)
+
+
+# ---------------------------------------------------------------- closing a month
+def close_month(book: led.Ledger, fiscal_year: int, month: str) -> tuple[bool, str]:
+    """Close a reporting month at its last recorded run (ledger.close_month), refusing (L117) while the
+    outputs visible in that run's output folder are not the ones it recorded: its publication was
+    cut short (a staging folder with a journal is still there), or the folder holds the analysts' CSV
+    of another run, or none.  A folder that no longer exists (moved, or named relative to another
+    working folder) cannot be checked and does not stop the close."""
+    closed = book.query("SELECT 1 FROM closed_months WHERE fiscal_year = ? AND month = ?", [fiscal_year, month])
+    if not closed:
+        check_published(book, fiscal_year, month)
+    return led.close_month(book, fiscal_year, month)
+
+
+def check_published(book: led.Ledger, fiscal_year: int, month: str) -> None:
+    """L117 when the month's last recorded run's outputs are not the ones visible (see close_month)."""
+    import json
+
+    rows = book.query("SELECT id, options FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? AND month = ? "
+                      "ORDER BY id DESC LIMIT 1", [fiscal_year, month])
+    if not rows:
+        return  # ledger.close_month says so (L105)
+    run_id, options = rows[0]
+    try:
+        folder = Path(str(json.loads(options).get("output") or ""))
+    except (ValueError, AttributeError):
+        return
+    if not str(folder) or not folder.is_dir():
+        return
+    reason = _unpublished(book, int(run_id), folder, outputs.output_names(fiscal_year, parse_month(month))["csv"])
+    if reason is not None:
+        raise KpisheetError([finding("L117", path=str(book.path), folder=str(folder), fiscal_year=fiscal_year,
+                                     month=month, value=run_id, reason=reason[0], reason_en=reason[1])])
+
+
+def _unpublished(book: led.Ledger, run_id: int, folder: Path, csv_name: str) -> tuple[str, str] | None:
+    """(ja, en) why the run's recorded outputs are not the ones in `folder`, or None when they are."""
+    if outputs.publication_pending(folder):
+        return ("出力の公開が途中で止まっています", "a publication was cut short")
+    recorded = led.recorded_outputs(book, run_id).get(csv_name)
+    if recorded is None:
+        return None
+    shown = sha256_or_empty(folder / csv_name)
+    if not shown:
+        return (f"{csv_name} がありません", f"{csv_name} is missing")
+    if shown != recorded:
+        return (f"{csv_name} が記録された集計のものではありません", f"{csv_name} is not the recorded run's")
+    return None

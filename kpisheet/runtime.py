@@ -1,5 +1,5 @@
 """How a run uses the machine: garbage collection paused, CPUs that forked workers may use, forked
-children, and SIGINT/SIGTERM turned into a clean end of a command."""
+children, and SIGINT/SIGTERM/SIGHUP turned into a clean end of a command."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ import sys
 import threading
 from functools import partial
 from typing import Any, Callable, Iterator, NoReturn, Sequence
+
+# The signals that end a run cleanly: Ctrl-C, `kill`, and SIGHUP - the terminal (or the remote
+# session) the run was started from was closed.  Where a signal does not exist (Windows has no
+# SIGHUP) it is left out.
+STOP_SIGNALS: tuple[int, ...] = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                                      if hasattr(signal, name))
 
 
 def fork_cpus() -> int:
@@ -211,7 +217,7 @@ def _child(work: Callable[[], Any], read_end: int, write_end: int, held: list[in
     code = 0
     try:
         os.close(read_end)
-        for signum in (signal.SIGINT, signal.SIGTERM):  # die of them at once, not run on as an orphan
+        for signum in STOP_SIGNALS:  # die of them at once, not run on as an orphan
             signal.signal(signum, signal.SIG_DFL)
         for noted in held[:1]:  # noted while forking (here or before the fork): die of it now
             os.kill(os.getpid(), noted)
@@ -231,7 +237,7 @@ def _child(work: Callable[[], Any], read_end: int, write_end: int, held: list[in
 
 
 class _Held:
-    """The SIGINT/SIGTERM handler while a child is forked and recorded: it notes the signal."""
+    """The STOP_SIGNALS handler while a child is forked and recorded: it notes the signal."""
 
     def __init__(self, replaced: dict[int, Callable[[int, Any], Any]]):
         self.replaced = replaced
@@ -247,7 +253,7 @@ class _Held:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[list[int]]:
-    """SIGINT and SIGTERM arriving inside the block are handled at its end, by their own handlers.
+    """STOP_SIGNALS arriving inside the block are handled at its end, by their own handlers.
 
     Between os.fork() and recording the child, an exception raised by a signal handler
     (KeyboardInterrupt, Interrupted) would leave a child that nobody kills; raised inside
@@ -263,7 +269,7 @@ def _signals_held() -> Iterator[list[int]]:
         yield []
         return
     replaced: dict[int, Callable[[int, Any], Any]] = {
-        s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
+        s: h for s in STOP_SIGNALS if callable(h := signal.getsignal(s))}
     held = _Held(replaced)
     installed: list[int] = []
     try:
@@ -339,7 +345,7 @@ def _kill(children: list[_Child]) -> None:
 
 # ------------------------------------------------------------------ signals
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived in the main process (a BaseException: no `except Exception` eats it)."""
+    """One of STOP_SIGNALS arrived in the main process (a BaseException: no `except Exception` eats it)."""
 
     def __init__(self, signum: int):
         self.signum = signum
@@ -361,7 +367,7 @@ def _on_signal(signum: int, frame: Any) -> None:
     _received.append(signum)
     if _forking or _in_fork_callback(frame):  # an exception inside fork's callbacks would be printed and
         return                                  # lost: _after_fork_in_parent delivers it again after the fork
-    for other in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the clean-up
+    for other in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
         signal.signal(other, signal.SIG_IGN)
     raise Interrupted(signum)  # runtime's fork helpers kill and reap their children as it propagates
 
@@ -384,7 +390,7 @@ def _in_fork_callback(frame: Any) -> bool:
 
 
 def _after_fork_in_child() -> None:
-    """Children of a command (validation workers, the output child) die of SIGINT/SIGTERM and with it.
+    """Children of a command (validation workers, the output child) die of STOP_SIGNALS and with it.
 
     The parent also ends its children on the way out; dying with the parent
     (Linux: PR_SET_PDEATHSIG) covers a child forked at the very moment the
@@ -393,7 +399,7 @@ def _after_fork_in_child() -> None:
     _forking.clear()
     if _main_pid is None:
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     if _prctl is not None:
         _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -416,7 +422,8 @@ def _prepare_children() -> None:
 
 @contextlib.contextmanager
 def interruptible(interrupted: Callable[[int], None]) -> Iterator[None]:
-    """Run a command body with SIGINT/SIGTERM turned into `interrupted(signum)` (which exits).
+    """Run a command body with STOP_SIGNALS (SIGINT, SIGTERM, SIGHUP) turned into `interrupted(signum)`
+    (which exits).
 
     The body is interrupted at once (Interrupted propagates, and the fork helpers below kill
     and reap their children on the way); forked children die of the signal and with this
@@ -428,7 +435,7 @@ def interruptible(interrupted: Callable[[int], None]) -> Iterator[None]:
     _main_pid = os.getpid()
     _received.clear()
     _prepare_children()
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, _on_signal) for s in STOP_SIGNALS}
     try:
         yield
     except (Interrupted, Exception) as exc:

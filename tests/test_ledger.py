@@ -481,7 +481,7 @@ def test_a_failed_run_leaves_the_ledger_as_it_was(story, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outputs, "write_outputs", interrupted)
+    monkeypatch.setattr(outputs, "stage", interrupted)
     result = run("consolidate", story["oct_box"], "--fy", FY, "--month", "2024-11", "-o", tmp_path / "out",
                  "--ledger", ledger)
     assert result.exit_code != 0

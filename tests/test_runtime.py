@@ -158,3 +158,28 @@ def test_share_map_gives_failed_for_what_a_dead_child_took() -> None:
     out = share_map(_dies_in_a_child, list(range(12)), 2)
     assert all(r is FAILED or r == n * n for n, r in enumerate(out))
     assert out[7] is FAILED or out[7] == 49  # 49 when this process took it
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP") or not os.path.isdir("/proc/self/task"), reason="needs SIGHUP and /proc")
+def test_sighup_inside_interruptible_ends_the_body_like_sigterm_and_kills_the_children():
+    """The terminal was closed: SIGHUP interrupts the command body, its forked children are killed and
+    reaped, `interrupted` gets SIGHUP, and the handlers are put back."""
+    from kpisheet.runtime import STOP_SIGNALS, interruptible
+
+    assert signal.SIGHUP in STOP_SIGNALS
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    got: list[int] = []
+
+    def interrupted(signum: int) -> None:  # as the CLI's: note it and exit
+        got.append(signum)
+        raise SystemExit(128 + signum)
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGHUP))
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exited, interruptible(interrupted):
+        timer.start()
+        fork_map(_slow, list(range(4)), 2)
+    timer.join()
+    assert got == [signal.SIGHUP] and exited.value.code == 129
+    assert time.monotonic() - started < 10 and _children() == []
+    assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before

@@ -1,4 +1,4 @@
-"""SIGTERM / SIGINT during a real `python -m kpisheet consolidate` run.
+"""SIGTERM / SIGINT / SIGHUP during a real `python -m kpisheet consolidate` run.
 
 The run is a subprocess in its own process group, so every worker and child it
 forks can be found afterwards: none may outlive it, and it may leave no
@@ -137,6 +137,27 @@ def test_sigint_exits_130_and_leaves_no_partial_output(box, tmp_path):
     assert "中断しました（SIGINT）" in err.decode() and "Traceback" not in err.decode()
     assert no_orphans(proc.pid) == []
     assert outputs_of(out) == {} and leftovers(out) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs SIGHUP")
+def test_sighup_while_writing_is_handled_like_sigterm(box, tmp_path):
+    """The terminal the run was started from is closed: the run ends cleanly (exit 129), leaving the
+    previous outputs as they were, no staging folder and no orphan."""
+    out = tmp_path / "out"
+    first = start(box, out)
+    assert first.wait(300) == 0, first.communicate()[1].decode()
+    before = outputs_of(out)
+    proc = start(box, out, "--force")
+    wait_until(proc, lambda: staging_exists(out), "it started writing")
+    seen = set(children(proc.pid))
+    os.killpg(proc.pid, signal.SIGHUP)  # a closed terminal hangs up its whole session
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGHUP, err.decode()
+    assert "中断しました（SIGHUP）" in err.decode() and "Traceback" not in err.decode()
+    assert no_orphans(proc.pid) == []
+    assert all(_stat(c) is None or _stat(c)[0] == "Z" for c in seen)  # type: ignore[index]
+    assert leftovers(out) == []
+    assert outputs_of(out) == before
 
 
 def test_a_signal_at_the_start_of_a_fork_callback_waits_for_the_fork(monkeypatch):

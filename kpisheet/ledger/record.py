@@ -136,9 +136,10 @@ def _fingerprint(cons: Consolidation, roles: list[tuple[str, str]], plan: RunPla
 
 
 def record_run(ledger: Ledger, cons: Consolidation, plan: RunPlan, outputs: Iterable[Path],
-               options: dict[str, Any]) -> RunRecord:
+               options: dict[str, Any], staged: dict[Path, Path] | None = None) -> RunRecord:
     """Store the run (inside the caller's transaction): files, changed figures, revisions, outputs,
-    snapshot.  Nothing when the month's last run had the same fingerprint."""
+    snapshot.  Nothing when the month's last run had the same fingerprint.  `staged` maps an output
+    not yet published to the staged file its sha256 is read from (the run is recorded first)."""
     aside = {f.file or "": f.code for f in cons.findings if sets_aside(f)}
     roles = [(sub.sha256 or sub.path, _role(cons, sub, aside)) for sub in cons.submissions]
     fingerprint = _fingerprint(cons, roles, plan)
@@ -156,7 +157,7 @@ def record_run(ledger: Ledger, cons: Consolidation, plan: RunPlan, outputs: Iter
         record.values = _record_values(ledger, cons, plan, run_id, file_ids)
         record.revisions = len(plan.new_revisions)
         record.revisions_after_close = sum(1 for r, _ in plan.new_revisions if r.after_close)
-        _record_outputs(ledger, run_id, outputs)
+        _record_outputs(ledger, run_id, outputs, staged or {})
         ledger.conn.execute("UPDATE runs SET snapshot = ? WHERE id = ?", (_snapshot(cons, file_ids), run_id))
     return record
 
@@ -231,9 +232,9 @@ def _record_values(ledger: Ledger, cons: Consolidation, plan: RunPlan, run_id: i
     return len(rows)
 
 
-def _record_outputs(ledger: Ledger, run_id: int, outputs: Iterable[Path]) -> None:
+def _record_outputs(ledger: Ledger, run_id: int, outputs: Iterable[Path], staged: dict[Path, Path]) -> None:
     ledger.conn.executemany("INSERT OR REPLACE INTO run_outputs (run_id, path, sha256) VALUES (?, ?, ?)",
-                            [(run_id, str(p), sha256_or_empty(Path(p))) for p in outputs])
+                            [(run_id, str(p), sha256_or_empty(Path(staged.get(Path(p), p)))) for p in outputs])
 
 
 def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:

@@ -6,6 +6,7 @@ last year's figures (`kpisheet.ledger` describes the ledger as a whole)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from kpisheet.domain.model import (
 )
 from kpisheet.fileio import new_file_mode
 
-CODES = frozenset({"L101", "L102", "L103", "L105", "L106"})  # L104, L107, L108: ledger.archive; L109: write.outputs
+CODES = frozenset({"L101", "L102", "L103", "L105", "L106", "L115", "L116"})  # L104, L107, L108: ledger.archive; L109: write.outputs
 
 DEFAULT_NAME = "kpisheet.sqlite"
 ENV_VAR = "KPISHEET_LEDGER"
@@ -200,9 +201,41 @@ def _error(code: str, path: Path, **context: Any) -> KpisheetError:
     return KpisheetError([finding(code, path=str(path), **context)])
 
 
+# What SQLite or the file system says when the ledger's disk is full (L115) or the ledger or its
+# folder cannot be written (L116): neither means the ledger is damaged, and neither is told to
+# restore a backup (L101).  SQLite's error name is used where Python gives it (3.11+), else its text.
+_FULL_NAMES = ("SQLITE_FULL",)
+_FULL_TEXTS = ("database or disk is full", "no space left")
+_READONLY_NAMES = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
+_READONLY_TEXTS = ("readonly database", "read-only", "unable to open database file", "permission denied",
+                   "access permission")
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_READONLY_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def storage_code(exc: BaseException) -> str | None:
+    """L115 (disk full) or L116 (read-only, no permission) for an SQLite or OS error, else None."""
+    if isinstance(exc, OSError):
+        return "L115" if exc.errno in _FULL_ERRNOS else "L116" if exc.errno in _READONLY_ERRNOS else None
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    name, text = str(getattr(exc, "sqlite_errorname", "") or ""), str(exc).lower()
+    if name.startswith(_FULL_NAMES) or any(t in text for t in _FULL_TEXTS):
+        return "L115"
+    if name.startswith(_READONLY_NAMES) or any(t in text for t in _READONLY_TEXTS):
+        return "L116"
+    return None
+
+
+def _storage_or_damage(path: Path, exc: BaseException) -> KpisheetError:
+    """The finding for an error opening or writing the ledger: L115 / L116, anything else L101."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return _error(storage_code(exc) or "L101", path, reason=reason)
+
+
 # ---------------------------------------------------------------- opening
 class Ledger:
-    """An open ledger.  Use `open_ledger`; every method turns SQLite errors into L101 / L103."""
+    """An open ledger.  Use `open_ledger`; every method turns SQLite errors into L101 / L103 / L115 / L116."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
@@ -213,15 +246,16 @@ class Ledger:
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[None]:
-        """SQLite errors as findings: busy (L103), anything else damaged (L101)."""
+        """SQLite errors as findings: busy (L103), a full disk (L115), a ledger or folder that cannot be
+        written (L116), anything else damaged (L101)."""
         try:
             yield
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise _error("L103", self.path) from None
-            raise _error("L101", self.path, reason=str(exc)) from None
+            raise _storage_or_damage(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
-            raise _error("L101", self.path, reason=str(exc)) from None
+            raise _storage_or_damage(self.path, exc) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -253,7 +287,7 @@ def open_ledger(path: Path, *, create: bool) -> Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_SECONDS, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
-        raise _error("L101", path, reason=getattr(exc, "strerror", None) or str(exc)) from None
+        raise _storage_or_damage(path, exc) from None
     ledger = Ledger(conn, path)
     try:
         with ledger.guarded():
@@ -673,7 +707,7 @@ def create_ledger(path: Path) -> bool:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise _error("L101", path, reason=exc.strerror or str(exc)) from None
+        raise _storage_or_damage(path, exc) from None
     tmp = Path(name)
     try:
         os.chmod(tmp, new_file_mode())  # mkstemp's 0600 would keep colleagues from reading the ledger
@@ -716,3 +750,30 @@ def remove_unused_ledger(path: Path) -> bool:
     finally:
         conn.close()
 
+
+
+# ---------------------------------------------------------------- a publication cut short
+PUBLICATION_OPTION = "publication"  # the key, in a run's options, of its publication token
+
+
+def publication_recorded(path: Path, token: str) -> bool | None:
+    """Whether the ledger at `path` holds the run whose options carry publication `token` (its run was
+    committed before its outputs were published); None when the ledger cannot be read just now.
+
+    Read by the next run into an output folder that finds a publication cut short: only a recorded
+    run's outputs are published then (kpisheet.write.outputs.repair)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_SECONDS, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        fragment = json.dumps({PUBLICATION_OPTION: token})[1:-1]  # as _insert_run writes it (sort_keys)
+        (count,), = conn.execute("SELECT count(*) FROM runs WHERE instr(options, ?) > 0", (fragment,)).fetchall()
+        return bool(count)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()

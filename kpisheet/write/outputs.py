@@ -9,10 +9,13 @@ consolidations into one folder at the same time.
 
 All or nothing.  Every output is first written into a staging folder inside
 OUTDIR (`.kpisheet-staging-*`) and renamed into place only when all of them
-were written, with SIGINT/SIGTERM held back during the renames; so a failed or
-interrupted run leaves the folder as it was, and a finished one never leaves a
-national workbook and a CSV of two different runs.  The staging folder is
-removed on every way out.
+were written (with a ledger: only after the run is recorded), with
+SIGINT/SIGTERM/SIGHUP held back during the renames; so a failed or interrupted
+run leaves the folder as it was.  Before the renames the staging folder gets a
+journal; a run killed part way through them (SIGKILL, a power cut) is completed
+by the next run into the folder, and staging folders of runs killed before
+that point are removed by it (`repair`, and the comment above JOURNAL).  The
+staging folder is removed on every other way out.
 
 One branch's feedback file that cannot be written (anything but a full disk)
 becomes an E190 finding (E110 for an OSError) on that branch's file (see
@@ -30,6 +33,7 @@ for that month are ever removed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -46,7 +50,7 @@ from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import OutputExistsError, is_disk_full, sha256_or_empty
-from kpisheet.runtime import ForkedCall, WorkQueue, fork_cpus
+from kpisheet.runtime import STOP_SIGNALS, ForkedCall, WorkQueue, fork_cpus
 from kpisheet.write.csvout import csv_rows, write_kpi_values_csv, write_kpi_values_xlsx
 from kpisheet.write.feedback.build import feedback_name_pattern, feedback_path, write_feedback
 from kpisheet.write.report import lists_name, write_lists, write_national
@@ -122,19 +126,13 @@ def write_outputs(cons: Consolidation, outdir: Path, *, force: bool,
     Consolidation gives the same bytes in every output.  Without `force`, existing outputs raise
     OutputExistsError (naming all of them) before anything is written.  With two or more CPUs (and
     fork) the national workbook is written in a forked child while this process writes the rest;
-    `parallel` forces either way.
+    `parallel` forces either way.  A run with a ledger stages, records, then publishes
+    (`staging_for`, `stage`, `mark_ready`, `publish`); this is the same without the record.
     """
-    outdir = Path(outdir)
-    planned = planned_paths(cons, outdir)
-    with _staging(outdir, planned, force=force, wait=lock_wait) as staging:
-        staged, findings = _write_staged(cons, staging, progress or (lambda _label: None), parallel, created)
-        pairs = [(p, outdir / p.relative_to(staging)) for p in staged]
-        with signals_deferred():
-            written = _commit(pairs)
-            if force:
-                for stale in stale_outputs(cons, outdir, written):
-                    stale.unlink(missing_ok=True)
-    return OutputResult(written, findings)
+    with staging_for(cons, outdir, force=force, wait=lock_wait) as folder:
+        staged = stage(cons, folder, force=force, progress=progress, parallel=parallel, created=created)
+        mark_ready(staged)
+        return publish(staged)
 
 
 def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: dict[str, str],
@@ -145,13 +143,14 @@ def write_rebuilt(cons: Consolidation, outdir: Path, *, force: bool, recorded: d
     outdir = Path(outdir)
     names = output_names(cons.fiscal_year, cons.month)
     finals = [outdir / names["national"], outdir / names["csv"], outdir / names["values_xlsx"]]
-    with _staging(outdir, finals, force=force) as staging:
+    with _staging(outdir, finals, force=force) as folder:
+        staging = folder.path
         staged = [write_national(cons, staging / names["national"], force=True, created=created),
                   *write_value_tables(cons, staging, created)]
         findings = _compare_with_record(cons, staged[1], recorded)
-        with signals_deferred():
-            written = _commit(list(zip(staged, finals, strict=True)))
-    return OutputResult(written, findings)
+        ready = Staged(folder, list(zip(staged, finals, strict=True)), [], findings)
+        mark_ready(ready)
+        return publish(ready)
 
 
 def _compare_with_record(cons: Consolidation, csv_path: Path, recorded: dict[str, str]) -> list[Finding]:
@@ -162,20 +161,203 @@ def _compare_with_record(cons: Consolidation, csv_path: Path, recorded: dict[str
                     reason="sha256が記録と異なります / sha256 differs from the record")]
 
 
+# ---------------------------------------------------------------- staging, publishing, repairing
+# A run's outputs become visible in three steps, so that a run killed at any moment (SIGKILL, a
+# power cut: nothing runs on the way out) leaves either the previous outputs or its own, never a
+# mix, once the next run into the folder has started:
+#
+# 1. every output is written into a staging folder `.kpisheet-staging-*` inside the output folder;
+# 2. the staging folder gets a journal (JOURNAL: which staged file becomes which output, which
+#    outputs of the month are then stale, and - with a ledger - the run's publication token),
+#    written and flushed to disk; with a ledger the run is then committed (kpisheet.month);
+# 3. the staged files are renamed into place (SIGINT/SIGTERM/SIGHUP held back), stale ones
+#    removed, and the staging folder with its journal removed.
+#
+# The next run into the folder (under its lock, before anything else) looks at every staging
+# folder left there: one with a journal whose run was committed (or that needs no ledger) is a
+# publication cut short, and is completed - the renames not yet done are done; any other was
+# never committed (killed while writing, or before the ledger's COMMIT) and is removed.
+JOURNAL = ".publish.json"
+
+
+@dataclass
+class StagingFolder:
+    """The staging folder of one run; `keep` leaves it (and its journal) for the next run to complete."""
+
+    path: Path
+    outdir: Path
+    keep: bool = False
+
+
+@dataclass
+class Staged:
+    """The outputs of a run, written into its staging folder and not yet visible."""
+
+    folder: StagingFolder
+    pairs: list[tuple[Path, Path]]  # (staged file, the output it becomes)
+    stale: list[Path]  # outputs of the month this run did not write, removed when it publishes (force)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def finals(self) -> list[Path]:
+        return [final for _, final in self.pairs]
+
+    @property
+    def staged_of(self) -> dict[Path, Path]:
+        """{output: its staged file} (what a ledger records the sha256 of before it is published)."""
+        return {final: staged for staged, final in self.pairs}
+
+
 @contextlib.contextmanager
-def _staging(outdir: Path, planned: list[Path], *, force: bool, wait: float | None = None) -> Iterator[Path]:
-    """Under the folder's lock: OutputExistsError for outputs that exist (without force), else a
-    staging folder inside `outdir`, removed on every way out."""
+def staging_for(cons: Consolidation, outdir: Path, *, force: bool, wait: float | None = None
+                ) -> Iterator[StagingFolder]:
+    """The folder's lock and a staging folder for the run's outputs (see `_staging`)."""
+    outdir = Path(outdir)
+    with _staging(outdir, planned_paths(cons, outdir), force=force, wait=wait) as folder:
+        yield folder
+
+
+def stage(cons: Consolidation, folder: StagingFolder, *, force: bool, progress: Callable[[str], None] | None = None,
+          parallel: bool | None = None, created: datetime | None = None) -> Staged:
+    """Write every output of `cons` into the staging folder (nothing visible yet)."""
+    staged, findings = _write_staged(cons, folder.path, progress or (lambda _label: None), parallel, created)
+    pairs = [(p, folder.outdir / p.relative_to(folder.path)) for p in staged]
+    stale = stale_outputs(cons, folder.outdir, [final for _, final in pairs]) if force else []
+    return Staged(folder, pairs, stale, findings)
+
+
+def mark_ready(staged: Staged, *, ledger: Path | None = None, token: str | None = None) -> None:
+    """Write the staging folder's journal and flush it to disk: from here on the next run completes
+    this publication if it is cut short - with `token`, only when the ledger at `ledger` recorded a
+    run with that publication token (the run committed)."""
+    folder = staged.folder
+    data = {"pairs": [[str(s.relative_to(folder.path)), str(f.relative_to(folder.outdir))] for s, f in staged.pairs],
+            "stale": [str(p.relative_to(folder.outdir)) for p in staged.stale],
+            "ledger": None if ledger is None else str(Path(ledger).resolve()), "token": token}
+    path = folder.path / JOURNAL
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    _fsync_dir(folder.path)
+
+
+def publish(staged: Staged) -> OutputResult:
+    """Rename the staged outputs into place and remove the stale ones, with SIGINT/SIGTERM/SIGHUP held
+    back; the journal goes last (with the staging folder).  An OSError part way (the folder became
+    read-only, ...) keeps the staging folder: the next run completes the publication."""
+    try:
+        with signals_deferred():
+            written = _commit(staged.pairs)
+            for stale in staged.stale:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        staged.folder.keep = (staged.folder.path / JOURNAL).exists()
+        raise
+    return OutputResult(written, staged.findings)
+
+
+def repair(outdir: Path, committed: Callable[[str, str], bool | None] | None = None) -> list[Path]:
+    """Complete or remove what runs killed in `outdir` left (caller holds the folder's lock): a staging
+    folder whose journal needs no ledger, or whose run `committed(ledger, token)` says was recorded,
+    is published; one the ledger cannot tell about (None: unreadable just now) is left for later;
+    every other one is removed.  Returns the outputs this published."""
+    committed = committed or _committed
+    done: list[Path] = []
+    for folder in sorted(Path(outdir).glob(STAGING_PREFIX + "*")):
+        if not folder.is_dir():
+            continue
+        journal = _read_journal(folder / JOURNAL)
+        if journal is not None:
+            verdict = _verdict(journal, committed)
+            if verdict is None:
+                continue
+            if verdict:
+                done += _complete(folder, Path(outdir), journal)
+        shutil.rmtree(folder, ignore_errors=True)
+    return done
+
+
+def publication_pending(outdir: Path) -> bool:
+    """A publication cut short waits in `outdir` for the next run to complete it: a staging folder
+    whose journal needs no ledger or names a run the ledger recorded (or cannot tell about now)."""
+    folder = Path(outdir)
+    if not folder.is_dir():
+        return False
+    for staging in folder.glob(STAGING_PREFIX + "*"):
+        journal = _read_journal(staging / JOURNAL) if staging.is_dir() else None
+        if journal is not None and _verdict(journal, _committed) is not False:
+            return True
+    return False
+
+
+def _verdict(journal: dict[str, Any], committed: Callable[[str, str], bool | None]) -> bool | None:
+    """Whether a journal's publication is to be completed (None: its ledger cannot tell now)."""
+    token = journal.get("token")
+    return True if token is None else committed(str(journal.get("ledger")), str(token))
+
+
+def _read_journal(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # none (killed before it was written) or cut short while writing: never committed
+    return data if isinstance(data, dict) and isinstance(data.get("pairs"), list) else None
+
+
+def _complete(folder: Path, outdir: Path, journal: dict[str, Any]) -> list[Path]:
+    """The renames of a publication cut short that were not done yet (a staged file already renamed
+    is gone from the staging folder), then its stale outputs removed."""
+    pairs = []
+    for staged, final in journal["pairs"]:
+        source, target = folder / staged, outdir / final
+        if _inside(source, folder) and _inside(target, outdir) and source.is_file():
+            pairs.append((source, target))
+    with signals_deferred():
+        written = _commit(pairs)
+        for stale in journal.get("stale") or []:
+            if _inside(outdir / stale, outdir):
+                (outdir / stale).unlink(missing_ok=True)
+    return written
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.normpath(path)).is_relative_to(os.path.normpath(folder))
+
+
+def _committed(ledger: str, token: str) -> bool | None:
+    """Whether the ledger recorded the run of publication `token` (None: it cannot be read now)."""
+    from kpisheet.ledger import publication_recorded
+
+    return publication_recorded(Path(ledger), token)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every system lets a folder be opened (Windows)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _staging(outdir: Path, planned: list[Path], *, force: bool, wait: float | None = None) -> Iterator[StagingFolder]:
+    """Under the folder's lock: what killed runs left is completed or removed (`repair`), then
+    OutputExistsError for outputs that exist (without force), else a staging folder inside `outdir`,
+    removed on every way out unless a publication cut short must be completed by the next run."""
     outdir.mkdir(parents=True, exist_ok=True)
     with output_lock(outdir, LOCK_WAIT if wait is None else wait):
+        repair(outdir)
         existing = [p for p in planned if p.exists()]
         if existing and not force:
             raise OutputExistsError(*existing)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir))
+        folder = StagingFolder(Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)), outdir)
         try:
-            yield staging
+            yield folder
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if not folder.keep:
+                shutil.rmtree(folder.path, ignore_errors=True)
 
 
 def _write_staged(cons: Consolidation, staging: Path, step: Callable[[str], None], parallel: bool | None,
@@ -319,11 +501,11 @@ def output_lock(outdir: Path, wait: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block has finished (no-op where signals cannot be masked)."""
+    """SIGINT, SIGTERM and SIGHUP wait until the block has finished (no-op where signals cannot be masked)."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:

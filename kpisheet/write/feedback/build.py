@@ -23,6 +23,10 @@ How the copy is made, each way tried only when the one before fails:
    other member is copied unchanged (inflated, checked when it is XML, and
    deflated again by `zipfile`).  Images,
    charts and x14 extensions a branch's Excel may add survive.
+   A flagged sheet too large to parse (patch.PATCH_PART_BYTES) is copied
+   unpatched, with a note on 確認事項; any other part that large makes the
+   file too big to patch (3. follows, openpyxl is not tried): memory stays
+   bounded whatever the branch's file holds within the reading budgets.
 2. openpyxl load, annotate and save (it drops images and charts; the
    確認事項 sheet says so).
 3. A workbook with only the 実施状況 and 確認事項 sheets, saying in one line why the
@@ -52,7 +56,7 @@ from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.model import Submission
 from kpisheet.fileio import atomic_path
 from kpisheet.write.feedback.fallback import _openpyxl_feedback, _scratch_feedback
-from kpisheet.write.feedback.patch import _PatchError, patch_workbook
+from kpisheet.write.feedback.patch import TooBigToPatch, _PatchError, patch_workbook, too_big_to_load
 from kpisheet.write.feedback.summary import _branch_name, _clean, _safe_name
 
 if TYPE_CHECKING:
@@ -115,8 +119,8 @@ def feedback_bytes(cons: Consolidation, sub: Submission, findings: list[Finding]
         return patch_workbook(data, cons, sub, findings)
     except Exception as exc:  # noqa: BLE001 - anything in the branch's file: try the next way
         why = exc
-    if data is not None:
-        try:
+    if data is not None and not isinstance(why, TooBigToPatch) and not too_big_to_load(data):
+        try:  # openpyxl loads every part whole: not for a file with a part too big to patch
             return _openpyxl_feedback(cons, sub, findings, data)
         except Exception:  # noqa: BLE001 - the first reason is the one worth telling
             pass
@@ -126,7 +130,7 @@ def feedback_bytes(cons: Consolidation, sub: Submission, findings: list[Finding]
 
 def _why_ja(exc: Exception) -> str:
     kinds: list[tuple[type[BaseException], str]] = [
-        (_PatchError, "ブックの構成が想定外です"), (zipfile.BadZipFile, "zipファイルとして壊れています"),
+        (TooBigToPatch, "ブックの一部が大きすぎます"), (_PatchError, "ブックの構成が想定外です"), (zipfile.BadZipFile, "zipファイルとして壊れています"),
         (zlib.error, "圧縮データが壊れています"), (NotImplementedError, "未対応の圧縮形式の部分があります"),
         (RuntimeError, "暗号化などで読めない部分があります"), (etree.XMLSyntaxError, "XMLが壊れています"),
         (OSError, "ファイルを読めません")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import html
 import io
+import re
 import zipfile
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -45,6 +46,29 @@ if TYPE_CHECKING:
 # What patching or openpyxl may inflate from one branch file: the reader's limits (declared
 # sizes: zipfile never returns more than a member declares).
 PART_BUDGET, FILE_BUDGET = MAX_PART_BYTES, MAX_FILE_BYTES_UNPACKED
+
+# The largest part parsed into an lxml tree.  A tree costs some 30 times its XML (a 45 MB sheet of
+# empty styled cells, within every reading budget, took 1.4 GB), and a template's input sheet is
+# under 1 MB: a flagged sheet larger than this is copied unpatched (its tab unselected by a byte
+# edit of its head, no colours, no comments) with a note on 確認事項; any other part larger than
+# this that patching must edit (styles, workbook, relationships, content types) makes the file
+# TooBigToPatch, and the feedback then lists the findings without a copy (openpyxl, which loads
+# every part whole, is not tried either).
+PATCH_PART_BYTES = 8 * 2**20
+
+
+class TooBigToPatch(Exception):
+    """A part patching must edit is larger than PATCH_PART_BYTES (see there)."""
+
+
+def too_big_to_load(data: bytes) -> bool:
+    """A member of the zip declares more than PATCH_PART_BYTES: loading it whole (openpyxl) would
+    cost too much memory."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return any(i.file_size > PATCH_PART_BYTES for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 # ================================================================ XML parts as trees
@@ -193,6 +217,7 @@ class _Package:
         self.names = {n.lower() for n in names}
         self.trees: dict[str, Any] = {}
         self.added: dict[str, bytes] = {}
+        self.sizes = {i.filename: i.file_size for i in self.infos}
         self.kept: dict[str, bytes] = {}  # parts read to look at, not to edit: copied without a second inflate
 
     def has(self, name: str) -> bool:
@@ -208,10 +233,27 @@ class _Package:
         return data
 
     def xml(self, name: str) -> Any:
-        """The part's root element, to edit in place (written back serialised)."""
+        """The part's root element, to edit in place (written back serialised); TooBigToPatch for a
+        part larger than PATCH_PART_BYTES."""
         if name not in self.trees:
+            if self.size(name) > PATCH_PART_BYTES:
+                raise TooBigToPatch(f"{name}: {self.size(name):,} bytes")
             self.trees[name] = parse_part(self.kept.pop(name, b"") or self.zin.read(name))
         return self.trees[name]
+
+    def size(self, name: str) -> int:
+        """The part's declared (inflated) size; 0 for one added by patching."""
+        return self.sizes.get(name, 0)
+
+    def unselect_raw(self, name: str) -> None:
+        """Drop tabSelected from the sheet views of a part too large to parse: a byte edit of the
+        part's head (everything before <sheetData>), the rest copied as it is."""
+        data = self.zin.read(name)
+        body = _SHEET_DATA.search(data)
+        cut = body.start() if body else min(len(data), 1 << 16)
+        head = _TAB_SELECTED.sub(b"", data[:cut])
+        if len(head) != cut:
+            self.added[name] = head + data[cut:]
 
     def put(self, name: str, root: Any) -> None:
         self.trees[name] = root
@@ -248,6 +290,8 @@ class _Package:
 
 
 _NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+_SHEET_DATA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheetData\b")
+_TAB_SELECTED = re.compile(rb"""\s+tabSelected\s*=\s*(["'])(?:1|true)\1""")
 _KEEP_BYTES = 8_000_000
 
 
@@ -515,7 +559,14 @@ def _unselect(root: Any) -> None:
 
 def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Highlight]], st: _Styles,
                  ss: _SummaryStyles, block: int) -> str | None:
-    """Unselect the sheet's tab, highlight flagged cells and comment them; a note if comments could not go in."""
+    """Unselect the sheet's tab, highlight flagged cells and comment them; a note if comments could not
+    go in, or if the sheet is too large to patch (PATCH_PART_BYTES: copied unpatched)."""
+    if pkg.size(part) > PATCH_PART_BYTES:
+        pkg.unselect_raw(part)
+        if not flagged:
+            return None
+        return (f"※ シート「{name}」は大きすぎる（展開後 {pkg.size(part) / 2**20:.0f} MB）ため、色とコメントを付けずに"
+                f"そのまま複製しました。指摘のセルはこの一覧でお知らせします。")
     if not flagged and b"tabSelected" not in pkg.raw(part):
         return None
     root = pkg.xml(part)
