@@ -188,8 +188,13 @@ def test_protection_sheet_states_and_order(books: dict[str, Path]) -> None:
         ws = wb[title]
         assert ws.protection.sheet is True and not ws.protection.password
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
-        assert ws.sheet_properties.pageSetUpPr.fitToPage is True
-        assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # 1 is the default
+        if title == SHEET_KPI:  # two pages wide at a set scale: 4月〜9月, then 10月〜3月 with ID and 項目 again
+            assert not ws.sheet_properties.pageSetUpPr or not ws.sheet_properties.pageSetUpPr.fitToPage
+            assert ws.page_setup.scale == 90 and [b.id for b in ws.col_breaks.brk] == [10]
+            assert ws.print_title_cols == "$B:$C" and ws.print_area == "'KPI入力'!$B$2:$P$" + str(ws.max_row)
+        else:
+            assert ws.sheet_properties.pageSetUpPr.fitToPage is True
+            assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # 1 is the default
         assert "&P" in ws.oddFooter.center.text
     assert wb.security.lockStructure is True
     assert wb[SHEET_KPI].freeze_panes == "D10" and wb[SHEET_KPI].print_title_rows == "$8:$9"

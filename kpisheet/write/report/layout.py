@@ -179,8 +179,8 @@ class Sheet:
             if isinstance(across, int):
                 widths = [self.widths.get(c, 8.43) for c in range(across)]
             else:
-                widths = [c.width for c in across]
-                for i, w in enumerate(widths):
+                widths = [max(c.width, self.widths.get(i, 0)) for i, c in enumerate(across)]  # never narrows a
+                for i, w in enumerate(widths):  # column a table widened for its numbers
                     self.set_width(i, i, w)
             if len(widths) > 1:
                 self.ws.merge_range(self.row, 0, self.row, len(widths) - 1, text, self.st.note_wrap)
