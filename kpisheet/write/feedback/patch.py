@@ -660,7 +660,7 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     sx = _SheetXml()
     widths = column_widths(cells)
     for row, col, value, style in cells:
-        wraps = style in ("text", "error", "warning") or (isinstance(style, tuple) and style[0] == "wide")
+        wraps = style in ("text", "error", "warning", "head") or (isinstance(style, tuple) and style[0] == "wide")
         sx.put(row, col, value, ss.of(style), cell_width(widths, col, style) if wraps else None)
     for row, first, last, style in spans(cells):
         for col in range(first + 1, last + 1):

@@ -75,9 +75,10 @@ Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text
 #                                   | ("number", number format) | ("wide", last column[, style]): text merged across
 #                                   to the last column, in the style given ("text" without one))
 # shared by the findings, revisions and year-on-year tables (6 columns) and the KPI table (13) below them; their
-# sum keeps the KPI table on an A4 landscape page at 8 pt and more (printed 10 pt at about 82%), each column
-# wide enough for the numbers it shows (`column_widths` widens it when a number would not fit)
-WIDTHS: list[float] = [8, 27, 18, 13, 10, 7, 7, 6, 11, 9, 13, 6, 5]
+# sum keeps the KPI table on an A4 landscape page at 8 pt and more (10 pt printed at about 84%); 前年同月
+# 「79.86%（R5.10現在）」 and 前年差 「+0.27ポイント」 fit on a line, and every number fits its column
+# (`column_widths` widens a column where one would not)
+WIDTHS: list[float] = [8, 24, 18, 18, 14, 7, 7, 6, 10, 9, 13, 6, 5]
 NOTE_SPAN = (6, 9)  # 3. 前年同月との比較: its 注記 runs over the columns 評価 … 目標の設定 of the KPI table
 MAX_LINES = 40  # a wrapped text's row grows to this many lines (the findings' texts are long)
 FINDING_COLUMNS = ["No", "内容（直し方）", "シート", "セル", "コード", "重要度"]
