@@ -208,8 +208,9 @@ def _kpi_heads(book: Book, ws: Any, months: list[date], last_col: int) -> None:
     ws.merge_range(h0, 1, h1, 1, "KPI ID", head)
     ws.merge_range(h0, 2, h1, 2, "項目（単位・入力する値）", head)
     ws.merge_range(h0, 3, h1, 3, "年間目標\n前年度実績", head)
-    ws.merge_range(h0, KPI_FIRST_MONTH_COL, h0, last_col,
-                   f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
+    for first, last in ((KPI_FIRST_MONTH_COL, KPI_SECOND_PAGE_COL - 1), (KPI_SECOND_PAGE_COL, last_col)):  # a page each
+        ws.merge_range(h0, first, h0, last,
+                       f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
     for i, m in enumerate(months):
         ws.write_string(h1, KPI_FIRST_MONTH_COL + i, month_label(m), head)
     ws.merge_range(h0, KPI_CHECK_COL, h1, KPI_CHECK_COL, "確認\n（入力チェック）", head)
@@ -229,7 +230,7 @@ def _info_rows(book: Book, ws: Any) -> None:
     kpi_count = xl_rowcol_to_cell(top, KPI_CHECK_COL + 1)
     measure_count = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
     ws.write_formula(bottom, 3, f"={kpi_count}+{measure_count}", book.fmt("count"), "")
-    total = xl_rowcol_to_cell(bottom, 3)
+    total = xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)  # absolute: the colour rule covers E:J too
     book.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)}")
     ws.merge_range(top, 4, top, KPI_SPAN_LAST_COL, CHECK_HOW_JA, book.fmt("note", valign="vcenter"))
     ws.merge_range(bottom, 4, bottom, KPI_SPAN_LAST_COL, "", book.fmt("summary"))
@@ -301,6 +302,11 @@ def _target_ja(book: Book, kpi: Kpi) -> str:
     return f"{year}（{term}と同じ）" if goal == year else f"{year}（{term} {goal}）"
 
 
+def _label_height(label: str) -> float:
+    """An input row as tall as its wrapped label (column C) needs."""
+    return max(INPUT_ROW_HEIGHT, _row_height(_lines(label, KPI_WIDTHS[1])) - 4)
+
+
 def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
     target, baseline = prefill(book, kpi)
     unit = f"（{kpi.unit_label}）"
@@ -309,7 +315,7 @@ def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
                                                       ("baseline", f"前年度実績{unit}", baseline))):
         r = row + offset
         ws.write_string(r, 1, "目標" if fieldname == "target" else "前年度", book.fmt("label", "center"))
-        book.height(ws, r, INPUT_ROW_HEIGHT)
+        book.height(ws, r, _label_height(label))
         ws.write_string(r, 2, label, book.fmt("label"))
         cell_value = None if pre.value is None else (pre.value / 100 if kpi.is_percent else pre.value)
         book.input(SHEET_KPI, r, KPI_VALUE_COL, kpi_key(kpi.id, fieldname), cell_value,
@@ -434,7 +440,7 @@ def _month_row(book: Book, ws: Any, row: int, kpi: Kpi, fieldname: str, role: st
     label = f"{part.label}（{part.unit}・{part_tag(kpi, part)}）"
     ws.write_string(row, 1, role, book.fmt("label", "center"))
     ws.write_string(row, 2, label, book.fmt("label"))
-    book.height(ws, row, max(INPUT_ROW_HEIGHT, _row_height(_lines(label, KPI_WIDTHS[1])) - 4))
+    book.height(ws, row, _label_height(label))
     ws.write_blank(row, KPI_VALUE_COL, None, book.fmt("calc_plain", "border"))
     cell_format = book.fmt("input", "number", num_format="#,##0")
     cols = []
@@ -476,9 +482,9 @@ def _month_check(book: Book, ws: Any, kpi: Kpi, fieldname: str, row: int, col: i
 def _rate_row(book: Book, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: int, months: list[date],
               valid: set[date]) -> None:
     ws.write_string(row, 1, "計算", book.fmt("calc_plain", "border", align="center"))
-    book.height(ws, row, INPUT_ROW_HEIGHT)
-    ws.write_string(row, 2, f"{kpi.short_label}（{kpi.unit_label}）", book.fmt("calc_plain", "border",
-                                                                            text_wrap=True))
+    label = f"{kpi.short_label}（{kpi.unit_label}）"
+    book.height(ws, row, _label_height(label))
+    ws.write_string(row, 2, label, book.fmt("calc_plain", "border", text_wrap=True))
     ws.write_blank(row, KPI_VALUE_COL, None, book.fmt("calc_plain", "border"))
     calc = book.fmt("calc", num_format=number_format(kpi, unit="none"))
     for i, m in enumerate(months):

@@ -173,7 +173,8 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
     if cons.previous_year is None:
         cells.append((row, 1, "台帳を使わずに集計したため、前年同月の値はありません。", "plain"))
         return row
-    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "実績", "前年同月", "前年差", "注記"], 1)]
+    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "実績", "前年同月", "前年差"], 1)]
+    cells.append((row, NOTE_SPAN[0], "注記", ("wide", NOTE_SPAN[1], "head")))
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
         bk = cons.branch_kpis.get((code, kpi.id))
