@@ -18,7 +18,7 @@ MONTH = date(2024, 10, 1)
 
 
 def readme_outputs(out: Path) -> dict[str, Path | list[Path]]:
-    """{"national", "lists", "plan_status": path, "feedback": [paths]} written into `out`."""
+    """{"national", "lists", "plan_status", "values_xlsx": path, "feedback": [paths]} written into `out`."""
     from kpisheet import ledger
     from kpisheet.domain.settings import load_settings
     from kpisheet.month import consolidate
@@ -36,7 +36,10 @@ def readme_outputs(out: Path) -> dict[str, Path | list[Path]]:
         written = write_outputs(cons, out, force=True)
         ledger.record_run(book, cons, plan, written.paths, options={})
     names = output_names(2024, MONTH)
-    found: dict[str, Path | list[Path]] = {key: out / names[key] for key in ("national", "lists", "plan_status")}
+    found: dict[str, Path | list[Path]] = {key: out / names[key] for key in ("national", "lists", "plan_status")
+                                           if key in names}
+    if "values_xlsx" in names:  # the analysts' table as xlsx
+        found["values_xlsx"] = out / names["values_xlsx"]
     found["feedback"] = sorted(p for p in written.paths if p.parent.name == "feedback")
     return found
 

@@ -72,7 +72,7 @@ def cut_numbers(path: Path) -> list[str]:
     return cut
 
 
-@pytest.mark.parametrize("key", ["national", "lists", "plan_status"])
+@pytest.mark.parametrize("key", ["national", "lists", "plan_status", "values_xlsx"])
 def test_every_number_of_the_reports_fits_its_column(outputs: dict[str, Any], key: str) -> None:
     cut = cut_numbers(outputs[key])
     assert not cut, f"{outputs[key].name}: {len(cut)} cut, e.g. {cut[:8]}"
