@@ -187,3 +187,32 @@ def test_the_old_helpers_are_gone():
     assert feedback.number_format is display.number_format and feedback.stored is display.stored
     assert texts.num_format is display.number_format and texts.stored is display.stored
     assert texts.change_ja is display.format_change and texts.change_format is display.change_format
+
+
+# ---------------------------------------------------------------- a number through its Excel format
+@pytest.mark.parametrize(("value", "code", "text"), [
+    (11380, '#,##0"事業所以上"', "11,380事業所以上"),
+    (0.963, "0.0%", "96.3%"),
+    (1.02, "0%", "102%"),
+    (0.00344, "0.000%", "0.344%"),
+    (1.4, '+0.0"pt";-0.0"pt";0.0"pt"', "+1.4pt"),
+    (-1.4, '+0.0"pt";-0.0"pt";0.0"pt"', "-1.4pt"),
+    (0, '+#,##0"円";-#,##0"円";0"円"', "0円"),
+    (-120, "#,##0", "-120"),
+    (3431167794555, "#,##0", "3,431,167,794,555"),
+    (12, '0"/45"', "12/45"),
+    (7, '0"件"', "7件"),
+    (2.5, "0", "3"),  # half up, as Excel rounds
+    (5, "[Red]0.0", "5.0"),
+    (12345.678, None, "12345.678"),
+    (0.1 + 0.2, "General", "0.3"),
+    (45000, "yyyy/mm/dd", "yyyy/mm/dd"),  # a date: as wide as its pattern
+])
+def test_format_number_shows_what_a_spreadsheet_shows(value: float, code: str | None, text: str) -> None:
+    assert display.format_number(value, code) == text
+
+
+def test_fits_leaves_the_cell_margin_free() -> None:
+    # xlsxwriter's set_column(13) stores 13.71: 13 characters fit, 「11,380事業所以上」 (16) does not
+    assert display.fits("1,234,567,890", 13.71) and not display.fits("11,380事業所以上", 13.71)
+    assert display.fits("11,380事業所以上", display.width_for("11,380事業所以上") + display.CELL_MARGIN)

@@ -18,6 +18,7 @@ and `unit` — a catalogue.Kpi; `shown` also takes the number of decimals itself
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Protocol, Union
@@ -178,3 +179,123 @@ def text_width(text: str) -> int:
     and Japanese terminals draw them full width.  The one measure for column widths, row heights and
     the CLI's tables."""
     return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
+
+
+# ---------------------------------------------------------------- a number through an Excel number format
+_DATE_TOKENS = set("ymdhs")
+
+
+def _sections(num_format: str) -> list[str]:
+    """The ';'-separated sections of a number format (a ';' inside quotes or after '\\' is text)."""
+    sections, current, quoted, escaped = [], "", False, False
+    for ch in num_format:
+        if escaped:
+            current, escaped = current + ch, False
+        elif ch == "\\":
+            current, escaped = current + ch, True
+        elif ch == '"':
+            current, quoted = current + ch, not quoted
+        elif ch == ";" and not quoted:
+            sections.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*sections, current]
+
+
+def _parts(section: str) -> list[tuple[bool, str]]:
+    """A section as (is literal text, text) pieces: quoted text, escaped characters and anything that is
+    not a digit placeholder are literal; [Red] and [>=100] conditions are dropped."""
+    parts: list[tuple[bool, str]] = []
+    i = 0
+    while i < len(section):
+        ch = section[i]
+        if ch == '"':
+            end = section.find('"', i + 1)
+            end = len(section) if end < 0 else end
+            parts.append((True, section[i + 1:end]))
+            i = end + 1
+        elif ch == "\\" and i + 1 < len(section):
+            parts.append((True, section[i + 1]))
+            i += 2
+        elif ch == "[":
+            end = section.find("]", i)
+            i = len(section) if end < 0 else end + 1
+        elif ch in "_*" and i + 1 < len(section):  # _x: a space as wide as x; *x: fill (at least nothing)
+            parts.append((True, " " if ch == "_" else ""))
+            i += 2
+        else:
+            parts.append((ch not in "0#?,.%", ch))
+            i += 1
+    return parts
+
+
+def _general(value: float) -> str:
+    """Excel's General format: an integer as it is, else up to 10 significant digits (11 characters)."""
+    if float(value).is_integer() and abs(value) < 1e11:
+        return str(int(value))
+    text = f"{value:.10g}"
+    return text if len(text) <= 11 else f"{value:.5E}"
+
+
+def format_number(value: float, num_format: str | None) -> str:
+    """The text a spreadsheet shows for the number `value` in a cell of the Excel number format
+    `num_format` ('#,##0"事業所以上"', '0.0%', '+0.0"pt";-0.0"pt";0.0"pt"', '0"/45"', General ...).
+
+    The one place kpisheet renders a number through a cell format, so a column can be made (and
+    tested) wide enough for what it shows.  Covers what kpisheet writes: sections for positive,
+    negative and zero, quoted and escaped text, thousands separators, decimals, percent; a date
+    format is shown as its pattern's own width (every token one digit per letter)."""
+    if not num_format or num_format.lower() == "general":
+        return _general(value)
+    sections = _sections(num_format)
+    negative = value < 0
+    if len(sections) >= 3 and value == 0:
+        section, sign = sections[2], ""
+    elif len(sections) >= 2 and negative:
+        section, sign = sections[1], ""
+    else:
+        section, sign = sections[0], "-" if negative else ""
+    parts = _parts(section)
+    pattern = "".join(text for literal, text in parts if not literal)
+    bare = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", section).lower()
+    if _DATE_TOKENS & set(bare):
+        return "".join(text for _, text in parts)  # a date or time: as wide as its pattern
+    if not pattern:
+        return sign + "".join(text for _, text in parts)
+    number = abs(Decimal(repr(float(value))))
+    if "%" in pattern:
+        number *= 100
+    digits = pattern.replace("%", "")
+    whole, _, fraction = digits.partition(".")
+    decimals = sum(1 for ch in fraction if ch in "0#?")
+    rounded = number.quantize(_step(decimals), rounding=ROUND_HALF_UP)
+    text = f"{rounded:,.{decimals}f}" if "," in whole else f"{rounded:.{decimals}f}"
+    if rounded < 1 and "0" not in whole:  # '#.0' shows 0.5 as '.5'
+        text = text[1:] if text.startswith("0") else text
+    body = sign + text
+    out, placed = [], False
+    for literal, piece in parts:
+        if literal:
+            out.append(piece)
+        elif not placed:
+            out.append(body)
+            placed = True
+        elif piece == "%":
+            out.append("%")
+    return "".join(out)
+
+
+CELL_MARGIN = 0.71  # of a column's width as the file stores it: Excel's 5-pixel cell margin (xlsxwriter's
+#                     set_column(w) stores w + 0.71), which no character may use
+
+
+def fits(text: str, width: float) -> bool:
+    """Whether `text` shows whole in a column (or merged range) of stored width `width`: its
+    characters (full-width ones counted 2) take at most the width less the cell margin."""
+    return text_width(text) <= width - CELL_MARGIN
+
+
+def width_for(text: str) -> int:
+    """The least width to give a column (xlsxwriter's set_column width) that shows `text` whole."""
+    return text_width(text)

@@ -77,6 +77,7 @@ class _Values:
 SMALL_FONT_WIDTH = 1.15  # a 9pt line holds this many times the characters a 10pt column width counts
 BODY_FONT_WIDTH = 1.05  # a 10pt line holds a little more than the column width counts (measured in LibreOffice)
 GUIDE_TEXT_WIDTH = 100
+PAGE_TEXT_SIZE = 10  # page footers
 
 
 def _lines(text: str, width: float) -> int:
@@ -179,20 +180,31 @@ class Book:
                                                 "error_type": "stop", **options, "multi_range": " ".join(refs)})
 
     def page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int,
-                   widths: Iterable[float]) -> None:
-        """A4 landscape, one page wide, headings repeated, page numbers; a page break before every KPI or measure
-        block that would not fit on the page, so no block is split over two pages."""
+                   widths: Iterable[float], *, second_page_col: int | None = None, scale: int | None = None,
+                   side_margin: float = 0.4) -> None:
+        """A4 landscape, headings repeated, page numbers; a page break before every KPI or measure block that
+        would not fit on the page, so no block is split over two pages.  One page wide; or, with
+        `second_page_col`, two pages wide at the print `scale` given: a page break before that column and
+        columns B:C (ID and 項目) repeated on the second page."""
+        page = (PAGE_HEIGHT / (scale / 100) * PAGE_FILL) if scale else _page_rows_height(widths)
         breaks = self.manual_breaks.get(ws.name) or _page_breaks(
             self.blocks.get(ws.name, []), lambda r: self.heights.get((ws.name, r), DEFAULT_ROW_HEIGHT),
-            repeat, _page_rows_height(widths))
+            repeat, page)
         if breaks:
             ws.set_h_pagebreaks(breaks)
         ws.set_paper(9)
         ws.set_landscape()
-        ws.fit_to_pages(1, 0)
-        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+        if second_page_col is not None and scale:
+            ws.set_print_scale(scale)
+            ws.set_v_pagebreaks([second_page_col])
+            ws.repeat_columns(1, 2)
+        else:
+            ws.fit_to_pages(1, 0)
+        ws.set_margins(left=side_margin, right=side_margin, top=0.5, bottom=0.6)
         ws.center_horizontally()
-        ws.set_footer(f"&L&8{self.branch.display_name}　{wareki_fiscal_year(self.fy)}&C&P / &N ページ&R&8&A")
+        size = f"&{PAGE_TEXT_SIZE}"  # as large as the cells' text: the footer is scaled with the page
+        ws.set_footer(f"&L{size}{self.branch.display_name}　{wareki_fiscal_year(self.fy)}&C{size}&P / &N ページ"
+                      f"&R{size}&A")
         if repeat:
             ws.repeat_rows(*repeat)
         ws.print_area(1, 1, last_row, last_col)

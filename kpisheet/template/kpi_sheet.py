@@ -46,7 +46,11 @@ from kpisheet.template.layout import (
     KPI_FIRST_ROW,
     KPI_HEAD_ROWS,
     KPI_INFO_ROWS,
-    KPI_PRINT_WIDTH,
+    KPI_PRINT_SCALE,
+    KPI_SECOND_PAGE_COL,
+    KPI_SIDE_MARGIN,
+    KPI_SPAN_LAST_COL,
+    KPI_SPAN_WIDTH,
     KPI_SHEET_NOTE,
     KPI_VALUE_COL,
     KPI_WIDTHS,
@@ -158,12 +162,12 @@ def write_kpi_sheet(book: Book) -> None:
     _kpi_columns(book, ws, months)
     book.title_rows(ws)
     _info_rows(book, ws)
+    # within D..J, the first printed page (the heading colour needs no swatch: the headings show it)
     book.legend(ws, 5, 2, [(3, 4, "input_plain", "入力欄（入力してください）"),
                            (5, 6, "prefill_plain", "本部記入済み（修正可）"),
-                           (7, 8, "calc_plain", "自動計算・対象外"), (9, 10, "problem_plain", "要確認（入力チェック）"),
-                           (11, 12, "head", "見出し")])
-    ws.merge_range(6, 1, 6, KPI_CHECK_COL, KPI_SHEET_NOTE, book.fmt("note"))
-    book.height(ws, 6, _row_height(_lines(KPI_SHEET_NOTE, KPI_PRINT_WIDTH * SMALL_FONT_WIDTH), 12))
+                           (7, 7, "calc_plain", "自動計算・対象外"), (8, 9, "problem_plain", "要確認（入力チェック）")])
+    ws.merge_range(6, 1, 6, KPI_SPAN_LAST_COL, KPI_SHEET_NOTE, book.fmt("note"))
+    book.height(ws, 6, _row_height(_lines(KPI_SHEET_NOTE, KPI_SPAN_WIDTH * SMALL_FONT_WIDTH), 12))
     _kpi_heads(book, ws, months, last_col)
     row, pillar = KPI_FIRST_ROW, None
     if not book.kpis:
@@ -178,10 +182,11 @@ def write_kpi_sheet(book: Book) -> None:
         row = _kpi_block(book, ws, row, kpi, months)
         book.blocks[SHEET_KPI].append((first, row - 1))
     last_input = max(row - 1, KPI_FIRST_ROW)
-    row = _kpi_footnotes(book, ws, row + 1, KPI_CHECK_COL)
+    row = _kpi_footnotes(book, ws, row + 1, KPI_SPAN_LAST_COL)
     _kpi_check_area(book, ws, last_input)
     ws.freeze_panes(KPI_FIRST_ROW, KPI_VALUE_COL)
-    book.page_setup(ws, KPI_CHECK_COL, KPI_HEAD_ROWS, row, KPI_WIDTHS)
+    book.page_setup(ws, KPI_CHECK_COL - 1, KPI_HEAD_ROWS, row, KPI_WIDTHS, second_page_col=KPI_SECOND_PAGE_COL,
+                    scale=KPI_PRINT_SCALE, side_margin=KPI_SIDE_MARGIN)
 
 
 def _kpi_columns(book: Book, ws: Any, months: list[date]) -> None:
@@ -203,8 +208,9 @@ def _kpi_heads(book: Book, ws: Any, months: list[date], last_col: int) -> None:
     ws.merge_range(h0, 1, h1, 1, "KPI ID", head)
     ws.merge_range(h0, 2, h1, 2, "項目（単位・入力する値）", head)
     ws.merge_range(h0, 3, h1, 3, "年間目標\n前年度実績", head)
-    ws.merge_range(h0, KPI_FIRST_MONTH_COL, h0, last_col,
-                   f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
+    for first, last in ((KPI_FIRST_MONTH_COL, KPI_SECOND_PAGE_COL - 1), (KPI_SECOND_PAGE_COL, last_col)):  # a page each
+        ws.merge_range(h0, first, h0, last,
+                       f"月別実績（項目名の「{TAG_FLOW}」「{TAG_LEVEL}」「{TAG_POPULATION}」のとおりに入力）", head)
     for i, m in enumerate(months):
         ws.write_string(h1, KPI_FIRST_MONTH_COL + i, month_label(m), head)
     ws.merge_range(h0, KPI_CHECK_COL, h1, KPI_CHECK_COL, "確認\n（入力チェック）", head)
@@ -224,13 +230,13 @@ def _info_rows(book: Book, ws: Any) -> None:
     kpi_count = xl_rowcol_to_cell(top, KPI_CHECK_COL + 1)
     measure_count = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
     ws.write_formula(bottom, 3, f"={kpi_count}+{measure_count}", book.fmt("count"), "")
-    total = xl_rowcol_to_cell(bottom, 3)
+    total = xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)  # absolute: the colour rule covers E:J too
     book.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)}")
-    ws.merge_range(top, 4, top, KPI_CHECK_COL, CHECK_HOW_JA, book.fmt("note", valign="vcenter"))
-    ws.merge_range(bottom, 4, bottom, KPI_CHECK_COL, "", book.fmt("summary"))
+    ws.merge_range(top, 4, top, KPI_SPAN_LAST_COL, CHECK_HOW_JA, book.fmt("note", valign="vcenter"))
+    ws.merge_range(bottom, 4, bottom, KPI_SPAN_LAST_COL, "", book.fmt("summary"))
     ws.write_formula(bottom, 4, _summary_formula(total, [("KPI入力", kpi_count), ("取組状況", measure_count)]),
                      book.fmt("summary"), "")
-    book.traffic_light(ws, (bottom, 3), (bottom, KPI_CHECK_COL), total)
+    book.traffic_light(ws, (bottom, 3), (bottom, KPI_SPAN_LAST_COL), total)
 
 
 def _kpi_block(book: Book, ws: Any, row: int, kpi: Kpi, months: list[date]) -> int:
@@ -242,9 +248,11 @@ def _kpi_block(book: Book, ws: Any, row: int, kpi: Kpi, months: list[date]) -> i
     book.height(ws, row, 18)
     row += 1
     info = _kpi_info(book, kpi)
-    ws.merge_range(row, 2, row, KPI_CHECK_COL, info, book.fmt("info"))
+    ws.merge_range(row, 2, row, KPI_SPAN_LAST_COL, info, book.fmt("info"))
     ws.write_blank(row, 1, None, book.fmt("info"))
-    book.height(ws, row, _row_height(_lines(info, (KPI_PRINT_WIDTH - 8.5) * SMALL_FONT_WIDTH), 13))
+    for c in range(KPI_SPAN_LAST_COL + 1, KPI_CHECK_COL + 1):
+        ws.write_blank(row, c, None, book.fmt("info"))
+    book.height(ws, row, _row_height(_lines(info, (KPI_SPAN_WIDTH - KPI_WIDTHS[0]) * SMALL_FONT_WIDTH), 13))
     row += 1
     if kpi.kind == "qualitative":
         return _qualitative_rows(book, ws, row, kpi) + 1
@@ -294,6 +302,11 @@ def _target_ja(book: Book, kpi: Kpi) -> str:
     return f"{year}（{term}と同じ）" if goal == year else f"{year}（{term} {goal}）"
 
 
+def _label_height(label: str) -> float:
+    """An input row as tall as its wrapped label (column C) needs."""
+    return max(INPUT_ROW_HEIGHT, _row_height(_lines(label, KPI_WIDTHS[1])) - 4)
+
+
 def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
     target, baseline = prefill(book, kpi)
     unit = f"（{kpi.unit_label}）"
@@ -302,7 +315,7 @@ def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
                                                       ("baseline", f"前年度実績{unit}", baseline))):
         r = row + offset
         ws.write_string(r, 1, "目標" if fieldname == "target" else "前年度", book.fmt("label", "center"))
-        book.height(ws, r, INPUT_ROW_HEIGHT)
+        book.height(ws, r, _label_height(label))
         ws.write_string(r, 2, label, book.fmt("label"))
         cell_value = None if pre.value is None else (pre.value / 100 if kpi.is_percent else pre.value)
         book.input(SHEET_KPI, r, KPI_VALUE_COL, kpi_key(kpi.id, fieldname), cell_value,
@@ -427,7 +440,7 @@ def _month_row(book: Book, ws: Any, row: int, kpi: Kpi, fieldname: str, role: st
     label = f"{part.label}（{part.unit}・{part_tag(kpi, part)}）"
     ws.write_string(row, 1, role, book.fmt("label", "center"))
     ws.write_string(row, 2, label, book.fmt("label"))
-    book.height(ws, row, max(INPUT_ROW_HEIGHT, _row_height(_lines(label, KPI_WIDTHS[1])) - 4))
+    book.height(ws, row, _label_height(label))
     ws.write_blank(row, KPI_VALUE_COL, None, book.fmt("calc_plain", "border"))
     cell_format = book.fmt("input", "number", num_format="#,##0")
     cols = []
@@ -469,9 +482,9 @@ def _month_check(book: Book, ws: Any, kpi: Kpi, fieldname: str, row: int, col: i
 def _rate_row(book: Book, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: int, months: list[date],
               valid: set[date]) -> None:
     ws.write_string(row, 1, "計算", book.fmt("calc_plain", "border", align="center"))
-    book.height(ws, row, INPUT_ROW_HEIGHT)
-    ws.write_string(row, 2, f"{kpi.short_label}（{kpi.unit_label}）", book.fmt("calc_plain", "border",
-                                                                            text_wrap=True))
+    label = f"{kpi.short_label}（{kpi.unit_label}）"
+    book.height(ws, row, _label_height(label))
+    ws.write_string(row, 2, label, book.fmt("calc_plain", "border", text_wrap=True))
     ws.write_blank(row, KPI_VALUE_COL, None, book.fmt("calc_plain", "border"))
     calc = book.fmt("calc", num_format=number_format(kpi, unit="none"))
     for i, m in enumerate(months):
@@ -488,9 +501,11 @@ def _qualitative_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
     ws.write_string(row, 1, "実施内容", book.fmt("label", "center"))
     ws.write_string(row, 2, "実施内容・結果（文章で記入）", book.fmt("label"))
     limit = TEXT_LIMITS["text"]
-    last_col = KPI_FIRST_MONTH_COL + 11
+    last_col = KPI_SPAN_LAST_COL  # the text box stays on the first printed page
     book.input(SHEET_KPI, row, KPI_VALUE_COL, kpi_key(kpi.id, "text"), None, book.fmt("input", "text"),
                merge_to=last_col)
+    for c in range(last_col + 1, KPI_CHECK_COL):
+        ws.write_blank(row, c, None, book.fmt("calc_plain", "border"))
     book.validate(SHEET_KPI, (row, KPI_VALUE_COL), (row, last_col), _text_validation(limit))
     book.height(ws, row, QUALITATIVE_TEXT_HEIGHT)
     row += 1
@@ -515,7 +530,7 @@ def _kpi_footnotes(book: Book, ws: Any, row: int, last_col: int) -> int:
              "※行・列の挿入や削除、シート名の変更はしないでください。貼り付けは「値の貼り付け」を使ってください。"]
     for text in notes:
         ws.merge_range(row, 1, row, last_col, text, book.fmt("note"))
-        book.height(ws, row, _row_height(_lines(text, KPI_PRINT_WIDTH * SMALL_FONT_WIDTH), 12))
+        book.height(ws, row, _row_height(_lines(text, KPI_SPAN_WIDTH * SMALL_FONT_WIDTH), 12))
         row += 1
     return row - 1
 

@@ -50,9 +50,21 @@ MEASURE_HEAD_ROW = 6
 MEASURE_FIRST_ROW = 7
 MEASURE_COUNT_CELL = (5, MEASURE_COLS["text"] + MEASURE_CHECK_OFFSET)  # hidden: this sheet's 入力チェック count
 # column widths of the printed columns B.. (characters of the default font)
-KPI_WIDTHS = (8.5, 32, 12) + (10.5,) * 12 + (28,)
-KPI_PRINT_WIDTH = sum(KPI_WIDTHS)
-MEASURE_WIDTHS = (6, 30, 5, 56, 7, 40, 30)
+# KPI入力 prints two pages wide, each at 8 pt and more: B..J (ID, 項目, 年間目標, 4月〜9月), then B:C again with
+# 10月〜3月.  A month column shows a branch's largest figure whole (a branch's 医療費 in yen,
+# 「148,243,284,254」: 15 characters), so twelve of them cannot share one readable page.  The 確認 columns
+# (the 入力チェック's reasons, often longer than a line) are for the screen: the printed pages end before
+# them and show the cells to check in red.
+KPI_MONTH_WIDTH = 15
+KPI_WIDTHS = (8, 20, 15) + (KPI_MONTH_WIDTH,) * 12 + (28,)
+KPI_FIRST_PAGE_MONTHS = 6  # 4月〜9月 on the first page, 10月〜3月 on the second
+KPI_SECOND_PAGE_COL = 4 + KPI_FIRST_PAGE_MONTHS  # the page breaks before this column (10月)
+KPI_SPAN_LAST_COL = KPI_SECOND_PAGE_COL - 1  # a text written across the sheet stops at the first page's edge
+KPI_SPAN_WIDTH = sum(KPI_WIDTHS[:KPI_SPAN_LAST_COL])  # B..J
+KPI_PRINT_SCALE = 90  # both pages fit A4 landscape (narrow side margins); 9 pt prints at 8.1 pt
+KPI_SIDE_MARGIN = 0.25  # inches
+# 取組状況: B..G, 122 characters, print one page wide at about 96% (9 pt prints at 8.6 pt); H 確認 on screen only
+MEASURE_WIDTHS = (6, 24, 4, 50, 6, 32, 30)
 QUALITATIVE_TEXT_HEIGHT = 110
 DEFAULT_ROW_HEIGHT = 14.0  # a row left to its font (LibreOffice prints ~12.3 pt, Excel ~13.5 pt at 10 pt)
 INPUT_ROW_HEIGHT = 15.0  # the rows of a KPI block (set, so that Excel and LibreOffice agree on the pages)

@@ -58,8 +58,8 @@ def write_measure_sheet(book: Book) -> None:
     note = ("※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
             f"評価の理由（特に△・×の理由）を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。"
             "施策全体の課題は「課題」欄に記入します。")
-    ws.merge_range(4, 1, 4, last_col, note, book.fmt("note"))
-    book.height(ws, 4, _row_height(_lines(note, sum(MEASURE_WIDTHS) * SMALL_FONT_WIDTH), 12))
+    ws.merge_range(4, 1, 4, last_col - 1, note, book.fmt("note"))
+    book.height(ws, 4, _row_height(_lines(note, sum(MEASURE_WIDTHS[:-1]) * SMALL_FONT_WIDTH), 12))
     _measure_summary(book, ws, last_col)
     head = book.fmt("head")
     for col, text in ((1, "番号"), (2, "具体的施策"), (3, "No."), (4, "事業内容（取組・KPIの実施状況）"),
@@ -86,18 +86,18 @@ def write_measure_sheet(book: Book) -> None:
         book.blocks[SHEET_MEASURES].append((first, row - 1))
     _measure_check_area(book, ws, max(row - 1, MEASURE_FIRST_ROW))
     ws.freeze_panes(MEASURE_FIRST_ROW, 0)
-    book.page_setup(ws, last_col, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1, MEASURE_WIDTHS)
+    book.page_setup(ws, last_col - 1, (MEASURE_HEAD_ROW, MEASURE_HEAD_ROW), row - 1, MEASURE_WIDTHS[:-1])
 
 
 def _measure_summary(book: Book, ws: Any, last_col: int) -> None:
     """The 入力チェック's count for the whole workbook (this sheet's part in a hidden cell)."""
-    ws.merge_range(5, 1, 5, last_col, "", book.fmt("summary"))
+    ws.merge_range(5, 1, 5, last_col - 1, "", book.fmt("summary"))
     this = xl_rowcol_to_cell(*MEASURE_COUNT_CELL)
     kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
     ws.write_formula(5, 1, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", this)]),
                      book.fmt("summary"), "")
     book.height(ws, 5, 20)
-    book.traffic_light(ws, (5, 1), (5, last_col), CHECK_COUNT_NAME)
+    book.traffic_light(ws, (5, 1), (5, last_col - 1), CHECK_COUNT_NAME)
 
 
 def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:

@@ -27,13 +27,15 @@ from kpisheet.write.feedback.summary import (
     PRINT_TITLE_ROWS,
     SHEET,
     WARNING_RGB,
-    WIDTHS,
     Cell,
     _branch_name,
     _by_cell,
     _comment_text,
     _plan_cells,
+    column_widths,
+    spans,
     summary_cells,
+    wide_style,
 )
 from kpisheet.write.report import FONT, MARK_COLOURS, plan_status
 from kpisheet.xlsx_cells import column_letter
@@ -80,7 +82,9 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
     ws = wb.create_sheet(SHEET, 0)
     cells, freeze = summary_cells(cons, sub, findings, notes)
     _openpyxl_cells(ws, cells)
-    for col, width in enumerate(WIDTHS, 1):
+    for row, first, last, _style in spans(cells):
+        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+    for col, width in enumerate(column_widths(cells), 1):
         ws.column_dimensions[column_letter(col)].width = width
     ws.freeze_panes = f"A{freeze}"
     _openpyxl_print(ws, PRINT_TITLE_ROWS, f"{_branch_name(sub)} 確認事項")
@@ -128,6 +132,8 @@ def _openpyxl_print(ws: Any, title_rows: int, footer_left: str) -> None:
 
 
 def _openpyxl_style(c: Any, style: Any) -> None:
+    if isinstance(style, tuple) and style[0] == "wide":
+        style = wide_style(style)
     font, border, alignment, fill = _openpyxl_style_objects(style if isinstance(style, str) else tuple(style))
     c.font = font
     if style == "percent":
@@ -135,7 +141,9 @@ def _openpyxl_style(c: Any, style: Any) -> None:
     elif isinstance(style, tuple) and style[0] == "number":
         c.number_format = style[1]
     if border is not None:
-        c.border, c.alignment = border, alignment
+        c.border = border
+    if alignment is not None:
+        c.alignment = alignment
     if fill is not None:
         c.fill = fill
 
@@ -151,6 +159,8 @@ def _openpyxl_style_objects(style: Any) -> tuple[Any, Any, Any, Any]:
                 color="FFFFFF" if key == "head" else None)
     if key in ("title", "plain", "bold"):
         return font, None, None, None
+    if key == "plain_wrap":
+        return font, None, Alignment(wrap_text=True, vertical="top"), None
     if key == "pillar":
         return font, None, None, PatternFill("solid", fgColor=PILLAR_RGB)
     thin = Side(style="thin", color=BOX_RGB)

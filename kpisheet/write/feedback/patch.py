@@ -28,14 +28,18 @@ from kpisheet.write.feedback.summary import (
     PILLAR_RGB,
     PRINT_TITLE_ROWS,
     SHEET,
+    MAX_LINES,
     WARNING_RGB,
-    WIDTHS,
     _branch_name,
     _by_cell,
     _clean,
     _comment_text,
     _plan_cells,
+    cell_width,
+    column_widths,
+    spans,
     summary_cells,
+    wide_style,
 )
 from kpisheet.write.report import FONT, MARK_COLOURS, lines_of, plan_status, row_height
 from kpisheet.xlsx_cells import cell_coordinates, column_letter
@@ -462,6 +466,7 @@ class _SummaryStyles:
             return _xf(st, font, fill, border, align, num_fmt)
 
         self.title, self.plain, self.bold = xf(f_title, align=""), xf(f_text, align=""), xf(f_bold, align="")
+        self.plain_wrap = xf(f_text)
         self.centre = xf(f_text, border=box, align='<alignment horizontal="center" vertical="top"/>')
         self.text = xf(f_text, border=box)
         self.head = xf(f_head, head_fill, box, '<alignment horizontal="center" vertical="center" wrapText="1"/>')
@@ -488,6 +493,8 @@ class _SummaryStyles:
     def of(self, style: Any) -> int:
         """The cell format id of a 確認事項 style key."""
         if isinstance(style, tuple):
+            if style[0] == "wide":
+                return self.of(wide_style(style))
             return self.number(style[1]) if style[0] == "number" else self.marks.get(style[1], self.text)
         return getattr(self, style)
 
@@ -702,10 +709,16 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
     plan = _plan_cells(cons, sub)
     summary_active = plan is None or bool(findings)
     sx = _SheetXml()
+    widths = column_widths(cells)
     for row, col, value, style in cells:
-        sx.put(row, col, value, ss.of(style), WIDTHS[col - 1] if style in ("text", "error", "warning") else None)
+        wraps = style in ("text", "error", "warning", "head") or (isinstance(style, tuple) and style[0] == "wide")
+        sx.put(row, col, value, ss.of(style), cell_width(widths, col, style) if wraps else None)
+    for row, first, last, style in spans(cells):
+        for col in range(first + 1, last + 1):
+            sx.put(row, col, None, ss.of(style))
+        sx.merges.append(f"{column_letter(first)}{row}:{column_letter(last)}{row}")
     footer = _footer_xml(f"{_branch_name(sub)} 確認事項")
-    _add_first_sheet(pkg, wb_part, sheets, sx.render(WIDTHS, freeze, footer, selected=summary_active), SHEET,
+    _add_first_sheet(pkg, wb_part, sheets, sx.render(widths, freeze, footer, selected=summary_active), SHEET,
                      PRINT_TITLE_ROWS)
     if plan is not None:
         px = _SheetXml()
@@ -736,11 +749,12 @@ class _SheetXml:
         self.rows: dict[int, list[str]] = {}
         self.heights: dict[int, int] = {}
         self.fixed: dict[int, float] = {}  # row -> points, where the caller worked the height out
+        self.merges: list[str] = []  # "F12:I12"
 
     def put(self, row: int, col: int, value: Any, style: int, width: float | None = None) -> None:
         ref = f"{column_letter(col)}{row}"
         if width and isinstance(value, str):
-            self.heights[row] = max(self.heights.get(row, 1), min(10, lines_of(value, width)))
+            self.heights[row] = max(self.heights.get(row, 1), min(MAX_LINES, lines_of(value, width)))
         if value is None or value == "":
             cell = f'<c r="{ref}" s="{style}"/>'
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -762,11 +776,13 @@ class _SheetXml:
         pane = (f'<pane ySplit="{freeze_row - 1}" topLeftCell="A{freeze_row}" activePane="bottomLeft" '
                 f'state="frozen"/>' if freeze_row else "")
         rows = "".join(f'<row r="{r}"{self._height(r)}>{"".join(cells)}</row>' for r, cells in sorted(self.rows.items()))
+        merges = (f'<mergeCells count="{len(self.merges)}">' + "".join(f'<mergeCell ref="{m}"/>' for m in self.merges)
+                  + "</mergeCells>") if self.merges else ""
         return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
                 f'<sheetViews><sheetView{_SELECTED if selected else ""} workbookViewId="0">{pane}'
                 '</sheetView></sheetViews>'
-                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{rows}</sheetData>'
+                f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>{rows}</sheetData>{merges}'
                 '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
                 '<pageSetup paperSize="9" orientation="landscape" fitToHeight="0"/>'
                 f'<headerFooter>{f"<oddHeader>{header}</oddHeader>" if header else ""}'

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kpisheet.consolidate.build import rank_ja
 from kpisheet.domain.catalogue import branch
-from kpisheet.domain.display import difference, number_format, stored
+from kpisheet.domain.display import CELL_MARGIN, difference, format_number, number_format, stored, width_for
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import next_month, wareki_fiscal_year, wareki_month
 from kpisheet.domain.model import Submission
@@ -72,9 +72,15 @@ FOOTER_PAGES = "&P / &N ページ"
 
 # ================================================================ the 確認事項 sheet, as data
 Cell = tuple[int, int, Any, Any]  # (row, col, value, style key: "title" | "text" | "percent" | ("mark", "◎")
-#                                   | ("number", number format) ...)
-# shared by the findings table (No … 重要度) and the KPI table (KPI ID … 全国の評価) below it
-WIDTHS = [8, 70, 13, 13, 11, 7, 9, 6, 18, 16, 13, 9, 8]
+#                                   | ("number", number format) | ("wide", last column[, style]): text merged across
+#                                   to the last column, in the style given ("text" without one))
+# shared by the findings, revisions and year-on-year tables (6 columns) and the KPI table (13) below them; their
+# sum keeps the KPI table on an A4 landscape page at 8 pt and more (10 pt printed at about 84%); 前年同月
+# 「79.86%（R5.10現在）」 and 前年差 「+0.27ポイント」 fit on a line, and every number fits its column
+# (`column_widths` widens a column where one would not)
+WIDTHS: list[float] = [8, 24, 18, 18, 14, 7, 7, 6, 10, 9, 13, 6, 5]
+NOTE_SPAN = (6, 9)  # 3. 前年同月との比較: its 注記 runs over the columns 評価 … 目標の設定 of the KPI table
+MAX_LINES = 40  # a wrapped text's row grows to this many lines (the findings' texts are long)
 FINDING_COLUMNS = ["No", "内容（直し方）", "シート", "セル", "コード", "重要度"]
 KPI_COLUMNS = ["KPI ID", "KPI", "年間目標", "実績", "データ時点", "評価", "進捗（参考）", "順位", "目標の設定",
                "第{term}期末目標（参考）", "全国の実績", "全国のデータ時点", "全国の評価"]
@@ -86,7 +92,13 @@ def summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
     """Cells of the 確認事項 sheet and the row its findings table starts on (frozen under)."""
     cells = _summary_cells(cons, sub, findings, notes)
     head_row = next(row for row, col, value, style in cells if style == "head")
-    return [(r, c, _clean(v) if isinstance(v, str) else v, s) for r, c, v, s in cells], head_row + 1
+    return [(r, c, _clean(v) if isinstance(v, str) else v, _across(s)) for r, c, v, s in cells], head_row + 1
+
+
+def _across(style: Any) -> Any:
+    """A line of explanation wraps across the whole table (text overflowing to the right would widen the
+    printed page: LibreOffice prints the empty columns it runs into)."""
+    return ("wide", len(WIDTHS), "plain_wrap") if style == "plain" else style
 
 
 def _summary_cells(cons: Consolidation, sub: Submission, findings: list[Finding],
@@ -161,7 +173,8 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
     if cons.previous_year is None:
         cells.append((row, 1, "台帳を使わずに集計したため、前年同月の値はありません。", "plain"))
         return row
-    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "実績", "前年同月", "前年差", "注記"], 1)]
+    cells += [(row, c, t, "head") for c, t in enumerate(["ID", "KPI", "実績", "前年同月", "前年差"], 1)]
+    cells.append((row, NOTE_SPAN[0], "注記", ("wide", NOTE_SPAN[1], "head")))
     code = sub.branch_code or ""
     for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
         bk = cons.branch_kpis.get((code, kpi.id))
@@ -172,8 +185,44 @@ def _year_on_year_cells(cons: Consolidation, sub: Submission, cells: list[Cell],
         previous = result_ja(kpi, yoy.previous, yoy.previous_month) if yoy.previous is not None else "—"
         cells += [(row, 1, kpi.id, "text"), (row, 2, kpi.label, "text"), (row, 3, kpi_result_text(kpi, bk), "text"),
                   (row, 4, previous, "text"), (row, 5, change_ja(kpi, yoy.change), "text"),
-                  (row, 6, year_on_year_note(yoy), "text")]
+                  (row, NOTE_SPAN[0], year_on_year_note(yoy), ("wide", NOTE_SPAN[1]))]
     return row
+
+
+def number_text(value: Any, style: Any) -> str | None:
+    """What a number cell of the sheet shows (display.format_number through its style's format); None for text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if style == "percent":
+        return format_number(value, PERCENT_FORMAT)
+    return format_number(value, style[1] if isinstance(style, tuple) and style[0] == "number" else None)
+
+
+def column_widths(cells: list[Cell]) -> list[float]:
+    """WIDTHS, each widened where a number of that column would not show whole (「###」)."""
+    widths: list[float] = list(WIDTHS)
+    for _row, col, value, style in cells:
+        text = number_text(value, style)
+        if text is not None and col <= len(widths):
+            widths[col - 1] = max(widths[col - 1], width_for(text) + CELL_MARGIN)
+    return widths
+
+
+def spans(cells: list[Cell]) -> list[tuple[int, int, int, str]]:
+    """(row, first column, last column, style) of every text merged across columns (style ("wide", …))."""
+    return [(row, col, style[1], wide_style(style)) for row, col, _value, style in cells
+            if isinstance(style, tuple) and style[0] == "wide"]
+
+
+def wide_style(style: tuple[Any, ...]) -> str:
+    """The style of a ("wide", last column[, style]) cell."""
+    return style[2] if len(style) > 2 else "text"
+
+
+def cell_width(widths: list[float], col: int, style: Any) -> float:
+    """The width a cell's text wraps in: its column's, or the sum over the columns it is merged across."""
+    last = style[1] if isinstance(style, tuple) and style[0] == "wide" else col
+    return sum(widths[col - 1:last])
 
 
 def hq_lines(cons: Consolidation) -> list[str]:

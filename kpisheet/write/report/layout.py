@@ -18,13 +18,14 @@ from typing import Any, Callable, Iterable, Sequence
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from kpisheet.domain.display import text_width
+from kpisheet.domain.display import format_number, text_width, width_for
 
 FONT = "游ゴシック"
 FONT_SIZE = 10
 HEAD_BG = "#1F4E78"
 MARK_COLOURS = {"◎": "#C6EFCE", "○": "#DDEBF7", "△": "#FFC7CE", "×": "#F4B084", "—": "#EDEDED"}
 A4 = 9
+PAGE_TEXT_SIZE = 10  # the page header and footer: scaled with the page as the cells are, so as large as them
 MAX_LINES = 40  # a row never grows beyond this many lines
 MAX_ROW_POINTS = 409.0  # Excel's highest row (409.5 points): a longer text scrolls within its cell
 
@@ -47,6 +48,12 @@ def row_height(lines: int, font_size: float = FONT_SIZE) -> float:
     at most Excel's highest row.  The one rule for every wrapped row kpisheet writes: the national
     and lists workbooks, 実施状況 and 確認事項."""
     return min(round(lines * font_size * 1.5 + 3, 1), MAX_ROW_POINTS)
+
+
+def number_width(value: float, cell_format: Any) -> int:
+    """The column width a number needs to show whole through its cell format (display.format_number)."""
+    code = getattr(cell_format, "num_format", None)
+    return width_for(format_number(value, code if isinstance(code, str) and code else None))
 
 
 # ---------------------------------------------------------------- formats
@@ -172,8 +179,8 @@ class Sheet:
             if isinstance(across, int):
                 widths = [self.widths.get(c, 8.43) for c in range(across)]
             else:
-                widths = [c.width for c in across]
-                for i, w in enumerate(widths):
+                widths = [max(c.width, self.widths.get(i, 0)) for i, c in enumerate(across)]  # never narrows a
+                for i, w in enumerate(widths):  # column a table widened for its numbers
                     self.set_width(i, i, w)
             if len(widths) > 1:
                 self.ws.merge_range(self.row, 0, self.row, len(widths) - 1, text, self.st.note_wrap)
@@ -195,16 +202,23 @@ class Sheet:
         for i, col in enumerate(columns):
             self.set_width(first_col + i, first_col + i, col.width)
         r = head
+        numbers: dict[int, int] = {}  # column -> width its widest shown number needs
         for item in rows:
             r += 1
             lines = 1
             for i, col in enumerate(columns):
                 value = col.value(item)
-                put(ws, r, first_col + i, value, col.cell_format(st, item))
+                cell_format = col.cell_format(st, item)
+                put(ws, r, first_col + i, value, cell_format)
                 if col.wraps and isinstance(value, str) and value:
                     lines = max(lines, lines_of(value, col.width))
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    numbers[i] = max(numbers.get(i, 0), number_width(value, cell_format))
             if lines > 1:
                 ws.set_row(r, row_height(lines))
+        for i, needed in numbers.items():  # a number never shows as 「###」: its column grows to fit it
+            if needed > columns[i].width:
+                self.set_width(first_col + i, first_col + i, needed)
         last = r
         if name:
             if last == head:  # an Excel table needs a data row
@@ -274,8 +288,5 @@ def print_setup(ws: Worksheet, title: str, *, repeat: tuple[int, int] | None = N
     ws.set_margins(left=margins, right=margins, top=top, bottom=top)
     if repeat is not None:
         ws.repeat_rows(*repeat)
-    # LibreOffice scales the header and footer with a page printed at a fixed scale (not when fitted):
-    # at 10 pt they still read ≥ 8 pt at READABLE_SCALE
-    points = 10 if scale else 9
-    ws.set_header(f"&L&\"{FONT}\"&{points}{title}")
-    ws.set_footer(f"&C&\"{FONT}\"&{points}&P / &N ページ")
+    ws.set_header(f"&L&\"{FONT}\"&{PAGE_TEXT_SIZE}{title}")
+    ws.set_footer(f"&C&\"{FONT}\"&{PAGE_TEXT_SIZE}&P / &N ページ")

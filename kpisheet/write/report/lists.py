@@ -63,23 +63,24 @@ def ratings_columns(cons: Consolidation) -> list[Column]:
     def kpi(b: BranchKpi) -> Kpi:
         return cons.catalogue.kpi(b.kpi_id)
 
-    return [Column("支部コード", 6, lambda b: b.branch_code, "centre"),
-            Column("支部", 8, lambda b: short_name(names, b.branch_code)),
-            Column("柱", 16, lambda b: pillar_ja(cons, kpi(b).measure_id), "wrap"),
-            Column("具体的な施策", 22, lambda b: cons.catalogue.measure(kpi(b).measure_id).heading, "wrap"),
+    # 136 characters in all: one A4 landscape page wide at about 84% (10 pt prints at 8.4 pt); long texts wrap
+    return [Column("支部コード", 5, lambda b: b.branch_code, "centre"),
+            Column("支部", 7, lambda b: short_name(names, b.branch_code)),
+            Column("柱", 9, lambda b: pillar_ja(cons, kpi(b).measure_id), "wrap"),
+            Column("具体的な施策", 13, lambda b: cons.catalogue.measure(kpi(b).measure_id).heading, "wrap"),
             Column("KPI ID", 8, lambda b: b.kpi_id),
-            Column("事業内容（KPI）", 30, lambda b: kpi(b).label, "wrap"),
-            Column("KPI目標", 12, lambda b: target_text(kpi(b), b.annual_target, b.target_basis), "wrap"),
-            Column("KPI結果", 17, lambda b: kpi_result_text(kpi(b), b), "wrap"),
+            Column("事業内容（KPI）", 18, lambda b: kpi(b).label, "wrap"),
+            Column("KPI目標", 11, lambda b: target_text(kpi(b), b.annual_target, b.target_basis), "wrap"),
+            Column("KPI結果", 13, lambda b: kpi_result_text(kpi(b), b), "wrap"),
             Column("結果", 5, lambda b: b.rating.mark, mark_format(lambda b: b.rating.mark)),
-            Column("順位", 7, lambda b: b.rank,
+            Column("順位", 6, lambda b: b.rank,
                    lambda st, b: st.fmt(f'0"/{b.rank_of}"' if b.rank_of else "0", None, align="center")),
-            Column("進捗（参考）", 8, lambda b: b.progress, number_format(lambda b: PROGRESS_FORMAT)),
-            Column("目標の設定", 16, lambda b: "" if kpi(b).kind == "qualitative" else source_ja(b.target_source, term),
+            Column("進捗（参考）", 7, lambda b: b.progress, number_format(lambda b: PROGRESS_FORMAT)),
+            Column("目標の設定", 9, lambda b: "" if kpi(b).kind == "qualitative" else source_ja(b.target_source, term),
                    "wrap"),
-            Column(term_goal_head(cons), 12, lambda b: "" if kpi(b).kind == "qualitative" else term_goal_ja(kpi(b)),
+            Column(term_goal_head(cons), 9, lambda b: "" if kpi(b).kind == "qualitative" else term_goal_ja(kpi(b)),
                    "wrap"),
-            Column("判定の根拠", 36, lambda b: b.rating.basis_ja, "wrap")]
+            Column("判定の根拠", 16, lambda b: b.rating.basis_ja, "wrap")]
 
 
 def branch_order(code: str) -> tuple[bool, str]:
@@ -99,14 +100,15 @@ def activity_columns(cons: Consolidation) -> list[Column]:
     def heading(r: MeasureRating) -> str:
         return cons.catalogue.measure(r.measure_id).heading
 
-    return [Column("支部コード", 6, lambda r: r.branch_code, "centre"),
-            Column("支部", 8, lambda r: short_name(names, r.branch_code)),
-            Column("柱", 16, lambda r: pillar_ja(cons, r.measure_id), "wrap"),
-            Column("具体的な施策", 24, heading, "wrap"),
+    # 125 characters in all: one A4 landscape page wide at about 93%
+    return [Column("支部コード", 5, lambda r: r.branch_code, "centre"),
+            Column("支部", 7, lambda r: short_name(names, r.branch_code)),
+            Column("柱", 12, lambda r: pillar_ja(cons, r.measure_id), "wrap"),
+            Column("具体的な施策", 20, heading, "wrap"),
             Column("No", 4, lambda r: circled(r.n), "centre"),
-            Column("事業内容", 46, lambda r: r.text, "wrap"),
+            Column("事業内容", 42, lambda r: r.text, "wrap"),
             Column("結果", 5, lambda r: r.rating or "—", mark_format(lambda r: r.rating or "—")),
-            Column("備考", 34, lambda r: r.note, "wrap")]
+            Column("備考", 30, lambda r: r.note, "wrap")]
 
 
 def activity_rows(cons: Consolidation) -> list[MeasureRating]:
