@@ -18,6 +18,7 @@ and `unit` — a catalogue.Kpi; `shown` also takes the number of decimals itself
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Protocol, Union
@@ -90,7 +91,7 @@ def excellent_threshold(kpi: Kpi, target: float | Decimal) -> Decimal:
 
 def difference(kpi: Kpi, new: float | None, old: float | None) -> float | None:
     """new − old as shown: the difference of the two shown values (96.3% against 95.0% is +1.3 points)."""
-    if new is None or old is None:
+    if new is None or old is None or not (math.isfinite(new) and math.isfinite(old)):
         return None
     return float(shown(kpi, new) - shown(kpi, old))
 
