@@ -91,6 +91,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
+from kpisheet.check.rules.identity import FUTURE_SAVED
 from kpisheet.check.rules.months import last_reported_month
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from kpisheet.domain.display import difference, shown
@@ -1048,8 +1049,8 @@ def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[s
             code, names[code], status, shown_files, tuple(s.sha256 for s in subs),
             jst_text(sub.saved_at) if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
             _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine),
-            jst_text(received), _late(to_jst(sub.saved_at) if sub and sub.saved_at else None, received,
-                                      cons.deadline), month_key(last) if last else None))
+            jst_text(received), _late(_trusted_saved(sub, mine), received, cons.deadline),
+            month_key(last) if last else None))
     return out
 
 
@@ -1066,6 +1067,13 @@ def _received_at(paths: list[str], given: dict[str, str]) -> datetime | None:
                 continue
         times.append(at)
     return max(times) if times else None
+
+
+def _trusted_saved(sub: Submission | None, mine: list[Finding]) -> datetime | None:
+    """The file's saved time, unless the run found it in the future (W423: the PC clock was wrong)."""
+    if sub is None or not sub.saved_at or any(f.code == FUTURE_SAVED and f.file == sub.path for f in mine):
+        return None
+    return to_jst(sub.saved_at)
 
 
 def _late(saved: datetime | None, received: datetime | None, deadline: date | None) -> bool:

@@ -179,3 +179,23 @@ def text_width(text: str) -> int:
     and Japanese terminals draw them full width.  The one measure for column widths, row heights and
     the CLI's tables."""
     return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
+
+
+# Characters a terminal acts on instead of showing: controls (escape sequences, carriage return,
+# backspace), format characters (bidirectional overrides reorder the rest of a line), separators.
+_TERMINAL_ACTS_ON = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control, format and separator characters (but newline and tab) written
+    as escapes (\\x1b, \\u202e), so a file name cannot clear the screen, recolour it or reorder a
+    line; every other character as it is."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(ch) if ch not in "\n\t" and unicodedata.category(ch) in _TERMINAL_ACTS_ON else ch
+                   for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -333,6 +333,9 @@ CODES: dict[str, Detail] = {
     "W422": Detail(W, "Reporting month not entered",
                    "{month}分が入力されていません（{reached}）。{month}分を入力して再提出してください。",
                    "The file holds no figures for the reporting month {month_en} ({reached_en}). Enter {month_en} and submit the file again."),
+    "W423": Detail(W, "Saved time in the future",
+                   "このブックの保存日時（{value}）が集計の実行日時（{expected}）より後になっています。ブックを保存したパソコンの日付・時刻が狂っている可能性があります。この保存日時は、どのブックが新しいかの判断にも期限後の判定にも使わず、ファイルの日時で判断しました。パソコンの日付と時刻を正しく設定してください。",
+                   "This workbook's saved time ({value}) is later than the run ({expected}): the clock of the PC that saved it is probably wrong. That time was used neither to tell which workbook is newest nor for lateness; the file's time was. Set the PC's date and time right."),
     # --- W5: consistency with ratings -------------------------------------------------
     "W502": Detail(W, "Low rating without remark",
                    "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
