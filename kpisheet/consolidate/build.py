@@ -594,10 +594,11 @@ def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
 
 
 def _without_set_aside_findings(findings: list[Finding]) -> list[Finding]:
-    """A file set aside for its branch's newer (or identical) one keeps only the finding saying so:
-    what else is wrong in it no longer concerns the month."""
+    """A file set aside for its branch's newer (or identical) one keeps only the finding saying so,
+    and W423 (its saved time is in the future: why it did not count as the newest): what else is
+    wrong in it no longer concerns the month."""
     aside = {f.file for f in findings if sets_aside(f)}
-    return [f for f in findings if f.file not in aside or sets_aside(f)]
+    return [f for f in findings if f.file not in aside or sets_aside(f) or f.code == FUTURE_SAVED]
 
 
 def _usable_submissions(submissions: list[Submission], findings: list[Finding]

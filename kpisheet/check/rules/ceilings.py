@@ -9,7 +9,8 @@ names its cell, and consolidation leaves out the value it points at).  Below the
 every Σ over the branches and the months is a finite number.
 
 E412: a ratio month whose numerator and denominator are each within the ceiling can still
-give a rate no number can hold (a denominator of 1E-300); the denominator is refused.
+give a rate beyond it, or one no number can hold (a denominator of 1E-300); the denominator
+is refused.
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
             yield from _beyond(sub, kpi, iv, input_label(kpi, field, month))
         n, d = m.numerator.value, m.denominator.value
         if (kpi.kind == "ratio" and isinstance(n, float) and isinstance(d, float)
-                and _within(kpi, n) and _within(kpi, d) and d > 0 and n >= 0 and kpi.rate(n, d) is None):
+                and _within(kpi, n) and _within(kpi, d) and d > 0 and n >= 0 and not rate_within(kpi, n, d)):
             yield at(sub, m.denominator, "E412", kpi.id, label=input_label(kpi, "den", month), value=num(d),
                      numerator=num(n))
+
+
+def rate_within(kpi: Kpi, n: float, d: float) -> bool:
+    """The month's rate is a number no larger than the KPI's ceiling (a percent's are E401's)."""
+    rate = kpi.rate(n, d)
+    return rate is not None and (kpi.is_percent or rate <= kpi.input_ceiling)
 
 
 def _within(kpi: Kpi, v: float) -> bool:
