@@ -119,6 +119,34 @@ def test_9e307_typed_by_two_branches_is_refused_at_its_cells_and_the_month_goes_
     assert sorted((f.branch, f.cell, f.name) for f in checked.findings if f.code == "E411") == _found(cons, "E411")
 
 
+@pytest.mark.parametrize("stored", ["NaN", "-1E+999", "inf"])
+def test_a_non_finite_number_stored_in_a_cell_is_refused_at_its_cell(stored: str, tmp_path: Path):
+    import zipfile
+
+    from kpisheet.read import names as nm
+    from kpisheet.read.xlsx_read import Book
+
+    inbox = _inbox(tmp_path)
+    src = next(inbox.glob(f"{BAD}_*.xlsx"))
+    name = val(COUNT, MONTH)
+    with Book(src) as book:
+        part = next(e.part for e in book.sheet_entries if e.title == nm.SHEET_KPI)
+        ref = book.defined_names[name].split("!")[1].replace("$", "")
+    with zipfile.ZipFile(src) as z:
+        xml = z.read(part).decode("utf-8")
+    body, n = re.subn(rf'<c r="{ref}"([^>]*?)(?:/>|>.*?</c>)', rf'<c r="{ref}"\1><v>{stored}</v></c>', xml,
+                      count=1, flags=re.S)
+    assert n == 1
+    src.write_bytes(rewrite_zip(src, tmp_path / "x.xlsx", {part: body.encode("utf-8")}).read_bytes())
+    blank = _run(_inbox(tmp_path, {BAD: {name: None}}, "blank"), tmp_path / "o2")
+    cons = _run(inbox, tmp_path / "out")
+    assert [(f.code, f.cell) for f in cons.findings if f.branch == BAD and f.code == "E304"] == [("E304", ref)]
+    assert cons.month_values[(BAD, COUNT, KEY)].status == "excluded"
+    assert _status(cons, BAD) == STATUS_ERRORS and _status(cons, GOOD) == STATUS_OK
+    assert cons.national_months[(COUNT, KEY)].value == blank.national_months[(COUNT, KEY)].value
+    _all_finite(cons)
+
+
 def test_an_absurd_count_is_set_aside_and_the_national_figure_is_that_of_the_others(tmp_path: Path):
     ceiling = catalogue_for_fy(FY).kpi(COUNT).input_ceiling
     assert ceiling == 3_000_000  # the catalogue's ceiling (templates/catalogue_term6.json, with its note)
