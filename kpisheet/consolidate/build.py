@@ -417,7 +417,7 @@ class Consolidation:
         if month is None or value is None:
             return YearOnYear(month, earlier, value, None, None, "今年度の値なし", "no result this year")
         previous = self.previous_year.get((code, kpi_id, month))
-        if previous is None:
+        if previous is None or not math.isfinite(previous):  # a ledger filled before import refused inf/nan
             return YearOnYear(month, earlier, value, None, None, "前年同月の値なし", "no value a year earlier")
         return YearOnYear(month, earlier, value, previous, difference(self.catalogue.kpi(kpi_id), value, previous))
 
