@@ -11,6 +11,7 @@ states only finite numbers.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -335,12 +336,14 @@ def test_control_characters_in_a_file_name_reach_the_terminal_escaped(tmp_path: 
     assert "W101" in shown
     for raw in ("\x1b", "\r", "\u202e", "\x07"):
         assert raw not in shown, repr(raw)
-    assert "\\x1b[2J\\x1b[31m赤\\x0d\\u202eスキーム" in shown and "メモ\\x07.txt" in shown
+    assert "\\u001b[2J\\u001b[31m赤\\u000d\\u202eスキーム" in shown and "メモ\\u0007.txt" in shown
 
 
 def test_printable_keeps_japanese_and_layout_and_escapes_the_rest():
     assert printable("11_埼玉支部　確認.xlsx\n\tok") == "11_埼玉支部　確認.xlsx\n\tok"
-    assert printable("a\x1b[0mb\x00c\x7f\u2028") == "a\\x1b[0mb\\x00c\\x7f\\u2028"
+    assert printable("a\x1b[0mb\x00c\x7f\u2028") == "a\\u001b[0mb\\u0000c\\u007f\\u2028"
+    name = "11_\x7f\u202e.xlsx"
+    assert json.loads(printable(json.dumps({"file": name}, ensure_ascii=False))) == {"file": name}
 
 
 def test_an_inbox_of_unreadable_files_gives_each_branch_its_status(tmp_path: Path):

@@ -188,14 +188,10 @@ _TERMINAL_ACTS_ON = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 def printable(text: str) -> str:
     """Text for a terminal: control, format and separator characters (but newline and tab) written
-    as escapes (\\x1b, \\u202e), so a file name cannot clear the screen, recolour it or reorder a
-    line; every other character as it is."""
+    as \\u escapes (\\u001b, \\u202e), so a file name cannot clear the screen, recolour it or
+    reorder a line; every other character as it is.  The escape is JSON's own, so JSON text stays
+    JSON and reads back to the same name."""
     if text.isprintable():
         return text
-    return "".join(_escape(ch) if ch not in "\n\t" and unicodedata.category(ch) in _TERMINAL_ACTS_ON else ch
-                   for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return "".join(f"\\u{ord(ch):04x}" if ch not in "\n\t" and unicodedata.category(ch) in _TERMINAL_ACTS_ON
+                   else ch for ch in text)
