@@ -86,7 +86,10 @@ def excellent_threshold(kpi: Kpi, target: float | Decimal) -> Decimal:
         line, rounding = goal * (1 + t), ROUND_CEILING
     if not line.is_finite():
         return line
-    return line.quantize(_step(kpi.decimals), rounding=rounding)
+    try:
+        return line.quantize(_step(kpi.decimals), rounding=rounding)
+    except InvalidOperation:  # more digits than the context holds (a target of 1E+26): past any shown precision
+        return line
 
 
 def difference(kpi: Kpi, new: float | None, old: float | None) -> float | None:
@@ -120,7 +123,7 @@ def format_figure(value: float | Decimal | None) -> str:
     if not q.is_finite():
         return str(float(q))
     if q == q.to_integral_value():
-        return f"{q.quantize(Decimal(1)):,}"
+        return f"{q:,f}" if q.adjusted() >= 28 else f"{q.quantize(Decimal(1)):,}"  # quantize holds 28 digits
     return f"{q.normalize():,f}"
 
 
