@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import click
 
 from kpisheet import __version__
-from kpisheet.domain.display import text_width
+from kpisheet.domain.display import printable, text_width
 from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
 from kpisheet.runtime import interruptible
@@ -37,8 +37,14 @@ SETTINGS_HELP = ("本部の設定ファイル（提出期限・連絡先。schem
                  "default: $KPISHEET_HQ_SETTINGS, else templates/hq_settings.json.")
 
 
+def _echo(message: Any = None, **kwargs: Any) -> None:
+    """click.echo with every control character of the text escaped (display.printable): a file
+    name holding an escape sequence or a carriage return reaches the terminal as \\u001b, \\u000d."""
+    click.echo(printable(message) if isinstance(message, str) else message, **kwargs)
+
+
 def _fail(exc: KpisheetError) -> None:
-    click.echo(findings_text(exc.findings), err=True)
+    _echo(findings_text(exc.findings), err=True)
     sys.exit(1)
 
 
@@ -46,7 +52,7 @@ def _fail(exc: KpisheetError) -> None:
 def _interrupted_exit(signum: int) -> None:
     """The message and exit status (130, 143, 129) of a command that SIGINT, SIGTERM or SIGHUP ended."""
     name = signal.Signals(signum).name
-    click.echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
+    _echo(f"kpisheet: 中断しました（{name}）。書きかけの出力は残していません。\n"
                f"Interrupted ({name}); no partial output was left.", err=True)
     sys.exit(128 + signum)
 
@@ -104,7 +110,7 @@ def _filled_settings(path: Path | None) -> Any:
     settings = _load_settings(path)
     unfilled = settings.placeholder_finding()
     if unfilled is not None:
-        click.echo(f"{format_text([unfilled])}\n"
+        _echo(f"{format_text([unfilled])}\n"
                    f"kpisheet: 本部の設定ファイル {settings.source} を記入するまで、ブックは作成しません。何も書き込んでいません。\n"
                    f"No workbook is written until HQ fills in {settings.source}. Nothing was written.", err=True)
         sys.exit(2)
@@ -117,7 +123,7 @@ def _settings_warning(settings: Any) -> None:
 
     unfilled = settings.placeholder_finding(Severity.WARNING)
     if unfilled is not None:
-        click.echo(f"{unfilled.code} 警告: {unfilled.message_ja}", err=True)
+        _echo(f"{unfilled.code} 警告: {unfilled.message_ja}", err=True)
 
 
 # ---------------------------------------------------------------- branches in messages
@@ -173,9 +179,9 @@ class BilingualUsageError(click.UsageError):
         stream = file if file is not None else sys.stderr
         if self.ctx is not None:
             path = self.ctx.command_path
-            click.echo(f"{self.ctx.get_usage()}\n"
+            _echo(f"{self.ctx.get_usage()}\n"
                        f"「{path} --help」で使い方を表示します / Try '{path} --help' for help.\n", file=stream)
-        click.echo(f"エラー: {self.ja}\nError: {self.en}", file=stream)
+        _echo(f"エラー: {self.ja}\nError: {self.en}", file=stream)
 
 
 class BilingualBadParameter(click.BadParameter):
@@ -383,14 +389,14 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
     try:
         if mapping:
             m = cat.load_mapping()
-            click.echo(json.dumps(mapping_dict(m), ensure_ascii=False, indent=2) if as_json else mapping_text(m))
+            _echo(json.dumps(mapping_dict(m), ensure_ascii=False, indent=2) if as_json else mapping_text(m))
             return
         if fiscal_year is None:
             raise _usage("--fy 年度（例：--fy 2024）または --mapping を指定してください。",
                          "give --fy YEAR (e.g. --fy 2024) or --mapping")
         _check_fy(fiscal_year)
         c = cat.catalogue_for_fy(fiscal_year)
-        click.echo(json.dumps(catalogue_dict(c, fiscal_year), ensure_ascii=False, indent=2) if as_json
+        _echo(json.dumps(catalogue_dict(c, fiscal_year), ensure_ascii=False, indent=2) if as_json
                    else catalogue_text(c, fiscal_year))
     except KpisheetError as exc:
         _fail(exc)
@@ -530,7 +536,7 @@ def close_command(ledger: Path | None, fiscal_year: int, month: str) -> None:
     path = ledger_path_of(ledger)
     new, at = _in_ledger(path, lambda book: close_month(book, fiscal_year, key))
     when, year = _jst(at), _year_ja(fiscal_year)
-    click.echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
+    _echo(f"{year} {key} を締めました（{when}）。台帳: {path}" if new else
                f"{year} {key} は締め済みです（{when}）。台帳: {path}")
 
 
@@ -553,7 +559,7 @@ def reopen_command(ledger: Path | None, fiscal_year: int, month: str, reason: st
         raise _bad("理由を書いてください。", "give a reason", "--reason")
     path = ledger_path_of(ledger)
     at = _in_ledger(path, lambda book: led.reopen_month(book, fiscal_year, key, reason.strip()))
-    click.echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{_jst(at)}、理由：{reason.strip()}）。"
+    _echo(f"{_year_ja(fiscal_year)} {key} の締めを解除しました（{_jst(at)}、理由：{reason.strip()}）。"
                f"台帳: {path}")
 
 
@@ -581,7 +587,7 @@ def history_command(ledger: Path | None, branch: str | None, kpi_id: str | None,
     kpi_id = _known_kpi(kpi_id, fiscal_year)
     rows = _in_ledger(ledger_path_of(ledger),
                       lambda book: led.history(book, branch=branch, kpi=kpi_id, fiscal_year=fiscal_year))
-    click.echo(history_text(rows, "json" if as_json else "csv" if as_csv else "table"), nl=False)
+    _echo(history_text(rows, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
 def _known_branch(text: str | None) -> str | None:
@@ -643,10 +649,10 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
     path = ledger_path_of(ledger)
     result = _in_ledger(path, lambda book: led.import_values(book, file), create=True)
     if result.already:
-        click.echo(f"{file} は取込済みです。何も追加していません。台帳: {path}")
+        _echo(f"{file} は取込済みです。何も追加していません。台帳: {path}")
     else:
         year = _year_ja(result.fiscal_year) if result.fiscal_year else ""
-        click.echo(f"{file}: {year}の {result.rows:,}行を読み、{result.added:,}件の値を記録しました"
+        _echo(f"{file}: {year}の {result.rows:,}行を読み、{result.added:,}件の値を記録しました"
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
@@ -676,7 +682,7 @@ def baseline_command(from_ledger: bool, fiscal_year: int, output: Path, ledger: 
         _exists_exit(exc, "ファイル")
     early = (f"（うち {made.before_march:,}件は3月より前の月の値：データの遅れるKPI、または年度の途中までの台帳）"
              if made.before_march else "")
-    click.echo(f"{_year_ja(fiscal_year)}の年度末の値 {made.rows:,}件を書きました{early}: {made.path}\n"
+    _echo(f"{_year_ja(fiscal_year)}の年度末の値 {made.rows:,}件を書きました{early}: {made.path}\n"
                f"次年度の配布に使うには: kpisheet generate --fy {fiscal_year + 1} --baseline {made.path} -o 配布")
 
 
@@ -799,11 +805,11 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
     except OutputExistsError as exc:
         _exists_exit(exc, "ブック（支部が記入して返送したものかもしれません）")
     if result.findings:
-        click.echo(findings_text(result.findings), err=True)
+        _echo(findings_text(result.findings), err=True)
     for path in result.paths:
-        click.echo(str(path))
+        _echo(str(path))
     term = catalogue.term
-    click.echo(f"{len(result.paths)}件のブックを作成しました（{wareki_fiscal_year(fiscal_year)}・第{term}期）"
+    _echo(f"{len(result.paths)}件のブックを作成しました（{wareki_fiscal_year(fiscal_year)}・第{term}期）"
                f" / wrote {len(result.paths)} workbook(s) for FY{fiscal_year} (term {term})", err=True)
 
 
@@ -812,7 +818,7 @@ def _exists_exit(exc: Any, what: str = "出力") -> None:
     if len(exc.paths) > 5:
         shown.append(f"  ほか{len(exc.paths) - 5}件 / and {len(exc.paths) - 5} more")
     names = "\n".join(shown)
-    click.echo(f"kpisheet: 次の{what}は既にあります。何も書き込んでいません。置き換えるには --force を付けてください。\n"
+    _echo(f"kpisheet: 次の{what}は既にあります。何も書き込んでいません。置き換えるには --force を付けてください。\n"
                f"These files exist; nothing was written. Use --force to replace them.\n{names}", err=True)
     sys.exit(1)
 
@@ -827,23 +833,23 @@ def read_cli(path: Path, *, as_json: bool = False) -> None:
     except FileNotFoundError:
         raise _bad(f"ファイル「{path}」がありません。", f"no such file: {path}", "FILE") from None
     except OSError as exc:
-        click.echo(f"kpisheet: {path} を開けません（{exc.strerror}）/ cannot open {path} ({exc.strerror})", err=True)
+        _echo(f"kpisheet: {path} を開けません（{exc.strerror}）/ cannot open {path} ({exc.strerror})", err=True)
         sys.exit(1)
     if not stat.S_ISREG(mode):
-        click.echo(f"kpisheet: {path} は通常のファイルではありません（フォルダ・パイプ・デバイスなど）。"
+        _echo(f"kpisheet: {path} は通常のファイルではありません（フォルダ・パイプ・デバイスなど）。"
                    f"ブック（.xlsx）を指定してください。\n"
                    f"{path} is not a regular file (a folder, pipe or device); give a workbook (.xlsx).", err=True)
         sys.exit(1)
     sub = read_workbook(path)
     if sub.findings:
-        click.echo(findings_text(sub.findings, {str(sub.path): sub.branch_code} if sub.branch_code else None),
+        _echo(findings_text(sub.findings, {str(sub.path): sub.branch_code} if sub.branch_code else None),
                    err=True)
     if not is_readable(sub):
         sys.exit(1)
     if as_json:
-        click.echo(json.dumps(sub.to_dict(), ensure_ascii=False, indent=2))
+        _echo(json.dumps(sub.to_dict(), ensure_ascii=False, indent=2))
     else:
-        click.echo(submission_text(sub))
+        _echo(submission_text(sub))
 
 
 def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: str | None = None,
@@ -862,15 +868,15 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
     with gc_paused():  # the one pause of the command (see runtime.gc_paused)
         result = validate_files(paths, fiscal_year=fiscal_year, as_of=month)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        _echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         if result.findings:
-            click.echo(findings_text(result.findings, {s.path: s.branch_code for s in result.every_submission
+            _echo(findings_text(result.findings, {s.path: s.branch_code for s in result.every_submission
                                                        if s.branch_code}))
         n_err = sum(1 for f in result.findings if f.is_error)
-        click.echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
+        _echo(f"{len(result.files)}ファイル / files: エラー {n_err}件、警告 {len(result.findings) - n_err}件")
         for line in internal_error_lines([f.to_dict() for f in result.findings if is_internal(f)]):
-            click.echo(line)
+            _echo(line)
     sys.exit(1 if result.has_errors else 0)
 
 
@@ -902,9 +908,9 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
                            settings=settings, ledger=ledger, force=force, month_check=month_check,
                            hooks=_Terminal(baseline, targets, tty=sys.stderr.isatty()))
     if result.outputs.findings:
-        click.echo(findings_text(result.outputs.findings), err=True)
+        _echo(findings_text(result.outputs.findings), err=True)
     summary = result.to_dict()
-    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
+    _echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else summary_text(summary))
     if summary["internal_errors"]:  # outputs written, but kpisheet failed on a file: HQ must look
         sys.exit(1)
 
@@ -918,7 +924,7 @@ class _Terminal:
 
     def reading(self) -> None:
         if self.tty:
-            click.echo("読込・検証中… / reading and validating…", err=True)
+            _echo("読込・検証中… / reading and validating…", err=True)
 
     def consolidated(self, cons: Any) -> None:
         _echo_baseline_findings(cons.findings, self.baseline, "前年度値ファイル", "--baseline")
@@ -949,7 +955,7 @@ def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
     except WrongFiscalYear as exc:
         _wrong_year_exit(exc.inbox, exc.fiscal_year, exc.years)
     except WrongMonth as exc:  # a usage error found by reading: exit 2, like a --month outside --fy
-        click.echo(f"kpisheet: E209 {exc.finding.message_ja}\n{exc.finding.message_en}\n"
+        _echo(f"kpisheet: E209 {exc.finding.message_ja}\n{exc.finding.message_en}\n"
                    "（意図して別の月を集計する場合は --any-month / use --any-month to consolidate it anyway）", err=True)
         sys.exit(2)
     except OutputExistsError as exc:
@@ -964,18 +970,18 @@ def _month_failures(outdir: Path, *, rebuilt: bool = False) -> Iterator[None]:
 
 def _nothing_readable_exit(exc: Any) -> None:
     if exc.findings:
-        click.echo(findings_text(exc.findings), err=True)
-    click.echo(f"kpisheet: {exc.inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
+        _echo(findings_text(exc.findings), err=True)
+    _echo(f"kpisheet: {exc.inbox} に読み込めるブックがありません。全国集計表は作成しませんでした。\n"
                f"No readable workbook in {exc.inbox}; the national workbook was not written.", err=True)
     sys.exit(1)
 
 
 def _locked_exit(outdir: Path, rebuilt: bool) -> None:
     if rebuilt:
-        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。何も書き込んでいません。\n"
+        _echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。何も書き込んでいません。\n"
                    f"Another kpisheet run is writing into {outdir}. Nothing was written.", err=True)
     else:
-        click.echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。終わってから再実行してください。"
+        _echo(f"kpisheet: 別の kpisheet が {outdir} に書き込み中です。終わってから再実行してください。"
                    f"何も書き込んでいません。\n"
                    f"Another kpisheet run is writing into {outdir}; run again when it has finished. "
                    f"Nothing was written.", err=True)
@@ -987,18 +993,18 @@ def _write_error_exit(exc: OSError, outdir: Path, *, pending: bool = False) -> N
 
     where = exc.filename or outdir
     if pending:
-        click.echo(f"kpisheet: 出力の公開が途中で止まりました：{where}（{exc.strerror or exc}）。集計は台帳に記録済みです。"
+        _echo(f"kpisheet: 出力の公開が途中で止まりました：{where}（{exc.strerror or exc}）。集計は台帳に記録済みです。"
                    f"書き込めるようにしてから同じ出力先へ集計し直すと、公開を完了します（それまで締めはできません）。\n"
                    f"Publishing the outputs stopped part way: {where} ({exc.strerror or exc}). The run is recorded; "
                    f"consolidate into the same folder again once it can be written, and the publication is "
                    f"completed (the month cannot be closed until then).", err=True)
     elif is_disk_full(exc):
-        click.echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
+        _echo(f"kpisheet: ディスクの空きが足りません（{where}）。出力は何も書き込んでいません。"
                    f"空きを作ってから再実行してください。\n"
                    f"The disk is full ({where}); no output was written. Free some space and run again.",
                    err=True)
     else:
-        click.echo(f"kpisheet: 出力を書き込めません：{where}（{exc.strerror or exc}）\n"
+        _echo(f"kpisheet: 出力を書き込めません：{where}（{exc.strerror or exc}）\n"
                    f"Cannot write the output: {where} ({exc.strerror or exc})", err=True)
     sys.exit(1)
 
@@ -1022,10 +1028,10 @@ def rebuild_cli(*, fiscal_year: int, month: str, outdir: Path, force: bool, ledg
     with _month_failures(Path(outdir), rebuilt=True):
         result = rebuild_month(fiscal_year, key, Path(outdir), ledger=path, settings=settings, force=force)
     if result.mismatches:
-        click.echo(findings_text(result.mismatches), err=True)
+        _echo(findings_text(result.mismatches), err=True)
     summary = result.to_dict()
     run_id = summary["rebuilt_from"]["run_id"]
-    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else
+    _echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else
                summary_text(summary) + f"\n  台帳 {path} の記録（run {run_id}）から再作成しました。")
 
 
@@ -1035,7 +1041,7 @@ def _echo_baseline_findings(findings: list[Finding], path: Path | None, what_ja:
         return
     mine = [f for f in findings if f.file and Path(f.file) == Path(path)]
     if mine:
-        click.echo(f"{what_ja} {path} について / about the {option} file:\n{format_text(mine)}", err=True)
+        _echo(f"{what_ja} {path} について / about the {option} file:\n{format_text(mine)}", err=True)
 
 
 def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
@@ -1044,7 +1050,7 @@ def _wrong_year_exit(inbox: Path, fiscal_year: int, years: list[int]) -> None:
     found = "、".join(f"{wareki_fiscal_year(y)}（FY{y}）" for y in years)
     hint_ja = f"--fy {years[0]} を指定してください。" if len(years) == 1 else "--fy を確かめてください。"
     hint_en = f"give --fy {years[0]}" if len(years) == 1 else "check --fy"
-    click.echo(f"kpisheet: 受信箱のブックは{found}です。{hint_ja}"
+    _echo(f"kpisheet: 受信箱のブックは{found}です。{hint_ja}"
                f"{wareki_fiscal_year(fiscal_year)}（FY{fiscal_year}）のブックはありません。何も書き込んでいません。\n"
                f"The workbooks in {inbox} are for FY{', FY'.join(map(str, years))}, none for FY{fiscal_year}; "
                f"{hint_en}. Nothing was written.", err=True)
@@ -1153,7 +1159,7 @@ def main() -> None:
     except Exception as exc:  # pragma: no cover - last resort
         if os.environ.get("KPISHEET_DEBUG"):
             raise
-        click.echo(f"kpisheet: 予期しないエラーが発生しました / unexpected error: {type(exc).__name__}: {exc}\n"
+        _echo(f"kpisheet: 予期しないエラーが発生しました / unexpected error: {type(exc).__name__}: {exc}\n"
                    "KPISHEET_DEBUG=1 を付けて再実行すると詳細が表示されます。", err=True)
         sys.exit(1)
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Liter
 from kpisheet.consolidate.build import Consolidation, build_consolidation
 from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.domain.model import is_readable
 from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
 from kpisheet.runtime import gc_paused
@@ -216,11 +217,14 @@ def _as_date(month: str | date) -> date:
 
 def _check_usable(inbox: Path, cons: Consolidation) -> None:
     """NothingReadable or WrongFiscalYear: the national workbook would say nothing."""
-    readable = [s for s in cons.submissions if s.branch_code]
-    if not readable:
+    sent = [s for s in cons.submissions if s.branch_code]
+    if not sent:
         raise NothingReadable(inbox, cons.findings)
-    if not any(s.fiscal_year == cons.fiscal_year for s in readable):
+    readable = [s for s in sent if is_readable(s)]
+    if readable and not any(s.fiscal_year == cons.fiscal_year for s in readable):
         raise WrongFiscalYear(inbox, cons.fiscal_year, sorted({s.fiscal_year for s in readable if s.fiscal_year}))
+    # files of known branches that could not be read, and nothing else: the run goes on, each of those
+    # branches is 提出あり・読込不可 and gets its feedback saying why (no year to name from them)
 
 
 def check_month_held(inbox: Path, cons: Consolidation) -> None:

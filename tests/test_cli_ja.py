@@ -191,9 +191,10 @@ def test_times_are_shown_in_jst_and_labelled():
 
 def test_close_and_reopen_print_the_time_in_jst(monkeypatch, tmp_path):
     from kpisheet import ledger as led
+    from kpisheet import month as month_module
 
     monkeypatch.setattr(cli_module, "_in_ledger", lambda path, action, **kw: action(None))
-    monkeypatch.setattr(led, "close_month", lambda book, fy, month: (True, "2024-11-08T08:05:00+00:00"))
+    monkeypatch.setattr(month_module, "close_month", lambda book, fy, month: (True, "2024-11-08T08:05:00+00:00"))
     monkeypatch.setattr(led, "reopen_month", lambda book, fy, month, reason: "2024-11-09T00:30:00+00:00")
     ledger = tmp_path / "k.sqlite"
     closed = run("close", "--ledger", ledger, "--fy", 2024, "--month", "2024-09")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import pytest
 
 from kpisheet.consolidate.build import achievement, rank_ja
 from kpisheet.domain.catalogue import load_catalogue
+from kpisheet.domain.ratings import RATIO_CEILING
 from kpisheet.month import consolidate
 from kpisheet.write.csvout import CSV_COLUMNS, csv_rows
 from tests.builders.sample import sample_values
@@ -65,7 +65,7 @@ def test_a_big_branch_below_its_target_ranks_low_on_a_count(ranked):
 
 def test_a_lower_is_better_kpi_ranks_the_smaller_result_first(ranked):
     bks = {c: ranked.branch_kpis[(c, "K6-3-01")] for c in CODES}
-    assert bks["13"].achievement == math.inf  # 0 %: the best possible
+    assert bks["13"].achievement == RATIO_CEILING  # 0 %: the best possible, and a finite number
     assert bks["11"].achievement == pytest.approx(15.0 / 6.0)
     assert bks["10"].achievement == pytest.approx(1.0)
     assert _ranks(ranked, "K6-3-01") == {"13": 1, "11": 2, "14": 3, "10": 4}
@@ -98,7 +98,9 @@ def test_no_achievement_without_a_meaningful_target():
     assert achievement(cat.kpi("K6-2-07"), 10.0, 0.0) is None  # '>=' target 0: no ratio
     assert achievement(cat.kpi("K6-2-07"), None, 100.0) is None
     assert achievement(cat.kpi("K6-2-07"), 10.0, None) is None
-    assert achievement(cat.kpi("K6-3-01"), 0.0, 0.0) == math.inf
+    assert achievement(cat.kpi("K6-3-01"), 0.0, 0.0) == RATIO_CEILING
+    assert achievement(cat.kpi("K6-3-01"), 1e-300, 15.0) == RATIO_CEILING  # never inf
+    assert achievement(cat.kpi("K6-2-07"), 9e307, 1.0) == RATIO_CEILING
     assert achievement(cat.kpi("K6-3-01"), 20.0, 0.0) == 0.0
     assert achievement(load_catalogue(5).kpi("K5-2-10"), 1.0, 1.0) is None  # qualitative (意見発信)
 

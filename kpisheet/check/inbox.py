@@ -12,7 +12,10 @@ entered) and sorts every file it meets into one of four kinds:
   ``.kpisheet…``): W102, not read — so an output folder inside the inbox
   does not make the next run read its own results;
 - anything else (no extension, .pdf, .txt, .xlsx.bak, a FIFO…): W101 naming
-  the file, so nothing HQ put in the inbox disappears without a word.
+  the file, so nothing HQ put in the inbox disappears without a word;
+- a folder named like a workbook (``11_埼玉.xlsx/``, what unpacking a workbook as a zip
+  leaves): W101, not entered — its parts are no submission, and a workbook that only looks
+  like one must not pass in silence.
 
 A file given by name is always read (unless it is not a regular file), whatever it is called.
 """
@@ -55,6 +58,7 @@ def list_inbox(paths: Iterable[Path | str]) -> tuple[list[Path], list[Finding]]:
 
 
 _NOT_REGULAR = "通常のファイルではありません / not a regular file"
+_WORKBOOK_NAMED_FOLDER = "ブックの名前のフォルダです / a folder named like a workbook"
 
 
 def _walk(folder: Path, files: list[Path], findings: list[Finding]) -> None:
@@ -70,6 +74,9 @@ def _walk(folder: Path, files: list[Path], findings: list[Finding]) -> None:
                 continue
             if _is_feedback_folder(path):
                 findings.append(finding("W102", file=path, reason="確認事項の出力フォルダ / feedback folder"))
+                continue
+            if Path(entry.name).suffix.lower() in WORKBOOK_EXTENSIONS:
+                findings.append(finding("W101", file=path, reason=_WORKBOOK_NAMED_FOLDER))
                 continue
             _walk(path, files, findings)
             continue

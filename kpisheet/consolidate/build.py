@@ -27,8 +27,9 @@ count KPI does not simply follow branch size:
   for a '<=' KPI (1.0 = exactly on target, higher is better either way), both taken at
   the KPI's shown precision (display.shown) as the marks are.  The result is the branch's
   latest one (at its `data_month`), the target its annual target (K6-2-08's own
-  condition included).  A '<=' KPI with result 0 has achievement `math.inf`: the best
-  possible, tied with every other 0.  None — and no rank — without a result or a target,
+  condition included).  Achievement is at most ratings.RATIO_CEILING (a result a thousand
+  times its target): a '<=' KPI with result 0 has exactly that, the best possible, tied with
+  every other 0 — never inf, which no workbook or CSV could hold.  None — and no rank — without a result or a target,
   for a '>=' KPI whose target is 0 or less, for a negative value, and for qualitative KPIs.
 - What is ranked (`rank_basis`): a KPI that grows through the year (受診率 of a year-to-date flow
   over the year's population) is ranked by its 進捗 (`BranchKpi.progress`: the result against
@@ -90,6 +91,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from kpisheet import __version__
+from kpisheet.check.rules.identity import FUTURE_SAVED
 from kpisheet.check.rules.months import last_reported_month
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from kpisheet.domain.display import difference, shown
@@ -114,9 +116,11 @@ from kpisheet.domain.ratings import (
     MISSED,
     NO_RESULT,
     BASELINE_SOURCES,
+    RATIO_CEILING,
     AnnualTarget,
     Rating,
     annual_target,
+    bounded_ratio,
     follows_rule,
     no_result,
     previous_year_value,
@@ -413,7 +417,7 @@ class Consolidation:
         if month is None or value is None:
             return YearOnYear(month, earlier, value, None, None, "今年度の値なし", "no result this year")
         previous = self.previous_year.get((code, kpi_id, month))
-        if previous is None:
+        if previous is None or not math.isfinite(previous):  # a ledger filled before import refused inf/nan
             return YearOnYear(month, earlier, value, None, None, "前年同月の値なし", "no value a year earlier")
         return YearOnYear(month, earlier, value, previous, difference(self.catalogue.kpi(kpi_id), value, previous))
 
@@ -504,10 +508,12 @@ def _exclusions(findings: Iterable[Finding]) -> _Exclusions:
 
 
 def _number(iv: InputValue) -> float | None:
+    """The input's number; None for text, and for inf or nan (a value no figure can hold: left out)."""
     v = iv.value
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    return float(v)
+    f = float(v)
+    return f if math.isfinite(f) else None
 
 
 def _text(iv: InputValue) -> str:
@@ -535,13 +541,13 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     ISO time, e.g. the ledger's record of a rebuilt run); any other file's time is its mtime.
     """
     cat = catalogue_for_fy(fiscal_year)
-    baselines = dict(baselines or {})
+    baselines = _finite(baselines)
     findings = _without_set_aside_findings(list(findings))
     usable, exclusions = _usable_submissions(submissions, findings)
     cons = Consolidation(fiscal_year=fiscal_year, month=month, catalogue=cat, submissions=submissions,
                          statuses=[], findings=[], month_values={}, branch_kpis={}, national={},
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
-                         baselines=baselines, targets=dict(targets or {}), given_findings=list(findings),
+                         baselines=baselines, targets=_finite(targets), given_findings=list(findings),
                          settings=settings)
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
@@ -559,6 +565,12 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     cons.inputs = _inputs(submissions, input_files)
     cons.unattributed = _unattributed(submissions, findings)
     return cons
+
+
+def _finite(values: dict[tuple[str, str], float] | None) -> dict[tuple[str, str], float]:
+    """HQ's previous-year values or targets without inf and nan (the ledger and the reading of
+    --baseline refuse them; this keeps a figure finite whatever a caller passes)."""
+    return {k: v for k, v in (values or {}).items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
@@ -582,10 +594,11 @@ def _branch_guarded(cons: Consolidation, sub: Submission, ex: _Exclusions,
 
 
 def _without_set_aside_findings(findings: list[Finding]) -> list[Finding]:
-    """A file set aside for its branch's newer (or identical) one keeps only the finding saying so:
-    what else is wrong in it no longer concerns the month."""
+    """A file set aside for its branch's newer (or identical) one keeps only the finding saying so,
+    and W423 (its saved time is in the future: why it did not count as the newest): what else is
+    wrong in it no longer concerns the month."""
     aside = {f.file for f in findings if sets_aside(f)}
-    return [f for f in findings if f.file not in aside or sets_aside(f)]
+    return [f for f in findings if f.file not in aside or sets_aside(f) or f.code == FUTURE_SAVED]
 
 
 def _usable_submissions(submissions: list[Submission], findings: list[Finding]
@@ -644,7 +657,8 @@ def _month_value(kpi: Kpi, entry: KpiEntry | None, key: str, ex: _Exclusions,
             return None, None, None, "missing"
         if den == 0:
             return num, den, None, "zero_denominator"
-        return num, den, kpi.rate(num, den), "ok"
+        rate = kpi.rate(num, den)
+        return (num, den, rate, "ok") if rate is not None else (None, None, None, "excluded")  # E412
     val = _number(km.value)
     return (None, None, val, "ok") if val is not None else (None, None, None, "missing")
 
@@ -720,11 +734,11 @@ def achievement(kpi: Kpi, value: float | None, target: float | None) -> float | 
     if kpi.kind == "qualitative" or value is None or target is None:
         return None
     result, goal = float(shown(kpi, value)), float(shown(kpi, target))
-    if result < 0 or goal < 0:
+    if not (math.isfinite(result) and math.isfinite(goal)) or result < 0 or goal < 0:
         return None
     if kpi.direction == "<=":
-        return math.inf if result == 0 else goal / result
-    return result / goal if goal > 0 else None
+        return bounded_ratio(goal, result)  # a result of 0: RATIO_CEILING, the best there is
+    return bounded_ratio(result, goal) if goal > 0 else None
 
 
 def _better(a: float, b: float) -> bool:
@@ -748,7 +762,7 @@ def rank_basis(kpi: Kpi) -> str:
 def _pace(cons: Consolidation, b: BranchKpi, achieved: float) -> float:
     """進捗 at the shown precision: achievement × 12 ÷ the months its data cover (as ratings.progress)."""
     months = months_elapsed(cons.fiscal_year, parse_month(b.data_month)) if b.data_month else 12
-    return achieved * 12 / months if months > 0 else achieved
+    return min(achieved * 12 / months, RATIO_CEILING) if months > 0 else achieved
 
 
 def _rank(cons: Consolidation) -> None:
@@ -906,7 +920,9 @@ def national_mark(cons: Consolidation, kpi: Kpi, ok: list[MonthValue], value: fl
               for r in ok]
     if any(b is None for b in before):
         return pending
-    total = sum(b for b in before if b is not None)
+    total = finite_sum(before)
+    if total is None:
+        return pending
     fmt = kpi.format_value
     same = AnnualTarget(total, "previous_year",
                         f"対前年度以上（集計できた{n}/{expected}支部の前年度実績の合計 {fmt(total)}と比較。"
@@ -925,11 +941,23 @@ def _usable_rows(cons: Consolidation, kpi_id: str, key: str, codes: Iterable[str
 def _pooled(kpi: Kpi, ok: list[MonthValue]) -> tuple[float | None, float | None, float | None, str]:
     """(numerator, denominator, value, status) over usable values: Σ num ÷ Σ den, or Σ counts."""
     if ok and kpi.kind == "ratio":
-        num, den = sum(r.numerator or 0.0 for r in ok), sum(r.denominator or 0.0 for r in ok)
+        num, den = finite_sum(r.numerator for r in ok), finite_sum(r.denominator for r in ok)
+        if num is None or den is None:
+            return None, None, None, "missing"
         return num, den, kpi.rate(num, den), "ok"
     if ok and kpi.kind == "count":
-        return None, None, sum(r.value or 0.0 for r in ok), "ok"
+        total = finite_sum(r.value for r in ok)
+        return (None, None, total, "ok") if total is not None else (None, None, None, "missing")
     return None, None, None, "missing"
+
+
+def finite_sum(values: Iterable[float | None]) -> float | None:
+    """Σ of the values (None counts 0); None when it is not a finite number.
+
+    Inputs are within their KPI's ceiling (E411), so a sum over the branches never overflows;
+    this is the guard that keeps a Σ finite even so: a figure is missing, never inf."""
+    total = sum((v or 0.0 for v in values), 0.0)
+    return total if math.isfinite(total) else None
 
 
 def _trend(cons: Consolidation, kpi: Kpi, codes: list[str], data_month: str | None) -> KpiTrend:
@@ -1022,8 +1050,8 @@ def _statuses(cons: Consolidation, submissions: list[Submission], usable: dict[s
             code, names[code], status, shown_files, tuple(s.sha256 for s in subs),
             jst_text(sub.saved_at) if sub else None, sub.saved_by if sub else None, errors, len(mine) - errors,
             _completeness(cons, code) if sub else None, _left_out_list(cons, code, sub, mine),
-            jst_text(received), _late(to_jst(sub.saved_at) if sub and sub.saved_at else None, received,
-                                      cons.deadline), month_key(last) if last else None))
+            jst_text(received), _late(_trusted_saved(sub, mine), received, cons.deadline),
+            month_key(last) if last else None))
     return out
 
 
@@ -1040,6 +1068,13 @@ def _received_at(paths: list[str], given: dict[str, str]) -> datetime | None:
                 continue
         times.append(at)
     return max(times) if times else None
+
+
+def _trusted_saved(sub: Submission | None, mine: list[Finding]) -> datetime | None:
+    """The file's saved time, unless the run found it in the future (W423: the PC clock was wrong)."""
+    if sub is None or not sub.saved_at or any(f.code == FUTURE_SAVED and f.file == sub.path for f in mine):
+        return None
+    return to_jst(sub.saved_at)
 
 
 def _late(saved: datetime | None, received: datetime | None, deadline: date | None) -> bool:

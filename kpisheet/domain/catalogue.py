@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -113,6 +114,14 @@ class Measure:
         return f"{sec}{self.number} {self.label}"
 
 
+# The largest number any input of a KPI without a catalogue `ceiling` could ever be: 10^14, a
+# hundred trillion — more than ten times the association's yearly medical spending in yen (a
+# denominator of 査定率), and more than a million times its members.  Above it a value is a slip
+# (9E+307, a row of 9s), refused (E411) and left out; below it Σ over 47 branches and 12 months
+# stays a finite number (README, decisions).
+INPUT_CEILING = 1e14
+
+
 @dataclass(frozen=True)
 class Plausible:
     """Where a real value of a KPI lies, in display units (percentage points, yen).
@@ -154,6 +163,7 @@ class Kpi:
     reference: dict[str, Any] | None = None
     note: str | None = None
     plausible: Plausible | None = None  # not part of the layout digest
+    ceiling: float | None = None  # the catalogue's `ceiling`: no input of the KPI can be larger (E411)
 
     @property
     def is_percent(self) -> bool:
@@ -204,12 +214,23 @@ class Kpi:
         """A level at the month's end (事業所数, 使用割合): never called 累計."""
         return self.kind != "qualitative" and not any(p.is_flow for p in self.parts)
 
+    @property
+    def input_ceiling(self) -> float:
+        """The largest any input of the KPI (a count, numerator, denominator, target or previous-year
+        value) could ever be: the catalogue's `ceiling`, else INPUT_CEILING.  Above it is E411."""
+        return self.ceiling if self.ceiling is not None else INPUT_CEILING
+
     def rate(self, numerator: float, denominator: float) -> float | None:
-        """Display value of a ratio: percent points or yen per case."""
+        """Display value of a ratio: percent points or yen per case; None without one (a denominator
+        of 0, or a quotient too large to be a number: never inf or nan)."""
         if not denominator:
             return None
-        r = numerator / denominator
-        return r * 100 if self.is_percent else r
+        try:
+            r = numerator / denominator
+            r = r * 100 if self.is_percent else r
+        except (OverflowError, ZeroDivisionError):
+            return None
+        return r if math.isfinite(r) else None
 
     def format_value(self, value: float | None) -> str:
         """How the value is printed for people: '96.5%', '8,364円', '1,170事業所' (display.format_value)."""
@@ -320,7 +341,8 @@ def _kpi(d: dict[str, Any]) -> Kpi:
                valid_from=_date(d.get("valid_from")), valid_until=_date(d.get("valid_until")),
                reference=d.get("reference"), note=d.get("note"),
                plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))
-               if "plausible" in d else None)
+               if "plausible" in d else None,
+               ceiling=float(d["ceiling"]["value"]) if "ceiling" in d else None)
 
 
 # What decides the cells of a workbook: a distributed workbook stays valid when only labels,

@@ -18,6 +18,7 @@ and `unit` — a catalogue.Kpi; `shown` also takes the number of decimals itself
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -86,12 +87,15 @@ def excellent_threshold(kpi: Kpi, target: float | Decimal) -> Decimal:
         line, rounding = goal * (1 + t), ROUND_CEILING
     if not line.is_finite():
         return line
-    return line.quantize(_step(kpi.decimals), rounding=rounding)
+    try:
+        return line.quantize(_step(kpi.decimals), rounding=rounding)
+    except InvalidOperation:  # more digits than the context holds (a target of 1E+26): past any shown precision
+        return line
 
 
 def difference(kpi: Kpi, new: float | None, old: float | None) -> float | None:
     """new − old as shown: the difference of the two shown values (96.3% against 95.0% is +1.3 points)."""
-    if new is None or old is None:
+    if new is None or old is None or not (math.isfinite(new) and math.isfinite(old)):
         return None
     return float(shown(kpi, new) - shown(kpi, old))
 
@@ -120,7 +124,7 @@ def format_figure(value: float | Decimal | None) -> str:
     if not q.is_finite():
         return str(float(q))
     if q == q.to_integral_value():
-        return f"{q.quantize(Decimal(1)):,}"
+        return f"{q:,f}" if q.adjusted() >= 28 else f"{q.quantize(Decimal(1)):,}"  # quantize holds 28 digits
     return f"{q.normalize():,f}"
 
 
@@ -299,3 +303,19 @@ def fits(text: str, width: float) -> bool:
 def width_for(text: str) -> int:
     """The least width to give a column (xlsxwriter's set_column width) that shows `text` whole."""
     return text_width(text)
+
+
+# Characters a terminal acts on instead of showing: controls (escape sequences, carriage return,
+# backspace), format characters (bidirectional overrides reorder the rest of a line), separators.
+_TERMINAL_ACTS_ON = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control, format and separator characters (but newline and tab) written
+    as \\u escapes (\\u001b, \\u202e), so a file name cannot clear the screen, recolour it or
+    reorder a line; every other character as it is.  The escape is JSON's own, so JSON text stays
+    JSON and reads back to the same name."""
+    if text.isprintable():
+        return text
+    return "".join(f"\\u{ord(ch):04x}" if ch not in "\n\t" and unicodedata.category(ch) in _TERMINAL_ACTS_ON
+                   else ch for ch in text)

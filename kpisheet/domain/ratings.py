@@ -26,6 +26,7 @@ All functions are pure: no IO, no workbook, no catalogue loading.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -261,7 +262,28 @@ def progress(kpi: Kpi, result: float | None, target: float | None, fiscal_year: 
     months = months_elapsed(fiscal_year, data_month)
     if months <= 0:
         return None
-    return result / (target * months / 12)
+    return bounded_ratio(result, target * months / 12)
+
+
+# The largest achievement or 進捗 kpisheet states: a result a thousand times its target (100,000%).
+# A '<=' KPI's result of 0, or a target of 1E-300, would otherwise give inf, which no workbook,
+# CSV or rank can hold; every result beyond it ties there (README, decisions).
+RATIO_CEILING = 1000.0
+
+
+def bounded_ratio(numerator: float, denominator: float) -> float | None:
+    """numerator ÷ denominator for achievement and 進捗: never inf or nan, at most RATIO_CEILING.
+
+    None for a denominator of 0 or less, or for an input that is not a finite number; a
+    non-negative numerator over a denominator so small that the quotient would pass the ceiling
+    (0 included, for a '<=' KPI's result of 0) gives RATIO_CEILING."""
+    if not (math.isfinite(numerator) and math.isfinite(denominator)) or denominator < 0:
+        return None
+    if denominator == 0:
+        return RATIO_CEILING if numerator >= 0 else None
+    if numerator > RATIO_CEILING * denominator:  # also where the quotient itself would overflow
+        return RATIO_CEILING
+    return numerator / denominator
 
 
 def progress_ja(value: float | None, fiscal_year: int, data_month: date | None) -> str:

@@ -4,13 +4,15 @@ imported from a kpi_values CSV (`import_values`), and closing and reopening a mo
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from kpisheet.consolidate.build import NATIONAL_CODE
-from kpisheet.domain.catalogue import catalogue_for_fy, load_branches
-from kpisheet.domain.findings import KpisheetError
+from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, load_branches
+from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import jst_label, month_key, parse_month, wareki_fiscal_year
 from kpisheet.fileio import sha256_or_empty
 from kpisheet.ledger.store import (
@@ -27,7 +29,7 @@ from kpisheet.ledger.store import (
     held,
 )
 
-CODES = frozenset({"L104", "L107", "L108", "G112"})
+CODES = frozenset({"L104", "L107", "L108", "L110", "L111", "G112"})
 
 
 def check_open(ledger: Ledger, fiscal_year: int, month: str) -> None:
@@ -125,14 +127,21 @@ class ImportResult:
     already: bool  # the same file was imported (or read) before: nothing added
 
 
-def import_values(ledger: Ledger, path: Path) -> ImportResult:
-    """Record the figures of a kpi_values CSV kpisheet wrote (one fiscal year), e.g. last year's."""
+def import_values(ledger: Ledger, path: Path, *, today: date | None = None) -> ImportResult:
+    """Record the figures of a kpi_values CSV kpisheet wrote (one fiscal year), e.g. last year's.
+
+    Refused whole, nothing recorded: a CSV that is not one (L107); one with a figure no KPI can
+    have — inf or nan, a negative count, a rate over 100% or a numerator above its denominator
+    where that is impossible, a value beyond the KPI's ceiling — one L110 per such line; and a
+    CSV of a fiscal year that is not over (by `today`) or that this ledger consolidates itself
+    (L111): its figures would stand beside the branches' own as revisions they never made."""
     path = Path(path)
     digest = sha256_or_empty(path)
     rows, fiscal_year = _read_values_csv(path)
     with ledger.transaction():
         if ledger.query("SELECT 1 FROM files WHERE sha256 = ?", [digest]):
             return ImportResult(str(path), fiscal_year, len(rows), 0, True)
+        _check_year_over(ledger, path, fiscal_year, today or date.today())
         last = max(r[2] for r in rows)
         cat = catalogue_for_fy(fiscal_year)
         run_id = _insert_run(ledger, "import", fiscal_year, last, cat.digest, {"file": str(path), "sha256": digest},
@@ -168,6 +177,7 @@ def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
     value_column = "value_raw" if "value_raw" in table[0] else "value"
     out: list[_ImportRow] = []
     years = set()
+    impossible: list[Finding] = []
     for line, row in enumerate(table, 2):
         if row["status"] in NO_FIGURE_STATUSES:
             continue  # a branch with no file used: nothing to record
@@ -182,10 +192,48 @@ def _read_values_csv(path: Path) -> tuple[list[_ImportRow], int]:
             raise bad(f"{line}行目 / line {line}: {exc}") from None
         years.add(fy)
         status = "missing" if row["status"] == "not_due" else row["status"]  # the ledger keeps no lag
+        kpi = catalogue_for_fy(fy).kpi(row["kpi_id"])
+        impossible.extend(finding("L110", path=str(path), line=line, subject=kpi.id, value=shown_value, reason=why)
+                          for shown_value, why in _impossible(kpi, numerator, denominator, value))
         out.append(_ImportRow(row["branch_code"], row["kpi_id"], month, numerator, denominator, value,
                               status or "ok"))
+    if impossible:
+        raise KpisheetError(impossible)
     if len(years) != 1:
         raise bad(f"年度が複数あります / several fiscal years: {sorted(years)}")
     return out, years.pop()
+
+
+def _impossible(kpi: Kpi, numerator: float | None, denominator: float | None,
+                value: float | None) -> list[tuple[str, str]]:
+    """(value, reason) of each figure of an imported row its KPI could never have (see import_values)."""
+    out = []
+    for name, v in (("numerator", numerator), ("denominator", denominator), ("value", value)):
+        if v is None:
+            continue
+        if not math.isfinite(v):
+            out.append((f"{name}={v}", "数値ではありません / not a finite number"))
+        elif v < 0:
+            out.append((f"{name}={v:g}", "負の値です / negative"))
+        elif name != "value" and v > kpi.input_ceiling:
+            out.append((f"{name}={v:g}", f"上限 {kpi.input_ceiling:g} を超えています / above the KPI's ceiling"))
+        elif name == "value" and kpi.kind == "count" and v > kpi.input_ceiling:
+            out.append((f"{name}={v:g}", f"上限 {kpi.input_ceiling:g} を超えています / above the KPI's ceiling"))
+        elif name == "value" and kpi.is_percent and v > 100:
+            out.append((f"{name}={v:g}", "100%を超える率です / a rate above 100%"))
+    if (kpi.is_percent and numerator is not None and denominator is not None and not out
+            and numerator > denominator):
+        out.append((f"numerator={numerator:g}", f"分母 {denominator:g} を超えています / above the denominator"))
+    return out
+
+
+def _check_year_over(ledger: Ledger, path: Path, fiscal_year: int, today: date) -> None:
+    """L111 unless the CSV's fiscal year is over and this ledger has no consolidation of it."""
+    over = today >= date(fiscal_year + 1, 4, 1)
+    ran = ledger.query("SELECT 1 FROM runs WHERE kind = 'consolidate' AND fiscal_year = ? LIMIT 1", [fiscal_year])
+    if not over or ran:
+        reason = ("年度がまだ終わっていません / the fiscal year is not over" if not over else
+                  "この台帳がこの年度を集計しています / this ledger consolidates that year")
+        raise _error("L111", path, fiscal_year=fiscal_year, reason=reason)
 
 

@@ -111,7 +111,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("data_month", "month", "YYYY-MM", "ブックが示す実績の月（データが届いている最新の月）。"
            "month がこれと同じ行が、ブックに載る実績", "the month of the result the workbooks show"),
     Column("achievement", "number", "ポイント", "達成度：実績÷年間目標×100（以下のKPIは年間目標÷実績×100）。"
-           "100.0＝目標どおり。0.1ポイントに四捨五入。実績が0で「以下」のKPIは inf。month＝data_month の行だけ",
+           "100.0＝目標どおり。0.1ポイントに四捨五入。上限は100000.0（実績が0で「以下」のKPIはこの値）。month＝data_month の行だけ",
            "result ÷ annual target × 100 (target ÷ result for '<='); on the data_month row only"),
     Column("rank", "integer", "", "達成度（年度内に積み上がるKPIは進捗）による順位。month＝data_month の行だけ",
            "rank by achievement (pace for KPIs that grow in the year); data_month row only"),

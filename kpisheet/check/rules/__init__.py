@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from kpisheet.check.rules import measures, months, numbers, targets
+from kpisheet.check.rules import ceilings, measures, months, numbers, targets
 from kpisheet.check.rules.outliers import outliers_across_branches  # noqa: F401  (part of this package's interface)
 from kpisheet.domain.catalogue import Catalogue
 from kpisheet.domain.findings import Finding
@@ -22,6 +22,7 @@ def check_submission(sub: Submission, cat: Catalogue, *, as_of: date | None = No
             continue
         kpi = cat.kpi(kpi_id)
         out.extend(numbers.check(sub, kpi, entry))
+        out.extend(ceilings.check(sub, kpi, entry))
         out.extend(months.check(sub, kpi, entry, as_of))
         out.extend(targets.check(sub, kpi, entry))
     if as_of is not None:

@@ -10,15 +10,23 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from kpisheet import TEMPLATE_VERSION
 from kpisheet.domain.catalogue import Catalogue
 from kpisheet.domain.findings import Finding, finding
+from kpisheet.domain.fiscal import jst_text
 from kpisheet.domain.model import Submission
 
-CODES = frozenset({"E202", "E203", "E204", "E205", "E206", "E207", "W207", "W208"})
+CODES = frozenset({"E202", "E203", "E204", "E205", "E206", "E207", "W207", "W208", "W423"})
+
+# A workbook's saved time (docProps) later than the run by more than this is a wrong PC clock (W423):
+# that time decides nothing — neither which of a branch's files is newest nor whether it came late.
+# The tolerance absorbs a few minutes of difference between the branch's clock and HQ's.
+FUTURE_SAVED = "W423"
+CLOCK_TOLERANCE = timedelta(minutes=10)
 
 SUPPORTED_TEMPLATE_VERSIONS = (TEMPLATE_VERSION,)
 _BRANCH_IN_NAME = re.compile(r"^(\d{2})(?=[_\-\s.　]|$)")
@@ -46,9 +54,12 @@ def _fy_in(text: str) -> int | None:
 
 
 def identity_findings(sub: Submission, catalogue: Catalogue, *, fiscal_year: int | None,
-                      expected_branch: str | None = None) -> list[Finding]:
+                      expected_branch: str | None = None, now: datetime | None = None) -> list[Finding]:
     where: dict[str, Any] = {"file": sub.path, "branch": sub.branch_code, "sheet": "_meta"}
     out: list[Finding] = []
+    if saved_in_future(sub, now):
+        out.append(finding(FUTURE_SAVED, file=sub.path, branch=sub.branch_code, value=jst_text(sub.saved_at),
+                           expected=jst_text(now or datetime.now(timezone.utc))))
     if sub.template_version not in SUPPORTED_TEMPLATE_VERSIONS:
         out.append(finding("E202", value=sub.template_version,
                            expected=", ".join(map(str, SUPPORTED_TEMPLATE_VERSIONS)), **where))
@@ -80,18 +91,25 @@ class Resubmissions:
     not_used: list[Submission] = field(default_factory=list)
 
 
-def resubmissions(subs: list[Submission]) -> Resubmissions:
+def saved_in_future(sub: Submission, now: datetime | None = None) -> bool:
+    """The workbook's saved time is later than `now` (the run; default: this moment) by more than
+    CLOCK_TOLERANCE: the branch PC's clock is wrong, and the time is not trusted (W423)."""
+    t = _saved_time(sub)
+    return t is not None and t > (now or datetime.now(timezone.utc)) + CLOCK_TOLERANCE
+
+
+def resubmissions(subs: list[Submission], now: datetime | None = None) -> Resubmissions:
     out = Resubmissions()
     by_branch: dict[tuple[str | None, int | None], list[Submission]] = {}
     for sub in subs:
         by_branch.setdefault((sub.branch_code, sub.fiscal_year), []).append(sub)
     for (code, _), group in by_branch.items():
         if len(group) > 1 and code:
-            _choose_newest(code, group, out)
+            _choose_newest(code, group, out, now)
     return out
 
 
-def _choose_newest(code: str, group: list[Submission], out: Resubmissions) -> None:
+def _choose_newest(code: str, group: list[Submission], out: Resubmissions, now: datetime | None = None) -> None:
     where: dict[str, Any] = {"branch": code, "sheet": "_meta"}
     distinct: dict[str, Submission] = {}
     # of identical copies the one that came first is kept (then the shorter name): later copies are the extras
@@ -102,7 +120,7 @@ def _choose_newest(code: str, group: list[Submission], out: Resubmissions) -> No
             out.not_used.append(sub)
     if len(distinct) < 2:
         return
-    key = _newness(list(distinct.values()))
+    key = _newness(list(distinct.values()), now)
     ranked = sorted(distinct.values(), key=key, reverse=True)
     if key(ranked[0]) == key(ranked[1]):
         for sub in ranked:
@@ -117,9 +135,10 @@ def _choose_newest(code: str, group: list[Submission], out: Resubmissions) -> No
         out.not_used.append(sub)
 
 
-def _newness(group: list[Submission]) -> Any:
-    """Sort key: (saved time, file time) when every file has a saved time, else the file time alone."""
-    saved = {id(s): _saved_time(s) for s in group}
+def _newness(group: list[Submission], now: datetime | None = None) -> Any:
+    """Sort key: (saved time, file time) when every file has a saved time it can be trusted with
+    (none in the future, W423), else the file time alone."""
+    saved = {id(s): None if saved_in_future(s, now) else _saved_time(s) for s in group}
     use_saved = all(saved.values())
 
     def key(sub: Submission) -> tuple[Any, ...]:
@@ -129,8 +148,6 @@ def _newness(group: list[Submission]) -> Any:
 
 
 def _saved_time(sub: Submission) -> Any:
-    from datetime import datetime, timezone
-
     try:
         t = datetime.fromisoformat((sub.saved_at or "").strip().replace("Z", "+00:00"))
     except ValueError:
@@ -147,8 +164,6 @@ def _mtime_ns(path: str) -> int:
 
 def _saved_text(sub: Submission) -> str:
     """The saved time as people read it (local time), else the file's time, said so."""
-    from datetime import datetime
-
     t = _saved_time(sub)
     if t is not None:
         return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")

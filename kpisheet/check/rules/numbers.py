@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from kpisheet.check.rules.base import at, month_text, num
+from kpisheet.check.rules.ceilings import rate_within
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import parse_month
@@ -65,7 +66,8 @@ def _month(sub: Submission, kpi: Kpi, m: KpiMonth) -> Iterator[Finding]:
     elif kpi.is_percent and isinstance(d, float) and n > d >= 0:
         yield at(sub, m.numerator, "E401", kpi.id, label=input_label(kpi, "num", month),
                  value=num(n), expected=num(d), month=month_text(m.month), denominator_label=den_label)
-    elif isinstance(d, float) and d > 0 and n >= 0 and implausible_rate(kpi, kpi.rate(n, d)):
+    elif (isinstance(d, float) and 0 < d <= kpi.input_ceiling and 0 <= n <= kpi.input_ceiling
+          and rate_within(kpi, n, d) and implausible_rate(kpi, kpi.rate(n, d))):  # beyond: E411, E412
         yield at(sub, m.numerator, "W419", kpi.id, label=rate_label(kpi, month),
                  value=kpi.format_value(kpi.rate(n, d)), **_range(kpi), hint="分子・分母の桁や単位に誤りがないか確認してください。",
                  hint_en="Check the numerator's and denominator's digits and units.")
