@@ -29,3 +29,13 @@ def _filled_hq_settings(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _ledger_outside_the_repository(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("KPISHEET_LEDGER", str(tmp_path_factory.mktemp("ledger") / "kpisheet.sqlite"))
+
+
+@pytest.fixture(scope="session")
+def readme_books(tmp_path_factory):
+    """The workbooks the README's main command writes (tests/books.readme_outputs), built once per
+    session for the tests that only read or print them (print sizes, cell widths, council papers):
+    {"national", "lists", "plan_status", "values_xlsx": path, "feedback": [paths]}. Read-only."""
+    from tests.books import readme_outputs
+
+    return readme_outputs(tmp_path_factory.mktemp("readme_books"))

@@ -35,7 +35,7 @@ from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
 
 __all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
            "printed_text_size", "sheet_states", "skip_without_printing", "smallest_text_per_page",
-           "smallest_text_per_sheet"]
+           "smallest_text_per_sheet", "printed_words_per_sheet"]
 
 TIMEOUT = 180
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -147,17 +147,21 @@ def _full_width(word: str) -> bool:
     return bool(word) and all(unicodedata.east_asian_width(ch) in ("W", "F") for ch in word)
 
 
-def smallest_text_per_page(pdf: Path) -> list[float]:
+def _bbox(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+
+
+def smallest_text_per_page(pdf: Path, boxes: str | None = None) -> list[float]:
     """For each page of `pdf`, the size in points of its smallest printed text.
 
     A full-width character (kanji, kana, full-width punctuation) is one em wide, so a word made
     only of them measures its font size exactly: width / characters, after any fit-to-page
     scaling. A page without such a word is measured by its lowest word box (height / 1.30).
-    A page without any text counts as 0.0 (nothing readable on it)."""
-    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True,
-                           check=True, timeout=120).stdout
+    A page without any text counts as 0.0 (nothing readable on it). `boxes`: pdftotext -bbox's
+    output of `pdf`, when the caller has it already."""
     sizes: list[float] = []
-    for page in boxes.split("<page ")[1:]:
+    for page in (boxes if boxes is not None else _bbox(pdf)).split("<page ")[1:]:
         words = [(float(x0), float(y0), float(x1), float(y1), text) for x0, y0, x1, y1, text in _WORD.findall(page)]
         wide = [(x1 - x0) / len(text) for x0, _, x1, _, text in words if _full_width(text)]
         if wide:
@@ -169,14 +173,24 @@ def smallest_text_per_page(pdf: Path) -> list[float]:
     return sizes
 
 
-def smallest_text_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, list[float]]:
-    """{visible sheet: [smallest text size in points on each page it prints]}, each sheet printed
-    alone as Excel would print it (one soffice run for all sheets)."""
+def printed_words_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, tuple[list[float], list[str]]]:
+    """{visible sheet: ([smallest text size in points on each page], [every printed word])}, each sheet
+    printed alone as Excel would print it (one soffice run for all sheets)."""
     visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
     with tempfile.TemporaryDirectory(prefix="kpisheet-print-sizes-") as tmp:
         copies = [printable_copy(Path(xlsx), Path(tmp) / f"sheet{i}.xlsx", only=name)
                   for i, name in enumerate(visible)]
         out = Path(tmp) / "pdf"
         convert_many(copies, "pdf", out, timeout=timeout)
-        return {name: smallest_text_per_page(out / f"{copy.stem}.pdf")
-                for name, copy in zip(visible, copies, strict=True)}
+        found: dict[str, tuple[list[float], list[str]]] = {}
+        for name, copy in zip(visible, copies, strict=True):
+            pdf = out / f"{copy.stem}.pdf"
+            boxes = _bbox(pdf)
+            found[name] = (smallest_text_per_page(pdf, boxes), [w[-1] for w in _WORD.findall(boxes)])
+        return found
+
+
+def smallest_text_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, list[float]]:
+    """{visible sheet: [smallest text size in points on each page it prints]}, each sheet printed
+    alone as Excel would print it (one soffice run for all sheets)."""
+    return {name: sizes for name, (sizes, _) in printed_words_per_sheet(xlsx, timeout).items()}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import zipfile
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -42,30 +41,13 @@ pytestmark = pytest.mark.soffice
 
 
 @pytest.fixture(scope="module")
-def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def national(readme_books) -> Path:
     """The national workbook of `kpisheet ledger import examples/history_FY2023.csv` followed by
     `kpisheet consolidate examples/inbox_FY2024 --fy 2024 --month 2024-10
-    --baseline examples/baseline_FY2023.csv` (README), run through the library as cli.py does."""
+    --baseline examples/baseline_FY2023.csv` (README), run through the library as cli.py does
+    (tests/books.readme_outputs, built once per session)."""
     skip_without_printing()
-    from kpisheet.month import consolidate
-    from kpisheet.domain.settings import load_settings
-    from kpisheet import ledger
-    from kpisheet.write.outputs import output_names, write_outputs
-
-    out = tmp_path_factory.mktemp("print_national")
-    book_path = out / "kpisheet.sqlite"
-    with ledger.opened(book_path, create=True) as book:
-        ledger.import_values(book, EXAMPLES / "history_FY2023.csv")
-    cons = consolidate(EXAMPLES / "inbox_FY2024", fiscal_year=2024, month=date(2024, 10, 1),
-                       baseline_path=EXAMPLES / "baseline_FY2023.csv", settings=load_settings())
-    with ledger.opened(book_path) as book, book.transaction():
-        plan = ledger.attach(book, cons)
-        cons = ledger.with_changes(book, plan.applied_to(cons))
-        written = write_outputs(cons, out, force=True)
-        ledger.record_run(book, cons, plan, written.paths, options={})
-    national = out / output_names(2024, date(2024, 10, 1))["national"]
-    assert national in written.paths
-    return national
+    return readme_books["national"]
 
 
 @pytest.fixture(scope="module")

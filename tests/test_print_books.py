@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.books import branch_template, readme_outputs
-from tests.printing import skip_without_printing, smallest_text_per_sheet
+from tests.books import branch_template
+from tests.printing import printed_words_per_sheet, skip_without_printing
 
 MIN_POINTS = 8.0
 FEEDBACK_BRANCHES = ("11_", "13_")  # 埼玉 (warnings), 東京 (the largest figures)
@@ -26,14 +26,19 @@ pytestmark = pytest.mark.soffice
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def outputs(readme_books: dict[str, Any]) -> dict[str, Any]:
     skip_without_printing()
-    return readme_outputs(tmp_path_factory.mktemp("print_books"))
+    return readme_books
 
 
 def _too_small(xlsx: Path) -> dict[str, list[tuple[int, float]]]:
-    """{sheet: [(page, smallest points)] of the pages under MIN_POINTS}; every visible sheet must print."""
-    sizes = smallest_text_per_sheet(xlsx, timeout=600)
+    """{sheet: [(page, smallest points)] of the pages under MIN_POINTS}; every visible sheet must print, and
+    no page may show 「###」 (a number its column cannot show)."""
+    printed = printed_words_per_sheet(xlsx, timeout=600)
+    hashes = {sheet: sum("###" in w for w in words) for sheet, (_, words) in printed.items()
+              if any("###" in w for w in words)}
+    assert not hashes, f"{xlsx.name}: 「###」 printed on {hashes}"  # a number its column cannot show
+    sizes = {sheet: pages for sheet, (pages, _) in printed.items()}
     assert sizes and all(sizes.values()), f"{xlsx.name}: a visible sheet printed no page: {sizes}"
     print(f"\n{xlsx.name}: " + ", ".join(f"{s} {len(p)}頁 min {min(p):.1f}pt" for s, p in sizes.items()))
     return {sheet: small for sheet, pages in sizes.items()

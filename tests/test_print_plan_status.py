@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import subprocess
 import zipfile
-from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -29,28 +28,9 @@ MIN_POINTS = 8.0
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder the README's main command writes (`kpisheet ledger import examples/history_FY2023.csv`,
-    then `kpisheet consolidate examples/inbox_FY2024 --fy 2024 --month 2024-10 --baseline
-    examples/baseline_FY2023.csv --settings examples/hq_settings.json`), run through the library as cli.py does."""
-    from kpisheet import ledger
-    from kpisheet.domain.settings import load_settings
-    from kpisheet.month import consolidate
-    from kpisheet.write.outputs import write_outputs
-
-    out = tmp_path_factory.mktemp("council_papers")
-    book_path = out / "kpisheet.sqlite"
-    with ledger.opened(book_path, create=True) as book:
-        ledger.import_values(book, EXAMPLES / "history_FY2023.csv")
-    cons = consolidate(EXAMPLES / "inbox_FY2024", fiscal_year=2024, month=date(2024, 10, 1),
-                       baseline_path=EXAMPLES / "baseline_FY2023.csv",
-                       settings=load_settings(EXAMPLES / "hq_settings.json"))
-    with ledger.opened(book_path) as book, book.transaction():
-        plan = ledger.attach(book, cons)
-        cons = plan.applied_to(cons)
-        written = write_outputs(cons, out, force=True)
-        ledger.record_run(book, cons, plan, written.paths, options={})
-    return out
+def outputs(readme_books) -> Path:
+    """The folder the README's main command writes (tests/books.readme_outputs, built once per session)."""
+    return readme_books["plan_status"].parent
 
 
 @pytest.fixture(scope="module")
