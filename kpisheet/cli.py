@@ -211,9 +211,21 @@ def _param_names(exc: click.BadParameter) -> str:
     return param.human_readable_name if param is not None else ""
 
 
+_Rules = list[tuple[str, Any]]  # (pattern of click's English message, its Japanese from the match)
+
+
+def _translated(rules: _Rules, message: str, fallback: str) -> str:
+    """The Japanese of the first rule whose pattern matches `message`, else `fallback`."""
+    for pattern, ja in rules:
+        found = re.match(pattern, message, flags=re.S)
+        if found:
+            return str(ja(found))
+    return fallback
+
+
 def _value_ja(message: str) -> str:
     """click's message about a value (from its parameter types), in Japanese."""
-    rules: list[tuple[str, Any]] = [
+    rules: _Rules = [
         (r"^'(.*)' is not a valid integer\.?$", lambda m: f"「{m[1]}」は整数ではありません（例：2024）。"),
         (r"^'(.*)' is not a valid (float|number)\.?$", lambda m: f"「{m[1]}」は数値ではありません。"),
         (r"^'(.*)' is not a valid boolean\.?$", lambda m: f"「{m[1]}」は真偽値ではありません。"),
@@ -226,16 +238,12 @@ def _value_ja(message: str) -> str:
          lambda m: f"「{m[1]}」は選べません。選べる値：{m[2].replace(chr(39), '')}"),
         (r"^(.*) is not in the range (.*)\.$", lambda m: f"{m[1]} は範囲 {m[2]} の外です。"),
     ]
-    for pattern, ja in rules:
-        found = re.match(pattern, message, flags=re.S)
-        if found:
-            return str(ja(found))
-    return f"値が正しくありません（{message}）。"
+    return _translated(rules, message, f"値が正しくありません（{message}）。")
 
 
 def _message_ja(message: str) -> str:
     """A usage error click raised with only a message (parser, groups), in Japanese."""
-    rules: list[tuple[str, Any]] = [
+    rules: _Rules = [
         (r"^Option '(.*)' requires an argument\.$", lambda m: f"オプション「{m[1]}」には値が必要です。"),
         (r"^Option '(.*)' requires (\d+) arguments\.$", lambda m: f"オプション「{m[1]}」には値が{m[2]}つ必要です。"),
         (r"^Option '(.*)' does not take a value\.$", lambda m: f"オプション「{m[1]}」は値をとりません。"),
@@ -245,11 +253,7 @@ def _message_ja(message: str) -> str:
          lambda m: f"コマンド「{m[1]}」はありません。" + (f"もしかして: {m[2]}" if m[2] else "")),
         (r"^Missing command\.$", lambda m: "コマンドを指定してください。"),
     ]
-    for pattern, ja in rules:
-        found = re.match(pattern, message, flags=re.S)
-        if found:
-            return str(ja(found))
-    return f"コマンドの使い方に誤りがあります（{message}）。"
+    return _translated(rules, message, f"コマンドの使い方に誤りがあります（{message}）。")
 
 
 def usage_error_ja(exc: click.UsageError) -> str:

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pytest
 from lxml import etree
@@ -38,6 +39,7 @@ __all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable
            "smallest_text_per_sheet", "printed_words_per_sheet"]
 
 TIMEOUT = 180
+T = TypeVar("T")
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
@@ -67,13 +69,19 @@ def printed_pages(xlsx: Path, timeout: float = TIMEOUT) -> int:
 
 def pages_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, int]:
     """{visible sheet name: pages it prints}, each sheet printed alone (one soffice run for all)."""
+    return _per_sheet(xlsx, timeout, pdf_page_count)
+
+
+def _per_sheet(xlsx: Path, timeout: float, measure: Callable[[Path], T]) -> dict[str, T]:
+    """{visible sheet: measure(its PDF)}, each sheet printed alone as Excel would print it, all of them
+    by one soffice run."""
     visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
     with tempfile.TemporaryDirectory(prefix="kpisheet-print-sheets-") as tmp:
         copies = [printable_copy(Path(xlsx), Path(tmp) / f"sheet{i}.xlsx", only=name)
                   for i, name in enumerate(visible)]
         out = Path(tmp) / "pdf"
         convert_many(copies, "pdf", out, timeout=timeout)
-        return {name: pdf_page_count(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies, strict=True)}
+        return {name: measure(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies, strict=True)}
 
 
 def sheet_states(xlsx: Path) -> dict[str, str]:
@@ -176,18 +184,11 @@ def smallest_text_per_page(pdf: Path, boxes: str | None = None) -> list[float]:
 def printed_words_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, tuple[list[float], list[str]]]:
     """{visible sheet: ([smallest text size in points on each page], [every printed word])}, each sheet
     printed alone as Excel would print it (one soffice run for all sheets)."""
-    visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
-    with tempfile.TemporaryDirectory(prefix="kpisheet-print-sizes-") as tmp:
-        copies = [printable_copy(Path(xlsx), Path(tmp) / f"sheet{i}.xlsx", only=name)
-                  for i, name in enumerate(visible)]
-        out = Path(tmp) / "pdf"
-        convert_many(copies, "pdf", out, timeout=timeout)
-        found: dict[str, tuple[list[float], list[str]]] = {}
-        for name, copy in zip(visible, copies, strict=True):
-            pdf = out / f"{copy.stem}.pdf"
-            boxes = _bbox(pdf)
-            found[name] = (smallest_text_per_page(pdf, boxes), [w[-1] for w in _WORD.findall(boxes)])
-        return found
+    def measure(pdf: Path) -> tuple[list[float], list[str]]:
+        boxes = _bbox(pdf)
+        return smallest_text_per_page(pdf, boxes), [w[-1] for w in _WORD.findall(boxes)]
+
+    return _per_sheet(xlsx, timeout, measure)
 
 
 def smallest_text_per_sheet(xlsx: Path, timeout: float = TIMEOUT) -> dict[str, list[float]]:
