@@ -23,7 +23,7 @@ from kpisheet.domain.findings import finding
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kpisheet"
-CODE = re.compile(r"^[DGEWL]\d{3}$")
+CODE = re.compile(r"^[DGEWLP]\d{3}$")
 
 
 def _modules() -> dict[str, Path]:

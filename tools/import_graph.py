@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kpisheet"
 
-LAYERS = ["base", "domain", "read", "check", "consolidate", "ledger", "write", "template", "month", "cli"]
+LAYERS = ["base", "domain", "read", "check", "consolidate", "ledger", "write", "template", "plan", "month", "cli"]
 TOP_LEVEL = {"month": "month", "cli": "cli", "__main__": "cli"}  # other top-level modules are `base`
 
 

@@ -15,6 +15,7 @@ Code ranges:
   E4xx / W4xx  domain rules on the values
   W5xx  consistency of self-ratings with KPI results (needs ratings)
   L1xx  the submission ledger (kpisheet.ledger)
+  P1xx–P7xx  the plan season (事業計画 workbooks: kpisheet.plan), E for errors and W for warnings by severity
 """
 
 from __future__ import annotations
