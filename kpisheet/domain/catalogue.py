@@ -106,6 +106,7 @@ class Measure:
     label: str
     note: str | None = None
     scope: str = "branch"  # branch | hq (本部 alone carries it out: only 本部's workbook asks for it)
+    plan_required: bool = True  # a branch's 事業計画 must write something for it (catalogue `plan_required`)
 
     @property
     def heading(self) -> str:
@@ -137,6 +138,21 @@ class Plausible:
 
 
 @dataclass(frozen=True)
+class PlanCounts:
+    """What a 事業計画 states beside a KPI's target (catalogue `plan`): the population and the planned
+    people its rate rests on, and the sentence the target prints as.  Not part of the layout digest."""
+
+    population_label: str | None = None  # 対象者数 / 勧奨対象者数; None: the KPI takes no counts
+    planned_label: str | None = None  # 受診見込者数 / 実施見込者数 / 取得見込者数
+    shared_with: str | None = None  # a KPI id whose 対象者数 this KPI shares
+    sentence: str | None = None  # 「…を年度末時点で{target}以上とする」; None: the default sentence
+
+    @property
+    def takes_counts(self) -> bool:
+        return self.population_label is not None and self.planned_label is not None
+
+
+@dataclass(frozen=True)
 class Kpi:
     id: str
     label: str
@@ -164,6 +180,7 @@ class Kpi:
     note: str | None = None
     plausible: Plausible | None = None  # not part of the layout digest
     ceiling: float | None = None  # the catalogue's `ceiling`: no input of the KPI can be larger (E411)
+    plan: PlanCounts | None = None  # the catalogue's `plan`: what a 事業計画 states beside the target
 
     @property
     def is_percent(self) -> bool:
@@ -342,7 +359,13 @@ def _kpi(d: dict[str, Any]) -> Kpi:
                reference=d.get("reference"), note=d.get("note"),
                plausible=Plausible(float(d["plausible"]["low"]), float(d["plausible"]["high"]))
                if "plausible" in d else None,
-               ceiling=float(d["ceiling"]["value"]) if "ceiling" in d else None)
+               ceiling=float(d["ceiling"]["value"]) if "ceiling" in d else None,
+               plan=_plan_counts(d["plan"]) if "plan" in d else None)
+
+
+def _plan_counts(d: dict[str, Any]) -> PlanCounts:
+    return PlanCounts(d.get("population", {}).get("label"), d.get("planned", {}).get("label"),
+                      d.get("population", {}).get("shared_with"), d.get("sentence"))
 
 
 # What decides the cells of a workbook: a distributed workbook stays valid when only labels,
@@ -394,7 +417,8 @@ def load_catalogue(term: int) -> Catalogue:
                      last_fy=data["fiscal_years"][1],
                      pillars=tuple(Pillar(p["no"], p["label"]) for p in data["pillars"]),
                      measures=tuple(Measure(m["id"], m["pillar"], m["section"], m["number"], m["label"],
-                                            m.get("note"), m.get("scope", "branch")) for m in data["measures"]),
+                                            m.get("note"), m.get("scope", "branch"), m.get("plan_required", True))
+                              for m in data["measures"]),
                      kpis=tuple(_kpi(k) for k in data["kpis"]), digest=_digest(data), source_file=name)
 
 
