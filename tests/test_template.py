@@ -191,7 +191,9 @@ def test_protection_sheet_states_and_order(books: dict[str, Path]) -> None:
         if title == SHEET_KPI:  # two pages wide at a set scale: 4月〜9月, then 10月〜3月 with ID and 項目 again
             assert not ws.sheet_properties.pageSetUpPr or not ws.sheet_properties.pageSetUpPr.fitToPage
             assert ws.page_setup.scale == 90 and [b.id for b in ws.col_breaks.brk] == [10]
-            assert ws.print_title_cols == "$B:$C" and ws.print_area == "'KPI入力'!$B$2:$P$" + str(ws.max_row)
+            assert ws.print_title_cols == "$B:$C"
+            # B:J whole, then 10月〜3月 for the table's rows only (tests/test_template_two_pages.py)
+            assert ws.print_area.startswith(f"'KPI入力'!$B$2:$J${ws.max_row},'KPI入力'!$K$8:$P$")
         else:
             assert ws.sheet_properties.pageSetUpPr.fitToPage is True
             assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # 1 is the default
@@ -348,9 +350,9 @@ def test_a_population_is_entered_as_the_year_s_number(books: dict[str, Path]) ->
     den = _prompt(wb, "in_K6_2_01_den_202404")
     assert "年度の対象者数" in den and "各月とも同じ値で可" in den and "足し上げない" in den
     assert "月末時点" in _prompt(wb, "in_K6_2_07_val_202404")
-    info = ws.cell(_info_row(ws, "K6-2-01"), 3).value
+    info = ws.cell(_info_row(ws, "K6-2-01"), 4).value  # C names the row, D:J explain (C prints again beside 10月)
     assert "分子（受診者数）は4月から各月末までの累計、分母（対象者数）は年度の対象者数（各月とも同じ値で可）" in info
-    assert "分子・分母とも4月から各月末までの累計" in ws.cell(_info_row(ws, "K6-1-01"), 3).value
+    assert "分子・分母とも4月から各月末までの累計" in ws.cell(_info_row(ws, "K6-1-01"), 4).value
     heading = ws.cell(KPI_HEAD_ROWS[0] + 1, KPI_FIRST_MONTH_COL + 1).value
     assert heading.startswith("月別実績") and "各月末までの累計" not in heading
     assert all(f"「{tag}」" in heading for tag in ("累計", "月末時点", "年度の数"))
@@ -358,7 +360,7 @@ def test_a_population_is_entered_as_the_year_s_number(books: dict[str, Path]) ->
 
 def test_explanation_shows_the_term_goal_the_data_lag_and_no_source_references(books: dict[str, Path]) -> None:
     ws = _open(books["10"])[SHEET_KPI]
-    info = {k: ws.cell(_info_row(ws, k), 3).value for k in ("K6-1-01", "K6-2-01", "K6-2-07", "K6-2-08")}
+    info = {k: ws.cell(_info_row(ws, k), 4).value for k in ("K6-1-01", "K6-2-01", "K6-2-07", "K6-2-08")}
     assert info["K6-2-01"].startswith("目標：支部で設定（第6期末目標 64.8%以上）")
     assert "目標：支部で設定（全国の第6期末目標 110,000事業所以上）" in info["K6-2-07"]
     assert info["K6-1-01"].startswith("目標：100.0%以上（第6期末目標と同じ）")

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 from xlsxwriter.worksheet import Worksheet
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue
-from kpisheet.domain.display import text_width
+from kpisheet.domain.display import fits, text_width
 from kpisheet.domain.fiscal import wareki_date, wareki_fiscal_year
 from kpisheet.domain.settings import HqSettings
 from kpisheet.read.names import (
@@ -40,6 +40,7 @@ from kpisheet.template.layout import (
     DEFAULT_ROW_HEIGHT,
     HEAD_FILL,
     INPUT_FILL,
+    KPI_WIDTHS,
     MEASURE_CHECK_OFFSET,
     OK_FILL,
     PAGE_FILL,
@@ -181,11 +182,13 @@ class Book:
 
     def page_setup(self, ws: Any, last_col: int, repeat: tuple[int, int] | None, last_row: int,
                    widths: Iterable[float], *, second_page_col: int | None = None, scale: int | None = None,
-                   side_margin: float = 0.4) -> None:
+                   side_margin: float = 0.4, second_rows: tuple[int, int] | None = None) -> None:
         """A4 landscape, headings repeated, page numbers; a page break before every KPI or measure block that
         would not fit on the page, so no block is split over two pages.  One page wide; or, with
-        `second_page_col`, two pages wide at the print `scale` given: a page break before that column and
-        columns B:C (ID and 項目) repeated on the second page."""
+        `second_page_col`, two pages wide at the print `scale` given: the columns from `second_page_col` on
+        print after the first page's, with columns B:C (ID and 項目) repeated beside them, and only the rows
+        `second_rows` (the table: its head to its last KPI) — the title block above and the notes below are
+        written across the first page's columns and print there whole."""
         page = (PAGE_HEIGHT / (scale / 100) * PAGE_FILL) if scale else _page_rows_height(widths)
         breaks = self.manual_breaks.get(ws.name) or _page_breaks(
             self.blocks.get(ws.name, []), lambda r: self.heights.get((ws.name, r), DEFAULT_ROW_HEIGHT),
@@ -198,7 +201,13 @@ class Book:
             ws.set_print_scale(scale)
             ws.set_v_pagebreaks([second_page_col])
             ws.repeat_columns(1, 2)
+            top, bottom = second_rows or (1, last_row)
+            ws.print_area(1, 1, last_row, last_col)
+            ws.print_area_range = (  # two ranges: each prints as pages of its own (Excel and LibreOffice)
+                f"{quote_sheetname(ws.name)}!{xl_range_abs(1, 1, last_row, second_page_col - 1)},"
+                f"{quote_sheetname(ws.name)}!{xl_range_abs(top, second_page_col, bottom, last_col)}")
         else:
+            ws.print_area(1, 1, last_row, last_col)
             ws.fit_to_pages(1, 0)
         ws.set_margins(left=side_margin, right=side_margin, top=0.5, bottom=0.6)
         ws.center_horizontally()
@@ -207,7 +216,6 @@ class Book:
                       f"&R{size}&A")
         if repeat:
             ws.repeat_rows(*repeat)
-        ws.print_area(1, 1, last_row, last_col)
         ws.hide_gridlines(1)
         ws.protect(self.password or "", {"format_columns": True, "format_rows": True,
                                          "select_locked_cells": True, "select_unlocked_cells": True})
@@ -242,10 +250,18 @@ class Book:
 
     def pillar_band(self, ws: Any, row: int, last_col: int, pillar: int) -> int:
         p = self.catalogue.pillar(pillar)
-        ws.write_string(row, 1, f"{p.no}. {p.label}", self.fmt("pillar"))
-        for c in range(2, last_col + 1):
-            ws.write_blank(row, c, None, self.fmt("pillar"))
-        self.height(ws, row, 18)
+        text = f"{p.no}. {p.label}"
+        fmt = self.fmt("pillar")
+        if ws.name == SHEET_KPI:  # B:C print again beside 10月〜3月: the heading stays within them
+            ws.merge_range(row, 1, row, 2, text, self.fmt("pillar", text_wrap=True))
+            height = 18.0 if fits(text, sum(KPI_WIDTHS[:2])) else _row_height(_lines(text, sum(KPI_WIDTHS[:2])))
+        else:
+            ws.write_string(row, 1, text, fmt)
+            ws.write_blank(row, 2, None, fmt)
+            height = 18.0
+        for c in range(3, last_col + 1):
+            ws.write_blank(row, c, None, fmt)
+        self.height(ws, row, height)
         return row + 1
 
     def check(self, ws: Any, row: int, col: int, label: str, reasons: list[sc.Reason]) -> None:

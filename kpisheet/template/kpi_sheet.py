@@ -10,7 +10,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Kpi, Part
-from kpisheet.domain.display import number_format
+from kpisheet.domain.display import fits, number_format
 from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_month
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
@@ -186,7 +186,7 @@ def write_kpi_sheet(book: Book) -> None:
     _kpi_check_area(book, ws, last_input)
     ws.freeze_panes(KPI_FIRST_ROW, KPI_VALUE_COL)
     book.page_setup(ws, KPI_CHECK_COL - 1, KPI_HEAD_ROWS, row, KPI_WIDTHS, second_page_col=KPI_SECOND_PAGE_COL,
-                    scale=KPI_PRINT_SCALE, side_margin=KPI_SIDE_MARGIN)
+                    scale=KPI_PRINT_SCALE, side_margin=KPI_SIDE_MARGIN, second_rows=(KPI_HEAD_ROWS[0], last_input))
 
 
 def _kpi_columns(book: Book, ws: Any, months: list[date]) -> None:
@@ -240,19 +240,25 @@ def _info_rows(book: Book, ws: Any) -> None:
 
 
 def _kpi_block(book: Book, ws: Any, row: int, kpi: Kpi, months: list[date]) -> int:
+    # Columns B:C print again beside 10月〜3月, so what B:C hold fits them: the short label in C (wrapped
+    # when long), the full label and the explanation written from D across the first page only.
     band = book.fmt("block")
     ws.write_string(row, 1, kpi.id, band)
-    ws.write_string(row, 2, kpi.label, band)
-    for c in range(3, KPI_CHECK_COL + 1):
+    ws.write_string(row, 2, kpi.short_label, book.fmt("block", text_wrap=True))
+    ws.write_blank(row, 3, None, band)
+    if kpi.label != kpi.short_label:
+        ws.write_string(row, 3, kpi.label, book.fmt("block", bold=False))
+    for c in range(4, KPI_CHECK_COL + 1):
         ws.write_blank(row, c, None, band)
-    book.height(ws, row, 18)
+    book.height(ws, row, 18 if fits(kpi.short_label, KPI_WIDTHS[1]) else _row_height(_lines(kpi.short_label, KPI_WIDTHS[1])))
     row += 1
     info = _kpi_info(book, kpi)
-    ws.merge_range(row, 2, row, KPI_SPAN_LAST_COL, info, book.fmt("info"))
+    ws.write_string(row, 2, INFO_CAPTION, book.fmt("info"))
+    ws.merge_range(row, KPI_VALUE_COL, row, KPI_SPAN_LAST_COL, info, book.fmt("info"))
     ws.write_blank(row, 1, None, book.fmt("info"))
     for c in range(KPI_SPAN_LAST_COL + 1, KPI_CHECK_COL + 1):
         ws.write_blank(row, c, None, book.fmt("info"))
-    book.height(ws, row, _row_height(_lines(info, (KPI_SPAN_WIDTH - KPI_WIDTHS[0]) * SMALL_FONT_WIDTH), 13))
+    book.height(ws, row, _row_height(_lines(info, KPI_INFO_WIDTH * SMALL_FONT_WIDTH), 13))
     row += 1
     if kpi.kind == "qualitative":
         return _qualitative_rows(book, ws, row, kpi) + 1
@@ -289,6 +295,10 @@ def _kpi_info(book: Book, kpi: Kpi) -> str:
     if kpi.note:
         text += f"\n※{branch_note(kpi.note)}"
     return text
+
+
+INFO_CAPTION = "目標・入力方法"  # column C of a KPI's grey explanation row (the text itself is in D:J)
+KPI_INFO_WIDTH = KPI_SPAN_WIDTH - KPI_WIDTHS[0] - KPI_WIDTHS[1]  # D..J
 
 
 def _target_ja(book: Book, kpi: Kpi) -> str:
@@ -511,6 +521,7 @@ def _qualitative_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
     row += 1
     ws.write_string(row, 1, "自己評価", book.fmt("label", "center"))
     ws.write_string(row, 2, "自己評価（◎ ○ △ × —）", book.fmt("label"))
+    book.height(ws, row, _label_height("自己評価（◎ ○ △ × —）"))
     book.input(SHEET_KPI, row, KPI_VALUE_COL, kpi_key(kpi.id, "rating"), None, book.fmt("input", "rating"))
     book.validate(SHEET_KPI, (row, KPI_VALUE_COL), (row, KPI_VALUE_COL), _rating_validation())
     ws.write_string(row, KPI_VALUE_COL + 1, "← リストから選択：" + "　".join(f"{r} {t}" for r, t in RATING_MEANINGS.items()),
