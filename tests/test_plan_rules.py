@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kpisheet.domain.catalogue import Catalogue, PlanCounts, catalogue_for_fy, load_catalogue
+from kpisheet.domain.catalogue import PlanCounts, catalogue_for_fy, load_catalogue
 from kpisheet.domain.findings import Finding, flatten
 from kpisheet.domain.model import EMPTY, InputValue, Source
 from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanPart, PlanSubmission
@@ -386,6 +386,17 @@ def test_findings_have_no_cell_for_a_plan_from_the_ledger():
     assert (f.code, f.cell, f.subject) == ("P401", None, "K6-2-01") and "K6-2-01" in f.message_ja
 
 
+def test_a_plan_that_says_nothing_of_a_kpi_or_a_measure():
+    plan = clean_plan()
+    for kpi_id in ("K6-2-01", "K6-1-02", "K6-2-08", "K6-1-01"):  # 支部で設定, 対前年度, K6-2-08, fixed 100%
+        del plan.kpis[kpi_id]
+    del plan.measures["6-2-II-5"]
+    assert rows(validate_plan(plan)) == [["P401", None, None, "K6-2-01"], ["P501", None, None, "6-2-II-5"]]
+    term5 = clean_plan(2021)
+    del term5.kpis["K5-2-10"]  # qualitative: nothing to state as a number
+    assert validate_plan(term5) == []
+
+
 ODD = st.one_of(st.none(), st.text(max_size=5), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
                 st.floats(allow_nan=False, allow_infinity=True), st.sampled_from([1e308, -1e308, 1e-300, 0.0, -0.0]))
 KINDS = st.sampled_from(["value", "previous_year", "text", "", "謎"])
@@ -399,16 +410,12 @@ def test_validate_plan_never_raises_on_odd_values(values, parts, final, items):
     ids = ["K6-2-01", "K6-2-02", "K6-2-08", "K6-3-01"]
     pparts = tuple(PlanPart(i + 1, iv("p"), iv(a, "H1"), iv(b, "I1")) for i, (a, b) in enumerate(parts))
     changes = {k: kpi(k, t, kind=kind, expected=e, population=p, planned=n, reason=r, parts=pparts)
-               for k, (kind, t, e, p, n, r) in zip(ids, values)}
+               for k, (kind, t, e, p, n, r) in zip(ids, values, strict=True)}
     plan = with_measure(clean_plan(**changes), measure("6-2-II-2", items))
-    others = [clean_plan(branch=f"{n:02d}", **{k: kpi(k, v[1]) for k, v in zip(ids, values)}) for n in range(11, 19)]
+    others = [clean_plan(branch=f"{n:02d}", **{k: kpi(k, v[1]) for k, v in zip(ids, values, strict=True)}) for n in range(11, 19)]
     found = validate_plan(plan, previous=clean_plan(2024, **changes), others=others,
-                          finals={k: final for k in ids})  # type: ignore[misc]
+                          finals={k: final for k in ids})
     assert all(f.code in CODES | {"E409"} for f in found)
     for f in found:  # every message renders, and no number in it is inf or nan
         assert f.text_ja and f.text_en and "nan" not in f.text_ja.lower()
     assert not any(isinstance(f.value, float) and not math.isfinite(f.value) for f in found)
-
-
-def test_catalogue_type_is_the_domain_one():
-    assert isinstance(CAT, Catalogue)

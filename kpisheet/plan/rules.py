@@ -73,9 +73,7 @@ def validate_plan(plan: PlanSubmission, *, catalogue: Catalogue | None = None,
     ctx = _Context(plan, cat, finals or {})
     out: list[Finding] = []
     for kpi in _kpis(plan, cat):
-        pk = plan.kpis.get(kpi.id)
-        if pk is None:
-            continue  # no block for it in the workbook: the reader's finding (E301), not a second one
+        pk = plan.kpis.get(kpi.id) or _absent(kpi)
         out.extend(_kpi_checks(ctx, kpi, pk))
         if previous is not None:
             out.extend(_below_last_plan(ctx, kpi, pk, previous))
@@ -113,6 +111,12 @@ class _Context:
             year = wareki_fiscal_year(fy - 2) if fy and fy > 2020 else "前々年度"
             return float(final), f"{year}実績", "the final value of the year before"
         return None
+
+
+def _absent(kpi: Kpi) -> PlanKpi:
+    """What a plan that says nothing of a KPI states: its rule where it has one, else no number."""
+    rule = kpi.target.rule in ("baseline", "generic_conditional")
+    return PlanKpi(kpi.id, "previous_year" if rule else "text" if kpi.kind == "qualitative" else "value")
 
 
 def _catalogue(plan: PlanSubmission) -> Catalogue | None:
@@ -390,9 +394,7 @@ def _measure_checks(ctx: _Context) -> Iterator[Finding]:
     for measure in cat.measures_for(code):
         if not measure.plan_required:
             continue
-        pm = plan.measures.get(measure.id)
-        if pm is None:
-            continue  # no block for it in the workbook: the reader's finding, not a second one
+        pm = plan.measures.get(measure.id) or PlanMeasure(measure.id)  # a plan that says nothing of it
         written = _written(pm)
         covered = isinstance(pm.covered_by, str) and pm.covered_by != measure.id and pm.covered_by in known
         if not written and not covered:
