@@ -13,6 +13,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -378,6 +379,17 @@ def test_qualitative_and_previous_year_kpis_give_no_number_findings():
 
 def test_a_plan_of_a_year_no_catalogue_covers_gives_nothing_here():
     assert validate_plan(replace(clean_plan(), fiscal_year=1990, term=None)) == []
+
+
+@pytest.mark.parametrize("fiscal_year", [None, 0, -5, 1988, 1990, 99999, True])
+@pytest.mark.parametrize("branch_code", [None, "00", "99", ""])
+def test_odd_identities_never_raise(fiscal_year, branch_code):
+    plan = replace(clean_plan(**{"K6-2-01": kpi("K6-2-01", 55.0, expected=58.0)}), fiscal_year=fiscal_year,
+                   branch_code=branch_code)
+    found = validate_plan(plan, catalogue=CAT, previous=clean_plan(2024), others=[clean_plan(branch="11")] * 9)
+    assert all(f.code in CODES for f in found)
+    if fiscal_year == 1990 and branch_code == "99":
+        assert ["P402", KPI_SHEET, cell("K6-2-01", "target"), "K6-2-01"] in rows(found)
 
 
 def test_findings_have_no_cell_for_a_plan_from_the_ledger():

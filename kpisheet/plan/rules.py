@@ -44,7 +44,15 @@ from typing import Any
 
 from kpisheet.check.rules.outliers import MAD_FACTOR, MIN_BRANCHES, MIN_RELATIVE
 from kpisheet.check.rules.schema import text_too_long
-from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, load_catalogue, load_mapping, term_for_fy
+from kpisheet.domain.catalogue import (
+    CATALOGUE_FILES,
+    HQ_CODE,
+    Catalogue,
+    Kpi,
+    load_catalogue,
+    load_mapping,
+    term_for_fy,
+)
 from kpisheet.domain.display import format_figure, shown
 from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import wareki_fiscal_year
@@ -103,12 +111,12 @@ class _Context:
         if expected is not None:
             status = pk.expected_status.value if pk.expected_status.value in ("見込み", "暫定") else None
             word = status or ("実績" if pk.expected_status.value == "確定" else "見込み")
-            year = wareki_fiscal_year(fy - 1) if fy and fy > 2019 else "前年度"
+            year = wareki_fiscal_year(fy - 1) if fy and fy - 1 >= 1989 else "前年度"
             return expected, f"{year}{word}", f"last year's {'value' if word == '実績' else 'expected value'}"
         final = self.finals.get(kpi.id)
         final = final if isinstance(final, (int, float)) and not isinstance(final, bool) else None
         if final is not None and math.isfinite(final):
-            year = wareki_fiscal_year(fy - 2) if fy and fy > 2020 else "前々年度"
+            year = wareki_fiscal_year(fy - 2) if fy and fy - 2 >= 1989 else "前々年度"
             return float(final), f"{year}実績", "the final value of the year before"
         return None
 
@@ -121,7 +129,7 @@ def _absent(kpi: Kpi) -> PlanKpi:
 
 def _catalogue(plan: PlanSubmission) -> Catalogue | None:
     try:
-        if plan.term in (5, 6):
+        if plan.term in CATALOGUE_FILES:
             return load_catalogue(plan.term)
         fy = _int(plan.fiscal_year)
         return load_catalogue(term_for_fy(fy)) if fy is not None else None
@@ -132,7 +140,7 @@ def _catalogue(plan: PlanSubmission) -> Catalogue | None:
 def _kpis(plan: PlanSubmission, cat: Catalogue) -> list[Kpi]:
     fy = _int(plan.fiscal_year)
     code = plan.branch_code if isinstance(plan.branch_code, str) else "01"
-    if fy is None:
+    if fy is None or not 1989 <= fy <= 9998:  # no year of a calendar: every KPI of the scope
         scope = "national" if code == HQ_CODE else "branch"
         return [k for k in cat.kpis if k.scope == scope]
     return cat.kpis_for(fy, code)
