@@ -181,7 +181,8 @@ def test_no_p402_for_previous_year_kinds_whatever_the_expected_value():
 def test_p403_laxer_than_the_fixed_national_target():
     f = validate_plan(clean_plan(**{"K6-1-01": kpi("K6-1-01", 99.0, expected=99.5)}))
     assert rows(f) == [["P403", KPI_SHEET, cell("K6-1-01", "target"), "K6-1-01"]]  # not also P402
-    assert "全国共通の目標 100.0%" in f[0].text_ja
+    assert f[0].text_ja == ("K6-1-01「サービススタンダード」の年間目標 99.0% は、全国共通の目標 100.0% より低い水準です。"
+                            "全国共通の目標（100.0%）と同じかそれより厳しい目標にするか、目標の考え方にその理由を記入してください。")
     f = validate_plan(clean_plan(**{"K6-3-01": kpi("K6-3-01", 16.0)}))  # 15%以下
     assert rows(f) == [["P403", KPI_SHEET, cell("K6-3-01", "target"), "K6-3-01"]]
     f = validate_plan(clean_plan(**{"K6-2-09": kpi("K6-2-09", 20.0)}))  # バイオシミラー 25%
@@ -233,8 +234,8 @@ def test_p404_uses_the_catalogues_labels_and_the_shared_population():
 
 def test_p405_planned_people_exceed_the_population():
     f = validate_plan(clean_plan(**{"K6-2-04": kpi("K6-2-04", 25.0, population=7000, planned=7289)}))
-    assert [r for r in rows(f) if r[0] == "P405"] == [["P405", KPI_SHEET, cell("K6-2-04", "planned"), "K6-2-04"]]
-    assert next(x for x in f if x.code == "P405").is_error
+    assert rows(f) == [["P405", KPI_SHEET, cell("K6-2-04", "planned"), "K6-2-04"]]  # not also P404 (104.1%)
+    assert f[0].is_error and "見込者数（7,289）が対象者数（7,000）を超えています" in f[0].text_ja
 
 
 def test_p405_within_a_breakdown_row():

@@ -173,14 +173,15 @@ def _easier(kpi: Kpi, target: float, reference: float) -> bool:
     return t > r if kpi.direction == "<=" else t < r
 
 
-def _advice(pk: PlanKpi) -> dict[str, Any]:
+def _advice(pk: PlanKpi, fix_ja: str = "この目標でよいか確認し、", fix_en: str = "Check the target and ") -> dict[str, Any]:
+    """What the branch is asked: nothing when 目標の考え方 gives the reason (context reason_given), else
+    to check the target (or fix_ja: to set another) and give the reason."""
     if _filled(pk.reason):
         return {"reason_given": True, "reason": str(pk.reason.value),
                 "advice_ja": "目標の考え方が記入されているため、対応は不要です（本部の一覧に目標の考え方とともに載ります）。",
                 "advice_en": "目標の考え方 gives the reason: nothing to do (HQ's lists show it with the reason)."}
-    return {"reason_given": False,
-            "advice_ja": "この目標でよいか確認し、目標の考え方にその理由を記入してください。",
-            "advice_en": "Check the target and give the reason in 目標の考え方."}
+    return {"reason_given": False, "advice_ja": f"{fix_ja}目標の考え方にその理由を記入してください。",
+            "advice_en": f"{fix_en}give the reason in 目標の考え方."}
 
 
 # ---------------------------------------------------------------- one KPI
@@ -203,8 +204,10 @@ def _kpi_checks(ctx: _Context, kpi: Kpi, pk: PlanKpi) -> Iterator[Finding]:
     laxer = False
     if rule == "fixed" and kpi.target.value is not None and _easier(kpi, target, kpi.target.value):
         laxer = True
-        yield ctx.at(pk.target, "P403", kpi.id, label=label, value=fmt(target), expected=fmt(kpi.target.value),
-                     **_advice(pk))
+        fixed = fmt(kpi.target.value)
+        yield ctx.at(pk.target, "P403", kpi.id, label=label, value=fmt(target), expected=fixed,
+                     **_advice(pk, f"全国共通の目標（{fixed}）と同じかそれより厳しい目標にするか、",
+                               f"Set {fixed} or a stricter target, or "))
     ref = ctx.reference(kpi, pk)
     if rule == "generic_conditional":
         yield from _generic(ctx, kpi, pk, target, ref)
@@ -327,6 +330,8 @@ def _against_counts(ctx: _Context, kpi: Kpi, pk: PlanKpi, target: float) -> Iter
     pop, planned = number(pop_iv), number(pk.planned)
     if pop is None or planned is None or pop <= 0 or planned < 0:
         return
+    if shown(0, planned) > shown(0, pop):
+        return  # P405 says it: a rate over the whole population is no second finding
     rate = kpi.rate(planned, pop)
     if rate is None or shown(kpi, rate) == shown(kpi, target):
         return
