@@ -298,10 +298,10 @@ def test_p408_below_last_years_approved_plan_target():
 
 
 def test_p408_across_the_term_change_only_where_the_value_carries_over():
-    last = clean_plan(2023, **{"K5-2-01": kpi("K5-2-01", 60.0), "K5-1-02": kpi("K5-1-02", 97.0)})
-    plan = clean_plan(2024, **{"K6-2-01": kpi("K6-2-01", 58.0), "K6-1-02": kpi("K6-1-02", 96.0)})
-    codes = {(f.code, f.subject) for f in validate_plan(plan, previous=last)}
-    assert ("P408", "K6-2-01") in codes
+    # 継続 K5-2-01 → K6-2-01 compares; K5-2-06 (3か月以内) → K6-2-06 (10か月以内) is redefined: it does not
+    last = clean_plan(2023, **{"K5-2-01": kpi("K5-2-01", 60.0), "K5-2-06": kpi("K5-2-06", 40.0)})
+    plan = clean_plan(2024, **{"K6-2-01": kpi("K6-2-01", 58.0), "K6-2-06": kpi("K6-2-06", 12.0)})
+    assert rows(validate_plan(plan, previous=last)) == [["P408", KPI_SHEET, cell("K6-2-01", "target"), "K6-2-01"]]
 
 
 def test_p409_a_target_far_from_the_other_branches():
