@@ -139,6 +139,9 @@ def test_p402_below_the_branchs_expected_value_without_a_reason():
     assert rows(f) == [["P402", KPI_SHEET, cell("K6-2-01", "target"), "K6-2-01"]]
     assert f[0].text_ja.startswith("K6-2-01「生活習慣病予防健診」の年間目標 55.0% は、令和6年度見込み 56.2% より低い水準です。")
     assert f[0].context["reason_given"] is False and "目標の考え方にその理由を記入" in f[0].text_ja
+    dated = replace(kpi("K6-2-01", 55.0, expected=56.2, status="暫定"), expected_as_of=iv("R7.1現在"))
+    (g,) = validate_plan(clean_plan(**{"K6-2-01": dated}))
+    assert "令和6年度暫定（R7.1現在） 56.2% より低い水準です" in g.text_ja and g.cell == cell("K6-2-01", "target")
 
 
 def test_p402_with_a_reason_is_listed_with_it_and_asks_nothing():

@@ -112,7 +112,9 @@ class _Context:
             status = pk.expected_status.value if pk.expected_status.value in ("見込み", "暫定") else None
             word = status or ("実績" if pk.expected_status.value == "確定" else "見込み")
             year = wareki_fiscal_year(fy - 1) if fy and fy - 1 >= 1989 else "前年度"
-            return expected, f"{year}{word}", f"last year's {'value' if word == '実績' else 'expected value'}"
+            as_of = f"（{str(pk.expected_as_of.value).strip()}）" if _filled(pk.expected_as_of) else ""
+            return (expected, f"{year}{word}{as_of}",
+                    f"last year's {'value' if word == '実績' else 'expected value'}{as_of}")
         final = self.finals.get(kpi.id)
         final = final if isinstance(final, (int, float)) and not isinstance(final, bool) else None
         if final is not None and math.isfinite(final):
