@@ -1,5 +1,8 @@
 """Schema rules: the submission record against schemas/submission.schema.json, each error mapped
-back to the cell its value came from (E407 a rating not in the list, E409 text too long, E309 else)."""
+back to the cell its value came from (E407 a rating not in the list, E409 text too long, E309 else).
+
+`text_too_long` is E409 for a text of any record (a 事業計画's activities and 目標の考え方,
+kpisheet.plan.rules): one code and one message for a text longer than its cell should hold."""
 
 from __future__ import annotations
 
@@ -34,6 +37,18 @@ def schema_record(sub: Submission) -> dict[str, Any]:
 
 SUBMISSION_SCHEMA = "submission.schema.json"
 SCHEMA_CODES = {"enum": "E407", "maxLength": "E409"}
+
+
+def text_too_long(iv: InputValue, limit: int, *, label: str, file: str | None, branch: str | None,
+                  subject: str | None) -> Finding | None:
+    """E409 at the text's cell when it has more than `limit` characters (names.TEXT_LIMITS), else None."""
+    text = iv.value
+    if not isinstance(text, str) or len(text) <= limit:
+        return None
+    src = iv.source
+    return finding("E409", file=file, branch=branch, sheet=src.sheet if src else None,
+                   cell=src.cell if src else None, name=src.name if src else None, subject=subject,
+                   value=len(text), label=label, expected=limit)
 
 
 def schema_findings(sub: Submission) -> list[Finding]:
