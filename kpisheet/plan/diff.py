@@ -300,6 +300,19 @@ def mark_pair(new: str, old: str, *, strict: bool = False) -> tuple[Cell, Cell]:
     return _spans(nt, nk, new_hit), _spans(ot, ok, old_hit)
 
 
+def coalesce(spans: Iterable[Span]) -> Cell:
+    """Neighbouring spans of one mark as one span, empty ones dropped."""
+    out: list[Span] = []
+    for s in spans:
+        if not s.text:
+            continue
+        if out and out[-1].mark == s.mark:
+            out[-1] = Span(out[-1].text + s.text, s.mark)
+        else:
+            out.append(s)
+    return tuple(out)
+
+
 def whole(text: str, mark: int = CHANGED) -> Cell:
     return (Span(text, mark),) if text else ()
 
@@ -385,7 +398,7 @@ def _percent_text(v: float, raw: Any, kpi: Kpi | None) -> str:
 def target_text(side: _Side, k: PlanKpi) -> str:
     """The target as the 概要 prints it: '90.0%', '対前年度以上', the text of a qualitative KPI."""
     ck = side.kpi(k.kpi_id)
-    word = "以下" if ck is not None and ck.direction == "<=" else "以上"
+    word = "以下" if _direction(side, k) == "<=" else "以上"
     if k.kind == "previous_year":
         return f"対前年度{word}"
     v = k.target.value
@@ -398,15 +411,26 @@ def target_text(side: _Side, k: PlanKpi) -> str:
     return text + word
 
 
+_TARGET_IN_SENTENCE = re.compile(r"[\s\u3000]*(?:を|について[、，]?)?[\s\u3000]*"
+                                 r"(?:[0-9０-９][0-9０-９,，.．]*[\s\u3000]*[%％]|対前年度?)(?:以上|以下)?とする")
+
+
 def kpi_label(side: _Side, k: PlanKpi) -> str:
+    """The catalogue's label; for a KPI no catalogue knows, its printed sentence up to the target."""
     ck = side.kpi(k.kpi_id)
     if ck is not None:
         return ck.label
-    s = _value(k.sentence.value)
-    m = re.search(r"[0-9０-９]|対前年", s)
+    s = _value(k.sentence.value).split("\n")[0]
+    m = _TARGET_IN_SENTENCE.search(s)
     head = s[:m.start()] if m else s
-    head = re.sub(r"[\s\u3000]*(を|について)?[\s\u3000]*$", "", head)
-    return re.sub(r"[。\s]+$", "", head) or k.kpi_id
+    return re.sub(r"[。、\s\u3000]+$", "", head) or k.kpi_id
+
+
+def _direction(side: _Side, k: PlanKpi) -> str:
+    ck = side.kpi(k.kpi_id)
+    if ck is not None:
+        return ck.direction
+    return "<=" if "以下" in _value(k.sentence.value) else ">="
 
 
 def kpi_sentence(side: _Side, k: PlanKpi) -> str:
@@ -614,8 +638,8 @@ class _Builder:
         renumbered = normalise(nn) != normalise(on)
         hn, ho = mark_pair(nh, oh, strict=self.strict)
         num_mark = MOVED if renumbered else SAME
-        ncell = (*((Span(nn, num_mark),) if nn else ()), *hn)
-        ocell = (*((Span(on, num_mark),) if on else ()), *ho)
+        ncell = coalesce((Span(nn, num_mark), *hn))
+        ocell = coalesce((Span(on, num_mark), *ho))
         reworded = _has_marks(hn, ho)
         status = "changed" if reworded else "renumbered" if renumbered else "same"
         self.rows.append(DiffRow("heading", status, ncell, ocell, mid))
@@ -669,7 +693,7 @@ class _Builder:
             ov = volume_lines(self.old, ok) if ok else []
             for x in range(max(len(nv), len(ov))):
                 self.text_row("volume", nv[x] if x < len(nv) else None, ov[x] if x < len(ov) else None, mid, key)
-            targets.append(_target_change(self.new, self.old, nk, ok))
+            targets.append(_target_change(self.new, self.old, nk, ok, self.strict))
             if nk and ok:
                 counts.extend(_count_changes(self.new, nk, ok))
 
@@ -678,7 +702,7 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _target_change(new: _Side, old: _Side, nk: PlanKpi | None, ok: PlanKpi | None) -> TargetChange:
+def _target_change(new: _Side, old: _Side, nk: PlanKpi | None, ok: PlanKpi | None, strict: bool) -> TargetChange:
     side, k = (new, nk) if nk is not None else (old, ok)
     assert k is not None
     label = kpi_label(side, k)
@@ -696,7 +720,7 @@ def _target_change(new: _Side, old: _Side, nk: PlanKpi | None, ok: PlanKpi | Non
         a, b = shown(d, nv), shown(d, ov)
         change = "raised" if a > b else "lowered" if a < b else "unchanged"
     else:
-        change = "unchanged" if normalise(nt) == normalise(ot) else "reworded"
+        change = "reworded" if _has_marks(*mark_pair(nt, ot, strict=strict)) else "unchanged"
     return TargetChange(nk.kpi_id, label, change, nt, ot, nv, ov)
 
 
