@@ -17,7 +17,8 @@ workbook across branches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,12 +27,17 @@ from xlsxwriter.worksheet import Worksheet
 
 from kpisheet.domain.catalogue import branch as branch_of
 from kpisheet.domain.display import format_figure
+from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_year
+from kpisheet.domain.plan import PlanSubmission
 from kpisheet.domain.settings import HqSettings
-from kpisheet.fileio import atomic_path
-from kpisheet.plan.diff import CHANGED, MOVED, ChangeSummary, Cell, DiffRow, PlanDiff, change_summary, cell_text
+from kpisheet.fileio import OutputExistsError, atomic_path
+from kpisheet.plan.diff import (CHANGED, MOVED, Cell, ChangeSummary, DiffRow, PlanDiff, cell_text, change_summary,
+                                diff_plans)
 from kpisheet.write.report.layout import (FONT, Column, Sheet, Styles, lines_of, print_setup, row_height,
                                           workbook_options)
+
+CODES = frozenset({"P701", "P702"})
 
 SHEET = "新旧対照表"
 SUMMARY_SHEET = "変更の概要"
@@ -72,8 +78,13 @@ def title_of(diff: PlanDiff, draft: bool) -> str:
     return f"{year} 事業計画（{name}支部）新旧対照表{DRAFT if draft else ''}"
 
 
+def _file_name(new: PlanSubmission) -> str:
+    return f"{new.branch_code or 'xx'}_{new.branch_name or ''}_FY{new.fiscal_year}_新旧対照表.xlsx"
+
+
 def file_name(diff: PlanDiff) -> str:
-    return f"{diff.branch_code or 'xx'}_{diff.branch_name or ''}_FY{diff.new.fiscal_year}_新旧対照表.xlsx"
+    """「46_鹿児島_FY2025_新旧対照表.xlsx」"""
+    return _file_name(diff.new)
 
 
 class _Formats:
@@ -332,3 +343,80 @@ def summary_file_name(fiscal_year: int | None) -> str:
 def cell_texts(diff: PlanDiff) -> list[tuple[str, str]]:
     """(新, 旧) text of every row, as the sheet holds it (for tests and the CLI's summary)."""
     return [(cell_text(r.new), cell_text(r.old)) for r in diff.rows]
+
+
+# ---------------------------------------------------------------- plan files in, one workbook per branch out
+class PlanFileError(KpisheetError):
+    """A plan file `plan diff` was given cannot be read (P701)."""
+
+
+def read_plan_file(path: Path) -> PlanSubmission:
+    """A plan from a plan JSON file (PlanSubmission.to_dict's form).  A plan workbook (.xlsx) is read
+    by kpisheet.plan.reader.read_plan: this is the one place that call belongs."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise PlanFileError([finding("P701", file=path, data_file=str(path),
+                                     reason="事業計画のJSONファイル（.json）ではありません")])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        plan = PlanSubmission.from_dict(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError([finding("P701", file=path, data_file=str(path), reason=str(exc))]) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PlanFileError([finding("P701", file=path, data_file=str(path),
+                                     reason=f"事業計画の形ではありません: {type(exc).__name__} {exc}")]) from None
+    if not plan.branch_code or not plan.fiscal_year:
+        raise PlanFileError([finding("P701", file=path, data_file=str(path),
+                                     reason="支部（branch_code）または年度（fiscal_year）がありません")])
+    return plan
+
+
+def plans_at(path: Path) -> list[tuple[Path, PlanSubmission]]:
+    """The plans of a plan file, or of every plan file (*.json) in a folder, in name order."""
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".json") if path.is_dir() else [path]
+    if not files:
+        raise PlanFileError([finding("P701", file=path, data_file=str(path), reason="事業計画のファイルがありません")])
+    return [(f, read_plan_file(f)) for f in files]
+
+
+@dataclass
+class DiffRun:
+    written: list[Path] = field(default_factory=list)  # one 新旧対照表 per branch
+    summary: Path | None = None  # HQ's workbook across branches
+    summaries: list[ChangeSummary] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # P702: a branch in one year only
+
+
+def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequence[tuple[Path, PlanSubmission]],
+                        out_dir: Path | str, *, label: str | None = None, legend: str = DEFAULT_LEGEND,
+                        draft: bool = True, placeholders: bool = False, strict: bool = False,
+                        force: bool = False) -> DiffRun:
+    """Each branch's 新旧対照表 (new against old, paired by branch code) and HQ's summary into `out_dir`."""
+    out = Path(out_dir)
+    run = DiffRun()
+    old_by = {p.branch_code: (f, p) for f, p in old}
+    new_by = {p.branch_code: (f, p) for f, p in new}
+    both = sorted(set(old_by) & set(new_by), key=lambda c: c or "")
+    if not force:  # nothing is written when any output is there already
+        paths = [out / _file_name(new_by[c][1]) for c in both]
+        if both:
+            paths.append(out / summary_file_name(new_by[both[0]][1].fiscal_year))
+        existing = [p for p in paths if p.exists()]
+        if existing:
+            raise OutputExistsError(*existing)
+    for code in sorted(set(old_by) | set(new_by), key=lambda c: c or ""):
+        if code not in old_by or code not in new_by:
+            side, (f, p) = ("新", new_by[code]) if code in new_by else ("旧", old_by[code])
+            run.findings.append(finding("P702", file=f, branch=code, data_file=str(f),
+                                        branch_label=_branch_label(code, p.branch_name), side=side,
+                                        side_en="new" if side == "新" else "old"))
+            continue
+        diff = diff_plans(old_by[code][1], new_by[code][1], strict=strict)
+        run.written.append(write_taishohyo(diff, out / file_name(diff), label=label, draft=draft, legend=legend,
+                                           placeholders=placeholders))
+        run.summaries.append(change_summary(diff))
+    if run.summaries:
+        year = run.summaries[0].new_year
+        run.summary = write_taishohyo_summary(run.summaries, out / summary_file_name(year), fiscal_year=year)
+    return run
