@@ -105,7 +105,7 @@ class _Formats:
         self.run_bold_under = wb.add_format({"font_name": FONT, "font_size": TEXT_SIZE, "bold": True, "underline": 1})
         self.run_bold_double = wb.add_format({"font_name": FONT, "font_size": TEXT_SIZE, "bold": True,
                                               "underline": 2})
-        self.label = wb.add_format({"font_name": FONT, "font_size": 11, "align": "right", "border": 1})
+        self.label = wb.add_format({"font_name": FONT, "font_size": 11, "align": "right"})
         self.title = wb.add_format({"font_name": FONT, "font_size": 14, "bold": True, "align": "center",
                                     "valign": "vcenter"})
         self.legend = wb.add_format({"font_name": FONT, "font_size": TEXT_SIZE, "align": "right"})
