@@ -84,8 +84,8 @@ def plan(code: str, year: int) -> PlanSubmission:
                 if not (late and (mid, i) in DROP)]
         if late and mid in ADD:
             rows.append(ADD[mid])
-        origin = (lambda n: f"2024:{mid}:{n}") if late else (lambda n: None)
-        items = tuple(PlanItem(n, InputValue(t), InputValue("○"), origin=origin(n) if n <= len(texts) else None)
+        items = tuple(PlanItem(n, InputValue(t), InputValue("○"),
+                               origin=f"2024:{mid}:{n}" if late and n <= len(texts) else None)
                       for n, t in enumerate(rows, 1))
         measures[mid] = PlanMeasure(mid, items=items)
     if late and code == "46":

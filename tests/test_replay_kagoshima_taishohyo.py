@@ -75,9 +75,9 @@ def _closing_free(text: str) -> str:
 
 
 def test_underlines_cover_every_change_and_only_changes(replay):
-    diff, rows = replay
+    _, rows = replay
     paired = 0
-    for r, (kind, new, old) in zip(diff.rows, rows):
+    for _, new, old in rows:
         if new and old:  # what is not underlined reads the same on both sides
             paired += 1
             keep_new = "".join(t for t, u in new if u is None)  # a renumbered number is double-underlined
@@ -126,7 +126,7 @@ RAISED = {"95.4％": "95.0％", "90.0％": "87.0％", "84.0％": "83.0％", "43.
 
 def test_the_ten_raised_targets_are_underlined_and_no_unchanged_kpi_sentence_is(replay):
     diff, rows = replay
-    kpi_rows = [(r, n, o) for r, (kind, n, o) in zip(diff.rows, rows) if kind == "kpi"]
+    kpi_rows = [(r, n, o) for r, (kind, n, o) in zip(diff.rows, rows, strict=True) if kind == "kpi"]
     raised = {}
     for r, new, old in kpi_rows:
         numbers_new = [t.strip(" を") for t in _under(new) if re.search(r"\d", t)]
@@ -146,7 +146,7 @@ def test_the_ten_raised_targets_are_underlined_and_no_unchanged_kpi_sentence_is(
 def test_renumbered_headings_are_double_underlined_on_their_number_only(replay):
     diff, rows = replay
     marked = [(_under(n, "double"), _under(o, "double"), _under(n), _under(o))
-              for r, (kind, n, o) in zip(diff.rows, rows) if kind == "heading" and _under(n, "double")]
+              for r, (kind, n, o) in zip(diff.rows, rows, strict=True) if kind == "heading" and _under(n, "double")]
     assert marked == [(["⑤"], ["④"], [], []), (["⑥"], ["⑤"], [], []), (["⑦"], ["⑥"], [], []),
                       (["⑧"], ["⑦"], [], []), (["⑨"], ["⑧"], [], [])]
     summary = change_summary(diff)

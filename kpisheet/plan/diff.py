@@ -33,7 +33,8 @@ from typing import Any, Iterable, Sequence
 from kpisheet.domain.catalogue import Catalogue, Kpi, TermMapping, load_catalogue, load_mapping, term_for_fy
 from kpisheet.domain.display import format_figure, format_value, shown
 from kpisheet.domain.findings import KpisheetError
-from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanPart, PlanSubmission
+from kpisheet.domain.model import EMPTY
+from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanSubmission
 
 SAME, CHANGED, MOVED = 0, 1, 2  # a span's mark: none, underline (changed), double underline (renumbered)
 ROW_KINDS = ("pillar", "heading", "subheading", "item", "kpi_head", "kpi", "volume")
@@ -275,7 +276,7 @@ def _spans(toks: list[str], keys: list[str], hit: set[int]) -> Cell:
         if before and after and before[-1] in hit and after[0] in hit:
             marks[i] = CHANGED
     spans: list[Span] = []
-    for t, m in zip(toks, marks):
+    for t, m in zip(toks, marks, strict=True):
         if spans and spans[-1].mark == m:
             spans[-1] = Span(spans[-1].text + t, m)
         else:
@@ -561,7 +562,7 @@ def _align_items(new_items: Sequence[PlanItem], old_items: Sequence[PlanItem], o
             last = j
     rows: list[tuple[int | None, list[int]]] = []
     bounds = [(-1, -1), *anchors, (len(new_items), len(old_items))]
-    for (a_i, a_j), (b_i, b_j) in zip(bounds, bounds[1:]):
+    for (a_i, a_j), (b_i, b_j) in zip(bounds, bounds[1:], strict=False):
         rows.extend(_align_segment(nt, ot, range(a_i + 1, b_i), range(a_j + 1, b_j)))
         if b_i < len(new_items):
             rows.append((b_i, [b_j]))
@@ -577,7 +578,7 @@ def _align_segment(nt: list[str], ot: list[str], ni: range, oi: range) -> list[t
         olds = [oi[x] for x in range(i1, i2)]
         news = [ni[x] for x in range(j1, j2)]
         if tag == "equal":
-            rows.extend((n, [o]) for n, o in zip(news, olds))
+            rows.extend((n, [o]) for n, o in zip(news, olds, strict=True))
             continue
         rows.extend(_greedy(nt, ot, news, olds))
     return rows
@@ -738,9 +739,9 @@ def _count_changes(side: _Side, nk: PlanKpi, ok: PlanKpi) -> list[CountChange]:
     for p in nk.parts:
         q = old_parts.pop(normalise(_value(p.label.value)), None)
         plabel = f"{label}（{_value(p.label.value)}）"
-        for what, a, b in ((pop_label, p.population, q.population if q else None),
-                           (planned_label, p.planned, q.planned if q else None)):
-            na, nb = _number(a.value), _number(b.value) if b is not None else None
+        for what, a, b in ((pop_label, p.population, q.population if q else EMPTY),
+                           (planned_label, p.planned, q.planned if q else EMPTY)):
+            na, nb = _number(a.value), _number(b.value)
             if (na, nb) != (None, None) and na != nb:
                 out.append(CountChange(nk.kpi_id, plabel, what, na, nb))
     for q in old_parts.values():
