@@ -223,3 +223,48 @@ def test_a_page_breaks_before_a_measure_that_would_not_fit_in_what_is_left():
 def test_spans_never_hold_empty_text():
     n, o = mark_pair("", "削除された文")
     assert n == () and o == (Span("削除された文", CHANGED),)
+
+
+def test_measures_the_mapping_merges_stand_opposite_their_one_successor_and_a_split_one_its_first():
+    mapping = load_mapping()
+    merged = [m.from_id for m in mapping.measures if m.relation == "統合" and m.to_ids == ("6-1-II-3",)][:2]
+    split = next(m for m in mapping.measures if m.relation == "分離" and len(m.to_ids) == 2)
+    old = plan(2023, [measure(merged[0], "", "", "現金給付の審査を行う。"), measure(merged[1], "", "", "柔整の照会を行う。"),
+                      measure(split.from_id, "", "", "分析する。")], term=5)
+    new = plan(2024, [measure("6-1-II-3", "", "", "現金給付の審査を行う。", "柔整の照会を行う。"),
+                      measure(split.to_ids[0], "", "", "分析する。"), measure(split.to_ids[1], "", "", "新しく始める。")],
+               term=6)
+    d = diff_plans(old, new)
+    heads = [(r.new is not None, r.old is not None, r.measure_id) for r in d.rows if r.kind == "heading"]
+    assert heads == [(True, True, "6-1-II-3"), (False, True, "6-1-II-3"), (True, True, split.to_ids[0]),
+                     (True, False, split.to_ids[1])]
+    items = [(r.new_text, r.old_text, r.status) for r in d.rows if r.kind == "item"]
+    assert items[:2] == [("○ 現金給付の審査を行う。", "○ 現金給付の審査を行う。", "same"),
+                         ("○ 柔整の照会を行う。", "○ 柔整の照会を行う。", "same")]  # the merged measures' items, pooled
+    s = change_summary(d)
+    assert [m.old_ids for m in d.measures][0] == tuple(merged) and s.measures_dropped == []
+    assert [m.new_id for m in s.measures_added] == [split.to_ids[1]]
+
+
+def test_a_shared_population_prints_once_under_the_kpi_it_belongs_to():
+    from dataclasses import replace
+
+    from kpisheet.domain.catalogue import PlanCounts
+    from kpisheet.plan.diff import volume_lines
+
+    cat = load_catalogue(6)
+    kpis = {"K6-2-01": replace(cat.kpi("K6-2-01"), plan=PlanCounts("対象者数", "受診見込者数")),
+            "K6-2-02": replace(cat.kpi("K6-2-02"), plan=PlanCounts("対象者数", "取得見込者数", shared_with="K6-2-01"))}
+
+    class Cat:
+        def has_kpi(self, kid: str) -> bool:
+            return kid in kpis
+
+        def kpi(self, kid: str):
+            return kpis[kid]
+
+    p = plan(2025, [], [PlanKpi("K6-2-01", "value", iv(63.0), population=iv(237452), planned=iv(149595)),
+                        PlanKpi("K6-2-02", "value", iv(11.0), population=iv(237452), planned=iv(26120))])
+    side = _Side(p, Cat())  # type: ignore[arg-type]
+    assert volume_lines(side, p.kpis["K6-2-01"]) == ["（対象者数：237,452人　受診見込者数：149,595人）"]
+    assert volume_lines(side, p.kpis["K6-2-02"]) == ["（取得見込者数：26,120人）"]

@@ -462,6 +462,9 @@ def volume_lines(side: _Side, k: PlanKpi) -> list[str]:
     planned_label = (ck.plan.planned_label if ck is not None and ck.plan is not None else None) or "見込者数"
     lines = []
     pop, planned = k.population.value, k.planned.value
+    shared = ck.plan.shared_with if ck is not None and ck.plan is not None else None
+    if shared and shared in side.plan.kpis and side.plan.kpis[shared].population.value == pop:
+        pop = None  # printed once, under the KPI whose 対象者数 this one shares
     if isinstance(pop, (int, float)) or isinstance(planned, (int, float)):
         parts = []
         if isinstance(pop, (int, float)):
