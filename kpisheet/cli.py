@@ -709,7 +709,7 @@ def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool
         _echo(f"{f.code} 警告: {f.message_ja}", err=True)
     for path, s in zip(run.written, run.summaries, strict=True):
         _echo(f"{branch_label(s.branch_code)}: 目標 引上げ {len(s.raised)}・引下げ {len(s.lowered)}・"
-              f"据置き {len(s.unchanged)}・新設 {len(s.targets_added)}・削除 {len(s.targets_dropped)}、"
+              f"据置き {s.targets_kept}・新設 {len(s.targets_added)}・削除 {len(s.targets_dropped)}、"
               f"施策 新設 {len(s.measures_added)}・削除 {len(s.measures_dropped)}・番号変更 {len(s.measures_renumbered)}、"
               f"率と人数の合わない組 {len(s.inconsistent)} → {path}")
     if run.summary is not None:

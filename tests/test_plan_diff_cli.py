@@ -95,3 +95,12 @@ def test_a_branch_of_one_year_only_is_p702_and_the_others_are_written(tmp_path: 
     [f] = result.findings
     assert (f.code, f.branch, f.cell, f.file) == ("P702", "10", None,
                                                  str(EXAMPLES / "plans_FY2025" / "10_群馬_FY2025_事業計画.json"))
+
+
+def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):
+    settings = json.loads((EXAMPLES / "hq_settings.json").read_text(encoding="utf-8"))
+    settings["plan"] = {"taishohyo_label": 3}
+    (tmp_path / "s.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    code, _, err = run("plan", "diff", str(DATA / "plan_kagoshima_h30.json"), str(DATA / "plan_kagoshima_h31.json"),
+                       "-o", str(tmp_path / "out"), "--settings", str(tmp_path / "s.json"))
+    assert code == 1 and "D002" in err and "$.plan.taishohyo_label" in err and not (tmp_path / "out").exists()

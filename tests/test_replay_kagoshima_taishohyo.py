@@ -141,6 +141,8 @@ def test_the_ten_raised_targets_are_underlined_and_no_unchanged_kpi_sentence_is(
     summary = change_summary(diff)
     assert sorted(t.new for t in summary.raised) == sorted(f"{v.rstrip('％')}%以上" for v in RAISED)
     assert summary.lowered == [] and [t.kpi_id for t in summary.targets_added] == ["K4-3-03-1"]
+    # the same target, its sentence reworded: 「対前年以下」 (度 dropped, a slip of the document)
+    assert [t.kpi_id for t in summary.wording] == ["K4-1-05-3"] and summary.targets_kept == 10
 
 
 def test_renumbered_headings_are_double_underlined_on_their_number_only(replay):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
@@ -106,7 +106,7 @@ class MeasurePair:
 class TargetChange:
     kpi_id: str  # the new KPI id (the old one's when dropped)
     label: str
-    change: str  # raised | lowered | unchanged | reworded | kind | added | dropped
+    change: str  # raised | lowered | unchanged | wording (same target, sentence reworded) | reworded | kind | added | dropped
     new: str  # the target as printed ('90.0%', '対前年度以上', the wording); '' when absent
     old: str
     new_value: float | None = None
@@ -179,6 +179,7 @@ class ChangeSummary:
     lowered: list[TargetChange] = field(default_factory=list)
     unchanged: list[TargetChange] = field(default_factory=list)
     reworded: list[TargetChange] = field(default_factory=list)  # text targets reworded, or the kind changed
+    wording: list[TargetChange] = field(default_factory=list)  # the same target, its sentence reworded
     targets_added: list[TargetChange] = field(default_factory=list)
     targets_dropped: list[TargetChange] = field(default_factory=list)
     measures_added: list[MeasurePair] = field(default_factory=list)
@@ -192,6 +193,11 @@ class ChangeSummary:
     inconsistent: list[RatePair] = field(default_factory=list)
     pairs_checked: int = 0
 
+    @property
+    def targets_kept(self) -> int:
+        """Targets the same as last year's (their sentence reworded or not)."""
+        return len(self.unchanged) + len(self.wording)
+
     def to_dict(self) -> dict[str, Any]:
         def t(c: TargetChange) -> dict[str, Any]:
             return {"kpi_id": c.kpi_id, "label": c.label, "new": c.new, "old": c.old}
@@ -201,7 +207,8 @@ class ChangeSummary:
 
         return {"branch_code": self.branch_code, "new_year": self.new_year, "old_year": self.old_year,
                 "targets": {k: [t(c) for c in getattr(self, k)] for k in
-                            ("raised", "lowered", "unchanged", "reworded", "targets_added", "targets_dropped")},
+                            ("raised", "lowered", "unchanged", "wording", "reworded", "targets_added",
+                             "targets_dropped")},
                 "measures": {k: [m(p) for p in getattr(self, k)] for k in
                              ("measures_added", "measures_dropped", "measures_renumbered", "measures_reworded")},
                 "items": {"added": self.items_added, "dropped": self.items_dropped, "changed": self.items_changed},
@@ -693,11 +700,15 @@ class _Builder:
             key = nk.kpi_id if nk else ok.kpi_id if ok else None
             self.text_row("kpi", KPI_BULLET + kpi_sentence(self.new, nk) if nk else None,
                           KPI_BULLET + kpi_sentence(self.old, ok) if ok else None, mid, key)
+            sentence_changed = self.rows[-1].status == "changed"
             nv = volume_lines(self.new, nk) if nk else []
             ov = volume_lines(self.old, ok) if ok else []
             for x in range(max(len(nv), len(ov))):
                 self.text_row("volume", nv[x] if x < len(nv) else None, ov[x] if x < len(ov) else None, mid, key)
-            targets.append(_target_change(self.new, self.old, nk, ok, self.strict))
+            change = _target_change(self.new, self.old, nk, ok, self.strict)
+            if change.change == "unchanged" and sentence_changed:
+                change = replace(change, change="wording")
+            targets.append(change)
             if nk and ok:
                 counts.extend(_count_changes(self.new, nk, ok))
 
@@ -837,6 +848,7 @@ def change_summary(diff: PlanDiff) -> ChangeSummary:
     """What changed, in the categories HQ reads: targets, measures, items, counts, rate/count slips."""
     s = ChangeSummary(diff.branch_code, diff.branch_name, diff.new.fiscal_year, diff.old.fiscal_year)
     buckets = {"raised": s.raised, "lowered": s.lowered, "unchanged": s.unchanged, "reworded": s.reworded,
+               "wording": s.wording,
                "kind": s.reworded, "added": s.targets_added, "dropped": s.targets_dropped}
     for t in diff.targets:
         buckets[t.change].append(t)

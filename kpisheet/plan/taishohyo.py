@@ -47,7 +47,8 @@ ADDED, DROPPED = "（新設）", "（削除）"
 TEXT_SIZE = 10.0
 TEXT_WIDTH = 52.0  # each of the two columns: two of them print across A4 landscape at 100% (layout.PAGE_UNITS)
 PAGE_POINTS = 400.0  # body height of a landscape A4 page below the repeated heading rows, with room to spare
-CHANGE_JA = {"raised": "引上げ", "lowered": "引下げ", "unchanged": "据置き", "reworded": "文言の変更",
+CHANGE_JA = {"raised": "引上げ", "lowered": "引下げ", "unchanged": "据置き", "wording": "据置き（文の変更）",
+             "reworded": "文言の変更",
              "kind": "目標の立て方の変更", "added": "新設", "dropped": "削除"}
 
 
@@ -203,7 +204,8 @@ def _write_table(wb: Workbook, diff: PlanDiff, f: _Formats, *, options: Taishohy
 
 def _summary_rows(s: ChangeSummary) -> dict[str, list[dict[str, Any]]]:
     targets = [{"kpi": t.label, "old": t.old, "new": t.new, "change": CHANGE_JA[t.change]}
-               for group in (s.raised, s.lowered, s.targets_added, s.targets_dropped, s.reworded, s.unchanged)
+               for group in (s.raised, s.lowered, s.targets_added, s.targets_dropped, s.reworded, s.wording,
+                             s.unchanged)
                for t in group]
     measures = [{"what": what, "new": m.new_label, "old": m.old_label}
                 for what, group in (("新設", s.measures_added), ("削除", s.measures_dropped),
@@ -227,8 +229,9 @@ def _signed(v: float | None) -> str:
 def _write_summary(wb: Workbook, st: Styles, diff: PlanDiff, s: ChangeSummary, draft: bool) -> None:
     sh = Sheet(wb, st, SUMMARY_SHEET, f"{title_of(diff, draft)} 変更の概要")
     rows = _summary_rows(s)
-    counts_line = (f"目標：引上げ {len(s.raised)}、引下げ {len(s.lowered)}、据置き {len(s.unchanged)}、"
-                   f"新設 {len(s.targets_added)}、削除 {len(s.targets_dropped)}、文言の変更 {len(s.reworded)}　"
+    counts_line = (f"目標：引上げ {len(s.raised)}、引下げ {len(s.lowered)}、据置き {s.targets_kept}、"
+                   f"新設 {len(s.targets_added)}、削除 {len(s.targets_dropped)}、文言の変更 {len(s.reworded)}、"
+                   f"据置きのうち文の変更 {len(s.wording)}　"
                    f"施策：新設 {len(s.measures_added)}、削除 {len(s.measures_dropped)}、"
                    f"番号の変更 {len(s.measures_renumbered)}、見出しの変更 {len(s.measures_reworded)}　"
                    f"事業内容：追加 {s.items_added}、削除 {s.items_dropped}、変更 {s.items_changed}")
@@ -304,7 +307,7 @@ def write_taishohyo_summary(summaries: Sequence[ChangeSummary], out_path: Path |
         cols = [Column("支部", 14, lambda s: _branch_label(s.branch_code, s.branch_name), "text"),
                 Column("目標 引上げ", 8, lambda s: len(s.raised), "int"),
                 Column("引下げ", 8, lambda s: len(s.lowered), "int"),
-                Column("据置き", 8, lambda s: len(s.unchanged), "int"),
+                Column("据置き", 8, lambda s: s.targets_kept, "int"),
                 Column("新設", 8, lambda s: len(s.targets_added), "int"),
                 Column("削除", 8, lambda s: len(s.targets_dropped), "int"),
                 Column("施策 新設", 8, lambda s: len(s.measures_added), "int"),
@@ -319,7 +322,7 @@ def write_taishohyo_summary(summaries: Sequence[ChangeSummary], out_path: Path |
         print_setup(sh.ws, "支部別", repeat=(head, head))
         tg = Sheet(wb, st, "目標の変更", f"{title}：KPIの目標")
         trows = [(s, t) for s in summaries for group in (s.raised, s.lowered, s.targets_added, s.targets_dropped,
-                                                          s.reworded) for t in group]
+                                                          s.reworded, s.wording) for t in group]
         head, _ = tg.table([Column("支部", 14, lambda r: _branch_label(r[0].branch_code, r[0].branch_name), "text"),
                             Column("KPI", 50, lambda r: r[1].label, "wrap"),
                             Column("旧", 16, lambda r: r[1].old, "wrap"), Column("新", 16, lambda r: r[1].new, "wrap"),
