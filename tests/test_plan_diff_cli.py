@@ -104,3 +104,18 @@ def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):
     code, _, err = run("plan", "diff", str(DATA / "plan_kagoshima_h30.json"), str(DATA / "plan_kagoshima_h31.json"),
                        "-o", str(tmp_path / "out"), "--settings", str(tmp_path / "s.json"))
     assert code == 1 and "D002" in err and "$.plan.taishohyo_label" in err and not (tmp_path / "out").exists()
+
+
+def test_the_readme_shows_what_the_command_prints(tmp_path: Path, monkeypatch):
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### 新旧対照表"):]
+    command, shown = re.findall(r"```\n(.*?)```", section, re.S)[:2]
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(command.strip())
+    assert args[:3] == ["kpisheet", "plan", "diff"]
+    code, out, _ = run(*args[1:])
+    assert code == 0 and out == shown
