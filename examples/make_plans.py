@@ -101,7 +101,7 @@ def plan(code: str, year: int) -> PlanSubmission:
                           for n, (label, rate, p) in enumerate(PARTS[code][1 if late else 0], 1))
         kpis[kpi_id] = PlanKpi(kpi_id, "value", InputValue(target, None, f"{target:.1f}%"), population=_iv(pop),
                                planned=_iv(planned), parts=parts)
-    return PlanSubmission(f"examples/plans_FY{year}/{code}_{NAMES[code]}_FY{year}_事業計画.json", None, year, code,
+    return PlanSubmission(f"examples/plans_FY{year}/{code}_{NAMES[code]}支部_FY{year}_事業計画.json", None, year, code,
                           NAMES[code], term=6, measures=measures, kpis=kpis)
 
 
@@ -111,7 +111,7 @@ def main() -> None:
         folder.mkdir(exist_ok=True)
         for code in NAMES:
             p = plan(code, year)
-            (folder / f"{code}_{NAMES[code]}_FY{year}_事業計画.json").write_text(
+            (folder / f"{code}_{NAMES[code]}支部_FY{year}_事業計画.json").write_text(
                 json.dumps(p.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 

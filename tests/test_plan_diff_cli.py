@@ -28,10 +28,10 @@ def test_the_example_plans_give_one_table_per_branch_and_the_summary(tmp_path: P
     code, out, _ = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "-o",
                        str(tmp_path), "--label", "資料 2-3")
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["10_群馬_FY2025_新旧対照表.xlsx", "46_鹿児島_FY2025_新旧対照表.xlsx",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["10_群馬支部_FY2025_新旧対照表.xlsx", "46_鹿児島支部_FY2025_新旧対照表.xlsx",
                                                           "FY2025_新旧対照表_支部別の変更.xlsx"]
     assert "10 群馬支部: 目標 引上げ 6・引下げ 1" in out and "率と人数の合わない組 1" in out
-    ws = openpyxl.load_workbook(tmp_path / "46_鹿児島_FY2025_新旧対照表.xlsx")[SHEET]
+    ws = openpyxl.load_workbook(tmp_path / "46_鹿児島支部_FY2025_新旧対照表.xlsx")[SHEET]
     assert (ws["B1"].value, ws["A2"].value, ws["A4"].value, ws["B4"].value) == (
         "資料 2-3", "令和7年度 事業計画（鹿児島支部）新旧対照表（案）", "新（7年度）", "旧（6年度）")
     hq = openpyxl.load_workbook(tmp_path / "FY2025_新旧対照表_支部別の変更.xlsx")
@@ -48,7 +48,7 @@ def test_the_label_comes_from_hq_settings_and_final_drops_the_draft_mark(tmp_pat
     code, _, err = run("plan", "diff", str(DATA / "plan_kagoshima_h30.json"), str(DATA / "plan_kagoshima_h31.json"),
                        "-o", str(tmp_path / "out"), "--settings", str(tmp_path / "s.json"), "--final")
     assert code == 0, err
-    ws = openpyxl.load_workbook(tmp_path / "out" / "46_鹿児島_FY2019_新旧対照表.xlsx")[SHEET]
+    ws = openpyxl.load_workbook(tmp_path / "out" / "46_鹿児島支部_FY2019_新旧対照表.xlsx")[SHEET]
     assert (ws["B1"].value, ws["A2"].value, ws["A3"].value) == ("資料 5", "令和元年度 事業計画（鹿児島支部）新旧対照表",
                                                                "（下線は変更箇所）")
 
@@ -56,10 +56,10 @@ def test_the_label_comes_from_hq_settings_and_final_drops_the_draft_mark(tmp_pat
 def test_outputs_are_not_replaced_without_force(tmp_path: Path):
     args = ("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "-o", str(tmp_path))
     assert run(*args)[0] == 0
-    first = (tmp_path / "10_群馬_FY2025_新旧対照表.xlsx").stat().st_mtime_ns
+    first = (tmp_path / "10_群馬支部_FY2025_新旧対照表.xlsx").stat().st_mtime_ns
     code, _, err = run(*args)
     assert code == 1 and "--force" in err
-    assert (tmp_path / "10_群馬_FY2025_新旧対照表.xlsx").stat().st_mtime_ns == first
+    assert (tmp_path / "10_群馬支部_FY2025_新旧対照表.xlsx").stat().st_mtime_ns == first
     assert run(*args, "--force")[0] == 0
 
 
@@ -84,17 +84,17 @@ def test_a_file_that_is_no_plan_is_p701(tmp_path: Path):
 def test_a_branch_of_one_year_only_is_p702_and_the_others_are_written(tmp_path: Path):
     old = tmp_path / "old"
     shutil.copytree(EXAMPLES / "plans_FY2024", old)
-    (old / "10_群馬_FY2024_事業計画.json").unlink()
+    (old / "10_群馬支部_FY2024_事業計画.json").unlink()
     code, out, err = run("plan", "diff", str(old), str(EXAMPLES / "plans_FY2025"), "-o", str(tmp_path / "o"))
     assert code == 0 and "P702" in err and "10 群馬支部" in err
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["46_鹿児島_FY2025_新旧対照表.xlsx",
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["46_鹿児島支部_FY2025_新旧対照表.xlsx",
                                                                 "FY2025_新旧対照表_支部別の変更.xlsx"]
     from kpisheet.plan.taishohyo import plans_at, write_taishohyo_set
 
     result = write_taishohyo_set(plans_at(old), plans_at(EXAMPLES / "plans_FY2025"), tmp_path / "o2")
     [f] = result.findings
     assert (f.code, f.branch, f.cell, f.file) == ("P702", "10", None,
-                                                 str(EXAMPLES / "plans_FY2025" / "10_群馬_FY2025_事業計画.json"))
+                                                 str(EXAMPLES / "plans_FY2025" / "10_群馬支部_FY2025_事業計画.json"))
 
 
 def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):

@@ -80,11 +80,15 @@ def title_of(diff: PlanDiff, draft: bool) -> str:
 
 
 def _file_name(new: PlanSubmission) -> str:
-    return f"{new.branch_code or 'xx'}_{new.branch_name or ''}_FY{new.fiscal_year}_新旧対照表.xlsx"
+    try:
+        office = branch_of(new.branch_code or "").display_name
+    except KeyError:
+        office = new.branch_name or ""
+    return f"{new.branch_code or 'xx'}_{office}_FY{new.fiscal_year}_新旧対照表.xlsx"
 
 
 def file_name(diff: PlanDiff) -> str:
-    """「46_鹿児島_FY2025_新旧対照表.xlsx」"""
+    """「46_鹿児島支部_FY2025_新旧対照表.xlsx」, named as the branch's input workbooks are."""
     return _file_name(diff.new)
 
 
