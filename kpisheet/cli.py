@@ -706,7 +706,7 @@ def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool
     except OutputExistsError as exc:
         _exists_exit(exc)
     for f in run.findings:
-        _echo(f"{f.code} 警告: {f.message_ja}", err=True)
+        _echo(f"{f.code} {'エラー' if f.is_error else '警告'}: {f.message_ja}", err=True)
     for path, s in zip(run.written, run.summaries, strict=True):
         _echo(f"{branch_label(s.branch_code)}: 目標 引上げ {len(s.raised)}・引下げ {len(s.lowered)}・"
               f"据置き {s.targets_kept}・新設 {len(s.targets_added)}・削除 {len(s.targets_dropped)}、"
@@ -715,7 +715,9 @@ def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool
     if run.summary is not None:
         _echo(f"支部別の変更: {run.summary}")
     else:
-        _echo("新旧対照表を作れる支部がありませんでした（両方の年度に事業計画のある支部がありません）。", err=True)
+        _echo("新旧対照表を作れる支部がありませんでした。 / No branch's 新旧対照表 could be written.", err=True)
+        sys.exit(1)
+    if any(f.is_error for f in run.findings):
         sys.exit(1)
 
 

@@ -119,3 +119,21 @@ def test_the_readme_shows_what_the_command_prints(tmp_path: Path, monkeypatch):
     assert args[:3] == ["kpisheet", "plan", "diff"]
     code, out, _ = run(*args[1:])
     assert code == 0 and out == shown
+
+
+def test_two_plans_of_a_branch_on_a_side_are_p703_and_an_old_plan_not_older_is_p704(tmp_path: Path):
+    from kpisheet.plan.taishohyo import plans_at, write_taishohyo_set
+
+    new = tmp_path / "new"
+    shutil.copytree(EXAMPLES / "plans_FY2025", new)
+    shutil.copy(new / "10_群馬支部_FY2025_事業計画.json", new / "10_群馬支部_FY2025_事業計画（修正）.json")
+    result = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2024"), plans_at(new), tmp_path / "o")
+    [f] = result.findings
+    assert (f.code, f.branch, f.cell, f.file) == ("P703", "10", None, str(new / "10_群馬支部_FY2025_事業計画.json"))
+    assert [s.branch_code for s in result.summaries] == ["46"]
+    code, _, err = run("plan", "diff", str(EXAMPLES / "plans_FY2025"), str(EXAMPLES / "plans_FY2024"), "-o",
+                       str(tmp_path / "swapped"))
+    assert code == 1 and err.count("P704") == 2 and not (tmp_path / "swapped").exists()
+    swapped = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2025"), plans_at(EXAMPLES / "plans_FY2024"),
+                                  tmp_path / "s2")
+    assert [(f.code, f.branch, f.cell) for f in swapped.findings] == [("P704", "10", None), ("P704", "46", None)]

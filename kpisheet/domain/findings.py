@@ -391,6 +391,12 @@ CODES: dict[str, Detail] = {
     "P702": Detail(W, "Plan of one year only",
                    "{branch_label} の事業計画が{side}の側（{data_file}）にだけあり、もう一方の年度にありません。この支部の新旧対照表は作っていません。もう一方の年度の事業計画を同じフォルダに入れて再実行してください。",
                    "{branch_label}'s plan is only on the {side_en} side ({data_file}), not in the other year: no 新旧対照表 was written for it. Put the other year's plan in that folder and run again."),
+    "P703": Detail(E, "Two plans of one branch on one side",
+                   "{branch_label} の事業計画が{side}の側に2つ以上あります（{files}）。どれと比べるか決められないため、この支部の新旧対照表は作っていません。比べる1つだけをフォルダに残して再実行してください。",
+                   "{branch_label} has more than one plan on the {side_en} side ({files}): which to compare is unclear, so no 新旧対照表 was written for it. Leave the one to compare in the folder and run again."),
+    "P704": Detail(E, "Old plan not of an earlier year",
+                   "{branch_label} の旧の事業計画（{old_year}年度）が新（{new_year}年度）より前の年度ではありません。OLD と NEW の順（前年度、今年度の順）を確かめてください。この支部の新旧対照表は作っていません。",
+                   "{branch_label}'s old plan (FY{old_year}) is not of an earlier year than the new one (FY{new_year}). Check the order of OLD and NEW (last year first). No 新旧対照表 was written for it."),
 }
 
 

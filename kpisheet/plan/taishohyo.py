@@ -37,7 +37,7 @@ from kpisheet.plan.diff import (CHANGED, MOVED, Cell, ChangeSummary, DiffRow, Pl
 from kpisheet.write.report.layout import (FONT, Column, Sheet, Styles, lines_of, print_setup, row_height,
                                           workbook_options)
 
-CODES = frozenset({"P701", "P702"})
+CODES = frozenset({"P701", "P702", "P703", "P704"})
 
 SHEET = "新旧対照表"
 SUMMARY_SHEET = "変更の概要"
@@ -395,6 +395,23 @@ class DiffRun:
     findings: list[Finding] = field(default_factory=list)  # P702: a branch in one year only
 
 
+def _by_branch(plans: Sequence[tuple[Path, PlanSubmission]], side: str, side_en: str,
+               findings: list[Finding]) -> dict[str | None, tuple[Path, PlanSubmission]]:
+    """The plans of one side by branch code; a branch with two plans on the side is P703 and left out."""
+    groups: dict[str | None, list[tuple[Path, PlanSubmission]]] = {}
+    for f, p in plans:
+        groups.setdefault(p.branch_code, []).append((f, p))
+    out = {}
+    for code, found in groups.items():
+        if len(found) > 1:
+            findings.append(finding("P703", file=found[0][0], branch=code, side=side, side_en=side_en,
+                                    branch_label=_branch_label(code, found[0][1].branch_name),
+                                    files="、".join(str(f) for f, _ in found)))
+        else:
+            out[code] = found[0]
+    return out
+
+
 def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequence[tuple[Path, PlanSubmission]],
                         out_dir: Path | str, *, label: str | None = None, legend: str = DEFAULT_LEGEND,
                         draft: bool = True, placeholders: bool = False, strict: bool = False,
@@ -402,8 +419,14 @@ def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequenc
     """Each branch's 新旧対照表 (new against old, paired by branch code) and HQ's summary into `out_dir`."""
     out = Path(out_dir)
     run = DiffRun()
-    old_by = {p.branch_code: (f, p) for f, p in old}
-    new_by = {p.branch_code: (f, p) for f, p in new}
+    old_by = _by_branch(old, "旧", "old", run.findings)
+    new_by = _by_branch(new, "新", "new", run.findings)
+    for code in sorted(set(old_by) & set(new_by), key=lambda c: c or ""):
+        (_, o), (f, n) = old_by[code], new_by[code]
+        if o.fiscal_year is not None and n.fiscal_year is not None and o.fiscal_year >= n.fiscal_year:
+            run.findings.append(finding("P704", file=f, branch=code, branch_label=_branch_label(code, n.branch_name),
+                                        old_year=o.fiscal_year, new_year=n.fiscal_year))
+            del old_by[code], new_by[code]
     both = sorted(set(old_by) & set(new_by), key=lambda c: c or "")
     if not force:  # nothing is written when any output is there already
         paths = [out / _file_name(new_by[c][1]) for c in both]
@@ -412,13 +435,14 @@ def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequenc
         existing = [p for p in paths if p.exists()]
         if existing:
             raise OutputExistsError(*existing)
-    for code in sorted(set(old_by) | set(new_by), key=lambda c: c or ""):
-        if code not in old_by or code not in new_by:
-            side, (f, p) = ("新", new_by[code]) if code in new_by else ("旧", old_by[code])
-            run.findings.append(finding("P702", file=f, branch=code, data_file=str(f),
-                                        branch_label=_branch_label(code, p.branch_name), side=side,
-                                        side_en="new" if side == "新" else "old"))
-            continue
+    for code in sorted(set(old_by) ^ set(new_by), key=lambda c: c or ""):  # a branch of one side only
+        if any(f.branch == code for f in run.findings):
+            continue  # already named (P703)
+        side, (f, p) = ("新", new_by[code]) if code in new_by else ("旧", old_by[code])
+        run.findings.append(finding("P702", file=f, branch=code, data_file=str(f),
+                                    branch_label=_branch_label(code, p.branch_name), side=side,
+                                    side_en="new" if side == "新" else "old"))
+    for code in both:
         diff = diff_plans(old_by[code][1], new_by[code][1], strict=strict)
         run.written.append(write_taishohyo(diff, out / file_name(diff), label=label, draft=draft, legend=legend,
                                            placeholders=placeholders))
