@@ -268,3 +268,25 @@ def test_a_shared_population_prints_once_under_the_kpi_it_belongs_to():
     side = _Side(p, Cat())  # type: ignore[arg-type]
     assert volume_lines(side, p.kpis["K6-2-01"]) == ["（対象者数：237,452人　受診見込者数：149,595人）"]
     assert volume_lines(side, p.kpis["K6-2-02"]) == ["（取得見込者数：26,120人）"]
+
+
+def test_a_text_longer_than_a_row_goes_on_in_continuation_rows_with_its_marks(tmp_path: Path):
+    from kpisheet.plan.taishohyo import ROW_LINES, TEXT_WIDTH, display_rows
+    from kpisheet.write.report.layout import lines_of
+
+    long_old = "保険証の回収を文書と電話で催告する。" * 100
+    long_new = long_old.replace("電話", "訪問", 1) + "未回収者には再度催告する。"
+    d = diff_plans(plan(2024, [measure("B-1-1", "①", "回収", long_old)]),
+                   plan(2025, [measure("B-1-1", "①", "回収", long_new)]))
+    rows = display_rows(d)
+    kinds = [r.kind for r in rows]
+    assert kinds[:2] == ["heading", "item"] and set(kinds[2:]) == {"continued"} and len(rows) > 3
+    assert all(lines_of(r.new_text, TEXT_WIDTH) <= ROW_LINES and lines_of(r.old_text, TEXT_WIDTH) <= ROW_LINES
+               for r in rows)
+    assert "".join(r.new_text for r in rows[1:]) == "○ " + long_new  # nothing lost, cut after a 「。」
+    assert all(r.new_text.endswith("。") for r in rows[1:])
+    assert marked(rows[1].new) == ["訪問"] and "未回収者には再度催告する" in "".join(marked(rows[-1].new))
+    assert all(marked(r.new) == [] for r in rows[2:-1])
+    out = write_taishohyo(d, tmp_path / "long.xlsx", placeholders=True)
+    ws = openpyxl.load_workbook(out)[SHEET]
+    assert "（新設）" not in [ws.cell(r, 2).value for r in range(5, 5 + len(rows))]

@@ -13,7 +13,7 @@ import pytest
 
 from kpisheet.domain.plan import PlanSubmission
 from kpisheet.plan.diff import change_summary, diff_plans
-from kpisheet.plan.taishohyo import page_breaks, write_taishohyo, write_taishohyo_summary
+from kpisheet.plan.taishohyo import display_rows, page_breaks, write_taishohyo, write_taishohyo_summary
 from tests.lo import convert_many, pdf_pages
 from tests.printing import skip_without_printing, smallest_text_per_page
 
@@ -36,7 +36,7 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, 
     pdf, hq_pdf = folder / "taishohyo.pdf", folder / "hq.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True,
                           timeout=120).stdout
-    return text.split("\f")[:-1], pdf, len(page_breaks(diff.rows, 4)) + 1, hq_pdf
+    return text.split("\f")[:-1], pdf, len(page_breaks(display_rows(diff), 4)) + 1, hq_pdf
 
 
 def test_every_page_is_a4_landscape(printed):

@@ -17,7 +17,7 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 
 from kpisheet.domain.plan import PlanSubmission
 from kpisheet.plan.diff import KPI_BULLET, PlanDiff, change_summary, diff_plans, normalise
-from kpisheet.plan.taishohyo import SHEET, SUMMARY_SHEET, write_taishohyo
+from kpisheet.plan.taishohyo import SHEET, SUMMARY_SHEET, display_rows, write_taishohyo
 
 DATA = Path(__file__).parent / "data"
 FIRST_ROW = 5  # 1-based: label, title, legend, column heads above
@@ -34,6 +34,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlanDiff, list[tup
         warnings.simplefilter("error")  # XlsxWriter warns (and writes nothing) for a rich string it refuses
         out = write_taishohyo(diff, tmp_path_factory.mktemp("taishohyo") / "46.xlsx", label="資料 2-3")
     ws = openpyxl.load_workbook(out, rich_text=True)[SHEET]
+    assert display_rows(diff) == diff.rows  # no text so long it goes on in a second row
     rows = [(r.kind, _runs(ws.cell(FIRST_ROW + i, 1)), _runs(ws.cell(FIRST_ROW + i, 2)))
             for i, r in enumerate(diff.rows)]
     return diff, rows

@@ -32,8 +32,8 @@ from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_year
 from kpisheet.domain.plan import PlanSubmission
 from kpisheet.domain.settings import HqSettings
 from kpisheet.fileio import OutputExistsError, atomic_path
-from kpisheet.plan.diff import (CHANGED, MOVED, Cell, ChangeSummary, DiffRow, PlanDiff, cell_text, change_summary,
-                                diff_plans)
+from kpisheet.plan.diff import (CHANGED, MOVED, Cell, ChangeSummary, DiffRow, PlanDiff, Span, cell_text,
+                                change_summary, coalesce, diff_plans)
 from kpisheet.write.report.layout import (FONT, Column, Sheet, Styles, lines_of, print_setup, row_height,
                                           workbook_options)
 
@@ -47,6 +47,7 @@ ADDED, DROPPED = "（新設）", "（削除）"
 TEXT_SIZE = 10.0
 TEXT_WIDTH = 52.0  # each of the two columns: two of them print across A4 landscape at 100% (layout.PAGE_UNITS)
 PAGE_POINTS = 400.0  # body height of a landscape A4 page below the repeated heading rows, with room to spare
+ROW_LINES = 24  # a row holds at most this many lines (well within a page): a longer text goes on in the next row
 CHANGE_JA = {"raised": "引上げ", "lowered": "引下げ", "unchanged": "据置き", "wording": "据置き（文の変更）",
              "reworded": "文言の変更",
              "kind": "目標の立て方の変更", "added": "新設", "dropped": "削除"}
@@ -151,6 +152,57 @@ def _height(row: DiffRow) -> float:
     return row_height(lines, TEXT_SIZE)
 
 
+def _slice(cell: Cell, start: int, end: int) -> Cell:
+    out, pos = [], 0
+    for sp in cell:
+        a, b = max(start, pos), min(end, pos + len(sp.text))
+        if a < b:
+            out.append(Span(sp.text[a - pos:b - pos], sp.mark))
+        pos += len(sp.text)
+    return coalesce(out)
+
+
+def _fits(text: str, limit: int) -> bool:
+    return lines_of(text, TEXT_WIDTH) <= limit
+
+
+def _pieces(cell: Cell | None, limit: int = ROW_LINES) -> list[Cell | None]:
+    """A cell cut into pieces of at most `limit` lines: after a 「。」 or a line break where one fits,
+    else where the characters fill the piece (a sentence longer than a row)."""
+    if cell is None:
+        return [None]
+    text = cell_text(cell)
+    if _fits(text, limit):
+        return [cell]
+    cuts = [i + 1 for i, ch in enumerate(text) if ch in "。\n"]
+    pieces: list[Cell | None] = []
+    start = 0
+    while start < len(text):
+        end = max((c for c in cuts if start < c and _fits(text[start:c], limit)), default=None)
+        if end is None:  # no sentence end fits: as many characters as fit
+            lo, hi = start + 1, len(text)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if _fits(text[start:mid], limit) else (lo, mid - 1)
+            end = lo
+        pieces.append(_slice(cell, start, end))
+        start = end
+    return pieces
+
+
+def display_rows(diff: PlanDiff) -> list[DiffRow]:
+    """The table's rows as written: a pair whose text is longer than ROW_LINES goes on in continuation
+    rows (kind 'continued'; the shorter side's cell empty, not 「（新設）」/「（削除）」)."""
+    out: list[DiffRow] = []
+    for r in diff.rows:
+        new, old = _pieces(r.new), _pieces(r.old)
+        out.append(DiffRow(r.kind, r.status, new[0], old[0], r.measure_id, r.key))
+        for i in range(1, max(len(new), len(old))):
+            out.append(DiffRow("continued", r.status, new[i] if i < len(new) else (),
+                               old[i] if i < len(old) else (), r.measure_id, r.key))
+    return out
+
+
 def page_breaks(rows: Sequence[DiffRow], first: int, page: float = PAGE_POINTS) -> list[int]:
     """Sheet rows to break before: a page holds what fits; a measure that would not fit in what is
     left starts on the next page when it fits on one page (so its heading never ends a page)."""
@@ -192,15 +244,16 @@ def _write_table(wb: Workbook, diff: PlanDiff, f: _Formats, *, options: Taishohy
     ws.write_string(3, 1, f"旧（{era_year(diff.old.fiscal_year)}）", f.head)
     ws.set_row(3, 20)
     first = 4
-    for i, r in enumerate(diff.rows):
+    rows = display_rows(diff)
+    for i, r in enumerate(rows):
         n = first + i
         write_cell(ws, n, 0, r.new, f, r.kind, ADDED if placeholders and r.new is None else None)
         write_cell(ws, n, 1, r.old, f, r.kind, DROPPED if placeholders and r.old is None else None)
         ws.set_row(n, _height(r))
-    end = first + len(diff.rows)
+    end = first + len(rows)
     ws.write_blank(end, 0, None, f.end)
     ws.write_blank(end, 1, None, f.end)
-    ws.set_h_pagebreaks(page_breaks(diff.rows, first))
+    ws.set_h_pagebreaks(page_breaks(rows, first))
     print_setup(ws, title_of(diff, draft), repeat=(0, 3), scale=100, top=0.6)
     ws.set_header("")
     ws.hide_gridlines(2)
