@@ -290,3 +290,14 @@ def test_a_text_longer_than_a_row_goes_on_in_continuation_rows_with_its_marks(tm
     out = write_taishohyo(d, tmp_path / "long.xlsx", placeholders=True)
     ws = openpyxl.load_workbook(out)[SHEET]
     assert "（新設）" not in [ws.cell(r, 2).value for r in range(5, 5 + len(rows))]
+
+
+def test_an_origin_names_its_own_measure_among_merged_ones():
+    mapping = load_mapping()
+    merged = [m.from_id for m in mapping.measures if m.relation == "統合" and m.to_ids == ("6-1-II-3",)][:2]
+    old = plan(2023, [measure(merged[0], "", "", "柔整の照会を文書で行う。"), measure(merged[1], "", "", "柔整の照会を電話で行う。")],
+               term=5)
+    new = plan(2024, [measure("6-1-II-3", "", "", "柔整の照会を電話と訪問で行う。", origins=(f"2023:{merged[1]}:1",))],
+               term=6)
+    rows = [(r.new_text, r.old_text) for r in diff_plans(old, new).rows if r.kind == "item"]
+    assert rows == [("", "○ 柔整の照会を文書で行う。"), ("○ 柔整の照会を電話と訪問で行う。", "○ 柔整の照会を電話で行う。")]

@@ -325,10 +325,6 @@ def whole(text: str, mark: int = CHANGED) -> Cell:
     return (Span(text, mark),) if text else ()
 
 
-def plain(text: str) -> Cell:
-    return (Span(text),) if text else ()
-
-
 def _has_marks(*cells: Cell | None) -> bool:
     return any(s.mark for c in cells for s in c or ())
 
@@ -557,12 +553,13 @@ def _interleave(new_ids: Sequence[str], old_ids: Sequence[str],
     return out
 
 
-def _align_items(new_items: Sequence[PlanItem], old_items: Sequence[PlanItem], old_fy: int | None,
-                 old_mids: Sequence[str]) -> list[tuple[int | None, list[int]]]:
-    """Rows of (new item index, old item indexes) in print order."""
+def _align_items(new_items: Sequence[PlanItem], old_items: Sequence[PlanItem],
+                 old_origins: Sequence[str]) -> list[tuple[int | None, list[int]]]:
+    """Rows of (new item index, old item indexes) in print order; `old_origins` names each old item as a
+    carried item's `origin` names it ('<fiscal_year>:<measure_id>:<n>')."""
     nt = [item_text(i) for i in new_items]
     ot = [item_text(i) for i in old_items]
-    origin_of = {f"{old_fy}:{mid}:{it.n}": j for mid in old_mids for j, it in enumerate(old_items)}
+    origin_of = {key: j for j, key in enumerate(old_origins)}
     anchors: list[tuple[int, int]] = []
     last = -1
     for i, it in enumerate(new_items):
@@ -662,7 +659,8 @@ class _Builder:
     def items(self, new_m: PlanMeasure | None, old_ms: list[PlanMeasure], mid: str | None) -> None:
         new_items = list(new_m.items) if new_m else []
         old_items = [i for m in old_ms for i in m.items]
-        aligned = _align_items(new_items, old_items, self.old.plan.fiscal_year, [m.measure_id for m in old_ms])
+        fy = self.old.plan.fiscal_year
+        aligned = _align_items(new_items, old_items, [f"{fy}:{m.measure_id}:{i.n}" for m in old_ms for i in m.items])
         last_new: str | None = None
         last_old: str | None = None
         for n, olds in aligned:
@@ -872,6 +870,3 @@ def change_summary(diff: PlanDiff) -> ChangeSummary:
     s.pairs_checked = len(diff.pairs)
     return s
 
-
-def summaries(diffs: Iterable[PlanDiff]) -> list[ChangeSummary]:
-    return [change_summary(d) for d in diffs]

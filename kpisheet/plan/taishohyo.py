@@ -400,10 +400,6 @@ def summary_file_name(fiscal_year: int | None) -> str:
     return f"FY{fiscal_year}_新旧対照表_支部別の変更.xlsx"
 
 
-def cell_texts(diff: PlanDiff) -> list[tuple[str, str]]:
-    """(新, 旧) text of every row, as the sheet holds it (for tests and the CLI's summary)."""
-    return [(cell_text(r.new), cell_text(r.old)) for r in diff.rows]
-
 
 # ---------------------------------------------------------------- plan files in, one workbook per branch out
 class PlanFileError(KpisheetError):
