@@ -660,6 +660,67 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
+@cli.group(name="plan", short_help="事業計画（新旧対照表）/ The plan season (事業計画).")
+def plan_group() -> None:
+    """事業計画：支部の事業計画を扱います。
+
+    The plan season: the branches' 事業計画.
+    """
+
+
+@plan_group.command(name="diff", short_help="新旧対照表を作る / Write each branch's 新旧対照表.")
+@click.argument("old", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="新旧対照表を書くフォルダ / Folder to write the 新旧対照表 to.")
+@click.option("--label", default=None,
+              help="右上の資料番号（例：「資料 2-3」）。省略時は本部の設定の plan.taishohyo_label / "
+                   "The document number printed top right; default: the settings' plan.taishohyo_label.")
+@click.option("--final", is_flag=True, help="表題に「（案）」を付けません（確定した計画）/ Leave 「（案）」 out of the title.")
+@click.option("--placeholders", is_flag=True,
+              help="相手のない欄に「（新設）」「（削除）」と書きます / Write （新設）/（削除） opposite an added or dropped entry.")
+@click.option("--strict", is_flag=True,
+              help="空白と文末の「。」の違いも変更とします / Count whitespace and a closing 「。」 as changes.")
+@click.option("--force", is_flag=True, help="既にある出力を置き換えます / Replace existing outputs.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SETTINGS_HELP)
+def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool, placeholders: bool, strict: bool,
+              force: bool, settings_file: Path | None) -> None:
+    """OLD（前年度）と NEW（今年度）の事業計画から、支部ごとの新旧対照表（新が左、旧が右、変更に下線）と、
+    本部向けの支部別の変更一覧を書きます。OLD と NEW は事業計画のJSONファイルか、それを入れたフォルダです
+    （フォルダでは支部番号で組にします）。
+
+    Write each branch's 新旧対照表 of NEW against OLD (plan JSON files, or folders of them paired by
+    branch code) and HQ's summary across branches.
+    """
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.plan.taishohyo import plans_at, taishohyo_options, write_taishohyo_set
+
+    settings = _load_settings(settings_file)
+    options = taishohyo_options(settings, label=label)
+    try:
+        run = write_taishohyo_set(plans_at(old), plans_at(new), outdir, label=options.label, legend=options.legend,
+                                  draft=not final, placeholders=placeholders, strict=strict, force=force)
+    except KpisheetError as exc:
+        _fail(exc)
+    except OutputExistsError as exc:
+        _exists_exit(exc)
+    for f in run.findings:
+        _echo(f"{f.code} {'エラー' if f.is_error else '警告'}: {f.message_ja}", err=True)
+    for path, s in zip(run.written, run.summaries, strict=True):
+        _echo(f"{branch_label(s.branch_code)}: 目標 引上げ {len(s.raised)}・引下げ {len(s.lowered)}・"
+              f"据置き {s.targets_kept}・新設 {len(s.targets_added)}・削除 {len(s.targets_dropped)}、"
+              f"施策 新設 {len(s.measures_added)}・削除 {len(s.measures_dropped)}・番号変更 {len(s.measures_renumbered)}、"
+              f"率と人数の合わない組 {len(s.inconsistent)} → {path}")
+    if run.summary is not None:
+        _echo(f"支部別の変更: {run.summary}")
+    else:
+        _echo("新旧対照表を作れる支部がありませんでした。 / No branch's 新旧対照表 could be written.", err=True)
+        sys.exit(1)
+    if any(f.is_error for f in run.findings):
+        sys.exit(1)
+
+
 @cli.command(name="baseline", short_help="年度末の値を次年度の前年度値ファイルに書く / Write next year's baseline file.")
 @click.option("--from-ledger", "from_ledger", is_flag=True, required=True,
               help="提出台帳の値から作ります（今は台帳だけが元です）/ Take the values from the submission ledger.")

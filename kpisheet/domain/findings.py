@@ -429,6 +429,19 @@ CODES: dict[str, Detail] = {
                    "{measure} の事業内容が{value}行あり、毎月の取組状況の行数（1施策{expected}行）を超えています。{expected}行を超えた分（{first_over}行目から）は毎月の取組状況に載りません。{expected}行以内にまとめてください。",
                    "The measure {measure} has {value} activities, more than the {expected} rows the monthly 取組状況 holds per measure; those from row {first_over} on do not reach it. Keep to {expected}.",
                    label_ja="取組状況の行数を超える事業内容"),
+    # --- P7: the 新旧対照表 (kpisheet plan diff) ---------------------------------------------
+    "P701": Detail(E, "Plan file unreadable",
+                   "事業計画のファイル {data_file} を読み込めません（{reason}）。kpisheet が書いた事業計画のJSONファイル（1支部1年度）か、それを入れたフォルダを指定してください。新旧対照表は作っていません。",
+                   "The plan file {data_file} cannot be read ({reason}). Give a plan JSON file kpisheet wrote (one branch, one year), or a folder of them. No 新旧対照表 was written."),
+    "P702": Detail(W, "Plan of one year only",
+                   "{branch_label} の事業計画が{side}の側（{data_file}）にだけあり、もう一方の年度にありません。この支部の新旧対照表は作っていません。もう一方の年度の事業計画を同じフォルダに入れて再実行してください。",
+                   "{branch_label}'s plan is only on the {side_en} side ({data_file}), not in the other year: no 新旧対照表 was written for it. Put the other year's plan in that folder and run again."),
+    "P703": Detail(E, "Two plans of one branch on one side",
+                   "{branch_label} の事業計画が{side}の側に2つ以上あります（{files}）。どれと比べるか決められないため、この支部の新旧対照表は作っていません。比べる1つだけをフォルダに残して再実行してください。",
+                   "{branch_label} has more than one plan on the {side_en} side ({files}): which to compare is unclear, so no 新旧対照表 was written for it. Leave the one to compare in the folder and run again."),
+    "P704": Detail(E, "Old plan not of an earlier year",
+                   "{branch_label} の旧の事業計画（{old_year}年度）が新（{new_year}年度）より前の年度ではありません。OLD と NEW の順（前年度、今年度の順）を確かめてください。この支部の新旧対照表は作っていません。",
+                   "{branch_label}'s old plan (FY{old_year}) is not of an earlier year than the new one (FY{new_year}). Check the order of OLD and NEW (last year first). No 新旧対照表 was written for it."),
 }
 
 

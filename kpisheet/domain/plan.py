@@ -109,18 +109,20 @@ class PlanPart:
     label: InputValue = EMPTY
     population: InputValue = EMPTY
     planned: InputValue = EMPTY
+    rate: InputValue = EMPTY  # the part's own rate where the plan prints one (「協会保健師実施分 16.0％」)
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "label": self.label.to_dict(), "population": self.population.to_dict(),
-                "planned": self.planned.to_dict()}
+                "planned": self.planned.to_dict(), "rate": self.rate.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlanPart:
-        return cls(d["n"], _iv(d.get("label")), _iv(d.get("population")), _iv(d.get("planned")))
+        return cls(d["n"], _iv(d.get("label")), _iv(d.get("population")), _iv(d.get("planned")),
+                   _iv(d.get("rate")))
 
     def content(self) -> dict[str, Any]:
         return {"n": self.n, "label": _text(self.label), "population": self.population.value,
-                "planned": self.planned.value}
+                "planned": self.planned.value, "rate": self.rate.value}
 
 
 @dataclass(frozen=True)
@@ -137,27 +139,30 @@ class PlanKpi:
     planned: InputValue = EMPTY  # 見込者数 (受診見込者数 / 実施見込者数 …)
     parts: tuple[PlanPart, ...] = ()  # 内訳
     reason: InputValue = EMPTY  # 目標の考え方
+    # the KPI sentence as a document printed it, for a plan taken from a document made before kpisheet
+    # (「…郵送化率 87.0％以上とする」, slips and all); empty: the sentence is generated from the catalogue
+    sentence: InputValue = EMPTY
 
     def to_dict(self) -> dict[str, Any]:
         return {"kpi_id": self.kpi_id, "kind": self.kind, "target": self.target.to_dict(),
                 "expected": self.expected.to_dict(), "expected_status": self.expected_status.to_dict(),
                 "expected_as_of": self.expected_as_of.to_dict(), "population": self.population.to_dict(),
                 "planned": self.planned.to_dict(), "parts": [p.to_dict() for p in self.parts],
-                "reason": self.reason.to_dict()}
+                "reason": self.reason.to_dict(), "sentence": self.sentence.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlanKpi:
         return cls(d["kpi_id"], d.get("kind", "value"), _iv(d.get("target")), _iv(d.get("expected")),
                    _iv(d.get("expected_status")), _iv(d.get("expected_as_of")), _iv(d.get("population")),
                    _iv(d.get("planned")), tuple(PlanPart.from_dict(p) for p in d.get("parts", [])),
-                   _iv(d.get("reason")))
+                   _iv(d.get("reason")), _iv(d.get("sentence")))
 
     def content(self) -> dict[str, Any]:
         return {"kpi_id": self.kpi_id, "kind": self.kind, "target": self.target.value,
                 "expected": self.expected.value, "expected_status": _text(self.expected_status),
                 "expected_as_of": _text(self.expected_as_of), "population": self.population.value,
                 "planned": self.planned.value, "parts": [p.content() for p in self.parts],
-                "reason": _text(self.reason)}
+                "reason": _text(self.reason), "sentence": _text(self.sentence)}
 
 
 @dataclass

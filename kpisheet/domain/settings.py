@@ -53,6 +53,26 @@ DEFAULT_BEHIND_PACE_SHARE = 0.95
 WEEKEND_RULES_JA = {"before": "（土日の場合は前の金曜日）", "after": "（土日の場合は次の月曜日）", "keep": ""}
 
 
+DEFAULT_TAISHOHYO_LEGEND = "（傍線部分は変更部分）"
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """The plan season's settings (the file's optional `plan` object)."""
+
+    # the 新旧対照表: the document number printed top right (「資料 2-3」; "" for none) and the legend
+    taishohyo_label: str = ""
+    taishohyo_legend: str = DEFAULT_TAISHOHYO_LEGEND
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> PlanSettings:
+        d = d or {}
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 class SettingsError(KpisheetError):
     """The settings file cannot be used; `findings` say which file, where in it and what to do."""
 
@@ -68,6 +88,7 @@ class HqSettings:
     source: str  # path of the file it was read from
     national_coverage: str = DEFAULT_COVERAGE  # a COVERAGE_RULES value
     behind_pace_share: float = DEFAULT_BEHIND_PACE_SHARE  # 進捗 below this share of the pace: behind
+    plan: PlanSettings = PlanSettings()  # the plan season (`plan`: the 新旧対照表's document number and legend)
 
     def deadline(self, month: date) -> date:
         """Due date of the report for the reporting month `month` (any day in it)."""
@@ -119,8 +140,9 @@ def load_settings(path: Path | None = None) -> HqSettings:
     if errors:
         raise SettingsError([finding(DATA_FILE_INVALID, data_file=str(file), schema=SCHEMA,
                                      json_path=_json_path(e.absolute_path), reason=e.message) for e in errors])
-    return HqSettings(**{f.name: data[f.name] for f in fields(HqSettings) if f.name in data and f.name != "source"},
-                      source=str(file))
+    return HqSettings(**{f.name: data[f.name] for f in fields(HqSettings)
+                         if f.name in data and f.name not in ("source", "plan")},
+                      source=str(file), plan=PlanSettings.from_dict(data.get("plan")))
 
 
 def example_settings() -> HqSettings:
@@ -132,7 +154,8 @@ def example_settings() -> HqSettings:
 
 def settings_json(settings: HqSettings) -> str:
     """The settings as the JSON text of a settings file (for tests writing one)."""
-    data = {f.name: getattr(settings, f.name) for f in fields(HqSettings) if f.name != "source"}
+    data = {f.name: getattr(settings, f.name) for f in fields(HqSettings) if f.name not in ("source", "plan")}
+    data["plan"] = settings.plan.to_dict()
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 

@@ -1,0 +1,139 @@
+"""`kpisheet plan diff OLD NEW -o DIR`: the shipped example plans give one 新旧対照表 per branch and HQ's
+summary; a file that is no plan is P701, a branch of one year only P702; outputs are never overwritten
+without --force; the document number comes from --label, else HQ's settings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import openpyxl
+from click.testing import CliRunner
+
+from kpisheet.cli import cli
+from kpisheet.plan.taishohyo import SHEET, PlanFileError, read_plan_file
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).parent / "data"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_the_example_plans_give_one_table_per_branch_and_the_summary(tmp_path: Path):
+    code, out, _ = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "-o",
+                       str(tmp_path), "--label", "資料 2-3")
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["10_群馬支部_FY2025_新旧対照表.xlsx", "46_鹿児島支部_FY2025_新旧対照表.xlsx",
+                                                          "FY2025_新旧対照表_支部別の変更.xlsx"]
+    assert "10 群馬支部: 目標 引上げ 6・引下げ 1" in out and "率と人数の合わない組 1" in out
+    ws = openpyxl.load_workbook(tmp_path / "46_鹿児島支部_FY2025_新旧対照表.xlsx")[SHEET]
+    assert (ws["B1"].value, ws["A2"].value, ws["A4"].value, ws["B4"].value) == (
+        "資料 2-3", "令和7年度 事業計画（鹿児島支部）新旧対照表（案）", "新（7年度）", "旧（6年度）")
+    hq = openpyxl.load_workbook(tmp_path / "FY2025_新旧対照表_支部別の変更.xlsx")
+    assert hq.sheetnames == ["支部別", "目標の変更", "率と人数"]
+    rows = [[c.value for c in r] for r in hq["支部別"].iter_rows(min_row=4, max_col=3)]
+    assert rows == [["10 群馬支部", 6, 1], ["46 鹿児島支部", 7, 0]]
+    assert [r[0].value for r in hq["率と人数"].iter_rows(min_row=3, max_col=1)] == ["10 群馬支部"]
+
+
+def test_the_label_comes_from_hq_settings_and_final_drops_the_draft_mark(tmp_path: Path):
+    settings = json.loads((EXAMPLES / "hq_settings.json").read_text(encoding="utf-8"))
+    settings["plan"] = {"taishohyo_label": "資料 5", "taishohyo_legend": "（下線は変更箇所）"}
+    (tmp_path / "s.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    code, _, err = run("plan", "diff", str(DATA / "plan_kagoshima_h30.json"), str(DATA / "plan_kagoshima_h31.json"),
+                       "-o", str(tmp_path / "out"), "--settings", str(tmp_path / "s.json"), "--final")
+    assert code == 0, err
+    ws = openpyxl.load_workbook(tmp_path / "out" / "46_鹿児島支部_FY2019_新旧対照表.xlsx")[SHEET]
+    assert (ws["B1"].value, ws["A2"].value, ws["A3"].value) == ("資料 5", "令和元年度 事業計画（鹿児島支部）新旧対照表",
+                                                               "（下線は変更箇所）")
+
+
+def test_outputs_are_not_replaced_without_force(tmp_path: Path):
+    args = ("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "-o", str(tmp_path))
+    assert run(*args)[0] == 0
+    first = (tmp_path / "10_群馬支部_FY2025_新旧対照表.xlsx").stat().st_mtime_ns
+    code, _, err = run(*args)
+    assert code == 1 and "--force" in err
+    assert (tmp_path / "10_群馬支部_FY2025_新旧対照表.xlsx").stat().st_mtime_ns == first
+    assert run(*args, "--force")[0] == 0
+
+
+def test_a_file_that_is_no_plan_is_p701(tmp_path: Path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\"measures\": 3}", encoding="utf-8")
+    try:
+        read_plan_file(bad)
+    except PlanFileError as exc:
+        [f] = exc.findings
+        assert (f.code, f.file, f.cell) == ("P701", str(bad), None)
+    else:
+        raise AssertionError("no P701")
+    code, _, err = run("plan", "diff", str(bad), str(DATA / "plan_kagoshima_h31.json"), "-o", str(tmp_path / "o"))
+    assert code == 1 and "P701" in err and not (tmp_path / "o").exists()
+    book = tmp_path / "plan.xlsx"
+    book.write_bytes(b"PK")
+    code, _, err = run("plan", "diff", str(book), str(DATA / "plan_kagoshima_h31.json"), "-o", str(tmp_path / "o"))
+    assert code == 1 and "P701" in err and "JSON" in err
+
+
+def test_a_branch_of_one_year_only_is_p702_and_the_others_are_written(tmp_path: Path):
+    old = tmp_path / "old"
+    shutil.copytree(EXAMPLES / "plans_FY2024", old)
+    (old / "10_群馬支部_FY2024_事業計画.json").unlink()
+    code, out, err = run("plan", "diff", str(old), str(EXAMPLES / "plans_FY2025"), "-o", str(tmp_path / "o"))
+    assert code == 0 and "P702" in err and "10 群馬支部" in err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["46_鹿児島支部_FY2025_新旧対照表.xlsx",
+                                                                "FY2025_新旧対照表_支部別の変更.xlsx"]
+    from kpisheet.plan.taishohyo import plans_at, write_taishohyo_set
+
+    result = write_taishohyo_set(plans_at(old), plans_at(EXAMPLES / "plans_FY2025"), tmp_path / "o2")
+    [f] = result.findings
+    assert (f.code, f.branch, f.cell, f.file) == ("P702", "10", None,
+                                                 str(EXAMPLES / "plans_FY2025" / "10_群馬支部_FY2025_事業計画.json"))
+
+
+def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):
+    settings = json.loads((EXAMPLES / "hq_settings.json").read_text(encoding="utf-8"))
+    settings["plan"] = {"taishohyo_label": 3}
+    (tmp_path / "s.json").write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    code, _, err = run("plan", "diff", str(DATA / "plan_kagoshima_h30.json"), str(DATA / "plan_kagoshima_h31.json"),
+                       "-o", str(tmp_path / "out"), "--settings", str(tmp_path / "s.json"))
+    assert code == 1 and "D002" in err and "$.plan.taishohyo_label" in err and not (tmp_path / "out").exists()
+
+
+def test_the_readme_shows_what_the_command_prints(tmp_path: Path, monkeypatch):
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### 新旧対照表"):]
+    command, shown = re.findall(r"```\n(.*?)```", section, re.S)[:2]
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(command.strip())
+    assert args[:3] == ["kpisheet", "plan", "diff"]
+    code, out, _ = run(*args[1:])
+    assert code == 0 and out == shown
+
+
+def test_two_plans_of_a_branch_on_a_side_are_p703_and_an_old_plan_not_older_is_p704(tmp_path: Path):
+    from kpisheet.plan.taishohyo import plans_at, write_taishohyo_set
+
+    new = tmp_path / "new"
+    shutil.copytree(EXAMPLES / "plans_FY2025", new)
+    shutil.copy(new / "10_群馬支部_FY2025_事業計画.json", new / "10_群馬支部_FY2025_事業計画（修正）.json")
+    result = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2024"), plans_at(new), tmp_path / "o")
+    [f] = result.findings
+    assert (f.code, f.branch, f.cell, f.file) == ("P703", "10", None, str(new / "10_群馬支部_FY2025_事業計画.json"))
+    assert [s.branch_code for s in result.summaries] == ["46"]
+    code, _, err = run("plan", "diff", str(EXAMPLES / "plans_FY2025"), str(EXAMPLES / "plans_FY2024"), "-o",
+                       str(tmp_path / "swapped"))
+    assert code == 1 and err.count("P704") == 2 and not (tmp_path / "swapped").exists()
+    swapped = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2025"), plans_at(EXAMPLES / "plans_FY2024"),
+                                  tmp_path / "s2")
+    assert [(f.code, f.branch, f.cell) for f in swapped.findings] == [("P704", "10", None), ("P704", "46", None)]
