@@ -836,7 +836,7 @@ def plan_reopen(fiscal_year: int, branch: str, reason: str, ledger: Path | None,
 @click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="一覧をJSONで出力します / Print the list as JSON.")
 def plan_versions_command(fiscal_year: int, branch: str | None, ledger: Path | None, as_json: bool) -> None:
-    """台帳に記録された事業計画の版を、支部ごとに状態（確定（使用中）・未承認・確定（旧）・差し替え済み）とともに表示します。
+    """台帳に記録された事業計画の版を、支部ごとに状態（確定（使用中）・未確定・確定（旧）・差し替え済み）とともに表示します。
 
     List the plan versions the ledger recorded, each with its status.
     """

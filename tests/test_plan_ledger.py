@@ -21,7 +21,6 @@ from kpisheet.domain.findings import KpisheetError, finding
 from kpisheet.domain.model import InputValue, Source
 from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanPart, PlanSubmission
 from kpisheet.fileio import OutputExistsError
-from kpisheet.ledger import plans as lp
 from kpisheet.ledger import store
 from kpisheet.plan import season
 from kpisheet.read.value_tables import read_value_table
@@ -125,7 +124,7 @@ def test_a_changed_plan_is_a_new_version_and_the_old_one_is_kept(tmp_path):
     recorded = led.record_plans(book, [v2], FY)
     assert [(p.role, p.seq) for p in recorded.plans] == [("new_version", 2)]
     listing = led.plan_versions(book, FY)
-    assert [(v.seq, v.status, v.status_ja) for v in listing] == [(1, "replaced", "差し替え済み"), (2, "pending", "未承認")]
+    assert [(v.seq, v.status, v.status_ja) for v in listing] == [(1, "replaced", "差し替え済み"), (2, "pending", "未確定")]
     assert led.plan_version(book, listing[0].id).content_sha256() == v1.content_sha256()
     assert led.current_plans(book, FY)["10"].content_sha256() == v2.content_sha256()
 
@@ -241,10 +240,16 @@ def test_a_ledger_of_todays_monthly_runs_migrates_with_every_monthly_row_unchang
     """A version-2 ledger made by today's code (two consolidations, a close, a revision) opens, gains the
     plan tables, and holds every monthly row as it was."""
     from kpisheet.domain.fiscal import month_compact
-    from kpisheet.month import close_month, run_month
+    from kpisheet.month import close_month, consolidate
     from tests.builders.sample import sample_values
 
     from .consolidate_helpers import filled, num
+
+    def month_run(inbox: Path, month: date) -> None:  # what run_month records, without writing the workbooks
+        cons = consolidate(inbox, fiscal_year=2024, month=month)
+        with led.opened(path, create=True) as book, book.transaction():
+            plan_ = led.attach(book, cons)
+            led.record_run(book, plan_.applied_to(cons), plan_, sorted(inbox.iterdir()), {"inbox": str(inbox)})
 
     path = tmp_path / "v2.sqlite"
     with monkeypatch.context() as m:
@@ -253,16 +258,17 @@ def test_a_ledger_of_todays_monthly_runs_migrates_with_every_monthly_row_unchang
         values = sample_values(load_catalogue(6), 2024, "11", date(2024, 10, 1))
         sep = {k: v for k, v in values.items() if not k.endswith(f"_{month_compact(date(2024, 10, 1))}")}
         filled(tmp_path, tmp_path / "sep", 2024, "11", sep)
-        run_month(tmp_path / "sep", 2024, "2024-09", tmp_path / "out_sep", ledger=path)
+        month_run(tmp_path / "sep", date(2024, 9, 1))
         with led.opened(path) as book:
             close_month(book, 2024, "2024-09")
         values[num("K6-1-02", date(2024, 8, 1))] += 10  # a revision of the closed August
         filled(tmp_path, tmp_path / "oct", 2024, "11", values)
-        run_month(tmp_path / "oct", 2024, "2024-10", tmp_path / "out_oct", ledger=path)
+        month_run(tmp_path / "oct", date(2024, 10, 1))
         assert rows(path, "PRAGMA user_version") == [(2,)]
     monthly = [r[0] for r in rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     before = _dump(path, monthly)
     assert before["revisions"] and before["closed_months"] and len(before["runs"]) == 2 and before["kpi_values"]
+    assert before["run_outputs"] and before["files"] and before["kpis"] and before["period_log"]
     with led.opened(path) as book:
         assert book.query("PRAGMA user_version") == [(store.SCHEMA_VERSION,)] == [(3,)]
     assert _dump(path, monthly) == before
@@ -394,7 +400,7 @@ def test_plan_approve_reopen_and_versions_commands(tmp_path):
     assert res.exit_code == 0
     lines = res.output.splitlines()
     assert lines[0].split() == ["支部", "版", "状態", "記録日時", "確定日時", "エラー", "警告", "ファイル"]
-    assert "10 群馬支部  第1版  確定（使用中）" in lines[1] and "11 埼玉支部  第1版  未承認" in lines[2]
+    assert "10 群馬支部  第1版  確定（使用中）" in lines[1] and "11 埼玉支部  第1版  未確定" in lines[2]
     listed = json.loads(run("plan", "versions", "--fy", FY, "--branch", "11", "--ledger", book, "--json").output)
     assert listed == [v.to_dict() for v in led.plan_versions(book, FY, "11")]
     res = run("plan", "reopen", "--fy", FY, "--branch", "10", "--reason", " ", "--ledger", book)

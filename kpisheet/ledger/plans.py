@@ -47,7 +47,7 @@ CODES = frozenset({"P602", "P603", "P604", "P605", "P606", "P607", "P608"})
 ROLES = ("new_version", "unchanged", "set_aside", "other_year", "unreadable")  # plan_run_files.role
 STATUSES = {  # plan_versions listed: status -> (Japanese, what it means)
     "approved": ("確定（使用中）", "the approved version the year uses"),
-    "pending": ("未承認", "the latest version, not approved"),
+    "pending": ("未確定", "the latest version, not approved"),
     "superseded": ("確定（旧）", "approved once, another version approved since"),
     "replaced": ("差し替え済み", "never approved, a later version recorded"),
 }
