@@ -205,6 +205,8 @@ def test_a_version_with_errors_is_not_approved_P602(tmp_path):
     assert (f.code, f.branch, f.value, f.context["seq"], f.context["codes"]) == ("P602", "11", "1", 1, "E409")
     assert f.file == Path(bad.path).name and f.is_error and "11 埼玉支部" in f.text_ja
     assert "11" not in led.approved_plans(book, FY)
+    back = led.current_plans(book, FY)["11"]  # the findings come back with the version, their messages whole
+    assert [(g.code, g.cell, g.text_ja) for g in back.findings] == [("E409", "D14", error.text_ja)]
 
 
 def test_approving_without_a_recorded_plan_is_refused_P603(tmp_path):
@@ -429,3 +431,21 @@ def test_plan_export_targets_command(tmp_path):
     led.approve_plans(book, FY, ["01"])
     res = run("plan", "export-targets", "--fy", FY, "--approved-only", "-o", out, "--ledger", book, "--force")
     assert res.exit_code == 0 and "確定した版" in res.output and "全国の目標なし K6-2-01: 計画に数値のある支部 1/47" in res.output
+
+
+def test_a_collect_that_fails_while_writing_records_nothing_and_publishes_nothing(tmp_path, monkeypatch):
+    book, out = tmp_path / "kpisheet.sqlite", tmp_path / "out"
+
+    def broken(*args: object) -> list[Path]:
+        raise RuntimeError("the summary failed")
+
+    monkeypatch.setattr(season, "write_summary_and_feedback", broken)
+    with pytest.raises(RuntimeError):
+        season.collect_plans([plan("10")], {}, FY, out, ledger=book)
+    assert not book.exists()  # the ledger this run created holds nothing: removed
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".kpisheet.lock")] == []
+    led.record_plans(book, [plan("11")], FY)  # a ledger that holds plans is kept, and left as it was
+    with pytest.raises(RuntimeError):
+        season.collect_plans([plan("10")], {}, FY, out, ledger=book)
+    assert rows(book, "SELECT branch_code FROM plan_versions") == [("11",)]
+    assert rows(book, "SELECT count(*) FROM plan_runs") == [(1,)]

@@ -38,7 +38,10 @@ from kpisheet.ledger.store import (
     _inserted_id,
     _now,
     _pack,
+    _unpack,
     describe_codes,
+    finding_dict,
+    finding_from_dict,
     opened,
 )
 
@@ -294,7 +297,7 @@ def _file_row(book: Ledger, plan: PlanSubmission, run_id: int, given: Mapping[st
         result.known_files += 1
         return int(rows[0][0])
     record = plan.to_dict()
-    record["findings"] = [f.to_dict() for f in _errors_of(plan, given)]
+    record["findings"] = [finding_dict(f) for f in _errors_of(plan, given)]  # with their context: restorable
     size, received = _file_facts(plan.path)
     cur = book.conn.execute(
         "INSERT INTO plan_files (sha256, name, size, branch_code, fiscal_year, saved_at, saved_by, received_at, "
@@ -359,7 +362,7 @@ def _insert_version(book: Ledger, plan: PlanSubmission, seq: int, file_id: int |
 # ---------------------------------------------------------------- reading versions back
 _VERSION_COLUMNS = ("v.id, v.fiscal_year, v.branch_code, v.seq, v.content_sha256, v.branch_name, v.term, "
                     "v.plan_template_version, v.layout_digest, v.generated_at, v.saved_at, v.saved_by, v.preparer, "
-                    "v.contact, v.prefilled, f.sha256")
+                    "v.contact, v.prefilled, f.sha256, f.record")
 
 
 def _iv(x: Any) -> InputValue:
@@ -367,11 +370,12 @@ def _iv(x: Any) -> InputValue:
 
 
 def _rebuild(book: Ledger, version_id: int) -> PlanSubmission:
-    """The PlanSubmission a version's rows hold (sources None; path 'ledger:<version id>')."""
+    """The PlanSubmission a version's rows hold (sources None; path 'ledger:<version id>'), with the
+    findings its workbook had when first recorded (reading and validation; their file is the workbook's path then)."""
     (row,) = book.conn.execute(f"SELECT {_VERSION_COLUMNS} FROM plan_versions v "
                                "LEFT JOIN plan_files f ON f.id = v.plan_file_id WHERE v.id = ?", (version_id,))
     (vid, fy, code, _seq, _sha, name, term, tversion, digest, generated, saved, saved_by, preparer, contact,
-     prefilled, file_sha) = row
+     prefilled, file_sha, record) = row
     items: dict[str, list[PlanItem]] = {}
     for mid, n, text, level, sub, group, flag, origin in book.conn.execute(
             "SELECT measure_id, n, text, level, subheading, group_name, flag, origin FROM plan_items "
@@ -394,8 +398,10 @@ def _rebuild(book: Ledger, version_id: int) -> PlanSubmission:
             "FROM plan_targets WHERE version_id = ? ORDER BY ord", (vid,)):
         kpis[kid] = PlanKpi(kid, kind, _iv(target), _iv(expected), _iv(status), _iv(as_of), _iv(population),
                             _iv(planned), tuple(parts.get(kid, ())), _iv(reason))
+    found = [finding_from_dict(d) for d in (_unpack(record).get("findings") or [])] if record else []
     return PlanSubmission(f"ledger:{vid}", file_sha, fy, code, name, term, tversion, digest, generated, saved,
-                          saved_by, preparer, contact, json.loads(prefilled) if prefilled else {}, measures, kpis)
+                          saved_by, preparer, contact, json.loads(prefilled) if prefilled else {}, measures, kpis,
+                          found)
 
 
 def _latest(book: Ledger, fiscal_year: int, code: str) -> tuple[int, int, str] | None:

@@ -312,7 +312,9 @@ def collect_plans(plans: Sequence[PlanSubmission], findings_by_plan: Mapping[str
                 recorded = record_plans(book, given, fiscal_year, options=run_options, findings=findings_by_plan)
                 held = current_plans(book, fiscal_year)
                 targets = plan_targets_rows(held, fiscal_year, national_min_branches=national_min_branches)
-                staged = _stage(held, [*findings, *recorded.findings], targets, fiscal_year, folder)
+                here = {p.branch_code for p in given}
+                earlier = [f for code, p in held.items() if code not in here for f in p.findings]  # earlier runs'
+                staged = _stage(held, [*findings, *recorded.findings, *earlier], targets, fiscal_year, folder)
                 if recorded.run_id is not None:
                     record_outputs(book, recorded.run_id, {final: sha256_or_empty(s) for s, final in staged.pairs})
                 outputs.mark_ready(staged, ledger=ledger, token=token if recorded.run_id is not None else None)
