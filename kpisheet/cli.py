@@ -896,7 +896,7 @@ def plan_export_targets(fiscal_year: int, approved_only: bool, output: Path, led
     except OutputExistsError as exc:
         _exists_exit(exc, "ファイル")
     if as_json:
-        _echo(json.dumps({"path": str(output), **targets.to_dict()}, ensure_ascii=False, indent=2))
+        _echo(json.dumps(targets.to_dict(), ensure_ascii=False, indent=2))
         return
     which = "確定した版" if approved_only else "各支部の最新の版"
     _echo("\n".join([f"{_year_ja(fiscal_year)}の事業計画（{which}）の目標値ファイルを書きました: {output}",

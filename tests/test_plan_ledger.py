@@ -424,7 +424,7 @@ def test_plan_export_targets_command(tmp_path):
     res = run("plan", "export-targets", "--fy", FY, "-o", out, "--ledger", book, "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["path"] == str(out) and {"branch": "ALL", "kpi_id": "K6-2-01"}.items() <= data["rows"][-2].items()
+    assert data == {**data, "path": str(out), "fiscal_year": FY} and {"branch": "ALL", "kpi_id": "K6-2-01"}.items() <= data["rows"][-2].items()
     assert read_value_table(out, FY, kind="targets").get("ALL", "K6-2-07") == 4700.0
     res = run("plan", "export-targets", "--fy", FY, "-o", out, "--ledger", book)
     assert res.exit_code == 1 and "--force" in res.output

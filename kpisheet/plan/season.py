@@ -108,10 +108,11 @@ class PlanTargets:
     fiscal_year: int
     rows: list[TargetRow] = field(default_factory=list)
     national: list[NationalTarget] = field(default_factory=list)
+    path: Path | None = None  # the file written (export_plan_targets)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fiscal_year": self.fiscal_year, "rows": [r.to_dict() for r in self.rows],
-                "national": [n.to_dict() for n in self.national]}
+        return {"fiscal_year": self.fiscal_year, "path": None if self.path is None else str(self.path),
+                "rows": [r.to_dict() for r in self.rows], "national": [n.to_dict() for n in self.national]}
 
 
 def _number(x: float | None) -> str:
@@ -229,6 +230,7 @@ def export_plan_targets(ledger: Path, fiscal_year: int, path: Path, *, approved_
     targets = plan_targets_rows(plans, fiscal_year, national_min_branches=national_min_branches)
     with atomic_path(Path(path), force=force) as tmp:
         write_plan_targets_csv(targets, tmp)
+    targets.path = Path(path)
     return targets
 
 
@@ -345,6 +347,7 @@ def _stage(held: dict[str, PlanSubmission], findings: list[Finding], targets: Pl
            folder: outputs.StagingFolder) -> outputs.Staged:
     """Write every output into the staging folder (nothing visible yet)."""
     written = [write_plan_targets_csv(targets, folder.path / targets_name(fiscal_year))]
+    targets.path = folder.outdir / targets_name(fiscal_year)  # where it is published
     written += write_summary_and_feedback(held, findings, fiscal_year, folder.path)
     return outputs.Staged(folder, [(p, folder.outdir / p.relative_to(folder.path)) for p in written], [])
 
