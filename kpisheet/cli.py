@@ -718,7 +718,7 @@ def plan_collect_cli(plans: list[Any], found: dict[str, list[Finding]], *, fisca
     1 when they could not be (existing outputs without --force, another run writing, a full disk, a
     ledger that cannot be used); 2 for usage errors, before anything is read."""
     from kpisheet.fileio import OutputExistsError
-    from kpisheet.plan.season import PlanWriteError, collect_plans
+    from kpisheet.plan.season import NoPlans, PlanWriteError, collect_plans
     from kpisheet.write.outputs import OutputLockedError
 
     try:
@@ -726,6 +726,14 @@ def plan_collect_cli(plans: list[Any], found: dict[str, list[Finding]], *, fisca
                                options={"inbox": str(inbox)}, national_min_branches=national_min_branches)
     except KpisheetError as exc:
         _fail(exc)
+    except NoPlans as exc:
+        if exc.findings:
+            _echo(findings_text(exc.findings), err=True)
+        if exc.years:
+            _wrong_year_exit(inbox, fiscal_year, exc.years)
+        _echo(f"kpisheet: {inbox} に読み込める{_year_ja(fiscal_year)}の事業計画のブックがありません。何も書き込んでいません。\n"
+              f"No readable FY{fiscal_year} plan workbook in {inbox}; nothing was written.", err=True)
+        sys.exit(1)
     except OutputExistsError as exc:
         _exists_exit(exc)
     except OutputLockedError:

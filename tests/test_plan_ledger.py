@@ -413,3 +413,15 @@ def test_a_collect_that_fails_while_writing_records_nothing_and_publishes_nothin
         season.collect_plans([plan("10")], {}, FY, out, ledger=book)
     assert rows(book, "SELECT branch_code FROM plan_versions") == [("11",)]
     assert rows(book, "SELECT count(*) FROM plan_runs") == [(1,)]
+
+
+def test_collect_with_no_readable_plan_of_the_year_records_and_writes_nothing(tmp_path, monkeypatch):
+    book, out = tmp_path / "kpisheet.sqlite", tmp_path / "out"
+    broken = replace(plan("10"), findings=[finding("E101", file="/inbox/10.xlsx", reason="zip")])
+    with pytest.raises(season.NoPlans) as exc:
+        season.collect_plans([broken, plan("11", fy=2024)], {}, FY, out, ledger=book)
+    assert exc.value.years == [2024] and not book.exists() and not out.exists()
+    monkeypatch.setattr(season, "read_plan_inbox", lambda inbox, fy: ([plan("11", fy=2024)], {}))
+    (tmp_path / "inbox").mkdir()
+    res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", out, "--ledger", book)
+    assert res.exit_code == 1 and "--fy 2024 を指定してください" in res.output and not book.exists()

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 from kpisheet import ledger as led
 from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, load_branches, prefecture_branches
 from kpisheet.domain.display import shown
-from kpisheet.domain.findings import Finding
+from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.plan import PlanKpi, PlanSubmission
 from kpisheet.fileio import atomic_path, sha256_or_empty
@@ -244,6 +244,14 @@ class PlanWriteError(Exception):
         super().__init__(f"cannot write into {outdir}: {error}")
 
 
+class NoPlans(Exception):
+    """Not one plan of the fiscal year could be read: nothing was recorded or written (`findings`: why)."""
+
+    def __init__(self, fiscal_year: int, findings: list[Finding], years: list[int]):
+        self.fiscal_year, self.findings, self.years = fiscal_year, findings, years
+        super().__init__(f"no readable plan of FY{fiscal_year}")
+
+
 @dataclass
 class PlanCollectResult:
     """What `plan collect` did: the plans, every finding, what the ledger recorded, the targets and the outputs."""
@@ -287,10 +295,15 @@ def collect_plans(plans: Sequence[PlanSubmission], findings_by_plan: Mapping[str
 
     Without a ledger the outputs are of the plans given; with one, of every branch's latest version
     (this run's and earlier runs').  Raises OutputExistsError (existing outputs, without `force`),
-    OutputLockedError (another run writes into `out_dir`), PlanWriteError, KpisheetError (the ledger)."""
+    OutputLockedError (another run writes into `out_dir`), PlanWriteError, KpisheetError (the ledger), and
+    NoPlans, before anything is recorded or written, when not one plan of `fiscal_year` could be read."""
     out_dir = Path(out_dir)
     given = list(plans)
     findings = [*(f for p in given for f in p.findings), *(f for p in given for f in findings_by_plan.get(p.path, ()))]
+    readable = [p for p in given if p.branch_code and p.fiscal_year is not None
+                and not any(makes_unreadable(f) for f in p.findings)]
+    if not any(p.fiscal_year == fiscal_year for p in readable):
+        raise NoPlans(fiscal_year, findings, sorted({int(p.fiscal_year) for p in readable if p.fiscal_year}))
     run_options = {**dict(options or {}), "output": str(out_dir), "force": force}
     if ledger is None:
         held = _latest_given(given, fiscal_year)
@@ -391,6 +404,6 @@ def read_plan_inbox(inbox: Path, fiscal_year: int) -> tuple[list[PlanSubmission]
     return plans, found
 
 
-__all__ = ["BASES", "NATIONAL", "TARGET_COLUMNS", "NationalTarget", "PlanCollectResult", "PlanReaderMissing",
+__all__ = ["BASES", "NATIONAL", "TARGET_COLUMNS", "NationalTarget", "NoPlans", "PlanCollectResult", "PlanReaderMissing",
            "PlanTargets", "PlanWriteError", "TargetRow", "collect_plans", "export_plan_targets", "plan_targets_rows", "read_plan_inbox",
            "targets_csv_text", "targets_name", "write_plan_targets_csv", "write_summary_and_feedback"]
