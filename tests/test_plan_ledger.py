@@ -122,7 +122,7 @@ def test_a_plan_of_another_year_is_not_recorded_P608(tmp_path):
     assert [p.role for p in recorded.plans] == ["other_year"]
     (f,) = recorded.findings
     assert (f.code, f.file, f.branch, f.value) == ("P608", "/inbox/10_FY2024_事業計画.xlsx", "10", "2024")
-    assert "2024年度の事業計画" in f.text_ja and rows(book, "SELECT count(*) FROM plan_versions") == [(0,)]
+    assert "令和6年度の事業計画です。令和7年度の収集では" in f.text_ja and rows(book, "SELECT count(*) FROM plan_versions") == [(0,)]
 
 
 # ---------------------------------------------------------------- approving and reopening

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from kpisheet import __version__
 from kpisheet.domain.catalogue import catalogue_for_fy, load_branches
 from kpisheet.domain.findings import Finding, KpisheetError, finding, makes_unreadable
+from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.model import EMPTY, InputValue
 from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanPart, PlanSubmission
 from kpisheet.ledger.store import (
@@ -142,6 +143,11 @@ class ApproveResult:
                 "refused": [f.to_dict() for f in self.refused]}
 
 
+def _years(fiscal_year: int) -> dict[str, Any]:
+    """The fiscal year as a finding's context: FY2025 in English, 令和7年度 in Japanese."""
+    return {"fiscal_year": fiscal_year, "fiscal_year_ja": wareki_fiscal_year(fiscal_year)}
+
+
 def _who(code: str | None) -> str:
     """'11 埼玉支部' (a code no branch has: as given)."""
     names = {b.code: b.display_name for b in load_branches()}
@@ -214,7 +220,8 @@ def _record(book: Ledger, plans: list[PlanSubmission], fiscal_year: int, options
         elif plan.fiscal_year != fiscal_year:
             roles[i] = "other_year"
             result.findings.append(finding("P608", file=plan.path, branch=plan.branch_code, value=plan.fiscal_year,
-                                           fiscal_year=fiscal_year))
+                                           value_ja=wareki_fiscal_year(int(plan.fiscal_year or 0)),
+                                           **_years(fiscal_year)))
         else:
             code = str(plan.branch_code)
             if code in chosen and _saved_order(plans[chosen[code]]) >= _saved_order(plan):
@@ -265,7 +272,7 @@ def _record(book: Ledger, plans: list[PlanSubmission], fiscal_year: int, options
             result.plans.append(RecordedPlan(plan.path, code, "new_version", version_id, seq, plan.content_sha256()))
             if approved[code] is not None:
                 result.findings.append(finding("P605", file=plan.path, branch=code, value=seq,
-                                               fiscal_year=fiscal_year, approved=_seq_of(book, approved[code]),
+                                               **_years(fiscal_year), approved=_seq_of(book, approved[code]),
                                                who=_who(code)))
         elif roles[i] == "unchanged":
             result.plans.append(RecordedPlan(plan.path, code, "unchanged", *_version_of(latest[code]),
@@ -449,7 +456,7 @@ def plans_in_use(ledger: LedgerOrPath, fiscal_year: int, *, approved_only: bool 
     with _book(ledger) as book:
         plans = approved_plans(book, fiscal_year) if approved_only else current_plans(book, fiscal_year)
         if not plans:
-            raise KpisheetError([finding("P603", file=str(book.path), fiscal_year=fiscal_year, value="—",
+            raise KpisheetError([finding("P603", file=str(book.path), **_years(fiscal_year), value="—",
                                          who="全支部（確定した計画）" if approved_only else "全支部")])
         return plans
 
@@ -507,24 +514,24 @@ def approve_plans(ledger: LedgerOrPath, fiscal_year: int, branches: Sequence[str
             versions = _versions(book, fiscal_year, None)
             codes = list(branches) if branches is not None else list(dict.fromkeys(v.branch_code for v in versions))
             if not codes:
-                result.refused.append(finding("P603", file=str(book.path), fiscal_year=fiscal_year, value="—", who="全支部"))
+                result.refused.append(finding("P603", file=str(book.path), **_years(fiscal_year), value="—", who="全支部"))
             for code in codes:
                 mine = [v for v in versions if v.branch_code == code]
                 if not mine:
                     result.refused.append(finding("P603", file=str(book.path), branch=code, value=code,
-                                                  fiscal_year=fiscal_year, who=_who(code)))
+                                                  **_years(fiscal_year), who=_who(code)))
                     continue
                 latest = mine[-1]
                 in_force = next((v for v in mine if v.status == "approved"), None)
                 if latest.errors:
                     result.refused.append(finding("P602", file=latest.file_name, branch=code, value=latest.errors,
                                                   seq=latest.seq, codes="・".join(latest.error_codes),
-                                                  fiscal_year=fiscal_year, who=_who(code)))
+                                                  **_years(fiscal_year), who=_who(code)))
                 elif in_force is latest and not latest.reopened:
                     result.already.append(latest)
                 elif in_force is not None and not in_force.reopened:
                     result.refused.append(finding("P604", file=latest.file_name, branch=code, value=latest.seq,
-                                                  approved=in_force.seq, fiscal_year=fiscal_year, who=_who(code)))
+                                                  approved=in_force.seq, **_years(fiscal_year), who=_who(code)))
                 else:
                     at = _now()
                     book.conn.execute("INSERT INTO plan_log (fiscal_year, branch_code, action, at, reason, version_id) "
@@ -549,7 +556,7 @@ def reopen_plan(ledger: LedgerOrPath, fiscal_year: int, branch: str, reason: str
                 why = ("確定した版がありません", "no version is approved") if in_force is None else \
                       ("確定はすでに解除されています", "it is reopened already")
                 raise KpisheetError([finding("P606", file=str(book.path), branch=branch, value=branch,
-                                             fiscal_year=fiscal_year, reason=why[0], reason_en=why[1],
+                                             **_years(fiscal_year), reason=why[0], reason_en=why[1],
                                              who=_who(branch))])
             at = _now()
             book.conn.execute("INSERT INTO plan_log (fiscal_year, branch_code, action, at, reason, version_id) "

@@ -14,8 +14,9 @@ people and ignored there):
 
 * a branch row for every `value`-kind target with a number (`previous_year` and `text` targets are
   not exported: the catalogue's rule and `--baseline` handle 対前年度, a text has no number);
-* an `ALL` row, the implied national target, for a percent KPI whose plans carry 対象者数 and 見込者数
-  (Σ見込者数 ÷ Σ対象者数, shown at the KPI's decimals) and for a count KPI (Σ targets) — only when
+* an `ALL` row, the implied national target of a KPI whose annual target the branches set (catalogue
+  rule `branch`; the others keep their rule for the nation too): Σ見込者数 ÷ Σ対象者数 (shown at the
+  KPI's decimals) for a percent KPI whose plans carry the counts, Σ targets for a count KPI — only when
   every branch that carries the KPI gave the figures (`national_min_branches`, default all): a
   national target resting on some branches would be a sum or a rate of a part of the nation.  How
   many branches each rests on is in the `branches` column and in `PlanTargets.national`.
@@ -157,9 +158,11 @@ def plan_targets_rows(plans: Mapping[str, PlanSubmission], fiscal_year: int, *,
                                          _figure(entry.planned.value), _source(plan)))
     prefectures = [b.code for b in prefecture_branches()]
     for kpi in cat.kpis:
-        if kpi.scope != "branch" or kpi.kind == "qualitative":
-            continue
+        if kpi.scope != "branch" or kpi.kind == "qualitative" or kpi.target.rule != "branch":
+            continue  # the nation's target of a fixed, 対前年度 or conditional KPI is the catalogue's rule
         expected = tuple(c for c in prefectures if kpi in cat.kpis_for(fiscal_year, c))
+        if not expected:
+            continue
         national = _national(kpi, expected, plans)
         if national is None:
             continue
