@@ -313,7 +313,7 @@ def collect_plans(plans: Sequence[PlanSubmission], findings_by_plan: Mapping[str
         targets = plan_targets_rows(held, fiscal_year, national_min_branches=national_min_branches)
         try:
             with outputs.staging_in(out_dir, _planned_paths(fiscal_year, out_dir), force=force) as box:
-                staged = _stage(held, findings, targets, fiscal_year, box)
+                staged = _stage(given, held, findings, targets, fiscal_year, box)
                 outputs.mark_ready(staged)
                 written = outputs.publish(staged).paths
         except OSError as exc:
@@ -332,7 +332,8 @@ def collect_plans(plans: Sequence[PlanSubmission], findings_by_plan: Mapping[str
                 targets = plan_targets_rows(held, fiscal_year, national_min_branches=national_min_branches)
                 here = {p.branch_code for p in given}
                 earlier = [f for code, p in held.items() if code not in here for f in p.findings]  # earlier runs'
-                staged = _stage(held, [*findings, *recorded.findings, *earlier], targets, fiscal_year, folder)
+                staged = _stage(given, held, [*findings, *recorded.findings, *earlier], targets, fiscal_year,
+                                folder)
                 if recorded.run_id is not None:
                     record_outputs(book, recorded.run_id, {final: sha256_or_empty(s) for s, final in staged.pairs})
                 outputs.mark_ready(staged, ledger=ledger, token=token if recorded.run_id is not None else None)
@@ -359,26 +360,33 @@ def _planned_paths(fiscal_year: int, out_dir: Path) -> list[Path]:
     return [out_dir / targets_name(fiscal_year)]
 
 
-def _stage(held: dict[str, PlanSubmission], findings: list[Finding], targets: PlanTargets, fiscal_year: int,
-           folder: outputs.StagingFolder) -> outputs.Staged:
+def _stage(given: list[PlanSubmission], held: dict[str, PlanSubmission], findings: list[Finding],
+           targets: PlanTargets, fiscal_year: int, folder: outputs.StagingFolder) -> outputs.Staged:
     """Write every output into the staging folder (nothing visible yet)."""
     written = [write_plan_targets_csv(targets, folder.path / targets_name(fiscal_year))]
     targets.path = folder.outdir / targets_name(fiscal_year)  # where it is published
-    written += write_summary_and_feedback(held, findings, fiscal_year, folder.path)
+    written += write_summary_and_feedback(given, held, findings, fiscal_year, folder.path)
     return outputs.Staged(folder, [(p, folder.outdir / p.relative_to(folder.path)) for p in written], [])
 
 
-def write_summary_and_feedback(held: dict[str, PlanSubmission], findings: list[Finding], fiscal_year: int,
-                               staging: Path) -> list[Path]:
-    """THE PLACE for the national plan summary and each branch's plan feedback (written by others):
+def write_summary_and_feedback(given: list[PlanSubmission], held: dict[str, PlanSubmission],
+                               findings: list[Finding], fiscal_year: int, staging: Path) -> list[Path]:
+    """THE PLACE where `plan collect` writes the national plan summary and each branch's plan feedback
+    (kpisheet.plan.summary, kpisheet.plan.feedback, written by others), into `staging`:
 
-        from kpisheet.plan.summary import write_plan_summary
         from kpisheet.plan.feedback import write_plan_feedback
+        from kpisheet.plan.summary import write_plan_summary
         paths = write_plan_summary(list(held.values()), findings, fiscal_year, staging)
-        for plan in held.values(): paths.append(write_plan_feedback(plan, mine, staging / "feedback" / name))
+        for plan in given:  # the workbooks read now, with their cells: feedback is patched into them
+            paths.append(write_plan_feedback(plan, [f for f in findings if f.file == plan.path],
+                                             staging / "feedback" / <its name>))
 
-    Everything written under `staging` is published with the targets file (its relative path kept).
-    Until those modules are merged nothing is written here."""
+    `held`: every branch's plan the outputs are of (with a ledger: each branch's latest version,
+    rebuilt from the ledger with the findings it was recorded with; without: the plans read now);
+    `findings`: this run's (reading, validation, P6xx) and, with a ledger, those of branches not
+    in this run.  Everything written under `staging` is published with the targets file (its path
+    relative to `staging` kept); their file names also belong in `_planned_paths` (refused without
+    --force when they exist).  Until those modules are merged nothing is written here."""
     return []
 
 
