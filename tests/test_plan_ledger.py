@@ -303,6 +303,17 @@ def test_consolidate_with_the_plans_targets_file_judges_against_the_plans(tmp_pa
     assert cons.national["K6-2-07"].annual_target == 46 * 100 + 1100
 
 
+def test_generate_with_the_plans_targets_file_prefills_the_branch_targets(tmp_path):
+    from kpisheet.read.reader import read_workbook
+    from kpisheet.template.build import generate
+
+    season.collect_plans([plan("10"), plan("11", target=55.5)], {}, FY, tmp_path / "out", ledger=tmp_path / "l.sqlite")
+    made = generate(FY, ["10"], tmp_path / "books", targets_path=tmp_path / "out" / "plan_targets_FY2025.csv")
+    sub = read_workbook(made.paths[0])
+    assert sub.kpis["K6-2-01"].target.value == 61.0 and sub.prefilled_targets["K6-2-01"] == 61.0
+    assert sub.kpis["K6-2-07"].target.value == 1100
+
+
 # ---------------------------------------------------------------- collect
 def test_collect_records_and_writes_all_or_nothing_and_again_records_nothing(tmp_path):
     book, out = tmp_path / "kpisheet.sqlite", tmp_path / "out"

@@ -371,7 +371,7 @@ def _stage(given: list[PlanSubmission], held: dict[str, PlanSubmission], finding
 
 def write_summary_and_feedback(given: list[PlanSubmission], held: dict[str, PlanSubmission],
                                findings: list[Finding], fiscal_year: int, staging: Path) -> list[Path]:
-    """THE PLACE where `plan collect` writes the national plan summary and each branch's plan feedback
+    """Where `plan collect` writes the national plan summary and each branch's plan feedback
     (kpisheet.plan.summary, kpisheet.plan.feedback, written by others), into `staging`:
 
         from kpisheet.plan.feedback import write_plan_feedback
@@ -414,7 +414,3 @@ def read_plan_inbox(inbox: Path, fiscal_year: int) -> tuple[list[PlanSubmission]
              if p.fiscal_year == fiscal_year}
     return plans, found
 
-
-__all__ = ["BASES", "NATIONAL", "TARGET_COLUMNS", "NationalTarget", "NoPlans", "PlanCollectResult", "PlanReaderMissing",
-           "PlanTargets", "PlanWriteError", "TargetRow", "collect_plans", "export_plan_targets", "plan_targets_rows", "read_plan_inbox",
-           "targets_csv_text", "targets_name", "write_plan_targets_csv", "write_summary_and_feedback"]
