@@ -741,8 +741,9 @@ def plan_collect_cli(plans: list[Any], found: dict[str, list[Finding]], *, fisca
     except PlanWriteError as exc:
         _write_error_exit(exc.error, outdir, pending=exc.pending)
     summary = result.to_dict()
-    if result.recorded is not None and result.recorded.findings:
-        _echo(findings_text(result.recorded.findings), err=True)
+    if result.findings and not as_json:  # every finding, by file, until the plan summary workbook lists them
+        _echo(findings_text(result.findings, {p.path: p.branch_code for p in result.plans if p.branch_code}),
+              err=True)
     _echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else plan_collect_text(summary))
 
 
