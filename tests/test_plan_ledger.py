@@ -387,6 +387,7 @@ def test_plan_approve_reopen_and_versions_commands(tmp_path):
     assert res.exit_code == 1 and "P606" in res.output
     res = run("plan", "reopen", "--fy", FY, "--branch", "10", "--reason", "見直し", "--ledger", book)
     assert res.exit_code == 0 and "事業計画（第1版）の確定を解除しました（理由：見直し）" in res.output
+    assert "10 群馬支部  第1版  確定（使用中）・解除中" in run("plan", "versions", "--fy", FY, "--ledger", book).output
     assert run("plan", "approve", "--fy", FY, "--branch", "ALL", "--ledger", book).exit_code == 2
     assert run("plan", "versions", "--fy", FY, "--ledger", tmp_path / "none.sqlite").exit_code == 1  # L106
 
