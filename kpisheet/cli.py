@@ -660,11 +660,12 @@ def ledger_import(file: Path, ledger: Path | None) -> None:
                    f"（空欄の行と記録済みの値を除く）。台帳: {path}")
 
 
-@cli.group(name="plan", short_help="事業計画（新旧対照表）/ The plan season (事業計画).")
+@cli.group(name="plan", short_help="事業計画（支部の年度計画）/ The branches' annual plans (事業計画).")
 def plan_group() -> None:
-    """事業計画：支部の事業計画を扱います。
+    """事業計画：支部の事業計画を作成・読込・検証・収集・確定し、新旧対照表と年度の目標値ファイルを作ります。
 
-    The plan season: the branches' 事業計画.
+    The plan season: generate, read, check, collect and approve the branches' plans, and write each
+    branch's 新旧対照表 and the year's targets file.
     """
 
 
@@ -719,6 +720,258 @@ def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool
         sys.exit(1)
     if any(f.is_error for f in run.findings):
         sys.exit(1)
+# ---------------------------------------------------------------- the plan season: recording and approving plans
+@plan_group.command(name="collect", short_help="事業計画を収集して台帳に記録 / Collect and record the plans.")
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option("--fy", "fiscal_year", type=int, required=True, help="計画の年度（西暦。例：2025）/ The plans' fiscal year.")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="出力フォルダ / Output folder.")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--no-ledger", "no_ledger", is_flag=True,
+              help="台帳に記録しません（目標値ファイルは受信箱の計画から）/ Record nothing; the outputs are of the inbox's plans.")
+@click.option("--force", is_flag=True, help="既存の出力を置き換えます / Replace existing outputs.")
+@click.option("--national-min-branches", "national_min_branches", type=click.IntRange(min=1), default=None,
+              help="全国の目標（ALL行）を書くのに必要な支部数（省略時は全支部）/ "
+                   "Branches an implied national target must rest on (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="実行結果をJSONで出力します / Print the result as JSON.")
+def plan_collect(inbox: Path, fiscal_year: int, outdir: Path, ledger: Path | None, no_ledger: bool, force: bool,
+                 national_min_branches: int | None, as_json: bool) -> None:
+    """受信箱（INBOX）の事業計画のブックを読み込んで検証し、台帳に記録して（内容が変わった支部だけ新しい版）、
+    目標値ファイル plan_targets_FY年度.csv を書きます。
+
+    Read and validate the plan workbooks of INBOX, record them in the ledger (a new version only where a
+    plan changed) and write the targets file plan_targets_FY<year>.csv.
+    """
+    from kpisheet.plan.season import PlanReaderMissing, read_plan_inbox
+
+    _check_fy(fiscal_year)
+    if ledger is not None and no_ledger:
+        raise _usage("--ledger と --no-ledger はどちらか一方だけを指定してください。", "--ledger or --no-ledger, not both")
+    if not Path(inbox).exists():
+        raise _bad(f"{inbox} がありません。", f"{inbox} does not exist", "INBOX")
+    _check_outdir(Path(inbox), Path(outdir))
+    try:
+        plans, found = read_plan_inbox(Path(inbox), fiscal_year)
+    except PlanReaderMissing:
+        _echo("kpisheet: この版には事業計画のブックの読込機能がありません。何も書き込んでいません。\n"
+              "This kpisheet cannot read plan workbooks yet; nothing was written.", err=True)
+        sys.exit(1)
+    plan_collect_cli(plans, found, fiscal_year=fiscal_year, outdir=Path(outdir), inbox=Path(inbox),
+                     ledger=None if no_ledger else ledger_path_of(ledger), force=force,
+                     national_min_branches=national_min_branches, as_json=as_json)
+
+
+def plan_collect_cli(plans: list[Any], found: dict[str, list[Finding]], *, fiscal_year: int, outdir: Path,
+                     inbox: Path, ledger: Path | None, force: bool, national_min_branches: int | None,
+                     as_json: bool) -> None:
+    """Body of `plan collect` once the plans are read: collect (kpisheet.plan.season.collect_plans), print.
+
+    Exit 0 when the outputs were written (findings in the plans are the report's content, not a failure);
+    1 when they could not be (existing outputs without --force, another run writing, a full disk, a
+    ledger that cannot be used); 2 for usage errors, before anything is read."""
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.plan.season import NoPlans, PlanWriteError, collect_plans
+    from kpisheet.write.outputs import OutputLockedError
+
+    try:
+        result = collect_plans(plans, found, fiscal_year, outdir, ledger=ledger, force=force,
+                               options={"inbox": str(inbox)}, national_min_branches=national_min_branches)
+    except KpisheetError as exc:
+        _fail(exc)
+    except NoPlans as exc:
+        if exc.findings:
+            _echo(findings_text(exc.findings), err=True)
+        if exc.years:
+            _wrong_year_exit(inbox, fiscal_year, exc.years)
+        _echo(f"kpisheet: {inbox} に読み込める{_year_ja(fiscal_year)}の事業計画のブックがありません。何も書き込んでいません。\n"
+              f"No readable FY{fiscal_year} plan workbook in {inbox}; nothing was written.", err=True)
+        sys.exit(1)
+    except OutputExistsError as exc:
+        _exists_exit(exc)
+    except OutputLockedError:
+        _locked_exit(outdir, False)
+    except PlanWriteError as exc:
+        _write_error_exit(exc.error, outdir, pending=exc.pending)
+    summary = result.to_dict()
+    if result.findings and not as_json:  # every finding, by file, until the plan summary workbook lists them
+        _echo(findings_text(result.findings, {p.path: p.branch_code for p in result.plans if p.branch_code}),
+              err=True)
+    _echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else plan_collect_text(summary))
+
+
+def plan_collect_text(summary: dict[str, Any]) -> str:
+    """The human summary of `plan collect`."""
+    b, f = summary["branches"], summary["findings"]
+    lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） 事業計画の収集",
+             f"  提出 {len(b['submitted'])} / エラーあり {len(b['with_errors'])}"
+             f"{'（' + _named(b['with_errors'], None) + '）' if b['with_errors'] else ''} / 未提出 {len(b['missing'])}",
+             f"  エラー {f['errors']}件 / 警告 {f['warnings']}件",
+             *plan_targets_lines(summary["targets"])]
+    lines += [f"  目標値ファイル: {p}" for p in summary["outputs"] if Path(p).suffix == ".csv"]
+    lines += [f"  出力: {p}" for p in summary["outputs"] if Path(p).suffix != ".csv"]
+    led = summary.get("ledger")
+    if led:
+        if not led["recorded"]:
+            what = "前回と同じファイルのため記録なし"
+        else:
+            what = f"新しい版 {led['new_versions']}件・新しいファイル {led['new_files']}件・記録済み {led['known_files']}件"
+        lines.append(f"  台帳: {led['path']}（{what}）")
+    return "\n".join(lines)
+
+
+def plan_targets_lines(targets: dict[str, Any]) -> list[str]:
+    """'  目標 支部 120件・全国 5件' and one line per implied national target not written (too few branches)."""
+    rows = targets["rows"]
+    branch_rows = sum(1 for r in rows if r["branch"] != "ALL")
+    lines = [f"  目標 支部 {branch_rows}件・全国 {len(rows) - branch_rows}件"]
+    for n in targets["national"]:
+        if not n["written"]:
+            lines.append(f"  全国の目標なし {n['kpi_id']}: 計画に数値のある支部 {n['branches']}/{n['expected']}")
+    return lines
+
+
+@plan_group.command(name="approve", short_help="事業計画を確定 / Approve the branches' plans.")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="計画の年度（西暦。例：2025）/ The plans' fiscal year.")
+@click.option("--branch", "branches", multiple=True,
+              help="支部コード（繰り返し可。省略時は記録のある全支部）/ Branch code (repeatable; default: every branch recorded).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力します / Print the result as JSON.")
+def plan_approve(fiscal_year: int, branches: tuple[str, ...], ledger: Path | None, as_json: bool) -> None:
+    """支部の事業計画の最新の版を確定します。確定した版がその年度に使われます。エラーのある版（P602）、
+    記録のない支部（P603）、確定を解除していない支部（P604）は確定しません（終了コード1）。
+
+    Approve each branch's latest plan version: the approved version is the one the year uses.
+    """
+    from kpisheet.ledger.plans import approve_plans
+
+    _check_fy(fiscal_year)
+    codes = [_plan_branch(b) for b in branches]
+    path = ledger_path_of(ledger)
+    result = _in_ledger(path, lambda book: approve_plans(book, fiscal_year, codes or None))
+    if result.refused and not as_json:
+        _echo(findings_text(result.refused), err=True)
+    if as_json:
+        _echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        year = _year_ja(fiscal_year)
+        for v in result.approved:
+            _echo(f"{branch_label(v.branch_code)}: {year}の事業計画 第{v.seq}版を確定しました（{_jst(v.approved_at or '')}）")
+        for v in result.already:
+            _echo(f"{branch_label(v.branch_code)}: 第{v.seq}版は確定済みです（{_jst(v.approved_at or '')}）")
+        _echo(f"確定 {len(result.approved)}件・確定済み {len(result.already)}件・確定できず {len(result.refused)}件。"
+              f"台帳: {path}")
+    sys.exit(1 if result.refused else 0)
+
+
+@plan_group.command(name="reopen", short_help="事業計画の確定を解除 / Reopen an approved plan.")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="計画の年度（西暦。例：2025）/ The plan's fiscal year.")
+@click.option("--branch", "branch", required=True, help="支部コード / Branch code.")
+@click.option("--reason", required=True, help="解除の理由（台帳の plan_log に残ります）/ "
+                                              "Why the plan is reopened (kept in the ledger's plan_log).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力します / Print the result as JSON.")
+def plan_reopen(fiscal_year: int, branch: str, reason: str, ledger: Path | None, as_json: bool) -> None:
+    """確定した事業計画の確定を解除します（理由は台帳に記録）。新しい版を確定するまで、確定していた版が使われます。
+
+    Reopen a branch's approved plan (the reason is logged); the approved version stays in use until
+    another is approved.
+    """
+    from kpisheet.ledger.plans import reopen_plan
+
+    _check_fy(fiscal_year)
+    code = _plan_branch(branch)
+    if not reason.strip():
+        raise _bad("理由を書いてください。", "give a reason", "--reason")
+    path = ledger_path_of(ledger)
+    version = _in_ledger(path, lambda book: reopen_plan(book, fiscal_year, code, reason))
+    if as_json:
+        _echo(json.dumps(version.to_dict(), ensure_ascii=False, indent=2))
+        return
+    _echo(f"{branch_label(code)}: {_year_ja(fiscal_year)}の事業計画（第{version.seq}版）の確定を解除しました"
+          f"（理由：{reason.strip()}）。新しい版を確定するまで第{version.seq}版が使われます。台帳: {path}")
+
+
+@plan_group.command(name="versions", short_help="記録された事業計画の版の一覧 / List the recorded plan versions.")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="計画の年度（西暦。例：2025）/ The plans' fiscal year.")
+@click.option("--branch", "branch", default=None, help="支部コード / Branch code.")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--json", "as_json", is_flag=True, help="一覧をJSONで出力します / Print the list as JSON.")
+def plan_versions_command(fiscal_year: int, branch: str | None, ledger: Path | None, as_json: bool) -> None:
+    """台帳に記録された事業計画の版を、支部ごとに状態（確定（使用中）・未確定・確定（旧）・差し替え済み）とともに表示します。
+
+    List the plan versions the ledger recorded, each with its status.
+    """
+    from kpisheet.ledger.plans import plan_versions
+
+    _check_fy(fiscal_year)
+    code = _plan_branch(branch) if branch is not None else None
+    rows = _in_ledger(ledger_path_of(ledger), lambda book: plan_versions(book, fiscal_year, code))
+    if as_json:
+        _echo(json.dumps([v.to_dict() for v in rows], ensure_ascii=False, indent=2))
+        return
+    _echo(plan_versions_text(rows, fiscal_year), nl=False)
+
+
+def plan_versions_text(rows: list[Any], fiscal_year: int) -> str:
+    """The versions as a table for a terminal (columns aligned by display width)."""
+    if not rows:
+        return f"{_year_ja(fiscal_year)}の事業計画は台帳に記録されていません。\n"
+    head = ["支部", "版", "状態", "記録日時", "確定日時", "エラー", "警告", "ファイル"]
+    table = [head] + [[branch_label(v.branch_code), f"第{v.seq}版",
+                       v.status_ja + ("・解除中" if v.reopened else ""), _jst(v.recorded_at),
+                       _jst(v.approved_at) if v.approved_at else "", str(v.errors), str(v.warnings), v.file_name or ""]
+                      for v in rows]
+    widths = [max(text_width(r[i]) for r in table) for i in range(len(head))]
+    lines = ["  ".join(c + " " * (w - text_width(c)) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    return "\n".join(lines) + "\n"
+
+
+@plan_group.command(name="export-targets", short_help="事業計画の目標値ファイルを書く / Write the plans' targets file.")
+@click.option("--fy", "fiscal_year", type=int, required=True, help="計画の年度（西暦。例：2025）/ The plans' fiscal year.")
+@click.option("--approved-only", "approved_only", is_flag=True,
+              help="確定した版だけを使います（省略時は各支部の最新の版）/ Approved versions only (default: each branch's latest).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="書き出す目標値ファイル（CSV）/ The targets file to write (CSV).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
+@click.option("--force", is_flag=True, help="ファイルが既にあれば置き換えます / Replace the file if it exists.")
+@click.option("--national-min-branches", "national_min_branches", type=click.IntRange(min=1), default=None,
+              help="全国の目標（ALL行）を書くのに必要な支部数（省略時は全支部）/ "
+                   "Branches an implied national target must rest on (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力します / Print the result as JSON.")
+def plan_export_targets(fiscal_year: int, approved_only: bool, output: Path, ledger: Path | None, force: bool,
+                        national_min_branches: int | None, as_json: bool) -> None:
+    """台帳の事業計画から、generate と consolidate の --targets に使える目標値ファイルを書きます
+    （数値の目標のみ。ALL行は全国の目標：Σ見込者数÷Σ対象者数、件数のKPIは目標の合計）。
+
+    Write a --targets file from the ledger's plans (value targets; ALL rows: the implied national targets).
+    """
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.plan.season import export_plan_targets
+
+    _check_fy(fiscal_year)
+    try:
+        targets = export_plan_targets(ledger_path_of(ledger), fiscal_year, output, approved_only=approved_only,
+                                      force=force, national_min_branches=national_min_branches)
+    except KpisheetError as exc:
+        _fail(exc)
+    except OutputExistsError as exc:
+        _exists_exit(exc, "ファイル")
+    if as_json:
+        _echo(json.dumps(targets.to_dict(), ensure_ascii=False, indent=2))
+        return
+    which = "確定した版" if approved_only else "各支部の最新の版"
+    _echo("\n".join([f"{_year_ja(fiscal_year)}の事業計画（{which}）の目標値ファイルを書きました: {output}",
+                     *plan_targets_lines(targets.to_dict()),
+                     f"使うには: kpisheet consolidate 受信箱 --fy {fiscal_year} --month YYYY-MM --targets {output} -o 出力"]))
+
+
+def _plan_branch(text: str) -> str:
+    """--branch of a plan command: a branch code (not ALL)."""
+    code = _known_branch(text)
+    if code == "ALL":
+        raise _bad("事業計画は支部ごとです。支部コードを指定してください。", "plans are per branch: give a branch code",
+                   "--branch")
+    return str(code)
 
 
 @cli.command(name="baseline", short_help="年度末の値を次年度の前年度値ファイルに書く / Write next year's baseline file.")

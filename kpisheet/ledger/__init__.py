@@ -36,6 +36,9 @@ The package, by concern (each imports only `store`; this file re-exports their p
 * `record` — a consolidation against the ledger: `attach` before the outputs, `record_run` after;
 * `published` — a month's published run rebuilt from the ledger alone (`rebuild`, `--from-ledger`), and the
   previous month's run set beside a consolidation (`with_changes`: 前月からの変化);
+* `plans` — branch plans (事業計画): `record_plans` (a new version only when a plan's content changes),
+  `approve_plans`, `reopen_plan`, `approved_plans` / `current_plans` (PlanSubmissions rebuilt from the
+  rows), `plan_versions` (the listing);
 * `archive` — every figure recorded (`history`), a year's year-end values (`year_end_values`, next year's
   baseline), a kpi_values CSV imported, a month closed and reopened.
 """
@@ -53,6 +56,20 @@ from kpisheet.ledger.archive import (
     import_values,
     reopen_month,
     year_end_values,
+)
+from kpisheet.ledger.plans import (
+    ApproveResult,
+    PlanVersion,
+    RecordedPlan,
+    RecordedPlans,
+    approve_plans,
+    approved_plans,
+    current_plans,
+    plan_version,
+    plan_versions,
+    plans_in_use,
+    record_plans,
+    reopen_plan,
 )
 from kpisheet.ledger.published import (
     published_run,
@@ -100,6 +117,9 @@ from kpisheet.ledger.store import (
 
 __all__ = [
     "APPLICATION_ID",
+    "approve_plans",
+    "approved_plans",
+    "ApproveResult",
     "attach",
     "BUSY_SECONDS",
     "check_open",
@@ -107,6 +127,7 @@ __all__ = [
     "closed_through",
     "comparable_ids",
     "create_ledger",
+    "current_plans",
     "decode_submission",
     "DEFAULT_NAME",
     "encode_submission",
@@ -128,18 +149,26 @@ __all__ = [
     "MIGRATIONS",
     "open_ledger",
     "opened",
+    "plan_version",
+    "plan_versions",
+    "PlanVersion",
+    "plans_in_use",
     "previous_year_values",
     "PUBLICATION_OPTION",
     "publication_recorded",
     "published_run",
     "with_changes",
     "rebuild",
+    "record_plans",
+    "RecordedPlan",
+    "RecordedPlans",
     "RECORD_FORMAT",
     "record_run",
     "recorded_outputs",
     "remove_ledger",
     "remove_unused_ledger",
     "reopen_month",
+    "reopen_plan",
     "revisions_of_month",
     "RunPlan",
     "RunRecord",

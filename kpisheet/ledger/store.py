@@ -180,9 +180,139 @@ CREATE VIEW current_values_named AS  -- current_values with the branch's name an
     FROM current_values v
     LEFT JOIN branches b ON b.code = v.branch_code
     LEFT JOIN kpis k ON k.kpi_id = v.kpi_id;
+""", """
+-- version 3: the plan season (事業計画).  Tables of their own: the monthly tables are untouched (runs.kind has a
+-- CHECK SQLite cannot alter, files.first_run_id must name a monthly run).  Rows are only ever added: a branch's
+-- plan gets a new version only when its content changes, and which version is approved is what plan_log says
+-- last (kpisheet.ledger.plans).  Values of plan_targets and plan_target_parts keep the type they were read with
+-- (no declared type): a number stays a number, 61 and 61.0 stay apart, so a plan rebuilt from the rows has the
+-- content_sha256 it was recorded with.
+CREATE TABLE plan_runs (  -- one row per `plan collect` that recorded something
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('collect', 'import')),
+    fiscal_year INTEGER NOT NULL,      -- the plans' fiscal year
+    started_at TEXT NOT NULL,
+    kpisheet_version TEXT NOT NULL,
+    catalogue_digest TEXT NOT NULL,
+    options TEXT NOT NULL,             -- JSON: inbox, output folder, the publication token
+    fingerprint TEXT NOT NULL          -- the same plan files again record nothing
+);
+CREATE TABLE plan_run_outputs (  -- every file a plan run wrote, with its sha256
+    plan_run_id INTEGER NOT NULL REFERENCES plan_runs(id),
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (plan_run_id, path)
+);
+CREATE TABLE plan_files (  -- every distinct plan workbook read (the same bytes are one file)
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    size INTEGER,
+    branch_code TEXT,
+    fiscal_year INTEGER,
+    saved_at TEXT,
+    saved_by TEXT,
+    received_at TEXT,
+    first_plan_run_id INTEGER NOT NULL REFERENCES plan_runs(id),
+    record BLOB                        -- zlib JSON: PlanSubmission.to_dict() with its cells and findings
+);
+CREATE TABLE plan_run_files (  -- the plan files each run found and what it did with each
+    plan_run_id INTEGER NOT NULL REFERENCES plan_runs(id),
+    plan_file_id INTEGER NOT NULL REFERENCES plan_files(id),
+    path TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('new_version', 'unchanged', 'set_aside', 'other_year', 'unreadable')),
+    PRIMARY KEY (plan_run_id, path)
+);
+CREATE TABLE plan_versions (  -- a branch's plan for a fiscal year as HQ holds it: a new row only when its content changes
+    id INTEGER PRIMARY KEY,
+    fiscal_year INTEGER NOT NULL,
+    branch_code TEXT NOT NULL,
+    seq INTEGER NOT NULL,              -- 1, 2, ... per branch and fiscal year (第1版, 第2版)
+    content_sha256 TEXT NOT NULL,      -- PlanSubmission.content_sha256(): the plan, not its cells or save time
+    plan_file_id INTEGER REFERENCES plan_files(id),
+    plan_run_id INTEGER NOT NULL REFERENCES plan_runs(id),
+    recorded_at TEXT NOT NULL,
+    errors INTEGER NOT NULL,           -- error findings on the plan when recorded (approval refuses them: P602)
+    warnings INTEGER NOT NULL,
+    error_codes TEXT NOT NULL,         -- JSON list of those errors' codes
+    branch_name TEXT, term INTEGER, plan_template_version INTEGER, layout_digest TEXT, generated_at TEXT,
+    saved_at TEXT, saved_by TEXT, preparer TEXT, contact TEXT,
+    prefilled TEXT,                    -- JSON: what HQ prefilled in the plan workbook
+    UNIQUE (fiscal_year, branch_code, seq)
+);
+CREATE TABLE plan_measures (  -- per version and measure (catalogue id, or B-<pillar>-<n> for the branch's own)
+    version_id INTEGER NOT NULL REFERENCES plan_versions(id),
+    measure_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,              -- order in the plan
+    numbering TEXT, heading TEXT, group_name TEXT,
+    focus INTEGER NOT NULL,            -- 1: 重点
+    covered_by TEXT,                   -- the measure whose heading holds this one's work
+    PRIMARY KEY (version_id, measure_id)
+);
+CREATE TABLE plan_items (  -- 事業内容, in order
+    version_id INTEGER NOT NULL REFERENCES plan_versions(id),
+    measure_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    text TEXT, level TEXT, subheading TEXT, group_name TEXT,
+    flag TEXT,                         -- 継続 | 新規 | 拡充 | 見直し
+    origin TEXT,                       -- '<fiscal year>:<measure>:<n>' of last year's item it was prefilled from
+    PRIMARY KEY (version_id, measure_id, ord)
+);
+CREATE TABLE plan_targets (  -- one row per KPI; numbers in display units (percent in points), people for counts
+    version_id INTEGER NOT NULL REFERENCES plan_versions(id),
+    kpi_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    kind TEXT NOT NULL,                -- value | previous_year | text
+    target,                            -- value: the number; text: the wording; previous_year: none
+    expected,                          -- last year's value as the plan states it
+    expected_status TEXT,              -- 見込み | 暫定 | 確定
+    expected_as_of TEXT,
+    population,                        -- 対象者数
+    planned,                           -- 見込者数
+    reason TEXT,                       -- 目標の考え方
+    PRIMARY KEY (version_id, kpi_id)
+);
+CREATE TABLE plan_target_parts (  -- 内訳 rows of a KPI's counts
+    version_id INTEGER NOT NULL REFERENCES plan_versions(id),
+    kpi_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    label TEXT,
+    population,
+    planned,
+    PRIMARY KEY (version_id, kpi_id, ord)
+);
+CREATE TABLE plan_log (  -- every approve and reopen, with its reason: the approved version is the last approve's
+    id INTEGER PRIMARY KEY,
+    fiscal_year INTEGER NOT NULL,
+    branch_code TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('approve', 'reopen')),
+    at TEXT NOT NULL,
+    reason TEXT,
+    version_id INTEGER NOT NULL REFERENCES plan_versions(id)
+);
+CREATE VIEW approved_plans AS  -- the version in force per fiscal year and branch (the last one approved)
+    SELECT v.* FROM plan_versions v
+    WHERE v.id = (SELECT l.version_id FROM plan_log l
+                  WHERE l.fiscal_year = v.fiscal_year AND l.branch_code = v.branch_code AND l.action = 'approve'
+                  ORDER BY l.id DESC LIMIT 1);
+CREATE VIEW current_plans AS  -- the latest version per fiscal year and branch, approved or not
+    SELECT v.* FROM plan_versions v
+    WHERE v.seq = (SELECT max(w.seq) FROM plan_versions w
+                   WHERE w.fiscal_year = v.fiscal_year AND w.branch_code = v.branch_code);
+CREATE VIEW plan_target_list AS  -- every version's targets with the branch's name and the KPI's label
+    SELECT v.fiscal_year, v.branch_code, b.display_name AS branch_name, v.seq, t.kpi_id, k.label AS kpi_label,
+           k.unit, t.kind, t.target, t.expected, t.expected_status, t.population, t.planned, t.reason,
+           v.id AS version_id, (v.id IN (SELECT id FROM approved_plans)) AS approved
+    FROM plan_targets t
+    JOIN plan_versions v ON v.id = t.version_id
+    LEFT JOIN branches b ON b.code = v.branch_code
+    LEFT JOIN kpis k ON k.kpi_id = t.kpi_id;
 """]
 SCHEMA_VERSION = len(MIGRATIONS)
 NAMED_SINCE = 2  # the schema version that added the branches and kpis tables
+PLANS_SINCE = 3  # the schema version that added the plan tables (kpisheet.ledger.plans)
 
 
 def ledger_path(option: Path | str | None = None) -> Path:
@@ -357,6 +487,10 @@ def _to_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.01)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone())
 
 
 def _table_count(conn: sqlite3.Connection) -> int:
@@ -743,6 +877,8 @@ def remove_unused_ledger(path: Path) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         if conn.execute("SELECT count(*) FROM runs").fetchone()[0]:
             return False
+        if _has_table(conn, "plan_runs") and conn.execute("SELECT count(*) FROM plan_runs").fetchone()[0]:
+            return False
         remove_ledger(path)
         return True
     except sqlite3.Error:  # busy (another run writes to it) or not a ledger: not ours to delete
@@ -772,6 +908,9 @@ def publication_recorded(path: Path, token: str) -> bool | None:
     try:
         fragment = json.dumps({PUBLICATION_OPTION: token})[1:-1]  # as _insert_run writes it (sort_keys)
         (count,), = conn.execute("SELECT count(*) FROM runs WHERE instr(options, ?) > 0", (fragment,)).fetchall()
+        if not count and _has_table(conn, "plan_runs"):  # a `plan collect` publishes the same way
+            (count,), = conn.execute("SELECT count(*) FROM plan_runs WHERE instr(options, ?) > 0",
+                                     (fragment,)).fetchall()
         return bool(count)
     except sqlite3.Error:
         return None

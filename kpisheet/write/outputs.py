@@ -217,6 +217,16 @@ def staging_for(cons: Consolidation, outdir: Path, *, force: bool, wait: float |
         yield folder
 
 
+@contextlib.contextmanager
+def staging_in(outdir: Path, planned: list[Path], *, force: bool, wait: float | None = None
+               ) -> Iterator[StagingFolder]:
+    """The folder's lock and a staging folder for outputs that are not a month's (`plan collect`): what
+    killed runs left is completed or removed, existing `planned` outputs without force raise
+    OutputExistsError (see `_staging`); fill it, then `Staged(folder, pairs, [])`, `mark_ready`, `publish`."""
+    with _staging(Path(outdir), planned, force=force, wait=wait) as folder:
+        yield folder
+
+
 def stage(cons: Consolidation, folder: StagingFolder, *, force: bool, progress: Callable[[str], None] | None = None,
           parallel: bool | None = None, created: datetime | None = None) -> Staged:
     """Write every output of `cons` into the staging folder (nothing visible yet)."""
