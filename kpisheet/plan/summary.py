@@ -108,8 +108,10 @@ def value_target(pk: PlanKpi | None) -> float | None:
 def implied_national_targets(plans: Mapping[str, PlanSubmission | None], catalogue: Catalogue, *,
                              fiscal_year: int | None = None) -> dict[str, ImpliedTarget]:
     """{kpi id: ImpliedTarget} for every branch KPI of the catalogue (of `fiscal_year` when given):
-    rates of percent KPIs pooled from the plans' counts, count KPIs summed from numeric targets;
-    other KPIs (yen, rates whose plans give no counts) have value None.  本部's plan is left out."""
+    rates of percent KPIs that take 対象者数 and 見込者数 (catalogue plan.takes_counts; while a catalogue has
+    no `plan` data, those some plan gives counts for) pooled from the plans' counts, count KPIs summed
+    from numeric targets; other KPIs (yen, rates without counts) have basis '' and value None.
+    本部's plan is left out."""
     of = len(prefecture_branches())
     given = [p for code, p in sorted(plans.items()) if p is not None and code != HQ_CODE]
     out: dict[str, ImpliedTarget] = {}
@@ -119,7 +121,8 @@ def implied_national_targets(plans: Mapping[str, PlanSubmission | None], catalog
         if kpi.kind == "count":
             targets = [t for p in given if (t := value_target(p.kpis.get(kpi.id))) is not None]
             out[kpi.id] = ImpliedTarget(sum(targets) if targets else None, len(targets), of, "sum")
-        elif kpi.kind == "ratio" and kpi.display == "percent":
+        elif kpi.kind == "ratio" and kpi.display == "percent" and (
+                kpi.plan.takes_counts if kpi.plan is not None else any(plan_counts(p, kpi) for p in given)):
             counts = [c for p in given if (c := plan_counts(p, kpi)) is not None]
             population = sum(c[0] for c in counts)
             value = 100.0 * sum(c[1] for c in counts) / population if counts and population > 0 else None
@@ -381,7 +384,7 @@ def pillar_pages(ids: list[str], per_page: int) -> list[tuple[int, list[str]]]:
     by_pillar: dict[int, list[str]] = {}
     for i in ids:
         by_pillar.setdefault(int(i.split("-")[1]), []).append(i)
-    out = []
+    out: list[tuple[int, list[str]]] = []
     for pillar, members in by_pillar.items():
         pages = -(-len(members) // per_page)
         size = -(-len(members) // pages)

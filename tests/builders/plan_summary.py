@@ -13,6 +13,8 @@ with 対象者数 and 見込者数.  Deliberate oddities (the tests assert them)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kpisheet.domain.catalogue import Catalogue, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.model import EMPTY, InputValue, Source
@@ -108,8 +110,9 @@ def national_plans() -> tuple[dict[str, PlanSubmission | None], dict[str, list[F
 
 
 def previous_plans(plans: dict[str, PlanSubmission | None]) -> dict[str, PlanSubmission]:
-    """Last year's plans: every numeric target 0.5 lower (so this year's is ↑), but 埼玉's 6-2-01 the same
-    (→) and 群馬's 6-2-01 higher (↓)."""
+    """Last year's plans: every numeric target lower (0.5 points, 10 事業所), so this year's is ↑; but 埼玉's
+    K6-2-01 the same (→), 群馬's K6-2-01 higher (↓) and 長野's K6-2-07 799.5, which shows as this year's 800 (→)."""
+    special = {("11", "K6-2-01"): 0.0, ("10", "K6-2-01"): 0.5, ("20", "K6-2-07"): -0.5}
     out = {}
     for code, plan in plans.items():
         if plan is None:
@@ -118,8 +121,39 @@ def previous_plans(plans: dict[str, PlanSubmission | None]) -> dict[str, PlanSub
         for kid, pk in plan.kpis.items():
             value = pk.target.value
             if pk.kind == "value" and isinstance(value, float):
-                value = value + (0 if (code, kid) == ("11", "K6-2-01") else 0.5 if (code, kid) == ("10", "K6-2-01")
-                                 else -0.5)
+                value += special.get((code, kid), -10.0 if kid == "K6-2-07" else -0.5)
             kpis[kid] = PlanKpi(kid, pk.kind, InputValue(value))
         out[code] = PlanSubmission(f"ledger:{code}", None, FY - 1, code, plan.branch_name, kpis=kpis)
     return out
+
+
+def plan_workbook(path: Path, plan: PlanSubmission) -> Path:
+    """A stand-in for a branch's plan workbook (the two sheets, a KPI per row from row 6 with its target in
+    column F, as target_cell says), written by xlsxwriter: what the feedback copies and marks."""
+    import xlsxwriter
+
+    catalogue = catalogue_for_fy(FY)
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    ws = wb.add_worksheet(MEASURE_SHEET)
+    ws.write_string(0, 0, f"令和7年度 事業計画（{plan.branch_name}）")
+    row = 4
+    for m in plan.measures.values():
+        ws.write_string(row, 0, m.measure_id)
+        ws.write_string(row, 1, str(m.heading.value or ""))
+        for item in m.items:
+            row += 1
+            ws.write_string(row, 2, str(item.text.value or ""))
+        row += 1
+    ks = wb.add_worksheet(KPI_SHEET)
+    ks.write_row(4, 0, ["KPI ID", "KPI", "前年度", "状況", "", "年間目標"])
+    for kid, pk in plan.kpis.items():
+        r = int(target_cell(catalogue, kid)[1:]) - 1
+        ks.write_string(r, 0, kid)
+        ks.write_string(r, 1, catalogue.kpi(kid).label)
+        value = pk.target.value
+        if isinstance(value, float):
+            ks.write_number(r, 5, value)
+        elif value is not None:
+            ks.write_string(r, 5, str(value))
+    wb.close()
+    return path
