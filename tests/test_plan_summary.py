@@ -290,3 +290,51 @@ def test_an_unreadable_plan_file_gets_the_list_alone_saying_so(tmp_path: Path, p
     assert wb["確認事項"]["A4"].value == "※ 提出ファイルを読み込めなかったため、確認事項のみを記載しています（理由は下の指摘事項のとおりです）。"
     head = _row_of(wb["確認事項"], "No")
     assert wb["確認事項"].cell(head + 1, 5).value == "E101"
+
+
+# ================================================================ widths and print (LibreOffice)
+def test_every_number_of_the_summary_and_the_feedback_fits_its_column(book: Path, tmp_path: Path,
+                                                                       plans: Any) -> None:
+    from tests.test_cell_widths import cut_numbers
+
+    plan, found = _tokyo(tmp_path, plans)
+    feedback = write_plan_feedback(plan, found, tmp_path / "fb.xlsx")
+    assert cut_numbers(book) == [] and cut_numbers(feedback) == []
+
+
+def test_the_width_check_sees_a_count_its_column_cuts(tmp_path: Path, plans: Any) -> None:
+    """The check above can fail: a nation's sum of 健康宣言事業所数 too wide for a KPI column would be cut."""
+    from tests.test_cell_widths import cut_numbers
+
+    big = dict(plans[0])
+    plan = dataclasses.replace(big["01"])
+    plan.kpis = {**plan.kpis, "K6-2-07": dataclasses.replace(plan.kpis["K6-2-07"], target=InputValue(1e12))}
+    big["01"] = plan
+    (path,) = write_plan_summary(big, plans[1], FY, tmp_path)
+    assert cut_numbers(path) == []  # the column grew for it
+    wb = openpyxl.load_workbook(path)
+    ws = wb["支部別目標"]
+    head, cols = _block(ws, "2-07")
+    ws.column_dimensions[openpyxl.utils.get_column_letter(cols["2-07"])].width = 9
+    wb.save(tmp_path / "narrowed.xlsx")
+    assert any("「1,000,000,000,000」" in c for c in cut_numbers(tmp_path / "narrowed.xlsx"))
+
+
+@pytest.mark.soffice
+def test_the_summary_and_the_feedback_print_readably_on_a4(book: Path, tmp_path: Path, plans: Any) -> None:
+    """Each sheet printed alone by LibreOffice: 概要 at 9 pt or more, every other page at 8 pt or more, no
+    「###」, 支部別目標 one page per block (3), the feedback's 確認事項 on A4."""
+    from tests.printing import pages_per_sheet, printed_words_per_sheet, skip_without_printing
+
+    skip_without_printing()
+    plan, found = _tokyo(tmp_path, plans)
+    feedback = write_plan_feedback(plan, found, tmp_path / "fb.xlsx")
+    for path, least in ((book, {"概要": 9.0}), (feedback, {})):
+        printed = printed_words_per_sheet(path, timeout=600)
+        if path == feedback:  # the branch's own sheets (here a stand-in) print as the branch laid them out
+            printed = {"確認事項": printed["確認事項"]}
+        assert not {s: w for s, (_, words) in printed.items() if (w := [x for x in words if "###" in x])}
+        small = {s: [round(pt, 2) for pt in pages if pt < least.get(s, 8.0)] for s, (pages, _) in printed.items()}
+        assert all(pages for pages, _ in printed.values()) and not any(small.values()), small
+    pages = pages_per_sheet(book, timeout=600)
+    assert pages["支部別目標"] == 3 and pages["施策の記載"] <= 6 and pages["概要"] <= 4, pages
