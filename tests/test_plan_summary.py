@@ -117,8 +117,8 @@ def test_the_overview_names_who_submitted_and_sums_up_each_kpi(book: Path) -> No
                                "54.1%\n見込者数÷対象者数（44/47支部）", "64.8%以上")
     assert rows["K6-2-07"] == ("44支部（数値 44）", "なし", "1支部：長野", "800事業所〜1,510事業所\n中央値 1,285事業所",
                                "56,200事業所\n目標の合計（44/47支部）", "110,000事業所以上")
-    assert rows["K6-1-02"][:2] == ("44支部（数値 1・対前年度 43）",
-                                   "43支部：北海道、青森、岩手、宮城、山形、福島、茨城、栃木、ほか35支部")
+    assert rows["K6-1-02"][:2] == ("44支部（数値 1・対前年度 43）", "43支部（ほかの支部：埼玉）")
+    assert rows["K6-1-03"][1] == "44支部（目標を設定した全支部）"
     assert rows["K6-1-02"][3:] == ("95.4%\n中央値 95.4%", "—", "対前年度以上")
     assert len(rows) == 17  # every branch KPI of FY2025 (K6-1-06 ended in 2024, K6-2-10 is national only)
 
@@ -160,6 +160,16 @@ def test_the_target_matrix_shows_each_target_its_colour_and_its_change(book: Pat
     nagano = ws.cell(_row_of(ws, "20", after=head3), cols3["2-07"])  # last year's 799.5 shows as 800: →
     assert (nagano.value, nagano.number_format, _fill(nagano)) == (800, '#,##0"→"', BELOW_BG)
     assert ws.cell(_row_of(ws, "21", after=head3), cols3["2-07"]).number_format == '#,##0"↑"'
+
+
+def test_last_years_national_result_is_shown_under_the_implied_target(tmp_path: Path, plans: Any) -> None:
+    (path,) = write_plan_summary(plans[0], plans[1], FY, tmp_path, national_results={"K6-2-01": 53.25,
+                                                                                   "K6-1-02": 95.04})
+    ws = openpyxl.load_workbook(path)["概要"]
+    rows = {r[0].split("\n")[0]: r for r in _rows(ws) if isinstance(r[0], str) and r[0].startswith("K6-")}
+    assert rows["K6-2-01"][5] == "54.1%\n見込者数÷対象者数（44/47支部）\n前年度の全国実績 53.3%"
+    assert rows["K6-1-02"][5] == "—\n前年度の全国実績 95.0%"
+    assert rows["K6-2-07"][5] == "56,200事業所\n目標の合計（44/47支部）"
 
 
 def test_without_last_years_plans_there_are_no_arrows(tmp_path: Path, plans: Any) -> None:

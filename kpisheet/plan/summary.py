@@ -22,6 +22,7 @@ national workbook, branch text is written as text, and the file is written atomi
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -171,6 +172,7 @@ class _Data:
     previous: Mapping[str, PlanSubmission]
     implied: dict[str, ImpliedTarget]
     names: dict[str, str]
+    national_results: Mapping[str, float] = dataclasses.field(default_factory=dict)  # last year's, by KPI id
 
     @property
     def kpis(self) -> list[Kpi]:
@@ -236,8 +238,12 @@ def set_ja(d: _Data, kpi: Kpi) -> str:
 
 
 def rule_ja(d: _Data, kpi: Kpi) -> str:
-    """The branches that chose 対前年度以上 (以下), by name."""
-    found = [d.name(c) for c, pk in _kpi_targets(d, kpi).items() if pk.kind == "previous_year"]
+    """The branches that chose 対前年度以上 (以下), by name; when most did, the others by name."""
+    targets = _kpi_targets(d, kpi)
+    found = [d.name(c) for c, pk in targets.items() if pk.kind == "previous_year"]
+    others = [d.name(c) for c, pk in targets.items() if pk.kind != "previous_year"]
+    if len(found) > NAMES_SHOWN and len(others) <= NAMES_SHOWN:  # most chose it: name the others
+        return f"{len(found)}支部（ほかの支部：{'、'.join(others)}）" if others else f"{len(found)}支部（目標を設定した全支部）"
     return f"{len(found)}支部：{_names_ja(found)}" if found else "なし"
 
 
@@ -258,14 +264,17 @@ def range_ja(d: _Data, kpi: Kpi) -> str:
 
 
 def implied_ja(d: _Data, kpi: Kpi) -> str:
-    """「63.2%\n見込者数÷対象者数（44/47支部）」 or 「2,100事業所\n目標の合計（44/47支部）」."""
+    """「63.2%\n見込者数÷対象者数（44/47支部）」 or 「2,100事業所\n目標の合計（44/47支部）」, and last year's
+    national result beneath when it is given."""
     t = d.implied.get(kpi.id)
+    last = d.national_results.get(kpi.id)
+    result = f"\n前年度の全国実績 {format_value(kpi, last)}" if last is not None else ""
     if t is None or not t.basis:
-        return "—"
+        return "—" + result
     how = "見込者数÷対象者数" if t.basis == "counts" else "目標の合計"
     if t.value is None:
-        return "—（記入なし）"
-    return f"{format_value(kpi, t.value)}\n{how}（{t.branches}/{t.of}支部）"
+        return "—（記入なし）" + result
+    return f"{format_value(kpi, t.value)}\n{how}（{t.branches}/{t.of}支部）{result}"
 
 
 # ================================================================ 概要
@@ -536,28 +545,29 @@ def build_summary(d: _Data, path: Path, created: datetime) -> None:
 
 def summary_data(plans: Mapping[str, PlanSubmission | None], findings: Mapping[str, list[Finding]],
                  fiscal_year: int, *, previous: Mapping[str, PlanSubmission] | None = None,
-                 catalogue: Catalogue | None = None) -> _Data:
+                 national_results: Mapping[str, float] | None = None, catalogue: Catalogue | None = None) -> _Data:
     catalogue = catalogue or catalogue_for_fy(fiscal_year)
     every = {b.code: plans.get(b.code) for b in prefecture_branches()}
     if plans.get(HQ_CODE) is not None:
         every = {HQ_CODE: plans[HQ_CODE], **every}
     return _Data(fiscal_year, catalogue, every, {c: list(f) for c, f in findings.items()}, previous or {},
-                 implied_national_targets(every, catalogue, fiscal_year=fiscal_year), branch_names())
+                 implied_national_targets(every, catalogue, fiscal_year=fiscal_year), branch_names(),
+                 dict(national_results or {}))
 
 
 def write_plan_summary(plans: Mapping[str, PlanSubmission | None], findings: Mapping[str, list[Finding]],
                        fiscal_year: int, out_dir: Path, *, previous: Mapping[str, PlanSubmission] | None = None,
-                       national_results: Any = None, force: bool = True,
+                       national_results: Mapping[str, float] | None = None, force: bool = True,
                        created: datetime | None = None) -> list[Path]:
     """Write 全国_事業計画_FY<YEAR>.xlsx into out_dir (atomically); return the paths written.
 
     plans: by branch code, None for a branch that has not submitted (a branch absent from the mapping
     is not submitted either); findings: by branch code, every finding of the branch's plan.
-    previous: last year's plans by branch code (the ↑→↓ of 支部別目標).  national_results is accepted
-    for the caller's sake and not shown yet (last year's national result beside the implied target)."""
-    del national_results
+    previous: last year's plans by branch code (the ↑→↓ of 支部別目標).  national_results: last year's
+    national result by KPI id in display units (61.2 for 61.2%; the ledger's year-end values), shown
+    under the implied national target on 概要."""
     created = created or datetime.now(timezone.utc).replace(microsecond=0)
-    d = summary_data(plans, findings, fiscal_year, previous=previous)
+    d = summary_data(plans, findings, fiscal_year, previous=previous, national_results=national_results)
     final = Path(out_dir) / summary_name(fiscal_year)
     with atomic_path(final, force=force) as tmp:
         build_summary(d, tmp, created)
