@@ -123,6 +123,34 @@ def test_the_overview_names_who_submitted_and_sums_up_each_kpi(book: Path) -> No
     assert len(rows) == 17  # every branch KPI of FY2025 (K6-1-06 ended in 2024, K6-2-10 is national only)
 
 
+def test_a_few_branches_choosing_the_rule_are_named_and_hqs_plan_is_noted(tmp_path: Path, plans: Any) -> None:
+    changed = dict(plans[0])
+    for code in ("01", "02", "03"):
+        plan = dataclasses.replace(changed[code])
+        plan.kpis = {**plan.kpis, "K6-2-09": PlanKpi("K6-2-09", "previous_year")}
+        changed[code] = plan
+    changed["00"] = PlanSubmission("00_本部.xlsx", None, FY, "00", "本部")
+    (path,) = write_plan_summary(changed, plans[1], FY, tmp_path)
+    ws = openpyxl.load_workbook(path)["概要"]
+    rows = {r[0].split("\n")[0]: r for r in _rows(ws) if isinstance(r[0], str)}
+    assert rows["K6-2-09"][1:3] == ("44支部（数値 41・対前年度 3）", "3支部：北海道、青森、岩手")
+    assert rows["本部"][1] == "本部の計画：提出済"
+    assert rows["提出状況"][1] == "47支部中 提出 44（うちエラーあり 2） ／ 未提出 3"  # 本部 is not a branch
+
+
+def test_a_branch_whose_file_could_not_be_read_is_one_with_errors(tmp_path: Path, plans: Any) -> None:
+    findings = {**plans[1], "05": [finding("E103", file="05_秋田支部.xlsx", branch="05")]}
+    (path,) = write_plan_summary(plans[0], findings, FY, tmp_path)
+    wb = openpyxl.load_workbook(path)
+    facts = {r[0]: r[1] for r in _rows(wb["概要"])[1:5]}
+    assert facts["未提出"] == "鳥取、沖縄"
+    assert facts["エラーあり"] == "秋田、東京、大阪（エラー 3件・警告 0件：「検証結果」シート）"
+    ws = wb["支部別目標"]
+    head, cols = _block(ws, "2-01")
+    akita = _row_of(ws, "05", after=head)
+    assert ws.cell(akita, 3).value == "エラーあり" and _fill(ws.cell(akita, cols["2-01"])) == MISSING_BG
+
+
 # ================================================================ 支部別目標
 def _block(ws: Any, kpi_head: str) -> tuple[int, dict[str, int]]:
     """(head row, {KPI id's short form: column}) of the block whose head names `kpi_head`."""

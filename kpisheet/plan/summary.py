@@ -188,9 +188,12 @@ class _Data:
         return [c for c in self.plans if c != HQ_CODE]
 
     def status(self, code: str) -> str:
+        """提出済, エラーあり (errors in the plan, or a file sent that could not be read: no plan but
+        findings), 未提出."""
+        errors = any(f.is_error for f in self.findings.get(code, []))
         if self.plans.get(code) is None:
-            return STATUS_MISSING
-        return STATUS_ERRORS if any(f.is_error for f in self.findings.get(code, [])) else STATUS_OK
+            return STATUS_ERRORS if errors else STATUS_MISSING
+        return STATUS_ERRORS if errors else STATUS_OK
 
     def name(self, code: str) -> str:
         return short_name(self.names, code)
