@@ -232,12 +232,12 @@ def _kpi_targets(d: _Data, kpi: Kpi) -> dict[str, PlanKpi]:
 
 
 def set_ja(d: _Data, kpi: Kpi) -> str:
-    """「44支部（数値 41・対前年度 3）」: how many branches set a target, by kind."""
+    """「44支部\n数値 41\n対前年度 3」: how many branches set a target, then how many of each kind."""
     found = _kpi_targets(d, kpi)
     kinds = {"value": "数値", "previous_year": "対前年度", "text": "文章"}
     counts = [f"{label} {sum(1 for pk in found.values() if pk.kind == kind)}" for kind, label in kinds.items()
               if any(pk.kind == kind for pk in found.values())]
-    return f"{len(found)}支部" + (f"（{'・'.join(counts)}）" if counts else "")
+    return "\n".join([f"{len(found)}支部", *counts])
 
 
 def rule_ja(d: _Data, kpi: Kpi) -> str:
@@ -267,7 +267,7 @@ def range_ja(d: _Data, kpi: Kpi) -> str:
 
 
 def implied_ja(d: _Data, kpi: Kpi) -> str:
-    """「63.2%\n見込者数÷対象者数（44/47支部）」 or 「2,100事業所\n目標の合計（44/47支部）」, and last year's
+    """「63.2%\n見込者数÷対象者数\n44/47支部」 or 「2,100事業所\n目標の合計\n44/47支部」, and last year's
     national result beneath when it is given."""
     t = d.implied.get(kpi.id)
     last = d.national_results.get(kpi.id)
@@ -277,7 +277,7 @@ def implied_ja(d: _Data, kpi: Kpi) -> str:
     how = "見込者数÷対象者数" if t.basis == "counts" else "目標の合計"
     if t.value is None:
         return "—（記入なし）" + result
-    return f"{format_value(kpi, t.value)}\n{how}（{t.branches}/{t.of}支部）{result}"
+    return f"{format_value(kpi, t.value)}\n{how}\n{t.branches}/{t.of}支部{result}"
 
 
 # ================================================================ 概要
@@ -287,12 +287,12 @@ OVERVIEW_NOTE = ("※ 前年度を下回る目標：前年度の見込み（計�
 
 
 def overview_columns(d: _Data) -> list[Column]:
-    return [Column("KPI", 17, lambda k: f"{k.id}\n{k.short_label}", "wrap"),
-            Column("目標を設定した支部", 12, lambda k: set_ja(d, k), "wrap"),
-            Column("対前年度を選んだ支部", 16, lambda k: rule_ja(d, k), "wrap"),
-            Column("前年度を下回る目標", 19, lambda k: below_ja(d, k), "wrap"),
+    return [Column("KPI", 16, lambda k: f"{k.id}\n{k.short_label}", "wrap"),
+            Column("目標を設定した支部", 11, lambda k: set_ja(d, k), "wrap"),
+            Column("対前年度を選んだ支部", 15, lambda k: rule_ja(d, k), "wrap"),
+            Column("前年度を下回る目標", 18, lambda k: below_ja(d, k), "wrap"),
             Column("数値目標の範囲", 13, lambda k: range_ja(d, k), "wrap"),
-            Column("全国の目標（見込み）", 16, lambda k: implied_ja(d, k), "wrap"),
+            Column("全国の目標（見込み）", 20, lambda k: implied_ja(d, k), "wrap"),
             Column(f"第{d.catalogue.term}期末目標", 10, lambda k: term_goal_ja(k), "wrap")]
 
 
