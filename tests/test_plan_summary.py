@@ -361,15 +361,17 @@ def test_the_width_check_sees_a_count_its_column_cuts(tmp_path: Path, plans: Any
 @pytest.mark.soffice
 def test_the_summary_and_the_feedback_print_readably_on_a4(book: Path, tmp_path: Path, plans: Any) -> None:
     """Each sheet printed alone by LibreOffice: 概要 at 9 pt or more, every other page at 8 pt or more, no
-    「###」, 支部別目標 one page per block (3), the feedback's 確認事項 on A4."""
+    「###」, 支部別目標 one page per block (3), the feedback's 確認事項 (patched copy and sheet alone) on A4."""
     from tests.printing import pages_per_sheet, printed_words_per_sheet, skip_without_printing
 
     skip_without_printing()
     plan, found = _tokyo(tmp_path, plans)
     feedback = write_plan_feedback(plan, found, tmp_path / "fb.xlsx")
-    for path, least in ((book, {"概要": 9.0}), (feedback, {})):
+    plan.path = "ledger:17"  # no file to copy: the 確認事項 sheet alone, written by openpyxl
+    alone = write_plan_feedback(plan, found, tmp_path / "alone.xlsx")
+    for path, least in ((book, {"概要": 9.0}), (feedback, {}), (alone, {})):
         printed = printed_words_per_sheet(path, timeout=600)
-        if path == feedback:  # the branch's own sheets (here a stand-in) print as the branch laid them out
+        if path != book:  # the branch's own sheets (here a stand-in) print as the branch laid them out
             printed = {"確認事項": printed["確認事項"]}
         assert not {s: w for s, (_, words) in printed.items() if (w := [x for x in words if "###" in x])}
         small = {s: [round(pt, 2) for pt in pages if pt < least.get(s, 8.0)] for s, (pages, _) in printed.items()}
