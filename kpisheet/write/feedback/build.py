@@ -48,7 +48,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
@@ -111,21 +111,29 @@ NOTE_UNREADABLE = "※ 提出ファイルを読み込めなかったため、確
 
 def feedback_bytes(cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
     """The feedback workbook: patched copy, else openpyxl copy, else the 確認事項 sheet alone."""
+    return copy_with_fallbacks(sub.path, findings, lambda data: patch_workbook(data, cons, sub, findings),
+                               lambda data: _openpyxl_feedback(cons, sub, findings, data),
+                               lambda notes: _scratch_feedback(cons, sub, findings, notes))
+
+
+def copy_with_fallbacks(path: str, findings: list[Finding], patch: Callable[[bytes], bytes],
+                        loaded: Callable[[bytes], bytes], scratch: Callable[[list[str]], bytes]) -> bytes:
+    """The ways of making any feedback copy of the branch's file at `path`, each tried when the one before
+    fails: patch(its bytes), loaded(its bytes) (openpyxl), scratch(notes saying why) (no copy)."""
     if any(makes_unreadable(f) for f in findings):
-        return _scratch_feedback(cons, sub, findings, [NOTE_UNREADABLE])
+        return scratch([NOTE_UNREADABLE])
     data: bytes | None = None
     try:
-        data = Path(sub.path).read_bytes()
-        return patch_workbook(data, cons, sub, findings)
+        data = Path(path).read_bytes()
+        return patch(data)
     except Exception as exc:  # noqa: BLE001 - anything in the branch's file: try the next way
         why = exc
     if data is not None and not isinstance(why, TooBigToPatch) and not too_big_to_load(data):
         try:  # openpyxl loads every part whole: not for a file with a part too big to patch
-            return _openpyxl_feedback(cons, sub, findings, data)
+            return loaded(data)
         except Exception:  # noqa: BLE001 - the first reason is the one worth telling
             pass
-    return _scratch_feedback(cons, sub, findings, [
-        f"※ 提出ファイルを確認用の写しに複製できなかったため、確認事項のみを記載しています（{_why_ja(why)}）。"])
+    return scratch([f"※ 提出ファイルを確認用の写しに複製できなかったため、確認事項のみを記載しています（{_why_ja(why)}）。"])
 
 
 def _why_ja(exc: Exception) -> str:

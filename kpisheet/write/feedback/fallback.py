@@ -10,7 +10,7 @@ import copy
 import functools
 import io
 import zipfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import Submission
@@ -52,6 +52,13 @@ _DROPPED_PARTS = ("xl/media/", "xl/charts/", "xl/drawings/drawing", "xl/pivot", 
 
 def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], data: bytes) -> bytes:
     """The branch's workbook loaded, annotated and saved by openpyxl (images and charts are lost)."""
+    wb, notes = _openpyxl_marked(data, highlights(findings, cons.catalogue))
+    return _save_with_summary(wb, cons, sub, findings, notes)
+
+
+def _openpyxl_marked(data: bytes, marks: list[Highlight]) -> tuple[Any, list[str]]:
+    """The branch's workbook loaded by openpyxl with `marks` coloured and commented, and the notes for the
+    確認事項 sheet (what the copy lost)."""
     import openpyxl
 
     with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -62,8 +69,41 @@ def _openpyxl_feedback(cons: Consolidation, sub: Submission, findings: list[Find
     dropped = sorted({p for p in _DROPPED_PARTS for n in names if n.startswith(p)})
     if dropped:
         notes.append("※ 元のブックにある図・グラフ等はこの確認用の写しには含まれていません（" + "、".join(dropped) + "）。")
-    _annotate(wb, highlights(findings, cons.catalogue))
-    return _save_with_summary(wb, cons, sub, findings, notes)
+    _annotate(wb, marks)
+    return wb, notes
+
+
+def openpyxl_with_summary(data: bytes | None, marks: list[Highlight],
+                          summary: Callable[[list[str]], tuple[list[Cell], int, list[float]]], footer_left: str,
+                          notes: list[str] | tuple[str, ...] = ()) -> bytes:
+    """The second and third ways for any feedback: the branch's workbook (`data`) loaded by openpyxl and
+    marked, or (data None) an empty workbook; a 確認事項 sheet first, from summary(notes)."""
+    import openpyxl
+
+    if data is not None:
+        wb, lost = _openpyxl_marked(data, marks)
+    else:
+        wb, lost = openpyxl.Workbook(), []
+        wb.remove(wb.active)
+    cells, freeze, widths = summary([*notes, *lost])
+    ws = wb.create_sheet(SHEET, 0)
+    _summary_sheet(ws, cells, freeze, widths, footer_left)
+    wb.active = 0
+    for i, other in enumerate(wb.worksheets):
+        other.sheet_view.tabSelected = i == 0
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _summary_sheet(ws: Any, cells: list[Cell], freeze: int, widths: list[float], footer_left: str) -> None:
+    _openpyxl_cells(ws, cells)
+    for row, first, last, _style in spans(cells):
+        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+    for col, width in enumerate(widths, 1):
+        ws.column_dimensions[column_letter(col)].width = width
+    ws.freeze_panes = f"A{freeze}"
+    _openpyxl_print(ws, PRINT_TITLE_ROWS, footer_left)
 
 
 def _scratch_feedback(cons: Consolidation, sub: Submission, findings: list[Finding], notes: list[str]) -> bytes:
@@ -81,13 +121,7 @@ def _save_with_summary(wb: Any, cons: Consolidation, sub: Submission, findings: 
     workbook, first; its bytes."""
     ws = wb.create_sheet(SHEET, 0)
     cells, freeze = summary_cells(cons, sub, findings, notes)
-    _openpyxl_cells(ws, cells)
-    for row, first, last, _style in spans(cells):
-        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
-    for col, width in enumerate(column_widths(cells), 1):
-        ws.column_dimensions[column_letter(col)].width = width
-    ws.freeze_panes = f"A{freeze}"
-    _openpyxl_print(ws, PRINT_TITLE_ROWS, f"{_branch_name(sub)} 確認事項")
+    _summary_sheet(ws, cells, freeze, column_widths(cells), f"{_branch_name(sub)} 確認事項")
     plan = _plan_cells(cons, sub)
     if plan is not None:
         ps = wb.create_sheet(plan_status.SHEET, 0)

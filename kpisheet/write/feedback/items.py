@@ -90,13 +90,14 @@ class Highlight:
         return "error" if self.is_error else self.finding.severity
 
 
-def highlights(findings: list[Finding], catalogue: Catalogue) -> list[Highlight]:
+def highlights(findings: list[Finding], catalogue: Catalogue | None) -> list[Highlight]:
     """The cells to colour and comment in the branch's workbook: one per item cell, with the item's text."""
     return [h for item in fold(findings, catalogue) for h in item.highlights()]
 
 
-def fold(findings: list[Finding], catalogue: Catalogue) -> list[Item]:
-    """The items of one file's findings (errors first, then by sheet and cell)."""
+def fold(findings: list[Finding], catalogue: Catalogue | None) -> list[Item]:
+    """The items of one file's findings (errors first, then by sheet and cell).  The catalogue names the
+    KPIs of missing months (W413); findings of a file that has no months (a 事業計画) need none."""
     unique = list(dict.fromkeys(findings))  # the same finding twice (two checks that agree) is one
     whole_month = {f.file: f for f in unique if f.code == REPORTING_MONTH_MISSING}
     into_month = {id(f): whole_month[f.file] for f in unique
@@ -180,7 +181,7 @@ def _cell_item(cell: str, own: list[Finding], caused: list[Finding]) -> Item:
     return Item(primary, [cell], text, [f for f in own if f is not primary] + caused)
 
 
-def _due_with_the_month(missing: Finding, whole: Finding, catalogue: Catalogue) -> bool:
+def _due_with_the_month(missing: Finding, whole: Finding, catalogue: Catalogue | None) -> bool:
     """The W413 would not be there had the file been judged at the month it reaches (W422's value):
     its month is after that month less the KPI's data lag."""
     key = parse_name(missing.name) if missing.name else None
@@ -189,7 +190,8 @@ def _due_with_the_month(missing: Finding, whole: Finding, catalogue: Catalogue) 
     if whole.value is None:  # the file holds no month at all
         return True
     reached = parse_month(whole.value)
-    lag = catalogue.kpi(missing.subject).lag_months if missing.subject and catalogue.has_kpi(missing.subject) else 0
+    lag = (catalogue.kpi(missing.subject).lag_months
+           if catalogue is not None and missing.subject and catalogue.has_kpi(missing.subject) else 0)
     index = reached.year * 12 + reached.month - 1 - lag
     return key.month > date(index // 12, index % 12 + 1, 1)
 
@@ -199,7 +201,7 @@ def _month_of(f: Finding) -> str:
     return month_label(key.month) if key is not None and key.month is not None else (f.cell or "")
 
 
-def _missing_months(missing: list[Finding], catalogue: Catalogue) -> list[Item]:
+def _missing_months(missing: list[Finding], catalogue: Catalogue | None) -> list[Item]:
     """One item per KPI (and file) for the months reported missing."""
     groups: dict[tuple[str | None, str | None], list[Finding]] = {}
     for f in missing:
@@ -208,7 +210,7 @@ def _missing_months(missing: list[Finding], catalogue: Catalogue) -> list[Item]:
     for (_, subject), group in groups.items():
         keys = [parse_name(f.name) if f.name else None for f in group]
         months = sorted(k.month for k in keys if k is not None and k.month is not None)
-        if not months or subject is None or not catalogue.has_kpi(subject):
+        if not months or subject is None or catalogue is None or not catalogue.has_kpi(subject):
             items += [Item(f, [f.cell or ""], f.text_ja) for f in group]
             continue
         items.append(Item(group[0], [f.cell or "" for f in group], _missing_text(catalogue, subject, months),

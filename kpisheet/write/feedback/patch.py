@@ -12,7 +12,7 @@ import html
 import io
 import re
 import zipfile
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from lxml import etree
 
@@ -685,11 +685,9 @@ def _add_print_titles(root: Any, title: str, rows: int) -> None:
     names.insert(0, name)
 
 
-def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
-    """The feedback workbook as bytes: the branch's file patched with highlights, comments and 確認事項.
-
-    Raises for anything it cannot patch (zip, XML or package shape); the caller falls back.
-    """
+def _open_and_mark(data: bytes, marks: list[Highlight]) -> tuple[_Package, str, Any, _SummaryStyles, list[str]]:
+    """The branch's zip with every flagged cell coloured and commented: (package, workbook part, <sheets>,
+    the 確認事項 styles, notes for the 確認事項 sheet about what could not be marked)."""
     pkg = _Package(data)
     wb_part = _workbook_part(pkg)
     sheets, parts = _sheet_parts(pkg, wb_part)
@@ -698,18 +696,20 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
         raise _PatchError("workbook without styles")
     st = _Styles(pkg.xml(styles))
     ss = _SummaryStyles(st)
-    by_cell = _by_cell(highlights(findings, cons.catalogue), [name for name, _, _ in parts])
+    by_cell = _by_cell(marks, [name for name, _, _ in parts])
     notes = []
     for block, (name, part, _) in enumerate(parts, start=1):
         flagged = {ref: items for (sheet, ref), items in by_cell.items() if sheet == name}
         note = _patch_sheet(pkg, part, name, flagged, st, ss, block)
         if note:
             notes.append(note)
-    cells, freeze = summary_cells(cons, sub, findings, notes)
-    plan = _plan_cells(cons, sub)
-    summary_active = plan is None or bool(findings)
+    return pkg, wb_part, sheets, ss, notes
+
+
+def _summary_xml(ss: _SummaryStyles, cells: list[Any], freeze: int, widths: list[float], footer_left: str,
+                 selected: bool) -> str:
+    """A 確認事項 sheet (cells of kpisheet.write.feedback.summary's kind) as worksheet XML."""
     sx = _SheetXml()
-    widths = column_widths(cells)
     for row, col, value, style in cells:
         wraps = style in ("text", "error", "warning", "head") or (isinstance(style, tuple) and style[0] == "wide")
         sx.put(row, col, value, ss.of(style), cell_width(widths, col, style) if wraps else None)
@@ -717,9 +717,31 @@ def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: 
         for col in range(first + 1, last + 1):
             sx.put(row, col, None, ss.of(style))
         sx.merges.append(f"{column_letter(first)}{row}:{column_letter(last)}{row}")
-    footer = _footer_xml(f"{_branch_name(sub)} 確認事項")
-    _add_first_sheet(pkg, wb_part, sheets, sx.render(widths, freeze, footer, selected=summary_active), SHEET,
+    return sx.render(widths, freeze, _footer_xml(footer_left), selected=selected)
+
+
+def patch_with_summary(data: bytes, marks: list[Highlight],
+                       summary: Callable[[list[str]], tuple[list[Any], int, list[float]]], footer_left: str) -> bytes:
+    """The branch's file patched with `marks` (coloured, commented) and a 確認事項 sheet first, whose
+    (cells, frozen row, column widths) `summary(notes)` gives.  Raises for anything it cannot patch."""
+    pkg, wb_part, sheets, ss, notes = _open_and_mark(data, marks)
+    cells, freeze, widths = summary(notes)
+    _add_first_sheet(pkg, wb_part, sheets, _summary_xml(ss, cells, freeze, widths, footer_left, True), SHEET,
                      PRINT_TITLE_ROWS)
+    return pkg.write()
+
+
+def patch_workbook(data: bytes, cons: Consolidation, sub: Submission, findings: list[Finding]) -> bytes:
+    """The feedback workbook as bytes: the branch's file patched with highlights, comments and 確認事項.
+
+    Raises for anything it cannot patch (zip, XML or package shape); the caller falls back.
+    """
+    pkg, wb_part, sheets, ss, notes = _open_and_mark(data, highlights(findings, cons.catalogue))
+    cells, freeze = summary_cells(cons, sub, findings, notes)
+    plan = _plan_cells(cons, sub)
+    summary_active = plan is None or bool(findings)
+    xml = _summary_xml(ss, cells, freeze, column_widths(cells), f"{_branch_name(sub)} 確認事項", summary_active)
+    _add_first_sheet(pkg, wb_part, sheets, xml, SHEET, PRINT_TITLE_ROWS)
     if plan is not None:
         px = _SheetXml()
         plan_cells, heights = plan

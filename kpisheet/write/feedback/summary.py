@@ -198,9 +198,9 @@ def number_text(value: Any, style: Any) -> str | None:
     return format_number(value, style[1] if isinstance(style, tuple) and style[0] == "number" else None)
 
 
-def column_widths(cells: list[Cell]) -> list[float]:
-    """WIDTHS, each widened where a number of that column would not show whole (「###」)."""
-    widths: list[float] = list(WIDTHS)
+def column_widths(cells: list[Cell], base: list[float] | None = None) -> list[float]:
+    """`base` (WIDTHS), each widened where a number of that column would not show whole (「###」)."""
+    widths: list[float] = list(WIDTHS if base is None else base)
     for _row, col, value, style in cells:
         text = number_text(value, style)
         if text is not None and col <= len(widths):
