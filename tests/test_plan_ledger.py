@@ -290,7 +290,7 @@ def test_consolidate_with_the_plans_targets_file_judges_against_the_plans(tmp_pa
     plans[9] = plan("10")  # 群馬 sets 61.0%
     result = season.collect_plans(plans, {}, FY, tmp_path / "out", ledger=tmp_path / "kpisheet.sqlite")
     csv_path = tmp_path / "out" / "plan_targets_FY2025.csv"
-    assert result.outputs == [csv_path]
+    assert result.outputs == [csv_path, tmp_path / "out" / "全国_事業計画_FY2025.xlsx"]  # and the national summary
     values = sample_values(catalogue_for_fy(FY), FY, "10", date(2025, 9, 1), fill_targets=False)
     filled(tmp_path, tmp_path / "inbox", FY, "10", values)
     cons = consolidate(tmp_path / "inbox", fiscal_year=FY, month=date(2025, 9, 1), targets_path=csv_path)
@@ -322,8 +322,8 @@ def test_collect_records_and_writes_all_or_nothing_and_again_records_nothing(tmp
     (run_id, options), = rows(book, "SELECT id, options FROM plan_runs")
     token = json.loads(options)[led.PUBLICATION_OPTION]
     assert led.publication_recorded(book, token) is True  # a publication cut short is completed by the next run
-    assert rows(book, "SELECT path FROM plan_run_outputs WHERE plan_run_id = ?", (run_id,)) == [
-        (str(out / "plan_targets_FY2025.csv"),)]
+    assert sorted(rows(book, "SELECT path FROM plan_run_outputs WHERE plan_run_id = ?", (run_id,))) == [
+        (str(out / "plan_targets_FY2025.csv"),), (str(out / "全国_事業計画_FY2025.xlsx"),)]
     with pytest.raises(OutputExistsError):
         season.collect_plans([plan("10")], {}, FY, out, ledger=book)
     assert rows(book, "SELECT count(*) FROM plan_runs") == [(1,)]  # refused before anything was recorded

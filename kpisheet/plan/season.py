@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kpisheet import ledger as led
-from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, load_branches, prefecture_branches
+from kpisheet.domain.catalogue import HQ_CODE, Branch, Kpi, branch, catalogue_for_fy, load_branches, prefecture_branches
 from kpisheet.domain.display import shown
 from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.fiscal import wareki_fiscal_year
@@ -355,9 +355,11 @@ def _latest_given(plans: list[PlanSubmission], fiscal_year: int) -> dict[str, Pl
 
 
 def _planned_paths(fiscal_year: int, out_dir: Path) -> list[Path]:
-    """Every output `collect_plans` writes that must not be replaced without --force.
-    The national plan summary's and the feedback workbooks' paths join here when they land."""
-    return [out_dir / targets_name(fiscal_year)]
+    """Every output `collect_plans` writes that must not be replaced without --force (the feedback
+    workbooks are each branch's own: a branch that sends again gets a new one)."""
+    from kpisheet.plan.summary import summary_name
+
+    return [out_dir / targets_name(fiscal_year), out_dir / summary_name(fiscal_year)]
 
 
 def _stage(given: list[PlanSubmission], held: dict[str, PlanSubmission], findings: list[Finding],
@@ -371,23 +373,54 @@ def _stage(given: list[PlanSubmission], held: dict[str, PlanSubmission], finding
 
 def write_summary_and_feedback(given: list[PlanSubmission], held: dict[str, PlanSubmission],
                                findings: list[Finding], fiscal_year: int, staging: Path) -> list[Path]:
-    """Where `plan collect` writes the national plan summary and each branch's plan feedback
-    (kpisheet.plan.summary, kpisheet.plan.feedback, written by others), into `staging`:
-
-        from kpisheet.plan.feedback import write_plan_feedback
-        from kpisheet.plan.summary import write_plan_summary
-        paths = write_plan_summary(list(held.values()), findings, fiscal_year, staging)
-        for plan in given:  # the workbooks read now, with their cells: feedback is patched into them
-            paths.append(write_plan_feedback(plan, [f for f in findings if f.file == plan.path],
-                                             staging / "feedback" / <its name>))
+    """The national plan summary (kpisheet.plan.summary) and each branch's plan feedback
+    (kpisheet.plan.feedback), written into `staging`.
 
     `held`: every branch's plan the outputs are of (with a ledger: each branch's latest version,
     rebuilt from the ledger with the findings it was recorded with; without: the plans read now);
     `findings`: this run's (reading, validation, P6xx) and, with a ledger, those of branches not
-    in this run.  Everything written under `staging` is published with the targets file (its path
-    relative to `staging` kept); their file names also belong in `_planned_paths` (refused without
-    --force when they exist).  Until those modules are merged nothing is written here."""
-    return []
+    in this run.  A feedback workbook is written for each plan read now (it is patched into the
+    branch's own file, whose cells the findings name)."""
+    from kpisheet.plan.feedback import write_plan_feedback
+    from kpisheet.plan.summary import write_plan_summary
+
+    by_branch = _findings_by_branch(given, held, findings)
+    plans: dict[str, PlanSubmission | None] = {b.code: held.get(b.code) for b in expected_branches()}
+    paths = write_plan_summary(plans, by_branch, fiscal_year, staging)
+    for plan in given:
+        if plan.branch_code is None or not Path(plan.path).is_file():
+            continue
+        mine = [f for f in findings if f.file == plan.path]
+        paths.append(write_plan_feedback(plan, mine, staging / feedback_name(plan, fiscal_year)))
+    return paths
+
+
+def expected_branches() -> list[Branch]:
+    """本部 and the 47 branches: every plan the summary expects."""
+    return [branch(HQ_CODE), *prefecture_branches()]
+
+
+def feedback_name(plan: PlanSubmission, fiscal_year: int) -> str:
+    """feedback/<code>_<支部名>_FY<year>_事業計画_確認事項.xlsx"""
+    code = plan.branch_code or "??"
+    try:
+        name = branch(code).display_name
+    except KeyError:
+        name = plan.branch_name or ""
+    return f"feedback/{code}_{name}_FY{fiscal_year}_事業計画_確認事項.xlsx"
+
+
+def _findings_by_branch(given: list[PlanSubmission], held: dict[str, PlanSubmission],
+                        findings: list[Finding]) -> dict[str, list[Finding]]:
+    """Each finding under the branch whose plan it is about: by its file (a plan read now or held),
+    else by the branch it names."""
+    code_of = {p.path: p.branch_code for p in [*given, *held.values()] if p.branch_code}
+    out: dict[str, list[Finding]] = {}
+    for f in findings:
+        code = code_of.get(f.file or "") or f.branch
+        if code:
+            out.setdefault(code, []).append(f)
+    return out
 
 
 # ---------------------------------------------------------------- reading an inbox
