@@ -670,8 +670,14 @@ def plan_group() -> None:
 
 
 @plan_group.command(name="diff", short_help="新旧対照表を作る / Write each branch's 新旧対照表.")
-@click.argument("old", type=click.Path(exists=True, path_type=Path))
-@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@click.argument("old", type=click.Path(exists=True, path_type=Path), required=False)
+@click.argument("new", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option("--fy", "fiscal_year", type=int, default=None,
+              help="台帳から：この年度の事業計画を前年度の計画と比べます（OLD・NEW の代わり）/ "
+                   "From the ledger: this year's plans against last year's (instead of OLD NEW).")
+@click.option("--branch", "branches", multiple=True,
+              help="--fy で：支部コード（繰り返し可。省略時は全支部）/ With --fy: branch code (repeatable; default: all).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="新旧対照表を書くフォルダ / Folder to write the 新旧対照表 to.")
 @click.option("--label", default=None,
@@ -685,23 +691,37 @@ def plan_group() -> None:
 @click.option("--force", is_flag=True, help="既にある出力を置き換えます / Replace existing outputs.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
-def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool, placeholders: bool, strict: bool,
+def plan_diff(old: Path | None, new: Path | None, fiscal_year: int | None, branches: tuple[str, ...],
+              ledger: Path | None, outdir: Path, label: str | None, final: bool, placeholders: bool, strict: bool,
               force: bool, settings_file: Path | None) -> None:
     """OLD（前年度）と NEW（今年度）の事業計画から、支部ごとの新旧対照表（新が左、旧が右、変更に下線）と、
-    本部向けの支部別の変更一覧を書きます。OLD と NEW は事業計画のJSONファイルか、それを入れたフォルダです
-    （フォルダでは支部番号で組にします）。
+    本部向けの支部別の変更一覧を書きます。OLD と NEW は事業計画のブック・JSONファイルか、それを入れたフォルダです
+    （フォルダでは支部番号で組にします）。--fy YEAR では台帳から、各支部のその年度の計画（確定した版、なければ最新の版）を
+    前年度の計画と比べます。確定した版の表題には「（案）」を付けません。
 
-    Write each branch's 新旧対照表 of NEW against OLD (plan JSON files, or folders of them paired by
-    branch code) and HQ's summary across branches.
+    Write each branch's 新旧対照表 of NEW against OLD (plan workbooks or JSON files, or folders of them
+    paired by branch code) and HQ's summary across branches; with --fy YEAR, from the ledger: each
+    branch's approved (else latest) plan of YEAR against its plan of YEAR-1.
     """
     from kpisheet.fileio import OutputExistsError
-    from kpisheet.plan.taishohyo import plans_at, taishohyo_options, write_taishohyo_set
+    from kpisheet.plan.taishohyo import ledger_sides, plans_at, taishohyo_options, write_taishohyo_set
 
+    if (fiscal_year is None) == (old is None or new is None) or (old is None) != (new is None):
+        raise _usage("OLD と NEW の2つ、または --fy YEAR のどちらかを指定してください。",
+                     "Give either OLD and NEW, or --fy YEAR.")
     settings = _load_settings(settings_file)
     options = taishohyo_options(settings, label=label)
     try:
-        run = write_taishohyo_set(plans_at(old), plans_at(new), outdir, label=options.label, legend=options.legend,
-                                  draft=not final, placeholders=placeholders, strict=strict, force=force)
+        if fiscal_year is not None:
+            _check_fy(fiscal_year)
+            sides = ledger_sides(ledger_path_of(ledger), fiscal_year, [_plan_branch(b) for b in branches] or None)
+            old_plans, new_plans, approved = sides.old, sides.new, sides.final
+        else:
+            assert old is not None and new is not None
+            old_plans, new_plans, approved = plans_at(old), plans_at(new), set()
+        run = write_taishohyo_set(old_plans, new_plans, outdir, label=options.label, legend=options.legend,
+                                  draft=not final, placeholders=placeholders, strict=strict, force=force,
+                                  final=approved)
     except KpisheetError as exc:
         _fail(exc)
     except OutputExistsError as exc:
@@ -720,6 +740,8 @@ def plan_diff(old: Path, new: Path, outdir: Path, label: str | None, final: bool
         sys.exit(1)
     if any(f.is_error for f in run.findings):
         sys.exit(1)
+
+
 # ---------------------------------------------------------------- the plan season: recording and approving plans
 @plan_group.command(name="collect", short_help="事業計画を収集して台帳に記録 / Collect and record the plans.")
 @click.argument("inbox", type=click.Path(path_type=Path))

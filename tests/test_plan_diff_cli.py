@@ -137,3 +137,46 @@ def test_two_plans_of_a_branch_on_a_side_are_p703_and_an_old_plan_not_older_is_p
     swapped = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2025"), plans_at(EXAMPLES / "plans_FY2024"),
                                   tmp_path / "s2")
     assert [(f.code, f.branch, f.cell) for f in swapped.findings] == [("P704", "10", None), ("P704", "46", None)]
+
+
+def _ledger_with_example_plans(tmp_path: Path) -> Path:
+    """FY2024's example plans recorded and approved, FY2025's recorded, only 鹿児島's approved."""
+    from kpisheet.ledger.plans import approve_plans, record_plans
+
+    book = tmp_path / "kpisheet.sqlite"
+    for fy in (2024, 2025):
+        plans = [read_plan_file(p) for p in sorted((EXAMPLES / f"plans_FY{fy}").glob("*.json"))]
+        record_plans(book, plans, fy)
+        assert not approve_plans(book, fy, None if fy == 2024 else ["46"]).refused
+    return book
+
+
+def test_from_the_ledger_each_branch_s_plan_is_compared_with_last_year_s(tmp_path: Path):
+    book = _ledger_with_example_plans(tmp_path)
+    code, out, err = run("plan", "diff", "--fy", "2025", "--ledger", str(book), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "10_群馬支部_FY2025_新旧対照表.xlsx", "46_鹿児島支部_FY2025_新旧対照表.xlsx", "FY2025_新旧対照表_支部別の変更.xlsx"]
+    titles = {name: openpyxl.load_workbook(tmp_path / "out" / name)[SHEET]["A2"].value
+              for name in ("10_群馬支部_FY2025_新旧対照表.xlsx", "46_鹿児島支部_FY2025_新旧対照表.xlsx")}
+    # 群馬's FY2025 plan is not approved yet: still （案）; 鹿児島's is
+    assert titles == {"10_群馬支部_FY2025_新旧対照表.xlsx": "令和7年度 事業計画（群馬支部）新旧対照表（案）",
+                      "46_鹿児島支部_FY2025_新旧対照表.xlsx": "令和7年度 事業計画（鹿児島支部）新旧対照表"}
+    # the same tables as from the two years' files
+    code, from_files, _ = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"),
+                              "-o", str(tmp_path / "files"))
+    assert [line.split(" → ")[0] for line in out.splitlines()[:2]] == \
+        [line.split(" → ")[0] for line in from_files.splitlines()[:2]]
+
+
+def test_from_the_ledger_one_branch_and_the_usage_errors(tmp_path: Path):
+    book = _ledger_with_example_plans(tmp_path)
+    code, _, err = run("plan", "diff", "--fy", "2025", "--branch", "46", "--ledger", str(book), "-o", str(tmp_path / "o"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["46_鹿児島支部_FY2025_新旧対照表.xlsx",
+                                                                 "FY2025_新旧対照表_支部別の変更.xlsx"]
+    code, _, err = run("plan", "diff", "-o", str(tmp_path / "x"))
+    assert code == 2 and "OLD と NEW の2つ、または --fy YEAR" in err
+    code, _, err = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "--fy", "2025",
+                       "-o", str(tmp_path / "y"))
+    assert code == 2 and not (tmp_path / "y").exists()

@@ -351,14 +351,14 @@ def _insert_version(book: Ledger, plan: PlanSubmission, seq: int, file_id: int |
           _text(it.flag), it.origin) for m in plan.measures.values() for o, it in enumerate(m.items)])
     conn.executemany(
         "INSERT INTO plan_targets (version_id, kpi_id, ord, kind, target, expected, expected_status, expected_as_of, "
-        "population, planned, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "population, planned, reason, sentence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(vid, k.kpi_id, o, k.kind, _stored(k.target), _stored(k.expected), _text(k.expected_status),
-          _text(k.expected_as_of), _stored(k.population), _stored(k.planned), _text(k.reason))
+          _text(k.expected_as_of), _stored(k.population), _stored(k.planned), _text(k.reason), _text(k.sentence))
          for o, k in enumerate(plan.kpis.values())])
     conn.executemany(
-        "INSERT INTO plan_target_parts (version_id, kpi_id, ord, n, label, population, planned) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(vid, k.kpi_id, o, p.n, _text(p.label), _stored(p.population), _stored(p.planned))
+        "INSERT INTO plan_target_parts (version_id, kpi_id, ord, n, label, population, planned, rate) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(vid, k.kpi_id, o, p.n, _text(p.label), _stored(p.population), _stored(p.planned), _stored(p.rate))
          for k in plan.kpis.values() for o, p in enumerate(k.parts)])
     back = _rebuild(book, vid)
     if back.content_sha256() != plan.content_sha256():  # a value the rows cannot hold: never record it wrong
@@ -395,16 +395,16 @@ def _rebuild(book: Ledger, version_id: int) -> PlanSubmission:
         measures[mid] = PlanMeasure(mid, _iv(numbering), _iv(heading), _iv(group), bool(focus), covered,
                                     tuple(items.get(mid, ())))
     parts: dict[str, list[PlanPart]] = {}
-    for kid, n, label, population, planned in book.conn.execute(
-            "SELECT kpi_id, n, label, population, planned FROM plan_target_parts WHERE version_id = ? "
+    for kid, n, label, population, planned, rate in book.conn.execute(
+            "SELECT kpi_id, n, label, population, planned, rate FROM plan_target_parts WHERE version_id = ? "
             "ORDER BY kpi_id, ord", (vid,)):
-        parts.setdefault(kid, []).append(PlanPart(n, _iv(label), _iv(population), _iv(planned)))
+        parts.setdefault(kid, []).append(PlanPart(n, _iv(label), _iv(population), _iv(planned), _iv(rate)))
     kpis = {}
-    for kid, kind, target, expected, status, as_of, population, planned, reason in book.conn.execute(
-            "SELECT kpi_id, kind, target, expected, expected_status, expected_as_of, population, planned, reason "
-            "FROM plan_targets WHERE version_id = ? ORDER BY ord", (vid,)):
+    for kid, kind, target, expected, status, as_of, population, planned, reason, sentence in book.conn.execute(
+            "SELECT kpi_id, kind, target, expected, expected_status, expected_as_of, population, planned, reason, "
+            "sentence FROM plan_targets WHERE version_id = ? ORDER BY ord", (vid,)):
         kpis[kid] = PlanKpi(kid, kind, _iv(target), _iv(expected), _iv(status), _iv(as_of), _iv(population),
-                            _iv(planned), tuple(parts.get(kid, ())), _iv(reason))
+                            _iv(planned), tuple(parts.get(kid, ())), _iv(reason), _iv(sentence))
     found = [finding_from_dict(d) for d in (_unpack(record).get("findings") or [])] if record else []
     return PlanSubmission(f"ledger:{vid}", file_sha, fy, code, name, term, tversion, digest, generated, saved,
                           saved_by, preparer, contact, json.loads(prefilled) if prefilled else {}, measures, kpis,

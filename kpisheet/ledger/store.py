@@ -271,6 +271,7 @@ CREATE TABLE plan_targets (  -- one row per KPI; numbers in display units (perce
     population,                        -- 対象者数
     planned,                           -- 見込者数
     reason TEXT,                       -- 目標の考え方
+    sentence TEXT,                     -- the KPI sentence as a document made before kpisheet printed it
     PRIMARY KEY (version_id, kpi_id)
 );
 CREATE TABLE plan_target_parts (  -- 内訳 rows of a KPI's counts
@@ -281,6 +282,7 @@ CREATE TABLE plan_target_parts (  -- 内訳 rows of a KPI's counts
     label TEXT,
     population,
     planned,
+    rate,                              -- the part's own printed rate, where the plan prints one
     PRIMARY KEY (version_id, kpi_id, ord)
 );
 CREATE TABLE plan_log (  -- every approve and reopen, with its reason: the approved version is the last approve's

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
@@ -464,8 +464,9 @@ def _by_branch(plans: Sequence[tuple[Path, PlanSubmission]], side: str, side_en:
 def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequence[tuple[Path, PlanSubmission]],
                         out_dir: Path | str, *, label: str | None = None, legend: str = DEFAULT_LEGEND,
                         draft: bool = True, placeholders: bool = False, strict: bool = False,
-                        force: bool = False) -> DiffRun:
-    """Each branch's 新旧対照表 (new against old, paired by branch code) and HQ's summary into `out_dir`."""
+                        force: bool = False, final: Collection[str] = ()) -> DiffRun:
+    """Each branch's 新旧対照表 (new against old, paired by branch code) and HQ's summary into `out_dir`.
+    `final`: branches whose new plan is the approved one (no 「（案）」 in their title even with `draft`)."""
     out = Path(out_dir)
     run = DiffRun()
     old_by = _by_branch(old, "旧", "old", run.findings)
@@ -493,10 +494,36 @@ def write_taishohyo_set(old: Sequence[tuple[Path, PlanSubmission]], new: Sequenc
                                     side_en="new" if side == "新" else "old"))
     for code in both:
         diff = diff_plans(old_by[code][1], new_by[code][1], strict=strict)
-        run.written.append(write_taishohyo(diff, out / file_name(diff), label=label, draft=draft, legend=legend,
-                                           placeholders=placeholders))
+        run.written.append(write_taishohyo(diff, out / file_name(diff), label=label, draft=draft and code not in final,
+                                           legend=legend, placeholders=placeholders))
         run.summaries.append(change_summary(diff))
     if run.summaries:
         year = run.summaries[0].new_year
         run.summary = write_taishohyo_summary(run.summaries, out / summary_file_name(year), fiscal_year=year)
     return run
+
+
+@dataclass
+class LedgerSides:
+    """The two sides of `plan diff --fy` as the ledger holds them."""
+
+    old: list[tuple[Path, PlanSubmission]]
+    new: list[tuple[Path, PlanSubmission]]
+    final: set[str]  # branches whose new side is the approved version (their title has no 「（案）」)
+
+
+def ledger_sides(ledger: Path, fiscal_year: int, branches: Collection[str] | None = None) -> LedgerSides:
+    """Each branch's plan of `fiscal_year` against its plan of the year before, from the ledger: the
+    approved version of each year where there is one, else the latest (kpisheet.ledger.plans)."""
+    from kpisheet.ledger.plans import approved_plans, current_plans
+
+    def year(fy: int) -> tuple[dict[str, PlanSubmission], set[str]]:
+        approved = approved_plans(ledger, fy)
+        plans = {**current_plans(ledger, fy), **approved}
+        wanted = {c: p for c, p in plans.items() if branches is None or c in branches}
+        return wanted, set(approved)
+
+    new, approved = year(fiscal_year)
+    old, _ = year(fiscal_year - 1)
+    return LedgerSides([(Path(p.path), p) for p in old.values()], [(Path(p.path), p) for p in new.values()],
+                       approved & set(new))
