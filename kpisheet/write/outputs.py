@@ -362,11 +362,13 @@ def _staging(outdir: Path, planned: list[Path], *, force: bool, wait: float | No
         existing = [p for p in planned if p.exists()]
         if existing and not force:
             raise OutputExistsError(*existing)
-        folder = StagingFolder(Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)), outdir)
+        folder: StagingFolder | None = None
         try:
+            with signals_deferred():  # a signal between creating the folder and owning it would leave it
+                folder = StagingFolder(Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=outdir)), outdir)
             yield folder
         finally:
-            if not folder.keep:
+            if folder is not None and not folder.keep:
                 shutil.rmtree(folder.path, ignore_errors=True)
 
 
