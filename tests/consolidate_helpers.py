@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import os
 import shutil
+import tempfile
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from kpisheet.domain.catalogue import catalogue_for_fy
+from kpisheet.domain.settings import ENV_VAR
 from kpisheet.read.names import kpi_key, measure_key
 from kpisheet.template.build import generate
 from tests.builders.sample import fill_by_names, sample_values
 
 
+# Templates and filled workbooks are made once per test process and copied where a test wants them:
+# most tests fill the same branches with the same sample values (generating two templates and filling
+# them cost ~2 s of CPU per test).  Tests only ever get a copy, so none can change another's.
+@lru_cache(maxsize=1)
+def _made() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="kpisheet-test-books-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _settings_key() -> str:
+    """HQ's settings the templates are generated with (KPISHEET_HQ_SETTINGS and what it holds)."""
+    path = os.environ.get(ENV_VAR, "")
+    try:
+        held = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+    except OSError:
+        held = ""
+    return f"{path}:{held}"
+
+
 @lru_cache(maxsize=None)
-def _templates(fy: int, codes: tuple[str, ...], root: str) -> dict[str, Path]:
-    res = generate(fy, list(codes), Path(root) / f"tpl_{fy}", force=True)
+def _templates(fy: int, codes: tuple[str, ...], settings: str) -> dict[str, Path]:
+    folder = _made() / f"tpl_{fy}_{'_'.join(codes)}_{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+    res = generate(fy, list(codes), folder, force=True)
     return {p.name[:2]: p for p in res.paths}
 
 
 def template(tmp_root: Path, fy: int, code: str, all_codes: tuple[str, ...] | None = None) -> Path:
-    return _templates(fy, all_codes or (code,), str(tmp_root))[code]
+    """The template of branch `code` as `generate` writes it (with `all_codes` generated together), copied
+    into `tmp_root`."""
+    made = _templates(fy, all_codes or (code,), _settings_key())[code]
+    return copy(made, Path(tmp_root) / f"tpl_{fy}" / made.name)
 
 
 def filled(tmp_root: Path, inbox: Path, fy: int, code: str, values: dict[str, Any],
            all_codes: tuple[str, ...] | None = None) -> Path:
-    tpl = template(tmp_root, fy, code, all_codes)
-    inbox.mkdir(parents=True, exist_ok=True)
-    out = inbox / tpl.name
-    fill_by_names(tpl, out, values)
-    return out
+    tpl = _templates(fy, all_codes or (code,), _settings_key())[code]
+    key = hashlib.sha256(repr((str(tpl), sorted(values.items()))).encode()).hexdigest()
+    made = _made() / "filled" / key / tpl.name
+    if not made.is_file():
+        made.parent.mkdir(parents=True, exist_ok=True)
+        part = made.with_name("part-" + made.name)
+        fill_by_names(tpl, part, values)
+        part.replace(made)
+    return copy(made, inbox / tpl.name)
 
 
 def sample_inbox(tmp_root: Path, inbox: Path, fy: int, codes: list[str], through: date,

@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import pytest
 from lxml import etree
@@ -35,7 +35,7 @@ from lxml import etree
 from tests.lo import LibreOfficeError, convert, convert_many, soffice_path
 
 __all__ = ["pages_per_sheet", "pdf_page_count", "print_title_sheets", "printable_copy", "printed_pages",
-           "printed_text_size", "sheet_states", "skip_without_printing", "smallest_text_per_page",
+           "printed_pdfs", "text_size_in", "sheet_states", "skip_without_printing", "smallest_text_per_page",
            "smallest_text_per_sheet", "printed_words_per_sheet"]
 
 TIMEOUT = 180
@@ -82,6 +82,32 @@ def _per_sheet(xlsx: Path, timeout: float, measure: Callable[[Path], T]) -> dict
         out = Path(tmp) / "pdf"
         convert_many(copies, "pdf", out, timeout=timeout)
         return {name: measure(out / f"{copy.stem}.pdf") for name, copy in zip(visible, copies, strict=True)}
+
+
+def printed_pdfs(xlsx: Path, folder: Path, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Print `xlsx` as Excel prints it, whole and each visible sheet alone, with one soffice run; keep
+    the PDFs in `folder`: {"whole": PDF of the workbook, "sheets": {visible sheet: PDF of it alone}}.
+    For the tests that measure one workbook in several ways (pages, text sizes, printed words)."""
+    visible = [name for name, state in sheet_states(xlsx).items() if state == "visible"]
+    copies = folder / "copies"
+    copies.mkdir(parents=True, exist_ok=True)
+    whole = printable_copy(Path(xlsx), copies / "whole.xlsx")
+    alone = [printable_copy(Path(xlsx), copies / f"sheet{i}.xlsx", only=name) for i, name in enumerate(visible)]
+    out = folder / "pdf"
+    convert_many([whole, *alone], "pdf", out, timeout=timeout)
+    return {"whole": out / "whole.pdf",
+            "sheets": {name: out / f"{copy.stem}.pdf" for name, copy in zip(visible, alone, strict=True)}}
+
+
+def text_size_in(pdf: Path, words: tuple[str, ...]) -> float:
+    """The printed size in points of the first of `words` (all-CJK, each character one em wide) found in
+    `pdf`: its width divided by its characters."""
+    boxes = _bbox(pdf)
+    for word in words:
+        found = re.search(rf'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">{word}</word>', boxes)
+        if found:
+            return (float(found.group(2)) - float(found.group(1))) / len(word)
+    raise AssertionError(f"none of {words} printed in {pdf.name}")
 
 
 def sheet_states(xlsx: Path) -> dict[str, str]:
@@ -131,18 +157,6 @@ def print_title_sheets(xlsx: Path) -> set[str]:
     names = [s.get("name") for s in root.iter(f"{{{_MAIN}}}sheet")]
     return {names[int(d.get("localSheetId"))] for d in root.iter(f"{{{_MAIN}}}definedName")
             if d.get("name") == "_xlnm.Print_Titles" and d.get("localSheetId") is not None}
-
-
-def printed_text_size(xlsx: Path, sheet: str, words: tuple[str, ...], workdir: Path) -> float:
-    """The printed size in points of the first of `words` (all-CJK, each character one em wide)
-    found on `sheet` printed alone: its width in the PDF divided by its characters."""
-    pdf = convert(printable_copy(xlsx, workdir / "one_sheet.xlsx", only=sheet), "pdf", workdir)
-    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for word in words:
-        found = re.search(rf'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">{word}</word>', boxes)
-        if found:
-            return (float(found.group(2)) - float(found.group(1))) / len(word)
-    raise AssertionError(f"none of {words} printed on {sheet}")
 
 
 _WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,9 @@ from tests.printing import (
     pdf_page_count,
     print_title_sheets,
     printed_pages,
-    printed_text_size,
     skip_without_printing,
-    smallest_text_per_sheet,
+    smallest_text_per_page,
+    text_size_in,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,12 +52,13 @@ def national(readme_books) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sheet_sizes(national: Path) -> dict[str, list[float]]:
-    """{visible sheet: [smallest printed text in points on each page it prints]}: one soffice run for
-    all sheets, each printed alone as Excel prints it."""
+def sheet_sizes(national_printed: dict[str, Any]) -> dict[str, list[float]]:
+    """{visible sheet: [smallest printed text in points on each page it prints]}, each sheet printed
+    alone as Excel prints it (the session's national_printed: one soffice run for the whole workbook
+    and every sheet alone, shared with tests/test_cell_widths.py)."""
     started = time.monotonic()
-    sizes = smallest_text_per_sheet(national)
-    print(f"\nprinted sheet by sheet in {time.monotonic() - started:.1f} s: "
+    sizes = {name: smallest_text_per_page(pdf) for name, pdf in national_printed["sheets"].items()}
+    print(f"\nmeasured sheet by sheet in {time.monotonic() - started:.1f} s: "
           + ", ".join(f"{name} {len(s)}p {min(s, default=0):.1f}pt" for name, s in sizes.items()))
     return sizes
 
@@ -82,11 +84,12 @@ def test_every_printed_page_reads_at_8_points_and_the_overview_at_9(sheet_sizes:
                        f"smallest text per page: {small}")
 
 
-def test_the_whole_workbook_prints_within_the_page_budget(sheet_pages: dict[str, int], national: Path) -> None:
+def test_the_whole_workbook_prints_within_the_page_budget(sheet_pages: dict[str, int],
+                                                         national_printed: dict[str, Any]) -> None:
     by_sheet = ", ".join(f"{name} {n}" for name, n in sheet_pages.items())
     total = sum(sheet_pages.values())
     if total <= PAGE_BUDGET:
-        total = printed_pages(national)
+        total = pdf_page_count(national_printed["whole"])
     assert total <= PAGE_BUDGET, (f"the national workbook prints {total} pages (budget {PAGE_BUDGET}); "
                                   f"per sheet: {by_sheet}")
 
@@ -103,9 +106,10 @@ def test_the_marks_matrix_prints_on_at_most_two_pages(sheet_pages: dict[str, int
     assert sheet_pages[MARKS_MATRIX] <= 2, f"{MARKS_MATRIX} prints {sheet_pages[MARKS_MATRIX]} pages"
 
 
-def test_the_marks_matrix_prints_at_8_points_or_more(national: Path, tmp_path: Path) -> None:
-    """Fitted to one page wide and two tall, its branch names print at 8 pt or more (measured in the PDF)."""
-    size = printed_text_size(national, MARKS_MATRIX, ("北海道", "神奈川", "鹿児島"), tmp_path)
+def test_the_marks_matrix_prints_at_8_points_or_more(national_printed: dict[str, Any]) -> None:
+    """Fitted to one page wide and two tall, its branch names print at 8 pt or more (measured in the PDF
+    of the sheet printed alone)."""
+    size = text_size_in(national_printed["sheets"][MARKS_MATRIX], ("北海道", "神奈川", "鹿児島"))
     assert 8 <= size < 12, f"{MARKS_MATRIX} prints its branch names at {size:.1f} pt"
 
 
