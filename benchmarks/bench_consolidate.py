@@ -1,6 +1,6 @@
 """Consolidating 47 branches (+ 本部) end to end, with the time of each stage.
 
-    .venv/bin/python benchmarks/bench_consolidate.py [--keep DIR | --inbox DIR] [--runs N]
+    .venv/bin/python benchmarks/bench_consolidate.py [--keep DIR | --inbox DIR [--month 2024-09]] [--runs N]
 
 Builds an FY2024 inbox through 2024-10 from the real templates (tests.builders.sample
 values; --inbox reuses one built before, e.g. DIR/inbox of an earlier --keep
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from kpisheet.check.validation import validate
 from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.catalogue import catalogue_for_fy
-from kpisheet.ledger import store as led
+from kpisheet import ledger as led
 from kpisheet.month import read_value_file
 from kpisheet.template.build import generate
 from kpisheet.write.csvout import write_kpi_values_csv
@@ -93,12 +93,16 @@ def cli_runs(inbox: Path, out: Path, runs: int) -> list[float]:
 
 
 def main() -> None:
+    global MONTH
     parser = argparse.ArgumentParser()
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--keep", type=Path, help="build the inbox here and keep it")
     group.add_argument("--inbox", type=Path, help="use this inbox (built before) instead of building one")
     parser.add_argument("--runs", type=int, default=3, help="CLI runs (the median is reported)")
+    parser.add_argument("--month", default=f"{MONTH:%Y-%m}",
+                        help="month consolidated (default 2024-10; 2024-09 for the inbox of benchlib/compare.py)")
     args = parser.parse_args()
+    MONTH = date.fromisoformat(args.month + "-01")
     root = args.keep or Path(tempfile.mkdtemp(prefix="kpisheet-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     inbox = args.inbox or build_inbox(root)

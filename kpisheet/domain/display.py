@@ -22,6 +22,7 @@ import math
 import re
 import unicodedata
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Protocol, Union
 
 
@@ -182,6 +183,14 @@ def text_width(text: str) -> int:
     Ambiguous ones (○ ◎ △ × — ①) count 2 because the Japanese fonts kpisheet writes with (游ゴシック)
     and Japanese terminals draw them full width.  The one measure for column widths, row heights and
     the CLI's tables."""
+    if text.isascii():
+        return len(text)  # every ASCII character is narrow
+    return _wide_width(text)
+
+
+@lru_cache(maxsize=65536)
+def _wide_width(text: str) -> int:
+    # Remembered: the outputs measure the same labels and names tens of thousands of times.
     return sum(2 if unicodedata.east_asian_width(c) in "WFA" else 1 for c in text)
 
 

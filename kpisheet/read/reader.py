@@ -598,8 +598,10 @@ class _Reader:
                 kept.append(e)
             # a workbook-level name left #REF! (its sheet deleted) beside a sheet-level one that works — the
             # copy kept, the original deleted — is no second definition: the working one defines the input
+            # (only names an input's workbook-level name shares: a sheet's print area or titles are
+            # ranges, and parsing them would load openpyxl in every reading process for nothing)
             local = {e.name.casefold() for e in kept if e.local_sheet_id is not None
-                     and _destination(self.book, e.value) is not None}
+                     and e.name.casefold() in workbook_sheet and _destination(self.book, e.value) is not None}
             kept = [e for e in kept if not (e.local_sheet_id is None and e.name.casefold() in local
                                             and workbook_sheet.get(e.name.casefold()) is None)]
             counts = Counter(e.name.casefold() for e in kept)

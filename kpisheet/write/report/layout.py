@@ -13,6 +13,7 @@ height of a row is computed from the longest wrapped text of the row and its col
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
 from xlsxwriter.workbook import Workbook
@@ -39,8 +40,13 @@ def workbook_options() -> dict[str, Any]:
 # ---------------------------------------------------------------- widths and heights
 def lines_of(text: str, width: float) -> int:
     """Lines a wrapped text takes in a column `width` characters wide."""
-    chars = int(max(width - 1, 1))
-    return min(MAX_LINES, sum(max(1, -(-text_width(line) // chars)) for line in str(text).split("\n")))
+    return _lines(str(text), int(max(width - 1, 1)))
+
+
+@lru_cache(maxsize=65536)
+def _lines(text: str, chars: int) -> int:
+    # Remembered: a table measures the same few texts (marks, statuses, labels) in every row.
+    return min(MAX_LINES, sum(max(1, -(-text_width(line) // chars)) for line in text.split("\n")))
 
 
 def row_height(lines: int, font_size: float = FONT_SIZE) -> float:
