@@ -9,3 +9,5 @@ these library functions.
 __version__ = "0.1.0"
 TEMPLATE_FORMAT = "kpisheet-template"
 TEMPLATE_VERSION = 1
+PLAN_FORMAT = "kpisheet-plan"  # the 事業計画 workbook (kpisheet.plan): never read as a monthly workbook
+PLAN_TEMPLATE_VERSION = 1

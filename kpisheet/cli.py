@@ -1488,6 +1488,114 @@ def ledger_line(led: dict[str, Any], revisions: int, after_close: int) -> str:
     return f"  台帳: {led.get('path')}（{what}、{fixed}、{previous}）"
 
 
+# ================================================================ plan season (事業計画)
+@plan_group.command(name="generate", short_help="支部の事業計画作成シートを作成 / Write the plan workbooks.")
+@click.option("--fy", "fiscal_year", type=int, required=True,
+              help="計画の年度（西暦。例：2025＝令和7年度）/ Fiscal year of the plan, e.g. 2025.")
+@click.option("--branch", "branches", multiple=True,
+              help="支部コード（01〜47、00＝本部）。繰り返し指定可、省略時は全支部 / "
+                   "Branch code (01-47, 00 = 本部); repeatable. Default: all.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="前年度の見込み・実績：CSVまたはxlsx（branch, kpi_id, value の行）/ "
+                   "Last year's values: CSV or xlsx rows (branch, kpi_id, value).")
+@click.option("--baseline-status", "baseline_status", type=click.Choice(["見込み", "暫定", "確定"]), default="確定",
+              show_default=True, help="前年度の見込み・実績の区分 / Status of those values.")
+@click.option("--as-of", "as_of", default=None,
+              help="前年度の見込み・実績の時点・注記（例：R7.1現在）/ As-of note of those values, e.g. R7.1現在.")
+@click.option("--password", default=None, help="シート保護のパスワード（省略時はパスワードなしで保護）/ "
+                                               "Sheet-protection password (default: protection without password).")
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="出力フォルダ / Output folder.")
+@click.option("--force", is_flag=True, help="出力フォルダに既にあるシートを置き換えます / "
+                                            "Replace workbooks that already exist in the output folder.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SETTINGS_HELP)
+def plan_generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, baseline_status: str,
+                  as_of: str | None, password: str | None, outdir: Path, force: bool,
+                  settings_file: Path | None) -> None:
+    """年度の事業計画作成シートを支部ごとに1つ作成します（本部の設定ファイルの記入が必要です）。
+
+    Write one 事業計画 workbook per branch for a fiscal year (HQ's settings must be filled in).
+    """
+    from kpisheet.domain.fiscal import wareki_fiscal_year
+    from kpisheet.fileio import OutputExistsError
+    from kpisheet.plan.template import generate_plans
+
+    _check_fy(fiscal_year)
+    settings = _filled_settings(settings_file)
+    with interruptible(_interrupted_exit):
+        try:
+            paths = generate_plans(fiscal_year, outdir, branches=branches or None, baseline_path=baseline,
+                                   results_status=baseline_status, results_as_of=as_of, password=password,
+                                   force=force, settings=settings)
+        except OutputExistsError as exc:
+            _exists_exit(exc, "事業計画作成シート（支部が記入して返送したものかもしれません）")
+        except KpisheetError as exc:
+            _fail(exc)
+    for path in paths:
+        _echo(str(path))
+    _echo(f"{len(paths)}件の事業計画作成シートを作成しました（{wareki_fiscal_year(fiscal_year)}）"
+          f" / wrote {len(paths)} plan workbook(s) for FY{fiscal_year}", err=True)
+
+
+@plan_group.command(name="read", short_help="返送された事業計画を1つ読み込んで表示 / Read one returned plan.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="計画の内容をJSONで出力します / Print the plan as JSON.")
+def plan_read(file: Path, as_json: bool) -> None:
+    """支部から返送された事業計画作成シート FILE を1つ読み込み、内容を表示します（読めなければ終了コード1）。
+
+    Read one returned plan workbook FILE and print it (exit 1 when it cannot be read as a plan).
+    """
+    from kpisheet.plan.reader import is_plan_read, plan_text, read_plan
+
+    if not file.exists():
+        raise _bad(f"ファイル「{file}」がありません。", f"no such file: {file}", "FILE")
+    with interruptible(_interrupted_exit):
+        plan = read_plan(file)
+    if plan.findings:
+        _echo(findings_text(plan.findings, {plan.path: plan.branch_code} if plan.branch_code else None), err=True)
+    if not is_plan_read(plan):
+        sys.exit(1)
+    if as_json:
+        _echo(json.dumps(plan.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _echo(plan_text(plan))
+
+
+@plan_group.command(name="validate", short_help="返送された事業計画を検証 / Validate returned plans.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="検証結果をJSONで出力します / Print findings as JSON.")
+def plan_validate(paths: tuple[Path, ...], as_json: bool) -> None:
+    """返送された事業計画作成シート（ファイルまたはフォルダ PATHS）を検証します。エラーがあれば終了コード1。
+
+    Validate returned plan workbooks (files or folders); exit 1 when there are errors.
+    """
+    from kpisheet.plan.reader import is_plan_read, read_plan
+    from kpisheet.plan.rules import validate_plan
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise _bad(f"ファイルまたはフォルダ「{'」「'.join(missing)}」がありません。",
+                   f"no such file or folder: {', '.join(missing)}", "PATHS")
+    files = sorted({f for p in paths for f in (sorted(Path(p).glob("*.xlsx")) if Path(p).is_dir() else [Path(p)])})
+    with interruptible(_interrupted_exit):
+        plans = [read_plan(f) for f in files]
+    # the reading findings, then the checks on each plan read (with the other plans of its year given)
+    findings = [f for plan in plans for f in plan.findings]
+    for plan in (p for p in plans if is_plan_read(p)):
+        others = [o for o in plans if o is not plan and o.fiscal_year == plan.fiscal_year and is_plan_read(o)]
+        findings += validate_plan(plan, others=others)
+    if as_json:
+        _echo(json.dumps({"files": [str(f) for f in files], "findings": [f.to_dict() for f in findings]},
+                         ensure_ascii=False, indent=2))
+    else:
+        if findings:
+            _echo(findings_text(findings, {p.path: p.branch_code for p in plans if p.branch_code}))
+        n_err = sum(1 for f in findings if f.is_error)
+        _echo(f"{len(files)}ファイル / files: エラー {n_err}件、警告 {len(findings) - n_err}件")
+    sys.exit(1 if any(f.is_error for f in findings) else 0)
+
+
 def main() -> None:
     """Console entry point: no traceback ever reaches a user."""
     try:

@@ -464,6 +464,25 @@ CODES: dict[str, Detail] = {
     "P704": Detail(E, "Old plan not of an earlier year",
                    "{branch_label} の旧の事業計画（{old_year}年度）が新（{new_year}年度）より前の年度ではありません。OLD と NEW の順（前年度、今年度の順）を確かめてください。この支部の新旧対照表は作っていません。",
                    "{branch_label}'s old plan (FY{old_year}) is not of an earlier year than the new one (FY{new_year}). Check the order of OLD and NEW (last year first). No 新旧対照表 was written for it."),
+    # --- P1: reading 事業計画 workbooks (kpisheet.plan.reader; P101 in the monthly reader) -------------
+    "P101": Detail(W, "Plan workbook among monthly workbooks",
+                   "このファイルは事業計画の作成シート（{value}）で、月次の入力ブックではありません。月次の集計には使いませんでした。事業計画は「kpisheet plan read」「kpisheet plan validate」で確認し、月次の受信フォルダから移してください。",
+                   "This file is a 事業計画 (plan) workbook ({value}), not a monthly input workbook; it was not used for the month. Check plans with `kpisheet plan read` / `kpisheet plan validate` and move it out of the monthly inbox."),
+    "P102": Detail(W, "Monthly workbook given as a plan",
+                   "このファイルは月次の入力ブックで、事業計画の作成シートではありません。事業計画としては読み込みませんでした。本部が配布した事業計画の作成シート（…_事業計画.xlsx）を指定してください。",
+                   "This file is a monthly input workbook, not a 事業計画 (plan) workbook; it was not read as a plan. Give the plan workbook HQ distributed (…_事業計画.xlsx)."),
+    "P103": Detail(E, "Target kind unreadable",
+                   "「{label}」の目標の種類「{value}」が読めないため、年間目標を読み込みませんでした。リストから「{expected}」のどちらかを選んでください。",
+                   "The target kind '{value}' of '{label}' cannot be read, so its target was not read. Choose {expected} from the list."),
+    "P104": Detail(W, "Status of last year's value unreadable",
+                   "「{label}」の前年度の見込み・実績の区分「{value}」が読めないため、区分なしとして読みました。リストから見込み・暫定・確定のいずれかを選んでください。",
+                   "The status '{value}' of last year's value of '{label}' cannot be read; it was read as blank. Choose 見込み, 暫定 or 確定 from the list."),
+    "P105": Detail(W, "記載先 names no measure",
+                   "施策 {label} の記載先「{value}」がどの施策か分からないため、この施策に記載したものとして読みました。リストから記載先の施策を選んでください。",
+                   "The 記載先 '{value}' of measure {label} names no measure of the action plan; it was read as written under this measure. Choose the measure from the list."),
+    "P106": Detail(W, "区分 of an activity unreadable",
+                   "「{label}」の区分「{value}」が読めないため、区分なしとして読みました。リストから継続・新規・拡充・見直しのいずれかを選んでください。",
+                   "The 区分 '{value}' of '{label}' cannot be read; it was read as blank. Choose 継続, 新規, 拡充 or 見直し from the list."),
 }
 
 

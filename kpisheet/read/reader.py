@@ -59,7 +59,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from kpisheet import TEMPLATE_FORMAT
+from kpisheet import PLAN_FORMAT, TEMPLATE_FORMAT
 from kpisheet.domain.catalogue import Catalogue, load_catalogue
 from kpisheet.domain.failures import failure_finding
 from kpisheet.domain.findings import KpisheetError, finding
@@ -83,10 +83,21 @@ from kpisheet.read.xlsx_read import Book, BookError
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
-CODES = frozenset({"E201", "E208", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308",
+CODES = frozenset({"E201", "E208", "P101", "E301", "E303", "E312", "E313", "E314", "E315", "W302", "W307", "W308",
                    "W316", "E317", "E318", "W318", "W317", "E319"})
 
 META_FORMAT = TEMPLATE_FORMAT
+
+
+class Reading:
+    """The reading findings above by what they mean, for another reader of kpisheet workbooks on this
+    path (kpisheet.plan.reader reads 事業計画 workbooks with them); their home stays this module."""
+
+    NOT_OURS, METADATA = "E201", "E208"
+    NAME_MISSING, NAME_ELSEWHERE, NAME_TWICE = "E301", "E312", "E313"
+    SHEET_MISSING, SHEET_HIDDEN, SHEET_TWICE = "E303", "E314", "E315"
+    NOT_SHOWN, FORMAT_HIDES = "E318", "W318"
+    FORMULA_NO_VALUE, FORMULA_VALUE = "W307", "W308"
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
              "rows_per_measure", "prefilled_targets", "prefilled_baselines")
@@ -268,6 +279,11 @@ _COLUMN_KEYS = frozenset((nm.VALUE_COLUMN_KEY, "text", "rating", "note"))
 _SIMPLE_REF_RE = re.compile(r"^=?(?:'((?:[^']|'')+)'|([^'!:]+))!\$?([A-Za-z]{1,3})\$?(\d+)$")
 
 
+def name_destination(book: Book, value: str) -> tuple[str, int, int] | None:
+    """(sheet, row, col) a single-cell defined name's value points to; None if broken (the plan reader's too)."""
+    return _destination(book, value)
+
+
 def _destination(book: Book, value: str) -> tuple[str, int, int] | None:
     """(sheet, row, col) a single-cell defined name points to; None if broken (#REF!, range, no sheet)."""
     dest = _parse_reference(value)
@@ -362,6 +378,9 @@ class _Reader:
         meta = self._meta()
         if meta is None:
             self.add("E201")
+            return
+        if meta.get("format") == PLAN_FORMAT:  # a 事業計画 workbook: not a monthly submission, not a stranger
+            self.add("P101", value=meta.get("branch_name"))
             return
         if not self._identity(meta):
             return
