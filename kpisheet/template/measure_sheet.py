@@ -8,11 +8,12 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Measure
+from kpisheet.domain.plan import PlanMeasure
+from kpisheet.domain.plan_layout import FiledItem, filed_items, heading_text
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
     KEY_COLUMN,
     KEY_ROW,
-    ROWS_PER_MEASURE,
     SHEET_KPI,
     SHEET_MEASURES,
     TEXT_LIMITS,
@@ -29,6 +30,7 @@ from kpisheet.template.book import (
     xl_range_abs,
 )
 from kpisheet.template.layout import (
+    DEFAULT_ROW_HEIGHT,
     KPI_CHECK_COL,
     KPI_INFO_ROWS,
     MEASURE_CHECK_COL,
@@ -56,8 +58,10 @@ def write_measure_sheet(book: Book) -> None:
     book.legend(ws, 3, 2, [(4, 4, "input_plain", "入力欄（黄色のセルに入力してください）"),
                            (5, 6, "problem_plain", "要確認（入力チェック）"), (7, 7, "head", "見出し")])
     note = ("※具体的施策ごとに、支部の事業内容（取組やKPIの実施状況）を1行に1件ずつ記入し、評価をリストから選び、"
-            f"評価の理由（特に△・×の理由）を備考に記入してください（1施策{ROWS_PER_MEASURE}行まで）。"
+            f"評価の理由（特に△・×の理由）を備考に記入してください（1施策{book.rows_per_measure}行まで）。"
             "施策全体の課題は「課題」欄に記入します。")
+    if book.plan is not None:
+        note += "水色の行は事業計画の事業内容です（本部記入済み。評価と備考を記入してください）。"
     ws.merge_range(4, 1, 4, last_col - 1, note, book.fmt("note"))
     book.height(ws, 4, _row_height(_lines(note, sum(MEASURE_WIDTHS[:-1]) * SMALL_FONT_WIDTH), 12))
     _measure_summary(book, ws, last_col)
@@ -100,19 +104,55 @@ def _measure_summary(book: Book, ws: Any, last_col: int) -> None:
     book.traffic_light(ws, (5, 1), (5, last_col - 1), CHECK_COUNT_NAME)
 
 
+def plan_heading(measure: Measure, planned: PlanMeasure | None) -> tuple[str, str]:
+    """(number, heading) of a measure as the branch's approved 事業計画 heads it: 「(4)」「現金給付の適正化の推進」;
+    the catalogue's where the plan gives none."""
+    number, heading = heading_text(planned)
+    return number or measure.number, heading or measure.label
+
+
+def _row_label(row: FiledItem | None, previous: FiledItem | None, n: int) -> str | int:
+    """The No. cell of a row the plan fills: the branch's numbering (「①」), under a 小見出し (●被保険者) or
+    a second heading of the branch's (「(7) 債権管理回収業務の推進」) where one begins; else the row number."""
+    if row is None:
+        return n
+    marks = []
+    if previous is not None and row.heading is not previous.heading:
+        marks.append(" ".join(t for t in heading_text(row.heading) if t))
+    if row.subheading and (previous is None or previous.subheading != row.subheading or marks):
+        marks.append(row.subheading)
+    level = row.level or str(n)
+    return "\n".join([*marks, level]) if marks else (row.level or n)
+
+
 def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
     first = row
+    rows = book.rows_per_measure
     related = book.catalogue.kpis_of_measure(measure.id)
-    label = measure.label
+    planned = book.plan.measures.get(measure.id) if book.plan is not None else None
+    number, label = plan_heading(measure, planned)
+    if label != measure.label:  # the branch's own heading, with the action plan's measure it stands for
+        label += f"\n（{measure.number} {measure.label}）"
     if related:
         label += "\n関連KPI：" + "、".join(k.short_label for k in related)
-    ws.merge_range(first, 1, first + ROWS_PER_MEASURE, 1, measure.number, book.fmt("label", "top", align="center"))
-    ws.merge_range(first, 2, first + ROWS_PER_MEASURE, 2, label, book.fmt("label", "top"))
+    ws.merge_range(first, 1, first + rows, 1, number, book.fmt("label", "top", align="center"))
+    ws.merge_range(first, 2, first + rows, 2, label, book.fmt("label", "top"))
     text_fmt, rating_fmt = book.fmt("input", "text"), book.fmt("input", "rating")
-    for n in range(1, ROWS_PER_MEASURE + 1):
-        ws.write_number(row, 3, n, book.fmt("label", "center"))
+    filed = filed_items(book.plan, measure.id)
+    for n in range(1, rows + 1):
+        item = filed[n - 1] if n <= len(filed) else None
+        text = item.text if item is not None else None
+        shown_no = _row_label(item, filed[n - 2] if 1 < n <= len(filed) else None, n)
+        if isinstance(shown_no, int):
+            ws.write_number(row, 3, shown_no, book.fmt("label", "center"))
+        else:
+            ws.write_string(row, 3, shown_no, book.fmt("label", "center", font_size=8, text_wrap=True))
         for fieldname, col in MEASURE_COLS.items():
             key = measure_key(measure.id, fieldname, n)
+            if fieldname == "text" and text is not None:
+                book.input(SHEET_MEASURES, row, col, key, text, book.fmt("prefill", "text"))
+                book.height(ws, row, max(DEFAULT_ROW_HEIGHT, _row_height(_lines(text, MEASURE_WIDTHS[3]))))
+                continue
             book.input(SHEET_MEASURES, row, col, key, None, rating_fmt if fieldname == "rating" else text_fmt)
         cell = {f: xl_rowcol_to_cell(row, c) for f, c in MEASURE_COLS.items()}
         book.check(ws, row, MEASURE_COLS["rating"], "", sc.rating_reasons(cell["text"], cell["rating"]))
