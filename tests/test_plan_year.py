@@ -280,7 +280,7 @@ def test_replay_status_rows_carry_the_subgroups_and_numbering(replay):
     assert sub.cells[1] == "① 自治体と連携し集団健診の実施を推進する" and sub.mark == "○"
 
 
-@pytest.mark.parametrize("kpi_id, target, mark", [("K5-1-02", "96.5%以上", "○"), ("K5-1-06", "前年度（85.38%）以上", "△"),
+@pytest.mark.parametrize("kpi_id, target, mark", [("K5-1-02", "96.5%以上", "○"), ("K5-1-06", "85.38%以上", "△"),
                                                   ("K5-1-08", "94.0%以上", "△")])
 def test_replay_pillar_1_kpis_print_inside_the_activity_row_that_names_them(replay, kpi_id, target, mark):
     cons, rows = replay
@@ -322,9 +322,12 @@ def test_targets_file_disagreeing_with_the_plan_is_w425_and_wins(replay):
 def test_targets_without_plans_keep_working(replay):
     cons, _ = replay
     plain = build_consolidation(cons.submissions, cons.given_findings, fiscal_year=FY, month=MARCH,
-                                targets={(SAITAMA, "K5-2-06"): 13.1})
+                                targets={(SAITAMA, "K5-1-06"): 90.0})
     assert plain.plan_targets == {}
-    assert plain.branch_kpis[(SAITAMA, "K5-1-02")].target_source == "workbook_hq"  # a value HQ prefilled
+    bk = plain.branch_kpis[(SAITAMA, "K5-1-06")]
+    assert (bk.annual_target, bk.target_source, bk.rating.mark) == (90.0, "targets_file", "△")
+    # the workbook still says its kept value is the plan's (_meta prefill_sources), with or without plans
+    assert plain.branch_kpis[(SAITAMA, "K5-1-02")].target_source == "plan"
 
 
 # ================================================================ reproducibility
