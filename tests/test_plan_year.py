@@ -390,3 +390,31 @@ def test_plan_needs_the_ledgers_plan_store_and_a_ledger(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["consolidate", str(tmp_path), "--fy", str(FY), "--month", "2024-03",
                                       "--plan", "--no-ledger", "-o", str(tmp_path / "cons")])
     assert result.exit_code == 2 and "--no-ledger" in result.output
+
+
+def test_replay_feedback_sheet_prints_saitamas_headings(replay, tmp_path):
+    from kpisheet.write.feedback.build import write_feedback
+
+    cons, _ = replay
+    sub = next(s for s in cons.submissions if s.branch_code == SAITAMA)
+    path = write_feedback(cons, sub, tmp_path / "out", force=False)
+    ws = openpyxl.load_workbook(path)["実施状況"]
+    firsts = [row[0] for row in ws.iter_rows(values_only=True) if row[0]]
+    assert "(7) 債権管理回収業務の推進" in firsts and "◆被扶養者" in firsts
+    row = next(r for r in ws.iter_rows(values_only=True) if r[1] and "郵送化率を96.5%以上とする" in str(r[1]))
+    assert row[2:5] == ("96.5%以上", "96.5%（R6.3現在）", "○")
+
+
+def test_a_plan_measure_of_the_branchs_own_with_no_place_is_p620(tmp_path):
+    plan = saitama_plan()
+    own = PlanMeasure("B-3-9", _iv("(8)"), _iv("支部独自の取組"), items=(PlanItem(1, _iv("独自の事業")),))
+    covered = replace(plan.measures["5-1-6"] if "5-1-6" in plan.measures else PlanMeasure("5-1-6"), covered_by="5-1-4")
+    plan.measures = {**plan.measures, "5-1-6": covered, "B-3-9": own}
+    result = generate(FY, [SAITAMA], tmp_path, plans={SAITAMA: plan})
+    [p620] = result.findings
+    assert (p620.code, p620.file, p620.branch, p620.subject, p620.cell) == (
+        "P620", str(result.paths[0]), SAITAMA, "B-3-9", None)
+    assert "(8) 支部独自の取組" in p620.message_ja
+    ws, cell = _named_cell(result.paths[0], mfield("5-1-6", "text", 1))
+    merged = next(r for r in ws.merged_cells.ranges if r.min_row <= cell.row <= r.max_row and r.min_col == 3)
+    assert "※事業計画では「(4) 現金給付の適正化の推進」に記載" in ws.cell(merged.min_row, 3).value

@@ -455,6 +455,10 @@ CODES: dict[str, Detail] = {
                    "{branch_name}の{fiscal_year_ja}の事業計画が承認されていません（台帳に承認済みの版がありません）。この支部の月次のKPI入力シートは事業計画を使わずに作成しました（目標・取組状況は従来どおり）。事業計画を承認（`kpisheet plan approve`）してから、この支部のシートを --plan --force で作り直してください。",
                    "{branch_name} has no approved 事業計画 for FY{fiscal_year} in the ledger. Its monthly workbook was generated without a plan (targets and 取組状況 as before). Approve its plan (`kpisheet plan approve`), then generate this branch's workbook again with --plan --force.",
                    label_ja="承認済みの事業計画なし"),
+    "P620": Detail(W, "Plan measure without a place in the monthly workbook",
+                   "{branch_name}の事業計画の独自の施策「{value}」は、どの具体的施策の下に記載するかが指定されていないため、月次のKPI入力シートの取組状況に事業内容を記入していません。事業計画でこの施策を記載する具体的施策を指定（承認し直し）してから --plan --force で作り直すか、支部に取組状況の空いている行へ記入するよう伝えてください。",
+                   "{branch_name}'s plan has a measure of its own, '{value}', that names no action-plan measure to be written under, so its activities were not prefilled in the monthly workbook's 取組状況. Name that measure in the plan (and approve it again), then generate with --plan --force, or ask the branch to write them in free rows.",
+                   label_ja="月次シートに載らない独自の施策"),
 }
 
 

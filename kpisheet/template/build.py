@@ -69,7 +69,7 @@ from kpisheet.template.measure_sheet import write_measure_sheet
 from kpisheet.template.meta import write_lists_sheet, write_meta_sheet, write_properties
 from kpisheet.template.protection import is_locked, lock_structure, locked_workbook
 
-CODES = frozenset({"G109", "P601"})  # and G103 (kpisheet.read.value_tables) for --branch
+CODES = frozenset({"G109", "P601", "P620"})  # and G103 (kpisheet.read.value_tables) for --branch
 
 LINT_TITLE_MAX, LINT_MESSAGE_MAX, LINT_SHEET_NAME_MAX = 32, 255, 31
 
@@ -175,6 +175,7 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
             plan = plans.get(b.code)
             if plan is not None and plan.fiscal_year in (None, fiscal_year) and plan.branch_code in (None, b.code):
                 of_branch[b.code] = plan
+                findings += _unplaced_measures(catalogue, plan, b, final)
             else:
                 findings.append(finding("P601", file=final, branch=b.code, branch_name=b.display_name,
                                         fiscal_year=fiscal_year, fiscal_year_ja=wareki_fiscal_year(fiscal_year)))
@@ -205,6 +206,19 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
         if job is not None:
             job.stop()
     return GenerateResult(finals, findings)
+
+
+def _unplaced_measures(catalogue: Catalogue, plan: PlanSubmission, branch: Branch, final: Path) -> list[Finding]:
+    """P620: a measure of the branch's own in its plan ('B-…') that names no action-plan measure of the
+    branch's workbook to be written under (covered_by): the monthly workbook has no rows for its items."""
+    mine = {m.id for m in catalogue.measures_for(branch.code)}
+    out = []
+    for mid, m in plan.measures.items():
+        if mid.startswith("B-") and m.covered_by not in mine:
+            heading = " ".join(str(v.value).strip() for v in (m.numbering, m.heading) if v.value) or mid
+            out.append(finding("P620", file=final, branch=branch.code, subject=mid, value=heading,
+                               branch_name=branch.display_name))
+    return out
 
 
 def _build_each(build: Callable[[Branch], bytes], branches: list[Branch]) -> list[bytes]:

@@ -133,6 +133,10 @@ def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
     number, label = plan_heading(measure, planned)
     if label != measure.label:  # the branch's own heading, with the action plan's measure it stands for
         label += f"\n（{measure.number} {measure.label}）"
+    if planned is not None and planned.covered_by and book.plan is not None:  # written under another heading
+        other = book.plan.measures.get(planned.covered_by)
+        where = " ".join(t for t in heading_text(other) if t) if other is not None else planned.covered_by
+        label += f"\n※事業計画では「{where}」に記載"
     if related:
         label += "\n関連KPI：" + "、".join(k.short_label for k in related)
     ws.merge_range(first, 1, first + rows, 1, number, book.fmt("label", "top", align="center"))
