@@ -110,10 +110,14 @@ def test_activity_rows_hold_the_plans_items_with_its_headings_and_enough_rows(sa
     for f in block:
         ws, cell = _named_cell(saitama_book, mfield("5-2-2", "text", f.n))
         assert cell.value == f.text
-    ws, first_b = _named_cell(saitama_book, mfield("5-2-2", "text", 8))
-    assert ws.cell(first_b.row, 4).value == "(6) 健康保険委員と連携した事業の推進\n①"
+    ws, first_b = _named_cell(saitama_book, mfield("5-2-2", "text", 8))  # a band above it names its heading
+    assert (ws.cell(first_b.row - 1, 4).value, ws.cell(first_b.row, 4).value) == ("(6) 健康保険委員と連携した事業の推進", "①")
+    _, before = _named_cell(saitama_book, mfield("5-2-2", "text", 7))
+    assert before.row == first_b.row - 2
     ws, sub = _named_cell(saitama_book, mfield("5-2-1-i", "text", 4))
-    assert ws.cell(sub.row, 4).value == "●被保険者 (事業者健診データ)\n①"
+    assert (ws.cell(sub.row - 1, 4).value, ws.cell(sub.row, 4).value) == ("●被保険者 (事業者健診データ)", "①")
+    ws, top = _named_cell(saitama_book, mfield("5-2-1-i", "text", 1))
+    assert ws.cell(top.row - 1, 4).value == "●被保険者 (生活習慣病予防健診)"
     ws, heading = _named_cell(saitama_book, mfield("5-1-8", "text", 1))
     merged = next(r for r in ws.merged_cells.ranges if r.min_row <= heading.row <= r.max_row and r.min_col == 3)
     assert ws.cell(merged.min_row, 3).value.startswith(

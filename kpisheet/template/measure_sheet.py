@@ -111,18 +111,20 @@ def plan_heading(measure: Measure, planned: PlanMeasure | None) -> tuple[str, st
     return number or measure.number, heading or measure.label
 
 
-def _row_label(row: FiledItem | None, previous: FiledItem | None, n: int) -> str | int:
-    """The No. cell of a row the plan fills: the branch's numbering (「①」), under a 小見出し (●被保険者) or
-    a second heading of the branch's (「(7) 債権管理回収業務の推進」) where one begins; else the row number."""
-    if row is None:
-        return n
-    marks = []
-    if previous is not None and row.heading is not previous.heading:
-        marks.append(" ".join(t for t in heading_text(row.heading) if t))
-    if row.subheading and (previous is None or previous.subheading != row.subheading or marks):
-        marks.append(row.subheading)
-    level = row.level or str(n)
-    return "\n".join([*marks, level]) if marks else (row.level or n)
+def _markers(filed: list[FiledItem]) -> dict[int, str]:
+    """{row n: the label a band above that row shows}: a second heading of the branch's where its items
+    begin (「(7) 債権管理回収業務の推進」), a 小見出し where its group begins (●被保険者 (生活習慣病予防健診))."""
+    out: dict[int, str] = {}
+    for i, row in enumerate(filed):
+        previous = filed[i - 1] if i else None
+        marks = []
+        if previous is not None and row.heading is not previous.heading:
+            marks.append(" ".join(t for t in heading_text(row.heading) if t))
+        if row.subheading and (previous is None or previous.subheading != row.subheading or marks):
+            marks.append(row.subheading)
+        if marks:
+            out[row.n] = "　".join(m for m in marks if m)
+    return out
 
 
 def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
@@ -139,18 +141,23 @@ def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
         label += f"\n※事業計画では「{where}」に記載"
     if related:
         label += "\n関連KPI：" + "、".join(k.short_label for k in related)
-    ws.merge_range(first, 1, first + rows, 1, number, book.fmt("label", "top", align="center"))
-    ws.merge_range(first, 2, first + rows, 2, label, book.fmt("label", "top"))
-    text_fmt, rating_fmt = book.fmt("input", "text"), book.fmt("input", "rating")
     filed = filed_items(book.plan, measure.id)
+    markers = _markers(filed)
+    ws.merge_range(first, 1, first + rows + len(markers), 1, number, book.fmt("label", "top", align="center"))
+    ws.merge_range(first, 2, first + rows + len(markers), 2, label, book.fmt("label", "top"))
+    text_fmt, rating_fmt = book.fmt("input", "text"), book.fmt("input", "rating")
     for n in range(1, rows + 1):
         item = filed[n - 1] if n <= len(filed) else None
         text = item.text if item is not None else None
-        shown_no = _row_label(item, filed[n - 2] if 1 < n <= len(filed) else None, n)
-        if isinstance(shown_no, int):
-            ws.write_number(row, 3, shown_no, book.fmt("label", "center"))
+        if n in markers:  # a band of its own above the row: the branch's heading or 小見出し (no input)
+            ws.merge_range(row, 3, row, MEASURE_COLS["note"], markers[n], book.fmt("label", "small", bold=True))
+            ws.write_blank(row, MEASURE_CHECK_COL, None, book.fmt("label"))
+            book.height(ws, row, 15)
+            row += 1
+        if item is not None and item.level:
+            ws.write_string(row, 3, item.level, book.fmt("label", "center"))
         else:
-            ws.write_string(row, 3, shown_no, book.fmt("label", "center", font_size=8, text_wrap=True))
+            ws.write_number(row, 3, n, book.fmt("label", "center"))
         for fieldname, col in MEASURE_COLS.items():
             key = measure_key(measure.id, fieldname, n)
             if fieldname == "text" and text is not None:

@@ -447,7 +447,7 @@ def _blocks(body: list[PlanRow]) -> list[list[PlanRow]]:
     blocks: list[list[PlanRow]] = []
     for r in body:
         prev = blocks[-1][-1] if blocks else None
-        joins = prev is not None and (prev.kind == "pillar" or (
+        joins = prev is not None and (prev.kind in ("pillar", "heading") or (
             r.kind != "pillar" and r.measure_id is not None and r.measure_id == prev.measure_id and not r.cells[0]
             or r.kind == "issue" and r.measure_id == prev.measure_id))
         if joins:
