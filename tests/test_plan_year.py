@@ -422,3 +422,12 @@ def test_a_plan_measure_of_the_branchs_own_with_no_place_is_p620(tmp_path):
     ws, cell = _named_cell(result.paths[0], mfield("5-1-6", "text", 1))
     merged = next(r for r in ws.merged_cells.ranges if r.min_row <= cell.row <= r.max_row and r.min_col == 3)
     assert "※事業計画では「(4) 現金給付の適正化の推進」に記載" in ws.cell(merged.min_row, 3).value
+
+
+@pytest.mark.parametrize("measure_id", ["5-2-1-i", "5-2-1-ii"])
+def test_replay_kpi_rows_close_their_subgroup_as_the_report_prints_them(replay, measure_id):
+    _, rows = replay
+    shown = [r.kpi_id or r.cells[1].split(" ", 1)[1] for r in rows
+             if r.measure_id == measure_id and r.kind in ("activity", "kpi")]
+    seed = next(m for m in SEED["measures"] if m["catalogue_measure"] == measure_id)
+    assert shown == [r.get("kpi") if r["kind"] == "kpi" else r["text"] for r in seed["rows"]]

@@ -28,13 +28,16 @@ branch gave the same action-plan measure opens its own rows (「(7) 債権管理
 (●被保険者 (生活習慣病予防健診)) stands in the first column of its first row, under a heading row of
 its own, and activities carry the plan's numbering (restarting under each 小見出し).  Row n of a
 measure's 取組状況 is the plan's n-th item there (kpisheet.domain.plan_layout.filed_items: the
-workbook was prefilled in that order).  A KPI whose name an activity's text contains is printed in
-that activity's row (its target, result and mark), as the 埼玉 report prints pillar 1; the others
-get rows of their own after the activities.
+workbook was prefilled in that order).  A KPI whose name an activity's text contains (its own
+measure's activities: label or short label; another measure's: its full label) is printed in that
+activity's row (its target, result and mark), as the 埼玉 report prints pillar 1; the others get rows
+of their own: after the 小見出し group whose words their label holds (「事業者健診データ取得率」 after
+●被保険者 (事業者健診データ)), else after the activities.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -142,8 +145,10 @@ def _compact(text: str) -> str:
 
 def _named_kpis(cons: Consolidation, code: str, measures: list[Measure], index: _BranchIndex
                 ) -> dict[tuple[str, int], str]:
-    """{(measure id, row n): KPI id} of the activity rows that name one of the branch's quantitative KPIs
-    (the text holds its label or short label, spaces aside): the first such row, its own measure's first."""
+    """{(measure id, row n): KPI id} of the activity rows that name one of the branch's quantitative KPIs:
+    the first row of the KPI's own measure whose text holds its label or short label (spaces aside), else
+    the first row of another measure holding its full label (a short label such as 「生活習慣病予防健診」
+    also names other work there)."""
     rows = [(m.id, r.n, _compact(r.text)) for m in measures
             for r in sorted(index.ratings.get(m.id, []), key=lambda r: r.n)]
     out: dict[tuple[str, int], str] = {}
@@ -151,11 +156,28 @@ def _named_kpis(cons: Consolidation, code: str, measures: list[Measure], index: 
         if kpi.kind == "qualitative" or kpi.id not in index.kpi_ids:
             continue
         names = [n for n in {_compact(kpi.label), _compact(kpi.short_label)} if n]
-        hits = [(mid, n) for mid, n, text in rows if (mid, n) not in out and any(x in text for x in names)]
-        hits.sort(key=lambda h: h[0] != kpi.measure_id)  # stable: its own measure's rows first
-        if hits:
-            out[hits[0]] = kpi.id
+        own = [(mid, n) for mid, n, text in rows
+               if mid == kpi.measure_id and (mid, n) not in out and any(x in text for x in names)]
+        other = [(mid, n) for mid, n, text in rows
+                 if mid != kpi.measure_id and (mid, n) not in out and _compact(kpi.label) in text]
+        if own or other:
+            out[(own or other)[0]] = kpi.id
     return out
+
+
+_GROUP_SPLIT = re.compile(r"[\s()（）●◆■□・【】＜＞<>]+")
+
+
+def _kpi_group(kpi: Kpi, groups: list[str]) -> str | None:
+    """The 小見出し whose words the KPI's label holds most of (●被保険者 (事業者健診データ) for
+    事業者健診データ取得率); None where none does."""
+    label = _compact(kpi.label)
+    best, most = None, 0
+    for g in groups:
+        hits = sum(1 for w in _GROUP_SPLIT.split(g) if len(w) >= 2 and w in label)
+        if hits > most:
+            best, most = g, hits
+    return best
 
 
 def _numbered(level: str | None, text: str) -> str:
@@ -173,6 +195,7 @@ def plan_measure_rows(cons: Consolidation, code: str, measure: Measure, plan: Pl
     body: list[PlanRow] = []
     pending_heading = " ".join(t for t in (own_number or measure.number, own_heading or measure.label) if t)
     extra = 0
+    group_end: dict[str, int] = {}  # 小見出し -> how many rows the body has at its group's last row
     for r in sorted(index.ratings.get(measure.id, []), key=lambda r: r.n):
         item: FiledItem | None = filed.get(r.n)
         if item is not None and item.heading is not current:
@@ -201,8 +224,18 @@ def plan_measure_rows(cons: Consolidation, code: str, measure: Measure, plan: Pl
                              measure.id, kpi_id))
         else:
             body.append(_row("activity", first, text, _DASH, _DASH, r.rating or _DASH, measure.id))
+        if subheading:
+            group_end[subheading] = len(body)
     printed = set(named.values())
     kpis = [k for k in kpi_rows(cons, code, measure, index) if k.kpi_id not in printed]
+    after_groups: list[tuple[int, PlanRow]] = []
+    for k in list(kpis):  # a KPI that names a 小見出し's words closes that group, as the 埼玉 report prints 2、(1)
+        group = _kpi_group(cons.catalogue.kpi(k.kpi_id or ""), list(group_end))
+        if group is not None:
+            after_groups.append((group_end[group], k))
+            kpis.remove(k)
+    for at, k in sorted(after_groups, key=lambda t: -t[0]):
+        body.insert(at, k)
     if kpis and pending_heading:
         kpis[0] = PlanRow(kpis[0].kind, (pending_heading, *kpis[0].cells[1:]), kpis[0].mark, kpis[0].measure_id,
                           kpis[0].kpi_id)
