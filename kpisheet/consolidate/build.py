@@ -567,7 +567,8 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
                          baselines=baselines, targets=_finite(targets), given_findings=list(findings),
                          settings=settings)
-    cons.plans = {c: p for c, p in (plans or {}).items() if p.fiscal_year in (None, fiscal_year)}
+    cons.plans = {c: p for c, p in (plans or {}).items()
+                  if p.fiscal_year in (None, fiscal_year) and p.branch_code in (None, c)}
     cons.plan_targets = _finite(dict(plan_targets)) if plan_targets is not None else \
         plan_targets_of(cat, fiscal_year, cons.plans)
     findings.extend(_targets_against_plans(cons))

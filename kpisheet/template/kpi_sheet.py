@@ -156,7 +156,7 @@ class _Prefill:
     from_plan: bool = False  # the approved 事業計画's target (_meta prefill_sources)
 
 
-PLAN_KEEP_JA = "事業計画の目標のため、変更しないでください（変更すると事業計画と異なる目標として本部に報告されます）"
+PLAN_KEEP_JA = "変更した場合は変更後の値で評価し、事業計画の目標と異なる旨を確認事項でお知らせします"
 
 
 # ================================================================ the sheet
