@@ -406,6 +406,10 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
         _fail(exc)
 
 
+LEDGER_HELP = ("提出台帳（SQLite）。省略時は環境変数 KPISHEET_LEDGER、なければ作業フォルダの kpisheet.sqlite / "
+               "The submission ledger (SQLite); default: $KPISHEET_LEDGER, else kpisheet.sqlite in the working folder.")
+
+
 @cli.command(short_help="支部の入力ブックを作成 / Write the branches' input workbooks.")
 @click.option("--fy", "fiscal_year", type=int, required=True,
               help="年度（西暦。例：2024＝令和6年度）/ Fiscal year, e.g. 2024.")
@@ -426,18 +430,25 @@ def catalogue(fiscal_year: int | None, mapping: bool, as_json: bool) -> None:
                                             "Replace workbooks that already exist in the output folder.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
+@click.option("--plan", "use_plan", is_flag=True,
+              help="台帳の承認済みの事業計画から年間目標と取組状況の事業内容を記入します（承認済みの計画がない支部は P601）/ "
+                   "Prefill annual targets and 取組状況 items from each branch's approved 事業計画 in the ledger "
+                   "(P601 for a branch without one).")
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LEDGER_HELP)
 def generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-             password: str | None, outdir: Path, force: bool, settings_file: Path | None) -> None:
+             password: str | None, outdir: Path, force: bool, settings_file: Path | None, use_plan: bool,
+             ledger: Path | None) -> None:
     """年度の入力ブックを支部ごとに1つ作成します（本部の設定ファイルの記入が必要です）。
 
     Write one input workbook per branch for a fiscal year (HQ's settings must be filled in).
     """
     _check_fy(fiscal_year)
     settings = _filled_settings(settings_file)
+    plans = _approved_plans(ledger, fiscal_year) if use_plan else None
     with interruptible(_interrupted_exit):
         try:
             generate_cli(fiscal_year=fiscal_year, branches=branches, baseline=baseline, targets=targets,
-                         password=password, outdir=outdir, force=force, settings=settings)
+                         password=password, outdir=outdir, force=force, settings=settings, plans=plans)
         except KpisheetError as exc:
             _fail(exc)
 
@@ -471,10 +482,6 @@ def validate(paths: tuple[Path, ...], fiscal_year: int | None, as_of: str | None
         validate_cli(list(paths), fiscal_year=fiscal_year, as_of=as_of, as_json=as_json)
 
 
-LEDGER_HELP = ("提出台帳（SQLite）。省略時は環境変数 KPISHEET_LEDGER、なければ作業フォルダの kpisheet.sqlite / "
-               "The submission ledger (SQLite); default: $KPISHEET_LEDGER, else kpisheet.sqlite in the working folder.")
-
-
 @cli.command(short_help="月次の全国集計 / Consolidate a month into the national workbook.")
 @click.argument("inbox", type=click.Path(path_type=Path), required=False)
 @click.option("--fy", "fiscal_year", type=int, required=True, help="年度（西暦。例：2024）/ Fiscal year, e.g. 2024.")
@@ -503,9 +510,13 @@ LEDGER_HELP = ("提出台帳（SQLite）。省略時は環境変数 KPISHEET_LED
 @click.option("--any-month", "any_month", is_flag=True,
               help="ブックの大半が後の月まで入力済み、またはどのブックにもその月がなくても --month を集計します（E209）/ "
                    "Consolidate --month even when the workbooks mostly hold later months or none holds it (E209).")
+@click.option("--plan", "use_plan", is_flag=True,
+              help="台帳の承認済みの事業計画の目標で評価します（目標の設定「事業計画の目標」、全国は事業計画から算出）/ "
+                   "Rate against the approved 事業計画 in the ledger (target source 事業計画の目標; the nation's "
+                   "target implied by the plans).")
 def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path | None, targets: Path | None,
                 outdir: Path, force: bool, ledger: Path | None, no_ledger: bool, from_ledger: bool,
-                as_json: bool, settings_file: Path | None, any_month: bool) -> None:
+                as_json: bool, settings_file: Path | None, any_month: bool, use_plan: bool) -> None:
     """受信箱 INBOX の返送ブックを報告月ごとに全国集計表へまとめ、台帳に記録します。
 
     Consolidate a month's returned workbooks in INBOX into the national workbook (and record it in the ledger).
@@ -518,10 +529,14 @@ def consolidate(inbox: Path | None, fiscal_year: int, month: str, baseline: Path
         if inbox is None:
             raise _usage("受信箱のフォルダ INBOX を指定してください（または --from-ledger）。",
                          "give INBOX (or --from-ledger)")
+        if use_plan and no_ledger:
+            raise _usage("--plan は台帳の承認済みの事業計画を使うため、--no-ledger とは併用できません。",
+                         "--plan takes the approved plans from the ledger: it cannot be used with --no-ledger")
         consolidate_cli(inbox, fiscal_year=fiscal_year, month=month, baseline=baseline, targets=targets,
                         outdir=outdir, force=force, as_json=as_json,
                         ledger=None if no_ledger else ledger_path_of(ledger), settings_file=settings_file,
-                        month_check=not any_month)
+                        month_check=not any_month,
+                        plans=_approved_plans(ledger, fiscal_year) if use_plan else None)
 
 
 @cli.command(name="close", short_help="集計した月を締める / Close a consolidated month.")
@@ -1037,6 +1052,21 @@ def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
         _fail(exc)
 
 
+def _approved_plans(ledger: Path | None, fiscal_year: int) -> Any:
+    """The approved 事業計画 of `fiscal_year` in the ledger (generate --plan, consolidate --plan)."""
+    from kpisheet.month import PlanLedgerMissing, approved_plans_from_ledger
+
+    path = ledger_path_of(ledger)
+    try:
+        return approved_plans_from_ledger(path, fiscal_year)
+    except PlanLedgerMissing:
+        _echo("kpisheet: この版のkpisheetの台帳には事業計画がありません（--plan は使えません）。/ "
+              "this kpisheet's ledger holds no plans (--plan cannot be used).", err=True)
+        sys.exit(1)
+    except KpisheetError as exc:
+        _fail(exc)
+
+
 def ledger_path_of(option: Path | None) -> Path:
     from kpisheet.ledger import ledger_path
 
@@ -1123,7 +1153,8 @@ def _plain(v: Any) -> Any:
 
 # ---------------------------------------------------------------- command bodies
 def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, targets: Path | None,
-                 password: str | None, outdir: Path, force: bool = False, settings: Any = None) -> None:
+                 password: str | None, outdir: Path, force: bool = False, settings: Any = None,
+                 plans: Any = None) -> None:
     """`kpisheet generate`: progress bar on a terminal, the written files on stdout."""
     from kpisheet.domain.catalogue import catalogue_for_fy
     from kpisheet.domain.fiscal import wareki_fiscal_year
@@ -1134,7 +1165,7 @@ def generate_cli(*, fiscal_year: int, branches: tuple[str, ...], baseline: Path 
     catalogue = catalogue_for_fy(fiscal_year)
     total = len(branches) or len(workbook_branches(catalogue, fiscal_year))
     options: dict[str, Any] = {"baseline_path": baseline, "targets_path": targets, "password": password,
-                               "force": force, "settings": settings}
+                               "force": force, "settings": settings, "plans": plans}
     try:
         if sys.stderr.isatty():
             with click.progressbar(length=total, label="ブックを作成中", file=sys.stderr) as bar:
@@ -1222,7 +1253,7 @@ def validate_cli(paths: list[Path], *, fiscal_year: int | None = None, as_of: st
 
 def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path | None, outdir: Path,
                     force: bool, as_json: bool, targets: Path | None = None, ledger: Path | None = None,
-                    settings_file: Path | None = None, month_check: bool = True) -> None:
+                    settings_file: Path | None = None, month_check: bool = True, plans: Any = None) -> None:
     """Body of `kpisheet consolidate`: check the arguments, run the month (kpisheet.month), print.
 
     Exit 0 when the national workbook was written; 1 when it could not be
@@ -1245,7 +1276,7 @@ def consolidate_cli(inbox: Path, *, fiscal_year: int, month: str, baseline: Path
     _settings_warning(settings)
     with _month_failures(Path(outdir)):
         result = run_month(Path(inbox), fiscal_year, as_of, Path(outdir), baseline=baseline, targets=targets,
-                           settings=settings, ledger=ledger, force=force, month_check=month_check,
+                           settings=settings, ledger=ledger, force=force, month_check=month_check, plans=plans,
                            hooks=_Terminal(baseline, targets, tty=sys.stderr.isatty()))
     if result.outputs.findings:
         _echo(findings_text(result.outputs.findings), err=True)

@@ -39,10 +39,14 @@ from kpisheet.domain.model import is_readable
 from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
 from kpisheet.runtime import gc_paused
+from kpisheet.template.meta import plan_version
 from kpisheet.write import outputs
 from kpisheet.write.outputs import OutputResult, run_summary
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
+    from kpisheet.domain.plan import PlanSubmission
     from kpisheet.domain.settings import HqSettings
 
 Progress = Callable[[str], None]
@@ -148,11 +152,14 @@ class RunHooks:
 # ---------------------------------------------------------------- the run from the inbox
 def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *, baseline: Path | None = None,
               targets: Path | None = None, settings: HqSettings | None = None, ledger: Path | None = None,
-              force: bool = False, hooks: Hooks | None = None, month_check: bool = True) -> MonthResult:
+              force: bool = False, hooks: Hooks | None = None, month_check: bool = True,
+              plans: Mapping[str, PlanSubmission] | None = None) -> MonthResult:
     """Consolidate the month's workbooks in `inbox`, write every output into `out_dir` and, with
     `ledger`, record the run there (see the module docstring).  `settings` (HQ's settings file)
     give the deadline; without `force`, existing outputs raise OutputExistsError.  `month_check`
-    False consolidates a month the workbooks do not match (an earlier month from later files)."""
+    False consolidates a month the workbooks do not match (an earlier month from later files).
+    `plans` are the branches' approved 事業計画 by branch code (approved_plans_from_ledger): their
+    targets and the national target they imply rate the month (target source 「事業計画の目標」)."""
     hooks = hooks or RunHooks()
     as_of = _as_date(month)
     if ledger is not None:
@@ -160,13 +167,15 @@ def run_month(inbox: Path, fiscal_year: int, month: str | date, out_dir: Path, *
     with gc_paused():  # one pause from reading to the last output (see runtime.gc_paused)
         hooks.reading()
         cons = consolidate(inbox, fiscal_year=fiscal_year, month=as_of, baseline_path=baseline,
-                           targets_path=targets, settings=settings)
+                           targets_path=targets, settings=settings, plans=plans)
         hooks.consolidated(cons)
         _check_usable(Path(inbox), cons)
         if month_check:
             check_month_held(Path(inbox), cons)
         options = {"inbox": str(inbox), "output": str(out_dir), "force": force,
                    "baseline": _file_option(baseline), "targets": _file_option(targets)}
+        if cons.plans:  # which approved version of each branch's plan the run used
+            options["plans"] = {code: plan_version(p) for code, p in sorted(cons.plans.items())}
         if ledger is None:
             return MonthResult(cons, _write(cons, Path(out_dir), force, hooks))
         return _write_and_record(cons, Path(out_dir), force, Path(ledger), options, hooks)
@@ -181,9 +190,11 @@ def check_month_open(ledger: Path, fiscal_year: int, month: date) -> None:
 
 
 def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_path: Path | None = None,
-                targets_path: Path | None = None, settings: HqSettings | None = None) -> Consolidation:
+                targets_path: Path | None = None, settings: HqSettings | None = None,
+                plans: Mapping[str, PlanSubmission] | None = None) -> Consolidation:
     """Read, validate and consolidate every workbook of `inbox` for the reporting month (no ledger,
-    no output).  `settings` (HQ's settings file) gives the deadline late submissions are judged by."""
+    no output).  `settings` (HQ's settings file) gives the deadline late submissions are judged by;
+    `plans` the branches' approved 事業計画 (by branch code)."""
     from kpisheet.check.validation import validate
 
     as_of = _as_date(month)
@@ -193,7 +204,30 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_pa
     targets, target_findings = read_value_file(targets_path, fiscal_year, kind="targets")
     return build_consolidation(result.every_submission, [*result.findings, *base_findings, *target_findings],
                                fiscal_year=fiscal_year, month=as_of, baselines=baselines, targets=targets,
-                               input_files=files, settings=settings)
+                               input_files=files, settings=settings, plans=plans)
+
+
+# The ledger's approved plans: kpisheet.ledger.plans.approved_plans(ledger, fiscal_year), the plan
+# ledger's function.  Looked up by name so that this module does not depend on a module another part
+# of the plan season adds; where it is absent, --plan says so (PlanLedgerMissing).
+APPROVED_PLANS_MODULE, APPROVED_PLANS_FUNCTION = "kpisheet.ledger.plans", "approved_plans"
+
+
+class PlanLedgerMissing(RuntimeError):
+    """This kpisheet has no ledger of plans to take approved plans from."""
+
+
+def approved_plans_from_ledger(ledger: Path, fiscal_year: int) -> dict[str, PlanSubmission]:
+    """{branch code: approved PlanSubmission} of `fiscal_year` in `ledger` (for generate --plan and
+    consolidate --plan)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(APPROVED_PLANS_MODULE)
+    except ImportError as exc:
+        raise PlanLedgerMissing(f"{APPROVED_PLANS_MODULE} is not available") from exc
+    with led.opened(Path(ledger)) as book:
+        return dict(getattr(module, APPROVED_PLANS_FUNCTION)(book, fiscal_year))
 
 
 def read_value_file(path: Path | None, fiscal_year: int, *, kind: Literal["baseline", "targets"] = "baseline"

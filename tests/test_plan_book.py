@@ -359,7 +359,11 @@ def test_cli_plan_generate_read_and_validate(tmp_path: Path, gunma_plan: PlanSub
     as_json = runner.invoke(cli, ["plan", "read", gunma_plan.path, "--json"])
     assert json.loads(as_json.output)["kpis"][8]["planned"]["value"] == 158432
     valid = runner.invoke(cli, ["plan", "validate", str(out), "--json"])
-    assert valid.exit_code == 0 and json.loads(valid.output)["findings"] == []
+    found = json.loads(valid.output)["findings"]
+    # blank plans read cleanly (no reading finding) and are refused for what is not written yet
+    assert valid.exit_code == 1 and {f["code"] for f in found} == {"P401", "P501"}
+    assert {"code": "P401", "sheet": "年間目標", "cell": "D17"}.items() <= next(
+        f for f in found if f["code"] == "P401" and f["file"].startswith(str(out / "10_"))).items()
     monthly = make_template(tmp_path, 2024, "11")
     wrong = runner.invoke(cli, ["plan", "read", str(monthly)])
     assert wrong.exit_code == 1 and "P102" in wrong.output

@@ -188,7 +188,7 @@ def test_counts_print_as_volume_rows_and_a_rate_that_does_not_agree_is_named():
     assert [(p.side, p.label, str(p.computed)) for p in s.inconsistent] == [("old", p.label, "25.1")
                                                                                for p in s.inconsistent]
     assert len(s.inconsistent) == 1 and s.pairs_checked == 4
-    assert {(c.what, c.old, c.new) for c in s.counts} >= {("対象者数", 29003, 30698), ("見込者数", 7289, 7675)}
+    assert {(c.what, c.old, c.new) for c in s.counts} >= {("対象者数", 29003, 30698), ("実施見込者数", 7289, 7675)}
     assert [p.rate for p in rate_pairs(new)] == [25.0, 16.0]
 
 

@@ -96,7 +96,7 @@ from kpisheet.check.rules.months import last_reported_month
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Target, catalogue_for_fy, load_branches, load_mapping
 from kpisheet.domain.display import difference, shown
 from kpisheet.domain.failures import failure_finding
-from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, makes_unreadable, sets_aside
+from kpisheet.domain.findings import Finding, cell_order, excludes_whole_file, finding, makes_unreadable, sets_aside
 from kpisheet.domain.fiscal import (
     JST,
     fiscal_months,
@@ -108,6 +108,7 @@ from kpisheet.domain.fiscal import (
     wareki_fiscal_year,
 )
 from kpisheet.domain.model import InputValue, KpiEntry, Submission, is_readable
+from kpisheet.domain.plan import PlanSubmission
 from kpisheet.domain.ratings import (
     EXCELLENT,
     TARGET_SOURCES,
@@ -122,14 +123,22 @@ from kpisheet.domain.ratings import (
     annual_target,
     bounded_ratio,
     follows_rule,
+    implied_national_target,
     no_result,
+    plan_target,
     previous_year_value,
     progress,
     rate_kpi,
+    same_value,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
     from kpisheet.domain.settings import HqSettings
+
+CODES = frozenset({"W425"})  # HQ's --targets value for a branch differs from its approved 事業計画's target
+PLAN_PREFIX = "plan:"  # _meta prefill_sources: a target HQ prefilled from the branch's approved plan
 
 DEFAULT_COVERAGE = "like_for_like"  # domain.settings.DEFAULT_COVERAGE, without importing the settings module
 
@@ -369,6 +378,10 @@ class Consolidation:
     term_measures: list[TermMeasureRow]
     baselines: dict[tuple[str, str], float] = field(default_factory=dict)
     targets: dict[tuple[str, str], float] = field(default_factory=dict)  # HQ's --targets (branch or 'ALL', KPI)
+    # the approved 事業計画's targets (branch or 'ALL' for the implied national target, KPI), display units:
+    # what the run used, kept in the run's fingerprint and snapshot (a rebuild reproduces the month)
+    plan_targets: dict[tuple[str, str], float] = field(default_factory=dict)
+    plans: dict[str, PlanSubmission] = field(default_factory=dict)  # approved plans by branch code (not rebuilt)
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (file, sha256) of every input
     unattributed: list[tuple[str, int]] = field(default_factory=list)  # files no branch could be found for
     used: dict[str, str] = field(default_factory=dict)  # branch code -> path of the file whose values count
@@ -530,7 +543,9 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
                         month: date, baselines: dict[tuple[str, str], float] | None = None,
                         targets: dict[tuple[str, str], float] | None = None,
                         input_files: Iterable[Path] = (), settings: HqSettings | None = None,
-                        received: dict[str, str] | None = None) -> Consolidation:
+                        received: dict[str, str] | None = None,
+                        plans: Mapping[str, PlanSubmission] | None = None,
+                        plan_targets: Mapping[tuple[str, str], float] | None = None) -> Consolidation:
     """Consolidate already-read submissions and their findings (reads only files' times and digests).
 
     `submissions` may include stubs of files that could not be read (see
@@ -539,6 +554,9 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     consolidating one branch's submission becomes E190 (E110 when the cause is a damaged file) on its file: that branch's
     values are left out, the others go on.  `received` gives when files arrived (path →
     ISO time, e.g. the ledger's record of a rebuilt run); any other file's time is its mtime.
+    `plans` are the branches' approved 事業計画 (by branch code): their targets rate the branches whose
+    workbook and --targets give none (target source 「事業計画の目標」), and the nation's target is the
+    one they imply.  A rebuild passes the `plan_targets` its run recorded instead.
     """
     cat = catalogue_for_fy(fiscal_year)
     baselines = _finite(baselines)
@@ -549,6 +567,11 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
                          national_months={}, measure_ratings=[], issues=[], term_kpis=[], term_measures=[],
                          baselines=baselines, targets=_finite(targets), given_findings=list(findings),
                          settings=settings)
+    cons.plans = {c: p for c, p in (plans or {}).items()
+                  if p.fiscal_year in (None, fiscal_year) and p.branch_code in (None, c)}
+    cons.plan_targets = _finite(dict(plan_targets)) if plan_targets is not None else \
+        plan_targets_of(cat, fiscal_year, cons.plans)
+    findings.extend(_targets_against_plans(cons))
     # each KPI's reported months up to the reporting month, (date, '2024-10'), worked out once
     months = {k.id: [(m, month_key(m)) for m in k.months(fiscal_year) if m <= month] for k in cat.kpis}
     for code, sub in list(usable.items()):
@@ -565,6 +588,48 @@ def build_consolidation(submissions: list[Submission], findings: list[Finding], 
     cons.inputs = _inputs(submissions, input_files)
     cons.unattributed = _unattributed(submissions, findings)
     return cons
+
+
+def plan_targets_of(cat: Catalogue, fiscal_year: int, plans: Mapping[str, PlanSubmission]
+                    ) -> dict[tuple[str, str], float]:
+    """{(branch code, KPI id): target} of the approved plans' `value` targets, and {('ALL', KPI id): target}
+    where the plans imply a national one (ratings.implied_national_target)."""
+    out: dict[tuple[str, str], float] = {}
+    if not plans:
+        return out
+    for code, plan in sorted(plans.items()):
+        for kpi in cat.kpis_for(fiscal_year, code):
+            value = plan_target(plan, kpi.id)
+            if value is not None:
+                out[(code, kpi.id)] = value
+    expected = [b.code for b in load_branches() if b.code != HQ_CODE]
+    for kpi in cat.kpis:
+        if kpi.applies_to(fiscal_year) and kpi.scope != "national":
+            value, _ = implied_national_target(kpi, dict(plans), expected)
+            if value is not None:
+                out[(NATIONAL_CODE, kpi.id)] = value
+    return out
+
+
+def _targets_against_plans(cons: Consolidation) -> list[Finding]:
+    """W425: HQ's --targets gives a branch a target other than its approved 事業計画's (the --targets value is used)."""
+    out = []
+    for (code, kpi_id), value in sorted(cons.targets.items()):
+        planned = cons.plan_targets.get((code, kpi_id))
+        if code == NATIONAL_CODE or planned is None:
+            continue
+        try:
+            kpi = cons.catalogue.kpi(kpi_id)
+        except KeyError:
+            continue
+        if not same_value(kpi, value, planned):
+            out.append(finding("W425", branch=code, subject=kpi_id, label=kpi.short_label, branch_name=_name(code),
+                               value=kpi.format_value(value), expected=kpi.format_value(planned)))
+    return out
+
+
+def _name(code: str) -> str:
+    return next((b.display_name for b in load_branches() if b.code == code), code)
 
 
 def _finite(values: dict[tuple[str, str], float] | None) -> dict[tuple[str, str], float]:
@@ -675,8 +740,10 @@ def _branch_values(cons: Consolidation, sub: Submission, ex: _Exclusions,
         if follows_rule(kpi, typed, prefilled=prefilled, rule_target=kpi.id in sub.rule_targets):
             typed = prefilled = None
         baseline, source = _baseline(cons, sub, entry, code, kpi, ex)
+        from_plan = sub.prefill_sources.get(kpi.id, "").startswith(PLAN_PREFIX)
         annual = annual_target(kpi, typed=typed, prefilled=prefilled,
-                               hq_target=cons.targets.get((code, kpi.id)), baseline=baseline)
+                               hq_target=cons.targets.get((code, kpi.id)), baseline=baseline,
+                               plan_target=cons.plan_targets.get((code, kpi.id)), prefilled_from_plan=from_plan)
         kpi_months = months[kpi.id]
         judged = kpi_months[-1][0] if kpi_months else None
         latest: tuple[date, tuple[float | None, float | None, float | None, str]] | None = None
@@ -819,8 +886,9 @@ def _national(cons: Consolidation, usable: dict[str, Submission]) -> None:
 
 
 def _national_target(cons: Consolidation, kpi: Kpi, national_baseline: float | None) -> AnnualTarget:
-    """The nation's annual target: HQ's --targets row 'ALL'; else the term goal's rule (a fixed
-    term goal is the default, a 対前年度 goal uses the national previous-year value)."""
+    """The nation's annual target: HQ's --targets row 'ALL'; else the target the branches' approved
+    事業計画 imply (every branch's plan: Σ見込者数 ÷ Σ対象者数, Σ targets); else the term goal's rule
+    (a fixed term goal is the default, a 対前年度 goal uses the national previous-year value)."""
     rule = kpi.term_goal
     if rule.rule == "generic_conditional":  # K6-2-08: a condition on every branch, not a national rate
         return AnnualTarget(None, "generic_condition", "全支部において80%以上（80%以上の支部は対前年度以上）",
@@ -828,6 +896,12 @@ def _national_target(cons: Consolidation, kpi: Kpi, national_baseline: float | N
     if rule.rule == "branch":  # no national goal printed: compare with last year's national value
         rule = Target("baseline")
     given = cons.targets.get((NATIONAL_CODE, kpi.id))
+    implied = cons.plan_targets.get((NATIONAL_CODE, kpi.id))
+    if given is None and implied is not None:
+        how = "全支部の見込者数の合計÷対象者数の合計" if kpi.kind != "count" else "全支部の目標の合計"
+        return AnnualTarget(implied, "plan", f"目標 {kpi.format_value(implied)}{'以上' if kpi.direction == '>=' else '以下'}"
+                                             f"（事業計画の目標：{how}）",
+                            f"target {implied:g} (implied by every branch's approved 事業計画)")
     annual = annual_target(kpi, hq_target=given, baseline=national_baseline, rule=rule)
     if annual.reason_code == "no_baseline":
         annual = replace(annual, basis_ja="前年度実績なし（前年度値ファイルに全国（branch ALL）の行がありません）")

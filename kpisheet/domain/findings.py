@@ -311,8 +311,8 @@ CODES: dict[str, Detail] = {
                    "{subject}「{label}」は目標が「対前年度以上」ですが、前年度実績が未入力のため評価できません（評価は「—」になります）。前年度の実績が分かる場合は前年度実績欄に入力してください。",
                    "{subject} '{label}' is judged against last year's value, which is empty, so it cannot be rated (mark —). Enter last year's result if you know it."),
     "W416": Detail(W, "Target changed from HQ's value",
-                   "{subject}「{label}」の年間目標が、本部が記入した {expected} から {value} に変更されています。変更後の {value} で評価します。支部の事業計画の目標であればこのままで構いません。誤りであれば {expected} に戻してください。",
-                   "{subject} '{label}': the annual target was changed from HQ's {expected} to {value}; {value} is used. Keep it if it is the branch plan's target, otherwise restore {expected}."),
+                   "{subject}「{label}」の年間目標が、本部が記入した {expected} から {value} に変更されています。変更後の {value} で評価します。本部の値と異なる目標を使う理由を本部に連絡してください。誤りであれば {expected} に戻してください。",
+                   "{subject} '{label}': the annual target was changed from HQ's {expected} to {value}; {value} is used. Tell HQ why the target differs from HQ's value; if it is a slip, restore {expected}."),
     "W417": Detail(W, "Target easier than last year's value",
                    "{subject}「{label}」は目標が「対前年度{reason}」ですが、入力された年間目標 {value} は前年度実績 {expected} より低い水準です。目標 {value} で評価します。前年度実績{reason}の値でよいか確認してください。",
                    "{subject} '{label}' must be no worse than last year's value ({expected}), but the typed target {value} is easier. {value} is used; check it."),
@@ -338,6 +338,14 @@ CODES: dict[str, Detail] = {
                    "このブックの保存日時（{value}）が集計の実行日時（{expected}）より後になっています。ブックを保存したパソコンの日付・時刻が狂っている可能性があります。この保存日時は、どのブックが新しいかの判断にも期限後の判定にも使わず、ファイルの日時で判断しました。パソコンの日付と時刻を正しく設定してください。",
                    "This workbook's saved time ({value}) is later than the run ({expected}): the clock of the PC that saved it is probably wrong. That time was used neither to tell which workbook is newest nor for lateness; the file's time was. Set the PC's date and time right."),
     # --- W5: consistency with ratings -------------------------------------------------
+    "W424": Detail(W, "Target changed from the plan's",
+                   "{subject}「{label}」の年間目標が、事業計画の目標 {expected} から {value} に変更されています。変更後の {value} で評価します。事業計画の目標は承認された {expected} です。誤りであれば {expected} に戻してください。事業計画を変更する場合は、本部に事業計画の変更を申し出てください。",
+                   "{subject} '{label}': the annual target was changed from the approved 事業計画's {expected} to {value}; {value} is used. The plan's target is {expected}: if the change is a slip, restore {expected}; to change the plan, ask HQ to revise the 事業計画.",
+                   label_ja="年間目標が事業計画と異なる"),
+    "W425": Detail(W, "HQ's target file differs from the plan",
+                   "本部の目標値ファイル（--targets）の{branch_name}「{label}」の目標 {value} が、承認された事業計画の目標 {expected} と異なります。目標値ファイルの {value} で評価します。事業計画の目標で評価する場合は、目標値ファイルのこの行を {expected} に直すか削除してください。",
+                   "HQ's --targets file gives branch {branch} '{label}' the target {value}, but its approved 事業計画 says {expected}. {value} is used; to rate against the plan, correct the file's row to {expected} or delete it.",
+                   label_ja="目標値ファイルが事業計画と異なる"),
     "W502": Detail(W, "Low rating without remark",
                    "{subject} の{n}行目は評価「{value}」ですが備考が空欄です。下回った理由・未実施の理由を備考に記入してください。",
                    "{subject} row {n} is rated '{value}' with no remark. Explain why in the remarks."),
@@ -483,6 +491,15 @@ CODES: dict[str, Detail] = {
     "P106": Detail(W, "区分 of an activity unreadable",
                    "「{label}」の区分「{value}」が読めないため、区分なしとして読みました。リストから継続・新規・拡充・見直しのいずれかを選んでください。",
                    "The 区分 '{value}' of '{label}' cannot be read; it was read as blank. Choose 継続, 新規, 拡充 or 見直し from the list."),
+    # --- P6: the approved 事業計画 driving the monthly workbooks ----------------------------
+    "P601": Detail(W, "No approved plan for the branch",
+                   "{branch_name}の{fiscal_year_ja}の事業計画が承認されていません（台帳に承認済みの版がありません）。この支部の月次のKPI入力シートは事業計画を使わずに作成しました（目標・取組状況は従来どおり）。事業計画を承認（`kpisheet plan approve`）してから、この支部のシートを --plan --force で作り直してください。",
+                   "{branch_name} has no approved 事業計画 for FY{fiscal_year} in the ledger. Its monthly workbook was generated without a plan (targets and 取組状況 as before). Approve its plan (`kpisheet plan approve`), then generate this branch's workbook again with --plan --force.",
+                   label_ja="承認済みの事業計画なし"),
+    "P620": Detail(W, "Plan measure without a place in the monthly workbook",
+                   "{branch_name}の事業計画の独自の施策「{value}」は、どの具体的施策の下に記載するかが指定されていないため、月次のKPI入力シートの取組状況に事業内容を記入していません。事業計画でこの施策を記載する具体的施策を指定（承認し直し）してから --plan --force で作り直すか、支部に取組状況の空いている行へ記入するよう伝えてください。",
+                   "{branch_name}'s plan has a measure of its own, '{value}', that names no action-plan measure to be written under, so its activities were not prefilled in the monthly workbook's 取組状況. Name that measure in the plan (and approve it again), then generate with --plan --force, or ask the branch to write them in free rows.",
+                   label_ja="月次シートに載らない独自の施策"),
 }
 
 

@@ -114,6 +114,9 @@ class Submission:
     # KPIs whose target cell holds a value that only restates the rule (対前年度以上): workbooks made
     # before _meta recorded prefilled_baselines froze last year's value there; kept, it follows the rule
     rule_targets: tuple[str, ...] = ()
+    # where HQ took a prefilled target from (_meta prefill_sources): {KPI id: 'plan:<plan version>'}; only
+    # workbooks generated with --plan have it
+    prefill_sources: dict[str, str] = field(default_factory=dict)
     preparer: str | None = None  # 記入者, as typed at the top of KPI入力 (workbooks before it: None)
     contact: str | None = None  # 連絡先
     kpis: dict[str, KpiEntry] = field(default_factory=dict)
@@ -129,6 +132,7 @@ class Submission:
                 "prefilled_targets": dict(self.prefilled_targets),
                 "prefilled_baselines": dict(self.prefilled_baselines),
                 "rule_targets": list(self.rule_targets),
+                "prefill_sources": dict(self.prefill_sources),
                 "preparer": self.preparer, "contact": self.contact,
                 "kpis": [k.to_dict() for k in self.kpis.values()] if kpis else [],
                 "measures": [m.to_dict() for m in self.measures.values()] if measures else [],

@@ -13,8 +13,9 @@ The decision is taken on the values as shown (display.shown: half up at the KPI'
 (display.excellent_threshold), so a shown value or threshold never contradicts its mark.
 
 The annual target comes, in order, from: what the workbook's target cell holds (typed by
-the branch, or prefilled by HQ and kept); HQ's --targets file; the KPI's rule
-(対前年度以上 → the previous-year value; K6-2-08's condition); for fixed KPIs the
+the branch, or prefilled by HQ and kept — a kept value HQ prefilled from the branch's approved
+事業計画 is the plan's); HQ's --targets file; the branch's approved 事業計画 (a `value` target);
+the KPI's rule (対前年度以上 → the previous-year value; K6-2-08's condition); for fixed KPIs the
 catalogue's value (the term goal).  Where it came from is kept (AnnualTarget.source).
 A 対前年度 target is the rule applied at rating time, never a number frozen when the
 workbook was made: HQ does not prefill its target cell, and the previous-year value is
@@ -33,6 +34,7 @@ from datetime import date
 from kpisheet.domain.catalogue import Kpi, Target
 from kpisheet.domain.display import excellent_threshold, same_shown, shown
 from kpisheet.domain.fiscal import months_elapsed, wareki_short
+from kpisheet.domain.plan import PlanSubmission
 
 EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT = "◎", "○", "△", "×", "—"
 MARKS = (EXCELLENT, MET, MISSED, NOT_DONE, NO_RESULT)
@@ -56,6 +58,7 @@ TARGET_SOURCES = {
     "workbook_branch": ("支部が入力した目標", "target typed by the branch"),
     "workbook_changed": ("支部が修正した目標", "HQ's prefilled target, changed by the branch"),
     "targets_file": ("本部の目標値ファイル", "HQ's --targets file"),
+    "plan": ("事業計画の目標", "the target of the branch's approved 事業計画"),
     "previous_year": ("前年度実績（対前年度）", "previous-year value (対前年度)"),
     "generic_condition": ("80%以上／80%以上の支部は対前年度以上", "80%, or the previous year where at 80% already"),
     "catalogue": ("全国共通の目標", "the catalogue's fixed target"),
@@ -116,12 +119,14 @@ def same_value(kpi: Kpi, a: float, b: float) -> bool:
 
 def annual_target(kpi: Kpi, *, typed: float | None = None, prefilled: float | None = None,
                   hq_target: float | None = None, baseline: float | None = None,
-                  rule: Target | None = None) -> AnnualTarget:
+                  rule: Target | None = None, plan_target: float | None = None,
+                  prefilled_from_plan: bool = False) -> AnnualTarget:
     """This year's target of one branch (or, with rule=national rule, the nation).
 
     typed: the workbook's target cell; prefilled: what HQ wrote into that cell when it
-    generated the workbook (None if unknown); hq_target: HQ's --targets file;
-    baseline: the previous-year value.
+    generated the workbook (None if unknown); prefilled_from_plan: HQ took that value from the
+    branch's approved 事業計画 (_meta prefill_sources); hq_target: HQ's --targets file;
+    plan_target: the approved 事業計画's target (value kind); baseline: the previous-year value.
     """
     rule = rule or kpi.target
     fmt, cmp = kpi.format_value, _cmp(kpi)
@@ -129,18 +134,69 @@ def annual_target(kpi: Kpi, *, typed: float | None = None, prefilled: float | No
         return AnnualTarget(None, None, rule.text or "定性的目標", "qualitative target")
     if typed is not None:
         if prefilled is not None and same_value(kpi, typed, prefilled):
-            src = "workbook_hq"
+            src = "plan" if prefilled_from_plan else "workbook_hq"
         elif prefilled is not None:
             src = "workbook_changed"
         else:
             src = "workbook_branch"
-        extra = f"。本部の送付値は {fmt(prefilled)}" if src == "workbook_changed" else ""
+        extra = ""
+        if src == "workbook_changed":
+            extra = f"。{'事業計画の目標' if prefilled_from_plan else '本部の送付値'}は {fmt(prefilled)}"
         return AnnualTarget(typed, src, f"目標 {fmt(typed)}{cmp}（{TARGET_SOURCES[src][0]}{extra}）",
                             f"target {typed:g} ({TARGET_SOURCES[src][1]})")
     if hq_target is not None:
         return AnnualTarget(hq_target, "targets_file", f"目標 {fmt(hq_target)}{cmp}（本部の目標値ファイル）",
                             f"target {hq_target:g} (HQ's --targets file)")
+    if plan_target is not None:
+        return AnnualTarget(plan_target, "plan", f"目標 {fmt(plan_target)}{cmp}（事業計画の目標）",
+                            f"target {plan_target:g} (the branch's approved 事業計画)")
     return _by_rule(kpi, rule, baseline)
+
+
+# ---------------------------------------------------------------- targets from approved plans
+def plan_target(plan: PlanSubmission | None, kpi_id: str) -> float | None:
+    """The approved 事業計画's target of one KPI, display units: a `value` target that is a number;
+    None for a 対前年度 (`previous_year`) or `text` target, or where the plan says none."""
+    pk = plan.kpis.get(kpi_id) if plan is not None else None
+    if pk is None or pk.kind != "value":
+        return None
+    v = pk.target.value
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _count(v: object) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        return None
+    return float(v)
+
+
+def implied_national_target(kpi: Kpi, plans: dict[str, PlanSubmission], expected: list[str]
+                            ) -> tuple[float | None, int]:
+    """(the nation's target the branches' approved plans imply, how many branches it rests on).
+
+    A rate with 対象者数 and 見込者数: Σ見込者数 ÷ Σ対象者数; a count: Σ targets.  Only where every
+    branch in `expected` has an approved plan giving the figures (value None otherwise, with the count
+    of branches that do): a national result over all branches is not judged against a target that
+    speaks for some of them (README, decisions).  Other kinds (yen per case, qualitative): None."""
+    if kpi.kind == "qualitative" or not expected:
+        return None, 0
+    if kpi.kind == "count":
+        targets = [plan_target(plans.get(c), kpi.id) for c in expected]
+        have = [t for t in targets if t is not None]
+        return (sum(have) if len(have) == len(expected) else None), len(have)
+    if not kpi.is_percent:
+        return None, 0
+    pairs = []
+    for c in expected:
+        pk = plans[c].kpis.get(kpi.id) if c in plans else None
+        pop, planned = (_count(pk.population.value), _count(pk.planned.value)) if pk else (None, None)
+        if pop is not None and planned is not None:
+            pairs.append((planned, pop))
+    if len(pairs) != len(expected):
+        return None, len(pairs)
+    return kpi.rate(sum(p for p, _ in pairs), sum(d for _, d in pairs)), len(pairs)
 
 
 def _by_rule(kpi: Kpi, rule: Target, baseline: float | None) -> AnnualTarget:

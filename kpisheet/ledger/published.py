@@ -85,6 +85,7 @@ def _rebuilt(ledger: Ledger, fiscal_year: int, month: str, run_id: int, settings
     cons = build_consolidation(subs, [finding_from_dict(d) for d in snap["findings"]], fiscal_year=fiscal_year,
                                month=parse_month(month), baselines={(b, k): v for b, k, v in snap["baselines"]},
                                targets={(b, k): v for b, k, v in snap["targets"]}, settings=settings,
+                               plan_targets={(b, k): v for b, k, v in snap.get("plan_targets", [])},
                                received=_received_times(ledger, subs))
     forward, _ = comparable_ids(cons.catalogue, cons.kpis, fiscal_year)
     previous = previous_year_values(last_year(ledger, fiscal_year - 1, _month_shift(month, -1), run_id),

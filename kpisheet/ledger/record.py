@@ -132,6 +132,8 @@ def _fingerprint(cons: Consolidation, roles: list[tuple[str, str]], plan: RunPla
             "digest": cons.catalogue.digest, "files": sorted(roles),
             "baselines": sorted(cons.baselines.items()), "targets": sorted(cons.targets.items()),
             "last_year": plan.last_year_mark}
+    if cons.plan_targets:  # the approved plans' targets the run used (absent without plans: fingerprints stay)
+        data["plan_targets"] = sorted(cons.plan_targets.items())
     return hashlib.sha256(json.dumps(data, default=str).encode()).hexdigest()
 
 
@@ -246,6 +248,7 @@ def _snapshot(cons: Consolidation, file_ids: list[int | None]) -> bytes:
                   "submissions": subs, "findings": [finding_dict(f) for f in cons.given_findings],
                   "baselines": [[*k, v] for k, v in cons.baselines.items()],
                   "targets": [[*k, v] for k, v in cons.targets.items()],
+                  "plan_targets": [[*k, v] for k, v in cons.plan_targets.items()],
                   "inputs": [list(x) for x in cons.inputs],
                   "no_comparison": {k: list(v) for k, v in cons.no_comparison.items()}})
 

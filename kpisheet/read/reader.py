@@ -100,7 +100,7 @@ class Reading:
     FORMULA_NO_VALUE, FORMULA_VALUE = "W307", "W308"
 META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogue_file",
              "catalogue_digest", "fiscal_year", "branch_code", "branch_name", "generated_at",
-             "rows_per_measure", "prefilled_targets", "prefilled_baselines")
+             "rows_per_measure", "prefilled_targets", "prefilled_baselines", "prefill_sources")
 _META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
 _MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
 _MAX_PREFILLED_TEXT = 20_000  # characters of _meta's prefilled_targets read at most (a template writes ~1,000)
@@ -390,6 +390,7 @@ class _Reader:
             self.sub.prefilled_baselines = self._prefilled_targets(meta.get("prefilled_baselines"))
         else:
             self._frozen_rule_targets()
+        self.sub.prefill_sources = self._prefill_sources(meta.get("prefill_sources"))
         kpi_sheet = self._input_sheet(nm.SHEET_KPI, "kpi")
         measure_sheet = self._input_sheet(nm.SHEET_MEASURES, "measure")
         self._copies(kpi_sheet, measure_sheet)
@@ -431,6 +432,20 @@ class _Reader:
                if k.kind != "qualitative"}
         out = {kpi_id: _target_number(v) for kpi_id, v in data.items() if kpi_id in ids}
         return {kpi_id: v for kpi_id, v in out.items() if v is not None}
+
+    def _prefill_sources(self, text: Any) -> dict[str, str]:
+        """{kpi id: 'plan:<version>'} from _meta (workbooks generated with --plan); for prefilled targets only,
+        anything unreadable left out, never raised."""
+        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
+            return {}
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v[:100] for k, v in data.items()
+                if k in self.sub.prefilled_targets and isinstance(v, str)}
 
     def _rows_per_measure(self, meta: dict[str, Any], sheet: str | None) -> int:
         """事業内容 rows per measure: as _meta says; if it does not (or says something absurd, which must

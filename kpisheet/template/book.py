@@ -20,10 +20,13 @@ from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue
 from kpisheet.domain.display import fits, text_width
 from kpisheet.domain.fiscal import wareki_date, wareki_fiscal_year
+from kpisheet.domain.plan import PlanSubmission
+from kpisheet.domain.plan_layout import rows_per_measure
 from kpisheet.domain.settings import HqSettings
 from kpisheet.read.names import (
     KEY_COLUMN,
     RATING_NAME,
+    ROWS_PER_MEASURE,
     SHEET_GUIDE,
     SHEET_KPI,
     SHEET_LISTS,
@@ -107,8 +110,11 @@ class Book:
 
     def __init__(self, wb: xlsxwriter.Workbook, catalogue: Catalogue, fiscal_year: int, branch: Branch,
                  baselines: _Values, targets: _Values, password: str | None, generated_at: datetime,
-                 settings: HqSettings):
+                 settings: HqSettings, plan: PlanSubmission | None = None):
         self.wb, self.catalogue, self.fy, self.branch = wb, catalogue, fiscal_year, branch
+        self.plan = plan  # the branch's approved 事業計画 (generate --plan), or None
+        self.rows_per_measure = rows_per_measure(plan, [m.id for m in catalogue.measures_for(branch.code)],
+                                                 ROWS_PER_MEASURE)
         self.settings = settings
         self.baselines, self.targets, self.password, self.generated_at = baselines, targets, password, generated_at
         self.kpis = catalogue.kpis_for(fiscal_year, branch.code)

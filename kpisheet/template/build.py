@@ -45,6 +45,8 @@ from typing import Callable, Iterable, Mapping
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue, Kpi, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.catalogue import branch as branch_by_code
 from kpisheet.domain.findings import Finding, KpisheetError, finding, has_errors
+from kpisheet.domain.fiscal import wareki_fiscal_year
+from kpisheet.domain.plan import PlanSubmission
 from kpisheet.domain.settings import HqSettings, SettingsError, load_settings
 from kpisheet.fileio import OutputExistsError, atomic_path
 from kpisheet.read.names import (
@@ -67,7 +69,7 @@ from kpisheet.template.measure_sheet import write_measure_sheet
 from kpisheet.template.meta import write_lists_sheet, write_meta_sheet, write_properties
 from kpisheet.template.protection import is_locked, lock_structure, locked_workbook
 
-CODES = frozenset({"G109"})  # and G103 (kpisheet.read.value_tables) for --branch
+CODES = frozenset({"G109", "P601", "P620"})  # and G103 (kpisheet.read.value_tables) for --branch
 
 LINT_TITLE_MAX, LINT_MESSAGE_MAX, LINT_SHEET_NAME_MAX = 32, 255, 31
 
@@ -90,13 +92,15 @@ def workbook_branches(catalogue: Catalogue, fiscal_year: int) -> list[Branch]:
     return hq + prefecture_branches()
 
 
-def expected_keys(catalogue: Catalogue, fiscal_year: int, branch_code: str) -> list[InputKey]:
-    """Every input a workbook for this branch and FY has, in sheet order."""
+def expected_keys(catalogue: Catalogue, fiscal_year: int, branch_code: str,
+                  rows_per_measure: int = ROWS_PER_MEASURE) -> list[InputKey]:
+    """Every input a workbook for this branch and FY has, in sheet order (`rows_per_measure`: as its
+    _meta says; a workbook generated with --plan may have more)."""
     keys: list[InputKey] = [info_key("preparer"), info_key("contact")]
     for kpi in catalogue.kpis_for(fiscal_year, branch_code):
         keys += _kpi_keys(kpi, fiscal_year)
     for measure in catalogue.measures_for(branch_code):
-        keys += [measure_key(measure.id, f, n) for n in range(1, ROWS_PER_MEASURE + 1) for f in ("text", "rating", "note")]
+        keys += [measure_key(measure.id, f, n) for n in range(1, rows_per_measure + 1) for f in ("text", "rating", "note")]
         keys.append(measure_key(measure.id, "issue"))
     return keys
 
@@ -105,11 +109,13 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
                    baselines: ValueTable | Mapping[tuple[str, str], float] | None = None,
                    targets: ValueTable | Mapping[tuple[str, str], float] | None = None,
                    password: str | None = None, generated_at: datetime | None = None,
-                   settings: HqSettings | None = None) -> bytes:
+                   settings: HqSettings | None = None, plan: PlanSubmission | None = None) -> bytes:
     """The workbook for one branch and FY, as the bytes of an .xlsx file.
 
     `settings` give the deadline and HQ's contact the workbook shows (default: the
     settings file, see template_settings); SettingsError while they hold placeholders.
+    `plan`, the branch's approved 事業計画, prefills the year's targets (its `value` targets) and the
+    取組状況 rows (its headings and items); without it the workbook is as it always was.
     """
     settings = template_settings(settings)
     if isinstance(branch, str):
@@ -120,7 +126,7 @@ def build_template(catalogue: Catalogue, fiscal_year: int, branch: Branch | str,
                                "strings_to_numbers": False,
                                "default_format_properties": {"font_name": FONT, "font_size": 10}}, password)
     book = Book(wb, catalogue, fiscal_year, branch, _Values(baselines), _Values(targets), password,
-                generated_at, settings)
+                generated_at, settings, plan)
     _write(book)
     _lint(book)
     wb.close()
@@ -132,7 +138,8 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
              baseline_path: Path | None = None, targets_path: Path | None = None,
              password: str | None = None, generated_at: datetime | None = None,
              progress: Callable[[Path], None] | None = None, force: bool = False,
-             settings: HqSettings | None = None) -> GenerateResult:
+             settings: HqSettings | None = None,
+             plans: Mapping[str, PlanSubmission] | None = None) -> GenerateResult:
     """Write the workbooks of `fiscal_year` into `outdir`; one atomic file per branch.
 
     HQ's `settings` (default: the settings file, see template_settings) must be
@@ -143,6 +150,8 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     Without `force`, workbooks that already exist in `outdir` (perhaps filled in
     and returned by a branch) raise OutputExistsError naming all of them, before
     anything is written.  Warnings (G107) come back in the result.
+    `plans` (generate --plan: the approved 事業計画 by branch code, approved_plans_from_ledger) prefill
+    each branch's workbook from its plan; a branch without one gets P601 and today's workbook.
     """
     settings = template_settings(settings)
     catalogue = catalogue_for_fy(fiscal_year)
@@ -160,8 +169,22 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
     if existing and not force:
         raise OutputExistsError(*existing)
     generated_at = generated_at or _now()
-    build = partial(build_template, catalogue, fiscal_year, baselines=baselines, targets=targets,
-                    password=password, generated_at=generated_at, settings=settings)
+    of_branch: dict[str, PlanSubmission] = {}
+    if plans is not None:
+        for b, final in zip(branches, finals, strict=True):
+            plan = plans.get(b.code)
+            if plan is not None and plan.fiscal_year in (None, fiscal_year) and plan.branch_code in (None, b.code):
+                of_branch[b.code] = plan
+                findings += _unplaced_measures(catalogue, plan, b, final)
+            else:
+                findings.append(finding("P601", file=final, branch=b.code, branch_name=b.display_name,
+                                        fiscal_year=fiscal_year, fiscal_year_ja=wareki_fiscal_year(fiscal_year)))
+    base_build = partial(build_template, catalogue, fiscal_year, baselines=baselines, targets=targets,
+                         password=password, generated_at=generated_at, settings=settings)
+
+    def build(b: Branch) -> bytes:
+        return base_build(b, plan=of_branch.get(b.code))
+
     # With two CPUs a forked child builds the second half while this process builds and writes the
     # first; the child's workbooks come back as bytes and are written here, in order, after them.
     # A workbook the child could not build is built again here, so its error is raised from here
@@ -183,6 +206,19 @@ def generate(fiscal_year: int, branch_codes: Iterable[str] | None, outdir: Path,
         if job is not None:
             job.stop()
     return GenerateResult(finals, findings)
+
+
+def _unplaced_measures(catalogue: Catalogue, plan: PlanSubmission, branch: Branch, final: Path) -> list[Finding]:
+    """P620: a measure of the branch's own in its plan ('B-…') that names no action-plan measure of the
+    branch's workbook to be written under (covered_by): the monthly workbook has no rows for its items."""
+    mine = {m.id for m in catalogue.measures_for(branch.code)}
+    out = []
+    for mid, m in plan.measures.items():
+        if mid.startswith("B-") and m.covered_by not in mine:
+            heading = " ".join(str(v.value).strip() for v in (m.numbering, m.heading) if v.value) or mid
+            out.append(finding("P620", file=final, branch=branch.code, subject=mid, value=heading,
+                               branch_name=branch.display_name))
+    return out
 
 
 def _build_each(build: Callable[[Branch], bytes], branches: list[Branch]) -> list[bytes]:

@@ -8,7 +8,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.domain.catalogue import HQ_CODE
 from kpisheet.domain.fiscal import fiscal_months, month_label, wareki_date, wareki_fiscal_year
-from kpisheet.read.names import CHECK_COUNT_NAME, ROWS_PER_MEASURE, SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES
+from kpisheet.read.names import CHECK_COUNT_NAME, SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES
 from kpisheet.template.book import (
     BODY_FONT_WIDTH,
     GUIDE_TEXT_WIDTH,
@@ -90,7 +90,7 @@ def _guide_sections(book: Book) -> list[tuple[str, list[tuple[str, str]]]]:
                         "データが遅れて届くKPI（健診・ジェネリックなど）は、届いた月まで入力し、以降の月は空欄のままで"
                         "構いません（各KPIの説明に書いてあります）。"
                         "割合のKPIは分子と分母をそれぞれ入力すると、率が自動計算されます（灰色の行）。"),
-            ("取組状況", f"具体的施策ごとに、事業内容を1行に1件（最大{ROWS_PER_MEASURE}件）記入し、評価を選び、"
+            ("取組状況", f"具体的施策ごとに、事業内容を1行に1件（最大{book.rows_per_measure}件）記入し、評価を選び、"
                         "評価の理由（特に△・×の理由）を備考に記入します。施策全体の課題は「課題」欄へ。"),
             ("評価", f"リストから選択します。{ratings}"),
             ("記入者・連絡先", "「KPI入力」シートの上部に、入力した方の所属・氏名と連絡先（内線・メール）を入力してください。"

@@ -11,6 +11,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Kpi, Part
 from kpisheet.domain.display import fits, number_format
+from kpisheet.domain.ratings import plan_target
 from kpisheet.domain.fiscal import fiscal_months, month_compact, month_label, wareki_fiscal_year, wareki_month
 from kpisheet.read.names import (
     CHECK_COUNT_NAME,
@@ -152,6 +153,10 @@ class _Prefill:
     value: float | None
     note: str
     prefilled: bool
+    from_plan: bool = False  # the approved 事業計画's target (_meta prefill_sources)
+
+
+PLAN_KEEP_JA = "変更した場合は変更後の値で評価し、事業計画の目標と異なる旨を確認事項でお知らせします"
 
 
 # ================================================================ the sheet
@@ -359,8 +364,12 @@ def prefill(book: Book, kpi: Kpi) -> tuple[_Prefill, _Prefill]:
         uses = "（目標にも使います）" if rule in ("baseline", "generic_conditional") else ""
         baseline = _Prefill(None, f"← {previous}の実績を入力してください{uses}{_baseline_caveat(book, kpi)}", False)
     given = book.targets.get(code, kpi.id)
+    planned = plan_target(book.plan, kpi.id)
     if given is not None:
         target = _Prefill(given, f"← 本部記入済み（本部から提示された目標値）。{OVERWRITE_JA}", True)
+    elif planned is not None:  # the approved 事業計画's target (a 対前年度 target keeps the rule, below)
+        target = _Prefill(planned, f"← 本部記入済み（{wareki_fiscal_year(book.fy)}事業計画の目標）。{PLAN_KEEP_JA}", True,
+                          from_plan=True)
     elif rule == "fixed" and kpi.target.value is not None:
         target = _Prefill(kpi.target.value, f"← 本部記入済み（全国共通の目標）。{OVERWRITE_JA}", True)
     elif rule == "baseline":  # the rule, applied when rating: never a number frozen here (README, "Ratings")

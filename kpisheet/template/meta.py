@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from kpisheet import TEMPLATE_FORMAT, TEMPLATE_VERSION, __version__
-from kpisheet.read.names import RATING_NAME, RATINGS, ROWS_PER_MEASURE, SHEET_LISTS, SHEET_META
+from kpisheet.domain.plan import PlanSubmission
+from kpisheet.read.names import RATING_NAME, RATINGS, SHEET_LISTS, SHEET_META
 from kpisheet.template.book import Book
 from kpisheet.template.kpi_sheet import prefill
 from kpisheet.template.layout import RATING_MEANINGS
@@ -46,12 +47,34 @@ def write_meta_sheet(book: Book) -> None:
 
 
 def meta(book: Book) -> dict[str, str]:
+    out = _meta(book)
+    if book.plan is not None:  # only workbooks generated with --plan: others' _meta stays as it was
+        out["prefill_sources"] = json.dumps(prefill_sources(book), ensure_ascii=True, separators=(",", ":"))
+        out["plan"] = f"plan:{plan_version(book.plan)}"
+    return out
+
+
+def plan_version(plan: PlanSubmission) -> str:
+    """The approved version a plan is: the ledger's version id ('ledger:<id>' plans), else the digest of its content."""
+    return plan.path.removeprefix("ledger:") if plan.path.startswith("ledger:") else plan.content_sha256()[:16]
+
+
+def prefill_sources(book: Book) -> dict[str, str]:
+    """{KPI id: 'plan:<version>'} of the targets prefilled from the branch's approved 事業計画
+    (the reader's Submission.prefill_sources: a kept value is rated as 「事業計画の目標」)."""
+    if book.plan is None:
+        return {}
+    source = f"plan:{plan_version(book.plan)}"
+    return {kpi.id: source for kpi in book.kpis if kpi.kind != "qualitative" and prefill(book, kpi)[0].from_plan}
+
+
+def _meta(book: Book) -> dict[str, str]:
     return {"format": TEMPLATE_FORMAT, "template_version": str(TEMPLATE_VERSION),
             "kpisheet_version": __version__, "term": str(book.catalogue.term),
             "catalogue_file": book.catalogue.source_file, "catalogue_digest": book.catalogue.digest,
             "fiscal_year": str(book.fy), "branch_code": book.branch.code,
             "branch_name": book.branch.display_name, "generated_at": book.generated_at.isoformat(),
-            "rows_per_measure": str(ROWS_PER_MEASURE),
+            "rows_per_measure": str(book.rows_per_measure),
             "prefilled_targets": json.dumps(prefilled_targets(book), ensure_ascii=True, separators=(",", ":")),
             "prefilled_baselines": json.dumps(prefilled_baselines(book), ensure_ascii=True, separators=(",", ":"))}
 

@@ -17,6 +17,9 @@ previous-year value.  The previous-year value is HQ's figure: W420 when the bran
 the one HQ prefilled (recorded in _meta), naming HQ's value, which is the one used.
 A target cell that only restates the rule (workbooks made before _meta recorded the
 prefilled baselines froze last year's value there) follows the rule: no W416/W417.
+A target HQ prefilled from the branch's approved 事業計画 (_meta prefill_sources 'plan:…') and changed
+in the workbook is W424 instead of W416, naming the plan's value (the typed value is still used: the
+workbook cell is the branch's statement).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import KpiEntry, Submission
 from kpisheet.domain.ratings import follows_rule, same_value
 
-CODES = frozenset({"E406", "W415", "W416", "W417", "W418", "W420"})
+CODES = frozenset({"E406", "W415", "W416", "W417", "W418", "W420", "W424"})
 
 
 def check(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Finding]:
@@ -77,7 +80,8 @@ def _changed_baseline(sub: Submission, kpi: Kpi, entry: KpiEntry) -> Iterator[Fi
 def _typed(sub: Submission, kpi: Kpi, entry: KpiEntry, typed: float) -> Iterator[Finding]:
     prefilled = sub.prefilled_targets.get(kpi.id)
     if prefilled is not None and not same_value(kpi, typed, prefilled):
-        yield at(sub, entry.target, "W416", kpi.id, label=kpi.short_label, value=kpi.format_value(typed),
+        from_plan = sub.prefill_sources.get(kpi.id, "").startswith("plan:")
+        yield at(sub, entry.target, "W424" if from_plan else "W416", kpi.id, label=kpi.short_label, value=kpi.format_value(typed),
                  expected=kpi.format_value(prefilled))
     baseline = sub.prefilled_baselines.get(kpi.id, entry.baseline.value)
     if not isinstance(baseline, float) or kpi.target.rule not in ("baseline", "generic_conditional"):

@@ -21,10 +21,23 @@ branch without a usable file gets one page 「未提出」 or 「読込不可」
 Measures a branch does not carry (scope "hq" for a prefectural branch) and KPIs that are not
 the branch's (national ones) are left out; a measure the branch carries but left blank shows
 「（記入なし）」, so a blank is never read as 未実施.
+
+In the branch's own words where the consolidation has its approved 事業計画 (`cons.plans`): a
+measure's heading and numbering are the plan's (「(4) 現金給付の適正化の推進」), a second heading the
+branch gave the same action-plan measure opens its own rows (「(7) 債権管理回収業務の推進」), a 小見出し
+(●被保険者 (生活習慣病予防健診)) stands in the first column of its first row, under a heading row of
+its own, and activities carry the plan's numbering (restarting under each 小見出し).  Row n of a
+measure's 取組状況 is the plan's n-th item there (kpisheet.domain.plan_layout.filed_items: the
+workbook was prefilled in that order).  A KPI whose name an activity's text contains (its own
+measure's activities: label or short label; another measure's: its full label) is printed in that
+activity's row (its target, result and mark), as the 埼玉 report prints pillar 1; the others get rows
+of their own: after the 小見出し group whose words their label holds (「事業者健診データ取得率」 after
+●被保険者 (事業者健診データ)), else after the activities.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from kpisheet.consolidate.build import STATUS_MISSING
 from kpisheet.domain.catalogue import HQ_CODE, branch
 from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_month
+from kpisheet.domain.plan_layout import FiledItem, filed_items, heading_text
 from kpisheet.domain.ratings import MARK_LABELS_JA, MARKS, NO_RESULT
 from kpisheet.fileio import atomic_path
 from kpisheet.write.report import (
@@ -53,6 +67,7 @@ if TYPE_CHECKING:
 
     from kpisheet.consolidate.build import BranchKpi, Consolidation
     from kpisheet.domain.catalogue import Kpi, Measure
+    from kpisheet.domain.plan import PlanMeasure, PlanSubmission
 
 SHEET = "実施状況"
 COLUMNS = ("具体的な施策", "事業内容（KPI）", "KPI目標", "KPI結果", "結果")
@@ -73,7 +88,8 @@ class PlanRow:
     """One row of a branch's 実施状況.
 
     kind: title | note | legend | pillar | head | activity | kpi | issue | measure (a measure left
-    blank) | blank.  `cells` are the five columns; `mark` is the 結果 of an activity or KPI row.
+    blank) | heading (a plan heading above its 小見出し) | blank.  An activity row with a kpi_id prints
+    that KPI's target, result and mark (a plan's activity that names it).  `cells` are the five columns; `mark` is the 結果 of an activity or KPI row.
     """
 
     kind: str
@@ -110,14 +126,125 @@ def plan_status_rows(cons: Consolidation, branch_code: str) -> list[PlanRow]:
     catalogue = cons.catalogue
     measures = catalogue.measures_for(branch_code)
     mine_of = _BranchIndex(cons, branch_code)  # one pass over the nation's ratings, not one per measure
+    plan = getattr(cons, "plans", {}).get(branch_code)
+    named = _named_kpis(cons, branch_code, measures, mine_of) if plan is not None else {}
     for pillar in catalogue.pillars:
         mine = [m for m in measures if m.pillar == pillar.no]
         if not mine:
             continue
         rows.append(_row("pillar", f"{pillar.no}、{pillar.label}"))
         for measure in mine:
-            rows += measure_rows(cons, branch_code, measure, mine_of)
+            rows += measure_rows(cons, branch_code, measure, mine_of) if plan is None else \
+                plan_measure_rows(cons, branch_code, measure, plan, mine_of, named)
     return rows
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def _named_kpis(cons: Consolidation, code: str, measures: list[Measure], index: _BranchIndex
+                ) -> dict[tuple[str, int], str]:
+    """{(measure id, row n): KPI id} of the activity rows that name one of the branch's quantitative KPIs:
+    the first row of the KPI's own measure whose text holds its label or short label (spaces aside), else
+    the first row of another measure holding its full label (a short label such as 「生活習慣病予防健診」
+    also names other work there)."""
+    rows = [(m.id, r.n, _compact(r.text)) for m in measures
+            for r in sorted(index.ratings.get(m.id, []), key=lambda r: r.n)]
+    out: dict[tuple[str, int], str] = {}
+    for kpi in cons.catalogue.kpis_for(cons.fiscal_year, code):
+        if kpi.kind == "qualitative" or kpi.id not in index.kpi_ids:
+            continue
+        names = [n for n in {_compact(kpi.label), _compact(kpi.short_label)} if n]
+        own = [(mid, n) for mid, n, text in rows
+               if mid == kpi.measure_id and (mid, n) not in out and any(x in text for x in names)]
+        other = [(mid, n) for mid, n, text in rows
+                 if mid != kpi.measure_id and (mid, n) not in out and _compact(kpi.label) in text]
+        if own or other:
+            out[(own or other)[0]] = kpi.id
+    return out
+
+
+_GROUP_SPLIT = re.compile(r"[\s()（）●◆■□・【】＜＞<>]+")
+
+
+def _kpi_group(kpi: Kpi, groups: list[str]) -> str | None:
+    """The 小見出し whose words the KPI's label holds most of (●被保険者 (事業者健診データ) for
+    事業者健診データ取得率); None where none does."""
+    label = _compact(kpi.label)
+    best, most = None, 0
+    for g in groups:
+        hits = sum(1 for w in _GROUP_SPLIT.split(g) if len(w) >= 2 and w in label)
+        if hits > most:
+            best, most = g, hits
+    return best
+
+
+def _numbered(level: str | None, text: str) -> str:
+    return f"{level} {text}" if level and not text.startswith(level) else text
+
+
+def plan_measure_rows(cons: Consolidation, code: str, measure: Measure, plan: PlanSubmission,
+                      index: _BranchIndex, named: dict[tuple[str, int], str]) -> list[PlanRow]:
+    """A measure's rows in the branch's words (see the module docstring): its plan headings, 小見出し and
+    numbering; the KPIs its activities name inside their rows, the others after them; its 課題."""
+    filed = {f.n: f for f in filed_items(plan, measure.id)}
+    own_number, own_heading = heading_text(plan.measures.get(measure.id))
+    current: PlanMeasure | None = plan.measures.get(measure.id)
+    subheading: str | None = None
+    body: list[PlanRow] = []
+    pending_heading = " ".join(t for t in (own_number or measure.number, own_heading or measure.label) if t)
+    extra = 0
+    group_end: dict[str, int] = {}  # 小見出し -> how many rows the body has at its group's last row
+    for r in sorted(index.ratings.get(measure.id, []), key=lambda r: r.n):
+        item: FiledItem | None = filed.get(r.n)
+        if item is not None and item.heading is not current:
+            current, subheading = item.heading, None
+            pending_heading = " ".join(t for t in heading_text(current) if t)
+        level = item.level if item is not None else None
+        if item is None:  # a row the branch added beyond its plan: numbered on
+            extra += 1
+            level = CIRCLED[len(filed) + extra - 1] if len(filed) + extra <= len(CIRCLED) and filed else None
+        sub = item.subheading if item is not None else subheading
+        first = ""
+        if sub and sub != subheading:
+            if pending_heading:
+                body.append(_row("heading", pending_heading, measure_id=measure.id))
+                pending_heading = ""
+            first, subheading = sub, sub
+        elif pending_heading:
+            first, pending_heading = pending_heading, ""
+        text = _numbered(level, r.text)
+        kpi_id = named.get((measure.id, r.n))
+        bk = cons.branch_kpis.get((code, kpi_id)) if kpi_id else None
+        if kpi_id and bk is not None:
+            kpi = cons.catalogue.kpi(kpi_id)
+            target = target_text(kpi, bk.annual_target, bk.target_basis) or _DASH
+            body.append(_row("activity", first, text, target, kpi_result_text(kpi, bk), bk.rating.mark,
+                             measure.id, kpi_id))
+        else:
+            body.append(_row("activity", first, text, _DASH, _DASH, r.rating or _DASH, measure.id))
+        if subheading:
+            group_end[subheading] = len(body)
+    printed = set(named.values())
+    kpis = [k for k in kpi_rows(cons, code, measure, index) if k.kpi_id not in printed]
+    after_groups: list[tuple[int, PlanRow]] = []
+    for k in list(kpis):  # a KPI that names a 小見出し's words closes that group, as the 埼玉 report prints 2、(1)
+        group = _kpi_group(cons.catalogue.kpi(k.kpi_id or ""), list(group_end))
+        if group is not None:
+            after_groups.append((group_end[group], k))
+            kpis.remove(k)
+    for at, k in sorted(after_groups, key=lambda t: -t[0]):
+        body.insert(at, k)
+    if kpis and pending_heading:
+        kpis[0] = PlanRow(kpis[0].kind, (pending_heading, *kpis[0].cells[1:]), kpis[0].mark, kpis[0].measure_id,
+                          kpis[0].kpi_id)
+        pending_heading = ""
+    body += kpis
+    if not body:
+        body = [_row("measure", pending_heading, BLANK_MEASURE_JA, measure_id=measure.id)]
+    body += [_row("issue", ISSUE_JA, text, measure_id=measure.id) for text in index.issues.get(measure.id, [])]
+    return body
 
 
 class _BranchIndex:
@@ -353,7 +480,7 @@ def _blocks(body: list[PlanRow]) -> list[list[PlanRow]]:
     blocks: list[list[PlanRow]] = []
     for r in body:
         prev = blocks[-1][-1] if blocks else None
-        joins = prev is not None and (prev.kind == "pillar" or (
+        joins = prev is not None and (prev.kind in ("pillar", "heading") or (
             r.kind != "pillar" and r.measure_id is not None and r.measure_id == prev.measure_id and not r.cells[0]
             or r.kind == "issue" and r.measure_id == prev.measure_id))
         if joins:
