@@ -57,6 +57,11 @@ def _cell(path: Path, name: str) -> tuple[str, str]:
     return sheet, ref.replace("$", "")
 
 
+def _cell_of(book: Path, name: str) -> str:
+    ((_, ref),) = openpyxl.load_workbook(book).defined_names[name].destinations
+    return ref.replace("$", "")
+
+
 def _edit(src: Path, dst: Path, values: dict[str, Any], fn: Any = None) -> Path:
     wb = openpyxl.load_workbook(src)
     for name, value in values.items():
@@ -369,11 +374,15 @@ def test_cli_plan_generate_read_and_validate(tmp_path: Path, gunma_plan: PlanSub
     assert wrong.exit_code == 1 and "P102" in wrong.output
 
 
-def test_cli_plan_validate_exits_1_on_a_reading_error(plan_book: Path, tmp_path: Path) -> None:
-    bad = _edit(plan_book, tmp_path / plan_book.name, {"pl_K5_2_01_kind": "目標値"})
-    result = CliRunner().invoke(cli, ["plan", "validate", str(bad)])
+def test_cli_plan_validate_exits_1_on_a_reading_error(gunma_plan: PlanSubmission, tmp_path: Path) -> None:
+    """The filled 群馬 plan with one target kind typed over: that one error, not also a missing target."""
+    good = CliRunner().invoke(cli, ["plan", "validate", gunma_plan.path, "--json"])
+    before = [(f["code"], f["cell"]) for f in json.loads(good.output)["findings"]]
+    bad = _edit(Path(gunma_plan.path), tmp_path / Path(gunma_plan.path).name, {"pl_K5_2_01_kind": "目標値"})
+    result = CliRunner().invoke(cli, ["plan", "validate", str(bad), "--json"])
+    after = [(f["code"], f["cell"]) for f in json.loads(result.output)["findings"]]
     assert result.exit_code == 1
-    assert "P103" in result.output and "エラー 1件" in result.output
+    assert [a for a in after if a not in before] == [("P103", _cell_of(bad, "pl_K5_2_01_kind"))]
 
 
 @pytest.mark.parametrize("seed", range(40))

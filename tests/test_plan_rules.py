@@ -257,7 +257,7 @@ def test_p406_kagoshima_breakdown_adds_up_and_a_slip_does_not():
     assert validate_plan(clean_plan(**{"K6-2-04": good})) == []
     f = validate_plan(clean_plan(**{"K6-2-04": replace(good, parts=parts(2358))}))
     assert rows(f) == [["P406", KPI_SHEET, cell("K6-2-04", "planned"), "K6-2-04"]]
-    assert "内訳の見込者数の合計（7,248）が全体の見込者数（7,675）と一致しません" in f[0].text_ja
+    assert "内訳の実施見込者数の合計（7,248）が全体の実施見込者数（7,675）と一致しません" in f[0].text_ja
 
 
 def test_p406_populations_that_split_must_add_up():

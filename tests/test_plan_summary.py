@@ -96,7 +96,8 @@ def test_a_kpi_sharing_a_population_takes_the_other_kpis_count() -> None:
     got = implied_national_targets({"10": plan, "11": None}, catalogue, fiscal_year=FY)
     assert got["K6-2-02"] == ImpliedTarget(100 * 25973 / 259725, 1, 47, "counts")
     assert got["K6-2-03"] == ImpliedTarget(None, 0, 47, "counts")  # takes counts; no plan gave them
-    assert got["K6-2-04"] == ImpliedTarget(None, 0, 47, "")  # no plan data in the catalogue, no counts given
+    assert got["K6-2-04"] == ImpliedTarget(None, 0, 47, "counts")  # the catalogue's counts; no plan gave them
+    assert got["K6-2-06"] == ImpliedTarget(None, 0, 47, "")  # no plan data in the catalogue, no counts given
 
 
 # ================================================================ 概要
