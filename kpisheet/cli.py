@@ -779,7 +779,7 @@ def plan_collect(inbox: Path, fiscal_year: int, outdir: Path, ledger: Path | Non
     Read and validate the plan workbooks of INBOX, record them in the ledger (a new version only where a
     plan changed) and write the targets file plan_targets_FY<year>.csv.
     """
-    from kpisheet.plan.season import PlanReaderMissing, read_plan_inbox
+    from kpisheet.plan.season import read_plan_inbox
 
     _check_fy(fiscal_year)
     if ledger is not None and no_ledger:
@@ -787,14 +787,11 @@ def plan_collect(inbox: Path, fiscal_year: int, outdir: Path, ledger: Path | Non
     if not Path(inbox).exists():
         raise _bad(f"{inbox} がありません。", f"{inbox} does not exist", "INBOX")
     _check_outdir(Path(inbox), Path(outdir))
-    try:
-        plans, found = read_plan_inbox(Path(inbox), fiscal_year)
-    except PlanReaderMissing:
-        _echo("kpisheet: この版には事業計画のブックの読込機能がありません。何も書き込んでいません。\n"
-              "This kpisheet cannot read plan workbooks yet; nothing was written.", err=True)
-        sys.exit(1)
+    used = None if no_ledger else ledger_path_of(ledger)
+    with interruptible(_interrupted_exit):
+        plans, found = read_plan_inbox(Path(inbox), fiscal_year, ledger=used)
     plan_collect_cli(plans, found, fiscal_year=fiscal_year, outdir=Path(outdir), inbox=Path(inbox),
-                     ledger=None if no_ledger else ledger_path_of(ledger), force=force,
+                     ledger=used, force=force,
                      national_min_branches=national_min_branches, as_json=as_json)
 
 
@@ -1601,8 +1598,8 @@ def plan_validate(paths: tuple[Path, ...], as_json: bool) -> None:
 
     Validate returned plan workbooks (files or folders); exit 1 when there are errors.
     """
-    from kpisheet.plan.reader import is_plan_read, read_plan
-    from kpisheet.plan.rules import validate_plan
+    from kpisheet.plan.reader import read_plan
+    from kpisheet.plan.rules import validate_plans
 
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
@@ -1612,10 +1609,8 @@ def plan_validate(paths: tuple[Path, ...], as_json: bool) -> None:
     with interruptible(_interrupted_exit):
         plans = [read_plan(f) for f in files]
     # the reading findings, then the checks on each plan read (with the other plans of its year given)
-    findings = [f for plan in plans for f in plan.findings]
-    for plan in (p for p in plans if is_plan_read(p)):
-        others = [o for o in plans if o is not plan and o.fiscal_year == plan.fiscal_year and is_plan_read(o)]
-        findings += validate_plan(plan, others=others)
+    checked = validate_plans(plans)
+    findings = [f for plan in plans for f in (*plan.findings, *checked.get(plan.path, []))]
     if as_json:
         _echo(json.dumps({"files": [str(f) for f in files], "findings": [f.to_dict() for f in findings]},
                          ensure_ascii=False, indent=2))

@@ -345,7 +345,7 @@ def test_collect_without_a_ledger_writes_the_given_plans_targets(tmp_path):
 def test_plan_collect_prints_its_summary_and_json_is_the_library_result(tmp_path, monkeypatch):
     bad = plan("11")
     error = finding("E409", file=bad.path, sheet="施策と事業内容", cell="D14", subject="6-2-I-1", value="x")
-    monkeypatch.setattr(season, "read_plan_inbox", lambda inbox, fy: ([plan("10"), bad], {bad.path: [error]}))
+    monkeypatch.setattr(season, "read_plan_inbox", lambda inbox, fy, ledger=None: ([plan("10"), bad], {bad.path: [error]}))
     (tmp_path / "inbox").mkdir()
     book = tmp_path / "kpisheet.sqlite"
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", tmp_path / "out", "--ledger", book)
@@ -434,7 +434,7 @@ def test_collect_with_no_readable_plan_of_the_year_records_and_writes_nothing(tm
     with pytest.raises(season.NoPlans) as exc:
         season.collect_plans([broken, plan("11", fy=2024)], {}, FY, out, ledger=book)
     assert exc.value.years == [2024] and not book.exists() and not out.exists()
-    monkeypatch.setattr(season, "read_plan_inbox", lambda inbox, fy: ([plan("11", fy=2024)], {}))
+    monkeypatch.setattr(season, "read_plan_inbox", lambda inbox, fy, ledger=None: ([plan("11", fy=2024)], {}))
     (tmp_path / "inbox").mkdir()
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", out, "--ledger", book)
     assert res.exit_code == 1 and "--fy 2024 を指定してください" in res.output and not book.exists()

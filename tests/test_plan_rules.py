@@ -21,7 +21,7 @@ from kpisheet.domain.catalogue import PlanCounts, catalogue_for_fy, load_catalog
 from kpisheet.domain.findings import Finding, flatten
 from kpisheet.domain.model import EMPTY, InputValue, Source
 from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanPart, PlanSubmission
-from kpisheet.plan.rules import CODES, validate_plan
+from kpisheet.plan.rules import validate_plans, CODES, validate_plan
 from kpisheet.read.names import ROWS_PER_MEASURE, TEXT_LIMITS
 
 FY = 2025
@@ -305,6 +305,18 @@ def test_p408_across_the_term_change_only_where_the_value_carries_over():
     last = clean_plan(2023, **{"K5-2-01": kpi("K5-2-01", 60.0), "K5-2-06": kpi("K5-2-06", 40.0)})
     plan = clean_plan(2024, **{"K6-2-01": kpi("K6-2-01", 58.0), "K6-2-06": kpi("K6-2-06", 12.0)})
     assert rows(validate_plan(plan, previous=last)) == [["P408", KPI_SHEET, cell("K6-2-01", "target"), "K6-2-01"]]
+
+
+def test_validate_plans_gives_each_branch_its_own_last_plan_and_leaves_unread_files_out():
+    last = {BRANCH: clean_plan(2024, **{"K6-2-01": kpi("K6-2-01", 57.0)}),
+            "11": clean_plan(2024, branch="11", **{"K6-2-01": kpi("K6-2-01", 50.0)})}
+    mine = clean_plan(**{"K6-2-01": kpi("K6-2-01", 56.5)})
+    theirs = replace(clean_plan(branch="11", **{"K6-2-01": kpi("K6-2-01", 56.5)}), path="/in/11.xlsx")
+    unread = replace(clean_plan(), path="/in/broken.xlsx", fiscal_year=None)
+    got = validate_plans([mine, theirs, unread], previous=last)
+    assert sorted(got) == sorted([mine.path, theirs.path])
+    assert rows(got[mine.path]) == [["P408", KPI_SHEET, cell("K6-2-01", "target"), "K6-2-01"]]
+    assert got[theirs.path] == []  # 56.5% is above its own 50.0%
 
 
 def test_p409_a_target_far_from_the_other_branches():

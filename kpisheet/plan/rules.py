@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +58,7 @@ from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.model import InputValue
 from kpisheet.domain.plan import PlanItem, PlanKpi, PlanMeasure, PlanSubmission
+from kpisheet.plan.reader import is_plan_read
 from kpisheet.read.names import ROWS_PER_MEASURE, TEXT_LIMITS, measure_heading
 
 CODES = frozenset({"P401", "P402", "P403", "P404", "P405", "P406", "P407", "P408", "P409", "P501", "P502"})
@@ -88,6 +89,16 @@ def validate_plan(plan: PlanSubmission, *, catalogue: Catalogue | None = None,
     out.extend(_far_from_others(ctx, others))
     out.extend(_measure_checks(ctx))
     return out
+
+
+def validate_plans(plans: Sequence[PlanSubmission], *, previous: Mapping[str, PlanSubmission] | None = None
+                   ) -> dict[str, list[Finding]]:
+    """{path: findings of validate_plan} for every plan of `plans` that was read, each checked with the
+    other plans of its year and with `previous[branch]` (last year's approved plan, when given)."""
+    read = [p for p in plans if is_plan_read(p)]
+    return {p.path: validate_plan(p, previous=(previous or {}).get(p.branch_code or ""),
+                                  others=[o for o in read if o is not p and o.fiscal_year == p.fiscal_year])
+            for p in read}
 
 
 # ---------------------------------------------------------------- context

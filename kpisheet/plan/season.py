@@ -39,7 +39,10 @@ from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.plan import PlanKpi, PlanSubmission
 from kpisheet.fileio import atomic_path, sha256_or_empty
-from kpisheet.ledger.plans import RecordedPlans, current_plans, plans_in_use, record_outputs, record_plans
+from kpisheet.check.inbox import list_inbox
+from kpisheet.ledger.plans import RecordedPlans, approved_plans, current_plans, plans_in_use, record_outputs, record_plans
+from kpisheet.plan.reader import read_plan
+from kpisheet.plan.rules import validate_plans
 from kpisheet.write import outputs
 from kpisheet.write.csvout import safe_cell
 
@@ -424,26 +427,21 @@ def _findings_by_branch(given: list[PlanSubmission], held: dict[str, PlanSubmiss
 
 
 # ---------------------------------------------------------------- reading an inbox
-class PlanReaderMissing(Exception):
-    """This kpisheet has no plan reader yet (kpisheet.plan.reader.read_plan)."""
-
-
-def read_plan_inbox(inbox: Path, fiscal_year: int) -> tuple[list[PlanSubmission], dict[str, list[Finding]]]:
+def read_plan_inbox(inbox: Path, fiscal_year: int, *, ledger: Path | None = None
+                    ) -> tuple[list[PlanSubmission], dict[str, list[Finding]]]:
     """Every plan workbook of `inbox`, read (kpisheet.plan.reader.read_plan) and validated
-    (kpisheet.plan.rules.validate_plan, with the other plans of the inbox): (plans, {path: findings}).
-
-    What `plan collect` reads with; wired to the reader and the rules when they are merged."""
-    from importlib import import_module
-
-    from kpisheet.check.inbox import list_inbox
-
-    try:
-        reader, rules = import_module("kpisheet.plan.reader"), import_module("kpisheet.plan.rules")
-    except ModuleNotFoundError as exc:
-        raise PlanReaderMissing(str(exc)) from exc
+    (kpisheet.plan.rules.validate_plans: with the other plans of the inbox and, with a ledger, each
+    branch's approved plan of the year before): (plans, {path: findings of the rules})."""
     files, _ = list_inbox([Path(inbox)])
-    plans: list[PlanSubmission] = [reader.read_plan(p) for p in files]
-    found = {p.path: list(rules.validate_plan(p, others=[o for o in plans if o is not p])) for p in plans
-             if p.fiscal_year == fiscal_year}
+    plans = [read_plan(p) for p in files]
+    previous = _approved_or_none(ledger, fiscal_year - 1)
+    found = validate_plans([p for p in plans if p.fiscal_year == fiscal_year], previous=previous)
     return plans, found
+
+
+def _approved_or_none(ledger: Path | None, fiscal_year: int) -> dict[str, PlanSubmission]:
+    """The approved plans of `fiscal_year` in the ledger ({} without one, or when it has none yet)."""
+    if ledger is None or not Path(ledger).exists():
+        return {}
+    return approved_plans(ledger, fiscal_year)
 
