@@ -78,7 +78,36 @@ def test_a_file_that_is_no_plan_is_p701(tmp_path: Path):
     book = tmp_path / "plan.xlsx"
     book.write_bytes(b"PK")
     code, _, err = run("plan", "diff", str(book), str(DATA / "plan_kagoshima_h31.json"), "-o", str(tmp_path / "o"))
+    assert code == 1 and "P701" in err and "E109" in err  # the reader's own finding says why
+    other = tmp_path / "notes.txt"
+    other.write_text("x", encoding="utf-8")
+    code, _, err = run("plan", "diff", str(other), str(DATA / "plan_kagoshima_h31.json"), "-o", str(tmp_path / "o"))
     assert code == 1 and "P701" in err and "JSON" in err
+
+
+def test_two_returned_plan_workbooks_give_the_table_with_the_changed_target_marked(tmp_path: Path):
+    """The 群馬 plan typed into the 令和3年度 and 令和4年度 workbooks, 健診 raised from 61.0% to 62.5%."""
+    from kpisheet.domain.settings import example_settings
+    from kpisheet.plan import names as pn
+    from kpisheet.plan.diff import diff_plans
+    from kpisheet.plan.template import generate_plans
+    from tests.builders.plan_book import gunma_values
+    from tests.builders.sample import fill_by_names
+
+    books = []
+    for fy, rate in ((2021, 0.61), (2022, 0.625)):
+        (blank,) = generate_plans(fy, tmp_path / f"blank{fy}", branches=["10"], settings=example_settings())
+        values = {**gunma_values(typed=False), pn.kpi_key("K5-2-01", "target").name: rate}
+        (tmp_path / f"in{fy}").mkdir()
+        fill_by_names(blank, tmp_path / f"in{fy}" / blank.name, values)
+        books.append(tmp_path / f"in{fy}" / blank.name)
+    old, new = (read_plan_file(b) for b in books)
+    changed = [r for r in diff_plans(old, new).rows if r.key == "K5-2-01" and r.status != "same"]
+    assert changed and "62.5%" in changed[0].new_text and "61.0%" in changed[0].old_text
+    code, out, err = run("plan", "diff", str(books[0].parent), str(books[1].parent), "-o", str(tmp_path / "o"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["10_群馬支部_FY2022_新旧対照表.xlsx",
+                                                                "FY2022_新旧対照表_支部別の変更.xlsx"]
 
 
 def test_a_branch_of_one_year_only_is_p702_and_the_others_are_written(tmp_path: Path):

@@ -461,8 +461,8 @@ CODES: dict[str, Detail] = {
                    label_ja="取組状況の行数を超える事業内容"),
     # --- P7: the 新旧対照表 (kpisheet plan diff) ---------------------------------------------
     "P701": Detail(E, "Plan file unreadable",
-                   "事業計画のファイル {data_file} を読み込めません（{reason}）。kpisheet が書いた事業計画のJSONファイル（1支部1年度）か、それを入れたフォルダを指定してください。新旧対照表は作っていません。",
-                   "The plan file {data_file} cannot be read ({reason}). Give a plan JSON file kpisheet wrote (one branch, one year), or a folder of them. No 新旧対照表 was written."),
+                   "事業計画のファイル {data_file} を読み込めません（{reason}）。支部が返送した事業計画の作成シート（.xlsx）か、kpisheet が書いた事業計画のJSONファイル（1支部1年度）、またはそれらを入れたフォルダを指定してください。新旧対照表は作っていません。",
+                   "The plan file {data_file} cannot be read ({reason}). Give a plan workbook a branch returned (.xlsx), a plan JSON file kpisheet wrote (one branch, one year), or a folder of them. No 新旧対照表 was written."),
     "P702": Detail(W, "Plan of one year only",
                    "{branch_label} の事業計画が{side}の側（{data_file}）にだけあり、もう一方の年度にありません。この支部の新旧対照表は作っていません。もう一方の年度の事業計画を同じフォルダに入れて再実行してください。",
                    "{branch_label}'s plan is only on the {side_en} side ({data_file}), not in the other year: no 新旧対照表 was written for it. Put the other year's plan in that folder and run again."),

@@ -32,6 +32,7 @@ from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_year
 from kpisheet.domain.plan import PlanSubmission
 from kpisheet.domain.settings import HqSettings
 from kpisheet.fileio import OutputExistsError, atomic_path
+from kpisheet.plan.reader import is_plan_read, read_plan
 from kpisheet.plan.diff import (CHANGED, MOVED, Cell, ChangeSummary, DiffRow, PlanDiff, Span, cell_text,
                                 change_summary, coalesce, diff_plans)
 from kpisheet.write.report.layout import (FONT, Column, Sheet, Styles, lines_of, print_setup, row_height,
@@ -402,17 +403,22 @@ def summary_file_name(fiscal_year: int | None) -> str:
 
 
 # ---------------------------------------------------------------- plan files in, one workbook per branch out
+PLAN_BOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
 class PlanFileError(KpisheetError):
     """A plan file `plan diff` was given cannot be read (P701)."""
 
 
 def read_plan_file(path: Path) -> PlanSubmission:
-    """A plan from a plan JSON file (PlanSubmission.to_dict's form).  A plan workbook (.xlsx) is read
-    by kpisheet.plan.reader.read_plan: this is the one place that call belongs."""
+    """A plan from a returned plan workbook (.xlsx, kpisheet.plan.reader.read_plan) or a plan JSON file
+    (PlanSubmission.to_dict's form); PlanFileError (P701) when it is neither or cannot be read."""
     path = Path(path)
+    if path.suffix.lower() in PLAN_BOOK_SUFFIXES:
+        return _plan_from_book(path)
     if path.suffix.lower() != ".json":
         raise PlanFileError([finding("P701", file=path, data_file=str(path),
-                                     reason="事業計画のJSONファイル（.json）ではありません")])
+                                     reason="事業計画の作成シート（.xlsx）でもJSONファイル（.json）でもありません")])
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         plan = PlanSubmission.from_dict(data)
@@ -427,10 +433,20 @@ def read_plan_file(path: Path) -> PlanSubmission:
     return plan
 
 
+def _plan_from_book(path: Path) -> PlanSubmission:
+    plan = read_plan(path)
+    if not is_plan_read(plan):
+        why = "、".join(dict.fromkeys(f"{f.code} {f.text_ja}" for f in plan.findings)) or "事業計画の作成シートではありません"
+        raise PlanFileError([finding("P701", file=path, data_file=str(path), reason=why)])
+    return plan
+
+
 def plans_at(path: Path) -> list[tuple[Path, PlanSubmission]]:
-    """The plans of a plan file, or of every plan file (*.json) in a folder, in name order."""
+    """The plans of a plan file, or of every plan file (*.json, *.xlsx; not Excel's ~$ lock files) in a
+    folder, in name order."""
     path = Path(path)
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".json") if path.is_dir() else [path]
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", *PLAN_BOOK_SUFFIXES)
+                   and not p.name.startswith("~$")) if path.is_dir() else [path]
     if not files:
         raise PlanFileError([finding("P701", file=path, data_file=str(path), reason="事業計画のファイルがありません")])
     return [(f, read_plan_file(f)) for f in files]
