@@ -1051,15 +1051,10 @@ def _in_ledger(path: Path, action: Any, *, create: bool = False) -> Any:
 
 def _approved_plans(ledger: Path | None, fiscal_year: int) -> Any:
     """The approved 事業計画 of `fiscal_year` in the ledger (generate --plan, consolidate --plan)."""
-    from kpisheet.month import PlanLedgerMissing, approved_plans_from_ledger
+    from kpisheet.month import approved_plans_from_ledger
 
-    path = ledger_path_of(ledger)
     try:
-        return approved_plans_from_ledger(path, fiscal_year)
-    except PlanLedgerMissing:
-        _echo("kpisheet: この版のkpisheetの台帳には事業計画がありません（--plan は使えません）。/ "
-              "this kpisheet's ledger holds no plans (--plan cannot be used).", err=True)
-        sys.exit(1)
+        return approved_plans_from_ledger(ledger_path_of(ledger), fiscal_year)
     except KpisheetError as exc:
         _fail(exc)
 

@@ -38,6 +38,7 @@ from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import is_readable
 from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
+from kpisheet.ledger.plans import approved_plans
 from kpisheet.runtime import gc_paused
 from kpisheet.template.meta import plan_version
 from kpisheet.write import outputs
@@ -207,27 +208,11 @@ def consolidate(inbox: Path, *, fiscal_year: int, month: str | date, baseline_pa
                                input_files=files, settings=settings, plans=plans)
 
 
-# The ledger's approved plans: kpisheet.ledger.plans.approved_plans(ledger, fiscal_year), the plan
-# ledger's function.  Looked up by name so that this module does not depend on a module another part
-# of the plan season adds; where it is absent, --plan says so (PlanLedgerMissing).
-APPROVED_PLANS_MODULE, APPROVED_PLANS_FUNCTION = "kpisheet.ledger.plans", "approved_plans"
-
-
-class PlanLedgerMissing(RuntimeError):
-    """This kpisheet has no ledger of plans to take approved plans from."""
-
-
 def approved_plans_from_ledger(ledger: Path, fiscal_year: int) -> dict[str, PlanSubmission]:
     """{branch code: approved PlanSubmission} of `fiscal_year` in `ledger` (for generate --plan and
     consolidate --plan)."""
-    import importlib
-
-    try:
-        module = importlib.import_module(APPROVED_PLANS_MODULE)
-    except ImportError as exc:
-        raise PlanLedgerMissing(f"{APPROVED_PLANS_MODULE} is not available") from exc
     with led.opened(Path(ledger)) as book:
-        return dict(getattr(module, APPROVED_PLANS_FUNCTION)(book, fiscal_year))
+        return dict(approved_plans(book, fiscal_year))
 
 
 def read_value_file(path: Path | None, fiscal_year: int, *, kind: Literal["baseline", "targets"] = "baseline"

@@ -353,44 +353,36 @@ def test_plan_targets_enter_the_fingerprint_and_the_rebuild(tmp_path, replay, sa
 
 
 # ================================================================ the CLI's --plan
-def approved_plans(book, fiscal_year: int) -> dict[str, PlanSubmission]:
-    """Stands in for the ledger's plan store in the CLI tests (month.APPROVED_PLANS_MODULE points here)."""
-    assert book.path.name == "plans.sqlite"
-    return {SAITAMA: saitama_plan()} if fiscal_year == FY else {}
+def _ledger_with_saitamas_plan(tmp_path: Path) -> tuple[Path, PlanSubmission]:
+    """A ledger holding 埼玉's plan of the year, recorded and approved as plan collect / approve do."""
+    from kpisheet.ledger.plans import approve_plans, approved_plans, record_plans
+
+    ledger = tmp_path / "plans.sqlite"
+    record_plans(ledger, [saitama_plan()], FY)
+    assert approve_plans(ledger, FY).approved
+    return ledger, approved_plans(ledger, FY)[SAITAMA]
 
 
-def test_generate_plan_takes_the_approved_plans_from_the_ledger(tmp_path, monkeypatch):
+def test_generate_plan_takes_the_approved_plans_from_the_ledger(tmp_path):
     from click.testing import CliRunner
 
-    from kpisheet import ledger as led
-    from kpisheet import month
     from kpisheet.cli import cli
 
-    monkeypatch.setattr(month, "APPROVED_PLANS_MODULE", __name__)
-    ledger = tmp_path / "plans.sqlite"
-    led.create_ledger(ledger)
+    ledger, approved = _ledger_with_saitamas_plan(tmp_path)
     result = CliRunner().invoke(cli, ["generate", "--fy", str(FY), "--branch", "10", "--branch", SAITAMA,
                                       "--plan", "--ledger", str(ledger), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "P601" in result.output and "群馬支部" in result.output
     sources = json.loads(_meta(tmp_path / "out" / "11_埼玉支部_FY2023_KPI入力.xlsx")["prefill_sources"])
-    assert sources["K5-1-02"] == "plan:saitama-r5-1"
+    assert approved.path.startswith("ledger:")
+    assert sources["K5-1-02"] == "plan:" + approved.path.removeprefix("ledger:")
 
 
-def test_plan_needs_the_ledgers_plan_store_and_a_ledger(tmp_path, monkeypatch):
+def test_plan_needs_a_ledger(tmp_path):
     from click.testing import CliRunner
 
-    from kpisheet import ledger as led
-    from kpisheet import month
     from kpisheet.cli import cli
 
-    monkeypatch.setattr(month, "APPROVED_PLANS_MODULE", "kpisheet.no_such_plan_store")
-    ledger = tmp_path / "plans.sqlite"
-    led.create_ledger(ledger)
-    result = CliRunner().invoke(cli, ["generate", "--fy", str(FY), "--branch", SAITAMA, "--plan", "--ledger",
-                                      str(ledger), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "事業計画がありません" in result.output
-    assert not (tmp_path / "out").exists()
     result = CliRunner().invoke(cli, ["consolidate", str(tmp_path), "--fy", str(FY), "--month", "2024-03",
                                       "--plan", "--no-ledger", "-o", str(tmp_path / "cons")])
     assert result.exit_code == 2 and "--no-ledger" in result.output
