@@ -32,7 +32,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Literal, Protocol
 
-from kpisheet.consolidate.build import Consolidation, build_consolidation
+from kpisheet.consolidate.model import Consolidation
+from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import is_readable

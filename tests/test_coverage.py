@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from kpisheet.consolidate.build import NATIONAL_CODE, build_consolidation, rank_basis
+from kpisheet.consolidate.model import NATIONAL_CODE
+from kpisheet.consolidate.branches import rank_basis
+from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.catalogue import HQ_CODE, catalogue_for_fy, load_branches
 from kpisheet.domain.model import InputValue, KpiEntry, KpiMonth, Submission
 from kpisheet.domain.ratings import MET, MISSED, NO_RESULT

@@ -161,10 +161,7 @@ def test_branch_content_is_kept(run):
 
 def test_no_feedback_for_a_branch_that_sent_nothing(run, tmp_path):
     cons, *_ = run
-    try:
-        from kpisheet.write.outputs import write_outputs
-    except ImportError:  # before output writing had its own module
-        from kpisheet.consolidate.build import write_outputs
+    from kpisheet.write.outputs import write_outputs
 
     outputs = write_outputs(cons, tmp_path, force=False)
     outputs = getattr(outputs, "paths", outputs)

@@ -20,7 +20,7 @@ from typing import Callable
 import openpyxl
 import pytest
 
-from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_OK, STATUS_UNREADABLE, Consolidation
+from kpisheet.consolidate.model import STATUS_ERRORS, STATUS_OK, STATUS_UNREADABLE, Consolidation
 from kpisheet.month import consolidate
 from kpisheet.read import names as nm
 from kpisheet.read.xlsx_read import Book

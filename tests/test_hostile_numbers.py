@@ -30,13 +30,8 @@ from kpisheet import ledger as led
 from kpisheet.check.rules.identity import CLOCK_TOLERANCE, saved_in_future
 from kpisheet.check.validation import validate, validate_submission
 from kpisheet.cli import cli
-from kpisheet.consolidate.build import (
-    STATUS_ERRORS,
-    STATUS_OK,
-    STATUS_UNREADABLE,
-    Consolidation,
-    build_consolidation,
-)
+from kpisheet.consolidate.model import STATUS_ERRORS, STATUS_OK, STATUS_UNREADABLE, Consolidation
+from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.catalogue import INPUT_CEILING, catalogue_for_fy
 from kpisheet.domain.display import printable
 from kpisheet.domain.findings import KpisheetError

@@ -20,7 +20,7 @@ from openpyxl.styles import Font
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from openpyxl.workbook.defined_name import DefinedName
 
-from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_NO_MONTH, STATUS_OK, STATUS_UNREADABLE, Consolidation
+from kpisheet.consolidate.model import STATUS_ERRORS, STATUS_NO_MONTH, STATUS_OK, STATUS_UNREADABLE, Consolidation
 from kpisheet.domain.findings import Finding
 from kpisheet.month import consolidate
 from kpisheet.read import names as nm

@@ -14,8 +14,9 @@ import pytest
 
 from kpisheet.check import rules, validation
 from kpisheet.check.validation import validate
-from kpisheet.consolidate import build as consolidation
-from kpisheet.consolidate.build import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE
+from kpisheet.consolidate import branches
+from kpisheet.consolidate.model import Consolidation
+from kpisheet.consolidate.model import STATUS_ERRORS, STATUS_MISSING, STATUS_OK, STATUS_UNREADABLE
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.model import is_readable
 from kpisheet.month import consolidate
@@ -30,7 +31,7 @@ CODES = ["10", "11", "13"]
 SAITAMA = "11_埼玉支部_FY2024_KPI入力.xlsx"
 
 
-def status_of(cons: consolidation.Consolidation) -> dict[str, str]:
+def status_of(cons: Consolidation) -> dict[str, str]:
     return {s.code: s.status for s in cons.statuses}
 
 
@@ -112,14 +113,14 @@ def test_the_outlier_check_failing_on_one_file_is_e190_on_it(tmp_path, good, mon
 
 
 def test_an_exception_while_consolidating_one_branch_leaves_only_its_values_out(tmp_path, good, monkeypatch):
-    real = consolidation._measures
+    real = branches._measures
 
     def measures(cons, sub, ex):
         if sub.branch_code == "13":
             raise KeyError("5-1-1")
         return real(cons, sub, ex)
 
-    monkeypatch.setattr(consolidation, "_measures", measures)
+    monkeypatch.setattr(branches, "_measures", measures)
     cons = consolidate(inbox_of(tmp_path, good, CODES), fiscal_year=FY, month=SEP)
     e190 = [f for f in cons.findings if f.code == "E190"]
     assert [(Path(f.file).name[:2], f.branch, f.context["reason"]) for f in e190] == [("13", "13", "KeyError: '5-1-1'")]

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kpisheet.consolidate.build import achievement, rank_ja
+from kpisheet.consolidate.model import achievement, rank_ja
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.domain.ratings import RATIO_CEILING
 from kpisheet.month import consolidate

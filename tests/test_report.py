@@ -149,7 +149,7 @@ def test_national_kpi_sheet_matches_the_consolidation(national, cons):
 def test_overview_counts_marks_and_names_the_branches_behind(national, cons):
     """Per KPI the ◎○△— counts, and who is behind: below 95% of the pace on a KPI that grows through the
     year (slowest first, with its 進捗), the △ branches on the others."""
-    from kpisheet.consolidate.build import rank_basis
+    from kpisheet.consolidate.branches import rank_basis
 
     rows = _overview(openpyxl.load_workbook(national)["概要"])
     paced = 0
@@ -181,7 +181,7 @@ def test_overview_names_a_branch_behind_pace_below_hqs_share(national, cons):
     names more."""
     from dataclasses import replace
 
-    from kpisheet.consolidate.build import behind
+    from kpisheet.consolidate.changes import behind
     from kpisheet.domain.settings import example_settings
     from kpisheet.write.report.national import behind_ja, branch_names
 
@@ -498,7 +498,7 @@ def test_changes_since_the_previous_month_name_moved_marks_and_new_late_or_missi
     import copy
     from dataclasses import replace
 
-    from kpisheet.consolidate.build import month_changes
+    from kpisheet.consolidate.changes import month_changes
     from kpisheet.write.report.national import changes_facts, changes_head
 
     previous = copy.deepcopy(cons)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpisheet.cli import cli, summary_text
-from kpisheet.consolidate.build import STATUS_NO_MONTH, STATUS_OK
+from kpisheet.consolidate.model import STATUS_NO_MONTH, STATUS_OK
 from kpisheet.domain.catalogue import load_catalogue
 from kpisheet.month import WrongMonth, run_month
 from kpisheet.write.feedback.items import fold

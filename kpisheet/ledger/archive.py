@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from kpisheet.consolidate.build import NATIONAL_CODE
+from kpisheet.consolidate.model import NATIONAL_CODE
 from kpisheet.domain.catalogue import Kpi, catalogue_for_fy, load_branches
 from kpisheet.domain.findings import Finding, KpisheetError, finding
 from kpisheet.domain.fiscal import jst_label, month_key, parse_month, wareki_fiscal_year

@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from kpisheet.consolidate.build import Consolidation, build_consolidation, month_changes
+from kpisheet.consolidate.model import Consolidation
+from kpisheet.consolidate.changes import month_changes
+from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.fiscal import month_key, parse_month
 from kpisheet.domain.model import Submission
 from kpisheet.ledger.store import (

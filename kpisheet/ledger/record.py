@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kpisheet import __version__
-from kpisheet.consolidate.build import NATIONAL_CODE, Consolidation, MonthValue, Revision
+from kpisheet.consolidate.model import NATIONAL_CODE, Consolidation, MonthValue, Revision
 from kpisheet.domain.findings import sets_aside
 from kpisheet.domain.model import Submission, is_readable
 from kpisheet.fileio import sha256_or_empty

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from kpisheet import __version__
-from kpisheet.consolidate.build import MonthValue, Revision
+from kpisheet.consolidate.model import MonthValue, Revision
 from kpisheet.domain.catalogue import (
     CATALOGUE_FILES,
     Catalogue,

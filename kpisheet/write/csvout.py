@@ -36,16 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpisheet.consolidate.build import (
-    NATIONAL_CODE,
-    STATUS_ERRORS,
-    STATUS_MISSING,
-    STATUS_NO_MONTH,
-    STATUS_OK,
-    STATUS_UNREADABLE,
-    Consolidation,
-    MonthValue,
-)
+from kpisheet.consolidate.model import NATIONAL_CODE, STATUS_ERRORS, STATUS_MISSING, STATUS_NO_MONTH, STATUS_OK, STATUS_UNREADABLE, Consolidation, MonthValue
 from kpisheet.domain.catalogue import Kpi, load_branches
 from kpisheet.domain.display import shown
 from kpisheet.domain.fiscal import month_key, parse_month

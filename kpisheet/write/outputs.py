@@ -44,7 +44,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from kpisheet.consolidate.build import Consolidation
+from kpisheet.consolidate.model import Consolidation
 from kpisheet.domain.failures import failure_finding, is_internal
 from kpisheet.domain.findings import Finding, finding
 from kpisheet.domain.fiscal import month_key

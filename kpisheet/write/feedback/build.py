@@ -60,7 +60,7 @@ from kpisheet.write.feedback.patch import TooBigToPatch, _PatchError, patch_work
 from kpisheet.write.feedback.summary import _branch_name, _clean, _safe_name
 
 if TYPE_CHECKING:
-    from kpisheet.consolidate.build import Consolidation
+    from kpisheet.consolidate.model import Consolidation
 
 
 # ================================================================ names

@@ -41,7 +41,7 @@ from kpisheet.write.report import FONT, MARK_COLOURS, plan_status
 from kpisheet.xlsx_cells import column_letter
 
 if TYPE_CHECKING:
-    from kpisheet.consolidate.build import Consolidation
+    from kpisheet.consolidate.model import Consolidation
 
 
 # ================================================================ openpyxl: the second and third ways

@@ -45,7 +45,7 @@ from kpisheet.write.report import FONT, MARK_COLOURS, lines_of, plan_status, row
 from kpisheet.xlsx_cells import cell_coordinates, column_letter
 
 if TYPE_CHECKING:
-    from kpisheet.consolidate.build import Consolidation
+    from kpisheet.consolidate.model import Consolidation
 
 # What patching or openpyxl may inflate from one branch file: the reader's limits (declared
 # sizes: zipfile never returns more than a member declares).

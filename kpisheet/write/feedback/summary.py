@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpisheet.consolidate.build import rank_ja
+from kpisheet.consolidate.model import rank_ja
 from kpisheet.domain.catalogue import branch
 from kpisheet.domain.display import CELL_MARGIN, difference, format_number, number_format, stored, width_for
 from kpisheet.domain.findings import Finding
@@ -37,7 +37,7 @@ from kpisheet.write.report import (
 from kpisheet.xlsx_cells import cell_coordinates
 
 if TYPE_CHECKING:
-    from kpisheet.consolidate.build import BranchKpi, Consolidation, NationalKpi
+    from kpisheet.consolidate.model import BranchKpi, Consolidation, NationalKpi
     from kpisheet.domain.catalogue import Kpi
 
 SHEET = "確認事項"

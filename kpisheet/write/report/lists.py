@@ -17,7 +17,7 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 
 from kpisheet import __version__
-from kpisheet.consolidate.build import BranchKpi, Consolidation, MeasureRating
+from kpisheet.consolidate.model import BranchKpi, Consolidation, MeasureRating
 from kpisheet.domain.catalogue import HQ_CODE, Kpi
 from kpisheet.domain.ratings import MARKS
 from kpisheet.fileio import atomic_path

@@ -29,20 +29,9 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 
 from kpisheet import __version__
-from kpisheet.consolidate.build import (
-    NATIONAL_CODE,
-    STATUS_ERRORS,
-    STATUS_MISSING,
-    STATUS_NO_MONTH,
-    STATUS_OK,
-    STATUS_UNREADABLE,
-    BranchKpi,
-    Consolidation,
-    MarkChange,
-    NationalKpi,
-    behind,
-    coverage_rule,
-)
+from kpisheet.consolidate.model import NATIONAL_CODE, STATUS_ERRORS, STATUS_MISSING, STATUS_NO_MONTH, STATUS_OK, STATUS_UNREADABLE, BranchKpi, Consolidation, MarkChange, NationalKpi
+from kpisheet.consolidate.national import coverage_rule
+from kpisheet.consolidate.changes import behind
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.display import difference, format_value, text_width
 from kpisheet.domain.settings import DEFAULT_BEHIND_PACE_SHARE

@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpisheet.consolidate.build import STATUS_MISSING
+from kpisheet.consolidate.model import STATUS_MISSING
 from kpisheet.domain.catalogue import HQ_CODE, branch
 from kpisheet.domain.fiscal import wareki_fiscal_year, wareki_month
 from kpisheet.domain.plan_layout import FiledItem, filed_items, heading_text
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
-    from kpisheet.consolidate.build import BranchKpi, Consolidation
+    from kpisheet.consolidate.model import BranchKpi, Consolidation
     from kpisheet.domain.catalogue import Kpi, Measure
     from kpisheet.domain.plan import PlanMeasure, PlanSubmission
 

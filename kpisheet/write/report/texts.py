@@ -28,7 +28,7 @@ from kpisheet.domain.ratings import (
 )
 
 if TYPE_CHECKING:
-    from kpisheet.consolidate.build import BranchKpi, Consolidation, NationalKpi, YearOnYear
+    from kpisheet.consolidate.model import BranchKpi, Consolidation, NationalKpi, YearOnYear
 
 # how a mark is decided, said wherever marks are shown (issue 9: nothing is pro-rated)
 RULE_JA = "評価は、データが届いている最新月の実績を年間目標と比べて行います（按分しません）。進捗は参考値です。"

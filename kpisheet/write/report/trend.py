@@ -13,7 +13,7 @@ from typing import Any
 
 from xlsxwriter.workbook import Workbook
 
-from kpisheet.consolidate.build import Consolidation, KpiTrend
+from kpisheet.consolidate.model import Consolidation, KpiTrend
 from kpisheet.domain.catalogue import Kpi
 from kpisheet.domain.fiscal import fiscal_months, month_key, month_label
 from kpisheet.domain.display import format_value, text_width
