@@ -1533,9 +1533,15 @@ def ledger_line(led: dict[str, Any], revisions: int, after_close: int) -> str:
                                             "Replace workbooks that already exist in the output folder.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SETTINGS_HELP)
+@click.option("--ledger", "ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="前年度の承認済み事業計画と前年度の値を取る提出台帳。省略時は環境変数 KPISHEET_LEDGER、なければ作業フォルダの "
+                   "kpisheet.sqlite（あるときだけ）/ The ledger to take last year's approved plans and values from; "
+                   "default: $KPISHEET_LEDGER, else kpisheet.sqlite in the working folder when it exists.")
+@click.option("--no-ledger", "no_ledger", is_flag=True,
+              help="台帳を使いません / Do not use a ledger.")
 def plan_generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | None, baseline_status: str,
                   as_of: str | None, password: str | None, outdir: Path, force: bool,
-                  settings_file: Path | None) -> None:
+                  settings_file: Path | None, ledger: Path | None, no_ledger: bool) -> None:
     """年度の事業計画作成シートを支部ごとに1つ作成します（本部の設定ファイルの記入が必要です）。
 
     Write one 事業計画 workbook per branch for a fiscal year (HQ's settings must be filled in).
@@ -1545,12 +1551,17 @@ def plan_generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | 
     from kpisheet.plan.template import generate_plans
 
     _check_fy(fiscal_year)
+    if ledger is not None and no_ledger:
+        raise _usage("--ledger と --no-ledger はどちらか一方だけを指定してください。", "--ledger or --no-ledger, not both")
     settings = _filled_settings(settings_file)
+    prefill = _plan_prefill(ledger, fiscal_year, with_values=baseline is None, use=not no_ledger)
     with interruptible(_interrupted_exit):
         try:
             paths = generate_plans(fiscal_year, outdir, branches=branches or None, baseline_path=baseline,
                                    results_status=baseline_status, results_as_of=as_of, password=password,
-                                   force=force, settings=settings)
+                                   force=force, settings=settings, previous=prefill.previous,
+                                   results=prefill.results if baseline is None else None,
+                                   results_notes=prefill.notes if baseline is None else None)
         except OutputExistsError as exc:
             _exists_exit(exc, "事業計画作成シート（支部が記入して返送したものかもしれません）")
         except KpisheetError as exc:
@@ -1559,6 +1570,25 @@ def plan_generate(fiscal_year: int, branches: tuple[str, ...], baseline: Path | 
         _echo(str(path))
     _echo(f"{len(paths)}件の事業計画作成シートを作成しました（{wareki_fiscal_year(fiscal_year)}）"
           f" / wrote {len(paths)} plan workbook(s) for FY{fiscal_year}", err=True)
+
+
+def _plan_prefill(option: Path | None, fiscal_year: int, *, with_values: bool, use: bool) -> Any:
+    """The ledger's part of the plan workbooks (kpisheet.plan.prefill): from --ledger, else from the
+    default ledger when it exists; nothing with --no-ledger (`use` False)."""
+    from kpisheet.plan.prefill import LedgerPrefill, from_ledger
+
+    path = ledger_path_of(option)
+    if not use or (option is None and not path.exists()):
+        return LedgerPrefill()
+    try:
+        found = from_ledger(path, fiscal_year)
+    except KpisheetError as exc:
+        _fail(exc)
+    values = f"、前年度の値 {len(found.results):,}件" if with_values else "（前年度の値は --baseline から）"
+    _echo(f"台帳 {path} から: 前年度の承認済み事業計画 {len(found.previous)}支部{values} / "
+          f"from the ledger: {len(found.previous)} approved plan(s) of FY{fiscal_year - 1}"
+          + (f", {len(found.results):,} value(s)" if with_values else ""), err=True)
+    return found
 
 
 @plan_group.command(name="read", short_help="返送された事業計画を1つ読み込んで表示 / Read one returned plan.")

@@ -89,10 +89,12 @@ class PlanBook:
 
     def __init__(self, wb: xlsxwriter.Workbook, catalogue: Catalogue, fiscal_year: int, branch: Branch, *,
                  previous: PlanSubmission | None, results: Mapping[str, float], results_status: str,
-                 results_as_of: str | None, password: str | None, generated_at: datetime, settings: HqSettings):
+                 results_as_of: str | None, password: str | None, generated_at: datetime, settings: HqSettings,
+                 results_notes: Mapping[str, tuple[str, str | None]] | None = None):
         self.wb, self.cat, self.fy, self.branch = wb, catalogue, fiscal_year, branch
         self.previous, self.results = previous, results
         self.results_status, self.results_as_of = results_status, results_as_of
+        self.results_notes = dict(results_notes or {})  # KPI id: (status, as of) of one value
         self.password, self.generated_at, self.settings = password, generated_at, settings
         self.kpis = catalogue.kpis_for(fiscal_year, branch.code)
         self.measures = catalogue.measures_for(branch.code)
@@ -296,12 +298,14 @@ def build_plan(catalogue: Catalogue, fiscal_year: int, branch: Branch | str, *,
                results: ValueTable | Mapping[tuple[str, str], float] | None = None,
                results_status: str = "確定", results_as_of: str | None = None,
                password: str | None = None, generated_at: datetime | None = None,
-               settings: HqSettings | None = None) -> bytes:
+               settings: HqSettings | None = None,
+               results_notes: Mapping[tuple[str, str], tuple[str, str | None]] | None = None) -> bytes:
     """The plan workbook of one branch and FY, as the bytes of an .xlsx file.
 
     `previous`: the branch's approved plan of the year before (headings and items are carried);
     `results`: last year's values {(branch code, KPI id): value in display units} (a ValueTable as
-    generate reads --baseline), shown as 令和N年度の値 with `results_status` and `results_as_of`."""
+    generate reads --baseline), shown as 令和N年度の値 with `results_status` and `results_as_of`, or, for a
+    value `results_notes` has, with its own (status, as of) (values from the ledger: kpisheet.plan.prefill)."""
     settings = template_settings(settings)
     if isinstance(branch, str):
         branch = branch_by_code(branch)
@@ -309,6 +313,7 @@ def build_plan(catalogue: Catalogue, fiscal_year: int, branch: Branch | str, *,
         raise ValueError(f"results_status must be one of {EXPECTED_STATUSES}")
     values = results.values if isinstance(results, ValueTable) else dict(results or {})
     mine = {kpi_id: v for (code, kpi_id), v in values.items() if code == branch.code}
+    notes = {kpi_id: n for (code, kpi_id), n in (results_notes or {}).items() if code == branch.code}
     generated_at = generated_at or datetime.now().astimezone().replace(microsecond=0)
     buf = io.BytesIO()
     wb = locked_workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
@@ -316,7 +321,7 @@ def build_plan(catalogue: Catalogue, fiscal_year: int, branch: Branch | str, *,
                                "default_format_properties": {"font_name": FONT, "font_size": 10}}, password)
     book = PlanBook(wb, catalogue, fiscal_year, branch, previous=previous, results=mine,
                     results_status=results_status, results_as_of=results_as_of, password=password,
-                    generated_at=generated_at, settings=settings)
+                    generated_at=generated_at, settings=settings, results_notes=notes)
     book.sheets[pn.SHEET_GUIDE].activate()
     _write_lists(book)
     _write_measures(book)
@@ -336,12 +341,14 @@ def generate_plans(fiscal_year: int, out_dir: Path, *, branches: Iterable[str] |
                    baseline_path: Path | None = None, results_status: str = "確定",
                    results_as_of: str | None = None, password: str | None = None, force: bool = False,
                    generated_at: datetime | None = None, settings: HqSettings | None = None,
-                   progress: Callable[[Path], None] | None = None) -> list[Path]:
+                   progress: Callable[[Path], None] | None = None,
+                   results_notes: Mapping[tuple[str, str], tuple[str, str | None]] | None = None) -> list[Path]:
     """Write the plan workbooks of `fiscal_year` into `out_dir`, one atomic file per branch (and 本部 when
     the FY has national-only KPIs); the paths written, in order.
 
     `previous` is last year's approved plan per branch code; `results` (or `baseline_path`, read as
-    `kpisheet generate --baseline` reads it) last year's values.  An unknown branch code or a bad
+    `kpisheet generate --baseline` reads it) last year's values, `results_notes` a value's own status and
+    as-of text (kpisheet.plan.prefill.from_ledger gives all three).  An unknown branch code or a bad
     baseline row raises KpisheetError before anything is written; existing files raise
     OutputExistsError unless `force`."""
     settings = template_settings(settings)
@@ -363,6 +370,7 @@ def generate_plans(fiscal_year: int, out_dir: Path, *, branches: Iterable[str] |
     for b, final in zip(chosen, finals, strict=True):
         data = build_plan(catalogue, fiscal_year, b, previous=(previous or {}).get(b.code), results=results,
                           results_status=results_status, results_as_of=results_as_of, password=password,
+                          results_notes=results_notes,
                           generated_at=generated_at, settings=settings)
         with atomic_path(final, force=force) as tmp:
             tmp.write_bytes(data)
@@ -621,12 +629,13 @@ def _kpi_block(book: PlanBook, ws: Any, row: int, kpi: Kpi, pops: dict[str, str]
         book.prefilled["expected"][kpi.id] = expected
     ecell = book.input(ws, row, 2, pn.kpi_key(kpi.id, "expected"), stored(kpi, expected),
                        book.fmt("prefill" if expected is not None else "input", "number", num_format=num))
+    status, as_of = book.results_notes.get(kpi.id, (book.results_status, book.results_as_of))
     book.input(ws, row, 3, pn.kpi_key(kpi.id, "expected_status"),
-               book.results_status if expected is not None else None,
+               status if expected is not None else None,
                book.fmt("prefill" if expected is not None else "input", align="center", font_size=9))
     book.list_validation(ws, row, 3, pn.LIST_NAMES["status"], "見込み・暫定・確定")
     ws.write_string(row, 4, "時点・注記", book.fmt("label", "center", font_size=9))
-    as_of = book.results_as_of if expected is not None else None
+    as_of = as_of if expected is not None else None
     book.input(ws, row, 5, pn.kpi_key(kpi.id, "expected_as_of"), as_of,
                book.fmt("prefill" if as_of else "input", font_size=9), merge_to=6)
     book.check(ws, row, 2, _number_reasons(kpi, ecell))
