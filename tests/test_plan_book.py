@@ -255,6 +255,16 @@ def test_gunma_plan_leaves_exactly_these_measures_empty(gunma_plan: PlanSubmissi
     assert [mid for mid in gunma_plan.measures if mid.startswith("B-")] == ["B-2-1", "B-2-2"]
 
 
+def test_gunma_plan_passes_the_plan_rules_but_for_the_measures_it_does_not_cover(gunma_plan: PlanSubmission) -> None:
+    """No consistency finding (all six 対象者数/見込者数 pairs agree at the printed precision): the rules name
+    exactly the measures the plan must cover and does not, each at its heading cell."""
+    from kpisheet.plan.rules import validate_plan
+
+    found = validate_plan(gunma_plan)
+    assert [(f.code, f.subject) for f in found] == [("P501", m) for m in ["5-2-5", "5-3-I-1", "5-3-I-4", "5-3-I-5"]]
+    assert all(f.sheet == pn.SHEET_MEASURES and f.cell for f in found)
+
+
 def test_gunma_plan_json_round_trips(gunma_plan: PlanSubmission) -> None:
     again = PlanSubmission.from_dict(json.loads(json.dumps(gunma_plan.to_dict())))
     assert again.content_sha256() == gunma_plan.content_sha256()
