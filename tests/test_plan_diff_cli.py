@@ -25,20 +25,23 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_the_example_plans_give_one_table_per_branch_and_the_summary(tmp_path: Path):
+    """令和6年度's plans as JSON, 令和7年度's as the 47 returned workbooks (examples/make_plans.py)."""
     code, out, _ = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"), "-o",
                        str(tmp_path), "--label", "資料 2-3")
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["10_群馬支部_FY2025_新旧対照表.xlsx", "46_鹿児島支部_FY2025_新旧対照表.xlsx",
-                                                          "FY2025_新旧対照表_支部別の変更.xlsx"]
-    assert "10 群馬支部: 目標 引上げ 6・引下げ 1" in out and "率と人数の合わない組 1" in out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 48 and names[9] == "10_群馬支部_FY2025_新旧対照表.xlsx" and names[-1] == \
+        "FY2025_新旧対照表_支部別の変更.xlsx"
+    assert "10 群馬支部: 目標 引上げ 8・引下げ 1" in out  # 健康宣言事業所数 and 被扶養者の特定保健指導 too now
     ws = openpyxl.load_workbook(tmp_path / "46_鹿児島支部_FY2025_新旧対照表.xlsx")[SHEET]
     assert (ws["B1"].value, ws["A2"].value, ws["A4"].value, ws["B4"].value) == (
         "資料 2-3", "令和7年度 事業計画（鹿児島支部）新旧対照表（案）", "新（7年度）", "旧（6年度）")
     hq = openpyxl.load_workbook(tmp_path / "FY2025_新旧対照表_支部別の変更.xlsx")
     assert hq.sheetnames == ["支部別", "目標の変更", "率と人数"]
-    rows = [[c.value for c in r] for r in hq["支部別"].iter_rows(min_row=4, max_col=3)]
-    assert rows == [["10 群馬支部", 6, 1], ["46 鹿児島支部", 7, 0]]
-    assert [r[0].value for r in hq["率と人数"].iter_rows(min_row=3, max_col=1)] == ["10 群馬支部"]
+    rows = {r[0]: r[1:3] for r in hq["支部別"].iter_rows(min_row=4, max_col=3, values_only=True)}
+    assert (rows["10 群馬支部"], rows["46 鹿児島支部"]) == ((8, 1), (8, 0))
+    # the two example mistakes that break a rate/count pair: 東京's 58.9% for 60.0%, 岡山's 見込者数 above 対象者数
+    assert [r[0].value for r in hq["率と人数"].iter_rows(min_row=3, max_col=1)] == ["13 東京支部", "33 岡山支部"]
 
 
 def test_the_label_comes_from_hq_settings_and_final_drops_the_draft_mark(tmp_path: Path):
@@ -116,14 +119,15 @@ def test_a_branch_of_one_year_only_is_p702_and_the_others_are_written(tmp_path: 
     (old / "10_群馬支部_FY2024_事業計画.json").unlink()
     code, out, err = run("plan", "diff", str(old), str(EXAMPLES / "plans_FY2025"), "-o", str(tmp_path / "o"))
     assert code == 0 and "P702" in err and "10 群馬支部" in err
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["46_鹿児島支部_FY2025_新旧対照表.xlsx",
-                                                                "FY2025_新旧対照表_支部別の変更.xlsx"]
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert len(names) == 47 and "10_群馬支部_FY2025_新旧対照表.xlsx" not in names
+    assert "FY2025_新旧対照表_支部別の変更.xlsx" in names
     from kpisheet.plan.taishohyo import plans_at, write_taishohyo_set
 
     result = write_taishohyo_set(plans_at(old), plans_at(EXAMPLES / "plans_FY2025"), tmp_path / "o2")
     [f] = result.findings
     assert (f.code, f.branch, f.cell, f.file) == ("P702", "10", None,
-                                                 str(EXAMPLES / "plans_FY2025" / "10_群馬支部_FY2025_事業計画.json"))
+                                                 str(EXAMPLES / "plans_FY2025" / "10_群馬支部_FY2025_事業計画.xlsx"))
 
 
 def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):
@@ -155,26 +159,31 @@ def test_two_plans_of_a_branch_on_a_side_are_p703_and_an_old_plan_not_older_is_p
 
     new = tmp_path / "new"
     shutil.copytree(EXAMPLES / "plans_FY2025", new)
-    shutil.copy(new / "10_群馬支部_FY2025_事業計画.json", new / "10_群馬支部_FY2025_事業計画（修正）.json")
+    shutil.copy(new / "10_群馬支部_FY2025_事業計画.xlsx", new / "10_群馬支部_FY2025_事業計画（修正）.xlsx")
     result = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2024"), plans_at(new), tmp_path / "o")
     [f] = result.findings
-    assert (f.code, f.branch, f.cell, f.file) == ("P703", "10", None, str(new / "10_群馬支部_FY2025_事業計画.json"))
-    assert [s.branch_code for s in result.summaries] == ["46"]
-    code, _, err = run("plan", "diff", str(EXAMPLES / "plans_FY2025"), str(EXAMPLES / "plans_FY2024"), "-o",
-                       str(tmp_path / "swapped"))
+    assert (f.code, f.branch, f.cell, f.file) == ("P703", "10", None, str(new / "10_群馬支部_FY2025_事業計画.xlsx"))
+    codes = [s.branch_code for s in result.summaries]
+    assert len(codes) == 46 and "10" not in codes
+    old, new_side = (tmp_path / "old25", tmp_path / "new24")  # two branches each side, swapped years
+    for folder, year in ((old, 2025), (new_side, 2024)):
+        folder.mkdir()
+        for code in ("10", "46"):
+            [src] = (EXAMPLES / f"plans_FY{year}").glob(f"{code}_*")
+            shutil.copy(src, folder / src.name)
+    code, _, err = run("plan", "diff", str(old), str(new_side), "-o", str(tmp_path / "swapped"))
     assert code == 1 and err.count("P704") == 2 and not (tmp_path / "swapped").exists()
-    swapped = write_taishohyo_set(plans_at(EXAMPLES / "plans_FY2025"), plans_at(EXAMPLES / "plans_FY2024"),
-                                  tmp_path / "s2")
+    swapped = write_taishohyo_set(plans_at(old), plans_at(new_side), tmp_path / "s2")
     assert [(f.code, f.branch, f.cell) for f in swapped.findings] == [("P704", "10", None), ("P704", "46", None)]
 
 
 def _ledger_with_example_plans(tmp_path: Path) -> Path:
-    """FY2024's example plans recorded and approved, FY2025's recorded, only 鹿児島's approved."""
+    """FY2024's example plans of 群馬 and 鹿児島 recorded and approved, FY2025's recorded, only 鹿児島's approved."""
     from kpisheet.ledger.plans import approve_plans, record_plans
 
     book = tmp_path / "kpisheet.sqlite"
     for fy in (2024, 2025):
-        plans = [read_plan_file(p) for p in sorted((EXAMPLES / f"plans_FY{fy}").glob("*.json"))]
+        plans = [read_plan_file(p) for code in ("10", "46") for p in (EXAMPLES / f"plans_FY{fy}").glob(f"{code}_*")]
         record_plans(book, plans, fy)
         assert not approve_plans(book, fy, None if fy == 2024 else ["46"]).refused
     return book
@@ -194,8 +203,8 @@ def test_from_the_ledger_each_branch_s_plan_is_compared_with_last_year_s(tmp_pat
     # the same tables as from the two years' files
     code, from_files, _ = run("plan", "diff", str(EXAMPLES / "plans_FY2024"), str(EXAMPLES / "plans_FY2025"),
                               "-o", str(tmp_path / "files"))
-    assert [line.split(" → ")[0] for line in out.splitlines()[:2]] == \
-        [line.split(" → ")[0] for line in from_files.splitlines()[:2]]
+    lines = [line.split(" → ")[0] for line in from_files.splitlines()]
+    assert [line.split(" → ")[0] for line in out.splitlines()[:2]] == [lines[9], lines[45]]
 
 
 def test_from_the_ledger_one_branch_and_the_usage_errors(tmp_path: Path):

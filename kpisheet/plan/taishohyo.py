@@ -77,16 +77,20 @@ def era_year(fiscal_year: int | None) -> str:
 
 def title_of(diff: PlanDiff, draft: bool) -> str:
     year = wareki_fiscal_year(diff.new.fiscal_year) if diff.new.fiscal_year else ""
-    name = diff.branch_name or ""
-    return f"{year} 事業計画（{name}支部）新旧対照表{DRAFT if draft else ''}"
+    return f"{year} 事業計画（{_office(diff.branch_code, diff.branch_name)}）新旧対照表{DRAFT if draft else ''}"
+
+
+def _office(code: str | None, name: str | None) -> str:
+    """「鹿児島支部」: the branch's name as its workbooks print it (a returned plan workbook states 「鹿児島支部」,
+    a plan typed as JSON may state 「鹿児島」)."""
+    try:
+        return branch_of(code or "").display_name
+    except KeyError:
+        return "" if not name else name if name.endswith("支部") else f"{name}支部"
 
 
 def _file_name(new: PlanSubmission) -> str:
-    try:
-        office = branch_of(new.branch_code or "").display_name
-    except KeyError:
-        office = new.branch_name or ""
-    return f"{new.branch_code or 'xx'}_{office}_FY{new.fiscal_year}_新旧対照表.xlsx"
+    return f"{new.branch_code or 'xx'}_{_office(new.branch_code, new.branch_name)}_FY{new.fiscal_year}_新旧対照表.xlsx"
 
 
 def file_name(diff: PlanDiff) -> str:
