@@ -142,3 +142,19 @@ def test_diff_of_the_two_years_writes_a_table_per_branch_and_the_summary(tmp_pat
     assert len(lines) == 48
     assert "13 東京支部:" in lines[12] and lines[12].split("、")[-1].startswith("率と人数の合わない組 1")
     assert "46 鹿児島支部:" in lines[45] and "施策 新設 1" in lines[45]
+
+
+def test_the_readme_shows_what_collect_prints(tmp_path: Path, monkeypatch):
+    import re
+    import shlex
+    import shutil
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### The season on the shipped examples"):]
+    command, shown_output = re.findall(r"```\n(.*?)```", section, re.S)[:2]
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(command.strip())
+    assert args[:3] == ["kpisheet", "plan", "collect"]
+    code, out, _ = run(*args[1:])
+    assert code == 0 and out == shown_output
