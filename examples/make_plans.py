@@ -24,7 +24,7 @@ Five branches' 令和7年度 workbooks carry a mistake branches typically make (
 * 13 東京: 受診見込者数 ÷ 対象者数 of 生活習慣病予防健診 (K6-2-01) is 58.9%, not the 60.0% target (P404);
 * 27 大阪: nothing written under 災害への対応 (6-3-II-4), and no 記載先 (P501);
 * 40 福岡: the 健康保険委員 target (K6-2-11) typed as text in full-width digits 「４５．０％」 (read as
-  45.0%, with the reader's note that it was text);
+  45.0% with the reader's warning W305);
 * 33 岡山: 実施見込者数 of 被扶養者の特定保健指導 (K6-2-05) above its 対象者数 (P405, error).
 """
 

@@ -158,3 +158,38 @@ def test_the_readme_shows_what_collect_prints(tmp_path: Path, monkeypatch):
     assert args[:3] == ["kpisheet", "plan", "collect"]
     code, out, _ = run(*args[1:])
     assert code == 0 and out == shown_output
+
+
+def _make_plans():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_plans", EXAMPLES / "make_plans.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("code", ["10", "46"])
+def test_a_shipped_workbook_reads_back_as_the_plan_typed_into_it(code):
+    """fill_plan (tests/builders/plan_fill.py) typed the branch's plan by name; the reader gives it back, and
+    the shipped file is the script's current output."""
+    from kpisheet.domain.catalogue import branch
+    from kpisheet.plan.reader import read_plan
+
+    make_plans = _make_plans()
+    want = make_plans.plan(branch(code), FY)
+    [path] = (EXAMPLES / "plans_FY2025").glob(f"{code}_*.xlsx")
+    got = read_plan(path)
+    assert got.findings == [] and (got.fiscal_year, got.branch_code) == (FY, code)
+    for kpi_id, k in want.kpis.items():
+        g = got.kpis[kpi_id]
+        assert g.kind == k.kind, kpi_id
+        if k.kind == "value":
+            assert g.target.value == pytest.approx(k.target.value), kpi_id
+        assert (g.population.value, g.planned.value) == (k.population.value, k.planned.value), kpi_id
+    for mid, m in want.measures.items():
+        assert [i.text.value for i in got.measures[mid].items] == [i.text.value for i in m.items], mid
+    assert ("B-2-1" in got.measures) == (code == "46")
+    # carried activities name last year's item they were prefilled from
+    assert got.measures["6-2-II-2"].items[0].origin == "2024:6-2-II-2:1"
