@@ -860,7 +860,8 @@ def plan_targets_lines(targets: dict[str, Any]) -> list[str]:
     lines = [f"  目標 支部 {branch_rows}件・全国 {len(rows) - branch_rows}件"]
     for n in targets["national"]:
         if not n["written"]:
-            lines.append(f"  全国の目標なし {n['kpi_id']}: 計画に数値のある支部 {n['branches']}/{n['expected']}")
+            what = "対象者数と見込者数のある支部" if n["basis"] == "planned_over_population" else "目標の数値のある支部"
+            lines.append(f"  全国の目標なし {n['kpi_id']}: {what} {n['branches']}/{n['expected']}")
     return lines
 
 

@@ -351,7 +351,7 @@ def test_plan_collect_prints_its_summary_and_json_is_the_library_result(tmp_path
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", tmp_path / "out", "--ledger", book)
     assert res.exit_code == 0, res.output
     assert "令和7年度（FY2025） 事業計画の収集" in res.output and "エラーあり 1（11 埼玉支部）" in res.output
-    assert "新しい版 2件" in res.output and "全国の目標なし K6-2-01: 計画に数値のある支部 2/47" in res.output
+    assert "新しい版 2件" in res.output and "全国の目標なし K6-2-01: 対象者数と見込者数のある支部 2/47" in res.output
     assert "■ 11_FY2025_事業計画.xlsx（11 埼玉支部）  エラー 1件" in res.output  # the findings, by file
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", tmp_path / "out", "--ledger", book,
               "--force", "--json")
@@ -407,7 +407,7 @@ def test_plan_export_targets_command(tmp_path):
     assert res.exit_code == 1 and "--force" in res.output
     led.approve_plans(book, FY, ["01"])
     res = run("plan", "export-targets", "--fy", FY, "--approved-only", "-o", out, "--ledger", book, "--force")
-    assert res.exit_code == 0 and "確定した版" in res.output and "全国の目標なし K6-2-01: 計画に数値のある支部 1/47" in res.output
+    assert res.exit_code == 0 and "確定した版" in res.output and "全国の目標なし K6-2-01: 対象者数と見込者数のある支部 1/47" in res.output
 
 
 def test_a_collect_that_fails_while_writing_records_nothing_and_publishes_nothing(tmp_path, monkeypatch):

@@ -193,6 +193,8 @@ def _national(kpi: Kpi, expected: tuple[str, ...], plans: Mapping[str, PlanSubmi
                 continue
             have.append(code)
             population, planned = population + n, planned + p
+        if not have and not (kpi.plan and kpi.plan.takes_counts):
+            return None  # a rate the catalogue gives no counts for, and no plan gave any: no national figure
         value = float(shown(kpi, planned / population * 100)) if population > 0 else None
         return NationalTarget(kpi.id, "planned_over_population", value, tuple(have), expected,
                               population if have else None, planned if have else None)
