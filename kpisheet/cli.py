@@ -838,7 +838,8 @@ def plan_collect_text(summary: dict[str, Any]) -> str:
     b, f = summary["branches"], summary["findings"]
     lines = [f"{summary['fiscal_year_ja']}（FY{summary['fiscal_year']}） 事業計画の収集",
              f"  提出 {len(b['submitted'])} / エラーあり {len(b['with_errors'])}"
-             f"{'（' + _named(b['with_errors'], None) + '）' if b['with_errors'] else ''} / 未提出 {len(b['missing'])}",
+             f"{'（' + _named(b['with_errors'], None) + '）' if b['with_errors'] else ''} / 未提出 {len(b['missing'])}"
+             f"{'（' + _named(b['missing'], None) + '）' if b['missing'] else ''}",
              f"  エラー {f['errors']}件 / 警告 {f['warnings']}件",
              *plan_targets_lines(summary["targets"])]
     lines += [f"  目標値ファイル: {p}" for p in summary["outputs"] if Path(p).suffix == ".csv"]

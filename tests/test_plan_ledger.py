@@ -351,6 +351,7 @@ def test_plan_collect_prints_its_summary_and_json_is_the_library_result(tmp_path
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", tmp_path / "out", "--ledger", book)
     assert res.exit_code == 0, res.output
     assert "令和7年度（FY2025） 事業計画の収集" in res.output and "エラーあり 1（11 埼玉支部）" in res.output
+    assert "未提出 45（01 北海道支部, 02 青森支部," in res.output and "本部" not in res.output  # the 47 branches
     assert "新しい版 2件" in res.output and "全国の目標なし K6-2-01: 対象者数と見込者数のある支部 2/47" in res.output
     assert "■ 11_FY2025_事業計画.xlsx（11 埼玉支部）  エラー 1件" in res.output  # the findings, by file
     res = run("plan", "collect", tmp_path / "inbox", "--fy", FY, "-o", tmp_path / "out", "--ledger", book,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kpisheet import ledger as led
-from kpisheet.domain.catalogue import HQ_CODE, Branch, Kpi, branch, catalogue_for_fy, load_branches, prefecture_branches
+from kpisheet.domain.catalogue import HQ_CODE, Branch, Kpi, branch, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.display import shown
 from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.fiscal import wareki_fiscal_year
@@ -273,12 +273,14 @@ class PlanCollectResult:
     held: dict[str, PlanSubmission] = field(default_factory=dict)  # the plans the outputs are of, by branch
 
     def branches(self) -> dict[str, list[str]]:
-        """Branch codes: submitted (a plan of the year read), with_errors (among them), missing (no plan held)."""
+        """Branch codes: submitted (a plan of the year read), with_errors (among them), missing (a prefectural
+        branch with no plan held)."""
         mine = [p for p in self.plans if p.branch_code and p.fiscal_year == self.fiscal_year]
         submitted = sorted({str(p.branch_code) for p in mine})
         failing = {f.file for f in self.findings if f.is_error}
         errors = sorted({str(p.branch_code) for p in mine if p.path in failing})
-        missing = [b.code for b in load_branches() if b.code not in self.held and b.code not in submitted]
+        # the 47 branches, as the plan summary counts them (本部 only when it sent a plan)
+        missing = [b.code for b in prefecture_branches() if b.code not in self.held and b.code not in submitted]
         return {"submitted": submitted, "with_errors": errors, "missing": missing}
 
     def to_dict(self) -> dict[str, Any]:
