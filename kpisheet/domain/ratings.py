@@ -28,6 +28,7 @@ All functions are pure: no IO, no workbook, no catalogue loading.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -172,31 +173,71 @@ def _count(v: object) -> float | None:
     return float(v)
 
 
-def implied_national_target(kpi: Kpi, plans: dict[str, PlanSubmission], expected: list[str]
-                            ) -> tuple[float | None, int]:
-    """(the nation's target the branches' approved plans imply, how many branches it rests on).
+def plan_counts(plan: PlanSubmission | None, kpi: Kpi) -> tuple[float, float] | None:
+    """(対象者数, 見込者数) of a KPI in a plan whose target is a number, when they can enter a national sum:
+    a population above 0 and planned people from 0 to the population (a plan with 見込者数 above its
+    対象者数 is P405, an error).  A KPI sharing another's population (catalogue plan.shared_with) takes
+    that KPI's 対象者数 when its own is blank."""
+    pk = plan.kpis.get(kpi.id) if plan is not None else None
+    if plan is None or pk is None or pk.kind != "value":
+        return None
+    population = _count(pk.population.value)
+    if population is None and kpi.plan is not None and kpi.plan.shared_with:
+        shared = plan.kpis.get(kpi.plan.shared_with)
+        population = _count(shared.population.value) if shared is not None else None
+    planned = _count(pk.planned.value)
+    if population is None or planned is None or population <= 0 or planned > population:
+        return None
+    return population, planned
 
-    A rate with 対象者数 and 見込者数: Σ見込者数 ÷ Σ対象者数; a count: Σ targets.  Only where every
-    branch in `expected` has an approved plan giving the figures (value None otherwise, with the count
-    of branches that do): a national result over all branches is not judged against a target that
-    speaks for some of them (README, decisions).  Other kinds (yen per case, qualitative): None."""
-    if kpi.kind == "qualitative" or not expected:
-        return None, 0
+
+@dataclass(frozen=True)
+class ImpliedNational:
+    """What the branches' plans imply for the nation's target of one KPI (the one rule: the plan summary,
+    the targets file and consolidation all take it from `implied_national`).
+
+    basis: "counts" (Σ見込者数 ÷ Σ対象者数, a percent KPI that takes them), "sum" (Σ targets, a count KPI),
+    "" (none defined: yen per case, a rate without counts, qualitative).  value: display units at the
+    KPI's shown precision (as a branch writes a target), over `branches`, the plans that give the
+    figures; None when none does."""
+
+    basis: str
+    value: float | None
+    branches: tuple[str, ...] = ()
+    population: float | None = None
+    planned: float | None = None
+
+    def covers(self, expected: Sequence[str]) -> bool:
+        """Every branch of `expected` gives the figures (so the value speaks for the nation)."""
+        return bool(expected) and set(expected) <= set(self.branches)
+
+
+def implied_national(kpi: Kpi, plans: Mapping[str, PlanSubmission | None], expected: Sequence[str]
+                     ) -> ImpliedNational:
+    """The nation's target the plans of the `expected` branches imply (see ImpliedNational)."""
     if kpi.kind == "count":
-        targets = [plan_target(plans.get(c), kpi.id) for c in expected]
-        have = [t for t in targets if t is not None]
-        return (sum(have) if len(have) == len(expected) else None), len(have)
-    if not kpi.is_percent:
-        return None, 0
-    pairs = []
-    for c in expected:
-        pk = plans[c].kpis.get(kpi.id) if c in plans else None
-        pop, planned = (_count(pk.population.value), _count(pk.planned.value)) if pk else (None, None)
-        if pop is not None and planned is not None:
-            pairs.append((planned, pop))
-    if len(pairs) != len(expected):
-        return None, len(pairs)
-    return kpi.rate(sum(p for p, _ in pairs), sum(d for _, d in pairs)), len(pairs)
+        targets = {c: t for c in expected if (t := plan_target(plans.get(c), kpi.id)) is not None}
+        total = float(shown(kpi, sum(targets.values()))) if targets else None
+        return ImpliedNational("sum", total, tuple(targets))
+    takes = kpi.plan.takes_counts if kpi.plan is not None else any(plan_counts(plans.get(c), kpi) for c in expected)
+    if kpi.kind != "ratio" or not kpi.is_percent or not takes:
+        return ImpliedNational("", None)
+    counts = {c: n for c in expected if (n := plan_counts(plans.get(c), kpi)) is not None}
+    population = sum(n for n, _ in counts.values())
+    planned = sum(p for _, p in counts.values())
+    rate = kpi.rate(planned, population) if counts else None
+    return ImpliedNational("counts", None if rate is None else float(shown(kpi, rate)), tuple(counts),
+                           population if counts else None, planned if counts else None)
+
+
+def implied_national_target(kpi: Kpi, plans: Mapping[str, PlanSubmission], expected: list[str]
+                            ) -> tuple[float | None, int]:
+    """(the nation's target the branches' approved plans imply, how many branches it rests on): the
+    value of `implied_national` only where every branch in `expected` gives the figures (None
+    otherwise, with the count of branches that do): a national result over all branches is not judged
+    against a target that speaks for some of them (README, decisions)."""
+    implied = implied_national(kpi, plans, expected)
+    return (implied.value if implied.covers(expected) else None), len(implied.branches)
 
 
 def _by_rule(kpi: Kpi, rule: Target, baseline: float | None) -> AnnualTarget:

@@ -34,10 +34,10 @@ from typing import Any, Mapping, Sequence
 
 from kpisheet import ledger as led
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Kpi, branch, catalogue_for_fy, prefecture_branches
-from kpisheet.domain.display import shown
 from kpisheet.domain.findings import Finding, makes_unreadable
 from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.plan import PlanKpi, PlanSubmission
+from kpisheet.domain.ratings import implied_national
 from kpisheet.fileio import atomic_path, sha256_or_empty
 from kpisheet.check.inbox import list_inbox
 from kpisheet.ledger.plans import RecordedPlans, approved_plans, current_plans, plans_in_use, record_outputs, record_plans
@@ -180,33 +180,17 @@ def plan_targets_rows(plans: Mapping[str, PlanSubmission], fiscal_year: int, *,
     return result
 
 
+BASES = {"counts": "planned_over_population", "sum": "sum_of_targets"}  # the targets file's words
+
+
 def _national(kpi: Kpi, expected: tuple[str, ...], plans: Mapping[str, PlanSubmission]) -> NationalTarget | None:
-    """Σ見込者数 ÷ Σ対象者数 (percent KPIs), Σ targets (count KPIs), over the branches giving the figures."""
-    if kpi.is_percent and kpi.kind == "ratio":
-        have, population, planned = [], 0.0, 0.0
-        for code in expected:
-            entry = plans[code].kpis.get(kpi.id) if code in plans else None
-            if entry is None or entry.kind != "value":
-                continue
-            n, p = _figure(entry.population.value), _figure(entry.planned.value)
-            if n is None or p is None or n <= 0 or p < 0 or p > n:
-                continue
-            have.append(code)
-            population, planned = population + n, planned + p
-        if not have and not (kpi.plan and kpi.plan.takes_counts):
-            return None  # a rate the catalogue gives no counts for, and no plan gave any: no national figure
-        value = float(shown(kpi, planned / population * 100)) if population > 0 else None
-        return NationalTarget(kpi.id, "planned_over_population", value, tuple(have), expected,
-                              population if have else None, planned if have else None)
-    if kpi.kind == "count":
-        have, total = [], 0.0
-        for code in expected:
-            value = _target(kpi, plans[code].kpis.get(kpi.id)) if code in plans else None
-            if value is not None:
-                have.append(code)
-                total += value
-        return NationalTarget(kpi.id, "sum_of_targets", total if have else None, tuple(have), expected)
-    return None  # a rate without counts (円 per case, a rate no plan gives counts for): no national figure
+    """Σ見込者数 ÷ Σ対象者数 (percent KPIs), Σ targets (count KPIs), over the branches giving the figures:
+    kpisheet.domain.ratings.implied_national, the rule the plan summary and consolidation use."""
+    implied = implied_national(kpi, plans, expected)
+    if not implied.basis:
+        return None  # no national figure defined (yen per case, a rate no plan gives counts for)
+    return NationalTarget(kpi.id, BASES[implied.basis], implied.value, implied.branches, expected,
+                          implied.population, implied.planned)
 
 
 def _source(plan: PlanSubmission) -> str:

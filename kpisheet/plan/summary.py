@@ -17,7 +17,8 @@
 Numbers are shown through kpisheet.domain.display (a percent target stored as its shown fraction,
 formatted by display.number_format), tables are laid out by kpisheet.write.report.layout like the
 national workbook, branch text is written as text, and the file is written atomically.
-`implied_national_targets` is pure: the targets CSV reuses it.
+`implied_national_targets` is pure; it and the targets file (kpisheet.plan.season) take the national
+target from kpisheet.domain.ratings.implied_national, as consolidation does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from kpisheet.domain.display import format_value, number_format, shown, stored
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.fiscal import wareki_fiscal_year
 from kpisheet.domain.plan import PlanKpi, PlanMeasure, PlanSubmission
+from kpisheet.domain.ratings import implied_national
 from kpisheet.fileio import atomic_path
 from kpisheet.write.report.layout import (
     Column,
@@ -85,22 +87,6 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def plan_counts(plan: PlanSubmission, kpi: Kpi) -> tuple[float, float] | None:
-    """(対象者数, 見込者数) of a KPI in a plan; a KPI sharing another's population (catalogue
-    plan.shared_with) takes that KPI's 対象者数 when its own is blank.  None without both."""
-    pk = plan.kpis.get(kpi.id)
-    if pk is None:
-        return None
-    population = _number(pk.population.value)
-    if population is None and kpi.plan is not None and kpi.plan.shared_with:
-        shared = plan.kpis.get(kpi.plan.shared_with)
-        population = _number(shared.population.value) if shared is not None else None
-    planned = _number(pk.planned.value)
-    if population is None or planned is None or population <= 0:
-        return None
-    return population, planned
-
-
 def value_target(pk: PlanKpi | None) -> float | None:
     """The numeric target of a value-kind KPI, else None."""
     return _number(pk.target.value) if pk is not None and pk.kind == "value" else None
@@ -108,28 +94,16 @@ def value_target(pk: PlanKpi | None) -> float | None:
 
 def implied_national_targets(plans: Mapping[str, PlanSubmission | None], catalogue: Catalogue, *,
                              fiscal_year: int | None = None) -> dict[str, ImpliedTarget]:
-    """{kpi id: ImpliedTarget} for every branch KPI of the catalogue (of `fiscal_year` when given):
-    rates of percent KPIs that take 対象者数 and 見込者数 (catalogue plan.takes_counts; while a catalogue has
-    no `plan` data, those some plan gives counts for) pooled from the plans' counts, count KPIs summed
-    from numeric targets; other KPIs (yen, rates without counts) have basis '' and value None.
-    本部's plan is left out."""
-    of = len(prefecture_branches())
-    given = [p for code, p in sorted(plans.items()) if p is not None and code != HQ_CODE]
+    """{kpi id: ImpliedTarget} for every branch KPI of the catalogue (of `fiscal_year` when given), as
+    kpisheet.domain.ratings.implied_national decides it over the 47 branches' plans (本部's is left out):
+    the one rule the targets file and consolidation take the national target from."""
+    expected = [b.code for b in prefecture_branches()]
     out: dict[str, ImpliedTarget] = {}
     for kpi in catalogue.kpis:
         if kpi.scope != "branch" or (fiscal_year is not None and not kpi.applies_to(fiscal_year)):
             continue
-        if kpi.kind == "count":
-            targets = [t for p in given if (t := value_target(p.kpis.get(kpi.id))) is not None]
-            out[kpi.id] = ImpliedTarget(sum(targets) if targets else None, len(targets), of, "sum")
-        elif kpi.kind == "ratio" and kpi.display == "percent" and (
-                kpi.plan.takes_counts if kpi.plan is not None else any(plan_counts(p, kpi) for p in given)):
-            counts = [c for p in given if (c := plan_counts(p, kpi)) is not None]
-            population = sum(c[0] for c in counts)
-            value = 100.0 * sum(c[1] for c in counts) / population if counts and population > 0 else None
-            out[kpi.id] = ImpliedTarget(value, len(counts), of, "counts")
-        else:
-            out[kpi.id] = ImpliedTarget(None, 0, of, "")
+        implied = implied_national(kpi, plans, expected)
+        out[kpi.id] = ImpliedTarget(implied.value, len(implied.branches), len(expected), implied.basis)
     return out
 
 
