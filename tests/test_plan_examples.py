@@ -132,6 +132,10 @@ def test_the_summary_the_targets_file_and_consolidation_imply_one_national_targe
         assert implied_national_target(kpi, plans, expected) == (n["value"] if n["written"] else None, n["branches"])
         checked += 1
     assert checked == 6 and summary["K6-2-05"].branches == 46  # 岡山's 見込者数 above its 対象者数 is left out everywhere
+    ws = openpyxl.load_workbook(out / "全国_事業計画_FY2025.xlsx")["支部別目標"]
+    nation = [row for row in ws.iter_rows() if row[1].value == "全国"]
+    formats = {c.number_format for row in nation for c in row if isinstance(c.value, float)}
+    assert '0.0%"＊"' in formats and "0.0%" in formats  # 被扶養者特定保健指導 over 46 branches, the others over 47
 
 
 def test_consolidate_takes_a_branch_target_from_the_targets_file(collected, tmp_path: Path):

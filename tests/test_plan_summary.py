@@ -182,6 +182,7 @@ def test_the_target_matrix_shows_each_target_its_colour_and_its_change(book: Pat
     assert cell("09", "2-06").value == "対前年度→"
     nation = next(r for r in range(head, ws.max_row + 1) if ws.cell(r, 2).value == "全国")
     assert round(ws.cell(nation, cols["2-01"]).value, 3) == 0.541
+    assert ws.cell(nation, cols["2-01"]).number_format == '0.0%"＊"'  # 44 of 47 plans: marked as partial
     assert ws.cell(nation, cols["2-06"]).value == "—"
     head1, cols1 = _block(ws, "1-02")
     saitama = ws.cell(_row_of(ws, "11", after=head1), cols1["1-02"])  # a number where the rule is 対前年度

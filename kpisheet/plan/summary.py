@@ -314,7 +314,8 @@ def sheet_overview(wb: Any, st: Styles, d: _Data) -> None:
 MATRIX_NOTE = ("※ 数値は年間目標、「対前年度」は対前年度以上（以下のKPIは以下）、「文章」は文章の目標。"
                "赤＝前年度を下回る目標（目標の考え方なし）、黄＝同（考え方あり）、灰＝目標なし・未提出。")
 ARROW_NOTE = "↑↓→は前年度の計画の目標との上下。"
-NATION_ROW_NOTE = "「全国」の行は全国の目標（見込み：「概要」）。"
+NATION_ROW_NOTE = "「全国」の行は全国の目標（見込み：「概要」。＊は一部の支部から）。"
+PARTIAL_MARK = "＊"  # after a national figure that rests on fewer than all branches
 
 
 def _target_cell(d: _Data, code: str, kpi: Kpi) -> tuple[Any, str | None, str | None]:
@@ -340,7 +341,8 @@ def _kpi_column(d: _Data, kpi: Kpi) -> Column:
     def fmt(st: Styles, code: str) -> Any:
         if code == "":  # the nation's row
             t = d.implied.get(kpi.id)
-            return st.fmt(number_format(kpi) if t is not None and t.value is not None else None, None,
+            partial = PARTIAL_MARK if t is not None and t.branches < t.of else ""
+            return st.fmt(number_format(kpi, suffix=partial) if t is not None and t.value is not None else None, None,
                           bold=True, align="right", bg_color="#F2F2F2")
         _value, num, bg = _target_cell(d, code, kpi)
         extra = {"bg_color": bg} if bg else {}
