@@ -18,7 +18,8 @@ the script checks before measuring.  Benchmarks (all through the CLI):
                  filled through 2024-09, built once with the current tree);
 * consolidate  — `kpisheet consolidate` of the same inbox end to end, into a new
                  output folder each run, `--force` (with the default ledger,
-                 kpisheet.sqlite in the working folder, which both trees share);
+                 kpisheet.sqlite in the working folder: one per tree, since a newer
+                 tree migrates a ledger an older one then refuses);
 * generate     — `kpisheet generate --fy 2024` of all 48 workbooks into a new folder;
 * examples     — the README's monthly command on the shipped examples/inbox_FY2024
                  (copied once, so both trees read the same files).
@@ -113,8 +114,10 @@ def run_interleaved(sides: dict[str, Path], args: Args, inbox: Path, ex: Path, r
         for side in order if i % 2 == 0 else reversed(order):
             if side == FLOOR:
                 run = measure(floor, child_env(REPO), root)
-            else:
-                run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(sides[side]), root)
+            else:  # each tree in a working folder of its own: its own default ledger (a newer tree migrates it)
+                cwd = root / f"cwd-{side}"
+                cwd.mkdir(exist_ok=True)
+                run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(sides[side]), cwd)
             if i > 0:
                 results[side].append(run)
     return results
