@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, Liter
 from kpisheet.consolidate.model import Consolidation
 from kpisheet.consolidate.build import build_consolidation
 from kpisheet.domain.findings import Finding, KpisheetError, finding
-from kpisheet.domain.fiscal import month_key, parse_month
+from kpisheet.domain.fiscal import month_key, parse_month, wareki_month
 from kpisheet.domain.model import is_readable
 from kpisheet.fileio import sha256_file, sha256_or_empty
 from kpisheet import ledger as led
@@ -106,13 +106,13 @@ class WrongMonth(Exception):
         self.inbox, self.month, self.held = Path(inbox), month, held
         self.after, self.with_month, self.total = after, with_month, total
         if with_month == 0:
-            reason = f"{month.year}年{month.month}月の値があるブックは{total}件中0件"
+            reason = f"{wareki_month(month)}の値があるブックは{total}件中0件"
             reason_en = f"none of the {total} workbooks holds a figure for {month_key(month)}"
         else:
-            reason = f"{total}件中{after}件のブックに{month.year}年{month.month}月より後の月の値があります"
+            reason = f"{total}件中{after}件のブックに{wareki_month(month)}より後の月の値があります"
             reason_en = f"{after} of {total} workbooks hold figures after {month_key(month)}"
         self.finding = finding("E209", file=str(inbox), value=month_key(month), reason=reason, reason_en=reason_en,
-                               expected=f"{held.year}年{held.month}月", expected_key=month_key(held))
+                               expected=wareki_month(held), expected_key=month_key(held))
         super().__init__(self.finding.message_en)
 
 

@@ -133,5 +133,5 @@ def test_the_shipped_examples_with_september_stop_with_the_hint(tmp_path: Path) 
     result = CliRunner().invoke(cli, ["consolidate", str(ROOT / "examples" / "inbox_FY2024"), "--fy", "2024",
                                       "--month", "2024-09", "-o", str(out), "--no-ledger"])
     assert result.exit_code == 2, result.output
-    assert "2024年10月分までの値を入力しています。--month 2024-10 を指定して再実行してください。" in result.stderr
+    assert "令和6年10月分までの値を入力しています。--month 2024-10 を指定して再実行してください。" in result.stderr
     assert not out.exists()

@@ -280,3 +280,11 @@ def test_w412_far_from_other_branches(clean: Path) -> None:
     found = outliers_across_branches(subs)
     assert [(f.code, f.file, f.cell) for f in found] == \
         [("W412", "19.xlsx", base.kpis["K6-2-11"].months["2024-06"].numerator.source.cell)]
+
+
+def test_a_month_in_a_message_is_wareki_in_japanese_and_the_month_key_in_english(template: Path, tmp_path: Path) -> None:
+    """E405 (a value after --as-of): 令和 in the Japanese text, the month keys in the English."""
+    path = h.fill(template, tmp_path / template.name, {**clean_values(), "in_K6_2_07_val_202410": 1500.0})
+    [f] = [f for f in validate([path], as_of=AS_OF).findings if f.code == "E405"]
+    assert "集計対象は令和6年9月までです" in f.text_ja and "2024" not in f.text_ja
+    assert "2024-10" in f.text_en and "2024-09" in f.text_en and "令和" not in f.text_en

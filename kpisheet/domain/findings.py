@@ -541,7 +541,10 @@ class Finding:
 
     @property
     def text_en(self) -> str:
-        return self.detail.en.format_map(self._fields())
+        """The English text: a context field `X_en` (an English reason, a month as 2024-10) stands for `X`."""
+        fields = self._fields()
+        fields.update({k[:-3]: v for k, v in list(fields.items()) if k.endswith("_en") and len(k) > 3})
+        return self.detail.en.format_map(fields)
 
     @property
     def message_ja(self) -> str:

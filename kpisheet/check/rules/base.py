@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kpisheet.domain.findings import Finding, finding
-from kpisheet.domain.fiscal import parse_month
+from kpisheet.domain.fiscal import parse_month, wareki_month
 from kpisheet.domain.model import InputValue, Submission
 
 
@@ -17,9 +17,9 @@ def at(sub: Submission, iv: InputValue, code: str, subject: str, **context: Any)
 
 
 def month_text(month: str) -> str:
-    """'2024-10' → '2024年10月'."""
-    d = parse_month(month)
-    return f"{d.year}年{d.month}月"
+    """'2024-10' → '令和6年10月' (和暦, as every date a user reads; the English message takes the key itself
+    from a `month_en`-style context field)."""
+    return wareki_month(parse_month(month))
 
 
 def num(v: float | str | None) -> str:

@@ -53,7 +53,8 @@ def _future(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date) -> I
         for iv in _filled(m):
             field = "num" if iv is m.numerator else "den" if iv is m.denominator else "val"
             yield at(sub, iv, "E405", kpi.id, label=input_label(kpi, field, month), value=num(iv.value),
-                     month=month_text(m.month), expected=month_text(f"{as_of:%Y-%m}"))
+                     month=month_text(m.month), month_en=m.month,
+                     expected=month_text(f"{as_of:%Y-%m}"), expected_en=f"{as_of:%Y-%m}")
 
 
 def _blank(m: KpiMonth) -> bool:
@@ -79,7 +80,7 @@ def _not_reported(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of: date
         what_ja, what_en = ((since, f"the year-to-date total through {m.month}")
                             if flow is not None and flow.is_flow else
                             (f"{month.month}月末時点の値", f"the value at the end of {m.month}"))
-        yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month),
+        yield at(sub, iv, "W413", kpi.id, label=input_label(kpi, field, month), month=month_text(m.month), month_en=m.month,
                  expected=what_ja, expected_en=what_en)
 
 
@@ -100,7 +101,7 @@ def _numerator_missing(sub: Submission, kpi: Kpi, months: list[KpiMonth], as_of:
         reason, reason_en = (("後の月の分子は入力済み", "a later month's numerator is filled") if gap else
                              ("データが届いているはずの月", "the month is past the KPI's data lag"))
         yield at(sub, m.numerator, "W421", kpi.id, label=input_label(kpi, "num", month),
-                 value=num(m.denominator.value), month=month_text(m.month),
+                 value=num(m.denominator.value), month=month_text(m.month), month_en=m.month,
                  denominator_label=input_label(kpi, "den", month), reason=reason, reason_en=reason_en)
 
 
@@ -166,8 +167,8 @@ def _falling(sub: Submission, kpi: Kpi, months: list[KpiMonth]) -> Iterator[Find
                 continue
             if prev is not None and iv.value < prev[1]:
                 yield at(sub, iv, "E404", kpi.id, label=input_label(kpi, field, parse_month(m.month)),
-                         value=num(iv.value), expected=num(prev[1]), month=month_text(m.month),
-                         previous_month=month_text(prev[0]))
+                         value=num(iv.value), expected=num(prev[1]), month=month_text(m.month), month_en=m.month,
+                         previous_month=month_text(prev[0]), previous_month_en=prev[0])
             prev = (m.month, iv.value)
 
 
@@ -194,7 +195,7 @@ def _jumps(sub: Submission, kpi: Kpi, months: list[KpiMonth]) -> Iterator[Findin
             iv, label = ((m.value, input_label(kpi, "val", month)) if kpi.kind == "count"
                          else (m.numerator, rate_label(kpi, month)))  # the rate, placed at its numerator
             yield at(sub, iv, "W411", kpi.id, label=label, value=kpi.format_value(level),
-                     expected=kpi.format_value(prev[1]), month=month_text(m.month))
+                     expected=kpi.format_value(prev[1]), month=month_text(m.month), month_en=m.month)
         prev = (m.month, level)
 
 

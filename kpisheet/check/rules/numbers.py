@@ -61,11 +61,11 @@ def _month(sub: Submission, kpi: Kpi, m: KpiMonth) -> Iterator[Finding]:
     if d is None or d == 0:
         if m.denominator.raw is None or d == 0:  # an unreadable denominator is already E304
             yield at(sub, m.numerator, "E410", kpi.id, label=input_label(kpi, "num", month),
-                     value=num(n), month=month_text(m.month), denominator_label=den_label,
+                     value=num(n), month=month_text(m.month), month_en=m.month, denominator_label=den_label,
                      reason="0" if d == 0 else "空欄")
     elif kpi.is_percent and isinstance(d, float) and n > d >= 0:
         yield at(sub, m.numerator, "E401", kpi.id, label=input_label(kpi, "num", month),
-                 value=num(n), expected=num(d), month=month_text(m.month), denominator_label=den_label)
+                 value=num(n), expected=num(d), month=month_text(m.month), month_en=m.month, denominator_label=den_label)
     elif (isinstance(d, float) and 0 < d <= kpi.input_ceiling and 0 <= n <= kpi.input_ceiling
           and rate_within(kpi, n, d) and implausible_rate(kpi, kpi.rate(n, d))):  # beyond: E411, E412
         yield at(sub, m.numerator, "W419", kpi.id, label=rate_label(kpi, month),

@@ -56,4 +56,4 @@ def _outliers(subs: list[Submission]) -> Iterator[Finding]:
                 iv = sub.kpis[kpi_id].months[month].numerator
                 yield at(sub, iv, "W412", kpi_id, label=rate_label(kpi, parse_month(month)),
                          value=kpi.format_value(v), expected=kpi.format_value(median),
-                         month=month_text(month))
+                         month=month_text(month), month_en=month)
