@@ -17,7 +17,6 @@ read_plan never raises: anything unforeseen is E110 (damaged file) or E190 (kpis
 
 from __future__ import annotations
 
-import json
 import os
 import unicodedata
 from pathlib import Path
@@ -33,7 +32,7 @@ from kpisheet.fileio import sha256_file
 from kpisheet.plan import names as pn
 from kpisheet.read.normalise import PERCENT, PLAIN, normalise_number, normalise_text
 from kpisheet.read.preflight import preflight
-from kpisheet.read.reader import NOT_SHOWN, name_destination
+from kpisheet.read.reader import NOT_SHOWN, meta_object, name_destination
 from kpisheet.read.reader import Reading as R
 from kpisheet.read.xlsx_read import Book, BookError
 from kpisheet.xlsx_cells import column_letter
@@ -204,13 +203,7 @@ class _PlanReader:
         self.plan.saved_by = app or core.get("lastModifiedBy") or None
 
     def _prefilled(self, text: Any) -> dict[str, Any]:
-        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
-            return {}
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return meta_object(text, _MAX_PREFILLED_TEXT)
 
     # --- sheets and names
     def _input_sheet(self, role: str) -> str | None:

@@ -104,6 +104,18 @@ META_KEYS = ("format", "template_version", "kpisheet_version", "term", "catalogu
 _META_ROWS, _META_COLUMNS = 60, 4  # the extent of a _meta sheet (key/value rows)
 _MAX_ROWS_PER_MEASURE = 50  # more 事業内容 rows per measure than any template has
 _MAX_PREFILLED_TEXT = 20_000  # characters of _meta's prefilled_targets read at most (a template writes ~1,000)
+
+
+def meta_object(text: Any, limit: int = _MAX_PREFILLED_TEXT) -> dict[str, Any]:
+    """A JSON object from a _meta cell ({} for anything else: not text, longer than `limit`, not JSON, not
+    an object); never raises."""
+    if not isinstance(text, str) or len(text) > limit:
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
 _SHEET_KEY_RE = re.compile(r"^[A-Za-z0-9-]+\|(target|baseline|num|den|val|text|rating|issue|\d+)$")
 
 
@@ -419,14 +431,7 @@ class _Reader:
 
         Only KPIs of this workbook with a target cell, and finite non-negative numbers, are kept.
         """
-        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
-            return {}
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
+        data = meta_object(text)
         assert self.cat is not None
         ids = {k.id for k in self.cat.kpis_for(self.fy, self.code)
                if k.kind != "qualitative"}
@@ -436,14 +441,7 @@ class _Reader:
     def _prefill_sources(self, text: Any) -> dict[str, str]:
         """{kpi id: 'plan:<version>'} from _meta (workbooks generated with --plan); for prefilled targets only,
         anything unreadable left out, never raised."""
-        if not isinstance(text, str) or len(text) > _MAX_PREFILLED_TEXT:
-            return {}
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return {}
-        if not isinstance(data, dict):
-            return {}
+        data = meta_object(text)
         return {k: v[:100] for k, v in data.items()
                 if k in self.sub.prefilled_targets and isinstance(v, str)}
 
