@@ -271,3 +271,21 @@ def billion_laughs(d: Path, template: Path) -> Path:
 def make_corpus_value(kind: str) -> Any:
     """Sample typed values used across tests."""
     return {"date": datetime(2024, 10, 1), "day": date(2024, 10, 1)}[kind]
+
+
+def readme_example(heading: str, tmp_path: Path) -> tuple[list[str], str]:
+    """The first command block under README `heading` and the output block after it: (the command's
+    arguments after `kpisheet`, what the README shows it prints).  The shipped examples are copied into
+    `tmp_path`, from which the caller runs it (monkeypatch.chdir)."""
+    import re
+    import shlex
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index(heading):]
+    command, shown = re.findall(r"```\n(.*?)```", section, re.S)[:2]
+    shutil.copytree(root / "examples", tmp_path / "examples")
+    args = shlex.split(command.strip())
+    assert args[0] == "kpisheet", command
+    return args[1:], shown

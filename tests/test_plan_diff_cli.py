@@ -140,17 +140,12 @@ def test_a_plan_section_that_breaks_the_schema_is_d002(tmp_path: Path):
 
 
 def test_the_readme_shows_what_the_command_prints(tmp_path: Path, monkeypatch):
-    import re
-    import shlex
+    from tests.helpers import readme_example
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### 新旧対照表"):]
-    command, shown = re.findall(r"```\n(.*?)```", section, re.S)[:2]
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    args, shown = readme_example("### 新旧対照表", tmp_path)
     monkeypatch.chdir(tmp_path)
-    args = shlex.split(command.strip())
-    assert args[:3] == ["kpisheet", "plan", "diff"]
-    code, out, _ = run(*args[1:])
+    assert args[:2] == ["plan", "diff"]
+    code, out, _ = run(*args)
     assert code == 0 and out == shown
 
 

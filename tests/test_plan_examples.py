@@ -19,7 +19,7 @@ from kpisheet.domain.display import shown
 from kpisheet.month import read_value_file, run_month
 from kpisheet.read.names import kpi_key
 from tests.builders.sample import sample_values
-from tests.helpers import fill, make_template
+from tests.helpers import fill, make_template, readme_example
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -170,18 +170,10 @@ def test_diff_of_the_two_years_writes_a_table_per_branch_and_the_summary(tmp_pat
 
 
 def test_the_readme_shows_what_collect_prints(tmp_path: Path, monkeypatch):
-    import re
-    import shlex
-    import shutil
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### The season on the shipped examples"):]
-    command, shown_output = re.findall(r"```\n(.*?)```", section, re.S)[:2]
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    args, shown_output = readme_example("### The season on the shipped examples", tmp_path)
     monkeypatch.chdir(tmp_path)
-    args = shlex.split(command.strip())
-    assert args[:3] == ["kpisheet", "plan", "collect"]
-    code, out, _ = run(*args[1:])
+    assert args[:2] == ["plan", "collect"]
+    code, out, _ = run(*args)
     assert code == 0 and out == shown_output
 
 

@@ -18,6 +18,7 @@ import openpyxl
 from kpisheet.domain.catalogue import Catalogue, catalogue_for_fy
 from kpisheet.domain.plan import PlanSubmission
 from kpisheet.plan import names as pn
+from tests.builders.sample import write_by_names
 from kpisheet.plan.template import COVERED_HERE, KIND_RULE, KIND_VALUE, covered_choice
 
 
@@ -77,16 +78,7 @@ def fill_plan(blank: Path, out: Path, plan: PlanSubmission, *, typed: Mapping[st
                 values[pn.item_key(mid, n, field).name] = None
             n += 1
     values.update(typed or {})
-    for name, value in values.items():
-        if name not in wb.defined_names:
-            if value is None:
-                continue
-            raise KeyError(f"no defined name {name!r} in {blank}")
-        (sheet, ref), = wb.defined_names[name].destinations
-        cell = wb[sheet][ref.replace("$", "")]
-        cell.value = value
-        if isinstance(value, str):
-            cell.data_type = "s"
+    write_by_names(wb, values, blank, absent_blank_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import openpyxl
 
@@ -36,15 +36,23 @@ def fill_by_names(template: Path, out: Path, values: dict[str, Any]) -> None:
     so '=1+1' stays text.  Unknown names raise KeyError (a test bug, not user input).
     """
     wb = openpyxl.load_workbook(template)
+    write_by_names(wb, values, template)
+    wb.save(out)
+
+
+def write_by_names(wb: Any, values: Mapping[str, Any], source: Path, *, absent_blank_ok: bool = False) -> None:
+    """Put values[name] into the cell each defined name of the loaded workbook `wb` points at (strings as
+    text); an unknown name raises KeyError, unless `absent_blank_ok` and its value is None (nothing to clear)."""
     for name, value in values.items():
         if name not in wb.defined_names:
-            raise KeyError(f"no defined name {name!r} in {template}")
+            if absent_blank_ok and value is None:
+                continue
+            raise KeyError(f"no defined name {name!r} in {source}")
         (sheet, ref), = wb.defined_names[name].destinations
         cell = wb[sheet][ref.replace("$", "")]
         cell.value = value
         if isinstance(value, str):
             cell.data_type = "s"
-    wb.save(out)
 
 
 # --------------------------------------------------------------------------- realistic values
