@@ -532,8 +532,15 @@ class _Reader:
         if self.book.state(title) != "visible":
             self.add("E314", sheet=title, value=title)
             return None
-        self.keys[title] = _index_keys(self.book.sheet(title))
+        self.keys[title] = _index_keys(self.book.sheet(title, self._may_matter(title)))
         return title
+
+    def _may_matter(self, title: str) -> Callable[[int, int], bool]:
+        """Where on input sheet `title` a formula cell may matter to the reader: the key rows and columns
+        and the cells its input names point to.  The 入力チェック's hidden helper formulas elsewhere are
+        not parsed (xlsx_read.Book.sheet); a cell the keys lead to instead is read when asked for."""
+        named = {(dest[1], dest[2]) for n in self._names().values() if (dest := n.dest) is not None and dest[0] == title}
+        return lambda row, col: row <= _KEY_SEARCH or col <= _KEY_SEARCH or (row, col) in named
 
     def _sheet_for_role(self, role: str, kind: str) -> str | None:
         """The sheet playing a role: by its title (however written), else by where its names point or
