@@ -79,7 +79,7 @@ from kpisheet.read.normalise import (
     normalise_text,
 )
 from kpisheet.read.preflight import preflight
-from kpisheet.read.xlsx_read import Book, BookError
+from kpisheet.read.xlsx_read import Book, BookError, DefinedNameEntry
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
@@ -619,41 +619,52 @@ class _Reader:
         workbook-level one is broken (#REF!: the original sheet was deleted and its copy kept).
         """
         if self.named is None:
-            entries = self.book.defined_name_entries
-            titles = [e.title for e in self.book.sheet_entries]
-            workbook_sheet: dict[str, str | None] = {}
-            for e in entries:
-                if e.local_sheet_id is None and nm.parse_name(e.name) is not None:
-                    dest = _destination(self.book, e.value)
-                    workbook_sheet.setdefault(e.name.casefold(), None if dest is None else dest[0])
-            kept = []
-            for e in entries:
-                scope = titles[e.local_sheet_id] if e.local_sheet_id is not None and \
-                    e.local_sheet_id < len(titles) else None
-                home = workbook_sheet.get(e.name.casefold())
-                if scope is not None and home is not None and scope != home:
-                    self.copied_names[scope] = self.copied_names.get(scope, 0) + 1
-                    continue
-                kept.append(e)
-            # a workbook-level name left #REF! (its sheet deleted) beside a sheet-level one that works — the
-            # copy kept, the original deleted — is no second definition: the working one defines the input
-            # (only names an input's workbook-level name shares: a sheet's print area or titles are
-            # ranges, and parsing them would load openpyxl in every reading process for nothing)
-            local = {e.name.casefold() for e in kept if e.local_sheet_id is not None
-                     and e.name.casefold() in workbook_sheet and _destination(self.book, e.value) is not None}
-            kept = [e for e in kept if not (e.local_sheet_id is None and e.name.casefold() in local
-                                            and workbook_sheet.get(e.name.casefold()) is None)]
-            counts = Counter(e.name.casefold() for e in kept)
-            self.named = {}
-            for e in kept:
-                key = nm.parse_name(e.name)
-                if key is None:
-                    continue
-                known = self.named.get(key)
-                if known is None or (known.local and e.local_sheet_id is None):  # a workbook name first
-                    self.named[key] = _Name(e.name, counts[e.name.casefold()],
-                                            _destination(self.book, e.value), e.local_sheet_id is not None)
+            self.named = self._read_names()
         return self.named
+
+    def _read_names(self) -> dict[InputKey, _Name]:
+        entries = self.book.defined_name_entries
+        titles = [e.title for e in self.book.sheet_entries]
+        folded = [e.name.casefold() for e in entries]  # each computed once: ~1,400 names per workbook
+        keys = [nm.parse_name(e.name) for e in entries]
+        dests: dict[str, tuple[str, int, int] | None] = {}
+
+        def dest(value: str) -> tuple[str, int, int] | None:
+            if value not in dests:
+                dests[value] = _destination(self.book, value)
+            return dests[value]
+
+        workbook_sheet: dict[str, str | None] = {}
+        for e, fold, key in zip(entries, folded, keys, strict=True):
+            if e.local_sheet_id is None and key is not None:
+                d = dest(e.value)
+                workbook_sheet.setdefault(fold, None if d is None else d[0])
+        kept: list[tuple[DefinedNameEntry, str, InputKey | None]] = []
+        for e, fold, key in zip(entries, folded, keys, strict=True):
+            scope = titles[e.local_sheet_id] if e.local_sheet_id is not None and \
+                e.local_sheet_id < len(titles) else None
+            home = workbook_sheet.get(fold)
+            if scope is not None and home is not None and scope != home:
+                self.copied_names[scope] = self.copied_names.get(scope, 0) + 1
+                continue
+            kept.append((e, fold, key))
+        # a workbook-level name left #REF! (its sheet deleted) beside a sheet-level one that works — the
+        # copy kept, the original deleted — is no second definition: the working one defines the input
+        # (only names an input's workbook-level name shares: a sheet's print area or titles are
+        # ranges, and parsing them would load openpyxl in every reading process for nothing)
+        local = {fold for e, fold, _ in kept if e.local_sheet_id is not None
+                 and fold in workbook_sheet and dest(e.value) is not None}
+        kept = [(e, fold, key) for e, fold, key in kept
+                if not (e.local_sheet_id is None and fold in local and workbook_sheet.get(fold) is None)]
+        counts = Counter(fold for _, fold, _ in kept)
+        named: dict[InputKey, _Name] = {}
+        for e, fold, key in kept:
+            if key is None:
+                continue
+            known = named.get(key)
+            if known is None or (known.local and e.local_sheet_id is None):  # a workbook name first
+                named[key] = _Name(e.name, counts[fold], dest(e.value), e.local_sheet_id is not None)
+        return named
 
     def locate(self, key: InputKey, sheet: str) -> _Located | _Refused | None:
         """Where the input's value is, on the visible input sheet `sheet`.
