@@ -318,7 +318,8 @@ class Catalogue:
         return list(by_measure.get(measure_id, ()))
 
     def pillar(self, no: int) -> Pillar:
-        return next(p for p in self.pillars if p.no == no)
+        """The pillar numbered `no` (KeyError for none): asked once per row of HQ's lists."""
+        return self._memo("pillar_by_no", lambda: {p.no: p for p in self.pillars})[no]
 
     @property
     def short_digest(self) -> str:
