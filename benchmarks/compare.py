@@ -38,8 +38,11 @@ Peak memory is that of the whole process tree (the CLI forks workers): the
 summed proportional set size (Pss), polled, with in brackets the polled sum of
 VmRSS over the tree ("tree", an upper bound: copy-on-write pages shared with
 forked children count once per process) and the exact ru_maxrss of the largest
-single process ("largest", from os.wait4); see benchlib.py.  All are the maximum
-over the measured runs.  The worktree is removed at the end
+single process ("largest", from os.wait4); see benchlib.py.  Pss and the tree's
+RSS are polled in each side's warm-up run only (the largest process's ru_maxrss is
+the maximum over every run): reading /proc/PID/smaps_rollup every 10 ms takes the
+measured process's memory-map lock and CPU of a two-CPU machine, and slowed the
+timed runs by up to a tenth.  The worktree is removed at the end
 (`git worktree remove --force`), also after an error or Ctrl-C.
 
 Prints a markdown table that can be pasted into the README.
@@ -105,22 +108,27 @@ FLOOR = "floor"
 
 # ------------------------------------------------------------------ running
 def run_interleaved(sides: dict[str, Path], args: Args, inbox: Path, ex: Path, root: Path,
-                    runs: int, floor: list[str] | None = None) -> dict[str, list[Run]]:
+                    runs: int, floor: list[str] | None = None) -> tuple[dict[str, list[Run]], dict[str, Run]]:
     """One warm-up per side, then `runs` measured runs per side in ABBA order; with `floor`
-    (a command), the floor is a third side of the same rounds."""
+    (a command), the floor is a third side of the same rounds.  Returns the timed runs and, per
+    side, the warm-up run: the only one whose memory is polled (polling slows what is timed)."""
     results: dict[str, list[Run]] = {side: [] for side in [*sides, *([FLOOR] if floor else [])]}
+    warm_ups: dict[str, Run] = {}
     order = list(results)
     for i in range(runs + 1):
         for side in order if i % 2 == 0 else reversed(order):
             if side == FLOOR:
-                run = measure(floor, child_env(REPO), root)
+                run = measure(floor, child_env(REPO), root, poll=i == 0)
             else:  # each tree in a working folder of its own: its own default ledger (a newer tree migrates it)
                 cwd = root / f"cwd-{side}"
                 cwd.mkdir(exist_ok=True)
-                run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(sides[side]), cwd)
+                run = measure(kpisheet_cmd(*args(inbox, ex, fresh_dir(root, "out-"))), child_env(sides[side]), cwd,
+                              poll=i == 0)
             if i > 0:
                 results[side].append(run)
-    return results
+            else:
+                warm_ups[side] = run
+    return results, warm_ups
 
 
 def summary(runs: list[Run]) -> str:
@@ -132,9 +140,10 @@ def cpu(runs: list[Run]) -> str:
     return f"{statistics.median(r.cpu for r in runs):.2f} s"
 
 
-def memory(runs: list[Run]) -> str:
-    return (f"{mb(max(r.pss_kb for r in runs))} ({mb(max(r.tree_kb for r in runs))} / "
-            f"{mb(max(r.largest_kb for r in runs))})")
+def memory(warm_up: Run, runs: list[Run]) -> str:
+    """Pss and tree RSS polled in the warm-up run; the largest process's ru_maxrss over every run."""
+    return (f"{mb(warm_up.pss_kb)} ({mb(warm_up.tree_kb)} / "
+            f"{mb(max(r.largest_kb for r in [warm_up, *runs]))})")
 
 
 def ratio(ref: list[Run], cur: list[Run]) -> str:
@@ -163,7 +172,8 @@ def exit_notes(name: str, results: dict[str, list[Run]]) -> list[str]:
     return notes
 
 
-def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> list[str]:
+def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]],
+          warm_ups: dict[str, dict[str, Run]]) -> list[str]:
     ref, cur = labels["ref"], labels["current"]
     lines = [f"| benchmark | {ref} median (min–max) | {cur} median (min–max) | {cur} / {ref} "
              f"(medians; paired runs) | CPU {ref} / {cur} (medians) | floor median (CPU) "
@@ -176,7 +186,8 @@ def table(labels: dict[str, str], results: dict[str, dict[str, list[Run]]]) -> l
         lines.append(f"| {BENCHMARKS[name][0]} | {summary(res['ref'])} | {summary(res['current'])} | "
                      f"{ratio(res['ref'], res['current'])} | {cpu(res['ref'])} / {cpu(res['current'])} | {floor_text} | "
                      f"{to_floor(res['ref'], floor)} | {to_floor(res['current'], floor)} | "
-                     f"{memory(res['ref'])} | {memory(res['current'])} |")
+                     f"{memory(warm_ups[name]['ref'], res['ref'])} | "
+                     f"{memory(warm_ups[name]['current'], res['current'])} |")
     return lines
 
 
@@ -226,17 +237,19 @@ def main() -> None:
         floor = floor_cmd(inbox)
         if floor is None:
             print("python-calamine is not installed (pip install -e '.[bench]'): no floor\n")
-        results, notes = {}, []
+        results: dict[str, dict[str, list[Run]]] = {}
+        warm_ups: dict[str, dict[str, Run]] = {}
+        notes: list[str] = []
         for name in args.only or list(BENCHMARKS):
-            results[name] = run_interleaved(sides, BENCHMARKS[name][1], inbox, ex, root, args.runs,
-                                            floor if name in WITH_FLOOR else None)
+            results[name], warm_ups[name] = run_interleaved(sides, BENCHMARKS[name][1], inbox, ex, root, args.runs,
+                                                            floor if name in WITH_FLOOR else None)
             notes += exit_notes(name, results[name])
             floor_note = f", floor {summary(results[name][FLOOR])}" if FLOOR in results[name] else ""
             print(f"  {name}: ref {summary(results[name]['ref'])}, "
                   f"current {summary(results[name]['current'])}{floor_note}", flush=True)
-        print("\n" + "\n".join(table(labels, results)))
-        print("\nmemory: tree = peak summed RSS of the process tree (polled 10 ms, upper bound); "
-              "largest = ru_maxrss of the largest single process (exact)")
+        print("\n" + "\n".join(table(labels, results, warm_ups)))
+        print("\nmemory: Pss and tree = peak summed Pss and RSS of the process tree (polled every 10 ms in the "
+              "warm-up run only; RSS an upper bound); largest = ru_maxrss of the largest single process (exact)")
         for note in notes:
             print(f"note: {note}")
     finally:
