@@ -431,6 +431,38 @@ def test_same_generated_at_gives_the_same_bytes() -> None:
     assert a == b and a != c
 
 
+def test_input_names_are_recorded_as_xlsxwriter_records_them(tmp_path: Path) -> None:
+    """The workbook's fast path for its own input names gives XlsxWriter's entries; other names are
+    still XlsxWriter's to check (one that looks like a cell is refused, with its warning)."""
+    import io
+
+    import xlsxwriter
+
+    from kpisheet.template.protection import locked_workbook
+
+    ours, theirs = locked_workbook(io.BytesIO(), {}), xlsxwriter.Workbook(io.BytesIO())
+    for wb in (ours, theirs):
+        wb.add_worksheet("KPI入力")
+        for name, ref in (("in_K6_2_01_num_202404", "='KPI入力'!$E$13"), ("in_M_6_1_I_1_text", "='KPI入力'!$E$9"),
+                          ("kpisheet_ratings", "=_lists!$A$1:$A$5"), ("KPI入力!local", "=$A$1")):
+            assert wb.define_name(name, ref) == 0
+        with pytest.warns(UserWarning, match="looks like a cell"):
+            assert wb.define_name("AB12", "=$A$1") == -1
+    assert ours.defined_names == theirs.defined_names
+
+
+def test_the_fast_paths_write_the_bytes_xlsxwriter_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template's shortcuts through XlsxWriter (input names recorded directly, a formula's dynamic-array
+    check asked once per text) change nothing in the file: with XlsxWriter's own methods the bytes are the same."""
+    from kpisheet.template import book, protection
+
+    cat = catalogue_for_fy(2024)
+    fast = [build_template(cat, 2024, code, generated_at=AT) for code in ("10", "00")]
+    monkeypatch.delattr(book._Sheet, "_write_formula")
+    monkeypatch.delattr(protection._LockedWorkbook, "define_name")
+    assert [build_template(cat, 2024, code, generated_at=AT) for code in ("10", "00")] == fast
+
+
 def test_lint_rejects_what_excel_would_repair() -> None:
     ok = SimpleNamespace(names={"in_K6_2_01_target": "x"}, validations=[{"input_title": "t"}], sheets={"KPI入力": 0})
     _lint(ok)  # type: ignore[arg-type]

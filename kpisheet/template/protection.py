@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from typing import Literal
 
 import xlsxwriter
 
@@ -48,6 +49,19 @@ class _LockedWorkbook(xlsxwriter.Workbook):
     def _write_workbook_pr(self) -> None:
         super()._write_workbook_pr()
         self._xml_empty_tag("workbookProtection", self._kpisheet_lock)
+
+    def define_name(self, name: str, formula: str) -> Literal[0, -1]:
+        """A workbook-level input name (in_…, ~1,400 per workbook) as XlsxWriter would record it, without
+        its four regular expressions per name: such a name cannot hold characters Excel refuses nor look
+        like a cell (its underscores), and the template's lint checks every one.  Any other name is
+        XlsxWriter's to check."""
+        if _INPUT_NAME.fullmatch(name):
+            self.defined_names.append([name, -1, formula.lstrip("="), False])
+            return 0
+        return super().define_name(name, formula)
+
+
+_INPUT_NAME = re.compile(r"in_[A-Za-z0-9_]{1,200}")
 
 
 def is_locked(xlsx: bytes) -> bool:
