@@ -50,7 +50,7 @@ FY = 2024
 def build(folder: Path) -> list[Path]:
     cat = catalogue_for_fy(FY)
     codes = [b.code for b in prefecture_branches()]
-    result = generate(FY, codes, folder / "templates")
+    result = generate(FY, codes, folder / "templates", force=True)  # --keep DIR may hold a previous run
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
     out = []

@@ -91,6 +91,28 @@ def test_formulas_where_only_the_keys_find_the_input_are_read_on_demand(
     assert read_workbook(path).kpis["K6-2-07"].months["2024-06"].value.value == 1170.0
 
 
+def test_a_read_workbook_is_freed_at_once(template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pruned sheet can read its book again; closing the book breaks that cycle, so a run reading with
+    the garbage collector paused (runtime.gc_paused) frees each workbook as soon as it is read."""
+    import gc
+    import weakref
+
+    books: list[weakref.ref[Book]] = []
+    real_init = Book.__init__
+
+    def init(book: Book, path: Path) -> None:
+        real_init(book, path)
+        books.append(weakref.ref(book))
+
+    monkeypatch.setattr(Book, "__init__", init)
+    gc.disable()
+    try:
+        read_workbook(template)
+        assert len(books) == 1 and books[0]() is None
+    finally:
+        gc.enable()
+
+
 @requires_soffice
 def test_a_workbook_saved_by_libreoffice_reads_the_same_pruned(template: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +156,14 @@ def test_the_pruner_leaves_a_worksheet_it_cannot_cut_safely_as_it_is(rows: str) 
     data = sheet_xml(rows)
     assert pruner.prune(data) == data
     assert pruner.skipped == set()
+
+
+def test_a_cell_written_another_way_is_kept_for_expat() -> None:
+    """Only cells written as the pattern expects are cut: `</v\\n>` (legal XML) is left for expat to read."""
+    pruner = xlsx_read._Pruner(lambda r, c: False)
+    odd = '<c r="T10" t="str"><f>1+1</f><v>2</v\n></c>'
+    out = pruner.prune(sheet_xml(f'<row r="10"><c r="S10"><f>1</f><v>1</v></c>{odd}</row>'))
+    assert out == sheet_xml(f'<row r="10">{odd}</row>') and pruner.skipped == {(10, 19)}
 
 
 def test_a_blank_cell_outside_the_grid_is_still_damage_when_pruned(tmp_path: Path) -> None:

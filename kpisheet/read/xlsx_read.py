@@ -162,7 +162,7 @@ class Sheet:
     def _read_skipped(self) -> None:
         assert self._reread is not None
         whole = self._reread()
-        self.cells, self.layout, self.skipped = whole.cells, whole.layout, frozenset()
+        self.cells, self.layout, self.skipped, self._reread = whole.cells, whole.layout, frozenset(), None
         self.max_row, self.max_column = whole.max_row, whole.max_column
 
     def why_not_shown(self, row: int, col: int) -> str | None:
@@ -286,6 +286,7 @@ class Book:
 
     def close(self) -> None:
         self.zip.close()
+        self._sheets.clear()  # a pruned sheet refers back to this book (to read it again): no cycle left behind
 
     def __enter__(self) -> "Book":
         return self
