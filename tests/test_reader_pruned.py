@@ -158,6 +158,12 @@ def test_the_pruner_leaves_a_worksheet_it_cannot_cut_safely_as_it_is(rows: str) 
     assert pruner.skipped == set()
 
 
+def test_formula_cells_as_openpyxl_writes_them_without_lxml_are_cut_too() -> None:
+    pruner = xlsx_read._Pruner(lambda r, c: False)
+    out = pruner.prune(sheet_xml('<row r="10"><c r="S10" t="str"><f>1</f><v /></c><c r="T10" s="1" /></row>'))
+    assert out == sheet_xml('<row r="10"></row>') and pruner.skipped == {(10, 19)}
+
+
 def test_a_cell_written_another_way_is_kept_for_expat() -> None:
     """Only cells written as the pattern expects are cut: `</v\\n>` (legal XML) is left for expat to read."""
     pruner = xlsx_read._Pruner(lambda r, c: False)

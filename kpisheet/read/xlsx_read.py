@@ -480,9 +480,10 @@ _ROW_IN_GRID = rb"(?:[1-9][0-9]{0,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][
 # a cell holding nothing: never kept by _SheetHandler, whatever its attributes; its reference must lie
 # in A1:XFD1048576 (one outside is damage, E110, and stays in for the handler to report)
 _BLANK_CELL = re.compile(rb'<c r="' + _COLUMN_IN_GRID + _ROW_IN_GRID + rb'"' + _ATTRS + rb"(?:/>|></c>)")
-# a formula cell: <c r=".."…><f…>text</f> or <f…/>, then <v>text</v>, <v/> or nothing, and no other child
+# a formula cell: <c r=".."…><f…>text</f> or <f…/>, then <v>text</v>, <v/> (<v /> as openpyxl writes it
+# without lxml) or nothing, and no other child
 _FORMULA_CELL = re.compile(rb'<c r="(' + _REF + rb')"' + _ATTRS + rb"><f(?:[ \t\r\n]" + _ATTRS +
-                           rb")?(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v/>)?</c>")
+                           rb")?(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v[ \t\r\n]*/>)?</c>")
 
 # what makes cutting unsafe (one pass each): a comment, CDATA, DTD or processing instruction anywhere,
 # and in <sheetData> a cell whose reference is not its first attribute (or an element <c…> of another name)
