@@ -164,6 +164,16 @@ def test_formula_cells_as_openpyxl_writes_them_without_lxml_are_cut_too() -> Non
     assert out == sheet_xml('<row r="10"></row>') and pruner.skipped == {(10, 19)}
 
 
+def test_an_attribute_value_holding_a_tag_end_is_read_whole(tmp_path: Path) -> None:
+    """A quoted value may hold '/>' (legal XML): the pattern takes the value whole, so the cell holding a
+    value is not mistaken for an empty one and cut in the middle."""
+    rows = '<row r="9"><c r="F9" foo="x/>y"><v>7</v></c><c r="G9" s="1"/></row>'
+    pruner = xlsx_read._Pruner(lambda r, c: False)
+    assert pruner.prune(sheet_xml(rows)) == sheet_xml('<row r="9"><c r="F9" foo="x/>y"><v>7</v></c></row>')
+    with Book(package(tmp_path, sheet_xml(rows))) as book:
+        assert book.sheet("S", lambda r, c: False).cell(9, 6).value == 7.0
+
+
 def test_a_cell_written_another_way_is_kept_for_expat() -> None:
     """Only cells written as the pattern expects are cut: `</v\\n>` (legal XML) is left for expat to read."""
     pruner = xlsx_read._Pruner(lambda r, c: False)

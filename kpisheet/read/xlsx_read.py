@@ -474,7 +474,11 @@ PRUNE = True  # tests switch it off to compare a pruned read with a full one
 PRUNE_MAX_BYTES = 8 * 2**20  # a worksheet is pruned only when it ends within this (a template's: ~1 MB)
 
 _REF = rb"[A-Z]{1,3}[1-9][0-9]{0,6}"
-_ATTRS = rb"[^<>]*"  # a start tag's attributes (a value may hold '>': such a tag is not matched, only kept)
+_WS = rb"[ \t\r\n]"
+# a start tag's attributes, each quoted value whole (one may hold '>' or '/>'), then any white space;
+# possessive, so a tag that does not match costs no backtracking
+_ATTRS = (rb"(?:" + _WS + rb"++[^ \t\r\n=<>/\"']++" + _WS + rb"*+=" + _WS + rb"""*+(?:"[^"<]*+"|'[^'<]*+'))*+"""
+          + _WS + rb"*+")
 _COLUMN_IN_GRID = rb"(?:[A-Z]{1,2}|[A-W][A-Z]{2}|X[A-E][A-Z]|XF[A-D])"  # A to XFD
 _ROW_IN_GRID = rb"(?:[1-9][0-9]{0,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}|10485[0-6][0-9]|104857[0-6])"
 # a cell holding nothing: never kept by _SheetHandler, whatever its attributes; its reference must lie
@@ -482,8 +486,8 @@ _ROW_IN_GRID = rb"(?:[1-9][0-9]{0,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][
 _BLANK_CELL = re.compile(rb'<c r="' + _COLUMN_IN_GRID + _ROW_IN_GRID + rb'"' + _ATTRS + rb"(?:/>|></c>)")
 # a formula cell: <c r=".."…><f…>text</f> or <f…/>, then <v>text</v>, <v/> (<v /> as openpyxl writes it
 # without lxml) or nothing, and no other child
-_FORMULA_CELL = re.compile(rb'<c r="(' + _REF + rb')"' + _ATTRS + rb"><f(?:[ \t\r\n]" + _ATTRS +
-                           rb")?(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v[ \t\r\n]*/>)?</c>")
+_FORMULA_CELL = re.compile(rb'<c r="(' + _REF + rb')"' + _ATTRS + rb"><f" + _ATTRS +
+                           rb"(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v" + _WS + rb"*/>)?</c>")
 
 # what makes cutting unsafe (one pass each): a comment, CDATA, DTD or processing instruction anywhere,
 # and in <sheetData> a cell whose reference is not its first attribute (or an element <c…> of another name)
