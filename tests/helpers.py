@@ -11,6 +11,7 @@ one function per case, so each test shows what it feeds the reader.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import date, datetime
 from functools import lru_cache
@@ -182,6 +183,18 @@ def rewrite_zip(src: Path, dst: Path, change: dict[str, bytes | None], add: dict
             zout.writestr(name, data)
     return dst
 
+
+
+def set_cached_value(src: Path, dst: Path, cell: str, cached: str) -> Path:
+    """Give an openpyxl-written formula in `cell` a cached result, as a spreadsheet program would."""
+    with zipfile.ZipFile(src) as z:
+        part = next(n for n in z.namelist() if n.startswith("xl/worksheets/") and
+                    f'<c r="{cell}"' in z.read(n).decode() and "<f>" in z.read(n).decode())
+        xml = z.read(part).decode()
+    # an empty <v/> or <v></v>: openpyxl writes one or the other with and without lxml
+    xml, n = re.subn(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v(?:\s*/>|>\s*</v>)', rf"\1<f>\2</f><v>{cached}</v>", xml)
+    assert n == 1, "the cached value was not set"
+    return rewrite_zip(src, dst, {part: xml.encode()})
 
 # ------------------------------------------------------------------ odd files, one per case
 def empty_file(d: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -200,18 +199,6 @@ def test_points_typed_into_percent_cell_is_ambiguous(tmp_path: Path, template: P
     assert lookup(sub, "in_K6_2_11_target").value == 96.5
 
 
-def _set_cached(src: Path, dst: Path, cell: str, cached: str) -> Path:
-    """Give an openpyxl-written formula a cached result, as a spreadsheet program would."""
-    with zipfile.ZipFile(src) as z:
-        part = next(n for n in z.namelist() if n.startswith("xl/worksheets/") and
-                    f'<c r="{cell}"' in z.read(n).decode() and "<f>" in z.read(n).decode())
-        xml = z.read(part).decode()
-    # an empty <v/> or <v></v>: openpyxl writes one or the other with and without lxml
-    xml, n = re.subn(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v(?:\s*/>|>\s*</v>)', rf"\1<f>\2</f><v>{cached}</v>", xml)
-    assert n == 1, "the cached value was not set"
-    return h.rewrite_zip(src, dst, {part: xml.encode()})
-
-
 def test_formulas_cached_and_not(tmp_path: Path, template: Path) -> None:
     values = {"in_K6_2_07_val_202404": "=1000+170", "in_K6_2_07_val_202405": "=1000+200"}
     path = tmp_path / "f.xlsx"
@@ -221,7 +208,7 @@ def test_formulas_cached_and_not(tmp_path: Path, template: Path) -> None:
         wb[sheet][ref] = formula  # a real formula this time (not text)
     wb.save(path)
     cell_a, cell_b = (h.cell_of(template, n)[1] for n in values)
-    path = _set_cached(path, tmp_path / "10_formula.xlsx", cell_a, "1170")
+    path = h.set_cached_value(path, tmp_path / "10_formula.xlsx", cell_a, "1170")
     sub = read_workbook(path)
     assert sorted((f.code, f.cell) for f in sub.findings) == sorted([("W308", cell_a), ("W307", cell_b)])
     assert lookup(sub, "in_K6_2_07_val_202404").value == 1170.0

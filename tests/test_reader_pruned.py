@@ -4,7 +4,6 @@ them (xlsx_read._Pruner), and what read_workbook returns is exactly what a full 
 from __future__ import annotations
 
 import json
-import zipfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,7 @@ def test_formulas_where_only_the_keys_find_the_input_are_read_on_demand(
         del wb.defined_names[name]
     wb.save(tmp_path / "f.xlsx")
     cell_a, cell_b = (h.cell_of(template, n)[1] for n in typed)
-    path = _cached(tmp_path / "f.xlsx", tmp_path / "10_formula_keys.xlsx", cell_a, "1170")
+    path = h.set_cached_value(tmp_path / "f.xlsx", tmp_path / "10_formula_keys.xlsx", cell_a, "1170")
     with Book(path) as book:
         ws = book.sheet(nm.SHEET_KPI, lambda r, c: r <= 5 or c <= 5)
         assert ws.skipped and cell_a not in _refs(ws.cells)
@@ -202,16 +201,3 @@ def _at(ref: str) -> tuple[int, int]:
     at = sheet_cell(ref)
     assert at is not None
     return at
-
-
-def _cached(src: Path, dst: Path, cell: str, cached: str) -> Path:
-    """Give an openpyxl-written formula a cached result, as a spreadsheet program would."""
-    import re
-
-    with zipfile.ZipFile(src) as z:
-        part = next(n for n in z.namelist() if n.startswith("xl/worksheets/") and f'<c r="{cell}"' in z.read(n).decode()
-                    and "<f>" in z.read(n).decode())
-        xml = z.read(part).decode()
-    xml, n = re.subn(rf'(<c r="{cell}"[^>]*>)<f>([^<]*)</f><v(?:\s*/>|>\s*</v>)', rf"\1<f>\2</f><v>{cached}</v>", xml)
-    assert n == 1
-    return h.rewrite_zip(src, dst, {part: xml.encode()})
