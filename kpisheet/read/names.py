@@ -52,16 +52,6 @@ class InputKey:
     month: date | None = None
     n: int | None = None  # row number within a measure (1-based)
 
-    def __hash__(self) -> int:  # a key of dicts looked up ~4 times per input: hashed once
-        cached = self.__dict__.get("_hash")
-        if cached is None:
-            cached = hash((self.kind, self.subject, self.field, self.month, self.n))
-            self.__dict__["_hash"] = cached
-        return cached
-
-    def __getstate__(self) -> dict[str, object]:  # a string's hash differs between interpreters
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
-
     @cached_property  # keys are shared (kpi_key, parse_name cache them): each text is made once
     def name(self) -> str:
         sid = self.subject.replace("-", "_")
