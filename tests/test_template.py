@@ -463,6 +463,20 @@ def test_the_fast_paths_write_the_bytes_xlsxwriter_writes(monkeypatch: pytest.Mo
     assert [build_template(cat, 2024, code, generated_at=AT) for code in ("10", "00")] == fast
 
 
+def test_every_guide_text_gets_the_lines_it_wraps_to(books: dict[str, Path]) -> None:
+    """Column C of 入力の手引き (its items and the 入力例): a text wrapping to two lines gets a row two lines
+    high — the 入力例's last row once printed its second line over the border below."""
+    from kpisheet.template.book import BODY_FONT_WIDTH, GUIDE_TEXT_WIDTH, _lines
+
+    ws = _open(books["10"])[SHEET_GUIDE]
+    rows = [(r, ws.cell(r, 3).value) for r in range(5, ws.max_row + 1)
+            if isinstance(ws.cell(r, 3).value, str) and ws.cell(r, 2).value]
+    assert any("分母を超えています" in text for _, text in rows)
+    for r, text in rows:
+        lines = _lines(text, GUIDE_TEXT_WIDTH * BODY_FONT_WIDTH)
+        assert (ws.row_dimensions[r].height or 15.0) >= 14.5 * lines, (r, text[:20])
+
+
 def test_lint_rejects_what_excel_would_repair() -> None:
     ok = SimpleNamespace(names={"in_K6_2_01_target": "x"}, validations=[{"input_title": "t"}], sheets={"KPI入力": 0})
     _lint(ok)  # type: ignore[arg-type]

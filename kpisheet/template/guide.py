@@ -54,7 +54,7 @@ def write_guide_sheet(book: Book) -> None:
         for label, text in items:
             ws.write_string(row, 1, label, book.fmt("label", "top", bold=True))
             ws.write_string(row, 2, text, book.fmt("label", "top"))
-            book.height(ws, row, _row_height(_lines(text, GUIDE_TEXT_WIDTH * BODY_FONT_WIDTH)))
+            book.height(ws, row, _text_height(text))
             row += 1
         if heading.startswith("3"):
             row = _guide_example(book, ws, row + 1)
@@ -166,5 +166,11 @@ def _guide_example(book: Book, ws: Any, row: int) -> int:
     for label, text, style in example:
         ws.write_string(row, 1, label, book.fmt(style, "border", locked=True))
         ws.write_string(row, 2, text, book.fmt("label"))
+        book.height(ws, row, _text_height(text))  # a text that wraps gets the lines it needs
         row += 1
     return row
+
+
+def _text_height(text: str) -> float:
+    """The height of a row whose text column (C) holds `text`, wrapped to the lines it needs."""
+    return _row_height(_lines(text, GUIDE_TEXT_WIDTH * BODY_FONT_WIDTH))
