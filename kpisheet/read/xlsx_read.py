@@ -41,6 +41,7 @@ from urllib.parse import unquote
 from xml.parsers import expat
 
 from kpisheet.domain.failures import CORRUPT, DAMAGE
+from kpisheet.worksheet_text import ATTRS, REF, WS, split_sheet_data
 from kpisheet.xlsx_cells import (
     BUILTIN_FORMATS,
     EXCEL_MAX_COLUMN,
@@ -473,26 +474,15 @@ def _zip_error(exc: BaseException, part: str) -> BookError:
 PRUNE = True  # tests switch it off to compare a pruned read with a full one
 PRUNE_MAX_BYTES = 8 * 2**20  # a worksheet is pruned only when it ends within this (a template's: ~1 MB)
 
-_REF = rb"[A-Z]{1,3}[1-9][0-9]{0,6}"
-_WS = rb"[ \t\r\n]"
-# a start tag's attributes, each quoted value whole (one may hold '>' or '/>'), then any white space;
-# possessive, so a tag that does not match costs no backtracking
-_ATTRS = (rb"(?:" + _WS + rb"++[^ \t\r\n=<>/\"']++" + _WS + rb"*+=" + _WS + rb"""*+(?:"[^"<]*+"|'[^'<]*+'))*+"""
-          + _WS + rb"*+")
 _COLUMN_IN_GRID = rb"(?:[A-Z]{1,2}|[A-W][A-Z]{2}|X[A-E][A-Z]|XF[A-D])"  # A to XFD
 _ROW_IN_GRID = rb"(?:[1-9][0-9]{0,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}|10485[0-6][0-9]|104857[0-6])"
 # a cell holding nothing: never kept by _SheetHandler, whatever its attributes; its reference must lie
 # in A1:XFD1048576 (one outside is damage, E110, and stays in for the handler to report)
-_BLANK_CELL = re.compile(rb'<c r="' + _COLUMN_IN_GRID + _ROW_IN_GRID + rb'"' + _ATTRS + rb"(?:/>|></c>)")
+_BLANK_CELL = re.compile(rb'<c r="' + _COLUMN_IN_GRID + _ROW_IN_GRID + rb'"' + ATTRS + rb"(?:/>|></c>)")
 # a formula cell: <c r=".."…><f…>text</f> or <f…/>, then <v>text</v>, <v/> (<v /> as openpyxl writes it
 # without lxml) or nothing, and no other child
-_FORMULA_CELL = re.compile(rb'<c r="(' + _REF + rb')"' + _ATTRS + rb"><f" + _ATTRS +
-                           rb"(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v" + _WS + rb"*/>)?</c>")
-
-# what makes cutting unsafe (one pass each): a comment, CDATA, DTD or processing instruction anywhere,
-# and in <sheetData> a cell whose reference is not its first attribute (or an element <c…> of another name)
-_UNSAFE_OUTSIDE = re.compile(rb"<[!?]")
-_UNSAFE_INSIDE = re.compile(rb'<(?:[!?]|c(?! r="))')
+_FORMULA_CELL = re.compile(rb'<c r="(' + REF + rb')"' + ATTRS + rb"><f" + ATTRS +
+                           rb"(?:/>|>[^<]*+</f>)(?:<v>[^<]*+</v>|<v" + WS + rb"*/>)?</c>")
 
 
 class _Pruner:
@@ -511,15 +501,10 @@ class _Pruner:
         self.skipped: set[tuple[int, int]] = set()
 
     def prune(self, data: bytes) -> bytes:
-        start, end = data.find(b"<sheetData>"), data.rfind(b"</sheetData>")
-        if start < 0 or end < start:
+        cut = split_sheet_data(data)
+        if cut is None:
             return data
-        declaration = data.find(b"?>") + 2 if data.lstrip(b"\xef\xbb\xbf").startswith(b"<?xml") else 0
-        if (_UNSAFE_OUTSIDE.search(data, declaration, start) or _UNSAFE_OUTSIDE.search(data, end)
-                or _UNSAFE_INSIDE.search(data, start, end)):
-            return data
-        body = _FORMULA_CELL.sub(self._formula_cell, _BLANK_CELL.sub(b"", data[start:end]))
-        return data[:start] + body + data[end:]
+        return cut.head + _FORMULA_CELL.sub(self._formula_cell, _BLANK_CELL.sub(b"", cut.body)) + cut.tail
 
     def _formula_cell(self, m: re.Match[bytes]) -> bytes:
         at = sheet_cell(m.group(1).decode("ascii"))

@@ -11,6 +11,7 @@ import copy
 import html
 import io
 import re
+import uuid
 import zipfile
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -19,6 +20,7 @@ from lxml import etree
 from kpisheet.domain.findings import Finding
 from kpisheet.domain.model import Submission
 from kpisheet.read.xlsx_read import MAX_FILE_BYTES_UNPACKED, MAX_PART_BYTES
+from kpisheet.worksheet_text import ATTR, ATTRS, split_sheet_data
 from kpisheet.write.feedback.items import Highlight, highlights
 from kpisheet.write.feedback.summary import (
     COMMENT_AUTHOR,
@@ -223,6 +225,7 @@ class _Package:
         self.added: dict[str, bytes] = {}
         self.sizes = {i.filename: i.file_size for i in self.infos}
         self.kept: dict[str, bytes] = {}  # parts read to look at, not to edit: copied without a second inflate
+        self.rows: dict[str, bytes] = {}  # worksheets edited hollow: the rows of <sheetData>, kept as bytes
 
     def has(self, name: str) -> bool:
         return name.lower() in self.names or name in self.trees or name in self.added
@@ -243,6 +246,52 @@ class _Package:
             if self.size(name) > PATCH_PART_BYTES:
                 raise TooBigToPatch(f"{name}: {self.size(name):,} bytes")
             self.trees[name] = parse_part(self.kept.pop(name, b"") or self.zin.read(name))
+        return self.trees[name]
+
+    def worksheet(self, name: str) -> Any:
+        """A worksheet's root element to edit, like xml(); where its cells can be found by their text
+        (kpisheet.worksheet_text), hollow: its <sheetData> holds _ROWS in the tree, and the rows stay bytes
+        (self.rows) to restyle by text (restyle_rows) and splice back when the part is written.  A
+        template's input sheet is ~750 KB of rows: parsing and serialising them was most of a copy's time."""
+        if name in self.trees:
+            return self.trees[name]
+        if self.size(name) > PATCH_PART_BYTES:
+            raise TooBigToPatch(f"{name}: {self.size(name):,} bytes")
+        data = self.kept.pop(name, b"") or self.zin.read(name)
+        cut = split_sheet_data(data) if _declared_utf8(data) else None
+        if cut is not None and b"xmlns" not in cut.body and b"sheetData" not in cut.body:
+            root = parse_part(cut.head + _ROWS + cut.tail)
+            holder = find(root, MAIN_NS, "sheetData")
+            if holder is not None and holder.text == _ROWS.decode() and not len(holder):
+                self.rows[name] = cut.body
+                self.trees[name] = root
+                return root
+        self.trees[name] = parse_part(data)
+        return self.trees[name]
+
+    def restyle_rows(self, name: str, fills: dict[str, int], styles: _Styles) -> bool:
+        """Give the flagged cells of a hollow worksheet's rows a copy of their cell format with another fill
+        (reference -> fill id); False, changing nothing, where the sheet is not hollow or a flagged cell's
+        format is written in a way only an XML parser reads (an entity)."""
+        body = self.rows.get(name)
+        if body is None:
+            return False
+        found = _cell_tags(body, set(fills))
+        if found is None:
+            return False
+        pieces, at = [], 0
+        for ref, (match, style) in sorted(found.items(), key=lambda item: item[1][0].start()):
+            new = styles.with_fill(int(style) if style.isdigit() else 0, fills[ref])
+            pieces += [body[at:match.start()], _with_style(match, new)]
+            at = match.end()
+        self.rows[name] = b"".join(pieces) + body[at:]
+        return True
+
+    def reparse(self, name: str) -> Any:
+        """A hollow worksheet parsed whole after all (its rows back in the tree); edits to the hollow tree are lost."""
+        self.trees.pop(name, None)
+        self.rows.pop(name, None)
+        self.trees[name] = parse_part(self.zin.read(name))
         return self.trees[name]
 
     def size(self, name: str) -> int:
@@ -275,7 +324,7 @@ class _Package:
     def write(self) -> bytes:
         """The new zip.  Every changed or added part is parsed back before it goes in, and every
         copied XML part is checked too (a broken part the branch sent would break the copy)."""
-        changed = {name: serialise(root) for name, root in self.trees.items()}
+        changed = {name: self._serialise(name, root) for name, root in self.trees.items()}
         changed.update(self.added)
         for part in changed.values():
             check_part(part)
@@ -291,6 +340,58 @@ class _Package:
             for name in sorted(set(changed) - {i.filename for i in self.infos}):
                 z.writestr(_member(name, _NEW_MEMBER_TIME), changed[name], zipfile.ZIP_DEFLATED, 1)
         return out.getvalue()
+
+
+    def _serialise(self, name: str, root: Any) -> bytes:
+        data = serialise(root)
+        if name not in self.rows:
+            return data
+        if data.count(_ROWS) != 1:
+            raise _PatchError("the rows' place lost in a worksheet")
+        return data.replace(_ROWS, self.rows[name])
+
+
+# the text standing in a hollow worksheet's <sheetData> for its rows (see _Package.worksheet): no part holds it
+_ROWS = f"kpisheet-rows-{uuid.uuid4().hex}".encode()
+_ENCODING = re.compile(rb"""encoding[ \t\r\n]*=[ \t\r\n]*["']([^"']*)["']""")
+
+
+def _declared_utf8(data: bytes) -> bool:
+    """The part is UTF-8 (no declaration, or one naming UTF-8): its rows can be spliced into a UTF-8 serialisation."""
+    text = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if not text.startswith(b"<?xml"):
+        return not text.startswith((b"\xfe\xff", b"\xff\xfe"))
+    declared = _ENCODING.search(text, 0, max(text.find(b"?>"), 0))
+    return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
+
+
+def _cell_tags(body: bytes, refs: set[str]) -> dict[str, tuple[re.Match[bytes], str]] | None:
+    """The start tag of each cell at `refs` in a hollow worksheet's rows, with its cell format (s, as written;
+    "0" if none); the last where a reference repeats, as a tree's walk finds it.  None if a format holds an
+    entity or character reference (which only an XML parser decodes)."""
+    pattern = re.compile(rb'<c r="(' + b"|".join(re.escape(ref.encode("ascii")) for ref in sorted(refs))
+                         + rb')"(' + ATTRS + rb")(/?>)")
+    found: dict[str, tuple[re.Match[bytes], str]] = {}
+    for match in pattern.finditer(body):
+        value = next((a.group(5) for a in ATTR.finditer(match.group(2)) if a.group(2) == b"s"), b"0")
+        if b"&" in value:
+            return None
+        found[match.group(1).decode("ascii")] = (match, value.decode("utf-8", "replace") or "0")
+    return found
+
+
+def _with_style(match: re.Match[bytes], style: int) -> bytes:
+    """A cell's start tag with its s attribute set to `style` (added after the others if it has none)."""
+    attrs, done = [], False
+    for a in ATTR.finditer(match.group(2)):
+        if a.group(2) == b"s":
+            attrs.append(a.group(1) + b"s" + a.group(3) + a.group(4) + str(style).encode() + a.group(4))
+            done = True
+        else:
+            attrs.append(a.group(0))
+    if not done:
+        attrs.append(f' s="{style}"'.encode())
+    return b'<c r="' + match.group(1) + b'"' + b"".join(attrs) + match.group(3)
 
 
 _NEW_MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
@@ -576,14 +677,18 @@ def _patch_sheet(pkg: _Package, part: str, name: str, flagged: dict[str, list[Hi
                 f"そのまま複製しました。指摘のセルはこの一覧でお知らせします。")
     if not flagged and b"tabSelected" not in pkg.raw(part):
         return None
-    root = pkg.xml(part)
+    root = pkg.worksheet(part)
     _unselect(root)
     if not flagged or root.tag != tag(MAIN_NS, "worksheet"):
         return None
-    for ref, c in _cells(root, set(flagged)).items():
-        fill = ss.error_fill if any(f.is_error for f in flagged[ref]) else ss.warning_fill
-        s = c.get("s") or "0"
-        c.set("s", str(st.with_fill(int(s) if s.isdigit() else 0, fill)))
+    fills = {ref: ss.error_fill if any(f.is_error for f in items) else ss.warning_fill for ref, items in flagged.items()}
+    if not pkg.restyle_rows(part, fills, st):
+        if part in pkg.rows:
+            root = pkg.reparse(part)
+            _unselect(root)
+        for ref, c in _cells(root, set(fills)).items():
+            s = c.get("s") or "0"
+            c.set("s", str(st.with_fill(int(s) if s.isdigit() else 0, fills[ref])))
     if find(root, MAIN_NS, "legacyDrawing") is not None:
         return f"※ シート「{name}」には元からコメントがあるため、指摘はセルの色とこの一覧でお知らせします。"
     comments = [(ref, _comment_text(items)) for ref, items in flagged.items()]
