@@ -21,6 +21,7 @@ from kpisheet.write.feedback.build import branch_findings
 
 from .consolidate_helpers import one_branch_with_e401
 from .helpers import rewrite_zip
+from .lo import convert, soffice_path
 
 OCT24 = date(2024, 10, 1)
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -180,3 +181,16 @@ def test_odd_sheet_text_gives_the_whole_tree_result(run, tmp_path, monkeypatch, 
     cons, src, e401 = run
     cons2, sub, data = spoilt(cons, src, tmp_path, e401.sheet, edit(e401.cell))
     assert assert_same_as_whole_tree(cons2, sub, data, monkeypatch) == by_text
+
+
+@pytest.mark.soffice
+def test_a_file_saved_by_libreoffice_is_restyled_by_text_and_matches_the_whole_tree(run, tmp_path, monkeypatch):
+    if not soffice_path():
+        pytest.skip("soffice is not installed")
+    cons, src, _ = run
+    resaved = convert(src, "xlsx", tmp_path / "resaved")
+    sub = dataclasses.replace(cons.submissions[0], path=str(resaved))
+    findings = [dataclasses.replace(f, file=str(resaved)) if f.file == cons.submissions[0].path else f
+                for f in cons.findings]
+    cons2 = dataclasses.replace(cons, submissions=[sub], findings=findings)
+    assert assert_same_as_whole_tree(cons2, sub, resaved.read_bytes(), monkeypatch) == [True]
