@@ -30,6 +30,7 @@ from kpisheet import __version__
 from kpisheet.domain.display import printable, text_width
 from kpisheet.domain.failures import is_internal
 from kpisheet.domain.findings import Finding, KpisheetError, format_text
+from kpisheet import runtime
 from kpisheet.runtime import interruptible
 
 SETTINGS_HELP = ("本部の設定ファイル（提出期限・連絡先。schemas/hq_settings.schema.json）。省略時は環境変数 "
@@ -1651,6 +1652,7 @@ def plan_validate(paths: tuple[Path, ...], as_json: bool) -> None:
 
 def main() -> None:
     """Console entry point: no traceback ever reaches a user."""
+    runtime.ONE_SHOT_PROCESS = True  # the process ends with the command (see runtime.gc_paused)
     try:
         cli(standalone_mode=True)
     except SystemExit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import signal
 import threading
 import time
@@ -183,3 +184,36 @@ def test_sighup_inside_interruptible_ends_the_body_like_sigterm_and_kills_the_ch
     assert got == [signal.SIGHUP] and exited.value.code == 129
     assert time.monotonic() - started < 10 and _children() == []
     assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
+
+
+def test_gc_paused_resumes_collection_in_a_library_caller_and_not_in_the_cli_process(monkeypatch):
+    import atexit
+    import gc
+
+    from kpisheet import runtime
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn: registered.append(fn))
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        with runtime.gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() and registered == []  # a library caller gets collection back
+        monkeypatch.setattr(runtime, "ONE_SHOT_PROCESS", True)
+        with runtime.gc_paused():
+            pass
+        assert not gc.isenabled()  # the CLI's process: no catch-up walk before its exit
+        assert registered == [gc.freeze]  # and nothing for the interpreter's last collection to walk
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_the_console_entry_point_marks_its_process_as_ending_with_the_command(monkeypatch):
+    from kpisheet import cli, runtime
+
+    monkeypatch.setattr(runtime, "ONE_SHOT_PROCESS", False)
+    monkeypatch.setattr(sys, "argv", ["kpisheet", "--version"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert runtime.ONE_SHOT_PROCESS is True
