@@ -76,6 +76,15 @@ class InputKey:
             return f"{self.subject}|issue"
         return f"{self.subject}|{self.n}"
 
+    @cached_property  # asked for up to three times for each input a workbook is read for
+    def column_key(self) -> str:
+        """Text in the hidden key row over the input's column (see column_key)."""
+        if self.kind == "kpi":
+            return f"{self.month.year:04d}{self.month.month:02d}" if self.month else VALUE_COLUMN_KEY
+        if self.kind == "info":
+            return "info"
+        return "text" if self.field == "issue" else self.field
+
 
 @lru_cache(maxsize=65536)
 def kpi_key(kpi_id: str, field: str, month: date | None = None) -> InputKey:
@@ -144,11 +153,7 @@ VALUE_COLUMN_KEY = "value"  # column key of target / baseline / text / rating of
 @lru_cache(maxsize=65536)
 def column_key(key: InputKey) -> str:
     """Text in the hidden key row over the input's column: '202410', 'value', 'text', 'rating', 'note'."""
-    if key.kind == "kpi":
-        return f"{key.month.year:04d}{key.month.month:02d}" if key.month else VALUE_COLUMN_KEY
-    if key.kind == "info":
-        return "info"
-    return "text" if key.field == "issue" else key.field
+    return key.column_key
 
 
 # How an input is named to people in findings and feedback (label of its field).

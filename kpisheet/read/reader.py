@@ -240,7 +240,7 @@ class _KeyIndex:
     col_keys: dict[int, str] = field(default_factory=dict)  # column → key text in the key row
 
     def find(self, key: InputKey) -> tuple[int, int] | None:
-        row, col = self.rows.get(key.sheet_key), self.cols.get(nm.column_key(key))
+        row, col = self.rows.get(key.sheet_key), self.cols.get(key.column_key)
         return (row, col) if row and col else None
 
 
@@ -353,11 +353,11 @@ class _Refused(NamedTuple):
 def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
     """True when the hidden keys at (row, col) say it holds `key` — or say nothing and know no other cell."""
     row_key, col_key = idx.row_keys.get(row), idx.col_keys.get(col)
-    if row_key == key.sheet_key and col_key == nm.column_key(key):
+    if row_key == key.sheet_key and col_key == key.column_key:
         return True
     if idx.find(key) is not None:  # the keys know the input's cell, and it is not this one
         return False
-    return (row_key is None or row_key == key.sheet_key) and (col_key is None or col_key == nm.column_key(key))
+    return (row_key is None or row_key == key.sheet_key) and (col_key is None or col_key == key.column_key)
 
 
 def _reference(sheet: str, row: int, col: int) -> str:
