@@ -115,14 +115,28 @@ def share_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int) -> l
     for outcome in outcomes:
         ok, theirs = outcome if outcome is not None else (False, None)
         if ok and isinstance(theirs, dict):
-            for i, result in theirs.items():
-                if isinstance(i, int) and 0 <= i < len(items):
-                    out[i] = result
+            for i, pickled in theirs.items():
+                if isinstance(i, int) and 0 <= i < len(items) and isinstance(pickled, bytes):
+                    out[i] = _unpickled(pickled)
     return out
 
 
-def _take_from(fn: Callable[[Any], Any], items: Sequence[Any], queue: "WorkQueue") -> dict[int, Any]:
-    return {i: fn(items[i]) for i in queue}
+def _take_from(fn: Callable[[Any], Any], items: Sequence[Any], queue: "WorkQueue") -> dict[int, bytes]:
+    """A child's share of a share_map, each result pickled as soon as it is made.  Pickled all at the end
+    (~5 ms for a month's submission), they kept the parent waiting for half the results' pickling after
+    the last item was done; made one by one, the pickling is shared out with the items."""
+    import pickle
+
+    return {i: pickle.dumps(fn(items[i]), protocol=pickle.HIGHEST_PROTOCOL) for i in queue}
+
+
+def _unpickled(data: bytes) -> Any:
+    import pickle
+
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - sent damaged: the caller redoes the item
+        return FAILED
 
 
 class ForkedCall:

@@ -11,7 +11,7 @@ import copy
 import html
 import io
 import re
-import uuid
+import secrets
 import zipfile
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -352,7 +352,7 @@ class _Package:
 
 
 # the text standing in a hollow worksheet's <sheetData> for its rows (see _Package.worksheet): no part holds it
-_ROWS = f"kpisheet-rows-{uuid.uuid4().hex}".encode()
+_ROWS = f"kpisheet-rows-{secrets.token_hex(16)}".encode()
 _ENCODING = re.compile(rb"""encoding[ \t\r\n]*=[ \t\r\n]*["']([^"']*)["']""")
 
 
