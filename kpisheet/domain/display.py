@@ -48,6 +48,7 @@ def _decimals(kpi_or_decimals: Precision) -> int:
     return kpi_or_decimals if isinstance(kpi_or_decimals, int) else kpi_or_decimals.decimals
 
 
+@lru_cache(maxsize=64)
 def _step(decimals: int) -> Decimal:
     return Decimal(1).scaleb(-decimals)
 
@@ -80,16 +81,21 @@ def excellent_threshold(kpi: Kpi, target: float | Decimal) -> Decimal:
     target × (1 + t), for a ≤ KPI the largest at or below target × (1 − t), where the target is
     taken as shown and t is the KPI's excellent_threshold.  A shown result gets ◎ exactly when it
     reaches this value, so printing it (「全国 70.6%以上」 for a 64.1% target) never contradicts a mark."""
-    t = _exact(kpi.excellent_threshold or 0.0)
-    goal = shown(kpi, target)
-    if kpi.direction == "<=":
+    return _excellent_line(kpi.excellent_threshold or 0.0, kpi.direction, kpi.decimals, target)
+
+
+@lru_cache(maxsize=4096)  # a branch's annual target is asked about for every month it rates
+def _excellent_line(threshold: float, direction: str, decimals: int, target: float | Decimal) -> Decimal:
+    t = _exact(threshold)
+    goal = shown(decimals, target)
+    if direction == "<=":
         line, rounding = goal * (1 - t), ROUND_FLOOR
     else:
         line, rounding = goal * (1 + t), ROUND_CEILING
     if not line.is_finite():
         return line
     try:
-        return line.quantize(_step(kpi.decimals), rounding=rounding)
+        return line.quantize(_step(decimals), rounding=rounding)
     except InvalidOperation:  # more digits than the context holds (a target of 1E+26): past any shown precision
         return line
 

@@ -87,6 +87,7 @@ def wareki_date(day: date, *, weekday: bool = False) -> str:
     return f"{text}（{WEEKDAYS_JA[day.weekday()]}）" if weekday else text
 
 
+@lru_cache(maxsize=1024)
 def wareki_short(day: date) -> str:
     """'R6.1' — how the association's 実施状況 names a data month (R = 令和, H = 平成)."""
     if day.year == 2019 and day.month < 5:  # 令和 began on 1 May 2019
