@@ -217,3 +217,62 @@ def test_the_console_entry_point_marks_its_process_as_ending_with_the_command(mo
     with pytest.raises(SystemExit):
         cli.main()
     assert runtime.ONE_SHOT_PROCESS is True
+
+
+def _frame(i: int, value) -> bytes:
+    import pickle
+
+    data = pickle.dumps(value)
+    return b"R" + i.to_bytes(4, "little") + len(data).to_bytes(8, "little") + data
+
+
+def test_share_map_takes_each_result_as_it_comes_and_ignores_a_frame_cut_short() -> None:
+    """A child's results arrive one frame at a time: the whole ones are unpickled between this process's
+    own items, a frame not yet whole waits for the rest, and one cut short by the child's end is left
+    FAILED (the caller redoes that item)."""
+    import pickle
+
+    from kpisheet.runtime import _take_sent
+
+    read_end, write_end = os.pipe()
+    try:
+        streams = {read_end: bytearray()}
+        os.set_blocking(read_end, False)
+        out = [FAILED] * 4
+        third = _frame(2, "c")
+        os.write(write_end, _frame(0, "a") + _frame(3, "d") + third[:20])
+        _take_sent(streams, out, wait=False)
+        assert out == ["a", FAILED, FAILED, "d"]
+        _take_sent(streams, out, wait=False)  # nothing new: nothing blocks
+        os.write(write_end, third[20:] + _frame(1, "b")[:9] + pickle.dumps((True, None)))
+        os.close(write_end)
+        write_end = -1
+        _take_sent(streams, out, wait=True)
+        assert out == ["a", FAILED, "c", "d"]
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def _dies_after_its_first(n: int) -> int:
+    time.sleep(0.02)  # both processes take items
+    if os.getpid() != _TEST_PID:
+        with open(_TAKEN[0], "a") as taken:  # the child's items, for the test to see
+            taken.write(f"{n}\n")
+        if len(open(_TAKEN[0]).read().split()) > 1:
+            os._exit(3)  # the child's second item
+    return n * n
+
+
+_TAKEN: list[str] = []
+
+
+def test_share_map_keeps_what_a_child_sent_before_it_died(tmp_path) -> None:
+    from kpisheet.runtime import share_map
+
+    _TAKEN[:] = [str(tmp_path / "taken")]
+    out = share_map(_dies_after_its_first, list(range(20)), 2)
+    taken = [int(n) for n in (tmp_path / "taken").read_text().split()] if (tmp_path / "taken").exists() else []
+    assert all(r == n * n for n, r in enumerate(out) if n not in taken[1:])  # the child's first came back
+    assert all(out[n] is FAILED for n in taken[1:])  # the one it died on did not
