@@ -673,8 +673,11 @@ class _Reader:
         broken name is salvaged by the keys (W302); a duplicated name (E313) or one pointing
         anywhere else (E312) is refused: the value is not used, we do not guess.
         """
-        named = self._names().get(key)
+        named = (self.named if self.named is not None else self._names()).get(key)
         idx = self.keys.get(sheet, _NO_KEYS)
+        if named is not None and named.copies == 1 and (dest := named.dest) is not None and dest[0] == sheet \
+                and idx.row_keys.get(dest[1]) == key.sheet_key and idx.col_keys.get(dest[2]) == key.column_key:
+            return _Located(sheet, dest[1], dest[2], named.text)  # the usual case: name and keys agree
         if named is not None and named.copies > 1:
             return self._refused("E313", key, sheet, idx, named.dest, value=named.copies)
         dest = named.dest if named is not None else None
