@@ -391,3 +391,31 @@ def test_read_summary_shows_the_save_time_in_japan_time():
     sub = Submission("11.xlsx", "0" * 64, 3, None, 6, 2024, "11", "埼玉支部",
                      saved_at="2024-11-07T05:03:00Z")  # docProps/core.xml keeps UTC
     assert "保存: 2024-11-07 14:03（日本時間）" in submission_text(sub)
+
+
+def test_workbooks_of_one_template_share_the_parse_of_their_names_and_read_as_alone(
+        template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The branches' workbooks carry one workbook.xml: its parse and the input names it defines are
+    worked out once per process (xlsx_read._WORKBOOK_PARSES, reader._NAMES_OF), and each workbook reads
+    exactly as it reads alone."""
+    import json
+
+    from kpisheet.read import reader, xlsx_read
+
+    values = sample_values(catalogue_for_fy(h.FY), h.FY, "10", date(2024, 9, 1))
+    a = h.fill(template, tmp_path / "10_a.xlsx", values)
+    b = h.fill(template, tmp_path / "10_b.xlsx", {**values, "in_K6_2_07_val_202404": 999.0})
+
+    def alone(path: Path) -> str:
+        monkeypatch.setattr(xlsx_read, "_WORKBOOK_PARSES", {})
+        monkeypatch.setattr(reader, "_NAMES_OF", {})
+        return json.dumps(read_workbook(path).to_dict(), default=str)
+
+    expected_a, expected_b = alone(a), alone(b)
+    monkeypatch.setattr(xlsx_read, "_WORKBOOK_PARSES", {})
+    monkeypatch.setattr(reader, "_NAMES_OF", {})
+    got_a = json.dumps(read_workbook(a).to_dict(), default=str)
+    assert len(reader._NAMES_OF) == 1
+    got_b = json.dumps(read_workbook(b).to_dict(), default=str)
+    assert len(reader._NAMES_OF) == 1 and len(xlsx_read._WORKBOOK_PARSES) == 1  # shared, not parsed again
+    assert (got_a, got_b) == (expected_a, expected_b) and got_a != got_b

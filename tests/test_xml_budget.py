@@ -181,3 +181,46 @@ def test_one_huge_tag_or_comment_stops_early(tmp_path: Path, token: str) -> None
     err, book = raises_e107(package(tmp_path, xml))
     assert "one tag or comment" in err.reason and SHEET in err.reason
     assert book._budget.unpacked <= wx.MAX_TOKEN_BYTES + 4 * wx.CHUNK_BYTES
+
+
+# ------------------------------------------------------------------ workbook.xml parsed once per process
+def test_equal_workbook_xml_is_parsed_once_and_charged_again(tmp_path: Path) -> None:
+    """Two files with one workbook.xml share its parse (Book._workbook_parse), and the second is charged
+    what the parse cost: the same budget as the first, so a later part overruns a limit at the same
+    place (here the text limit, reached only by the shared strings after the names)."""
+    names = "".join(f'<definedName name="name_{i}">S!$A$1</definedName>' for i in range(50))
+    parts = {"xl/workbook.xml": workbook_xml(names=names)}
+    a = package(tmp_path, worksheet(cell_rows(3)), name="a.xlsx", parts=parts)
+    b = package(tmp_path, worksheet(cell_rows(3)), name="b.xlsx", parts=parts)
+    first, second = read_all(a), read_all(b)
+    assert second.workbook_parse is first.workbook_parse  # not parsed again
+    assert (first._budget.unpacked, first._budget.entries, first._budget.chars) == \
+        (second._budget.unpacked, second._budget.entries, second._budget.chars)
+    assert second.defined_name_entries == first.defined_name_entries
+    assert second.defined_name_entries is not first.defined_name_entries  # each book its own list
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wx, "MAX_TEXT_CHARS", first._budget.chars - 1)  # the names fit; the strings do not
+        for path in (a, b):  # parsed under the new limit, then remembered
+            error, _ = raises_e107(path)
+            assert "characters" in error.reason
+
+
+def test_a_lowered_limit_is_not_passed_by_a_remembered_parse(tmp_path: Path) -> None:
+    names = "".join(f'<definedName name="n{i}">S!$A$1</definedName>' for i in range(300))
+    path = package(tmp_path, worksheet(""), parts={"xl/workbook.xml": workbook_xml(names=names)})
+    Book(path).close()  # remembered under the real limits
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wx, "MAX_ENTRIES", 200)
+        with pytest.raises(BookError) as info:
+            Book(path)
+    assert info.value.code == "E107" and "xl/workbook.xml" in info.value.reason
+
+
+def test_a_different_workbook_xml_gets_its_own_parse(tmp_path: Path) -> None:
+    one = package(tmp_path, worksheet(""), name="one.xlsx",
+                  parts={"xl/workbook.xml": workbook_xml(names='<definedName name="a">S!$A$1</definedName>')})
+    two = package(tmp_path, worksheet(""), name="two.xlsx",
+                  parts={"xl/workbook.xml": workbook_xml(names='<definedName name="b">S!$A$2</definedName>')})
+    with Book(one) as a, Book(two) as b:
+        assert a.defined_names == {"a": "S!$A$1"} and b.defined_names == {"b": "S!$A$2"}
+        assert a.workbook_parse is not b.workbook_parse

@@ -79,7 +79,7 @@ from kpisheet.read.normalise import (
     normalise_text,
 )
 from kpisheet.read.preflight import preflight
-from kpisheet.read.xlsx_read import Book, BookError, DefinedNameEntry
+from kpisheet.read.xlsx_read import Book, BookError, DefinedNameEntry, WorkbookParse
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
@@ -348,6 +348,12 @@ class _Refused(NamedTuple):
 
     code: str
     context: dict[str, Any]
+
+
+# a workbook.xml's parse (xlsx_read.WorkbookParse: one object for equal bytes) -> the input names it defines and
+# the names it copies onto other sheets (_Reader._read_names, which depends on nothing else): worked out once
+# for the branches' workbooks made from one template; read-only once made
+_NAMES_OF: dict[int, tuple[WorkbookParse, dict[InputKey, "_Name"], dict[str, int]]] = {}
 
 
 def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
@@ -619,7 +625,16 @@ class _Reader:
         workbook-level one is broken (#REF!: the original sheet was deleted and its copy kept).
         """
         if self.named is None:
-            self.named = self._read_names()
+            parse = self.book.workbook_parse
+            known = _NAMES_OF.get(id(parse))
+            if known is not None and known[0] is parse:  # a workbook.xml read before: its names too
+                self.named = known[1]
+                self.copied_names.update(known[2])
+            else:
+                self.named = self._read_names()
+                _NAMES_OF[id(parse)] = (parse, self.named, dict(self.copied_names))
+                while len(_NAMES_OF) > 4:
+                    del _NAMES_OF[next(iter(_NAMES_OF))]
         return self.named
 
     def _read_names(self) -> dict[InputKey, _Name]:

@@ -240,6 +240,21 @@ class _Budget:
 
 
 # ------------------------------------------------------------------ the book
+class WorkbookParse(NamedTuple):
+    """What xl/workbook.xml holds for the reader, and what parsing it charged the budget."""
+
+    seen_root: bool
+    date1904: bool
+    sheets: tuple[tuple[str, str, str], ...]  # (title, state, relationship id)
+    names: tuple["DefinedNameEntry", ...]
+    charged: tuple[int, int, int]  # bytes inflated, entries, characters
+
+
+# workbook.xml bytes (and the limits in force) -> its parse, for the last few workbooks read (Book._workbook_parse)
+_WORKBOOK_PARSES: dict[tuple[Any, ...], WorkbookParse] = {}
+_REMEMBERED_BYTES = 4 * 2**20
+
+
 class Book:
     """Sheets (lazily parsed), workbook-level defined names, properties of one .xlsx."""
 
@@ -263,7 +278,7 @@ class Book:
     def _read_workbook(self) -> None:
         if WORKBOOK_PART not in self._names:
             raise BookError(CORRUPT, f"{WORKBOOK_PART} がありません / {WORKBOOK_PART} is missing")
-        wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
+        wb = self.workbook_parse = self._workbook_parse()
         if not wb.seen_root:
             raise BookError(CORRUPT, f"{WORKBOOK_PART}: SpreadsheetML のブックではありません / "
                                     "not a SpreadsheetML workbook")
@@ -279,11 +294,38 @@ class Book:
                 self.sheetnames.append(title)
                 self._parts[title], self._states[title] = entry.part, entry.state
         self.date1904 = wb.date1904  # serial dates count from 1904-01-01 (workbookPr date1904)
-        self.defined_name_entries: list[DefinedNameEntry] = wb.names
+        self.defined_name_entries: list[DefinedNameEntry] = list(wb.names)
         self.defined_names: dict[str, str] = {}  # workbook-level names; the first of duplicates
         for d in self.defined_name_entries:
             if d.local_sheet_id is None:
                 self.defined_names.setdefault(d.name, d.value)
+
+    def _workbook_parse(self) -> "WorkbookParse":
+        """xl/workbook.xml parsed: the one parse of equal bytes (and equal limits) in this process, where
+        the member can be read whole within the limits.  The 47 branches' workbooks made from one template
+        carry one workbook.xml (~1,400 defined names, a tenth of reading a workbook); what its parse cost
+        the budget is charged again, so every limit holds as if it were parsed."""
+        info = self.zip.getinfo(WORKBOOK_PART)
+        key: tuple[Any, ...] | None = None
+        if (info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 0x1
+                and info.file_size <= _REMEMBERED_BYTES):
+            try:
+                key = (self.zip.read(WORKBOOK_PART), MAX_PART_BYTES, MAX_FILE_BYTES_UNPACKED, MAX_ENTRIES,
+                       MAX_TEXT_CHARS)
+            except ZIP_ERRORS:  # parsed below, which says what is wrong
+                key = None
+        known = _WORKBOOK_PARSES.get(key) if key is not None else None
+        if known is not None:
+            self._budget.unpacked, self._budget.entries, self._budget.chars = known.charged
+            return known
+        wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
+        parse = WorkbookParse(wb.seen_root, wb.date1904, tuple(wb.sheets), tuple(wb.names),
+                              (self._budget.unpacked, self._budget.entries, self._budget.chars))
+        if key is not None:
+            _WORKBOOK_PARSES[key] = parse
+            while len(_WORKBOOK_PARSES) > 4:
+                del _WORKBOOK_PARSES[next(iter(_WORKBOOK_PARSES))]
+        return parse
 
     def close(self) -> None:
         self.zip.close()
@@ -1053,6 +1095,6 @@ def _convert(kind: str, text: str | None, strings: list[str], fmt: str, date1904
     return number
 
 
-__all__ = ["Book", "BookError", "Cell", "Layout", "format_hides", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
+__all__ = ["Book", "BookError", "Cell", "Layout", "WorkbookParse", "format_hides", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
            "MAX_PART_BYTES", "MAX_FILE_BYTES_UNPACKED", "MAX_CELLS", "MAX_SHARED_STRINGS", "MAX_TEXT_CHARS",
            "MAX_ENTRIES", "MAX_TOKEN_BYTES"]
