@@ -111,8 +111,11 @@ def _has(iv: InputValue) -> bool:
 
 def last_reported_month(sub: Submission, as_of: date | None = None) -> date | None:
     """The latest month (up to `as_of`) for which the file holds any figure of any KPI; None: none."""
-    months = [parse_month(m.month) for entry in sub.kpis.values() for m in entry.months.values() if not _blank(m)]
-    return max((d for d in months if as_of is None or d <= as_of), default=None)
+    keys = {key for entry in sub.kpis.values() for key in entry.months}
+    for month in sorted(map(parse_month, keys), reverse=True):  # the latest first: usually it holds figures
+        if (as_of is None or month <= as_of) and holds_month(sub, month_key(month)):
+            return month
+    return None
 
 
 def holds_month(sub: Submission, key: str) -> bool:
