@@ -135,3 +135,25 @@ def test_the_shipped_examples_with_september_stop_with_the_hint(tmp_path: Path) 
     assert result.exit_code == 2, result.output
     assert "令和6年10月分までの値を入力しています。--month 2024-10 を指定して再実行してください。" in result.stderr
     assert not out.exists()
+
+
+def test_last_reported_month_is_the_latest_month_with_any_figure_up_to_as_of() -> None:
+    """Any KPI's figure (or text typed where one belongs) makes a month reported; months after
+    `as_of` do not count; a file without figures has none."""
+    from kpisheet.check.rules.months import last_reported_month
+    from kpisheet.domain.model import InputValue, KpiEntry, KpiMonth, Submission
+
+    def sub(**months: dict[str, InputValue]) -> Submission:
+        s = Submission("f.xlsx", "", 1, None, 6, 2024, "11", "埼玉支部")
+        for kpi_id, by_month in months.items():
+            s.kpis[kpi_id] = KpiEntry(kpi_id, months={k: KpiMonth(k, value=v) for k, v in by_month.items()})
+        return s
+
+    blank = InputValue(None)
+    one = sub(A={"2024-04": InputValue(3.0), "2024-05": blank, "2024-06": blank},
+              B={"2024-04": blank, "2024-05": InputValue(None, raw="あ"), "2024-06": blank},
+              C={"2024-07": InputValue(1.0)})
+    assert last_reported_month(one) == date(2024, 7, 1)
+    assert last_reported_month(one, date(2024, 6, 1)) == date(2024, 5, 1)  # text typed counts as reported
+    assert last_reported_month(one, date(2024, 3, 1)) is None
+    assert last_reported_month(sub(A={"2024-04": blank})) is None
