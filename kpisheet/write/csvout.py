@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -298,15 +299,20 @@ def _column_letters(n: int) -> list[str]:
     return letters
 
 
+@lru_cache(maxsize=8192)  # branch names, KPI labels and statuses recur in every row
+def _inline(value: str) -> str:
+    text = value.translate(_XML_UNSAFE)
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    return f' t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
 def _row_xml(r: int, row: list[Any], letters: list[str], style: str) -> str:
     cells = []
     for letter, value in zip(letters, row, strict=False):
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         if isinstance(value, str):
-            text = value.translate(_XML_UNSAFE)
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            cells.append(f'<c r="{letter}{r}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+            cells.append(f'<c r="{letter}{r}"{style}{_inline(value)}')
         else:
             cells.append(f'<c r="{letter}{r}"{style}><v>{int(value) if isinstance(value, int) else repr(float(value))}'
                          f'</v></c>')
