@@ -396,7 +396,7 @@ def test_read_summary_shows_the_save_time_in_japan_time():
 def test_workbooks_of_one_template_share_the_parse_of_their_names_and_read_as_alone(
         template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The branches' workbooks carry one workbook.xml: its parse and the input names it defines are
-    worked out once per process (xlsx_read._WORKBOOK_PARSES, reader._NAMES_OF), and each workbook reads
+    worked out once per process (xlsx_read._PARSES, reader._NAMES_OF), and each workbook reads
     exactly as it reads alone."""
     import json
 
@@ -407,15 +407,15 @@ def test_workbooks_of_one_template_share_the_parse_of_their_names_and_read_as_al
     b = h.fill(template, tmp_path / "10_b.xlsx", {**values, "in_K6_2_07_val_202404": 999.0})
 
     def alone(path: Path) -> str:
-        monkeypatch.setattr(xlsx_read, "_WORKBOOK_PARSES", {})
+        monkeypatch.setattr(xlsx_read, "_PARSES", {})
         monkeypatch.setattr(reader, "_NAMES_OF", {})
         return json.dumps(read_workbook(path).to_dict(), default=str)
 
     expected_a, expected_b = alone(a), alone(b)
-    monkeypatch.setattr(xlsx_read, "_WORKBOOK_PARSES", {})
+    monkeypatch.setattr(xlsx_read, "_PARSES", {})
     monkeypatch.setattr(reader, "_NAMES_OF", {})
     got_a = json.dumps(read_workbook(a).to_dict(), default=str)
     assert len(reader._NAMES_OF) == 1
     got_b = json.dumps(read_workbook(b).to_dict(), default=str)
-    assert len(reader._NAMES_OF) == 1 and len(xlsx_read._WORKBOOK_PARSES) == 1  # shared, not parsed again
+    assert len(reader._NAMES_OF) == 1 and len(xlsx_read._PARSES) == 2  # workbook.xml, styles.xml: not parsed again
     assert (got_a, got_b) == (expected_a, expected_b) and got_a != got_b

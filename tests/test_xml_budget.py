@@ -224,3 +224,20 @@ def test_a_different_workbook_xml_gets_its_own_parse(tmp_path: Path) -> None:
     with Book(one) as a, Book(two) as b:
         assert a.defined_names == {"a": "S!$A$1"} and b.defined_names == {"b": "S!$A$2"}
         assert a.workbook_parse is not b.workbook_parse
+
+
+def test_a_remembered_part_whose_charge_would_pass_a_limit_is_parsed_and_refused(tmp_path: Path) -> None:
+    """styles.xml remembered from a small file; a second file with the same styles but more names
+    would pass the entry limit with them: its styles are parsed again and refused there, exactly as
+    in a process that never saw the first file."""
+    many = "".join(f'<definedName name="n{i}">S!$A$1</definedName>' for i in range(40))
+    small = package(tmp_path, worksheet(""), name="small.xlsx")
+    large = package(tmp_path, worksheet(""), name="large.xlsx", parts={"xl/workbook.xml": workbook_xml(names=many)})
+    with pytest.MonkeyPatch.context() as mp:
+        limit = read_all(large)._budget.entries - 1  # the names fit, the styles do not
+        mp.setattr(wx, "MAX_ENTRIES", limit)
+        read_all(small)  # remembered under this limit
+        error, _ = raises_e107(large)
+        mp.setattr(wx, "_PARSES", {})
+        fresh, _ = raises_e107(large)
+    assert error.reason == fresh.reason and "styles.xml" in error.reason

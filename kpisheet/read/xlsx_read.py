@@ -241,18 +241,19 @@ class _Budget:
 
 # ------------------------------------------------------------------ the book
 class WorkbookParse(NamedTuple):
-    """What xl/workbook.xml holds for the reader, and what parsing it charged the budget."""
+    """What xl/workbook.xml holds for the reader."""
 
     seen_root: bool
     date1904: bool
     sheets: tuple[tuple[str, str, str], ...]  # (title, state, relationship id)
     names: tuple["DefinedNameEntry", ...]
-    charged: tuple[int, int, int]  # bytes inflated, entries, characters
 
 
-# workbook.xml bytes (and the limits in force) -> its parse, for the last few workbooks read (Book._workbook_parse)
-_WORKBOOK_PARSES: dict[tuple[Any, ...], WorkbookParse] = {}
+# (part, its bytes, the limits in force) -> (what its parse gave, what it cost the budget: bytes inflated,
+# entries, characters), for the last few parts read whole (Book._remembered)
+_PARSES: dict[tuple[Any, ...], tuple[Any, tuple[int, int, int]]] = {}
 _REMEMBERED_BYTES = 4 * 2**20
+_R = TypeVar("_R")
 
 
 class Book:
@@ -301,31 +302,42 @@ class Book:
                 self.defined_names.setdefault(d.name, d.value)
 
     def _workbook_parse(self) -> "WorkbookParse":
-        """xl/workbook.xml parsed: the one parse of equal bytes (and equal limits) in this process, where
-        the member can be read whole within the limits.  The 47 branches' workbooks made from one template
-        carry one workbook.xml (~1,400 defined names, a tenth of reading a workbook); what its parse cost
-        the budget is charged again, so every limit holds as if it were parsed."""
-        info = self.zip.getinfo(WORKBOOK_PART)
+        """xl/workbook.xml parsed, the one parse of equal bytes in this process (see _remembered): the 47
+        branches' workbooks made from one template carry one (~1,400 defined names, a sixth of reading one)."""
+
+        def parse() -> WorkbookParse:
+            wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
+            return WorkbookParse(wb.seen_root, wb.date1904, tuple(wb.sheets), tuple(wb.names))
+
+        return self._remembered(WORKBOOK_PART, parse)
+
+    def _remembered(self, part: str, parse: Callable[[], _R]) -> _R:
+        """parse() of `part`, or what it gave for the same bytes (under the same limits) in this process,
+        where the member can be read whole within the limits; what the parse cost the budget is charged
+        again, so every limit holds as if it were parsed (where it would not, it is parsed, and says so)."""
+        info, budget = self.zip.getinfo(part), self._budget
         key: tuple[Any, ...] | None = None
         if (info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 0x1
                 and info.file_size <= _REMEMBERED_BYTES):
             try:
-                key = (self.zip.read(WORKBOOK_PART), MAX_PART_BYTES, MAX_FILE_BYTES_UNPACKED, MAX_ENTRIES,
-                       MAX_TEXT_CHARS)
+                key = (part, self.zip.read(part), MAX_PART_BYTES, MAX_FILE_BYTES_UNPACKED, MAX_ENTRIES, MAX_TEXT_CHARS)
             except ZIP_ERRORS:  # parsed below, which says what is wrong
                 key = None
-        known = _WORKBOOK_PARSES.get(key) if key is not None else None
+        known = _PARSES.get(key) if key is not None else None
         if known is not None:
-            self._budget.unpacked, self._budget.entries, self._budget.chars = known.charged
-            return known
-        wb = self._parse(WORKBOOK_PART, _WorkbookHandler(self._budget, WORKBOOK_PART))
-        parse = WorkbookParse(wb.seen_root, wb.date1904, tuple(wb.sheets), tuple(wb.names),
-                              (self._budget.unpacked, self._budget.entries, self._budget.chars))
+            result, (unpacked, entries, chars) = known
+            if (budget.unpacked + unpacked <= MAX_FILE_BYTES_UNPACKED and budget.entries + entries <= MAX_ENTRIES
+                    and budget.chars + chars <= budget.max_chars):
+                budget.unpacked, budget.entries, budget.chars = (budget.unpacked + unpacked, budget.entries + entries,
+                                                                 budget.chars + chars)
+                return result  # stored by the parse of the same part
+        before = (budget.unpacked, budget.entries, budget.chars)
+        result = parse()
         if key is not None:
-            _WORKBOOK_PARSES[key] = parse
-            while len(_WORKBOOK_PARSES) > 4:
-                del _WORKBOOK_PARSES[next(iter(_WORKBOOK_PARSES))]
-        return parse
+            _PARSES[key] = (result, (budget.unpacked - before[0], budget.entries - before[1], budget.chars - before[2]))
+            while len(_PARSES) > 8:
+                del _PARSES[next(iter(_PARSES))]
+        return result
 
     def close(self) -> None:
         self.zip.close()
@@ -421,8 +433,12 @@ class Book:
     def _styles(self) -> None:
         part = "xl/styles.xml"
         if part in self._names:
-            styles = self._parse(part, _StylesHandler(self._budget, part))
-            self._formats, self._invisible = styles.formats(), styles.invisible()
+            def parse() -> tuple[tuple[str, ...], frozenset[int]]:
+                styles = self._parse(part, _StylesHandler(self._budget, part))
+                return tuple(styles.formats()), styles.invisible()
+
+            formats, self._invisible = self._remembered(part, parse)  # one template: one styles.xml
+            self._formats = list(formats)
         else:
             self._formats, self._invisible = [], frozenset()
 
