@@ -356,6 +356,22 @@ class _Refused(NamedTuple):
 _NAMES_OF: dict[int, tuple[WorkbookParse, dict[InputKey, "_Name"], dict[str, int]]] = {}
 
 
+_PLACES: dict[tuple[int, str], tuple[dict[Any, Any], frozenset[tuple[int, int]]]] = {}
+
+
+def _named_places(named: dict[InputKey, "_Name"], title: str) -> frozenset[tuple[int, int]]:
+    """(row, column) of every input name pointing into sheet `title`; worked out once for the names of a
+    workbook.xml the branches' workbooks share (reader._NAMES_OF hands them one dict)."""
+    known = _PLACES.get((id(named), title))
+    if known is not None and known[0] is named:
+        return known[1]
+    places = frozenset((d[1], d[2]) for n in named.values() if (d := n.dest) is not None and d[0] == title)
+    _PLACES[(id(named), title)] = (named, places)
+    while len(_PLACES) > 8:
+        del _PLACES[next(iter(_PLACES))]
+    return places
+
+
 def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
     """True when the hidden keys at (row, col) say it holds `key` — or say nothing and know no other cell."""
     row_key, col_key = idx.row_keys.get(row), idx.col_keys.get(col)
@@ -545,7 +561,7 @@ class _Reader:
         """Where on input sheet `title` a formula cell may matter to the reader: the key rows and columns
         and the cells its input names point to.  The 入力チェック's hidden helper formulas elsewhere are
         not parsed (xlsx_read.Book.sheet); a cell the keys lead to instead is read when asked for."""
-        named = {(dest[1], dest[2]) for n in self._names().values() if (dest := n.dest) is not None and dest[0] == title}
+        named = _named_places(self._names(), title)
         return lambda row, col: row <= _KEY_SEARCH or col <= _KEY_SEARCH or (row, col) in named
 
     def _sheet_for_role(self, role: str, kind: str) -> str | None:
