@@ -177,14 +177,16 @@ def _unpickled(data: bytes) -> Any:
         return FAILED
 
 
-def _reap(children: list[_Child]) -> None:
-    """Close the pipes of children whose output has been read to its end, and reap them."""
+def _reap(children: list[_Child]) -> list[int]:
+    """Close the pipes of children whose output has been read to its end, and reap them: their wait statuses."""
+    statuses = []
     for i, (pid, fd) in enumerate(children):
         os.close(fd)
         children[i] = (pid, -1)
-        os.waitpid(pid, 0)
+        statuses.append(os.waitpid(pid, 0)[1])
         children[i] = (-1, -1)  # reaped: its pid may be reused, never signal it again
     children.clear()
+    return statuses
 
 
 class ForkedCall:
@@ -367,17 +369,12 @@ def _collect(children: list[_Child]) -> list[tuple[bool, Any] | None]:
 
     data = _read_all([fd for _, fd in children])
     outcomes: list[tuple[bool, Any] | None] = []
-    for i, ((pid, fd), raw) in enumerate(zip(children, data, strict=True)):
-        os.close(fd)
-        children[i] = (pid, -1)
-        _, status = os.waitpid(pid, 0)
-        children[i] = (-1, -1)  # reaped: its pid may be reused, never signal it again
+    for raw, status in zip(data, _reap(children), strict=True):
         try:
             outcome = pickle.loads(raw) if os.waitstatus_to_exitcode(status) == 0 else None
         except Exception:  # noqa: BLE001 - a child killed mid-write
             outcome = None
         outcomes.append(outcome if isinstance(outcome, tuple) and len(outcome) == 2 else None)
-    children.clear()
     return outcomes
 
 

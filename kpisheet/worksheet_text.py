@@ -21,8 +21,8 @@ WS = rb"[ \t\r\n]"
 # possessive, so a tag that does not match costs no backtracking
 ATTRS = (rb"(?:" + WS + rb"++[^ \t\r\n=<>/\"']++" + WS + rb"*+=" + WS + rb"""*+(?:"[^"<]*+"|'[^'<]*+'))*+"""
          + WS + rb"*+")
-# one attribute of a start tag: (white space, name, '=' with its white space, quote, value)
-ATTR = re.compile(rb"(" + WS + rb"++)([^ \t\r\n=<>/\"']++)(" + WS + rb"*+=" + WS + rb"""*+)(["'])([^"'<]*+)\4""")
+# one attribute of a start tag: (white space, name, '=' with its white space, the value in its quotes)
+ATTR = re.compile(rb"(" + WS + rb"++)([^ \t\r\n=<>/\"']++)(" + WS + rb"""*+=""" + WS + rb"""*+)("[^"<]*+"|'[^'<]*+')""")
 
 # what makes finding elements by their text unsafe (one pass each): a comment, CDATA, DTD or processing
 # instruction anywhere, and in <sheetData> a cell whose reference is not its first attribute (or an

@@ -112,3 +112,21 @@ def one_branch_with_e401(root: Path, month: date) -> tuple[Any, Path]:
     values[num("K6-2-01", month)] = values[den("K6-2-01", month)] + 5
     src = filled(root, root / "inbox", 2024, "11", values)
     return consolidate(root / "inbox", fiscal_year=2024, month=month), src
+
+
+def e401_run(root: Path, month: date = date(2024, 10, 1)) -> tuple[Any, Path, Any]:
+    """(consolidation, file, its E401 finding): branch 11 alone with an E401 at a numerator cell."""
+    cons, src = one_branch_with_e401(root, month)
+    return cons, src, next(f for f in cons.findings if f.code == "E401")
+
+
+def pointed(cons: Any, path: Path, findings: list[Any] | None = None) -> tuple[Any, Any]:
+    """The consolidation with its one submission pointed at another file (its findings moved along)."""
+    import dataclasses
+
+    sub = cons.submissions[0]
+    moved = [dataclasses.replace(f, file=str(path)) if f.file == sub.path else f
+             for f in (cons.findings if findings is None else findings)]
+    sub2 = dataclasses.replace(sub, path=str(path))
+    used = {code: str(path) if p == sub.path else p for code, p in cons.used.items()}
+    return dataclasses.replace(cons, submissions=[sub2], findings=moved, used=used), sub2

@@ -32,7 +32,7 @@ from kpisheet.write.feedback.build import feedback_path, write_feedback
 from kpisheet.write.feedback.patch import _PatchError, patch_workbook
 from kpisheet.write.feedback.summary import ERROR_RGB
 
-from .consolidate_helpers import one_branch_with_e401
+from .consolidate_helpers import e401_run, pointed
 from .helpers import rewrite_zip
 from .lo import convert, soffice_path
 
@@ -47,19 +47,7 @@ XR = "http://schemas.microsoft.com/office/spreadsheetml/2014/revision"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A consolidation of one filled branch file with an E401 at a numerator cell."""
-    cons, src = one_branch_with_e401(tmp_path_factory.mktemp("fbpatch"), OCT24)
-    e401 = next(f for f in cons.findings if f.code == "E401")
-    return cons, src, e401
-
-
-def pointed(cons, path: Path, findings=None):
-    """The consolidation with its one submission pointed at another file (its findings moved along)."""
-    sub = cons.submissions[0]
-    moved = [dataclasses.replace(f, file=str(path)) if f.file == sub.path else f
-             for f in (cons.findings if findings is None else findings)]
-    sub2 = dataclasses.replace(sub, path=str(path))
-    used = {code: str(path) if p == sub.path else p for code, p in cons.used.items()}
-    return dataclasses.replace(cons, submissions=[sub2], findings=moved, used=used), sub2
+    return e401_run(tmp_path_factory.mktemp("fbpatch"), OCT24)
 
 
 # Feedback files LibreOffice must load; converted together when the module's tests are done

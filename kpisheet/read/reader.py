@@ -79,7 +79,7 @@ from kpisheet.read.normalise import (
     normalise_text,
 )
 from kpisheet.read.preflight import preflight
-from kpisheet.read.xlsx_read import Book, BookError, DefinedNameEntry, WorkbookParse
+from kpisheet.read.xlsx_read import Book, BookError, DefinedNameEntry, WorkbookParse, remember
 from kpisheet.xlsx_cells import cell_coordinates, column_index, column_letter
 
 # and the code a BookError of xlsx_read carries (E107, E108, E110, E112), and E110 / E190 (domain.failures)
@@ -366,10 +366,7 @@ def _named_places(named: dict[InputKey, "_Name"], title: str) -> frozenset[tuple
     if known is not None and known[0] is named:
         return known[1]
     places = frozenset((d[1], d[2]) for n in named.values() if (d := n.dest) is not None and d[0] == title)
-    _PLACES[(id(named), title)] = (named, places)
-    while len(_PLACES) > 8:
-        del _PLACES[next(iter(_PLACES))]
-    return places
+    return remember(_PLACES, (id(named), title), (named, places))[1]
 
 
 def _keys_agree(idx: _KeyIndex, key: InputKey, row: int, col: int) -> bool:
@@ -648,9 +645,7 @@ class _Reader:
                 self.copied_names.update(known[2])
             else:
                 self.named = self._read_names()
-                _NAMES_OF[id(parse)] = (parse, self.named, dict(self.copied_names))
-                while len(_NAMES_OF) > 4:
-                    del _NAMES_OF[next(iter(_NAMES_OF))]
+                remember(_NAMES_OF, id(parse), (parse, self.named, dict(self.copied_names)), size=4)
         return self.named
 
     def _read_names(self) -> dict[InputKey, _Name]:

@@ -254,6 +254,17 @@ class WorkbookParse(NamedTuple):
 _PARSES: dict[tuple[Any, ...], tuple[Any, tuple[int, int, int]]] = {}
 _REMEMBERED_BYTES = 4 * 2**20
 _R = TypeVar("_R")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def remember(memo: dict[_K, _V], key: _K, value: _V, size: int = 8) -> _V:
+    """memo[key] = value, the oldest entries dropped beyond `size`: the per-process memos of reading
+    (a run reads the workbooks of one or two templates)."""
+    memo[key] = value
+    while len(memo) > size:
+        del memo[next(iter(memo))]
+    return value
 
 
 class Book:
@@ -334,9 +345,8 @@ class Book:
         before = (budget.unpacked, budget.entries, budget.chars)
         result = parse()
         if key is not None:
-            _PARSES[key] = (result, (budget.unpacked - before[0], budget.entries - before[1], budget.chars - before[2]))
-            while len(_PARSES) > 8:
-                del _PARSES[next(iter(_PARSES))]
+            remember(_PARSES, key, (result, (budget.unpacked - before[0], budget.entries - before[1],
+                                             budget.chars - before[2])))
         return result
 
     def close(self) -> None:
@@ -1111,6 +1121,6 @@ def _convert(kind: str, text: str | None, strings: list[str], fmt: str, date1904
     return number
 
 
-__all__ = ["Book", "BookError", "Cell", "Layout", "WorkbookParse", "format_hides", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
+__all__ = ["Book", "BookError", "Cell", "Layout", "WorkbookParse", "remember", "format_hides", "DefinedNameEntry", "EMPTY_CELL", "Sheet", "SheetEntry",
            "MAX_PART_BYTES", "MAX_FILE_BYTES_UNPACKED", "MAX_CELLS", "MAX_SHARED_STRINGS", "MAX_TEXT_CHARS",
            "MAX_ENTRIES", "MAX_TOKEN_BYTES"]

@@ -375,7 +375,7 @@ def _cell_tags(body: bytes, refs: set[str]) -> dict[str, tuple[re.Match[bytes], 
                          + rb')"(' + ATTRS + rb")(/?>)")
     found: dict[str, tuple[re.Match[bytes], str]] = {}
     for match in pattern.finditer(body):
-        value = next((a.group(5) for a in ATTR.finditer(match.group(2)) if a.group(2) == b"s"), b"0")
+        value = next((a.group(4)[1:-1] for a in ATTR.finditer(match.group(2)) if a.group(2) == b"s"), b"0")
         if b"&" in value:
             return None
         found[match.group(1).decode("ascii")] = (match, value.decode("utf-8", "replace") or "0")
@@ -387,7 +387,8 @@ def _with_style(match: re.Match[bytes], style: int) -> bytes:
     attrs, done = [], False
     for a in ATTR.finditer(match.group(2)):
         if a.group(2) == b"s":
-            attrs.append(a.group(1) + b"s" + a.group(3) + a.group(4) + str(style).encode() + a.group(4))
+            quote = a.group(4)[:1]
+            attrs.append(a.group(1) + b"s" + a.group(3) + quote + str(style).encode() + quote)
             done = True
         else:
             attrs.append(a.group(0))
