@@ -30,9 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import xlsxwriter
-
-from kpisheet import __version__
+from kpisheet import __version__, xlsx_write
 from kpisheet.domain.catalogue import HQ_CODE, Catalogue, Kpi, Measure, catalogue_for_fy, prefecture_branches
 from kpisheet.domain.display import format_value, number_format, shown, stored
 from kpisheet.domain.findings import Finding
@@ -509,7 +507,7 @@ def sheet_findings(wb: Any, st: Styles, d: _Data) -> None:
 
 # ================================================================ writing
 def build_summary(d: _Data, path: Path, created: datetime) -> None:
-    wb = xlsxwriter.Workbook(str(path), workbook_options())
+    wb = xlsx_write.Workbook(str(path), workbook_options())
     wb.set_properties({"title": f"{wareki_fiscal_year(d.fiscal_year)} 事業計画 全国まとめ", "author": "kpisheet",
                        "company": "全国健康保険協会", "created": created, "comments": f"kpisheet {__version__}"})
     wb.set_custom_property("kpisheet_report", f"plan_summary/FY{d.fiscal_year}")

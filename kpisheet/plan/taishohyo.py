@@ -25,6 +25,7 @@ from typing import Any, Collection, Sequence
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from kpisheet import xlsx_write
 from kpisheet.domain.catalogue import branch as branch_of
 from kpisheet.domain.display import format_figure
 from kpisheet.domain.findings import Finding, KpisheetError, finding
@@ -335,7 +336,7 @@ def write_taishohyo(diff: PlanDiff, out_path: Path | str, *, label: str | None =
     out = Path(out_path)
     options = TaishohyoOptions(label, legend)
     with atomic_path(out, force=force) as tmp:
-        wb = Workbook(str(tmp), workbook_options())
+        wb = xlsx_write.Workbook(str(tmp), workbook_options())
         f = _Formats(wb)
         st = Styles(wb)
         _write_table(wb, diff, f, options=options, draft=draft, placeholders=placeholders)
@@ -361,7 +362,7 @@ def write_taishohyo_summary(summaries: Sequence[ChangeSummary], out_path: Path |
     year = fiscal_year or next((s.new_year for s in summaries if s.new_year), None)
     title = f"{wareki_fiscal_year(year) if year else ''} 事業計画 新旧対照表 支部別の変更"
     with atomic_path(out, force=force) as tmp:
-        wb = Workbook(str(tmp), workbook_options())
+        wb = xlsx_write.Workbook(str(tmp), workbook_options())
         st = Styles(wb)
         sh = Sheet(wb, st, "支部別", title)
         sh.note("目標の引上げ・引下げは表示の桁で比べます。率と人数が合わない組は、見込者数 ÷ 対象者数 を率の表示の桁に"

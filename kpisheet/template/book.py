@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
 from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
-from xlsxwriter.worksheet import CellFormulaTuple, Worksheet, re_dynamic_function
+from xlsxwriter.worksheet import CellFormulaTuple, re_dynamic_function
 
+from kpisheet import xlsx_write
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import HQ_CODE, Branch, Catalogue
 from kpisheet.domain.display import fits, text_width
@@ -94,7 +95,7 @@ def _row_height(lines: int, per_line: float = 14.5) -> float:
     return round(lines * per_line + 4, 1)
 
 
-class _Sheet(Worksheet):
+class _Sheet(xlsx_write.Sheet):
     """A worksheet whose formulas are written as given.
 
     XlsxWriter runs ~30 regular expressions over every formula to prefix Excel 365's functions

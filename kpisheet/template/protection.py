@@ -9,6 +9,7 @@ from typing import Literal
 
 import xlsxwriter
 
+from kpisheet import xlsx_write
 from kpisheet.template.book import TemplateLintError
 
 
@@ -41,7 +42,7 @@ def locked_workbook(buf: io.BytesIO, options: dict, password: str | None = None)
     return _LockedWorkbook(buf, options, attrs)
 
 
-class _LockedWorkbook(xlsxwriter.Workbook):
+class _LockedWorkbook(xlsx_write.Workbook):
     def __init__(self, buf: io.BytesIO, options: dict, lock: list[tuple[str, str]]):
         super().__init__(buf, options)
         self._kpisheet_lock = lock

@@ -243,10 +243,10 @@ def write_kpi_values_xlsx(cons: Consolidation, path: Path, *, force: bool, creat
                           rows: list[list[Any]] | None = None) -> Path:
     """The CSV's table as an xlsx: codes and every text as text cells, numbers as numbers, a filter and
     frozen header; a second sheet 列の説明 describes every column.  `created` fixed gives the same bytes."""
-    import xlsxwriter
+    from kpisheet import xlsx_write
 
     with atomic_path(Path(path), force=force) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+        wb = xlsx_write.Workbook(str(tmp), {"strings_to_formulas": False,
                                             "strings_to_urls": False, "strings_to_numbers": False,
                                             "nan_inf_to_errors": True})
         wb.set_properties({"title": f"kpi_values FY{cons.fiscal_year} {cons.month_key}",

@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 from xlsxwriter.workbook import Workbook
 
-from kpisheet import __version__
+from kpisheet import __version__, xlsx_write
 from kpisheet.consolidate.model import BranchKpi, Consolidation, MeasureRating
 from kpisheet.domain.catalogue import HQ_CODE, Kpi
 from kpisheet.domain.ratings import MARKS
@@ -178,7 +177,7 @@ def _list_sheet(wb: Workbook, st: Styles, cons: Consolidation, name: str, note: 
 
 
 def build_lists(cons: Consolidation, path: Path, created: datetime) -> None:
-    wb = xlsxwriter.Workbook(str(path), workbook_options())
+    wb = xlsx_write.Workbook(str(path), workbook_options())
     wb.set_properties({"title": title_ja(cons, "全支部の評価一覧"), "author": "kpisheet",
                        "company": "全国健康保険協会", "created": created, "comments": f"kpisheet {__version__}"})
     st = Styles(wb)

@@ -25,10 +25,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 from xlsxwriter.workbook import Workbook
 
-from kpisheet import __version__
+from kpisheet import __version__, xlsx_write
 from kpisheet.consolidate.model import NATIONAL_CODE, STATUS_ERRORS, STATUS_MISSING, STATUS_NO_MONTH, STATUS_OK, STATUS_UNREADABLE, BranchKpi, Consolidation, MarkChange, NationalKpi
 from kpisheet.consolidate.national import coverage_rule
 from kpisheet.consolidate.changes import behind
@@ -809,7 +808,7 @@ def sheet_run(wb: Workbook, st: Styles, cons: Consolidation, created: datetime) 
 
 # ---------------------------------------------------------------- writing
 def build_national(cons: Consolidation, path: Path, created: datetime) -> None:
-    wb = xlsxwriter.Workbook(str(path), workbook_options())
+    wb = xlsx_write.Workbook(str(path), workbook_options())
     wb.set_properties({"title": title_ja(cons, "全国集計表"), "author": "kpisheet", "company": "全国健康保険協会",
                        "created": created, "comments": f"kpisheet {__version__}"})
     wb.set_custom_property("kpisheet_report", f"national/FY{cons.fiscal_year}/{cons.month_key}")

@@ -603,9 +603,10 @@ def build_all_plan_status(cons: Consolidation, path: Path, created: datetime | N
     without a usable file gets one page 「未提出」 or 「読込不可」.
 
     `created` is the document's creation time (default now): with it fixed, the same bytes."""
-    from xlsxwriter import Workbook
 
-    wb = Workbook(str(path), workbook_options())
+    from kpisheet import xlsx_write
+
+    wb = xlsx_write.Workbook(str(path), workbook_options())
     title = f"{wareki_fiscal_year(cons.fiscal_year)} 事業計画実施状況（全支部・{wareki_month(cons.month)}分）"
     wb.set_properties({"title": title, "author": "kpisheet", "company": "全国健康保険協会",
                        "created": created or datetime.now(timezone.utc).replace(microsecond=0)})
