@@ -26,26 +26,40 @@ except ImportError:  # pragma: no cover - a future XlsxWriter that renamed them
 
 
 class Sheet(Worksheet):
-    """A worksheet whose string, number, blank and formula cells with a format are written in one step."""
+    """A worksheet whose string, number, blank and plain formula cells are written in one step."""
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
-        kind, fmt = cell.__class__, cell.format
-        if not fmt or self.constant_memory:
-            return super()._write_cell(row, col, cell)  # the row's or column's format; inline strings
+        kind = cell.__class__
+        if self.constant_memory:  # strings written inline
+            return super()._write_cell(row, col, cell)
         if kind is CellStringTuple:
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{fmt._get_xf_index()}" t="s">'
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{self._style(row, col, cell.format)} t="s">'
                           f'<v>{cell.string}</v></c>')
         elif kind is CellNumberTuple:
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{fmt._get_xf_index()}">'
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{self._style(row, col, cell.format)}>'
                           f'<v>{cell.number:.16G}</v></c>')
         elif kind is CellBlankTuple:
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{fmt._get_xf_index()}"/>')
-        elif kind is CellFormulaTuple and cell.value.__class__ in _PLAIN_RESULTS:
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{fmt._get_xf_index()}">'
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{self._style(row, col, cell.format)}/>')
+        elif kind is CellFormulaTuple and (cell.value.__class__ in _PLAIN_RESULTS or cell.value == ""):
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}"{self._style(row, col, cell.format)}>'
                           f'<f>{self._formula_xml(cell.formula)}</f><v>{cell.value}</v></c>')
         else:
             super()._write_cell(row, col, cell)
         return None
+
+    def _style(self, row: int, col: int, fmt: Any) -> str:
+        """The cell's s attribute as XlsxWriter chooses it: its format, else its row's, else its column's."""
+        if not fmt:
+            info = self.row_info.get(row)
+            if info is not None and info.row_format:
+                fmt = info.row_format
+            elif col in self.col_info:
+                fmt = self.col_info[col].column_format
+                if fmt is None:
+                    return ""
+            else:
+                return ""
+        return f' s="{fmt._get_xf_index()}"'
 
     def _formula_xml(self, formula: str) -> str:
         """The formula escaped as XlsxWriter escapes it, remembered: the 47 branches' workbooks share their
@@ -56,6 +70,28 @@ class Sheet(Worksheet):
                 _FORMULA_XML.clear()
             text = _FORMULA_XML[formula] = self._escape_data(formula)
         return text
+
+    # A cell written at (row, column) numbers, without keywords, skips XlsxWriter's decorator that reads
+    # "A1" notation (it tries int() on the first argument of every call); anything else is XlsxWriter's.
+    def write_string(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or args[0].__class__ is not int:
+            return super().write_string(*args, **kwargs)
+        return self._write_string(*args)
+
+    def write_number(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or args[0].__class__ is not int:
+            return super().write_number(*args, **kwargs)
+        return self._write_number(*args)
+
+    def write_blank(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or args[0].__class__ is not int:
+            return super().write_blank(*args, **kwargs)
+        return self._write_blank(*args)
+
+    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or args[0].__class__ is not int:
+            return super().write_formula(*args, **kwargs)
+        return self._write_formula(*args)
 
 
 # a formula's cached result written as it is: a number (a text, a truth value or an error is XlsxWriter's)

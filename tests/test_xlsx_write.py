@@ -43,12 +43,21 @@ def _fill(wb: xlsxwriter.Workbook) -> None:
     ws.write_formula(13, 7, "=A1", bold, "#N/A")
     ws.write_formula(14, 7, "=A1", bold, "北海道支部")
     ws.write_formula(15, 7, "=A1", bold, "")
+    ws.write_formula(16, 7, "=B1", None, "")  # no format, an empty result: the 入力チェック helpers
+    ws.write_formula(6, 6, "=1", None, 1)  # the column's format
+    ws.write_formula(3, 8, "=1", None, 1)  # the row's format
     ws.write_array_formula(2, 7, 2, 7, "{=SUM(C1:C3*D1:D3)}", bold)
     ws.write_datetime(5, 7, datetime(2024, 10, 1), date)
     ws.write_boolean(6, 7, True, bold)
     ws.write_rich_string(7, 7, "普通", bold, "太字", "普通")
     ws.write_url(8, 7, "https://example.jp/x", bold, "リンク")
     ws.write_comment(9, 0, "コメント")
+    ws.write_string("J1", "A1記法", bold)  # "A1" notation and keywords: XlsxWriter's own calls
+    ws.write_number("J2", 5, pct)
+    ws.write_blank("J3", None, bold)
+    ws.write_formula("J4", "=1+1", bold, 2)
+    ws.write_string(4, 9, "キーワード", cell_format=bold)
+    ws.write_number(row=5, col=9, number=6)
 
 
 def _bytes(cls: type[xlsxwriter.Workbook], folder: Path, **options: object) -> dict[str, bytes]:
@@ -83,6 +92,10 @@ def test_the_fast_path_writes_the_cells_it_takes(tmp_path: Path) -> None:
     assert '<c r="H11" s="1"><f>IF(A1&lt;&gt;"x&amp;y",1,0)</f><v>0</v></c>' in sheet  # a formula
     assert '<c r="H12" s="1"><f>1/3</f><v>0.3333333333333333</v></c>' in sheet
     assert '<c r="H13" s="2" t="b"><f>A1</f><v>1</v></c>' in sheet  # a truth value: XlsxWriter's path
+    assert '<c r="J4" s="2"><f>1+1</f><v>2</v></c>' in sheet  # "A1" notation
+    assert '<c r="J6"><v>6</v></c>' in sheet  # keywords
+    assert '<c r="H17"><f>B1</f><v></v></c>' in sheet
+    assert '<c r="G7" s="1"><f>1</f><v>1</v></c>' in sheet and '<c r="I4" s="2"><f>1</f><v>1</v></c>' in sheet
 
 
 def test_a_workbook_sheet_is_the_fast_sheet() -> None:
