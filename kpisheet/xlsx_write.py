@@ -13,10 +13,11 @@ result, constant-memory mode's inline strings — is XlsxWriter's to write.  The
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell_fast
+from xlsxwriter.utility import xl_rowcol_to_cell, xl_rowcol_to_cell_fast
 from xlsxwriter.worksheet import Worksheet
 
 try:  # XlsxWriter's cell records (namedtuples, 3.x); without them every cell is XlsxWriter's to write
@@ -98,6 +99,13 @@ class Sheet(Worksheet):
 _PLAIN_RESULTS = (int, float)
 _FORMULA_XML: dict[str, str] = {}
 _FORMULA_XML_MAX = 1 << 16
+
+
+@lru_cache(maxsize=1 << 16)
+def cell_reference(row: int, col: int, row_abs: bool = False, col_abs: bool = False) -> str:
+    """XlsxWriter's xl_rowcol_to_cell ("E12", "$E$12"), remembered: a template's formulas and names refer
+    to the same ~10,000 cells in every branch's workbook."""
+    return str(xl_rowcol_to_cell(row, col, row_abs, col_abs))
 
 
 class Workbook(xlsxwriter.Workbook):

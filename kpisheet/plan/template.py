@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet import PLAN_FORMAT, PLAN_TEMPLATE_VERSION, __version__
 from kpisheet.check import selfcheck as sc
@@ -53,6 +52,7 @@ from kpisheet.template.book import _STYLE_PARTS, TemplateLintError, _lines, _pag
 from kpisheet.template.build import _select_branches, template_settings, workbook_branches
 from kpisheet.template.layout import CALC_FILL, FONT, INPUT_FILL, PREFILL_FILL
 from kpisheet.template.protection import is_locked, lock_structure, locked_workbook
+from kpisheet.xlsx_write import cell_reference
 
 MIN_ITEM_ROWS = 10  # 事業内容 rows per measure at least (last year's longest measure + 3 when more)
 BRANCH_MEASURES_PER_PILLAR = 2  # blocks for the branch's own measures after each pillar
@@ -152,9 +152,9 @@ class PlanBook:
             ws.write_number(row, col, value, cell_format)
         if key.name in self.names:
             raise TemplateLintError(f"defined name {key.name} used twice")
-        self.names[key.name] = f"='{ws.name}'!{xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True)}"
+        self.names[key.name] = f"='{ws.name}'!{cell_reference(row, col, row_abs=True, col_abs=True)}"
         self.wb.define_name(key.name, self.names[key.name])
-        return xl_rowcol_to_cell(row, col)
+        return cell_reference(row, col)
 
     def check(self, ws: Any, row: int, col: int, reasons: list[sc.Reason], shows: str = "") -> None:
         """The input's 入力チェック helper (hidden, right of the print area); red while it says something.
@@ -162,7 +162,7 @@ class PlanBook:
         until a cell they depend on changes), so a fresh workbook counts its empty measures and targets."""
         if not reasons:
             return
-        helper = xl_rowcol_to_cell(row, col + HELPER_OFFSET)
+        helper = cell_reference(row, col + HELPER_OFFSET)
         ws.write_formula(row, col + HELPER_OFFSET, sc.reasons_formula(reasons), None, shows)
         self.shown[helper, ws.name] = shows
         self.helpers[ws.name].append(helper)
@@ -173,7 +173,7 @@ class PlanBook:
     def validate(self, ws: Any, row: int, col: int, options: dict[str, Any]) -> None:
         """Collect a validation; identical ones are written once over all their cells (as the monthly book does)."""
         group = self.dv_groups.setdefault((ws.name, repr(sorted(options.items()))), (options, (row, col), []))
-        group[2].append(xl_rowcol_to_cell(row, col))
+        group[2].append(cell_reference(row, col))
 
     def write_validations(self) -> None:
         for (sheet, _), (options, first, refs) in self.dv_groups.items():
@@ -202,8 +202,8 @@ class PlanBook:
 
     def count_formula(self, first_row: int, last_row: int) -> str:
         """How many helpers of the sheet say something: they all sit in the hidden helper columns."""
-        first = xl_rowcol_to_cell(first_row, 1 + HELPER_OFFSET)
-        last = xl_rowcol_to_cell(last_row, HELPER_COLUMNS + HELPER_OFFSET)
+        first = cell_reference(first_row, 1 + HELPER_OFFSET)
+        last = cell_reference(last_row, HELPER_COLUMNS + HELPER_OFFSET)
         return f"=SUMPRODUCT((LEN({first}:{last})>0)*1)"
 
     def page_setup(self, ws: Any, last_col: int, last_row: int, widths: Iterable[float], repeat: tuple[int, int]) \
@@ -391,7 +391,7 @@ def _write_lists(book: PlanBook) -> None:
     for col, (name, values) in enumerate(lists):
         for r, v in enumerate(values):
             ws.write_string(r, col, v)
-        ref = f"='{pn.SHEET_LISTS}'!{xl_rowcol_to_cell(0, col, True, True)}:{xl_rowcol_to_cell(len(values) - 1, col, True, True)}"
+        ref = f"='{pn.SHEET_LISTS}'!{cell_reference(0, col, True, True)}:{cell_reference(len(values) - 1, col, True, True)}"
         book.wb.define_name(name, ref)
     ws.protect(book.password or "")
     ws.hide()
@@ -416,7 +416,7 @@ def _write_measures(book: PlanBook) -> None:
     for r, (f, label) in enumerate((("preparer", "記入者"), ("contact", "連絡先")), start=3):
         ws.write_string(r, 1, label, book.fmt("label", "center", font_size=9))
         book.input(ws, r, 2, pn.info_key(f), None, book.fmt("input"), merge_to=3)
-    count = xl_rowcol_to_cell(3, 1 + HELPER_OFFSET)
+    count = cell_reference(3, 1 + HELPER_OFFSET)
     book.count_cells[pn.SHEET_MEASURES] = count
     ws.write_string(3, 4, "入力チェック", book.fmt("label", "center", font_size=9))
     ws.write_formula(3, 5, f"={count}", book.fmt("count", font_size=12), "")
@@ -571,7 +571,7 @@ def _write_kpis(book: PlanBook) -> None:
     book.height(ws, 1, 24)
     ws.write_string(2, 1, "KPIごとに、前年度の見込み・実績と年間目標を記入します。割合は「61.0%」のように％を付けて入力します。"
                           "対象者数・見込者数のあるKPIは、見込者数÷対象者数が年間目標と一致するように記入します。", book.fmt("small"))
-    count = xl_rowcol_to_cell(3, 1 + HELPER_OFFSET)
+    count = cell_reference(3, 1 + HELPER_OFFSET)
     book.count_cells[pn.SHEET_KPIS] = count
     ws.write_string(3, 5, "入力チェック", book.fmt("label", "center", font_size=9))
     ws.write_formula(3, 6, f"={count}", book.fmt("count", font_size=12), "")
@@ -652,7 +652,7 @@ def _kpi_block(book: PlanBook, ws: Any, row: int, kpi: Kpi, pops: dict[str, str]
                        book.fmt("prefill" if target_pre is not None else "input", "number", num_format=num))
     ws.merge_range(row, 4, row, 6, f"← 種類が「{KIND_VALUE}」なら年間目標を入力", book.fmt("hint"))
     reason_row = row + (2 if kpi.plan is not None and kpi.plan.takes_counts else 1)
-    rcell = xl_rowcol_to_cell(reason_row, 2)
+    rcell = cell_reference(reason_row, 2)
     reasons = _number_reasons(kpi, tcell)
     reasons.append((f"AND({kcell}=\"{KIND_VALUE}\",{sc.blank(tcell)})", sc.TARGET_MISSING))
     reasons.append((f"AND({kcell}<>\"{KIND_VALUE}\",ISNUMBER({tcell}))", RULE_WITH_NUMBER))

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
-from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
+from xlsxwriter.utility import quote_sheetname
 from xlsxwriter.worksheet import CellFormulaTuple, re_dynamic_function
 
 from kpisheet import xlsx_write
@@ -58,6 +58,7 @@ from kpisheet.template.layout import (
     PROBLEM_FONT,
     RATING_MEANINGS,
 )
+from kpisheet.xlsx_write import cell_reference
 
 
 class TemplateLintError(Exception):
@@ -183,7 +184,7 @@ class Book:
             ws.write_number(row, col, value, cell_format)
         if key.name in self.names:
             raise TemplateLintError(f"defined name {key.name} used twice")
-        self.names[key.name] = f"='{sheet}'!{xl_rowcol_to_cell(row, col, row_abs=True, col_abs=True)}"
+        self.names[key.name] = f"='{sheet}'!{cell_reference(row, col, row_abs=True, col_abs=True)}"
         self.wb.define_name(key.name, self.names[key.name])
 
     def _row_key(self, sheet: str, row: int, text: str) -> None:
@@ -196,8 +197,8 @@ class Book:
 
     def validate(self, sheet: str, first: tuple[int, int], last: tuple[int, int], options: dict[str, Any]) -> None:
         """Collect a validation; identical ones are written once over all their ranges (smaller, faster files)."""
-        ref = xl_rowcol_to_cell(*first) if first == last else \
-            f"{xl_rowcol_to_cell(*first)}:{xl_rowcol_to_cell(*last)}"
+        ref = cell_reference(*first) if first == last else \
+            f"{cell_reference(*first)}:{cell_reference(*last)}"
         group = self.dv_groups.setdefault((sheet, repr(sorted(options.items()))), (options, first, last, []))
         group[3].append(ref)
 
@@ -296,7 +297,7 @@ class Book:
         """The input's 入力チェック helper (hidden, beyond the print area), listed for its row's 確認 cell."""
         helper = (row, col + CHECK_OFFSET) if ws.name == SHEET_KPI else (row, col + MEASURE_CHECK_OFFSET)
         ws.write_formula(*helper, sc.reasons_formula(reasons), None, "")
-        self.row_helpers.setdefault((ws.name, row), []).append((label, xl_rowcol_to_cell(*helper)))
+        self.row_helpers.setdefault((ws.name, row), []).append((label, cell_reference(*helper)))
 
     def row_summaries(self, ws: Any, check_col: int) -> None:
         for (sheet, row), helpers in self.row_helpers.items():
@@ -305,8 +306,8 @@ class Book:
 
 
 def xl_range_abs(first_row: int, first_col: int, last_row: int, last_col: int) -> str:
-    return (f"{xl_rowcol_to_cell(first_row, first_col, row_abs=True, col_abs=True)}:"
-            f"{xl_rowcol_to_cell(last_row, last_col, row_abs=True, col_abs=True)}")
+    return (f"{cell_reference(first_row, first_col, row_abs=True, col_abs=True)}:"
+            f"{cell_reference(last_row, last_col, row_abs=True, col_abs=True)}")
 
 
 def _summary_formula(total: str, parts: list[tuple[str, str]]) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from xlsxwriter.utility import xl_rowcol_to_cell
-
 from kpisheet.domain.catalogue import HQ_CODE
 from kpisheet.domain.fiscal import fiscal_months, month_label, wareki_date, wareki_fiscal_year
 from kpisheet.read.names import CHECK_COUNT_NAME, SHEET_GUIDE, SHEET_KPI, SHEET_MEASURES
@@ -26,6 +24,7 @@ from kpisheet.template.layout import (
     MONTHLY_TAGS,
     RATING_MEANINGS,
 )
+from kpisheet.xlsx_write import cell_reference
 
 
 def write_guide_sheet(book: Book) -> None:
@@ -37,8 +36,8 @@ def write_guide_sheet(book: Book) -> None:
     book.height(ws, 1, 24)
     ws.write_string(2, 1, f"作成日：{wareki_date(book.generated_at.date())}", book.fmt("small"))
     ws.write_string(3, 1, "入力チェック", book.fmt("head"))
-    kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
-    measures = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
+    kpi = f"'{SHEET_KPI}'!{cell_reference(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
+    measures = f"'{SHEET_MEASURES}'!{cell_reference(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
     ws.write_formula(3, 2, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", measures)]),
                      book.fmt("summary", "border"), "")
     book.height(ws, 3, 22)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Kpi, Part
@@ -63,6 +62,7 @@ from kpisheet.template.layout import (
     TAG_LEVEL,
     TAG_POPULATION,
 )
+from kpisheet.xlsx_write import cell_reference
 
 
 # ================================================================ flows and stocks, as a branch reads them
@@ -232,11 +232,11 @@ def _info_rows(book: Book, ws: Any) -> None:
         book.height(ws, row, 18)
     top, bottom = KPI_INFO_ROWS
     ws.write_string(top, 3, "入力チェック", book.fmt("head", font_size=9))
-    kpi_count = xl_rowcol_to_cell(top, KPI_CHECK_COL + 1)
-    measure_count = f"'{SHEET_MEASURES}'!{xl_rowcol_to_cell(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
+    kpi_count = cell_reference(top, KPI_CHECK_COL + 1)
+    measure_count = f"'{SHEET_MEASURES}'!{cell_reference(*MEASURE_COUNT_CELL, row_abs=True, col_abs=True)}"
     ws.write_formula(bottom, 3, f"={kpi_count}+{measure_count}", book.fmt("count"), "")
-    total = xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)  # absolute: the colour rule covers E:J too
-    book.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{xl_rowcol_to_cell(bottom, 3, row_abs=True, col_abs=True)}")
+    total = cell_reference(bottom, 3, row_abs=True, col_abs=True)  # absolute: the colour rule covers E:J too
+    book.wb.define_name(CHECK_COUNT_NAME, f"='{SHEET_KPI}'!{cell_reference(bottom, 3, row_abs=True, col_abs=True)}")
     ws.merge_range(top, 4, top, KPI_SPAN_LAST_COL, CHECK_HOW_JA, book.fmt("note", valign="vcenter"))
     ws.merge_range(bottom, 4, bottom, KPI_SPAN_LAST_COL, "", book.fmt("summary"))
     ws.write_formula(bottom, 4, _summary_formula(total, [("KPI入力", kpi_count), ("取組状況", measure_count)]),
@@ -325,7 +325,7 @@ def _label_height(label: str) -> float:
 def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
     target, baseline = prefill(book, kpi)
     unit = f"（{kpi.unit_label}）"
-    target_cell = xl_rowcol_to_cell(row, KPI_VALUE_COL)
+    target_cell = cell_reference(row, KPI_VALUE_COL)
     for offset, (fieldname, label, pre) in enumerate((("target", f"年間目標{unit}", target),
                                                       ("baseline", f"前年度実績{unit}", baseline))):
         r = row + offset
@@ -337,7 +337,7 @@ def _annual_rows(book: Book, ws: Any, row: int, kpi: Kpi) -> int:
                    _number_format(book, kpi, prefilled=pre.prefilled, annual=True))
         book.validate(SHEET_KPI, (r, KPI_VALUE_COL), (r, KPI_VALUE_COL), _number_validation(book, kpi, True))
         ws.write_string(r, KPI_VALUE_COL + 1, pre.note, book.fmt("hint"))
-        cells = sc.AnnualCells(xl_rowcol_to_cell(r, KPI_VALUE_COL), target_cell)
+        cells = sc.AnnualCells(cell_reference(r, KPI_VALUE_COL), target_cell)
         reasons = sc.annual_reasons(kpi, fieldname, cells, asks_baseline=_asks_baseline(book, kpi))
         book.check(ws, r, KPI_VALUE_COL, "", reasons)
     return row + 2
@@ -481,18 +481,18 @@ def _month_row(book: Book, ws: Any, row: int, kpi: Kpi, fieldname: str, role: st
 def _month_check(book: Book, ws: Any, kpi: Kpi, fieldname: str, row: int, col: int, later: list[int],
                  rows: dict[str, int], month: date, *, first: bool) -> None:
     """One monthly cell's 入力チェック: its helper, and for a year-to-date flow its carry (last number so far)."""
-    cell = xl_rowcol_to_cell(row, col)
+    cell = cell_reference(row, col)
     previous = None
     part = {"num": kpi.numerator, "den": kpi.denominator, "val": kpi.value_part}[fieldname]
     if part is not None and part.is_flow:  # only a flow is compared with the month before (E404)
-        previous = None if first else xl_rowcol_to_cell(row, col - 1 + CARRY_OFFSET)
+        previous = None if first else cell_reference(row, col - 1 + CARRY_OFFSET)
         ws.write_formula(row, col + CARRY_OFFSET, sc.carry_formula(cell, previous), None, "")
     parts = [rows[f] for f in ("num", "den", "val") if f in rows]
-    later_ranges = tuple(f"{xl_rowcol_to_cell(r, later[0])}:{xl_rowcol_to_cell(r, later[-1])}"
+    later_ranges = tuple(f"{cell_reference(r, later[0])}:{cell_reference(r, later[-1])}"
                          for r in parts) if later else ()
     cells = sc.MonthCells(cell, previous,
-                          numerator=xl_rowcol_to_cell(rows["num"], col) if "num" in rows else None,
-                          denominator=xl_rowcol_to_cell(rows["den"], col) if "den" in rows else None,
+                          numerator=cell_reference(rows["num"], col) if "num" in rows else None,
+                          denominator=cell_reference(rows["den"], col) if "den" in rows else None,
                           later=later_ranges,
                           later_numerator=later_ranges[0] if "num" in rows and later_ranges else None)
     book.check(ws, row, col, month_label(month), sc.month_reasons(kpi, fieldname, cells))
@@ -511,8 +511,8 @@ def _rate_row(book: Book, ws: Any, row: int, kpi: Kpi, num_row: int, den_row: in
         if m not in valid:
             ws.write_string(row, col, "対象外", book.fmt("calc_plain", "border", align="center"))
             continue
-        n = xl_rowcol_to_cell(num_row, col)
-        d = xl_rowcol_to_cell(den_row, col)
+        n = cell_reference(num_row, col)
+        d = cell_reference(den_row, col)
         ws.write_formula(row, col, f'=IF(OR({n}="",{d}=""),"",IFERROR({n}/{d},""))', calc, "")
 
 
@@ -558,7 +558,7 @@ def _kpi_footnotes(book: Book, ws: Any, row: int, last_col: int) -> int:
 def _kpi_check_area(book: Book, ws: Any, last_row: int) -> None:
     """確認 cells (the row's problems in words), the red rule over the inputs and the sheet's count."""
     book.row_summaries(ws, KPI_CHECK_COL)
-    first_helper = xl_rowcol_to_cell(KPI_FIRST_ROW, KPI_VALUE_COL + CHECK_OFFSET)
+    first_helper = cell_reference(KPI_FIRST_ROW, KPI_VALUE_COL + CHECK_OFFSET)
     ws.conditional_format(KPI_FIRST_ROW, KPI_VALUE_COL, last_row, KPI_FIRST_MONTH_COL + 11,
                           {"type": "formula", "criteria": f"=LEN({first_helper})>0", "format": book.cond("problem")})
     helpers = xl_range_abs(KPI_FIRST_ROW, KPI_VALUE_COL + CHECK_OFFSET, last_row,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kpisheet.check import selfcheck as sc
 from kpisheet.domain.catalogue import Measure
@@ -41,6 +40,7 @@ from kpisheet.template.layout import (
     MEASURE_HEAD_ROW,
     MEASURE_WIDTHS,
 )
+from kpisheet.xlsx_write import cell_reference
 
 
 def write_measure_sheet(book: Book) -> None:
@@ -96,8 +96,8 @@ def write_measure_sheet(book: Book) -> None:
 def _measure_summary(book: Book, ws: Any, last_col: int) -> None:
     """The 入力チェック's count for the whole workbook (this sheet's part in a hidden cell)."""
     ws.merge_range(5, 1, 5, last_col - 1, "", book.fmt("summary"))
-    this = xl_rowcol_to_cell(*MEASURE_COUNT_CELL)
-    kpi = f"'{SHEET_KPI}'!{xl_rowcol_to_cell(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
+    this = cell_reference(*MEASURE_COUNT_CELL)
+    kpi = f"'{SHEET_KPI}'!{cell_reference(KPI_INFO_ROWS[0], KPI_CHECK_COL + 1, row_abs=True, col_abs=True)}"
     ws.write_formula(5, 1, _summary_formula(CHECK_COUNT_NAME, [("KPI入力", kpi), ("取組状況", this)]),
                      book.fmt("summary"), "")
     book.height(ws, 5, 20)
@@ -165,7 +165,7 @@ def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
                 book.height(ws, row, max(DEFAULT_ROW_HEIGHT, _row_height(_lines(text, MEASURE_WIDTHS[3]))))
                 continue
             book.input(SHEET_MEASURES, row, col, key, None, rating_fmt if fieldname == "rating" else text_fmt)
-        cell = {f: xl_rowcol_to_cell(row, c) for f, c in MEASURE_COLS.items()}
+        cell = {f: cell_reference(row, c) for f, c in MEASURE_COLS.items()}
         book.check(ws, row, MEASURE_COLS["rating"], "", sc.rating_reasons(cell["text"], cell["rating"]))
         book.check(ws, row, MEASURE_COLS["note"], "", sc.note_reasons(cell["rating"], cell["note"]))
         row += 1
@@ -189,7 +189,7 @@ def _measure_block(book: Book, ws: Any, row: int, measure: Measure) -> int:
 def _measure_check_area(book: Book, ws: Any, last_row: int) -> None:
     book.row_summaries(ws, MEASURE_CHECK_COL)
     first = MEASURE_COLS["text"]
-    first_helper = xl_rowcol_to_cell(MEASURE_FIRST_ROW, first + MEASURE_CHECK_OFFSET)
+    first_helper = cell_reference(MEASURE_FIRST_ROW, first + MEASURE_CHECK_OFFSET)
     ws.conditional_format(MEASURE_FIRST_ROW, first, last_row, MEASURE_COLS["note"],
                           {"type": "formula", "criteria": f"=LEN({first_helper})>0", "format": book.cond("problem")})
     helpers = xl_range_abs(MEASURE_FIRST_ROW, MEASURE_COLS["rating"] + MEASURE_CHECK_OFFSET, last_row,
