@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import xlsxwriter
+import xlsxwriter.exceptions
 
 from kpisheet import xlsx_write
 
@@ -101,3 +103,39 @@ def test_the_fast_path_writes_the_cells_it_takes(tmp_path: Path) -> None:
 def test_a_workbook_sheet_is_the_fast_sheet() -> None:
     wb = xlsx_write.Workbook(io.BytesIO(), {"in_memory": True})
     assert isinstance(wb.add_worksheet("x"), xlsx_write.Sheet)
+
+
+def _deflated_at(level: int, data: bytes) -> int:
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate, as zipfile writes it
+    return len(packer.compress(data) + packer.flush())
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_zip_is_deflated_at_level_one(tmp_path: Path, in_memory: bool) -> None:
+    """Every member deflated at DEFLATE_LEVEL (XlsxWriter's default is 6), in memory or through
+    XlsxWriter's temporary files; XlsxWriter's own workbooks keep their level."""
+    path = tmp_path / "x.xlsx"
+    wb = xlsx_write.Workbook(str(path), {"in_memory": in_memory})
+    _fill(wb)
+    wb.close()
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile  # put back after the store
+    with zipfile.ZipFile(path) as z:
+        infos = [i for i in z.infolist() if i.file_size > 2000]
+        assert infos
+        for info in infos:
+            assert info.compress_size == _deflated_at(1, z.read(info)), info.filename
+    plain = tmp_path / "plain.xlsx"
+    theirs = xlsxwriter.Workbook(str(plain))
+    _fill(theirs)
+    theirs.close()
+    with zipfile.ZipFile(plain) as z:
+        sheet = z.getinfo("xl/worksheets/sheet1.xml")
+        assert sheet.compress_size == _deflated_at(6, z.read(sheet))
+
+
+def test_a_failed_store_puts_xlsxwriters_zip_back(tmp_path: Path) -> None:
+    wb = xlsx_write.Workbook(str(tmp_path / "missing" / "x.xlsx"))
+    wb.add_worksheet("x")
+    with pytest.raises(xlsxwriter.exceptions.FileCreateError):  # its folder does not exist
+        wb.close()
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile

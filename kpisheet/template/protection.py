@@ -19,7 +19,8 @@ def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
     if password:
         attrs = f' workbookPassword="{_password_hash(password)}"'.encode() + attrs
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as zin, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=xlsx_write.DEFLATE_LEVEL) as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
             if info.filename == "xl/workbook.xml":
@@ -27,7 +28,7 @@ def lock_structure(xlsx: bytes, password: str | None = None) -> bytes:
                                   count=1)
                 if n != 1:
                     raise TemplateLintError("xl/workbook.xml has no <workbookPr/> to put the structure lock after")
-            zout.writestr(info, data)
+            zout.writestr(info, data, compresslevel=xlsx_write.DEFLATE_LEVEL)
     return out.getvalue()
 
 
