@@ -142,8 +142,9 @@ class _LevelOneZip(zipfile.ZipFile):
     """A zip whose members are deflated at DEFLATE_LEVEL, also those given as a ZipInfo (which
     zipfile would deflate at the default level whatever the ZipFile's own level)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, compresslevel=DEFLATE_LEVEL, **kwargs)  # type: ignore[call-overload]
+    def __init__(self, file: Any, mode: Any = "r", compression: int = zipfile.ZIP_STORED, allowZip64: bool = True,
+                 compresslevel: int | None = None, **kwargs: Any) -> None:
+        super().__init__(file, mode, compression, allowZip64, DEFLATE_LEVEL, **kwargs)
 
     def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None,
                  compresslevel: int | None = None) -> None:
