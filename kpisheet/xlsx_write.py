@@ -1,14 +1,14 @@
 """XlsxWriter's workbook and worksheet with the innermost loop of writing a sheet done in one step.
 
 When a workbook is closed, XlsxWriter writes every stored cell through `Worksheet._write_cell`:
-the cell's reference, its format's index, then the element, each attribute escaped by a regular
-expression.  Almost every cell kpisheet writes has a format of its own and is a string, a number,
-a blank or a formula whose cached result is a number; their elements are always the same text, and
-`Sheet` writes them in one f-string, exactly as XlsxWriter would (tests/test_xlsx_write.py compares
-the bytes with XlsxWriter's own for every kind of cell).  Everything else — a cell without a format
-(it takes its row's or column's), a date, a rich string, a formula with a text or truth-value
-result, constant-memory mode's inline strings — is XlsxWriter's to write.  The HQ workbooks hold
-~90,000 such cells: a fifth of their writing time went there.
+the cell's reference, its format's index (or its row's or column's), then the element, each
+attribute escaped by a regular expression.  Almost every cell kpisheet writes is a string, a number,
+a blank or a formula whose cached result is a number or empty; their elements are always the same
+text, and `Sheet` writes them in one f-string, exactly as XlsxWriter would (tests/test_xlsx_write.py
+compares the bytes with XlsxWriter's own for every kind of cell).  Everything else — a date, a rich
+string, a truth value, a formula with a text, truth-value or error result, constant-memory mode's
+inline strings — is XlsxWriter's to write.  The HQ workbooks hold ~90,000 such cells: a fifth of
+their writing time went there.
 """
 
 from __future__ import annotations
@@ -116,10 +116,10 @@ class Workbook(xlsxwriter.Workbook):
 
     XlsxWriter deflates at zlib's default level 6: the parts of a branch's workbook take 16.5 ms
     there and 4.9 ms at level 1 (generate spends an eighth less CPU), and a branch's template grows
-    from ~105 to ~129 KB.  Feedback copies and the analysts' xlsx copy were already written at level 1.  XlsxWriter has no option for the
-    level, so its zip is made by `_LevelOneZip` while this workbook is stored: XlsxWriter's
-    `_store_workbook` calls the name ZipFile of its module, which is swapped for that one call
-    (under a lock: two threads storing at once take turns).
+    from ~105 to ~129 KB.  Feedback copies and the analysts' xlsx copy were already written at
+    level 1.  XlsxWriter has no option for the level, so its zip is made by `_LevelOneZip` while
+    this workbook is stored: XlsxWriter's `_store_workbook` calls the name ZipFile of its module,
+    which is swapped for that one call (under a lock: two threads storing at once take turns).
     """
 
     worksheet_class = Sheet
