@@ -29,6 +29,20 @@ except ImportError:  # pragma: no cover - a future XlsxWriter that renamed them
     CellBlankTuple = CellFormulaTuple = CellNumberTuple = CellStringTuple = None
 
 
+def _at_numbers(name: str) -> Any:
+    """Worksheet method `name` that calls XlsxWriter's undecorated `_name` (as the subclass has it) when the
+    cell is given as (row, column) numbers without keywords, else XlsxWriter's own `name`."""
+    decorated, direct = getattr(Worksheet, name), f"_{name}"
+
+    def write(self: Worksheet, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or not args or args[0].__class__ is not int:
+            return decorated(self, *args, **kwargs)
+        return getattr(self, direct)(*args)
+
+    write.__name__ = write.__qualname__ = name
+    return write
+
+
 class Sheet(Worksheet):
     """A worksheet whose string, number, blank and plain formula cells are written in one step."""
 
@@ -77,25 +91,10 @@ class Sheet(Worksheet):
 
     # A cell written at (row, column) numbers, without keywords, skips XlsxWriter's decorator that reads
     # "A1" notation (it tries int() on the first argument of every call); anything else is XlsxWriter's.
-    def write_string(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not args or args[0].__class__ is not int:
-            return super().write_string(*args, **kwargs)
-        return self._write_string(*args)
-
-    def write_number(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not args or args[0].__class__ is not int:
-            return super().write_number(*args, **kwargs)
-        return self._write_number(*args)
-
-    def write_blank(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not args or args[0].__class__ is not int:
-            return super().write_blank(*args, **kwargs)
-        return self._write_blank(*args)
-
-    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or not args or args[0].__class__ is not int:
-            return super().write_formula(*args, **kwargs)
-        return self._write_formula(*args)
+    write_string = _at_numbers("write_string")
+    write_number = _at_numbers("write_number")
+    write_blank = _at_numbers("write_blank")
+    write_formula = _at_numbers("write_formula")
 
 
 # a formula's cached result written as it is: a number (a text, a truth value or an error is XlsxWriter's)
