@@ -118,7 +118,9 @@ class Workbook(xlsxwriter.Workbook):
     from ~105 to ~129 KB.  Feedback copies and the analysts' xlsx copy were already written at
     level 1.  XlsxWriter has no option for the level, so its zip is made by `_LevelOneZip` while
     this workbook is stored: XlsxWriter's `_store_workbook` calls the name ZipFile of its module,
-    which is swapped for that one call (under a lock: two threads storing at once take turns).
+    which is swapped for that one call, under a lock, so two of these workbooks stored at once in
+    two threads take turns (a plain XlsxWriter workbook stored in another thread at that moment
+    would be deflated at level 1 too).
     """
 
     worksheet_class = Sheet
