@@ -614,3 +614,17 @@ def test_the_workbook_written_locked_is_the_one_lock_structure_would_make(passwo
     monkeypatch.setattr(build, "locked_workbook", lambda buf, options, password=None: xlsxwriter.Workbook(buf, options))
     patched = build.build_template(cat, 2024, "13", generated_at=at, password=password)  # falls back to lock_structure
     assert patched == locked
+
+
+def test_the_dynamic_array_question_is_xlsxwriters_whichever_way_it_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """XlsxWriter 3.3.2 and later ask with _has_dynamic_function, earlier versions with re_dynamic_function:
+    the template asks whichever the installed version has."""
+    import xlsxwriter.worksheet as xw
+
+    from kpisheet.template.book import _xlsxwriter_is_dynamic
+
+    if not hasattr(xw, "_has_dynamic_function"):
+        assert _xlsxwriter_is_dynamic("=SORT(A1:A3)") and not _xlsxwriter_is_dynamic("=SUM(A1:A3)")
+    asked: list[str] = []
+    monkeypatch.setattr(xw, "_has_dynamic_function", lambda formula: asked.append(formula) or True, raising=False)
+    assert _xlsxwriter_is_dynamic("=SUM(A1:A3)") and asked == ["=SUM(A1:A3)"]

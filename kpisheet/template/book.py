@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import xlsxwriter
 from xlsxwriter.utility import quote_sheetname
-from xlsxwriter.worksheet import CellFormulaTuple, re_dynamic_function
+from xlsxwriter.worksheet import CellFormulaTuple
 
 from kpisheet import xlsx_write
 from kpisheet.check import selfcheck as sc
@@ -125,7 +125,18 @@ class _Sheet(xlsx_write.Sheet):
 
 @lru_cache(maxsize=16384)
 def _is_dynamic(formula: str) -> bool:
-    return re_dynamic_function.search(formula) is not None
+    return bool(_xlsxwriter_is_dynamic(formula))
+
+
+def _xlsxwriter_is_dynamic(formula: str) -> bool:
+    """XlsxWriter's own question, whichever way the installed version asks it: 3.3.2 and later have a
+    function that skips string literals, earlier 3.x a regular expression."""
+    import xlsxwriter.worksheet as xw
+
+    asks = getattr(xw, "_has_dynamic_function", None)
+    if asks is not None:
+        return bool(asks(formula))
+    return xw.re_dynamic_function.search(formula) is not None
 
 
 class Book:
